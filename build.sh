@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Build one isolated Python environment per service under .venv/.
+#
+#   ./build.sh            build (or refresh) every environment
+#   ./build.sh cleaner    only the named ones
+#
+# Idempotent: an environment is rebuilt only when its inputs (this script and
+# the pyproject.toml files it installs) changed; a second run takes seconds.
+# Code is installed editable, so editing a service needs no rebuild.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+PYTHON=${PYTHON:-python3}
+VENVS=$ROOT/.venv
+# torch: the CPU build; 2.13.0 satisfies every service's range
+TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+
+die() { echo "build.sh: ERROR: $*" >&2; exit 1; }
+command -v "$PYTHON" >/dev/null || die "no $PYTHON on PATH"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+    || die "python >= 3.10 needed, found $("$PYTHON" -V 2>&1)"
+
+UTILS="-e $ROOT/libs/utils[test]"
+UTILS_NN="-e $ROOT/libs/utils[nn,test]"
+declare -A SPEC=(
+    [replay]="$UTILS -e $ROOT/projects/replay[test]"
+    [trainer]="$TORCH_SPEC $UTILS_NN -e $ROOT/projects/trainer[test]"
+    [exporter]="$TORCH_SPEC $UTILS_NN -e $ROOT/projects/exporter[test]"
+    [cleaner]="$UTILS -e $ROOT/projects/cleaner[test]"
+    [monitor]="$UTILS -e $ROOT/projects/monitor[test]"
+    [tests]="$UTILS -r $ROOT/tests/requirements.txt"
+)
+# the Triton server's own environment: numpy<2 for the python backend
+TRITON_REQS="numpy<2 scipy nvidia-pytriton==0.7.0 onnxruntime"
+ORDER=(replay trainer exporter cleaner monitor triton tests)
+
+fingerprint() {
+    # inputs of environment $1
+    local files=(build.sh libs/utils/pyproject.toml)
+    case $1 in
+        triton) ;;
+        tests) files+=(tests/requirements.txt) ;;
+        *) files+=("projects/$1/pyproject.toml") ;;
+    esac
+    { echo "$1 $PYTHON $("$PYTHON" -V 2>&1)"; cat "${files[@]}"; } \
+        | sha256sum | cut -d' ' -f1
+}
+
+build_env() {
+    local name=$1 env=$VENVS/$1 stamp=$VENVS/$1/.built
+    local want; want=$(fingerprint "$name")
+    if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
+        echo "  $name: up to date ($env)"
+        return
+    fi
+    echo "  $name: building $env ..."
+    local log=$VENVS/$name.build.log
+    mkdir -p "$VENVS"
+    {
+        [[ -x $env/bin/python ]] || "$PYTHON" -m venv "$env"
+        "$env/bin/python" -m pip install -q --upgrade pip setuptools wheel
+        if [[ $name == triton ]]; then
+            # shellcheck disable=SC2086
+            "$env/bin/python" -m pip install -q $TRITON_REQS
+            "$env/bin/python" -m pip install -q --no-deps -e "$ROOT/libs/utils"
+        else
+            # shellcheck disable=SC2086
+            "$env/bin/python" -m pip install -q ${SPEC[$name]}
+        fi
+    } >"$log" 2>&1 || {
+        grep -v "^WARNING: Location" "$log" | tail -20 >&2
+        die "building the $name environment failed; full log: $log"
+    }
+    echo "$want" >"$stamp"
+    echo "  $name: built ($(du -sh "$env" | cut -f1))"
+}
+
+targets=("$@")
+[[ ${#targets[@]} -gt 0 ]] || targets=("${ORDER[@]}")
+echo "build.sh: environments in $VENVS"
+for name in "${targets[@]}"; do
+    [[ $name == triton || -n ${SPEC[$name]+x} ]] || die "unknown environment $name"
+    build_env "$name"
+done
+echo "build.sh: done: ${targets[*]}"

@@ -1,0 +1,120 @@
+"""Inference schemes: how a noise prediction is made from a witness window.
+
+Numpy only: this module runs inside the Triton python backend (numpy<2) as
+well as in the offline cleaner and the benchmarks. ``run`` is any callable
+mapping a batch ``(batch, num_witnesses, size)`` of standard-scaled witnesses
+to scaled noise ``(batch, size)`` (ONNX Runtime, TensorRT or torch).
+
+Schemes (DESIGN.md §7):
+
+``window``
+    One pass of the fully convolutional network over the whole window; the
+    cleaner keeps only samples further than the receptive field from the
+    edges. Default: ~1/200 of the CPU of ``kernels`` for the same quality.
+``kernels``
+    The seed's scheme: ``kernel_length`` kernels every
+    ``1 / inference_sampling_rate`` s; each output sample is the mean of the
+    predictions of the kernels in whose last ``aggregation_length`` seconds
+    it lies. Output samples before ``kernel_length`` or in the last
+    ``aggregation_length`` of the window are incomplete (returned as 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import numpy as np
+
+Runner = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """How the network is applied to a window of witness data.
+
+    Attributes:
+        name: ``window`` or ``kernels``.
+        sample_rate: Hz of the data.
+        kernel_length: seconds of each kernel (``kernels`` only).
+        inference_sampling_rate: kernels per second (``kernels`` only).
+        aggregation_length: seconds at the end of each kernel that are
+            averaged (``kernels`` only).
+        max_batch_size: kernels per call of the network.
+    """
+
+    name: Literal["window", "kernels"] = "window"
+    sample_rate: int = 4096
+    kernel_length: float = 1.0
+    inference_sampling_rate: float = 512.0
+    aggregation_length: float = 0.5
+    max_batch_size: int = 128
+
+    def __post_init__(self) -> None:
+        if self.name not in ("window", "kernels"):
+            raise ValueError(f"unknown inference scheme {self.name!r}")
+        if self.name == "kernels":
+            stride = self.sample_rate / self.inference_sampling_rate
+            if stride != int(stride):
+                raise ValueError(
+                    "sample_rate / inference_sampling_rate must be whole"
+                )
+            if not 0 < self.aggregation_length <= self.kernel_length:
+                raise ValueError("0 < aggregation_length <= kernel_length")
+
+    @property
+    def kernel_size(self) -> int:
+        return int(round(self.kernel_length * self.sample_rate))
+
+    @property
+    def stride_size(self) -> int:
+        return int(round(self.sample_rate / self.inference_sampling_rate))
+
+    @property
+    def aggregation_size(self) -> int:
+        return int(round(self.aggregation_length * self.sample_rate))
+
+
+def predict(witness: np.ndarray, run: Runner, scheme: Scheme) -> np.ndarray:
+    """Noise prediction for a window of scaled witnesses.
+
+    Args:
+        witness: ``(num_witnesses, size)`` float32, scaled.
+        run: the network, batch in, batch out.
+        scheme: how to apply it.
+
+    Returns:
+        ``(size,)`` scaled noise prediction.
+    """
+    if scheme.name == "window":
+        return np.asarray(run(witness[None]))[0]
+    return _predict_kernels(witness, run, scheme)
+
+
+def _predict_kernels(
+    witness: np.ndarray, run: Runner, scheme: Scheme
+) -> np.ndarray:
+    size = witness.shape[-1]
+    kernel, stride, agg = (
+        scheme.kernel_size,
+        scheme.stride_size,
+        scheme.aggregation_size,
+    )
+    if size < kernel:
+        raise ValueError(f"window of {size} samples < kernel of {kernel}")
+    starts = np.arange(0, size - kernel + 1, stride)
+    total = np.zeros(size)
+    count = np.zeros(size)
+    for i in range(0, len(starts), scheme.max_batch_size):
+        batch_starts = starts[i : i + scheme.max_batch_size]
+        batch = np.stack([witness[:, s : s + kernel] for s in batch_starts])
+        preds = np.asarray(run(batch.astype(np.float32)))
+        for start, pred in zip(batch_starts, preds):
+            end = start + kernel
+            total[end - agg : end] += pred[kernel - agg :]
+            count[end - agg : end] += 1
+    out = np.zeros(size)
+    # complete where every kernel that should cover a sample exists
+    complete = count >= max(1, agg // stride)
+    out[complete] = total[complete] / count[complete]
+    return out.astype(np.float32)

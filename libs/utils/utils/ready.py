@@ -1,0 +1,27 @@
+"""Analysis-ready check on the low-latency state vector.
+
+A sample is analysis ready when every bit of ``mask`` is set; by default bits
+0 (HOFT_OK) and 1 (OBSERVATION_INTENT), i.e. ``value & 3 == 3``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_READY_MASK = 0b11  # HOFT_OK | OBSERVATION_INTENT
+
+
+def ready_samples(state: np.ndarray, mask: int = DEFAULT_READY_MASK):
+    """Boolean array: which state-vector samples are analysis ready."""
+    state = np.asarray(state)
+    if not np.issubdtype(state.dtype, np.integer):
+        if not np.all(np.isfinite(state)):
+            return np.zeros(state.shape, dtype=bool)
+        state = state.astype(np.int64)
+    return (state & mask) == mask
+
+
+def is_ready(state: np.ndarray, mask: int = DEFAULT_READY_MASK) -> bool:
+    """True when every sample of a second is analysis ready."""
+    state = np.asarray(state)
+    return state.size > 0 and bool(np.all(ready_samples(state, mask)))

@@ -1,0 +1,209 @@
+"""From raw frame seconds to continuous, resampled seconds.
+
+:class:`Preprocessor` turns the :class:`~utils.follower.FrameSecond` s of the
+follower into :class:`Second` s at ``sample_rate`` (4096 Hz), one per GPS
+second, in order, with a fixed delay of ``drop_lookahead_length +
+resample_context_length`` seconds:
+
+1. *drop look-ahead*: a second is held until the next one is known, so that
+   the last real second before a drop is Hann-tapered out, and the first one
+   after it tapered back in (the seed's handling; dropped seconds are zeros);
+2. *resampling context*: second ``s`` is resampled from the
+   ``2 * context + 1`` seconds around it and the middle kept, so frame edges
+   leave no discontinuity.
+
+Shapes: ``Second.data`` is ``(num_channels, sample_rate)``, strain first,
+then witnesses in configured order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+from scipy.signal import resample_poly
+
+from utils.errors import ConfigError
+from utils.follower import FrameSecond
+from utils.ready import ready_samples
+from utils.taper import taper_second
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Second:
+    """One resampled GPS second.
+
+    Attributes:
+        gps: GPS start.
+        data: ``(num_channels, sample_rate)``, strain first.
+        dropped: the input second was missing (data are zeros).
+        tapered: the data were tapered because a neighbour was dropped.
+        ready: every state-vector sample was analysis ready (False if
+            dropped).
+        seen_at: wall time the raw frame was first seen (None if dropped).
+        reason: why it was dropped.
+    """
+
+    gps: int
+    data: np.ndarray
+    dropped: bool
+    tapered: bool
+    ready: bool
+    seen_at: float | None
+    reason: str | None = None
+
+
+@dataclass
+class _Raw:
+    gps: int
+    channels: list[np.ndarray] | None  # native rate, None when dropped
+    ready: bool
+    seen_at: float | None
+    reason: str | None
+    tapered: bool = False
+
+
+class Preprocessor:
+    """Streaming drop handling and resampling.
+
+    Args:
+        channels: strain channel first, then witnesses (full names).
+        sample_rate: output rate in Hz.
+        native_rates: Hz of each channel in the input frames.
+        resample_context_length: whole seconds of context on each side.
+        drop_lookahead_length: 0 or 1 second held to taper before a drop.
+        taper_length: seconds of each Hann ramp next to a drop.
+        ready_mask: state-vector bits that mean analysis ready.
+    """
+
+    def __init__(
+        self,
+        channels: list[str],
+        sample_rate: int,
+        native_rates: dict[str, float],
+        resample_context_length: int = 1,
+        drop_lookahead_length: int = 1,
+        taper_length: float = 0.5,
+        ready_mask: int = 3,
+    ) -> None:
+        if resample_context_length < 0 or drop_lookahead_length not in (0, 1):
+            raise ConfigError(
+                "resample_context_length >= 0 and drop_lookahead_length "
+                "in {0, 1} (whole seconds)"
+            )
+        self.channels = list(channels)
+        self.sample_rate = int(sample_rate)
+        self.context = int(resample_context_length)
+        self.lookahead = int(drop_lookahead_length)
+        self.taper_length = taper_length
+        self.ready_mask = ready_mask
+        self.native_rates = [float(native_rates[c]) for c in self.channels]
+        self.ratios = []
+        for rate in self.native_rates:
+            ratio = Fraction(self.sample_rate) / Fraction(rate).limit_denominator()
+            if ratio.numerator > 64 or ratio.denominator > 64:
+                raise ConfigError(f"cannot resample {rate} Hz to {sample_rate}")
+            self.ratios.append(ratio)
+        self._held: _Raw | None = None
+        self._window: deque[_Raw] = deque(maxlen=2 * self.context + 1)
+
+    @property
+    def delay(self) -> int:
+        """Seconds between a raw second arriving and its output."""
+        return self.lookahead + self.context
+
+    def reset(self) -> None:
+        """Forget all context (after a long gap)."""
+        self._held = None
+        self._window.clear()
+
+    def push(self, second: FrameSecond) -> list[Second]:
+        """Add the next raw second; return the seconds that became ready."""
+        raw = self._to_raw(second)
+        if self._held is not None and raw.gps != self._held.gps + 1:
+            raise ValueError(
+                f"seconds out of order: {raw.gps} after {self._held.gps}"
+            )
+        if self.lookahead == 0:
+            return self._resample(self._tapered(raw, next_dropped=False))
+        out = []
+        if self._held is not None:
+            held = self._tapered(self._held, next_dropped=raw.channels is None)
+            out = self._resample(held)
+        self._held = raw
+        return out
+
+    def _to_raw(self, second: FrameSecond) -> _Raw:
+        if second.dropped:
+            return _Raw(second.gps, None, False, None, second.reason)
+        series = [second.strain] + [
+            second.witnesses[c] for c in self.channels[1:]
+        ]
+        for channel, s, rate in zip(self.channels, series, self.native_rates):
+            if abs(s.sample_rate - rate) > 1e-6:
+                return _Raw(
+                    second.gps, None, False, None,
+                    f"{channel} at {s.sample_rate} Hz, expected {rate} Hz",
+                )
+        ready = bool(np.all(ready_samples(second.state.data, self.ready_mask)))
+        return _Raw(
+            second.gps,
+            [np.asarray(s.data, dtype=np.float64) for s in series],
+            ready,
+            second.seen_at,
+            None,
+        )
+
+    def _tapered(self, raw: _Raw, next_dropped: bool) -> _Raw:
+        if raw.channels is None:
+            return raw
+        previous = self._window[-1] if self._window else None
+        prev_dropped = previous is not None and previous.channels is None
+        if not (prev_dropped or next_dropped):
+            return raw
+        channels = [
+            taper_second(x, rate, self.taper_length, prev_dropped, next_dropped)
+            for x, rate in zip(raw.channels, self.native_rates)
+        ]
+        return _Raw(raw.gps, channels, raw.ready, raw.seen_at, None, True)
+
+    def _resample(self, raw: _Raw) -> list[Second]:
+        self._window.append(raw)
+        if len(self._window) < self._window.maxlen:
+            return []
+        middle = self._window[self.context]
+        if middle.channels is None:
+            data = np.zeros((len(self.channels), self.sample_rate))
+        else:
+            data = np.stack(
+                [self._resample_channel(i) for i in range(len(self.channels))]
+            )
+        return [
+            Second(
+                middle.gps,
+                data,
+                dropped=middle.channels is None,
+                tapered=middle.tapered,
+                ready=middle.ready,
+                seen_at=middle.seen_at,
+                reason=middle.reason,
+            )
+        ]
+
+    def _resample_channel(self, index: int) -> np.ndarray:
+        rate = int(round(self.native_rates[index]))
+        pieces = [
+            raw.channels[index] if raw.channels is not None else np.zeros(rate)
+            for raw in self._window
+        ]
+        ratio = self.ratios[index]
+        x = np.concatenate(pieces)
+        if ratio != 1:
+            x = resample_poly(x, ratio.numerator, ratio.denominator)
+        start = self.context * self.sample_rate
+        return x[start : start + self.sample_rate]

@@ -1,0 +1,1 @@
+"""DeepClean online: the exporter service."""

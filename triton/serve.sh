@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Start the embedded CPU Triton Inference Server (the tritonserver 2.51 binary
+# inside the nvidia-pytriton wheel; python backend only) over a model
+# repository, with explicit model control, bound to 127.0.0.1.
+#
+#   triton/serve.sh MODEL_REPO [--http-port N] [--grpc-port N]
+#                   [--metrics-port N] [--address A] [--load MODEL]...
+#
+# Environment: TRITON_ENV (default <repo>/.venv/triton), TRITON_READY_TIMEOUT
+# (s, default 120) bounds the readiness check when --wait is given.
+# The server runs in the foreground (exec), so a supervisor (tmux pane, test
+# fixture) owns its PID; SIGTERM stops it cleanly.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ENV=${TRITON_ENV:-$ROOT/.venv/triton}
+die() { echo "serve.sh: ERROR: $*" >&2; exit 1; }
+
+[[ $# -ge 1 ]] || die "usage: serve.sh MODEL_REPO [options]"
+REPO=$(realpath -m "$1"); shift
+HTTP=8000 GRPC=8001 METRICS=8002 ADDRESS=127.0.0.1
+LOADS=()
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --http-port) HTTP=$2; shift 2 ;;
+        --grpc-port) GRPC=$2; shift 2 ;;
+        --metrics-port) METRICS=$2; shift 2 ;;
+        --address) ADDRESS=$2; shift 2 ;;
+        --load) LOADS+=("--load-model=$2"); shift 2 ;;
+        *) die "unknown option $1" ;;
+    esac
+done
+
+PY=$ENV/bin/python
+[[ -x $PY ]] || die "no Triton environment at $ENV (run ./build.sh triton)"
+SITE=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+LIBDIR=$("$PY" -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')
+PYVER=$("$PY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+TS=$SITE/pytriton/tritonserver
+[[ -x $TS/bin/tritonserver ]] || die "no tritonserver binary in $TS"
+
+# The python backend wants the stub built for this interpreter next to it.
+BACKENDS=$ENV/triton-backends
+if [[ ! -x $BACKENDS/python/triton_python_backend_stub ]]; then
+    mkdir -p "$BACKENDS/python"
+    cp "$TS/backends/python/libtriton_python.so" \
+       "$TS/backends/python/triton_python_backend_utils.py" "$BACKENDS/python/"
+    cp "$TS/python_backend_stubs/$PYVER/triton_python_backend_stub" \
+       "$BACKENDS/python/"
+fi
+mkdir -p "$REPO"
+
+# DESIGN.md §6: the wheel's libs and this interpreter's LIBDIR first, or the
+# stub picks up the system libpython and python models fail.
+export LD_LIBRARY_PATH=$SITE/nvidia_pytriton.libs:$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export PATH=$ENV/bin:$PATH
+export PYTHONNOUSERSITE=1
+exec "$TS/bin/tritonserver" \
+    --model-repository="$REPO" \
+    --backend-directory="$BACKENDS" \
+    --model-control-mode=explicit \
+    "${LOADS[@]}" \
+    --http-address="$ADDRESS" --http-port="$HTTP" \
+    --grpc-address="$ADDRESS" --grpc-port="$GRPC" \
+    --metrics-address="$ADDRESS" --metrics-port="$METRICS" \
+    --allow-metrics=true \
+    --exit-timeout-secs=10 \
+    --log-verbose=0
