@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# Run the DeepClean online pipeline in one tmux session.
+#
+#   ./run.sh NAME            start run NAME (builds environments on first use)
+#   ./run.sh NAME status     what is running, health, newest frame, versions
+#   ./run.sh NAME stop       stop every service cleanly (reverse order)
+#   ./run.sh NAME attach     attach to the tmux session
+#
+# Configuration: .env at the repository root (copy .env.example; without one
+# the example's defaults are used). Variables already set by the caller
+# override .env. DEEPCLEAN_CONFIG (default pyproject.toml) and
+# DEEPCLEAN_PROFILE ("" = embedded CPU defaults, "production" = the GPU
+# sections) choose the typeo sections. With no terminal (CI) the session
+# stays detached.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")" && pwd)
+cd "$ROOT"
+die() { echo "run.sh: ERROR: $*" >&2; exit 1; }
+info() { echo "run.sh: $*"; }
+
+[[ $# -ge 1 && $1 != -* ]] || die "usage: ./run.sh NAME [start|status|stop|attach]"
+NAME=$1
+ACTION=${2:-start}
+[[ $NAME =~ ^[A-Za-z0-9_.-]+$ ]] || die "run name may hold letters, digits, . _ - only"
+export PROJECT=$NAME
+SESSION=deepclean-$NAME
+
+# --- environment: caller > .env > .env.example ------------------------------
+load_env() {
+    local file=$1 line key raw value
+    while IFS= read -r line || [[ -n $line ]]; do
+        [[ $line =~ ^[[:space:]]*([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || continue
+        key=${BASH_REMATCH[1]}
+        raw=${BASH_REMATCH[2]}
+        [[ -n ${!key+x} ]] && continue            # the caller's value wins
+        raw=${raw%%[[:space:]]#*}                  # strip trailing comment
+        raw=${raw#\"}; raw=${raw%\"}; raw=${raw#\'}; raw=${raw%\'}
+        value=$(PROJECT=$PROJECT envsubst <<<"$raw")
+        export "$key=$value"
+    done <"$file"
+}
+if [[ -f $ROOT/.env ]]; then
+    load_env "$ROOT/.env"
+else
+    info "no .env: using the defaults of .env.example"
+fi
+load_env "$ROOT/.env.example"
+: "${PROJECT_DIR:?PROJECT_DIR must be set in .env}"
+: "${DATA_DIR:?DATA_DIR must be set in .env}"
+: "${IFO:?IFO must be set in .env}"
+[[ -n ${ARCHIVE_DIR:-} ]] || ARCHIVE_DIR=$PROJECT_DIR/archive
+export ARCHIVE_DIR
+export DEEPCLEAN_CONFIG=${DEEPCLEAN_CONFIG:-$ROOT/pyproject.toml}
+SUFFIX=${DEEPCLEAN_PROFILE:+-$DEEPCLEAN_PROFILE}
+READY_TIMEOUT=${DEEPCLEAN_READY_TIMEOUT:-180}
+
+cfg() { "${PYTHON:-python3}" "$ROOT/scripts/config_get.py" "$DEEPCLEAN_CONFIG" "$@"; }
+TRITON_HTTP=http://$(cfg base.triton_http_url)
+TRITON_GRPC=$(cfg base.triton_grpc_url)
+TRITON_METRICS_PORT=$(cfg base.triton_metrics_port)
+EXPORTER_URL=$(cfg base.exporter_url)
+STATUS_URL=$(cfg base.status_url)
+
+# --- readiness: bounded, and the pane must still be alive -------------------
+wait_http() {  # what url timeout pane
+    local what=$1 url=$2 timeout=$3 pane=$4 start=$SECONDS
+    info "waiting for $what at $url (up to ${timeout}s)"
+    until curl -fsS -m 2 -o /dev/null "$url" 2>/dev/null; do
+        if [[ $(tmux display -p -t "$pane" '#{pane_dead}' 2>/dev/null || echo 1) == 1 ]]; then
+            die "$what died while starting; see $PROJECT_DIR/logs/"
+        fi
+        (( SECONDS - start < timeout )) || die "$what not ready after ${timeout}s; see $PROJECT_DIR/logs/"
+        sleep 1
+    done
+    info "$what ready after $(( SECONDS - start ))s"
+}
+
+have_frames() {
+    compgen -G "$DATA_DIR/kafka/$IFO/*.gwf" >/dev/null
+}
+
+start_pane() {  # name command...
+    local name=$1; shift
+    local cmd
+    printf -v cmd '%q ' "$@"
+    # the environment travels in a private file, not on command lines
+    local full="cd $ROOT && set -a && . $RUN_ENV && set +a && exec scripts/supervise.sh $name $cmd"
+    local pane
+    if tmux has-session -t "$SESSION" 2>/dev/null; then
+        pane=$(tmux split-window -d -P -F '#{pane_id}' -t "$SESSION:pipeline" "$full")
+        tmux select-layout -t "$SESSION:pipeline" tiled >/dev/null
+    else
+        pane=$(tmux new-session -d -P -F '#{pane_id}' -s "$SESSION" -n pipeline -x 240 -y 60 "$full")
+        tmux set-option -t "$SESSION" pane-border-status top >/dev/null
+        tmux set-option -t "$SESSION" pane-border-format ' #{pane_title} ' >/dev/null
+        tmux set-option -t "$SESSION" remain-on-exit on >/dev/null
+    fi
+    tmux select-pane -t "$pane" -T "$name"
+    echo "$pane"
+}
+
+service() {  # name -> command line of a python service
+    echo "$ROOT/.venv/$1/bin/$1" --typeo "$DEEPCLEAN_CONFIG:$1$SUFFIX"
+}
+
+start() {
+    command -v tmux >/dev/null || die "tmux is not installed (apt-get install tmux)"
+    if tmux has-session -t "$SESSION" 2>/dev/null; then
+        die "run $NAME is already running (./run.sh $NAME status | stop)"
+    fi
+    "$ROOT/build.sh"
+    mkdir -p "$PROJECT_DIR/logs" "$DATA_DIR" "$ARCHIVE_DIR"
+    if [[ -z ${DEEPCLEAN_API_TOKEN:-} ]]; then
+        local token_file=$PROJECT_DIR/api-token
+        if [[ ! -s $token_file ]]; then
+            (umask 077; "${PYTHON:-python3}" -c 'import secrets; print(secrets.token_urlsafe(32))' >"$token_file")
+        fi
+        DEEPCLEAN_API_TOKEN=$(cat "$token_file")
+        info "API token generated in $token_file (set DEEPCLEAN_API_TOKEN to choose one)"
+    fi
+    export DEEPCLEAN_API_TOKEN
+    RUN_ENV=$PROJECT_DIR/run.env
+    (umask 077; for key in PROJECT PROJECT_DIR DATA_DIR IFO ARCHIVE_DIR \
+            DEEPCLEAN_API_TOKEN DEEPCLEAN_CONFIG; do
+        printf '%s=%q\n' "$key" "${!key}"
+    done >"$RUN_ENV"; echo "PYTHONUNBUFFERED=1" >>"$RUN_ENV")
+    info "run $NAME: PROJECT_DIR=$PROJECT_DIR DATA_DIR=$DATA_DIR IFO=$IFO profile=${DEEPCLEAN_PROFILE:-cpu}"
+
+    local http_port=${TRITON_HTTP##*:} grpc_port=${TRITON_GRPC##*:}
+    local pane
+    pane=$(start_pane triton "$ROOT/triton/serve.sh" "$PROJECT_DIR/model_repo" \
+        --http-port "$http_port" --grpc-port "$grpc_port" \
+        --metrics-port "$TRITON_METRICS_PORT")
+    wait_http Triton "$TRITON_HTTP/v2/health/live" "$READY_TIMEOUT" "$pane"
+
+    # shellcheck disable=SC2046
+    pane=$(start_pane exporter $(service exporter))
+    wait_http exporter "$EXPORTER_URL/health" "$READY_TIMEOUT" "$pane"
+
+    if have_frames; then
+        info "frames found in $DATA_DIR/kafka/$IFO: using them"
+    else
+        info "no frames in $DATA_DIR/kafka/$IFO: starting the embedded frame source"
+        # shellcheck disable=SC2046
+        pane=$(start_pane replay $(service replay))
+        local start=$SECONDS
+        until have_frames; do
+            (( SECONDS - start < READY_TIMEOUT )) || die "the frame source wrote nothing in ${READY_TIMEOUT}s"
+            sleep 1
+        done
+    fi
+    for svc in trainer cleaner monitor; do
+        # shellcheck disable=SC2046
+        start_pane "$svc" $(service "$svc") >/dev/null
+    done
+    tmux select-layout -t "$SESSION:pipeline" tiled >/dev/null
+    info "started; status page $STATUS_URL, logs in $PROJECT_DIR/logs/"
+    info "stop with: ./run.sh $NAME stop"
+    if [[ -t 0 && -t 1 && -z ${CI:-} && -z ${TMUX:-} ]]; then
+        exec tmux attach -t "$SESSION"
+    fi
+    info "detached (no terminal); attach with: ./run.sh $NAME attach"
+}
+
+stop() {
+    tmux has-session -t "$SESSION" 2>/dev/null || { info "run $NAME is not running"; return 0; }
+    local order=(monitor cleaner trainer replay exporter triton) name pane pid
+    for name in "${order[@]}"; do
+        while read -r pane pid title; do
+            [[ $title == "$name" ]] || continue
+            info "stopping $name"
+            kill -TERM "$pid" 2>/dev/null || true
+            for _ in $(seq 1 40); do
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.5
+            done
+            kill -KILL "$pid" 2>/dev/null || true
+        done < <(tmux list-panes -s -t "$SESSION" -F '#{pane_id} #{pane_pid} #{pane_title}')
+    done
+    tmux kill-session -t "$SESSION" 2>/dev/null || true
+    info "run $NAME stopped"
+}
+
+status() {
+    if ! tmux has-session -t "$SESSION" 2>/dev/null; then
+        info "run $NAME is not running"; return 3
+    fi
+    echo "services (tmux session $SESSION):"
+    tmux list-panes -s -t "$SESSION" \
+        -F '  #{pane_title}: #{?pane_dead,DEAD (status #{pane_dead_status}),running} (pid #{pane_pid})'
+    printf 'Triton:   '; curl -fsS -m 2 -o /dev/null -w '%{http_code}\n' "$TRITON_HTTP/v2/health/ready" 2>/dev/null || echo "not ready"
+    printf 'exporter: '; curl -fsS -m 2 "$EXPORTER_URL/health" 2>/dev/null || echo "down"; echo
+    printf 'versions: '; curl -fsS -m 2 "$EXPORTER_URL/versions" 2>/dev/null | head -c 600 || echo "?"; echo
+    local newest
+    newest=$(ls "$PROJECT_DIR/carousel" 2>/dev/null | grep '\.gwf$' | sort | tail -1 || true)
+    echo "carousel: $(ls "$PROJECT_DIR/carousel" 2>/dev/null | grep -c '\.gwf$' || true) frames, newest ${newest:-none}"
+    echo "status page: $STATUS_URL"
+}
+
+case $ACTION in
+    start) start ;;
+    stop) stop ;;
+    status) status ;;
+    attach) exec tmux attach -t "$SESSION" ;;
+    *) die "unknown action $ACTION (start|status|stop|attach)" ;;
+esac

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Run every test suite, each in its own service environment.
+#
+#   ./test.sh            build what is missing, then run all suites
+#   ./test.sh SUITE...   only these (utils nn interop replay trainer exporter
+#                        cleaner monitor e2e)
+#
+# Prints one summary line at the end: "total: N passed, N failed, N skipped".
+set -uo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+./build.sh || exit 1
+scripts/ensure_system_packages.sh --with-browser \
+    || echo "test.sh: continuing; tests needing the missing packages will say so"
+
+declare -A ENV=(
+    [utils]=replay [nn]=trainer [interop]=monitor [replay]=replay
+    [trainer]=trainer [exporter]=exporter [cleaner]=cleaner
+    [monitor]=monitor [e2e]=tests
+)
+declare -A ARGS=(
+    [utils]="libs/utils/tests --ignore-glob=*test_nn_* --ignore=libs/utils/tests/test_gwpy_interop.py"
+    [nn]="$(ls libs/utils/tests/test_nn_*.py 2>/dev/null | tr '\n' ' ')"
+    [interop]="libs/utils/tests/test_gwpy_interop.py"
+    [replay]="projects/replay/tests"
+    [trainer]="projects/trainer/tests"
+    [exporter]="projects/exporter/tests"
+    [cleaner]="projects/cleaner/tests"
+    [monitor]="projects/monitor/tests"
+    [e2e]="tests"
+)
+ORDER=(utils nn interop replay trainer exporter cleaner monitor e2e)
+suites=("$@")
+[[ ${#suites[@]} -gt 0 ]] || suites=("${ORDER[@]}")
+
+RESULTS=$ROOT/.venv/test-results
+rm -rf "$RESULTS"; mkdir -p "$RESULTS"
+status=0
+for suite in "${suites[@]}"; do
+    [[ -n ${ENV[$suite]+x} ]] || { echo "unknown suite $suite"; exit 2; }
+    args=${ARGS[$suite]}
+    if [[ -z ${args// /} ]]; then echo "== $suite: no tests"; continue; fi
+    echo "== $suite (env .venv/${ENV[$suite]})"
+    # shellcheck disable=SC2086
+    "$ROOT/.venv/${ENV[$suite]}/bin/python" -m pytest -q -p no:cacheprovider \
+        --junitxml="$RESULTS/$suite.xml" $args
+    rc=$?
+    # 5 = no tests collected in that suite: not a failure of the suite
+    if [[ $rc -ne 0 && $rc -ne 5 ]]; then status=1; echo "== $suite FAILED (exit $rc)"; fi
+done
+python3 - "$RESULTS" <<'PY'
+import sys, pathlib, xml.etree.ElementTree as ET
+tot = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+for f in pathlib.Path(sys.argv[1]).glob("*.xml"):
+    for suite in ET.parse(f).getroot().iter("testsuite"):
+        for k in tot:
+            tot[k] += int(suite.get(k, 0))
+failed = tot["failures"] + tot["errors"]
+passed = tot["tests"] - failed - tot["skipped"]
+print(f"total: {passed} passed, {failed} failed, {tot['skipped']} skipped")
+PY
+exit $status
