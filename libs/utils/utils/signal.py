@@ -47,7 +47,8 @@ def bandpass(
 ) -> np.ndarray:
     """Zero-phase (forward-backward) Butterworth band-pass along the last
     axis, with odd-extension padding at both ends."""
-    sos = butter_bandpass(freq_low, freq_high, sample_rate, order)
+    # a writable copy: scipy's sosfilt refuses the cached read-only array
+    sos = np.array(butter_bandpass(freq_low, freq_high, sample_rate, order))
     padlen = min(x.shape[-1] - 1, 3 * (2 * len(sos) + 1))
     return sp_signal.sosfiltfilt(sos, x, axis=-1, padlen=padlen)
 

@@ -1,0 +1,48 @@
+"""Shared fixtures of the ``utils`` tests: data come from the simulator."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+from utils.simulation import SimulationConfig, Simulator
+
+# tests of utils.nn need torch, which only the trainer and exporter
+# environments have; elsewhere (e.g. .venv/replay) they are not collected
+if importlib.util.find_spec("torch") is None:
+    collect_ignore_glob = ["test_nn*.py"]
+
+GPS = 1400000000  # a GPS second of 2024
+IFO = "L1"
+MAINS = f"{IFO}:PEM-CS_MAINSMON_EBAY_1_DQ"
+STRAIN = f"{IFO}:GDS-CALIB_STRAIN"
+STATE = f"{IFO}:GDS-CALIB_STATE_VECTOR"
+# a small witness set keeps the I/O-bound tests fast
+FEW_WITNESSES = (
+    MAINS,
+    f"{IFO}:ASC-CHARD_P_OUT_DQ",
+    f"{IFO}:ASC-DHARD_Y_OUT_DQ",
+)
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    np.random.seed(0)
+
+
+@pytest.fixture(scope="session")
+def sim() -> Simulator:
+    """The production L1 witnesses, seed 0."""
+    return Simulator(SimulationConfig(ifo=IFO, seed=0))
+
+
+@pytest.fixture(scope="session")
+def small_sim() -> Simulator:
+    """Three witnesses, two of them coupled; quick delayed writes."""
+    return Simulator(
+        SimulationConfig(
+            ifo=IFO, witness_channels=FEW_WITNESSES, seed=1, num_coupled=2,
+            late_delay=0.2, partial_pause=0.2,
+        )
+    )  # fmt: skip

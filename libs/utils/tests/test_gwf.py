@@ -1,0 +1,120 @@
+"""GWF write -> read round trips through gwframe, atomic writes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import gwframe
+import numpy as np
+import pytest
+from conftest import GPS, MAINS, STRAIN
+from utils.errors import ChannelMissing, FrameCorrupt, FrameMissing
+from utils.gwf import encode_frame, read_frame, write_frame
+from utils.names import strain_name
+
+RATES = {
+    "L1:FAST": 16384,
+    "L1:MID": 4096,
+    "L1:MAINS": 1024,
+    "L1:SLOW": 512,
+    "L1:STATE": 16,
+    "L1:VERSION": 1,
+}
+
+
+def channels(sim) -> dict[str, np.ndarray]:
+    """Floats and integers of several rates, from the simulator."""
+    second = sim.second(GPS)
+    return {
+        "L1:FAST": second.strain,
+        "L1:MID": second.strain[::4].copy(),
+        "L1:MAINS": second.witnesses[MAINS].data,  # float32
+        "L1:SLOW": second.strain[::32].astype(np.float32),
+        "L1:STATE": second.state,  # int32
+        "L1:VERSION": np.array([7], dtype=np.int64),
+    }
+
+
+def test_round_trip(tmp_path: Path, sim) -> None:
+    data = channels(sim)
+    path = write_frame(tmp_path / strain_name("L1", GPS), data, GPS, RATES)
+    frame = read_frame(path)
+    assert set(frame) == set(data)
+    for name, series in frame.items():
+        assert series.sample_rate == RATES[name]
+        assert series.data.dtype == data[name].dtype
+        np.testing.assert_array_equal(series.data, data[name])
+    raw = gwframe.read(str(path))
+    assert {ts.start for ts in raw.values()} == {GPS}
+    assert {ts.duration for ts in raw.values()} == {1.0}
+
+
+def test_subset_and_missing_channel(tmp_path: Path, sim) -> None:
+    path = write_frame(tmp_path / "L-L1_x-1400000000-1.gwf", channels(sim),
+                       GPS, RATES)  # fmt: skip
+    assert list(read_frame(path, ["L1:STATE"])) == ["L1:STATE"]
+    with pytest.raises(ChannelMissing, match="L1:NOPE"):
+        read_frame(path, ["L1:STATE", "L1:NOPE"])
+
+
+def test_one_rate_for_all(tmp_path: Path, sim) -> None:
+    second = sim.second(GPS)
+    data = {STRAIN: second.strain, "L1:TRUTH": second.truth}
+    frame = read_frame(write_frame(tmp_path / "a.gwf", data, GPS, 16384))
+    np.testing.assert_array_equal(frame["L1:TRUTH"].data, second.truth)
+
+
+def test_missing_and_unreadable(tmp_path: Path, sim) -> None:
+    with pytest.raises(FrameMissing, match="nothing.gwf"):
+        read_frame(tmp_path / "nothing.gwf")
+    whole = encode_frame(channels(sim), GPS, RATES, "L")
+    half = tmp_path / "half.gwf"
+    half.write_bytes(whole[: len(whole) // 2])  # still being written
+    with pytest.raises(FrameCorrupt, match="half.gwf"):
+        read_frame(half)
+    garbage = tmp_path / "garbage.gwf"
+    garbage.write_bytes(np.random.bytes(len(whole)))
+    with pytest.raises(FrameCorrupt):
+        read_frame(garbage)
+
+
+def test_encoded_bytes_are_a_frame(tmp_path: Path, sim) -> None:
+    data = channels(sim)
+    whole = encode_frame(data, GPS, RATES, "L")
+    path = tmp_path / "bytes.gwf"
+    path.write_bytes(whole)
+    np.testing.assert_array_equal(read_frame(path)["L1:FAST"].data,
+                                  data["L1:FAST"])  # fmt: skip
+
+
+def test_atomic_write_leaves_no_temporary_files(tmp_path: Path, sim) -> None:
+    for k in range(3):
+        write_frame(tmp_path / strain_name("L1", GPS + k), channels(sim),
+                    GPS + k, RATES)  # fmt: skip
+    assert sorted(os.listdir(tmp_path)) == [
+        strain_name("L1", GPS + k) for k in range(3)
+    ]
+    # a failed write leaves neither the final nor the temporary file
+    with pytest.raises(ValueError):
+        write_frame(tmp_path / "bad.gwf", {"L1:X": np.zeros((2, 8))}, GPS, 8)
+    assert len(os.listdir(tmp_path)) == 3
+
+
+def test_overwrite_is_explicit(tmp_path: Path, sim) -> None:
+    path = tmp_path / strain_name("L1", GPS)
+    write_frame(path, {"L1:A": np.zeros(16)}, GPS, 16)
+    with pytest.raises(FileExistsError):
+        write_frame(path, {"L1:A": np.ones(16)}, GPS, 16)
+    np.testing.assert_array_equal(read_frame(path)["L1:A"].data, 0)
+    write_frame(path, {"L1:A": np.ones(16)}, GPS, 16, overwrite=True)
+    np.testing.assert_array_equal(read_frame(path)["L1:A"].data, 1)
+
+
+def test_compressed_round_trip(tmp_path: Path, sim) -> None:
+    data = channels(sim)
+    plain = write_frame(tmp_path / "p.gwf", data, GPS, RATES)
+    packed = write_frame(tmp_path / "c.gwf", data, GPS, RATES, compress=True)
+    assert packed.stat().st_size < plain.stat().st_size
+    for name, series in read_frame(packed).items():
+        np.testing.assert_array_equal(series.data, data[name])

@@ -1,0 +1,76 @@
+"""LIGO frame file names: built and parsed in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from utils.errors import ConfigError
+from utils.names import (
+    FrameName,
+    cleaned_name,
+    gps_of,
+    site_of,
+    strain_name,
+    witness_name,
+)
+
+
+def test_names_of_the_frames() -> None:
+    assert strain_name("L1", 1400000000) == "L-L1_llhoft-1400000000-1.gwf"
+    assert witness_name("H1", 987654321) == "H-H1_lldetchar-987654321-1.gwf"
+    assert cleaned_name("L1", 1400000000) == "L-L1_DEEPCLEAN-1400000000-1.gwf"
+    assert (
+        cleaned_name("L1", 1400000000, 4096)
+        == "L-L1_DEEPCLEAN-1400000000-4096.gwf"
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "L-L1_llhoft-1400000000-1.gwf",
+        "H-H1_lldetchar-1400000123-1.gwf",
+        "L-L1_DEEPCLEAN-1400000000-4096.gwf",
+    ],
+)
+def test_round_trip(name: str) -> None:
+    parsed = FrameName.parse(Path("/some/folder") / name)
+    assert parsed.filename == name
+    assert FrameName(*vars(parsed).values()) == parsed
+    assert gps_of(name) == int(name.split("-")[2])
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "L-L1_llhoft-1400000000-1.gwf.tmp",  # temporary name
+        ".L-L1_llhoft-1400000000-1.gwf.123.tmp",  # hidden temporary
+        "L-L1-llhoft-1400000000-1.gwf",  # dash in the description
+        "l-L1_llhoft-1400000000-1.gwf",  # lower-case site
+        "L-L1_llhoft-14000000x0-1.gwf",  # not a number
+        "L-L1_llhoft-1400000000-0.gwf",  # zero duration
+        "L-L1_llhoft-1400000000-1.txt",
+        "L-L1_llhoft-14000-1.gwf",  # GPS before 1983
+        "L-L1_llhoft-1400000000.gwf",  # no duration
+        "",
+    ],
+)
+def test_malformed_names_are_rejected(name: str) -> None:
+    with pytest.raises(ValueError):
+        FrameName.parse(name)
+
+
+def test_invalid_parts_are_rejected() -> None:
+    with pytest.raises(ValueError):
+        FrameName("L", "L1-llhoft", 1400000000)
+    with pytest.raises(ValueError):
+        FrameName("L", "L1_llhoft", 1400000000, 0)
+
+
+@pytest.mark.parametrize("ifo", ["L", "l1", "LL1", "1L", ""])
+def test_bad_ifo(ifo: str) -> None:
+    with pytest.raises(ConfigError):
+        site_of(ifo)
+    with pytest.raises(ConfigError):
+        strain_name(ifo, 1400000000)

@@ -1,0 +1,39 @@
+"""Analysis-ready bits of the state vector."""
+
+from __future__ import annotations
+
+import numpy as np
+from conftest import GPS
+from utils.ready import DEFAULT_READY_MASK, is_ready, ready_samples
+from utils.simulation import Fault
+
+
+def test_bits_zero_and_one() -> None:
+    values = np.array([0, 1, 2, 3, 7, 0x1FF, 0x1FC, 0x1FD], dtype=np.int32)
+    expected = [False, False, False, True, True, True, False, False]
+    assert DEFAULT_READY_MASK == 3
+    assert ready_samples(values).tolist() == expected
+    # another mask: bit 2 only
+    assert ready_samples(values, 4).tolist() == [
+        False, False, False, False, True, True, True, True,
+    ]  # fmt: skip
+
+
+def test_float_state_vector() -> None:
+    values = np.array([3.0, 1.0, 7.0])
+    assert ready_samples(values).tolist() == [True, False, True]
+    assert not ready_samples(np.array([3.0, np.nan])).any()
+
+
+def test_simulated_seconds(sim) -> None:
+    assert is_ready(sim.second(GPS).state)
+    not_ready = sim.second(GPS, Fault.NOT_READY).state
+    assert not is_ready(not_ready)
+    partly = sim.second(GPS).state.copy()
+    partly[5] = 1
+    assert not is_ready(partly)
+    assert ready_samples(partly).sum() == 15
+
+
+def test_empty_is_not_ready() -> None:
+    assert not is_ready(np.array([], dtype=np.int32))

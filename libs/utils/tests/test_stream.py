@@ -1,0 +1,175 @@
+"""Preprocessor: streaming drop tapering and resampling.
+
+The input seconds are the simulator's, wrapped as the follower would hand
+them over (the follower itself is tested on files in test_follower.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import FEW_WITNESSES, GPS, STRAIN
+from scipy.signal import resample_poly
+from utils.follower import FrameSecond
+from utils.gwf import Series
+from utils.simulation import Fault
+from utils.stream import Preprocessor
+from utils.taper import hann_edge
+
+CHANNELS = [STRAIN, *FEW_WITNESSES]
+RATE = 4096
+
+
+def frame_second(sim, gps: int, fault: Fault | None = None) -> FrameSecond:
+    if fault is Fault.DROP:
+        return FrameSecond(gps, reason="dropped on purpose")
+    s = sim.second(gps, fault)
+    return FrameSecond(
+        gps,
+        strain=Series(s.strain, sim.config.strain_rate),
+        state=Series(s.state, sim.config.state_rate),
+        witnesses=s.witnesses,
+        seen_at=1000.0 + gps - GPS,
+    )
+
+
+def native_rates(sim) -> dict[str, float]:
+    rates = {STRAIN: sim.config.strain_rate}
+    rates.update({c: sim.config.sample_rate(c) for c in FEW_WITNESSES})
+    return rates
+
+
+def run(pre: Preprocessor, sim, num: int, faults=None) -> list:
+    faults = faults or {}
+    out = []
+    for gps in range(GPS, GPS + num):
+        out.extend(pre.push(frame_second(sim, gps, faults.get(gps))))
+    return out
+
+
+def test_output_delay(small_sim) -> None:
+    pre = Preprocessor(CHANNELS, RATE, native_rates(small_sim))
+    assert pre.delay == 2  # 1 s look-ahead + 1 s resampling context
+    # output second s comes out when raw second s + delay is pushed; the
+    # first second only serves as past context
+    for gps in range(GPS, GPS + 6):
+        out = pre.push(frame_second(small_sim, gps))
+        expected = [gps - 2] if gps - 2 > GPS else []
+        assert [s.gps for s in out] == expected
+    no_lookahead = Preprocessor(CHANNELS, RATE, native_rates(small_sim),
+                                drop_lookahead_length=0)  # fmt: skip
+    assert no_lookahead.delay == 1
+    assert [s.gps for s in run(no_lookahead, small_sim, 4)] == [
+        GPS + 1, GPS + 2,
+    ]  # fmt: skip
+
+
+def test_streaming_equals_one_shot(small_sim) -> None:
+    num = 8
+    pre = Preprocessor(CHANNELS, RATE, native_rates(small_sim))
+    out = run(pre, small_sim, num)
+    assert [s.gps for s in out] == list(range(GPS + 1, GPS + num - 2))
+    streamed = np.concatenate([s.data for s in out], axis=1)
+    seconds = [small_sim.second(GPS + k) for k in range(num)]
+    for index, channel in enumerate(CHANNELS):
+        if channel == STRAIN:
+            whole, rate = np.concatenate([s.strain for s in seconds]), 16384
+        else:
+            whole = np.concatenate(
+                [s.witnesses[channel].data for s in seconds]
+            )
+            rate = small_sim.config.sample_rate(channel)
+        up, down = (RATE // rate, 1) if rate < RATE else (1, rate // RATE)
+        once = resample_poly(whole.astype(np.float64), up, down)
+        # away from the ends: the seconds GPS+2 .. GPS+num-3 (inclusive)
+        middle = once[2 * RATE : (num - 2) * RATE]
+        mine = streamed[index, RATE : (num - 3) * RATE]
+        scale = np.max(np.abs(middle))
+        np.testing.assert_allclose(mine, middle, rtol=0, atol=1e-9 * scale)
+
+
+def test_no_discontinuity_at_frame_edges(small_sim) -> None:
+    out = run(Preprocessor(CHANNELS, RATE, native_rates(small_sim)),
+              small_sim, 7)  # fmt: skip
+    for index in range(len(CHANNELS)):
+        x = np.concatenate([s.data[index] for s in out])
+        steps = np.abs(np.diff(x))
+        edges = steps[np.arange(1, len(out)) * RATE - 1]
+        inside = np.delete(steps, np.arange(1, len(out)) * RATE - 1)
+        # a step across an edge is an ordinary step of the series
+        assert np.max(edges) <= np.max(inside)
+
+
+def test_drop_tapering_shape(small_sim) -> None:
+    """At the native rate (no resampling) the taper is exact."""
+    rates = {STRAIN: 16384}
+    pre = Preprocessor([STRAIN], 16384, rates, taper_length=0.5)
+    dropped = GPS + 3
+    out = run(pre, small_sim, 7, faults={dropped: Fault.DROP})
+    by_gps = {s.gps: s for s in out}
+    assert sorted(by_gps) == list(range(GPS + 1, GPS + 5))
+    ramp = 8192  # 0.5 s at 16384 Hz
+    before, gap, after = (by_gps[dropped + k] for k in (-1, 0, 1))
+    np.testing.assert_array_equal(gap.data, 0)
+    assert gap.dropped and gap.reason == "dropped on purpose"
+    assert not gap.ready and gap.seen_at is None
+    np.testing.assert_allclose(
+        before.data[0],
+        small_sim.second(dropped - 1).strain
+        * hann_edge(16384, ramp, rising=False),
+    )
+    np.testing.assert_allclose(
+        after.data[0],
+        small_sim.second(dropped + 1).strain
+        * hann_edge(16384, ramp, rising=True),
+    )
+    assert before.tapered and after.tapered and not gap.tapered
+    untouched = by_gps[GPS + 1]
+    assert not untouched.tapered and not untouched.dropped
+    np.testing.assert_array_equal(
+        untouched.data[0], small_sim.second(GPS + 1).strain
+    )
+
+
+def test_drop_when_resampling(small_sim) -> None:
+    dropped = GPS + 3
+    out = run(Preprocessor(CHANNELS, RATE, native_rates(small_sim)),
+              small_sim, 7, faults={dropped: Fault.DROP})  # fmt: skip
+    by_gps = {s.gps: s for s in out}
+    np.testing.assert_array_equal(by_gps[dropped].data, 0)
+    assert by_gps[dropped].data.shape == (len(CHANNELS), RATE)
+    # the ends next to the gap are ramped down to (nearly) zero
+    for index in range(len(CHANNELS)):
+        rms = np.std(by_gps[GPS + 1].data[index])
+        assert np.max(np.abs(by_gps[dropped - 1].data[index, -8:])) < (
+            0.01 * rms
+        )
+        assert np.max(np.abs(by_gps[dropped + 1].data[index, :8])) < (
+            0.01 * rms
+        )
+
+
+def test_ready_flag_and_seen_at(small_sim) -> None:
+    out = run(Preprocessor(CHANNELS, RATE, native_rates(small_sim)),
+              small_sim, 6, faults={GPS + 2: Fault.NOT_READY})  # fmt: skip
+    assert [(s.gps, s.ready) for s in out] == [
+        (GPS + 1, True), (GPS + 2, False), (GPS + 3, True),
+    ]  # fmt: skip
+    assert [s.seen_at for s in out] == [1001.0, 1002.0, 1003.0]
+
+
+def test_out_of_order_and_reset(small_sim) -> None:
+    pre = Preprocessor(CHANNELS, RATE, native_rates(small_sim))
+    pre.push(frame_second(small_sim, GPS))
+    with pytest.raises(ValueError, match="out of order"):
+        pre.push(frame_second(small_sim, GPS + 2))
+    pre.reset()
+    assert pre.push(frame_second(small_sim, GPS + 5)) == []
+
+
+def test_wrong_rate_is_a_drop(small_sim) -> None:
+    rates = native_rates(small_sim)
+    rates[FEW_WITNESSES[1]] = 256  # the frames hold 512 Hz
+    pre = Preprocessor(CHANNELS, RATE, rates)
+    out = run(pre, small_sim, 4)
+    assert all(s.dropped and "expected 256" in s.reason for s in out)

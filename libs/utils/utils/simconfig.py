@@ -1,0 +1,108 @@
+"""Configuration of the frame simulator (:mod:`utils.simulation`) and the
+production witness lists it simulates by default (DESIGN.md §2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from utils.errors import ConfigError
+
+ASC_NAMES = (
+    "CHARD_P", "CHARD_Y", "CSOFT_P", "CSOFT_Y", "DHARD_P", "DHARD_Y",
+    "DSOFT_P", "DSOFT_Y", "INP1_P", "INP1_Y", "MICH_P", "MICH_Y", "PRC1_P",
+    "PRC1_Y", "PRC2_P", "PRC2_Y", "SRC1_P", "SRC1_Y", "SRC2_P", "SRC2_Y",
+)  # fmt: skip
+H1_ONLY = ("CSOFT_Y", "DSOFT_Y", "INP1_Y")  # DESIGN.md §2
+MAINS_CHANNEL = "PEM-CS_MAINSMON_EBAY_1_DQ"
+TRUTH_CHANNEL = "DEEPCLEAN-TRUTH_NOISE"
+WELCH_ENBW = 0.75  # Hz, noise bandwidth of a 2 s Hann window
+ASC_BAND = (0.1, 1.8)  # Hz, frequencies of the ASC sinusoids
+BACKGROUND_STREAM = 0  # id of the background noise among the seeded streams
+
+
+def default_witness_channels(ifo: str) -> tuple[str, ...]:
+    """The production witnesses of ``ifo`` (18 for L1, 21 for H1)."""
+    asc = [n for n in ASC_NAMES if ifo == "H1" or n not in H1_ONLY]
+    return (f"{ifo}:{MAINS_CHANNEL}",) + tuple(
+        f"{ifo}:ASC-{name}_OUT_DQ" for name in asc
+    )
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """What to simulate.
+
+    Attributes:
+        ifo: interferometer, e.g. ``L1``.
+        witness_channels: full names; empty: :func:`default_witness_channels`.
+            The first ``*MAINSMON*`` channel drives the coupling.
+        seed: everything is a function of it and the GPS second.
+        num_coupled: ASC channels whose motion modulates the line.
+        line_ratio: line ASD / background ASD at 60 Hz.
+        sideband_ratio: RMS ASD of the sidebands (58.2-61.8 Hz without
+            the line) / background ASD at 60 Hz.
+        coupling_drift: relative depth of the slow coupling modulation.
+        sensor_noise: white witness noise relative to the signal RMS.
+        strain_rate, mains_rate, asc_rate, state_rate: Hz.
+        state_ready: state-vector value of a good second (bits 0 and 1).
+        state_not_ready: value in NOT_READY seconds.
+        late_delay: seconds a LATE frame is held back by default.
+        partial_pause: seconds between the two halves of a PARTIAL write.
+        strain_channel: full name; empty: ``{ifo}:GDS-CALIB_STRAIN``.
+        state_channel: full name; empty: ``{ifo}:GDS-CALIB_STATE_VECTOR``.
+    """
+
+    ifo: str = "L1"
+    witness_channels: tuple[str, ...] = ()
+    seed: int = 0
+    num_coupled: int = 6
+    line_ratio: float = 50.0
+    sideband_ratio: float = 5.0
+    coupling_drift: float = 0.02
+    sensor_noise: float = 0.01
+    strain_rate: int = 16384
+    mains_rate: int = 1024
+    asc_rate: int = 512
+    state_rate: int = 16
+    state_ready: int = 3
+    state_not_ready: int = 1
+    late_delay: float = 1.5
+    partial_pause: float = 0.5
+    strain_channel: str = ""
+    state_channel: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.witness_channels:
+            channels = default_witness_channels(self.ifo)
+            object.__setattr__(self, "witness_channels", channels)
+        object.__setattr__(
+            self, "witness_channels", tuple(self.witness_channels)
+        )
+        for name, default in (
+            ("strain_channel", "GDS-CALIB_STRAIN"),
+            ("state_channel", "GDS-CALIB_STATE_VECTOR"),
+        ):
+            if not getattr(self, name):
+                object.__setattr__(self, name, f"{self.ifo}:{default}")
+        mains = [c for c in self.witness_channels if "MAINSMON" in c]
+        if not mains:
+            raise ConfigError(
+                f"witness_channels need a MAINSMON channel: "
+                f"{self.witness_channels}"
+            )
+        for channel in self.witness_channels:
+            if not channel.startswith(f"{self.ifo}:"):
+                raise ConfigError(f"channel {channel} is not of {self.ifo}")
+        if self.num_coupled < 0 or self.seed < 0:
+            raise ConfigError("num_coupled and seed must be >= 0")
+        if self.strain_rate % self.state_rate:
+            raise ConfigError("state_rate must divide strain_rate")
+
+    @property
+    def mains_channel(self) -> str:
+        """The witness whose line couples into strain."""
+        return next(c for c in self.witness_channels if "MAINSMON" in c)
+
+    def sample_rate(self, channel: str) -> int:
+        """Native rate of a witness channel, Hz."""
+        return self.mains_rate if "MAINSMON" in channel else self.asc_rate

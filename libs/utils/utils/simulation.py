@@ -1,0 +1,259 @@
+"""Simulated low-latency LIGO frames: strain, witnesses, state and truth.
+
+The model (all of it a pure function of the seed and the GPS second, so any
+second can be generated on its own, and consecutive seconds join smoothly):
+
+- witnesses: the mains monitor (``*MAINSMON*``, 1024 Hz) is a 60 Hz line
+  with slow frequency drift and amplitude modulation; every other channel
+  (ASC, 512 Hz) is a sum of 10-20 sinusoids between 0.1 and 1.8 Hz; each
+  gets white sensor noise of relative size ``sensor_noise``;
+- truth (the coupled noise, 16384 Hz), from the noiseless witnesses:
+  ``a(t) m(t) + m(t) sum_i b_i(t) asc_i(t)`` over ``num_coupled`` ASC
+  channels: the line, plus bilinear sidebands at ``60 +- f_asc`` Hz (inside
+  58-62 Hz), which no linear filter of the witnesses can predict; the
+  couplings drift slowly by ``coupling_drift`` (non-stationarity);
+- strain = background + truth exactly, the background being Gaussian noise
+  with the aLIGO-like ASD of :func:`utils.synthetic.aligo_psd`;
+- the state vector (16 Hz) is ``state_ready`` except in NOT_READY seconds.
+
+Amplitudes: the line's peak ASD (Welch, 2 s Hann) is ``line_ratio`` times
+the background ASD at 60 Hz; the sidebands' RMS ASD over 58.2-61.8 Hz is
+``sideband_ratio`` times that background.
+
+Files: ``kafka/{IFO}/{S}-{IFO}_llhoft-{GPS}-1.gwf`` (strain, state),
+``lldetchar/{IFO}/{S}-{IFO}_lldetchar-{GPS}-1.gwf`` (witnesses, float32 at
+native rates) and ``truth/{IFO}/{S}-{IFO}_TRUTH-{GPS}-1.gwf``
+(``{IFO}:DEEPCLEAN-TRUTH_NOISE``; for evaluation, never read by services).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from utils.gwf import Series, read_frame
+from utils.simconfig import (
+    ASC_BAND,
+    BACKGROUND_STREAM,
+    TRUTH_CHANNEL,
+    WELCH_ENBW,
+    SimulationConfig,
+    default_witness_channels,
+)
+from utils.simwriter import (
+    Fault,
+    apply_data_fault,
+    truth_path,
+    write_second,
+    write_stretch,
+)
+from utils.synthetic import (
+    ColoredNoise,
+    Coupling,
+    MainsParams,
+    Witness,
+    aligo_psd,
+    quantize_frequency,
+)
+
+__all__ = [
+    "Fault",
+    "SimulatedSecond",
+    "SimulationConfig",
+    "Simulator",
+    "default_witness_channels",
+    "read_truth",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def make_witness(config: SimulationConfig, name: str) -> Witness:
+    """Draw the parameters of witness ``name`` (seeded by its name)."""
+    stream = zlib.crc32(name.encode())
+    rng = np.random.default_rng([config.seed, stream, 1])
+    rate = config.sample_rate(name)
+    if "MAINSMON" in name:
+        params = MainsParams(
+            frequency=60.0, amplitude=1.0, phase=rng.uniform(0, 2 * np.pi),
+            drift=0.01, drift_period=97, am_depth=0.05, am_period=31,
+            am_phase=rng.uniform(0, 2 * np.pi),
+        )  # fmt: skip
+        return Witness(name, rate, stream, mains=params)
+    num = int(rng.integers(10, 21))
+    amplitudes = rng.uniform(0.2, 1.0, num)
+    amplitudes /= np.sqrt(np.sum(amplitudes**2) / 2)  # unit RMS
+    return Witness(
+        name, rate, stream,
+        quanta=quantize_frequency(rng.uniform(*ASC_BAND, num)),
+        amplitudes=amplitudes,
+        phases=rng.uniform(0, 2 * np.pi, num),
+    )  # fmt: skip
+
+
+@dataclass
+class SimulatedSecond:
+    """One simulated GPS second.
+
+    Attributes:
+        gps: GPS start.
+        strain: ``(strain_rate,)`` float64, background + truth (NaNs in a
+            NAN_STRAIN second).
+        state: ``(state_rate,)`` int32 state vector.
+        witnesses: name -> :class:`~utils.gwf.Series` (float32, native rate).
+        truth: ``(strain_rate,)`` the coupled noise.
+        background: ``(strain_rate,)`` the Gaussian detector noise.
+    """
+
+    gps: int
+    strain: np.ndarray
+    state: np.ndarray
+    witnesses: dict[str, Series]
+    truth: np.ndarray
+    background: np.ndarray
+
+
+class Simulator:
+    """Generate (:meth:`second`) and write (:meth:`write`) frames.
+
+    Args:
+        config: what to simulate.
+    """
+
+    def __init__(self, config: SimulationConfig) -> None:
+        self.config = config
+        self.witnesses = {
+            name: make_witness(config, name)
+            for name in config.witness_channels
+        }
+        self.background = ColoredNoise(
+            config.seed, BACKGROUND_STREAM, config.strain_rate
+        )
+        self.background_asd = float(np.sqrt(aligo_psd(np.array([60.0]))[0]))
+        self._draw_couplings()
+
+    def _draw_couplings(self) -> None:
+        config = self.config
+        rng = np.random.default_rng([config.seed, 2])
+        asc = [c for c in config.witness_channels if "MAINSMON" not in c]
+        num = min(config.num_coupled, len(asc))
+        picked = sorted(rng.choice(len(asc), num, replace=False))
+        self.coupled_channels = tuple(asc[i] for i in picked)
+        mains = self.witnesses[config.mains_channel].mains
+        peak = self.background_asd * np.sqrt(2 * WELCH_ENBW)
+        self.line = Coupling(
+            config.line_ratio * peak / mains.amplitude,
+            config.coupling_drift, int(rng.integers(600, 3600)),
+            rng.uniform(0, 2 * np.pi),
+        )  # fmt: skip
+        # m(t) b_i asc_i(t) has power b_i^2 A^2 / 2 (asc_i has unit RMS),
+        # spread over the sidebands 60 +- (0.1..1.8) Hz
+        weights = rng.uniform(0.5, 1.5, num) * rng.choice([-1.0, 1.0], num)
+        total = (config.sideband_ratio * self.background_asd) ** 2 * (
+            2 * (ASC_BAND[1] - ASC_BAND[0])
+        )
+        scale = np.sqrt(2 * total / np.sum(weights**2)) / mains.amplitude
+        self.couplings = {
+            name: Coupling(
+                scale * weight,
+                config.coupling_drift,
+                int(rng.integers(600, 3600)),
+                rng.uniform(0, 2 * np.pi),
+            )  # fmt: skip
+            for name, weight in zip(
+                self.coupled_channels, weights, strict=True
+            )
+        }
+
+    def truth(self, gps: int) -> np.ndarray:
+        """Coupled noise of second ``gps``, ``(strain_rate,)``."""
+        rate = self.config.strain_rate
+        mains = self.witnesses[self.config.mains_channel].signal(gps, rate)
+        gain = self.line.at(gps, rate, rate)
+        for name, coupling in self.couplings.items():
+            motion = self.witnesses[name].signal(gps, rate)
+            gain = gain + coupling.at(gps, rate, rate) * motion
+        return gain * mains
+
+    def witness_data(self, gps: int) -> dict[str, Series]:
+        """Witness channels of second ``gps`` (signal + sensor noise)."""
+        out = {}
+        for name, witness in self.witnesses.items():
+            rate = witness.sample_rate
+            signal = witness.signal(gps, rate)
+            rms = witness.mains.amplitude / np.sqrt(2) if witness.mains else 1
+            seeds = [self.config.seed, gps, witness.stream]
+            rng = np.random.default_rng(seeds)
+            noise = rng.standard_normal(rate) * self.config.sensor_noise * rms
+            out[name] = Series((signal + noise).astype(np.float32), rate)
+        return out
+
+    def second(self, gps: int, fault: Fault | None = None) -> SimulatedSecond:
+        """Simulate second ``gps``, with the data-level effect of ``fault``
+        (NaNs, a missing channel, not ready); file-level faults (drop, late,
+        partial, corrupt) leave the data untouched."""
+        gps = int(gps)
+        background = self.background.second(gps)
+        truth = self.truth(gps)
+        state = np.full(
+            self.config.state_rate, self.config.state_ready, np.int32
+        )
+        second = SimulatedSecond(
+            gps, background + truth, state, self.witness_data(gps),
+            truth, background,
+        )  # fmt: skip
+        if fault is not None:
+            apply_data_fault(self.config, second, fault)
+        return second
+
+    def write(
+        self,
+        gps: int,
+        data_dir: Path,
+        fault: Fault | None = None,
+        delay: float | None = None,
+        overwrite: bool = False,
+    ) -> threading.Thread | None:
+        """Write second ``gps`` under ``data_dir`` (truth, witness, strain).
+
+        Args:
+            gps: GPS second.
+            data_dir: root holding ``kafka/``, ``lldetchar/``, ``truth/``.
+            fault: how to break it (None: a normal atomic write).
+            delay: seconds a LATE write is held back (default
+                ``config.late_delay``).
+            overwrite: replace existing files instead of raising.
+
+        Returns:
+            For LATE and PARTIAL, the started thread finishing the write
+            (``join`` it to wait); otherwise ``None``.
+
+        Raises:
+            FileExistsError: a file exists and ``overwrite`` is off.
+        """
+        return write_second(self, gps, data_dir, fault, delay, overwrite)
+
+    def write_stretch(
+        self,
+        data_dir: Path,
+        gps_start: int,
+        duration: int,
+        faults: dict[int, Fault] | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        """Write ``duration`` seconds from ``gps_start``; ``faults`` maps GPS
+        seconds to a :class:`Fault`. Returns when every file is complete."""
+        write_stretch(self, data_dir, gps_start, duration, faults, overwrite)
+
+
+def read_truth(data_dir: Path, ifo: str, gps: int) -> np.ndarray:
+    """The coupled noise of second ``gps`` written by the simulator."""
+    path = truth_path(Path(data_dir), ifo, gps)
+    return read_frame(path, [f"{ifo}:{TRUTH_CHANNEL}"])[
+        f"{ifo}:{TRUTH_CHANNEL}"
+    ].data

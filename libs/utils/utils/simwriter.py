@@ -1,0 +1,235 @@
+"""Writing simulated seconds as GWF files, optionally broken on purpose.
+
+The faults are those a LIGO low-latency reader must survive (DESIGN.md §2):
+
+======================  ==================================================
+``Fault.DROP``          nothing is written (strain nor witnesses)
+``Fault.LATE``          written atomically after a delay (background thread)
+``Fault.PARTIAL``       written non-atomically under the final names: first
+                        half of the bytes, a pause, the rest
+``Fault.CORRUPT``       garbage bytes under the final strain name
+``Fault.MISSING_CHANNEL``  the last witness channel left out
+``Fault.NAN_STRAIN``    NaNs in part of the strain
+``Fault.NAN_WITNESS``   NaNs in part of the mains witness
+``Fault.NOT_READY``     state vector not analysis ready
+======================  ==================================================
+
+The truth frame is always written (atomically, at once). Normal writes go
+through :func:`utils.gwf.write_frame` (temporary name, then rename); within
+a second the truth is written first, then the witnesses, then the strain,
+so a reader that sees the strain file finds the witness file too.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from utils.gwf import encode_frame, write_frame
+from utils.names import FrameName, site_of, strain_name, witness_name
+
+logger = logging.getLogger(__name__)
+
+NAN_SLICE = slice(4096, 5120)  # fraction 1/4..5/16 of a second made NaN
+JOIN_MARGIN = 10.0  # s, added to delays when waiting for writer threads
+
+
+class Fault(str, Enum):
+    """Ways to break one simulated second (see the module docstring)."""
+
+    DROP = "drop"
+    LATE = "late"
+    PARTIAL = "partial"
+    CORRUPT = "corrupt"
+    MISSING_CHANNEL = "missing_channel"
+    NAN_STRAIN = "nan_strain"
+    NAN_WITNESS = "nan_witness"
+    NOT_READY = "not_ready"
+
+
+def strain_path(data_dir: Path, ifo: str, gps: int) -> Path:
+    return Path(data_dir) / "kafka" / ifo / strain_name(ifo, gps)
+
+
+def witness_path(data_dir: Path, ifo: str, gps: int) -> Path:
+    return Path(data_dir) / "lldetchar" / ifo / witness_name(ifo, gps)
+
+
+def truth_path(data_dir: Path, ifo: str, gps: int) -> Path:
+    name = FrameName(site_of(ifo), f"{ifo}_TRUTH", gps).filename
+    return Path(data_dir) / "truth" / ifo / name
+
+
+def _nan_part(data: np.ndarray) -> np.ndarray:
+    out = np.array(data)
+    start = NAN_SLICE.start * out.size // 16384
+    stop = NAN_SLICE.stop * out.size // 16384
+    out[start : max(stop, start + 1)] = np.nan
+    return out
+
+
+def apply_data_fault(config: Any, second: Any, fault: Fault) -> None:
+    """Change a ``SimulatedSecond`` in place for the data-level faults."""
+    if fault is Fault.NAN_STRAIN:
+        second.strain = _nan_part(second.strain)
+    elif fault is Fault.NAN_WITNESS:
+        old = second.witnesses[config.mains_channel]
+        second.witnesses[config.mains_channel] = type(old)(
+            _nan_part(old.data), old.sample_rate
+        )
+    elif fault is Fault.NOT_READY:
+        second.state = np.full_like(second.state, config.state_not_ready)
+    elif fault is Fault.MISSING_CHANNEL:
+        del second.witnesses[config.witness_channels[-1]]
+
+
+Job = tuple[Path, dict[str, np.ndarray], dict[str, float]]
+
+
+def _jobs(sim: Any, second: Any, witness: Path, strain: Path) -> list[Job]:
+    """The witness and strain frames of a second, in writing order."""
+    config = sim.config
+    return [
+        (
+            witness,
+            {name: s.data for name, s in second.witnesses.items()},
+            {name: s.sample_rate for name, s in second.witnesses.items()},
+        ),
+        (
+            strain,
+            {config.strain_channel: second.strain,
+             config.state_channel: second.state},
+            {config.strain_channel: config.strain_rate,
+             config.state_channel: config.state_rate},
+        ),
+    ]  # fmt: skip
+
+
+def _check_free(paths: list[Path], overwrite: bool) -> None:
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"frame {path} exists and overwrite is off")
+
+
+def _write_partial(items: list[tuple[Path, bytes]], pause: float) -> None:
+    """Non-atomic write: first half of each file, pause, second half."""
+    handles = [open(path, "wb") for path, _ in items]  # noqa: SIM115
+    try:
+        for handle, (_, data) in zip(handles, items, strict=True):
+            handle.write(data[: len(data) // 2])
+            handle.flush()
+        time.sleep(pause)
+        for handle, (_, data) in zip(handles, items, strict=True):
+            handle.write(data[len(data) // 2 :])
+    finally:
+        for handle in handles:
+            handle.close()
+
+
+def _garbage(sim: Any, gps: int, size: int) -> bytes:
+    rng = np.random.default_rng([sim.config.seed, int(gps), 3])
+    return rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+
+
+def write_second(
+    sim: Any,
+    gps: int,
+    data_dir: Path,
+    fault: Fault | None,
+    delay: float | None,
+    overwrite: bool,
+) -> threading.Thread | None:
+    """Implementation of :meth:`utils.simulation.Simulator.write`."""
+    config = sim.config
+    fault = None if fault is None else Fault(fault)
+    gps = int(gps)
+    paths = [
+        f(Path(data_dir), config.ifo, gps)
+        for f in (truth_path, witness_path, strain_path)
+    ]
+    _check_free(paths, overwrite)
+    second = sim.second(gps, fault)
+    truth_channel = f"{config.ifo}:DEEPCLEAN-TRUTH_NOISE"
+    write_frame(
+        paths[0], {truth_channel: second.truth}, gps, config.strain_rate,
+        overwrite=overwrite,
+    )  # fmt: skip
+    if fault is Fault.DROP:
+        logger.debug("GPS %d dropped on purpose", gps)
+        return None
+    jobs = _jobs(sim, second, paths[1], paths[2])
+    site = site_of(config.ifo)
+    if fault is Fault.LATE:
+        wait = config.late_delay if delay is None else float(delay)
+
+        def late() -> None:
+            time.sleep(wait)
+            _write_atomic(jobs, gps, overwrite)
+
+        return _start(late, f"late-{gps}")
+    if fault is Fault.PARTIAL:
+        items = [(path, encode_frame(ch, gps, rates, site))
+                 for path, ch, rates in jobs]  # fmt: skip
+        pause = config.partial_pause
+        return _start(lambda: _write_partial(items, pause), f"partial-{gps}")
+    if fault is Fault.CORRUPT:
+        _write_atomic(jobs[:1], gps, overwrite)
+        path, channels, rates = jobs[1]
+        size = len(encode_frame(channels, gps, rates, site))
+        tmp = path.with_name(f".{path.name}.corrupt.tmp")
+        tmp.write_bytes(_garbage(sim, gps, size))
+        tmp.replace(path)
+        return None
+    _write_atomic(jobs, gps, overwrite)
+    return None
+
+
+def _write_atomic(jobs: list[Job], gps: int, overwrite: bool) -> None:
+    for path, channels, rates in jobs:
+        write_frame(path, channels, gps, rates, overwrite=overwrite)
+
+
+def _start(target: Any, name: str) -> threading.Thread:
+    """Run a delayed write in a thread that logs (not raises) failures."""
+
+    def run() -> None:
+        try:
+            target()
+        except (OSError, RuntimeError):  # frameCPP raises RuntimeError
+            logger.exception("delayed write %s failed", name)
+
+    thread = threading.Thread(target=run, name=f"simwriter-{name}")
+    thread.start()
+    return thread
+
+
+def write_stretch(
+    sim: Any,
+    data_dir: Path,
+    gps_start: int,
+    duration: int,
+    faults: dict[int, Fault] | None,
+    overwrite: bool,
+) -> None:
+    """Implementation of :meth:`utils.simulation.Simulator.write_stretch`."""
+    faults = dict(faults or {})
+    threads = []
+    for gps in range(int(gps_start), int(gps_start) + int(duration)):
+        thread = sim.write(gps, data_dir, faults.get(gps), None, overwrite)
+        if thread is not None:
+            threads.append(thread)
+    config = sim.config
+    bound = config.late_delay + config.partial_pause + JOIN_MARGIN
+    for thread in threads:
+        thread.join(timeout=bound)
+        if thread.is_alive():
+            raise TimeoutError(
+                f"writer thread {thread.name} still running after {bound} s"
+            )

@@ -1,0 +1,171 @@
+"""The ``replay`` mode: play recorded 1 s frames at one per ``1 / speed`` s.
+
+The source folder has the layout of a data folder (``kafka/{IFO}/``,
+``lldetchar/{IFO}/``, optionally ``truth/{IFO}/``). With ``restamp`` each
+frame is read and written again with a new GPS start (the first played
+second becomes ``start_gps``, or the current GPS second) under the matching
+new name, so the recording looks live; gaps in the recording stay gaps.
+Without it the files are copied (atomically) under their own names.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from utils.errors import ConfigError, FrameError
+from utils.gwf import read_frame, write_frame
+from utils.names import FrameName
+
+from replay.config import PlaybackConfig
+from replay.metrics import SourceMetrics
+from replay.pacing import Pacer, current_gps
+from replay.pruning import Pruner
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("truth", "lldetchar", "kafka")  # written in this order per second
+METRIC_KIND = {"truth": "truth", "lldetchar": "witness", "kafka": "strain"}
+
+
+def index_frames(folder: Path) -> dict[int, Path]:
+    """GPS -> path of the 1 s frames in ``folder`` (others are skipped)."""
+    out = {}
+    if not folder.is_dir():
+        return out
+    for path in folder.iterdir():
+        try:
+            name = FrameName.parse(path.name)
+        except ValueError:
+            continue
+        if name.duration == 1:
+            out[name.gps] = path
+        else:
+            logger.warning("skipping %s: only 1 s frames are replayed", path)
+    return out
+
+
+def _restamped(path: Path, gps: int) -> str:
+    name = FrameName.parse(path.name)
+    return FrameName(name.site, name.description, gps, 1).filename
+
+
+class Playback:
+    """Replay a recording until it ends (or forever with ``loop``).
+
+    Args:
+        config: the mode's configuration.
+        stop: set (e.g. by SIGTERM) to stop after the current second.
+        metrics: where to count what is written.
+
+    Raises:
+        ConfigError: the source holds no 1 s strain frames.
+    """
+
+    def __init__(
+        self,
+        config: PlaybackConfig,
+        stop: threading.Event,
+        metrics: SourceMetrics,
+    ) -> None:
+        self.config = config
+        self.stop = stop
+        self.metrics = metrics
+        ifo = config.ifo
+        self.sources = {
+            kind: index_frames(Path(config.source_dir) / kind / ifo)
+            for kind in KINDS
+        }
+        strain = sorted(self.sources["kafka"])
+        if not strain:
+            raise ConfigError(
+                f"no 1 s strain frames in {config.source_dir}/kafka/{ifo}"
+            )
+        self.first, self.span = strain[0], strain[-1] - strain[0] + 1
+        self.out_dirs = {k: Path(config.data_dir) / k / ifo for k in KINDS}
+        for folder in self.out_dirs.values():
+            folder.mkdir(parents=True, exist_ok=True)
+        self.pruner = Pruner(list(self.out_dirs.values()),
+                             config.pace.keep_length)  # fmt: skip
+        if config.restamp:
+            self.start_gps = config.pace.start_gps or current_gps()
+        else:
+            self.start_gps = self.first
+
+    def run(self) -> int:
+        """Play the recording. Returns seconds written."""
+        config = self.config
+        pacer = Pacer(self.start_gps, config.pace.speed, self.stop)
+        logger.info(
+            "replaying %d s of %s from GPS %d as GPS %d at speed %g",
+            self.span, config.source_dir, self.first, self.start_gps,
+            config.pace.speed,
+        )  # fmt: skip
+        total = self.span if not config.loop else None
+        if config.pace.duration:
+            total = min(total or config.pace.duration, config.pace.duration)
+        written, step = 0, 0
+        while total is None or step < total:
+            gps = pacer.skip_to(
+                self.start_gps + step, config.pace.max_lag_length
+            )
+            step = gps - self.start_gps
+            if total is not None and step >= total:
+                break
+            if not pacer.wait(gps):
+                break
+            written += self._play(self.first + step % self.span, gps)
+            self.metrics.lag.set(max(0.0, pacer.lag(gps)))
+            removed = self.pruner.prune(gps)
+            if removed:
+                self.metrics.pruned.inc(removed)
+            step += 1
+        logger.info("replay stopped after %d seconds (%d written)", step,
+                    written)  # fmt: skip
+        return written
+
+    def _play(self, source_gps: int, gps: int) -> int:
+        if source_gps not in self.sources["kafka"]:
+            logger.debug("GPS %d: a gap in the recording", gps)
+            return 0
+        tic = time.monotonic()
+        for kind in KINDS:
+            path = self.sources[kind].get(source_gps)
+            if path is not None and self._copy(path, kind, gps):
+                self.metrics.frames.labels(METRIC_KIND[kind]).inc()
+        self.metrics.write_time.observe(time.monotonic() - tic)
+        self.metrics.last_gps.set(gps)
+        return 1
+
+    def _copy(self, path: Path, kind: str, gps: int) -> bool:
+        target = self.out_dirs[kind] / _restamped(path, gps)
+        if target.exists():
+            logger.debug("%s exists; left alone", target)
+            return False
+        try:
+            if self.config.restamp:
+                channels = read_frame(path)
+                write_frame(
+                    target, {n: s.data for n, s in channels.items()}, gps,
+                    {n: s.sample_rate for n, s in channels.items()},
+                )  # fmt: skip
+            else:
+                _copy_atomic(path, target)
+        except (FrameError, OSError, RuntimeError) as exc:
+            logger.warning("GPS %d: cannot replay %s: %s", gps, path, exc)
+            return False
+        return True
+
+
+def _copy_atomic(source: Path, target: Path) -> None:
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

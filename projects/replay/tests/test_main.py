@@ -1,0 +1,103 @@
+"""The service as a process: typeo config, frames, clean SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import GPS, free_port
+from utils.names import gps_of
+from utils.simulation import SimulationConfig, Simulator
+from utils.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parents[3]
+REPLAY = Path(sys.executable).with_name("replay")
+
+
+def config_file(tmp_path: Path, **values) -> Path:
+    """A copy of the root pyproject with the replay section overridden."""
+    text = (ROOT / "pyproject.toml").read_text()
+    section = "[tool.typeo.scripts.replay]\n"
+    extra = "".join(f"{k} = {v}\n" for k, v in values.items())
+    lines = []
+    skip = set(values)
+    in_section = False
+    for line in text.splitlines(keepends=True):
+        if line.startswith("["):
+            in_section = line == section
+        if in_section and line.split("=")[0].strip() in skip:
+            continue
+        lines.append(line)
+        if line == section:
+            lines.append(extra)
+    path = tmp_path / "pyproject.toml"
+    path.write_text("".join(lines))
+    return path
+
+
+def start(tmp_path: Path, **values) -> subprocess.Popen:
+    config = config_file(tmp_path, **values)
+    env = dict(
+        os.environ,
+        IFO="L1",
+        DATA_DIR=str(tmp_path / "data"),
+        PROJECT_DIR=str(tmp_path / "project"),
+    )
+    return subprocess.Popen(
+        [str(REPLAY), "--typeo", f"{config}:replay"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
+    process = start(
+        tmp_path, prefill_length=2, speed=2.0, metrics_port=free_port(),
+        faults='["drop:1"]',
+    )  # fmt: skip
+    strain = tmp_path / "data" / "kafka" / "L1"
+    try:
+        wait_for(
+            lambda: strain.is_dir() and len(os.listdir(strain)) >= 3,
+            f"3 frames in {strain}", timeout=60, interval=0.1,
+        )  # fmt: skip
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+    assert process.returncode == 0, output
+    assert "signal 15: stopping" in output
+    log = (tmp_path / "project" / "logs" / "replay.log").read_text()
+    assert "prefilled 2 seconds" in log
+    assert not [p for p in (tmp_path / "data").rglob(".*") if p.is_file()]
+
+
+def test_bad_config_exits_non_zero(tmp_path: Path) -> None:
+    process = start(tmp_path, faults='["explode:3"]', metrics_port=0)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert "unknown fault 'explode'" in output
+
+
+def test_replay_mode_restamps_a_recording(tmp_path: Path) -> None:
+
+    recording = tmp_path / "recording"
+    Simulator(SimulationConfig()).write_stretch(recording, GPS, 3)
+    process = start(
+        tmp_path, mode='"replay"', source_dir=f'"{recording}"',
+        speed=20.0, duration=3, metrics_port=0, restamp="true",
+    )  # fmt: skip
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    strain = sorted(
+        gps_of(p) for p in os.listdir(tmp_path / "data" / "kafka" / "L1")
+    )
+    assert len(strain) == 3 and strain[0] > GPS + 10**7  # stamped now
+    assert strain == list(range(strain[0], strain[0] + 3))

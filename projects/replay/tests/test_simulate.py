@@ -1,0 +1,180 @@
+"""The ``simulate`` mode writing real GWF files into ``tmp_path``."""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import GPS, free_port
+from replay.config import PaceConfig, SimulateConfig
+from replay.metrics import SourceMetrics
+from replay.simulate import SimulationSource
+from utils.gpstime import gps_now, gps_to_unix
+from utils.gwf import read_frame
+from utils.names import gps_of
+from utils.simulation import Fault, Simulator
+
+
+def folders(data_dir: Path) -> dict[str, Path]:
+    return {k: data_dir / k / "L1" for k in ("kafka", "lldetchar", "truth")}
+
+
+def gps_in(folder: Path) -> list[int]:
+    if not folder.is_dir():
+        return []
+    return sorted(gps_of(p) for p in os.listdir(folder) if p.endswith(".gwf"))
+
+
+def make(tmp_path, simulation, **kwargs) -> SimulateConfig:
+    pace = PaceConfig(
+        speed=kwargs.pop("speed", 40.0),
+        start_gps=kwargs.pop("start_gps", GPS),
+        duration=kwargs.pop("duration", 4),
+        keep_length=kwargs.pop("keep_length", 600),
+    )
+    return SimulateConfig(tmp_path, simulation, pace, **kwargs)
+
+
+def test_prefill_and_live_seconds(tmp_path, simulation, stop, metrics):
+    config = make(tmp_path, simulation, prefill_length=3, duration=4)
+    written = SimulationSource(config, stop, metrics).run()
+    expected = list(range(GPS - 3, GPS + 4))
+    assert written == 7
+    for folder in folders(tmp_path).values():
+        assert gps_in(folder) == expected
+    # the files hold exactly the simulator's data for their GPS second
+    sim = Simulator(simulation)
+    for gps in (GPS - 3, GPS + 3):
+        frame = read_frame(
+            folders(tmp_path)["kafka"] / f"L-L1_llhoft-{gps}-1.gwf"
+        )
+        np.testing.assert_array_equal(
+            frame["L1:GDS-CALIB_STRAIN"].data, sim.second(gps).strain
+        )
+    assert not [p for p in tmp_path.rglob(".*") if p.is_file()]
+
+
+def test_live_seconds_follow_the_pace(tmp_path, simulation, stop, metrics):
+    config = make(tmp_path, simulation, speed=10.0, duration=5)
+    tic = time.monotonic()
+    SimulationSource(config, stop, metrics).run()
+    elapsed = time.monotonic() - tic
+    # second k is written (k + 1) / speed after the start: 0.5 s for 5
+    assert 0.5 <= elapsed < 2.0
+
+
+def test_aligned_to_gps_clock_at_real_time(tmp_path, simulation, stop):
+    """At speed 1, second g appears when the GPS clock passes g + 1."""
+    metrics = SourceMetrics(0)
+    config = make(tmp_path, simulation, speed=1.0, start_gps=0, duration=2)
+    source = SimulationSource(config, stop, metrics)
+    assert source.start_gps == math.floor(gps_now())
+    seen: dict[int, float] = {}
+    strain = folders(tmp_path)["kafka"]
+
+    def watch() -> None:
+        deadline = time.monotonic() + 5
+        while len(seen) < 2 and time.monotonic() < deadline:
+            for gps in gps_in(strain):
+                seen.setdefault(gps, time.time())
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    source.run()
+    watcher.join(timeout=6)
+    assert sorted(seen) == [source.start_gps, source.start_gps + 1]
+    for gps, when in seen.items():
+        # never before the second has ended, and less than a second late
+        # (generous: the machine is shared)
+        assert gps_to_unix(gps + 1) <= when < gps_to_unix(gps + 1) + 0.9
+
+
+def test_scheduled_faults(tmp_path, simulation, stop, metrics):
+    faults = {0: Fault.DROP, 1: Fault.NOT_READY, 2: Fault.LATE,
+              3: Fault.CORRUPT}  # fmt: skip
+    config = make(tmp_path, simulation, duration=5, faults=faults,
+                  late_delay=0.2)  # fmt: skip
+    SimulationSource(config, stop, metrics).run()
+    dirs = folders(tmp_path)
+    assert gps_in(dirs["kafka"]) == [GPS + 1, GPS + 2, GPS + 3, GPS + 4]
+    assert gps_in(dirs["truth"]) == list(range(GPS, GPS + 5))
+    state = read_frame(dirs["kafka"] / f"L-L1_llhoft-{GPS + 1}-1.gwf")
+    assert set(state["L1:GDS-CALIB_STATE_VECTOR"].data) == {1}
+    with pytest.raises(Exception, match="cannot read"):
+        read_frame(dirs["kafka"] / f"L-L1_llhoft-{GPS + 3}-1.gwf")
+    counted = metrics.faults.labels("late")._value.get()
+    assert counted == 1
+
+
+def test_random_faults_are_seeded(tmp_path, simulation, stop, metrics):
+    config = make(tmp_path, simulation, fault_rate=0.3,
+                  fault_kinds=(Fault.DROP,))  # fmt: skip
+    source = SimulationSource(config, stop, metrics)
+    draws = [source.fault_of(GPS + k) for k in range(200)]
+    again = SimulationSource(config, stop, metrics)
+    assert draws == [again.fault_of(GPS + k) for k in range(200)]
+    rate = sum(d is Fault.DROP for d in draws) / 200
+    # binomial(200, 0.3): standard deviation 0.032; 4 sigma
+    assert abs(rate - 0.3) < 0.13
+    assert set(draws) <= {None, Fault.DROP}
+
+
+def test_pruning_keeps_the_last_seconds(tmp_path, simulation, stop, metrics):
+    config = make(tmp_path, simulation, prefill_length=3, duration=6,
+                  keep_length=4)  # fmt: skip
+    strain = folders(tmp_path)["kafka"]
+    strain.mkdir(parents=True)
+    (strain / "notes.txt").write_text("not a frame")
+    SimulationSource(config, stop, metrics).run()
+    assert (strain / "notes.txt").exists()
+    for folder in folders(tmp_path).values():
+        assert gps_in(folder) == list(range(GPS + 2, GPS + 6))
+    assert metrics.pruned._value.get() == 3 * 5  # 5 seconds x 3 folders
+
+
+def test_restart_leaves_existing_frames(tmp_path, simulation, stop, metrics):
+    first = make(tmp_path, simulation, prefill_length=3, duration=2)
+    SimulationSource(first, stop, metrics).run()
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.gwf")}
+    second = make(tmp_path, simulation, prefill_length=3, duration=3)
+    written = SimulationSource(second, stop, metrics).run()
+    assert written == 1  # only GPS + 2 is new
+    for path, mtime in before.items():
+        assert path.stat().st_mtime_ns == mtime
+
+
+def test_stop_event_ends_the_loop(tmp_path, simulation, stop, metrics):
+    config = make(tmp_path, simulation, speed=2.0, duration=0)
+    source = SimulationSource(config, stop, metrics)
+    timer = threading.Timer(1.2, stop.set)
+    timer.start()
+    tic = time.monotonic()
+    source.run()
+    timer.join()
+    assert time.monotonic() - tic < 2.0
+    assert 1 <= len(gps_in(folders(tmp_path)["kafka"])) <= 3
+
+
+def test_metrics_are_served(tmp_path, simulation, stop):
+    port = free_port()
+    metrics = SourceMetrics(port)
+    try:
+        SimulationSource(make(tmp_path, simulation, duration=2), stop,
+                         metrics).run()  # fmt: skip
+        url = f"http://127.0.0.1:{port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+    finally:
+        metrics.close()
+    assert 'replay_frames_written_total{kind="strain"} 2.0' in text
+    gauge = [
+        ln for ln in text.splitlines() if ln.startswith("replay_last_gps")
+    ]
+    assert [float(ln.split()[1]) for ln in gauge] == [GPS + 1]
