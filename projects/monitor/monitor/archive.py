@@ -1,0 +1,221 @@
+"""Cold storage: longer stretches of the carousel, written from the spool.
+
+Stretches start at multiples of ``archive_length`` GPS seconds (so files
+sit on a predictable grid) and hold every channel of the cleaned frames:
+the three products and the raw strain (4096 Hz), the state vector (16 Hz)
+and the version tags (1 Hz). Gaps are explicit: a stretch ends at the
+first second that is not in the spool; what was collected is written, so a
+file never spans a gap and its name
+(``utils.names.cleaned_name(ifo, start, duration)``) says exactly which
+seconds it holds.
+
+A stretch is complete when it reaches the grid boundary, or when the
+second after it has been decided (the sequencer's cursor is past it) and
+is not spooled. Only decided seconds (below the cursor) are archived, so a
+late frame becomes its own short stretch instead of being lost.
+
+An archive that cannot be written (missing mount, permissions, disk full)
+is logged as an ERROR naming the file; the frames stay in the spool and the
+write is retried ``retry_interval`` seconds later.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Collection, Iterable
+
+import numpy as np
+from utils.channels import OutputChannels
+from utils.errors import FrameError
+from utils.gwf import read_frame, write_frame
+from utils.names import cleaned_name
+
+from monitor.carousel import Carousel
+from monitor.config import ArchiveConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """``[start, stop)`` GPS seconds, all spooled."""
+
+    start: int
+    stop: int
+
+    @property
+    def duration(self) -> int:
+        return self.stop - self.start
+
+
+def plan_stretches(
+    spooled: list[int], cursor: int, archive_length: int
+) -> list[Stretch]:
+    """Complete stretches among the sorted spooled seconds.
+
+    Args:
+        spooled: sorted GPS seconds in the spool.
+        cursor: seconds below it are decided (processed or a gap).
+        archive_length: grid of stretch boundaries, s.
+    """
+    decided = [g for g in spooled if g < cursor]
+    present = set(decided)
+    out = []
+    start = None
+    for gps in decided:
+        if start is None:
+            start = gps
+        stop = gps + 1
+        if stop % archive_length == 0 or (
+            stop not in present and stop < cursor
+        ):
+            out.append(Stretch(start, stop))
+            start = None
+    return out
+
+
+class Archiver:
+    """Writes complete stretches from the spool, then unspools them.
+
+    Args:
+        config: archive folder, stretch length, compression, retry interval.
+        carousel: the spool's owner.
+        channels: output channel names.
+    """
+
+    def __init__(
+        self, config: ArchiveConfig, carousel: Carousel,
+        channels: OutputChannels,
+    ) -> None:  # fmt: skip
+        self.config = config
+        self.carousel = carousel
+        self.channels = channels
+        self.failures = 0
+        self.written: list[tuple[Stretch, float]] = []  # (stretch, s)
+        self._next_attempt = 0.0
+
+    def archive(
+        self, cursor: int | None, now: float, spooled: Iterable[int]
+    ) -> list[tuple[Stretch, float]]:
+        """Write every complete stretch (unless backing off after a
+        failure).
+
+        Args:
+            cursor: the sequencer's; seconds below it are decided.
+            now: monotonic clock, s.
+            spooled: GPS seconds in the spool.
+
+        Returns:
+            The stretches written, with the seconds each took.
+        """
+        if cursor is None or now < self._next_attempt:
+            return []
+        done = []
+        for stretch in plan_stretches(
+            sorted(spooled), cursor, self.config.archive_length
+        ):
+            seconds = self._write(stretch)
+            if seconds is None:
+                self._next_attempt = now + self.config.retry_interval
+                break
+            if seconds >= 0:
+                done.append((stretch, seconds))
+        return done
+
+    def path_of(self, stretch: Stretch) -> Path:
+        name = cleaned_name(self.config.ifo, stretch.start, stretch.duration)
+        return self.config.archive_dir / name
+
+    def _write(self, stretch: Stretch) -> float | None:
+        """Returns the seconds it took, -1 if a frame was unreadable (it is
+        quarantined and the stretch replanned next tick), ``None`` if the
+        write failed."""
+        path = self.path_of(stretch)
+        t0 = time.perf_counter()
+        data = self._collect(stretch)
+        if data is None:
+            return -1.0
+        try:
+            self.config.archive_dir.mkdir(parents=True, exist_ok=True)
+            write_frame(
+                path,
+                data,
+                stretch.start,
+                self.channels.sample_rates,
+                overwrite=True,
+                compress=self.config.compress,
+            )
+        except OSError as exc:  # RuntimeError: frameCPP's write failures
+            return self._failed(path, stretch, exc)
+        except RuntimeError as exc:
+            return self._failed(path, stretch, exc)
+        seconds = time.perf_counter() - t0
+        self.carousel.release(stretch.start, stretch.stop)
+        self.written.append((stretch, seconds))
+        self.written = self.written[-1000:]
+        logger.info("archived GPS %d-%d (%d s) to %s in %.2f s",
+                    stretch.start, stretch.stop, stretch.duration, path,
+                    seconds)  # fmt: skip
+        return seconds
+
+    def _failed(self, path: Path, stretch: Stretch, exc: Exception) -> None:
+        self.failures += 1
+        logger.error(
+            "cannot write archive %s (GPS %d-%d); frames stay "
+            "spooled, retry in %.0f s: %s",
+            path,
+            stretch.start,
+            stretch.stop,
+            self.config.retry_interval,
+            exc,
+        )
+        return None
+
+    def _collect(self, stretch: Stretch) -> dict[str, np.ndarray] | None:
+        """Every channel of the stretch, concatenated in GPS order."""
+        names = tuple(self.channels.sample_rates)
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+        folder = self.carousel.config.spool_dir
+        for gps in range(stretch.start, stretch.stop):
+            path = folder / cleaned_name(self.config.ifo, gps)
+            try:
+                frame = read_frame(path, names)
+                for name in names:
+                    data = np.asarray(frame[name].data)
+                    rate = self.channels.sample_rates[name]
+                    if data.shape != (rate,):
+                        raise FrameError(f"{path}: {name} has {data.shape}")
+                    parts[name].append(data)
+            except FrameError as exc:
+                self.carousel.quarantine(gps, str(exc))
+                return None
+        return {name: np.concatenate(parts[name]) for name in names}
+
+    def bound_spool(self, cursor: int | None, spooled: Collection[int]) -> int:
+        """Keep the spool within ``max_spool_length`` while the archive is
+        failing: drop the oldest decided frames (ERROR each).
+
+        Args:
+            cursor: the sequencer's.
+            spooled: GPS seconds in the spool before this tick's archiving
+                (a superset of what is left).
+
+        Returns:
+            How many frames were dropped.
+        """
+        limit = self.carousel.config.max_spool_length
+        if cursor is None or len(spooled) <= limit:
+            return 0
+        spooled = sorted(self.carousel.spooled())  # after archiving
+        excess = len(spooled) - limit
+        if excess <= 0:
+            return 0
+        victims = [g for g in spooled if g < cursor][:excess]
+        for gps in victims:
+            self.carousel.drop_spooled(
+                gps, f"spool over {limit} frames while the archive fails"
+            )
+        return len(victims)

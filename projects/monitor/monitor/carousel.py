@@ -1,0 +1,277 @@
+"""The carousel (bounded) and its spool (what still has to be archived).
+
+Policy, in order of priority:
+
+1. The carousel never holds more than ``max_frames`` frames: it is the data
+   product that downstream readers rely on (DESIGN.md §3). Pruning removes
+   the oldest frames down to ``max_frames - headroom``, including frames
+   left from before a restart.
+2. No frame leaves the carousel before it is safe: spooled (hard link in
+   ``spool_dir``, same filesystem, else an atomic copy) or already
+   archived. Spooling is cheap and happens as soon as a frame is seen, so
+   a failing archive never holds up pruning: the spool keeps the data
+   until the archiver has written it.
+3. Hidden temporary files of crashed writes (``.*.tmp``) older than
+   ``stale_temp_length`` are removed, so they do not pile up either.
+4. Only when a frame cannot even be spooled (spool folder broken, disk
+   full) does the bound win over the archive: the frame is deleted, an
+   ERROR names it and ``monitor_frames_lost_total`` counts it.
+
+Thread safety: :meth:`maintain` (spool + prune) runs from the keeper thread
+and from the loop; :meth:`release` (after archiving) from the loop. One lock
+orders them, so a frame is never re-spooled after its archive was written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from utils.names import cleaned_name
+
+from monitor.archived import ArchivedIndex
+from monitor.config import CarouselConfig
+
+logger = logging.getLogger(__name__)
+
+LOG_INTERVAL = 60.0  # s between repeats of the same listing error
+SWEEP_INTERVAL = 60.0  # s between sweeps of stale temporary files
+_LIST_ERRORS: dict[str, float] = {}
+
+
+@dataclass(frozen=True)
+class CarouselReport:
+    """What one :meth:`Carousel.maintain` did.
+
+    Attributes:
+        carousel_frames: frames in the carousel after pruning.
+        spool_frames: frames in the spool.
+        spooled: frames spooled now.
+        pruned: frames removed from the carousel now.
+        lost: of those, frames removed without being spooled or archived.
+        listing: the folders after it.
+    """
+
+    carousel_frames: int
+    spool_frames: int
+    spooled: int
+    pruned: int
+    lost: int
+    listing: Listing
+
+
+def list_frames(folder: Path, description: str) -> dict[int, str]:
+    """GPS second -> path (str) of the 1 s frames ``*-<description>-*-1``
+    in ``folder`` (hidden temporary files are skipped). A missing folder is
+    empty; an unreadable one is logged (ERROR, at most once a minute)."""
+    out: dict[int, str] = {}
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return out
+    except OSError as exc:  # not a folder, no permission, I/O error
+        now = time.monotonic()
+        if now - _LIST_ERRORS.get(str(folder), -LOG_INTERVAL) >= LOG_INTERVAL:
+            logger.error("cannot list %s: %s", folder, exc)
+            _LIST_ERRORS[str(folder)] = now
+        return out
+    # the description is [A-Za-z0-9_] (utils.names): no regex escaping
+    pattern = _patterns.get(description)
+    if pattern is None:
+        pattern = re.compile(rf"^[A-Z]-{description}-([0-9]{{9,10}})-1\.gwf$")
+        _patterns[description] = pattern
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if match is not None:
+            out[int(match[1])] = entry.path
+    return out
+
+
+_patterns: dict[str, re.Pattern] = {}
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The carousel and the spool as one :meth:`Carousel.maintain` left
+    them: GPS -> path."""
+
+    frames: dict[int, str]
+    spooled: dict[int, str]
+
+    def available(self) -> dict[int, str]:
+        """Every readable frame, spool first (it survives pruning)."""
+        return {**self.frames, **self.spooled}
+
+
+class Carousel:
+    """Keeps the carousel bounded and every unarchived frame spooled.
+
+    Args:
+        config: folders and bounds.
+        archived: the seconds already archived (shared with the archiver).
+    """
+
+    def __init__(self, config: CarouselConfig, archived: ArchivedIndex):
+        self.config = config
+        self.archived = archived
+        self.description = f"{config.ifo}_DEEPCLEAN"
+        self.lock = threading.Lock()
+        self.lost_total = 0
+        self._spool_failures: set[int] = set()
+        self._next_sweep = 0.0
+        config.carousel_dir.mkdir(parents=True, exist_ok=True)
+        self.config.spool_dir.mkdir(parents=True, exist_ok=True)
+        self.corrupt_dir = config.spool_dir / "corrupt"
+        self.quarantined = set(list_frames(self.corrupt_dir, self.description))
+
+    def frames(self) -> dict[int, str]:
+        """GPS -> path of the frames in the carousel."""
+        return list_frames(self.config.carousel_dir, self.description)
+
+    def spooled(self) -> dict[int, str]:
+        """GPS -> path of the frames in the spool."""
+        return list_frames(self.config.spool_dir, self.description)
+
+    def maintain(self) -> CarouselReport:
+        """Spool every new frame, then prune the carousel to its bound."""
+        with self.lock:
+            frames = self.frames()
+            spooled = self.spooled()
+            count = 0
+            for gps in sorted(frames):
+                if self._safe(gps, spooled):
+                    continue
+                target = self._spool(gps, frames[gps])
+                if target is not None:
+                    spooled[gps] = target
+                    count += 1
+            pruned = self._prune(frames, spooled)
+            lost = sum(1 for g in pruned if not self._safe(g, spooled))
+            self.lost_total += lost
+            self._sweep_temporaries()
+        left = {g: p for g, p in frames.items() if g not in pruned}
+        return CarouselReport(len(left), len(spooled), count, len(pruned),
+                              lost, Listing(left, spooled))  # fmt: skip
+
+    def _sweep_temporaries(self) -> None:
+        """Remove writers' hidden temporary files older than
+        ``stale_temp_length`` (crashed writes); at most once a minute."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + SWEEP_INTERVAL
+        oldest = time.time() - self.config.stale_temp_length
+        try:
+            entries = [
+                e
+                for e in os.scandir(self.config.carousel_dir)
+                if e.name.startswith(".") and e.name.endswith(".tmp")
+            ]
+            for entry in entries:
+                if entry.stat().st_mtime < oldest:
+                    logger.warning("removing stale temporary file %s",
+                                   entry.path)  # fmt: skip
+                    os.unlink(entry.path)
+        except OSError as exc:
+            logger.warning("sweeping %s: %s", self.config.carousel_dir, exc)
+
+    def _safe(self, gps: int, spooled: dict[int, str]) -> bool:
+        """Whether the carousel may drop ``gps``: spooled, archived, or
+        quarantined as unreadable."""
+        return (gps in spooled or gps in self.quarantined
+                or self.archived.covers(gps))  # fmt: skip
+
+    def _spool(self, gps: int, path: str) -> str | None:
+        """Hard-link (else copy) a carousel frame into the spool; returns
+        the spooled path, or ``None`` if that failed."""
+        target = self.config.spool_dir / os.path.basename(path)
+        try:
+            os.link(path, target)
+        except FileExistsError:
+            return str(target)
+        except FileNotFoundError:
+            return None  # pruned or renamed meanwhile: nothing to keep
+        except OSError as exc:
+            logger.debug("hard link of %s failed (%s); copying", path, exc)
+            if not self._copy(path, target, gps):
+                return None
+        self._spool_failures.discard(gps)
+        return str(target)
+
+    def _copy(self, path: str, target: Path, gps: int) -> bool:
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            shutil.copy2(path, tmp)
+            os.replace(tmp, target)
+            return True
+        except OSError as exc:
+            if gps not in self._spool_failures:
+                logger.error("cannot spool frame %s (GPS %d) to %s: %s",
+                             path, gps, target.parent, exc)  # fmt: skip
+                self._spool_failures.add(gps)
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass  # the folder itself is broken: nothing was written
+            return False
+
+    def _prune(
+        self, frames: dict[int, str], spooled: dict[int, str]
+    ) -> set[int]:
+        """Delete the oldest frames down to the bound; returns their GPS."""
+        excess = len(frames) - (self.config.max_frames - self.config.headroom)
+        pruned: set[int] = set()
+        for gps in sorted(frames)[: max(0, excess)]:
+            if not self._safe(gps, spooled):
+                logger.error(
+                    "carousel bound %d: deleting frame %s (GPS %d) that is "
+                    "neither spooled nor archived: its data are LOST to "
+                    "the archive", self.config.max_frames, frames[gps], gps,
+                )  # fmt: skip
+            try:
+                os.unlink(frames[gps])
+            except FileNotFoundError:
+                pass  # gone already: pruned all the same
+            except OSError as exc:
+                logger.error("cannot prune %s: %s", frames[gps], exc)
+                continue
+            pruned.add(gps)
+        return pruned
+
+    def release(self, start: int, stop: int) -> None:
+        """After ``[start, stop)`` was archived: record it, unspool it."""
+        with self.lock:
+            self.archived.add(start, stop)
+            for gps in range(start, stop):
+                name = cleaned_name(self.config.ifo, gps)
+                (self.config.spool_dir / name).unlink(missing_ok=True)
+
+    def drop_spooled(self, gps: int, reason: str) -> None:
+        """Remove one spooled frame that will never be archived."""
+        with self.lock:
+            name = cleaned_name(self.config.ifo, gps)
+            path = self.config.spool_dir / name
+            if path.exists():
+                logger.error("dropping spooled frame %s: %s", path, reason)
+                path.unlink(missing_ok=True)
+                self.lost_total += 1
+
+    def quarantine(self, gps: int, reason: str) -> None:
+        """Move an unreadable spooled frame aside (``spool/corrupt/``) so
+        that it is kept for inspection but never archived."""
+        with self.lock:
+            self.quarantined.add(gps)
+            name = cleaned_name(self.config.ifo, gps)
+            path = self.config.spool_dir / name
+            if not path.exists():
+                return
+            self.corrupt_dir.mkdir(exist_ok=True)
+            os.replace(path, self.corrupt_dir / name)
+            logger.warning("quarantined %s in %s: %s", name,
+                           self.corrupt_dir, reason)  # fmt: skip

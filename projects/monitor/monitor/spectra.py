@@ -1,0 +1,70 @@
+"""Spectra of the recent data: ASD ratios and the BNS inspiral range."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+from utils.signal import psd
+
+logger = logging.getLogger(__name__)
+
+RANGE_FFTLENGTH = 4.0  # s, Welch segment of the range PSD (gwpy's usual)
+
+
+def asd_ratios(
+    data: dict[str, np.ndarray],
+    raw: str,
+    sample_rate: float,
+    fftlength: float = 2.0,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """ASD of every channel but ``raw`` divided by the ASD of ``raw``.
+
+    Args:
+        data: channel -> samples (same length, contiguous).
+        raw: the reference channel.
+        sample_rate: Hz.
+        fftlength: s (overlap half of it, median average).
+
+    Returns:
+        ``(frequencies, {channel: ratio})``; bins where the raw PSD is 0
+        are NaN.
+    """
+    freqs, p_raw = psd(data[raw], sample_rate, fftlength, fftlength / 2)
+    out = {}
+    for name, x in data.items():
+        if name == raw:
+            continue
+        _, p = psd(x, sample_rate, fftlength, fftlength / 2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[name] = np.where(p_raw > 0, np.sqrt(p / p_raw), np.nan)
+    return freqs, out
+
+
+def band_mean(
+    freqs: np.ndarray, ratio: np.ndarray, low: float, high: float
+) -> float:
+    """Mean of ``ratio`` over ``[low, high]`` Hz, ignoring NaNs."""
+    mask = (freqs >= low) & (freqs <= high) & np.isfinite(ratio)
+    return float(np.mean(ratio[mask])) if mask.any() else float("nan")
+
+
+def inspiral_range(x: np.ndarray, sample_rate: float, fmin: float) -> float:
+    """BNS (1.4+1.4 Msun) inspiral range, Mpc, of strain ``x``
+    (``gwpy.astro.inspiral_range`` on a median Welch PSD, 4 s segments).
+    NaN when the PSD is degenerate (e.g. zeros)."""
+    from gwpy.astro import inspiral_range as gwpy_range
+    from gwpy.frequencyseries import FrequencySeries
+
+    freqs, p = psd(x, sample_rate, RANGE_FFTLENGTH, RANGE_FFTLENGTH / 2)
+    if not np.all(np.isfinite(p)) or np.all(p[freqs >= fmin] == 0):
+        return float("nan")
+    series = FrequencySeries(p, f0=freqs[0], df=freqs[1] - freqs[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # integrand warnings on zero bins
+        try:
+            return float(gwpy_range(series, fmin=fmin).value)
+        except (ValueError, ZeroDivisionError, FloatingPointError) as exc:
+            logger.warning("inspiral range failed: %s", exc)
+            return float("nan")

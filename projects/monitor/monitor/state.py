@@ -1,0 +1,75 @@
+"""The monitor's persisted state: one JSON file, written atomically.
+
+It holds the sequencer's cursor, the canary validation in progress and its
+verdicts, and the pending promotion. The carousel and the spool hold the
+rest (frames, what is still to be archived).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+SCHEMA = 1  # bump when the layout changes incompatibly
+
+
+class StateStore:
+    """Loads and saves ``state.json``.
+
+    Args:
+        path: the file; its folder is created.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._last = ""
+
+    def load(self) -> dict:
+        """The saved state, or ``{}`` (none, unreadable or another schema:
+        an unreadable file is moved aside and logged)."""
+        try:
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return {}
+        try:
+            state = json.loads(text)
+            if state.get("schema") != SCHEMA:
+                raise ValueError(f"schema {state.get('schema')} != {SCHEMA}")
+        except (ValueError, AttributeError) as exc:
+            name = f"{self.path.name}.bad-{time.time():.0f}"
+            aside = self.path.with_name(name)
+            os.replace(self.path, aside)
+            logger.warning(
+                "state %s unusable (%s): moved to %s; rebuilding "
+                "from the carousel",
+                self.path,
+                exc,
+                aside,
+            )
+            return {}
+        self._last = text
+        return state
+
+    def save(self, state: dict) -> bool:
+        """Write ``state`` if it changed (temporary file, fsync, rename).
+
+        Returns:
+            Whether it was written.
+        """
+        text = json.dumps({**state, "schema": SCHEMA}, sort_keys=True)
+        if text == self._last:
+            return False
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        self._last = text
+        return True

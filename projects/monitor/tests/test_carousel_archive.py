@@ -1,0 +1,254 @@
+"""Carousel bound, spool and archive on real folders and real frames."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+
+import numpy as np
+from monitor.carousel import list_frames
+from monitor_helpers import GPS0, IFO
+from utils.channels import OutputChannels
+from utils.gwf import read_frame
+from utils.names import FrameName, cleaned_name
+
+CHANNELS = OutputChannels(IFO)
+
+
+def archived_files(folder) -> dict[tuple[int, int], os.PathLike]:
+    """(start, duration) -> path of every archived stretch."""
+    out = {}
+    for path in folder.glob("*.gwf"):
+        name = FrameName.parse(path.name)
+        out[(name.gps, name.duration)] = path
+    return out
+
+
+def covered(folder) -> set[int]:
+    return {g for (start, dur) in archived_files(folder)
+            for g in range(start, start + dur)}  # fmt: skip
+
+
+def tick_until(monitor, done, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "condition never reached"
+        monitor.tick()
+        time.sleep(0.05)
+
+
+def test_carousel_bound_holds_across_a_restart(tmp_path, frames,
+                                               open_monitor):  # fmt: skip
+    bound = 20
+    parts = {"carousel": {"max_frames": bound}}
+    first = open_monitor(**parts)
+    for path in frames.write(GPS0, 15, folder=tmp_path / "staging"):
+        os.replace(path, frames.carousel / path.name)
+        first.tick()
+        assert len(list(frames.carousel.glob("*.gwf"))) <= bound
+    first.close()
+    # the monitor is down while the cleaner writes 45 more frames
+    frames.write(GPS0 + 15, 45)
+    assert len(list(frames.carousel.glob("*.gwf"))) > bound
+    second = open_monitor(**parts)
+    second.tick()
+    left = sorted(list_frames(frames.carousel, f"{IFO}_DEEPCLEAN"))
+    assert len(left) <= bound
+    assert left == list(range(GPS0 + 60 - len(left), GPS0 + 60))  # newest
+    # nothing was lost: every second is archived or still spooled
+    spooled = set(list_frames(tmp_path / "archive" / ".spool",
+                              f"{IFO}_DEEPCLEAN"))  # fmt: skip
+    assert covered(tmp_path / "archive") | spooled >= set(
+        range(GPS0, GPS0 + 60)
+    )
+    assert second.carousel.lost_total == 0
+    # and the bound keeps holding as the stream goes on
+    for path in frames.write(GPS0 + 60, 12, folder=tmp_path / "staging"):
+        os.replace(path, frames.carousel / path.name)
+        second.tick()
+        assert len(list(frames.carousel.glob("*.gwf"))) <= bound
+
+
+def test_archive_holds_exactly_the_right_seconds_and_channels(
+    tmp_path, frames, open_monitor
+):
+    missing = GPS0 + 13
+    frames.write(GPS0, 25, skip=(missing,))
+    originals = {
+        g: read_frame(frames.carousel / cleaned_name(IFO, g))
+        for g in range(GPS0, GPS0 + 25) if g != missing
+    }  # fmt: skip
+    monitor = open_monitor()  # archive_length 10
+    tick_until(monitor, lambda: monitor.sequencer.cursor == GPS0 + 25)
+    files = archived_files(tmp_path / "archive")
+    # split on the 10 s grid and at the gap; [20, 25) still pending
+    assert sorted(files) == [(GPS0, 10), (GPS0 + 10, 3), (GPS0 + 14, 6)]
+    for (start, duration), path in files.items():
+        assert path.name == cleaned_name(IFO, start, duration)
+        data = read_frame(path)
+        assert set(data) == set(CHANNELS.sample_rates)
+        for name, rate in CHANNELS.sample_rates.items():
+            assert data[name].sample_rate == rate
+            want = np.concatenate(
+                [
+                    originals[g][name].data
+                    for g in range(start, start + duration)
+                ]
+            )
+            np.testing.assert_array_equal(data[name].data, want)
+    spooled = set(list_frames(tmp_path / "archive" / ".spool",
+                              f"{IFO}_DEEPCLEAN"))  # fmt: skip
+    assert spooled == set(range(GPS0 + 20, GPS0 + 25))
+
+
+def test_late_frame_after_a_gap_is_archived_on_its_own(
+    tmp_path, frames, open_monitor
+):
+    late = GPS0 + 5
+    staged = frames.write(GPS0, 12, folder=tmp_path / "staging")
+    for path in staged:
+        if FrameName.parse(path.name).gps != late:
+            os.replace(path, frames.carousel / path.name)
+    monitor = open_monitor()
+    tick_until(monitor, lambda: monitor.sequencer.cursor == GPS0 + 12)
+    os.replace(staged[5], frames.carousel / staged[5].name)  # too late
+    tick_until(monitor, lambda: (late, 1) in archived_files(
+        tmp_path / "archive"))  # fmt: skip
+    assert sorted(archived_files(tmp_path / "archive")) == [
+        (GPS0, 5),
+        (late, 1),
+        (GPS0 + 6, 4),
+    ]
+
+
+def test_unwritable_archive_keeps_spool_and_carousel_bound(
+    tmp_path, frames, open_monitor, caplog
+):
+    blocker = tmp_path / "cold"
+    blocker.write_text("a file where the archive mount should be")
+    archive = blocker / "archive"
+    monitor = open_monitor(carousel={"max_frames": 8},
+                           archive={"archive_dir": archive,
+                                    "archive_length": 5})  # fmt: skip
+    with caplog.at_level(logging.ERROR):
+        for path in frames.write(GPS0, 20, folder=tmp_path / "staging"):
+            os.replace(path, frames.carousel / path.name)
+            monitor.tick()
+            assert len(list(frames.carousel.glob("*.gwf"))) <= 8
+    assert any("cannot write archive" in r.message for r in caplog.records)
+    spool = tmp_path / "archive" / ".spool"
+    assert set(list_frames(spool, f"{IFO}_DEEPCLEAN")) == set(
+        range(GPS0, GPS0 + 20)
+    )  # everything kept for later
+    assert monitor.carousel.lost_total == 0
+    # the mount comes back: the spool drains into the archive
+    blocker.unlink()
+    tick_until(monitor, lambda: covered(archive) >= set(
+        range(GPS0, GPS0 + 20)))  # fmt: skip
+    assert sorted(archived_files(archive)) == [
+        (GPS0 + 5 * i, 5) for i in range(4)
+    ]
+    assert not list_frames(spool, f"{IFO}_DEEPCLEAN")
+
+
+def test_unspoolable_frames_do_not_break_the_bound(
+    tmp_path, frames, open_monitor, caplog
+):
+    monitor = open_monitor(carousel={"max_frames": 5})
+    spool = tmp_path / "archive" / ".spool"
+    shutil.rmtree(spool)
+    spool.write_text("the spool is broken")
+    frames.write(GPS0, 9)
+    with caplog.at_level(logging.ERROR):
+        monitor.tick()
+    assert len(list(frames.carousel.glob("*.gwf"))) == 5
+    assert monitor.carousel.lost_total == 4
+    assert sum("LOST" in r.message for r in caplog.records) == 4
+
+
+def test_carousel_bound_holds_while_the_loop_is_blocked(
+    tmp_path, frames, exporter, open_monitor
+):
+    """The keeper thread prunes while the loop waits on a hung exporter."""
+    import threading
+
+    exporter.delay = 3.0  # each promotion round blocks for its timeout
+    bound = 10
+    monitor = open_monitor(carousel={"max_frames": bound, "headroom": 2},
+                           promotion={"timeout": 1.5})  # fmt: skip
+    staged = frames.write(GPS0, 40, folder=tmp_path / "staging")
+    stop = threading.Event()
+    loop = threading.Thread(target=monitor.run, args=(stop,))
+    loop.start()
+    sizes = []
+    try:
+        for path in staged:
+            os.replace(path, frames.carousel / path.name)
+            for _ in range(2):
+                time.sleep(0.025)
+                sizes.append(len(list(frames.carousel.glob("*.gwf"))))
+    finally:
+        stop.set()
+        loop.join(timeout=10)
+    assert not loop.is_alive()
+    assert max(sizes) <= bound
+    assert [r for r in exporter.requests if r[0] == "POST"]  # it did block
+    assert monitor.carousel.lost_total == 0
+
+
+def test_corrupt_frame_is_a_gap_kept_aside(tmp_path, frames, open_monitor,
+                                           caplog):  # fmt: skip
+    frames.write(GPS0, 12)
+    bad = frames.carousel / cleaned_name(IFO, GPS0 + 4)
+    bad.write_bytes(bad.read_bytes()[:5000])  # truncated by a broken disk
+    monitor = open_monitor()
+    with caplog.at_level(logging.WARNING):
+        tick_until(monitor, lambda: monitor.sequencer.cursor == GPS0 + 12)
+        for _ in range(3):
+            monitor.tick()
+    assert list(monitor.history.gaps) == [(GPS0 + 4, GPS0 + 5)]
+    assert sum("quarantined" in r.message for r in caplog.records) == 1
+    assert any("unusable" in r.message for r in caplog.records)
+    corrupt = tmp_path / "archive" / ".spool" / "corrupt" / bad.name
+    assert corrupt.exists()  # kept for inspection, never archived
+    assert sorted(archived_files(tmp_path / "archive")) == [
+        (GPS0, 4),
+        (GPS0 + 5, 5),
+    ]
+
+
+def test_spool_is_bounded_while_the_archive_fails(
+    tmp_path, frames, open_monitor, caplog
+):
+    blocker = tmp_path / "cold"
+    blocker.write_text("not a folder")
+    monitor = open_monitor(
+        carousel={"max_frames": 4, "max_spool_length": 6},
+        archive={"archive_dir": blocker / "archive", "archive_length": 100},
+    )  # fmt: skip
+    staged = frames.write(GPS0, 10, folder=tmp_path / "staging")
+    with caplog.at_level(logging.ERROR):
+        for path in staged:
+            os.replace(path, frames.carousel / path.name)
+            monitor.tick()
+    spooled = list_frames(tmp_path / "archive" / ".spool", f"{IFO}_DEEPCLEAN")
+    assert sorted(spooled) == list(range(GPS0 + 4, GPS0 + 10))  # newest 6
+    assert monitor.carousel.lost_total == 4
+    assert sum("dropping spooled" in r.message for r in caplog.records) == 4
+
+
+def test_stale_temporary_files_are_swept(frames, open_monitor):
+    frames.write(GPS0, 2)
+    stale = frames.carousel / ".L-L1_DEEPCLEAN-1400000002-1.gwf.99.tmp"
+    fresh = frames.carousel / ".L-L1_DEEPCLEAN-1400000003-1.gwf.99.tmp"
+    for path in (stale, fresh):
+        path.write_bytes(b"half a frame")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    monitor = open_monitor()
+    monitor.tick()
+    assert not stale.exists()  # a crashed write, an hour ago
+    assert fresh.exists()  # maybe being written right now
+    assert monitor.sequencer.cursor == GPS0 + 2

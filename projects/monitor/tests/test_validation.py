@@ -1,0 +1,230 @@
+"""Canary validation and promotion on real frames in a real carousel,
+with the exporter's API served for real by a stand-in (FakeExporter)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+from monitor.frames import SecondData
+from monitor.monitor import Monitor
+from monitor.validation import CanaryValidator
+from monitor_helpers import GOOD_STATE, GPS0, FrameSource, make_settings
+from scipy.signal import welch
+from utils.channels import OutputChannels, State
+
+WINDOW = 10  # s, the window of these tests (make_settings)
+
+
+def release(monitor: Monitor, staged: list, carousel) -> list[int]:
+    """Move staged frames into the carousel one at a time (atomically, as
+    the cleaner would), ticking after each; returns how many promotions
+    the exporter had seen after each tick."""
+    seen = []
+    for path in staged:
+        os.replace(path, carousel / path.name)
+        monitor.tick()
+        seen.append(list(monitor.promoter.history))
+    return seen
+
+
+def promoted_after(seen: list) -> list[int]:
+    return [len(s) for s in seen]
+
+
+def test_good_canary_promoted_after_one_full_window_not_before(
+    tmp_path, frames, exporter, open_monitor
+):
+    staged = frames.write(GPS0, WINDOW + 4, canary="good", canary_version=2,
+                          folder=tmp_path / "staging")  # fmt: skip
+    monitor = open_monitor()
+    counts = promoted_after(release(monitor, staged, frames.carousel))
+    # nothing before the 10th qualifying second, exactly one promotion at it
+    assert counts == [0] * (WINDOW - 1) + [1] * 5
+    assert exporter.promotions == [2]
+    verdict = monitor.validator.verdicts[2]
+    assert verdict["status"] == "validated"
+    assert verdict["seconds"] == WINDOW
+    # the canary removes 90% of the coupled-noise amplitude in the band
+    assert verdict["ratio"] < 0.5
+    assert monitor.promoter.pending is None
+
+
+def test_harmful_canary_never_promoted(tmp_path, frames, exporter,
+                                       open_monitor):  # fmt: skip
+    staged = frames.write(
+        GPS0,
+        2 * WINDOW + 5,
+        canary="harmful",
+        canary_version=3,
+        folder=tmp_path / "staging",
+    )
+    monitor = open_monitor()
+    release(monitor, staged, frames.carousel)
+    assert exporter.promotions == []
+    assert not [r for r in exporter.requests if r[0] == "POST"]
+    verdict = monitor.validator.verdicts[3]
+    assert verdict["status"] == "rejected"
+    assert verdict["ratio"] > 1.0  # in-band noise was added
+    assert monitor.promoter.pending is None
+
+
+def test_only_seconds_cleaned_by_this_canary_count(
+    tmp_path, frames, exporter, open_monitor
+):
+    staging = tmp_path / "staging"
+    no_canary = int(State.INPUT_OK | State.ANALYSIS_READY)
+    dropped = int(State.CANARY_OK)  # INPUT_OK off: a dropped input
+    staged = (
+        frames.write(GPS0, 3, canary_version=2, folder=staging)
+        + frames.write(GPS0 + 3, 2, state=no_canary, canary_version=2,
+                       folder=staging)
+        + frames.write(GPS0 + 5, 2, canary_version=2, production_version=2,
+                       folder=staging)
+        + frames.write(GPS0 + 7, 1, state=dropped, canary_version=2,
+                       folder=staging)
+        + frames.write(GPS0 + 8, 1, canary_version=0, folder=staging)
+        + frames.write(GPS0 + 9, 9, canary_version=2, folder=staging)
+    )  # fmt: skip
+    monitor = open_monitor()
+    counts = promoted_after(release(monitor, staged, frames.carousel))
+    # qualifying: GPS0..+2, then +9..+15: promoted at the 16th frame
+    assert counts.index(1) == 15
+    assert exporter.promotions == [2]
+    assert monitor.validator.verdicts[2]["seconds"] == WINDOW
+
+
+def test_new_canary_restarts_validation(tmp_path, frames, exporter,
+                                        open_monitor):  # fmt: skip
+    staging = tmp_path / "staging"
+    staged = frames.write(GPS0, 6, canary_version=2, folder=staging)
+    staged += frames.write(GPS0 + 6, WINDOW + 2, canary_version=3,
+                           folder=staging)  # fmt: skip
+    monitor = open_monitor()
+    counts = promoted_after(release(monitor, staged, frames.carousel))
+    assert counts.index(1) == 6 + WINDOW - 1
+    assert exporter.promotions == [3]  # never the abandoned version 2
+    assert 2 not in monitor.validator.verdicts
+
+
+def test_validation_resumes_after_restart(tmp_path, frames, exporter,
+                                          open_monitor):  # fmt: skip
+    staged = frames.write(GPS0, WINDOW + 2, canary_version=2,
+                          folder=tmp_path / "staging")  # fmt: skip
+    first = open_monitor()
+    release(first, staged[:6], frames.carousel)
+    first.close()
+    second = open_monitor()  # a new process would see the same disk
+    assert second.validator.version == 2
+    assert second.validator.seconds == 6
+    counts = promoted_after(release(second, staged[6:], frames.carousel))
+    assert counts.index(1) == WINDOW - 6 - 1
+    assert exporter.promotions == [2]
+    # the resumed window equals an uninterrupted one, segment for segment
+    ref_frames = FrameSource(tmp_path / "ref" / "carousel")
+    ref_staged = ref_frames.write(
+        GPS0, WINDOW + 2, canary_version=2, folder=tmp_path / "ref" / "staging"
+    )
+    with Monitor(make_settings(tmp_path / "ref", exporter.url)) as ref:
+        release(ref, ref_staged, ref_frames.carousel)
+        want = ref.validator.verdicts[2]
+    got = second.validator.verdicts[2]
+    assert got["seconds"] == want["seconds"]
+    np.testing.assert_allclose(got["ratio"], want["ratio"], rtol=1e-12)
+
+
+def test_failed_promotion_is_retried_across_a_restart(
+    tmp_path, frames, exporter, open_monitor
+):
+    exporter.stop()  # exporter down
+    staged = frames.write(GPS0, WINDOW, canary_version=2,
+                          folder=tmp_path / "staging")  # fmt: skip
+    monitor = open_monitor()
+    release(monitor, staged, frames.carousel)
+    assert monitor.validator.verdicts[2]["status"] == "validated"
+    assert monitor.promoter.pending == 2
+    monitor.close()
+    restarted = open_monitor()
+    assert restarted.promoter.pending == 2  # not lost
+    exporter.start()
+    deadline = time.monotonic() + 10
+    while restarted.promoter.pending is not None:
+        assert time.monotonic() < deadline, "promotion never retried"
+        restarted.tick()
+        time.sleep(0.05)
+    assert exporter.promotions == [2]
+
+
+def test_unknown_version_is_refused_not_retried(
+    tmp_path, frames, exporter, open_monitor
+):
+    staged = frames.write(GPS0, WINDOW, canary_version=9,
+                          folder=tmp_path / "staging")  # fmt: skip
+    monitor = open_monitor()
+    release(monitor, staged, frames.carousel)
+    posts = [r for r in exporter.requests if r[0] == "POST"]
+    assert len(posts) == 1  # 404: given up, not hammered
+    assert monitor.promoter.pending is None
+    assert exporter.promotions == []
+
+
+def _second(gps: int, canary: np.ndarray, raw: np.ndarray) -> SecondData:
+    c = OutputChannels("L1")
+    return SecondData(
+        gps,
+        {c.canary: canary, c.raw: raw},
+        np.full(16, int(GOOD_STATE), np.int32),
+        0,
+        2,
+        0.0,
+    )
+
+
+def test_incremental_welch_matches_batch_welch(frames):
+    """The window's ratio is the mean-Welch ASD ratio over the segments of
+    each contiguous run (none spans the gap)."""
+    from monitor.config import ValidationConfig
+
+    config = ValidationConfig(window_length=12)
+    validator = CanaryValidator(config, OutputChannels("L1"))
+    raw, truth = frames.stretch(GPS0, 13)
+    canary = raw - 0.9 * truth
+    runs = [range(0, 5), range(6, 13)]  # second 5 is missing
+    for run in runs:
+        for i in run:
+            part = slice(i * 4096, (i + 1) * 4096)
+            validator.add(_second(GPS0 + i, canary[part], raw[part]))
+        validator.gap()
+    sums = []
+    for x in (canary, raw):
+        total = 0
+        for run in runs:
+            seg = x[run.start * 4096 : run.stop * 4096]
+            f, p = welch(seg, 4096, nperseg=8192, noverlap=4096)
+            total = total + p * (len(run) - 1)  # segments per run
+        sums.append(total)
+    band = (f >= 58) & (f <= 62)
+    want = np.mean(np.sqrt(sums[0][band] / sums[1][band]))
+    assert validator.segments == 4 + 6
+    assert validator.verdicts[2]["seconds"] == 12
+    np.testing.assert_allclose(validator.verdicts[2]["ratio"], want,
+                               rtol=1e-10)  # fmt: skip
+
+
+def test_lost_state_is_rebuilt_from_the_carousel(tmp_path, frames, exporter,
+                                                 open_monitor):  # fmt: skip
+    staged = frames.write(GPS0, WINDOW + 2, canary_version=2,
+                          folder=tmp_path / "staging")  # fmt: skip
+    first = open_monitor()
+    release(first, staged[:6], frames.carousel)
+    first.close()
+    state = tmp_path / "monitor" / "state.json"
+    state.write_text("{ truncated by a crash")
+    second = open_monitor()
+    assert list(state.parent.glob("state.json.bad-*"))  # kept aside
+    counts = promoted_after(release(second, staged[6:], frames.carousel))
+    # the first tick re-read the 6 s still in the carousel
+    assert counts.index(1) == WINDOW - 6 - 1
+    assert second.validator.verdicts[2]["first_gps"] == GPS0
+    assert exporter.promotions == [2]
