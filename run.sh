@@ -126,11 +126,13 @@ start() {
     done >"$RUN_ENV"; echo "PYTHONUNBUFFERED=1" >>"$RUN_ENV")
     info "run $NAME: PROJECT_DIR=$PROJECT_DIR DATA_DIR=$DATA_DIR IFO=$IFO profile=${DEEPCLEAN_PROFILE:-cpu}"
 
+    # Triton loads every model of the (persistent) repository at start-up, so
+    # a restarted server serves the same versions and promotion at once.
     local http_port=${TRITON_HTTP##*:} grpc_port=${TRITON_GRPC##*:}
     local pane
     pane=$(start_pane triton "$ROOT/triton/serve.sh" "$PROJECT_DIR/model_repo" \
         --http-port "$http_port" --grpc-port "$grpc_port" \
-        --metrics-port "$TRITON_METRICS_PORT")
+        --metrics-port "$TRITON_METRICS_PORT" --load '*')
     wait_http Triton "$TRITON_HTTP/v2/health/live" "$READY_TIMEOUT" "$pane"
 
     # shellcheck disable=SC2046

@@ -1,0 +1,205 @@
+"""Drive a whole DeepClean run from outside, as an operator would.
+
+:class:`Pipeline` writes a copy of the root configuration with free ports and
+the overrides a test asks for, starts ``./run.sh NAME`` headless (tmux, the
+real tritonserver, the Flask exporter over HTTP, real GWF files), and offers
+bounded waits on what the services produce. Nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import tomllib
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import requests
+import tomli_w
+
+from utils.channels import OutputChannels
+from utils.follower import list_gps
+from utils.gwf import read_frame
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(
+    predicate: Callable[[], Any], what: str, timeout: float, interval=1.0
+) -> Any:
+    """Poll ``predicate`` until truthy; ``TimeoutError`` naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = predicate()
+        except (OSError, ValueError, requests.RequestException):
+            result = None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout:.0f} s for {what}")
+        time.sleep(interval)
+
+
+class Pipeline:
+    """One run of ``run.sh`` in a temporary project directory."""
+
+    def __init__(
+        self,
+        tmp: Path,
+        overrides: dict[str, dict[str, Any]],
+        name: str | None = None,
+    ) -> None:
+        self.name = name or f"test-{os.getpid()}-{int(time.time())}"
+        self.project_dir = tmp / "project"
+        self.data_dir = tmp / "data"
+        self.ifo = "L1"
+        self.token = "test-token-" + os.urandom(8).hex()
+        self.ports = {
+            k: free_port()
+            for k in ("triton_http", "triton_grpc", "triton_metrics",
+                      "exporter", "status")
+        }
+        self.config = tmp / "pyproject.toml"
+        self._write_config(overrides)
+        self.exporter_url = f"http://127.0.0.1:{self.ports['exporter']}"
+        self.status_url = f"http://127.0.0.1:{self.ports['status']}"
+        self.channels = OutputChannels(self.ifo)
+
+    # -- configuration ----------------------------------------------------
+    def _write_config(self, overrides: dict[str, dict[str, Any]]) -> None:
+        with open(ROOT / "pyproject.toml", "rb") as f:
+            config = tomllib.load(f)
+        typeo = config["tool"]["typeo"]
+        p = self.ports
+        typeo["base"].update(
+            exporter_url=f"http://127.0.0.1:{p['exporter']}",
+            triton_grpc_url=f"127.0.0.1:{p['triton_grpc']}",
+            triton_http_url=f"127.0.0.1:{p['triton_http']}",
+            triton_metrics_port=p["triton_metrics"],
+            status_port=p["status"],
+            status_url=f"http://127.0.0.1:{p['status']}",
+        )
+        # services that listen take their port from their own section;
+        # metrics on free ports too, so runs can coexist
+        typeo["scripts"]["exporter"]["port"] = p["exporter"]
+        for service in ("trainer", "exporter", "cleaner", "monitor", "replay"):
+            typeo["scripts"][service]["metrics_port"] = free_port()
+        for section, values in overrides.items():
+            table = typeo["base"] if section == "base" else (
+                typeo["scripts"][section]
+            )
+            table.update(values)
+        self.config.write_text(tomli_w.dumps(config))
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            PROJECT_DIR=str(self.project_dir),
+            DATA_DIR=str(self.data_dir),
+            IFO=self.ifo,
+            DEEPCLEAN_API_TOKEN=self.token,
+            DEEPCLEAN_CONFIG=str(self.config),
+            DEEPCLEAN_PROFILE="",
+            ARCHIVE_DIR=str(self.project_dir / "archive"),
+            CI="true",
+        )
+        return env
+
+    # -- lifecycle --------------------------------------------------------
+    def run_sh(self, *args: str, timeout: float = 600) -> str:
+        proc = subprocess.run(
+            [str(ROOT / "run.sh"), self.name, *args],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if proc.returncode not in (0, 3):
+            raise RuntimeError(
+                f"run.sh {args} failed ({proc.returncode}):\n"
+                f"{proc.stdout}\n{proc.stderr}\n{self.logs_tail()}"
+            )
+        return proc.stdout
+
+    def start(self) -> None:
+        self.run_sh("start")
+
+    def stop(self) -> None:
+        try:
+            self.run_sh("stop", timeout=120)
+        finally:
+            subprocess.run(
+                ["tmux", "kill-session", "-t", f"deepclean-{self.name}"],
+                capture_output=True,
+            )
+
+    def pane_pid(self, service: str) -> int:
+        """PID of the supervisor of ``service``'s pane."""
+        out = subprocess.run(
+            ["tmux", "list-panes", "-s", "-t", f"deepclean-{self.name}",
+             "-F", "#{pane_title} #{pane_pid}"],
+            capture_output=True, text=True, check=True,
+        ).stdout
+        for line in out.splitlines():
+            title, pid = line.rsplit(" ", 1)
+            if title == service:
+                return int(pid)
+        raise KeyError(f"no pane {service}")
+
+    def service_pid(self, service: str) -> int:
+        """PID of the service process itself (child of its supervisor)."""
+        sup = self.pane_pid(service)
+        children = Path(f"/proc/{sup}/task/{sup}/children").read_text()
+        pids = [int(p) for p in children.split()]
+        if not pids:
+            raise ProcessLookupError(f"{service} is not running")
+        return pids[0]
+
+    def kill(self, service: str, sig: int = signal.SIGKILL) -> int:
+        pid = self.service_pid(service)
+        os.kill(pid, sig)
+        return pid
+
+    def logs_tail(self, lines: int = 30) -> str:
+        out = []
+        for log in sorted((self.project_dir / "logs").glob("*.log")):
+            text = log.read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"--- {log.name}\n" + "\n".join(text))
+        return "\n".join(out)
+
+    # -- observations -----------------------------------------------------
+    def versions(self) -> dict:
+        r = requests.get(f"{self.exporter_url}/versions", timeout=5)
+        r.raise_for_status()
+        return r.json()
+
+    @property
+    def carousel(self) -> Path:
+        return self.project_dir / "carousel"
+
+    def carousel_gps(self) -> list[int]:
+        return list_gps(self.carousel)
+
+    def frame(self, gps: int) -> dict[str, np.ndarray]:
+        from utils.names import cleaned_name
+
+        path = self.carousel / cleaned_name(self.ifo, gps)
+        return {k: v.data for k, v in read_frame(path).items()}
+
+    def state(self) -> dict:
+        path = self.project_dir / "monitor" / "state.json"
+        return json.loads(path.read_text())
