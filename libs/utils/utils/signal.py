@@ -94,8 +94,14 @@ def asd_ratio(
     Bins where the raw PSD is zero are left out; when none is left (e.g. all
     zeros) the ratio is 1 (no change).
     """
-    freqs, p_clean = psd(cleaned, sample_rate, fftlength, overlap, average)
-    _, p_raw = psd(raw, sample_rate, fftlength, overlap, average)
+    if np.shape(cleaned) == np.shape(raw):  # one Welch call: ~2x faster
+        freqs, both = psd(
+            np.stack([cleaned, raw]), sample_rate, fftlength, overlap, average
+        )
+        p_clean, p_raw = both
+    else:
+        freqs, p_clean = psd(cleaned, sample_rate, fftlength, overlap, average)
+        _, p_raw = psd(raw, sample_rate, fftlength, overlap, average)
     mask = (freqs >= freq_low) & (freqs <= freq_high) & (p_raw > 0)
     if not mask.any():
         return 1.0

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-from scipy.signal import resample_poly
+from scipy.signal import firwin, resample_poly
 
 from utils.errors import ConfigError
 from utils.follower import FrameSecond
@@ -109,6 +109,18 @@ class Preprocessor:
             if ratio.numerator > 64 or ratio.denominator > 64:
                 raise ConfigError(f"cannot resample {rate} Hz to {sample_rate}")
             self.ratios.append(ratio)
+        # resample_poly's own anti-aliasing filter, designed once per
+        # channel instead of every second (same taps, same output)
+        self._taps = [
+            firwin(
+                20 * max(r.numerator, r.denominator) + 1,
+                1 / max(r.numerator, r.denominator),
+                window=("kaiser", 5.0),
+            )
+            if r != 1
+            else None
+            for r in self.ratios
+        ]
         self._held: _Raw | None = None
         self._window: deque[_Raw] = deque(maxlen=2 * self.context + 1)
 
@@ -204,6 +216,8 @@ class Preprocessor:
         ratio = self.ratios[index]
         x = np.concatenate(pieces)
         if ratio != 1:
-            x = resample_poly(x, ratio.numerator, ratio.denominator)
+            x = resample_poly(
+                x, ratio.numerator, ratio.denominator, window=self._taps[index]
+            )
         start = self.context * self.sample_rate
         return x[start : start + self.sample_rate]

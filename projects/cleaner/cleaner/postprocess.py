@@ -1,0 +1,248 @@
+"""From noise predictions to cleaned strain, one second at a time.
+
+:class:`PredictionHistory` is a continuous, rolling record of one model's
+noise prediction (samples at ``sample_rate`` from a GPS start) with the
+model version of every sample (0: no model). :class:`StreamingFilter`
+band-passes it for second ``T`` over ``[T - P, T + 1 + F)`` (P =
+``memory_length``, F = ``pad_length``) and keeps ``[T, T + 1)``.
+
+A zero-phase filter over a finite stretch errs near its ends, and the
+narrow 58-62 Hz Butterworth rings for ~1 s. The past end is made harmless
+by memory (P = 2 s: error < 1e-4); the future end cannot be, within the
+1 s latency budget, so before filtering the stretch is extended by
+``extrapolation_length`` seconds of an autoregressive (Yule-Walker,
+``extrapolation_order`` lags) prediction fitted on its last
+``extrapolation_fit_length`` seconds. Yule-Walker models are stable, so
+the extension cannot blow up. ``bench/bench_cleaner.py --edge`` measures
+the edge error against a one-shot filter of the whole stretch (figures in
+``projects/cleaner/README.md``).
+
+Shapes: every array is 1-D, samples at ``sample_rate``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import solve_toeplitz
+from scipy.signal import lfilter, lfiltic
+from utils.errors import ConfigError
+from utils.signal import bandpass
+from utils.taper import taper_second
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    """The band-pass of the predictions before subtraction.
+
+    Attributes:
+        sample_rate: Hz.
+        freq_low: Hz, lower edge of the band.
+        freq_high: Hz, upper edge.
+        order: Butterworth order of the band-pass (even).
+        memory_length: P, seconds of past prediction filtered with a second.
+        pad_length: F, seconds of future prediction filtered with it.
+        extrapolation_order: AR lags of the future extension (0: none, the
+            filter's own odd extension only).
+        extrapolation_fit_length: seconds the AR model is fitted on.
+        extrapolation_length: seconds of AR extension.
+    """
+
+    sample_rate: int = 4096
+    freq_low: float = 58.0
+    freq_high: float = 62.0
+    order: int = 8
+    memory_length: float = 2.0
+    pad_length: float = 0.75
+    extrapolation_order: int = 32
+    extrapolation_fit_length: float = 2.0
+    extrapolation_length: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in (
+            "memory_length",
+            "pad_length",
+            "extrapolation_fit_length",
+            "extrapolation_length",
+        ):
+            value = getattr(self, name)
+            if value < 0 or value * self.sample_rate % 1:
+                raise ConfigError(
+                    f"{name} = {value} s must be >= 0 and a whole number "
+                    f"of samples at {self.sample_rate} Hz"
+                )
+        if self.extrapolation_order < 0:
+            raise ConfigError("extrapolation_order must be >= 0")
+        fit_size = self.extrapolation_fit_length * self.sample_rate
+        if (
+            self.extrapolation_order
+            and fit_size <= 2 * self.extrapolation_order
+        ):
+            raise ConfigError(
+                "extrapolation_fit_length too short for extrapolation_order"
+            )
+
+    def size(self, length: float) -> int:
+        """Samples in ``length`` seconds."""
+        return int(round(length * self.sample_rate))
+
+
+class PredictionHistory:
+    """Rolling record of one model's noise prediction.
+
+    Args:
+        sample_rate: Hz.
+        start: GPS time (s, whole samples) the record starts at; samples
+            before anything was appended are zeros with version 0.
+    """
+
+    def __init__(self, sample_rate: int, start: float) -> None:
+        self.sample_rate = int(sample_rate)
+        self._start = int(round(start * sample_rate))  # sample index
+        self._data = np.zeros(0)
+        self._versions = np.zeros(0, dtype=np.int64)
+
+    @property
+    def end(self) -> float:
+        """GPS time just after the last sample."""
+        return (self._start + self._data.size) / self.sample_rate
+
+    def append(self, start: float, data: np.ndarray, version: int) -> None:
+        """Add a chunk; a gap before it is filled with zeros (version 0).
+
+        Raises:
+            ValueError: the chunk starts before the end of the record.
+        """
+        first = int(round(start * self.sample_rate))
+        end = self._start + self._data.size
+        if first < end:
+            raise ValueError(
+                f"prediction chunk at {start} overlaps the history "
+                f"ending at {self.end}"
+            )
+        gap = first - end
+        self._data = np.concatenate([self._data, np.zeros(gap), data])
+        self._versions = np.concatenate(
+            [
+                self._versions,
+                np.zeros(gap, dtype=np.int64),
+                np.full(data.size, version, dtype=np.int64),
+            ]
+        )
+
+    def _slice(self, array: np.ndarray, start: float, stop: float):
+        first = int(round(start * self.sample_rate)) - self._start
+        last = int(round(stop * self.sample_rate)) - self._start
+        if last > array.size:
+            raise ValueError(f"history ends at {self.end}, asked until {stop}")
+        before = max(0, -first)
+        return np.concatenate(
+            [np.zeros(before, array.dtype), array[max(0, first) : last]]
+        )
+
+    def segment(self, start: float, stop: float) -> np.ndarray:
+        """Prediction over ``[start, stop)`` (zeros before the record)."""
+        return self._slice(self._data, start, stop)
+
+    def versions(self, start: float, stop: float) -> np.ndarray:
+        """Version of every sample of ``[start, stop)``."""
+        return self._slice(self._versions, start, stop)
+
+    def trim(self, before: float) -> None:
+        """Forget samples before GPS time ``before`` (bounded memory)."""
+        drop = int(round(before * self.sample_rate)) - self._start
+        drop = min(max(drop, 0), self._data.size)
+        self._data = self._data[drop:]
+        self._versions = self._versions[drop:]
+        self._start += drop
+
+
+def extrapolate(x: np.ndarray, order: int, fit_size: int, size: int):
+    """Extend ``x`` by ``size`` samples of its Yule-Walker AR prediction.
+
+    Args:
+        x: the stretch; its last ``fit_size`` samples fit the model.
+        order: number of AR lags.
+        fit_size: samples used for the fit.
+        size: samples to append.
+
+    Returns:
+        ``x`` followed by the extension (``x`` alone if the fit segment is
+        all zeros).
+    """
+    seg = x[-fit_size:]
+    mean = seg.mean()
+    seg = seg - mean
+    n = seg.size
+    r = np.array([seg[: n - k] @ seg[k:] for k in range(order + 1)]) / n
+    if r[0] <= 0:
+        return x
+    coef = solve_toeplitz(r[:-1], r[1:])  # x[t] = sum_k coef[k] x[t-1-k]
+    den = np.concatenate([[1.0], -coef])
+    zi = lfiltic([1.0], den, seg[::-1][:order])
+    ext, _ = lfilter([1.0], den, np.zeros(size), zi=zi)
+    return np.concatenate([x, ext + mean])
+
+
+class StreamingFilter:
+    """Band-pass of one second of a :class:`PredictionHistory`.
+
+    Args:
+        config: band, order, memory, pad and extrapolation.
+    """
+
+    def __init__(self, config: FilterConfig) -> None:
+        self.config = config
+
+    def __call__(self, history: PredictionHistory, gps: int) -> np.ndarray:
+        """Band-passed prediction of second ``[gps, gps + 1)``.
+
+        Raises:
+            ValueError: the history does not reach ``gps + 1 + F`` yet.
+        """
+        c = self.config
+        start = gps - c.memory_length
+        x = history.segment(start, gps + 1 + c.pad_length)
+        if c.extrapolation_order and c.extrapolation_length:
+            x = extrapolate(
+                x,
+                c.extrapolation_order,
+                c.size(c.extrapolation_fit_length),
+                c.size(c.extrapolation_length),
+            )
+        y = bandpass(x, c.freq_low, c.freq_high, c.sample_rate, c.order)
+        first = c.size(c.memory_length)
+        return y[first : first + c.sample_rate]
+
+
+def subtract(
+    strain: np.ndarray,
+    noise: np.ndarray,
+    sample_rate: int,
+    taper_length: float,
+    taper_in: bool,
+    taper_out: bool,
+) -> np.ndarray:
+    """Cleaned strain ``strain - noise`` of one second.
+
+    Next to a dropped second the strain was Hann-tapered to zero by the
+    preprocessor; the noise is tapered the same way, so that the band-pass
+    ringing of the prediction does not leave a step at the drop.
+
+    Args:
+        strain: ``(sample_rate,)`` resampled strain.
+        noise: ``(sample_rate,)`` band-passed noise prediction.
+        sample_rate: Hz.
+        taper_length: seconds of each Hann ramp (the preprocessor's).
+        taper_in: the previous second was dropped.
+        taper_out: the next second was dropped.
+
+    Returns:
+        ``(sample_rate,)`` cleaned strain.
+    """
+    if taper_in or taper_out:
+        noise = taper_second(
+            noise, sample_rate, taper_length, taper_in, taper_out
+        )
+    return strain - noise

@@ -1,0 +1,138 @@
+"""Writing the cleaned frames into the carousel.
+
+One GWF file per GPS second, ``{carousel}/L-L1_DEEPCLEAN-{gps}-1.gwf``
+(:func:`utils.names.cleaned_name`), written atomically by
+:func:`utils.gwf.write_frame`, never twice: an existing file (e.g. written
+before a restart) is left alone with a WARNING. Channels
+(:class:`utils.channels.OutputChannels`, docs/architecture.md):
+
+- 4096 Hz float64: ``..._PRODUCTION_OUT_DQ``, ``..._PRODUCTION``,
+  ``..._CANARY``, ``..._RAW``;
+- 16 Hz int32 ``..._STATE_VECTOR`` (bits :class:`utils.channels.State`, the
+  same in all 16 samples of a second);
+- 1 Hz int32 ``..._PRODUCTION_VERSION`` and ``..._CANARY_VERSION`` (0: no
+  model made this second).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from utils.channels import (
+    STATE_RATE,
+    STRAIN_RATE,
+    VERSION_RATE,
+    OutputChannels,
+    State,
+)
+from utils.gwf import write_frame
+from utils.names import cleaned_name
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OutputFrame:
+    """Everything written for one GPS second.
+
+    Attributes:
+        gps: GPS start.
+        out_dq: ``(4096,)`` the gated product.
+        production: ``(4096,)`` always cleaned by production.
+        canary: ``(4096,)`` cleaned by the canary.
+        raw: ``(4096,)`` the resampled raw strain that was cleaned.
+        state: bits of :class:`utils.channels.State`.
+        production_version: version tag (0: none).
+        canary_version: version tag (0: none).
+        seen_at: wall time the raw frame was seen (None: dropped).
+    """
+
+    gps: int
+    out_dq: np.ndarray
+    production: np.ndarray
+    canary: np.ndarray
+    raw: np.ndarray
+    state: State
+    production_version: int
+    canary_version: int
+    seen_at: float | None
+
+
+@dataclass(frozen=True)
+class WriterConfig:
+    """Where the frames go.
+
+    Attributes:
+        directory: the carousel, ``$PROJECT_DIR/carousel``.
+        ifo: interferometer, e.g. ``L1``.
+    """
+
+    directory: Path
+    ifo: str
+
+
+class FrameWriter:
+    """Writes :class:`OutputFrame` s, one file per second, never twice.
+
+    Args:
+        config: carousel folder and IFO.
+    """
+
+    def __init__(self, config: WriterConfig) -> None:
+        self.config = config
+        self.channels = OutputChannels(config.ifo)
+        Path(config.directory).mkdir(parents=True, exist_ok=True)
+
+    def path(self, gps: int) -> Path:
+        """File of second ``gps``."""
+        return Path(self.config.directory) / cleaned_name(self.config.ifo, gps)
+
+    def write(self, frame: OutputFrame) -> float | None:
+        """Write one frame.
+
+        Returns:
+            Wall time (``time.time()``) just after the rename, or ``None``
+            if the file already existed and was left alone, or could not
+            be written (logged as an error).
+        """
+        path = self.path(frame.gps)
+        if path.exists():
+            logger.warning(
+                "GPS %d: %s exists already, not written again",
+                frame.gps,
+                path,
+            )
+            return None
+        ch = self.channels
+        data = {
+            ch.out_dq: frame.out_dq,
+            ch.production: frame.production,
+            ch.canary: frame.canary,
+            ch.raw: frame.raw,
+            ch.state: np.full(STATE_RATE, int(frame.state), dtype=np.int32),
+            ch.production_version: np.full(
+                VERSION_RATE, frame.production_version, dtype=np.int32
+            ),
+            ch.canary_version: np.full(
+                VERSION_RATE, frame.canary_version, dtype=np.int32
+            ),
+        }
+        for name in ch.strains:
+            data[name] = np.asarray(data[name], dtype=np.float64)
+            if data[name].shape != (STRAIN_RATE,):
+                raise ValueError(
+                    f"GPS {frame.gps}: {name} has shape {data[name].shape}"
+                )
+        try:
+            write_frame(path, data, frame.gps, ch.sample_rates)
+        except FileExistsError:  # appeared since the check: not ours to redo
+            logger.warning("GPS %d: %s appeared meanwhile", frame.gps, path)
+            return None
+        except OSError:  # e.g. disk full: this frame is lost, not the stream
+            logger.exception("GPS %d: cannot write %s", frame.gps, path)
+            return None
+        return time.time()

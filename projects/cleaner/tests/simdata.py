@@ -1,0 +1,155 @@
+"""Simulated data for the cleaner tests: frames, the fitted regression
+model, a background frame writer, and the physics measures."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from cleaner.prediction import Prediction
+from scipy.signal import resample_poly
+from utils.signal import band_power, bandpass
+from utils.simulation import Fault, SimulationConfig, Simulator, read_truth
+
+sys.path.insert(0, str(Path(__file__).parent / "regression_model"))
+import regression  # noqa: E402
+
+IFO = "L1"
+GPS = 1_400_000_000
+RATE = 4096  # Hz
+BAND = (58.0, 62.0)  # Hz
+FIT_LENGTH = 32  # s of simulated data the regression is fitted on
+EDGE_LENGTH = 0.125  # s the test model fades at each window end
+CANARY_GAIN = 0.5  # the canary predicts half the noise
+
+
+def simulation_config(seed: int = 0) -> SimulationConfig:
+    return SimulationConfig(ifo=IFO, seed=seed)
+
+
+def resampled(sim: Simulator, gps: int, duration: int) -> tuple:
+    """``(strain, witness, truth)`` of a stretch at 4096 Hz, straight from
+    the simulator (independent of the cleaner's preprocessing)."""
+    seconds = [sim.second(gps + i) for i in range(duration)]
+    names = sim.config.witness_channels
+    witness = np.stack(
+        [
+            resample_poly(
+                np.concatenate([s.witnesses[n].data for s in seconds]),
+                RATE,
+                sim.config.sample_rate(n),
+            )
+            for n in names
+        ]
+    )
+    strain, truth = (
+        resample_poly(
+            np.concatenate([getattr(s, name) for s in seconds]),
+            RATE,
+            sim.config.strain_rate,
+        )
+        for name in ("strain", "truth")
+    )
+    return strain, witness, truth
+
+
+def fit_coefficients(sim: Simulator, gps: int) -> np.ndarray:
+    """Least-squares coefficients of in-band strain on in-band features,
+    over ``FIT_LENGTH`` s from ``gps`` (4 s cut at each end)."""
+    strain, witness, _ = resampled(sim, gps, FIT_LENGTH)
+    x = bandpass(regression.features(witness), *BAND, RATE)
+    y = bandpass(strain, *BAND, RATE)
+    keep = slice(4 * RATE, -4 * RATE)
+    coefficients, *_ = np.linalg.lstsq(x[:, keep].T, y[keep], rcond=None)
+    return coefficients
+
+
+@dataclass
+class LocalModel:
+    """The regression model in-process, with the pipeline's outputs."""
+
+    coefficients: np.ndarray
+    production_version: int = 1
+    canary_version: int = 2
+    canary_gain: float = CANARY_GAIN
+    edge_length: float = EDGE_LENGTH
+
+    def __call__(self, witness: np.ndarray) -> Prediction:
+        noise = regression.predict(
+            self.coefficients, witness, round(self.edge_length * RATE)
+        ).astype(np.float32)
+        return Prediction(
+            noise.astype(np.float64) * (self.production_version > 0),
+            (self.canary_gain * noise).astype(np.float64)
+            * (self.canary_version > 0),
+            self.production_version,
+            self.canary_version,
+        )
+
+
+class Feeder:
+    """Writes simulated frames in a thread, ``speed`` seconds of data per
+    wall second (after ``prefill`` seconds written at once)."""
+
+    def __init__(
+        self,
+        sim: Simulator,
+        data_dir: Path,
+        gps: int,
+        duration: int,
+        speed: float,
+        faults: dict[int, Fault] | None = None,
+        prefill: int = 0,
+    ) -> None:
+        self.sim, self.data_dir = sim, Path(data_dir)
+        self.gps, self.duration, self.speed = gps, duration, speed
+        self.faults = faults or {}
+        self.stop = threading.Event()
+        for second in range(gps, gps + prefill):
+            sim.write(second, self.data_dir, self.faults.get(second))
+        self._next = gps + prefill
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> Feeder:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        first = self._next
+        for second in range(first, self.gps + self.duration):
+            due = start + (second - first) / self.speed
+            while not self.stop.is_set() and time.monotonic() < due:
+                time.sleep(0.01)
+            if self.stop.is_set():
+                return
+            self.sim.write(second, self.data_dir, self.faults.get(second))
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+
+def removed_fraction(
+    cleaned: np.ndarray, strain: np.ndarray, truth: np.ndarray
+) -> float:
+    """1 - (P(cleaned) - P(background)) / P(truth) in the band, all at
+    4096 Hz; background = strain - truth."""
+    p_clean = band_power(cleaned, RATE, *BAND)
+    p_background = band_power(strain - truth, RATE, *BAND)
+    return 1 - (p_clean - p_background) / band_power(truth, RATE, *BAND)
+
+
+def truth_4096(data_dir: Path, gps: int, duration: int) -> np.ndarray:
+    """The simulated coupled noise of a stretch, resampled to 4096 Hz with
+    the same 1 s of context the cleaner uses for strain."""
+    pieces = [
+        read_truth(data_dir, IFO, g)
+        for g in range(gps - 1, gps + duration + 1)
+    ]
+    full = resample_poly(np.concatenate(pieces), 1, 4)
+    return full[RATE : RATE * (duration + 1)]

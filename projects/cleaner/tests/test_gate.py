@@ -1,0 +1,143 @@
+"""The OUT_DQ gate on simulated strain: opens on good cleaning, closes
+(with a Hann taper over the written second) on bad cleaning or a missing
+production model, and is the raw strain, bitwise, while closed."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from cleaner.gate import GateConfig, OutDqGate
+from simdata import BAND, GPS, RATE, resampled
+from utils.errors import ConfigError
+from utils.signal import bandpass
+
+DURATION = 40  # s
+
+
+@dataclass(frozen=True)
+class Record:
+    """A cleaned second as the gate sees it."""
+
+    gps: int
+    raw: np.ndarray
+    production: np.ndarray
+    production_ok: bool = True
+
+
+@pytest.fixture(scope="module")
+def seconds(sim):
+    """(raw, well-cleaned, badly-cleaned) per second: cleaned removes the
+    in-band coupled noise; badly cleaned adds it twice more."""
+    strain, _, truth = resampled(sim, GPS, DURATION)
+    noise = bandpass(truth, *BAND, RATE)
+    split = [np.split(x, DURATION) for x in (strain, noise)]
+    return [(s, s - n, s + 2 * n) for s, n in zip(*split, strict=True)]
+
+
+def run(gate, seconds, bad=(), no_model=()):
+    out = []
+    for i, (raw, good, worse) in enumerate(seconds):
+        gps = GPS + i
+        production = worse if gps in bad else good
+        gated = gate.push(Record(gps, raw, production, gps not in no_model))
+        if gated is not None:
+            out.append(gated)
+    return out
+
+
+def states(out):
+    return {g.record.gps: ("taper" if g.taper else g.on) for g in out}
+
+
+def check_outputs(out):
+    """Closed: raw bitwise; open: production bitwise; taper: in between."""
+    for g in out:
+        raw, production = g.record.raw, g.record.production
+        if g.taper:
+            low = np.minimum(raw, production)
+            high = np.maximum(raw, production)
+            assert np.all(
+                (g.out_dq >= low - 1e-30) & (g.out_dq <= high + 1e-30)
+            )
+        elif g.on:
+            assert g.out_dq.tobytes() == production.tobytes()
+        else:
+            assert g.out_dq.tobytes() == raw.tobytes()
+
+
+def test_gate_opens_after_full_buffer(seconds):
+    out = run(OutDqGate(GateConfig()), seconds)
+    assert out[0].record.gps == GPS  # written second-to-last: 1 s behind
+    state = states(out)
+    # closed until the 8 s buffer is full (newest = GPS + 7, written + 6)
+    assert all(state[GPS + i] is False for i in range(6))
+    assert state[GPS + 6] == "taper"
+    assert all(state[GPS + i] is True for i in range(7, DURATION - 1))
+    assert out[6].ratio < 0.5  # the coupled noise dominates the band
+    check_outputs(out)
+
+
+def test_gate_closes_on_bad_cleaning_and_reopens(seconds):
+    """Median Welch (the seed's): the gate reacts to excess noise that
+    fills half of its buffer, not to a single bad second."""
+    bad = set(range(GPS + 16, GPS + 26))
+    out = run(OutDqGate(GateConfig()), seconds, bad=bad)
+    state = states(out)
+    closing = min(g for g in state if g > GPS + 6 and state[g] == "taper")
+    # tapered out once half of the 8 s buffer is bad
+    assert GPS + 16 <= closing <= GPS + 20
+    reopen = min(g for g in state if g > closing and state[g] == "taper")
+    assert all(state[g] is False for g in range(closing + 1, reopen))
+    assert GPS + 26 <= reopen <= GPS + 30
+    assert all(state[g] is True for g in range(reopen + 1, GPS + DURATION - 1))
+    check_outputs(out)
+    assert_smooth(out, closing)
+    assert_smooth(out, reopen)
+
+
+def test_gate_looks_ahead_one_second(seconds):
+    """Mean Welch: one bad second is seen in the look-ahead second, and the
+    second before it is tapered out, so it never reaches OUT_DQ."""
+    bad = {GPS + 20}
+    out = run(OutDqGate(GateConfig(average="mean")), seconds, bad=bad)
+    state = states(out)
+    assert state[GPS + 18] is True
+    assert state[GPS + 19] == "taper"
+    assert state[GPS + 20] is False
+    check_outputs(out)
+    assert_smooth(out, GPS + 19)
+
+
+def assert_smooth(out, gps):
+    """No jump at the edges of the tapered second ``gps``."""
+    by_gps = {g.record.gps: g for g in out}
+    before, taper, after = (by_gps[gps + i] for i in (-1, 0, 1))
+    step = np.abs(np.diff(taper.record.raw)).max()
+    assert abs(taper.out_dq[0] - before.out_dq[-1]) < step
+    assert abs(after.out_dq[0] - taper.out_dq[-1]) < step
+
+
+def test_gate_closes_ahead_of_missing_model(seconds):
+    no_model = {GPS + 15}
+    out = run(OutDqGate(GateConfig()), seconds, no_model=no_model)
+    state = states(out)
+    assert state[GPS + 14] == "taper"  # tapered out before the gap
+    assert state[GPS + 15] is False
+    assert state[GPS + 16] == "taper"  # and back in after it
+    assert state[GPS + 17] is True
+    check_outputs(out)
+
+
+def test_gate_without_lookahead(seconds):
+    out = run(OutDqGate(GateConfig(lookahead_length=0)), seconds)
+    assert out[0].record.gps == GPS
+    state = states(out)
+    assert state[GPS + 7] == "taper" and state[GPS + 8] is True
+    check_outputs(out)
+
+
+def test_gate_config_is_validated():
+    with pytest.raises(ConfigError):
+        GateConfig(lookahead_length=8)
+    with pytest.raises(ConfigError):
+        GateConfig(average="max")

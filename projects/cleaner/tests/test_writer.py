@@ -1,0 +1,58 @@
+"""Output frames: name, channels, rates, GPS, tags; atomic; never twice."""
+
+import logging
+
+import gwframe
+import numpy as np
+from cleaner.writer import FrameWriter, OutputFrame, WriterConfig
+from utils.channels import OutputChannels, State
+from utils.gwf import read_frame
+
+GPS = 1_400_000_123
+
+
+def make_frame(seed: int = 0) -> OutputFrame:
+    rng = np.random.default_rng(seed)
+    strains = [rng.standard_normal(4096) * 1e-21 for _ in range(4)]
+    return OutputFrame(
+        GPS, *strains,
+        state=State.INPUT_OK | State.PRODUCTION_OK | State.OUT_DQ_ON,
+        production_version=7, canary_version=8, seen_at=None,
+    )  # fmt: skip
+
+
+def test_frame_round_trip(tmp_path):
+    frame = make_frame()
+    writer = FrameWriter(WriterConfig(tmp_path / "carousel", "L1"))
+    assert writer.write(frame) is not None
+    path = tmp_path / "carousel" / "L-L1_DEEPCLEAN-1400000123-1.gwf"
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp
+    channels = OutputChannels("L1")
+    data = read_frame(path)
+    assert set(data) == set(channels.sample_rates)
+    for name, rate in channels.sample_rates.items():
+        assert data[name].sample_rate == rate
+    for name, value in zip(
+        channels.strains,
+        (frame.out_dq, frame.production, frame.canary, frame.raw),
+        strict=True,
+    ):
+        assert data[name].data.dtype == np.float64
+        assert data[name].data.tobytes() == value.tobytes()  # bitwise
+    state = data[channels.state].data
+    assert state.dtype == np.int32 and state.size == 16
+    assert set(state) == {int(frame.state)}
+    assert list(data[channels.production_version].data) == [7]
+    assert list(data[channels.canary_version].data) == [8]
+    raw = gwframe.read(str(path), channels=None)
+    assert {series.start for series in raw.values()} == {GPS}
+
+
+def test_existing_frame_is_never_rewritten(tmp_path, caplog):
+    writer = FrameWriter(WriterConfig(tmp_path, "L1"))
+    writer.write(make_frame(0))
+    before = writer.path(GPS).read_bytes()
+    with caplog.at_level(logging.WARNING):
+        assert writer.write(make_frame(1)) is None
+    assert writer.path(GPS).read_bytes() == before
+    assert "exists already" in caplog.text
