@@ -6,10 +6,11 @@
 #   triton/serve.sh MODEL_REPO [--http-port N] [--grpc-port N]
 #                   [--metrics-port N] [--address A] [--load MODEL]...
 #
-# Environment: TRITON_ENV (default <repo>/.venv/triton), TRITON_READY_TIMEOUT
-# (s, default 120) bounds the readiness check when --wait is given.
+# Environment: TRITON_ENV (default <repo>/.venv/triton). Readiness is the
+# caller's bounded wait (GET /v2/health/live); the exporter loads the models.
 # The server runs in the foreground (exec), so a supervisor (tmux pane, test
-# fixture) owns its PID; SIGTERM stops it cleanly.
+# fixture) owns its PID; SIGTERM stops it cleanly. GPU nodes use the NGC
+# container instead: triton/README.md.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ENV=${TRITON_ENV:-$ROOT/.venv/triton}
@@ -39,13 +40,20 @@ TS=$SITE/pytriton/tritonserver
 [[ -x $TS/bin/tritonserver ]] || die "no tritonserver binary in $TS"
 
 # The python backend wants the stub built for this interpreter next to it.
+# Assembled in a temporary folder and renamed into place, so that servers
+# started at the same moment never run a half-copied stub.
 BACKENDS=$ENV/triton-backends
 if [[ ! -x $BACKENDS/python/triton_python_backend_stub ]]; then
-    mkdir -p "$BACKENDS/python"
+    STAGE=$(mktemp -d "$ENV/.triton-backends.XXXXXX")
+    mkdir "$STAGE/python"
     cp "$TS/backends/python/libtriton_python.so" \
-       "$TS/backends/python/triton_python_backend_utils.py" "$BACKENDS/python/"
-    cp "$TS/python_backend_stubs/$PYVER/triton_python_backend_stub" \
-       "$BACKENDS/python/"
+       "$TS/backends/python/triton_python_backend_utils.py" \
+       "$TS/python_backend_stubs/$PYVER/triton_python_backend_stub" \
+       "$STAGE/python/"
+    chmod 755 "$STAGE"
+    mv -T "$STAGE" "$BACKENDS" 2>/dev/null || rm -rf "$STAGE"
+    [[ -x $BACKENDS/python/triton_python_backend_stub ]] \
+        || die "no python backend stub in $BACKENDS"
 fi
 mkdir -p "$REPO"
 
@@ -58,7 +66,7 @@ exec "$TS/bin/tritonserver" \
     --model-repository="$REPO" \
     --backend-directory="$BACKENDS" \
     --model-control-mode=explicit \
-    "${LOADS[@]}" \
+    ${LOADS[@]+"${LOADS[@]}"} \
     --http-address="$ADDRESS" --http-port="$HTTP" \
     --grpc-address="$ADDRESS" --grpc-port="$GRPC" \
     --metrics-address="$ADDRESS" --metrics-port="$METRICS" \

@@ -1,0 +1,156 @@
+"""Export jobs: queued by ``POST /versions``, run by one worker thread.
+
+A job is ``queued``, then ``running``, then ``done`` (with its version) or
+``failed`` (with the error). A run that already has a version, or a job
+queued or running, is never exported twice: :meth:`JobQueue.submit` returns
+the existing job or a job that is ``done`` at once. Each export is bounded
+by its own timeouts (conversion subprocess, Triton load, lock). Jobs live in
+memory; the repository on disk is the record of what was exported.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from utils.errors import DeepCleanError
+
+from exporter import metrics
+from exporter.errors import TooManyJobs
+
+logger = logging.getLogger(__name__)
+MAX_JOBS_KEPT = 1000  # finished jobs remembered for GET /jobs/<id>
+POLL_INTERVAL = 0.2  # s, the worker's queue timeout (checks for stop)
+Work = Callable[[str, Path], int]
+
+
+@dataclass
+class Job:
+    """One export request and its outcome."""
+
+    id: str
+    run: str
+    status: str = "queued"
+    version: int | None = None
+    error: str | None = None
+    detail: str | None = None
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("queued", "running")
+
+
+class JobQueue:
+    """Queue of export jobs with one worker.
+
+    Args:
+        work: ``(run, run_dir) -> version``; raises a DeepCleanError.
+        max_active: jobs queued or running at most.
+    """
+
+    def __init__(self, work: Work, max_active: int) -> None:
+        self.work = work
+        self.max_active = max_active
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[tuple[Job, Path]] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._loop, name="export-worker", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the worker after its current job (bounded wait)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def submit(
+        self, run: str, run_dir: Path, existing: int | None = None
+    ) -> Job:
+        """Queue an export of ``run`` (or return the job that covers it).
+
+        Args:
+            run: ``<start>-<stop>``.
+            run_dir: its folder.
+            existing: the version already exported from it, if any.
+
+        Raises:
+            TooManyJobs: ``max_active`` jobs are queued or running.
+        """
+        with self._lock:
+            for job in self._jobs.values():
+                if job.run == run and job.active:
+                    return job
+            job = Job(id=uuid.uuid4().hex, run=run)
+            if existing is not None:
+                job.status, job.version = "done", existing
+                job.started_at = job.finished_at = job.created_at
+            elif sum(j.active for j in self._jobs.values()) >= self.max_active:
+                raise TooManyJobs(f"{self.max_active} exports are queued or "
+                                  "running; retry later")
+            self._jobs[job.id] = job
+            self._forget_old()
+        if existing is None:
+            self._queue.put((job, run_dir))
+            logger.info("export of %s queued as job %s", run, job.id)
+        return job
+
+    def _forget_old(self) -> None:
+        finished = [j for j in self._jobs.values() if not j.active]
+        for job in finished[: max(0, len(self._jobs) - MAX_JOBS_KEPT)]:
+            del self._jobs[job.id]
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                job, run_dir = self._queue.get(timeout=POLL_INTERVAL)
+            except queue.Empty:
+                continue
+            self._run(job, run_dir)
+
+    def _run(self, job: Job, run_dir: Path) -> None:
+        with self._lock:
+            job.status, job.started_at = "running", time.time()
+        logger.info("export job %s of %s running", job.id, job.run)
+        try:
+            version = self.work(job.run, run_dir)
+        except DeepCleanError as exc:
+            self._finish(job, "failed", error=type(exc).__name__,
+                         detail=str(exc))
+            logger.error("export job %s of %s failed: %s", job.id, job.run,
+                         exc)
+        except Exception as exc:  # a bug must not kill the worker
+            self._finish(job, "failed", error="InternalError",
+                         detail=f"{type(exc).__name__}: {exc}")
+            logger.exception("export job %s of %s crashed", job.id, job.run)
+        else:
+            self._finish(job, "done", version=version)
+            logger.info("export job %s of %s done: version %d", job.id,
+                        job.run, version)
+
+    def _finish(self, job: Job, status: str, **fields: object) -> None:
+        with self._lock:
+            job.status, job.finished_at = status, time.time()
+            for key, value in fields.items():
+                setattr(job, key, value)
+        metrics.EXPORTS.labels(status).inc()

@@ -1,0 +1,251 @@
+"""Versions of the pipeline: export, promote, and keep Triton in step.
+
+The :class:`VersionManager` is the only code that changes the repository
+and tells Triton; every change holds the repository lock. A switch from one
+state (production P, canary C) to the next never leaves the pipeline
+pointing at an unloaded version:
+
+1. ``deepclean`` keeps the union of old and new versions; load, wait;
+2. the ensemble points at the new production/canary; load, wait;
+3. ``deepclean`` keeps exactly the new versions (the old ones unload).
+
+``repository.json`` is written after the switch succeeded; a failed switch
+restores the old configs, reloads them, and raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from utils.errors import ModelError, ServiceError
+
+from exporter import export_process, metrics
+from exporter.config import (
+    MODEL_NAME,
+    NULL_MODEL_NAME,
+    PIPELINE_NAME,
+    ExportConfig,
+)
+from exporter.errors import NotFound
+from exporter.repository import ModelRepository, RepositoryState
+from exporter.triton import TritonControl
+
+logger = logging.getLogger(__name__)
+RECONCILE_LOCK_TIMEOUT = 1.0  # s; a busy repository is checked next time
+
+
+def utc_now() -> str:
+    """The current UTC time, ISO 8601."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class VersionManager:
+    """Exports runs into versions, promotes them, re-loads Triton.
+
+    Args:
+        repository: the files.
+        triton: the server.
+        export: conversion settings (backend, bound, timeout).
+    """
+
+    def __init__(
+        self,
+        repository: ModelRepository,
+        triton: TritonControl,
+        export: ExportConfig,
+    ) -> None:
+        self.repository = repository
+        self.triton = triton
+        self.export_config = export
+
+    def prepare(self) -> RepositoryState:
+        """Create missing pieces of the repository (start-up)."""
+        with self.repository.lock:
+            state = self.repository.ensure()
+        metrics.observe_state(state, len(self.repository.versions()))
+        logger.info("model repository %s: production %d, canary %d, %d "
+                    "versions on disk", self.repository.root,
+                    state.production, state.canary,
+                    len(self.repository.versions()))
+        return state
+
+    # -- export --
+
+    def export(self, run: str, run_dir: Path) -> int:
+        """Export ``run`` as the new canary; return its version.
+
+        Raises:
+            ModelError: conversion failed or timed out.
+            VerificationError: the export disagrees with torch.
+            ServiceError: Triton could not load it (nothing changed).
+        """
+        existing = self.repository.find_run(run)
+        if existing is not None:
+            return existing
+        start = time.monotonic()
+        staging = self.repository.new_staging()
+        try:
+            result = export_process.run_conversion(
+                run_dir, staging, self.export_config)
+            with self.repository.lock:
+                existing = self.repository.find_run(run)
+                if existing is not None:
+                    return existing
+                version = self._commit(run, staging, result)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        metrics.EXPORT_SECONDS.observe(time.monotonic() - start)
+        return version
+
+    def _commit(self, run: str, staging: Path, result: dict) -> int:
+        state = self.repository.read_state()
+        num_witnesses = len(result["witness_channels"])
+        if state.num_witnesses not in (None, num_witnesses):
+            raise ModelError(
+                f"run {run} has {num_witnesses} witnesses; the pipeline "
+                f"takes {state.num_witnesses}"
+            )
+        version = state.next_version
+        info = {**result, "version": version, "run": run,
+                "exported_at": utc_now()}
+        self.repository.commit_version(staging, version, info)
+        new = replace(state, canary=version, next_version=version + 1,
+                      num_witnesses=num_witnesses)
+        try:
+            self._switch(state, new)
+        except ServiceError:
+            self.repository.remove_version(version)
+            if not state.canary:
+                self.repository.remove_configs()
+            failed = replace(state, next_version=version + 1).with_event(
+                event="export-failed", version=version, run=run,
+                time=utc_now())
+            self.repository.write_state(failed)
+            raise
+        self.repository.write_state(new.with_event(
+            event="export", version=version, run=run, time=utc_now()))
+        removed = self.repository.prune(new)
+        logger.info("exported %s as version %d (canary; production %d, "
+                    "verification error %.2g); removed %s", run, version,
+                    new.production, result["verification_error"], removed)
+        metrics.observe_state(new, len(self.repository.versions()))
+        return version
+
+    # -- promotion --
+
+    def promote(self, version: int) -> RepositoryState:
+        """Make ``version`` production; the canary stays as it is.
+
+        Raises:
+            NotFound: no such version on disk.
+            ServiceError: Triton could not switch (nothing changed).
+        """
+        with self.repository.lock:
+            state = self.repository.read_state()
+            if version not in self.repository.versions():
+                raise NotFound(f"no version {version} in "
+                               f"{self.repository.model_dir}")
+            if version == state.production:
+                return state
+            new = replace(state, production=version).with_event(
+                event="promote", version=version,
+                previous=state.production, time=utc_now())
+            self._switch(state, new)
+            self.repository.write_state(new)
+        metrics.PROMOTIONS.inc()
+        metrics.observe_state(new, len(self.repository.versions()))
+        logger.info("promoted version %d to production (was %d); canary %d",
+                    version, state.production, new.canary)
+        return new
+
+    # -- keeping Triton in step --
+
+    def _switch(self, old: RepositoryState, new: RepositoryState) -> None:
+        union = sorted(set(old.loaded) | set(new.loaded))
+        repo, witnesses = self.repository, new.num_witnesses
+        try:
+            if not old.canary:  # first version: the ensemble loads it
+                repo.write_configs(new)
+                self.triton.load(PIPELINE_NAME)
+                self.triton.wait_ready(MODEL_NAME, new.loaded)
+                return
+            if set(new.loaded) - set(old.loaded):
+                repo.write_model_config(union, witnesses)
+                self.triton.load(MODEL_NAME, union)
+            repo.write_pipeline_config(new)
+            self.triton.load(PIPELINE_NAME)
+            if union != new.loaded:
+                repo.write_model_config(new.loaded, witnesses)
+                self.triton.load(MODEL_NAME, new.loaded)
+        except ServiceError:
+            logger.exception("switch to production %d / canary %d failed; "
+                             "restoring production %d / canary %d",
+                             new.production, new.canary, old.production,
+                             old.canary)
+            self._restore(old)
+            raise
+
+    def _restore(self, old: RepositoryState) -> None:
+        if not old.canary:
+            self.repository.remove_configs()
+            for name in (PIPELINE_NAME, MODEL_NAME):
+                self._try(lambda n=name: self.triton.unload(n))
+            return
+        self.repository.write_configs(old)
+        self._try(lambda: self.triton.load(MODEL_NAME, old.loaded))
+        self._try(lambda: self.triton.load(PIPELINE_NAME))
+
+    @staticmethod
+    def _try(action) -> None:
+        try:
+            action()
+        except ServiceError as exc:
+            logger.warning("while restoring: %s", exc)
+
+    def reconcile(self, force: bool = False) -> bool:
+        """Load into Triton what the repository says should be loaded.
+
+        Cheap when all is in place (two readiness checks); after a Triton
+        restart it re-loads ``deepclean-null``, ``deepclean`` and the
+        pipeline. Skips quietly when Triton is down or the lock is busy.
+
+        Args:
+            force: ask Triton to load the models even if they are ready, so
+                that changed configs (scheme, threads) take effect; Triton
+                skips unchanged models and swaps changed ones without a gap.
+
+        Returns:
+            Whether the pipeline is (now) ready.
+        """
+        if not self.triton.is_live():
+            return False
+        try:
+            self.repository.lock.acquire(RECONCILE_LOCK_TIMEOUT)
+        except ServiceError:
+            return False
+        try:
+            return self._reconcile_locked(force)
+        finally:
+            self.repository.lock.release()
+
+    def _reconcile_locked(self, force: bool) -> bool:
+        state = self.repository.read_state()
+        if not self.triton.is_model_ready(NULL_MODEL_NAME):
+            self.triton.load(NULL_MODEL_NAME)
+        if not state.canary:
+            return False
+        self.repository.write_configs(state)
+        ready = self.triton.ready_versions(MODEL_NAME) or set()
+        if ready != set(state.loaded):
+            logger.info("Triton serves deepclean versions %s, repository "
+                        "says %s: loading", sorted(ready), state.loaded)
+        if force or ready != set(state.loaded):
+            self.triton.load(MODEL_NAME, state.loaded)
+        if force or not self.triton.is_model_ready(PIPELINE_NAME):
+            self.triton.load(PIPELINE_NAME)
+        return True

@@ -1,0 +1,294 @@
+"""The Triton model repository on disk (``$PROJECT_DIR/model_repo``).
+
+::
+
+    deepclean/config.pbtxt      python backend; version_policy lists exactly
+                                the loaded versions (production, canary)
+    deepclean/<v>/              model.py, model.onnx [model.plan],
+                                version.json (v >= 1; Triton ignores 0...)
+    deepclean-null/             zeros, VERSION 0 (production before the
+                                first promotion)
+    deepclean-pipeline/         the ensemble (config.pbtxt, empty 1/)
+    repository.json             production, canary, next version, history
+    .lock                       the inter-process lock file
+    ../.<name>.staging/         exports being assembled: next to the
+                                repository (same filesystem, so a version
+                                appears by one rename) but outside it, so
+                                Triton never sees a half-written model
+
+Nothing here talks to Triton (see :mod:`exporter.manager`). Every file is
+written atomically and every change happens under :class:`RepositoryLock`.
+The repository is never wiped: :meth:`ModelRepository.ensure` only adds
+what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from utils.errors import ModelError
+
+from exporter import layout, model_template, null_template
+from exporter.config import (
+    MODEL_NAME,
+    NULL_MODEL_NAME,
+    PIPELINE_NAME,
+    RepositoryConfig,
+    ServingConfig,
+)
+from exporter.lock import RepositoryLock
+
+logger = logging.getLogger(__name__)
+STATE_FILE = "repository.json"
+VERSION_FILE = "version.json"
+MAX_HISTORY = 1000  # events kept in repository.json
+
+
+@dataclass(frozen=True)
+class RepositoryState:
+    """Contents of ``repository.json``.
+
+    Attributes:
+        production: production version (0: ``deepclean-null``).
+        canary: canary version (0: none exported yet).
+        next_version: number of the next export (never reused).
+        num_witnesses: input channels of the pipeline (None: no version).
+        history: export and promotion events, oldest first.
+    """
+
+    production: int = 0
+    canary: int = 0
+    next_version: int = 1
+    num_witnesses: int | None = None
+    history: tuple[dict, ...] = field(default_factory=tuple)
+
+    @property
+    def loaded(self) -> list[int]:
+        """Versions of ``deepclean`` that Triton keeps loaded."""
+        return sorted({v for v in (self.production, self.canary) if v > 0})
+
+    def with_event(self, **event: object) -> "RepositoryState":
+        history = (*self.history, event)[-MAX_HISTORY:]
+        return replace(self, history=history)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary name and a rename."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.is_file() or path.read_text() != text:
+        write_atomic(path, text)
+
+
+class ModelRepository:
+    """Files of the model repository; callers hold :attr:`lock` to change.
+
+    Args:
+        config: path, versions kept, lock timeout.
+        serving: scheme and threads written into ``config.pbtxt``.
+        backend: backend of new versions (instance kind in the config).
+    """
+
+    def __init__(
+        self, config: RepositoryConfig, serving: ServingConfig, backend: str
+    ) -> None:
+        self.config = config
+        self.serving = serving
+        self.backend = backend
+        self.root = Path(config.path)
+        self.model_dir = self.root / MODEL_NAME
+        self.staging_dir = self.root.parent / f".{self.root.name}.staging"
+        self.state_path = self.root / STATE_FILE
+        self.lock = RepositoryLock(self.root / ".lock", config.lock_timeout)
+
+    # -- reading (no lock needed: every file is replaced atomically) --
+
+    def read_state(self) -> RepositoryState:
+        """``repository.json`` (defaults when absent)."""
+        try:
+            raw = json.loads(self.state_path.read_text())
+        except FileNotFoundError:
+            return RepositoryState()
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot read {self.state_path}: {exc}") from exc
+        raw["history"] = tuple(raw.get("history", ()))
+        return RepositoryState(**raw)
+
+    def versions(self) -> list[int]:
+        """Versions on disk, ascending."""
+        if not self.model_dir.is_dir():
+            return []
+        found = []
+        for entry in self.model_dir.iterdir():
+            name = entry.name
+            if name.isdigit() and not name.startswith("0"):
+                if (entry / VERSION_FILE).is_file():
+                    found.append(int(name))
+        return sorted(found)
+
+    def version_info(self, version: int) -> dict | None:
+        """``version.json`` of ``version``, or None if it is not on disk."""
+        path = self.model_dir / str(version) / VERSION_FILE
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot read {path}: {exc}") from exc
+
+    def find_run(self, run: str) -> int | None:
+        """The version on disk exported from ``run``, if any."""
+        for version in reversed(self.versions()):
+            info = self.version_info(version)
+            if info is not None and info.get("run") == run:
+                return version
+        return None
+
+    # -- changing (hold self.lock) --
+
+    def ensure(self) -> RepositoryState:
+        """Create what is missing, clean staging leftovers, return state.
+
+        Rebuilds ``repository.json`` from the version folders if it is
+        lost, falls back from versions that vanished, and rewrites the
+        configs from the state.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        if self.staging_dir.is_dir():
+            shutil.rmtree(self.staging_dir)
+        self.staging_dir.mkdir()
+        null_dir = self.root / NULL_MODEL_NAME
+        (null_dir / "1").mkdir(parents=True, exist_ok=True)
+        _write_if_changed(null_dir / "config.pbtxt", layout.null_config())
+        _write_if_changed(null_dir / "1" / "model.py",
+                          Path(null_template.__file__).read_text())
+        state = self._recover(self.read_state())
+        self.write_state(state)
+        self.write_configs(state)
+        return state
+
+    def _recover(self, state: RepositoryState) -> RepositoryState:
+        on_disk = self.versions()
+        newest = max(on_disk, default=0)
+        state = replace(state, next_version=max(state.next_version,
+                                                newest + 1))
+        if state.production and state.production not in on_disk:
+            logger.warning("production version %d is not on disk; "
+                           "production falls back to %s", state.production,
+                           NULL_MODEL_NAME)
+            state = replace(state, production=0)
+        if state.canary not in on_disk:
+            if state.canary:
+                logger.warning("canary version %d is not on disk; canary "
+                               "is now the newest version %d", state.canary,
+                               newest)
+            state = replace(state, canary=newest)
+        if state.num_witnesses is None and state.canary:
+            info = self.version_info(state.canary) or {}
+            state = replace(state, num_witnesses=len(
+                info.get("witness_channels", ())) or None)
+        return state
+
+    def write_state(self, state: RepositoryState) -> None:
+        write_atomic(self.state_path,
+                     json.dumps(asdict(state), indent=2) + "\n")
+
+    def write_model_config(
+        self, loaded: list[int], num_witnesses: int
+    ) -> None:
+        """Write ``deepclean/config.pbtxt`` keeping ``loaded`` versions."""
+        text = layout.model_config(loaded, num_witnesses, self.serving,
+                                   self.backend)
+        self.model_dir.mkdir(exist_ok=True)
+        _write_if_changed(self.model_dir / "config.pbtxt", text)
+
+    def write_pipeline_config(self, state: RepositoryState) -> None:
+        """Write the ensemble's config for ``state``'s production/canary."""
+        text = layout.pipeline_config(state.production, state.canary,
+                                      state.num_witnesses)
+        (self.root / PIPELINE_NAME / "1").mkdir(parents=True, exist_ok=True)
+        _write_if_changed(self.root / PIPELINE_NAME / "config.pbtxt", text)
+
+    def write_configs(self, state: RepositoryState) -> None:
+        """Write both configs for ``state`` (nothing before a canary)."""
+        if state.canary and state.num_witnesses is not None:
+            self.write_model_config(state.loaded, state.num_witnesses)
+            self.write_pipeline_config(state)
+
+    def remove_configs(self) -> None:
+        """Back to no version at all: no ``deepclean`` config, no pipeline.
+
+        A model folder without a config would stop a Triton started with
+        ``--load-model=*``, so the folders go too (versions must be gone).
+        """
+        (self.model_dir / "config.pbtxt").unlink(missing_ok=True)
+        if self.model_dir.is_dir() and not any(self.model_dir.iterdir()):
+            self.model_dir.rmdir()
+        shutil.rmtree(self.root / PIPELINE_NAME, ignore_errors=True)
+
+    def new_staging(self) -> Path:
+        """A fresh folder for an export being assembled."""
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        path = self.staging_dir / uuid.uuid4().hex
+        path.mkdir()
+        return path
+
+    def commit_version(self, staging: Path, version: int, info: dict) -> None:
+        """Add template ``model.py`` and ``version.json``; move into place.
+
+        Raises:
+            ModelError: the version folder already exists.
+        """
+        target = self.model_dir / str(version)
+        if target.exists():
+            raise ModelError(f"version folder {target} already exists")
+        (staging / "model.py").write_text(
+            Path(model_template.__file__).read_text())
+        write_atomic(staging / VERSION_FILE,
+                     json.dumps(info, indent=2, sort_keys=True) + "\n")
+        for extra in staging.glob("*.json"):
+            if extra.name != VERSION_FILE:
+                extra.unlink()
+        self.model_dir.mkdir(exist_ok=True)
+        os.rename(staging, target)
+
+    def remove_version(self, version: int) -> None:
+        """Delete a version folder (it must not be loaded)."""
+        source = self.model_dir / str(version)
+        if not source.is_dir():
+            return
+        trash = self.staging_dir / f"removed-{version}-{uuid.uuid4().hex}"
+        os.rename(source, trash)
+        shutil.rmtree(trash)
+
+    def prune(self, state: RepositoryState) -> list[int]:
+        """Delete the oldest versions beyond ``max_versions``.
+
+        Production and canary are never deleted.
+
+        Returns:
+            The versions deleted.
+        """
+        on_disk = self.versions()
+        keep = {state.production, state.canary}
+        removable = [v for v in on_disk if v not in keep]
+        excess = len(on_disk) - self.config.max_versions
+        removed = removable[:max(0, excess)]
+        for version in removed:
+            self.remove_version(version)
+            logger.info("removed version %d (max_versions %d)", version,
+                        self.config.max_versions)
+        return removed

@@ -1,0 +1,132 @@
+"""Checks of API input: token, JSON body, run names, versions.
+
+Each check raises a :mod:`exporter.errors` request error before anything
+changes. Runs are named ``<gpsstart>-<gpsstop>`` relative to
+``$PROJECT_DIR/train``; absolute paths, ``..``, other names and symlinks
+that lead outside it are refused.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from pathlib import Path
+
+from flask import Request
+
+from exporter.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    UnsupportedMedia,
+)
+
+RUN_NAME = re.compile(r"([0-9]{1,10})-([0-9]{1,10})")
+DONE_FILE = "DONE"
+MAX_VERSION = 2**31 - 1  # Triton version numbers are int64; be modest
+
+
+def check_token(header: str | None, token: str) -> None:
+    """Check ``Authorization: Bearer <token>`` in constant time.
+
+    Raises:
+        Unauthorized: missing, malformed or wrong.
+    """
+    scheme, _, given = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        raise Unauthorized("missing 'Authorization: Bearer <token>' header")
+    encode = lambda text: text.encode("utf-8", "surrogatepass")  # noqa: E731
+    if not hmac.compare_digest(encode(given.strip()), encode(token)):
+        raise Unauthorized("wrong bearer token")
+
+
+def json_object(request: Request, max_length: int) -> dict:
+    """The request body as a JSON object.
+
+    Raises:
+        UnsupportedMedia: the content type is not application/json.
+        PayloadTooLarge: the body is over ``max_length`` bytes.
+        BadRequest: not valid JSON, or not an object.
+    """
+    if request.mimetype != "application/json":
+        raise UnsupportedMedia(
+            f"content type must be application/json, got "
+            f"{request.mimetype or 'none'!r}"
+        )
+    length = request.content_length
+    if length is not None and length > max_length:
+        raise PayloadTooLarge(f"body of {length} bytes > {max_length}")
+    raw = request.get_data(cache=True)
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    return body
+
+
+def only_keys(body: dict, required: str) -> object:
+    """The value of the one allowed key ``required``.
+
+    Raises:
+        BadRequest: it is missing or other keys are present.
+    """
+    extra = sorted(str(key) for key in body if key != required)
+    if required not in body or extra:
+        raise BadRequest(
+            f"body must be {{\"{required}\": ...}}; missing or unknown "
+            f"keys {extra}"[:300]
+        )
+    return body[required]
+
+
+def resolve_run(name: object, train_dir: Path) -> Path:
+    """The folder of a finished run named relative to ``train_dir``.
+
+    Raises:
+        BadRequest: not a string ``<start>-<stop>`` with start < stop, or a
+            path that leads outside ``train_dir``.
+        NotFound: no such run folder.
+        Conflict: the run has no ``DONE`` file yet.
+    """
+    if not isinstance(name, str):
+        raise BadRequest("run must be a string '<gpsstart>-<gpsstop>'")
+    match = RUN_NAME.fullmatch(name)
+    if match is None:
+        raise BadRequest(
+            f"run must be '<gpsstart>-<gpsstop>' relative to {train_dir}, "
+            f"got {name[:100]!r}"
+        )
+    if int(match[1]) >= int(match[2]):
+        raise BadRequest(f"run {name}: start must be before stop")
+    root = Path(train_dir).resolve()
+    path = Path(train_dir) / name
+    try:
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:
+        raise NotFound(f"no training run {name} in {train_dir}") from exc
+    if resolved.parent != root:
+        raise BadRequest(f"run {name} leads outside {train_dir}")
+    if not resolved.is_dir():
+        raise NotFound(f"{path} is not a run folder")
+    if not (resolved / DONE_FILE).is_file():
+        raise Conflict(f"run {name} is not finished (no {DONE_FILE} in "
+                       f"{path})")
+    return resolved
+
+
+def positive_version(value: object) -> int:
+    """A version number from JSON.
+
+    Raises:
+        BadRequest: not an integer in 1..2**31-1.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest("version must be an integer")
+    if not 1 <= value <= MAX_VERSION:
+        raise BadRequest(f"version must be in 1..{MAX_VERSION}")
+    return value

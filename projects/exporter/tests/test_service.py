@@ -1,0 +1,108 @@
+"""The exporter as an operator runs it, and with Triton down."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+import toml
+from conftest import (
+    AUTH,
+    TOKEN,
+    TritonServer,
+    app_config,
+    export_run,
+    free_port,
+    make_run,
+)
+from exporter.config import TritonConfig
+from utils.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_triton_down_fails_clearly_and_changes_no_version(
+    fresh_repo: TritonServer, tmp_path, make_app
+):
+    run = make_run(tmp_path / "train", 1_000_000_000, 1_000_000_256)
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens there
+    config = app_config(tmp_path, fresh_repo)
+    config = type(config)(**{**config.__dict__, "triton": TritonConfig(
+        url=dead, request_timeout=1.0, load_timeout=5.0)})
+    client = make_app(config).test_client()
+    health = client.get("/health").get_json()
+    assert (health["triton_live"], health["pipeline_ready"]) == (False, False)
+    job = export_run(client, run.name)
+    assert (job["status"], job["error"]) == ("failed", "ServiceError")
+    assert dead in job["detail"]
+    assert client.get("/versions").get_json()["versions"] == []
+    assert not (fresh_repo.repo / "deepclean" / "1").exists()
+    state = json.loads((fresh_repo.repo / "repository.json").read_text())
+    assert (state["production"], state["canary"]) == (0, 0)
+    assert state["history"][-1]["event"] == "export-failed"
+    # Triton back (the real one): nothing half-exported gets loaded
+    client = make_app(app_config(tmp_path, fresh_repo)).test_client()
+    health = client.get("/health").get_json()
+    assert (health["triton_live"], health["pipeline_ready"]) == (True, False)
+
+
+def test_entry_point_serves_and_stops_on_sigterm(fresh_repo, tmp_path):
+    root = toml.load(ROOT / "pyproject.toml")
+    section = root["tool"]["typeo"]["scripts"]["exporter"]
+    port = free_port()
+    section.update(port=port, metrics_port=free_port(),
+                   triton_url=fresh_repo.url,
+                   model_repo=str(fresh_repo.repo))
+    config = {"tool": {"typeo": {"base": root["tool"]["typeo"]["base"],
+                                 "scripts": {"exporter": section}}}}
+    (tmp_path / "pyproject.toml").write_text(toml.dumps(config))
+    env = {**os.environ, "DEEPCLEAN_API_TOKEN": TOKEN,
+           "PROJECT_DIR": str(tmp_path), "IFO": "L1",
+           "DATA_DIR": str(tmp_path / "data")}
+    exporter = Path(sys.executable).parent / "exporter"
+    process = subprocess.Popen(
+        [str(exporter), "--typeo", f"{tmp_path}/pyproject.toml:exporter"],
+        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        def healthy() -> dict | None:
+            try:
+                return requests.get(url + "/health", timeout=2).json()
+            except requests.ConnectionError:
+                return None
+
+        health = wait_for(healthy, "exporter /health", 60.0, interval=0.2,
+                          alive=lambda: process.poll() is None)
+        assert health["triton_live"] and not health["pipeline_ready"]
+        wrong = requests.post(url + "/production", json={"version": 1},
+                              headers={"Authorization": "Bearer nope-nope"},
+                              timeout=5)
+        assert wrong.status_code == 401
+        right = requests.post(url + "/production", json={"version": 1},
+                              headers=AUTH, timeout=5)
+        assert right.status_code == 404
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    log = (tmp_path / "logs" / "exporter.log").read_text()
+    assert "serving on" in log and "stopped" in log
+    assert TOKEN not in log
+
+
+def test_entry_point_refuses_to_start_without_token(tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if k != "DEEPCLEAN_API_TOKEN"}
+    env.update(PROJECT_DIR=str(tmp_path), IFO="L1",
+               DATA_DIR=str(tmp_path / "data"))
+    exporter = Path(sys.executable).parent / "exporter"
+    done = subprocess.run(
+        [str(exporter), "--typeo", f"{ROOT}/pyproject.toml:exporter"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "DEEPCLEAN_API_TOKEN" in done.stdout
