@@ -10,7 +10,8 @@ reason. Every wait is bounded:
 - a file that exists but cannot be read yet (still being written by a
   non-atomic writer) is retried until that deadline, then dropped as corrupt;
 - when a newer frame already exists the missing second is only given
-  ``late_grace`` seconds (LIGO writes frames in order);
+  ``late_grace`` seconds (LIGO writes frames in order), and none when it is
+  two or more seconds behind the newest frame;
 - a readable frame that lacks a channel or holds NaN/inf is dropped at once;
 - after ``max_consecutive_drops`` drops in a row the stream is reported down
   (once, ERROR) and reported back up when data returns.
@@ -150,6 +151,8 @@ class FrameFollower:
         self._due: float | None = None
         self._consecutive_drops = 0
         self._down = False
+        self._listed_at = float("-inf")
+        self._newest_seen = -1
 
     @property
     def next_gps(self) -> int | None:
@@ -198,8 +201,18 @@ class FrameFollower:
         )
 
     def _newer_exists(self, gps: int) -> bool:
-        present = list_gps(self.config.strain_dir)
-        return bool(present) and present[-1] > gps
+        # the next second's file is one stat; a directory listing (to see
+        # further ahead) at most once per second, as it grows with the
+        # directory; frames once seen do not un-appear
+        if self._newest_seen > gps or self._paths(gps + 1)[0].exists():
+            return True
+        now = self._clock()
+        if now - self._listed_at >= 1.0:
+            self._listed_at = now
+            present = list_gps(self.config.strain_dir)
+            if present:
+                self._newest_seen = max(self._newest_seen, present[-1])
+        return self._newest_seen > gps
 
     def _wait_for_second(self, gps: int) -> FrameSecond:
         config = self.config
@@ -221,9 +234,15 @@ class FrameFollower:
             now = self._clock()
             if now >= deadline:
                 return self._drop(gps, f"{last_error} (after {now - start:.1f} s)")
-            if not both and self._newer_exists(gps):
-                newer_since = now if newer_since is None else newer_since
-                if now - newer_since >= config.late_grace:
+            if newer_since is None and not both and self._newer_exists(gps):
+                newer_since = now
+            if newer_since is not None:
+                # a frame two or more seconds behind the newest is not late
+                # but gone: no grace (catching up after an outage)
+                grace = 0.0 if self._newest_seen >= gps + 2 else (
+                    config.late_grace
+                )
+                if now - newer_since >= grace:
                     return self._drop(
                         gps, f"{last_error}; a newer frame exists"
                     )
