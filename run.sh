@@ -130,7 +130,7 @@ start() {
     # a restarted server serves the same versions and promotion at once.
     local http_port=${TRITON_HTTP##*:} grpc_port=${TRITON_GRPC##*:}
     local pane
-    pane=$(start_pane triton "$ROOT/triton/serve.sh" "$PROJECT_DIR/model_repo" \
+    pane=$(start_pane triton "$ROOT/triton-server/serve.sh" "$PROJECT_DIR/model_repo" \
         --http-port "$http_port" --grpc-port "$grpc_port" \
         --metrics-port "$TRITON_METRICS_PORT" --load '*')
     wait_http Triton "$TRITON_HTTP/v2/health/live" "$READY_TIMEOUT" "$pane"

@@ -3,7 +3,7 @@
     .venv/exporter/bin/python bench/bench_exporter.py [--requests 40]
         [--kernel-requests 4] [--runs 2]
 
-Starts its own tritonserver (``triton/serve.sh``, CPU) on free ports over a
+Starts its own tritonserver (``triton-server/serve.sh``, CPU) on free ports over a
 temporary repository and an in-process exporter (``create_app``); makes
 training runs with the production-size network (18 witnesses, ~43k
 parameters, random weights, scalers from simulator witnesses) and prints:
@@ -130,7 +130,7 @@ def tree_cpu(pid: int) -> float:
 def start_triton(repo: Path, log: Path) -> tuple[subprocess.Popen, dict]:
     ports = {"http": free_port(), "grpc": free_port(),
              "metrics": free_port()}
-    command = [str(ROOT / "triton" / "serve.sh"), str(repo), "--http-port",
+    command = [str(ROOT / "triton-server" / "serve.sh"), str(repo), "--http-port",
                str(ports["http"]), "--grpc-port", str(ports["grpc"]),
                "--metrics-port", str(ports["metrics"])]
     process = subprocess.Popen(command, stdout=log.open("wb"),

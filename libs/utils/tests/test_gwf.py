@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import gwframe
@@ -99,6 +102,34 @@ def test_atomic_write_leaves_no_temporary_files(tmp_path: Path, sim) -> None:
     with pytest.raises(ValueError):
         write_frame(tmp_path / "bad.gwf", {"L1:X": np.zeros((2, 8))}, GPS, 8)
     assert len(os.listdir(tmp_path)) == 3
+
+
+def test_write_cut_short_raises_and_publishes_nothing(tmp_path: Path) -> None:
+    """A write that cannot complete (here a file-size limit, as a full disk
+    would) raises OSError and leaves no file at all. frameCPP's own file
+    stream ignores write errors: through it, a truncated frame was renamed
+    into place (found by tests/test_chaos.py filling the carousel's disk).
+    A subprocess, so that the limit does not apply to the test run."""
+    script = textwrap.dedent(f"""
+        import resource, signal, sys
+        import numpy as np
+        from utils.gwf import write_frame
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG, not death
+        resource.setrlimit(resource.RLIMIT_FSIZE,
+                           (16384, resource.RLIM_INFINITY))
+        try:
+            write_frame(sys.argv[1], {{"L1:X": np.zeros(16384)}}, {GPS},
+                        16384)
+        except OSError as exc:
+            print("OSError", exc.errno)
+    """)
+    path = tmp_path / strain_name("L1", GPS)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.stdout.startswith("OSError"), done.stdout + done.stderr
+    assert os.listdir(tmp_path) == []
 
 
 def test_overwrite_is_explicit(tmp_path: Path, sim) -> None:

@@ -109,6 +109,11 @@ def write_frame(
 ) -> Path:
     """Write one frame atomically (hidden temporary file, then rename).
 
+    The frame is encoded in memory and written with Python's file I/O, so a
+    failed write (disk full, file size limit) raises: frameCPP's own file
+    stream ignores write errors and leaves a truncated file behind, which
+    the rename would then have published under the final name.
+
     Args:
         path: final file name.
         channels: channel name -> samples (float or integer arrays).
@@ -119,25 +124,22 @@ def write_frame(
 
     Returns:
         ``path``.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is off.
+        OSError: the file could not be written completely (nothing is left
+            behind, neither the final nor the temporary file).
     """
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"frame {path} exists and overwrite is off")
+    data = encode_frame(
+        channels, gps, sample_rates, path.name.split("-")[0], compress
+    )
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    kwargs = {} if compress else {"compression": 0}
     try:
-        gwframe.write(
-            str(tmp),
-            dict(channels),
-            start=float(gps),
-            sample_rate=(
-                dict(sample_rates)
-                if isinstance(sample_rates, Mapping)
-                else float(sample_rates)
-            ),
-            name=path.name.split("-")[0],
-            **kwargs,
-        )
+        with open(tmp, "wb") as handle:
+            handle.write(data)
         os.replace(tmp, path)
     finally:
         if tmp.exists():

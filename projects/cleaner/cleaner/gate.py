@@ -12,11 +12,14 @@ and sets the weight ``w(t)`` of the subtraction in the written second::
 
 - open -> closing: ``ratio > threshold + hysteresis``, or a second from the
   written one to the newest has no production model (version 0 or Triton
-  down): ``w`` falls from 1 to 0 along a half Hann window over the written
-  second;
-- closed -> opening: the buffer is full, ``ratio < threshold`` and every
-  second from the written one to the newest has a production model: ``w``
-  rises along a half Hann window;
+  down), or more than half of the buffer has no input (dropped seconds are
+  zeros: the median ratio would be measured on nothing, and the first
+  seconds after such an outage are cleaned from a prediction history of
+  zeros): ``w`` falls from 1 to 0 along a half Hann window over the
+  written second;
+- closed -> opening: the buffer is full, at least half of it has input,
+  ``ratio < threshold`` and every second from the written one to the
+  newest has a production model: ``w`` rises along a half Hann window;
 - closed: ``OUT_DQ`` *is* the raw strain (bitwise); open: it *is*
   PRODUCTION.
 
@@ -141,8 +144,10 @@ class OutDqGate(Generic[R]):
             return None
         written = self._buffer[-1 - ahead]
         models = all(r.production_ok for r in list(self._buffer)[-1 - ahead :])
+        empty = sum(1 for r in self._buffer if not np.any(r.raw))
         ratio = self._ratio()
-        weight = self._decide(written.gps, models, ratio)
+        blind = 2 * empty > len(self._buffer)
+        weight = self._decide(written.gps, models, ratio, blind)
         return GatedSecond(
             written,
             self._apply(written, weight),
@@ -169,14 +174,17 @@ class OutDqGate(Generic[R]):
         )
 
     def _decide(
-        self, gps: int, models: bool, ratio: float | None
+        self, gps: int, models: bool, ratio: float | None, blind: bool
     ) -> np.ndarray | None:
-        """Update the state; return the taper, or None for a steady state."""
+        """Update the state; return the taper, or None for a steady state.
+        ``blind``: more than half of the buffer has no input."""
         c = self.config
         if self._open:
             reason = None
             if not models:
                 reason = "no production model"
+            elif blind:
+                reason = "most of its buffer has no input"
             elif ratio is not None and ratio > c.threshold + c.hysteresis:
                 reason = (
                     f"ASD ratio {ratio:.3f} > {c.threshold + c.hysteresis}"
@@ -186,7 +194,7 @@ class OutDqGate(Generic[R]):
             self._open = False
             logger.info("OUT_DQ gate closes at GPS %d: %s", gps, reason)
             return self._falling
-        if models and ratio is not None and ratio < c.threshold:
+        if models and not blind and ratio is not None and ratio < c.threshold:
             self._open = True
             logger.info(
                 "OUT_DQ gate opens at GPS %d: ASD ratio %.3f", gps, ratio

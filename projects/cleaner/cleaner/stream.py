@@ -100,6 +100,12 @@ def resume_point(
 ) -> Start:
     """Where to start so the carousel continues without a gap if it can.
 
+    The raw seconds from ``resume - warmup`` on are followed again, as
+    long as the stream still reaches back that far: seconds missing in
+    between were dropped (the follower yields them as dropped, as it did
+    the first time), not pruned. If only part of the warm-up is still
+    there, it starts at the oldest raw frame (a shorter warm-up, no gap).
+
     Args:
         carousel: folder of the output frames.
         strain_dir: folder of the raw strain frames.
@@ -114,16 +120,22 @@ def resume_point(
         return Start("newest", None)
     resume = written[-1] + 1
     first = resume - warmup
-    if (Path(strain_dir) / strain_name(ifo, first)).exists():
-        logger.info(
-            "carousel ends at GPS %d: resuming, raw data from GPS %d",
+    raw = list_gps(strain_dir)
+    if raw and raw[0] <= resume:
+        start = max(first, raw[0])
+        log = logger.info if start == first else logger.warning
+        log(
+            "carousel ends at GPS %d: resuming, raw data from GPS %d "
+            "(%d s of warm-up)",
             written[-1],
-            first,
+            start,
+            resume - start,
         )
-        return Start(first, resume)
+        return Start(start, resume)
     logger.warning(
-        "carousel ends at GPS %d but raw frame GPS %d is gone: starting at "
-        "the newest raw frame, GPS %d .. (newest + delay) stay missing",
+        "carousel ends at GPS %d but the raw frames from GPS %d are gone: "
+        "starting at the newest raw frame, GPS %d .. (newest + delay) stay "
+        "missing",
         written[-1],
         first,
         resume,

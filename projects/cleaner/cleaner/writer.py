@@ -3,7 +3,11 @@
 One GWF file per GPS second, ``{carousel}/L-L1_DEEPCLEAN-{gps}-1.gwf``
 (:func:`utils.names.cleaned_name`), written atomically by
 :func:`utils.gwf.write_frame`, never twice: an existing file (e.g. written
-before a restart) is left alone with a WARNING. Channels
+before a restart) is left alone with a WARNING. A frame that cannot be
+written (disk full, folder gone) is held back, with every later one, and
+written in GPS order as soon as the carousel takes writes again: a
+transient failure delays frames instead of losing them; only past
+:data:`BACKLOG_LENGTH` held frames is the oldest lost (ERROR). Channels
 (:class:`utils.channels.OutputChannels`, docs/architecture.md):
 
 - 4096 Hz float64: ``..._PRODUCTION_OUT_DQ``, ``..._PRODUCTION``,
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +38,11 @@ from utils.gwf import write_frame
 from utils.names import cleaned_name
 
 logger = logging.getLogger(__name__)
+
+# frames held back while the carousel cannot be written: the carousel's own
+# bound (DESIGN.md §3: 300 frames, ~45 MB), beyond which the monitor would
+# prune the oldest at once anyway
+BACKLOG_LENGTH = 300
 
 
 @dataclass(frozen=True)
@@ -85,19 +95,68 @@ class FrameWriter:
     def __init__(self, config: WriterConfig) -> None:
         self.config = config
         self.channels = OutputChannels(config.ifo)
+        self._backlog: deque[OutputFrame] = deque()
         Path(config.directory).mkdir(parents=True, exist_ok=True)
 
     def path(self, gps: int) -> Path:
         """File of second ``gps``."""
         return Path(self.config.directory) / cleaned_name(self.config.ifo, gps)
 
+    @property
+    def backlog(self) -> int:
+        """Frames held back by failed writes."""
+        return len(self._backlog)
+
     def write(self, frame: OutputFrame) -> float | None:
-        """Write one frame.
+        """Write one frame, after the frames held back before it.
 
         Returns:
             Wall time (``time.time()``) just after the rename, or ``None``
             if the file already existed and was left alone, or could not
-            be written (logged as an error).
+            be written now (held back; retried with the next frame).
+        """
+        self._backlog.append(frame)
+        held = len(self._backlog) - 1
+        written_at = None
+        while self._backlog:
+            head = self._backlog[0]
+            try:
+                result = self._write_one(head)
+            except OSError as exc:  # e.g. disk full: retried next second
+                self._hold(head, exc)
+                return None
+            self._backlog.popleft()
+            if head is frame:
+                written_at = result
+        if held:
+            logger.warning(
+                "carousel writable again: %d held-back frames written, "
+                "up to GPS %d", held, frame.gps,
+            )  # fmt: skip
+        return written_at
+
+    def _hold(self, frame: OutputFrame, exc: OSError) -> None:
+        """Keep the frames that could not be written (bounded)."""
+        if len(self._backlog) == 1:
+            logger.error(
+                "GPS %d: cannot write %s (%s); holding frames back until "
+                "the carousel takes writes again", frame.gps,
+                self.path(frame.gps), exc,
+            )  # fmt: skip
+        else:
+            logger.debug("GPS %d: still cannot write: %s", frame.gps, exc)
+        while len(self._backlog) > BACKLOG_LENGTH:
+            lost = self._backlog.popleft()
+            logger.error(
+                "GPS %d: frame LOST: %d frames held back while the "
+                "carousel cannot be written", lost.gps, BACKLOG_LENGTH,
+            )  # fmt: skip
+
+    def _write_one(self, frame: OutputFrame) -> float | None:
+        """Write ``frame`` now; ``None`` if its file exists already.
+
+        Raises:
+            OSError: it could not be written (nothing was left behind).
         """
         path = self.path(frame.gps)
         if path.exists():
@@ -131,8 +190,5 @@ class FrameWriter:
             write_frame(path, data, frame.gps, ch.sample_rates)
         except FileExistsError:  # appeared since the check: not ours to redo
             logger.warning("GPS %d: %s appeared meanwhile", frame.gps, path)
-            return None
-        except OSError:  # e.g. disk full: this frame is lost, not the stream
-            logger.exception("GPS %d: cannot write %s", frame.gps, path)
             return None
         return time.time()

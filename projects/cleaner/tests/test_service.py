@@ -7,6 +7,7 @@ import logging
 import threading
 
 import numpy as np
+from cleaner.stream import Start, resume_point
 from prometheus_client import REGISTRY
 from service_run import (
     CHANNELS,
@@ -16,8 +17,9 @@ from service_run import (
     series,
     service_config,
 )
-from simdata import BAND, GPS, RATE, removed_fraction, truth_4096
+from simdata import BAND, GPS, IFO, RATE, removed_fraction, truth_4096
 from utils.channels import State
+from utils.names import cleaned_name, strain_name
 from utils.signal import psd
 from utils.simulation import Fault
 
@@ -202,3 +204,30 @@ def test_restart_resumes_after_newest_frame(tmp_path, sim, triton, caplog):
     resumed = range(GPS + 16, GPS + 36)
     assert all(state(frames[g]) & State.OUT_DQ_ON for g in resumed)
     check_physics(tmp_path, frames, resumed)
+
+
+def test_resume_point_reaches_back_over_dropped_seconds(tmp_path):
+    """A restart resumes right after the newest carousel frame when the raw
+    stream still reaches back a warm-up before it, even if the raw second
+    exactly one warm-up back was dropped (found by tests/test_chaos.py: the
+    cleaner killed after a stretch of drops skipped ahead, leaving a gap)."""
+    carousel, raw = tmp_path / "carousel", tmp_path / "raw"
+    carousel.mkdir()
+    raw.mkdir()
+    (carousel / cleaned_name(IFO, GPS + 99)).touch()
+    warmup, resume = 13, GPS + 100
+    dropped = set(range(resume - warmup - 2, resume - 2))  # incl. the first
+    for gps in range(GPS, GPS + 110):
+        if gps not in dropped:
+            (raw / strain_name(IFO, gps)).touch()
+    assert resume_point(carousel, raw, IFO, warmup) == Start(
+        resume - warmup, resume
+    )
+    for gps in range(GPS, resume - 5):  # pruned: part of the warm-up left
+        (raw / strain_name(IFO, gps)).unlink(missing_ok=True)
+    assert resume_point(carousel, raw, IFO, warmup) == Start(
+        resume - 2, resume
+    )
+    for gps in range(GPS, GPS + 103):  # pruned past the resume point
+        (raw / strain_name(IFO, gps)).unlink(missing_ok=True)
+    assert resume_point(carousel, raw, IFO, warmup) == Start("newest", resume)

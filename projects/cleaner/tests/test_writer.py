@@ -1,6 +1,7 @@
 """Output frames: name, channels, rates, GPS, tags; atomic; never twice."""
 
 import logging
+from dataclasses import replace
 
 import gwframe
 import numpy as np
@@ -56,3 +57,36 @@ def test_existing_frame_is_never_rewritten(tmp_path, caplog):
         assert writer.write(make_frame(1)) is None
     assert writer.path(GPS).read_bytes() == before
     assert "exists already" in caplog.text
+
+
+def test_unwritable_carousel_delays_frames_instead_of_losing_them(
+    tmp_path, caplog
+):
+    """While the carousel cannot take a write (here: a file stands where
+    its folder was; a full disk fails the same way), frames are held back
+    and then written in GPS order, none lost, none twice."""
+    carousel = tmp_path / "carousel"
+    writer = FrameWriter(WriterConfig(carousel, "L1"))
+    frames = [replace(make_frame(k), gps=GPS + k) for k in range(5)]
+    assert writer.write(frames[0]) is not None
+    carousel.rename(tmp_path / "away")
+    carousel.write_bytes(b"")  # writes into carousel/ now fail
+    with caplog.at_level(logging.DEBUG):
+        for frame in frames[1:3]:
+            assert writer.write(frame) is None
+    assert writer.backlog == 2
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1  # one ERROR, not one per second
+    carousel.unlink()
+    (tmp_path / "away").rename(carousel)
+    with caplog.at_level(logging.WARNING):
+        assert writer.write(frames[3]) is not None
+    assert "2 held-back frames written" in caplog.text
+    assert writer.write(frames[4]) is not None
+    assert writer.backlog == 0
+    names = sorted(p.name for p in carousel.iterdir())
+    assert names == [writer.path(f.gps).name for f in frames]  # no temps
+    for frame in frames:
+        data = read_frame(writer.path(frame.gps))
+        channel = OutputChannels("L1").raw
+        assert data[channel].data.tobytes() == frame.raw.tobytes()

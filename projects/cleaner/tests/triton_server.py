@@ -1,4 +1,4 @@
-"""The real CPU ``tritonserver`` for the tests (``triton/serve.sh``), on
+"""The real CPU ``tritonserver`` for the tests (``triton-server/serve.sh``), on
 free ports, serving a model repository the tests write themselves."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tritonclient.utils import InferenceServerException
 from utils.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
-SERVE = ROOT / "triton" / "serve.sh"
+SERVE = ROOT / "triton-server" / "serve.sh"
 MODEL_DIR = Path(__file__).parent / "regression_model"
 PIPELINE = "deepclean-pipeline"
 START_TIMEOUT = 60.0  # s for the server and the model to be ready

@@ -34,8 +34,7 @@ def run_conversion(run_dir: Path, out_dir: Path, config: ExportConfig) -> dict:
     The subprocess is killed after ``config.timeout`` seconds.
 
     The subprocess runs in ``out_dir`` so that no folder of the caller's
-    working directory shadows a package (the repository's ``triton/``
-    folder would pass for OpenAI's ``triton`` in torch's exporter).
+    working directory can shadow a package torch's exporter imports.
 
     Returns:
         The result of :func:`exporter.convert.convert_run`.

@@ -1,6 +1,6 @@
 """Fixtures of the exporter tests.
 
-One real ``tritonserver`` (``triton/serve.sh``, the CPU binary of the
+One real ``tritonserver`` (``triton-server/serve.sh``, the CPU binary of the
 ``.venv/triton`` env) serves the whole session on free ports, started with
 a bounded wait and terminated at the end. Its model repository is fixed at
 start, so each test that needs a clean one gets it from ``fresh_repo``
@@ -39,7 +39,7 @@ from utils.simulation import SimulationConfig, Simulator
 from utils.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
-SERVE = ROOT / "triton" / "serve.sh"
+SERVE = ROOT / "triton-server" / "serve.sh"
 SAMPLE_RATE = 4096  # Hz
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

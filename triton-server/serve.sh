@@ -3,14 +3,14 @@
 # inside the nvidia-pytriton wheel; python backend only) over a model
 # repository, with explicit model control, bound to 127.0.0.1.
 #
-#   triton/serve.sh MODEL_REPO [--http-port N] [--grpc-port N]
+#   triton-server/serve.sh MODEL_REPO [--http-port N] [--grpc-port N]
 #                   [--metrics-port N] [--address A] [--load MODEL]...
 #
 # Environment: TRITON_ENV (default <repo>/.venv/triton). Readiness is the
 # caller's bounded wait (GET /v2/health/live); the exporter loads the models.
 # The server runs in the foreground (exec), so a supervisor (tmux pane, test
 # fixture) owns its PID; SIGTERM stops it cleanly. GPU nodes use the NGC
-# container instead: triton/README.md.
+# container instead: triton-server/README.md.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ENV=${TRITON_ENV:-$ROOT/.venv/triton}

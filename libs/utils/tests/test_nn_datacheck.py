@@ -1,0 +1,144 @@
+"""Pre-training data checks: they accept simulated data and can fail."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import GPS
+from utils.errors import DataCheckError
+from utils.follower import FrameSecond
+from utils.gwf import Series
+from utils.nn.datacheck import (
+    CheckConfig,
+    band_coherence,
+    chance_coherence,
+    check_training_data,
+    is_flat,
+)
+from utils.nn.simdata import simulate_stretch
+from utils.stream import Preprocessor
+
+RATE = 4096
+DURATION = 64  # s: 63 Welch segments, chance coherence well below 0.2
+CONFIG = CheckConfig(RATE, 58.0, 62.0, min_coherence=0.2)
+
+
+@pytest.fixture(scope="module")
+def data(sim):
+    stretch, truth = simulate_stretch(sim, GPS, DURATION)
+    return stretch.witness, stretch.strain, truth, sim.config.witness_channels
+
+
+def _failed(report) -> set[str]:
+    return {c.name for c in report.checks if not c.passed}
+
+
+def test_simulated_data_pass(data) -> None:
+    witness, strain, _, channels = data
+    report = check_training_data(witness, strain, channels, CONFIG)
+    assert report.passed, report.failures
+    # the mains monitor carries the line: it is the coherent witness
+    assert max(report.coherence, key=report.coherence.get) == channels[0]
+    assert report.coherence[channels[0]] > 0.9
+    json.dumps(report.to_json())  # what checks.json holds
+    report.raise_for_failure("GPS span")  # no error
+
+
+@pytest.mark.parametrize("row", [0, 5])
+def test_nan_is_refused(data, row) -> None:
+    witness, strain, _, channels = data
+    witness, strain = witness.copy(), strain.copy()
+    if row == 0:
+        strain[1000:1010] = np.nan
+        name = "strain"
+    else:
+        witness[row, 7] = np.inf
+        name = channels[row]
+    report = check_training_data(witness, strain, channels, CONFIG)
+    assert _failed(report) == {"finite"}
+    with pytest.raises(DataCheckError, match=f"finite.*{name}"):
+        report.raise_for_failure(f"GPS {GPS}")
+
+
+def test_flat_strain_is_refused(data) -> None:
+    witness, strain, _, channels = data
+    flat = np.full_like(strain, 1e-21)
+    report = check_training_data(witness, flat, channels, CONFIG)
+    assert _failed(report) == {"strain_live", "coherence"}
+
+
+def test_all_witnesses_flat_is_refused(data) -> None:
+    witness, strain, _, channels = data
+    dead = np.zeros_like(witness) + np.arange(len(channels))[:, None]
+    report = check_training_data(dead, strain, channels, CONFIG)
+    assert _failed(report) == {"witnesses_live", "coherence"}
+    assert set(report.flat_witnesses) == set(channels)
+
+
+def test_one_dead_witness_is_reported_not_refused(data) -> None:
+    witness, strain, _, channels = data
+    witness = witness.copy()
+    witness[3] = 2.5
+    report = check_training_data(witness, strain, channels, CONFIG)
+    assert report.passed
+    assert report.flat_witnesses == (channels[3],)
+
+
+def test_incoherent_data_are_refused(data) -> None:
+    """Strain without the coupled noise (background only): no witness
+    explains anything in band, so there is nothing to train on."""
+    witness, strain, truth, channels = data
+    report = check_training_data(witness, strain - truth, channels, CONFIG)
+    assert _failed(report) == {"coherence"}
+    assert max(report.coherence.values()) < CONFIG.min_coherence
+    with pytest.raises(DataCheckError, match="coherence"):
+        report.raise_for_failure(f"GPS {GPS}")
+
+
+def test_too_short_is_refused(data) -> None:
+    witness, strain, _, channels = data
+    size = 8 * RATE
+    report = check_training_data(
+        witness[:, :size], strain[:size], channels, CONFIG
+    )
+    assert "duration" in _failed(report)
+
+
+def test_resampled_dead_channel_is_flat(small_sim) -> None:
+    """A constant channel at 512 Hz resampled to 4096 Hz keeps a ripple of
+    ~3e-4 of its value; it is still a dead channel."""
+    channel, rate = "L1:ASC-TEST", 512
+    pre = Preprocessor(
+        ["L1:GDS-CALIB_STRAIN", channel], RATE,
+        {"L1:GDS-CALIB_STRAIN": 16384, channel: rate},
+    )  # fmt: skip
+    out = []
+    for gps in range(GPS, GPS + 6):
+        s = small_sim.second(gps)
+        frame = FrameSecond(
+            gps, Series(s.strain, 16384), Series(s.state, 16),
+            {channel: Series(np.full(rate, 3.7, np.float32), rate)},
+        )  # fmt: skip
+        out += [x.data[1] for x in pre.push(frame)]
+    dead = np.concatenate(out).astype(np.float32)
+    assert np.std(dead) > 1e-4 * 3.7  # the ripple is there
+    assert is_flat(dead)
+    assert not is_flat(dead + 1e-3 * np.sin(np.arange(dead.size) / 50))
+
+
+def test_chance_level_holds_for_noise() -> None:
+    """Pure noise passes the coherence check at about the configured
+    false-alarm rate (0.2 here, so it can be counted): 100 trials of 8 s,
+    binomial standard deviation 0.04, tolerance 3 of them."""
+    config = CheckConfig(RATE, 58.0, 62.0, min_coherence=1e-6,
+                         false_alarm=0.2)  # fmt: skip
+    rng = np.random.default_rng(0)
+    size, trials, passed = 8 * RATE, 100, 0
+    threshold = chance_coherence(size, 3 * 9, config)  # 9 bins in band
+    for _ in range(trials):
+        witness = rng.standard_normal((3, size))
+        strain = rng.standard_normal(size)
+        passed += band_coherence(witness, strain, config).max() >= threshold
+    assert passed / trials == pytest.approx(0.2, abs=0.12)

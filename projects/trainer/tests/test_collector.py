@@ -1,0 +1,109 @@
+"""Collecting training data from real GWF frames: drops, not-ready periods.
+
+Frames are written by the simulator into ``tmp_path`` and read back by the
+shared follower and Preprocessor, exactly as the service does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from conftest import GPS
+from trainer.collector import Collector, Resampler
+from utils.follower import FrameFollower
+from utils.simulation import Fault
+
+RATE = 4096
+
+
+def _collect(sim, settings, duration, faults=None, **collect):
+    """Write ``duration`` frames from GPS and collect all of them."""
+    sim.write_stretch(settings.data_dir, GPS, duration, faults or {})
+    stream = settings.stream_config()
+    follower = FrameFollower(stream, start=GPS)
+    resampler = Resampler(
+        [stream.strain_channel, *stream.witness_channels], RATE, 3
+    )
+    config = settings.collect_config(max_length=duration)
+    collector = Collector(replace(config, **collect))
+    seconds = []
+    for _ in range(duration):
+        for second in resampler.push(follower.next_second()):
+            collector.add(second)
+            seconds.append(second)
+    return collector, seconds
+
+
+def test_clean_stream_is_one_contiguous_set(sim, settings) -> None:
+    collector, seconds = _collect(sim, settings, 12)
+    # output second s needs raw s + 2: GPS+1 .. GPS+9 (the first has no
+    # resampling context before it)
+    assert [s.gps for s in seconds] == list(range(GPS + 1, GPS + 10))
+    assert (collector.gps_start, collector.gps_stop) == (GPS + 1, GPS + 10)
+    stretch = collector.snapshot(9)
+    assert stretch.witness.shape == (3, 9 * RATE)
+    assert stretch.witness.dtype == np.float32
+    assert stretch.strain.dtype == np.float64
+    np.testing.assert_array_equal(stretch.strain[-RATE:], seconds[-1].data[0])
+
+
+def test_drops_are_zero_filled_and_tapered(sim, settings) -> None:
+    """The seed's handling: the second before a drop tapered out, zeros,
+    the second after tapered in; the set stays contiguous."""
+    drop = GPS + 6
+    collector, _ = _collect(sim, settings, 14, {drop: Fault.DROP})
+    assert collector.length == 11 and collector.sets_dropped == 0
+    stretch = collector.snapshot(11)
+    offset = (drop - stretch.gps_start) * RATE
+    strain = stretch.strain
+    assert np.all(strain[offset : offset + RATE] == 0)
+    assert np.all(stretch.witness[:, offset : offset + RATE] == 0)
+    rms = np.std(strain[: offset - RATE])
+    edge = RATE // 100  # 10 ms either side of the gap
+    assert np.max(np.abs(strain[offset - edge : offset])) < 0.05 * rms
+    after = offset + RATE
+    assert np.max(np.abs(strain[after : after + edge])) < 0.05 * rms
+
+
+def test_too_many_drops_drop_the_set(sim, settings) -> None:
+    """max_consecutive_drops is 3: four in a row drop what was collected;
+    collection starts again with the next real second."""
+    faults = {GPS + g: Fault.DROP for g in range(6, 10)}
+    collector, _ = _collect(sim, settings, 16, faults)
+    assert collector.sets_dropped == 1
+    assert collector.gps_start == GPS + 10
+    assert collector.gps_stop == GPS + 14
+
+
+def test_not_ready_drops_the_set_until_ready_long_enough(
+    sim, settings
+) -> None:
+    """A not-ready second drops the set; collection resumes after
+    ready_settle_length (2) ready seconds."""
+    collector, seconds = _collect(
+        sim, settings, 16, {GPS + 6: Fault.NOT_READY}
+    )
+    assert [s.gps for s in seconds if not s.ready] == [GPS + 6]
+    assert collector.sets_dropped == 1
+    assert collector.gps_start == GPS + 9
+    assert collector.gps_stop == GPS + 14
+
+
+@pytest.mark.parametrize("settle", [0, 4])
+def test_settle_length_is_configuration(sim, settings, settle) -> None:
+    collector, _ = _collect(
+        sim, settings, 16, {GPS + 6: Fault.NOT_READY},
+        ready_settle_length=settle,
+    )  # fmt: skip
+    assert collector.gps_start == GPS + 7 + settle
+
+
+def test_snapshot_is_the_newest_and_bounded(sim, settings) -> None:
+    collector, _ = _collect(sim, settings, 14, max_length=5)
+    assert collector.length == 5
+    stretch = collector.snapshot(3)
+    assert (stretch.gps_start, stretch.gps_stop) == (GPS + 9, GPS + 12)
+    with pytest.raises(ValueError):
+        collector.snapshot(6)

@@ -1,0 +1,206 @@
+"""The service on a prefilled DATA_DIR: runs on a cadence, warm starts,
+restarts, refusals; the run folder contract the exporter relies on."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import GPS, WITNESSES, with_
+from scipy.signal import resample_poly
+from trainer.metrics import TrainerMetrics
+from trainer.run_once import train_span
+from trainer.runs import finished_runs, load_latest
+from trainer.service import TrainerService, start_gps
+from trainer.worker import TrainingWorker
+from utils.errors import DataCheckError
+from utils.nn.checkpoint import load_model
+from utils.signal import bandpass
+from utils.simulation import SimulationConfig, Simulator, read_truth
+from utils.waiting import wait_for
+
+RATE = 4096
+RUN_FILES = {
+    "weights.pt", "model.json", "history.json", "checks.json", "verify.npz",
+    "loss.png", "asd.png", "DONE",
+}  # fmt: skip
+
+
+def _service(settings, metrics, previous=None, last_stop=None):
+    worker = TrainingWorker(settings.run_config(), previous, metrics=metrics)
+    service = TrainerService(
+        settings.stream_config(), settings.schedule_config(),
+        settings.collect_config(), worker, metrics, last_stop,
+    )  # fmt: skip
+    return service, worker
+
+
+def _follow(service, worker, frames: int) -> None:
+    """Feed ``frames`` seconds, letting each queued run finish first (so
+    the test does not depend on how fast this machine trains)."""
+    worker.start()
+    try:
+        for _ in range(frames):
+            service.step(service.follower.next_second())
+            wait_for(lambda: not worker.busy, "the training run",
+                     timeout=120, interval=0.05)  # fmt: skip
+    finally:
+        worker.stop()
+
+
+def _extra(run: Path) -> dict:
+    return json.loads((run / "model.json").read_text())["extra"]
+
+
+def test_prefilled_data_trains_on_cadence_with_warm_starts(
+    sim, settings
+) -> None:
+    """16 s runs every 8 s: the first from scratch, each later one
+    warm-started from the one before with lr x 0.1."""
+    sim.write_stretch(settings.data_dir, GPS, 36)
+    metrics = TrainerMetrics()
+    service, worker = _service(settings, metrics)
+    _follow(service, worker, 36)
+    runs = finished_runs(settings.train_dir)
+    # output seconds GPS+1 .. GPS+33: runs end at GPS+17, +25, +33
+    assert [r.name for r in runs] == [
+        f"{GPS + 1}-{GPS + 17}", f"{GPS + 9}-{GPS + 25}",
+        f"{GPS + 17}-{GPS + 33}",
+    ]  # fmt: skip
+    assert not list(settings.train_dir.glob(".*"))  # no temporary folders
+    parents = [_extra(r)["parent"] for r in runs]
+    assert parents == [None, runs[0].name, runs[1].name]
+    assert [_extra(r)["lr"] for r in runs] == pytest.approx([1e-3, 1e-4, 1e-4])
+    for run in runs:
+        assert {p.name for p in run.iterdir()} == RUN_FILES
+    assert metrics.runs.labels("finished")._value.get() == 3
+    assert metrics.seconds_collected._value.get() == 16  # capped
+
+
+def test_run_folder_contract(sim, settings) -> None:
+    """What the exporter reads: weights with scalers (raw witnesses in,
+    noise in strain units out), meta, verify data, history, plots."""
+    settings = with_(settings, kernel_stride=0.25, max_epochs=4)
+    sim.write_stretch(settings.data_dir, GPS, 36)
+    worker = TrainingWorker(settings.run_config())
+    run = train_span(
+        settings.stream_config(), settings.collect_config(32),
+        settings.ready_mask, worker, GPS + 1, GPS + 33,
+    )  # fmt: skip
+    model, meta = load_model(run)
+    assert (meta.gps_start, meta.gps_stop) == (GPS + 1, GPS + 33)
+    assert meta.witness_channels == WITNESSES and meta.sample_rate == RATE
+    extra = meta.extra
+    assert extra["epochs"] <= 4 and extra["parent"] is None
+    assert extra["best_valid_loss"] < 0.6 * extra["initial_valid_loss"]
+    assert 0 < extra["valid_asd_ratio"] < 0.6
+    with np.load(run / "verify.npz", allow_pickle=False) as verify:
+        assert list(verify) == ["witness"]
+        witness = verify["witness"]
+    assert witness.dtype == np.float32 and witness.shape == (3, 4 * RATE)
+    # verify holds the first 4 s of validation data (GPS+25 .. GPS+29);
+    # the band-passed prediction there follows the simulator's truth
+    with torch.no_grad():
+        noise = model(torch.as_tensor(witness[None]))[0].double().numpy()
+    seconds = range(GPS + 25, GPS + 29)
+    truth = np.concatenate(
+        [read_truth(settings.data_dir, "L1", g) for g in seconds]
+    )
+    truth = bandpass(resample_poly(truth, 1, 4), 58.0, 62.0, RATE)
+    noise = bandpass(noise, 58.0, 62.0, RATE)
+    inner = slice(RATE // 2, -RATE // 2)  # away from the filter edges
+    assert np.corrcoef(noise[inner], truth[inner])[0, 1] > 0.8
+    assert np.std(noise[inner]) / np.std(truth[inner]) == pytest.approx(
+        1.0, abs=0.5
+    )
+    history = json.loads((run / "history.json").read_text())
+    assert [h["epoch"] for h in history] == list(range(1, extra["epochs"] + 1))
+    assert all(
+        set(h)
+        == {
+            "epoch",
+            "train_loss",
+            "valid_loss",
+            "lr",
+            "seconds",
+            "cpu_seconds",
+        }
+        for h in history
+    )
+    assert json.loads((run / "checks.json").read_text())["passed"]
+    for plot in ("loss.png", "asd.png"):
+        assert (run / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_restart_resumes_and_warm_starts_from_disk(sim, settings) -> None:
+    """After a restart the newest run on disk is the warm start, and the
+    next run comes retrain_cadence after it, not on old data again."""
+    sim.write_stretch(settings.data_dir, GPS, 30)
+    first = train_span(
+        settings.stream_config(), settings.collect_config(16),
+        settings.ready_mask, TrainingWorker(settings.run_config()),
+        GPS + 1, GPS + 17,
+    )  # fmt: skip
+    latest = load_latest(settings.train_dir, WITNESSES, RATE)
+    assert latest is not None and latest[2] == first.name
+    model, meta, name = latest
+    metrics = TrainerMetrics()
+    service, worker = _service(settings, metrics, (model, name), meta.gps_stop)
+    assert service.next_train_gps == GPS + 25
+    # resume = stop + cadence - duration = GPS + 9, minus 2 s of lead-in
+    stream, schedule = settings.stream_config(), settings.schedule_config()
+    assert start_gps(stream, schedule, meta.gps_stop) == GPS + 7
+    _follow(service, worker, 30 - 7)
+    runs = finished_runs(settings.train_dir)
+    assert [r.name for r in runs] == [first.name, f"{GPS + 9}-{GPS + 25}"]
+    second = _extra(runs[1])
+    assert second["parent"] == first.name and second["warm_start"]
+    assert second["lr"] == pytest.approx(1e-4)
+
+
+def test_incoherent_data_are_refused_with_reasons(tmp_path, settings) -> None:
+    """Strain without coupled noise: the checks refuse it, checks.json and
+    FAILED say why, no DONE (the exporter never sees it)."""
+    quiet = Simulator(
+        SimulationConfig(ifo="L1", witness_channels=WITNESSES, seed=2,
+                         line_ratio=0.0, sideband_ratio=0.0)
+    )  # fmt: skip
+    quiet.write_stretch(settings.data_dir, GPS, 20)
+    metrics = TrainerMetrics()
+    worker = TrainingWorker(settings.run_config(), metrics=metrics)
+    with pytest.raises(DataCheckError, match="coherence"):
+        train_span(
+            settings.stream_config(), settings.collect_config(16),
+            settings.ready_mask, worker, GPS + 1, GPS + 17,
+        )  # fmt: skip
+    run = settings.train_dir / f"{GPS + 1}-{GPS + 17}"
+    assert {p.name for p in run.iterdir()} == {"checks.json", "FAILED"}
+    checks = json.loads((run / "checks.json").read_text())
+    assert not checks["passed"]
+    assert "coherence" in (run / "FAILED").read_text()
+    assert finished_runs(settings.train_dir) == []
+    assert metrics.runs.labels("refused")._value.get() == 1
+
+
+def test_training_never_blocks_collection(sim, settings) -> None:
+    """While a run trains in its thread, the main loop keeps reading."""
+    slow = with_(settings, max_epochs=30, patience=30)
+    sim.write_stretch(settings.data_dir, GPS, 30)
+    metrics = TrainerMetrics()
+    service, worker = _service(slow, metrics)
+    worker.start()
+    stop = threading.Event()
+    try:
+        service.run(stop, max_seconds=19)  # queues the first run
+        assert worker.busy
+        service.run(stop, max_seconds=10)
+        assert worker.busy  # still training, yet 10 more seconds were read
+        assert service.collector.gps_stop == GPS + 27
+    finally:
+        worker.stop(timeout=60)
+    assert not worker.busy
+    assert metrics.runs.labels("interrupted")._value.get() == 1

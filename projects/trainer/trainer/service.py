@@ -1,0 +1,152 @@
+"""The trainer's main loop: follow frames, collect, train on a cadence.
+
+Per GPS second: :class:`~utils.follower.FrameFollower` -> the shared
+:class:`~utils.stream.Preprocessor` (drop tapering, resampling to
+``sample_rate``) -> :class:`~trainer.collector.Collector`. When the set holds
+``train_duration`` seconds and the data have advanced ``retrain_cadence``
+seconds past the previous run, the newest ``train_duration`` seconds go to
+the background :class:`~trainer.worker.TrainingWorker` (if it is busy, the
+run starts as soon as it is free, on the newest data then). The loop never
+waits for training.
+
+Start: from the oldest frame present (a prefilled ``DATA_DIR`` trains at
+once), or, when runs exist already, from where the next run's data begin
+(clamped to the frames present), so a restart does not retrain old spans.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from utils.errors import ConfigError
+from utils.follower import FrameFollower, FrameSecond, StreamConfig, list_gps
+
+from trainer.collector import CollectConfig, Collector, Resampler
+from trainer.metrics import TrainerMetrics
+from trainer.worker import TrainingWorker
+
+logger = logging.getLogger(__name__)
+
+LEAD_LENGTH = 2  # s of raw frames read before the first second to collect
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """When to train.
+
+    Attributes:
+        sample_rate: Hz after preprocessing.
+        train_duration: seconds of data per run (the newest).
+        retrain_cadence: seconds of data between the ends of two runs.
+        ready_mask: state-vector bits that mean analysis ready.
+    """
+
+    sample_rate: int
+    train_duration: int
+    retrain_cadence: int
+    ready_mask: int = 3
+
+    def __post_init__(self) -> None:
+        if self.train_duration < 1 or self.retrain_cadence < 1:
+            raise ConfigError("train_duration, retrain_cadence must be >= 1")
+
+
+def start_gps(
+    stream: StreamConfig, schedule: ScheduleConfig, last_stop: int | None
+) -> int | str:
+    """Where to start following (see the module docstring)."""
+    present = list_gps(stream.strain_dir)
+    if last_stop is None or not present:
+        return "oldest"
+    resume = last_stop + schedule.retrain_cadence - schedule.train_duration
+    return min(max(resume - LEAD_LENGTH, present[0]), present[-1])
+
+
+class TrainerService:
+    """Wires follower, preprocessor, collector and worker.
+
+    Args:
+        stream: the input frames.
+        schedule: when to train.
+        collect: collection rules.
+        worker: runs training (its thread must be started).
+        metrics: counters and gauges.
+        last_stop: end GPS of the newest finished run, if any.
+    """
+
+    def __init__(
+        self,
+        stream: StreamConfig,
+        schedule: ScheduleConfig,
+        collect: CollectConfig,
+        worker: TrainingWorker,
+        metrics: TrainerMetrics,
+        last_stop: int | None = None,
+    ) -> None:
+        self.schedule = schedule
+        self.collector = Collector(collect)
+        self.worker = worker
+        self.metrics = metrics
+        self.follower = FrameFollower(
+            stream, start=start_gps(stream, schedule, last_stop)
+        )
+        self.resampler = Resampler(
+            [stream.strain_channel, *stream.witness_channels],
+            schedule.sample_rate,
+            schedule.ready_mask,
+        )
+        self.next_train_gps = (
+            None if last_stop is None else last_stop + schedule.retrain_cadence
+        )
+        self._sets_dropped = 0
+
+    def run(
+        self,
+        stop: threading.Event | None = None,
+        max_seconds: int | None = None,
+    ) -> None:
+        """Follow frames until ``stop`` is set or ``max_seconds`` GPS
+        seconds were read (the service runs until a signal ends the
+        process); each frame wait is bounded by the follower."""
+        stop = stop or threading.Event()
+        count = 0
+        while not stop.is_set():
+            if max_seconds is not None and count >= max_seconds:
+                return
+            self.step(self.follower.next_second())
+            count += 1
+
+    def step(self, frame: FrameSecond) -> None:
+        """Process one raw second."""
+        if frame.dropped:
+            self.metrics.drops.inc()
+        for second in self.resampler.push(frame):
+            self.collector.add(second)
+            self._maybe_train()
+        self.metrics.seconds_collected.set(self.collector.length)
+        new_drops = self.collector.sets_dropped - self._sets_dropped
+        if new_drops:
+            self.metrics.sets_dropped.inc(new_drops)
+            self._sets_dropped = self.collector.sets_dropped
+
+    def _maybe_train(self) -> None:
+        collector, schedule = self.collector, self.schedule
+        if collector.length < schedule.train_duration:
+            return
+        if (
+            self.next_train_gps is not None
+            and collector.gps_stop < self.next_train_gps
+        ):
+            return
+        if self.worker.busy:
+            return
+        stretch = collector.snapshot(schedule.train_duration)
+        if self.worker.submit(stretch):
+            logger.info(
+                "training on GPS %d-%d queued",
+                stretch.gps_start,
+                stretch.gps_stop,
+            )
+            self.next_train_gps = stretch.gps_stop + schedule.retrain_cadence
