@@ -1,0 +1,98 @@
+"""DeepClean against a classical linear multi-input Wiener filter, on the
+same simulated data, line and sidebands separately.
+
+Trains the network with the embedded CPU trainer section of the root
+pyproject (as ``bench/bench_trainer.py`` does) and fits the MISO Wiener
+filter of ``bench/wiener.py`` on the same training stretch; both clean the
+same held-out stretch. Removed fraction of the removable power (from the
+simulator's truth) in: the whole band (58-62 Hz), the line (59.5-60.5 Hz)
+and the sidebands (58-59.5 and 60.5-62 Hz), which are bilinear in the
+witnesses and beyond any linear filter.
+
+    .venv/trainer/bin/python bench/bench_quality.py [--epochs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_trainer import GPS_START, train_config  # noqa: E402
+from wiener import WienerFilter  # noqa: E402
+
+from utils.nn.evaluate import clean  # noqa: E402
+from utils.nn.simdata import simulate_stretch  # noqa: E402
+from utils.nn.train import train  # noqa: E402
+from utils.signal import band_power, bandpass  # noqa: E402
+from utils.simulation import SimulationConfig, Simulator  # noqa: E402
+
+RATE = 4096
+EDGE = 4 * RATE
+REGIONS = {
+    "band 58-62 Hz": ((58.0, 62.0),),
+    "line 59.5-60.5 Hz": ((59.5, 60.5),),
+    "sidebands": ((58.0, 59.5), (60.5, 62.0)),
+}
+
+
+def removed(residual, background, truth) -> dict[str, float]:
+    out = {}
+    for name, bands in REGIONS.items():
+        def power(x):
+            return sum(band_power(x, RATE, lo, hi) for lo, hi in bands)
+
+        out[name] = 1 - (power(residual) - power(background)) / power(truth)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--test-duration", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    config, section = train_config("trainer", max_epochs=args.epochs)
+    duration = int(section["train_duration"])
+    sim = Simulator(SimulationConfig())
+    train_data, _ = simulate_stretch(sim, GPS_START, duration)
+    test, truth = simulate_stretch(
+        sim, GPS_START + duration + 8, args.test_duration
+    )
+
+    tic = time.perf_counter()
+    result = train(train_data, config)
+    network_time = time.perf_counter() - tic
+    residual_nn = clean(result.model, test.witness, test.strain, RATE,
+                        58.0, 62.0)
+
+    tic = time.perf_counter()
+    wiener = WienerFilter(RATE).fit(train_data.witness, train_data.strain)
+    prediction = bandpass(wiener.predict(test.witness), 58.0, 62.0, RATE)
+    wiener_time = time.perf_counter() - tic
+    residual_wf = test.strain - prediction
+
+    cut = slice(EDGE, -EDGE)
+    background = (test.strain - truth)[cut]
+    nn = removed(residual_nn[cut], background, truth[cut])
+    wf = removed(residual_wf[cut], background, truth[cut])
+    print(f"trained on {duration} s of simulated data, tested on "
+          f"{args.test_duration - 8} s held out (removed fraction of the "
+          f"removable power; 1 = perfect, 0 = nothing removed)")
+    print(f"  {'region':20s} {'DeepClean':>10s} {'Wiener':>10s}")
+    for name in REGIONS:
+        print(f"  {name:20s} {nn[name]:10.4f} {wf[name]:10.4f}")
+    print(f"  fit time: DeepClean {network_time:.0f} s "
+          f"({len(result.history)} epochs), Wiener {wiener_time:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
