@@ -26,7 +26,6 @@ import numpy as np
 import onnxruntime as ort
 import torch
 from scipy.signal import resample_poly
-
 from utils.gwf import read_frame
 from utils.names import strain_name, witness_name
 from utils.nn.architecture import DeepClean

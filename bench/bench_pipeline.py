@@ -34,7 +34,6 @@ from quality import (  # noqa: E402
     removed_fraction,
     truth_4096,
 )
-
 from utils.channels import State  # noqa: E402
 from utils.names import cleaned_name, strain_name  # noqa: E402
 

@@ -19,19 +19,17 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_trainer import GPS_START, train_config  # noqa: E402
-from wiener import WienerFilter  # noqa: E402
-
 from utils.nn.evaluate import clean  # noqa: E402
 from utils.nn.simdata import simulate_stretch  # noqa: E402
 from utils.nn.train import train  # noqa: E402
 from utils.signal import band_power, bandpass  # noqa: E402
 from utils.simulation import SimulationConfig, Simulator  # noqa: E402
+from wiener import WienerFilter  # noqa: E402
 
 RATE = 4096
 EDGE = 4 * RATE
@@ -45,10 +43,11 @@ REGIONS = {
 def removed(residual, background, truth) -> dict[str, float]:
     out = {}
     for name, bands in REGIONS.items():
-        def power(x):
-            return sum(band_power(x, RATE, lo, hi) for lo, hi in bands)
-
-        out[name] = 1 - (power(residual) - power(background)) / power(truth)
+        power = [
+            sum(band_power(x, RATE, lo, hi) for lo, hi in bands)
+            for x in (residual, background, truth)
+        ]
+        out[name] = 1 - (power[0] - power[1]) / power[2]
     return out
 
 

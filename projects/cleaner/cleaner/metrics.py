@@ -14,7 +14,8 @@ import time
 from typing import Callable
 
 import numpy as np
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
+from utils.metrics import MetricsServer
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +45,9 @@ LAST_GPS = Gauge(
 )
 
 
-def serve_metrics(port: int) -> None:
+def serve_metrics(port: int) -> MetricsServer:
     """Expose the metrics on 127.0.0.1:``port`` (0: not at all)."""
-    if port:
-        start_http_server(port, addr="127.0.0.1")
-        logger.info("metrics on http://127.0.0.1:%d/metrics", port)
+    return MetricsServer(port)
 
 
 class LatencyLog:

@@ -15,10 +15,10 @@ from typing import Literal, Optional
 
 import waitress
 from hermes.typeo import typeo
-from prometheus_client import start_http_server
 from utils.errors import ConfigError
 from utils.inference import Scheme
 from utils.logging import configure_logging
+from utils.metrics import MetricsServer
 
 from exporter.app import create_app, service_of
 from exporter.config import (
@@ -116,8 +116,7 @@ def main(
                      exc)
         return 2
     logger.info("starting: %s", config)
-    if metrics_port:
-        start_http_server(metrics_port, addr="127.0.0.1")
+    MetricsServer(metrics_port)
     app = create_app(config)
     server = waitress.create_server(app, host=address, port=port,
                                     threads=threads)

@@ -13,8 +13,8 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
-    start_http_server,
 )
+from utils.metrics import MetricsServer
 
 logger = logging.getLogger(__name__)
 
@@ -90,16 +90,8 @@ class MonitorMetrics:
         self.range = Gauge(
             "monitor_inspiral_range_mpc", "BNS inspiral range", ["series"],
             registry=r)  # fmt: skip
-        self._server = None
-        if port:
-            self._server, _ = start_http_server(
-                port, addr="127.0.0.1", registry=r
-            )
-            logger.info("metrics on http://127.0.0.1:%d/metrics", port)
+        self._server = MetricsServer(port, r)
 
     def close(self) -> None:
         """Stop the HTTP server (if any)."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._server.close()

@@ -9,8 +9,8 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
-    start_http_server,
 )
+from utils.metrics import MetricsServer
 
 logger = logging.getLogger(__name__)
 
@@ -47,16 +47,8 @@ class SourceMetrics:
             "replay_write_seconds", "wall seconds to write one second",
             registry=registry,
         )  # fmt: skip
-        self._server = None
-        if port:
-            self._server, _ = start_http_server(
-                port, addr="127.0.0.1", registry=registry
-            )
-            logger.info("metrics on http://127.0.0.1:%d/metrics", port)
+        self._server = MetricsServer(port, registry)
 
     def close(self) -> None:
-        """Stop the HTTP server, if any."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        """Stop the HTTP server (if any)."""
+        self._server.close()

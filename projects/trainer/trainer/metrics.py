@@ -6,8 +6,8 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    start_http_server,
 )
+from utils.metrics import MetricsServer
 
 
 class TrainerMetrics:
@@ -56,7 +56,6 @@ class TrainerMetrics:
             registry=r,
         )
 
-    def serve(self, port: int, addr: str = "127.0.0.1") -> None:
+    def serve(self, port: int, addr: str = "127.0.0.1") -> MetricsServer:
         """Expose the metrics over HTTP on ``port`` (0: not at all)."""
-        if port:
-            start_http_server(port, addr=addr, registry=self.registry)
+        return MetricsServer(port, self.registry, addr)
