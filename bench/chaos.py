@@ -35,6 +35,7 @@ from faults_checks import (  # noqa: E402
     combined,
     exporter_down_new_run,
     invariants,
+    transition_summary,
 )
 from faults_process import (  # noqa: E402
     archive_readonly,
@@ -94,7 +95,8 @@ def run(pipe: Pipeline, hold: float, rounds: int) -> list[Outcome]:
         whole.outcome = (f"worst ASD(OUT_DQ)/ASD(RAW) over "
                          f"{chaos.bounds.gate_length} s: "
                          f"{chaos.worst_ratio:.4f} (bound "
-                         f"{chaos.bounds.gate})")  # fmt: skip
+                         f"{chaos.bounds.gate}); "
+                         f"{transition_summary(chaos)}")  # fmt: skip
         outcomes.append(whole)
         print(f"\nbounds: {chaos.bounds}", flush=True)
     finally:

@@ -7,11 +7,14 @@
 # A clean exit (status 0) or SIGTERM/SIGINT to this script ends supervision.
 # Env: SUPERVISE_MAX_CRASHES (default 5) crashes within
 # SUPERVISE_WINDOW (s, default 300) -> give up; back-off doubles from 1 s to
-# 30 s. Every start/exit is logged to $PROJECT_DIR/logs/supervisor.log.
+# 30 s, and starts again from 1 s after a run of SUPERVISE_STABLE s (default
+# 60) or more, so a service that crashes once a day restarts at once.
+# Every start/exit is logged to $PROJECT_DIR/logs/supervisor.log.
 set -uo pipefail
 NAME=$1; shift
 MAX=${SUPERVISE_MAX_CRASHES:-5}
 WINDOW=${SUPERVISE_WINDOW:-300}
+STABLE=${SUPERVISE_STABLE:-60}
 LOG=${PROJECT_DIR:-.}/logs/supervisor.log
 mkdir -p "$(dirname "$LOG")"
 say() { echo "$(date -u +%FT%TZ) supervisor $NAME: $*" | tee -a "$LOG"; }
@@ -24,6 +27,7 @@ crashes=()
 backoff=1
 while true; do
     say "starting: $*"
+    started=$(date +%s)
     "$@" &
     child=$!
     wait "$child"
@@ -31,6 +35,7 @@ while true; do
     child=
     if [[ $rc -eq 0 ]]; then say "exited cleanly"; exit 0; fi
     now=$(date +%s)
+    (( now - started >= STABLE )) && backoff=1
     crashes+=("$now")
     recent=()
     for t in "${crashes[@]}"; do (( now - t < WINDOW )) && recent+=("$t"); done

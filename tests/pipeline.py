@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -60,7 +61,18 @@ class Pipeline:
         tmp: Path,
         overrides: dict[str, dict[str, Any]],
         name: str | None = None,
+        carousel_tmpfs_size: int = 0,
     ) -> None:
+        """Args:
+            tmp: empty folder for the project, the data and the config.
+            overrides: section -> values replacing the root configuration.
+            name: run name (default: unique).
+            carousel_tmpfs_size: MiB; > 0 mounts a tmpfs of that size on
+                the carousel folder before the start (so that a full disk
+                can be made without filling the machine's); needs
+                ``mount`` rights, else the carousel is a plain folder and
+                :attr:`mount_error` says why.
+        """
         self.name = name or f"test-{os.getpid()}-{int(time.time())}"
         self.project_dir = tmp / "project"
         self.data_dir = tmp / "data"
@@ -76,6 +88,10 @@ class Pipeline:
         self.exporter_url = f"http://127.0.0.1:{self.ports['exporter']}"
         self.status_url = f"http://127.0.0.1:{self.ports['status']}"
         self.channels = OutputChannels(self.ifo)
+        self.carousel_tmpfs_size = carousel_tmpfs_size
+        self.carousel_mounted = False
+        self.mount_error = "no tmpfs was asked for"
+        self.run_sh_output = ""  # stdout + stderr of every run.sh call
 
     # -- configuration ----------------------------------------------------
     def _write_config(self, overrides: dict[str, dict[str, Any]]) -> None:
@@ -102,6 +118,27 @@ class Pipeline:
             )
             table.update(values)
         self.config.write_text(tomli_w.dumps(config))
+        self._typeo = typeo
+
+    def setting(self, section: str, key: str) -> Any:
+        """A value of the written configuration, with ``${base.x}`` and
+        ``${IFO}`` resolved as typeo and run.sh would (``section`` is
+        ``base`` or a script section)."""
+        typeo = self._typeo
+        table = typeo["base"] if section == "base" else (
+            typeo["scripts"][section]
+        )
+        value = table[key]
+        if isinstance(value, str):
+            ref = re.fullmatch(r"\$\{base\.(\w+)\}", value)
+            if ref is not None:
+                value = typeo["base"][ref[1]]
+        if isinstance(value, str):
+            return value.replace("${IFO}", self.ifo)
+        if isinstance(value, list):
+            return [v.replace("${IFO}", self.ifo) if isinstance(v, str)
+                    else v for v in value]  # fmt: skip
+        return value
 
     @property
     def env(self) -> dict[str, str]:
@@ -128,6 +165,7 @@ class Pipeline:
             text=True,
             timeout=timeout,
         )
+        self.run_sh_output += proc.stdout + proc.stderr
         if proc.returncode not in (0, 3):
             raise RuntimeError(
                 f"run.sh {args} failed ({proc.returncode}):\n"
@@ -136,6 +174,8 @@ class Pipeline:
         return proc.stdout
 
     def start(self) -> None:
+        if self.carousel_tmpfs_size > 0:
+            self._mount_carousel()
         self.run_sh("start")
 
     def stop(self) -> None:
@@ -146,6 +186,21 @@ class Pipeline:
                 ["tmux", "kill-session", "-t", f"deepclean-{self.name}"],
                 capture_output=True,
             )
+            if self.carousel_mounted:
+                subprocess.run(["umount", "-l", str(self.carousel)],
+                               capture_output=True)  # fmt: skip
+                self.carousel_mounted = False
+
+    def _mount_carousel(self) -> None:
+        self.carousel.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o",
+             f"size={self.carousel_tmpfs_size}m,mode=0755", "tmpfs",
+             str(self.carousel)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        self.carousel_mounted = done.returncode == 0
+        self.mount_error = f"mount -t tmpfs refused: {done.stderr.strip()}"
 
     def pane_pid(self, service: str) -> int:
         """PID of the supervisor of ``service``'s pane."""
@@ -164,7 +219,13 @@ class Pipeline:
         """PID of the service process itself (child of its supervisor)."""
         sup = self.pane_pid(service)
         children = Path(f"/proc/{sup}/task/{sup}/children").read_text()
-        pids = [int(p) for p in children.split()]
+        pids = []
+        for pid in map(int, children.split()):
+            try:  # not the supervisor's back-off sleep
+                if Path(f"/proc/{pid}/comm").read_text().strip() != "sleep":
+                    pids.append(pid)
+            except OSError:
+                continue
         if not pids:
             raise ProcessLookupError(f"{service} is not running")
         return pids[0]
@@ -173,6 +234,37 @@ class Pipeline:
         pid = self.service_pid(service)
         os.kill(pid, sig)
         return pid
+
+    def process_tree(self, service: str) -> list[int]:
+        """PIDs of ``service``'s supervisor and all its descendants."""
+        pids, todo = [], [self.pane_pid(service)]
+        while todo:
+            pid = todo.pop()
+            pids.append(pid)
+            try:
+                tasks = Path(f"/proc/{pid}/task").iterdir()
+                for task in tasks:
+                    todo += [int(c) for c in
+                             (task / "children").read_text().split()]
+            except OSError:  # exited meanwhile
+                continue
+        return pids
+
+    def services(self) -> list[str]:
+        """Titles of the panes (the services run.sh started)."""
+        out = subprocess.run(
+            ["tmux", "list-panes", "-s", "-t", f"deepclean-{self.name}",
+             "-F", "#{pane_title}"],
+            capture_output=True, text=True, check=True,
+        ).stdout
+        return out.split()
+
+    def log_lines(self, service: str) -> list[str]:
+        path = self.project_dir / "logs" / f"{service}.log"
+        try:
+            return path.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return []
 
     def logs_tail(self, lines: int = 30) -> str:
         out = []

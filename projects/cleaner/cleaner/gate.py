@@ -132,6 +132,15 @@ class OutDqGate(Generic[R]):
     def is_open(self) -> bool:
         return self._open
 
+    def resume(self, is_open: bool) -> None:
+        """Continue from the state the previous run of the service ended
+        in (its newest written frame), so that the next written second
+        tapers from it if the state changes, instead of jumping."""
+        if is_open != self._open:
+            logger.info("OUT_DQ gate resumes %s, as the newest written "
+                        "frame ended", "open" if is_open else "closed")
+        self._open = is_open
+
     def push(self, record: R) -> GatedSecond[R] | None:
         """Add the newest cleaned second; return the written one, if any."""
         if self._buffer and record.gps != self._buffer[-1].gps + 1:

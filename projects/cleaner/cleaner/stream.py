@@ -30,13 +30,13 @@ from utils.channels import State
 from utils.errors import FrameError
 from utils.follower import FrameFollower, StreamConfig, list_gps
 from utils.gwf import read_frame
-from utils.names import strain_name, witness_name
+from utils.names import cleaned_name, strain_name, witness_name
 from utils.stream import Preprocessor
 from utils.waiting import wait_for
 
 from cleaner import metrics
 from cleaner.cleaning import SecondCleaner
-from cleaner.writer import FrameWriter, OutputFrame
+from cleaner.writer import FrameWriter, OutputFrame, gate_was_open
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +48,13 @@ class Start:
     Attributes:
         follow_from: GPS second, or ``"newest"``.
         write_from: first GPS second written (None: every one).
+        gate_open: whether OUT_DQ ended open in the newest written frame
+            (None: no such frame).
     """
 
     follow_from: int | str
     write_from: int | None
+    gate_open: bool | None = None
 
 
 def read_native_rates(
@@ -120,6 +123,7 @@ def resume_point(
         return Start("newest", None)
     resume = written[-1] + 1
     first = resume - warmup
+    gate = gate_was_open(Path(carousel) / cleaned_name(ifo, written[-1]), ifo)
     raw = list_gps(strain_dir)
     if raw and raw[0] <= resume:
         start = max(first, raw[0])
@@ -131,7 +135,7 @@ def resume_point(
             start,
             resume - start,
         )
-        return Start(start, resume)
+        return Start(start, resume, gate)
     logger.warning(
         "carousel ends at GPS %d but the raw frames from GPS %d are gone: "
         "starting at the newest raw frame, GPS %d .. (newest + delay) stay "
@@ -140,7 +144,7 @@ def resume_point(
         first,
         resume,
     )
-    return Start("newest", resume)
+    return Start("newest", resume, gate)
 
 
 class CleanerStream:
@@ -153,6 +157,9 @@ class CleanerStream:
         writer: the carousel.
         write_from: first GPS second to write (earlier ones only warm up).
         latency: latency bookkeeping.
+        gate_open: the OUT_DQ gate's state at the end of the frame before
+            ``write_from`` (a restart); it is restored just before that
+            frame is decided, whatever the warm-up made of it.
     """
 
     def __init__(
@@ -163,6 +170,7 @@ class CleanerStream:
         writer: FrameWriter,
         write_from: int | None = None,
         latency: metrics.LatencyLog | None = None,
+        gate_open: bool | None = None,
     ) -> None:
         self.follower = follower
         self.preprocessor = preprocessor
@@ -170,6 +178,7 @@ class CleanerStream:
         self.writer = writer
         self.write_from = write_from
         self.latency = latency or metrics.LatencyLog()
+        self._gate_open = gate_open
         self._versions: tuple[int, int] | None = None
 
     @property
@@ -180,6 +189,10 @@ class CleanerStream:
     def step(self) -> list[OutputFrame]:
         """Read the next raw second and write what it completes."""
         raw = self.follower.next_second()
+        if (self._gate_open is not None and self.write_from is not None
+                and raw.gps - self.delay >= self.write_from):  # fmt: skip
+            self.cleaner.gate.resume(self._gate_open)  # decides write_from
+            self._gate_open = None
         frames = []
         for second in self.preprocessor.push(raw):
             frame = self.cleaner.push(second)

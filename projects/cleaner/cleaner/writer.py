@@ -34,7 +34,8 @@ from utils.channels import (
     OutputChannels,
     State,
 )
-from utils.gwf import write_frame
+from utils.errors import FrameError
+from utils.gwf import read_frame, write_frame
 from utils.names import cleaned_name
 
 logger = logging.getLogger(__name__)
@@ -192,3 +193,21 @@ class FrameWriter:
             logger.warning("GPS %d: %s appeared meanwhile", frame.gps, path)
             return None
         return time.time()
+
+
+def gate_was_open(path: Path, ifo: str) -> bool | None:
+    """Whether OUT_DQ ended open (the subtraction applied) in a written
+    frame: open, or tapering towards PRODUCTION; None if unreadable."""
+    ch = OutputChannels(ifo)
+    try:
+        frame = read_frame(path, [ch.state, ch.out_dq, ch.production, ch.raw])
+    except FrameError as exc:
+        logger.warning("cannot read the gate state of %s: %s", path, exc)
+        return None
+    state = State(int(frame[ch.state].data[-1]))
+    if not state & State.OUT_DQ_TAPER:
+        return bool(state & State.OUT_DQ_ON)
+    end = {name: frame[name].data[-1] for name in (ch.out_dq, ch.production,
+                                                   ch.raw)}  # fmt: skip
+    return bool(abs(end[ch.out_dq] - end[ch.production])
+                < abs(end[ch.out_dq] - end[ch.raw]))  # fmt: skip

@@ -167,3 +167,24 @@ def test_gate_closes_over_an_outage_it_cannot_measure(seconds):
     assert all(state[g] is False for g in range(closing + 1, reopen))
     assert all(state[g] is True for g in range(reopen + 1, GPS + DURATION - 1))
     check_outputs(out)
+
+
+def test_gate_resumes_from_the_newest_frame_and_tapers(seconds):
+    """After a restart the gate continues from the state the newest written
+    frame ended in: open, with no production model now (Triton down while
+    the cleaner restarted, whose warm-up left the gate closed), it tapers
+    out over the first written second instead of jumping from cleaned to
+    raw (found by tests/test_chaos.py: ASD ratio 1.05 around the jump)."""
+    gate = OutDqGate(GateConfig())
+    records = [Record(GPS + i, raw, good, production_ok=False)
+               for i, (raw, good, _) in enumerate(seconds)]  # fmt: skip
+    warm = [gate.push(r) for r in records[:12]]
+    assert not any(g.on or g.taper for g in warm if g is not None)
+    gate.resume(True)
+    first, after = gate.push(records[12]), gate.push(records[13])
+    assert first.taper and not first.on
+    raw, production = first.record.raw, first.record.production
+    assert abs(first.out_dq[0] - production[0]) < abs(first.out_dq[0] - raw[0])
+    assert not after.on and not after.taper
+    check_outputs([first, after])
+    assert abs(after.out_dq[0] - first.out_dq[-1]) < np.abs(np.diff(raw)).max()

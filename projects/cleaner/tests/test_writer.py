@@ -5,7 +5,12 @@ from dataclasses import replace
 
 import gwframe
 import numpy as np
-from cleaner.writer import FrameWriter, OutputFrame, WriterConfig
+from cleaner.writer import (
+    FrameWriter,
+    OutputFrame,
+    WriterConfig,
+    gate_was_open,
+)
 from utils.channels import OutputChannels, State
 from utils.gwf import read_frame
 
@@ -90,3 +95,25 @@ def test_unwritable_carousel_delays_frames_instead_of_losing_them(
         data = read_frame(writer.path(frame.gps))
         channel = OutputChannels("L1").raw
         assert data[channel].data.tobytes() == frame.raw.tobytes()
+
+
+def test_gate_state_is_read_back_from_the_newest_frame(tmp_path):
+    """A restarted cleaner continues the OUT_DQ gate from the frame it
+    wrote last: open, closed, or tapering (towards PRODUCTION: open)."""
+    writer = FrameWriter(WriterConfig(tmp_path, "L1"))
+    base = make_frame()
+    ramp = np.linspace(0, 1, 4096)
+    cases = {
+        State.INPUT_OK | State.OUT_DQ_ON: (base.production, True),
+        State.INPUT_OK: (base.raw, False),
+        State.INPUT_OK | State.OUT_DQ_TAPER: (
+            base.raw + ramp * (base.production - base.raw), True),
+        State.OUT_DQ_TAPER: (
+            base.production + ramp * (base.raw - base.production), False),
+    }  # fmt: skip
+    for k, (state, (out_dq, expected)) in enumerate(cases.items()):
+        frame = replace(base, gps=GPS + k, state=state, out_dq=out_dq)
+        writer.write(frame)
+        assert gate_was_open(writer.path(GPS + k), "L1") is expected
+    writer.path(GPS + 9).write_bytes(b"not a frame")
+    assert gate_was_open(writer.path(GPS + 9), "L1") is None

@@ -1,0 +1,162 @@
+"""Chaos over the session's running pipeline (after the end-to-end and
+security tests, see conftest): faults injected one at a time, then
+combined, each followed by its checks (``faults.py``), and at the end the
+promises over the whole period (``faults_checks.invariants``):
+
+- no hang: every wait is bounded; a service that does not recover fails;
+- recovery within bounds derived from the configuration (input faults:
+  data latency + frame_timeout + compute margin; process faults: the
+  issue's 10 s goal), measured and printed;
+- exactly one carousel frame per input second (contiguous GPS, none
+  rewritten), missing data marked (INPUT_OK off exactly for the dropped,
+  corrupt and NaN seconds, Hann-tapered neighbours);
+- no partial or unreadable file ever visible to a reader of the carousel;
+- no model version lost, no promotion without a full validation window;
+- OUT_DQ never worse than raw: ASD ratio (mean Welch) <= gate threshold
+  + hysteresis over every gate_length (8 s) stretch; over a gate
+  transition the in-band power ratio instead (faults_checks.asd_problems).
+
+The frame source is taken over from the replay service (same simulation,
+same seed: the data continue seamlessly), so that faults land on chosen
+GPS seconds. ``bench/chaos.py`` runs the same faults on its own pipeline
+and prints the table for the README.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+from chaos_io import CarouselWatcher, FrameSource
+from faults import RESTART_GOAL, Chaos
+from faults_checks import (
+    combined,
+    exporter_down_new_run,
+    invariants,
+    transition_summary,
+)
+from faults_process import archive_readonly, disk_full, kill_service
+from pipeline import ROOT
+
+pytestmark = pytest.mark.timeout(900)
+
+HOLD = 5.0  # s a full disk or a read-only archive lasts
+EXPORTER_HOLD = 10.0  # s the exporter hangs: > the trainer's first retries
+VALIDATION_DROPS = 2  # s dropped while a new canary is validated
+OUTCOMES = []
+
+
+def record(outcome):
+    OUTCOMES.append(outcome)
+    print("\n" + outcome.row())
+    return outcome
+
+
+@pytest.fixture(scope="module")
+def chaos(pipeline):
+    watcher = CarouselWatcher(pipeline)
+    watcher.start()
+    source = FrameSource(pipeline)
+    try:
+        source.take_over()
+        yield Chaos(pipeline, source, watcher)
+    finally:
+        source.stop()
+        watcher.stop()
+        print("\n| fault | detection | recovery (s) | seconds affected | "
+              "outcome | result |\n|---|---|---|---|---|---|")
+        for outcome in OUTCOMES:
+            print(outcome.row())
+
+
+INPUT_FAULTS = [
+    ("drop", 1, 0.0), ("drop", 3, 0.0),
+    ("late", 1, 1.0),  # inside frame_timeout (2 s): read, not dropped
+    ("late", 1, 2.5),  # past it: dropped, and not written twice later
+    ("partial", 1, 0.0), ("corrupt", 1, 0.0), ("missing_channel", 1, 0.0),
+    ("nan_strain", 1, 0.0), ("nan_witness", 1, 0.0), ("not_ready", 5, 0.0),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "kind,count,delay", INPUT_FAULTS,
+    ids=[f"{k}-{n}-{d:g}" for k, n, d in INPUT_FAULTS],
+)  # fmt: skip
+def test_input_fault(chaos, kind, count, delay):
+    outcome = record(chaos.input_fault(kind, count, delay))
+    assert not outcome.problems
+
+
+def test_drops_beyond_the_stream_down_limit(chaos):
+    """max_consecutive_drops + 2 seconds dropped: 'stream down', then
+    'stream back', every second still written (zeros, marked)."""
+    outcome = chaos.input_fault("drop", chaos.bounds.max_drops + 2)
+    assert not record(outcome).problems
+
+
+@pytest.mark.parametrize(
+    "service", ["cleaner", "triton", "exporter", "monitor", "trainer"]
+)
+def test_service_killed_and_restarted(chaos, service):
+    outcome = record(kill_service(chaos, service, RESTART_GOAL))
+    assert not outcome.problems
+
+
+def test_full_carousel_disk(chaos):
+    outcome = record(disk_full(chaos, HOLD))
+    if outcome.skipped:
+        pytest.skip(outcome.skipped)
+    assert not outcome.problems
+
+
+def test_read_only_archive(chaos):
+    outcome = record(archive_readonly(chaos, HOLD))
+    if outcome.skipped:
+        pytest.skip(outcome.skipped)
+    assert not outcome.problems
+
+
+def test_exporter_hung_while_a_run_finishes(chaos):
+    """Also: the new canary is validated on a full window although seconds
+    are dropped during it, then promoted."""
+    outcome = exporter_down_new_run(chaos, EXPORTER_HOLD, VALIDATION_DROPS)
+    assert not record(outcome).problems
+
+
+def test_combined_faults(chaos):
+    outcome = record(combined(chaos, HOLD))
+    assert not outcome.problems
+
+
+def test_promises_over_the_whole_run(chaos):
+    time.sleep(chaos.bounds.realtime)  # the last frames reach the carousel
+    problems = invariants(chaos)
+    seconds = chaos.watcher.newest() - chaos.start_gps + 1
+    print(f"\n{seconds} s of chaos: worst ASD(OUT_DQ)/ASD(RAW) over "
+          f"{chaos.bounds.gate_length} s {chaos.worst_ratio:.4f} (bound "
+          f"{chaos.bounds.gate}); {transition_summary(chaos)}; problems: "
+          f"{problems}")
+    assert not problems
+
+
+def test_supervisor_backoff_restarts_after_a_stable_run(tmp_path):
+    """scripts/supervise.sh: the back-off doubles over quick crashes and
+    starts again from 1 s after a run of SUPERVISE_STABLE s (it never
+    reset, so a service killed now and then came back ever more slowly:
+    8 s after its 4th kill in the chaos runs)."""
+    script = tmp_path / "service.sh"
+    script.write_text(
+        "n=$(cat count 2>/dev/null || echo 0); echo $((n + 1)) > count\n"
+        "case $n in 0|1) exit 3;; 2) sleep 1.5; exit 3;; *) exit 0;; esac\n"
+    )
+    env = dict(os.environ, PROJECT_DIR=str(tmp_path), SUPERVISE_STABLE="1")
+    subprocess.run(
+        [str(ROOT / "scripts" / "supervise.sh"), "svc", "bash", str(script)],
+        cwd=tmp_path, env=env, timeout=30, check=True, capture_output=True,
+    )  # fmt: skip
+    log = (tmp_path / "logs" / "supervisor.log").read_text()
+    waits = [line.rsplit(" ", 1)[-1] for line in log.splitlines()
+             if "restarting in" in line]  # fmt: skip
+    assert waits == ["1s", "2s", "1s"], log
