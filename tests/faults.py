@@ -94,9 +94,12 @@ class Outcome:
     outcome: str = ""
     problems: list[str] = field(default_factory=list)
     skipped: str | None = None
+    bound: float | None = None  # s the recovery may take, when derived
 
     def row(self) -> str:
         rec = "n/a" if self.recovery_s is None else f"{self.recovery_s:.1f}"
+        if self.recovery_s is not None and self.bound is not None:
+            rec += f" (bound {self.bound:.1f})"
         verdict = self.skipped or ("; ".join(self.problems) or "pass")
         cells = [self.fault, self.detection, rec, self.affected,
                  self.outcome, verdict]  # fmt: skip
@@ -178,7 +181,7 @@ class Chaos:
         except TimeoutError as exc:
             out.problems.append(f"hang: {exc}")
             return out
-        out.recovery_s = first.seen_at - fault_end
+        out.recovery_s, out.bound = first.seen_at - fault_end, b.input_recovery
         if out.recovery_s > b.input_recovery:
             out.problems.append(f"recovery {out.recovery_s:.1f} s > "
                                 f"{b.input_recovery:.1f} s")  # fmt: skip

@@ -195,6 +195,11 @@ def combined(chaos: Chaos, hold: float) -> Outcome:
         out.problems.append(f"hang: {exc}")
         return out
     out.recovery_s = back.seen_at - end
+    # the gate reopens on a full buffer of good seconds, in real time
+    out.bound = chaos.bounds.gate_length + 1 + chaos.bounds.realtime
+    if out.recovery_s > out.bound:
+        out.problems.append(f"recovery {out.recovery_s:.1f} s > "
+                            f"{out.bound:.1f} s")  # fmt: skip
     span = range(seconds[0] - 1, seconds[-1] + 2)
     missing = [g for g in span if g not in w.seen]
     off = [g for g in span if g in w.seen
