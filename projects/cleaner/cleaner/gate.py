@@ -23,6 +23,17 @@ and sets the weight ``w(t)`` of the subtraction in the written second::
 - closed: ``OUT_DQ`` *is* the raw strain (bitwise); open: it *is*
   PRODUCTION.
 
+A second that must be tapered out although it has no model of its own
+(a cleaner restarted while Triton is down; no look-ahead) has nothing to
+taper: its PRODUCTION is the raw strain, and OUT_DQ would jump from
+cleaned to raw, a step that leaks the line over the band (ASD ratio 1.10
+over 8 s in the chaos runs). The gate then tapers out a *bridge* instead:
+what the subtraction removed in the previous written second (RAW -
+OUT_DQ), continued over this one by an autoregressive prediction
+(:func:`cleaner.postprocess.extrapolate`); the line is coherent over
+seconds, and the falling taper weighs the prediction's first, best
+samples most.
+
 The gate starts closed, so the first ``gate_length`` seconds of a stream
 are raw. It logs INFO when it opens and when it closes.
 """
@@ -38,6 +49,8 @@ import numpy as np
 from utils.errors import ConfigError
 from utils.signal import asd_ratio
 from utils.taper import hann_edge
+
+from cleaner.postprocess import extrapolate
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +83,8 @@ class GateConfig:
         fftlength: seconds per Welch segment.
         overlap: seconds of Welch overlap.
         average: Welch average, ``median`` or ``mean``.
+        bridge_order: AR lags of the bridge over a second without a
+            model (0: no bridge, such a second is raw at once).
     """
 
     sample_rate: int = 4096
@@ -82,6 +97,7 @@ class GateConfig:
     fftlength: float = 2.0
     overlap: float = 1.0
     average: str = "median"
+    bridge_order: int = 32
 
     def __post_init__(self) -> None:
         if not 0 <= self.lookahead_length < self.gate_length:
@@ -92,6 +108,8 @@ class GateConfig:
             raise ConfigError("threshold > 0 and hysteresis >= 0")
         if self.average not in ("median", "mean"):
             raise ConfigError(f"average {self.average!r}: median or mean")
+        if not 0 <= 2 * self.bridge_order < self.sample_rate:
+            raise ConfigError("0 <= bridge_order < sample_rate / 2")
 
 
 @dataclass(frozen=True)
@@ -124,6 +142,7 @@ class OutDqGate(Generic[R]):
         self.config = config
         self._buffer: deque[R] = deque(maxlen=config.gate_length)
         self._open = False
+        self._removed: np.ndarray | None = None  # RAW - OUT_DQ, last second
         size = config.sample_rate
         self._rising = hann_edge(size, size, rising=True)
         self._falling = self._rising[::-1].copy()
@@ -132,14 +151,20 @@ class OutDqGate(Generic[R]):
     def is_open(self) -> bool:
         return self._open
 
-    def resume(self, is_open: bool) -> None:
+    def resume(self, is_open: bool, removed: np.ndarray | None) -> None:
         """Continue from the state the previous run of the service ended
         in (its newest written frame), so that the next written second
-        tapers from it if the state changes, instead of jumping."""
+        tapers from it if the state changes, instead of jumping.
+
+        Args:
+            is_open: OUT_DQ ended open in that frame.
+            removed: its RAW - OUT_DQ, the bridge's start (see above).
+        """
         if is_open != self._open:
             logger.info("OUT_DQ gate resumes %s, as the newest written "
                         "frame ended", "open" if is_open else "closed")
         self._open = is_open
+        self._removed = removed
 
     def push(self, record: R) -> GatedSecond[R] | None:
         """Add the newest cleaned second; return the written one, if any."""
@@ -157,9 +182,11 @@ class OutDqGate(Generic[R]):
         ratio = self._ratio()
         blind = 2 * empty > len(self._buffer)
         weight = self._decide(written.gps, models, ratio, blind)
+        out_dq = self._apply(written, weight)
+        self._removed = written.raw - out_dq
         return GatedSecond(
             written,
-            self._apply(written, weight),
+            out_dq,
             on=weight is None and self._open,
             taper=weight is not None,
             ratio=ratio,
@@ -215,4 +242,24 @@ class OutDqGate(Generic[R]):
         if weight is None:
             source = record.production if self._open else record.raw
             return np.array(source, dtype=np.float64, copy=True)
+        if weight is self._falling and not record.production_ok:
+            bridge = self._bridge(record)
+            if bridge is not None:
+                return record.raw - weight * bridge
         return record.raw + weight * (record.production - record.raw)
+
+    def _bridge(self, record: R) -> np.ndarray | None:
+        """The previous written second's removed noise continued over
+        ``record``; None without one (nothing removed, or no input)."""
+        last, order = self._removed, self.config.bridge_order
+        if not order or last is None or not np.any(last):
+            return None
+        if not np.any(record.raw):
+            return None
+        size = self.config.sample_rate
+        longer = extrapolate(last, order, last.size, size)
+        if longer.size == last.size:
+            return None
+        logger.info("GPS %d: no model to taper out with: tapering out the "
+                    "continued noise of the second before", record.gps)
+        return longer[last.size:]

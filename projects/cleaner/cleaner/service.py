@@ -113,6 +113,6 @@ def build(config: CleanerConfig) -> tuple[CleanerStream, PipelineClient]:
         cleaner,
         FrameWriter(config.writer),
         start.write_from,
-        gate_open=start.gate_open,
+        gate=start.gate,
     )
     return stream, client

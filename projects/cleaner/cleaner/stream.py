@@ -36,7 +36,7 @@ from utils.waiting import wait_for
 
 from cleaner import metrics
 from cleaner.cleaning import SecondCleaner
-from cleaner.writer import FrameWriter, OutputFrame, gate_was_open
+from cleaner.writer import FrameWriter, GateEnd, OutputFrame, gate_end
 
 logger = logging.getLogger(__name__)
 
@@ -48,13 +48,13 @@ class Start:
     Attributes:
         follow_from: GPS second, or ``"newest"``.
         write_from: first GPS second written (None: every one).
-        gate_open: whether OUT_DQ ended open in the newest written frame
-            (None: no such frame).
+        gate: how OUT_DQ ended in the newest written frame (None: no such
+            frame).
     """
 
     follow_from: int | str
     write_from: int | None
-    gate_open: bool | None = None
+    gate: GateEnd | None = None
 
 
 def read_native_rates(
@@ -123,7 +123,7 @@ def resume_point(
         return Start("newest", None)
     resume = written[-1] + 1
     first = resume - warmup
-    gate = gate_was_open(Path(carousel) / cleaned_name(ifo, written[-1]), ifo)
+    gate = gate_end(Path(carousel) / cleaned_name(ifo, written[-1]), ifo)
     raw = list_gps(strain_dir)
     if raw and raw[0] <= resume:
         start = max(first, raw[0])
@@ -157,7 +157,7 @@ class CleanerStream:
         writer: the carousel.
         write_from: first GPS second to write (earlier ones only warm up).
         latency: latency bookkeeping.
-        gate_open: the OUT_DQ gate's state at the end of the frame before
+        gate: how the OUT_DQ gate ended in the frame before
             ``write_from`` (a restart); it is restored just before that
             frame is decided, whatever the warm-up made of it.
     """
@@ -170,7 +170,7 @@ class CleanerStream:
         writer: FrameWriter,
         write_from: int | None = None,
         latency: metrics.LatencyLog | None = None,
-        gate_open: bool | None = None,
+        gate: GateEnd | None = None,
     ) -> None:
         self.follower = follower
         self.preprocessor = preprocessor
@@ -178,7 +178,7 @@ class CleanerStream:
         self.writer = writer
         self.write_from = write_from
         self.latency = latency or metrics.LatencyLog()
-        self._gate_open = gate_open
+        self._gate = gate
         self._versions: tuple[int, int] | None = None
 
     @property
@@ -189,10 +189,11 @@ class CleanerStream:
     def step(self) -> list[OutputFrame]:
         """Read the next raw second and write what it completes."""
         raw = self.follower.next_second()
-        if (self._gate_open is not None and self.write_from is not None
+        if (self._gate is not None and self.write_from is not None
                 and raw.gps - self.delay >= self.write_from):  # fmt: skip
-            self.cleaner.gate.resume(self._gate_open)  # decides write_from
-            self._gate_open = None
+            # decides write_from
+            self.cleaner.gate.resume(self._gate.is_open, self._gate.removed)
+            self._gate = None
         frames = []
         for second in self.preprocessor.push(raw):
             frame = self.cleaner.push(second)

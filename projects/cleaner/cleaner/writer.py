@@ -195,19 +195,32 @@ class FrameWriter:
         return time.time()
 
 
-def gate_was_open(path: Path, ifo: str) -> bool | None:
-    """Whether OUT_DQ ended open (the subtraction applied) in a written
-    frame: open, or tapering towards PRODUCTION; None if unreadable."""
+@dataclass(frozen=True)
+class GateEnd:
+    """How OUT_DQ ended in a written frame (a restart continues from it).
+
+    Attributes:
+        is_open: open, or tapering towards PRODUCTION.
+        removed: RAW - OUT_DQ over the frame, what the subtraction removed.
+    """
+
+    is_open: bool
+    removed: np.ndarray
+
+
+def gate_end(path: Path, ifo: str) -> GateEnd | None:
+    """How OUT_DQ ended in the written frame ``path``; None if unreadable."""
     ch = OutputChannels(ifo)
     try:
         frame = read_frame(path, [ch.state, ch.out_dq, ch.production, ch.raw])
     except FrameError as exc:
         logger.warning("cannot read the gate state of %s: %s", path, exc)
         return None
+    out_dq, raw = frame[ch.out_dq].data, frame[ch.raw].data
+    removed = np.asarray(raw - out_dq, dtype=np.float64)
     state = State(int(frame[ch.state].data[-1]))
     if not state & State.OUT_DQ_TAPER:
-        return bool(state & State.OUT_DQ_ON)
-    end = {name: frame[name].data[-1] for name in (ch.out_dq, ch.production,
-                                                   ch.raw)}  # fmt: skip
-    return bool(abs(end[ch.out_dq] - end[ch.production])
-                < abs(end[ch.out_dq] - end[ch.raw]))  # fmt: skip
+        return GateEnd(bool(state & State.OUT_DQ_ON), removed)
+    production = frame[ch.production].data
+    return GateEnd(bool(abs(out_dq[-1] - production[-1])
+                        < abs(out_dq[-1] - raw[-1])), removed)  # fmt: skip

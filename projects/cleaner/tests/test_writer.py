@@ -9,7 +9,7 @@ from cleaner.writer import (
     FrameWriter,
     OutputFrame,
     WriterConfig,
-    gate_was_open,
+    gate_end,
 )
 from utils.channels import OutputChannels, State
 from utils.gwf import read_frame
@@ -114,6 +114,8 @@ def test_gate_state_is_read_back_from_the_newest_frame(tmp_path):
     for k, (state, (out_dq, expected)) in enumerate(cases.items()):
         frame = replace(base, gps=GPS + k, state=state, out_dq=out_dq)
         writer.write(frame)
-        assert gate_was_open(writer.path(GPS + k), "L1") is expected
+        end = gate_end(writer.path(GPS + k), "L1")
+        assert end.is_open is expected
+        assert np.array_equal(end.removed, frame.raw - out_dq)
     writer.path(GPS + 9).write_bytes(b"not a frame")
-    assert gate_was_open(writer.path(GPS + 9), "L1") is None
+    assert gate_end(writer.path(GPS + 9), "L1") is None
