@@ -111,8 +111,8 @@ class FrameSource:
         if not np.array_equal(theirs, self.sim.second(newest).strain):
             raise RuntimeError(f"GPS {newest}: replay data differ from "
                                "the simulation configured here")
-        # at the replay's pace (its live stream lags the GPS clock by its
-        # prefill time); a stream stopped long ago resumes now
+        # at the replay's pace (the GPS clock); a stream stopped long ago
+        # resumes now
         self._anchor = (max(path.stat().st_mtime, time.time() - 1), newest)
         self.next_gps = newest + 1
         self._thread.start()

@@ -55,7 +55,13 @@ class Pacer:
             now = clock()
             anchor = aligned if abs(now - aligned) < 2.0 else now
         self.anchor = anchor
+        self._tolerance = 0.0
         self._warned = False
+
+    def tolerate(self, lag: float) -> None:
+        """Expect to be up to ``lag`` s behind (a catch-up by design, e.g.
+        after the prefill): warn only beyond it."""
+        self._tolerance = max(0.0, lag)
 
     def due(self, gps: int) -> float:
         """Unix time at which second ``gps`` is written."""
@@ -66,7 +72,8 @@ class Pacer:
         delay = self.due(gps) - self.clock()
         if delay > 0:
             return not self.stop.wait(delay)
-        if -delay > BEHIND_WARNING_LENGTH and not self._warned:
+        behind = -delay - self._tolerance
+        if behind > BEHIND_WARNING_LENGTH and not self._warned:
             logger.warning(
                 "%.1f s behind schedule at GPS %d (speed %g too high for "
                 "this machine?); writing as fast as possible",

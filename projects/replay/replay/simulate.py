@@ -67,10 +67,20 @@ class SimulationSource:
         return None
 
     def run(self) -> int:
-        """Prefill, then write live seconds. Returns seconds written."""
+        """Prefill, then write live seconds. Returns seconds written.
+
+        The schedule is fixed before the prefill: the live seconds due
+        while it was written are written at once after it, so the frames
+        keep to the GPS clock (fixing it after left every frame late by
+        the prefill's duration, ~10 s)."""
         config = self.config
-        written = self._prefill()
         pacer = Pacer(self.start_gps, config.pace.speed, self.stop)
+        written = self._prefill()
+        behind = pacer.lag(self.start_gps)
+        if self.config.prefill_length and behind > 0:
+            logger.info("writing the %d seconds due during the prefill at "
+                        "once", int(behind * config.pace.speed))
+            pacer.tolerate(behind)
         logger.info(
             "simulating %s from GPS %d at speed %g into %s",
             config.simulation.ifo, self.start_gps, config.pace.speed,
