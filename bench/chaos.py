@@ -30,7 +30,7 @@ from conftest import (  # noqa: E402
     PROMOTE_TIMEOUT,
     TRAIN_TIMEOUT,
 )
-from faults import RESTART_GOAL, Chaos, Outcome  # noqa: E402
+from faults import RESTART_GOAL, TABLE_HEADER, Chaos, Outcome  # noqa: E402
 from faults_checks import (  # noqa: E402
     combined,
     exporter_down_new_run,
@@ -45,8 +45,6 @@ from faults_process import (  # noqa: E402
 from pipeline import Pipeline, wait_until  # noqa: E402
 
 SERVICES = ("cleaner", "triton", "exporter", "monitor", "trainer")
-HEADER = ("| fault | detection | recovery (s) | seconds affected | outcome "
-          "| result |\n|---|---|---|---|---|---|")  # fmt: skip
 
 
 def faults(chaos: Chaos, hold: float) -> list:
@@ -124,7 +122,7 @@ def main() -> int:
             raise
         finally:
             pipe.stop()
-    print(HEADER)
+    print(TABLE_HEADER)
     for outcome in outcomes:
         print(outcome.row())
     return 0 if all(not o.problems for o in outcomes) else 1

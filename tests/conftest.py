@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from faults import OUTCOMES, TABLE_HEADER
 from pipeline import Pipeline, wait_until
 
 # Scaled-down settings (everything else is the embedded default).
@@ -48,6 +49,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return MODULE_ORDER.index(name) + 1 if name in MODULE_ORDER else 0
 
     items.sort(key=rank)  # stable: the order within a module is kept
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The fault table of the chaos tests that ran, in every log."""
+    if OUTCOMES:
+        terminalreporter.section("chaos fault table")
+        terminalreporter.write_line(TABLE_HEADER)
+        for outcome in OUTCOMES:
+            terminalreporter.write_line(outcome.row())
 
 
 TRAIN_TIMEOUT = 900  # s: first version exported (2 cores, CI)

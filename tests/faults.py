@@ -106,6 +106,13 @@ class Outcome:
         return "| " + " | ".join(c.replace("|", "/") for c in cells) + " |"
 
 
+TABLE_HEADER = ("| fault | detection | recovery (s) | seconds affected | "
+                "outcome | result |\n|---|---|---|---|---|---|")  # fmt: skip
+# rows of this session's chaos tests, printed in pytest's terminal summary
+# (conftest), so that every CI log holds the fault table
+OUTCOMES: list[Outcome] = []
+
+
 class LogMark:
     """The lines each log gets after the mark."""
 

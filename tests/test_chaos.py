@@ -30,7 +30,7 @@ import time
 
 import pytest
 from chaos_io import CarouselWatcher, FrameSource
-from faults import RESTART_GOAL, Chaos
+from faults import OUTCOMES, RESTART_GOAL, Chaos
 from faults_checks import (
     combined,
     exporter_down_new_run,
@@ -45,7 +45,6 @@ pytestmark = pytest.mark.timeout(900)
 HOLD = 5.0  # s a full disk or a read-only archive lasts
 EXPORTER_HOLD = 10.0  # s the exporter hangs: > the trainer's first retries
 VALIDATION_DROPS = 2  # s dropped while a new canary is validated
-OUTCOMES = []
 
 
 def record(outcome):
@@ -65,10 +64,6 @@ def chaos(pipeline):
     finally:
         source.stop()
         watcher.stop()
-        print("\n| fault | detection | recovery (s) | seconds affected | "
-              "outcome | result |\n|---|---|---|---|---|---|")
-        for outcome in OUTCOMES:
-            print(outcome.row())
 
 
 INPUT_FAULTS = [
