@@ -4,12 +4,19 @@ A job is ``queued``, then ``running``, then ``done`` (with its version) or
 ``failed`` (with the error). A run that already has a version, or a job
 queued or running, is never exported twice: :meth:`JobQueue.submit` returns
 the existing job or a job that is ``done`` at once. Each export is bounded
-by its own timeouts (conversion subprocess, Triton load, lock). Jobs live in
-memory; the repository on disk is the record of what was exported.
+by its own timeouts (conversion subprocess, Triton load, lock).
+
+Jobs are kept in ``jobs.json`` (written atomically at every change), so a
+restarted exporter still answers ``GET /jobs/<id>`` and finishes what it
+had accepted: a job queued or running when the exporter died is queued
+again (the trainer marks a run exported once its POST is accepted, so a
+job lost here would be a model version lost). Exporting is idempotent per
+run, so a job interrupted after its version was committed just finds it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -23,6 +30,7 @@ from utils.errors import DeepCleanError
 
 from exporter import metrics
 from exporter.errors import TooManyJobs
+from exporter.repository import write_atomic
 
 logger = logging.getLogger(__name__)
 MAX_JOBS_KEPT = 1000  # finished jobs remembered for GET /jobs/<id>
@@ -43,9 +51,12 @@ class Job:
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None
+    run_dir: str = ""  # kept for a restart, not shown by the API
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        del out["run_dir"]
+        return out
 
     @property
     def active(self) -> bool:
@@ -58,11 +69,15 @@ class JobQueue:
     Args:
         work: ``(run, run_dir) -> version``; raises a DeepCleanError.
         max_active: jobs queued or running at most.
+        state_path: ``jobs.json``; None: jobs live in memory only.
     """
 
-    def __init__(self, work: Work, max_active: int) -> None:
+    def __init__(
+        self, work: Work, max_active: int, state_path: Path | None = None
+    ) -> None:
         self.work = work
         self.max_active = max_active
+        self.state_path = state_path
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._queue: queue.Queue[tuple[Job, Path]] = queue.Queue()
@@ -72,7 +87,42 @@ class JobQueue:
         )
 
     def start(self) -> None:
+        """Restore the jobs of ``jobs.json``, then start the worker."""
+        self._restore()
         self._thread.start()
+
+    def _restore(self) -> None:
+        path = self.state_path
+        if path is None or not path.exists():
+            return
+        try:
+            records = json.loads(path.read_text())["jobs"]
+            jobs = [Job(**record) for record in records]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            logger.error("cannot read %s (%s): starting without the jobs "
+                         "of the previous run", path, exc)  # fmt: skip
+            return
+        with self._lock:
+            for job in jobs:
+                self._jobs[job.id] = job
+                if job.active:
+                    job.status, job.started_at = "queued", None
+                    self._queue.put((job, Path(job.run_dir)))
+                    logger.warning("export job %s of %s was interrupted "
+                                   "by the exporter's stop: queued again",
+                                   job.id, job.run)  # fmt: skip
+            self._save()
+        logger.info("restored %d export jobs from %s", len(jobs), path)
+
+    def _save(self) -> None:
+        """Write ``jobs.json`` (the caller holds the lock)."""
+        if self.state_path is None:
+            return
+        text = json.dumps({"jobs": [asdict(j) for j in self._jobs.values()]})
+        try:
+            write_atomic(self.state_path, text + "\n")
+        except OSError as exc:  # the export itself is not at stake
+            logger.error("cannot write %s: %s", self.state_path, exc)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the worker after its current job (bounded wait)."""
@@ -101,7 +151,7 @@ class JobQueue:
             for job in self._jobs.values():
                 if job.run == run and job.active:
                     return job
-            job = Job(id=uuid.uuid4().hex, run=run)
+            job = Job(id=uuid.uuid4().hex, run=run, run_dir=str(run_dir))
             if existing is not None:
                 job.status, job.version = "done", existing
                 job.started_at = job.finished_at = job.created_at
@@ -110,6 +160,7 @@ class JobQueue:
                                   "running; retry later")
             self._jobs[job.id] = job
             self._forget_old()
+            self._save()
         if existing is None:
             self._queue.put((job, run_dir))
             logger.info("export of %s queued as job %s", run, job.id)
@@ -131,6 +182,7 @@ class JobQueue:
     def _run(self, job: Job, run_dir: Path) -> None:
         with self._lock:
             job.status, job.started_at = "running", time.time()
+            self._save()
         logger.info("export job %s of %s running", job.id, job.run)
         try:
             version = self.work(job.run, run_dir)
@@ -153,4 +205,5 @@ class JobQueue:
             job.status, job.finished_at = status, time.time()
             for key, value in fields.items():
                 setattr(job, key, value)
+            self._save()
         metrics.EXPORTS.labels(status).inc()

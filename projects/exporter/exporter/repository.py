@@ -10,6 +10,7 @@
                                 first promotion)
     deepclean-pipeline/         the ensemble (config.pbtxt, empty 1/)
     repository.json             production, canary, next version, history
+    jobs.json                   the export jobs (:mod:`exporter.jobs`)
     .lock                       the inter-process lock file
     ../.<name>.staging/         exports being assembled: next to the
                                 repository (same filesystem, so a version
@@ -46,6 +47,7 @@ from exporter.lock import RepositoryLock
 
 logger = logging.getLogger(__name__)
 STATE_FILE = "repository.json"
+JOBS_FILE = "jobs.json"
 VERSION_FILE = "version.json"
 MAX_HISTORY = 1000  # events kept in repository.json
 

@@ -17,7 +17,7 @@ from utils.errors import DeepCleanError
 from exporter.config import PIPELINE_NAME, AppConfig
 from exporter.jobs import JobQueue
 from exporter.manager import VersionManager
-from exporter.repository import ModelRepository
+from exporter.repository import JOBS_FILE, ModelRepository
 from exporter.triton import TritonControl
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,8 @@ class ExporterService:
         self.manager = VersionManager(
             self.repository, self.triton, config.export
         )
-        self.jobs = JobQueue(self.manager.export, config.max_queued_jobs)
+        self.jobs = JobQueue(self.manager.export, config.max_queued_jobs,
+                             self.repository.root / JOBS_FILE)
         self.reconciler = Reconciler(
             self.manager.reconcile, config.triton.reconcile_interval
         )

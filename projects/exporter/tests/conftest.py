@@ -32,6 +32,7 @@ from exporter.config import (
     ServingConfig,
     TritonConfig,
 )
+from exporter.repository import JOBS_FILE
 from scipy.signal import resample_poly
 from utils.nn.architecture import DeepClean
 from utils.nn.checkpoint import ModelMeta, save_model
@@ -272,11 +273,12 @@ def export_run(client, run: str) -> dict:
 
 
 def repo_snapshot(repo: Path) -> dict:
-    """Every file of the repository (but the lock) with its bytes."""
+    """Every file of the repository with its bytes, but the lock and the
+    job bookkeeping (``jobs.json`` records a failed job too)."""
     return {
         str(path.relative_to(repo)): path.read_bytes()
         for path in sorted(repo.rglob("*"))
-        if path.is_file() and path.name != ".lock"
+        if path.is_file() and path.name not in (".lock", JOBS_FILE)
     }
 
 
