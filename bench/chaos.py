@@ -34,6 +34,7 @@ from faults import RESTART_GOAL, TABLE_HEADER, Chaos, Outcome  # noqa: E402
 from faults_checks import (  # noqa: E402
     combined,
     exporter_down_new_run,
+    exporter_killed_mid_export,
     invariants,
     transition_summary,
 )
@@ -62,6 +63,8 @@ def faults(chaos: Chaos, hold: float) -> list:
         ("full disk", lambda: disk_full(chaos, hold)),
         ("read-only archive", lambda: archive_readonly(chaos, hold)),
         ("exporter hung", lambda: exporter_down_new_run(chaos, 2 * hold, 2)),
+        ("exporter killed mid-export",
+         lambda: exporter_killed_mid_export(chaos, RESTART_GOAL + 20.0)),
         ("combined", lambda: combined(chaos, hold)),
     ]
     return out

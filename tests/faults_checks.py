@@ -214,6 +214,31 @@ def combined(chaos: Chaos, hold: float) -> Outcome:
     return out
 
 
+def finish_a_run(pipe) -> str:
+    """"The trainer finishes a run": a copy of the newest finished run
+    (the same weights: a valid canary) under the next span's name, made
+    atomically; returns its name."""
+    train = pipe.project_dir / "train"
+    runs = [p for p in train.iterdir()
+            if re.fullmatch(r"\d+-\d+", p.name) and (p / "DONE").exists()]
+    source_run = max(runs, key=lambda p: int(p.name.split("-")[1]))
+    start, stop = map(int, source_run.name.split("-"))
+    name = f"{start + 1}-{stop + 1}"
+    tmp = train / f".{name}.chaos"
+    shutil.copytree(source_run, tmp,
+                    ignore=shutil.ignore_patterns("exported.json"))
+    os.rename(tmp, train / name)
+    return name
+
+
+def exported_as(pipe, run: str) -> int | None:
+    """The version exported from ``run``, if any."""
+    for v in pipe.versions()["versions"]:
+        if v["run"] == run:
+            return v["version"]
+    return None
+
+
 def exporter_down_new_run(chaos: Chaos, hold: float, drops: int) -> Outcome:
     """The exporter hangs (SIGSTOP: connections accepted, never answered;
     a killed one would be restarted at once) for ``hold`` s while a new
@@ -223,21 +248,12 @@ def exporter_down_new_run(chaos: Chaos, hold: float, drops: int) -> Outcome:
     pipe = chaos.pipe
     out = Outcome("exporter hung (SIGSTOP) while a run finishes; new "
                   f"canary validated with {drops} s dropped")  # fmt: skip
-    train = pipe.project_dir / "train"
-    runs = [p for p in train.iterdir()
-            if re.fullmatch(r"\d+-\d+", p.name) and (p / "DONE").exists()]
-    source_run = max(runs, key=lambda p: int(p.name.split("-")[1]))
-    start, stop = map(int, source_run.name.split("-"))
-    name = f"{start + 1}-{stop + 1}"  # the same weights: a valid canary
     before, mark = pipe.versions(), LogMark(pipe)
     exporter = pipe.service_pid("exporter")
     os.kill(exporter, signal.SIGSTOP)
     try:
         t_down = time.time()
-        tmp = train / f".{name}.chaos"
-        shutil.copytree(source_run, tmp,
-                        ignore=shutil.ignore_patterns("exported.json"))
-        os.rename(tmp, train / name)  # "the trainer finishes a run"
+        name = finish_a_run(pipe)
         rescan = float(pipe.setting("trainer", "export_rescan_interval"))
         line = wait_until(lambda: mark.find("trainer", "not reached"),
                           "the trainer to give up a request", rescan + 30,
@@ -250,16 +266,10 @@ def exporter_down_new_run(chaos: Chaos, hold: float, drops: int) -> Outcome:
         os.kill(exporter, signal.SIGCONT)
     t_up = time.time()
     out.detection = f"trainer.log WARNING '{short(line, 60)}'"
-
-    def exported() -> int | None:
-        for v in pipe.versions()["versions"]:
-            if v["run"] == name:
-                return v["version"]
-        return None
-
     try:
         wait_until(lambda: _health(chaos), "exporter /health", HANG_TIMEOUT)
-        version = wait_until(exported, f"run {name} exported", HANG_TIMEOUT)
+        version = wait_until(lambda: exported_as(pipe, name),
+                             f"run {name} exported", HANG_TIMEOUT)
         t_exported = time.time()
         out.recovery_s = t_exported - t_up
         wait_until(lambda: chaos.watcher.first_after(
@@ -292,4 +302,45 @@ def exporter_down_new_run(chaos: Chaos, hold: float, drops: int) -> Outcome:
     out.outcome = (f"v{version} exported {out.recovery_s:.0f} s after the "
                    f"exporter came back; validated on {verdict['seconds']} "
                    f"s (drops {dropped[0]}.. not counted), promoted")
+    return out
+
+
+def exporter_killed_mid_export(chaos: Chaos, bound: float) -> Outcome:
+    """SIGKILL the exporter while it exports a run whose POST it accepted
+    (the trainer has marked the run exported and will not ask again): the
+    restarted exporter finds the job in ``jobs.json``, runs it again, and
+    the run becomes exactly one version; no version is lost. Recovery: from
+    the kill to the version, within ``bound`` s (restart + one export)."""
+    pipe = chaos.pipe
+    out = Outcome("SIGKILL exporter mid-export (job accepted, not finished)")
+    before, mark = pipe.versions(), LogMark(pipe)
+    name = finish_a_run(pipe)
+    rescan = float(pipe.setting("trainer", "export_rescan_interval"))
+    try:
+        wait_until(lambda: mark.find("exporter", f"of {name} running"),
+                   f"the export of {name} to run", rescan + 30,
+                   0.05)  # fmt: skip
+        t_kill, _ = chaos.restart("exporter")
+        version = wait_until(lambda: exported_as(pipe, name),
+                             f"run {name} exported", HANG_TIMEOUT, 0.2)
+    except TimeoutError as exc:
+        out.problems.append(f"hang: {exc}")
+        return out
+    out.recovery_s, out.bound = time.time() - t_kill, bound
+    if out.recovery_s > bound:
+        out.problems.append(f"recovery {out.recovery_s:.1f} s > {bound} s")
+    line = mark.find("exporter", "queued again")
+    if line is None:
+        out.problems.append("the restarted exporter did not rerun the job")
+    out.detection = f"exporter.log WARNING '{short(line, 60)}'"
+    after = pipe.versions()
+    lost = version_numbers(before) - version_numbers(after)
+    if lost:
+        out.problems.append(f"versions lost: {sorted(lost)}")
+    twice = [v["version"] for v in after["versions"] if v["run"] == name]
+    if len(twice) != 1:
+        out.problems.append(f"run {name} exported as versions {twice}")
+    out.affected = "0 s of output"
+    out.outcome = (f"v{version} exported {out.recovery_s:.0f} s after the "
+                   "kill from jobs.json, once")
     return out

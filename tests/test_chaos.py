@@ -34,6 +34,7 @@ from faults import OUTCOMES, RESTART_GOAL, Chaos
 from faults_checks import (
     combined,
     exporter_down_new_run,
+    exporter_killed_mid_export,
     invariants,
     transition_summary,
 )
@@ -45,6 +46,9 @@ pytestmark = pytest.mark.timeout(900)
 HOLD = 5.0  # s a full disk or a read-only archive lasts
 EXPORTER_HOLD = 10.0  # s the exporter hangs: > the trainer's first retries
 VALIDATION_DROPS = 2  # s dropped while a new canary is validated
+# s from killing the exporter mid-export to the version: its restart and
+# one whole export again (~3 s here) on two shared cores
+EXPORT_AGAIN_BOUND = RESTART_GOAL + 20.0
 
 
 def record(outcome):
@@ -117,6 +121,11 @@ def test_exporter_hung_while_a_run_finishes(chaos):
     """Also: the new canary is validated on a full window although seconds
     are dropped during it, then promoted."""
     outcome = exporter_down_new_run(chaos, EXPORTER_HOLD, VALIDATION_DROPS)
+    assert not record(outcome).problems
+
+
+def test_exporter_killed_while_it_exports(chaos):
+    outcome = exporter_killed_mid_export(chaos, EXPORT_AGAIN_BOUND)
     assert not record(outcome).problems
 
 
