@@ -239,6 +239,19 @@ def exported_as(pipe, run: str) -> int | None:
     return None
 
 
+def exported_once(pipe, before: dict, run: str) -> list[str]:
+    """Problems: a version of ``before`` (``GET /versions``) is gone, or
+    ``run`` is not exactly one version now."""
+    problems, after = [], pipe.versions()
+    lost = version_numbers(before) - version_numbers(after)
+    if lost:
+        problems.append(f"versions lost: {sorted(lost)}")
+    twice = [v["version"] for v in after["versions"] if v["run"] == run]
+    if len(twice) != 1:
+        problems.append(f"run {run} exported as versions {twice}")
+    return problems
+
+
 def exporter_down_new_run(chaos: Chaos, hold: float, drops: int) -> Outcome:
     """The exporter hangs (SIGSTOP: connections accepted, never answered;
     a killed one would be restarted at once) for ``hold`` s while a new
@@ -291,13 +304,7 @@ def exporter_down_new_run(chaos: Chaos, hold: float, drops: int) -> Outcome:
         out.problems.append(f"promoted on {len(counted)} s < window")
     if any(g in counted for g in dropped):
         out.problems.append("a dropped second counted in the validation")
-    after = pipe.versions()
-    lost = version_numbers(before) - version_numbers(after)
-    if lost:
-        out.problems.append(f"versions lost: {sorted(lost)}")
-    twice = [v["version"] for v in after["versions"] if v["run"] == name]
-    if len(twice) != 1:
-        out.problems.append(f"run {name} exported as versions {twice}")
+    out.problems += exported_once(pipe, before, name)
     out.affected = f"0 s; export delayed {t_exported - t_down:.0f} s"
     out.outcome = (f"v{version} exported {out.recovery_s:.0f} s after the "
                    f"exporter came back; validated on {verdict['seconds']} "
@@ -333,13 +340,7 @@ def exporter_killed_mid_export(chaos: Chaos, bound: float) -> Outcome:
     if line is None:
         out.problems.append("the restarted exporter did not rerun the job")
     out.detection = f"exporter.log WARNING '{short(line, 60)}'"
-    after = pipe.versions()
-    lost = version_numbers(before) - version_numbers(after)
-    if lost:
-        out.problems.append(f"versions lost: {sorted(lost)}")
-    twice = [v["version"] for v in after["versions"] if v["run"] == name]
-    if len(twice) != 1:
-        out.problems.append(f"run {name} exported as versions {twice}")
+    out.problems += exported_once(pipe, before, name)
     out.affected = "0 s of output"
     out.outcome = (f"v{version} exported {out.recovery_s:.0f} s after the "
                    "kill from jobs.json, once")
