@@ -77,7 +77,9 @@ def test_aligned_to_gps_clock_at_real_time(tmp_path, simulation, stop,
     as the production one of 300 s takes ~13 s on this machine: the live
     seconds used to be late by that much, for good)."""
     metrics = SourceMetrics(0)
-    config = make(tmp_path, simulation, speed=1.0, start_gps=0, duration=3,
+    # 6 live seconds: those due during the (3 s) prefill are written at
+    # once after it, the last ones on schedule again
+    config = make(tmp_path, simulation, speed=1.0, start_gps=0, duration=6,
                   prefill_length=prefill)  # fmt: skip
     source = SimulationSource(config, stop, metrics)
     assert source.start_gps == math.floor(gps_now())
@@ -89,7 +91,7 @@ def test_aligned_to_gps_clock_at_real_time(tmp_path, simulation, stop,
         return write(gps, *args)
 
     source.simulator.write = slow_prefill
-    live = range(source.start_gps, source.start_gps + 3)
+    live = range(source.start_gps, source.start_gps + 6)
     seen: dict[int, float] = {}
     strain = folders(tmp_path)["kafka"]
 
