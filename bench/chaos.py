@@ -43,6 +43,7 @@ from faults_process import (  # noqa: E402
     disk_full,
     kill_service,
 )
+from faults_strays import STRAY_FAULTS, stray_fault  # noqa: E402
 from pipeline import Pipeline, wait_until  # noqa: E402
 
 SERVICES = ("cleaner", "triton", "exporter", "monitor", "trainer")
@@ -57,6 +58,8 @@ def faults(chaos: Chaos, hold: float) -> list:
               ("drop", chaos.bounds.max_drops + 2, 0.0)]  # fmt: skip
     out = [(f"{k} x{n}", lambda k=k, n=n, d=d: chaos.input_fault(k, n, d))
            for k, n, d in inputs]  # fmt: skip
+    out += [(f"stray {s}", lambda s=s: stray_fault(chaos, s))
+            for s in STRAY_FAULTS]  # fmt: skip
     out += [(f"kill {s}", lambda s=s: kill_service(chaos, s, RESTART_GOAL))
             for s in SERVICES]  # fmt: skip
     out += [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import threading
 import time
@@ -23,7 +24,7 @@ from utils.channels import State
 from utils.errors import FrameError, FrameMissing
 from utils.follower import list_gps
 from utils.gwf import read_frame
-from utils.names import cleaned_name, strain_name
+from utils.names import cleaned_name, strain_name, witness_name
 from utils.simulation import Fault, SimulationConfig, Simulator
 
 # the simulator's file-level and data-level faults (drop, partial, corrupt,
@@ -59,10 +60,16 @@ def alive(pid: int) -> bool:
 @dataclass(frozen=True)
 class Injection:
     """What happens to one raw second: a fault kind, and for ``late`` the
-    seconds the writer stalls before writing it."""
+    seconds the writer stalls before writing it. Once the second is
+    written, a copy of its strain and witness frames is put under the
+    names of each second ``copies`` ahead (a mislabelled file), and junk
+    under the strain name of each second ``junk`` ahead (stray files;
+    the writer replaces them when it comes to those seconds)."""
 
     kind: str
     delay: float = 0.0
+    copies: tuple[int, ...] = ()
+    junk: tuple[int, ...] = ()
 
 
 class FrameSource:
@@ -78,6 +85,7 @@ class FrameSource:
         self.sim = Simulator(simulation_config(pipe))
         self.plan: dict[int, Injection] = {}
         self.written: dict[int, float] = {}  # gps -> wall time complete
+        self.strays: list[Path] = []  # stray files put in the data folders
         self.errors: list[str] = []
         self.next_gps: int | None = None
         self._anchor = (0.0, 0)  # (wall time, GPS) of the pace
@@ -129,14 +137,27 @@ class FrameSource:
         fault); returns their GPS seconds."""
         if kind != "late" and kind not in FAULTS:
             raise ValueError(f"unknown fault {kind}")
+        return self.plan_seconds([Injection(kind, delay)] * count, lead)
+
+    def plan_seconds(self, injections: list[Injection | None],
+                     lead: int = 2) -> list[int]:  # fmt: skip
+        """Plan consecutive seconds (``None``: written normally) from
+        ``lead`` seconds ahead of the writer; returns their GPS seconds."""
         with self._lock:
             start = max(self.next_gps + lead, max(self.plan, default=0) + 2)
             if start - self.next_gps < 1:
                 raise ValueError(f"GPS {start} is being written already")
-            seconds = list(range(start, start + count))
-            for gps in seconds:
-                self.plan[gps] = Injection(kind, delay)
+            seconds = list(range(start, start + len(injections)))
+            for gps, injection in zip(seconds, injections, strict=True):
+                if injection is not None:
+                    self.plan[gps] = injection
         return seconds
+
+    def remove_strays(self) -> None:
+        """Delete the stray files that are still there."""
+        for path in self.strays:
+            path.unlink(missing_ok=True)
+        self.strays.clear()
 
     def wait_written(self, gps: int, timeout: float) -> float:
         """Wall time at which raw second ``gps`` was complete."""
@@ -164,7 +185,7 @@ class FrameSource:
         if injection is not None and injection.kind == "late":
             self._stop.wait(injection.delay)
             injection = None
-        fault = None if injection is None else FAULTS[injection.kind]
+        fault = FAULTS.get(injection.kind) if injection else None
         try:
             thread = self.sim.write(gps, data_dir, fault)
         except FileExistsError:  # written by the replay before it stopped
@@ -174,6 +195,26 @@ class FrameSource:
             if thread.is_alive():
                 raise TimeoutError(f"partial write of GPS {gps} hangs")
         self.written[gps] = time.time()
+        if injection is not None:
+            self._put_strays(gps, injection)
+
+    def _put_strays(self, gps: int, injection: Injection) -> None:
+        ifo, data_dir = self.pipe.ifo, self.pipe.data_dir
+        for ahead in injection.copies:
+            target = gps + ahead
+            for folder, name in ((self.strain_dir, strain_name(ifo, target)),
+                                 (data_dir / "lldetchar" / ifo,
+                                  witness_name(ifo, target))):  # fmt: skip
+                source = folder / name.replace(str(target), str(gps))
+                path = folder / name
+                tmp = path.with_name(f".{name}.stray")
+                shutil.copyfile(source, tmp)
+                os.replace(tmp, path)
+                self.strays.append(path)
+        for ahead in injection.junk:
+            path = self.strain_dir / strain_name(ifo, gps + ahead)
+            path.write_bytes(b"\0junk" * 2000)
+            self.strays.append(path)
 
     def _prune(self, newest: int) -> None:
         for kind in ("kafka", "lldetchar", "truth"):

@@ -39,6 +39,7 @@ from faults_checks import (
     transition_summary,
 )
 from faults_process import archive_readonly, disk_full, kill_service
+from faults_strays import STRAY_FAULTS, stray_fault
 from pipeline import ROOT
 
 pytestmark = pytest.mark.timeout(900)
@@ -85,6 +86,14 @@ INPUT_FAULTS = [
 )  # fmt: skip
 def test_input_fault(chaos, kind, count, delay):
     outcome = record(chaos.input_fault(kind, count, delay))
+    assert not outcome.problems
+
+
+@pytest.mark.parametrize("name", list(STRAY_FAULTS))
+def test_stray_and_mislabelled_files(chaos, name):
+    """Files under the names of other seconds: early copies, near- and
+    far-future strays, a mislabelled frame (faults_strays)."""
+    outcome = record(stray_fault(chaos, name))
     assert not outcome.problems
 
 

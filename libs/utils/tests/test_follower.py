@@ -7,6 +7,7 @@ outcome and that it came within its time bound.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -14,7 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import FEW_WITNESSES, GPS, IFO, MAINS, STATE, STRAIN
+from utils import simwriter
 from utils.follower import FrameFollower, StreamConfig
+from utils.gpstime import gps_now, gps_to_unix
+from utils.gwf import write_frame
 from utils.simulation import Fault
 
 TIMEOUT = 0.3  # s, frame_timeout of these tests
@@ -182,3 +186,214 @@ def test_stream_down_and_back_up(tmp_path, small_sim, caplog) -> None:
     assert len(down) == 1 and down[0].levelno == logging.ERROR
     assert "stream back at GPS" in caplog.text
     assert time.monotonic() - tic < 4 * 0.1 + 2 * SLACK
+
+
+# -- hostile files: a name is a claim, not a proof --------------------------
+LATENCY = 0.3  # s, the live writer's delay after a second has ended
+LIVE_SLACK = 0.4  # s, a live frame is read within this of its arrival
+
+
+class LiveWriter:
+    """Writes second ``G`` at the end of ``G`` on the GPS clock plus
+    :data:`LATENCY` (as LIGO's writer does), from ``first`` on, in a
+    thread; ``skip`` seconds are never written, ``slow_from`` on they come
+    ``extra`` seconds later."""
+
+    def __init__(self, sim, data_dir: Path, first: int, count: int,
+                 skip=(), slow_from: int | None = None, extra: float = 0.0):
+        self.sim, self.data_dir = sim, data_dir
+        self.seconds = range(first, first + count)
+        self.skip, self.slow_from, self.extra = set(skip), slow_from, extra
+        self.arrived: dict[int, float] = {}
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def due(self, gps: int) -> float:
+        slow = self.slow_from is not None and gps >= self.slow_from
+        return gps_to_unix(gps + 1) + LATENCY + (self.extra if slow else 0)
+
+    def _run(self) -> None:
+        for gps in self.seconds:
+            time.sleep(max(0.0, self.due(gps) - time.time()))
+            if gps not in self.skip:
+                self.sim.write(gps, self.data_dir, overwrite=True)
+                self.arrived[gps] = time.time()
+
+    def join(self) -> None:
+        self.thread.join(timeout=len(self.seconds) + 10)
+
+
+def live_gps() -> int:
+    """The GPS second now ending: written by the live writer in ~1 s."""
+    return int(gps_now())
+
+
+def copy_second(sim, data_dir: Path, source: int, target: int) -> None:
+    """Second ``source``'s real frames under the names of ``target``."""
+    second = sim.second(source)
+    for path, channels, rates in simwriter._jobs(
+        sim, second, *simwriter_paths(data_dir, target)
+    ):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_frame(path, channels, source, rates, overwrite=True)
+
+
+def simwriter_paths(data_dir: Path, gps: int) -> tuple[Path, Path]:
+    return (simwriter.witness_path(data_dir, IFO, gps),
+            simwriter.strain_path(data_dir, IFO, gps))  # fmt: skip
+
+
+def follow(follower: FrameFollower, count: int) -> list:
+    return [follower.next_second() for _ in range(count)]
+
+
+def assert_all_real(seconds, sim, writer: LiveWriter) -> None:
+    """Every second read (none dropped), with its own data, on time."""
+    for second in seconds:
+        assert not second.dropped, second.reason
+        np.testing.assert_array_equal(
+            second.strain.data, sim.second(second.gps).strain
+        )
+        assert second.seen_at - writer.arrived[second.gps] < LIVE_SLACK
+
+
+def live_stream(tmp_path: Path, **kwargs) -> StreamConfig:
+    # a live writer: frame_timeout as in production, above its jitter
+    return stream(tmp_path, **{"frame_timeout": 1.0, "late_grace": 0.2,
+                               "start_timeout": 5.0, **kwargs})
+
+
+def test_early_copy_later_replaced_costs_nothing(tmp_path, small_sim,
+                                                 caplog) -> None:
+    """Second G's frames under the names of G+3, 3 s early; the real G+3
+    replaces them on time. Nothing is dropped, G+3 is the real G+3 (never
+    the copy), and the schedule stays on the GPS clock afterwards."""
+    first = live_gps() + 1
+    writer = LiveWriter(small_sim, tmp_path, first, 9)
+    follower = FrameFollower(live_stream(tmp_path), start=first)
+    with caplog.at_level(logging.WARNING, logger="utils.follower"):
+        seconds = follow(follower, 2)  # in step with the writer
+        copy_second(small_sim, tmp_path, first + 1, first + 4)
+        seconds += follow(follower, 7)
+    writer.join()
+    assert [s.gps for s in seconds] == list(range(first, first + 9))
+    assert_all_real(seconds, small_sim, writer)
+    assert follower.events["mislabelled"] >= 1
+    assert f"holds GPS {first + 1}.000000" in caplog.text
+    assert f"its name claims {first + 4}" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "ahead, content",
+    [(6, "copy"), (6, "junk"), (3600, "copy"), (100000, "junk")],
+)
+def test_future_stray_drops_nothing(tmp_path, small_sim, caplog, ahead,
+                                    content) -> None:
+    """A strain file named for a second ``ahead`` of the newest (a copy of
+    a real frame, or junk) drops no second before it, is reported once by
+    name and counted."""
+    first = live_gps() + 1
+    writer = LiveWriter(small_sim, tmp_path, first, 6, skip={first + 3})
+    follower = FrameFollower(live_stream(tmp_path), start=first)
+    stray = simwriter.strain_path(tmp_path, IFO, first + ahead)
+    with caplog.at_level(logging.WARNING, logger="utils.follower"):
+        seconds = follow(follower, 1)
+        if content == "copy":
+            copy_second(small_sim, tmp_path, first, first + ahead)
+        else:
+            stray.parent.mkdir(parents=True, exist_ok=True)
+            stray.write_bytes(b"\0" * 1000)
+        tic = time.time()
+        seconds += follow(follower, 5)
+    writer.join()
+    real = [s for s in seconds if s.gps != first + 3]
+    assert_all_real(real, small_sim, writer)
+    # the second the writer never wrote is dropped on the GPS clock
+    # schedule, not at once because of the stray
+    gone = seconds[3]
+    assert gone.dropped and "a newer frame exists" not in gone.reason
+    assert time.time() - tic > 2.0
+    reports = [r for r in caplog.records if str(stray) in r.getMessage()]
+    assert len(reports) == 1 and "cannot have ended yet" in reports[0].msg
+    assert follower.events["future_file"] == 1
+
+
+def test_mislabelled_frame_is_never_data(tmp_path, small_sim, caplog):
+    """A valid pair of second G under the names of G+11, never replaced,
+    is dropped after its timeout as mislabelled, read once, and the next
+    second is read normally."""
+    small_sim.write_stretch(tmp_path, GPS, 2)
+    copy_second(small_sim, tmp_path, GPS, GPS + 2)
+    small_sim.write(GPS + 3, tmp_path)
+    follower = FrameFollower(stream(tmp_path), start=GPS)
+    follow(follower, 2)
+    with caplog.at_level(logging.WARNING, logger="utils.follower"):
+        second, elapsed = timed(follower)
+    assert second.gps == GPS + 2 and second.dropped
+    assert f"holds GPS {GPS}.000000" in second.reason
+    assert f"its name claims {GPS + 2}" in second.reason
+    assert elapsed >= TIMEOUT - 0.05 or "newer frame" in second.reason
+    assert follower.events["mislabelled"] == 1  # unchanged: read once
+    assert not follower.next_second().dropped
+
+
+def test_wrong_duration_is_mislabelled(tmp_path, small_sim) -> None:
+    """Two seconds of samples in a file named for one."""
+    sim = small_sim.second(GPS)
+    strain, witness = simwriter.strain_path, simwriter.witness_path
+    small_sim.write(GPS, tmp_path)
+    write_frame(strain(tmp_path, IFO, GPS),
+                {STRAIN: np.tile(sim.strain, 2), STATE: np.tile(sim.state, 2)},
+                GPS, {STRAIN: 16384, STATE: 16}, overwrite=True)
+    assert witness(tmp_path, IFO, GPS).exists()
+    second = FrameFollower(stream(tmp_path), start=GPS).next_second()
+    assert second.dropped and "(2 s), its name claims 1 s" in second.reason
+
+
+def test_drop_names_the_missing_file(tmp_path, small_sim) -> None:
+    small_sim.write(GPS, tmp_path)
+    simwriter.witness_path(tmp_path, IFO, GPS).unlink()
+    second = FrameFollower(stream(tmp_path), start=GPS).next_second()
+    assert second.dropped
+    assert "no witness frame" in second.reason
+    assert str(simwriter.witness_path(tmp_path, IFO, GPS)) in second.reason
+    assert "llhoft" not in second.reason
+
+
+def test_falls_back_in_step_with_a_slower_writer(tmp_path, small_sim,
+                                                 caplog) -> None:
+    """The writer becomes 2.5 s slower (more than frame_timeout): the
+    seconds that came too late are dropped, then the follower learns the
+    new latency from them and reads every later second again."""
+    first = live_gps() + 1
+    writer = LiveWriter(small_sim, tmp_path, first, 10, slow_from=first + 3,
+                        extra=2.5)
+    follower = FrameFollower(live_stream(tmp_path), start=first)
+    with caplog.at_level(logging.WARNING, logger="utils.follower"):
+        seconds = follow(follower, 10)
+    writer.join()
+    dropped = [s.gps for s in seconds if s.dropped]
+    assert len(dropped) <= 2 and all(g >= first + 3 for g in dropped)
+    assert_all_real(seconds[-5:], small_sim, writer)
+    assert follower.events["late_after_drop"] >= 1
+    assert "arrived after it was dropped" in caplog.text
+
+
+def test_start_newest_skips_a_future_file(tmp_path, small_sim) -> None:
+    now = live_gps()
+    small_sim.write_stretch(tmp_path, now - 3, 3)
+    copy_second(small_sim, tmp_path, now - 1, now + 3600)
+    follower = FrameFollower(live_stream(tmp_path))
+    assert follower.next_second().gps == now - 1
+
+
+def test_stored_data_is_not_waited_for(tmp_path, small_sim) -> None:
+    """wait=False: a missing second of stored data is dropped at once,
+    also the last one (no newer frame to shorten a wait)."""
+    small_sim.write_stretch(tmp_path, GPS, 2)
+    follower = FrameFollower(stream(tmp_path, frame_timeout=30.0),
+                             start=GPS, wait=False)
+    tic = time.monotonic()
+    seconds = follow(follower, 3)
+    assert [s.dropped for s in seconds] == [False, False, True]
+    assert time.monotonic() - tic < SLACK

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -61,6 +62,42 @@ def test_overwrite_is_explicit(tmp_path, small_sim) -> None:
     with pytest.raises(FileExistsError):
         small_sim.write(GPS, tmp_path)
     small_sim.write(GPS, tmp_path, overwrite=True)
+
+
+def test_writes_the_missing_files_of_a_second(tmp_path, small_sim,
+                                              caplog) -> None:
+    """One file of the second is there already (e.g. written before a
+    restart): it is left alone, the others are written, with a WARNING."""
+    strain, witness, truth = paths(tmp_path)
+    small_sim.write(GPS, tmp_path)
+    witness.unlink()
+    truth.unlink()
+    before = strain.stat().st_mtime_ns
+    with caplog.at_level(logging.WARNING, logger="utils.simwriter"):
+        small_sim.write(GPS, tmp_path)
+    assert strain.stat().st_mtime_ns == before
+    assert set(read_frame(witness)) == set(FEW_WITNESSES)
+    assert truth.exists()
+    assert f"{strain} existed already" in caplog.text
+
+
+@pytest.mark.parametrize("stray", ["junk", "another second"])
+def test_replaces_a_stray_file(tmp_path, small_sim, caplog, stray) -> None:
+    """A file under the second's name that is not its frame is replaced."""
+    strain = paths(tmp_path)[0]
+    if stray == "junk":
+        strain.parent.mkdir(parents=True)
+        strain.write_bytes(b"junk")
+    else:
+        small_sim.write(GPS + 5, tmp_path)
+        paths(tmp_path, GPS + 5)[0].rename(strain)
+    with caplog.at_level(logging.WARNING, logger="utils.simwriter"):
+        small_sim.write(GPS, tmp_path)
+    frame = read_frame(strain)
+    assert frame[STRAIN].start == GPS
+    np.testing.assert_array_equal(frame[STRAIN].data,
+                                  small_sim.second(GPS).strain)
+    assert f"{strain} is not this second's frame" in caplog.text
 
 
 def test_drop(tmp_path, small_sim) -> None:

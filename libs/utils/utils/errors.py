@@ -7,6 +7,7 @@
      ├── FrameError           a problem with one GWF frame (recoverable)
      │    ├── FrameMissing    not there before its deadline
      │    ├── FrameCorrupt    unreadable, or still being written
+     │    │    └── FrameMislabelled  its content is of another time
      │    ├── ChannelMissing  readable, but a configured channel is absent
      │    └── BadData         non-finite or malformed samples
      ├── ModelError           a network, its weights or an exported version
@@ -37,6 +38,14 @@ class FrameMissing(FrameError):
 
 class FrameCorrupt(FrameError):
     """A frame exists but cannot be read (corrupt, or still being written)."""
+
+
+class FrameMislabelled(FrameCorrupt):
+    """A frame's content (start time, duration) disagrees with its name.
+
+    A file's name is a claim, not a proof: such a file is a stray copy or
+    a broken writer's, and the real file may still replace it.
+    """
 
 
 class ChannelMissing(FrameError):

@@ -2,29 +2,53 @@
 
 :class:`FrameFollower` yields one :class:`FrameSecond` per GPS second, in
 order, never skipping one: either the data, or a *dropped* second with the
-reason. Every wait is bounded:
+reason. Every wait is bounded, and every deadline comes from the GPS clock,
+never from when some earlier file happened to arrive:
 
-- a second whose files have not appeared ``frame_timeout`` seconds after they
-  were due is dropped (due = one second after the previous real frame was
-  seen, so a long outage keeps pace with the writer's clock);
+- the *data clock* is the GPS clock less the writer's latency, learnt from
+  what arrives: a frame that appeared while the follower waited for it
+  (or a second dropped as missing whose file turned up after all, so a
+  follower that finds itself ahead of a slower writer falls back in step)
+  measures the latency (the wall time it was seen minus the end of its
+  GPS second); a frame already there when the follower came to it (a
+  backlog) only bounds it from above. A second is *due* when the data
+  clock says it has ended; before the first frame, when the GPS clock says
+  so or when the wait starts, whichever is later;
+- a second whose files have not appeared ``frame_timeout`` seconds after
+  it was due is dropped, and the drop names the file that is missing;
 - a file that exists but cannot be read yet (still being written by a
-  non-atomic writer) is retried until that deadline, then dropped as corrupt;
+  non-atomic writer), or whose content (start time, duration) disagrees
+  with its name, is retried until that deadline (the real file may
+  replace it), then dropped as corrupt; it is read again only once it
+  changed;
 - when a newer frame already exists the missing second is only given
   ``late_grace`` seconds (LIGO writes frames in order), and none when it is
-  two or more seconds behind the newest frame;
+  two or more seconds behind the newest frame. Only a file the data clock
+  allows counts: one that claims a second more than ``future_tolerance``
+  seconds ahead of the data clock proves nothing about earlier seconds;
+  it is reported once, by name, and ignored;
 - a readable frame that lacks a channel or holds NaN/inf is dropped at once;
 - after ``max_consecutive_drops`` drops in a row the stream is reported down
   (once, ERROR) and reported back up when data returns.
+
+With ``wait=False`` (stored data: every file that will ever exist is there
+already) nothing is waited for: a missing or unreadable second is dropped
+at the first look.
+
+Counts of what was refused (``future_file``, ``mislabelled``,
+``late_after_drop``) are kept in :attr:`FrameFollower.events` for the
+services' metrics.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import Iterator, Literal
 
 import numpy as np
 
@@ -33,14 +57,15 @@ from utils.errors import (
     ChannelMissing,
     ConfigError,
     FrameError,
+    FrameMislabelled,
     FrameMissing,
 )
-from utils.gwf import Series, read_frame
+from utils.gpstime import gps_now, gps_to_unix
+from utils.gwf import Series, check_span, read_frame
 from utils.names import FrameName, strain_name, witness_name
 from utils.waiting import wait_for
 
 logger = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class StreamConfig:
@@ -57,6 +82,10 @@ class StreamConfig:
         poll_interval: seconds between looks at the directory.
         max_consecutive_drops: drops in a row that mean "stream down".
         start_timeout: seconds to wait for the very first frame.
+        future_tolerance: seconds a file may claim a second ahead of the
+            data clock and still count as a newer frame.
+        late_memory: dropped seconds watched for a late arrival that
+            moves the data clock.
     """
 
     data_dir: Path
@@ -69,6 +98,8 @@ class StreamConfig:
     poll_interval: float = 0.05
     max_consecutive_drops: int = 30
     start_timeout: float = 600.0
+    future_tolerance: float = 1.0
+    late_memory: int = 8
 
     def __post_init__(self) -> None:
         for name in ("frame_timeout", "poll_interval", "start_timeout"):
@@ -76,6 +107,8 @@ class StreamConfig:
                 raise ConfigError(f"{name} must be positive")
         if self.late_grace < 0 or self.max_consecutive_drops < 1:
             raise ConfigError("late_grace >= 0, max_consecutive_drops >= 1")
+        if self.future_tolerance < 0 or self.late_memory < 0:
+            raise ConfigError("future_tolerance >= 0, late_memory >= 0")
         for channel in (self.strain_channel, self.state_channel):
             if not channel.startswith(f"{self.ifo}:"):
                 raise ConfigError(f"channel {channel} is not of {self.ifo}")
@@ -128,35 +161,56 @@ def list_gps(directory: Path) -> list[int]:
     return sorted(out)
 
 
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    """What changes when a file is replaced or grows; None: absent."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
 class FrameFollower:
     """Iterate over GPS seconds of strain + witness frames.
 
     Args:
         config: where and how long.
-        start: ``"newest"`` frame present, ``"oldest"`` one present, or an
-            explicit GPS second.
-        clock: wall clock (``time.time``); injectable for tests.
+        start: ``"newest"`` frame present (among those the GPS clock
+            allows), ``"oldest"`` one present, or an explicit GPS second.
+        wait: ``False`` for stored data: never wait for a file.
     """
 
     def __init__(
         self,
         config: StreamConfig,
         start: Literal["newest", "oldest"] | int = "newest",
-        clock: Callable[[], float] = time.time,
+        wait: bool = True,
     ) -> None:
         self.config = config
+        self.events: collections.Counter[str] = collections.Counter()
         self._start = start
-        self._clock = clock
+        self._wait = wait
         self._gps: int | None = None
-        self._due: float | None = None
+        self._latency: float | None = None  # s, GPS clock - data clock
+        self._measured = False  # latency measured, not only bounded
         self._consecutive_drops = 0
         self._down = False
         self._listed_at = float("-inf")
         self._newest_seen = -1
+        self._reported: set[str] = set()
+        self._missed: dict[int, Path] = {}  # dropped as missing: strain
+        # the strain path of the last failed read -> (what both files
+        # looked like, the error): an unchanged file is not read again
+        self._tried: dict[Path, tuple[tuple, FrameError]] = {}
 
     @property
     def next_gps(self) -> int | None:
         return self._gps
+
+    @property
+    def latency(self) -> float | None:
+        """Seconds the data clock is behind the GPS clock (None: unknown)."""
+        return self._latency
 
     def _first_gps(self) -> int:
         if isinstance(self._start, int):
@@ -166,7 +220,10 @@ class FrameFollower:
             present = list_gps(self.config.strain_dir)
             if not present:
                 return None
-            return present[-1] if self._start == "newest" else present[0]
+            if self._start == "oldest":
+                return present[0]
+            allowed = [g for g in present if self._allowed(g)]
+            return allowed[-1] if allowed else None
 
         return wait_for(
             poll,
@@ -193,6 +250,90 @@ class FrameFollower:
         self._account(second)
         return second
 
+    # -- the data clock ---------------------------------------------------
+    def _due(self, gps: int, waiting_since: float) -> float:
+        """Wall time at which second ``gps`` has ended on the data clock."""
+        end = gps_to_unix(gps + 1)
+        if self._latency is None:
+            return max(waiting_since, end)
+        return end + self._latency
+
+    def _allowed(self, gps: int) -> bool:
+        """Whether a file of second ``gps`` can exist by now."""
+        tolerance = self.config.future_tolerance
+        if gps + 1 > gps_now() + tolerance:
+            return False
+        if not self._measured:  # reading a backlog: the GPS clock decides
+            return True
+        due = gps_to_unix(gps + 1) + self._latency
+        return time.time() >= due - tolerance
+
+    def _learn_latency(self, gps: int, seen_at: float, waited: bool) -> None:
+        """Account second ``gps`` seen at ``seen_at``: a measurement when
+        it appeared while ``waited`` for, else an upper bound."""
+        latency = seen_at - gps_to_unix(gps + 1)
+        if waited:
+            self._latency, self._measured = latency, True
+        elif self._latency is None or latency < self._latency:
+            self._latency, self._measured = latency, False
+
+    def _watch_late(self, gps: int) -> None:
+        """Move the data clock if a recently missed second turned up (the
+        writer has become slower: fall back in step with it)."""
+        for missed, path in list(self._missed.items()):
+            if missed < gps - self.config.late_memory:
+                del self._missed[missed]
+            elif path.exists():
+                del self._missed[missed]
+                before = self._latency
+                self._learn_latency(missed, time.time(), waited=True)
+                self.events["late_after_drop"] += 1
+                logger.warning(
+                    "GPS %d arrived after it was dropped (%s): the writer's "
+                    "latency is now %.1f s (was %.1f s); following it",
+                    missed, path, self._latency, before or 0.0,
+                )  # fmt: skip
+
+    # -- newer frames -----------------------------------------------------
+    def _newer_exists(self, gps: int) -> bool:
+        # the next second's file is one stat; a directory listing (to see
+        # further ahead) at most once per second, as it grows with the
+        # directory. Only files the data clock allows count.
+        if self._newest_seen > gps:
+            return True
+        following = self._paths(gps + 1)[0]
+        if following.exists() and self._allowed(gps + 1):
+            self._newest_seen = gps + 1
+            return True
+        now = time.time()
+        if now - self._listed_at >= 1.0:
+            self._listed_at = now
+            for present in reversed(list_gps(self.config.strain_dir)):
+                if present <= max(gps, self._newest_seen):
+                    break
+                if self._allowed(present):
+                    self._newest_seen = present
+                    break
+                self._report_future(present)
+        return self._newest_seen > gps
+
+    def _report_future(self, gps: int) -> None:
+        name = strain_name(self.config.ifo, gps)
+        if name in self._reported:
+            return
+        if len(self._reported) > 1000:  # bounded: old names are forgotten
+            self._reported.clear()
+        self._reported.add(name)
+        self.events["future_file"] += 1
+        logger.warning(
+            "ignoring %s: it claims GPS %d, which cannot have ended yet "
+            "(%.1f s ahead of the data clock; a stray or mislabelled "
+            "file?); it drops no earlier second",
+            self.config.strain_dir / name, gps,
+            gps - (gps_now() - 1 - (self._latency or 0.0)),
+        )  # fmt: skip
+
+    # -- one second -------------------------------------------------------
     def _paths(self, gps: int) -> tuple[Path, Path]:
         ifo = self.config.ifo
         return (
@@ -200,42 +341,44 @@ class FrameFollower:
             self.config.witness_dir / witness_name(ifo, gps),
         )
 
-    def _newer_exists(self, gps: int) -> bool:
-        # the next second's file is one stat; a directory listing (to see
-        # further ahead) at most once per second, as it grows with the
-        # directory; frames once seen do not un-appear
-        if self._newest_seen > gps or self._paths(gps + 1)[0].exists():
-            return True
-        now = self._clock()
-        if now - self._listed_at >= 1.0:
-            self._listed_at = now
-            present = list_gps(self.config.strain_dir)
-            if present:
-                self._newest_seen = max(self._newest_seen, present[-1])
-        return self._newest_seen > gps
-
     def _wait_for_second(self, gps: int) -> FrameSecond:
         config = self.config
         strain_path, witness_path = self._paths(gps)
-        start = self._clock()
-        due = self._due if self._due is not None else start
-        deadline = max(due + config.frame_timeout, start + config.poll_interval)
+        start = time.time()
         newer_since = None
-        last_error: FrameError = FrameMissing(f"no frame {strain_path}")
+        last_error: FrameError | None = None
+        waited = False
         while True:
-            both = strain_path.exists() and witness_path.exists()
-            if both:
+            strain_there = strain_path.exists()
+            witness_there = witness_path.exists()
+            if strain_there and witness_there:
                 try:
-                    return self._read(gps, strain_path, witness_path)
+                    return self._try_read(
+                        gps, strain_path, witness_path, waited
+                    )
                 except (ChannelMissing, BadData) as exc:
                     return self._drop(gps, str(exc))
-                except FrameError as exc:  # missing or not fully written yet
+                except FrameError as exc:  # not written yet, or mislabelled
                     last_error = exc
-            now = self._clock()
-            if now >= deadline:
-                return self._drop(gps, f"{last_error} (after {now - start:.1f} s)")
-            if newer_since is None and not both and self._newer_exists(gps):
-                newer_since = now
+            elif last_error is None or isinstance(last_error, FrameMissing):
+                last_error = _missing(
+                    strain_path, witness_path, strain_there, witness_there
+                )
+            self._watch_late(gps)
+            now = time.time()
+            deadline = max(
+                self._due(gps, start) + config.frame_timeout,
+                start + config.poll_interval,
+            )
+            if not self._wait or now >= deadline:
+                if isinstance(last_error, FrameMissing):
+                    self._remember_missed(gps, strain_path, strain_there)
+                return self._drop(
+                    gps, f"{last_error} (after {now - start:.1f} s)"
+                )
+            if newer_since is None and not (strain_there and witness_there):
+                if self._newer_exists(gps):
+                    newer_since = now
             if newer_since is not None:
                 # a frame two or more seconds behind the newest is not late
                 # but gone: no grace (catching up after an outage)
@@ -247,28 +390,57 @@ class FrameFollower:
                         gps, f"{last_error}; a newer frame exists"
                     )
             time.sleep(config.poll_interval)
+            waited = True
+
+    def _remember_missed(
+        self, gps: int, strain_path: Path, strain_there: bool
+    ) -> None:
+        if self._wait and self.config.late_memory and not strain_there:
+            self._missed[gps] = strain_path
+
+    def _try_read(
+        self, gps: int, strain_path: Path, witness_path: Path, waited: bool
+    ) -> FrameSecond:
+        """Read the second, unless both files are as they were when they
+        last failed (then raise that failure again without reading)."""
+        signature = (_signature(strain_path), _signature(witness_path))
+        failed = self._tried.get(strain_path)
+        if failed is not None and failed[0] == signature:
+            raise failed[1]
+        try:
+            second = self._read(gps, strain_path, witness_path, waited)
+        except FrameMislabelled as exc:
+            self._tried = {strain_path: (signature, exc)}
+            self.events["mislabelled"] += 1
+            logger.warning("%s: not used; waiting for the real file", exc)
+            raise
+        except FrameError as exc:
+            self._tried = {strain_path: (signature, exc)}
+            raise
+        self._tried = {}
+        return second
 
     def _read(
-        self, gps: int, strain_path: Path, witness_path: Path
+        self, gps: int, strain_path: Path, witness_path: Path, waited: bool
     ) -> FrameSecond:
         config = self.config
         raw = read_frame(
             strain_path, [config.strain_channel, config.state_channel]
         )
         witnesses = read_frame(witness_path, list(config.witness_channels))
+        check_span(strain_path, gps, raw)
+        check_span(witness_path, gps, witnesses)
         for name, series in [*raw.items(), *witnesses.items()]:
-            expected = int(round(series.sample_rate))
-            if series.data.size != expected:
-                raise BadData(
-                    f"channel {name} in GPS {gps} has {series.data.size} "
-                    f"samples, expected {expected}"
-                )
             if not np.all(np.isfinite(series.data)):
                 raise BadData(
                     f"channel {name} in GPS {gps} holds non-finite samples"
                 )
-        seen = self._clock()
-        self._due = seen + 1.0
+        seen = time.time()
+        if self._wait:
+            # the newest evidence of the writer's latency; seconds missed
+            # before it are no longer evidence (they were late, alone)
+            self._learn_latency(gps, seen, waited)
+            self._missed.clear()
         return FrameSecond(
             gps,
             strain=raw[config.strain_channel],
@@ -278,10 +450,6 @@ class FrameFollower:
         )
 
     def _drop(self, gps: int, reason: str) -> FrameSecond:
-        # the next second is due one second after this one was due, so an
-        # outage keeps pace with the writer's clock
-        due = self._due if self._due is not None else self._clock()
-        self._due = due + 1.0
         return FrameSecond(gps, reason=reason)
 
     def _account(self, second: FrameSecond) -> None:
@@ -316,3 +484,17 @@ class FrameFollower:
     @property
     def down(self) -> bool:
         return self._down
+
+
+def _missing(
+    strain_path: Path,
+    witness_path: Path,
+    strain_there: bool,
+    witness_there: bool,
+) -> FrameMissing:
+    """The error naming whichever of the two files is missing."""
+    if strain_there:
+        return FrameMissing(f"no witness frame {witness_path}")
+    if witness_there:
+        return FrameMissing(f"no strain frame {strain_path}")
+    return FrameMissing(f"no frame {strain_path} nor {witness_path}")

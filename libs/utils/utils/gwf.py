@@ -19,17 +19,29 @@ from typing import Mapping, Sequence
 import gwframe
 import numpy as np
 
-from utils.errors import ChannelMissing, FrameCorrupt, FrameMissing
+from utils.errors import (
+    ChannelMissing,
+    FrameCorrupt,
+    FrameMislabelled,
+    FrameMissing,
+)
 
 logger = logging.getLogger(__name__)
+
+START_TOLERANCE = 1e-6  # s, in-file start time vs the GPS in the name
 
 
 @dataclass(frozen=True)
 class Series:
-    """One channel of one frame: ``data`` sampled at ``sample_rate`` Hz."""
+    """One channel of one frame: ``data`` sampled at ``sample_rate`` Hz.
+
+    ``start`` is the GPS time of the first sample as the file records it
+    (``None`` for series that were not read from a file).
+    """
 
     data: np.ndarray
     sample_rate: float
+    start: float | None = None
 
 
 def read_frame(
@@ -59,8 +71,37 @@ def read_frame(
             raise ChannelMissing(
                 f"channel {channel} missing from frame {path}"
             ) from None
-        out[channel] = Series(np.asarray(series.array), series.sample_rate)
+        out[channel] = Series(
+            np.asarray(series.array), series.sample_rate, float(series.start)
+        )
     return out
+
+
+def check_span(
+    path: Path, gps: int, frame: dict[str, Series], duration: int = 1
+) -> None:
+    """Check that every channel of ``frame`` spans what its name claims:
+    ``duration`` seconds from GPS ``gps``.
+
+    Raises:
+        FrameMislabelled: a channel starts at another time or lasts
+            another duration than the file name ``path`` claims.
+    """
+    for name, series in frame.items():
+        size = series.data.size
+        span = size / series.sample_rate if series.sample_rate else 0.0
+        start = series.start
+        if start is not None and abs(start - gps) > START_TOLERANCE:
+            raise FrameMislabelled(
+                f"frame {path} holds GPS {start:.6f} in channel {name}, "
+                f"its name claims {gps}"
+            )
+        if abs(span - duration) > START_TOLERANCE:
+            raise FrameMislabelled(
+                f"frame {path} holds {size} samples of channel {name} at "
+                f"{series.sample_rate:g} Hz ({span:g} s), its name "
+                f"claims {duration} s"
+            )
 
 
 def encode_frame(

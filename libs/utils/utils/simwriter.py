@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from utils.gwf import encode_frame, write_frame
+from utils.errors import FrameError
+from utils.gwf import check_span, encode_frame, read_frame, write_frame
 from utils.names import FrameName, site_of, strain_name, witness_name
 
 logger = logging.getLogger(__name__)
@@ -111,11 +112,38 @@ def _jobs(sim: Any, second: Any, witness: Path, strain: Path) -> list[Job]:
     ]  # fmt: skip
 
 
-def _check_free(paths: list[Path], overwrite: bool) -> None:
+def _holds(path: Path, gps: int) -> bool:
+    """Whether ``path`` is a readable frame of second ``gps``."""
+    try:
+        check_span(path, gps, read_frame(path))
+    except FrameError:
+        return False
+    return True
+
+
+def _already_written(paths: list[Path], gps: int, overwrite: bool) -> set:
+    """The files of second ``gps`` that are there already and hold it.
+
+    A file under one of the second's names that is not that second's
+    frame (junk, another second's data) is a stray: it is replaced, with
+    a WARNING.
+
+    Raises:
+        FileExistsError: every file is there already (a restart).
+    """
+    kept = set()
     for path in paths:
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"frame {path} exists and overwrite is off")
+        if overwrite or not path.exists():
+            continue
+        if _holds(path, gps):
+            kept.add(path)
+        else:
+            logger.warning("GPS %d: %s is not this second's frame; "
+                           "replacing it", gps, path)  # fmt: skip
+    if len(kept) == len(paths):
+        raise FileExistsError(f"the frames of GPS {gps} exist already")
+    return kept
 
 
 def _write_partial(items: list[tuple[Path, bytes]], pause: float) -> None:
@@ -154,24 +182,31 @@ def write_second(
         f(Path(data_dir), config.ifo, gps)
         for f in (truth_path, witness_path, strain_path)
     ]
-    _check_free(paths, overwrite)
+    kept = _already_written(paths, gps, overwrite)
+    if kept:
+        logger.warning(
+            "GPS %d: %s existed already (left alone); writing the missing "
+            "files", gps, ", ".join(str(p) for p in sorted(kept)),
+        )  # fmt: skip
     second = sim.second(gps, fault)
     truth_channel = f"{config.ifo}:DEEPCLEAN-TRUTH_NOISE"
-    write_frame(
-        paths[0], {truth_channel: second.truth}, gps, config.strain_rate,
-        overwrite=overwrite,
-    )  # fmt: skip
+    if paths[0] not in kept:
+        write_frame(paths[0], {truth_channel: second.truth}, gps,
+                    config.strain_rate, overwrite=True)  # fmt: skip
     if fault is Fault.DROP:
         logger.debug("GPS %d dropped on purpose", gps)
         return None
-    jobs = _jobs(sim, second, paths[1], paths[2])
+    jobs = [
+        job for job in _jobs(sim, second, paths[1], paths[2])
+        if job[0] not in kept
+    ]  # fmt: skip
     site = site_of(config.ifo)
     if fault is Fault.LATE:
         wait = config.late_delay if delay is None else float(delay)
 
         def late() -> None:
             time.sleep(wait)
-            _write_atomic(jobs, gps, overwrite)
+            _write_atomic(jobs, gps)
 
         return _start(late, f"late-{gps}")
     if fault is Fault.PARTIAL:
@@ -179,21 +214,22 @@ def write_second(
                  for path, ch, rates in jobs]  # fmt: skip
         pause = config.partial_pause
         return _start(lambda: _write_partial(items, pause), f"partial-{gps}")
-    if fault is Fault.CORRUPT:
-        _write_atomic(jobs[:1], gps, overwrite)
-        path, channels, rates = jobs[1]
+    if fault is Fault.CORRUPT and jobs and jobs[-1][0] == paths[2]:
+        _write_atomic(jobs[:-1], gps)
+        path, channels, rates = jobs[-1]
         size = len(encode_frame(channels, gps, rates, site))
         tmp = path.with_name(f".{path.name}.corrupt.tmp")
         tmp.write_bytes(_garbage(sim, gps, size))
         tmp.replace(path)
         return None
-    _write_atomic(jobs, gps, overwrite)
+    _write_atomic(jobs, gps)
     return None
 
 
-def _write_atomic(jobs: list[Job], gps: int, overwrite: bool) -> None:
+def _write_atomic(jobs: list[Job], gps: int) -> None:
+    # what exists was checked (or is to be overwritten) before
     for path, channels, rates in jobs:
-        write_frame(path, channels, gps, rates, overwrite=overwrite)
+        write_frame(path, channels, gps, rates, overwrite=True)
 
 
 def _start(target: Any, name: str) -> threading.Thread:

@@ -21,7 +21,6 @@ lookahead)``.
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 
@@ -35,18 +34,6 @@ from cleaner.gate import OutDqGate
 from cleaner.postprocess import FilterConfig, subtract
 from cleaner.prediction import Predictor
 from cleaner.writer import OutputFrame
-
-
-class _JumpingClock:
-    """A clock that jumps ahead at every reading: offline every file that
-    will ever exist is there already, so the follower must not wait for a
-    missing or unreadable one (it drops it at the first look)."""
-
-    def __init__(self) -> None:
-        self._ticks = itertools.count()
-
-    def __call__(self) -> float:
-        return 1e4 * next(self._ticks)
 
 
 @dataclass(frozen=True)
@@ -82,8 +69,10 @@ def read_stretch(
         gps_start: first GPS second wanted.
         duration: seconds wanted.
     """
+    # offline every file that will ever exist is there already: a missing
+    # or unreadable one is dropped at the first look
     follower = FrameFollower(
-        stream, start=gps_start - preprocessor.context, clock=_JumpingClock()
+        stream, start=gps_start - preprocessor.context, wait=False
     )
     seconds: list[Second] = []
     while len(seconds) < duration:

@@ -29,6 +29,7 @@ from pathlib import Path
 from utils.channels import State
 from utils.errors import FrameError
 from utils.follower import FrameFollower, StreamConfig, list_gps
+from utils.gpstime import gps_now
 from utils.gwf import read_frame
 from utils.names import cleaned_name, strain_name, witness_name
 from utils.stream import Preprocessor
@@ -116,6 +117,12 @@ def resume_point(
         warmup: seconds of raw data needed before the first written second.
     """
     written = list_gps(carousel)
+    future = [g for g in written if g > gps_now()]
+    if future:  # a stray: no frame of ours can be of a second not begun
+        logger.warning("ignoring %d carousel frames of seconds that have "
+                       "not begun (from GPS %d): not written by this "
+                       "service", len(future), future[0])  # fmt: skip
+        written = written[: len(written) - len(future)]
     if not written:
         logger.info(
             "empty carousel %s: starting at the newest frame", carousel

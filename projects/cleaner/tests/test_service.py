@@ -19,6 +19,7 @@ from service_run import (
 )
 from simdata import BAND, GPS, IFO, RATE, removed_fraction, truth_4096
 from utils.channels import State
+from utils.gpstime import gps_now
 from utils.names import cleaned_name, strain_name
 from utils.signal import psd
 from utils.simulation import Fault
@@ -231,3 +232,20 @@ def test_resume_point_reaches_back_over_dropped_seconds(tmp_path):
     for gps in range(GPS, GPS + 103):  # pruned past the resume point
         (raw / strain_name(IFO, gps)).unlink(missing_ok=True)
     assert resume_point(carousel, raw, IFO, warmup) == Start("newest", resume)
+
+
+def test_resume_point_ignores_a_stray_from_the_future(tmp_path, caplog):
+    """A file in the carousel named for a second that has not begun was
+    not written by the cleaner: a restart must not resume from it."""
+    carousel, raw = tmp_path / "carousel", tmp_path / "raw"
+    carousel.mkdir()
+    raw.mkdir()
+    (carousel / cleaned_name(IFO, GPS + 99)).touch()
+    stray = int(gps_now()) + 86400
+    (carousel / cleaned_name(IFO, stray)).touch()
+    for gps in range(GPS, GPS + 110):
+        (raw / strain_name(IFO, gps)).touch()
+    with caplog.at_level(logging.WARNING, logger="cleaner"):
+        start = resume_point(carousel, raw, IFO, 13)
+    assert start == Start(GPS + 87, GPS + 100)
+    assert f"(from GPS {stray})" in caplog.text

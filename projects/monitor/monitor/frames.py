@@ -15,7 +15,7 @@ import numpy as np
 from utils.channels import STATE_RATE, STRAIN_RATE, OutputChannels, State
 from utils.errors import BadData
 from utils.gpstime import unix_to_gps
-from utils.gwf import read_frame
+from utils.gwf import check_span, read_frame
 
 
 @dataclass(frozen=True)
@@ -61,12 +61,14 @@ def read_second(path: Path, gps: int, channels: OutputChannels) -> SecondData:
 
     Raises:
         FrameMissing, FrameCorrupt, ChannelMissing: from reading.
+        FrameMislabelled: the frame is not of second ``gps``.
         BadData: wrong sizes or non-finite strain.
     """
     mtime = Path(path).stat().st_mtime if Path(path).exists() else None
     names = (*channels.strains, channels.state, channels.production_version,
              channels.canary_version)  # fmt: skip
     raw = read_frame(path, names)
+    check_span(path, gps, raw)  # a name is a claim, not a proof
     strains = {}
     for name in channels.strains:
         data = np.asarray(raw[name].data, dtype=np.float64)

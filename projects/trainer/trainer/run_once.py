@@ -45,7 +45,8 @@ def collect_span(
             f"no strain frame of GPS {gps_start}-{gps_stop} in "
             f"{stream.strain_dir}"
         )
-    follower = FrameFollower(stream, start=gps_start - 1)
+    # stored data: a missing or unreadable second is dropped at once
+    follower = FrameFollower(stream, start=gps_start - 1, wait=False)
     resampler = Resampler(
         [stream.strain_channel, *stream.witness_channels],
         collect.sample_rate,
