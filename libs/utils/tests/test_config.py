@@ -1,0 +1,136 @@
+"""utils.config: sections, profiles laid over them, references, overrides.
+
+The settings class here is a small stand-in for a service's (a real one
+is parsed by each service's own tests); the TOML is written to tmp_path.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List
+
+import pytest
+from utils.config import audit, parse_settings, section_values
+from utils.errors import ConfigError
+
+CONFIG = """
+[tool.typeo.base]
+ifo = "${IFO}"
+channels = ["${IFO}:A", "${IFO}:B"]
+rate = 4096
+
+[tool.typeo.scripts.svc]
+ifo = "${base.ifo}"
+channels = "${base.channels}"
+rate = "${base.rate}"
+folder = "/data/${IFO}/x"
+threshold = 1.0
+verbose = false
+
+[tool.typeo.scripts.svc-production]
+threshold = 2.5
+
+[tool.typeo.scripts.svc-low-latency]
+rate = 2048
+"""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A service.
+
+    Args:
+        ifo: interferometer.
+        channels: channel names.
+        rate: Hz.
+        folder: a folder.
+        threshold: a number.
+        verbose: log more.
+    """
+
+    ifo: str
+    channels: List[str]
+    rate: int
+    folder: Path
+    threshold: float
+    verbose: bool = False
+
+
+@pytest.fixture
+def config(tmp_path) -> Path:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(CONFIG)
+    return path
+
+
+ENV = {"IFO": "H1"}
+
+
+def test_references_keep_their_type(config) -> None:
+    values = section_values(config, "svc", ENV)
+    assert values["channels"] == ["H1:A", "H1:B"]
+    assert values["rate"] == 4096 and values["folder"] == "/data/H1/x"
+
+
+@pytest.mark.parametrize("section, rate, threshold", [
+    ("svc", 4096, 1.0), ("svc-production", 4096, 2.5),
+    ("svc-low-latency", 2048, 1.0),
+])  # fmt: skip
+def test_a_profile_is_laid_over_its_section(config, section, rate,
+                                            threshold) -> None:
+    s = parse_settings(Settings, "svc", ["--typeo", f"{config}:{section}"],
+                       ENV)  # fmt: skip
+    assert (s.rate, s.threshold) == (rate, threshold)
+    assert s.channels == ["H1:A", "H1:B"] and s.folder == Path("/data/H1/x")
+    assert s.verbose is False
+
+
+def test_flags_after_the_file_override_it(config) -> None:
+    s = parse_settings(
+        Settings, "svc",
+        ["--typeo", f"{config}:svc", "--rate", "512", "--verbose",
+         "--channels", "H1:C"],
+        ENV,
+    )  # fmt: skip
+    assert s.rate == 512 and s.verbose and s.channels == ["H1:C"]
+
+
+def test_unknown_key_is_refused_by_name(config) -> None:
+    config.write_text(CONFIG + "\n[tool.typeo.scripts.bad]\nrat = 1\n")
+    with pytest.raises(ConfigError, match="unknown setting 'rat'"):
+        parse_settings(Settings, "svc", ["--typeo", f"{config}:bad"], ENV)
+
+
+def test_missing_environment_variable_is_named(config) -> None:
+    with pytest.raises(ConfigError, match="svc.ifo: environment variable "
+                                          "IFO is not set"):  # fmt: skip
+        section_values(config, "svc", {})
+
+
+def test_missing_section_is_named(config) -> None:
+    with pytest.raises(ConfigError, match=r"scripts\.nope\]"):
+        section_values(config, "nope", ENV)
+
+
+@dataclass(frozen=True)
+class Component:
+    rate: int
+    threshold: float = 1.0  # a second home of [svc] threshold
+
+
+def test_audit_finds_every_second_home(config) -> None:
+    config.write_text(CONFIG + '\n[tool.typeo.scripts.svc-gpu]\n'
+                      'threshold = 1.0\nrate = 8192\n')  # fmt: skip
+
+    @dataclass(frozen=True)
+    class Defaults(Settings):
+        extra: int = 3
+
+    problems = audit(Defaults, config, "svc", (Component,))
+    assert "Defaults.extra has a default in code (3)" in problems
+    assert "[svc] lacks extra" in problems
+    assert "[svc-gpu] repeats threshold = 1.0" in problems
+    assert ("Component.threshold has a default in code; its home is [svc]"
+            in problems)  # fmt: skip
+    assert not [p for p in problems if "rate" in p]
+    config.write_text(CONFIG)
+    assert audit(Settings, config, "svc") == []

@@ -1,0 +1,215 @@
+"""Settings from the root ``pyproject.toml``, the one home of every value.
+
+Each service has one frozen settings dataclass whose docstring ``Args:``
+are its ``--help``; :func:`parse_settings` fills it with typeo from a
+section of ``[tool.typeo.scripts]``::
+
+    cleaner --typeo pyproject.toml:cleaner [--flag value ...]
+
+- ``${NAME}`` is taken from the environment, ``${base.name}`` from
+  ``[tool.typeo.base]`` (a value that is only a reference keeps its type,
+  e.g. a list);
+- a *profile* section ``<section>-<profile>`` (``cleaner-production``)
+  lists only what it changes: it is laid over ``<section>``;
+- flags after ``--typeo`` override the file (plain typeo refuses them);
+- a key the settings class does not have is refused, naming the key.
+
+Nothing below a service's ``main`` reads TOML or the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping, TypeVar
+
+from hermes.typeo import typeo
+
+from utils.errors import ConfigError
+
+T = TypeVar("T")
+_BASE = re.compile(r"\$\{base\.(\w+)\}")
+_ENV = re.compile(r"\$\{(\w+)\}")
+
+
+def read_tables(path: Path) -> tuple[dict, dict]:
+    """``([tool.typeo.base], [tool.typeo.scripts])`` of a config file."""
+    try:
+        with open(path, "rb") as handle:
+            config = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from exc
+    typeo_table = config.get("tool", config).get("typeo", {})
+    return typeo_table.get("base", {}), typeo_table.get("scripts", {})
+
+
+def base_of(section: str, scripts: Mapping[str, Any]) -> str | None:
+    """The section a profile section is laid over (None: not a profile)."""
+    if section in scripts and "-" in section:
+        parent = section.rsplit("-", 1)[0]
+        while parent not in scripts and "-" in parent:
+            parent = parent.rsplit("-", 1)[0]
+        return parent if parent in scripts else None
+    return None
+
+
+def section_values(
+    path: Path, section: str, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The values of ``section``, its profile laid over its base section
+    and every reference resolved.
+
+    Raises:
+        ConfigError: no such section, or a reference to a missing base
+            key or environment variable.
+    """
+    environ = os.environ if environ is None else environ
+    base, scripts = read_tables(Path(path))
+    if section not in scripts:
+        raise ConfigError(f"no section [tool.typeo.scripts.{section}] in "
+                          f"{path}")  # fmt: skip
+    parent = base_of(section, scripts)
+    raw = {**scripts.get(parent, {}), **scripts[section]}
+    raw.pop("commands", None)
+    return {
+        key: _resolve(value, base, environ, f"{section}.{key}")
+        for key, value in raw.items()
+    }
+
+
+def _resolve(value: Any, base: dict, environ: Mapping[str, str],
+             where: str) -> Any:  # fmt: skip
+    if isinstance(value, list):
+        return [_resolve(v, base, environ, where) for v in value]
+    if not isinstance(value, str):
+        return value
+    whole = _BASE.fullmatch(value)
+    if whole is not None:
+        return _resolve(_base(base, whole[1], where), base, environ, where)
+    value = _BASE.sub(lambda m: str(_base(base, m[1], where)), value)
+
+    def env(match: re.Match) -> str:
+        try:
+            return environ[match[1]]
+        except KeyError:
+            raise ConfigError(f"{where}: environment variable {match[1]} "
+                              "is not set") from None  # fmt: skip
+
+    return _ENV.sub(env, value)
+
+
+def _base(base: dict, name: str, where: str) -> Any:
+    try:
+        return base[name]
+    except KeyError:
+        raise ConfigError(f"{where}: no key {name!r} in "
+                          "[tool.typeo.base]") from None  # fmt: skip
+
+
+def to_argv(values: Mapping[str, Any], cls: type) -> list[str]:
+    """Command-line flags that set ``values`` on the dataclass ``cls``.
+
+    Raises:
+        ConfigError: a key that ``cls`` has no field for.
+    """
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    argv: list[str] = []
+    for key, value in values.items():
+        if key not in names:
+            raise ConfigError(f"unknown setting {key!r} for {cls.__name__}")
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            if value:
+                argv.append(flag)
+        elif isinstance(value, list):
+            argv += [flag, *map(str, value)] if value else []
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+def parse_settings(
+    cls: type[T],
+    prog: str,
+    argv: list[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> T:
+    """Fill the settings dataclass ``cls`` from ``argv``.
+
+    ``argv`` (default ``sys.argv[1:]``) may hold ``--typeo FILE:SECTION``
+    and flags that override the file's values.
+
+    Raises:
+        ConfigError: a bad section, reference or key (see module doc).
+        SystemExit: argparse's answer to a malformed or missing flag.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for field in dataclasses.fields(cls):
+        if field.type in (bool, "bool") and field.default is not False:
+            raise ConfigError(f"{cls.__name__}.{field.name}: a flag must "
+                              "default to False")  # fmt: skip
+    args: list[str] = []
+    if "--typeo" in argv:
+        at = argv.index("--typeo")
+        spec = argv[at + 1] if at + 1 < len(argv) else "pyproject.toml"
+        del argv[at : at + 2]
+        path, _, section = spec.rpartition(":")
+        if not path:
+            path, section = spec, prog
+        args = to_argv(section_values(Path(path), section, environ), cls)
+    saved = sys.argv
+    sys.argv = [prog, *args, *argv]
+    try:
+        return typeo(prog=prog)(cls)()
+    finally:
+        sys.argv = saved
+
+
+def audit(cls: type, path: Path, section: str,
+          components: tuple[type, ...] = ()) -> list[str]:  # fmt: skip
+    """Where a value of ``section`` would have a second home.
+
+    Checks that every key of the section is a field of the settings class
+    ``cls`` and every field a key (no default in code but ``False`` for
+    flags), that each profile section of it changes every value it lists,
+    and that no dataclass in ``components`` (the sub-configurations) has a
+    default for a value the section sets.
+
+    Returns:
+        One line per problem (empty: every value has one home).
+    """
+    base, scripts = read_tables(Path(path))
+    keys = set(scripts.get(section, {}))
+    problems = []
+    for field in dataclasses.fields(cls):
+        has_default = (field.default is not dataclasses.MISSING
+                       or field.default_factory is not dataclasses.MISSING)
+        if has_default and field.default is not False:
+            problems.append(f"{cls.__name__}.{field.name} has a default "
+                            f"in code ({field.default!r})")  # fmt: skip
+        if field.name not in keys and field.default is not False:
+            problems.append(f"[{section}] lacks {field.name}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    problems += [f"[{section}] sets {k}, which {cls.__name__} lacks"
+                 for k in sorted(keys - names)]  # fmt: skip
+    for name, table in scripts.items():
+        if base_of(name, scripts) != section:
+            continue
+        for key, value in table.items():
+            if scripts[section].get(key) == value:
+                problems.append(f"[{name}] repeats {key} = {value!r}")
+    for component in components:
+        for field in dataclasses.fields(component):
+            if field.name in keys and (
+                field.default is not dataclasses.MISSING
+                or field.default_factory is not dataclasses.MISSING
+            ):
+                problems.append(
+                    f"{component.__name__}.{field.name} has a default in "
+                    f"code; its home is [{section}]"
+                )
+    return problems
