@@ -1,6 +1,8 @@
 """Security of the running pipeline (the session's, before the chaos tests
 break it): what listens where, who may change state, what the API refuses,
-that weights are loaded as data only, and that the API token never leaks.
+that idle connections cannot block the API nor control characters in a
+request forge a log line, that weights are loaded as data only, and that
+the API token never leaks.
 
 Nothing is mocked: real sockets in /proc, the exporter over real HTTP.
 """
@@ -9,6 +11,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -25,6 +29,13 @@ pytestmark = pytest.mark.timeout(600)
 
 FUZZ_EXAMPLES = 300  # requests; ~10-20 s over loopback on 2 cores
 JOB_TIMEOUT = 180.0  # s for an export job to end (conversion subprocess)
+IDLE_CONNECTIONS = 1000  # held open to the exporter, nothing sent
+HEALTH_DEADLINE = 1.0  # s: /health answers within it while they are held
+ACCEPT_TIMEOUT = 60.0  # s for the exporter to accept them all
+SPARE_FILES = 256  # descriptors this process needs besides those
+# a well-formed log line, to be smuggled in through a request path
+FORGED = ("2024-01-01T00:00:00Z exporter INFO exporter: FORGED-"
+          + os.urandom(4).hex())  # fmt: skip
 
 
 # -- helpers -------------------------------------------------------------
@@ -186,6 +197,88 @@ def test_oversized_and_non_json_bodies_are_refused(pipeline):
                  headers=headers)  # fmt: skip
         assert r.status_code == 415, (kind, r.text)
     assert api_state(pipeline) == before
+
+
+# -- hostile clients: idle connections, control characters --------------------
+def raw_get(port: int, target: bytes, timeout: float = 10.0) -> bytes:
+    """The status line of ``GET target`` sent as raw bytes to
+    127.0.0.1 (``b""`` if the server closed without an answer)."""
+    with socket.create_connection(("127.0.0.1", port), timeout) as sock:
+        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
+                     b"Connection: close\r\n\r\n")  # fmt: skip
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data.split(b"\r\n", 1)[0]
+
+
+def still_open(sock: socket.socket) -> bool:
+    """The peer has not closed ``sock`` (nothing to read, no EOF)."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1, socket.MSG_PEEK) != b""
+    except BlockingIOError:
+        return True
+
+
+def test_exporter_answers_while_1000_idle_connections_are_held(pipeline):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = IDLE_CONNECTIONS + SPARE_FILES
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
+    port = pipeline.ports["exporter"]
+    health = pipeline.exporter_url + "/health"
+    idle: list[socket.socket] = []
+    try:
+        for _ in range(IDLE_CONNECTIONS):
+            idle.append(socket.create_connection(("127.0.0.1", port), 5))
+        # accepted in order: once this one answers, all of them are held
+        assert requests.get(health, timeout=ACCEPT_TIMEOUT).ok
+        for _ in range(3):
+            start = time.monotonic()
+            r = requests.get(health, timeout=HEALTH_DEADLINE)
+            assert r.ok and r.json()["alive"], r.text
+            assert time.monotonic() - start < HEALTH_DEADLINE
+        assert all(still_open(sock) for sock in idle)
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def http_ports(pipe) -> dict[str, int]:
+    """Every HTTP port the project's own code serves. Triton's ports are
+    left out: that is NVIDIA's server, not ours."""
+    ports = {name: pipe.ports[name] for name in ("exporter", "status")}
+    for service in ("trainer", "exporter", "cleaner", "monitor", "replay"):
+        ports[f"{service} metrics"] = pipe.setting(service, "metrics_port")
+    return ports
+
+
+def test_control_characters_in_paths_are_answered_and_never_forge_logs(
+    pipeline,
+):
+    forged = FORGED.replace(" ", "%20").encode()
+    targets = [b"/jobs/x%0D%0A" + forged, b"/jobs/x%0A" + forged,
+               b"/%0D%0A" + forged, b"/jobs/x%00y", b"/%00", b"/x\x00y",
+               b"/jobs/x\r" + forged, b"/jobs/%E2%80%A8" + forged]
+    for name, port in http_ports(pipeline).items():
+        metrics = name.endswith("metrics")  # any path answers the metrics
+        for target in targets:
+            status = raw_get(port, target)
+            code = int(status.split()[1]) if status else 0
+            assert 400 <= code < 500 or (metrics and code == 200), (
+                name, target, status)
+        page = {"exporter": b"/health", "status": b"/"}.get(name,
+                                                            b"/metrics")
+        alive = raw_get(port, page)
+        assert alive.split()[1:2] == [b"200"], (name, alive)
+    time.sleep(1.0)  # let every service write its log
+    for log in (pipeline.project_dir / "logs").glob("*.log"):
+        raw = log.read_bytes()
+        assert b"\x00" not in raw, f"NUL byte in {log.name}"
+        forged_lines = [line for line in raw.splitlines()
+                        if line.startswith(FORGED.encode())]
+        assert not forged_lines, (log.name, forged_lines[:3])
 
 
 # -- weights are data --------------------------------------------------------

@@ -3,6 +3,13 @@
 Libraries only call ``logging.getLogger(__name__)``; each service calls
 :func:`configure_logging` once in its ``main``. Output goes to stdout and is
 appended (never truncated) to ``<log_dir>/<service>.log``.
+
+The message of a record is one line: its control characters (CR, LF, NUL,
+the other C0/C1 controls, DEL, U+2028/U+2029) are written escaped, as
+``\\r``, ``\\n``, ``\\x00``..., so that text a client sent (a request
+path, a run name) can neither forge a line nor make the file binary. A
+traceback appended to it stays multi-line (only its other control
+characters are escaped).
 """
 
 from __future__ import annotations
@@ -13,6 +20,48 @@ import time
 from pathlib import Path
 
 _FORMAT = "%(asctime)sZ %(service)s %(levelname)s %(name)s: %(message)s"
+# C0 controls, DEL, C1 controls (NEL U+0085 among them), line and paragraph
+# separators: code point -> its escape
+_ESCAPES = {
+    code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    for code in [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]
+}
+_ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+_MULTILINE_ESCAPES = {k: v for k, v in _ESCAPES.items() if k != ord("\n")}
+
+
+def escape_controls(text: str, keep_newlines: bool = False) -> str:
+    """``text`` with its control characters written as escapes.
+
+    Args:
+        text: any text, e.g. a log message holding a client's input.
+        keep_newlines: leave LF as it is (tracebacks).
+
+    Returns:
+        ``text`` if it has none, else a copy with ``\\n``, ``\\r``,
+        ``\\t``, ``\\xNN`` or ``\\uNNNN`` in their place.
+    """
+    if text.isprintable():  # fast path: no control, no separator
+        return text
+    return text.translate(_MULTILINE_ESCAPES if keep_newlines else _ESCAPES)
+
+
+class _EscapingFormatter(logging.Formatter):
+    """The service format; the message escaped, tracebacks multi-line."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+        message = record.message
+        record.message = escape_controls(message)
+        try:
+            return super().formatMessage(record)
+        finally:
+            record.message = message
+
+    def formatException(self, ei: tuple) -> str:  # noqa: N802
+        return escape_controls(super().formatException(ei), True)
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802
+        return escape_controls(stack_info, True)
 
 
 class _ServiceFilter(logging.Filter):
@@ -38,7 +87,7 @@ def configure_logging(
     Returns:
         The log file path, or ``None``.
     """
-    formatter = logging.Formatter(_FORMAT, datefmt="%Y-%m-%dT%H:%M:%S")
+    formatter = _EscapingFormatter(_FORMAT, datefmt="%Y-%m-%dT%H:%M:%S")
     formatter.converter = time.gmtime
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
     log_file = None

@@ -2,25 +2,67 @@
 
 Each service defines its own metrics (in its ``metrics.py``) on a
 ``CollectorRegistry`` and serves them with :class:`MetricsServer`, bound to
-127.0.0.1 unless configured otherwise; port 0 disables the endpoint.
+127.0.0.1 unless configured otherwise; port 0 disables the endpoint. The
+server is ``prometheus_client``'s WSGI app on a threaded ``wsgiref``
+server whose connections time out (:mod:`utils.httpd`): a client that
+connects and stays silent cannot hold a thread for ever.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import threading
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, make_wsgi_app
+
+from utils.httpd import (
+    REQUEST_TIMEOUT,
+    BoundedHandlerMixin,
+    BoundedServerMixin,
+)
 
 logger = logging.getLogger(__name__)
+POLL_INTERVAL = 0.5  # s between the serving thread's shutdown checks
+
+
+class _LogStream:
+    """``wsgi.errors`` and wsgiref's traceback stream: the log, at DEBUG."""
+
+    def write(self, text: str) -> None:
+        if text.strip():
+            logger.debug("%s", text.rstrip())
+
+    def flush(self) -> None:
+        pass
+
+
+class _Handler(BoundedHandlerMixin, WSGIRequestHandler):
+    def get_stderr(self) -> _LogStream:
+        return _LogStream()
+
+
+class _Server(BoundedServerMixin, ThreadingMixIn, WSGIServer):
+    pass
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
 
 
 class MetricsServer:
     """``/metrics`` of one registry on ``address:port`` (0: none).
 
+    Any path answers the metrics (as ``prometheus_client`` does).
+
     Args:
         port: TCP port; 0 disables the endpoint.
         registry: the metrics to serve.
         address: interface to bind; loopback by default.
+        request_timeout: s a connection may stay silent before it is
+            dropped (its thread then ends).
     """
 
     def __init__(
@@ -28,17 +70,26 @@ class MetricsServer:
         port: int,
         registry: CollectorRegistry = REGISTRY,
         address: str = "127.0.0.1",
+        request_timeout: float = REQUEST_TIMEOUT,
     ) -> None:
-        self._server = None
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
         if port:
-            self._server, _ = start_http_server(
-                port, addr=address, registry=registry
-            )
+            server_class = _Server6 if ":" in address else _Server
+            self._server = server_class((address, port), _Handler)
+            self._server.request_timeout = request_timeout
+            self._server.set_app(make_wsgi_app(registry))
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": POLL_INTERVAL},
+                name=f"metrics-{port}", daemon=True)
+            self._thread.start()
             logger.info("metrics on http://%s:%d/metrics", address, port)
 
-    def close(self) -> None:
-        """Stop serving (idempotent)."""
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop serving (idempotent; waits at most ``timeout`` s)."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._thread.join(timeout)
             self._server = None

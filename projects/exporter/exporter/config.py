@@ -3,8 +3,8 @@
 Each component gets only its part: :class:`ExportConfig` (conversion and
 verification), :class:`ServingConfig` (what goes into ``config.pbtxt``),
 :class:`TritonConfig` (the control client), :class:`RepositoryConfig` (the
-model repository on disk) and :class:`AppConfig` (the HTTP API, which holds
-the others).
+model repository on disk), :class:`AppConfig` (the HTTP API, which holds
+the others) and :class:`ServerConfig` (the HTTP server in front of it).
 """
 
 from __future__ import annotations
@@ -120,6 +120,37 @@ class TritonConfig:
         for name in ("request_timeout", "load_timeout",
                      "reconcile_interval"):
             _positive(name, getattr(self, name))
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """The HTTP server of the API (waitress), bounded against idle clients.
+
+    Attributes:
+        address: interface to bind.
+        port: TCP port (0: an ephemeral one).
+        threads: worker threads (requests handled at once).
+        connection_limit: connections held at most, idle ones included
+            (one file descriptor each; an idle one costs no thread).
+        channel_timeout: s a connection may stay idle before it is closed.
+        cleanup_interval: s between checks for idle connections.
+    """
+
+    address: str
+    port: int
+    threads: int
+    connection_limit: int
+    channel_timeout: int
+    cleanup_interval: int
+
+    def __post_init__(self) -> None:
+        _require(isinstance(self.port, int) and 0 <= self.port < 65536,
+                 "port", self.port, "an integer 0..65535")
+        for name in ("threads", "connection_limit", "channel_timeout",
+                     "cleanup_interval"):
+            value = getattr(self, name)
+            _require(isinstance(value, int) and value > 0, name, value,
+                     "a positive integer")
 
 
 @dataclass(frozen=True)

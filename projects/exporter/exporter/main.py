@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import Literal, Optional
 
-import waitress
 from hermes.typeo import typeo
 from utils.errors import ConfigError
 from utils.inference import Scheme
@@ -25,9 +24,11 @@ from exporter.config import (
     AppConfig,
     ExportConfig,
     RepositoryConfig,
+    ServerConfig,
     ServingConfig,
     TritonConfig,
 )
+from exporter.server import create_server
 
 logger = logging.getLogger("exporter")
 TOKEN_VARIABLE = "DEEPCLEAN_API_TOKEN"
@@ -40,6 +41,9 @@ def _interrupt(signum: int, frame: object) -> None:
 @typeo
 def main(
     project_dir: Path,
+    connection_limit: int,
+    channel_timeout: int,
+    cleanup_interval: int,
     triton_url: str = "127.0.0.1:8000",
     address: str = "127.0.0.1",
     port: int = 5000,
@@ -67,6 +71,10 @@ def main(
 
     Args:
         project_dir: $PROJECT_DIR; runs are read from its train/ folder.
+        connection_limit: HTTP connections held at most, idle ones
+            included (one open file each; the soft limit is raised).
+        channel_timeout: seconds an HTTP connection may stay idle.
+        cleanup_interval: seconds between checks for idle connections.
         triton_url: host:port of Triton's HTTP endpoint.
         address: address the API binds to.
         port: port of the API.
@@ -111,15 +119,17 @@ def main(
                                 reconcile_interval=reconcile_interval),
             max_content_length=max_content_length,
         )
+        server_config = ServerConfig(address, port, threads,
+                                     connection_limit, channel_timeout,
+                                     cleanup_interval)
     except (ConfigError, ValueError) as exc:
         logger.error("bad configuration (is %s set?): %s", TOKEN_VARIABLE,
                      exc)
         return 2
-    logger.info("starting: %s", config)
+    logger.info("starting: %s %s", config, server_config)
     MetricsServer(metrics_port)
     app = create_app(config)
-    server = waitress.create_server(app, host=address, port=port,
-                                    threads=threads)
+    server = create_server(app, server_config)
     signal.signal(signal.SIGTERM, _interrupt)
     logger.info("serving on http://%s:%d", address, port)
     try:

@@ -1,0 +1,52 @@
+"""Service logging: one line per message, whatever a client sent."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from utils.logging import escape_controls
+
+FORGED = "2024-01-01T00:00:00Z exporter INFO exporter: FORGED"
+
+
+def test_escape_controls_covers_c0_c1_del_and_separators():
+    controls = [*map(chr, range(0x20)), "\x7f", *map(chr, range(0x80, 0xA0)),
+                "\u2028", "\u2029"]  # fmt: skip
+    escaped = escape_controls("a" + "".join(controls) + "b")
+    assert escaped.isprintable() and escaped.isascii()
+    assert escaped.startswith("a\\x00\\x01") and escaped.endswith("b")
+    assert "\\r" in escaped and "\\n" in escaped and "\\t" in escaped
+    assert "\\x85" in escaped and "\\u2028" in escaped
+    plain = "GPS 1400000000 L1:GDS-CALIB_STRAIN é ünïcödé"
+    assert escape_controls(plain) is plain
+    assert escape_controls("a\nb\r", keep_newlines=True) == "a\nb\\r"
+
+
+def test_message_with_controls_is_one_escaped_line(service_log: Path):
+    logger = logging.getLogger("exporter.app")
+    logger.warning("GET %s -> 404", "/jobs/x\r\n" + FORGED + "\x00\u2028")
+    logger.info("after")
+    raw = service_log.read_bytes()
+    assert b"\x00" not in raw
+    lines = raw.decode().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].endswith(
+        "GET /jobs/x\\r\\n" + FORGED + "\\x00\\u2028 -> 404")
+    assert " svc WARNING exporter.app: " in lines[0]
+    assert not any(line.startswith(FORGED) for line in lines)
+
+
+def test_traceback_stays_multi_line(service_log: Path):
+    logger = logging.getLogger("exporter.app")
+    try:
+        raise ValueError("bad run\x00name")
+    except ValueError:
+        logger.exception("export of %r failed:\n%s", "run\r\nx", "detail")
+    raw = service_log.read_bytes()
+    assert b"\x00" not in raw
+    lines = raw.decode().splitlines()
+    assert lines[0].endswith("export of 'run\\r\\nx' failed:\\ndetail")
+    assert lines[1] == "Traceback (most recent call last):"
+    assert lines[-1] == "ValueError: bad run\\x00name"
+    assert len(lines) >= 4

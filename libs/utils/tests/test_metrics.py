@@ -1,0 +1,97 @@
+"""The Prometheus endpoint against silent and hostile clients (real
+sockets on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter
+from utils.metrics import MetricsServer
+from utils.testing import free_port
+from utils.waiting import wait_for
+
+REQUEST_TIMEOUT = 0.5  # s: short, so that the test takes seconds
+NUM_IDLE = 50  # silent connections held at once
+FORGED = "2024-01-01T00:00:00Z svc INFO x: FORGED"
+HOSTILE_TARGETS = [
+    b"/%0D%0A" + FORGED.replace(" ", "%20").encode(),
+    b"/x%00y",
+    b"/x\x00y",  # a raw NUL
+    b"/a\r" + FORGED.replace(" ", "%20").encode(),  # a raw CR
+    b"/" + b"%0A" * 50,
+]
+
+
+def raw_get(port: int, target: bytes, timeout: float = 5.0) -> bytes:
+    """The whole response to ``GET target`` sent as raw bytes."""
+    with socket.create_connection(("127.0.0.1", port), timeout) as sock:
+        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
+                     b"Connection: close\r\n\r\n")  # fmt: skip
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+@pytest.fixture
+def metrics():
+    """A MetricsServer of one counter on a free port; closed at the end."""
+    registry = CollectorRegistry()
+    Counter("deepclean_test_requests", "test counter",
+            registry=registry).inc()  # fmt: skip
+    port = free_port()
+    server = MetricsServer(port, registry, request_timeout=REQUEST_TIMEOUT)
+    yield port
+    server.close()
+
+
+def scrape(port: int) -> str:
+    """The body of ``GET /metrics``, checked to be a 200."""
+    response = raw_get(port, b"/metrics", timeout=2.0)
+    assert response.startswith(b"HTTP/1.0 200 "), response[:200]
+    return response.decode()
+
+
+def test_silent_clients_are_dropped_and_others_served(metrics):
+    port = metrics
+    baseline = threading.active_count()
+    idle = [socket.create_connection(("127.0.0.1", port), 5.0)
+            for _ in range(NUM_IDLE)]  # fmt: skip
+    try:
+        start = time.monotonic()
+        assert "deepclean_test_requests_total 1.0" in scrape(port)
+        assert time.monotonic() - start < 1.0
+        for sock in idle:  # the server closes each after its timeout
+            sock.settimeout(REQUEST_TIMEOUT + 5.0)
+            assert sock.recv(1) == b""
+        wait_for(lambda: threading.active_count() <= baseline + 1,
+                 "the idle connections' threads to end", 5.0,
+                 interval=0.05)  # fmt: skip
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_hostile_paths_are_answered_and_logged_escaped(
+    metrics, service_log: Path, capfd
+):
+    port = metrics
+    for target in HOSTILE_TARGETS:
+        status = raw_get(port, target).split(b"\r\n", 1)[0]
+        code = int(status.split()[1])
+        assert code == 200 or 400 <= code < 500, (target[:40], status)
+    assert "deepclean_test_requests_total" in scrape(port)
+    raw = service_log.read_bytes()
+    assert b"\x00" not in raw
+    lines = raw.decode().splitlines()
+    # each request is logged at DEBUG, escaped: a line of the service
+    assert sum("FORGED" in line for line in lines) >= 2, lines
+    assert not [line for line in lines if line.startswith(FORGED)]
+    assert all(re.match(r"\d{4}-\d\d-\d\dT[\d:]{8}Z svc ", line)
+               for line in lines), lines  # fmt: skip
+    assert capfd.readouterr().err == ""

@@ -1,0 +1,65 @@
+"""Threaded HTTP servers that silent or hostile clients cannot hold.
+
+The standard library's ``http.server`` and ``wsgiref`` servers start one
+thread per connection, which waits forever on a client that sends nothing,
+and print requests and errors to stderr. Mixed in before them,
+:class:`BoundedServerMixin` and :class:`BoundedHandlerMixin` give every
+connection a socket timeout (a silent client is dropped after
+``request_timeout`` seconds and its thread ends) and send what those
+servers would print to the log (requests at DEBUG), where
+:func:`utils.logging.configure_logging` escapes the client's text::
+
+    class Server(BoundedServerMixin, ThreadingHTTPServer): ...
+    class Handler(BoundedHandlerMixin, SimpleHTTPRequestHandler): ...
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+logger = logging.getLogger(__name__)
+# s a client may stay silent (request line, headers, each read or write)
+REQUEST_TIMEOUT = 10.0
+# connections the kernel queues before accept (socketserver's default, 5,
+# makes a burst of clients wait for SYN retransmits, 1 s and more)
+LISTEN_BACKLOG = 128
+
+
+class BoundedServerMixin:
+    """Daemon threads, a per-connection timeout, a listen backlog that
+    a burst of clients fits in, errors logged.
+
+    Attributes:
+        request_timeout: s a connection may stay silent; set it on the
+            instance before serving to change it.
+    """
+
+    daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
+    request_timeout: float = REQUEST_TIMEOUT
+
+    def handle_error(self, request: object, client_address: tuple) -> None:
+        """Log a failed connection instead of printing it: a timeout or
+        reset in one line at DEBUG, anything else (a bug) as a WARNING
+        with its traceback."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):
+            logger.debug("connection from %s dropped: %r", client_address[0],
+                         exc)
+        else:
+            logger.warning("request from %s failed", client_address[0],
+                           exc_info=True)
+
+
+class BoundedHandlerMixin:
+    """Takes its timeout from the server; logs through ``logging``."""
+
+    def setup(self) -> None:
+        self.timeout = self.server.request_timeout
+        super().setup()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        """Every request and error message, at DEBUG (never stderr)."""
+        logging.getLogger(type(self).__module__).debug(
+            "%s %s", self.client_address[0], format % args)

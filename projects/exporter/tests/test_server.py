@@ -1,0 +1,168 @@
+"""The API behind its HTTP server, built as ``main`` builds it
+(:func:`exporter.server.create_server` with the root configuration's
+bounds), against idle and hostile clients: real waitress on a free port,
+real sockets on 127.0.0.1, the real tritonserver behind."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import re
+import resource
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import requests
+import toml
+from conftest import app_config
+from exporter.config import ServerConfig
+from exporter.main import main
+from exporter.server import FD_RESERVE, create_server
+from utils.logging import configure_logging
+
+ROOT = Path(__file__).resolve().parents[3]
+SECTION = toml.load(ROOT / "pyproject.toml")["tool"]["typeo"]["scripts"][
+    "exporter"]
+NUM_IDLE = 1000  # idle connections held at once
+HEALTH_DEADLINE = 1.0  # s: /health answers within it while they are held
+ACCEPT_TIMEOUT = 30.0  # s for the server to accept the idle connections
+FORGED = "2024-01-01T00:00:00Z exporter INFO exporter: FORGED"
+LINE = re.compile(r"\d{4}-\d\d-\d\dT[\d:]{8}Z exporter ")
+
+
+def served_config(**changes: object) -> ServerConfig:
+    """The root configuration's server settings (main's defaults for the
+    rest) on a free port of 127.0.0.1."""
+    defaults = inspect.signature(main.__wrapped__).parameters
+    values = {name: SECTION.get(name, defaults[name].default)
+              for name in ("threads", "connection_limit", "channel_timeout",
+                           "cleanup_interval")}  # fmt: skip
+    values.update(address="127.0.0.1", port=0, **changes)
+    return ServerConfig(**values)
+
+
+@contextlib.contextmanager
+def serving(app, config: ServerConfig) -> Iterator[str]:
+    """Serve ``app`` from a thread; yields its URL; closed at the end."""
+    server = create_server(app, config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        server.close()
+        thread.join(5.0)
+
+
+def raw_get(url: str, target: bytes, timeout: float = 10.0) -> bytes:
+    """The status line of ``GET target`` sent as raw bytes."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout) as sock:
+        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
+                     b"Connection: close\r\n\r\n")  # fmt: skip
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data.split(b"\r\n", 1)[0]
+
+
+def ensure_open_files(count: int) -> None:
+    """Raise this process's soft RLIMIT_NOFILE to ``count`` if lower."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < count:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(count, hard), hard))
+
+
+def still_open(sock: socket.socket) -> bool:
+    """The peer has not closed ``sock`` (nothing to read, no EOF)."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1, socket.MSG_PEEK) != b""
+    except BlockingIOError:
+        return True
+
+
+@pytest.fixture
+def app(fresh_repo, tmp_path, make_app):
+    return make_app(app_config(tmp_path, fresh_repo))
+
+
+def test_health_answers_while_1000_idle_connections_are_held(app):
+    # both ends of every connection live in this process
+    ensure_open_files(2 * NUM_IDLE + FD_RESERVE)
+    with serving(app, served_config()) as url:
+        host, port = url.removeprefix("http://").split(":")
+        idle: list[socket.socket] = []
+        try:
+            for _ in range(NUM_IDLE):
+                idle.append(socket.create_connection((host, int(port)), 5))
+            # accepted in order: once this one answers, all are held
+            first = requests.get(url + "/health", timeout=ACCEPT_TIMEOUT)
+            assert first.status_code == 200
+            for _ in range(3):
+                start = time.monotonic()
+                health = requests.get(url + "/health",
+                                      timeout=HEALTH_DEADLINE)
+                assert health.status_code == 200
+                assert health.json()["alive"] is True
+                assert time.monotonic() - start < HEALTH_DEADLINE
+            assert all(still_open(sock) for sock in idle)
+        finally:
+            for sock in idle:
+                sock.close()
+
+
+def test_an_idle_connection_is_closed_after_the_channel_timeout(app):
+    config = served_config(channel_timeout=1, cleanup_interval=1)
+    with serving(app, config) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), 5) as sock:
+            start = time.monotonic()
+            # closed by the first cleanup after the timeout (+ 1 s loop)
+            sock.settimeout(config.channel_timeout
+                            + config.cleanup_interval + 3.0)
+            assert sock.recv(1) == b""
+            assert time.monotonic() - start >= config.channel_timeout
+        assert requests.get(url + "/health", timeout=5).status_code == 200
+
+
+@pytest.fixture
+def exporter_log(tmp_path: Path) -> Iterator[Path]:
+    """``configure_logging("exporter", ...)``'s file; root logger restored
+    at the end."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    path = configure_logging("exporter", tmp_path / "logs", verbose=True)
+    yield path
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+def test_control_characters_in_paths_are_refused_and_logged_escaped(
+    app, exporter_log: Path
+):
+    forged = FORGED.replace(" ", "%20").encode()
+    targets = [b"/jobs/x%0D%0A" + forged, b"/jobs/x%0A" + forged,
+               b"/jobs/x%00y", b"/x%0D%0A" + forged, b"/jobs/x\x00y",
+               b"/jobs/x%E2%80%A8" + forged, b"/jobs/x\r" + forged]
+    with serving(app, served_config()) as url:
+        for target in targets:
+            status = raw_get(url, target)
+            code = int(status.split()[1])
+            assert 400 <= code < 500, (target, status)
+        assert requests.get(url + "/health", timeout=5).status_code == 200
+    raw = exporter_log.read_bytes()
+    assert b"\x00" not in raw
+    lines = raw.decode().splitlines()
+    assert any("FORGED" in line for line in lines)  # the 404s are logged
+    assert not [line for line in lines if line.startswith(FORGED)]
+    assert all(LINE.match(line) for line in lines), lines
