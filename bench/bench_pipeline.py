@@ -6,7 +6,7 @@ end-to-end test, ``tests/pipeline.py``), waits for the first promoted model,
 then measures for ``--duration`` seconds:
 
 - latency of each frame = carousel file time - raw strain file time of the
-  same GPS second (DESIGN.md §7), p50/p99/max;
+  same GPS second (docs/architecture.md, "Latency and compute"), p50/p99/max;
 - CPU seconds per second of data of each service's process tree (/proc);
 - removed fraction of the removable in-band power of PRODUCTION and OUT_DQ
   against the simulator's truth, and the out-of-band change.

@@ -57,7 +57,7 @@ if [[ ! -x $BACKENDS/python/triton_python_backend_stub ]]; then
 fi
 mkdir -p "$REPO"
 
-# DESIGN.md §6: the wheel's libs and this interpreter's LIBDIR first, or the
+# docs/architecture.md, "Triton": the wheel's libs and this interpreter's LIBDIR first, or the
 # stub picks up the system libpython and python models fail.
 export LD_LIBRARY_PATH=$SITE/nvidia_pytriton.libs:$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export PATH=$ENV/bin:$PATH

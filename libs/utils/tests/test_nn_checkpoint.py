@@ -44,7 +44,7 @@ def _meta() -> ModelMeta:
 
 
 def test_production_size_and_any_length() -> None:
-    """~43k parameters (DESIGN.md §8); fully convolutional: any length
+    """~43k parameters (docs/architecture.md, "Production configuration"); fully convolutional: any length
     divisible by 16 gives the same length back."""
     model = DeepClean(18).eval()
     assert 40_000 < count_parameters(model) < 46_000

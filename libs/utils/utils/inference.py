@@ -5,7 +5,7 @@ well as in the offline cleaner and the benchmarks. ``run`` is any callable
 mapping a batch ``(batch, num_witnesses, size)`` of standard-scaled witnesses
 to scaled noise ``(batch, size)`` (ONNX Runtime, TensorRT or torch).
 
-Schemes (DESIGN.md §7):
+Schemes (docs/architecture.md, "Latency and compute"):
 
 ``window``
     One pass of the fully convolutional network over the whole window; the

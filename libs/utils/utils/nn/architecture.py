@@ -1,4 +1,4 @@
-"""DeepClean: a 1-D convolutional autoencoder (DESIGN.md §8).
+"""DeepClean: a 1-D convolutional autoencoder (docs/architecture.md, "Production configuration").
 
 Input ``(batch, num_witnesses, size)`` witnesses, output ``(batch, size)``
 predicted noise in strain; ``size`` must be divisible by 16 (four stride-2
