@@ -78,10 +78,10 @@ class StreamConfig:
         state_channel: state vector carrying analysis-ready bits.
         witness_channels: full witness channel names.
         frame_timeout: seconds after a frame is due before it is dropped.
-        late_grace: seconds given to a missing frame once a newer one exists.
-        poll_interval: seconds between looks at the directory.
         max_consecutive_drops: drops in a row that mean "stream down".
         start_timeout: seconds to wait for the very first frame.
+        late_grace: seconds given to a missing frame once a newer one exists.
+        poll_interval: seconds between looks at the directory.
         future_tolerance: seconds a file may claim a second ahead of the
             data clock and still count as a newer frame.
         late_memory: dropped seconds watched for a late arrival that
@@ -93,13 +93,13 @@ class StreamConfig:
     strain_channel: str
     state_channel: str
     witness_channels: tuple[str, ...]
-    frame_timeout: float = 2.0
-    late_grace: float = 0.5
-    poll_interval: float = 0.05
-    max_consecutive_drops: int = 30
-    start_timeout: float = 600.0
-    future_tolerance: float = 1.0
-    late_memory: int = 8
+    frame_timeout: float
+    max_consecutive_drops: int
+    start_timeout: float
+    late_grace: float = 0.5  # s; LIGO writes frames in order
+    poll_interval: float = 0.05  # s; 20 stats a second
+    future_tolerance: float = 1.0  # s of clock jitter allowed
+    late_memory: int = 8  # dropped seconds watched
 
     def __post_init__(self) -> None:
         for name in ("frame_timeout", "poll_interval", "start_timeout"):

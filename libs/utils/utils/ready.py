@@ -19,9 +19,3 @@ def ready_samples(state: np.ndarray, mask: int = DEFAULT_READY_MASK):
             return np.zeros(state.shape, dtype=bool)
         state = state.astype(np.int64)
     return (state & mask) == mask
-
-
-def is_ready(state: np.ndarray, mask: int = DEFAULT_READY_MASK) -> bool:
-    """True when every sample of a second is analysis ready."""
-    state = np.asarray(state)
-    return state.size > 0 and bool(np.all(ready_samples(state, mask)))

@@ -129,11 +129,6 @@ class Preprocessor:
         """Seconds between a raw second arriving and its output."""
         return self.lookahead + self.context
 
-    def reset(self) -> None:
-        """Forget all context (after a long gap)."""
-        self._held = None
-        self._window.clear()
-
     def push(self, second: FrameSecond) -> list[Second]:
         """Add the next raw second; return the seconds that became ready."""
         raw = self._to_raw(second)
