@@ -17,8 +17,10 @@ TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 
 die() { echo "build.sh: ERROR: $*" >&2; exit 1; }
 command -v "$PYTHON" >/dev/null || die "no $PYTHON on PATH"
-"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
-    || die "python >= 3.10 needed, found $("$PYTHON" -V 2>&1)"
+# tomllib (utils.config, scripts/config_get.py) is in the standard library
+# from 3.11 on
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+    || die "python >= 3.11 needed, found $("$PYTHON" -V 2>&1)"
 
 UTILS="-e $ROOT/libs/utils[test]"
 UTILS_NN="-e $ROOT/libs/utils[nn,test]"

@@ -2,8 +2,11 @@
 # Run every test suite, each in its own service environment.
 #
 #   ./test.sh            build what is missing, then run all suites
-#   ./test.sh SUITE...   only these (utils nn interop replay trainer exporter
-#                        cleaner monitor e2e)
+#   ./test.sh SUITE...   only these (lint utils nn interop replay trainer
+#                        exporter cleaner monitor e2e)
+#
+# "lint" is ruff: `ruff check` and `ruff format --check` over the repo
+# (configuration in pyproject.toml), zero findings allowed.
 #
 # "e2e" is the root suite (tests/): one pipeline started with run.sh for
 # the whole session, then the end-to-end test, the security tests and the
@@ -18,7 +21,7 @@ scripts/ensure_system_packages.sh --with-browser \
     || echo "test.sh: continuing; tests needing the missing packages will say so"
 
 declare -A ENV=(
-    [utils]=replay [nn]=trainer [interop]=monitor [replay]=replay
+    [lint]=tests [utils]=replay [nn]=trainer [interop]=monitor [replay]=replay
     [trainer]=trainer [exporter]=exporter [cleaner]=cleaner
     [monitor]=monitor [e2e]=tests
 )
@@ -33,15 +36,37 @@ declare -A ARGS=(
     [monitor]="projects/monitor/tests"
     [e2e]="tests"
 )
-ORDER=(utils nn interop replay trainer exporter cleaner monitor e2e)
+ORDER=(lint utils nn interop replay trainer exporter cleaner monitor e2e)
 suites=("$@")
 [[ ${#suites[@]} -gt 0 ]] || suites=("${ORDER[@]}")
 
 RESULTS=$ROOT/.venv/test-results
 rm -rf "$RESULTS"; mkdir -p "$RESULTS"
 status=0
+lint() {
+    # ruff over the whole repo; one JUnit case per check for the summary
+    local ruff=$ROOT/.venv/tests/bin/ruff failures=0 cases=""
+    for check in "check" "format --check"; do
+        # shellcheck disable=SC2086
+        if "$ruff" $check "$ROOT"; then
+            cases+="<testcase name=\"ruff $check\"/>"
+        else
+            failures=$((failures + 1))
+            cases+="<testcase name=\"ruff $check\"><failure/></testcase>"
+        fi
+    done
+    echo "<testsuite name=\"lint\" tests=\"2\" failures=\"$failures\"" \
+        "errors=\"0\" skipped=\"0\">$cases</testsuite>" > "$RESULTS/lint.xml"
+    return "$failures"
+}
+
 for suite in "${suites[@]}"; do
     [[ -n ${ENV[$suite]+x} ]] || { echo "unknown suite $suite"; exit 2; }
+    if [[ $suite == lint ]]; then
+        echo "== lint (ruff, env .venv/tests)"
+        lint || { status=1; echo "== lint FAILED"; }
+        continue
+    fi
     args=${ARGS[$suite]}
     if [[ -z ${args// /} ]]; then echo "== $suite: no tests"; continue; fi
     echo "== $suite (env .venv/${ENV[$suite]})"

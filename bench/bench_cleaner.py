@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -49,15 +50,7 @@ sys.path[:0] = [
     str(ROOT / "projects" / "cleaner" / "tests" / "regression_model"),
 ]
 import regression  # noqa: E402
-from cleaner.cleaning import WindowConfig  # noqa: E402
-from cleaner.gate import GateConfig, OutDqGate  # noqa: E402
-from cleaner.offline import clean_stretch, read_stretch  # noqa: E402
-from cleaner.postprocess import (  # noqa: E402
-    FilterConfig,
-    PredictionHistory,
-    StreamingFilter,
-)
-from cleaner.prediction import Prediction  # noqa: E402
+from configs import SETTINGS, load_settings  # noqa: E402
 from simdata import (  # noqa: E402
     BAND,
     EDGE_LENGTH,
@@ -71,7 +64,14 @@ from simdata import (  # noqa: E402
     simulation_config,
     truth_4096,
 )
-from utils.follower import StreamConfig  # noqa: E402
+
+from cleaner.gate import OutDqGate  # noqa: E402
+from cleaner.offline import clean_stretch, read_stretch  # noqa: E402
+from cleaner.postprocess import (  # noqa: E402
+    PredictionHistory,
+    StreamingFilter,
+)
+from cleaner.prediction import Prediction  # noqa: E402
 from utils.inference import Scheme, predict  # noqa: E402
 from utils.signal import bandpass  # noqa: E402
 from utils.simulation import Simulator  # noqa: E402
@@ -95,6 +95,7 @@ def regression_runner(coefficients: np.ndarray):
 
 def network_runner(run_dir: Path):
     import torch
+
     from utils.nn.checkpoint import load_model
 
     model, _ = load_model(run_dir)
@@ -123,10 +124,13 @@ def local_predictor(run, scheme: Scheme, clock: list[float]):
 def compare_schemes(data_dir: Path, sim, run, length: int) -> None:
     """Offline removed fraction and CPU of both schemes on ``length`` s."""
     config = sim.config
-    stream = StreamConfig(
-        data_dir, IFO, config.strain_channel, config.state_channel,
-        config.witness_channels,
-    )  # fmt: skip
+    stream = replace(
+        SETTINGS.stream_config(),
+        data_dir=data_dir,
+        strain_channel=config.strain_channel,
+        state_channel=config.state_channel,
+        witness_channels=tuple(config.witness_channels),
+    )
     channels = [config.strain_channel, *config.witness_channels]
     rates = {c: float(config.sample_rate(c)) for c in config.witness_channels}
     rates[config.strain_channel] = float(config.strain_rate)
@@ -134,23 +138,29 @@ def compare_schemes(data_dir: Path, sim, run, length: int) -> None:
     lead = 4  # s read before the compared stretch (one-shot filter edge)
     truth = truth_4096(data_dir, start, length)
     print(f"schemes, offline over {length} s (GPS {start}..):")
+    production = load_settings("cleaner-production")  # W 2.5 s, E 0.5 s
     for name, scheme, window in (
-        ("window (W 2 s)", Scheme("window"), WindowConfig()),
+        ("window (W 2 s)", Scheme("window"), SETTINGS.window_config()),
         (
             "kernels 1 s @ 512 Hz",
             Scheme("kernels"),
-            WindowConfig(RATE, 2.5, 0.5),
+            production.window_config(),
         ),
     ):
         stretch = read_stretch(
-            stream, Preprocessor(channels, RATE, rates), start - lead,
+            stream,
+            Preprocessor(channels, RATE, rates),
+            start - lead,
             length + 2 * lead,
-        )  # fmt: skip
+        )
         clock = [0.0]
         frames = clean_stretch(
-            stretch, local_predictor(run, scheme, clock), window,
-            FilterConfig(), OutDqGate(GateConfig()),
-        )[lead : lead + length]  # fmt: skip
+            stretch,
+            local_predictor(run, scheme, clock),
+            window,
+            SETTINGS.filter_config(),
+            OutDqGate(SETTINGS.gate_config()),
+        )[lead : lead + length]
         cleaned = np.concatenate([f.production for f in frames])
         raw = np.concatenate([f.raw for f in frames])
         fraction = removed_fraction(cleaned, raw, truth)
@@ -174,15 +184,21 @@ def edge_table(sim, coefficients) -> None:
     for memory in (1.0, 2.0, 4.0):
         for pad in (0.5, 0.75):
             for order in (0, 32):
-                run = StreamingFilter(FilterConfig(
-                    memory_length=memory, pad_length=pad,
-                    extrapolation_order=order,
-                ))  # fmt: skip
-                error = np.concatenate([
-                    run(history, GPS + i)
-                    - reference[i * RATE : (i + 1) * RATE]
-                    for i in range(8, duration - 8)
-                ])  # fmt: skip
+                run = StreamingFilter(
+                    replace(
+                        SETTINGS.filter_config(),
+                        memory_length=memory,
+                        pad_length=pad,
+                        extrapolation_order=order,
+                    )
+                )
+                error = np.concatenate(
+                    [
+                        run(history, GPS + i)
+                        - reference[i * RATE : (i + 1) * RATE]
+                        for i in range(8, duration - 8)
+                    ]
+                )
                 print(
                     f"  {memory:3.1f}  {pad:4.2f}  {order:5d}   "
                     f"{np.sqrt(np.mean(error**2)) / rms:.1e}  "
@@ -222,9 +238,11 @@ def run_profile(profile, work, sim, triton, duration) -> Path:
     (root / "pyproject.toml").parent.mkdir(parents=True)
     (root / "pyproject.toml").write_text(text)
     env = dict(
-        os.environ, IFO=IFO, PROJECT_DIR=str(root / "project"),
+        os.environ,
+        IFO=IFO,
+        PROJECT_DIR=str(root / "project"),
         DATA_DIR=str(root / "data"),
-    )  # fmt: skip
+    )
     feeder = Feeder(sim, root / "data", GPS, duration + 60, 1.0, prefill=2)
     cleaner = Path(sys.executable).with_name("cleaner")
     command = [str(cleaner), "--typeo", f"{root / 'pyproject.toml'}:{profile}"]
@@ -247,13 +265,18 @@ def run_profile(profile, work, sim, triton, duration) -> Path:
     latency = np.array(
         [float(x) for x in re.findall(r"latency ([0-9.]+) s", log)]
     )
-    print(f"profile {profile}: {latency.size} frames, exit "
-          f"{process.returncode}")  # fmt: skip
+    print(
+        f"profile {profile}: {latency.size} frames, exit {process.returncode}"
+    )
     p50, p99 = np.percentile(latency, [50, 99])
-    print(f"  latency p50 {p50:.3f} s  p99 {p99:.3f} s  "
-          f"max {latency.max():.3f} s")  # fmt: skip
-    print(f"  CPU {cpu:.3f} s per s of data; peak RSS "
-          f"{usage.ru_maxrss / 1024:.0f} MiB")  # fmt: skip
+    print(
+        f"  latency p50 {p50:.3f} s  p99 {p99:.3f} s  "
+        f"max {latency.max():.3f} s"
+    )
+    print(
+        f"  CPU {cpu:.3f} s per s of data; peak RSS "
+        f"{usage.ru_maxrss / 1024:.0f} MiB"
+    )
     print_quality(carousel, root / "data")
     return root / "data"
 
@@ -269,30 +292,48 @@ def print_quality(carousel: Path, data_dir: Path) -> None:
     for name in ("production", "out_dq"):
         channel = getattr(CHANNELS, name)
         cleaned = np.concatenate([frames[g][channel] for g in seconds])
-        print(f"  removed fraction {name:10s} "
-              f"{removed_fraction(cleaned, raw, truth):.4f} "
-              f"over {len(seconds)} s")  # fmt: skip
+        print(
+            f"  removed fraction {name:10s} "
+            f"{removed_fraction(cleaned, raw, truth):.4f} "
+            f"over {len(seconds)} s"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add = parser.add_argument
-    add("--duration", type=int, default=120,
-        help="seconds of real-time cleaning per profile")  # fmt: skip
-    add("--profiles", nargs="+", default=["cleaner"],
-        help="typeo sections of pyproject.toml to run")  # fmt: skip
-    add("--quality-length", type=int, default=30,
-        help="seconds compared offline between schemes")  # fmt: skip
+    add(
+        "--duration",
+        type=int,
+        default=120,
+        help="seconds of real-time cleaning per profile",
+    )
+    add(
+        "--profiles",
+        nargs="+",
+        default=["cleaner"],
+        help="typeo sections of pyproject.toml to run",
+    )
+    add(
+        "--quality-length",
+        type=int,
+        default=30,
+        help="seconds compared offline between schemes",
+    )
     add("--run", type=Path, help="training run folder (needs torch)")
-    add("--edge", action="store_true",
-        help="print the streaming band-pass edge error")  # fmt: skip
+    add(
+        "--edge",
+        action="store_true",
+        help="print the streaming band-pass edge error",
+    )
     args = parser.parse_args()
     sim = Simulator(simulation_config())
     coefficients = fit_coefficients(sim, GPS - 1000)
     run = (
-        network_runner(args.run) if args.run
+        network_runner(args.run)
+        if args.run
         else regression_runner(coefficients)
-    )  # fmt: skip
+    )
     work = Path(tempfile.mkdtemp(prefix="bench_cleaner_"))
     print(f"work folder {work}")
     if args.edge:
@@ -302,8 +343,9 @@ def main() -> None:
         from triton_server import TritonServer, write_repository
 
         write_repository(work / "repo", coefficients)
-        triton = TritonServer(work / "repo", work / "triton.log",
-                              EDGE_LENGTH, 0.5)  # fmt: skip
+        triton = TritonServer(
+            work / "repo", work / "triton.log", EDGE_LENGTH, 0.5
+        )
         triton.configure(1, 2)
         triton.start()
         try:

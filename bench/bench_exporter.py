@@ -3,8 +3,9 @@
     .venv/exporter/bin/python bench/bench_exporter.py [--requests 40]
         [--kernel-requests 4] [--runs 2]
 
-Starts its own tritonserver (``triton-server/serve.sh``, CPU) on free ports over a
-temporary repository and an in-process exporter (``create_app``); makes
+Starts its own tritonserver (``triton-server/serve.sh``, CPU) on free
+ports over a temporary repository and an in-process exporter
+(``create_app``, the root ``[exporter]`` settings); makes
 training runs with the production-size network (18 witnesses, ~43k
 parameters, random weights, scalers from simulator witnesses) and prints:
 
@@ -24,35 +25,33 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
-from exporter.app import create_app, service_of
-from exporter.config import (
-    AppConfig,
-    ExportConfig,
-    RepositoryConfig,
-    ServingConfig,
-    TritonConfig,
-)
 from scipy.signal import resample_poly
-from utils.inference import Scheme
+
+from exporter.app import create_app, service_of
+from exporter.config import ExporterSettings
+from exporter.service import AppConfig
+from utils.config import parse_settings
 from utils.nn.architecture import DeepClean, count_parameters
 from utils.nn.checkpoint import ModelMeta, save_model
+from utils.runs import DONE_FILE, VERIFY_FILE, run_name, train_dir
 from utils.simulation import (
     SimulationConfig,
     Simulator,
     default_witness_channels,
 )
+from utils.testing import free_port
 from utils.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,14 +59,17 @@ SAMPLE_RATE = 4096
 TOKEN = "bench-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 GPS = 1_400_000_000
-SEED_SCHEME = Scheme("kernels", SAMPLE_RATE, 1.0, 512.0, 0.5, 128)
+# the seed's scheme, as [exporter-production] serves it but 128 per call
+SEED_SCHEME = dict(
+    scheme="kernels",
+    kernel_length=1.0,
+    inference_sampling_rate=512.0,
+    aggregation_length=0.5,
+    inference_batch_size=128,
+)
+# what run.sh exports; the folders are the benchmark's own
+ENVIRON = {"IFO": "L1", "PROJECT_DIR": "/nonexistent", "DATA_DIR": "/none"}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def witnesses(gps: int, duration: int) -> np.ndarray:
@@ -92,12 +94,13 @@ def make_run(train: Path, start: int, seed: int) -> str:
         model.witness_mean.copy_(torch.from_numpy(witness.mean(axis=1)))
         model.witness_std.copy_(torch.from_numpy(witness.std(axis=1)))
         model.strain_std.fill_(1e-20)
-    meta = ModelMeta("L1:GDS-CALIB_STRAIN", channels, SAMPLE_RATE, start,
-                     start + 4096)
-    path = train / f"{start}-{start + 4096}"
+    meta = ModelMeta(
+        "L1:GDS-CALIB_STRAIN", channels, SAMPLE_RATE, start, start + 4096
+    )
+    path = train / run_name(start, start + 4096)
     save_model(model.eval(), meta, path)
-    np.savez(path / "verify.npz", witness=witness)
-    (path / "DONE").write_text("")
+    np.savez(path / VERIFY_FILE, witness=witness)
+    (path / DONE_FILE).write_text("")
     return path.name, count_parameters(model)
 
 
@@ -128,18 +131,28 @@ def tree_cpu(pid: int) -> float:
 
 
 def start_triton(repo: Path, log: Path) -> tuple[subprocess.Popen, dict]:
-    ports = {"http": free_port(), "grpc": free_port(),
-             "metrics": free_port()}
-    command = [str(ROOT / "triton-server" / "serve.sh"), str(repo), "--http-port",
-               str(ports["http"]), "--grpc-port", str(ports["grpc"]),
-               "--metrics-port", str(ports["metrics"])]
-    process = subprocess.Popen(command, stdout=log.open("wb"),
-                               stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    ports = {"http": free_port(), "grpc": free_port(), "metrics": free_port()}
+    command = [
+        str(ROOT / "triton-server" / "serve.sh"),
+        str(repo),
+        "--http-port",
+        str(ports["http"]),
+        "--grpc-port",
+        str(ports["grpc"]),
+        "--metrics-port",
+        str(ports["metrics"]),
+    ]
+    process = subprocess.Popen(
+        command,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
     def live() -> bool:
         client = triton_http.InferenceServerClient(
-            f"127.0.0.1:{ports['http']}", connection_timeout=1.0)
+            f"127.0.0.1:{ports['http']}", connection_timeout=1.0
+        )
         try:
             return client.is_server_live()
         except Exception:  # not up yet
@@ -147,8 +160,13 @@ def start_triton(repo: Path, log: Path) -> tuple[subprocess.Popen, dict]:
         finally:
             client.close()
 
-    wait_for(live, "tritonserver", 90.0, interval=0.2,
-             alive=lambda: process.poll() is None)
+    wait_for(
+        live,
+        "tritonserver",
+        90.0,
+        interval=0.2,
+        alive=lambda: process.poll() is None,
+    )
     return process, ports
 
 
@@ -177,16 +195,22 @@ def measure(url: str, pid: int, witness: np.ndarray, count: int) -> dict:
     latencies, cpu0 = [], tree_cpu(pid)
     for _ in range(count):
         start = time.perf_counter()
-        result = client.infer("deepclean-pipeline", [tensor],
-                              client_timeout=60.0)
+        result = client.infer(
+            "deepclean-pipeline", [tensor], client_timeout=60.0
+        )
         latencies.append(time.perf_counter() - start)
     cpu = tree_cpu(pid) - cpu0
-    versions = (int(result.as_numpy("PRODUCTION_VERSION")[0]),
-                int(result.as_numpy("CANARY_VERSION")[0]))
+    versions = (
+        int(result.as_numpy("PRODUCTION_VERSION")[0]),
+        int(result.as_numpy("CANARY_VERSION")[0]),
+    )
     client.close()
-    return {"median_ms": 1e3 * statistics.median(latencies),
-            "p95_ms": 1e3 * float(np.percentile(latencies, 95)),
-            "cpu_ms_per_s": 1e3 * cpu / count, "versions": versions}
+    return {
+        "median_ms": 1e3 * statistics.median(latencies),
+        "p95_ms": 1e3 * float(np.percentile(latencies, 95)),
+        "cpu_ms_per_s": 1e3 * cpu / count,
+        "versions": versions,
+    }
 
 
 def main() -> int:
@@ -198,7 +222,7 @@ def main() -> int:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp)
-        repo, train = project / "model_repo", project / "train"
+        repo, train = project / "model_repo", train_dir(project)
         repo.mkdir()
         process, ports = start_triton(repo, project / "tritonserver.log")
         try:
@@ -210,12 +234,20 @@ def main() -> int:
 
 
 def run_benchmark(args, project, repo, train, process, ports) -> None:
-    def config(serving: ServingConfig) -> AppConfig:
-        return AppConfig(project, TOKEN, RepositoryConfig(repo),
-                         ExportConfig(timeout=600.0), serving,
-                         TritonConfig(url=f"127.0.0.1:{ports['http']}"))
+    argv = ["--typeo", f"{ROOT}/pyproject.toml:exporter"]
+    settings = parse_settings(ExporterSettings, "exporter", argv, ENVIRON)
 
-    app = create_app(config(ServingConfig()))
+    def config(**changes: object) -> AppConfig:
+        return replace(
+            settings,
+            project_dir=project,
+            model_repo=repo,
+            export_timeout=600.0,
+            triton_url=f"127.0.0.1:{ports['http']}",
+            **changes,
+        ).app_config(TOKEN)
+
+    app = create_app(config())
     client = app.test_client()
     print(f"machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
     for i in range(args.runs):
@@ -223,35 +255,44 @@ def run_benchmark(args, project, repo, train, process, ports) -> None:
         wall = export(client, name)
         if i == 0:
             client.post("/production", json={"version": 1}, headers=AUTH)
-        info = json.loads((repo / "deepclean" / str(i + 1) /
-                           "version.json").read_text())
-        print(f"export of version {i + 1} ({params} parameters): "
-              f"{wall:.1f} s from POST to loaded, of which export + "
-              f"verification {info['conversion_seconds']:.1f} s (the rest: "
-              f"subprocess start with torch import, Triton loads), "
-              f"verification error "
-              f"{info['verification_error']:.1e}")
+        info = json.loads(
+            (repo / "deepclean" / str(i + 1) / "version.json").read_text()
+        )
+        print(
+            f"export of version {i + 1} ({params} parameters): "
+            f"{wall:.1f} s from POST to loaded, of which export + "
+            f"verification {info['conversion_seconds']:.1f} s (the rest: "
+            f"subprocess start with torch import, Triton loads), "
+            f"verification error "
+            f"{info['verification_error']:.1e}"
+        )
     grpc_url = f"127.0.0.1:{ports['grpc']}"
     time.sleep(2.0)  # let replaced versions unload
     idle0 = tree_cpu(process.pid)
     time.sleep(2.0)
-    print(f"tritonserver idle CPU: "
-          f"{1e3 * (tree_cpu(process.pid) - idle0) / 2.0:.1f} ms per s")
+    print(
+        f"tritonserver idle CPU: "
+        f"{1e3 * (tree_cpu(process.pid) - idle0) / 2.0:.1f} ms per s"
+    )
     window = witnesses(GPS + 10_000, 2)
     stats = measure(grpc_url, process.pid, window, args.requests)
-    print(f"window scheme (2 s window per 1 s of data), production "
-          f"{stats['versions'][0]} + canary {stats['versions'][1]}: latency "
-          f"median {stats['median_ms']:.1f} ms, p95 {stats['p95_ms']:.1f} "
-          f"ms; CPU {stats['cpu_ms_per_s']:.1f} ms per s of data "
-          f"(goal <= 50 ms on 2 cores)")
+    print(
+        f"window scheme (2 s window per 1 s of data), production "
+        f"{stats['versions'][0]} + canary {stats['versions'][1]}: latency "
+        f"median {stats['median_ms']:.1f} ms, p95 {stats['p95_ms']:.1f} "
+        f"ms; CPU {stats['cpu_ms_per_s']:.1f} ms per s of data "
+        f"(goal <= 50 ms on 2 cores)"
+    )
     service_of(app).close()
-    app = create_app(config(ServingConfig(SEED_SCHEME)))
+    app = create_app(config(**SEED_SCHEME))
     window = witnesses(GPS + 10_000, 3)[:, : int(2.5 * SAMPLE_RATE)]
     stats = measure(grpc_url, process.pid, window, args.kernel_requests)
-    print(f"seed kernels scheme (1 s kernels, 512 Hz, 0.5 s aggregation; "
-          f"2.5 s window per 1 s of data): latency median "
-          f"{stats['median_ms']:.0f} ms, p95 {stats['p95_ms']:.0f} ms; CPU "
-          f"{stats['cpu_ms_per_s']:.0f} ms per s of data")
+    print(
+        f"seed kernels scheme (1 s kernels, 512 Hz, 0.5 s aggregation; "
+        f"2.5 s window per 1 s of data): latency median "
+        f"{stats['median_ms']:.0f} ms, p95 {stats['p95_ms']:.0f} ms; CPU "
+        f"{stats['cpu_ms_per_s']:.0f} ms per s of data"
+    )
     service_of(app).close()
 
 

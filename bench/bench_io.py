@@ -14,13 +14,14 @@ Goal: read + write <= 30 ms per second of data.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from utils.atomic import atomic_path
 from utils.channels import OutputChannels
 from utils.gwf import read_frame, write_frame
 from utils.simulation import SimulationConfig, Simulator
@@ -43,8 +44,10 @@ def output_channels(rng: np.random.Generator) -> tuple[dict, dict]:
 
 
 def gwframe_read(config: SimulationConfig, data_dir: Path, gps: int) -> None:
-    read_frame(strain_path(data_dir, IFO, gps),
-               [config.strain_channel, config.state_channel])  # fmt: skip
+    read_frame(
+        strain_path(data_dir, IFO, gps),
+        [config.strain_channel, config.state_channel],
+    )
     read_frame(witness_path(data_dir, IFO, gps), list(config.witness_channels))
 
 
@@ -72,12 +75,14 @@ def gwpy_functions() -> tuple[Callable, Callable] | None:
         out = TimeSeriesDict()
         for name, values in data.items():
             out[name] = TimeSeries(
-                values, t0=gps, sample_rate=rates[name], name=name,
+                values,
+                t0=gps,
+                sample_rate=rates[name],
+                name=name,
                 channel=name,
-            )  # fmt: skip
-        tmp = path.with_name(f".{path.name}.tmp")
-        out.write(str(tmp), format="gwf")
-        os.replace(tmp, path)
+            )
+        with atomic_path(path) as tmp:
+            out.write(str(tmp), format="gwf")
 
     return read, write
 
@@ -117,9 +122,11 @@ def main() -> None:
         Simulator(config).write_stretch(data_dir, GPS, args.seconds)
         size = sum(
             p.stat().st_size
-            for p in (strain_path(data_dir, IFO, GPS),
-                      witness_path(data_dir, IFO, GPS))
-        )  # fmt: skip
+            for p in (
+                strain_path(data_dir, IFO, GPS),
+                witness_path(data_dir, IFO, GPS),
+            )
+        )
         print(
             f"{args.seconds} seconds; input {size / 1e6:.2f} MB/s "
             f"(strain + {len(config.witness_channels)} witnesses)"
@@ -134,8 +141,10 @@ def main() -> None:
             out_dir = Path(tmp) / name.replace("/", "_")
             out_dir.mkdir()
             read(config, data_dir, GPS)  # warm up imports and caches
-            report(name, measure(read, write, config, data_dir, out_dir,
-                                 args.seconds))  # fmt: skip
+            report(
+                name,
+                measure(read, write, config, data_dir, out_dir, args.seconds),
+            )
 
 
 if __name__ == "__main__":

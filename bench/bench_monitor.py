@@ -6,15 +6,17 @@ canary, production 1 gated on) into a temporary carousel, then measures:
 1. CPU time of :meth:`Monitor.tick` per second of data (read the frame,
    spool it, prune, validate the canary, history), archive excluded;
 2. one status-page render (5 PNGs + index.html, spectra and 3 inspiral
-   ranges), and what it costs per second at the default 15 s cadence;
-3. wall and CPU time to write one ``archive_length`` stretch (default
-   1000 s) from the spool, uncompressed and gzip, and its size.
+   ranges), and what it costs per second at the ``status_interval`` of
+   ``[tool.typeo.scripts.monitor]``;
+3. wall and CPU time to write one ``archive_length`` stretch from the
+   spool, uncompressed and gzip, and its size.
 
     .venv/monitor/bin/python bench/bench_monitor.py
     .venv/monitor/bin/python bench/bench_monitor.py --seconds 600
 
-The exporter URL points at a closed port (promotion attempts fail at
-once); the status server and metrics endpoint are off.
+Every other value is the root ``pyproject.toml``'s ``[monitor]``. The
+exporter URL points at a closed port (promotion attempts fail at once); the
+status server and metrics endpoint are off.
 """
 
 from __future__ import annotations
@@ -23,40 +25,35 @@ import argparse
 import logging
 import os
 import shutil
-import socket
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from monitor.archive import Stretch
-from monitor.config import (
-    ArchiveConfig,
-    CarouselConfig,
-    MonitorConfig,
-    PromotionConfig,
-    Settings,
-    StatusConfig,
-    ValidationConfig,
-)
-from monitor.monitor import Monitor
 from scipy.signal import resample_poly
+
+from monitor.archive import Stretch
+from monitor.config import MonitorConfig, MonitorSettings
+from monitor.monitor import Monitor
 from utils.channels import OutputChannels, State
+from utils.config import parse_settings
 from utils.gwf import write_frame
 from utils.names import cleaned_name
 from utils.signal import bandpass
 from utils.simulation import SimulationConfig, Simulator
+from utils.testing import free_port
 
 IFO = "L1"
 GPS = 1_400_000_000
-STATE = int(State.INPUT_OK | State.PRODUCTION_OK | State.CANARY_OK
-            | State.OUT_DQ_ON | State.ANALYSIS_READY)  # fmt: skip
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+STATE = int(
+    State.INPUT_OK
+    | State.PRODUCTION_OK
+    | State.CANARY_OK
+    | State.OUT_DQ_ON
+    | State.ANALYSIS_READY
+)
 
 
 def simulate(seconds: int) -> tuple[np.ndarray, np.ndarray]:
@@ -68,8 +65,9 @@ def simulate(seconds: int) -> tuple[np.ndarray, np.ndarray]:
     return raw, bandpass(truth, 58.0, 62.0, 4096)
 
 
-def write_frames(folder: Path, raw: np.ndarray, truth: np.ndarray,
-                 start: int, count: int) -> None:  # fmt: skip
+def write_frames(
+    folder: Path, raw: np.ndarray, truth: np.ndarray, start: int, count: int
+) -> None:
     """``count`` frames from ``start``, data reused cyclically."""
     c = OutputChannels(IFO)
     folder.mkdir(parents=True, exist_ok=True)
@@ -77,31 +75,57 @@ def write_frames(folder: Path, raw: np.ndarray, truth: np.ndarray,
     for i in range(count):
         part = slice((i % size) * 4096, (i % size + 1) * 4096)
         clean = raw[part] - 0.95 * truth[part]
-        data = {c.out_dq: clean, c.production: clean,
-                c.canary: raw[part] - 0.9 * truth[part], c.raw: raw[part],
-                c.state: np.full(16, STATE, np.int32),
-                c.production_version: np.array([1], np.int32),
-                c.canary_version: np.array([2], np.int32)}  # fmt: skip
-        write_frame(folder / cleaned_name(IFO, start + i), data,
-                    start + i, c.sample_rates)  # fmt: skip
+        data = {
+            c.out_dq: clean,
+            c.production: clean,
+            c.canary: raw[part] - 0.9 * truth[part],
+            c.raw: raw[part],
+            c.state: np.full(16, STATE, np.int32),
+            c.production_version: np.array([1], np.int32),
+            c.canary_version: np.array([2], np.int32),
+        }
+        write_frame(
+            folder / cleaned_name(IFO, start + i),
+            data,
+            start + i,
+            c.sample_rates,
+        )
 
 
-def settings(root: Path, archive_length: int, compress: bool) -> Settings:
-    return Settings(
-        monitor=MonitorConfig(IFO, root / "monitor" / "state.json",
-                              metrics_port=0, max_frames_per_tick=10**6),
+def load_settings(root: Path, *flags: str) -> MonitorSettings:
+    """``[monitor]`` of the root ``pyproject.toml`` on ``root``."""
+    environ = {
+        "IFO": IFO,
+        "PROJECT_DIR": str(root),
+        "DATA_DIR": str(root / "data"),
+        "ARCHIVE_DIR": str(root / "archive"),
+    }
+    argv = ["--typeo", f"{PYPROJECT}:monitor", *flags]
+    return parse_settings(MonitorSettings, "monitor", argv, environ=environ)
+
+
+def settings(root: Path, archive_length: int, compress: bool) -> MonitorConfig:
+    flags = [
+        "--archive-length",
+        str(archive_length),
         # a window never full: no promotion attempts, same per-second work
-        validation=ValidationConfig(window_length=10**6),
-        promotion=PromotionConfig(f"http://127.0.0.1:{closed_port()}", "x",
-                                  timeout=1.0, attempts=1,
-                                  retry_interval=1e9),
-        carousel=CarouselConfig(IFO, root / "carousel",
-                                root / "archive" / ".spool"),
-        archive=ArchiveConfig(IFO, root / "archive", archive_length,
-                              compress=compress),
-        status=StatusConfig(root / "monitor" / "status", interval=1e9,
-                            port=0),
-    )  # fmt: skip
+        "--window-length",
+        str(10**6),
+        "--exporter-url",
+        f"http://127.0.0.1:{free_port()}",  # closed
+        "--status-interval",
+        "1e9",
+        "--status-port",
+        "0",
+        "--metrics-port",
+        "0",
+    ]
+    if compress:
+        flags.append("--archive-compress")
+    config = load_settings(root, *flags).monitor_config("bench-token")
+    return replace(
+        config, loop=replace(config.loop, max_frames_per_tick=10**6)
+    )
 
 
 def bench_ticks(root: Path, raw, truth, seconds: int) -> tuple[Monitor, float]:
@@ -121,7 +145,7 @@ def bench_ticks(root: Path, raw, truth, seconds: int) -> tuple[Monitor, float]:
     print(
         f"tick: {1e3 * cpu / seconds:.2f} ms CPU, {1e3 * wall / seconds:.2f}"
         f" ms wall per second of data ({seconds} s, carousel bound "
-        f"{monitor.settings.carousel.max_frames})"
+        f"{monitor.config.carousel.max_frames})"
     )
     return monitor, cpu / seconds
 
@@ -142,8 +166,9 @@ def bench_render(monitor: Monitor, renders: int, interval: float) -> float:
     return cpu / interval
 
 
-def bench_archive(root: Path, raw, truth, length: int,
-                  compress: bool) -> float:  # fmt: skip
+def bench_archive(
+    root: Path, raw, truth, length: int, compress: bool
+) -> float:
     case = root / f"archive-{int(compress)}"
     monitor = Monitor(settings(case, length, compress))
     write_frames(case / "archive" / ".spool", raw, truth, GPS, length)
@@ -170,14 +195,12 @@ def main() -> None:
         default=300,
         help="seconds of data fed to the loop",
     )
-    parser.add_argument("--archive-length", type=int, default=1000)
-    parser.add_argument("--renders", type=int, default=3)
     parser.add_argument(
-        "--status-interval",
-        type=float,
-        default=30.0,
-        help="s between renders (embedded default 30)",
+        "--archive-length",
+        type=int,
+        help="s per stretch (default: [monitor]'s)",
     )
+    parser.add_argument("--renders", type=int, default=3)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     t0 = time.perf_counter()
@@ -189,10 +212,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         monitor, tick = bench_ticks(root / "loop", raw, truth, args.seconds)
-        render = bench_render(monitor, args.renders, args.status_interval)
+        defaults = load_settings(root)  # [monitor] of pyproject.toml
+        render = bench_render(monitor, args.renders, defaults.status_interval)
         monitor.close()
-        archive = [bench_archive(root, raw, truth, args.archive_length, c)
-                   for c in (False, True)]  # fmt: skip
+        length = args.archive_length or defaults.archive_length
+        archive = [
+            bench_archive(root, raw, truth, length, c) for c in (False, True)
+        ]
     total = tick + render + archive[0]
     print(
         f"total: {1e3 * total:.0f} ms CPU per second of data "

@@ -26,6 +26,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 from scipy.signal import resample_poly
+
 from utils.gwf import read_frame
 from utils.names import strain_name, witness_name
 from utils.nn.architecture import DeepClean
@@ -40,8 +41,12 @@ EDGE = 0.25  # s trimmed at each chunk edge (>> receptive field)
 def export_onnx(model: DeepClean, path: Path) -> None:
     dummy = torch.zeros(1, model.num_witnesses, 8 * RATE)
     torch.onnx.export(
-        model, (dummy,), str(path), dynamo=False,
-        input_names=["witness"], output_names=["noise"],
+        model,
+        (dummy,),
+        str(path),
+        dynamo=False,
+        input_names=["witness"],
+        output_names=["noise"],
         dynamic_axes={"witness": {0: "b", 2: "t"}, "noise": {0: "b", 1: "t"}},
     )
 
@@ -54,7 +59,10 @@ def read_stretch(data_dir: Path, config: SimulationConfig, gps0: int, n: int):
             [config.strain_channel],
         )
         wit = read_frame(
-            data_dir / "lldetchar" / config.ifo / witness_name(config.ifo, gps),
+            data_dir
+            / "lldetchar"
+            / config.ifo
+            / witness_name(config.ifo, gps),
             list(config.witness_channels),
         )
         strain.append(raw[config.strain_channel])
@@ -109,7 +117,10 @@ def main() -> None:
         t = time.perf_counter()
         strain = resample(strain_s)
         witness = np.stack(
-            [resample([w[i] for w in witness_s]) for i in range(len(witness_s[0]))]
+            [
+                resample([w[i] for w in witness_s])
+                for i in range(len(witness_s[0]))
+            ]
         ).astype(np.float32)
         timings["resample"] += time.perf_counter() - t
 
@@ -119,21 +130,27 @@ def main() -> None:
         timings["network"] += time.perf_counter() - t
 
         t = time.perf_counter()
-        cleaned = strain[edge:size - edge] - bandpass(
-            noise[edge:size - edge].astype(np.float64), 58.0, 62.0, RATE
+        cleaned = strain[edge : size - edge] - bandpass(
+            noise[edge : size - edge].astype(np.float64), 58.0, 62.0, RATE
         )
         timings["filter"] += time.perf_counter() - t
         del cleaned
     total = time.perf_counter() - total_start
 
-    print(f"offline reprocessing of {args.duration} s of stored frames "
-          f"({len(config.witness_channels)} witnesses, chunks of "
-          f"{args.chunk_length} s, ONNX Runtime {args.threads} threads)")
+    print(
+        f"offline reprocessing of {args.duration} s of stored frames "
+        f"({len(config.witness_channels)} witnesses, chunks of "
+        f"{args.chunk_length} s, ONNX Runtime {args.threads} threads)"
+    )
     for stage, seconds in timings.items():
-        print(f"  {stage:9s} {1e3 * seconds / args.duration:7.2f} ms per s "
-              f"of data")
-    print(f"  total     {1e3 * total / args.duration:7.2f} ms per s of data "
-          f"= {args.duration / total:.0f}x real time")
+        print(
+            f"  {stage:9s} {1e3 * seconds / args.duration:7.2f} ms per s "
+            f"of data"
+        )
+    print(
+        f"  total     {1e3 * total / args.duration:7.2f} ms per s of data "
+        f"= {args.duration / total:.0f}x real time"
+    )
 
 
 if __name__ == "__main__":

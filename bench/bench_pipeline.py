@@ -66,14 +66,23 @@ def main() -> None:
 
     # the test's scaled-down training, but the monitor's own status cadence
     # (the test renders every 5 s, ~1.2 s of CPU each)
-    overrides = {**OVERRIDES, "monitor": {**OVERRIDES["monitor"],
-                                          "status_interval": 30.0}}
-    pipe = Pipeline(Path(tempfile.mkdtemp(prefix="bench-pipeline-")),
-                    overrides, name=f"bench-{os.getpid()}")
+    overrides = {
+        **OVERRIDES,
+        "monitor": {**OVERRIDES["monitor"], "status_interval": 30.0},
+    }
+    pipe = Pipeline(
+        Path(tempfile.mkdtemp(prefix="bench-pipeline-")),
+        overrides,
+        name=f"bench-{os.getpid()}",
+    )
     pipe.start()
     try:
-        wait_until(lambda: pipe.versions()["production"],
-                   "a promoted model", 1200, interval=5)
+        wait_until(
+            lambda: pipe.versions()["production"],
+            "a promoted model",
+            1200,
+            interval=5,
+        )
         time.sleep(15)  # the gate opens after its 8 s buffer
         pids = {s: pipe.pane_pid(s) for s in SERVICES}
         cpu0 = {s: tree_cpu(p) for s, p in pids.items()}
@@ -95,11 +104,15 @@ def report(pipe, gps0, gps1, seconds, cpu0, cpu1) -> None:
         if out.exists() and raw.exists():
             latencies.append(out.stat().st_mtime - raw.stat().st_mtime)
     lat = np.array(latencies)
-    print(f"pipeline at real time, {seconds} s of data after promotion "
-          f"(2 cores, embedded CPU defaults)")
-    print(f"  latency (carousel - raw frame appearance): p50 "
-          f"{np.percentile(lat, 50):.3f} s, p99 {np.percentile(lat, 99):.3f}"
-          f" s, max {lat.max():.3f} s over {lat.size} frames")
+    print(
+        f"pipeline at real time, {seconds} s of data after promotion "
+        f"(2 cores, embedded CPU defaults)"
+    )
+    print(
+        f"  latency (carousel - raw frame appearance): p50 "
+        f"{np.percentile(lat, 50):.3f} s, p99 {np.percentile(lat, 99):.3f}"
+        f" s, max {lat.max():.3f} s over {lat.size} frames"
+    )
     print("  CPU per second of data:")
     for service in SERVICES:
         used = (cpu1[service] - cpu0[service]) / seconds
@@ -111,11 +124,13 @@ def report(pipe, gps0, gps1, seconds, cpu0, cpu1) -> None:
     truth = truth_4096(pipe.data_dir, "L1", gps1 - 63, gps1 + 1)
     for channel in (ch.production, ch.out_dq):
         cleaned = np.concatenate([f[channel] for f in frames])
-        print(f"  {channel.split(':')[1]}: removed "
-              f"{removed_fraction(cleaned, raw, truth):.4f} of the removable"
-              f" in-band power, out-of-band change "
-              f"{100 * out_of_band_change(cleaned, raw):.2f}% "
-              f"(last 64 s, gate open throughout: {gate})")
+        print(
+            f"  {channel.split(':')[1]}: removed "
+            f"{removed_fraction(cleaned, raw, truth):.4f} of the removable"
+            f" in-band power, out-of-band change "
+            f"{100 * out_of_band_change(cleaned, raw):.2f}% "
+            f"(last 64 s, gate open throughout: {gate})"
+        )
 
 
 if __name__ == "__main__":

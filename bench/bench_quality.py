@@ -70,8 +70,9 @@ def main() -> None:
     tic = time.perf_counter()
     result = train(train_data, config)
     network_time = time.perf_counter() - tic
-    residual_nn = clean(result.model, test.witness, test.strain, RATE,
-                        58.0, 62.0)
+    residual_nn = clean(
+        result.model, test.witness, test.strain, RATE, 58.0, 62.0
+    )
 
     tic = time.perf_counter()
     wiener = WienerFilter(RATE).fit(train_data.witness, train_data.strain)
@@ -83,14 +84,18 @@ def main() -> None:
     background = (test.strain - truth)[cut]
     nn = removed(residual_nn[cut], background, truth[cut])
     wf = removed(residual_wf[cut], background, truth[cut])
-    print(f"trained on {duration} s of simulated data, tested on "
-          f"{args.test_duration - 8} s held out (removed fraction of the "
-          f"removable power; 1 = perfect, 0 = nothing removed)")
+    print(
+        f"trained on {duration} s of simulated data, tested on "
+        f"{args.test_duration - 8} s held out (removed fraction of the "
+        f"removable power; 1 = perfect, 0 = nothing removed)"
+    )
     print(f"  {'region':20s} {'DeepClean':>10s} {'Wiener':>10s}")
     for name in REGIONS:
         print(f"  {name:20s} {nn[name]:10.4f} {wf[name]:10.4f}")
-    print(f"  fit time: DeepClean {network_time:.0f} s "
-          f"({len(result.history)} epochs), Wiener {wiener_time:.1f} s")
+    print(
+        f"  fit time: DeepClean {network_time:.0f} s "
+        f"({len(result.history)} epochs), Wiener {wiener_time:.1f} s"
+    )
 
 
 if __name__ == "__main__":

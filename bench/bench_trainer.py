@@ -29,8 +29,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import tomllib
 import torch
+
+from trainer.config import TrainerSettings
+from utils.config import parse_settings
 from utils.nn.data import Stretch
 from utils.nn.evaluate import clean
 from utils.nn.simdata import simulate_stretch
@@ -42,20 +44,23 @@ ROOT = Path(__file__).resolve().parents[1]
 GPS_START = 1_400_000_000
 EDGE_LENGTH = 4  # s trimmed from each end of the held-out prediction
 OUT_BANDS = ((20.0, 50.0), (70.0, 500.0))  # Hz, where nothing should change
-TRAIN_KEYS = (
-    "kernel_length", "kernel_stride", "batch_size", "lr", "fine_tune_decay",
-    "weight_decay", "max_epochs", "patience", "min_improvement",
-    "lr_patience", "lr_factor", "valid_fraction",
-)  # fmt: skip
+# what run.sh exports; no folder is used here
+ENVIRON = {
+    "IFO": "L1",
+    "PROJECT_DIR": "/nonexistent",
+    "DATA_DIR": "/nonexistent",
+}
 
 
-def train_config(section: str, **overrides) -> tuple[TrainConfig, dict]:
-    """TrainConfig from the root pyproject's trainer section."""
-    toml = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    values = toml["tool"]["typeo"]["scripts"][section]
-    kwargs = {k: values[k] for k in TRAIN_KEYS if k in values}
-    kwargs.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig(**kwargs), values
+def train_config(
+    section: str, **overrides
+) -> tuple[TrainConfig, TrainerSettings]:
+    """TrainConfig of the root pyproject's trainer section (``overrides``
+    that are not None replace its values)."""
+    argv = ["--typeo", f"{ROOT / 'pyproject.toml'}:{section}"]
+    settings = parse_settings(TrainerSettings, "trainer", argv, ENVIRON)
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    return replace(settings.train_config(), **changes), settings
 
 
 def evaluate(model: torch.nn.Module, test: Stretch, truth: np.ndarray) -> dict:
@@ -129,13 +134,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device (default cpu, whatever the section says)",
+    )
+    parser.add_argument(
         "--set",
         nargs="*",
         default=[],
         metavar="KEY=VALUE",
         help="override training values, e.g. lr=3e-3",
     )
-    return parser.parse_args()  # fmt: skip
+    return parser.parse_args()
 
 
 def main() -> None:
@@ -146,9 +156,10 @@ def main() -> None:
         k: float(v) if "." in v or "e" in v else int(v)
         for k, v in (item.split("=", 1) for item in args.set)
     }
-    config, values = train_config(args.section, seed=args.seed, **overrides)
-    duration = int(values["train_duration"])
-    cadence = int(values["retrain_cadence"])
+    config, settings = train_config(
+        args.section, seed=args.seed, device=args.device, **overrides
+    )
+    duration, cadence = settings.train_duration, settings.retrain_cadence
     if not args.full:
         duration, cadence = duration // 2, cadence // 2
         config = replace(config, max_epochs=config.max_epochs // 2)
@@ -163,13 +174,16 @@ def main() -> None:
     span = cadence + duration + args.test_duration
     start = time.monotonic()
     data, truth = simulate_stretch(sim, GPS_START, span)
-    print(f"simulated + preprocessed {span} s in "
-          f"{time.monotonic() - start:.1f} s")  # fmt: skip
+    print(
+        f"simulated + preprocessed {span} s in "
+        f"{time.monotonic() - start:.1f} s"
+    )
 
     def window(offset: int, length: int = duration) -> Stretch:
         cut = slice(offset * 4096, (offset + length) * 4096)
-        return Stretch(GPS_START + offset, 4096, data.witness[:, cut],
-                       data.strain[cut])  # fmt: skip
+        return Stretch(
+            GPS_START + offset, 4096, data.witness[:, cut], data.strain[cut]
+        )
 
     test = window(cadence + duration, args.test_duration)
     test_truth = truth[(cadence + duration) * 4096 :]
@@ -188,8 +202,10 @@ def main() -> None:
         print(summary(f"scratch, {name}", scratch, reference))
         report(scratch.model, test, test_truth)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak memory (max RSS, simulation included): {peak:.0f} MiB; "
-          f"total {time.monotonic() - start:.0f} s")  # fmt: skip
+    print(
+        f"peak memory (max RSS, simulation included): {peak:.0f} MiB; "
+        f"total {time.monotonic() - start:.0f} s"
+    )
 
 
 if __name__ == "__main__":

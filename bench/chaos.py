@@ -51,23 +51,38 @@ SERVICES = ("cleaner", "triton", "exporter", "monitor", "trainer")
 
 def faults(chaos: Chaos, hold: float) -> list:
     """The faults, one at a time, in order: (name, thunk)."""
-    inputs = [("drop", 1, 0.0), ("drop", 3, 0.0), ("late", 1, 1.0),
-              ("late", 1, 2.5), ("partial", 1, 0.0), ("corrupt", 1, 0.0),
-              ("missing_channel", 1, 0.0), ("nan_strain", 1, 0.0),
-              ("nan_witness", 1, 0.0), ("not_ready", 5, 0.0),
-              ("drop", chaos.bounds.max_drops + 2, 0.0)]  # fmt: skip
-    out = [(f"{k} x{n}", lambda k=k, n=n, d=d: chaos.input_fault(k, n, d))
-           for k, n, d in inputs]  # fmt: skip
-    out += [(f"stray {s}", lambda s=s: stray_fault(chaos, s))
-            for s in STRAY_FAULTS]  # fmt: skip
-    out += [(f"kill {s}", lambda s=s: kill_service(chaos, s, RESTART_GOAL))
-            for s in SERVICES]  # fmt: skip
+    inputs = [
+        ("drop", 1, 0.0),
+        ("drop", 3, 0.0),
+        ("late", 1, 1.0),
+        ("late", 1, 2.5),
+        ("partial", 1, 0.0),
+        ("corrupt", 1, 0.0),
+        ("missing_channel", 1, 0.0),
+        ("nan_strain", 1, 0.0),
+        ("nan_witness", 1, 0.0),
+        ("not_ready", 5, 0.0),
+        ("drop", chaos.bounds.max_drops + 2, 0.0),
+    ]
+    out = [
+        (f"{k} x{n}", lambda k=k, n=n, d=d: chaos.input_fault(k, n, d))
+        for k, n, d in inputs
+    ]
+    out += [
+        (f"stray {s}", lambda s=s: stray_fault(chaos, s)) for s in STRAY_FAULTS
+    ]
+    out += [
+        (f"kill {s}", lambda s=s: kill_service(chaos, s, RESTART_GOAL))
+        for s in SERVICES
+    ]
     out += [
         ("full disk", lambda: disk_full(chaos, hold)),
         ("read-only archive", lambda: archive_readonly(chaos, hold)),
         ("exporter hung", lambda: exporter_down_new_run(chaos, 2 * hold, 2)),
-        ("exporter killed mid-export",
-         lambda: exporter_killed_mid_export(chaos, RESTART_GOAL + 20.0)),
+        (
+            "exporter killed mid-export",
+            lambda: exporter_killed_mid_export(chaos, RESTART_GOAL + 20.0),
+        ),
         ("combined", lambda: combined(chaos, hold)),
     ]
     return out
@@ -75,9 +90,12 @@ def faults(chaos: Chaos, hold: float) -> list:
 
 def run(pipe: Pipeline, hold: float, rounds: int) -> list[Outcome]:
     """Wait for a production model, then break the pipeline."""
-    wait_until(lambda: pipe.versions()["production"],
-               "the first promoted model", TRAIN_TIMEOUT + PROMOTE_TIMEOUT,
-               5)  # fmt: skip
+    wait_until(
+        lambda: pipe.versions()["production"],
+        "the first promoted model",
+        TRAIN_TIMEOUT + PROMOTE_TIMEOUT,
+        5,
+    )
     watcher = CarouselWatcher(pipe)
     watcher.start()
     source = FrameSource(pipe)
@@ -87,8 +105,11 @@ def run(pipe: Pipeline, hold: float, rounds: int) -> list[Outcome]:
         chaos = Chaos(pipe, source, watcher)
         for _ in range(rounds):
             for name, thunk in faults(chaos, hold):
-                print(f"{time.strftime('%H:%M:%S')} {name} ...",
-                      file=sys.stderr, flush=True)  # fmt: skip
+                print(
+                    f"{time.strftime('%H:%M:%S')} {name} ...",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 outcomes.append(thunk())
                 print(outcomes[-1].row(), file=sys.stderr, flush=True)
         time.sleep(chaos.bounds.realtime)
@@ -96,11 +117,13 @@ def run(pipe: Pipeline, hold: float, rounds: int) -> list[Outcome]:
         whole.problems = invariants(chaos)
         seconds = watcher.newest() - chaos.start_gps + 1
         whole.affected = f"{seconds} s of chaos"
-        whole.outcome = (f"worst ASD(OUT_DQ)/ASD(RAW) over "
-                         f"{chaos.bounds.gate_length} s: "
-                         f"{chaos.worst_ratio:.4f} (bound "
-                         f"{chaos.bounds.gate}); "
-                         f"{transition_summary(chaos)}")  # fmt: skip
+        whole.outcome = (
+            f"worst ASD(OUT_DQ)/ASD(RAW) over "
+            f"{chaos.bounds.gate_length} s: "
+            f"{chaos.worst_ratio:.4f} (bound "
+            f"{chaos.bounds.gate}); "
+            f"{transition_summary(chaos)}"
+        )
         outcomes.append(whole)
         print(f"\nbounds: {chaos.bounds}", flush=True)
     finally:
@@ -111,15 +134,21 @@ def run(pipe: Pipeline, hold: float, rounds: int) -> list[Outcome]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--hold", type=float, default=5.0,
-                        help="s a full disk or read-only archive lasts "
-                        "(the exporter hangs twice as long)")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="times the whole list is run")
+    parser.add_argument(
+        "--hold",
+        type=float,
+        default=5.0,
+        help="s a full disk or read-only archive lasts "
+        "(the exporter hangs twice as long)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="times the whole list is run"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="deepclean-chaos-") as tmp:
-        pipe = Pipeline(Path(tmp), OVERRIDES,
-                        carousel_tmpfs_size=CAROUSEL_TMPFS_SIZE)
+        pipe = Pipeline(
+            Path(tmp), OVERRIDES, carousel_tmpfs_size=CAROUSEL_TMPFS_SIZE
+        )
         try:
             pipe.start()
             outcomes = run(pipe, args.hold, args.rounds)

@@ -9,7 +9,6 @@ Time stamps are wall clock (``time.time()``).
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import threading
@@ -18,13 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pipeline import Pipeline, wait_until
 
+from pipeline import Pipeline, wait_until
+from utils.atomic import atomic_path
 from utils.channels import State
 from utils.errors import FrameError, FrameMissing
 from utils.follower import list_gps
 from utils.gwf import read_frame
-from utils.names import cleaned_name, strain_name, witness_name
+from utils.names import cleaned_name, list_frames, strain_name, witness_name
 from utils.simulation import Fault, SimulationConfig, Simulator
 
 # the simulator's file-level and data-level faults (drop, partial, corrupt,
@@ -91,8 +91,9 @@ class FrameSource:
         self._anchor = (0.0, 0)  # (wall time, GPS) of the pace
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True,
-                                        name="chaos-source")  # fmt: skip
+        self._thread = threading.Thread(
+            target=self._loop, daemon=True, name="chaos-source"
+        )
 
     @property
     def strain_dir(self) -> Path:
@@ -109,16 +110,21 @@ class FrameSource:
         if alive(supervisor):
             child = self.pipe.service_pid("replay")
             os.kill(supervisor, signal.SIGTERM)
-            wait_until(lambda: not (alive(child) or alive(supervisor)),
-                       "the replay service to stop", timeout,
-                       0.05)  # fmt: skip
+            wait_until(
+                lambda: not (alive(child) or alive(supervisor)),
+                "the replay service to stop",
+                timeout,
+                0.05,
+            )
         newest = list_gps(self.strain_dir)[-1]
         channel = self.sim.config.strain_channel
         path = self.strain_dir / strain_name(self.pipe.ifo, newest)
         theirs = read_frame(path, [channel])[channel].data
         if not np.array_equal(theirs, self.sim.second(newest).strain):
-            raise RuntimeError(f"GPS {newest}: replay data differ from "
-                               "the simulation configured here")
+            raise RuntimeError(
+                f"GPS {newest}: replay data differ from "
+                "the simulation configured here"
+            )
         # at the replay's pace (the GPS clock); a stream stopped long ago
         # resumes now
         self._anchor = (max(path.stat().st_mtime, time.time() - 1), newest)
@@ -130,8 +136,9 @@ class FrameSource:
         self._stop.set()
         self._thread.join(timeout=JOIN_TIMEOUT + 5)
 
-    def inject(self, kind: str, count: int = 1, delay: float = 0.0,
-               lead: int = 2) -> list[int]:  # fmt: skip
+    def inject(
+        self, kind: str, count: int = 1, delay: float = 0.0, lead: int = 2
+    ) -> list[int]:
         """Break ``count`` seconds from ``lead`` seconds ahead of the
         writer (and after a clean second following the last planned
         fault); returns their GPS seconds."""
@@ -139,8 +146,9 @@ class FrameSource:
             raise ValueError(f"unknown fault {kind}")
         return self.plan_seconds([Injection(kind, delay)] * count, lead)
 
-    def plan_seconds(self, injections: list[Injection | None],
-                     lead: int = 2) -> list[int]:  # fmt: skip
+    def plan_seconds(
+        self, injections: list[Injection | None], lead: int = 2
+    ) -> list[int]:
         """Plan consecutive seconds (``None``: written normally) from
         ``lead`` seconds ahead of the writer; returns their GPS seconds."""
         with self._lock:
@@ -161,9 +169,12 @@ class FrameSource:
 
     def wait_written(self, gps: int, timeout: float) -> float:
         """Wall time at which raw second ``gps`` was complete."""
-        return wait_until(lambda: self.written.get(gps),
-                          f"raw GPS {gps} to be written", timeout,
-                          0.05)  # fmt: skip
+        return wait_until(
+            lambda: self.written.get(gps),
+            f"raw GPS {gps} to be written",
+            timeout,
+            0.05,
+        )
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -202,14 +213,14 @@ class FrameSource:
         ifo, data_dir = self.pipe.ifo, self.pipe.data_dir
         for ahead in injection.copies:
             target = gps + ahead
-            for folder, name in ((self.strain_dir, strain_name(ifo, target)),
-                                 (data_dir / "lldetchar" / ifo,
-                                  witness_name(ifo, target))):  # fmt: skip
+            for folder, name in (
+                (self.strain_dir, strain_name(ifo, target)),
+                (data_dir / "lldetchar" / ifo, witness_name(ifo, target)),
+            ):
                 source = folder / name.replace(str(target), str(gps))
                 path = folder / name
-                tmp = path.with_name(f".{name}.stray")
-                shutil.copyfile(source, tmp)
-                os.replace(tmp, path)
+                with atomic_path(path) as tmp:
+                    shutil.copyfile(source, tmp)
                 self.strays.append(path)
         for ahead in injection.junk:
             path = self.strain_dir / strain_name(ifo, gps + ahead)
@@ -219,10 +230,9 @@ class FrameSource:
     def _prune(self, newest: int) -> None:
         for kind in ("kafka", "lldetchar", "truth"):
             folder = self.pipe.data_dir / kind / self.pipe.ifo
-            for entry in os.scandir(folder):
-                match = re.search(r"-(\d{9,10})-1\.gwf$", entry.name)
-                if match and int(match[1]) <= newest - KEEP_LENGTH:
-                    Path(entry.path).unlink(missing_ok=True)
+            for frame in list_frames(folder):
+                if frame.gps <= newest - KEEP_LENGTH:
+                    Path(frame.path).unlink(missing_ok=True)
 
 
 @dataclass
@@ -257,12 +267,11 @@ class CarouselWatcher:
         self.interval = interval
         self.seen: dict[int, Seen] = {}
         self.violations: list[str] = []
-        self._pattern = re.compile(
-            rf"^[A-Z]-{pipe.ifo}_DEEPCLEAN-(\d{{9,10}})-1\.gwf$"
-        )
+        self._description = f"{pipe.ifo}_DEEPCLEAN"
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True,
-                                        name="chaos-watcher")  # fmt: skip
+        self._thread = threading.Thread(
+            target=self._loop, daemon=True, name="chaos-watcher"
+        )
 
     def start(self) -> None:
         self._scan()
@@ -280,11 +289,9 @@ class CarouselWatcher:
                 self.violations.append(f"cannot list the carousel: {exc}")
 
     def _scan(self) -> None:
-        for entry in os.scandir(self.pipe.carousel):
-            match = self._pattern.match(entry.name)
-            if match is None or int(match[1]) in self.seen:
-                continue
-            self._read(int(match[1]), Path(entry.path))
+        for frame in list_frames(self.pipe.carousel, self._description):
+            if frame.duration == 1 and frame.gps not in self.seen:
+                self._read(frame.gps, Path(frame.path))
 
     def _read(self, gps: int, path: Path) -> None:
         ch = self.pipe.channels
@@ -303,17 +310,23 @@ class CarouselWatcher:
         if np.any(state != state[0]):
             self.violations.append(f"GPS {gps}: state varies in the second")
         self.seen[gps] = Seen(
-            gps, time.time(), int(state[0]),
+            gps,
+            time.time(),
+            int(state[0]),
             int(frame[ch.production_version].data[0]),
             int(frame[ch.canary_version].data[0]),
-            frame[ch.out_dq].data, frame[ch.raw].data,
+            frame[ch.out_dq].data,
+            frame[ch.raw].data,
             (stat.st_ino, stat.st_mtime_ns),
-        )  # fmt: skip
+        )
 
     def wait_for(self, gps: int, timeout: float) -> Seen:
-        return wait_until(lambda: self.seen.get(gps),
-                          f"carousel frame GPS {gps}", timeout,
-                          0.05)  # fmt: skip
+        return wait_until(
+            lambda: self.seen.get(gps),
+            f"carousel frame GPS {gps}",
+            timeout,
+            0.05,
+        )
 
     def newest(self) -> int | None:
         return max(self.seen, default=None)

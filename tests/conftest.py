@@ -66,8 +66,11 @@ PROMOTE_TIMEOUT = 300  # s: the canary validated and promoted
 
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory):
-    pipe = Pipeline(tmp_path_factory.mktemp("e2e"), OVERRIDES,
-                    carousel_tmpfs_size=CAROUSEL_TMPFS_SIZE)
+    pipe = Pipeline(
+        tmp_path_factory.mktemp("e2e"),
+        OVERRIDES,
+        carousel_tmpfs_size=CAROUSEL_TMPFS_SIZE,
+    )
     try:
         pipe.start()
         wait_until(

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 
 from chaos_io import CarouselWatcher, FrameSource, Seen
 from pipeline import Pipeline, wait_until
-
 from utils.channels import State
 
 HANG_TIMEOUT = 120.0  # s: longer than any recovery here means "hung"
@@ -69,18 +68,23 @@ class Bounds:
             return pipe.setting("cleaner", key)
 
         latency = (
-            c("drop_lookahead_length") + c("resample_context_length")
+            c("drop_lookahead_length")
+            + c("resample_context_length")
             + math.ceil(c("prediction_edge_length") + c("filter_pad_length"))
             + c("gate_lookahead_length")
-        )  # fmt: skip
+        )
         timeout = float(c("frame_timeout"))
         realtime = latency + COMPUTE_MARGIN
         return cls(
-            latency, realtime, timeout, realtime + timeout,
-            c("gate_threshold") + c("gate_hysteresis"), c("gate_length"),
+            latency,
+            realtime,
+            timeout,
+            realtime + timeout,
+            c("gate_threshold") + c("gate_hysteresis"),
+            c("gate_length"),
             int(c("max_consecutive_drops")),
             int(pipe.setting("monitor", "window_length")),
-        )  # fmt: skip
+        )
 
 
 @dataclass
@@ -101,13 +105,21 @@ class Outcome:
         if self.recovery_s is not None and self.bound is not None:
             rec += f" (bound {self.bound:.1f})"
         verdict = self.skipped or ("; ".join(self.problems) or "pass")
-        cells = [self.fault, self.detection, rec, self.affected,
-                 self.outcome, verdict]  # fmt: skip
+        cells = [
+            self.fault,
+            self.detection,
+            rec,
+            self.affected,
+            self.outcome,
+            verdict,
+        ]
         return "| " + " | ".join(c.replace("|", "/") for c in cells) + " |"
 
 
-TABLE_HEADER = ("| fault | detection | recovery (s) | seconds affected | "
-                "outcome | result |\n|---|---|---|---|---|---|")  # fmt: skip
+TABLE_HEADER = (
+    "| fault | detection | recovery (s) | seconds affected | "
+    "outcome | result |\n|---|---|---|---|---|---|"
+)
 # rows of this session's chaos tests, printed in pytest's terminal summary
 # (conftest), so that every CI log holds the fault table
 OUTCOMES: list[Outcome] = []
@@ -121,7 +133,7 @@ class LogMark:
         self.counts = {s: len(pipe.log_lines(s)) for s in LOG_NAMES}
 
     def new(self, service: str) -> list[str]:
-        return self.pipe.log_lines(service)[self.counts[service]:]
+        return self.pipe.log_lines(service)[self.counts[service] :]
 
     def find(self, service: str, text: str) -> str | None:
         """The first new line of ``service`` containing ``text``."""
@@ -151,8 +163,9 @@ class Chaos:
         watcher: the reader of its carousel.
     """
 
-    def __init__(self, pipe: Pipeline, source: FrameSource,
-                 watcher: CarouselWatcher) -> None:  # fmt: skip
+    def __init__(
+        self, pipe: Pipeline, source: FrameSource, watcher: CarouselWatcher
+    ) -> None:
         self.pipe = pipe
         self.source = source
         self.watcher = watcher
@@ -168,14 +181,18 @@ class Chaos:
         self.transitions: dict[int, tuple[float, float, bool]] = {}
 
     # -- input faults ---------------------------------------------------
-    def input_fault(self, kind: str, count: int = 1,
-                    delay: float = 0.0) -> Outcome:  # fmt: skip
+    def input_fault(
+        self, kind: str, count: int = 1, delay: float = 0.0
+    ) -> Outcome:
         """Break ``count`` raw seconds in one way; see FrameSource."""
         b = self.bounds
-        dropped = kind in DROPPING or (kind == "late"
-                                       and delay > b.frame_timeout)
-        label = {"late": f"late frame ({delay:g} s, frame_timeout "
-                         f"{b.frame_timeout:g} s)"}.get(kind, kind)
+        dropped = kind in DROPPING or (
+            kind == "late" and delay > b.frame_timeout
+        )
+        label = {
+            "late": f"late frame ({delay:g} s, frame_timeout "
+            f"{b.frame_timeout:g} s)"
+        }.get(kind, kind)
         out = Outcome(f"{label} x{count}" if count > 1 else label)
         mark = LogMark(self.pipe)
         seconds = self.source.inject(kind, count, delay)
@@ -190,14 +207,16 @@ class Chaos:
             return out
         out.recovery_s, out.bound = first.seen_at - fault_end, b.input_recovery
         if out.recovery_s > b.input_recovery:
-            out.problems.append(f"recovery {out.recovery_s:.1f} s > "
-                                f"{b.input_recovery:.1f} s")  # fmt: skip
+            out.problems.append(
+                f"recovery {out.recovery_s:.1f} s > {b.input_recovery:.1f} s"
+            )
         self._check_marks(out, seconds, dropped, kind)
         self._detect_input(out, mark, seconds, dropped, kind)
         return out
 
-    def _check_marks(self, out: Outcome, seconds: list[int], dropped: bool,
-                     kind: str) -> None:  # fmt: skip
+    def _check_marks(
+        self, out: Outcome, seconds: list[int], dropped: bool, kind: str
+    ) -> None:
         span = range(seconds[0] - 1, seconds[-1] + 2)
         frames = {g: self.watcher.seen.get(g) for g in span}
         missing = [g for g, f in frames.items() if f is None]
@@ -214,8 +233,7 @@ class Chaos:
             if dropped and frames[g].production_version:
                 out.problems.append(f"GPS {g}: dropped but tagged")
         if kind == "not_ready":
-            ready = [g for g in seconds
-                     if frames[g].has(State.ANALYSIS_READY)]  # fmt: skip
+            ready = [g for g in seconds if frames[g].has(State.ANALYSIS_READY)]
             if ready:
                 out.problems.append(f"ANALYSIS_READY on for {ready}")
         edges = [seconds[0] - 1, seconds[-1] + 1]
@@ -223,20 +241,30 @@ class Chaos:
             out.problems.append(f"neighbours not tapered: {tapered}")
         out.affected = (
             f"{len(off)} s zero-filled (INPUT_OK off), {len(tapered)} s "
-            f"tapered" if dropped else f"0 s ({len(seconds)} s marked "
-            f"not analysis-ready)" if kind == "not_ready" else "0 s"
+            f"tapered"
+            if dropped
+            else f"0 s ({len(seconds)} s marked not analysis-ready)"
+            if kind == "not_ready"
+            else "0 s"
         )
 
-    def _detect_input(self, out: Outcome, mark: LogMark,
-                      seconds: list[int], dropped: bool,
-                      kind: str) -> None:  # fmt: skip
+    def _detect_input(
+        self,
+        out: Outcome,
+        mark: LogMark,
+        seconds: list[int],
+        dropped: bool,
+        kind: str,
+    ) -> None:
         if dropped:
             line = mark.find("cleaner", f"GPS {seconds[0]} dropped")
             if line is None:
                 out.problems.append("no 'dropped' WARNING in cleaner.log")
             reason = short(line, 300).split("dropped: ", 1)[-1]
-            out.detection = (f"cleaner.log WARNING 'GPS … dropped: "
-                             f"{reason[:70]}'; INPUT_OK off")  # fmt: skip
+            out.detection = (
+                f"cleaner.log WARNING 'GPS … dropped: "
+                f"{reason[:70]}'; INPUT_OK off"
+            )
             out.outcome = "zero-filled, Hann-tapered neighbours"
         elif kind == "not_ready":
             out.detection = "raw state vector; ANALYSIS_READY off"
@@ -253,8 +281,10 @@ class Chaos:
             if down is None or back is None:
                 out.problems.append("no 'stream down'/'stream back' log")
             out.detection = "cleaner.log ERROR 'stream down: …'; INPUT_OK off"
-            out.outcome = ("zero-filled; 'stream back' INFO; trainer drops "
-                           "its training set")  # fmt: skip
+            out.outcome = (
+                "zero-filled; 'stream back' INFO; trainer drops "
+                "its training set"
+            )
 
     # -- helpers for process faults ---------------------------------------
     def caught_up_after(self, when: float) -> Seen:
@@ -264,12 +294,18 @@ class Chaos:
 
         def ok(seen: Seen) -> bool:
             w = written.get(seen.gps)
-            return (w is not None and w > when
-                    and seen.seen_at - w <= self.bounds.realtime)
+            return (
+                w is not None
+                and w > when
+                and seen.seen_at - w <= self.bounds.realtime
+            )
 
-        return wait_until(lambda: self.watcher.first_after(when, ok),
-                          "the carousel to be in real time again",
-                          HANG_TIMEOUT, 0.1)  # fmt: skip
+        return wait_until(
+            lambda: self.watcher.first_after(when, ok),
+            "the carousel to be in real time again",
+            HANG_TIMEOUT,
+            0.1,
+        )
 
     def restart(self, service: str, sig: int = signal.SIGKILL):
         """Kill ``service`` and wait for its supervisor to start a new one.

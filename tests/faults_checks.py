@@ -12,6 +12,7 @@ import time
 from collections import Counter
 
 import numpy as np
+
 from faults import HANG_TIMEOUT, Chaos, LogMark, Outcome, short
 from faults_process import (
     _health,
@@ -21,7 +22,7 @@ from faults_process import (
     version_numbers,
 )
 from pipeline import wait_until
-
+from utils.atomic import atomic_directory
 from utils.channels import State
 from utils.signal import asd_ratio, band_power
 
@@ -66,10 +67,10 @@ def asd_problems(chaos: Chaos, start: int, stop: int) -> list:
         ramps = [f for f in frames if f.has(RAMP)]
         if ramps:
             power = band_power(out_dq, 4096, low, high) / band_power(
-                raw, 4096, low, high)
+                raw, 4096, low, high
+            )
             seam = any(not f.has(State.PRODUCTION_OK) for f in ramps)
-            chaos.transitions[first] = (round(ratio, 4), round(power, 4),
-                                        seam)  # fmt: skip
+            chaos.transitions[first] = (round(ratio, 4), round(power, 4), seam)
             ratio = power
         else:
             chaos.worst_ratio = max(chaos.worst_ratio, ratio)
@@ -85,12 +86,16 @@ def transition_summary(chaos: Chaos) -> str:
     values = chaos.transitions.values()
     seams = [v for v in values if v[2]]
     ramp = max((v for v in values if not v[2]), default=(0, 0))
-    text = (f"{len(values)} stretches over gate ramps, worst ASD ratio "
-            f"{ramp[0]:.3f} (power {ramp[1]:.3f})")  # fmt: skip
+    text = (
+        f"{len(values)} stretches over gate ramps, worst ASD ratio "
+        f"{ramp[0]:.3f} (power {ramp[1]:.3f})"
+    )
     if seams:
         seam = max(seams)
-        text += (f"; {len(seams)} over restart seams, worst ASD ratio "
-                 f"{seam[0]:.3f} (power {seam[1]:.3f})")  # fmt: skip
+        text += (
+            f"; {len(seams)} over restart seams, worst ASD ratio "
+            f"{seam[0]:.3f} (power {seam[1]:.3f})"
+        )
     return text
 
 
@@ -105,23 +110,31 @@ def invariants(chaos: Chaos) -> list[str]:
         problems.append(f"no carousel frame for GPS {holes}")
     if w.rewritten():
         problems.append(f"frames rewritten: {w.rewritten()}")
-    off = {g for g in range(start, stop)
-           if g in w.seen and not w.seen[g].has(State.INPUT_OK)}  # fmt: skip
+    off = {
+        g
+        for g in range(start, stop)
+        if g in w.seen and not w.seen[g].has(State.INPUT_OK)
+    }
     expected = {g for g in chaos.expected_off if start <= g < stop}
     if off != expected:
-        problems.append(f"INPUT_OK off for {sorted(off - expected)} "
-                        f"unexpectedly, on for {sorted(expected - off)}")
+        problems.append(
+            f"INPUT_OK off for {sorted(off - expected)} "
+            f"unexpectedly, on for {sorted(expected - off)}"
+        )
     bad = asd_problems(chaos, start, stop)
     if bad:
-        problems.append(f"OUT_DQ worse than raw (> {chaos.bounds.gate}): "
-                        f"{bad[:5]}")  # fmt: skip
+        problems.append(
+            f"OUT_DQ worse than raw (> {chaos.bounds.gate}): {bad[:5]}"
+        )
     crashes = Counter(
         line.split(" supervisor ")[1].split(":")[0]
-        for line in chaos.mark.new("supervisor") if "exited with" in line
+        for line in chaos.mark.new("supervisor")
+        if "exited with" in line
     )
     if crashes != chaos.restarts:
-        problems.append(f"restarts {dict(crashes)} != kills "
-                        f"{dict(chaos.restarts)}")  # fmt: skip
+        problems.append(
+            f"restarts {dict(crashes)} != kills {dict(chaos.restarts)}"
+        )
     if chaos.mark.find("supervisor", "giving up"):
         problems.append("a supervisor gave up")
     lost = version_numbers(chaos.versions) - version_numbers(pipe.versions())
@@ -131,8 +144,10 @@ def invariants(chaos: Chaos) -> list[str]:
     kept = kept_seconds(pipe)
     gone = [g for g in range(start, stop) if g not in kept]
     if gone:
-        problems.append(f"frames neither in the carousel, the spool nor "
-                        f"the archive: {gone[:10]}")  # fmt: skip
+        problems.append(
+            f"frames neither in the carousel, the spool nor "
+            f"the archive: {gone[:10]}"
+        )
     return problems
 
 
@@ -153,10 +168,15 @@ def promotion_problems(chaos: Chaos) -> list[str]:
     out = []
     for promotion in state["promoter"]["history"]:
         verdict = verdicts.get(str(promotion["version"]))
-        if (verdict is None or verdict["status"] != "validated"
-                or verdict["seconds"] < need):  # fmt: skip
-            out.append(f"promotion {promotion} without a full "
-                       f"{need} s validation: {verdict}")  # fmt: skip
+        if (
+            verdict is None
+            or verdict["status"] != "validated"
+            or verdict["seconds"] < need
+        ):
+            out.append(
+                f"promotion {promotion} without a full "
+                f"{need} s validation: {verdict}"
+            )
     return out
 
 
@@ -164,14 +184,21 @@ def combined(chaos: Chaos, hold: float) -> Outcome:
     """Input faults over ~15 s while the cleaner, Triton and the monitor
     are killed and the carousel's disk is full. Recovery: from the end of
     the last fault to frames in real time, cleaned, with the gate open."""
-    out = Outcome("combined: drop x3, corrupt, NaN witness, missing "
-                  "channel, partial + SIGKILL cleaner, Triton, monitor "
-                  "+ full disk")  # fmt: skip
+    out = Outcome(
+        "combined: drop x3, corrupt, NaN witness, missing "
+        "channel, partial + SIGKILL cleaner, Triton, monitor "
+        "+ full disk"
+    )
     pipe, source, w = chaos.pipe, chaos.source, chaos.watcher
     before = pipe.versions()
     seconds = []
-    for kind, count in (("drop", 3), ("corrupt", 1), ("nan_witness", 1),
-                        ("missing_channel", 1), ("partial", 1)):
+    for kind, count in (
+        ("drop", 3),
+        ("corrupt", 1),
+        ("nan_witness", 1),
+        ("missing_channel", 1),
+        ("partial", 1),
+    ):
         got = source.inject(kind, count, lead=4)
         seconds += got
         if kind != "partial":
@@ -188,9 +215,18 @@ def combined(chaos: Chaos, hold: float) -> Outcome:
         normal = State.INPUT_OK | State.PRODUCTION_OK | State.OUT_DQ_ON
         back = wait_until(
             lambda: chaos.watcher.first_after(
-                end, lambda s: s.gps > seconds[-1] and s.has(normal)
-                and s.seen_at - source.written[s.gps] <= chaos.bounds.realtime
-            ), "normal output again", HANG_TIMEOUT, 0.1)  # fmt: skip
+                end,
+                lambda s: (
+                    s.gps > seconds[-1]
+                    and s.has(normal)
+                    and s.seen_at - source.written[s.gps]
+                    <= chaos.bounds.realtime
+                ),
+            ),
+            "normal output again",
+            HANG_TIMEOUT,
+            0.1,
+        )
     except TimeoutError as exc:
         out.problems.append(f"hang: {exc}")
         return out
@@ -198,12 +234,14 @@ def combined(chaos: Chaos, hold: float) -> Outcome:
     # the gate reopens on a full buffer of good seconds, in real time
     out.bound = chaos.bounds.gate_length + 1 + chaos.bounds.realtime
     if out.recovery_s > out.bound:
-        out.problems.append(f"recovery {out.recovery_s:.1f} s > "
-                            f"{out.bound:.1f} s")  # fmt: skip
+        out.problems.append(
+            f"recovery {out.recovery_s:.1f} s > {out.bound:.1f} s"
+        )
     span = range(seconds[0] - 1, seconds[-1] + 2)
     missing = [g for g in span if g not in w.seen]
-    off = [g for g in span if g in w.seen
-           and not w.seen[g].has(State.INPUT_OK)]  # fmt: skip
+    off = [
+        g for g in span if g in w.seen and not w.seen[g].has(State.INPUT_OK)
+    ]
     wrong = sorted(set(off) ^ (chaos.expected_off & set(span)))
     if missing or wrong:
         out.problems.append(f"missing {missing}, INPUT_OK wrong for {wrong}")
@@ -215,19 +253,25 @@ def combined(chaos: Chaos, hold: float) -> Outcome:
 
 
 def finish_a_run(pipe) -> str:
-    """"The trainer finishes a run": a copy of the newest finished run
+    """ "The trainer finishes a run": a copy of the newest finished run
     (the same weights: a valid canary) under the next span's name, made
     atomically; returns its name."""
     train = pipe.project_dir / "train"
-    runs = [p for p in train.iterdir()
-            if re.fullmatch(r"\d+-\d+", p.name) and (p / "DONE").exists()]
+    runs = [
+        p
+        for p in train.iterdir()
+        if re.fullmatch(r"\d+-\d+", p.name) and (p / "DONE").exists()
+    ]
     source_run = max(runs, key=lambda p: int(p.name.split("-")[1]))
     start, stop = map(int, source_run.name.split("-"))
     name = f"{start + 1}-{stop + 1}"
-    tmp = train / f".{name}.chaos"
-    shutil.copytree(source_run, tmp,
-                    ignore=shutil.ignore_patterns("exported.json"))
-    os.rename(tmp, train / name)
+    with atomic_directory(train / name) as tmp:
+        shutil.copytree(
+            source_run,
+            tmp,
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("exported.json"),
+        )
     return name
 
 
@@ -259,8 +303,10 @@ def exporter_down_new_run(chaos: Chaos, hold: float, drops: int) -> Outcome:
     and the new canary validated while ``drops`` input seconds are
     dropped, which must not count towards its window."""
     pipe = chaos.pipe
-    out = Outcome("exporter hung (SIGSTOP) while a run finishes; new "
-                  f"canary validated with {drops} s dropped")  # fmt: skip
+    out = Outcome(
+        "exporter hung (SIGSTOP) while a run finishes; new "
+        f"canary validated with {drops} s dropped"
+    )
     before, mark = pipe.versions(), LogMark(pipe)
     exporter = pipe.service_pid("exporter")
     os.kill(exporter, signal.SIGSTOP)
@@ -268,9 +314,12 @@ def exporter_down_new_run(chaos: Chaos, hold: float, drops: int) -> Outcome:
         t_down = time.time()
         name = finish_a_run(pipe)
         rescan = float(pipe.setting("trainer", "export_rescan_interval"))
-        line = wait_until(lambda: mark.find("trainer", "not reached"),
-                          "the trainer to give up a request", rescan + 30,
-                          0.2)  # fmt: skip
+        line = wait_until(
+            lambda: mark.find("trainer", "not reached"),
+            "the trainer to give up a request",
+            rescan + 30,
+            0.2,
+        )
         time.sleep(max(0.0, t_down + hold - time.time()))
     except TimeoutError as exc:
         out.problems.append(str(exc))
@@ -281,34 +330,52 @@ def exporter_down_new_run(chaos: Chaos, hold: float, drops: int) -> Outcome:
     out.detection = f"trainer.log WARNING '{short(line, 60)}'"
     try:
         wait_until(lambda: _health(chaos), "exporter /health", HANG_TIMEOUT)
-        version = wait_until(lambda: exported_as(pipe, name),
-                             f"run {name} exported", HANG_TIMEOUT)
+        version = wait_until(
+            lambda: exported_as(pipe, name),
+            f"run {name} exported",
+            HANG_TIMEOUT,
+        )
         t_exported = time.time()
         out.recovery_s = t_exported - t_up
-        wait_until(lambda: chaos.watcher.first_after(
-            t_up, lambda s: s.canary_version == version),
-            f"frames of canary {version}", HANG_TIMEOUT, 0.1)  # fmt: skip
+        wait_until(
+            lambda: chaos.watcher.first_after(
+                t_up, lambda s: s.canary_version == version
+            ),
+            f"frames of canary {version}",
+            HANG_TIMEOUT,
+            0.1,
+        )
         dropped = chaos.source.inject("drop", drops)
         chaos.expected_off.update(dropped)
-        wait_until(lambda: pipe.versions()["production"] == version,
-                   f"canary {version} promoted", HANG_TIMEOUT, 0.5)
+        wait_until(
+            lambda: pipe.versions()["production"] == version,
+            f"canary {version} promoted",
+            HANG_TIMEOUT,
+            0.5,
+        )
     except TimeoutError as exc:
         out.problems.append(f"hang: {exc}")
         return out
     verdict = pipe.state()["validator"]["verdicts"][str(version)]
-    counted = [g for g, s in chaos.watcher.seen.items()
-               if s.canary_version == version and s.has(QUALIFYING)
-               and s.production_version != version
-               and g <= verdict["gps"]]  # fmt: skip
+    counted = [
+        g
+        for g, s in chaos.watcher.seen.items()
+        if s.canary_version == version
+        and s.has(QUALIFYING)
+        and s.production_version != version
+        and g <= verdict["gps"]
+    ]
     if len(counted) < chaos.bounds.window_length:
         out.problems.append(f"promoted on {len(counted)} s < window")
     if any(g in counted for g in dropped):
         out.problems.append("a dropped second counted in the validation")
     out.problems += exported_once(pipe, before, name)
     out.affected = f"0 s; export delayed {t_exported - t_down:.0f} s"
-    out.outcome = (f"v{version} exported {out.recovery_s:.0f} s after the "
-                   f"exporter came back; validated on {verdict['seconds']} "
-                   f"s (drops {dropped[0]}.. not counted), promoted")
+    out.outcome = (
+        f"v{version} exported {out.recovery_s:.0f} s after the "
+        f"exporter came back; validated on {verdict['seconds']} "
+        f"s (drops {dropped[0]}.. not counted), promoted"
+    )
     return out
 
 
@@ -324,12 +391,19 @@ def exporter_killed_mid_export(chaos: Chaos, bound: float) -> Outcome:
     name = finish_a_run(pipe)
     rescan = float(pipe.setting("trainer", "export_rescan_interval"))
     try:
-        wait_until(lambda: mark.find("exporter", f"of {name} running"),
-                   f"the export of {name} to run", rescan + 30,
-                   0.05)  # fmt: skip
+        wait_until(
+            lambda: mark.find("exporter", f"of {name} running"),
+            f"the export of {name} to run",
+            rescan + 30,
+            0.05,
+        )
         t_kill, _ = chaos.restart("exporter")
-        version = wait_until(lambda: exported_as(pipe, name),
-                             f"run {name} exported", HANG_TIMEOUT, 0.2)
+        version = wait_until(
+            lambda: exported_as(pipe, name),
+            f"run {name} exported",
+            HANG_TIMEOUT,
+            0.2,
+        )
     except TimeoutError as exc:
         out.problems.append(f"hang: {exc}")
         return out
@@ -342,6 +416,8 @@ def exporter_killed_mid_export(chaos: Chaos, bound: float) -> Outcome:
     out.detection = f"exporter.log WARNING '{short(line, 60)}'"
     out.problems += exported_once(pipe, before, name)
     out.affected = "0 s of output"
-    out.outcome = (f"v{version} exported {out.recovery_s:.0f} s after the "
-                   "kill from jobs.json, once")
+    out.outcome = (
+        f"v{version} exported {out.recovery_s:.0f} s after the "
+        "kill from jobs.json, once"
+    )
     return out

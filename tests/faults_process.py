@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import requests
+
 from faults import (
     COMPUTE_MARGIN,
     HANG_TIMEOUT,
@@ -19,7 +20,6 @@ from faults import (
     short,
 )
 from pipeline import wait_until
-
 from utils.channels import State
 from utils.names import FrameName
 
@@ -45,58 +45,86 @@ def _health(chaos: Chaos) -> bool:
     return requests.get(url, timeout=2).status_code == 200
 
 
-def _cleaner(chaos: Chaos, t_kill: float, out: Outcome,
-             mark: LogMark) -> float:
+def _cleaner(
+    chaos: Chaos, t_kill: float, out: Outcome, mark: LogMark
+) -> float:
     back = chaos.caught_up_after(t_kill)
-    late = [s for s in chaos.watcher.seen.values()
-            if s.gps < back.gps and s.seen_at > t_kill]  # fmt: skip
+    late = [
+        s
+        for s in chaos.watcher.seen.values()
+        if s.gps < back.gps and s.seen_at > t_kill
+    ]
     out.detection = "supervisor.log 'exited with status 137'; carousel stalls"
     out.affected = f"0 s lost, {len(late)} frames delayed"
-    out.outcome = "resumed after the carousel's newest frame: no gap, " \
-                  "nothing rewritten"
+    out.outcome = (
+        "resumed after the carousel's newest frame: no gap, nothing rewritten"
+    )
     return back.seen_at
 
 
-def _triton(chaos: Chaos, t_kill: float, out: Outcome,
-            mark: LogMark) -> float:
+def _triton(chaos: Chaos, t_kill: float, out: Outcome, mark: LogMark) -> float:
     """Bound: Triton ready again + the cleaner's longest retry back-off
     (``retry_max_length``: its tries after a failure are 1, 2, 4, 8 s
     apart) + the time a frame takes to come out; the 10 s goal is met
     only when Triton is back before the cleaner's try at 7 s."""
     w, pipe = chaos.watcher, chaos.pipe
     ready = f"http://127.0.0.1:{pipe.ports['triton_http']}/v2/health/ready"
-    wait_until(lambda: requests.get(ready, timeout=1).ok, "Triton ready",
-               HANG_TIMEOUT, 0.1)  # fmt: skip
+    wait_until(
+        lambda: requests.get(ready, timeout=1).ok,
+        "Triton ready",
+        HANG_TIMEOUT,
+        0.1,
+    )
     t_ready = time.time() - t_kill
-    out.bound = (t_ready + pipe.setting("cleaner", "retry_max_length")
-                 + chaos.bounds.realtime)  # fmt: skip
+    out.bound = (
+        t_ready
+        + pipe.setting("cleaner", "retry_max_length")
+        + chaos.bounds.realtime
+    )
     first = wait_until(
         lambda: w.first_after(t_kill, lambda s: not s.has(PRODUCTION)),
-        "a frame cleaned without a model", 60, 0.1)  # fmt: skip
+        "a frame cleaned without a model",
+        60,
+        0.1,
+    )
     back = wait_until(
-        lambda: w.first_after(t_kill, lambda s: s.gps > first.gps
-                              and s.has(PRODUCTION)),
-        "frames cleaned by the model again", HANG_TIMEOUT, 0.1)  # fmt: skip
+        lambda: w.first_after(
+            t_kill, lambda s: s.gps > first.gps and s.has(PRODUCTION)
+        ),
+        "frames cleaned by the model again",
+        HANG_TIMEOUT,
+        0.1,
+    )
     gate = wait_until(
-        lambda: w.first_after(t_kill, lambda s: s.gps > first.gps
-                              and s.has(State.OUT_DQ_ON)),
-        "the OUT_DQ gate to open again", HANG_TIMEOUT, 0.1)  # fmt: skip
+        lambda: w.first_after(
+            t_kill, lambda s: s.gps > first.gps and s.has(State.OUT_DQ_ON)
+        ),
+        "the OUT_DQ gate to open again",
+        HANG_TIMEOUT,
+        0.1,
+    )
     span = range(first.gps - 1, gate.gps)
     closed = [g for g in span if not w.seen[g].has(State.OUT_DQ_ON)]
     without = [g for g in span if not w.seen[g].has(PRODUCTION)]
-    out.detection = ("cleaner.log WARNING 'Triton pipeline … unavailable'; "
-                     "PRODUCTION_OK off, version tags 0")  # fmt: skip
-    out.affected = (f"{len(without)} s without model, {len(closed)} s "
-                    "OUT_DQ = raw strain")  # fmt: skip
-    out.outcome = (f"Triton ready after {t_ready:.1f} s, model back after "
-                   f"{back.seen_at - t_kill:.1f} s, gate open again after "
-                   f"{gate.seen_at - t_kill:.1f}"
-                   " s; one frame per second throughout")  # fmt: skip
+    out.detection = (
+        "cleaner.log WARNING 'Triton pipeline … unavailable'; "
+        "PRODUCTION_OK off, version tags 0"
+    )
+    out.affected = (
+        f"{len(without)} s without model, {len(closed)} s OUT_DQ = raw strain"
+    )
+    out.outcome = (
+        f"Triton ready after {t_ready:.1f} s, model back after "
+        f"{back.seen_at - t_kill:.1f} s, gate open again after "
+        f"{gate.seen_at - t_kill:.1f}"
+        " s; one frame per second throughout"
+    )
     return back.seen_at
 
 
-def _exporter(chaos: Chaos, t_kill: float, out: Outcome,
-              mark: LogMark) -> float:
+def _exporter(
+    chaos: Chaos, t_kill: float, out: Outcome, mark: LogMark
+) -> float:
     wait_until(lambda: _health(chaos), "exporter /health", HANG_TIMEOUT, 0.1)
     out.detection = "supervisor.log 'exited with status 137'; /health down"
     out.affected = "0 s (cleaning does not use it)"
@@ -104,8 +132,9 @@ def _exporter(chaos: Chaos, t_kill: float, out: Outcome,
     return time.time()
 
 
-def _monitor(chaos: Chaos, t_kill: float, out: Outcome,
-             mark: LogMark) -> float:
+def _monitor(
+    chaos: Chaos, t_kill: float, out: Outcome, mark: LogMark
+) -> float:
     newest = chaos.watcher.newest()
     status = chaos.pipe.status_url + "/"
 
@@ -120,19 +149,28 @@ def _monitor(chaos: Chaos, t_kill: float, out: Outcome,
     return time.time()
 
 
-def _trainer(chaos: Chaos, t_kill: float, out: Outcome,
-             mark: LogMark) -> float:
-    wait_until(lambda: mark.find("trainer", "following"),
-               "the trainer to follow frames again", HANG_TIMEOUT,
-               0.1)  # fmt: skip
+def _trainer(
+    chaos: Chaos, t_kill: float, out: Outcome, mark: LogMark
+) -> float:
+    wait_until(
+        lambda: mark.find("trainer", "following"),
+        "the trainer to follow frames again",
+        HANG_TIMEOUT,
+        0.1,
+    )
     out.detection = "supervisor.log 'exited with status 137'"
     out.affected = "0 s of output (training set rebuilt from frames)"
     out.outcome = "following frames again"
     return time.time()
 
 
-RECOVER = {"cleaner": _cleaner, "triton": _triton, "exporter": _exporter,
-           "monitor": _monitor, "trainer": _trainer}  # fmt: skip
+RECOVER = {
+    "cleaner": _cleaner,
+    "triton": _triton,
+    "exporter": _exporter,
+    "monitor": _monitor,
+    "trainer": _trainer,
+}
 
 
 def kill_service(chaos: Chaos, service: str, goal: float) -> Outcome:
@@ -149,15 +187,19 @@ def kill_service(chaos: Chaos, service: str, goal: float) -> Outcome:
     except TimeoutError as exc:
         out.problems.append(f"hang: {exc}")
         return out
-    holes = [g for g in range(newest, chaos.watcher.newest())
-             if g not in chaos.watcher.seen]  # fmt: skip
+    holes = [
+        g
+        for g in range(newest, chaos.watcher.newest())
+        if g not in chaos.watcher.seen
+    ]
     if holes:
         out.problems.append(f"no carousel frame for GPS {holes}")
     out.recovery_s = recovered - t_kill
     out.bound = out.bound or goal
     if out.recovery_s > out.bound:
-        out.problems.append(f"recovery {out.recovery_s:.1f} s > "
-                            f"{out.bound:.1f} s")  # fmt: skip
+        out.problems.append(
+            f"recovery {out.recovery_s:.1f} s > {out.bound:.1f} s"
+        )
     if mark.find("supervisor", f"{service}: WARNING: exited") is None:
         out.problems.append("no restart in supervisor.log")
     _versions_kept(chaos, before, out)
@@ -195,8 +237,9 @@ def disk_full(chaos: Chaos, hold: float) -> Outcome:
     try:
         with open(filler, "wb", buffering=0) as handle:
             deadline = t_full + chaos.bounds.realtime + HANG_TIMEOUT / 4
-            while time.time() < max(t_full + hold, deadline if line is None
-                                    else 0):  # fmt: skip
+            while time.time() < max(
+                t_full + hold, deadline if line is None else 0
+            ):
                 _top_up(handle)
                 line = line or mark.find("cleaner", "cannot write")
                 time.sleep(0.02)
@@ -214,12 +257,17 @@ def disk_full(chaos: Chaos, hold: float) -> Outcome:
     out.recovery_s = back.seen_at - t_free
     out.bound = 1.0 + chaos.bounds.realtime
     if out.recovery_s > out.bound:
-        out.problems.append(f"recovery {out.recovery_s:.1f} s > "
-                            f"{out.bound:.1f} s")  # fmt: skip
-    held = [s for s in chaos.watcher.seen.values()
-            if t_full < s.seen_at and s.gps < back.gps
-            and s.seen_at - chaos.source.written.get(s.gps, s.seen_at)
-            > chaos.bounds.realtime]  # fmt: skip
+        out.problems.append(
+            f"recovery {out.recovery_s:.1f} s > {out.bound:.1f} s"
+        )
+    held = [
+        s
+        for s in chaos.watcher.seen.values()
+        if t_full < s.seen_at
+        and s.gps < back.gps
+        and s.seen_at - chaos.source.written.get(s.gps, s.seen_at)
+        > chaos.bounds.realtime
+    ]
     out.detection = f"cleaner.log ERROR '{short(line, 60)}'"
     out.affected = f"0 s lost, {len(held)} frames delayed"
     out.outcome = "frames held in memory, written in order once space freed"
@@ -231,10 +279,13 @@ def disk_full(chaos: Chaos, hold: float) -> Outcome:
 def _mount_readonly(folder: Path) -> str | None:
     """Bind-mount ``folder`` read-only on itself (root ignores chmod);
     returns why not, or None."""
-    for args in (["--bind", folder, folder],
-                 ["-o", "remount,bind,ro", folder]):  # fmt: skip
-        done = subprocess.run(["mount", *map(str, args)],
-                              capture_output=True, text=True)  # fmt: skip
+    for args in (
+        ["--bind", folder, folder],
+        ["-o", "remount,bind,ro", folder],
+    ):
+        done = subprocess.run(
+            ["mount", *map(str, args)], capture_output=True, text=True
+        )
         if done.returncode:
             subprocess.run(["umount", str(folder)], capture_output=True)
             return f"mount {' '.join(map(str, args))}: {done.stderr.strip()}"
@@ -264,8 +315,12 @@ def archive_readonly(chaos: Chaos, hold: float) -> Outcome:
         return out
     t0 = time.time()
     try:
-        line = wait_until(lambda: mark.find("monitor", "ERROR"),
-                          "the monitor to notice", 15, 0.1)  # fmt: skip
+        line = wait_until(
+            lambda: mark.find("monitor", "ERROR"),
+            "the monitor to notice",
+            15,
+            0.1,
+        )
         time.sleep(max(0.0, t0 + hold - time.time()))
     except TimeoutError as exc:
         out.problems.append(str(exc))
@@ -279,12 +334,15 @@ def archive_readonly(chaos: Chaos, hold: float) -> Outcome:
     def kept() -> bool:
         done = archived_seconds(archive, pipe.ifo)
         names = {p.name for p in spool.iterdir()}
-        return all(g in done or f"L-{pipe.ifo}_DEEPCLEAN-{g}-1.gwf" in names
-                   for g in period)  # fmt: skip
+        return all(
+            g in done or f"L-{pipe.ifo}_DEEPCLEAN-{g}-1.gwf" in names
+            for g in period
+        )
 
     try:
-        wait_until(kept, "the period's frames to be spooled", HANG_TIMEOUT,
-                   0.2)  # fmt: skip
+        wait_until(
+            kept, "the period's frames to be spooled", HANG_TIMEOUT, 0.2
+        )
     except TimeoutError as exc:
         out.problems.append(f"hang: {exc}")
         return out
@@ -292,8 +350,9 @@ def archive_readonly(chaos: Chaos, hold: float) -> Outcome:
     # spooled by the monitor's next look at the carousel (keeper thread)
     out.bound = 2 * pipe.setting("monitor", "poll_interval") + COMPUTE_MARGIN
     if out.recovery_s > out.bound:
-        out.problems.append(f"recovery {out.recovery_s:.1f} s > "
-                            f"{out.bound:.1f} s")  # fmt: skip
+        out.problems.append(
+            f"recovery {out.recovery_s:.1f} s > {out.bound:.1f} s"
+        )
     out.detection = f"monitor.log ERROR '{short(line, 60)}'"
     out.affected = "0 s (carousel unaffected; frames spooled late)"
     out.outcome = "frames kept in the carousel, spooled and archived after"

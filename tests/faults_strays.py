@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from chaos_io import Injection
 from faults import HANG_TIMEOUT, Chaos, LogMark, Outcome, short
-
 from utils.channels import State
 
 STRAY = "stray"  # an Injection kind the source writes normally
@@ -59,8 +59,14 @@ STRAY_FAULTS = {
     ),
     "mislabelled": StrayFault(
         "mislabelled frame (G's frames as G+4, never replaced)",
-        (Injection(STRAY, copies=(4,)), None, None, None,
-         Injection("drop"), None),  # fmt: skip
+        (
+            Injection(STRAY, copies=(4,)),
+            None,
+            None,
+            None,
+            Injection("drop"),
+            None,
+        ),
         "its name claims",
     ),
 }
@@ -72,9 +78,11 @@ def stray_fault(chaos: Chaos, name: str) -> Outcome:
     out = Outcome(fault.label)
     mark = LogMark(chaos.pipe)
     seconds = chaos.source.plan_seconds(list(fault.plan))
-    first = seconds[0]
-    dropped = [g for g, i in zip(seconds, fault.plan, strict=True)
-               if i is not None and i.kind == "drop"]  # fmt: skip
+    dropped = [
+        g
+        for g, i in zip(seconds, fault.plan, strict=True)
+        if i is not None and i.kind == "drop"
+    ]
     chaos.expected_off.update(dropped)
     after = seconds[-1] + 1
     try:
@@ -88,15 +96,21 @@ def stray_fault(chaos: Chaos, name: str) -> Outcome:
     out.recovery_s = seen.seen_at - fault_end
     out.bound = chaos.bounds.input_recovery
     if out.recovery_s > out.bound:
-        out.problems.append(f"recovery {out.recovery_s:.1f} s > "
-                            f"{out.bound:.1f} s")  # fmt: skip
+        out.problems.append(
+            f"recovery {out.recovery_s:.1f} s > {out.bound:.1f} s"
+        )
     _check_frames(chaos, out, seconds, dropped, fault)
     _check_logs(out, mark, seconds, dropped, fault)
     return out
 
 
-def _check_frames(chaos: Chaos, out: Outcome, seconds: list[int],
-                  dropped: list[int], fault: StrayFault) -> None:  # fmt: skip
+def _check_frames(
+    chaos: Chaos,
+    out: Outcome,
+    seconds: list[int],
+    dropped: list[int],
+    fault: StrayFault,
+) -> None:
     frames = {g: chaos.watcher.seen.get(g) for g in seconds}
     missing = [g for g, f in frames.items() if f is None]
     if missing:
@@ -115,16 +129,25 @@ def _check_frames(chaos: Chaos, out: Outcome, seconds: list[int],
             continue
         r = float(np.corrcoef(source, target.raw)[0, 1])
         if abs(r) > COPY_CORRELATION:
-            out.problems.append(f"GPS {target.gps} holds the copy of "
-                                f"GPS {seconds[0]} (r = {r:.2f})")
+            out.problems.append(
+                f"GPS {target.gps} holds the copy of "
+                f"GPS {seconds[0]} (r = {r:.2f})"
+            )
     good = len(seconds) - len(dropped)
-    out.affected = (f"{len(off)} s zero-filled (the writer's own drop), "
-                    f"{good - len(set(off) - set(dropped))} of {good} "
-                    "good seconds kept")  # fmt: skip
+    out.affected = (
+        f"{len(off)} s zero-filled (the writer's own drop), "
+        f"{good - len(set(off) - set(dropped))} of {good} "
+        "good seconds kept"
+    )
 
 
-def _check_logs(out: Outcome, mark: LogMark, seconds: list[int],
-                dropped: list[int], fault: StrayFault) -> None:  # fmt: skip
+def _check_logs(
+    out: Outcome,
+    mark: LogMark,
+    seconds: list[int],
+    dropped: list[int],
+    fault: StrayFault,
+) -> None:
     for service in ("cleaner", "trainer"):
         for g in seconds:
             line = mark.find(service, f"GPS {g} dropped")
@@ -132,15 +155,20 @@ def _check_logs(out: Outcome, mark: LogMark, seconds: list[int],
                 if service == "cleaner" and (
                     line is None or "its name claims" not in line
                 ):
-                    out.problems.append(f"GPS {g}: no mislabelled drop "
-                                        f"in cleaner.log: {short(line)}")
+                    out.problems.append(
+                        f"GPS {g}: no mislabelled drop "
+                        f"in cleaner.log: {short(line)}"
+                    )
             elif line is not None:
-                out.problems.append(f"{service} dropped good GPS {g}: "
-                                    f"{short(line)}")  # fmt: skip
+                out.problems.append(
+                    f"{service} dropped good GPS {g}: {short(line)}"
+                )
     line = mark.find("cleaner", fault.detection)
     if line is None:
         out.problems.append(f"no '{fault.detection}' WARNING in cleaner.log")
     out.detection = f"cleaner.log WARNING '{short(line, 60)}'"
-    out.outcome = ("ignored: no earlier second dropped, schedule on the GPS "
-                   "clock" if not dropped else "never published: the "
-                   "second zero-filled, INPUT_OK off")  # fmt: skip
+    out.outcome = (
+        "ignored: no earlier second dropped, schedule on the GPS clock"
+        if not dropped
+        else "never published: the second zero-filled, INPUT_OK off"
+    )

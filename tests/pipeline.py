@@ -12,7 +12,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import tomllib
@@ -26,31 +25,26 @@ import tomli_w
 from utils.channels import OutputChannels
 from utils.follower import list_gps
 from utils.gwf import read_frame
+from utils.testing import free_port
+from utils.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(
     predicate: Callable[[], Any], what: str, timeout: float, interval=1.0
 ) -> Any:
-    """Poll ``predicate`` until truthy; ``TimeoutError`` naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
+    """:func:`utils.waiting.wait_for` of a truthy ``predicate`` that may
+    fail while the pipeline starts or restarts (a connection refused, a
+    half-written file): such a failure counts as "not yet"."""
+
+    def poll() -> Any:
         try:
-            result = predicate()
+            return predicate() or None
         except (OSError, ValueError, requests.RequestException):
-            result = None
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {timeout:.0f} s for {what}")
-        time.sleep(interval)
+            return None
+
+    return wait_for(poll, what, timeout, interval)
 
 
 class Pipeline:
@@ -64,14 +58,14 @@ class Pipeline:
         carousel_tmpfs_size: int = 0,
     ) -> None:
         """Args:
-            tmp: empty folder for the project, the data and the config.
-            overrides: section -> values replacing the root configuration.
-            name: run name (default: unique).
-            carousel_tmpfs_size: MiB; > 0 mounts a tmpfs of that size on
-                the carousel folder before the start (so that a full disk
-                can be made without filling the machine's); needs
-                ``mount`` rights, else the carousel is a plain folder and
-                :attr:`mount_error` says why.
+        tmp: empty folder for the project, the data and the config.
+        overrides: section -> values replacing the root configuration.
+        name: run name (default: unique).
+        carousel_tmpfs_size: MiB; > 0 mounts a tmpfs of that size on
+            the carousel folder before the start (so that a full disk
+            can be made without filling the machine's); needs
+            ``mount`` rights, else the carousel is a plain folder and
+            :attr:`mount_error` says why.
         """
         self.name = name or f"test-{os.getpid()}-{int(time.time())}"
         self.project_dir = tmp / "project"
@@ -80,8 +74,13 @@ class Pipeline:
         self.token = "test-token-" + os.urandom(8).hex()
         self.ports = {
             k: free_port()
-            for k in ("triton_http", "triton_grpc", "triton_metrics",
-                      "exporter", "status")
+            for k in (
+                "triton_http",
+                "triton_grpc",
+                "triton_metrics",
+                "exporter",
+                "status",
+            )
         }
         self.config = tmp / "pyproject.toml"
         self._write_config(overrides)
@@ -113,8 +112,10 @@ class Pipeline:
         for service in ("trainer", "exporter", "cleaner", "monitor", "replay"):
             typeo["scripts"][service]["metrics_port"] = free_port()
         for section, values in overrides.items():
-            table = typeo["base"] if section == "base" else (
-                typeo["scripts"][section]
+            table = (
+                typeo["base"]
+                if section == "base"
+                else (typeo["scripts"][section])
             )
             table.update(values)
         self.config.write_text(tomli_w.dumps(config))
@@ -125,8 +126,8 @@ class Pipeline:
         ``${IFO}`` resolved as typeo and run.sh would (``section`` is
         ``base`` or a script section)."""
         typeo = self._typeo
-        table = typeo["base"] if section == "base" else (
-            typeo["scripts"][section]
+        table = (
+            typeo["base"] if section == "base" else (typeo["scripts"][section])
         )
         value = table[key]
         if isinstance(value, str):
@@ -136,8 +137,10 @@ class Pipeline:
         if isinstance(value, str):
             return value.replace("${IFO}", self.ifo)
         if isinstance(value, list):
-            return [v.replace("${IFO}", self.ifo) if isinstance(v, str)
-                    else v for v in value]  # fmt: skip
+            return [
+                v.replace("${IFO}", self.ifo) if isinstance(v, str) else v
+                for v in value
+            ]
         return value
 
     @property
@@ -187,27 +190,44 @@ class Pipeline:
                 capture_output=True,
             )
             if self.carousel_mounted:
-                subprocess.run(["umount", "-l", str(self.carousel)],
-                               capture_output=True)  # fmt: skip
+                subprocess.run(
+                    ["umount", "-l", str(self.carousel)], capture_output=True
+                )
                 self.carousel_mounted = False
 
     def _mount_carousel(self) -> None:
         self.carousel.mkdir(parents=True, exist_ok=True)
         done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o",
-             f"size={self.carousel_tmpfs_size}m,mode=0755", "tmpfs",
-             str(self.carousel)],
-            capture_output=True, text=True,
-        )  # fmt: skip
+            [
+                "mount",
+                "-t",
+                "tmpfs",
+                "-o",
+                f"size={self.carousel_tmpfs_size}m,mode=0755",
+                "tmpfs",
+                str(self.carousel),
+            ],
+            capture_output=True,
+            text=True,
+        )
         self.carousel_mounted = done.returncode == 0
         self.mount_error = f"mount -t tmpfs refused: {done.stderr.strip()}"
 
     def pane_pid(self, service: str) -> int:
         """PID of the supervisor of ``service``'s pane."""
         out = subprocess.run(
-            ["tmux", "list-panes", "-s", "-t", f"deepclean-{self.name}",
-             "-F", "#{pane_title} #{pane_pid}"],
-            capture_output=True, text=True, check=True,
+            [
+                "tmux",
+                "list-panes",
+                "-s",
+                "-t",
+                f"deepclean-{self.name}",
+                "-F",
+                "#{pane_title} #{pane_pid}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         for line in out.splitlines():
             title, pid = line.rsplit(" ", 1)
@@ -244,8 +264,9 @@ class Pipeline:
             try:
                 tasks = Path(f"/proc/{pid}/task").iterdir()
                 for task in tasks:
-                    todo += [int(c) for c in
-                             (task / "children").read_text().split()]
+                    todo += [
+                        int(c) for c in (task / "children").read_text().split()
+                    ]
             except OSError:  # exited meanwhile
                 continue
         return pids
@@ -253,9 +274,18 @@ class Pipeline:
     def services(self) -> list[str]:
         """Titles of the panes (the services run.sh started)."""
         out = subprocess.run(
-            ["tmux", "list-panes", "-s", "-t", f"deepclean-{self.name}",
-             "-F", "#{pane_title}"],
-            capture_output=True, text=True, check=True,
+            [
+                "tmux",
+                "list-panes",
+                "-s",
+                "-t",
+                f"deepclean-{self.name}",
+                "-F",
+                "#{pane_title}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         return out.split()
 

@@ -29,6 +29,7 @@ import subprocess
 import time
 
 import pytest
+
 from chaos_io import CarouselWatcher, FrameSource
 from faults import OUTCOMES, RESTART_GOAL, Chaos
 from faults_checks import (
@@ -72,18 +73,24 @@ def chaos(pipeline):
 
 
 INPUT_FAULTS = [
-    ("drop", 1, 0.0), ("drop", 3, 0.0),
+    ("drop", 1, 0.0),
+    ("drop", 3, 0.0),
     ("late", 1, 1.0),  # inside frame_timeout (2 s): read, not dropped
     ("late", 1, 2.5),  # past it: dropped, and not written twice later
-    ("partial", 1, 0.0), ("corrupt", 1, 0.0), ("missing_channel", 1, 0.0),
-    ("nan_strain", 1, 0.0), ("nan_witness", 1, 0.0), ("not_ready", 5, 0.0),
-]  # fmt: skip
+    ("partial", 1, 0.0),
+    ("corrupt", 1, 0.0),
+    ("missing_channel", 1, 0.0),
+    ("nan_strain", 1, 0.0),
+    ("nan_witness", 1, 0.0),
+    ("not_ready", 5, 0.0),
+]
 
 
 @pytest.mark.parametrize(
-    "kind,count,delay", INPUT_FAULTS,
+    "kind,count,delay",
+    INPUT_FAULTS,
     ids=[f"{k}-{n}-{d:g}" for k, n, d in INPUT_FAULTS],
-)  # fmt: skip
+)
 def test_input_fault(chaos, kind, count, delay):
     outcome = record(chaos.input_fault(kind, count, delay))
     assert not outcome.problems
@@ -147,10 +154,12 @@ def test_promises_over_the_whole_run(chaos):
     time.sleep(chaos.bounds.realtime)  # the last frames reach the carousel
     problems = invariants(chaos)
     seconds = chaos.watcher.newest() - chaos.start_gps + 1
-    print(f"\n{seconds} s of chaos: worst ASD(OUT_DQ)/ASD(RAW) over "
-          f"{chaos.bounds.gate_length} s {chaos.worst_ratio:.4f} (bound "
-          f"{chaos.bounds.gate}); {transition_summary(chaos)}; problems: "
-          f"{problems}")
+    print(
+        f"\n{seconds} s of chaos: worst ASD(OUT_DQ)/ASD(RAW) over "
+        f"{chaos.bounds.gate_length} s {chaos.worst_ratio:.4f} (bound "
+        f"{chaos.bounds.gate}); {transition_summary(chaos)}; problems: "
+        f"{problems}"
+    )
     assert not problems
 
 
@@ -167,9 +176,16 @@ def test_supervisor_backoff_restarts_after_a_stable_run(tmp_path):
     env = dict(os.environ, PROJECT_DIR=str(tmp_path), SUPERVISE_STABLE="1")
     subprocess.run(
         [str(ROOT / "scripts" / "supervise.sh"), "svc", "bash", str(script)],
-        cwd=tmp_path, env=env, timeout=30, check=True, capture_output=True,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=env,
+        timeout=30,
+        check=True,
+        capture_output=True,
+    )
     log = (tmp_path / "logs" / "supervisor.log").read_text()
-    waits = [line.rsplit(" ", 1)[-1] for line in log.splitlines()
-             if "restarting in" in line]  # fmt: skip
+    waits = [
+        line.rsplit(" ", 1)[-1]
+        for line in log.splitlines()
+        if "restarting in" in line
+    ]
     assert waits == ["1s", "2s", "1s"], log

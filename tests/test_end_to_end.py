@@ -13,9 +13,9 @@ import re
 import numpy as np
 import pytest
 import requests
+
 from pipeline import wait_until
 from quality import out_of_band_change, removed_fraction, truth_4096
-
 from utils.channels import State
 from utils.gwf import read_frame
 from utils.names import FrameName
@@ -72,8 +72,11 @@ def test_one_frame_per_second_in_order(pipeline, cleaned):
     # contiguous, no duplicates, no hidden temporaries left around
     assert gps == list(range(gps[0], gps[-1] + 1))
     names = [p.name for p in pipeline.carousel.iterdir()]
-    assert all(re.fullmatch(r"L-L1_DEEPCLEAN-\d{10}-1\.gwf", n)
-               for n in names if not n.startswith("."))
+    assert all(
+        re.fullmatch(r"L-L1_DEEPCLEAN-\d{10}-1\.gwf", n)
+        for n in names
+        if not n.startswith(".")
+    )
     assert len(gps) <= 300
 
 
@@ -81,7 +84,9 @@ def test_frames_carry_channels_and_tags(pipeline, cleaned):
     production, stretch, frames = cleaned
     versions = pipeline.versions()
     ch = pipeline.channels
-    path = pipeline.carousel / FrameName("L", "L1_DEEPCLEAN", stretch[0]).filename
+    path = (
+        pipeline.carousel / FrameName("L", "L1_DEEPCLEAN", stretch[0]).filename
+    )
     series = read_frame(path)
     assert set(series) == set(ch.sample_rates)
     for name, rate in ch.sample_rates.items():

@@ -23,6 +23,7 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from pipeline import ROOT, wait_until
 
 pytestmark = pytest.mark.timeout(600)
@@ -34,8 +35,10 @@ HEALTH_DEADLINE = 1.0  # s: /health answers within it while they are held
 ACCEPT_TIMEOUT = 60.0  # s for the exporter to accept them all
 SPARE_FILES = 256  # descriptors this process needs besides those
 # a well-formed log line, to be smuggled in through a request path
-FORGED = ("2024-01-01T00:00:00Z exporter INFO exporter: FORGED-"
-          + os.urandom(4).hex())  # fmt: skip
+FORGED = (
+    "2024-01-01T00:00:00Z exporter INFO exporter: FORGED-"
+    + os.urandom(4).hex()
+)
 
 
 # -- helpers -------------------------------------------------------------
@@ -51,7 +54,7 @@ def listening_sockets() -> dict[int, tuple[str, int]]:
             address, port = fields[1].split(":")
             raw = bytes.fromhex(address)
             # /proc prints each 32-bit word in host (little-endian) order
-            raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+            raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
             address = socket.inet_ntop(family, raw)
             out[int(fields[9])] = (address, int(port, 16))
     return out
@@ -83,8 +86,12 @@ def socket_inodes(pid: int) -> set[int]:
 def api_state(pipe) -> tuple:
     """Everything a state change could alter, as GET /versions shows it."""
     v = pipe.versions()
-    return v["production"], v["canary"], sorted(
-        (x["version"], x["run"], x["exported_at"]) for x in v["versions"]
+    return (
+        v["production"],
+        v["canary"],
+        sorted(
+            (x["version"], x["run"], x["exported_at"]) for x in v["versions"]
+        ),
     )
 
 
@@ -93,13 +100,17 @@ def post(pipe, path: str, token: str | None = "", **kwargs):
     headers = kwargs.pop("headers", {})
     if token is not None:
         headers["Authorization"] = f"Bearer {token or pipe.token}"
-    return requests.post(pipe.exporter_url + path, headers=headers,
-                         timeout=10, **kwargs)  # fmt: skip
+    return requests.post(
+        pipe.exporter_url + path, headers=headers, timeout=10, **kwargs
+    )
 
 
 def newest_run(pipe) -> Path:
-    runs = [p for p in (pipe.project_dir / "train").iterdir()
-            if (p / "DONE").exists()]  # fmt: skip
+    runs = [
+        p
+        for p in (pipe.project_dir / "train").iterdir()
+        if (p / "DONE").exists()
+    ]
     return max(runs, key=lambda p: int(p.name.split("-")[1]))
 
 
@@ -139,10 +150,15 @@ def test_every_listening_socket_is_on_loopback(pipeline):
 def test_state_changes_need_the_token(pipeline, spare_run, token):
     before = api_state(pipeline)
     header = {} if token is None else {"Authorization": f"Bearer {token}"}
-    for bad in (header, {"Authorization": pipeline.token},  # no scheme
-                {"Authorization": f"Basic {pipeline.token}"}):
-        for path, body in (("/versions", {"run": spare_run.name}),
-                           ("/production", {"version": 2})):
+    for bad in (
+        header,
+        {"Authorization": pipeline.token},  # no scheme
+        {"Authorization": f"Basic {pipeline.token}"},
+    ):
+        for path, body in (
+            ("/versions", {"run": spare_run.name}),
+            ("/production", {"version": 2}),
+        ):
             r = post(pipeline, path, None, json=body, headers=dict(bad))
             assert r.status_code == 401, (path, bad, r.text)
             assert r.json()["error"] and "WWW-Authenticate" in r.headers
@@ -159,9 +175,19 @@ def test_runs_outside_train_are_refused(pipeline, tmp_path):
     link.symlink_to(outside, target_is_directory=True)
     before = api_state(pipeline)
     try:
-        for name in ("../../etc", "/etc", str(train / run), f"{run}/../{run}",
-                     f"../train/{run}", "%2e%2e%2fetc", link.name,
-                     f"{run}\x00", 123, ["x"], None):  # fmt: skip
+        for name in (
+            "../../etc",
+            "/etc",
+            str(train / run),
+            f"{run}/../{run}",
+            f"../train/{run}",
+            "%2e%2e%2fetc",
+            link.name,
+            f"{run}\x00",
+            123,
+            ["x"],
+            None,
+        ):
             r = post(pipeline, "/versions", json={"run": name})
             assert 400 <= r.status_code < 500, (name, r.text)
             assert set(r.json()) >= {"error", "detail"}
@@ -170,11 +196,22 @@ def test_runs_outside_train_are_refused(pipeline, tmp_path):
     assert api_state(pipeline) == before
 
 
-@pytest.mark.parametrize("body", [
-    {}, {"version": "1"}, {"version": -1}, {"version": 0},
-    {"version": 10**30}, {"version": True}, {"version": 1.5},
-    {"version": 999}, {"version": 1, "extra": 0}, [1], "1",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"version": "1"},
+        {"version": -1},
+        {"version": 0},
+        {"version": 10**30},
+        {"version": True},
+        {"version": 1.5},
+        {"version": 999},
+        {"version": 1, "extra": 0},
+        [1],
+        "1",
+    ],
+)
 def test_bad_promotions_are_refused(pipeline, body):
     before = api_state(pipeline)
     r = post(pipeline, "/production", json=body)
@@ -186,15 +223,30 @@ def test_oversized_and_non_json_bodies_are_refused(pipeline):
     before = api_state(pipeline)
     limit = pipeline.setting("exporter", "max_content_length")
     big = json.dumps({"run": "1-2", "pad": "x" * limit}).encode()
-    assert post(pipeline, "/versions", data=big, headers={
-        "Content-Type": "application/json"}).status_code == 413
-    chunks = (big[i:i + 4096] for i in range(0, len(big), 4096))  # chunked
-    assert post(pipeline, "/versions", data=chunks, headers={
-        "Content-Type": "application/json"}).status_code == 413
+    assert (
+        post(
+            pipeline,
+            "/versions",
+            data=big,
+            headers={"Content-Type": "application/json"},
+        ).status_code
+        == 413
+    )
+    chunks = (big[i : i + 4096] for i in range(0, len(big), 4096))  # chunked
+    assert (
+        post(
+            pipeline,
+            "/versions",
+            data=chunks,
+            headers={"Content-Type": "application/json"},
+        ).status_code
+        == 413
+    )
     for kind in ("text/plain", "application/x-www-form-urlencoded", None):
         headers = {"Content-Type": kind} if kind else {}
-        r = post(pipeline, "/production", data=b'{"version": 1}',
-                 headers=headers)  # fmt: skip
+        r = post(
+            pipeline, "/production", data=b'{"version": 1}', headers=headers
+        )
         assert r.status_code == 415, (kind, r.text)
     assert api_state(pipeline) == before
 
@@ -204,8 +256,10 @@ def raw_get(port: int, target: bytes, timeout: float = 10.0) -> bytes:
     """The status line of ``GET target`` sent as raw bytes to
     127.0.0.1 (``b""`` if the server closed without an answer)."""
     with socket.create_connection(("127.0.0.1", port), timeout) as sock:
-        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
-                     b"Connection: close\r\n\r\n")  # fmt: skip
+        sock.sendall(
+            b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
+            b"Connection: close\r\n\r\n"
+        )
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
@@ -258,26 +312,38 @@ def test_control_characters_in_paths_are_answered_and_never_forge_logs(
     pipeline,
 ):
     forged = FORGED.replace(" ", "%20").encode()
-    targets = [b"/jobs/x%0D%0A" + forged, b"/jobs/x%0A" + forged,
-               b"/%0D%0A" + forged, b"/jobs/x%00y", b"/%00", b"/x\x00y",
-               b"/jobs/x\r" + forged, b"/jobs/%E2%80%A8" + forged]
+    targets = [
+        b"/jobs/x%0D%0A" + forged,
+        b"/jobs/x%0A" + forged,
+        b"/%0D%0A" + forged,
+        b"/jobs/x%00y",
+        b"/%00",
+        b"/x\x00y",
+        b"/jobs/x\r" + forged,
+        b"/jobs/%E2%80%A8" + forged,
+    ]
     for name, port in http_ports(pipeline).items():
         metrics = name.endswith("metrics")  # any path answers the metrics
         for target in targets:
             status = raw_get(port, target)
             code = int(status.split()[1]) if status else 0
             assert 400 <= code < 500 or (metrics and code == 200), (
-                name, target, status)
-        page = {"exporter": b"/health", "status": b"/"}.get(name,
-                                                            b"/metrics")
+                name,
+                target,
+                status,
+            )
+        page = {"exporter": b"/health", "status": b"/"}.get(name, b"/metrics")
         alive = raw_get(port, page)
         assert alive.split()[1:2] == [b"200"], (name, alive)
     time.sleep(1.0)  # let every service write its log
     for log in (pipeline.project_dir / "logs").glob("*.log"):
         raw = log.read_bytes()
         assert b"\x00" not in raw, f"NUL byte in {log.name}"
-        forged_lines = [line for line in raw.splitlines()
-                        if line.startswith(FORGED.encode())]
+        forged_lines = [
+            line
+            for line in raw.splitlines()
+            if line.startswith(FORGED.encode())
+        ]
         assert not forged_lines, (log.name, forged_lines[:3])
 
 
@@ -291,21 +357,37 @@ torch.save({"weight": Payload()}, sys.argv[1])
 """
 
 
-def test_weights_are_loaded_without_running_code(pipeline, spare_run,
-                                                 tmp_path):  # fmt: skip
+def test_weights_are_loaded_without_running_code(
+    pipeline, spare_run, tmp_path
+):
     """A run whose weights.pt is a pickle that would run a shell command
     when unpickled: the export fails and the command never runs."""
     marker = tmp_path / "payload-ran"
     python = ROOT / ".venv" / "trainer" / "bin" / "python"
-    subprocess.run([str(python), "-c", PAYLOAD, str(spare_run / "weights.pt"),
-                    str(marker)], check=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        [
+            str(python),
+            "-c",
+            PAYLOAD,
+            str(spare_run / "weights.pt"),
+            str(marker),
+        ],
+        check=True,
+        timeout=120,
+    )
     before = api_state(pipeline)
     r = post(pipeline, "/versions", json={"run": spare_run.name})
     assert r.status_code == 202, r.text
     job_url = f"{pipeline.exporter_url}/jobs/{r.json()['id']}"
     job = wait_until(
-        lambda: (j := requests.get(job_url, timeout=5).json())["status"]
-        in ("done", "failed") and j, "the export job", JOB_TIMEOUT)
+        lambda: (
+            (j := requests.get(job_url, timeout=5).json())["status"]
+            in ("done", "failed")
+            and j
+        ),
+        "the export job",
+        JOB_TIMEOUT,
+    )
     assert job["status"] == "failed", job
     assert "weights" in (job["detail"] or "") + (job["error"] or "")
     assert not marker.exists(), "unpickling ran the payload"
@@ -320,13 +402,26 @@ def test_token_never_reaches_logs_output_or_command_lines(pipeline):
             assert token not in path.read_text(errors="replace"), path
     assert token not in pipeline.run_sh_output
     panes = subprocess.run(
-        ["tmux", "list-panes", "-s", "-t", f"deepclean-{pipeline.name}",
-         "-F", "#{pane_id}"], capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
+        [
+            "tmux",
+            "list-panes",
+            "-s",
+            "-t",
+            f"deepclean-{pipeline.name}",
+            "-F",
+            "#{pane_id}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for pane in panes:
         screen = subprocess.run(
             ["tmux", "capture-pane", "-p", "-J", "-S", "-", "-t", pane],
-            capture_output=True, text=True, check=True).stdout
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         assert token not in screen, pane
     for service in pipeline.services():
         for pid in pipeline.process_tree(service):
@@ -349,41 +444,77 @@ def fuzz_state(pipeline):
 
 TEXT = st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=40)
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
-    | TEXT, lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(TEXT, inner, max_size=4), max_leaves=10,
-)  # fmt: skip
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | TEXT,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4)
+    ),
+    max_leaves=10,
+)
 BODIES = st.one_of(
     st.binary(max_size=2000),
     JSON.map(lambda v: json.dumps(v).encode()),
     st.fixed_dictionaries({"run": TEXT | st.integers()}).map(
-        lambda v: json.dumps(v).encode()),
+        lambda v: json.dumps(v).encode()
+    ),
     st.fixed_dictionaries({"version": st.integers()}).map(
-        lambda v: json.dumps(v).encode()),
-)  # fmt: skip
+        lambda v: json.dumps(v).encode()
+    ),
+)
 PATHS = st.sampled_from(
-    ["/health", "/versions", "/production", "/jobs/", "/openapi.yaml", "/",
-     "/versions/1", "/jobs/../versions", "//versions", "/production?x=1"]
+    [
+        "/health",
+        "/versions",
+        "/production",
+        "/jobs/",
+        "/openapi.yaml",
+        "/",
+        "/versions/1",
+        "/jobs/../versions",
+        "//versions",
+        "/production?x=1",
+    ]
 ) | TEXT.map(lambda t: "/" + t.replace("#", "").replace("?", ""))
 
 
-@settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(
     method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]),
-    path=PATHS, body=BODIES,
-    content_type=st.sampled_from(["application/json", "text/plain", "",
-                                  "application/json; charset=utf-8"]) | TEXT,
+    path=PATHS,
+    body=BODIES,
+    content_type=st.sampled_from(
+        [
+            "application/json",
+            "text/plain",
+            "",
+            "application/json; charset=utf-8",
+        ]
+    )
+    | TEXT,
     auth=st.none() | TEXT | TEXT.map(lambda t: "Bearer " + t),
-)  # fmt: skip
-def test_fuzz_never_5xx_nor_changes_state(pipeline, fuzz_state, method, path,
-                                          body, content_type, auth):
+)
+def test_fuzz_never_5xx_nor_changes_state(
+    pipeline, fuzz_state, method, path, body, content_type, auth
+):
     headers = {"Content-Type": content_type}
     if auth is not None:
         assert pipeline.token not in auth
         headers["Authorization"] = auth
-    r = requests.request(method, pipeline.exporter_url + path, data=body,
-                         headers=headers, timeout=10)  # fmt: skip
+    r = requests.request(
+        method,
+        pipeline.exporter_url + path,
+        data=body,
+        headers=headers,
+        timeout=10,
+    )
     assert r.status_code < 500, (method, path, r.status_code, r.text[:300])
 
 

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
+from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
+
+from utils.logging import configure_logging
 from utils.simulation import SimulationConfig, Simulator
 
 # tests of utils.nn need torch, which only the trainer and exporter
@@ -42,7 +47,27 @@ def small_sim() -> Simulator:
     """Three witnesses, two of them coupled; quick delayed writes."""
     return Simulator(
         SimulationConfig(
-            ifo=IFO, witness_channels=FEW_WITNESSES, seed=1, num_coupled=2,
-            late_delay=0.2, partial_pause=0.2,
+            ifo=IFO,
+            witness_channels=FEW_WITNESSES,
+            seed=1,
+            num_coupled=2,
+            late_delay=0.2,
+            partial_pause=0.2,
         )
-    )  # fmt: skip
+    )
+
+
+@pytest.fixture
+def service_log(tmp_path: Path) -> Iterator[Path]:
+    """The log file of ``configure_logging("svc", tmp_path / "logs",
+    verbose=True)``; the root logger is restored at the end."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    path = configure_logging("svc", tmp_path / "logs", verbose=True)
+    yield path
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)

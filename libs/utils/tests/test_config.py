@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import List
 
 import pytest
+
 from utils.config import audit, parse_settings, section_values
 from utils.errors import ConfigError
 
@@ -71,14 +72,20 @@ def test_references_keep_their_type(config) -> None:
     assert values["rate"] == 4096 and values["folder"] == "/data/H1/x"
 
 
-@pytest.mark.parametrize("section, rate, threshold", [
-    ("svc", 4096, 1.0), ("svc-production", 4096, 2.5),
-    ("svc-low-latency", 2048, 1.0),
-])  # fmt: skip
-def test_a_profile_is_laid_over_its_section(config, section, rate,
-                                            threshold) -> None:
-    s = parse_settings(Settings, "svc", ["--typeo", f"{config}:{section}"],
-                       ENV)  # fmt: skip
+@pytest.mark.parametrize(
+    "section, rate, threshold",
+    [
+        ("svc", 4096, 1.0),
+        ("svc-production", 4096, 2.5),
+        ("svc-low-latency", 2048, 1.0),
+    ],
+)
+def test_a_profile_is_laid_over_its_section(
+    config, section, rate, threshold
+) -> None:
+    s = parse_settings(
+        Settings, "svc", ["--typeo", f"{config}:{section}"], ENV
+    )
     assert (s.rate, s.threshold) == (rate, threshold)
     assert s.channels == ["H1:A", "H1:B"] and s.folder == Path("/data/H1/x")
     assert s.verbose is False
@@ -86,11 +93,19 @@ def test_a_profile_is_laid_over_its_section(config, section, rate,
 
 def test_flags_after_the_file_override_it(config) -> None:
     s = parse_settings(
-        Settings, "svc",
-        ["--typeo", f"{config}:svc", "--rate", "512", "--verbose",
-         "--channels", "H1:C"],
+        Settings,
+        "svc",
+        [
+            "--typeo",
+            f"{config}:svc",
+            "--rate",
+            "512",
+            "--verbose",
+            "--channels",
+            "H1:C",
+        ],
         ENV,
-    )  # fmt: skip
+    )
     assert s.rate == 512 and s.verbose and s.channels == ["H1:C"]
 
 
@@ -101,9 +116,15 @@ def test_unknown_key_is_refused_by_name(config) -> None:
 
 
 def test_missing_environment_variable_is_named(config) -> None:
-    with pytest.raises(ConfigError, match="svc.ifo: environment variable "
-                                          "IFO is not set"):  # fmt: skip
+    with pytest.raises(
+        ConfigError, match="svc.ifo: environment variable IFO is not set"
+    ):
         section_values(config, "svc", {})
+
+
+def test_a_profile_without_a_section_is_its_base_section(config) -> None:
+    s = parse_settings(Settings, "svc", ["--typeo", f"{config}:svc-gpu"], ENV)
+    assert (s.rate, s.threshold) == (4096, 1.0)
 
 
 def test_missing_section_is_named(config) -> None:
@@ -118,8 +139,10 @@ class Component:
 
 
 def test_audit_finds_every_second_home(config) -> None:
-    config.write_text(CONFIG + '\n[tool.typeo.scripts.svc-gpu]\n'
-                      'threshold = 1.0\nrate = 8192\n')  # fmt: skip
+    config.write_text(
+        CONFIG + "\n[tool.typeo.scripts.svc-gpu]\n"
+        "threshold = 1.0\nrate = 8192\n"
+    )
 
     @dataclass(frozen=True)
     class Defaults(Settings):
@@ -129,8 +152,10 @@ def test_audit_finds_every_second_home(config) -> None:
     assert "Defaults.extra has a default in code (3)" in problems
     assert "[svc] lacks extra" in problems
     assert "[svc-gpu] repeats threshold = 1.0" in problems
-    assert ("Component.threshold has a default in code; its home is [svc]"
-            in problems)  # fmt: skip
+    assert (
+        "Component.threshold has a default in code; its home is [svc]"
+        in problems
+    )
     assert not [p for p in problems if "rate" in p]
     config.write_text(CONFIG)
     assert audit(Settings, config, "svc") == []

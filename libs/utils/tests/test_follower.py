@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from conftest import FEW_WITNESSES, GPS, IFO, MAINS, STATE, STRAIN
 from utils import simwriter
 from utils.follower import FrameFollower, StreamConfig
@@ -27,11 +28,17 @@ SLACK = 0.5  # s, scheduling slack on a loaded 2-core machine
 
 def stream(tmp_path: Path, **kwargs) -> StreamConfig:
     values = dict(
-        data_dir=tmp_path, ifo=IFO, strain_channel=STRAIN,
-        state_channel=STATE, witness_channels=FEW_WITNESSES,
-        frame_timeout=TIMEOUT, late_grace=0.1, poll_interval=0.02,
-        max_consecutive_drops=3, start_timeout=2.0,
-    )  # fmt: skip
+        data_dir=tmp_path,
+        ifo=IFO,
+        strain_channel=STRAIN,
+        state_channel=STATE,
+        witness_channels=FEW_WITNESSES,
+        frame_timeout=TIMEOUT,
+        late_grace=0.1,
+        poll_interval=0.02,
+        max_consecutive_drops=3,
+        start_timeout=2.0,
+    )
     values.update(kwargs)
     return StreamConfig(**values)
 
@@ -199,8 +206,16 @@ class LiveWriter:
     thread; ``skip`` seconds are never written, ``slow_from`` on they come
     ``extra`` seconds later."""
 
-    def __init__(self, sim, data_dir: Path, first: int, count: int,
-                 skip=(), slow_from: int | None = None, extra: float = 0.0):
+    def __init__(
+        self,
+        sim,
+        data_dir: Path,
+        first: int,
+        count: int,
+        skip=(),
+        slow_from: int | None = None,
+        extra: float = 0.0,
+    ):
         self.sim, self.data_dir = sim, data_dir
         self.seconds = range(first, first + count)
         self.skip, self.slow_from, self.extra = set(skip), slow_from, extra
@@ -239,8 +254,10 @@ def copy_second(sim, data_dir: Path, source: int, target: int) -> None:
 
 
 def simwriter_paths(data_dir: Path, gps: int) -> tuple[Path, Path]:
-    return (simwriter.witness_path(data_dir, IFO, gps),
-            simwriter.strain_path(data_dir, IFO, gps))  # fmt: skip
+    return (
+        simwriter.witness_path(data_dir, IFO, gps),
+        simwriter.strain_path(data_dir, IFO, gps),
+    )
 
 
 def follow(follower: FrameFollower, count: int) -> list:
@@ -259,12 +276,20 @@ def assert_all_real(seconds, sim, writer: LiveWriter) -> None:
 
 def live_stream(tmp_path: Path, **kwargs) -> StreamConfig:
     # a live writer: frame_timeout as in production, above its jitter
-    return stream(tmp_path, **{"frame_timeout": 1.0, "late_grace": 0.2,
-                               "start_timeout": 5.0, **kwargs})
+    return stream(
+        tmp_path,
+        **{
+            "frame_timeout": 1.0,
+            "late_grace": 0.2,
+            "start_timeout": 5.0,
+            **kwargs,
+        },
+    )
 
 
-def test_early_copy_later_replaced_costs_nothing(tmp_path, small_sim,
-                                                 caplog) -> None:
+def test_early_copy_later_replaced_costs_nothing(
+    tmp_path, small_sim, caplog
+) -> None:
     """Second G's frames under the names of G+3, 3 s early; the real G+3
     replaces them on time. Nothing is dropped, G+3 is the real G+3 (never
     the copy), and the schedule stays on the GPS clock afterwards."""
@@ -287,8 +312,9 @@ def test_early_copy_later_replaced_costs_nothing(tmp_path, small_sim,
     "ahead, content",
     [(6, "copy"), (6, "junk"), (3600, "copy"), (100000, "junk")],
 )
-def test_future_stray_drops_nothing(tmp_path, small_sim, caplog, ahead,
-                                    content) -> None:
+def test_future_stray_drops_nothing(
+    tmp_path, small_sim, caplog, ahead, content
+) -> None:
     """A strain file named for a second ``ahead`` of the newest (a copy of
     a real frame, or junk) drops no second before it, is reported once by
     name and counted."""
@@ -342,9 +368,13 @@ def test_wrong_duration_is_mislabelled(tmp_path, small_sim) -> None:
     sim = small_sim.second(GPS)
     strain, witness = simwriter.strain_path, simwriter.witness_path
     small_sim.write(GPS, tmp_path)
-    write_frame(strain(tmp_path, IFO, GPS),
-                {STRAIN: np.tile(sim.strain, 2), STATE: np.tile(sim.state, 2)},
-                GPS, {STRAIN: 16384, STATE: 16}, overwrite=True)
+    write_frame(
+        strain(tmp_path, IFO, GPS),
+        {STRAIN: np.tile(sim.strain, 2), STATE: np.tile(sim.state, 2)},
+        GPS,
+        {STRAIN: 16384, STATE: 16},
+        overwrite=True,
+    )
     assert witness(tmp_path, IFO, GPS).exists()
     second = FrameFollower(stream(tmp_path), start=GPS).next_second()
     assert second.dropped and "(2 s), its name claims 1 s" in second.reason
@@ -360,14 +390,16 @@ def test_drop_names_the_missing_file(tmp_path, small_sim) -> None:
     assert "llhoft" not in second.reason
 
 
-def test_falls_back_in_step_with_a_slower_writer(tmp_path, small_sim,
-                                                 caplog) -> None:
+def test_falls_back_in_step_with_a_slower_writer(
+    tmp_path, small_sim, caplog
+) -> None:
     """The writer becomes 2.5 s slower (more than frame_timeout): the
     seconds that came too late are dropped, then the follower learns the
     new latency from them and reads every later second again."""
     first = live_gps() + 1
-    writer = LiveWriter(small_sim, tmp_path, first, 10, slow_from=first + 3,
-                        extra=2.5)
+    writer = LiveWriter(
+        small_sim, tmp_path, first, 10, slow_from=first + 3, extra=2.5
+    )
     follower = FrameFollower(live_stream(tmp_path), start=first)
     with caplog.at_level(logging.WARNING, logger="utils.follower"):
         seconds = follow(follower, 10)
@@ -391,8 +423,9 @@ def test_stored_data_is_not_waited_for(tmp_path, small_sim) -> None:
     """wait=False: a missing second of stored data is dropped at once,
     also the last one (no newer frame to shorten a wait)."""
     small_sim.write_stretch(tmp_path, GPS, 2)
-    follower = FrameFollower(stream(tmp_path, frame_timeout=30.0),
-                             start=GPS, wait=False)
+    follower = FrameFollower(
+        stream(tmp_path, frame_timeout=30.0), start=GPS, wait=False
+    )
     tic = time.monotonic()
     seconds = follow(follower, 3)
     assert [s.dropped for s in seconds] == [False, False, True]

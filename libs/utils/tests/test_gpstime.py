@@ -6,6 +6,7 @@ import logging
 import time
 
 import pytest
+
 from utils.gpstime import (
     BUILTIN_LEAPS,
     LEAP_SECONDS_LIST,
@@ -29,12 +30,15 @@ def test_round_trip_and_now() -> None:
     assert gps_now() == pytest.approx(unix_to_gps(time.time()), abs=1.0)
 
 
-@pytest.mark.parametrize("unix, gps", [
-    (315964800, 0),  # the GPS epoch
-    (362793599, 362793599 - 315964800),  # before the first leap second
-    (362793600, 362793601 - 315964800),  # 1981-07-01: GPS - UTC = 1
-    (1483228800, 1483228818 - 315964800),  # 2017-01-01: 18
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "unix, gps",
+    [
+        (315964800, 0),  # the GPS epoch
+        (362793599, 362793599 - 315964800),  # before the first leap second
+        (362793600, 362793601 - 315964800),  # 1981-07-01: GPS - UTC = 1
+        (1483228800, 1483228818 - 315964800),  # 2017-01-01: 18
+    ],
+)
 def test_leap_seconds_step_where_the_table_says(unix, gps) -> None:
     assert unix_to_gps(unix) == gps
     assert gps_to_unix(gps) == unix
@@ -47,14 +51,20 @@ def test_system_list_agrees_with_the_builtin_table(tmp_path) -> None:
     builtin = dict(BUILTIN_LEAPS)
     if LEAP_SECONDS_LIST.exists():
         system = leap_table.__wrapped__(LEAP_SECONDS_LIST)
-        common = {u: o for u, o in zip(system.unix_starts, system.offsets)
-                  if u in builtin}  # fmt: skip
+        common = {
+            u: o
+            for u, o in zip(system.unix_starts, system.offsets, strict=True)
+            if u in builtin
+        }
         assert common == builtin
     later = tmp_path / "leap-seconds.list"
-    text = "".join(f"{u - NTP_EPOCH_UNIX}\t{o + 19}\n"
-                   for u, o in BUILTIN_LEAPS)  # fmt: skip
-    later.write_text(text + f"{1900000000 - NTP_EPOCH_UNIX}\t38\n"
-                     f"#@\t{2000000000 - NTP_EPOCH_UNIX}\n")  # fmt: skip
+    text = "".join(
+        f"{u - NTP_EPOCH_UNIX}\t{o + 19}\n" for u, o in BUILTIN_LEAPS
+    )
+    later.write_text(
+        text + f"{1900000000 - NTP_EPOCH_UNIX}\t38\n"
+        f"#@\t{2000000000 - NTP_EPOCH_UNIX}\n"
+    )
     table = leap_table.__wrapped__(later)
     assert table.offset_at_unix(1899999999) == 18
     assert table.offset_at_unix(1900000000) == 19

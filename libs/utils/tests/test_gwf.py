@@ -11,6 +11,7 @@ from pathlib import Path
 import gwframe
 import numpy as np
 import pytest
+
 from conftest import GPS, MAINS, STRAIN
 from utils.errors import ChannelMissing, FrameCorrupt, FrameMissing
 from utils.gwf import encode_frame, read_frame, write_frame
@@ -54,8 +55,9 @@ def test_round_trip(tmp_path: Path, sim) -> None:
 
 
 def test_subset_and_missing_channel(tmp_path: Path, sim) -> None:
-    path = write_frame(tmp_path / "L-L1_x-1400000000-1.gwf", channels(sim),
-                       GPS, RATES)  # fmt: skip
+    path = write_frame(
+        tmp_path / "L-L1_x-1400000000-1.gwf", channels(sim), GPS, RATES
+    )
     assert list(read_frame(path, ["L1:STATE"])) == ["L1:STATE"]
     with pytest.raises(ChannelMissing, match="L1:NOPE"):
         read_frame(path, ["L1:STATE", "L1:NOPE"])
@@ -87,14 +89,19 @@ def test_encoded_bytes_are_a_frame(tmp_path: Path, sim) -> None:
     whole = encode_frame(data, GPS, RATES, "L")
     path = tmp_path / "bytes.gwf"
     path.write_bytes(whole)
-    np.testing.assert_array_equal(read_frame(path)["L1:FAST"].data,
-                                  data["L1:FAST"])  # fmt: skip
+    np.testing.assert_array_equal(
+        read_frame(path)["L1:FAST"].data, data["L1:FAST"]
+    )
 
 
 def test_atomic_write_leaves_no_temporary_files(tmp_path: Path, sim) -> None:
     for k in range(3):
-        write_frame(tmp_path / strain_name("L1", GPS + k), channels(sim),
-                    GPS + k, RATES)  # fmt: skip
+        write_frame(
+            tmp_path / strain_name("L1", GPS + k),
+            channels(sim),
+            GPS + k,
+            RATES,
+        )
     assert sorted(os.listdir(tmp_path)) == [
         strain_name("L1", GPS + k) for k in range(3)
     ]
@@ -126,8 +133,10 @@ def test_write_cut_short_raises_and_publishes_nothing(tmp_path: Path) -> None:
     path = tmp_path / strain_name("L1", GPS)
     done = subprocess.run(
         [sys.executable, "-c", script, str(path)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.stdout.startswith("OSError"), done.stdout + done.stderr
     assert os.listdir(tmp_path) == []
 

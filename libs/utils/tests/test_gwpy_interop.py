@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from conftest import GPS, MAINS, STATE, STRAIN
 
 gwpy_timeseries = pytest.importorskip(

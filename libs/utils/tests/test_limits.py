@@ -6,6 +6,7 @@ import logging
 import resource
 
 import pytest
+
 from utils.limits import raise_open_file_limit
 
 LOW = 256  # descriptors: a soft limit below every one wanted here

@@ -11,8 +11,13 @@ FORGED = "2024-01-01T00:00:00Z exporter INFO exporter: FORGED"
 
 
 def test_escape_controls_covers_c0_c1_del_and_separators():
-    controls = [*map(chr, range(0x20)), "\x7f", *map(chr, range(0x80, 0xA0)),
-                "\u2028", "\u2029"]  # fmt: skip
+    controls = [
+        *map(chr, range(0x20)),
+        "\x7f",
+        *map(chr, range(0x80, 0xA0)),
+        "\u2028",
+        "\u2029",
+    ]
     escaped = escape_controls("a" + "".join(controls) + "b")
     assert escaped.isprintable() and escaped.isascii()
     assert escaped.startswith("a\\x00\\x01") and escaped.endswith("b")
@@ -32,7 +37,8 @@ def test_message_with_controls_is_one_escaped_line(service_log: Path):
     lines = raw.decode().splitlines()
     assert len(lines) == 2, lines
     assert lines[0].endswith(
-        "GET /jobs/x\\r\\n" + FORGED + "\\x00\\u2028 -> 404")
+        "GET /jobs/x\\r\\n" + FORGED + "\\x00\\u2028 -> 404"
+    )
     assert " svc WARNING exporter.app: " in lines[0]
     assert not any(line.startswith(FORGED) for line in lines)
 

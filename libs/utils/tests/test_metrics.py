@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter
+
 from utils.metrics import MetricsServer
 from utils.testing import free_port
 from utils.waiting import wait_for
@@ -30,8 +31,10 @@ HOSTILE_TARGETS = [
 def raw_get(port: int, target: bytes, timeout: float = 5.0) -> bytes:
     """The whole response to ``GET target`` sent as raw bytes."""
     with socket.create_connection(("127.0.0.1", port), timeout) as sock:
-        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
-                     b"Connection: close\r\n\r\n")  # fmt: skip
+        sock.sendall(
+            b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
+            b"Connection: close\r\n\r\n"
+        )
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
@@ -42,8 +45,7 @@ def raw_get(port: int, target: bytes, timeout: float = 5.0) -> bytes:
 def metrics():
     """A MetricsServer of one counter on a free port; closed at the end."""
     registry = CollectorRegistry()
-    Counter("deepclean_test_requests", "test counter",
-            registry=registry).inc()  # fmt: skip
+    Counter("deepclean_test_requests", "test counter", registry=registry).inc()
     port = free_port()
     server = MetricsServer(port, registry, request_timeout=REQUEST_TIMEOUT)
     yield port
@@ -60,8 +62,10 @@ def scrape(port: int) -> str:
 def test_silent_clients_are_dropped_and_others_served(metrics):
     port = metrics
     baseline = threading.active_count()
-    idle = [socket.create_connection(("127.0.0.1", port), 5.0)
-            for _ in range(NUM_IDLE)]  # fmt: skip
+    idle = [
+        socket.create_connection(("127.0.0.1", port), 5.0)
+        for _ in range(NUM_IDLE)
+    ]
     try:
         start = time.monotonic()
         assert "deepclean_test_requests_total 1.0" in scrape(port)
@@ -69,9 +73,12 @@ def test_silent_clients_are_dropped_and_others_served(metrics):
         for sock in idle:  # the server closes each after its timeout
             sock.settimeout(REQUEST_TIMEOUT + 5.0)
             assert sock.recv(1) == b""
-        wait_for(lambda: threading.active_count() <= baseline + 1,
-                 "the idle connections' threads to end", 5.0,
-                 interval=0.05)  # fmt: skip
+        wait_for(
+            lambda: threading.active_count() <= baseline + 1,
+            "the idle connections' threads to end",
+            5.0,
+            interval=0.05,
+        )
     finally:
         for sock in idle:
             sock.close()
@@ -92,6 +99,31 @@ def test_hostile_paths_are_answered_and_logged_escaped(
     # each request is logged at DEBUG, escaped: a line of the service
     assert sum("FORGED" in line for line in lines) >= 2, lines
     assert not [line for line in lines if line.startswith(FORGED)]
-    assert all(re.match(r"\d{4}-\d\d-\d\dT[\d:]{8}Z svc ", line)
-               for line in lines), lines  # fmt: skip
+    assert all(
+        re.match(r"\d{4}-\d\d-\d\dT[\d:]{8}Z svc ", line) for line in lines
+    ), lines
     assert capfd.readouterr().err == ""
+
+
+def test_event_counter_reads_the_live_counts() -> None:
+    """What a scrape shows follows the owner's Counter, label by label."""
+    import collections
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from utils.metrics import EventCounter
+
+    counts: collections.Counter[str] = collections.Counter()
+    registry = CollectorRegistry()
+    registry.register(
+        EventCounter("deepclean_x_refused", "help", "reason", counts)
+    )
+    value = registry.get_sample_value
+    assert (
+        value("deepclean_x_refused_total", {"reason": "mislabelled"}) is None
+    )
+    counts["mislabelled"] += 2
+    counts["future_file"] += 1
+    assert value("deepclean_x_refused_total", {"reason": "mislabelled"}) == 2
+    text = generate_latest(registry).decode()
+    assert 'deepclean_x_refused_total{reason="future_file"} 1.0' in text

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from utils.errors import ConfigError
 from utils.names import (
     FrameName,
     cleaned_name,
     gps_of,
+    list_frames,
     site_of,
     strain_name,
     witness_name,
@@ -74,3 +76,45 @@ def test_bad_ifo(ifo: str) -> None:
         site_of(ifo)
     with pytest.raises(ConfigError):
         strain_name(ifo, 1400000000)
+
+
+def test_list_frames_sorted_filtered_and_hidden_skipped(
+    tmp_path: Path,
+) -> None:
+    names = [
+        cleaned_name("L1", 1400000002),
+        cleaned_name("L1", 999999999),  # 9 digits: sorts by GPS, not name
+        cleaned_name("L1", 1400000000, 4096),
+        strain_name("L1", 1400000001),
+        "." + cleaned_name("L1", 1400000003) + ".123.abcd.tmp",  # writing
+        cleaned_name("L1", 1400000004) + ".tmp",
+        "README",
+    ]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    found = list_frames(tmp_path)
+    assert [f.gps for f in found] == [
+        999999999,
+        1400000000,
+        1400000001,
+        1400000002,
+    ]
+    for f in found:
+        name = FrameName(f.site, f.description, f.gps, f.duration)
+        assert f.path == str(tmp_path / name.filename)
+    assert found[1].stop == 1400000000 + 4096
+    cleaned = list_frames(tmp_path, "L1_DEEPCLEAN")
+    assert [Path(f.path).name for f in cleaned] == [
+        names[1],
+        names[2],
+        names[0],
+    ]
+    assert list_frames(tmp_path, "H1_DEEPCLEAN") == []
+
+
+def test_list_frames_of_a_missing_or_unlistable_folder(tmp_path: Path) -> None:
+    assert list_frames(tmp_path / "absent") == []
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    with pytest.raises(OSError):
+        list_frames(not_a_folder)

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+
 from conftest import FEW_WITNESSES, STRAIN
 from utils.errors import ModelError
 from utils.nn.architecture import DeepClean, count_parameters
@@ -38,13 +39,18 @@ def _trained_like(num_witnesses: int) -> DeepClean:
 
 def _meta() -> ModelMeta:
     return ModelMeta(
-        STRAIN, FEW_WITNESSES, RATE, 1400000000, 1400000256,
+        STRAIN,
+        FEW_WITNESSES,
+        RATE,
+        1400000000,
+        1400000256,
         extra={"lr": 1e-4, "parent": "1399999744-1400000000"},
-    )  # fmt: skip
+    )
 
 
 def test_production_size_and_any_length() -> None:
-    """~43k parameters (docs/architecture.md, "Production configuration"); fully convolutional: any length
+    """~43k parameters (docs/architecture.md, "Production configuration");
+    fully convolutional: any length
     divisible by 16 gives the same length back."""
     model = DeepClean(18).eval()
     assert 40_000 < count_parameters(model) < 46_000

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+
 from conftest import GPS
 from utils.errors import DataCheckError
 from utils.follower import FrameSecond
@@ -111,16 +112,19 @@ def test_resampled_dead_channel_is_flat(small_sim) -> None:
     ~3e-4 of its value; it is still a dead channel."""
     channel, rate = "L1:ASC-TEST", 512
     pre = Preprocessor(
-        ["L1:GDS-CALIB_STRAIN", channel], RATE,
+        ["L1:GDS-CALIB_STRAIN", channel],
+        RATE,
         {"L1:GDS-CALIB_STRAIN": 16384, channel: rate},
-    )  # fmt: skip
+    )
     out = []
     for gps in range(GPS, GPS + 6):
         s = small_sim.second(gps)
         frame = FrameSecond(
-            gps, Series(s.strain, 16384), Series(s.state, 16),
+            gps,
+            Series(s.strain, 16384),
+            Series(s.state, 16),
             {channel: Series(np.full(rate, 3.7, np.float32), rate)},
-        )  # fmt: skip
+        )
         out += [x.data[1] for x in pre.push(frame)]
     dead = np.concatenate(out).astype(np.float32)
     assert np.std(dead) > 1e-4 * 3.7  # the ripple is there
@@ -132,8 +136,7 @@ def test_chance_level_holds_for_noise() -> None:
     """Pure noise passes the coherence check at about the configured
     false-alarm rate (0.2 here, so it can be counted): 100 trials of 8 s,
     binomial standard deviation 0.04, tolerance 3 of them."""
-    config = CheckConfig(RATE, 58.0, 62.0, min_coherence=1e-6,
-                         false_alarm=0.2)  # fmt: skip
+    config = CheckConfig(RATE, 58.0, 62.0, min_coherence=1e-6, false_alarm=0.2)
     rng = np.random.default_rng(0)
     size, trials, passed = 8 * RATE, 100, 0
     threshold = chance_coherence(size, 3 * 9, config)  # 9 bins in band

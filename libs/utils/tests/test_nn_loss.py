@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import GPS
 from scipy import signal as sp_signal
+
+from conftest import GPS
 from utils.nn.architecture import DeepClean
 from utils.nn.loss import AsdRatioLoss, welch
 from utils.nn.simdata import simulate_stretch

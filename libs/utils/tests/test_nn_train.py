@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from conftest import GPS
 from utils.nn.data import KernelSampler, Stretch
 from utils.nn.evaluate import clean
@@ -14,10 +15,27 @@ from utils.signal import asd_ratio, bandpass
 
 RATE = 4096
 DURATION = 48  # s: 36 s to train on, 12 s to validate
+# small and fast; the service's values live in [tool.typeo.scripts.trainer]
 CONFIG = TrainConfig(
-    kernel_length=2.0, kernel_stride=0.25, batch_size=8, lr=1e-3,
-    max_epochs=3, patience=2, seed=0,
-)  # fmt: skip
+    sample_rate=RATE,
+    freq_low=58.0,
+    freq_high=62.0,
+    filter_order=8,
+    kernel_length=2.0,
+    kernel_stride=0.25,
+    batch_size=8,
+    lr=1e-3,
+    fine_tune_decay=0.1,
+    weight_decay=1e-5,
+    max_epochs=3,
+    patience=2,
+    min_improvement=0.0,
+    lr_patience=2,
+    lr_factor=0.5,
+    valid_fraction=0.25,
+    device="cpu",
+    seed=0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +72,9 @@ def test_scalers_come_from_the_training_part(data, trained) -> None:
     np.testing.assert_allclose(
         model.witness_mean.numpy(),
         stretch.witness[:, :cut].mean(axis=-1),
-        rtol=1e-5, atol=1e-6,
-    )  # fmt: skip
+        rtol=1e-5,
+        atol=1e-6,
+    )
     target = bandpass(stretch.strain, 58.0, 62.0, RATE)[:cut]
     assert float(model.strain_std) == pytest.approx(np.std(target), 1e-5)
 
@@ -102,9 +121,13 @@ def test_kernels_are_crops_within_the_stretch() -> None:
     size, kernel, stride = 10_000, 256, 100
     ramp = torch.arange(size, dtype=torch.float64)
     sampler = KernelSampler(
-        ramp[None].repeat(2, 1), ramp, kernel, stride, 7,
+        ramp[None].repeat(2, 1),
+        ramp,
+        kernel,
+        stride,
+        7,
         torch.Generator().manual_seed(0),
-    )  # fmt: skip
+    )
     starts = []
     for witness, target in sampler:
         assert witness.shape[1:] == (2, kernel)

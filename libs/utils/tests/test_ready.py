@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from conftest import GPS
 from utils.ready import DEFAULT_READY_MASK, ready_samples
 from utils.simulation import Fault
@@ -15,8 +16,15 @@ def test_bits_zero_and_one() -> None:
     assert ready_samples(values).tolist() == expected
     # another mask: bit 2 only
     assert ready_samples(values, 4).tolist() == [
-        False, False, False, False, True, True, True, True,
-    ]  # fmt: skip
+        False,
+        False,
+        False,
+        False,
+        True,
+        True,
+        True,
+        True,
+    ]
 
 
 def test_float_state_vector() -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import GPS
 from scipy.signal import welch
+
+from conftest import GPS
 from utils.signal import asd_ratio, band_power, bandpass, butter_bandpass, psd
 
 RATE = 4096

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import GPS, IFO, MAINS
 from scipy.signal import fftconvolve, welch
+
+from conftest import GPS, IFO, MAINS
 from utils.errors import ConfigError
 from utils.simulation import (
     SimulationConfig,
@@ -35,8 +36,10 @@ def test_default_witness_channels() -> None:
         c.replace("L1:", "") for c in l1
     }
     assert extra == {
-        "ASC-CSOFT_Y_OUT_DQ", "ASC-DSOFT_Y_OUT_DQ", "ASC-INP1_Y_OUT_DQ",
-    }  # fmt: skip
+        "ASC-CSOFT_Y_OUT_DQ",
+        "ASC-DSOFT_Y_OUT_DQ",
+        "ASC-INP1_Y_OUT_DQ",
+    }
 
 
 def test_config_validation() -> None:
@@ -157,10 +160,12 @@ def coupled() -> Simulator:
     """One coupled ASC channel and one distractor; no drift."""
     return Simulator(
         SimulationConfig(
-            witness_channels=(MAINS, ASC, DISTRACTOR), seed=6,
-            num_coupled=1, coupling_drift=0.0,
+            witness_channels=(MAINS, ASC, DISTRACTOR),
+            seed=6,
+            num_coupled=1,
+            coupling_drift=0.0,
         )
-    )  # fmt: skip
+    )
 
 
 def test_truth_lives_in_the_band(coupled) -> None:

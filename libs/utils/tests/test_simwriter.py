@@ -10,6 +10,7 @@ from pathlib import Path
 import gwframe
 import numpy as np
 import pytest
+
 from conftest import FEW_WITNESSES, GPS, MAINS, STATE, STRAIN
 from utils.errors import FrameCorrupt, FrameMissing
 from utils.gwf import read_frame
@@ -43,8 +44,9 @@ def test_layout_and_contents(tmp_path, small_sim) -> None:
     assert set(frame) == set(FEW_WITNESSES)
     for name, series in second.witnesses.items():
         np.testing.assert_array_equal(frame[name].data, series.data)
-    np.testing.assert_array_equal(read_truth(tmp_path, "L1", GPS),
-                                  second.truth)  # fmt: skip
+    np.testing.assert_array_equal(
+        read_truth(tmp_path, "L1", GPS), second.truth
+    )
 
 
 def test_gwpy_reads_the_frames(tmp_path, small_sim) -> None:
@@ -64,8 +66,9 @@ def test_overwrite_is_explicit(tmp_path, small_sim) -> None:
     small_sim.write(GPS, tmp_path, overwrite=True)
 
 
-def test_writes_the_missing_files_of_a_second(tmp_path, small_sim,
-                                              caplog) -> None:
+def test_writes_the_missing_files_of_a_second(
+    tmp_path, small_sim, caplog
+) -> None:
     """One file of the second is there already (e.g. written before a
     restart): it is left alone, the others are written, with a WARNING."""
     strain, witness, truth = paths(tmp_path)
@@ -95,8 +98,9 @@ def test_replaces_a_stray_file(tmp_path, small_sim, caplog, stray) -> None:
         small_sim.write(GPS, tmp_path)
     frame = read_frame(strain)
     assert frame[STRAIN].start == GPS
-    np.testing.assert_array_equal(frame[STRAIN].data,
-                                  small_sim.second(GPS).strain)
+    np.testing.assert_array_equal(
+        frame[STRAIN].data, small_sim.second(GPS).strain
+    )
     assert f"{strain} is not this second's frame" in caplog.text
 
 
@@ -145,7 +149,7 @@ def test_data_faults(tmp_path, small_sim) -> None:
         GPS + 2: Fault.NAN_WITNESS,
         GPS + 3: Fault.NOT_READY,
     }
-    small_sim.write_stretch(tmp_path, GPS, 4, faults)  # fmt: skip
+    small_sim.write_stretch(tmp_path, GPS, 4, faults)
     missing = read_frame(paths(tmp_path, GPS)[1])
     assert set(missing) == set(FEW_WITNESSES[:-1])
     strain = read_frame(paths(tmp_path, GPS + 1)[0])[STRAIN].data
@@ -163,8 +167,12 @@ def test_stretch_is_complete_on_return(tmp_path, small_sim) -> None:
     small_sim.write_stretch(tmp_path, GPS, 4, faults)
     for gps in range(GPS, GPS + 4):
         assert read_frame(paths(tmp_path, gps)[0])[STRAIN].data.size == 16384
-    hidden = [n for _, _, names in os.walk(tmp_path) for n in names
-              if n.startswith(".")]  # fmt: skip
+    hidden = [
+        n
+        for _, _, names in os.walk(tmp_path)
+        for n in names
+        if n.startswith(".")
+    ]
     assert hidden == []
     with pytest.raises(FrameMissing):
         read_frame(paths(tmp_path, GPS + 4)[0])

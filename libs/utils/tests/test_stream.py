@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import FEW_WITNESSES, GPS, STRAIN
 from scipy.signal import resample_poly
+
+from conftest import FEW_WITNESSES, GPS, STRAIN
 from utils.follower import FrameSecond
 from utils.gwf import Series
 from utils.simulation import Fault
@@ -56,12 +57,14 @@ def test_output_delay(small_sim) -> None:
         out = pre.push(frame_second(small_sim, gps))
         expected = [gps - 2] if gps - 2 > GPS else []
         assert [s.gps for s in out] == expected
-    no_lookahead = Preprocessor(CHANNELS, RATE, native_rates(small_sim),
-                                drop_lookahead_length=0)  # fmt: skip
+    no_lookahead = Preprocessor(
+        CHANNELS, RATE, native_rates(small_sim), drop_lookahead_length=0
+    )
     assert no_lookahead.delay == 1
     assert [s.gps for s in run(no_lookahead, small_sim, 4)] == [
-        GPS + 1, GPS + 2,
-    ]  # fmt: skip
+        GPS + 1,
+        GPS + 2,
+    ]
 
 
 def test_streaming_equals_one_shot(small_sim) -> None:
@@ -89,8 +92,9 @@ def test_streaming_equals_one_shot(small_sim) -> None:
 
 
 def test_no_discontinuity_at_frame_edges(small_sim) -> None:
-    out = run(Preprocessor(CHANNELS, RATE, native_rates(small_sim)),
-              small_sim, 7)  # fmt: skip
+    out = run(
+        Preprocessor(CHANNELS, RATE, native_rates(small_sim)), small_sim, 7
+    )
     for index in range(len(CHANNELS)):
         x = np.concatenate([s.data[index] for s in out])
         steps = np.abs(np.diff(x))
@@ -133,8 +137,12 @@ def test_drop_tapering_shape(small_sim) -> None:
 
 def test_drop_when_resampling(small_sim) -> None:
     dropped = GPS + 3
-    out = run(Preprocessor(CHANNELS, RATE, native_rates(small_sim)),
-              small_sim, 7, faults={dropped: Fault.DROP})  # fmt: skip
+    out = run(
+        Preprocessor(CHANNELS, RATE, native_rates(small_sim)),
+        small_sim,
+        7,
+        faults={dropped: Fault.DROP},
+    )
     by_gps = {s.gps: s for s in out}
     np.testing.assert_array_equal(by_gps[dropped].data, 0)
     assert by_gps[dropped].data.shape == (len(CHANNELS), RATE)
@@ -150,11 +158,17 @@ def test_drop_when_resampling(small_sim) -> None:
 
 
 def test_ready_flag_and_seen_at(small_sim) -> None:
-    out = run(Preprocessor(CHANNELS, RATE, native_rates(small_sim)),
-              small_sim, 6, faults={GPS + 2: Fault.NOT_READY})  # fmt: skip
+    out = run(
+        Preprocessor(CHANNELS, RATE, native_rates(small_sim)),
+        small_sim,
+        6,
+        faults={GPS + 2: Fault.NOT_READY},
+    )
     assert [(s.gps, s.ready) for s in out] == [
-        (GPS + 1, True), (GPS + 2, False), (GPS + 3, True),
-    ]  # fmt: skip
+        (GPS + 1, True),
+        (GPS + 2, False),
+        (GPS + 3, True),
+    ]
     assert [s.seen_at for s in out] == [1001.0, 1002.0, 1003.0]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from conftest import GPS, MAINS
 from utils.taper import hann_edge, taper_second
 

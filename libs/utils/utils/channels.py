@@ -1,6 +1,7 @@
 """Names of the DeepClean output channels and the bits of its state vector.
 
-Every output frame carries the three cleaned channels of docs/architecture.md, "Output frames", the
+Every output frame carries the three cleaned channels (docs/architecture.md,
+"Output frames"), the
 raw strain they were cleaned from (resampled to 4096 Hz, so that the monitor
 and any reader compare like with like), and three small tag channels saying
 which model versions made the frame and what state it was made in.

@@ -10,7 +10,8 @@ section of ``[tool.typeo.scripts]``::
   ``[tool.typeo.base]`` (a value that is only a reference keeps its type,
   e.g. a list);
 - a *profile* section ``<section>-<profile>`` (``cleaner-production``)
-  lists only what it changes: it is laid over ``<section>``;
+  lists only what it changes: it is laid over ``<section>``; a profile a
+  service does not need has no section, and ``<section>`` alone is read;
 - flags after ``--typeo`` override the file (plain typeo refuses them);
 - a key the settings class does not have is refused, naming the key.
 
@@ -48,12 +49,13 @@ def read_tables(path: Path) -> tuple[dict, dict]:
 
 
 def base_of(section: str, scripts: Mapping[str, Any]) -> str | None:
-    """The section a profile section is laid over (None: not a profile)."""
-    if section in scripts and "-" in section:
-        parent = section.rsplit("-", 1)[0]
-        while parent not in scripts and "-" in parent:
-            parent = parent.rsplit("-", 1)[0]
-        return parent if parent in scripts else None
+    """The section that ``section`` is a profile of (None: not a profile),
+    whether or not the profile has a section of its own."""
+    parent = section
+    while "-" in parent:
+        parent = parent.rsplit("-", 1)[0]
+        if parent in scripts:
+            return parent
     return None
 
 
@@ -69,11 +71,12 @@ def section_values(
     """
     environ = os.environ if environ is None else environ
     base, scripts = read_tables(Path(path))
-    if section not in scripts:
-        raise ConfigError(f"no section [tool.typeo.scripts.{section}] in "
-                          f"{path}")  # fmt: skip
     parent = base_of(section, scripts)
-    raw = {**scripts.get(parent, {}), **scripts[section]}
+    if section not in scripts and parent is None:
+        raise ConfigError(
+            f"no section [tool.typeo.scripts.{section}] in {path}"
+        )
+    raw = {**scripts.get(parent, {}), **scripts.get(section, {})}
     raw.pop("commands", None)
     return {
         key: _resolve(value, base, environ, f"{section}.{key}")
@@ -81,8 +84,9 @@ def section_values(
     }
 
 
-def _resolve(value: Any, base: dict, environ: Mapping[str, str],
-             where: str) -> Any:  # fmt: skip
+def _resolve(
+    value: Any, base: dict, environ: Mapping[str, str], where: str
+) -> Any:
     if isinstance(value, list):
         return [_resolve(v, base, environ, where) for v in value]
     if not isinstance(value, str):
@@ -96,8 +100,9 @@ def _resolve(value: Any, base: dict, environ: Mapping[str, str],
         try:
             return environ[match[1]]
         except KeyError:
-            raise ConfigError(f"{where}: environment variable {match[1]} "
-                              "is not set") from None  # fmt: skip
+            raise ConfigError(
+                f"{where}: environment variable {match[1]} is not set"
+            ) from None
 
     return _ENV.sub(env, value)
 
@@ -106,8 +111,9 @@ def _base(base: dict, name: str, where: str) -> Any:
     try:
         return base[name]
     except KeyError:
-        raise ConfigError(f"{where}: no key {name!r} in "
-                          "[tool.typeo.base]") from None  # fmt: skip
+        raise ConfigError(
+            f"{where}: no key {name!r} in [tool.typeo.base]"
+        ) from None
 
 
 def to_argv(values: Mapping[str, Any], cls: type) -> list[str]:
@@ -150,8 +156,9 @@ def parse_settings(
     argv = list(sys.argv[1:] if argv is None else argv)
     for field in dataclasses.fields(cls):
         if field.type in (bool, "bool") and field.default is not False:
-            raise ConfigError(f"{cls.__name__}.{field.name}: a flag must "
-                              "default to False")  # fmt: skip
+            raise ConfigError(
+                f"{cls.__name__}.{field.name}: a flag must default to False"
+            )
     args: list[str] = []
     if "--typeo" in argv:
         at = argv.index("--typeo")
@@ -169,8 +176,9 @@ def parse_settings(
         sys.argv = saved
 
 
-def audit(cls: type, path: Path, section: str,
-          components: tuple[type, ...] = ()) -> list[str]:  # fmt: skip
+def audit(
+    cls: type, path: Path, section: str, components: tuple[type, ...] = ()
+) -> list[str]:
     """Where a value of ``section`` would have a second home.
 
     Checks that every key of the section is a field of the settings class
@@ -186,18 +194,24 @@ def audit(cls: type, path: Path, section: str,
     keys = set(scripts.get(section, {}))
     problems = []
     for field in dataclasses.fields(cls):
-        has_default = (field.default is not dataclasses.MISSING
-                       or field.default_factory is not dataclasses.MISSING)
+        has_default = (
+            field.default is not dataclasses.MISSING
+            or field.default_factory is not dataclasses.MISSING
+        )
         if has_default and field.default is not False:
-            problems.append(f"{cls.__name__}.{field.name} has a default "
-                            f"in code ({field.default!r})")  # fmt: skip
+            problems.append(
+                f"{cls.__name__}.{field.name} has a default "
+                f"in code ({field.default!r})"
+            )
         if field.name not in keys and field.default is not False:
             problems.append(f"[{section}] lacks {field.name}")
     names = {f.name for f in dataclasses.fields(cls)}
-    problems += [f"[{section}] sets {k}, which {cls.__name__} lacks"
-                 for k in sorted(keys - names)]  # fmt: skip
+    problems += [
+        f"[{section}] sets {k}, which {cls.__name__} lacks"
+        for k in sorted(keys - names)
+    ]
     for name, table in scripts.items():
-        if base_of(name, scripts) != section:
+        if name == section or base_of(name, scripts) != section:
             continue
         for key, value in table.items():
             if scripts[section].get(key) == value:

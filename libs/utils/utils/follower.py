@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,10 +61,11 @@ from utils.errors import (
 )
 from utils.gpstime import gps_now, gps_to_unix
 from utils.gwf import Series, check_span, read_frame
-from utils.names import FrameName, strain_name, witness_name
+from utils.names import list_frames, strain_name, witness_name
 from utils.waiting import wait_for
 
 logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class StreamConfig:
@@ -145,20 +145,7 @@ class FrameSecond:
 
 def list_gps(directory: Path) -> list[int]:
     """Sorted GPS starts of the frame files in ``directory``."""
-    out = []
-    try:
-        entries = os.scandir(directory)
-    except FileNotFoundError:
-        return out
-    with entries:
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            try:
-                out.append(FrameName.parse(entry.name).gps)
-            except ValueError:
-                continue
-    return sorted(out)
+    return [frame.gps for frame in list_frames(directory)]
 
 
 def _signature(path: Path) -> tuple[int, int, int] | None:
@@ -291,8 +278,11 @@ class FrameFollower:
                 logger.warning(
                     "GPS %d arrived after it was dropped (%s): the writer's "
                     "latency is now %.1f s (was %.1f s); following it",
-                    missed, path, self._latency, before or 0.0,
-                )  # fmt: skip
+                    missed,
+                    path,
+                    self._latency,
+                    before or 0.0,
+                )
 
     # -- newer frames -----------------------------------------------------
     def _newer_exists(self, gps: int) -> bool:
@@ -329,9 +319,10 @@ class FrameFollower:
             "ignoring %s: it claims GPS %d, which cannot have ended yet "
             "(%.1f s ahead of the data clock; a stray or mislabelled "
             "file?); it drops no earlier second",
-            self.config.strain_dir / name, gps,
+            self.config.strain_dir / name,
+            gps,
             gps - (gps_now() - 1 - (self._latency or 0.0)),
-        )  # fmt: skip
+        )
 
     # -- one second -------------------------------------------------------
     def _paths(self, gps: int) -> tuple[Path, Path]:
@@ -382,8 +373,10 @@ class FrameFollower:
             if newer_since is not None:
                 # a frame two or more seconds behind the newest is not late
                 # but gone: no grace (catching up after an outage)
-                grace = 0.0 if self._newest_seen >= gps + 2 else (
-                    config.late_grace
+                grace = (
+                    0.0
+                    if self._newest_seen >= gps + 2
+                    else (config.late_grace)
                 )
                 if now - newer_since >= grace:
                     return self._drop(
@@ -458,7 +451,8 @@ class FrameFollower:
             logger.warning("GPS %d dropped: %s", second.gps, second.reason)
             if (
                 not self._down
-                and self._consecutive_drops >= self.config.max_consecutive_drops
+                and self._consecutive_drops
+                >= self.config.max_consecutive_drops
             ):
                 self._down = True
                 logger.error(

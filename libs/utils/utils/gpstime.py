@@ -28,12 +28,25 @@ LEAP_SECONDS_LIST = Path("/usr/share/zoneinfo/leap-seconds.list")
 # Unix times from which GPS - UTC took each value (IERS Bulletin C, up to
 # the 2017-01-01 leap second; expires 2026-06-28 like the list it is from)
 BUILTIN_LEAPS = (
-    (362793600, 1), (394329600, 2), (425865600, 3), (489024000, 4),
-    (567993600, 5), (631152000, 6), (662688000, 7), (709948800, 8),
-    (741484800, 9), (773020800, 10), (820454400, 11), (867715200, 12),
-    (915148800, 13), (1136073600, 14), (1230768000, 15), (1341100800, 16),
-    (1435708800, 17), (1483228800, 18),
-)  # fmt: skip
+    (362793600, 1),
+    (394329600, 2),
+    (425865600, 3),
+    (489024000, 4),
+    (567993600, 5),
+    (631152000, 6),
+    (662688000, 7),
+    (709948800, 8),
+    (741484800, 9),
+    (773020800, 10),
+    (820454400, 11),
+    (867715200, 12),
+    (915148800, 13),
+    (1136073600, 14),
+    (1230768000, 15),
+    (1341100800, 16),
+    (1435708800, 17),
+    (1483228800, 18),
+)
 BUILTIN_EXPIRES = 1782604800  # s, Unix time
 
 
@@ -56,9 +69,10 @@ class LeapTable:
     @property
     def gps_starts(self) -> tuple[int, ...]:
         """GPS times at which each offset starts."""
-        return tuple(u - GPS_EPOCH_UNIX + o
-                     for u, o in zip(self.unix_starts, self.offsets,
-                                     strict=True))  # fmt: skip
+        return tuple(
+            u - GPS_EPOCH_UNIX + o
+            for u, o in zip(self.unix_starts, self.offsets, strict=True)
+        )
 
     def offset_at_unix(self, unix: float) -> int:
         i = bisect.bisect_right(self.unix_starts, unix)
@@ -96,16 +110,18 @@ def leap_table(path: Path = LEAP_SECONDS_LIST) -> LeapTable:
     try:
         table = parse_leap_seconds_list(path.read_text(), str(path))
     except (OSError, ValueError) as exc:
-        logger.warning("no usable leap-second list (%s); using the "
-                       "built-in table", exc)  # fmt: skip
+        logger.warning(
+            "no usable leap-second list (%s); using the built-in table", exc
+        )
         starts, offsets = zip(*BUILTIN_LEAPS, strict=True)
         table = LeapTable(starts, offsets, BUILTIN_EXPIRES, "built-in")
     if table.expires < time.time():
         logger.warning(
             "the leap-second list %s expired on %s UTC: a leap second "
-            "announced since is not known (update tzdata)", table.source,
+            "announced since is not known (update tzdata)",
+            table.source,
             time.strftime("%Y-%m-%d", time.gmtime(table.expires)),
-        )  # fmt: skip
+        )
     return table
 
 

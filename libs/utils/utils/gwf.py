@@ -4,14 +4,13 @@ gwframe was chosen over gwpy/LALFrame by measurement (``bench/bench_io.py``:
 one strain + witness pair read and one output frame written cost ~8 ms per
 second against ~50 ms; reads ~10x, writes ~4x faster), and the files it
 writes are read by gwpy too (``libs/utils/tests/test_gwpy_interop.py``).
-Writes are atomic: a hidden temporary name in the same folder, then
-``os.replace``, so a reader never sees a partial file.
+Writes are atomic (:mod:`utils.atomic`: a hidden temporary name in the same
+folder, then a rename), so a reader never sees a partial file.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -19,6 +18,7 @@ from typing import Mapping, Sequence
 import gwframe
 import numpy as np
 
+from utils.atomic import write_bytes
 from utils.errors import (
     ChannelMissing,
     FrameCorrupt,
@@ -177,12 +177,4 @@ def write_frame(
     data = encode_frame(
         channels, gps, sample_rates, path.name.split("-")[0], compress
     )
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return write_bytes(path, data, overwrite=overwrite)

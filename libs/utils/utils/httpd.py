@@ -45,11 +45,13 @@ class BoundedServerMixin:
         with its traceback."""
         exc = sys.exc_info()[1]
         if isinstance(exc, OSError):
-            logger.debug("connection from %s dropped: %r", client_address[0],
-                         exc)
+            logger.debug(
+                "connection from %s dropped: %r", client_address[0], exc
+            )
         else:
-            logger.warning("request from %s failed", client_address[0],
-                           exc_info=True)
+            logger.warning(
+                "request from %s failed", client_address[0], exc_info=True
+            )
 
 
 class BoundedHandlerMixin:
@@ -62,4 +64,5 @@ class BoundedHandlerMixin:
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         """Every request and error message, at DEBUG (never stderr)."""
         logging.getLogger(type(self).__module__).debug(
-            "%s %s", self.client_address[0], format % args)
+            "%s %s", self.client_address[0], format % args
+        )

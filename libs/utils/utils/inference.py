@@ -109,7 +109,7 @@ def _predict_kernels(
         batch_starts = starts[i : i + scheme.max_batch_size]
         batch = np.stack([witness[:, s : s + kernel] for s in batch_starts])
         preds = np.asarray(run(batch.astype(np.float32)))
-        for start, pred in zip(batch_starts, preds):
+        for start, pred in zip(batch_starts, preds, strict=True):
             end = start + kernel
             total[end - agg : end] += pred[kernel - agg :]
             count[end - agg : end] += 1

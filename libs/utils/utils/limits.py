@@ -33,9 +33,14 @@ def raise_open_file_limit(wanted: int) -> int:
     target = wanted if unlimited else min(wanted, hard)
     if target > soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        logger.info("open-file soft limit raised from %d to %d (hard %s)",
-                    soft, target, "unlimited" if unlimited else hard)
+        logger.info(
+            "open-file soft limit raised from %d to %d (hard %s)",
+            soft,
+            target,
+            "unlimited" if unlimited else hard,
+        )
     if target < wanted:
-        logger.warning("open-file hard limit %d is below the %d wanted",
-                       hard, wanted)
+        logger.warning(
+            "open-file hard limit %d is below the %d wanted", hard, wanted
+        )
     return target

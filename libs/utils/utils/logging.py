@@ -105,6 +105,12 @@ def configure_logging(
         handler.addFilter(_ServiceFilter(service))
         root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for noisy in ("urllib3", "matplotlib", "PIL", "waitress", "inspiral_range"):
+    for noisy in (
+        "urllib3",
+        "matplotlib",
+        "PIL",
+        "waitress",
+        "inspiral_range",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return log_file

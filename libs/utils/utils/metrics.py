@@ -13,10 +13,13 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from collections.abc import Iterator, Mapping
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from prometheus_client import REGISTRY, CollectorRegistry, make_wsgi_app
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from utils.httpd import (
     REQUEST_TIMEOUT,
@@ -82,7 +85,9 @@ class MetricsServer:
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
                 kwargs={"poll_interval": POLL_INTERVAL},
-                name=f"metrics-{port}", daemon=True)
+                name=f"metrics-{port}",
+                daemon=True,
+            )
             self._thread.start()
             logger.info("metrics on http://%s:%d/metrics", address, port)
 
@@ -93,3 +98,33 @@ class MetricsServer:
             self._server.server_close()
             self._thread.join(timeout)
             self._server = None
+
+
+class EventCounter(Collector):
+    """A live count of events by kind, exposed as one Prometheus counter
+    (``<name>_total{<label>="<kind>"}``) read at each scrape.
+
+    Args:
+        name: metric name without ``_total``.
+        documentation: its help text.
+        label: the label naming the kind of event.
+        counts: kind -> count, kept up to date by its owner.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        label: str,
+        counts: Mapping[str, int],
+    ) -> None:
+        self.name, self.documentation = name, documentation
+        self.label, self.counts = label, counts
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            self.name, self.documentation, labels=[self.label]
+        )
+        for kind, count in sorted(dict(self.counts).items()):
+            family.add_metric([kind], count)
+        yield family

@@ -1,15 +1,18 @@
 """LIGO frame file names: ``{S}-{DESCRIPTION}-{GPS}-{DURATION}.gwf``.
 
-One place builds and parses them (the convention of LIGO-T010150): ``S`` is
-the site letter, ``DESCRIPTION`` has no dash, ``GPS`` and ``DURATION`` are
-whole seconds.
+One place builds, parses and lists them (the convention of LIGO-T010150):
+``S`` is the site letter, ``DESCRIPTION`` has no dash, ``GPS`` and
+``DURATION`` are whole seconds. Hidden files (a leading ``.``, such as the
+temporary files of :mod:`utils.atomic`) are never frames.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from utils.errors import ConfigError
 
@@ -35,9 +38,7 @@ class FrameName:
 
     @property
     def filename(self) -> str:
-        return (
-            f"{self.site}-{self.description}-{self.gps}-{self.duration}.gwf"
-        )
+        return f"{self.site}-{self.description}-{self.gps}-{self.duration}.gwf"
 
     @classmethod
     def parse(cls, name: str | Path) -> "FrameName":
@@ -78,3 +79,68 @@ def cleaned_name(ifo: str, gps: int, duration: int = 1) -> str:
 def gps_of(path: str | Path) -> int:
     """GPS start of a frame file from its name."""
     return FrameName.parse(path).gps
+
+
+class FrameFile(NamedTuple):
+    """A frame file found in a folder: the parts of its name and its path.
+
+    ``path`` is the ``str`` that ``os.scandir`` gives (a folder of the
+    carousel is listed every tick: building thousands of ``Path`` objects
+    would cost ten times the listing); wrap it in ``Path`` where needed.
+    """
+
+    gps: int
+    duration: int
+    site: str
+    description: str
+    path: str
+
+    @property
+    def stop(self) -> int:
+        """GPS end (exclusive), s."""
+        return self.gps + self.duration
+
+
+def list_frames(
+    directory: str | Path, description: str | None = None
+) -> list[FrameFile]:
+    """The frame files of ``directory``, sorted by GPS start (then by
+    duration, site, description).
+
+    Hidden files and names that are not frame names are skipped.
+
+    Args:
+        directory: the folder (not searched recursively).
+        description: keep only this ``DESCRIPTION`` (e.g. ``L1_DEEPCLEAN``);
+            None keeps every frame.
+
+    Returns:
+        The frames; empty when ``directory`` does not exist.
+
+    Raises:
+        OSError: ``directory`` cannot be listed (not a folder, no
+            permission, I/O error).
+    """
+    out = []
+    try:
+        entries = os.scandir(directory)
+    except FileNotFoundError:
+        return out
+    with entries:
+        for entry in entries:
+            match = _NAME.match(entry.name)
+            if match is None or (
+                description is not None and match["description"] != description
+            ):
+                continue
+            out.append(
+                FrameFile(
+                    int(match["gps"]),
+                    int(match["duration"]),
+                    match["site"],
+                    match["description"],
+                    entry.path,
+                )
+            )
+    out.sort()
+    return out

@@ -1,4 +1,5 @@
-"""Zero-phase band-pass filtering and ASD / ASD-ratio measurements.
+"""Zero-phase band-pass filtering, ASD / ASD-ratio measurements and
+autoregressive extrapolation.
 
 Shapes: time series are 1-D arrays or ``(..., time)`` arrays; frequencies in
 Hz; durations in seconds.
@@ -10,6 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 from scipy import signal as sp_signal
+from scipy.linalg import solve_toeplitz
 
 
 @lru_cache(maxsize=32)
@@ -119,3 +121,34 @@ def band_power(
     freqs, p = psd(x, sample_rate, fftlength, fftlength / 2, "mean")
     mask = (freqs >= freq_low) & (freqs <= freq_high)
     return float(np.sum(p[mask]) * (freqs[1] - freqs[0]))
+
+
+def extrapolate(
+    x: np.ndarray, order: int, fit_size: int, size: int
+) -> np.ndarray:
+    """Extend ``x`` by ``size`` samples of its Yule-Walker AR prediction.
+
+    Yule-Walker models are stable, so the extension cannot blow up.
+
+    Args:
+        x: 1-D stretch; its last ``fit_size`` samples fit the model.
+        order: number of AR lags.
+        fit_size: samples used for the fit.
+        size: samples to append.
+
+    Returns:
+        ``x`` followed by the extension (``x`` alone if the fit segment is
+        constant, e.g. all zeros).
+    """
+    seg = x[-fit_size:]
+    mean = seg.mean()
+    seg = seg - mean
+    n = seg.size
+    r = np.array([seg[: n - k] @ seg[k:] for k in range(order + 1)]) / n
+    if r[0] <= 0:
+        return x
+    coef = solve_toeplitz(r[:-1], r[1:])  # x[t] = sum_k coef[k] x[t-1-k]
+    den = np.concatenate([[1.0], -coef])
+    zi = sp_signal.lfiltic([1.0], den, seg[::-1][:order])
+    ext, _ = sp_signal.lfilter([1.0], den, np.zeros(size), zi=zi)
+    return np.concatenate([x, ext + mean])

@@ -1,5 +1,6 @@
 """Configuration of the frame simulator (:mod:`utils.simulation`) and the
-production witness lists it simulates by default (docs/architecture.md, "Input frames")."""
+production witness lists it simulates by default (docs/architecture.md,
+"Input frames")."""
 
 from __future__ import annotations
 
@@ -8,11 +9,32 @@ from dataclasses import dataclass
 from utils.errors import ConfigError
 
 ASC_NAMES = (
-    "CHARD_P", "CHARD_Y", "CSOFT_P", "CSOFT_Y", "DHARD_P", "DHARD_Y",
-    "DSOFT_P", "DSOFT_Y", "INP1_P", "INP1_Y", "MICH_P", "MICH_Y", "PRC1_P",
-    "PRC1_Y", "PRC2_P", "PRC2_Y", "SRC1_P", "SRC1_Y", "SRC2_P", "SRC2_Y",
-)  # fmt: skip
-H1_ONLY = ("CSOFT_Y", "DSOFT_Y", "INP1_Y")  # docs/architecture.md, "Input frames"
+    "CHARD_P",
+    "CHARD_Y",
+    "CSOFT_P",
+    "CSOFT_Y",
+    "DHARD_P",
+    "DHARD_Y",
+    "DSOFT_P",
+    "DSOFT_Y",
+    "INP1_P",
+    "INP1_Y",
+    "MICH_P",
+    "MICH_Y",
+    "PRC1_P",
+    "PRC1_Y",
+    "PRC2_P",
+    "PRC2_Y",
+    "SRC1_P",
+    "SRC1_Y",
+    "SRC2_P",
+    "SRC2_Y",
+)
+H1_ONLY = (
+    "CSOFT_Y",
+    "DSOFT_Y",
+    "INP1_Y",
+)  # docs/architecture.md, "Input frames"
 MAINS_CHANNEL = "PEM-CS_MAINSMON_EBAY_1_DQ"
 TRUTH_CHANNEL = "DEEPCLEAN-TRUTH_NOISE"
 WELCH_ENBW = 0.75  # Hz, noise bandwidth of a 2 s Hann window

@@ -80,20 +80,27 @@ def make_witness(config: SimulationConfig, name: str) -> Witness:
     rate = config.sample_rate(name)
     if "MAINSMON" in name:
         params = MainsParams(
-            frequency=60.0, amplitude=1.0, phase=rng.uniform(0, 2 * np.pi),
-            drift=0.01, drift_period=97, am_depth=0.05, am_period=31,
+            frequency=60.0,
+            amplitude=1.0,
+            phase=rng.uniform(0, 2 * np.pi),
+            drift=0.01,
+            drift_period=97,
+            am_depth=0.05,
+            am_period=31,
             am_phase=rng.uniform(0, 2 * np.pi),
-        )  # fmt: skip
+        )
         return Witness(name, rate, stream, mains=params)
     num = int(rng.integers(10, 21))
     amplitudes = rng.uniform(0.2, 1.0, num)
     amplitudes /= np.sqrt(np.sum(amplitudes**2) / 2)  # unit RMS
     return Witness(
-        name, rate, stream,
+        name,
+        rate,
+        stream,
         quanta=quantize_frequency(rng.uniform(*ASC_BAND, num)),
         amplitudes=amplitudes,
         phases=rng.uniform(0, 2 * np.pi, num),
-    )  # fmt: skip
+    )
 
 
 @dataclass
@@ -148,9 +155,10 @@ class Simulator:
         peak = self.background_asd * np.sqrt(2 * WELCH_ENBW)
         self.line = Coupling(
             config.line_ratio * peak / mains.amplitude,
-            config.coupling_drift, int(rng.integers(600, 3600)),
+            config.coupling_drift,
+            int(rng.integers(600, 3600)),
             rng.uniform(0, 2 * np.pi),
-        )  # fmt: skip
+        )
         # m(t) b_i asc_i(t) has power b_i^2 A^2 / 2 (asc_i has unit RMS),
         # spread over the sidebands 60 +- (0.1..1.8) Hz
         weights = rng.uniform(0.5, 1.5, num) * rng.choice([-1.0, 1.0], num)
@@ -164,7 +172,7 @@ class Simulator:
                 config.coupling_drift,
                 int(rng.integers(600, 3600)),
                 rng.uniform(0, 2 * np.pi),
-            )  # fmt: skip
+            )
             for name, weight in zip(
                 self.coupled_channels, weights, strict=True
             )
@@ -204,9 +212,13 @@ class Simulator:
             self.config.state_rate, self.config.state_ready, np.int32
         )
         second = SimulatedSecond(
-            gps, background + truth, state, self.witness_data(gps),
-            truth, background,
-        )  # fmt: skip
+            gps,
+            background + truth,
+            state,
+            self.witness_data(gps),
+            truth,
+            background,
+        )
         if fault is not None:
             apply_data_fault(self.config, second, fault)
         return second

@@ -1,6 +1,7 @@
 """Writing simulated seconds as GWF files, optionally broken on purpose.
 
-The faults are those a LIGO low-latency reader must survive (DESIGN.md §2):
+The faults are those a LIGO low-latency reader must survive
+(docs/architecture.md, "Input frames"):
 
 ======================  ==================================================
 ``Fault.DROP``          nothing is written (strain nor witnesses)
@@ -31,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from utils.atomic import write_bytes
 from utils.errors import FrameError
 from utils.gwf import check_span, encode_frame, read_frame, write_frame
 from utils.names import FrameName, site_of, strain_name, witness_name
@@ -104,12 +106,16 @@ def _jobs(sim: Any, second: Any, witness: Path, strain: Path) -> list[Job]:
         ),
         (
             strain,
-            {config.strain_channel: second.strain,
-             config.state_channel: second.state},
-            {config.strain_channel: config.strain_rate,
-             config.state_channel: config.state_rate},
+            {
+                config.strain_channel: second.strain,
+                config.state_channel: second.state,
+            },
+            {
+                config.strain_channel: config.strain_rate,
+                config.state_channel: config.state_rate,
+            },
         ),
-    ]  # fmt: skip
+    ]
 
 
 def _holds(path: Path, gps: int) -> bool:
@@ -139,8 +145,11 @@ def _already_written(paths: list[Path], gps: int, overwrite: bool) -> set:
         if _holds(path, gps):
             kept.add(path)
         else:
-            logger.warning("GPS %d: %s is not this second's frame; "
-                           "replacing it", gps, path)  # fmt: skip
+            logger.warning(
+                "GPS %d: %s is not this second's frame; replacing it",
+                gps,
+                path,
+            )
     if len(kept) == len(paths):
         raise FileExistsError(f"the frames of GPS {gps} exist already")
     return kept
@@ -186,20 +195,28 @@ def write_second(
     if kept:
         logger.warning(
             "GPS %d: %s existed already (left alone); writing the missing "
-            "files", gps, ", ".join(str(p) for p in sorted(kept)),
-        )  # fmt: skip
+            "files",
+            gps,
+            ", ".join(str(p) for p in sorted(kept)),
+        )
     second = sim.second(gps, fault)
     truth_channel = f"{config.ifo}:DEEPCLEAN-TRUTH_NOISE"
     if paths[0] not in kept:
-        write_frame(paths[0], {truth_channel: second.truth}, gps,
-                    config.strain_rate, overwrite=True)  # fmt: skip
+        write_frame(
+            paths[0],
+            {truth_channel: second.truth},
+            gps,
+            config.strain_rate,
+            overwrite=True,
+        )
     if fault is Fault.DROP:
         logger.debug("GPS %d dropped on purpose", gps)
         return None
     jobs = [
-        job for job in _jobs(sim, second, paths[1], paths[2])
+        job
+        for job in _jobs(sim, second, paths[1], paths[2])
         if job[0] not in kept
-    ]  # fmt: skip
+    ]
     site = site_of(config.ifo)
     if fault is Fault.LATE:
         wait = config.late_delay if delay is None else float(delay)
@@ -210,17 +227,17 @@ def write_second(
 
         return _start(late, f"late-{gps}")
     if fault is Fault.PARTIAL:
-        items = [(path, encode_frame(ch, gps, rates, site))
-                 for path, ch, rates in jobs]  # fmt: skip
+        items = [
+            (path, encode_frame(ch, gps, rates, site))
+            for path, ch, rates in jobs
+        ]
         pause = config.partial_pause
         return _start(lambda: _write_partial(items, pause), f"partial-{gps}")
     if fault is Fault.CORRUPT and jobs and jobs[-1][0] == paths[2]:
         _write_atomic(jobs[:-1], gps)
         path, channels, rates = jobs[-1]
         size = len(encode_frame(channels, gps, rates, site))
-        tmp = path.with_name(f".{path.name}.corrupt.tmp")
-        tmp.write_bytes(_garbage(sim, gps, size))
-        tmp.replace(path)
+        write_bytes(path, _garbage(sim, gps, size))
         return None
     _write_atomic(jobs, gps)
     return None

@@ -105,9 +105,13 @@ class Preprocessor:
         self.native_rates = [float(native_rates[c]) for c in self.channels]
         self.ratios = []
         for rate in self.native_rates:
-            ratio = Fraction(self.sample_rate) / Fraction(rate).limit_denominator()
+            ratio = (
+                Fraction(self.sample_rate) / Fraction(rate).limit_denominator()
+            )
             if ratio.numerator > 64 or ratio.denominator > 64:
-                raise ConfigError(f"cannot resample {rate} Hz to {sample_rate}")
+                raise ConfigError(
+                    f"cannot resample {rate} Hz to {sample_rate}"
+                )
             self.ratios.append(ratio)
         # resample_poly's own anti-aliasing filter, designed once per
         # channel instead of every second (same taps, same output)
@@ -151,10 +155,15 @@ class Preprocessor:
         series = [second.strain] + [
             second.witnesses[c] for c in self.channels[1:]
         ]
-        for channel, s, rate in zip(self.channels, series, self.native_rates):
+        for channel, s, rate in zip(
+            self.channels, series, self.native_rates, strict=True
+        ):
             if abs(s.sample_rate - rate) > 1e-6:
                 return _Raw(
-                    second.gps, None, False, None,
+                    second.gps,
+                    None,
+                    False,
+                    None,
                     f"{channel} at {s.sample_rate} Hz, expected {rate} Hz",
                 )
         ready = bool(np.all(ready_samples(second.state.data, self.ready_mask)))
@@ -174,8 +183,10 @@ class Preprocessor:
         if not (prev_dropped or next_dropped):
             return raw
         channels = [
-            taper_second(x, rate, self.taper_length, prev_dropped, next_dropped)
-            for x, rate in zip(raw.channels, self.native_rates)
+            taper_second(
+                x, rate, self.taper_length, prev_dropped, next_dropped
+            )
+            for x, rate in zip(raw.channels, self.native_rates, strict=True)
         ]
         return _Raw(raw.gps, channels, raw.ready, raw.seen_at, None, True)
 

@@ -217,9 +217,13 @@ class Witness:
         if self.mains is not None:
             return mains(gps, sample_rate, sample_rate, self.mains)
         return sum_of_sines(
-            gps, sample_rate, sample_rate,
-            self.quanta, self.amplitudes, self.phases,
-        )  # fmt: skip
+            gps,
+            sample_rate,
+            sample_rate,
+            self.quanta,
+            self.amplitudes,
+            self.phases,
+        )
 
     @property
     def frequencies(self) -> np.ndarray:

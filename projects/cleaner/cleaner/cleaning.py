@@ -3,7 +3,7 @@
 :class:`SecondCleaner` takes the resampled seconds of
 :class:`utils.stream.Preprocessor` (``Second``, strain first, then the
 witnesses, at 4096 Hz) one at a time and returns the finished
-:class:`~cleaner.writer.OutputFrame` s. For second ``[R - 1, R)``:
+:class:`~cleaner.frames.OutputFrame` s. For second ``[R - 1, R)``:
 
 1. the window ``[R - W, R)`` of a rolling witness buffer (W =
    ``window_length``) goes to the predictor (Triton); of its answer only
@@ -29,14 +29,13 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
-from utils.channels import State
-from utils.errors import ConfigError
-from utils.stream import Second
 
-from cleaner.gate import GatedSecond, OutDqGate
+from cleaner.frames import CleanedSecond, OutputFrame, to_frame, version_tag
+from cleaner.gate import OutDqGate
 from cleaner.postprocess import PredictionHistory, StreamingFilter, subtract
 from cleaner.prediction import Prediction, Predictor
-from cleaner.writer import OutputFrame
+from utils.errors import ConfigError
+from utils.stream import Second
 
 NETWORK_STRIDE = 16  # samples: the network halves the length 4 times
 
@@ -55,10 +54,10 @@ class WindowConfig:
             dropped second (the noise is tapered alike).
     """
 
-    sample_rate: int = 4096
-    window_length: float = 2.0
-    edge_length: float = 0.25
-    taper_length: float = 0.5
+    sample_rate: int
+    window_length: float
+    edge_length: float
+    taper_length: float
 
     def __post_init__(self) -> None:
         size = self.window_length * self.sample_rate
@@ -84,39 +83,6 @@ class WindowConfig:
         return int(round(self.edge_length * self.sample_rate))
 
 
-@dataclass(frozen=True)
-class CleanedSecond:
-    """One second after subtraction, before the gate.
-
-    Attributes:
-        gps: GPS start.
-        raw: ``(4096,)`` resampled raw strain (zeros if dropped).
-        production: ``(4096,)`` strain minus band-passed production noise.
-        canary: ``(4096,)`` strain minus band-passed canary noise.
-        production_ok: a production model predicted every sample.
-        canary_ok: a canary model predicted every sample.
-        production_version: version of most of the second's samples.
-        canary_version: likewise.
-        source: the resampled input second.
-    """
-
-    gps: int
-    raw: np.ndarray
-    production: np.ndarray
-    canary: np.ndarray
-    production_ok: bool
-    canary_ok: bool
-    production_version: int
-    canary_version: int
-    source: Second
-
-
-def version_tag(versions: np.ndarray) -> tuple[bool, int]:
-    """(every sample has a model, the version of most samples)."""
-    values, counts = np.unique(versions, return_counts=True)
-    return bool(np.all(versions > 0)), int(values[np.argmax(counts)])
-
-
 class SecondCleaner:
     """Streaming cleaning of resampled seconds.
 
@@ -140,7 +106,7 @@ class SecondCleaner:
         self.filter = noise_filter
         self.gate = gate
         fs = window.sample_rate
-        pad = noise_filter.config.size(noise_filter.config.pad_length)
+        pad = noise_filter.pad_size
         self.post_delay = math.ceil((window.edge_size + pad) / fs)
         self._witness: np.ndarray | None = None
         self._seconds: deque[Second] = deque(maxlen=self.post_delay + 2)
@@ -151,7 +117,28 @@ class SecondCleaner:
     @property
     def delay(self) -> int:
         """Seconds between a resampled second and its output frame."""
-        return self.post_delay + self.gate.config.lookahead_length
+        return self.post_delay + self.gate.lookahead_length
+
+    @property
+    def warmup_length(self) -> int:
+        """Seconds of input before a second for its frame to be as in an
+        uninterrupted stream (witness window, filter memory, gate buffer).
+        """
+        return (
+            math.ceil(self.window.window_length)
+            + self.filter.warmup_length
+            + self.gate.warmup_length
+        )
+
+    @property
+    def gate_open(self) -> bool:
+        """The OUT_DQ gate is open (or opening) now."""
+        return self.gate.is_open
+
+    def resume_gate(self, is_open: bool, removed: np.ndarray | None) -> None:
+        """Continue the OUT_DQ gate from the newest written frame of the
+        previous run (:meth:`cleaner.gate.OutDqGate.resume`)."""
+        self.gate.resume(is_open, removed)
 
     def push(self, second: Second) -> OutputFrame | None:
         """Add the next resampled second; return a finished frame, if any."""
@@ -194,10 +181,12 @@ class SecondCleaner:
             return [(np.zeros(fs), 0), (np.zeros(fs), 0)]
         stop = self.window.window_size - self.window.edge_size
         return [
-            (prediction.production[stop - fs : stop],
-             prediction.production_version),
+            (
+                prediction.production[stop - fs : stop],
+                prediction.production_version,
+            ),
             (prediction.canary[stop - fs : stop], prediction.canary_version),
-        ]  # fmt: skip
+        ]
 
     def _clean(self, gps: int) -> CleanedSecond | None:
         by_gps = {s.gps: s for s in self._seconds}
@@ -215,43 +204,24 @@ class SecondCleaner:
                 clean = np.zeros_like(noise)
             else:
                 clean = subtract(
-                    second.data[0], noise, self.window.sample_rate,
-                    self.window.taper_length, taper_in, taper_out,
-                )  # fmt: skip
+                    second.data[0],
+                    noise,
+                    self.window.sample_rate,
+                    self.window.taper_length,
+                    taper_in,
+                    taper_out,
+                )
             cleaned.append((clean, ok, version))
-            history.trim(gps + 1 - self.filter.config.memory_length)
+            self.filter.trim(history, gps)
         (production, p_ok, p_version), (canary, c_ok, c_version) = cleaned
         return CleanedSecond(
-            gps, second.data[0], production, canary, p_ok, c_ok,
-            p_version, c_version, second,
-        )  # fmt: skip
-
-
-def to_frame(gated: GatedSecond[CleanedSecond]) -> OutputFrame:
-    """The output frame of a gated second, with its state bits and tags."""
-    record, source = gated.record, gated.record.source
-    state = State(0)
-    flags = (
-        (State.INPUT_OK, not source.dropped),
-        (State.INPUT_TAPERED, source.tapered),
-        (State.PRODUCTION_OK, record.production_ok and not source.dropped),
-        (State.CANARY_OK, record.canary_ok and not source.dropped),
-        (State.OUT_DQ_ON, gated.on),
-        (State.OUT_DQ_TAPER, gated.taper),
-        (State.ANALYSIS_READY, source.ready),
-    )
-    for bit, on in flags:
-        if on:
-            state |= bit
-    dropped = source.dropped
-    return OutputFrame(
-        gps=record.gps,
-        out_dq=gated.out_dq,
-        production=record.production,
-        canary=record.canary,
-        raw=record.raw,
-        state=state,
-        production_version=0 if dropped else record.production_version,
-        canary_version=0 if dropped else record.canary_version,
-        seen_at=source.seen_at,
-    )
+            gps,
+            second.data[0],
+            production,
+            canary,
+            p_ok,
+            c_ok,
+            p_version,
+            c_version,
+            second,
+        )

@@ -7,7 +7,8 @@ per-second path for longer than one call's timeout: when Triton is
 unreachable, slow or the pipeline is not loaded, :meth:`predict` returns
 ``None`` ("no model"), logs one WARNING per change of state, and tries again
 no sooner than a bounded, doubling back-off (``retry_min_length`` ..
-``retry_max_length`` seconds); between tries it returns ``None`` at once.
+``retry_max_length`` seconds, :class:`utils.retry.RetrySchedule`); between
+tries it returns ``None`` at once.
 A failed channel is thrown away, so a restarted server is reached through a
 fresh connection instead of gRPC's own (up to 2 minutes) reconnect back-off.
 
@@ -26,9 +27,10 @@ from typing import Callable
 import numpy as np
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
-from utils.errors import ConfigError, ServiceError
 
 from cleaner.prediction import Prediction
+from utils.errors import ConfigError, ServiceError
+from utils.retry import Backoff, RetrySchedule
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +54,10 @@ class ClientConfig:
     """
 
     url: str
-    model_name: str = "deepclean-pipeline"
-    timeout: float = 0.5
-    retry_min_length: float = 1.0
-    retry_max_length: float = 8.0
+    model_name: str
+    timeout: float
+    retry_min_length: float
+    retry_max_length: float
 
     def __post_init__(self) -> None:
         if not 0 < self.timeout <= 1.0:
@@ -115,8 +117,9 @@ class PipelineClient:
         self._clock = clock
         self._client: grpcclient.InferenceServerClient | None = None
         self._up: bool | None = None  # None: never tried
-        self._backoff = config.retry_min_length
-        self._next_try = 0.0
+        self._retry = RetrySchedule(
+            Backoff(config.retry_min_length, 2.0, config.retry_max_length)
+        )
         self._outputs = [
             grpcclient.InferRequestedOutput(name)
             for name in (
@@ -143,7 +146,7 @@ class PipelineClient:
             (unreachable, timed out, not loaded, malformed answer, or still
             backing off after such a failure).
         """
-        if self._up is False and self._clock() < self._next_try:
+        if not self._retry.due(self._clock()):
             return None
         try:
             prediction = self._infer(witness)
@@ -157,7 +160,7 @@ class PipelineClient:
                 self.config.url,
             )
         self._up = True
-        self._backoff = self.config.retry_min_length
+        self._retry.succeeded()
         return prediction
 
     def _infer(self, witness: np.ndarray) -> Prediction:
@@ -186,11 +189,8 @@ class PipelineClient:
             )
         else:
             logger.debug("Triton retry failed: %s", exc)
-            self._backoff = min(
-                2 * self._backoff, self.config.retry_max_length
-            )
         self._up = False
-        self._next_try = self._clock() + self._backoff
+        self._retry.failed(self._clock())
         self.close()
 
     def close(self) -> None:

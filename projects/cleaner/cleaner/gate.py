@@ -30,7 +30,7 @@ cleaned to raw, a step that leaks the line over the band (ASD ratio 1.10
 over 8 s in the chaos runs). The gate then tapers out a *bridge* instead:
 what the subtraction removed in the previous written second (RAW -
 OUT_DQ), continued over this one by an autoregressive prediction
-(:func:`cleaner.postprocess.extrapolate`); the line is coherent over
+(:func:`utils.signal.extrapolate`); the line is coherent over
 seconds, and the falling taper weighs the prediction's first, best
 samples most.
 
@@ -46,11 +46,10 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 import numpy as np
-from utils.errors import ConfigError
-from utils.signal import asd_ratio
-from utils.taper import hann_edge
 
-from cleaner.postprocess import extrapolate
+from utils.errors import ConfigError
+from utils.signal import asd_ratio, extrapolate
+from utils.taper import hann_edge
 
 logger = logging.getLogger(__name__)
 
@@ -87,13 +86,13 @@ class GateConfig:
             model (0: no bridge, such a second is raw at once).
     """
 
-    sample_rate: int = 4096
-    freq_low: float = 58.0
-    freq_high: float = 62.0
-    gate_length: int = 8
-    lookahead_length: int = 1
-    threshold: float = 1.0
-    hysteresis: float = 0.01
+    sample_rate: int
+    freq_low: float
+    freq_high: float
+    gate_length: int
+    lookahead_length: int
+    threshold: float
+    hysteresis: float
     fftlength: float = 2.0
     overlap: float = 1.0
     average: str = "median"
@@ -149,7 +148,18 @@ class OutDqGate(Generic[R]):
 
     @property
     def is_open(self) -> bool:
+        """Open, or opening in the newest written second."""
         return self._open
+
+    @property
+    def lookahead_length(self) -> int:
+        """Seconds between the newest second pushed and the one written."""
+        return self.config.lookahead_length
+
+    @property
+    def warmup_length(self) -> int:
+        """Seconds pushed before the ratio is measured (a full buffer)."""
+        return self.config.gate_length
 
     def resume(self, is_open: bool, removed: np.ndarray | None) -> None:
         """Continue from the state the previous run of the service ended
@@ -161,8 +171,10 @@ class OutDqGate(Generic[R]):
             removed: its RAW - OUT_DQ, the bridge's start (see above).
         """
         if is_open != self._open:
-            logger.info("OUT_DQ gate resumes %s, as the newest written "
-                        "frame ended", "open" if is_open else "closed")
+            logger.info(
+                "OUT_DQ gate resumes %s, as the newest written frame ended",
+                "open" if is_open else "closed",
+            )
         self._open = is_open
         self._removed = removed
 
@@ -260,6 +272,9 @@ class OutDqGate(Generic[R]):
         longer = extrapolate(last, order, last.size, size)
         if longer.size == last.size:
             return None
-        logger.info("GPS %d: no model to taper out with: tapering out the "
-                    "continued noise of the second before", record.gps)
-        return longer[last.size:]
+        logger.info(
+            "GPS %d: no model to taper out with: tapering out the "
+            "continued noise of the second before",
+            record.gps,
+        )
+        return longer[last.size :]

@@ -2,67 +2,124 @@
 
 Latency of a frame = wall time it is in the carousel (after the rename)
 minus the wall time the raw strain frame of the same GPS second was seen
-(DESIGN.md §7). :class:`LatencyLog` logs it at DEBUG per frame and an INFO
-summary (count, median, 99th percentile, max) every ``summary_length``
-seconds, and feeds the histogram ``deepclean_cleaner_latency_seconds``.
+(docs/architecture.md, "Latency and compute"). :class:`LatencyLog` logs
+it at DEBUG per frame and an INFO summary (count, median, 99th
+percentile, max) every ``summary_length`` seconds, and feeds the
+histogram ``deepclean_cleaner_latency_seconds``.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 from typing import Callable
 
 import numpy as np
-from prometheus_client import Counter, Gauge, Histogram
-from utils.metrics import MetricsServer
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from utils.metrics import EventCounter
 
 logger = logging.getLogger(__name__)
 
-LATENCY = Histogram(
-    "deepclean_cleaner_latency_seconds",
-    "Carousel time of a frame minus arrival time of its raw frame",
-    buckets=(1, 1.5, 2, 2.25, 2.5, 3, 3.5, 4, 4.25, 4.5, 5, 6, 8, 10, 20),
-)
-FRAMES = Counter(
-    "deepclean_cleaner_frames_total",
-    "Output frames by outcome",
-    ["outcome"],  # written, dropped_input, not_written (existed, failed)
-)
-TRITON_UP = Gauge(
-    "deepclean_cleaner_triton_up", "1 while the Triton pipeline answers"
-)
-GATE_OPEN = Gauge(
-    "deepclean_cleaner_out_dq_open", "1 while the OUT_DQ gate is open"
-)
-VERSION = Gauge(
-    "deepclean_cleaner_model_version",
-    "Model version in the newest frame (0: none)",
-    ["model"],
-)
-LAST_GPS = Gauge(
-    "deepclean_cleaner_last_gps", "GPS second of the newest written frame"
-)
+LATENCY_BUCKETS = (
+    1,
+    1.5,
+    2,
+    2.25,
+    2.5,
+    3,
+    3.5,
+    4,
+    4.25,
+    4.5,
+    5,
+    6,
+    8,
+    10,
+    20,
+)  # s: around the default 4 s and low-latency 2 s
 
 
-def serve_metrics(port: int) -> MetricsServer:
-    """Expose the metrics on 127.0.0.1:``port`` (0: not at all)."""
-    return MetricsServer(port)
+class CleanerMetrics:
+    """The cleaner's metrics, in their own registry (tests make several).
+
+    Args:
+        input_events: counts of refused input files by reason (the
+            follower's :attr:`~utils.follower.FrameFollower.events`).
+        registry: where to register; a new one when None.
+    """
+
+    def __init__(
+        self,
+        input_events: collections.Counter[str] | None = None,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.registry = r = registry or CollectorRegistry()
+        self.latency = Histogram(
+            "deepclean_cleaner_latency_seconds",
+            "Carousel time of a frame minus arrival time of its raw frame",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        # outcomes: written, dropped_input, not_written (existed, failed)
+        self.frames = Counter(
+            "deepclean_cleaner_frames",
+            "Output frames by outcome",
+            ["outcome"],
+            registry=r,
+        )
+        self.triton_up = Gauge(
+            "deepclean_cleaner_triton_up",
+            "1 while the Triton pipeline answers",
+            registry=r,
+        )
+        self.gate_open = Gauge(
+            "deepclean_cleaner_out_dq_open",
+            "1 while the OUT_DQ gate is open",
+            registry=r,
+        )
+        self.version = Gauge(
+            "deepclean_cleaner_model_version",
+            "Model version in the newest frame (0: none)",
+            ["model"],
+            registry=r,
+        )
+        self.last_gps = Gauge(
+            "deepclean_cleaner_last_gps",
+            "GPS second of the newest written frame",
+            registry=r,
+        )
+        if input_events is not None:
+            r.register(
+                EventCounter(
+                    "deepclean_cleaner_input_files_refused",
+                    "Raw frame files not used for the second their name "
+                    "claims "
+                    "(future_file, mislabelled) and seconds that came after "
+                    "they were dropped (late_after_drop)",
+                    "reason",
+                    input_events,
+                )
+            )
 
 
 class LatencyLog:
     """Per-frame latency: DEBUG line, histogram, periodic INFO summary.
 
     Args:
+        histogram: where each latency is observed.
         summary_length: seconds between INFO summaries.
         clock: monotonic clock; injectable for tests.
     """
 
     def __init__(
         self,
+        histogram: Histogram,
         summary_length: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.histogram = histogram
         self.summary_length = summary_length
         self._clock = clock
         self._since = clock()
@@ -70,7 +127,7 @@ class LatencyLog:
 
     def record(self, gps: int, latency: float) -> None:
         """Account one written frame of latency ``latency`` seconds."""
-        LATENCY.observe(latency)
+        self.histogram.observe(latency)
         self._values.append(latency)
         logger.debug("GPS %d written, latency %.3f s", gps, latency)
         now = self._clock()

@@ -25,15 +25,15 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from utils.follower import FrameFollower, StreamConfig
-from utils.signal import bandpass
-from utils.stream import Preprocessor, Second
 
-from cleaner.cleaning import CleanedSecond, WindowConfig, to_frame, version_tag
+from cleaner.cleaning import WindowConfig
+from cleaner.frames import CleanedSecond, OutputFrame, to_frame, version_tag
 from cleaner.gate import OutDqGate
 from cleaner.postprocess import FilterConfig, subtract
 from cleaner.prediction import Predictor
-from cleaner.writer import OutputFrame
+from utils.follower import FrameFollower, StreamConfig
+from utils.signal import bandpass
+from utils.stream import Preprocessor, Second
 
 
 @dataclass(frozen=True)
@@ -157,15 +157,26 @@ def clean_stretch(
                 clean = np.zeros(fs)
             else:
                 clean = subtract(
-                    second.data[0], noise[part], fs, window.taper_length,
-                    taper_in, taper_out,
-                )  # fmt: skip
+                    second.data[0],
+                    noise[part],
+                    fs,
+                    window.taper_length,
+                    taper_in,
+                    taper_out,
+                )
             cleaned.append((clean, *version_tag(versions[part])))
         (p_clean, p_ok, p_version), (c_clean, c_ok, c_version) = cleaned
         record = CleanedSecond(
-            second.gps, second.data[0], p_clean, c_clean, p_ok, c_ok,
-            p_version, c_version, second,
-        )  # fmt: skip
+            second.gps,
+            second.data[0],
+            p_clean,
+            c_clean,
+            p_ok,
+            c_ok,
+            p_version,
+            c_version,
+            second,
+        )
         gated = gate.push(record)
         if gated is not None:
             frames.append(to_frame(gated))

@@ -11,10 +11,10 @@ narrow 58-62 Hz Butterworth rings for ~1 s. The past end is made harmless
 by memory (P = 2 s: error < 1e-4); the future end cannot be, within the
 1 s latency budget, so before filtering the stretch is extended by
 ``extrapolation_length`` seconds of an autoregressive (Yule-Walker,
-``extrapolation_order`` lags) prediction fitted on its last
-``extrapolation_fit_length`` seconds. Yule-Walker models are stable, so
-the extension cannot blow up. ``bench/bench_cleaner.py --edge`` measures
-the edge error against a one-shot filter of the whole stretch (figures in
+``extrapolation_order`` lags, :func:`utils.signal.extrapolate`) prediction
+fitted on its last ``extrapolation_fit_length`` seconds.
+``bench/bench_cleaner.py --edge`` measures the edge error against a
+one-shot filter of the whole stretch (figures in
 ``projects/cleaner/README.md``).
 
 Shapes: every array is 1-D, samples at ``sample_rate``.
@@ -22,13 +22,13 @@ Shapes: every array is 1-D, samples at ``sample_rate``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import solve_toeplitz
-from scipy.signal import lfilter, lfiltic
+
 from utils.errors import ConfigError
-from utils.signal import bandpass
+from utils.signal import bandpass, extrapolate
 from utils.taper import taper_second
 
 
@@ -49,13 +49,13 @@ class FilterConfig:
         extrapolation_length: seconds of AR extension.
     """
 
-    sample_rate: int = 4096
-    freq_low: float = 58.0
-    freq_high: float = 62.0
-    order: int = 8
-    memory_length: float = 2.0
-    pad_length: float = 0.75
-    extrapolation_order: int = 32
+    sample_rate: int
+    freq_low: float
+    freq_high: float
+    order: int
+    memory_length: float
+    pad_length: float
+    extrapolation_order: int
     extrapolation_fit_length: float = 2.0
     extrapolation_length: float = 1.0
 
@@ -158,33 +158,6 @@ class PredictionHistory:
         self._start += drop
 
 
-def extrapolate(x: np.ndarray, order: int, fit_size: int, size: int):
-    """Extend ``x`` by ``size`` samples of its Yule-Walker AR prediction.
-
-    Args:
-        x: the stretch; its last ``fit_size`` samples fit the model.
-        order: number of AR lags.
-        fit_size: samples used for the fit.
-        size: samples to append.
-
-    Returns:
-        ``x`` followed by the extension (``x`` alone if the fit segment is
-        all zeros).
-    """
-    seg = x[-fit_size:]
-    mean = seg.mean()
-    seg = seg - mean
-    n = seg.size
-    r = np.array([seg[: n - k] @ seg[k:] for k in range(order + 1)]) / n
-    if r[0] <= 0:
-        return x
-    coef = solve_toeplitz(r[:-1], r[1:])  # x[t] = sum_k coef[k] x[t-1-k]
-    den = np.concatenate([[1.0], -coef])
-    zi = lfiltic([1.0], den, seg[::-1][:order])
-    ext, _ = lfilter([1.0], den, np.zeros(size), zi=zi)
-    return np.concatenate([x, ext + mean])
-
-
 class StreamingFilter:
     """Band-pass of one second of a :class:`PredictionHistory`.
 
@@ -194,6 +167,20 @@ class StreamingFilter:
 
     def __init__(self, config: FilterConfig) -> None:
         self.config = config
+
+    @property
+    def pad_size(self) -> int:
+        """Samples of future prediction a second needs (F)."""
+        return self.config.size(self.config.pad_length)
+
+    @property
+    def warmup_length(self) -> int:
+        """Whole seconds of past prediction a second is filtered with (P)."""
+        return math.ceil(self.config.memory_length)
+
+    def trim(self, history: PredictionHistory, gps: int) -> None:
+        """Forget what no second after ``gps`` is filtered with."""
+        history.trim(gps + 1 - self.config.memory_length)
 
     def __call__(self, history: PredictionHistory, gps: int) -> np.ndarray:
         """Band-passed prediction of second ``[gps, gps + 1)``.

@@ -1,28 +1,30 @@
 """The assembled service: one configuration object -> the running loop.
 
-:func:`build` is the wiring shared by :mod:`cleaner.main` (from typeo) and
-the tests (from their own configurations), so both run the same service.
+:func:`build` is the wiring shared by :mod:`cleaner.main` (settings from
+typeo, :meth:`cleaner.config.CleanerSettings.cleaner_config`) and the tests,
+so both run the same service. Each component gets only its own sub-config.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-
-from utils.errors import ConfigError
-from utils.follower import FrameFollower, StreamConfig
-from utils.stream import Preprocessor
 
 from cleaner.cleaning import SecondCleaner, WindowConfig
 from cleaner.client import ClientConfig, PipelineClient
 from cleaner.gate import GateConfig, OutDqGate
 from cleaner.postprocess import FilterConfig, StreamingFilter
-from cleaner.stream import (
-    CleanerStream,
-    read_native_rates,
-    resume_point,
-    warmup_length,
-)
+from cleaner.restart import resume_point
+from cleaner.stream import CleanerStream
 from cleaner.writer import FrameWriter, WriterConfig
+from utils.errors import FrameError
+from utils.follower import FrameFollower, StreamConfig, list_gps
+from utils.gwf import read_frame
+from utils.names import strain_name, witness_name
+from utils.stream import Preprocessor
+from utils.waiting import wait_for
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,11 +39,11 @@ class PreprocessConfig:
         ready_mask: state-vector bits meaning analysis ready.
     """
 
-    sample_rate: int = 4096
-    resample_context_length: int = 1
-    drop_lookahead_length: int = 1
-    taper_length: float = 0.5
-    ready_mask: int = 3
+    sample_rate: int
+    resample_context_length: int
+    drop_lookahead_length: int
+    taper_length: float
+    ready_mask: int
 
 
 @dataclass(frozen=True)
@@ -56,17 +58,36 @@ class CleanerConfig:
     gate: GateConfig
     writer: WriterConfig
 
-    def __post_init__(self) -> None:
-        rates = {
-            self.preprocess.sample_rate,
-            self.window.sample_rate,
-            self.filter.sample_rate,
-            self.gate.sample_rate,
-        }
-        if len(rates) != 1:
-            raise ConfigError(f"sample rates disagree: {sorted(rates)}")
-        if self.window.taper_length != self.preprocess.taper_length:
-            raise ConfigError("window and preprocessor taper lengths differ")
+
+def read_native_rates(
+    config: StreamConfig, channels: list[str]
+) -> dict[str, float]:
+    """Sample rates of the raw channels, from the newest readable frames.
+
+    Raises:
+        TimeoutError: none readable within ``config.start_timeout``.
+    """
+    ifo = config.ifo
+
+    def poll() -> dict[str, float] | None:
+        for gps in reversed(list_gps(config.strain_dir)[-5:]):
+            try:
+                raw = read_frame(config.strain_dir / strain_name(ifo, gps))
+                raw.update(
+                    read_frame(config.witness_dir / witness_name(ifo, gps))
+                )
+                return {c: raw[c].sample_rate for c in channels}
+            except (FrameError, KeyError) as exc:
+                logger.info("GPS %d gives no sample rates: %s", gps, exc)
+        return None
+
+    return wait_for(
+        poll,
+        f"a readable raw frame in {config.strain_dir}",
+        timeout=config.start_timeout,
+        interval=1.0,
+        log_interval=30.0,
+    )
 
 
 def make_preprocessor(config: CleanerConfig) -> Preprocessor:
@@ -78,10 +99,14 @@ def make_preprocessor(config: CleanerConfig) -> Preprocessor:
     stream, pre = config.stream, config.preprocess
     channels = [stream.strain_channel, *stream.witness_channels]
     return Preprocessor(
-        channels, pre.sample_rate, read_native_rates(stream, channels),
-        pre.resample_context_length, pre.drop_lookahead_length,
-        pre.taper_length, pre.ready_mask,
-    )  # fmt: skip
+        channels,
+        pre.sample_rate,
+        read_native_rates(stream, channels),
+        pre.resample_context_length,
+        pre.drop_lookahead_length,
+        pre.taper_length,
+        pre.ready_mask,
+    )
 
 
 def build(config: CleanerConfig) -> tuple[CleanerStream, PipelineClient]:
@@ -105,7 +130,7 @@ def build(config: CleanerConfig) -> tuple[CleanerStream, PipelineClient]:
         config.writer.directory,
         config.stream.strain_dir,
         config.stream.ifo,
-        warmup_length(preprocessor, cleaner),
+        preprocessor.context + cleaner.warmup_length,
     )
     stream = CleanerStream(
         FrameFollower(config.stream, start.follow_from),

@@ -2,7 +2,8 @@
 
 One GWF file per GPS second, ``{carousel}/L-L1_DEEPCLEAN-{gps}-1.gwf``
 (:func:`utils.names.cleaned_name`), written atomically by
-:func:`utils.gwf.write_frame`, never twice: an existing file (e.g. written
+:func:`utils.gwf.write_frame` (:mod:`utils.atomic`: a hidden temporary
+name, then a rename), never twice: an existing file (e.g. written
 before a restart) is left alone with a WARNING. A frame that cannot be
 written (disk full, folder gone) is held back, with every later one, and
 written in GPS order as soon as the carousel takes writes again: a
@@ -27,50 +28,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from cleaner.frames import OutputFrame
 from utils.channels import (
     STATE_RATE,
     STRAIN_RATE,
     VERSION_RATE,
     OutputChannels,
-    State,
 )
-from utils.errors import FrameError
-from utils.gwf import read_frame, write_frame
+from utils.gwf import write_frame
 from utils.names import cleaned_name
 
 logger = logging.getLogger(__name__)
 
 # frames held back while the carousel cannot be written: the carousel's own
-# bound (DESIGN.md §3: 300 frames, ~45 MB), beyond which the monitor would
-# prune the oldest at once anyway
+# bound (docs/architecture.md, "Output frames": 300 frames, ~45 MB), beyond
+# which the monitor would prune the oldest at once anyway
 BACKLOG_LENGTH = 300
-
-
-@dataclass(frozen=True)
-class OutputFrame:
-    """Everything written for one GPS second.
-
-    Attributes:
-        gps: GPS start.
-        out_dq: ``(4096,)`` the gated product.
-        production: ``(4096,)`` always cleaned by production.
-        canary: ``(4096,)`` cleaned by the canary.
-        raw: ``(4096,)`` the resampled raw strain that was cleaned.
-        state: bits of :class:`utils.channels.State`.
-        production_version: version tag (0: none).
-        canary_version: version tag (0: none).
-        seen_at: wall time the raw frame was seen (None: dropped).
-    """
-
-    gps: int
-    out_dq: np.ndarray
-    production: np.ndarray
-    canary: np.ndarray
-    raw: np.ndarray
-    state: State
-    production_version: int
-    canary_version: int
-    seen_at: float | None
 
 
 @dataclass(frozen=True)
@@ -87,7 +61,8 @@ class WriterConfig:
 
 
 class FrameWriter:
-    """Writes :class:`OutputFrame` s, one file per second, never twice.
+    """Writes :class:`~cleaner.frames.OutputFrame` s, one file per
+    second, never twice.
 
     Args:
         config: carousel folder and IFO.
@@ -132,8 +107,10 @@ class FrameWriter:
         if held:
             logger.warning(
                 "carousel writable again: %d held-back frames written, "
-                "up to GPS %d", held, frame.gps,
-            )  # fmt: skip
+                "up to GPS %d",
+                held,
+                frame.gps,
+            )
         return written_at
 
     def _hold(self, frame: OutputFrame, exc: OSError) -> None:
@@ -141,17 +118,21 @@ class FrameWriter:
         if len(self._backlog) == 1:
             logger.error(
                 "GPS %d: cannot write %s (%s); holding frames back until "
-                "the carousel takes writes again", frame.gps,
-                self.path(frame.gps), exc,
-            )  # fmt: skip
+                "the carousel takes writes again",
+                frame.gps,
+                self.path(frame.gps),
+                exc,
+            )
         else:
             logger.debug("GPS %d: still cannot write: %s", frame.gps, exc)
         while len(self._backlog) > BACKLOG_LENGTH:
             lost = self._backlog.popleft()
             logger.error(
                 "GPS %d: frame LOST: %d frames held back while the "
-                "carousel cannot be written", lost.gps, BACKLOG_LENGTH,
-            )  # fmt: skip
+                "carousel cannot be written",
+                lost.gps,
+                BACKLOG_LENGTH,
+            )
 
     def _write_one(self, frame: OutputFrame) -> float | None:
         """Write ``frame`` now; ``None`` if its file exists already.
@@ -188,39 +169,10 @@ class FrameWriter:
                     f"GPS {frame.gps}: {name} has shape {data[name].shape}"
                 )
         try:
-            write_frame(path, data, frame.gps, ch.sample_rates)
+            write_frame(
+                path, data, frame.gps, ch.sample_rates, overwrite=False
+            )
         except FileExistsError:  # appeared since the check: not ours to redo
             logger.warning("GPS %d: %s appeared meanwhile", frame.gps, path)
             return None
         return time.time()
-
-
-@dataclass(frozen=True)
-class GateEnd:
-    """How OUT_DQ ended in a written frame (a restart continues from it).
-
-    Attributes:
-        is_open: open, or tapering towards PRODUCTION.
-        removed: RAW - OUT_DQ over the frame, what the subtraction removed.
-    """
-
-    is_open: bool
-    removed: np.ndarray
-
-
-def gate_end(path: Path, ifo: str) -> GateEnd | None:
-    """How OUT_DQ ended in the written frame ``path``; None if unreadable."""
-    ch = OutputChannels(ifo)
-    try:
-        frame = read_frame(path, [ch.state, ch.out_dq, ch.production, ch.raw])
-    except FrameError as exc:
-        logger.warning("cannot read the gate state of %s: %s", path, exc)
-        return None
-    out_dq, raw = frame[ch.out_dq].data, frame[ch.raw].data
-    removed = np.asarray(raw - out_dq, dtype=np.float64)
-    state = State(int(frame[ch.state].data[-1]))
-    if not state & State.OUT_DQ_TAPER:
-        return GateEnd(bool(state & State.OUT_DQ_ON), removed)
-    production = frame[ch.production].data
-    return GateEnd(bool(abs(out_dq[-1] - production[-1])
-                        < abs(out_dq[-1] - raw[-1])), removed)  # fmt: skip

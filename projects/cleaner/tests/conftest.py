@@ -10,6 +10,7 @@ import pytest
 from simdata import CANARY_GAIN, EDGE_LENGTH, GPS, fit_coefficients
 from simdata import simulation_config as make_config
 from triton_server import SERVE, TritonServer, write_repository
+
 from utils.simulation import Simulator
 
 PRODUCTION_VERSION = 1

@@ -7,16 +7,13 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from cleaner.cleaning import WindowConfig
-from cleaner.client import ClientConfig
-from cleaner.gate import GateConfig
-from cleaner.postprocess import FilterConfig
-from cleaner.service import CleanerConfig, PreprocessConfig, build
-from cleaner.stream import CleanerStream
-from cleaner.writer import WriterConfig
+from configs import SETTINGS
 from simdata import GPS, IFO, Feeder
+
+from cleaner.service import CleanerConfig, build
+from cleaner.stream import CleanerStream
 from utils.channels import OutputChannels
-from utils.follower import StreamConfig, list_gps
+from utils.follower import list_gps
 from utils.gwf import read_frame
 from utils.names import cleaned_name, strain_name
 from utils.simulation import Simulator
@@ -28,26 +25,27 @@ SPEED = 4.0  # seconds of data per wall second fed to the service
 def service_config(
     root: Path, sim: Simulator, grpc_url: str, **overrides
 ) -> CleanerConfig:
-    """The default configuration, with fast Triton retries for tests.
+    """The repository's ``[cleaner]`` settings on the simulator's channels,
+    frames in ``root/data``, carousel in ``root/carousel``, with short
+    waits and fast Triton retries for tests.
 
-    ``overrides`` replace whole sub-configs (e.g. ``gate=GateConfig(...)``).
+    ``overrides`` replace settings (e.g. ``gate_lookahead_length=0``).
     """
-    config = CleanerConfig(
-        stream=StreamConfig(
-            root / "data", IFO, sim.config.strain_channel,
-            sim.config.state_channel, sim.config.witness_channels,
-            frame_timeout=1.0, start_timeout=10.0,
-        ),
-        preprocess=PreprocessConfig(),
-        client=ClientConfig(
-            grpc_url, retry_min_length=0.2, retry_max_length=0.5
-        ),
-        window=WindowConfig(),
-        filter=FilterConfig(),
-        gate=GateConfig(),
-        writer=WriterConfig(root / "carousel", IFO),
-    )  # fmt: skip
-    return dataclasses.replace(config, **overrides)
+    settings = dataclasses.replace(
+        SETTINGS,
+        project_dir=root,
+        data_dir=root / "data",
+        strain_channel=sim.config.strain_channel,
+        state_channel=sim.config.state_channel,
+        witness_channels=list(sim.config.witness_channels),
+        triton_grpc_url=grpc_url,
+        frame_timeout=1.0,
+        start_timeout=10.0,
+        retry_min_length=0.2,
+        retry_max_length=0.5,
+        **overrides,
+    )
+    return settings.cleaner_config()
 
 
 def run_service(

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from cleaner.prediction import Prediction
 from scipy.signal import resample_poly
+
+from cleaner.prediction import Prediction
 from utils.signal import band_power, bandpass
 from utils.simulation import Fault, SimulationConfig, Simulator, read_truth
 

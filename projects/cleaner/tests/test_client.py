@@ -4,14 +4,18 @@ and recovery."""
 
 import logging
 import time
+from dataclasses import replace
 
 import numpy as np
-from cleaner.client import ClientConfig, PipelineClient
+from configs import SETTINGS
 from simdata import GPS, LocalModel, resampled
-from triton_server import free_port
+
+from cleaner.client import PipelineClient
+from utils.testing import free_port
 from utils.waiting import wait_for
 
 WINDOW = 2  # s
+CLIENT = SETTINGS.client_config()  # the repository's [cleaner] client
 
 
 def window(sim) -> np.ndarray:
@@ -20,7 +24,7 @@ def window(sim) -> np.ndarray:
 
 
 def test_prediction_from_triton(triton, sim, coefficients):
-    client = PipelineClient(ClientConfig(triton.url))
+    client = PipelineClient(replace(CLIENT, url=triton.url))
     witness = window(sim)
     prediction = client.predict(witness)
     assert prediction is not None and client.up
@@ -38,7 +42,7 @@ def test_prediction_from_triton(triton, sim, coefficients):
 
 
 def test_absent_triton_costs_at_most_one_timeout(sim, caplog):
-    config = ClientConfig(f"127.0.0.1:{free_port()}", timeout=0.5)
+    config = replace(CLIENT, url=f"127.0.0.1:{free_port()}", timeout=0.5)
     client = PipelineClient(config)
     witness = window(sim)
     with caplog.at_level(logging.WARNING):
@@ -56,8 +60,8 @@ def test_absent_triton_costs_at_most_one_timeout(sim, caplog):
 
 
 def test_unloaded_pipeline_then_recovery(triton, sim, caplog):
-    config = ClientConfig(
-        triton.url, retry_min_length=0.2, retry_max_length=0.4
+    config = replace(
+        CLIENT, url=triton.url, retry_min_length=0.2, retry_max_length=0.4
     )
     client = PipelineClient(config)
     witness = window(sim)
@@ -67,9 +71,11 @@ def test_unloaded_pipeline_then_recovery(triton, sim, caplog):
         assert client.predict(witness) is None
         triton.configure(1, 2)  # loads it again
         prediction = wait_for(
-            lambda: client.predict(witness), "the pipeline back",
-            timeout=10, interval=0.1,
-        )  # fmt: skip
+            lambda: client.predict(witness),
+            "the pipeline back",
+            timeout=10,
+            interval=0.1,
+        )
     assert prediction.production_version == 1
     messages = [r.getMessage() for r in caplog.records]
     assert any("unavailable" in m for m in messages)

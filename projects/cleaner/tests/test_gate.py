@@ -2,16 +2,19 @@
 (with a Hann taper over the written second) on bad cleaning or a missing
 production model, and is the raw strain, bitwise, while closed."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
-from cleaner.gate import GateConfig, OutDqGate
+from configs import SETTINGS
 from simdata import BAND, GPS, RATE, resampled
+
+from cleaner.gate import OutDqGate
 from utils.errors import ConfigError
 from utils.signal import asd_ratio, bandpass
 
 DURATION = 40  # s
+GATE = SETTINGS.gate_config()  # the repository's [cleaner] gate
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ def check_outputs(out):
 
 
 def test_gate_opens_after_full_buffer(seconds):
-    out = run(OutDqGate(GateConfig()), seconds)
+    out = run(OutDqGate(GATE), seconds)
     assert out[0].record.gps == GPS  # written second-to-last: 1 s behind
     state = states(out)
     # closed until the 8 s buffer is full (newest = GPS + 7, written + 6)
@@ -81,7 +84,7 @@ def test_gate_closes_on_bad_cleaning_and_reopens(seconds):
     """Median Welch (the seed's): the gate reacts to excess noise that
     fills half of its buffer, not to a single bad second."""
     bad = set(range(GPS + 16, GPS + 26))
-    out = run(OutDqGate(GateConfig()), seconds, bad=bad)
+    out = run(OutDqGate(GATE), seconds, bad=bad)
     state = states(out)
     closing = min(g for g in state if g > GPS + 6 and state[g] == "taper")
     # tapered out once half of the 8 s buffer is bad
@@ -99,7 +102,7 @@ def test_gate_looks_ahead_one_second(seconds):
     """Mean Welch: one bad second is seen in the look-ahead second, and the
     second before it is tapered out, so it never reaches OUT_DQ."""
     bad = {GPS + 20}
-    out = run(OutDqGate(GateConfig(average="mean")), seconds, bad=bad)
+    out = run(OutDqGate(replace(GATE, average="mean")), seconds, bad=bad)
     state = states(out)
     assert state[GPS + 18] is True
     assert state[GPS + 19] == "taper"
@@ -119,7 +122,7 @@ def assert_smooth(out, gps):
 
 def test_gate_closes_ahead_of_missing_model(seconds):
     no_model = {GPS + 15}
-    out = run(OutDqGate(GateConfig()), seconds, no_model=no_model)
+    out = run(OutDqGate(GATE), seconds, no_model=no_model)
     state = states(out)
     assert state[GPS + 14] == "taper"  # tapered out before the gap
     assert state[GPS + 15] is False
@@ -129,7 +132,7 @@ def test_gate_closes_ahead_of_missing_model(seconds):
 
 
 def test_gate_without_lookahead(seconds):
-    out = run(OutDqGate(GateConfig(lookahead_length=0)), seconds)
+    out = run(OutDqGate(replace(GATE, lookahead_length=0)), seconds)
     assert out[0].record.gps == GPS
     state = states(out)
     assert state[GPS + 7] == "taper" and state[GPS + 8] is True
@@ -138,9 +141,9 @@ def test_gate_without_lookahead(seconds):
 
 def test_gate_config_is_validated():
     with pytest.raises(ConfigError):
-        GateConfig(lookahead_length=8)
+        replace(GATE, lookahead_length=8)
     with pytest.raises(ConfigError):
-        GateConfig(average="max")
+        replace(GATE, average="max")
 
 
 def test_gate_closes_over_an_outage_it_cannot_measure(seconds):
@@ -151,14 +154,16 @@ def test_gate_closes_over_an_outage_it_cannot_measure(seconds):
     tests/test_chaos.py: 5% worse than raw after a 12 s outage)."""
 
     def with_outage(gap):
-        return [(np.zeros(RATE),) * 3 if GPS + i in gap else s
-                for i, s in enumerate(seconds)]  # fmt: skip
+        return [
+            (np.zeros(RATE),) * 3 if GPS + i in gap else s
+            for i, s in enumerate(seconds)
+        ]
 
     short = set(range(GPS + 20, GPS + 24))  # 4 of 8 s: still measured
-    state = states(run(OutDqGate(GateConfig()), with_outage(short)))
+    state = states(run(OutDqGate(GATE), with_outage(short)))
     assert all(state[g] is True for g in range(GPS + 7, GPS + DURATION - 1))
     long = set(range(GPS + 20, GPS + 32))
-    out = run(OutDqGate(GateConfig()), with_outage(long))
+    out = run(OutDqGate(GATE), with_outage(long))
     state = states(out)
     closing = min(g for g in state if g > GPS + 6 and state[g] == "taper")
     assert GPS + 20 <= closing <= GPS + 24  # within the outage (zeros)
@@ -172,9 +177,15 @@ def test_gate_closes_over_an_outage_it_cannot_measure(seconds):
 def realistic(seconds, no_model):
     """Records as the cleaner makes them: a second without a model (Triton
     down) has no prediction, its PRODUCTION is the raw strain."""
-    return [Record(GPS + i, raw, raw if GPS + i in no_model else good,
-                   GPS + i not in no_model)
-            for i, (raw, good, _) in enumerate(seconds)]  # fmt: skip
+    return [
+        Record(
+            GPS + i,
+            raw,
+            raw if GPS + i in no_model else good,
+            GPS + i not in no_model,
+        )
+        for i, (raw, good, _) in enumerate(seconds)
+    ]
 
 
 def seam_ratio(out, first, length=8):
@@ -182,9 +193,15 @@ def seam_ratio(out, first, length=8):
     over the ``length`` s that start ``first``."""
     by_gps = {g.record.gps: g for g in out}
     stretch = [by_gps[first + k] for k in range(length)]
-    return asd_ratio(np.concatenate([g.out_dq for g in stretch]),
-                     np.concatenate([g.record.raw for g in stretch]),
-                     RATE, *BAND, 2.0, 1.0, "mean")  # fmt: skip
+    return asd_ratio(
+        np.concatenate([g.out_dq for g in stretch]),
+        np.concatenate([g.record.raw for g in stretch]),
+        RATE,
+        *BAND,
+        2.0,
+        1.0,
+        "mean",
+    )
 
 
 def test_gate_resumes_from_the_newest_frame_and_bridges(seconds):
@@ -194,13 +211,13 @@ def test_gate_resumes_from_the_newest_frame_and_bridges(seconds):
     out the previous frame's removed noise continued over the first
     written second: no step from cleaned to raw (found by the chaos suite:
     ASD ratio 1.05-1.10 over the 8 s around such a step)."""
-    before = run(OutDqGate(GateConfig()), seconds[:20])
+    before = run(OutDqGate(GATE), seconds[:20])
     last = before[-1]
     assert last.on
     restart = realistic(seconds, no_model=set(range(GPS, GPS + DURATION)))
     outs = {}
     for order in (32, 0):
-        gate = OutDqGate(GateConfig(bridge_order=order))
+        gate = OutDqGate(replace(GATE, bridge_order=order))
         warm = [gate.push(r) for r in restart[8:20]]
         assert not any(g.on or g.taper for g in warm if g is not None)
         gate.resume(True, last.record.raw - last.out_dq)
@@ -210,12 +227,22 @@ def test_gate_resumes_from_the_newest_frame_and_bridges(seconds):
     assert first.record.gps == last.record.gps + 1
     assert first.taper and not first.on
     assert bridged[len(before) + 1].out_dq.tobytes() == (
-        bridged[len(before) + 1].record.raw.tobytes())  # raw once closed
+        bridged[len(before) + 1].record.raw.tobytes()
+    )  # raw once closed
     step = np.abs(np.diff(first.record.raw)).max()
     assert abs(first.out_dq[0] - last.out_dq[-1]) < step
     seam = last.record.gps - 3
     assert seam_ratio(bridged, seam) < 1.0
-    print("seam", [(round(seam_ratio(bridged, seam + k),3), round(seam_ratio(stepped, seam + k),3)) for k in range(5)])
+    print(
+        "seam",
+        [
+            (
+                round(seam_ratio(bridged, seam + k), 3),
+                round(seam_ratio(stepped, seam + k), 3),
+            )
+            for k in range(5)
+        ],
+    )
     assert seam_ratio(stepped, seam) > seam_ratio(bridged, seam)
 
 
@@ -224,10 +251,12 @@ def test_gate_without_lookahead_bridges_a_missing_model(seconds):
     out, from the continued noise of the second before."""
     records = realistic(seconds, set(range(GPS + 20, GPS + 25)))
     out, stepped = (
-        run_records(OutDqGate(GateConfig(lookahead_length=0,
-                                         bridge_order=order)), records)
+        run_records(
+            OutDqGate(replace(GATE, lookahead_length=0, bridge_order=order)),
+            records,
+        )
         for order in (32, 0)
-    )  # fmt: skip
+    )
     state = states(out)
     assert state[GPS + 19] is True and state[GPS + 20] == "taper"
     assert state[GPS + 21] is False

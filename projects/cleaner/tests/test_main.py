@@ -9,8 +9,10 @@ import urllib.request
 from pathlib import Path
 
 from simdata import GPS, Feeder
-from triton_server import ROOT, free_port
+from triton_server import ROOT
+
 from utils.follower import list_gps
+from utils.testing import free_port
 from utils.waiting import wait_for
 
 CLEANER = Path(sys.executable).with_name("cleaner")
@@ -24,20 +26,27 @@ def test_console_script_runs_and_stops_on_sigterm(tmp_path, sim, triton):
     config = tmp_path / "pyproject.toml"
     config.write_text(text)
     env = dict(
-        os.environ, IFO="L1", PROJECT_DIR=str(tmp_path / "project"),
+        os.environ,
+        IFO="L1",
+        PROJECT_DIR=str(tmp_path / "project"),
         DATA_DIR=str(tmp_path / "data"),
-    )  # fmt: skip
+    )
     feeder = Feeder(sim, tmp_path / "data", GPS, 60, 2.0, prefill=2).start()
     process = subprocess.Popen(
         [str(CLEANER), "--typeo", f"{config}:cleaner"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     carousel = tmp_path / "project" / "carousel"
     try:
         wait_for(
-            lambda: len(list_gps(carousel)) >= 3, "three frames",
-            timeout=30, interval=0.2, alive=lambda: process.poll() is None,
-        )  # fmt: skip
+            lambda: len(list_gps(carousel)) >= 3,
+            "three frames",
+            timeout=30,
+            interval=0.2,
+            alive=lambda: process.poll() is None,
+        )
         url = f"http://127.0.0.1:{port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as response:
             metrics = response.read().decode()
@@ -50,7 +59,7 @@ def test_console_script_runs_and_stops_on_sigterm(tmp_path, sim, triton):
             process.kill()
             process.wait(timeout=10)
     log = (tmp_path / "project" / "logs" / "cleaner.log").read_text()
-    assert "signal 15: finishing the current second" in log
+    assert "signal SIGTERM (15): stopping" in log
     assert "stopped after" in log
     written = list_gps(carousel)
     assert written == list(range(written[0], written[-1] + 1))

@@ -12,12 +12,13 @@ noise (PRODUCTION - RAW of the offline result).
 """
 
 import numpy as np
+from service_run import CHANNELS, read_carousel, run_service, service_config
+from simdata import GPS
+
 from cleaner.client import PipelineClient
 from cleaner.gate import OutDqGate
 from cleaner.offline import clean_stretch, read_stretch
 from cleaner.service import make_preprocessor
-from service_run import CHANNELS, read_carousel, run_service, service_config
-from simdata import GPS
 from utils.simulation import Fault
 
 DURATION = 36  # s fed to the service
@@ -37,9 +38,12 @@ def test_streaming_equals_offline(tmp_path, sim, triton):
     )
     client = PipelineClient(config.client)
     frames = clean_stretch(
-        stretch, client.predict, config.window, config.filter,
+        stretch,
+        client.predict,
+        config.window,
+        config.filter,
         OutDqGate(config.gate),
-    )  # fmt: skip
+    )
     client.close()
     offline = {f.gps: f for f in frames}
     assert sorted(offline) == list(range(GPS + 1, GPS + 33))

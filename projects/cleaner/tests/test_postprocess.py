@@ -1,18 +1,23 @@
 """Prediction history, the streaming band-pass and the subtraction."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+from configs import SETTINGS
+from simdata import BAND, GPS, RATE, LocalModel, resampled
+
 from cleaner.postprocess import (
     FilterConfig,
     PredictionHistory,
     StreamingFilter,
     subtract,
 )
-from simdata import BAND, GPS, RATE, LocalModel, resampled
 from utils.errors import ConfigError
 from utils.signal import bandpass
 
 DURATION = 40  # s of simulated prediction
+FILTER = SETTINGS.filter_config()  # the repository's [cleaner] band-pass
 
 
 @pytest.fixture(scope="module")
@@ -70,20 +75,20 @@ def test_streaming_bandpass_matches_one_shot(prediction):
     """The default P = 2 s, F = 0.75 s with the AR extension: the edge error
     of the streaming filter is below 1e-3 of the noise RMS (the design
     target), and the extension is what gets it there."""
-    rms, peak = streaming_error(prediction, FilterConfig())
+    rms, peak = streaming_error(prediction, FILTER)
     assert rms < 1e-3 and peak < 1e-2, (rms, peak)
-    plain = streaming_error(prediction, FilterConfig(extrapolation_order=0))
+    plain = streaming_error(prediction, replace(FILTER, extrapolation_order=0))
     assert plain[0] > 3 * rms, plain  # odd extension alone: ~6e-3
     # more memory does not help: the past edge is already negligible
-    longer = streaming_error(prediction, FilterConfig(memory_length=4.0))
+    longer = streaming_error(prediction, replace(FILTER, memory_length=4.0))
     assert abs(longer[0] - rms) < 0.1 * rms
 
 
 def test_filter_config_is_validated():
     with pytest.raises(ConfigError, match="pad_length"):
-        FilterConfig(pad_length=1 / 3)
+        replace(FILTER, pad_length=1 / 3)
     with pytest.raises(ConfigError, match="too short"):
-        FilterConfig(extrapolation_fit_length=16 / 4096)
+        replace(FILTER, extrapolation_fit_length=16 / 4096)
 
 
 def test_subtract_tapers_noise_next_to_drops(prediction):

@@ -5,12 +5,10 @@ from dataclasses import replace
 
 import gwframe
 import numpy as np
-from cleaner.writer import (
-    FrameWriter,
-    OutputFrame,
-    WriterConfig,
-    gate_end,
-)
+
+from cleaner.frames import OutputFrame
+from cleaner.restart import gate_end
+from cleaner.writer import FrameWriter, WriterConfig
 from utils.channels import OutputChannels, State
 from utils.gwf import read_frame
 
@@ -21,10 +19,13 @@ def make_frame(seed: int = 0) -> OutputFrame:
     rng = np.random.default_rng(seed)
     strains = [rng.standard_normal(4096) * 1e-21 for _ in range(4)]
     return OutputFrame(
-        GPS, *strains,
+        GPS,
+        *strains,
         state=State.INPUT_OK | State.PRODUCTION_OK | State.OUT_DQ_ON,
-        production_version=7, canary_version=8, seen_at=None,
-    )  # fmt: skip
+        production_version=7,
+        canary_version=8,
+        seen_at=None,
+    )
 
 
 def test_frame_round_trip(tmp_path):
@@ -107,10 +108,14 @@ def test_gate_state_is_read_back_from_the_newest_frame(tmp_path):
         State.INPUT_OK | State.OUT_DQ_ON: (base.production, True),
         State.INPUT_OK: (base.raw, False),
         State.INPUT_OK | State.OUT_DQ_TAPER: (
-            base.raw + ramp * (base.production - base.raw), True),
+            base.raw + ramp * (base.production - base.raw),
+            True,
+        ),
         State.OUT_DQ_TAPER: (
-            base.production + ramp * (base.raw - base.production), False),
-    }  # fmt: skip
+            base.production + ramp * (base.raw - base.production),
+            False,
+        ),
+    }
     for k, (state, (out_dq, expected)) in enumerate(cases.items()):
         frame = replace(base, gps=GPS + k, state=state, out_dq=out_dq)
         writer.write(frame)

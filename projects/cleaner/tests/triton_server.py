@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -14,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
+
+from utils.testing import free_port
 from utils.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -41,12 +42,6 @@ parameters [
   {{ key: "edge_length" value: {{ string_value: "{edge}" }} }}
 ]
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def write_repository(repo: Path, coefficients: np.ndarray) -> None:
@@ -89,9 +84,12 @@ class TritonServer:
     def configure(self, production: int, canary: int) -> None:
         """Write the pipeline's config (versions) and (re)load it."""
         text = CONFIG.format(
-            name=PIPELINE, production=production, canary=canary,
-            gain=self.canary_gain, edge=self.edge_length,
-        )  # fmt: skip
+            name=PIPELINE,
+            production=production,
+            canary=canary,
+            gain=self.canary_gain,
+            edge=self.edge_length,
+        )
         path = self.repo / PIPELINE / "config.pbtxt"
         tmp = path.with_name(".config.pbtxt.tmp")
         tmp.write_text(text)
@@ -113,19 +111,28 @@ class TritonServer:
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
                 [
-                    str(SERVE), str(self.repo),
-                    "--http-port", str(self.http_port),
-                    "--grpc-port", str(self.grpc_port),
-                    "--metrics-port", str(self.metrics_port),
-                    "--load", PIPELINE,
+                    str(SERVE),
+                    str(self.repo),
+                    "--http-port",
+                    str(self.http_port),
+                    "--grpc-port",
+                    str(self.grpc_port),
+                    "--metrics-port",
+                    str(self.metrics_port),
+                    "--load",
+                    PIPELINE,
                 ],
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         wait_for(
-            self.pipeline_ready, f"Triton at {self.url} (log {self.log})",
-            timeout=START_TIMEOUT, interval=0.2,
+            self.pipeline_ready,
+            f"Triton at {self.url} (log {self.log})",
+            timeout=START_TIMEOUT,
+            interval=0.2,
             alive=lambda: self.process.poll() is None,
-        )  # fmt: skip
+        )
 
     def pipeline_ready(self) -> bool:
         client = self.client()

@@ -20,13 +20,12 @@ import logging
 from typing import Callable
 
 from flask import Flask, Response, jsonify, request
-from utils.errors import DeepCleanError
 from werkzeug.exceptions import HTTPException
 
 from exporter import validation
-from exporter.config import AppConfig
 from exporter.errors import NotFound, status_of
-from exporter.service import ExporterService
+from exporter.service import AppConfig, ExporterService
+from utils.errors import DeepCleanError
 
 logger = logging.getLogger(__name__)
 EXTENSION = "deepclean_exporter"
@@ -49,8 +48,14 @@ def _register_errors(app: Flask) -> None:
     def domain_error(exc: DeepCleanError) -> tuple[Response, int]:
         status = status_of(exc)
         log = logger.warning if status < 500 else logger.error
-        log("%s %s -> %d %s: %s", request.method, request.path, status,
-            type(exc).__name__, exc)
+        log(
+            "%s %s -> %d %s: %s",
+            request.method,
+            request.path,
+            status,
+            type(exc).__name__,
+            exc,
+        )
         return _error(status, type(exc).__name__, str(exc))
 
     @app.errorhandler(HTTPException)
@@ -65,8 +70,9 @@ def _register_errors(app: Flask) -> None:
 
 def _post(config: AppConfig) -> Callable[[], dict]:
     def authorised_json() -> dict:
-        validation.check_token(request.headers.get("Authorization"),
-                               config.api_token)
+        validation.check_token(
+            request.headers.get("Authorization"), config.api_token
+        )
         return validation.json_object(request, config.max_content_length)
 
     return authorised_json
@@ -117,10 +123,12 @@ def create_app(config: AppConfig) -> Flask:
     @app.post("/production")
     def promote() -> Response:
         version = validation.positive_version(
-            validation.only_keys(body(), "version"))
+            validation.only_keys(body(), "version")
+        )
         state = service.manager.promote(version)
-        return jsonify({"production": state.production,
-                        "canary": state.canary})
+        return jsonify(
+            {"production": state.production, "canary": state.canary}
+        )
 
     @app.get("/openapi.yaml")
     def openapi() -> Response:

@@ -1,214 +1,313 @@
-"""Frozen configuration of the exporter; ``main`` builds it from typeo.
+"""The exporter's settings, read from ``[tool.typeo.scripts.exporter]`` of
+the root ``pyproject.toml``, with ``exporter-production`` laid over it
+(:func:`utils.config.parse_settings`).
 
-Each component gets only its part: :class:`ExportConfig` (conversion and
-verification), :class:`ServingConfig` (what goes into ``config.pbtxt``),
-:class:`TritonConfig` (the control client), :class:`RepositoryConfig` (the
-model repository on disk), :class:`AppConfig` (the HTTP API, which holds
-the others) and :class:`ServerConfig` (the HTTP server in front of it).
+:class:`ExporterSettings` is the typed, documented entry point (its
+``Args:`` are ``exporter --help``); it validates every value at start-up
+and builds each component's frozen sub-config by keyword, which lives next
+to its component: :class:`~exporter.export_process.ExportConfig`,
+:class:`~exporter.layout.ServingConfig`,
+:class:`~exporter.triton.TritonConfig`,
+:class:`~exporter.repository.RepositoryConfig`,
+:class:`~exporter.server.ServerConfig` and
+:class:`~exporter.service.AppConfig` (the API, holding the others).
+:func:`cleaner_window` finds the cleaner's window for the contract of
+:func:`utils.contracts.check_window_fits_scheme`. No ``from __future__
+import annotations`` here: typeo reads the real annotation objects.
 """
 
-from __future__ import annotations
-
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import List, Literal, Mapping
 
+from exporter.export_process import BACKENDS, ExportConfig
+from exporter.layout import ServingConfig
+from exporter.repository import RepositoryConfig
+from exporter.server import ServerConfig
+from exporter.service import AppConfig
+from exporter.triton import TritonConfig
+from utils.config import read_tables, section_values
+from utils.contracts import check_window_fits_scheme
 from utils.errors import ConfigError
 from utils.inference import Scheme
 
-# onnx-python: ONNX Runtime inside a Triton python model (CPU, default);
-# tensorrt: a TensorRT plan run by the same python model (GPU)
-BACKENDS = ("onnx-python", "tensorrt")
-MODEL_NAME = "deepclean"
-NULL_MODEL_NAME = "deepclean-null"
-PIPELINE_NAME = "deepclean-pipeline"
-
-
-def _require(ok: bool, name: str, value: object, rule: str) -> None:
-    if not ok:
-        raise ConfigError(f"{name}={value!r}: {rule}")
-
-
-def _positive(name: str, value: float) -> None:
-    _require(
-        isinstance(value, (int, float)) and math.isfinite(value) and value > 0,
-        name,
-        value,
-        "must be a positive finite number",
-    )
+SCHEMES = ("window", "kernels")
+# the cleaner's settings of the same profile (run.sh: one file, one profile
+# for every service) that must fit the scheme served here
+CLEANER_SECTION = "cleaner"
+WINDOW_KEYS = (
+    "inference_window_length",
+    "prediction_edge_length",
+    "sample_rate",
+)
 
 
 @dataclass(frozen=True)
-class ExportConfig:
-    """How a training run becomes a verified model file.
+class ExporterSettings:
+    """Turn training runs into verified versions of the Triton repository
+    and keep the pipeline served; an HTTP API until SIGTERM/SIGINT.
 
-    Attributes:
-        backend: ``onnx-python`` or ``tensorrt``.
-        max_verification_error: bound on max |exported - torch| divided by
-            the RMS of the torch output on the run's ``verify.npz``.
-        opset: ONNX opset of the export.
-        timeout: seconds a conversion (subprocess) may take.
-        trt_max_batch_size: largest batch of the TensorRT profile.
-        trt_opt_size: samples the TensorRT profile is tuned for.
-        trt_max_size: largest window (samples) of the TensorRT profile.
-        trt_fp16: build the TensorRT plan in FP16.
+    Args:
+        project_dir:
+            DeepClean project folder: runs are read from its train/, the
+            log goes to its logs/exporter.log.
+        model_repo:
+            The Triton model repository (the one Triton serves).
+        triton_url:
+            host:port of Triton's HTTP endpoint.
+        address:
+            Address the API binds to.
+        port:
+            Port of the API.
+        metrics_port:
+            Prometheus port on 127.0.0.1; 0 disables.
+        backend:
+            onnx-python (ONNX Runtime, CPU) or tensorrt (GPU nodes).
+        max_verification_error:
+            Bound on max |export - torch| / RMS(torch) on the run's
+            verify.npz; a worse export never becomes a version.
+        export_timeout:
+            Seconds one conversion may take.
+        trt_max_batch_size:
+            tensorrt: largest batch of the plan's profile (at least
+            inference_batch_size for the kernels scheme).
+        max_versions:
+            Versions kept on disk (production and canary always).
+        scheme:
+            Inference scheme: window (one pass over the cleaner's window)
+            or kernels (the seed's).
+        sample_rate:
+            Hz of the witness data the cleaner sends.
+        kernel_length:
+            kernels scheme: seconds per kernel.
+        inference_sampling_rate:
+            kernels scheme: kernels per second.
+        aggregation_length:
+            kernels scheme: seconds averaged at the end of each kernel.
+        inference_batch_size:
+            kernels scheme: kernels per network call.
+        intra_op_num_threads:
+            ONNX Runtime threads per model instance.
+        instance_count:
+            Triton instances per loaded version.
+        load_timeout:
+            Seconds for Triton to load a model.
+        reconcile_interval:
+            Seconds between checks that Triton serves the repository's
+            versions (re-loads after a Triton restart).
+        max_content_length:
+            Largest request body, bytes.
+        threads:
+            HTTP worker threads (requests handled at once).
+        connection_limit:
+            HTTP connections held at most, idle ones included (one open
+            file each; the soft limit is raised to fit).
+        channel_timeout:
+            Seconds an HTTP connection may stay idle before it is closed.
+        cleanup_interval:
+            Seconds between checks for idle connections.
+        verbose:
+            Log at DEBUG.
     """
 
-    backend: str = "onnx-python"
-    max_verification_error: float = 1e-4
-    opset: int = 17
-    timeout: float = 300.0
-    trt_max_batch_size: int = 128
-    trt_opt_size: int = 8192
-    trt_max_size: int = 65536
-    trt_fp16: bool = False
-
-    def __post_init__(self) -> None:
-        _require(self.backend in BACKENDS, "backend", self.backend,
-                 f"one of {BACKENDS}")
-        err = self.max_verification_error
-        _require(isinstance(err, (int, float)) and 0 <= err < math.inf,
-                 "max_verification_error", err, "a finite number >= 0")
-        _positive("timeout", self.timeout)
-        for name in ("trt_max_batch_size", "trt_opt_size", "trt_max_size"):
-            value = getattr(self, name)
-            _require(isinstance(value, int) and value > 0, name, value,
-                     "a positive integer")
-
-
-@dataclass(frozen=True)
-class ServingConfig:
-    """What every version's python model is told by ``config.pbtxt``.
-
-    Attributes:
-        scheme: the inference scheme (:class:`utils.inference.Scheme`).
-        intra_op_num_threads: ONNX Runtime threads per model instance.
-        instance_count: model instances per loaded version.
-    """
-
-    scheme: Scheme = field(default_factory=Scheme)
-    intra_op_num_threads: int = 1
-    instance_count: int = 1
-
-    def __post_init__(self) -> None:
-        for name in ("intra_op_num_threads", "instance_count"):
-            value = getattr(self, name)
-            _require(isinstance(value, int) and value > 0, name, value,
-                     "a positive integer")
-
-
-@dataclass(frozen=True)
-class TritonConfig:
-    """The Triton server the exporter controls (HTTP, explicit mode).
-
-    Attributes:
-        url: ``host:port`` of Triton's HTTP endpoint.
-        request_timeout: seconds for a health or index request.
-        load_timeout: seconds for loading a model and its readiness.
-        reconcile_interval: seconds between checks that Triton serves
-            what the repository says (re-loads after a Triton restart).
-    """
-
-    url: str = "127.0.0.1:8000"
-    request_timeout: float = 5.0
-    load_timeout: float = 120.0
-    reconcile_interval: float = 5.0
-
-    def __post_init__(self) -> None:
-        _require("://" not in self.url and ":" in self.url, "url", self.url,
-                 "host:port without a scheme")
-        for name in ("request_timeout", "load_timeout",
-                     "reconcile_interval"):
-            _positive(name, getattr(self, name))
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """The HTTP server of the API (waitress), bounded against idle clients.
-
-    Attributes:
-        address: interface to bind.
-        port: TCP port (0: an ephemeral one).
-        threads: worker threads (requests handled at once).
-        connection_limit: connections held at most, idle ones included
-            (one file descriptor each; an idle one costs no thread).
-        channel_timeout: s a connection may stay idle before it is closed.
-        cleanup_interval: s between checks for idle connections.
-    """
-
+    project_dir: Path
+    model_repo: Path
+    triton_url: str
     address: str
     port: int
+    metrics_port: int
+    backend: Literal["onnx-python", "tensorrt"]
+    max_verification_error: float
+    export_timeout: float
+    trt_max_batch_size: int
+    max_versions: int
+    scheme: Literal["window", "kernels"]
+    sample_rate: int
+    kernel_length: float
+    inference_sampling_rate: float
+    aggregation_length: float
+    inference_batch_size: int
+    intra_op_num_threads: int
+    instance_count: int
+    load_timeout: float
+    reconcile_interval: float
+    max_content_length: int
     threads: int
     connection_limit: int
     channel_timeout: int
     cleanup_interval: int
+    verbose: bool = False
 
     def __post_init__(self) -> None:
-        _require(isinstance(self.port, int) and 0 <= self.port < 65536,
-                 "port", self.port, "an integer 0..65535")
-        for name in ("threads", "connection_limit", "channel_timeout",
-                     "cleanup_interval"):
-            value = getattr(self, name)
-            _require(isinstance(value, int) and value > 0, name, value,
-                     "a positive integer")
+        object.__setattr__(self, "project_dir", Path(self.project_dir))
+        object.__setattr__(self, "model_repo", Path(self.model_repo))
+        for name, holds, rule in self._rules():
+            if not holds:
+                raise ConfigError(f"{name}={getattr(self, name)!r}: {rule}")
+        try:  # every sub-config validates its own fields, at start-up
+            self.export_config(), self.serving_config()
+            self.triton_config(), self.repository_config()
+            self.server_config()
+        except (ConfigError, ValueError) as exc:
+            raise ConfigError(f"exporter settings: {exc}") from exc
 
-
-@dataclass(frozen=True)
-class RepositoryConfig:
-    """The model repository on disk.
-
-    Attributes:
-        path: the repository folder (``$PROJECT_DIR/model_repo``).
-        max_versions: versions kept on disk; production and canary are
-            never deleted, even beyond this number.
-        lock_timeout: seconds to wait for the repository lock.
-    """
-
-    path: Path
-    max_versions: int = 10
-    lock_timeout: float = 300.0
-
-    def __post_init__(self) -> None:
-        _require(isinstance(self.max_versions, int) and self.max_versions
-                 >= 2, "max_versions", self.max_versions, "an integer >= 2")
-        _positive("lock_timeout", self.lock_timeout)
-
-
-@dataclass(frozen=True)
-class AppConfig:
-    """Everything ``create_app`` needs.
-
-    Attributes:
-        project_dir: ``$PROJECT_DIR``; runs are named relative to
-            ``project_dir / "train"``.
-        api_token: the bearer token POSTs must carry (never logged).
-        repository: see :class:`RepositoryConfig`.
-        export: see :class:`ExportConfig`.
-        serving: see :class:`ServingConfig`.
-        triton: see :class:`TritonConfig`.
-        max_content_length: largest request body in bytes.
-        max_queued_jobs: exports waiting or running at most.
-        openapi_path: the API description served at ``/openapi.yaml``.
-    """
-
-    project_dir: Path
-    api_token: str = field(repr=False)  # never shown in logs
-    repository: RepositoryConfig
-    export: ExportConfig = field(default_factory=ExportConfig)
-    serving: ServingConfig = field(default_factory=ServingConfig)
-    triton: TritonConfig = field(default_factory=TritonConfig)
-    max_content_length: int = 16 * 1024
-    max_queued_jobs: int = 8
-    openapi_path: Path = Path(__file__).resolve().parents[1] / "openapi.yaml"
-
-    def __post_init__(self) -> None:
-        _require(isinstance(self.api_token, str) and len(self.api_token)
-                 >= 8, "api_token", "<hidden>", "at least 8 characters")
-        _require(self.max_content_length > 0, "max_content_length",
-                 self.max_content_length, "positive")
-        _require(self.max_queued_jobs > 0, "max_queued_jobs",
-                 self.max_queued_jobs, "positive")
+    def _rules(self) -> list[tuple[str, bool, str]]:
+        """(setting, whether its rule holds, the rule), in checking order."""
+        kernels, fs = self.scheme == "kernels", self.sample_rate
+        rate = self.inference_sampling_rate
+        trt = self.backend == "tensorrt"
+        return [
+            (
+                "triton_url",
+                "://" not in self.triton_url and ":" in self.triton_url,
+                "host:port without a scheme",
+            ),
+            (
+                "metrics_port",
+                0 <= self.metrics_port < 65536,
+                "0 (off) .. 65535",
+            ),
+            ("backend", self.backend in BACKENDS, f"one of {BACKENDS}"),
+            ("export_timeout", self.export_timeout > 0, "> 0 s"),
+            ("max_content_length", self.max_content_length > 0, "> 0 bytes"),
+            ("scheme", self.scheme in SCHEMES, f"one of {SCHEMES}"),
+            ("sample_rate", fs > 0, "> 0 Hz"),
+            ("kernel_length", self.kernel_length > 0, "> 0 s"),
+            (
+                "inference_sampling_rate",
+                rate > 0 and (not kernels or fs / rate % 1 == 0),
+                f"> 0 Hz and (kernels scheme) divides "
+                f"sample_rate={fs!r}: whole samples between kernels",
+            ),
+            (
+                "aggregation_length",
+                not kernels
+                or 0 < self.aggregation_length <= self.kernel_length,
+                f"in (0, kernel_length={self.kernel_length!r}] s",
+            ),
+            ("inference_batch_size", self.inference_batch_size >= 1, ">= 1"),
+            (
+                "trt_max_batch_size",
+                not (trt and kernels)
+                or self.inference_batch_size <= self.trt_max_batch_size,
+                "the TensorRT profile takes the kernels of one call: >= "
+                f"inference_batch_size={self.inference_batch_size!r}",
+            ),
+        ]
 
     @property
-    def train_dir(self) -> Path:
-        return Path(self.project_dir) / "train"
+    def log_dir(self) -> Path:
+        return self.project_dir / "logs"
+
+    def inference_scheme(self) -> Scheme:
+        return Scheme(
+            name=self.scheme,
+            sample_rate=self.sample_rate,
+            kernel_length=self.kernel_length,
+            inference_sampling_rate=self.inference_sampling_rate,
+            aggregation_length=self.aggregation_length,
+            max_batch_size=self.inference_batch_size,
+        )
+
+    def export_config(self) -> ExportConfig:
+        return ExportConfig(
+            backend=self.backend,
+            max_verification_error=self.max_verification_error,
+            timeout=self.export_timeout,
+            trt_max_batch_size=self.trt_max_batch_size,
+        )
+
+    def serving_config(self) -> ServingConfig:
+        return ServingConfig(
+            scheme=self.inference_scheme(),
+            intra_op_num_threads=self.intra_op_num_threads,
+            instance_count=self.instance_count,
+        )
+
+    def triton_config(self) -> TritonConfig:
+        return TritonConfig(
+            url=self.triton_url,
+            load_timeout=self.load_timeout,
+            reconcile_interval=self.reconcile_interval,
+        )
+
+    def repository_config(self) -> RepositoryConfig:
+        return RepositoryConfig(
+            path=self.model_repo, max_versions=self.max_versions
+        )
+
+    def server_config(self) -> ServerConfig:
+        return ServerConfig(
+            address=self.address,
+            port=self.port,
+            threads=self.threads,
+            connection_limit=self.connection_limit,
+            channel_timeout=self.channel_timeout,
+            cleanup_interval=self.cleanup_interval,
+        )
+
+    def app_config(self, api_token: str) -> AppConfig:
+        """The API's config; ``api_token`` comes from the environment.
+
+        Raises:
+            ConfigError: the token is shorter than 8 characters.
+        """
+        return AppConfig(
+            project_dir=self.project_dir,
+            api_token=api_token,
+            repository=self.repository_config(),
+            export=self.export_config(),
+            serving=self.serving_config(),
+            triton=self.triton_config(),
+            max_content_length=self.max_content_length,
+        )
+
+    def check_window(self, window: Mapping[str, float]) -> None:
+        """The cleaner's window fits the inference scheme served here.
+
+        Args:
+            window: the cleaner's :data:`WINDOW_KEYS` settings.
+
+        Raises:
+            ConfigError: it does not (:mod:`utils.contracts`).
+        """
+        check_window_fits_scheme(
+            window["inference_window_length"],
+            window["prediction_edge_length"],
+            window["sample_rate"],
+            self.inference_scheme(),
+        )
+
+
+def cleaner_window(
+    argv: List[str], environ: Mapping[str, str] | None = None
+) -> tuple[str, dict] | None:
+    """The window settings of the cleaner that goes with ``argv``'s
+    ``--typeo FILE:SECTION``: section ``cleaner-<profile>`` of the same
+    file for ``exporter-<profile>`` if there is one, else ``cleaner``.
+
+    Returns:
+        ``(section, {key: value})`` of :data:`WINDOW_KEYS`; None without
+        ``--typeo`` or a cleaner section in the file.
+
+    Raises:
+        ConfigError: the cleaner section lacks a key or cannot be read.
+    """
+    if "--typeo" not in argv:
+        return None
+    at = argv.index("--typeo")
+    spec = argv[at + 1] if at + 1 < len(argv) else "pyproject.toml"
+    path, _, section = spec.rpartition(":")
+    if not path:
+        path, section = spec, "exporter"
+    _, scripts = read_tables(Path(path))
+    profile = section.removeprefix("exporter")  # "", "-production", ...
+    names = [CLEANER_SECTION + profile, CLEANER_SECTION]
+    name = next((n for n in names if n in scripts), None)
+    if name is None:
+        return None
+    values = section_values(Path(path), name, environ)
+    missing = [key for key in WINDOW_KEYS if key not in values]
+    if missing:
+        raise ConfigError(f"[{name}] of {path} lacks {missing}")
+    return name, {key: values[key] for key in WINDOW_KEYS}

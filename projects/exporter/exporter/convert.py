@@ -17,7 +17,6 @@ killed at its timeout; the result is ``OUT_DIR/conversion.json``.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 import warnings
@@ -25,15 +24,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from exporter import model_template, tensorrt_plan
+from exporter.export_process import EXIT_REFUSED, RESULT_FILE, ExportConfig
+from utils.atomic import write_text
 from utils.errors import DeepCleanError, ModelError, VerificationError
 from utils.nn.architecture import DeepClean
 from utils.nn.checkpoint import load_model
-
-from exporter import model_template, tensorrt_plan
-from exporter.config import ExportConfig
-from exporter.export_process import EXIT_REFUSED, RESULT_FILE
-
-VERIFY_FILE = "verify.npz"
+from utils.runs import VERIFY_FILE
 
 
 def load_verify_witness(run_dir: Path, num_witnesses: int) -> np.ndarray:
@@ -84,8 +82,12 @@ def export_onnx(
         # dynamo=True, optimize=False, dynamic_shapes=... (verified 7e-7).
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
-            model, (example,), str(path), dynamo=False,
-            opset_version=config.opset, **names,
+            model,
+            (example,),
+            str(path),
+            dynamo=False,
+            opset_version=config.opset,
+            **names,
             dynamic_axes={
                 "witness": {0: "batch", 2: "size"},
                 "noise": {0: "batch", 1: "size"},
@@ -161,21 +163,38 @@ def convert_run(run_dir: Path, out_dir: Path, config: ExportConfig) -> dict:
         tensorrt_plan.import_tensorrt()  # fail before exporting anything
     export_onnx(model, onnx_path, config)
     run = model_template.make_onnx_runner(onnx_path)
-    error = verify(model, run, witness, config.max_verification_error,
-                   f"ONNX export of {run_dir}")
+    error = verify(
+        model,
+        run,
+        witness,
+        config.max_verification_error,
+        f"ONNX export of {run_dir}",
+    )
     if config.backend == "tensorrt":
         plan_path = out_dir / model_template.FILE_OF_BACKEND["tensorrt"]
-        shapes = (config.trt_max_batch_size, config.trt_opt_size,
-                  config.trt_max_size)
-        tensorrt_plan.build_plan(onnx_path, plan_path,
-                                 len(meta.witness_channels), shapes,
-                                 config.trt_fp16)
+        shapes = (
+            config.trt_max_batch_size,
+            config.trt_opt_size,
+            config.trt_max_size,
+        )
+        tensorrt_plan.build_plan(
+            onnx_path,
+            plan_path,
+            len(meta.witness_channels),
+            shapes,
+            config.trt_fp16,
+        )
         try:
             run = model_template.make_tensorrt_runner(plan_path)
         except RuntimeError as exc:
             raise ModelError(str(exc)) from exc
-        error = verify(model, run, witness, config.max_verification_error,
-                       f"TensorRT plan of {run_dir}")
+        error = verify(
+            model,
+            run,
+            witness,
+            config.max_verification_error,
+            f"TensorRT plan of {run_dir}",
+        )
     return {
         "backend": config.backend,
         "verification_error": error,
@@ -206,9 +225,7 @@ def main(argv: list[str]) -> int:
     except DeepCleanError as exc:
         print(json.dumps({"error": type(exc).__name__, "detail": str(exc)}))
         return EXIT_REFUSED
-    tmp = out_dir / f".{RESULT_FILE}.tmp"
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, out_dir / RESULT_FILE)
+    write_text(out_dir / RESULT_FILE, json.dumps(result, indent=2))
     return 0
 
 

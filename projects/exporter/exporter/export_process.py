@@ -10,17 +10,65 @@ or prints one JSON line ``{"error", "detail"}`` and exits with
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from exporter.errors import require, require_counts, require_positive
 from utils.errors import ModelError, VerificationError
-
-from exporter.config import ExportConfig
 
 RESULT_FILE = "conversion.json"
 EXIT_REFUSED = 3  # the conversion was refused with a domain error
+# onnx-python: ONNX Runtime inside a Triton python model (CPU, default);
+# tensorrt: a TensorRT plan run by the same python model (GPU)
+BACKENDS = ("onnx-python", "tensorrt")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """How a training run becomes a verified model file.
+
+    Attributes:
+        backend: ``onnx-python`` or ``tensorrt``.
+        max_verification_error: bound on max |exported - torch| divided by
+            the RMS of the torch output on the run's ``verify.npz``.
+        timeout: seconds a conversion (subprocess) may take.
+        trt_max_batch_size: largest batch of the TensorRT profile.
+        opset: ONNX opset of the export.
+        trt_opt_size: samples the TensorRT profile is tuned for.
+        trt_max_size: largest window (samples) of the TensorRT profile.
+        trt_fp16: build the TensorRT plan in FP16.
+    """
+
+    backend: str
+    max_verification_error: float
+    timeout: float
+    trt_max_batch_size: int
+    opset: int = 17
+    trt_opt_size: int = 8192  # 2 s at 4096 Hz: the cleaner's window
+    trt_max_size: int = 65536  # 16 s at 4096 Hz
+    trt_fp16: bool = False
+
+    def __post_init__(self) -> None:
+        require(
+            self.backend in BACKENDS,
+            "backend",
+            self.backend,
+            f"one of {BACKENDS}",
+        )
+        err = self.max_verification_error
+        require(
+            isinstance(err, (int, float)) and 0 <= err < math.inf,
+            "max_verification_error",
+            err,
+            "a finite number >= 0",
+        )
+        require_positive(self, "timeout")
+        require_counts(
+            self, "trt_max_batch_size", "trt_opt_size", "trt_max_size"
+        )
 
 
 def config_argument(config: ExportConfig) -> str:
@@ -44,26 +92,44 @@ def run_conversion(run_dir: Path, out_dir: Path, config: ExportConfig) -> dict:
         VerificationError: the export disagrees with torch.
     """
     run_dir, out_dir = Path(run_dir).resolve(), Path(out_dir).resolve()
-    command = [sys.executable, "-m", "exporter.convert", str(run_dir),
-               str(out_dir), config_argument(config)]
+    command = [
+        sys.executable,
+        "-m",
+        "exporter.convert",
+        str(run_dir),
+        str(out_dir),
+        config_argument(config),
+    ]
     try:
-        done = subprocess.run(command, capture_output=True, text=True,
-                              timeout=config.timeout, check=False,
-                              cwd=out_dir)
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=config.timeout,
+            check=False,
+            cwd=out_dir,
+        )
     except subprocess.TimeoutExpired as exc:
-        raise ModelError(f"export of {run_dir} took longer than "
-                         f"{config.timeout:.0f} s; stopped") from exc
+        raise ModelError(
+            f"export of {run_dir} took longer than "
+            f"{config.timeout:.0f} s; stopped"
+        ) from exc
     if done.returncode == EXIT_REFUSED:
         lines = done.stdout.strip().splitlines() or ["{}"]
         try:
             refusal = json.loads(lines[-1])
         except ValueError:
             refusal = {"detail": lines[-1][:500]}
-        cls = (VerificationError if refusal.get("error") ==
-               "VerificationError" else ModelError)
+        cls = (
+            VerificationError
+            if refusal.get("error") == "VerificationError"
+            else ModelError
+        )
         raise cls(refusal.get("detail", f"export of {run_dir} refused"))
     if done.returncode != 0:
         tail = done.stderr.strip().splitlines()[-5:]
-        raise ModelError(f"export of {run_dir} failed (exit "
-                         f"{done.returncode}): {' | '.join(tail)}")
+        raise ModelError(
+            f"export of {run_dir} failed (exit "
+            f"{done.returncode}): {' | '.join(tail)}"
+        )
     return json.loads((Path(out_dir) / RESULT_FILE).read_text())

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 import time
 import uuid
@@ -26,15 +25,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from utils.errors import DeepCleanError
-
-from exporter import metrics
 from exporter.errors import TooManyJobs
-from exporter.repository import write_atomic
+from exporter.metrics import ExporterMetrics
+from utils.atomic import write_text
+from utils.errors import DeepCleanError
+from utils.worker import JobWorker
 
 logger = logging.getLogger(__name__)
 MAX_JOBS_KEPT = 1000  # finished jobs remembered for GET /jobs/<id>
-POLL_INTERVAL = 0.2  # s, the worker's queue timeout (checks for stop)
+POLL_INTERVAL = 0.2  # s, idle wait of the worker (a job or stop wakes it)
 Work = Callable[[str, Path], int]
 
 
@@ -70,26 +69,32 @@ class JobQueue:
         work: ``(run, run_dir) -> version``; raises a DeepCleanError.
         max_active: jobs queued or running at most.
         state_path: ``jobs.json``; None: jobs live in memory only.
+        metrics: where outcomes are counted; None: not counted.
     """
 
     def __init__(
-        self, work: Work, max_active: int, state_path: Path | None = None
+        self,
+        work: Work,
+        max_active: int,
+        state_path: Path | None = None,
+        metrics: ExporterMetrics | None = None,
     ) -> None:
         self.work = work
         self.max_active = max_active
         self.state_path = state_path
+        self.metrics = metrics
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
-        self._queue: queue.Queue[tuple[Job, Path]] = queue.Queue()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._loop, name="export-worker", daemon=True
+        self._worker: JobWorker[tuple[Job, Path]] = JobWorker(
+            "export-worker",
+            lambda item: self._run(*item),
+            interval=POLL_INTERVAL,
         )
 
     def start(self) -> None:
         """Restore the jobs of ``jobs.json``, then start the worker."""
         self._restore()
-        self._thread.start()
+        self._worker.start()
 
     def _restore(self) -> None:
         path = self.state_path
@@ -99,18 +104,25 @@ class JobQueue:
             records = json.loads(path.read_text())["jobs"]
             jobs = [Job(**record) for record in records]
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            logger.error("cannot read %s (%s): starting without the jobs "
-                         "of the previous run", path, exc)  # fmt: skip
+            logger.error(
+                "cannot read %s (%s): starting without the jobs "
+                "of the previous run",
+                path,
+                exc,
+            )
             return
         with self._lock:
             for job in jobs:
                 self._jobs[job.id] = job
                 if job.active:
                     job.status, job.started_at = "queued", None
-                    self._queue.put((job, Path(job.run_dir)))
-                    logger.warning("export job %s of %s was interrupted "
-                                   "by the exporter's stop: queued again",
-                                   job.id, job.run)  # fmt: skip
+                    self._worker.submit((job, Path(job.run_dir)))
+                    logger.warning(
+                        "export job %s of %s was interrupted "
+                        "by the exporter's stop: queued again",
+                        job.id,
+                        job.run,
+                    )
             self._save()
         logger.info("restored %d export jobs from %s", len(jobs), path)
 
@@ -120,15 +132,13 @@ class JobQueue:
             return
         text = json.dumps({"jobs": [asdict(j) for j in self._jobs.values()]})
         try:
-            write_atomic(self.state_path, text + "\n")
+            write_text(self.state_path, text + "\n")
         except OSError as exc:  # the export itself is not at stake
             logger.error("cannot write %s: %s", self.state_path, exc)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the worker after its current job (bounded wait)."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        self._worker.stop(timeout)
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -156,13 +166,15 @@ class JobQueue:
                 job.status, job.version = "done", existing
                 job.started_at = job.finished_at = job.created_at
             elif sum(j.active for j in self._jobs.values()) >= self.max_active:
-                raise TooManyJobs(f"{self.max_active} exports are queued or "
-                                  "running; retry later")
+                raise TooManyJobs(
+                    f"{self.max_active} exports are queued or "
+                    "running; retry later"
+                )
             self._jobs[job.id] = job
             self._forget_old()
             self._save()
         if existing is None:
-            self._queue.put((job, run_dir))
+            self._worker.submit((job, run_dir))
             logger.info("export of %s queued as job %s", run, job.id)
         return job
 
@@ -170,14 +182,6 @@ class JobQueue:
         finished = [j for j in self._jobs.values() if not j.active]
         for job in finished[: max(0, len(self._jobs) - MAX_JOBS_KEPT)]:
             del self._jobs[job.id]
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                job, run_dir = self._queue.get(timeout=POLL_INTERVAL)
-            except queue.Empty:
-                continue
-            self._run(job, run_dir)
 
     def _run(self, job: Job, run_dir: Path) -> None:
         with self._lock:
@@ -187,18 +191,28 @@ class JobQueue:
         try:
             version = self.work(job.run, run_dir)
         except DeepCleanError as exc:
-            self._finish(job, "failed", error=type(exc).__name__,
-                         detail=str(exc))
-            logger.error("export job %s of %s failed: %s", job.id, job.run,
-                         exc)
+            self._finish(
+                job, "failed", error=type(exc).__name__, detail=str(exc)
+            )
+            logger.error(
+                "export job %s of %s failed: %s", job.id, job.run, exc
+            )
         except Exception as exc:  # a bug must not kill the worker
-            self._finish(job, "failed", error="InternalError",
-                         detail=f"{type(exc).__name__}: {exc}")
+            self._finish(
+                job,
+                "failed",
+                error="InternalError",
+                detail=f"{type(exc).__name__}: {exc}",
+            )
             logger.exception("export job %s of %s crashed", job.id, job.run)
         else:
             self._finish(job, "done", version=version)
-            logger.info("export job %s of %s done: version %d", job.id,
-                        job.run, version)
+            logger.info(
+                "export job %s of %s done: version %d",
+                job.id,
+                job.run,
+                version,
+            )
 
     def _finish(self, job: Job, status: str, **fields: object) -> None:
         with self._lock:
@@ -206,4 +220,5 @@ class JobQueue:
             for key, value in fields.items():
                 setattr(job, key, value)
             self._save()
-        metrics.EXPORTS.labels(status).inc()
+        if self.metrics is not None:
+            self.metrics.exports.labels(status).inc()

@@ -10,22 +10,42 @@ ensemble ``deepclean-pipeline`` maps them to ``PRODUCTION``,
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from exporter.config import (
-    MODEL_NAME,
-    NULL_MODEL_NAME,
-    PIPELINE_NAME,
-    ServingConfig,
-)
+from exporter.errors import require_counts
+from utils.inference import Scheme
 
+MODEL_NAME = "deepclean"
+NULL_MODEL_NAME = "deepclean-null"
+PIPELINE_NAME = "deepclean-pipeline"
 FP32, INT64 = mc.TYPE_FP32, mc.TYPE_INT64
 
 
+@dataclass(frozen=True)
+class ServingConfig:
+    """What every version's python model is told by ``config.pbtxt``.
+
+    Attributes:
+        scheme: the inference scheme (:class:`utils.inference.Scheme`).
+        intra_op_num_threads: ONNX Runtime threads per model instance.
+        instance_count: model instances per loaded version.
+    """
+
+    scheme: Scheme
+    intra_op_num_threads: int
+    instance_count: int
+
+    def __post_init__(self) -> None:
+        require_counts(self, "intra_op_num_threads", "instance_count")
+
+
 def _io(config: mc.ModelConfig, num_witnesses: int) -> None:
-    config.input.add(name="WITNESS", data_type=FP32,
-                     dims=[1, num_witnesses, -1])
+    config.input.add(
+        name="WITNESS", data_type=FP32, dims=[1, num_witnesses, -1]
+    )
     config.output.add(name="NOISE", data_type=FP32, dims=[1, -1])
     config.output.add(name="VERSION", data_type=INT64, dims=[1])
 
@@ -48,12 +68,16 @@ def model_config(
         serving: scheme, threads and instance count.
         backend: ``onnx-python`` (CPU instances) or ``tensorrt`` (GPU).
     """
-    config = mc.ModelConfig(name=MODEL_NAME, backend="python",
-                            max_batch_size=0)
+    config = mc.ModelConfig(
+        name=MODEL_NAME, backend="python", max_batch_size=0
+    )
     _io(config, num_witnesses)
     config.version_policy.specific.versions.extend(sorted(set(versions)))
-    kind = (mc.ModelInstanceGroup.KIND_GPU if backend == "tensorrt"
-            else mc.ModelInstanceGroup.KIND_CPU)
+    kind = (
+        mc.ModelInstanceGroup.KIND_GPU
+        if backend == "tensorrt"
+        else mc.ModelInstanceGroup.KIND_CPU
+    )
     config.instance_group.add(count=serving.instance_count, kind=kind)
     scheme = serving.scheme
     parameters = {
@@ -72,8 +96,9 @@ def model_config(
 
 def null_config() -> str:
     """``deepclean-null/config.pbtxt`` (any number of witnesses)."""
-    config = mc.ModelConfig(name=NULL_MODEL_NAME, backend="python",
-                            max_batch_size=0)
+    config = mc.ModelConfig(
+        name=NULL_MODEL_NAME, backend="python", max_batch_size=0
+    )
     _io(config, -1)
     config.instance_group.add(count=1, kind=mc.ModelInstanceGroup.KIND_CPU)
     return _text(config)
@@ -98,14 +123,15 @@ def pipeline_config(production: int, canary: int, num_witnesses: int) -> str:
         canary: version of the canary step (> 0).
         num_witnesses: input channels.
     """
-    config = mc.ModelConfig(name=PIPELINE_NAME, platform="ensemble",
-                            max_batch_size=0)
-    config.input.add(name="WITNESS", data_type=FP32,
-                     dims=[1, num_witnesses, -1])
+    config = mc.ModelConfig(
+        name=PIPELINE_NAME, platform="ensemble", max_batch_size=0
+    )
+    config.input.add(
+        name="WITNESS", data_type=FP32, dims=[1, num_witnesses, -1]
+    )
     for prefix in ("PRODUCTION", "CANARY"):
         config.output.add(name=prefix, data_type=FP32, dims=[1, -1])
-        config.output.add(name=f"{prefix}_VERSION", data_type=INT64,
-                          dims=[1])
+        config.output.add(name=f"{prefix}_VERSION", data_type=INT64, dims=[1])
     _step(config, production, "PRODUCTION")
     _step(config, canary, "CANARY")
     return _text(config)

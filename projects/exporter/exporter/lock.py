@@ -12,10 +12,8 @@ import fcntl
 import os
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Iterator
 
 from utils.errors import ServiceError
 from utils.waiting import wait_for
@@ -52,10 +50,12 @@ class RepositoryLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                wait_for(lambda: self._try_flock(fd),
-                         f"file lock {self.path}",
-                         max(0.01, deadline - time.monotonic()),
-                         interval=0.05)
+                wait_for(
+                    lambda: self._try_flock(fd),
+                    f"file lock {self.path}",
+                    max(0.01, deadline - time.monotonic()),
+                    interval=0.05,
+                )
             except TimeoutError as exc:
                 os.close(fd)
                 raise ServiceError(
@@ -74,15 +74,6 @@ class RepositoryLock:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
         self._thread_lock.release()
-
-    @contextmanager
-    def hold(self, timeout: float | None = None) -> Iterator[None]:
-        """``with lock.hold(timeout):`` acquire, run, release."""
-        self.acquire(timeout)
-        try:
-            yield
-        finally:
-            self.release()
 
     def __enter__(self) -> "RepositoryLock":
         self.acquire()

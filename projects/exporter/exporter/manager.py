@@ -22,18 +22,14 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from utils.errors import ModelError, ServiceError
-
-from exporter import export_process, metrics
-from exporter.config import (
-    MODEL_NAME,
-    NULL_MODEL_NAME,
-    PIPELINE_NAME,
-    ExportConfig,
-)
+from exporter import export_process
 from exporter.errors import NotFound
+from exporter.export_process import ExportConfig
+from exporter.layout import MODEL_NAME, NULL_MODEL_NAME, PIPELINE_NAME
+from exporter.metrics import ExporterMetrics
 from exporter.repository import ModelRepository, RepositoryState
 from exporter.triton import TritonControl
+from utils.errors import ModelError, ServiceError
 
 logger = logging.getLogger(__name__)
 RECONCILE_LOCK_TIMEOUT = 1.0  # s; a busy repository is checked next time
@@ -51,6 +47,7 @@ class VersionManager:
         repository: the files.
         triton: the server.
         export: conversion settings (backend, bound, timeout).
+        metrics: where exports, promotions and the state are counted.
     """
 
     def __init__(
@@ -58,20 +55,26 @@ class VersionManager:
         repository: ModelRepository,
         triton: TritonControl,
         export: ExportConfig,
+        metrics: ExporterMetrics,
     ) -> None:
         self.repository = repository
         self.triton = triton
         self.export_config = export
+        self.metrics = metrics
 
     def prepare(self) -> RepositoryState:
         """Create missing pieces of the repository (start-up)."""
         with self.repository.lock:
             state = self.repository.ensure()
-        metrics.observe_state(state, len(self.repository.versions()))
-        logger.info("model repository %s: production %d, canary %d, %d "
-                    "versions on disk", self.repository.root,
-                    state.production, state.canary,
-                    len(self.repository.versions()))
+        self.metrics.observe_state(state, len(self.repository.versions()))
+        logger.info(
+            "model repository %s: production %d, canary %d, %d "
+            "versions on disk",
+            self.repository.root,
+            state.production,
+            state.canary,
+            len(self.repository.versions()),
+        )
         return state
 
     # -- export --
@@ -91,7 +94,8 @@ class VersionManager:
         staging = self.repository.new_staging()
         try:
             result = export_process.run_conversion(
-                run_dir, staging, self.export_config)
+                run_dir, staging, self.export_config
+            )
             with self.repository.lock:
                 existing = self.repository.find_run(run)
                 if existing is not None:
@@ -99,7 +103,7 @@ class VersionManager:
                 version = self._commit(run, staging, result)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        metrics.EXPORT_SECONDS.observe(time.monotonic() - start)
+        self.metrics.export_seconds.observe(time.monotonic() - start)
         return version
 
     def _commit(self, run: str, staging: Path, result: dict) -> int:
@@ -111,11 +115,19 @@ class VersionManager:
                 f"takes {state.num_witnesses}"
             )
         version = state.next_version
-        info = {**result, "version": version, "run": run,
-                "exported_at": utc_now()}
+        info = {
+            **result,
+            "version": version,
+            "run": run,
+            "exported_at": utc_now(),
+        }
         self.repository.commit_version(staging, version, info)
-        new = replace(state, canary=version, next_version=version + 1,
-                      num_witnesses=num_witnesses)
+        new = replace(
+            state,
+            canary=version,
+            next_version=version + 1,
+            num_witnesses=num_witnesses,
+        )
         try:
             self._switch(state, new)
         except ServiceError:
@@ -123,17 +135,26 @@ class VersionManager:
             if not state.canary:
                 self.repository.remove_configs()
             failed = replace(state, next_version=version + 1).with_event(
-                event="export-failed", version=version, run=run,
-                time=utc_now())
+                event="export-failed", version=version, run=run, time=utc_now()
+            )
             self.repository.write_state(failed)
             raise
-        self.repository.write_state(new.with_event(
-            event="export", version=version, run=run, time=utc_now()))
+        self.repository.write_state(
+            new.with_event(
+                event="export", version=version, run=run, time=utc_now()
+            )
+        )
         removed = self.repository.prune(new)
-        logger.info("exported %s as version %d (canary; production %d, "
-                    "verification error %.2g); removed %s", run, version,
-                    new.production, result["verification_error"], removed)
-        metrics.observe_state(new, len(self.repository.versions()))
+        logger.info(
+            "exported %s as version %d (canary; production %d, "
+            "verification error %.2g); removed %s",
+            run,
+            version,
+            new.production,
+            result["verification_error"],
+            removed,
+        )
+        self.metrics.observe_state(new, len(self.repository.versions()))
         return version
 
     # -- promotion --
@@ -148,19 +169,27 @@ class VersionManager:
         with self.repository.lock:
             state = self.repository.read_state()
             if version not in self.repository.versions():
-                raise NotFound(f"no version {version} in "
-                               f"{self.repository.model_dir}")
+                raise NotFound(
+                    f"no version {version} in {self.repository.model_dir}"
+                )
             if version == state.production:
                 return state
             new = replace(state, production=version).with_event(
-                event="promote", version=version,
-                previous=state.production, time=utc_now())
+                event="promote",
+                version=version,
+                previous=state.production,
+                time=utc_now(),
+            )
             self._switch(state, new)
             self.repository.write_state(new)
-        metrics.PROMOTIONS.inc()
-        metrics.observe_state(new, len(self.repository.versions()))
-        logger.info("promoted version %d to production (was %d); canary %d",
-                    version, state.production, new.canary)
+        self.metrics.promotions.inc()
+        self.metrics.observe_state(new, len(self.repository.versions()))
+        logger.info(
+            "promoted version %d to production (was %d); canary %d",
+            version,
+            state.production,
+            new.canary,
+        )
         return new
 
     # -- keeping Triton in step --
@@ -183,10 +212,14 @@ class VersionManager:
                 repo.write_model_config(new.loaded, witnesses)
                 self.triton.load(MODEL_NAME, new.loaded)
         except ServiceError:
-            logger.exception("switch to production %d / canary %d failed; "
-                             "restoring production %d / canary %d",
-                             new.production, new.canary, old.production,
-                             old.canary)
+            logger.exception(
+                "switch to production %d / canary %d failed; "
+                "restoring production %d / canary %d",
+                new.production,
+                new.canary,
+                old.production,
+                old.canary,
+            )
             self._restore(old)
             raise
 
@@ -242,8 +275,12 @@ class VersionManager:
         self.repository.write_configs(state)
         ready = self.triton.ready_versions(MODEL_NAME) or set()
         if ready != set(state.loaded):
-            logger.info("Triton serves deepclean versions %s, repository "
-                        "says %s: loading", sorted(ready), state.loaded)
+            logger.info(
+                "Triton serves deepclean versions %s, repository "
+                "says %s: loading",
+                sorted(ready),
+                state.loaded,
+            )
         if force or ready != set(state.loaded):
             self.triton.load(MODEL_NAME, state.loaded)
         if force or not self.triton.is_model_ready(PIPELINE_NAME):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
 from utils.inference import Scheme, predict
 
 try:  # only inside Triton; the exporter uses the runners below directly
@@ -52,8 +53,11 @@ def scheme_from_parameters(parameters: dict[str, str]) -> Scheme:
     for key in ("sample_rate", "max_batch_size"):
         if key in parameters:
             kwargs[key] = int(parameters[key])
-    for key in ("kernel_length", "inference_sampling_rate",
-                "aggregation_length"):
+    for key in (
+        "kernel_length",
+        "inference_sampling_rate",
+        "aggregation_length",
+    ):
         if key in parameters:
             kwargs[key] = float(parameters[key])
     return Scheme(**kwargs)

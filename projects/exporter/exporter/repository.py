@@ -33,23 +33,48 @@ import uuid
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from utils.errors import ModelError
-
 from exporter import layout, model_template, null_template
-from exporter.config import (
+from exporter.errors import require, require_positive
+from exporter.layout import (
     MODEL_NAME,
     NULL_MODEL_NAME,
     PIPELINE_NAME,
-    RepositoryConfig,
     ServingConfig,
 )
 from exporter.lock import RepositoryLock
+from utils.atomic import write_json, write_text
+from utils.errors import ModelError
 
 logger = logging.getLogger(__name__)
 STATE_FILE = "repository.json"
 JOBS_FILE = "jobs.json"
 VERSION_FILE = "version.json"
 MAX_HISTORY = 1000  # events kept in repository.json
+
+
+@dataclass(frozen=True)
+class RepositoryConfig:
+    """The model repository on disk.
+
+    Attributes:
+        path: the repository folder (``$PROJECT_DIR/model_repo``).
+        max_versions: versions kept on disk; production and canary are
+            never deleted, even beyond this number.
+        lock_timeout: seconds to wait for the repository lock.
+    """
+
+    path: Path
+    max_versions: int
+    lock_timeout: float = 300.0
+
+    def __post_init__(self) -> None:
+        require(
+            isinstance(self.max_versions, int) and self.max_versions >= 2,
+            "max_versions",
+            self.max_versions,
+            "an integer >= 2",
+        )
+        require_positive(self, "lock_timeout")
 
 
 @dataclass(frozen=True)
@@ -80,19 +105,9 @@ class RepositoryState:
         return replace(self, history=history)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary name and a rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _write_if_changed(path: Path, text: str) -> None:
     if not path.is_file() or path.read_text() != text:
-        write_atomic(path, text)
+        write_text(path, text)
 
 
 class ModelRepository:
@@ -175,8 +190,10 @@ class ModelRepository:
         null_dir = self.root / NULL_MODEL_NAME
         (null_dir / "1").mkdir(parents=True, exist_ok=True)
         _write_if_changed(null_dir / "config.pbtxt", layout.null_config())
-        _write_if_changed(null_dir / "1" / "model.py",
-                          Path(null_template.__file__).read_text())
+        _write_if_changed(
+            null_dir / "1" / "model.py",
+            Path(null_template.__file__).read_text(),
+        )
         state = self._recover(self.read_state())
         self.write_state(state)
         self.write_configs(state)
@@ -185,42 +202,52 @@ class ModelRepository:
     def _recover(self, state: RepositoryState) -> RepositoryState:
         on_disk = self.versions()
         newest = max(on_disk, default=0)
-        state = replace(state, next_version=max(state.next_version,
-                                                newest + 1))
+        state = replace(
+            state, next_version=max(state.next_version, newest + 1)
+        )
         if state.production and state.production not in on_disk:
-            logger.warning("production version %d is not on disk; "
-                           "production falls back to %s", state.production,
-                           NULL_MODEL_NAME)
+            logger.warning(
+                "production version %d is not on disk; "
+                "production falls back to %s",
+                state.production,
+                NULL_MODEL_NAME,
+            )
             state = replace(state, production=0)
         if state.canary not in on_disk:
             if state.canary:
-                logger.warning("canary version %d is not on disk; canary "
-                               "is now the newest version %d", state.canary,
-                               newest)
+                logger.warning(
+                    "canary version %d is not on disk; canary "
+                    "is now the newest version %d",
+                    state.canary,
+                    newest,
+                )
             state = replace(state, canary=newest)
         if state.num_witnesses is None and state.canary:
             info = self.version_info(state.canary) or {}
-            state = replace(state, num_witnesses=len(
-                info.get("witness_channels", ())) or None)
+            state = replace(
+                state,
+                num_witnesses=len(info.get("witness_channels", ())) or None,
+            )
         return state
 
     def write_state(self, state: RepositoryState) -> None:
-        write_atomic(self.state_path,
-                     json.dumps(asdict(state), indent=2) + "\n")
+        write_text(self.state_path, json.dumps(asdict(state), indent=2) + "\n")
 
     def write_model_config(
         self, loaded: list[int], num_witnesses: int
     ) -> None:
         """Write ``deepclean/config.pbtxt`` keeping ``loaded`` versions."""
-        text = layout.model_config(loaded, num_witnesses, self.serving,
-                                   self.backend)
+        text = layout.model_config(
+            loaded, num_witnesses, self.serving, self.backend
+        )
         self.model_dir.mkdir(exist_ok=True)
         _write_if_changed(self.model_dir / "config.pbtxt", text)
 
     def write_pipeline_config(self, state: RepositoryState) -> None:
         """Write the ensemble's config for ``state``'s production/canary."""
-        text = layout.pipeline_config(state.production, state.canary,
-                                      state.num_witnesses)
+        text = layout.pipeline_config(
+            state.production, state.canary, state.num_witnesses
+        )
         (self.root / PIPELINE_NAME / "1").mkdir(parents=True, exist_ok=True)
         _write_if_changed(self.root / PIPELINE_NAME / "config.pbtxt", text)
 
@@ -258,9 +285,9 @@ class ModelRepository:
         if target.exists():
             raise ModelError(f"version folder {target} already exists")
         (staging / "model.py").write_text(
-            Path(model_template.__file__).read_text())
-        write_atomic(staging / VERSION_FILE,
-                     json.dumps(info, indent=2, sort_keys=True) + "\n")
+            Path(model_template.__file__).read_text()
+        )
+        write_json(staging / VERSION_FILE, info)
         for extra in staging.glob("*.json"):
             if extra.name != VERSION_FILE:
                 extra.unlink()
@@ -288,9 +315,12 @@ class ModelRepository:
         keep = {state.production, state.canary}
         removable = [v for v in on_disk if v not in keep]
         excess = len(on_disk) - self.config.max_versions
-        removed = removable[:max(0, excess)]
+        removed = removable[: max(0, excess)]
         for version in removed:
             self.remove_version(version)
-            logger.info("removed version %d (max_versions %d)", version,
-                        self.config.max_versions)
+            logger.info(
+                "removed version %d (max_versions %d)",
+                version,
+                self.config.max_versions,
+            )
         return removed

@@ -13,18 +13,59 @@ soft open-file limit is raised to fit the connections.
 from __future__ import annotations
 
 import logging
+import threading
+from dataclasses import dataclass
 
 import waitress
 from flask import Flask
-from utils.limits import raise_open_file_limit
+from waitress import wasyncore
 from waitress.server import BaseWSGIServer
 
-from exporter.config import ServerConfig
+from exporter.errors import require, require_counts
+from utils.limits import raise_open_file_limit
 
 logger = logging.getLogger(__name__)
 # descriptors besides the clients' connections: log files, the listening
 # socket, Triton clients, repository files, export subprocess pipes
 FD_RESERVE = 256
+CLOSE_TIMEOUT = 5.0  # s for the serving thread to end after close()
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """The HTTP server of the API (waitress), bounded against idle clients.
+
+    Attributes:
+        address: interface to bind.
+        port: TCP port (0: an ephemeral one).
+        threads: worker threads (requests handled at once).
+        connection_limit: connections held at most, idle ones included
+            (one file descriptor each; an idle one costs no thread).
+        channel_timeout: s a connection may stay idle before it is closed.
+        cleanup_interval: s between checks for idle connections.
+    """
+
+    address: str
+    port: int
+    threads: int
+    connection_limit: int
+    channel_timeout: int
+    cleanup_interval: int
+
+    def __post_init__(self) -> None:
+        require(
+            isinstance(self.port, int) and 0 <= self.port < 65536,
+            "port",
+            self.port,
+            "an integer 0..65535",
+        )
+        require_counts(
+            self,
+            "threads",
+            "connection_limit",
+            "channel_timeout",
+            "cleanup_interval",
+        )
 
 
 def create_server(app: Flask, config: ServerConfig) -> BaseWSGIServer:
@@ -46,11 +87,62 @@ def create_server(app: Flask, config: ServerConfig) -> BaseWSGIServer:
     connection_limit = config.connection_limit
     if allowed < wanted:
         connection_limit = max(allowed - FD_RESERVE, allowed // 2)
-        logger.warning("holding %d connections at most, not %d: the "
-                       "open-file limit is %d", connection_limit,
-                       config.connection_limit, allowed)
+        logger.warning(
+            "holding %d connections at most, not %d: the "
+            "open-file limit is %d",
+            connection_limit,
+            config.connection_limit,
+            allowed,
+        )
     return waitress.create_server(
-        app, host=config.address, port=config.port, threads=config.threads,
+        app,
+        host=config.address,
+        port=config.port,
+        threads=config.threads,
         connection_limit=connection_limit,
         channel_timeout=config.channel_timeout,
-        cleanup_interval=config.cleanup_interval, asyncore_use_poll=True)
+        cleanup_interval=config.cleanup_interval,
+        asyncore_use_poll=True,
+    )
+
+
+def serve_until(
+    server: BaseWSGIServer, stop: threading.Event, poll_interval: float
+) -> bool:
+    """Serve from a thread until ``stop`` is set, then close the server.
+
+    Closing: no new connections, requests in progress finish (at most
+    :data:`CLOSE_TIMEOUT` s), then every connection is closed, which ends
+    the serving loop.
+
+    Args:
+        server: from :func:`create_server`.
+        stop: set by SIGTERM/SIGINT (:func:`utils.signals.stop_on_signals`).
+        poll_interval: s between checks that the serving thread lives.
+
+    Returns:
+        True when stopped by ``stop``; False when the server ended by
+        itself (the error is logged).
+    """
+    thread = threading.Thread(
+        target=_run, args=(server,), name="http", daemon=True
+    )
+    thread.start()
+    while not stop.wait(poll_interval) and thread.is_alive():
+        pass
+    server.close()
+    server.task_dispatcher.shutdown(timeout=CLOSE_TIMEOUT)
+    wasyncore.close_all(server._map, ignore_all=True)  # ends the loop
+    thread.join(CLOSE_TIMEOUT)
+    if thread.is_alive():
+        logger.warning(
+            "the HTTP server did not stop within %.0f s", CLOSE_TIMEOUT
+        )
+    return stop.is_set()
+
+
+def _run(server: BaseWSGIServer) -> None:
+    try:
+        server.run()
+    except Exception:  # logged here; serve_until sees the thread end
+        logger.exception("the HTTP server failed")

@@ -1,26 +1,86 @@
 """The exporter's components and background threads.
 
-:class:`ExporterService` wires the repository, the Triton control, the
-version manager, the export job queue and the reconciler (a thread that,
-every ``reconcile_interval`` seconds, makes Triton serve what the
-repository says: after a Triton restart it re-loads the pipeline).
+:class:`ExporterService` wires, from an :class:`AppConfig` (built by
+:meth:`exporter.config.ExporterSettings.app_config`), the repository, the
+Triton control, the version manager, the export job queue, the metrics and
+the reconciler (a thread that, every ``reconcile_interval`` seconds, makes
+Triton serve what the repository says: after a Triton restart it re-loads
+the pipeline).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
-from utils.errors import DeepCleanError
-
-from exporter.config import PIPELINE_NAME, AppConfig
+from exporter.errors import require
+from exporter.export_process import ExportConfig
 from exporter.jobs import JobQueue
+from exporter.layout import PIPELINE_NAME, ServingConfig
 from exporter.manager import VersionManager
-from exporter.repository import JOBS_FILE, ModelRepository
-from exporter.triton import TritonControl
+from exporter.metrics import ExporterMetrics
+from exporter.repository import JOBS_FILE, ModelRepository, RepositoryConfig
+from exporter.triton import TritonConfig, TritonControl
+from utils.errors import DeepCleanError
+from utils.runs import train_dir
+from utils.worker import Worker
 
 logger = logging.getLogger(__name__)
+OPENAPI_PATH = Path(__file__).resolve().parents[1] / "openapi.yaml"
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Everything ``create_app`` needs.
+
+    Attributes:
+        project_dir: ``$PROJECT_DIR``; runs are named relative to its
+            ``train`` folder (:mod:`utils.runs`).
+        api_token: the bearer token POSTs must carry (never logged).
+        repository: see :class:`RepositoryConfig`.
+        export: see :class:`ExportConfig`.
+        serving: see :class:`ServingConfig`.
+        triton: see :class:`TritonConfig`.
+        max_content_length: largest request body in bytes.
+        max_queued_jobs: exports waiting or running at most.
+        openapi_path: the API description served at ``/openapi.yaml``.
+    """
+
+    project_dir: Path
+    api_token: str = field(repr=False)  # never shown in logs
+    repository: RepositoryConfig
+    export: ExportConfig
+    serving: ServingConfig
+    triton: TritonConfig
+    max_content_length: int
+    max_queued_jobs: int = 8
+    openapi_path: Path = OPENAPI_PATH
+
+    def __post_init__(self) -> None:
+        require(
+            isinstance(self.api_token, str) and len(self.api_token) >= 8,
+            "api_token",
+            "<hidden>",
+            "at least 8 characters",
+        )
+        require(
+            self.max_content_length > 0,
+            "max_content_length",
+            self.max_content_length,
+            "positive",
+        )
+        require(
+            self.max_queued_jobs > 0,
+            "max_queued_jobs",
+            self.max_queued_jobs,
+            "positive",
+        )
+
+    @property
+    def train_dir(self) -> Path:
+        return train_dir(self.project_dir)
 
 
 class Reconciler:
@@ -34,17 +94,15 @@ class Reconciler:
     def __init__(self, reconcile: Callable[..., bool], interval: float):
         self.reconcile = reconcile
         self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="reconciler",
-                                        daemon=True)
+        self._worker = Worker(
+            "reconciler", self._step, interval, wait_first=True
+        )
 
     def start(self) -> None:
-        self._thread.start()
+        self._worker.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        self._worker.stop(timeout)
 
     def run_once(self, force: bool = False) -> bool:
         """One reconciliation; errors are logged, never raised."""
@@ -56,13 +114,13 @@ class Reconciler:
             logger.exception("reconciliation crashed")
         return False
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.run_once()
+    def _step(self) -> None:
+        self.run_once()
 
 
 class ExporterService:
-    """Everything behind the HTTP API.
+    """Everything behind the HTTP API; its metrics are on
+    ``metrics.registry``.
 
     Args:
         config: the exporter's configuration.
@@ -70,15 +128,20 @@ class ExporterService:
 
     def __init__(self, config: AppConfig) -> None:
         self.config = config
+        self.metrics = ExporterMetrics()
         self.repository = ModelRepository(
             config.repository, config.serving, config.export.backend
         )
         self.triton = TritonControl(config.triton)
         self.manager = VersionManager(
-            self.repository, self.triton, config.export
+            self.repository, self.triton, config.export, self.metrics
         )
-        self.jobs = JobQueue(self.manager.export, config.max_queued_jobs,
-                             self.repository.root / JOBS_FILE)
+        self.jobs = JobQueue(
+            self.manager.export,
+            config.max_queued_jobs,
+            self.repository.root / JOBS_FILE,
+            self.metrics,
+        )
         self.reconciler = Reconciler(
             self.manager.reconcile, config.triton.reconcile_interval
         )
@@ -103,7 +166,8 @@ class ExporterService:
             "alive": True,
             "triton_live": live,
             "triton_ready": live and self.triton.is_ready(),
-            "pipeline_ready": live and bool(state.canary)
+            "pipeline_ready": live
+            and bool(state.canary)
             and self.triton.is_model_ready(PIPELINE_NAME),
             "production": state.production,
             "canary": state.canary,
@@ -118,18 +182,20 @@ class ExporterService:
             info = self.repository.version_info(version)
             if info is None:  # removed meanwhile
                 continue
-            versions.append({
-                "version": version,
-                "run": info.get("run"),
-                "gps_start": info.get("gps_start"),
-                "gps_stop": info.get("gps_stop"),
-                "exported_at": info.get("exported_at"),
-                "backend": info.get("backend"),
-                "verification_error": info.get("verification_error"),
-                "loaded": version in (ready or set()),
-                "production": version == state.production,
-                "canary": version == state.canary,
-            })
+            versions.append(
+                {
+                    "version": version,
+                    "run": info.get("run"),
+                    "gps_start": info.get("gps_start"),
+                    "gps_stop": info.get("gps_stop"),
+                    "exported_at": info.get("exported_at"),
+                    "backend": info.get("backend"),
+                    "verification_error": info.get("verification_error"),
+                    "loaded": version in (ready or set()),
+                    "production": version == state.production,
+                    "canary": version == state.canary,
+                }
+            )
         return {
             "production": state.production,
             "canary": state.canary,

@@ -8,10 +8,10 @@ raises :class:`~utils.errors.ModelError` naming the missing package.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from types import ModuleType
 
+from utils.atomic import write_bytes
 from utils.errors import ModelError
 
 logger = logging.getLogger(__name__)
@@ -78,7 +78,5 @@ def build_plan(
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise ModelError(f"TensorRT could not build a plan from {onnx_path}")
-    tmp = Path(plan_path).with_name(f".{Path(plan_path).name}.tmp")
-    tmp.write_bytes(bytes(serialized))
-    os.replace(tmp, plan_path)
+    write_bytes(plan_path, bytes(serialized))
     logger.info("built TensorRT plan %s", plan_path)

@@ -11,18 +11,48 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Iterator
 
 import tritonclient.http as triton_http
 from tritonclient.utils import InferenceServerException
+
+from exporter.errors import require, require_positive
 from utils.errors import ServiceError
 from utils.waiting import wait_for
-
-from exporter.config import TritonConfig
 
 logger = logging.getLogger(__name__)
 # what a call to an absent, dying or slow server raises
 CALL_ERRORS = (InferenceServerException, OSError, TimeoutError)
+
+
+@dataclass(frozen=True)
+class TritonConfig:
+    """The Triton server the exporter controls (HTTP, explicit mode).
+
+    Attributes:
+        url: ``host:port`` of Triton's HTTP endpoint.
+        load_timeout: seconds for loading a model and its readiness.
+        reconcile_interval: seconds between checks that Triton serves
+            what the repository says (re-loads after a Triton restart).
+        request_timeout: seconds for a health or index request.
+    """
+
+    url: str
+    load_timeout: float
+    reconcile_interval: float
+    request_timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        require(
+            "://" not in self.url and ":" in self.url,
+            "url",
+            self.url,
+            "host:port without a scheme",
+        )
+        require_positive(
+            self, "request_timeout", "load_timeout", "reconcile_interval"
+        )
 
 
 class TritonControl:
@@ -52,8 +82,9 @@ class TritonControl:
             with self._client(self.config.request_timeout) as client:
                 return call(client)
         except CALL_ERRORS as exc:
-            logger.debug("Triton at %s: %s failed: %s", self.config.url,
-                         what, exc)
+            logger.debug(
+                "Triton at %s: %s failed: %s", self.config.url, what, exc
+            )
             return None
 
     def is_live(self) -> bool:
@@ -67,19 +98,24 @@ class TritonControl:
     def is_model_ready(self, name: str, version: int | None = None) -> bool:
         """Whether ``name`` (``version``, or any) is loaded and ready."""
         text = "" if version is None else str(version)
-        return bool(self._ask(f"ready {name}:{text}",
-                              lambda c: c.is_model_ready(name, text)))
+        return bool(
+            self._ask(
+                f"ready {name}:{text}", lambda c: c.is_model_ready(name, text)
+            )
+        )
 
     def ready_versions(self, name: str) -> set[int] | None:
         """Versions of ``name`` in state READY; None if unreachable."""
-        index = self._ask("repository index",
-                          lambda c: c.get_model_repository_index())
+        index = self._ask(
+            "repository index", lambda c: c.get_model_repository_index()
+        )
         if index is None:
             return None
         return {
             int(entry["version"])
             for entry in index
-            if entry.get("name") == name and entry.get("state") == "READY"
+            if entry.get("name") == name
+            and entry.get("state") == "READY"
             and str(entry.get("version", "")).isdigit()
         }
 
@@ -117,7 +153,8 @@ class TritonControl:
         try:
             wait_for(
                 lambda: all(self.is_model_ready(name, v) for v in wanted),
-                f"{where} to be ready", self.config.load_timeout,
+                f"{where} to be ready",
+                self.config.load_timeout,
                 interval=0.1,
             )
         except TimeoutError as exc:
@@ -134,6 +171,5 @@ class TritonControl:
                 client.unload_model(name)
         except CALL_ERRORS as exc:
             raise ServiceError(
-                f"Triton could not unload {name!r} on {self.config.url}: "
-                f"{exc}"
+                f"Triton could not unload {name!r} on {self.config.url}: {exc}"
             ) from exc

@@ -2,15 +2,14 @@
 
 Each check raises a :mod:`exporter.errors` request error before anything
 changes. Runs are named ``<gpsstart>-<gpsstop>`` relative to
-``$PROJECT_DIR/train``; absolute paths, ``..``, other names and symlinks
-that lead outside it are refused.
+``$PROJECT_DIR/train`` (:mod:`utils.runs`); absolute paths, ``..``, other
+names and symlinks that lead outside it are refused.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
-import re
 from pathlib import Path
 
 from flask import Request
@@ -23,9 +22,8 @@ from exporter.errors import (
     Unauthorized,
     UnsupportedMedia,
 )
+from utils.runs import DONE_FILE, parse_run_name
 
-RUN_NAME = re.compile(r"([0-9]{1,10})-([0-9]{1,10})")
-DONE_FILE = "DONE"
 MAX_VERSION = 2**31 - 1  # Triton version numbers are int64; be modest
 
 
@@ -78,7 +76,7 @@ def only_keys(body: dict, required: str) -> object:
     extra = sorted(str(key) for key in body if key != required)
     if required not in body or extra:
         raise BadRequest(
-            f"body must be {{\"{required}\": ...}}; missing or unknown "
+            f'body must be {{"{required}": ...}}; missing or unknown '
             f"keys {extra}"[:300]
         )
     return body[required]
@@ -95,14 +93,11 @@ def resolve_run(name: object, train_dir: Path) -> Path:
     """
     if not isinstance(name, str):
         raise BadRequest("run must be a string '<gpsstart>-<gpsstop>'")
-    match = RUN_NAME.fullmatch(name)
-    if match is None:
+    if parse_run_name(name) is None:
         raise BadRequest(
-            f"run must be '<gpsstart>-<gpsstop>' relative to {train_dir}, "
-            f"got {name[:100]!r}"
+            f"run must be '<gpsstart>-<gpsstop>' (start before stop) "
+            f"relative to {train_dir}, got {name[:100]!r}"
         )
-    if int(match[1]) >= int(match[2]):
-        raise BadRequest(f"run {name}: start must be before stop")
     root = Path(train_dir).resolve()
     path = Path(train_dir) / name
     try:
@@ -114,8 +109,9 @@ def resolve_run(name: object, train_dir: Path) -> Path:
     if not resolved.is_dir():
         raise NotFound(f"{path} is not a run folder")
     if not (resolved / DONE_FILE).is_file():
-        raise Conflict(f"run {name} is not finished (no {DONE_FILE} in "
-                       f"{path})")
+        raise Conflict(
+            f"run {name} is not finished (no {DONE_FILE} in {path})"
+        )
     return resolved
 
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -24,19 +23,17 @@ import numpy as np
 import pytest
 import torch
 import tritonclient.http as triton_http
-from exporter.app import create_app, service_of
-from exporter.config import (
-    AppConfig,
-    ExportConfig,
-    RepositoryConfig,
-    ServingConfig,
-    TritonConfig,
-)
-from exporter.repository import JOBS_FILE
+from exporter_settings import SETTINGS
 from scipy.signal import resample_poly
+
+from exporter.app import create_app, service_of
+from exporter.repository import JOBS_FILE
+from exporter.service import AppConfig
 from utils.nn.architecture import DeepClean
 from utils.nn.checkpoint import ModelMeta, save_model
+from utils.runs import DONE_FILE, VERIFY_FILE, run_name
 from utils.simulation import SimulationConfig, Simulator
+from utils.testing import free_port
 from utils.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -62,16 +59,11 @@ def seed() -> None:
     torch.manual_seed(0)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def simulated_witness(gps: int, duration: int, seed: int = 0) -> np.ndarray:
     """Simulator witnesses resampled to 4096 Hz, ``(3, duration*4096)``."""
-    sim = Simulator(SimulationConfig(ifo="L1", witness_channels=WITNESSES,
-                                     seed=seed))
+    sim = Simulator(
+        SimulationConfig(ifo="L1", witness_channels=WITNESSES, seed=seed)
+    )
     seconds = [sim.witness_data(gps + i) for i in range(duration)]
     rows = []
     for name in WITNESSES:
@@ -113,12 +105,18 @@ def make_run(train_dir: Path, start: int, stop: int, seed: int = 0) -> Run:
     """Write ``train_dir/<start>-<stop>/`` (weights, verify.npz, DONE)."""
     witness = simulated_witness(start, VERIFY_LENGTH, seed)
     model = random_deepclean(seed, witness)
-    meta = ModelMeta("L1:GDS-CALIB_STRAIN", WITNESSES, SAMPLE_RATE, start,
-                     stop, TINY_CHANNELS)
-    path = Path(train_dir) / f"{start}-{stop}"
+    meta = ModelMeta(
+        "L1:GDS-CALIB_STRAIN",
+        WITNESSES,
+        SAMPLE_RATE,
+        start,
+        stop,
+        TINY_CHANNELS,
+    )
+    path = Path(train_dir) / run_name(start, stop)
     save_model(model, meta, path)
-    np.savez(path / "verify.npz", witness=witness)
-    (path / "DONE").write_text("")
+    np.savez(path / VERIFY_FILE, witness=witness)
+    (path / DONE_FILE).write_text("")
     return Run(path.name, path, model, witness)
 
 
@@ -146,17 +144,31 @@ class TritonServer:
         return f"127.0.0.1:{self.grpc_port}"
 
     def start(self) -> None:
-        command = [str(SERVE), str(self.repo), "--http-port",
-                   str(self.http_port), "--grpc-port", str(self.grpc_port),
-                   "--metrics-port", str(self.metrics_port)]
+        command = [
+            str(SERVE),
+            str(self.repo),
+            "--http-port",
+            str(self.http_port),
+            "--grpc-port",
+            str(self.grpc_port),
+            "--metrics-port",
+            str(self.metrics_port),
+        ]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
-            wait_for(self._live, f"tritonserver on {self.url}",
-                     TRITON_START_TIMEOUT, interval=0.2,
-                     alive=lambda: self.process.poll() is None)
+            wait_for(
+                self._live,
+                f"tritonserver on {self.url}",
+                TRITON_START_TIMEOUT,
+                interval=0.2,
+                alive=lambda: self.process.poll() is None,
+            )
         except (TimeoutError, RuntimeError) as exc:
             self.stop()
             tail = self.log.read_text()[-3000:]
@@ -164,7 +176,8 @@ class TritonServer:
 
     def _live(self) -> bool:
         client = triton_http.InferenceServerClient(
-            self.url, connection_timeout=1.0, network_timeout=2.0)
+            self.url, connection_timeout=1.0, network_timeout=2.0
+        )
         try:
             return client.is_server_live()
         except Exception:  # not up yet: connection refused and friends
@@ -189,15 +202,23 @@ class TritonServer:
     def clear(self) -> None:
         """Unload every model and empty the repository (bounded)."""
         client = triton_http.InferenceServerClient(
-            self.url, connection_timeout=5.0, network_timeout=60.0)
+            self.url, connection_timeout=5.0, network_timeout=60.0
+        )
         try:
             for entry in client.get_model_repository_index():
                 if entry.get("state") == "READY":
                     client.unload_model(entry["name"])
-            wait_for(lambda: not any(
-                e.get("state") == "READY"
-                for e in client.get_model_repository_index()),
-                "models to unload", 60.0, interval=0.1)
+            wait_for(
+                lambda: (
+                    not any(
+                        e.get("state") == "READY"
+                        for e in client.get_model_repository_index()
+                    )
+                ),
+                "models to unload",
+                60.0,
+                interval=0.1,
+            )
         finally:
             client.close()
         for entry in self.repo.iterdir():
@@ -229,15 +250,21 @@ def fresh_repo(triton: TritonServer) -> TritonServer:
 def app_config(
     project_dir: Path, triton: TritonServer, **changes: object
 ) -> AppConfig:
-    """An exporter config over the session server's repository."""
-    export = changes.pop("export", ExportConfig(timeout=120.0))
-    serving = changes.pop("serving", ServingConfig())
-    repository = changes.pop(
-        "repository", RepositoryConfig(triton.repo, lock_timeout=60.0))
-    triton_config = TritonConfig(url=triton.url, request_timeout=5.0,
-                                 load_timeout=60.0, reconcile_interval=0.5)
-    return AppConfig(project_dir, TOKEN, repository, export, serving,
-                     triton_config, **changes)
+    """The root configuration's exporter over the session server's
+    repository, with shorter waits and the settings ``changes``."""
+    values = dict(
+        project_dir=project_dir,
+        model_repo=triton.repo,
+        triton_url=triton.url,
+        export_timeout=120.0,
+        load_timeout=60.0,
+        reconcile_interval=0.5,
+    )
+    settings = replace(SETTINGS, **{**values, **changes})
+    config = settings.app_config(TOKEN)
+    return replace(
+        config, repository=replace(config.repository, lock_timeout=60.0)
+    )
 
 
 @pytest.fixture
@@ -280,5 +307,3 @@ def repo_snapshot(repo: Path) -> dict:
         for path in sorted(repo.rglob("*"))
         if path.is_file() and path.name not in (".lock", JOBS_FILE)
     }
-
-

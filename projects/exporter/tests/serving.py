@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import tritonclient.grpc as triton_grpc
+
 from conftest import Run, TritonServer, app_config, torch_noise
 from exporter.app import create_app, service_of
 from exporter.convert import relative_error
@@ -21,13 +22,20 @@ def infer(url: str, witness: np.ndarray) -> dict[str, np.ndarray]:
     """One request to ``deepclean-pipeline`` over gRPC."""
     client = triton_grpc.InferenceServerClient(url)
     try:
-        tensor = triton_grpc.InferInput("WITNESS", [1, *witness.shape],
-                                        "FP32")
+        tensor = triton_grpc.InferInput("WITNESS", [1, *witness.shape], "FP32")
         tensor.set_data_from_numpy(witness[None].astype(np.float32))
-        result = client.infer("deepclean-pipeline", [tensor],
-                              client_timeout=REQUEST_TIMEOUT)
-        return {name: result.as_numpy(name) for name in (
-            "PRODUCTION", "PRODUCTION_VERSION", "CANARY", "CANARY_VERSION")}
+        result = client.infer(
+            "deepclean-pipeline", [tensor], client_timeout=REQUEST_TIMEOUT
+        )
+        return {
+            name: result.as_numpy(name)
+            for name in (
+                "PRODUCTION",
+                "PRODUCTION_VERSION",
+                "CANARY",
+                "CANARY_VERSION",
+            )
+        }
     finally:
         client.close()
 
@@ -44,8 +52,7 @@ class Deployment:
 
     def restart_exporter(self, **changes) -> None:
         service_of(self.app).close()
-        self.app = create_app(app_config(self.project, self.triton,
-                                         **changes))
+        self.app = create_app(app_config(self.project, self.triton, **changes))
         self.client = self.app.test_client()
 
     def state(self) -> tuple[dict, bytes]:
@@ -53,8 +60,9 @@ class Deployment:
         return versions, (self.triton.repo / "repository.json").read_bytes()
 
 
-def assert_served(out: dict, runs: dict, witness: np.ndarray,
-                  production: int, canary: int) -> None:
+def assert_served(
+    out: dict, runs: dict, witness: np.ndarray, production: int, canary: int
+) -> None:
     assert int(out["PRODUCTION_VERSION"][0]) == production
     assert int(out["CANARY_VERSION"][0]) == canary
     for name, version in (("PRODUCTION", production), ("CANARY", canary)):

@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 import numpy as np
 import onnx
 import pytest
 import torch
+from exporter_settings import SETTINGS
+from onnx import numpy_helper
+
 from conftest import make_run, simulated_witness, torch_noise
 from exporter import convert, export_process, model_template
-from exporter.config import ExportConfig
-from onnx import numpy_helper
+from exporter.export_process import ExportConfig
 from utils.errors import ModelError, VerificationError
 from utils.inference import Scheme, predict
 
 BOUND = 1e-4  # max |ORT - torch| / RMS(torch); float32 round-off is ~1e-6
 
 
+def export_config(**changes: object) -> ExportConfig:
+    """The root configuration's export settings with ``changes``."""
+    return replace(SETTINGS.export_config(), **changes)
+
+
 def test_export_matches_torch_on_any_length(tmp_path):
     run = make_run(tmp_path / "train", 1000, 2000)
-    result = convert.convert_run(run.path, tmp_path / "out", ExportConfig())
+    result = convert.convert_run(run.path, tmp_path / "out", export_config())
     assert result["verification_error"] <= BOUND
     assert result["gps_start"] == 1000 and result["gps_stop"] == 2000
     runner = model_template.make_onnx_runner(tmp_path / "out" / "model.onnx")
@@ -37,12 +45,13 @@ def test_export_matches_torch_on_any_length(tmp_path):
 def test_corrupted_weight_is_refused(tmp_path):
     run = make_run(tmp_path / "train", 1000, 2000)
     path = tmp_path / "model.onnx"
-    convert.export_onnx(run.model, path, ExportConfig())
+    convert.export_onnx(run.model, path, export_config())
     graph = onnx.load(str(path))
     # flip the sign of one output-conv weight, as a wrong exported
     # (transposed) convolution would
-    weight = next(t for t in graph.graph.initializer
-                  if "output_conv.weight" in t.name)
+    weight = next(
+        t for t in graph.graph.initializer if "output_conv.weight" in t.name
+    )
     array = numpy_helper.to_array(weight).copy()
     array.flat[0] *= -1
     weight.CopyFrom(numpy_helper.from_array(array, weight.name))
@@ -55,8 +64,11 @@ def test_corrupted_weight_is_refused(tmp_path):
 def test_bound_of_zero_refuses_round_off(tmp_path):
     run = make_run(tmp_path / "train", 1000, 2000)
     with pytest.raises(VerificationError, match="max_verification_error"):
-        convert.convert_run(run.path, tmp_path / "out",
-                            ExportConfig(max_verification_error=0.0))
+        convert.convert_run(
+            run.path,
+            tmp_path / "out",
+            export_config(max_verification_error=0.0),
+        )
 
 
 def test_tensorrt_missing_is_a_clear_model_error(tmp_path, monkeypatch):
@@ -65,8 +77,9 @@ def test_tensorrt_missing_is_a_clear_model_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorrt", None)
     run = make_run(tmp_path / "train", 1000, 2000)
     with pytest.raises(ModelError, match="tensorrt"):
-        convert.convert_run(run.path, tmp_path / "out",
-                            ExportConfig(backend="tensorrt"))
+        convert.convert_run(
+            run.path, tmp_path / "out", export_config(backend="tensorrt")
+        )
     assert not (tmp_path / "out" / "model.onnx").exists()
 
 
@@ -79,12 +92,14 @@ def _gpu_and_tensorrt() -> bool:
     return torch.cuda.is_available()
 
 
-@pytest.mark.skipif(not _gpu_and_tensorrt(),
-                    reason="needs an NVIDIA GPU and TensorRT")
+@pytest.mark.skipif(
+    not _gpu_and_tensorrt(), reason="needs an NVIDIA GPU and TensorRT"
+)
 def test_tensorrt_plan_matches_torch(tmp_path):
     run = make_run(tmp_path / "train", 1000, 2000)
-    result = convert.convert_run(run.path, tmp_path / "out",
-                                 ExportConfig(backend="tensorrt"))
+    result = convert.convert_run(
+        run.path, tmp_path / "out", export_config(backend="tensorrt")
+    )
     assert (tmp_path / "out" / "model.plan").is_file()
     assert result["verification_error"] <= BOUND
 
@@ -93,10 +108,10 @@ def test_bad_verification_data_is_a_model_error(tmp_path):
     run = make_run(tmp_path / "train", 1000, 2000)
     np.savez(run.path / "verify.npz", witness=run.witness[:2])
     with pytest.raises(ModelError, match="verify.npz"):
-        convert.convert_run(run.path, tmp_path / "out", ExportConfig())
+        convert.convert_run(run.path, tmp_path / "out", export_config())
     (run.path / "verify.npz").unlink()
     with pytest.raises(ModelError, match="verify.npz"):
-        convert.convert_run(run.path, tmp_path / "out", ExportConfig())
+        convert.convert_run(run.path, tmp_path / "out", export_config())
 
 
 def test_kernels_scheme_through_onnx_equals_torch(tmp_path):
@@ -104,11 +119,16 @@ def test_kernels_scheme_through_onnx_equals_torch(tmp_path):
     128 Hz with 0.25 s averaging to keep the test short), run by the served
     runner from config.pbtxt-style parameters, equals torch's."""
     run = make_run(tmp_path / "train", 1000, 2000)
-    convert.convert_run(run.path, tmp_path / "out", ExportConfig())
+    convert.convert_run(run.path, tmp_path / "out", export_config())
     runner = model_template.make_onnx_runner(tmp_path / "out" / "model.onnx")
     scheme = model_template.scheme_from_parameters(
-        {"scheme": "kernels", "kernel_length": "0.5",
-         "inference_sampling_rate": "128", "aggregation_length": "0.25"})
+        {
+            "scheme": "kernels",
+            "kernel_length": "0.5",
+            "inference_sampling_rate": "128",
+            "aggregation_length": "0.25",
+        }
+    )
     assert scheme == Scheme("kernels", 4096, 0.5, 128.0, 0.25)
     window = run.witness[:, :4096]
     got = predict(window, runner, scheme)
@@ -127,7 +147,7 @@ def test_kernels_scheme_through_onnx_equals_torch(tmp_path):
 
 def test_subprocess_entry_reports_refusal(tmp_path, capsys):
     run = make_run(tmp_path / "train", 1000, 2000)
-    bounded = ExportConfig(max_verification_error=0)
+    bounded = export_config(max_verification_error=0)
     config = export_process.config_argument(bounded)
     code = convert.main([str(run.path), str(tmp_path / "out"), config])
     assert code == export_process.EXIT_REFUSED
@@ -139,5 +159,6 @@ def test_subprocess_timeout_is_a_model_error(tmp_path):
     run = make_run(tmp_path / "train", 1000, 2000)
     (tmp_path / "out").mkdir()
     with pytest.raises(ModelError, match="longer than"):
-        export_process.run_conversion(run.path, tmp_path / "out",
-                                      ExportConfig(timeout=0.05))
+        export_process.run_conversion(
+            run.path, tmp_path / "out", export_config(timeout=0.05)
+        )

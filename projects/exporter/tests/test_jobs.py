@@ -10,6 +10,7 @@ import logging
 import threading
 
 import pytest
+
 from exporter.jobs import JobQueue
 from utils.errors import ModelError
 from utils.waiting import wait_for
@@ -36,8 +37,12 @@ class Work:
 
 
 def finished(queue, job_id):
-    return wait_for(lambda: not queue.get(job_id).active,
-                    f"job {job_id} to finish", TIMEOUT, 0.02)  # fmt: skip
+    return wait_for(
+        lambda: not queue.get(job_id).active,
+        f"job {job_id} to finish",
+        TIMEOUT,
+        0.02,
+    )
 
 
 def test_jobs_and_their_outcomes_survive_a_restart(tmp_path):
@@ -70,8 +75,9 @@ def test_a_job_interrupted_by_a_crash_is_run_again(tmp_path, caplog):
     try:
         assert dying.work.started.wait(TIMEOUT)
         # the exporter dies here (SIGKILL): jobs.json is all that is left
-        saved = {j["id"]: j["status"]
-                 for j in json.loads(state.read_text())["jobs"]}  # fmt: skip
+        saved = {
+            j["id"]: j["status"] for j in json.loads(state.read_text())["jobs"]
+        }
         assert saved == {running.id: "running", queued.id: "queued"}
         snapshot = state.read_text()
     finally:
@@ -96,8 +102,9 @@ def test_a_job_interrupted_by_a_crash_is_run_again(tmp_path, caplog):
 
 
 @pytest.mark.parametrize("text", ["{not json", '{"jobs": [{"x": 1}]}', ""])
-def test_an_unreadable_jobs_file_is_logged_and_left_behind(tmp_path, caplog,
-                                                           text):
+def test_an_unreadable_jobs_file_is_logged_and_left_behind(
+    tmp_path, caplog, text
+):
     state = tmp_path / "jobs.json"
     state.write_text(text)
     queue = JobQueue(Work(), 4, state)

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
+from exporter_settings import SETTINGS
+from serving import BOUND, Deployment, Stream, assert_served, infer
+
 from conftest import (
     AUTH,
     app_config,
@@ -23,10 +27,8 @@ from conftest import (
     torch_noise,
 )
 from exporter.app import create_app, service_of
-from exporter.config import ExportConfig, RepositoryConfig, ServingConfig
 from exporter.convert import relative_error
-from serving import BOUND, Deployment, Stream, assert_served, infer
-from utils.inference import Scheme, predict
+from utils.inference import predict
 from utils.waiting import wait_for
 
 WINDOW_LENGTH = 2  # s per request, as the cleaner's default window
@@ -36,10 +38,11 @@ WINDOW_LENGTH = 2  # s per request, as the cleaner's default window
 def deployment(triton, tmp_path_factory):
     triton.clear()
     project = tmp_path_factory.mktemp("project")
-    runs = {1: make_run(project / "train", 1_000_000_000, 1_000_000_256, 1),
-            2: make_run(project / "train", 1_000_000_512, 1_000_000_768, 2)}
-    config = app_config(project, triton, repository=RepositoryConfig(
-        triton.repo, max_versions=2, lock_timeout=60.0))
+    runs = {
+        1: make_run(project / "train", 1_000_000_000, 1_000_000_256, 1),
+        2: make_run(project / "train", 1_000_000_512, 1_000_000_768, 2),
+    }
+    config = app_config(project, triton, max_versions=2)
     app = create_app(config)
     client = app.test_client()
     witness = simulated_witness(1_000_001_000, WINDOW_LENGTH, seed=7)
@@ -48,7 +51,8 @@ def deployment(triton, tmp_path_factory):
     deploy.recorded["job1"] = export_run(client, runs[1].name)
     deploy.recorded["before_promotion"] = infer(triton.grpc_url, witness)
     deploy.recorded["promote"] = client.post(
-        "/production", json={"version": 1}, headers=AUTH).get_json()
+        "/production", json={"version": 1}, headers=AUTH
+    ).get_json()
     deploy.recorded["job2"] = export_run(client, runs[2].name)
     yield deploy
     service_of(deploy.app).close()
@@ -79,7 +83,9 @@ def test_production_and_canary_on_different_versions(deployment):
     assert rows[1]["production"] and rows[1]["loaded"]
     assert rows[2]["canary"] and rows[2]["loaded"]
     assert (rows[1]["gps_start"], rows[1]["gps_stop"]) == (
-        1_000_000_000, 1_000_000_256)
+        1_000_000_000,
+        1_000_000_256,
+    )
     assert rows[2]["backend"] == "onnx-python"
     assert 0 <= rows[2]["verification_error"] <= BOUND
     health = deployment.client.get("/health").get_json()
@@ -89,7 +95,8 @@ def test_production_and_canary_on_different_versions(deployment):
 def test_exporting_a_run_twice_returns_its_version(deployment):
     before = deployment.state()
     response = deployment.client.post(
-        "/versions", json={"run": deployment.runs[1].name}, headers=AUTH)
+        "/versions", json={"run": deployment.runs[1].name}, headers=AUTH
+    )
     assert response.status_code == 202
     job = response.get_json()
     assert response.headers["Location"] == f"/jobs/{job['id']}"
@@ -98,16 +105,27 @@ def test_exporting_a_run_twice_returns_its_version(deployment):
 
 
 def test_promotion_during_a_stream_fails_no_request(deployment):
-    client, runs, witness = deployment.client, deployment.runs, (
-        deployment.witness)
+    client, runs, witness = (
+        deployment.client,
+        deployment.runs,
+        (deployment.witness),
+    )
     with Stream(deployment.triton.grpc_url, witness) as stream:
         time.sleep(0.5)
-        assert client.post("/production", json={"version": 2},
-                           headers=AUTH).status_code == 200
+        assert (
+            client.post(
+                "/production", json={"version": 2}, headers=AUTH
+            ).status_code
+            == 200
+        )
         time.sleep(0.5)
         # roll back to version 1, which is no longer loaded: it loads first
-        assert client.post("/production", json={"version": 1},
-                           headers=AUTH).status_code == 200
+        assert (
+            client.post(
+                "/production", json={"version": 1}, headers=AUTH
+            ).status_code
+            == 200
+        )
         time.sleep(0.5)
     errors = [o for o in stream.outcomes if isinstance(o, Exception)]
     assert not errors, errors[:3]
@@ -117,19 +135,23 @@ def test_promotion_during_a_stream_fails_no_request(deployment):
     assert {int(o["CANARY_VERSION"][0]) for o in stream.outcomes} == {2}
     for outcome in (stream.outcomes[0], stream.outcomes[-1]):
         assert_served(outcome, runs, witness, 1, 2)
-    middle = next(o for o in stream.outcomes
-                  if int(o["PRODUCTION_VERSION"][0]) == 2)
+    middle = next(
+        o for o in stream.outcomes if int(o["PRODUCTION_VERSION"][0]) == 2
+    )
     assert_served(middle, runs, witness, 2, 2)
-    history = json.loads((deployment.triton.repo / "repository.json")
-                         .read_text())["history"]
+    history = json.loads(
+        (deployment.triton.repo / "repository.json").read_text()
+    )["history"]
     assert [e["version"] for e in history if e["event"] == "promote"] == [
-        1, 2, 1]
+        1,
+        2,
+        1,
+    ]
 
 
 def test_restarting_the_exporter_keeps_everything(deployment):
     before = deployment.state()
-    deployment.restart_exporter(repository=RepositoryConfig(
-        deployment.triton.repo, max_versions=2, lock_timeout=60.0))
+    deployment.restart_exporter(max_versions=2)
     assert deployment.state() == before
     assert deployment.client.get("/health").get_json()["pipeline_ready"]
     out = infer(deployment.triton.grpc_url, deployment.witness)
@@ -140,21 +162,27 @@ def test_restarting_triton_keeps_everything(deployment):
     before = deployment.state()
     deployment.triton.restart()
     # the exporter's reconciler re-loads the pipeline (bounded wait)
-    wait_for(lambda: deployment.client.get("/health").get_json()[
-        "pipeline_ready"], "pipeline ready after Triton restart", 60.0,
-        interval=0.2)
+    wait_for(
+        lambda: deployment.client.get("/health").get_json()["pipeline_ready"],
+        "pipeline ready after Triton restart",
+        60.0,
+        interval=0.2,
+    )
     out = infer(deployment.triton.grpc_url, deployment.witness)
     assert_served(out, deployment.runs, deployment.witness, 1, 2)
     assert deployment.state() == before
 
 
 def test_failed_verification_leaves_the_repository_untouched(deployment):
-    run = make_run(deployment.project / "train", 1_000_001_024,
-                   1_000_001_280, 3)
+    run = make_run(
+        deployment.project / "train", 1_000_001_024, 1_000_001_280, 3
+    )
     before, files = deployment.state(), repo_snapshot(deployment.triton.repo)
-    strict = create_app(app_config(
-        deployment.project, deployment.triton,
-        export=ExportConfig(max_verification_error=0.0, timeout=120.0)))
+    strict = create_app(
+        app_config(
+            deployment.project, deployment.triton, max_verification_error=0.0
+        )
+    )
     try:
         job = export_run(strict.test_client(), run.name)
     finally:
@@ -167,8 +195,9 @@ def test_failed_verification_leaves_the_repository_untouched(deployment):
 
 
 def test_new_export_replaces_canary_and_prunes_old_versions(deployment):
-    run = make_run(deployment.project / "train", 1_000_001_024,
-                   1_000_001_280, 3)
+    run = make_run(
+        deployment.project / "train", 1_000_001_024, 1_000_001_280, 3
+    )
     deployment.runs[3] = run
     job = export_run(deployment.client, run.name)
     assert (job["status"], job["version"]) == ("done", 3)
@@ -195,33 +224,78 @@ def bad_requests(deployment) -> list[tuple[str, str, dict, int]]:
         ("POST", "/production", {"json": {"version": "2"}, **auth}, 400),
         ("POST", "/production", {"json": {"version": True}, **auth}, 400),
         ("POST", "/production", {"json": {"version": 2.0}, **auth}, 400),
-        ("POST", "/production", {"json": {"version": 2, "x": 1}, **auth},
-         400),
+        ("POST", "/production", {"json": {"version": 2, "x": 1}, **auth}, 400),
         ("POST", "/versions", {"json": {"run": str(outside)}, **auth}, 400),
         ("POST", "/versions", {"json": {"run": "../outside"}, **auth}, 400),
         ("POST", "/versions", {"json": {"run": "1-2/../../x"}, **auth}, 400),
-        ("POST", "/versions", {"json": {"run": "1100000000-1100000100"},
-                               **auth}, 400),  # symlink leading outside
+        (
+            "POST",
+            "/versions",
+            {"json": {"run": "1100000000-1100000100"}, **auth},
+            400,
+        ),  # symlink leading outside
         ("POST", "/versions", {"json": {"run": "200-100"}, **auth}, 400),
         ("POST", "/versions", {"json": {"run": 100}, **auth}, 400),
-        ("POST", "/versions", {"json": {"run": "1100000200-1100000300"},
-                               **auth}, 409),
-        ("POST", "/versions", {"json": {"run": "1200000000-1200000001"},
-                               **auth}, 404),
-        ("POST", "/versions", {"data": b"{\"run\": ", **auth,
-                               "content_type": "application/json"}, 400),
-        ("POST", "/versions", {"data": b"[1, 2]", **auth,
-                               "content_type": "application/json"}, 400),
-        ("POST", "/versions", {"data": b"[" * 5000 + b"]" * 5000, **auth,
-                               "content_type": "application/json"}, 400),
+        (
+            "POST",
+            "/versions",
+            {"json": {"run": "1100000200-1100000300"}, **auth},
+            409,
+        ),
+        (
+            "POST",
+            "/versions",
+            {"json": {"run": "1200000000-1200000001"}, **auth},
+            404,
+        ),
+        (
+            "POST",
+            "/versions",
+            {"data": b'{"run": ', **auth, "content_type": "application/json"},
+            400,
+        ),
+        (
+            "POST",
+            "/versions",
+            {"data": b"[1, 2]", **auth, "content_type": "application/json"},
+            400,
+        ),
+        (
+            "POST",
+            "/versions",
+            {
+                "data": b"[" * 5000 + b"]" * 5000,
+                **auth,
+                "content_type": "application/json",
+            },
+            400,
+        ),
         ("POST", "/versions", {"json": {"run": "1" * 20_000}, **auth}, 413),
-        ("POST", "/versions", {"data": "run=1-2", **auth,
-                               "content_type": "text/plain"}, 415),
+        (
+            "POST",
+            "/versions",
+            {"data": "run=1-2", **auth, "content_type": "text/plain"},
+            415,
+        ),
         ("POST", "/production", {"json": {"version": 2}}, 401),
-        ("POST", "/production", {"json": {"version": 2}, "headers": {
-            "Authorization": "Bearer wrong-secret-token"}}, 401),
-        ("POST", "/production", {"json": {"version": 2}, "headers": {
-            "Authorization": "Basic dXNlcjpwYXNz"}}, 401),
+        (
+            "POST",
+            "/production",
+            {
+                "json": {"version": 2},
+                "headers": {"Authorization": "Bearer wrong-secret-token"},
+            },
+            401,
+        ),
+        (
+            "POST",
+            "/production",
+            {
+                "json": {"version": 2},
+                "headers": {"Authorization": "Basic dXNlcjpwYXNz"},
+            },
+            401,
+        ),
         ("GET", "/jobs/no-such-job", {}, 404),
         ("GET", "/nowhere", {}, 404),
         ("DELETE", "/versions", {**auth}, 405),
@@ -245,17 +319,21 @@ def test_bad_requests_get_4xx_json_and_change_nothing(deployment, caplog):
     assert "wrong-secret" not in caplog.text
 
 
-SEED_SCHEME = Scheme("kernels", 4096, kernel_length=1.0,
-                     inference_sampling_rate=512.0, aggregation_length=0.5)
+# the seed's scheme: 1 s kernels at 512 Hz, 0.5 s aggregation
+SEED = dict(
+    scheme="kernels",
+    kernel_length=1.0,
+    inference_sampling_rate=512.0,
+    aggregation_length=0.5,
+)
+SEED_SCHEME = replace(SETTINGS, **SEED).inference_scheme()
 
 
 def test_seed_kernels_scheme_by_configuration(deployment):
     """A restarted exporter with the seed's scheme (1 s kernels at 512 Hz,
     0.5 s aggregation) makes Triton serve it for the same versions."""
     before = deployment.state()
-    deployment.restart_exporter(serving=ServingConfig(SEED_SCHEME),
-                                repository=RepositoryConfig(
-                                    deployment.triton.repo, max_versions=2))
+    deployment.restart_exporter(max_versions=2, **SEED)
     out = infer(deployment.triton.grpc_url, deployment.witness)
     assert deployment.state() == before
     listing = before[0]

@@ -5,37 +5,47 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 
 import pytest
+from exporter_settings import SETTINGS
+
 from exporter import layout
-from exporter.config import (
-    NULL_MODEL_NAME,
-    PIPELINE_NAME,
-    RepositoryConfig,
-    ServingConfig,
-)
+from exporter.layout import NULL_MODEL_NAME, PIPELINE_NAME
 from exporter.lock import RepositoryLock
 from exporter.repository import ModelRepository, RepositoryState
 from utils.errors import ServiceError
-from utils.inference import Scheme
 
 
 def repository(tmp_path, **changes) -> ModelRepository:
-    config = RepositoryConfig(tmp_path / "model_repo", **changes)
-    return ModelRepository(config, ServingConfig(), "onnx-python")
+    settings = replace(SETTINGS, model_repo=tmp_path / "model_repo", **changes)
+    return ModelRepository(
+        settings.repository_config(),
+        settings.serving_config(),
+        settings.backend,
+    )
 
 
 def add_version(repo: ModelRepository, version: int, run: str) -> None:
     staging = repo.new_staging()
     (staging / "model.onnx").write_bytes(b"onnx")
-    repo.commit_version(staging, version, {
-        "version": version, "run": run, "witness_channels": ["a", "b"]})
+    repo.commit_version(
+        staging,
+        version,
+        {"version": version, "run": run, "witness_channels": ["a", "b"]},
+    )
 
 
 def test_model_config_lists_exactly_the_loaded_versions():
-    serving = ServingConfig(Scheme("kernels", 4096, 1.0, 512.0, 0.5), 2)
+    serving = replace(
+        SETTINGS,
+        scheme="kernels",
+        inference_sampling_rate=512.0,
+        intra_op_num_threads=2,
+    ).serving_config()
     config = layout.parse_config(
-        layout.model_config([3, 1, 3], 18, serving, "onnx-python"))
+        layout.model_config([3, 1, 3], 18, serving, "onnx-python")
+    )
     assert config.name == "deepclean" and config.backend == "python"
     assert list(config.version_policy.specific.versions) == [1, 3]
     assert list(config.input[0].dims) == [1, 18, -1]
@@ -45,7 +55,8 @@ def test_model_config_lists_exactly_the_loaded_versions():
     assert float(params["inference_sampling_rate"]) == 512.0
     assert params["intra_op_num_threads"] == "2"
     gpu = layout.parse_config(
-        layout.model_config([1], 18, serving, "tensorrt"))
+        layout.model_config([1], 18, serving, "tensorrt")
+    )
     assert gpu.instance_group[0].kind == gpu.instance_group[0].KIND_GPU
 
 
@@ -53,11 +64,17 @@ def test_pipeline_routes_production_and_canary():
     config = layout.parse_config(layout.pipeline_config(0, 4, 18))
     assert config.name == PIPELINE_NAME and config.platform == "ensemble"
     assert [o.name for o in config.output] == [
-        "PRODUCTION", "PRODUCTION_VERSION", "CANARY", "CANARY_VERSION"]
+        "PRODUCTION",
+        "PRODUCTION_VERSION",
+        "CANARY",
+        "CANARY_VERSION",
+    ]
     production, canary = config.ensemble_scheduling.step
     assert production.model_name == NULL_MODEL_NAME
     assert dict(production.output_map) == {
-        "NOISE": "PRODUCTION", "VERSION": "PRODUCTION_VERSION"}
+        "NOISE": "PRODUCTION",
+        "VERSION": "PRODUCTION_VERSION",
+    }
     assert (canary.model_name, canary.model_version) == ("deepclean", 4)
     promoted = layout.parse_config(layout.pipeline_config(4, 4, 18))
     assert promoted.ensemble_scheduling.step[0].model_version == 4
@@ -70,8 +87,11 @@ def test_ensure_creates_null_model_and_never_wipes(tmp_path):
     assert (repo.root / NULL_MODEL_NAME / "1" / "model.py").is_file()
     assert not (repo.model_dir / "config.pbtxt").exists()  # no version yet
     add_version(repo, 1, "100-200")
-    repo.write_state(RepositoryState(production=0, canary=1, next_version=2,
-                                     num_witnesses=2))
+    repo.write_state(
+        RepositoryState(
+            production=0, canary=1, next_version=2, num_witnesses=2
+        )
+    )
     state = repo.ensure()
     assert (state.production, state.canary) == (0, 1)
     assert repo.versions() == [1]
@@ -96,8 +116,11 @@ def test_vanished_production_falls_back_to_null(tmp_path):
     repo.ensure()
     add_version(repo, 1, "100-200")
     add_version(repo, 2, "200-300")
-    repo.write_state(RepositoryState(production=7, canary=2,
-                                     next_version=8, num_witnesses=2))
+    repo.write_state(
+        RepositoryState(
+            production=7, canary=2, next_version=8, num_witnesses=2
+        )
+    )
     state = repo.ensure()
     assert (state.production, state.canary, state.next_version) == (0, 2, 8)
 

@@ -6,28 +6,29 @@ real sockets on 127.0.0.1, the real tritonserver behind."""
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import re
 import resource
 import socket
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 import requests
-import toml
+from exporter_settings import SETTINGS
+
 from conftest import app_config
-from exporter.config import ServerConfig
-from exporter.main import main
-from exporter.server import FD_RESERVE, create_server
+from exporter.server import (
+    FD_RESERVE,
+    ServerConfig,
+    create_server,
+    serve_until,
+)
 from utils.logging import configure_logging
 
-ROOT = Path(__file__).resolve().parents[3]
-SECTION = toml.load(ROOT / "pyproject.toml")["tool"]["typeo"]["scripts"][
-    "exporter"]
 NUM_IDLE = 1000  # idle connections held at once
 HEALTH_DEADLINE = 1.0  # s: /health answers within it while they are held
 ACCEPT_TIMEOUT = 30.0  # s for the server to accept the idle connections
@@ -36,14 +37,11 @@ LINE = re.compile(r"\d{4}-\d\d-\d\dT[\d:]{8}Z exporter ")
 
 
 def served_config(**changes: object) -> ServerConfig:
-    """The root configuration's server settings (main's defaults for the
-    rest) on a free port of 127.0.0.1."""
-    defaults = inspect.signature(main.__wrapped__).parameters
-    values = {name: SECTION.get(name, defaults[name].default)
-              for name in ("threads", "connection_limit", "channel_timeout",
-                           "cleanup_interval")}  # fmt: skip
-    values.update(address="127.0.0.1", port=0, **changes)
-    return ServerConfig(**values)
+    """The root configuration's server settings on a free port of
+    127.0.0.1."""
+    return replace(
+        SETTINGS, address="127.0.0.1", port=0, **changes
+    ).server_config()
 
 
 @contextlib.contextmanager
@@ -63,8 +61,10 @@ def raw_get(url: str, target: bytes, timeout: float = 10.0) -> bytes:
     """The status line of ``GET target`` sent as raw bytes."""
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout) as sock:
-        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
-                     b"Connection: close\r\n\r\n")  # fmt: skip
+        sock.sendall(
+            b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
+            b"Connection: close\r\n\r\n"
+        )
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
@@ -106,8 +106,7 @@ def test_health_answers_while_1000_idle_connections_are_held(app):
             assert first.status_code == 200
             for _ in range(3):
                 start = time.monotonic()
-                health = requests.get(url + "/health",
-                                      timeout=HEALTH_DEADLINE)
+                health = requests.get(url + "/health", timeout=HEALTH_DEADLINE)
                 assert health.status_code == 200
                 assert health.json()["alive"] is True
                 assert time.monotonic() - start < HEALTH_DEADLINE
@@ -124,8 +123,9 @@ def test_an_idle_connection_is_closed_after_the_channel_timeout(app):
         with socket.create_connection((host, int(port)), 5) as sock:
             start = time.monotonic()
             # closed by the first cleanup after the timeout (+ 1 s loop)
-            sock.settimeout(config.channel_timeout
-                            + config.cleanup_interval + 3.0)
+            sock.settimeout(
+                config.channel_timeout + config.cleanup_interval + 3.0
+            )
             assert sock.recv(1) == b""
             assert time.monotonic() - start >= config.channel_timeout
         assert requests.get(url + "/health", timeout=5).status_code == 200
@@ -151,9 +151,15 @@ def test_control_characters_in_paths_are_refused_and_logged_escaped(
     app, exporter_log: Path
 ):
     forged = FORGED.replace(" ", "%20").encode()
-    targets = [b"/jobs/x%0D%0A" + forged, b"/jobs/x%0A" + forged,
-               b"/jobs/x%00y", b"/x%0D%0A" + forged, b"/jobs/x\x00y",
-               b"/jobs/x%E2%80%A8" + forged, b"/jobs/x\r" + forged]
+    targets = [
+        b"/jobs/x%0D%0A" + forged,
+        b"/jobs/x%0A" + forged,
+        b"/jobs/x%00y",
+        b"/x%0D%0A" + forged,
+        b"/jobs/x\x00y",
+        b"/jobs/x%E2%80%A8" + forged,
+        b"/jobs/x\r" + forged,
+    ]
     with serving(app, served_config()) as url:
         for target in targets:
             status = raw_get(url, target)
@@ -166,3 +172,32 @@ def test_control_characters_in_paths_are_refused_and_logged_escaped(
     assert any("FORGED" in line for line in lines)  # the 404s are logged
     assert not [line for line in lines if line.startswith(FORGED)]
     assert all(LINE.match(line) for line in lines), lines
+
+
+def test_a_stop_closes_the_server_and_its_idle_connections(app):
+    """As SIGTERM does in ``main``: a held idle connection does not keep
+    the serving loop alive."""
+    server = create_server(app, served_config())
+    stop, result = threading.Event(), {}
+    thread = threading.Thread(
+        target=lambda: result.update(stopped=serve_until(server, stop, 0.1))
+    )
+    thread.start()
+    url = f"http://127.0.0.1:{server.effective_port}"
+    try:
+        with socket.create_connection(
+            ("127.0.0.1", server.effective_port), 5
+        ) as sock:
+            assert requests.get(url + "/health", timeout=5).ok
+            start = time.monotonic()
+            stop.set()
+            thread.join(10.0)
+            assert result == {"stopped": True}
+            assert time.monotonic() - start < 3.0
+            sock.settimeout(5.0)
+            assert sock.recv(1) == b""  # closed by the server
+    finally:
+        stop.set()
+        thread.join(10.0)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url + "/health", timeout=2)

@@ -7,20 +7,21 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import requests
 import toml
+
 from conftest import (
     AUTH,
     TOKEN,
     TritonServer,
     app_config,
     export_run,
-    free_port,
     make_run,
 )
-from exporter.config import TritonConfig
+from utils.testing import free_port
 from utils.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -31,9 +32,12 @@ def test_triton_down_fails_clearly_and_changes_no_version(
 ):
     run = make_run(tmp_path / "train", 1_000_000_000, 1_000_000_256)
     dead = f"127.0.0.1:{free_port()}"  # nothing listens there
-    config = app_config(tmp_path, fresh_repo)
-    config = type(config)(**{**config.__dict__, "triton": TritonConfig(
-        url=dead, request_timeout=1.0, load_timeout=5.0)})
+    config = app_config(
+        tmp_path, fresh_repo, triton_url=dead, load_timeout=5.0
+    )
+    config = replace(
+        config, triton=replace(config.triton, request_timeout=1.0)
+    )
     client = make_app(config).test_client()
     health = client.get("/health").get_json()
     assert (health["triton_live"], health["pipeline_ready"]) == (False, False)
@@ -55,37 +59,63 @@ def test_entry_point_serves_and_stops_on_sigterm(fresh_repo, tmp_path):
     root = toml.load(ROOT / "pyproject.toml")
     section = root["tool"]["typeo"]["scripts"]["exporter"]
     port = free_port()
-    section.update(port=port, metrics_port=free_port(),
-                   triton_url=fresh_repo.url,
-                   model_repo=str(fresh_repo.repo))
-    config = {"tool": {"typeo": {"base": root["tool"]["typeo"]["base"],
-                                 "scripts": {"exporter": section}}}}
+    section.update(
+        port=port,
+        metrics_port=free_port(),
+        triton_url=fresh_repo.url,
+        model_repo=str(fresh_repo.repo),
+    )
+    config = {
+        "tool": {
+            "typeo": {
+                "base": root["tool"]["typeo"]["base"],
+                "scripts": {"exporter": section},
+            }
+        }
+    }
     (tmp_path / "pyproject.toml").write_text(toml.dumps(config))
-    env = {**os.environ, "DEEPCLEAN_API_TOKEN": TOKEN,
-           "PROJECT_DIR": str(tmp_path), "IFO": "L1",
-           "DATA_DIR": str(tmp_path / "data")}
+    env = {
+        **os.environ,
+        "DEEPCLEAN_API_TOKEN": TOKEN,
+        "PROJECT_DIR": str(tmp_path),
+        "IFO": "L1",
+        "DATA_DIR": str(tmp_path / "data"),
+    }
     exporter = Path(sys.executable).parent / "exporter"
     process = subprocess.Popen(
         [str(exporter), "--typeo", f"{tmp_path}/pyproject.toml:exporter"],
-        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
+
         def healthy() -> dict | None:
             try:
                 return requests.get(url + "/health", timeout=2).json()
             except requests.ConnectionError:
                 return None
 
-        health = wait_for(healthy, "exporter /health", 60.0, interval=0.2,
-                          alive=lambda: process.poll() is None)
+        health = wait_for(
+            healthy,
+            "exporter /health",
+            60.0,
+            interval=0.2,
+            alive=lambda: process.poll() is None,
+        )
         assert health["triton_live"] and not health["pipeline_ready"]
-        wrong = requests.post(url + "/production", json={"version": 1},
-                              headers={"Authorization": "Bearer nope-nope"},
-                              timeout=5)
+        wrong = requests.post(
+            url + "/production",
+            json={"version": 1},
+            headers={"Authorization": "Bearer nope-nope"},
+            timeout=5,
+        )
         assert wrong.status_code == 401
-        right = requests.post(url + "/production", json={"version": 1},
-                              headers=AUTH, timeout=5)
+        right = requests.post(
+            url + "/production", json={"version": 1}, headers=AUTH, timeout=5
+        )
         assert right.status_code == 404
     finally:
         process.send_signal(signal.SIGTERM)
@@ -96,13 +126,18 @@ def test_entry_point_serves_and_stops_on_sigterm(fresh_repo, tmp_path):
 
 
 def test_entry_point_refuses_to_start_without_token(tmp_path):
-    env = {k: v for k, v in os.environ.items()
-           if k != "DEEPCLEAN_API_TOKEN"}
-    env.update(PROJECT_DIR=str(tmp_path), IFO="L1",
-               DATA_DIR=str(tmp_path / "data"))
+    env = {k: v for k, v in os.environ.items() if k != "DEEPCLEAN_API_TOKEN"}
+    env.update(
+        PROJECT_DIR=str(tmp_path), IFO="L1", DATA_DIR=str(tmp_path / "data")
+    )
     exporter = Path(sys.executable).parent / "exporter"
     done = subprocess.run(
         [str(exporter), "--typeo", f"{ROOT}/pyproject.toml:exporter"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "DEEPCLEAN_API_TOKEN" in done.stdout

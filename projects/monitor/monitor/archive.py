@@ -28,15 +28,34 @@ from pathlib import Path
 from typing import Collection, Iterable
 
 import numpy as np
+
+from monitor.carousel import Carousel
 from utils.channels import OutputChannels
 from utils.errors import FrameError
 from utils.gwf import read_frame, write_frame
 from utils.names import cleaned_name
 
-from monitor.carousel import Carousel
-from monitor.config import ArchiveConfig
-
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ArchiveConfig:
+    """Cold storage of longer stretches.
+
+    Attributes:
+        ifo: interferometer.
+        archive_dir: where stretches go.
+        archive_length: s per stretch; stretches start at multiples of it
+            and end early at a gap.
+        compress: gzip the archived frames.
+        retry_interval: s before retrying after a failed write.
+    """
+
+    ifo: str
+    archive_dir: Path
+    archive_length: int
+    compress: bool
+    retry_interval: float
 
 
 @dataclass(frozen=True)
@@ -87,14 +106,16 @@ class Archiver:
     """
 
     def __init__(
-        self, config: ArchiveConfig, carousel: Carousel,
+        self,
+        config: ArchiveConfig,
+        carousel: Carousel,
         channels: OutputChannels,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.config = config
         self.carousel = carousel
         self.channels = channels
         self.failures = 0
-        self.written: list[tuple[Stretch, float]] = []  # (stretch, s)
+        self.written_total = 0  # stretches written by this process
         self._next_attempt = 0.0
 
     def archive(
@@ -154,11 +175,15 @@ class Archiver:
             return self._failed(path, stretch, exc)
         seconds = time.perf_counter() - t0
         self.carousel.release(stretch.start, stretch.stop)
-        self.written.append((stretch, seconds))
-        self.written = self.written[-1000:]
-        logger.info("archived GPS %d-%d (%d s) to %s in %.2f s",
-                    stretch.start, stretch.stop, stretch.duration, path,
-                    seconds)  # fmt: skip
+        self.written_total += 1
+        logger.info(
+            "archived GPS %d-%d (%d s) to %s in %.2f s",
+            stretch.start,
+            stretch.stop,
+            stretch.duration,
+            path,
+            seconds,
+        )
         return seconds
 
     def _failed(self, path: Path, stretch: Stretch, exc: Exception) -> None:

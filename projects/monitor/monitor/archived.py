@@ -11,7 +11,7 @@ import bisect
 import logging
 from pathlib import Path
 
-from utils.names import FrameName
+from utils.names import list_frames
 
 logger = logging.getLogger(__name__)
 
@@ -35,23 +35,14 @@ class ArchivedIndex:
         Returns:
             The number of files found (0 when the folder is unreadable).
         """
-        count = 0
         try:
-            names = [p.name for p in Path(folder).iterdir()]
-        except FileNotFoundError:
-            return 0  # nothing archived yet
-        except OSError as exc:
+            found = list_frames(folder, self.description)
+        except OSError as exc:  # a missing folder is empty: nothing yet
             logger.warning("cannot list archive %s: %s", folder, exc)
             return 0
-        for name in names:
-            try:
-                parsed = FrameName.parse(name)
-            except ValueError:
-                continue
-            if parsed.description == self.description:
-                self.add(parsed.gps, parsed.gps + parsed.duration)
-                count += 1
-        return count
+        for frame in found:
+            self.add(frame.gps, frame.stop)
+        return len(found)
 
     def add(self, start: int, stop: int) -> None:
         """Mark ``[start, stop)`` archived, merging with its neighbours."""
@@ -69,7 +60,3 @@ class ArchivedIndex:
         """Whether second ``gps`` is archived."""
         i = bisect.bisect_right(self._starts, gps) - 1
         return i >= 0 and gps < self._stops[i]
-
-    def intervals(self) -> list[tuple[int, int]]:
-        """The merged intervals, oldest first."""
-        return list(zip(self._starts, self._stops, strict=True))

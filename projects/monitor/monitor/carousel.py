@@ -3,7 +3,8 @@
 Policy, in order of priority:
 
 1. The carousel never holds more than ``max_frames`` frames: it is the data
-   product that downstream readers rely on (DESIGN.md §3). Pruning removes
+   product that downstream readers rely on (docs/architecture.md,
+   "``$PROJECT_DIR``"). Pruning removes
    the oldest frames down to ``max_frames - headroom``, including frames
    left from before a restart.
 2. No frame leaves the carousel before it is safe: spooled (hard link in
@@ -15,7 +16,7 @@ Policy, in order of priority:
    ``stale_temp_length`` are removed, so they do not pile up either.
 4. Only when a frame cannot even be spooled (spool folder broken, disk
    full) does the bound win over the archive: the frame is deleted, an
-   ERROR names it and ``monitor_frames_lost_total`` counts it.
+   ERROR names it and ``deepclean_monitor_frames_lost_total`` counts it.
 
 Thread safety: :meth:`maintain` (spool + prune) runs from the keeper thread
 and from the loop; :meth:`release` (after archiving) from the loop. One lock
@@ -26,17 +27,17 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils.names import cleaned_name
-
 from monitor.archived import ArchivedIndex
-from monitor.config import CarouselConfig
+from utils import names
+from utils.atomic import atomic_path
+from utils.errors import ConfigError
+from utils.names import cleaned_name, site_of
 
 logger = logging.getLogger(__name__)
 
@@ -46,22 +47,53 @@ _LIST_ERRORS: dict[str, float] = {}
 
 
 @dataclass(frozen=True)
+class CarouselConfig:
+    """The carousel and its spool.
+
+    Attributes:
+        ifo: interferometer, e.g. ``L1``.
+        carousel_dir: where the cleaner writes 1 s frames.
+        spool_dir: hard links of frames not archived yet (same filesystem
+            as the carousel, else copies).
+        max_frames: carousel bound.
+        max_spool_length: s of frames the spool may hold while the archive
+            is failing; past it the oldest processed ones are dropped.
+        headroom: frames kept free below the bound when pruning, so that
+            the cleaner's next writes do not cross it between two prunes.
+        stale_temp_length: s after which a writer's hidden temporary file
+            left in the carousel (a crashed write) is removed.
+    """
+
+    ifo: str
+    carousel_dir: Path
+    spool_dir: Path
+    max_frames: int
+    max_spool_length: int
+    headroom: int = 2
+    stale_temp_length: float = 300.0
+
+    def __post_init__(self) -> None:
+        site_of(self.ifo)
+        if not 0 <= self.headroom < self.max_frames:
+            raise ConfigError(
+                f"max_frames={self.max_frames!r}: must be > "
+                f"headroom={self.headroom!r}"
+            )
+
+
+@dataclass(frozen=True)
 class CarouselReport:
     """What one :meth:`Carousel.maintain` did.
 
     Attributes:
         carousel_frames: frames in the carousel after pruning.
         spool_frames: frames in the spool.
-        spooled: frames spooled now.
-        pruned: frames removed from the carousel now.
-        lost: of those, frames removed without being spooled or archived.
+        lost: frames removed now without being spooled or archived.
         listing: the folders after it.
     """
 
     carousel_frames: int
     spool_frames: int
-    spooled: int
-    pruned: int
     lost: int
     listing: Listing
 
@@ -70,30 +102,15 @@ def list_frames(folder: Path, description: str) -> dict[int, str]:
     """GPS second -> path (str) of the 1 s frames ``*-<description>-*-1``
     in ``folder`` (hidden temporary files are skipped). A missing folder is
     empty; an unreadable one is logged (ERROR, at most once a minute)."""
-    out: dict[int, str] = {}
     try:
-        entries = list(os.scandir(folder))
-    except FileNotFoundError:
-        return out
+        found = names.list_frames(folder, description)
     except OSError as exc:  # not a folder, no permission, I/O error
         now = time.monotonic()
         if now - _LIST_ERRORS.get(str(folder), -LOG_INTERVAL) >= LOG_INTERVAL:
             logger.error("cannot list %s: %s", folder, exc)
             _LIST_ERRORS[str(folder)] = now
-        return out
-    # the description is [A-Za-z0-9_] (utils.names): no regex escaping
-    pattern = _patterns.get(description)
-    if pattern is None:
-        pattern = re.compile(rf"^[A-Z]-{description}-([0-9]{{9,10}})-1\.gwf$")
-        _patterns[description] = pattern
-    for entry in entries:
-        match = pattern.match(entry.name)
-        if match is not None:
-            out[int(match[1])] = entry.path
-    return out
-
-
-_patterns: dict[str, re.Pattern] = {}
+        return {}
+    return {f.gps: f.path for f in found if f.duration == 1}
 
 
 @dataclass(frozen=True)
@@ -143,21 +160,21 @@ class Carousel:
         with self.lock:
             frames = self.frames()
             spooled = self.spooled()
-            count = 0
             for gps in sorted(frames):
                 if self._safe(gps, spooled):
                     continue
                 target = self._spool(gps, frames[gps])
                 if target is not None:
                     spooled[gps] = target
-                    count += 1
             pruned = self._prune(frames, spooled)
             lost = sum(1 for g in pruned if not self._safe(g, spooled))
             self.lost_total += lost
+            self._spool_failures -= pruned  # logged once; gone for good
             self._sweep_temporaries()
         left = {g: p for g, p in frames.items() if g not in pruned}
-        return CarouselReport(len(left), len(spooled), count, len(pruned),
-                              lost, Listing(left, spooled))  # fmt: skip
+        return CarouselReport(
+            len(left), len(spooled), lost, Listing(left, spooled)
+        )
 
     def _sweep_temporaries(self) -> None:
         """Remove writers' hidden temporary files older than
@@ -175,8 +192,9 @@ class Carousel:
             ]
             for entry in entries:
                 if entry.stat().st_mtime < oldest:
-                    logger.warning("removing stale temporary file %s",
-                                   entry.path)  # fmt: skip
+                    logger.warning(
+                        "removing stale temporary file %s", entry.path
+                    )
                     os.unlink(entry.path)
         except OSError as exc:
             logger.warning("sweeping %s: %s", self.config.carousel_dir, exc)
@@ -184,8 +202,11 @@ class Carousel:
     def _safe(self, gps: int, spooled: dict[int, str]) -> bool:
         """Whether the carousel may drop ``gps``: spooled, archived, or
         quarantined as unreadable."""
-        return (gps in spooled or gps in self.quarantined
-                or self.archived.covers(gps))  # fmt: skip
+        return (
+            gps in spooled
+            or gps in self.quarantined
+            or self.archived.covers(gps)
+        )
 
     def _spool(self, gps: int, path: str) -> str | None:
         """Hard-link (else copy) a carousel frame into the spool; returns
@@ -205,20 +226,20 @@ class Carousel:
         return str(target)
 
     def _copy(self, path: str, target: Path, gps: int) -> bool:
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
-            shutil.copy2(path, tmp)
-            os.replace(tmp, target)
+            with atomic_path(target) as tmp:
+                shutil.copy2(path, tmp)
             return True
         except OSError as exc:
             if gps not in self._spool_failures:
-                logger.error("cannot spool frame %s (GPS %d) to %s: %s",
-                             path, gps, target.parent, exc)  # fmt: skip
+                logger.error(
+                    "cannot spool frame %s (GPS %d) to %s: %s",
+                    path,
+                    gps,
+                    target.parent,
+                    exc,
+                )
                 self._spool_failures.add(gps)
-            try:
-                tmp.unlink(missing_ok=True)
-            except OSError:
-                pass  # the folder itself is broken: nothing was written
             return False
 
     def _prune(
@@ -232,8 +253,11 @@ class Carousel:
                 logger.error(
                     "carousel bound %d: deleting frame %s (GPS %d) that is "
                     "neither spooled nor archived: its data are LOST to "
-                    "the archive", self.config.max_frames, frames[gps], gps,
-                )  # fmt: skip
+                    "the archive",
+                    self.config.max_frames,
+                    frames[gps],
+                    gps,
+                )
             try:
                 os.unlink(frames[gps])
             except FileNotFoundError:
@@ -273,5 +297,6 @@ class Carousel:
                 return
             self.corrupt_dir.mkdir(exist_ok=True)
             os.replace(path, self.corrupt_dir / name)
-            logger.warning("quarantined %s in %s: %s", name,
-                           self.corrupt_dir, reason)  # fmt: skip
+            logger.warning(
+                "quarantined %s in %s: %s", name, self.corrupt_dir, reason
+            )

@@ -1,218 +1,41 @@
-"""Frozen configuration of the monitor, one dataclass per component.
+"""The monitor's settings, read from ``[tool.typeo.scripts.monitor]`` of the
+root ``pyproject.toml``, with the profile ``monitor-production`` laid over
+it (:func:`utils.config.parse_settings`).
 
-``main`` builds these from the typeo arguments; every component gets only
-its own part. ``__post_init__`` checks each field and raises
-:class:`~utils.errors.ConfigError` naming the field, the value and the rule.
+:class:`MonitorSettings` is the typed, documented entry point (its ``Args:``
+are ``monitor --help``); it validates every value at start-up, checks the
+contract with the output frames (:mod:`utils.contracts`), and builds each
+component's frozen sub-config by keyword; :class:`MonitorConfig` carries
+them to :class:`monitor.monitor.Monitor`. No ``from __future__ import
+annotations`` here: typeo reads the real annotation objects.
 """
-
-from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from monitor.archive import ArchiveConfig
+from monitor.carousel import CarouselConfig
+from monitor.promotion import PromotionConfig
+from monitor.status import StatusConfig
+from monitor.validation import ValidationConfig
+from utils.channels import STRAIN_RATE
+from utils.contracts import check_output_band
 from utils.errors import ConfigError
 from utils.names import site_of
 
-
-def _check(ok: bool, field: str, value: object, rule: str) -> None:
-    if not ok:
-        raise ConfigError(f"monitor config: {field}={value!r}: {rule}")
+RANGE_LENGTH = 32  # s of data per inspiral-range point (at most psd_length)
 
 
-def _whole(value: float, field: str) -> int:
-    size = int(round(value))
-    _check(abs(size - value) < 1e-9, field, value, "must be whole")
-    return size
-
-
-@dataclass(frozen=True)
-class ValidationConfig:
-    """Canary validation: ASD ratio of CANARY vs RAW over the band.
-
-    Attributes:
-        window_length: s of data this canary cleaned that make one full
-            validation window (one value, used everywhere).
-        ratio_threshold: promote when the window's ASD ratio is below it.
-        freq_low, freq_high: band, Hz.
-        fftlength, overlap: Welch segment and overlap, s.
-        sample_rate: Hz of the CANARY and RAW channels.
-    """
-
-    window_length: int = 100
-    ratio_threshold: float = 1.0
-    freq_low: float = 58.0
-    freq_high: float = 62.0
-    fftlength: float = 2.0
-    overlap: float = 1.0
-    sample_rate: int = 4096
-
-    def __post_init__(self) -> None:
-        _check(self.ratio_threshold > 0, "ratio_threshold",
-               self.ratio_threshold, "must be > 0")  # fmt: skip
-        _check(0 < self.freq_low < self.freq_high < self.sample_rate / 2,
-               "freq_low/freq_high", (self.freq_low, self.freq_high),
-               "need 0 < low < high < Nyquist")  # fmt: skip
-        _check(0 <= self.overlap < self.fftlength, "overlap", self.overlap,
-               "need 0 <= overlap < fftlength")  # fmt: skip
-        _check(self.window_length >= self.fftlength, "window_length",
-               self.window_length, "must hold one FFT segment")  # fmt: skip
-        _whole(self.fftlength * self.sample_rate, "fftlength*sample_rate")
-        _whole(self.overlap * self.sample_rate, "overlap*sample_rate")
-
-    @property
-    def segment_size(self) -> int:
-        """Samples per Welch segment."""
-        return int(round(self.fftlength * self.sample_rate))
-
-    @property
-    def step_size(self) -> int:
-        """Samples between the starts of consecutive segments."""
-        return self.segment_size - int(round(self.overlap * self.sample_rate))
+def _is_ifo(ifo: str) -> bool:
+    try:
+        site_of(ifo)
+    except ConfigError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
-class PromotionConfig:
-    """Talking to the exporter.
-
-    Attributes:
-        exporter_url: base URL, e.g. ``http://127.0.0.1:5000``.
-        token: bearer token of ``POST /production``.
-        timeout: s per HTTP request.
-        attempts: tries per round (a round runs inside one tick).
-        backoff: s between the tries of a round.
-        retry_interval: s between rounds after a failed round.
-    """
-
-    exporter_url: str
-    token: str
-    timeout: float = 5.0
-    attempts: int = 2
-    backoff: float = 0.5
-    retry_interval: float = 30.0
-
-    def __post_init__(self) -> None:
-        _check(
-            self.exporter_url.startswith(("http://", "https://")),
-            "exporter_url",
-            self.exporter_url,
-            "must be http(s)://",
-        )
-        _check(bool(self.token), "token", "", "DEEPCLEAN_API_TOKEN is empty")
-        _check(0 < self.timeout <= 60, "timeout", self.timeout, "0 < t <= 60")
-        _check(1 <= self.attempts <= 10, "attempts", self.attempts, "1..10")
-        _check(0 <= self.backoff <= 10, "backoff", self.backoff, "0..10 s")
-        _check(self.retry_interval > 0, "retry_interval",
-               self.retry_interval, "must be > 0")  # fmt: skip
-
-
-@dataclass(frozen=True)
-class CarouselConfig:
-    """The carousel and its spool.
-
-    Attributes:
-        ifo: interferometer, e.g. ``L1``.
-        carousel_dir: where the cleaner writes 1 s frames.
-        spool_dir: hard links of frames not archived yet (same filesystem
-            as the carousel, else copies).
-        max_frames: carousel bound (DESIGN.md: 300).
-        headroom: frames kept free below the bound when pruning, so that
-            the cleaner's next writes do not cross it between two prunes.
-        max_spool_length: s of frames the spool may hold while the archive
-            is failing; past it the oldest processed ones are dropped.
-        stale_temp_length: s after which a writer's hidden temporary file
-            left in the carousel (a crashed write) is removed.
-    """
-
-    ifo: str
-    carousel_dir: Path
-    spool_dir: Path
-    max_frames: int = 300
-    headroom: int = 2
-    max_spool_length: int = 21600
-    stale_temp_length: float = 300.0
-
-    def __post_init__(self) -> None:
-        site_of(self.ifo)
-        _check(self.max_frames >= 2, "max_frames", self.max_frames, ">= 2")
-        _check(0 <= self.headroom < self.max_frames, "headroom",
-               self.headroom, "0 <= headroom < max_frames")  # fmt: skip
-        _check(
-            self.max_spool_length >= self.max_frames,
-            "max_spool_length",
-            self.max_spool_length,
-            "must be >= max_frames",
-        )
-        _check(self.stale_temp_length >= 10, "stale_temp_length",
-               self.stale_temp_length, ">= 10 s")  # fmt: skip
-
-
-@dataclass(frozen=True)
-class ArchiveConfig:
-    """Cold storage of longer stretches.
-
-    Attributes:
-        ifo: interferometer.
-        archive_dir: where stretches go.
-        archive_length: s per stretch; stretches start at multiples of it
-            and end early at a gap.
-        compress: gzip the archived frames.
-        retry_interval: s before retrying after a failed write.
-    """
-
-    ifo: str
-    archive_dir: Path
-    archive_length: int = 1000
-    compress: bool = False
-    retry_interval: float = 60.0
-
-    def __post_init__(self) -> None:
-        _check(self.archive_length >= 1, "archive_length",
-               self.archive_length, ">= 1")  # fmt: skip
-        _check(self.retry_interval > 0, "archive retry_interval",
-               self.retry_interval, "> 0")  # fmt: skip
-
-
-@dataclass(frozen=True)
-class StatusConfig:
-    """Status page and its plots.
-
-    Attributes:
-        status_dir: folder of index.html and the PNGs.
-        interval: s between renders.
-        port: HTTP port of the page on 127.0.0.1; 0 disables.
-        history_length: s of per-second history plotted.
-        psd_length: s of the newest contiguous data in the ASD plots.
-        range_length: s of data per inspiral-range point.
-        plot_low, plot_high: Hz, frequency axis of the ASD-ratio plot.
-        range_fmin: Hz, low cut of the inspiral-range integral.
-    """
-
-    status_dir: Path
-    interval: float = 15.0
-    port: int = 8010
-    history_length: int = 3600
-    psd_length: int = 64
-    range_length: int = 32
-    plot_low: float = 50.0
-    plot_high: float = 70.0
-    range_fmin: float = 10.0
-
-    def __post_init__(self) -> None:
-        _check(self.interval > 0, "status interval", self.interval, "> 0")
-        _check(0 <= self.port < 65536, "status port", self.port, "0..65535")
-        _check(self.psd_length >= 4, "psd_length", self.psd_length, ">= 4")
-        _check(
-            4 <= self.range_length <= self.psd_length,
-            "range_length",
-            self.range_length,
-            "4 <= range_length <= psd_length",
-        )
-        _check(self.history_length >= self.psd_length, "history_length",
-               self.history_length, ">= psd_length")  # fmt: skip
-
-
-@dataclass(frozen=True)
-class MonitorConfig:
+class LoopConfig:
     """The loop and what ties the components together.
 
     Attributes:
@@ -221,42 +44,289 @@ class MonitorConfig:
         poll_interval: s between ticks.
         missing_timeout: s a skipped second may stay missing (while a later
             one exists) before it is treated as a gap.
+        metrics_port: Prometheus port on 127.0.0.1; 0 disables.
         max_frames_per_tick: seconds processed per tick at most, so that
             a backlog never starves the rest of the loop.
-        metrics_port: Prometheus port on 127.0.0.1; 0 disables.
     """
 
     ifo: str
     state_path: Path
-    poll_interval: float = 0.5
-    missing_timeout: float = 5.0
+    poll_interval: float
+    missing_timeout: float
+    metrics_port: int
     max_frames_per_tick: int = 100
-    metrics_port: int = 9104
-
-    def __post_init__(self) -> None:
-        site_of(self.ifo)
-        _check(0 < self.poll_interval <= 10, "poll_interval",
-               self.poll_interval, "0 < p <= 10 s")  # fmt: skip
-        _check(self.missing_timeout > 0, "missing_timeout",
-               self.missing_timeout, "> 0")  # fmt: skip
-        _check(self.max_frames_per_tick >= 1, "max_frames_per_tick",
-               self.max_frames_per_tick, ">= 1")  # fmt: skip
-        _check(0 <= self.metrics_port < 65536, "metrics_port",
-               self.metrics_port, "0..65535")  # fmt: skip
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Every component's configuration, as ``main`` built it."""
+class MonitorConfig:
+    """Every component's sub-config, as :class:`MonitorSettings` built it."""
 
-    monitor: MonitorConfig
+    loop: LoopConfig
     validation: ValidationConfig
     promotion: PromotionConfig
     carousel: CarouselConfig
     archive: ArchiveConfig
     status: StatusConfig
 
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """Validate and promote canaries, prune the carousel, archive, report.
+
+    Args:
+        ifo:
+            Interferometer, e.g. L1.
+        project_dir:
+            DeepClean project folder (carousel/, monitor/, logs/; the spool
+            is archive/.spool, on the carousel's filesystem).
+        archive_dir:
+            Cold storage folder of the archived stretches.
+        exporter_url:
+            Base URL of the exporter API.
+        window_length:
+            Seconds cleaned by one canary version that make its validation
+            window (the one value used everywhere).
+        ratio_threshold:
+            Promote when the window's CANARY/RAW ASD ratio is below it.
+        freq_low:
+            Low edge of the validation band, Hz.
+        freq_high:
+            High edge of the validation band, Hz.
+        fftlength:
+            Welch segment of the validation ASDs, s.
+        overlap:
+            Welch overlap of the validation ASDs, s.
+        max_frames:
+            Carousel bound (frames).
+        archive_length:
+            Seconds per archived stretch (stretches end early at gaps).
+        missing_timeout:
+            Seconds a skipped second may stay missing before it is a gap.
+        poll_interval:
+            Seconds between ticks of the loop.
+        promotion_timeout:
+            Seconds per HTTP request to the exporter.
+        promotion_retry_min_interval:
+            Seconds before retrying a failed promotion; doubles with each
+            further failure.
+        promotion_retry_max_interval:
+            Longest wait between promotion attempts, s.
+        archive_retry_interval:
+            Seconds before retrying a failed archive write.
+        max_spool_length:
+            Seconds of frames kept in the spool while the archive fails.
+        status_interval:
+            Seconds between status page renders.
+        status_port:
+            Port of the status page on 127.0.0.1; 0 disables.
+        history_length:
+            Seconds of history on the status page.
+        psd_length:
+            Seconds of newest data in the status page spectra.
+        metrics_port:
+            Prometheus port on 127.0.0.1; 0 disables.
+        archive_compress:
+            Gzip the archived frames.
+        verbose:
+            Log every frame (DEBUG).
+    """
+
+    ifo: str
+    project_dir: Path
+    archive_dir: Path
+    exporter_url: str
+    window_length: int
+    ratio_threshold: float
+    freq_low: float
+    freq_high: float
+    fftlength: float
+    overlap: float
+    max_frames: int
+    archive_length: int
+    missing_timeout: float
+    poll_interval: float
+    promotion_timeout: float
+    promotion_retry_min_interval: float
+    promotion_retry_max_interval: float
+    archive_retry_interval: float
+    max_spool_length: int
+    status_interval: float
+    status_port: int
+    history_length: int
+    psd_length: int
+    metrics_port: int
+    archive_compress: bool = False
+    verbose: bool = False
+
     def __post_init__(self) -> None:
-        for part in (self.carousel, self.archive):
-            _check(part.ifo == self.monitor.ifo, "ifo", part.ifo,
-                   f"differs from {self.monitor.ifo}")  # fmt: skip
+        object.__setattr__(self, "project_dir", Path(self.project_dir))
+        object.__setattr__(self, "archive_dir", Path(self.archive_dir))
+        for name, holds, rule in self._rules():
+            if not holds:
+                value = getattr(self, name)
+                raise ConfigError(f"{name}={value!r}: {rule}")
+        check_output_band(self.freq_low, self.freq_high)
+        try:  # every sub-config checks its own invariants, at start-up
+            self.carousel_config()
+        except ConfigError as exc:
+            raise ConfigError(f"monitor settings: {exc}") from exc
+
+    def _rules(self) -> list[tuple[str, bool, str]]:
+        """(setting, whether its rule holds, the rule), in checking order."""
+        fft, overlap = self.fftlength, self.overlap
+        retry = self.promotion_retry_min_interval
+
+        def whole(seconds: float) -> bool:
+            size = seconds * STRAIN_RATE
+            return abs(size - round(size)) < 1e-9
+
+        def port(number: int) -> bool:
+            return 0 <= number < 65536
+
+        return [
+            ("ifo", _is_ifo(self.ifo), "like 'L1' or 'H1'"),
+            ("project_dir", str(self.project_dir) != ".", "a folder"),
+            (
+                "archive_dir",
+                str(self.archive_dir) != ".",
+                "a folder (is ARCHIVE_DIR set?)",
+            ),
+            (
+                "exporter_url",
+                self.exporter_url.startswith(("http://", "https://")),
+                "must start with http:// or https://",
+            ),
+            (
+                "fftlength",
+                fft > 0 and whole(fft),
+                f"> 0 s and whole samples at {STRAIN_RATE} Hz",
+            ),
+            (
+                "overlap",
+                0 <= overlap < fft and whole(overlap),
+                f"0 <= overlap < fftlength={fft!r}, whole samples",
+            ),
+            (
+                "window_length",
+                self.window_length >= fft,
+                f">= fftlength={fft!r} (one Welch segment)",
+            ),
+            ("ratio_threshold", self.ratio_threshold > 0, "> 0"),
+            ("max_frames", self.max_frames >= 2, ">= 2"),
+            ("archive_length", self.archive_length >= 1, ">= 1 s"),
+            ("missing_timeout", self.missing_timeout > 0, "> 0 s"),
+            ("poll_interval", 0 < self.poll_interval <= 10, "in (0, 10] s"),
+            (
+                "promotion_timeout",
+                0 < self.promotion_timeout <= 60,
+                "in (0, 60] s",
+            ),
+            (
+                "promotion_retry_min_interval",
+                0 < retry <= self.promotion_retry_max_interval,
+                "in (0, promotion_retry_max_interval="
+                f"{self.promotion_retry_max_interval!r}] s",
+            ),
+            (
+                "archive_retry_interval",
+                self.archive_retry_interval > 0,
+                "> 0 s",
+            ),
+            (
+                "max_spool_length",
+                self.max_spool_length >= self.max_frames,
+                f">= max_frames={self.max_frames!r}",
+            ),
+            ("status_interval", self.status_interval > 0, "> 0 s"),
+            ("status_port", port(self.status_port), "0 (off) .. 65535"),
+            ("psd_length", self.psd_length >= 4, ">= 4 s"),
+            (
+                "history_length",
+                self.history_length >= self.psd_length,
+                f">= psd_length={self.psd_length!r}",
+            ),
+            ("metrics_port", port(self.metrics_port), "0 (off) .. 65535"),
+        ]
+
+    @property
+    def log_dir(self) -> Path:
+        return self.project_dir / "logs"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.project_dir / "monitor"
+
+    def loop_config(self) -> LoopConfig:
+        return LoopConfig(
+            ifo=self.ifo,
+            state_path=self.state_dir / "state.json",
+            poll_interval=self.poll_interval,
+            missing_timeout=self.missing_timeout,
+            metrics_port=self.metrics_port,
+        )
+
+    def validation_config(self) -> ValidationConfig:
+        return ValidationConfig(
+            window_length=self.window_length,
+            ratio_threshold=self.ratio_threshold,
+            freq_low=self.freq_low,
+            freq_high=self.freq_high,
+            fftlength=self.fftlength,
+            overlap=self.overlap,
+            sample_rate=STRAIN_RATE,
+        )
+
+    def promotion_config(self, token: str) -> PromotionConfig:
+        """Args: token: the exporter's API token (``main`` reads it)."""
+        return PromotionConfig(
+            exporter_url=self.exporter_url,
+            token=token,
+            timeout=self.promotion_timeout,
+            retry_min_interval=self.promotion_retry_min_interval,
+            retry_max_interval=self.promotion_retry_max_interval,
+        )
+
+    def carousel_config(self) -> CarouselConfig:
+        return CarouselConfig(
+            ifo=self.ifo,
+            carousel_dir=self.project_dir / "carousel",
+            # on the carousel's filesystem (hard links), whatever
+            # archive_dir is
+            spool_dir=self.project_dir / "archive" / ".spool",
+            max_frames=self.max_frames,
+            max_spool_length=self.max_spool_length,
+        )
+
+    def archive_config(self) -> ArchiveConfig:
+        return ArchiveConfig(
+            ifo=self.ifo,
+            archive_dir=self.archive_dir,
+            archive_length=self.archive_length,
+            compress=self.archive_compress,
+            retry_interval=self.archive_retry_interval,
+        )
+
+    def status_config(self) -> StatusConfig:
+        return StatusConfig(
+            status_dir=self.state_dir / "status",
+            interval=self.status_interval,
+            port=self.status_port,
+            history_length=self.history_length,
+            psd_length=self.psd_length,
+            range_length=min(RANGE_LENGTH, self.psd_length),
+        )
+
+    def monitor_config(self, token: str) -> MonitorConfig:
+        """Every component's sub-config, for :class:`~monitor.monitor.Monitor`.
+
+        Raises:
+            ConfigError: ``token`` is empty.
+        """
+        return MonitorConfig(
+            loop=self.loop_config(),
+            validation=self.validation_config(),
+            promotion=self.promotion_config(token),
+            carousel=self.carousel_config(),
+            archive=self.archive_config(),
+            status=self.status_config(),
+        )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from utils.channels import STATE_RATE, STRAIN_RATE, OutputChannels, State
 from utils.errors import BadData
 from utils.gpstime import unix_to_gps
@@ -65,16 +66,21 @@ def read_second(path: Path, gps: int, channels: OutputChannels) -> SecondData:
         BadData: wrong sizes or non-finite strain.
     """
     mtime = Path(path).stat().st_mtime if Path(path).exists() else None
-    names = (*channels.strains, channels.state, channels.production_version,
-             channels.canary_version)  # fmt: skip
+    names = (
+        *channels.strains,
+        channels.state,
+        channels.production_version,
+        channels.canary_version,
+    )
     raw = read_frame(path, names)
     check_span(path, gps, raw)  # a name is a claim, not a proof
     strains = {}
     for name in channels.strains:
         data = np.asarray(raw[name].data, dtype=np.float64)
         if data.shape != (STRAIN_RATE,):
-            raise BadData(f"{path}: {name} has {data.shape}, "
-                          f"want ({STRAIN_RATE},)")  # fmt: skip
+            raise BadData(
+                f"{path}: {name} has {data.shape}, want ({STRAIN_RATE},)"
+            )
         if not np.all(np.isfinite(data)):
             raise BadData(f"{path}: {name} has non-finite samples")
         strains[name] = data

@@ -13,9 +13,9 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
-from utils.channels import State
 
 from monitor.frames import SecondData
+from utils.channels import State
 
 
 @dataclass(frozen=True)
@@ -110,12 +110,15 @@ class History:
         if not run:
             return None
         run.reverse()
-        data = {c: np.concatenate([s.strains[c] for s in run])
-                for c in channels}  # fmt: skip
+        data = {
+            c: np.concatenate([s.strains[c] for s in run]) for c in channels
+        }
         return {"gps": run[0].gps, "data": data}
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Per-second records as arrays (one entry per field)."""
         fields = SecondRecord.__dataclass_fields__
-        return {name: np.array([getattr(r, name) for r in self.records])
-                for name in fields}  # fmt: skip
+        return {
+            name: np.array([getattr(r, name) for r in self.records])
+            for name in fields
+        }

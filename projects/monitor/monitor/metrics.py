@@ -1,12 +1,11 @@
-"""Prometheus metrics of the monitor (``127.0.0.1:9104`` by default).
+"""Prometheus metrics of the monitor, served on 127.0.0.1:``metrics_port``.
 
-Each :class:`MonitorMetrics` has its own registry, so several monitors can
-live in one process (tests) without clashing.
+Names are ``deepclean_monitor_...``; counters end in ``_total``. Each
+:class:`MonitorMetrics` has its own registry, so several monitors can live
+in one process (tests) without clashing.
 """
 
 from __future__ import annotations
-
-import logging
 
 from prometheus_client import (
     CollectorRegistry,
@@ -14,10 +13,10 @@ from prometheus_client import (
     Gauge,
     Histogram,
 )
+
 from utils.metrics import MetricsServer
 
-logger = logging.getLogger(__name__)
-
+PREFIX = "deepclean_monitor_"
 ARCHIVE_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 60, 120)  # s
 
 
@@ -28,68 +27,85 @@ class MonitorMetrics:
         port: HTTP port on 127.0.0.1; 0 serves nothing.
     """
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int) -> None:
         self.registry = r = CollectorRegistry()
-        self.asd_ratio = Gauge(
-            "monitor_asd_ratio", "ASD ratio product/RAW over the band, "
-            "newest contiguous data", ["product"], registry=r)  # fmt: skip
-        self.validation_ratio = Gauge(
-            "monitor_canary_validation_ratio", "ASD ratio CANARY/RAW of "
-            "the validation window so far", registry=r)  # fmt: skip
-        self.validation_seconds = Gauge(
-            "monitor_canary_validation_seconds", "seconds in the current "
-            "canary's validation window", registry=r)  # fmt: skip
-        self.validation_version = Gauge(
-            "monitor_canary_validation_version", "canary version being "
-            "validated (0: none)", registry=r)  # fmt: skip
-        self.version = Gauge(
-            "monitor_version", "model version in the newest frame",
-            ["role"], registry=r)  # fmt: skip
-        self.gate = Gauge(
-            "monitor_out_dq_gate_open", "fraction of the newest second with "
-            "the OUT_DQ gate open", registry=r)  # fmt: skip
-        self.dropped = Counter(
-            "monitor_dropped_seconds", "processed seconds without INPUT_OK "
-            "(dropped raw input)", registry=r)  # fmt: skip
-        self.missing = Counter(
-            "monitor_missing_seconds", "seconds missing from the carousel "
-            "(declared gaps)", registry=r)  # fmt: skip
-        self.processed = Counter(
-            "monitor_frames_processed", "carousel frames processed",
-            registry=r)  # fmt: skip
-        self.last_gps = Gauge(
-            "monitor_last_processed_gps", "GPS of the newest processed "
-            "second", registry=r)  # fmt: skip
-        self.latency = Gauge(
-            "monitor_frame_latency_seconds", "carousel file mtime minus the "
-            "end of its GPS second, newest frame", registry=r)  # fmt: skip
-        self.carousel_frames = Gauge(
-            "monitor_carousel_frames", "frames in the carousel", registry=r
+
+        def gauge(name: str, doc: str, *labels: str) -> Gauge:
+            return Gauge(PREFIX + name, doc, labels, registry=r)
+
+        def counter(name: str, doc: str, *labels: str) -> Counter:
+            return Counter(PREFIX + name, doc, labels, registry=r)
+
+        self.asd_ratio = gauge(
+            "asd_ratio",
+            "ASD ratio product/RAW over the band, newest contiguous data",
+            "product",
         )
-        self.spool_frames = Gauge(
-            "monitor_spool_frames", "frames spooled, not yet archived",
-            registry=r)  # fmt: skip
-        self.lost = Counter(
-            "monitor_frames_lost", "frames deleted before they could be "
-            "archived", registry=r)  # fmt: skip
+        self.validation_ratio = gauge(
+            "canary_validation_ratio",
+            "ASD ratio CANARY/RAW of the validation window so far",
+        )
+        self.validation_seconds = gauge(
+            "canary_validation_seconds",
+            "seconds in the current canary's validation window",
+        )
+        self.validation_version = gauge(
+            "canary_validation_version",
+            "canary version being validated (0: none)",
+        )
+        self.version = gauge(
+            "version", "model version in the newest frame", "role"
+        )
+        self.gate = gauge(
+            "out_dq_gate_open",
+            "fraction of the newest second with the OUT_DQ gate open",
+        )
+        self.dropped = counter(
+            "dropped_seconds_total",
+            "processed seconds without INPUT_OK (dropped raw input)",
+        )
+        self.missing = counter(
+            "missing_seconds_total",
+            "seconds missing from the carousel (declared gaps)",
+        )
+        self.processed = counter(
+            "frames_processed_total", "carousel frames processed"
+        )
+        self.last_gps = gauge(
+            "last_processed_gps", "GPS of the newest processed second"
+        )
+        self.latency = gauge(
+            "frame_latency_seconds",
+            "carousel file mtime minus the end of "
+            "its GPS second, newest frame",
+        )
+        self.carousel_frames = gauge(
+            "carousel_frames", "frames in the carousel"
+        )
+        self.spool_frames = gauge(
+            "spool_frames", "frames spooled, not yet archived"
+        )
+        self.lost = counter(
+            "frames_lost_total", "frames deleted before they could be archived"
+        )
         self.archive_write = Histogram(
-            "monitor_archive_write_seconds",
+            PREFIX + "archive_write_seconds",
             "time to read and write one archive stretch",
             buckets=ARCHIVE_BUCKETS,
             registry=r,
         )
-        self.archived = Counter(
-            "monitor_archived_seconds", "seconds written to the archive",
-            registry=r)  # fmt: skip
-        self.archive_failures = Counter(
-            "monitor_archive_failures", "failed archive writes", registry=r
+        self.archived = counter(
+            "archived_seconds_total", "seconds written to the archive"
         )
-        self.promotions = Counter(
-            "monitor_promotions", "promotion rounds by outcome",
-            ["outcome"], registry=r)  # fmt: skip
-        self.range = Gauge(
-            "monitor_inspiral_range_mpc", "BNS inspiral range", ["series"],
-            registry=r)  # fmt: skip
+        self.archive_failures = counter(
+            "archive_failures_total", "failed archive writes"
+        )
+        self.promotions = counter(
+            "promotions_total", "promotion attempts by outcome", "outcome"
+        )
+        self.range = gauge(
+            "inspiral_range_mpc", "BNS inspiral range", "series"
+        )
         self._server = MetricsServer(port, r)
 
     def close(self) -> None:

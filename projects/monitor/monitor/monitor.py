@@ -18,18 +18,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-
-from utils.channels import OutputChannels
-from utils.errors import FrameError, ServiceError
-from utils.names import cleaned_name
 
 from monitor.archive import Archiver
 from monitor.archived import ArchivedIndex
 from monitor.carousel import Carousel, Listing
-from monitor.config import Settings
+from monitor.config import MonitorConfig
 from monitor.frames import SecondData, read_second
 from monitor.history import History
 from monitor.metrics import MonitorMetrics
@@ -39,64 +34,66 @@ from monitor.server import StatusServer
 from monitor.state import StateStore
 from monitor.status import Snapshot, StatusPage
 from monitor.validation import CanaryValidator
+from utils.channels import OutputChannels
+from utils.errors import FrameError, ServiceError
+from utils.names import cleaned_name
+from utils.worker import Worker
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TickReport:
-    """What one tick did (for logs and tests)."""
-
-    processed: int
-    gaps: int
-    promotion: str | None
-    archived: int
 
 
 class Monitor:
     """Validates canaries, keeps the carousel, archives, reports.
 
     Args:
-        settings: every component's configuration.
+        config: every component's sub-config.
         clock: monotonic clock (s) used for timeouts and intervals.
     """
 
     def __init__(
-        self, settings: Settings, clock: Callable[[], float] = time.monotonic
+        self,
+        config: MonitorConfig,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.settings = s = settings
+        self.config = c = config
         self.clock = clock
-        self.channels = OutputChannels(s.monitor.ifo)
-        self.store = StateStore(s.monitor.state_path)
+        self.channels = OutputChannels(c.loop.ifo)
+        self.store = StateStore(c.loop.state_path)
         state = self.store.load()
-        archived = ArchivedIndex(f"{s.monitor.ifo}_DEEPCLEAN")
-        archived.scan(s.archive.archive_dir)
-        self.carousel = Carousel(s.carousel, archived)
+        archived = ArchivedIndex(f"{c.loop.ifo}_DEEPCLEAN")
+        archived.scan(c.archive.archive_dir)
+        self.carousel = Carousel(c.carousel, archived)
         self.sequencer = Sequencer(
-            s.monitor.missing_timeout, s.monitor.max_frames_per_tick,
-            state.get("cursor"), rewind_length=2 * s.carousel.max_frames,
-        )  # fmt: skip
-        self.validator = CanaryValidator(
-            s.validation, self.channels, state.get("validator"), self._reread
+            c.loop.missing_timeout,
+            c.loop.max_frames_per_tick,
+            state.get("cursor"),
+            rewind_length=2 * c.carousel.max_frames,
         )
-        self.client = ExporterClient(s.promotion)
+        self.validator = CanaryValidator(
+            c.validation, self.channels, state.get("validator"), self._reread
+        )
+        self.client = ExporterClient(c.promotion)
         promo = state.get("promoter", {})
-        self.promoter = Promoter(self.client, s.promotion,
-                                 promo.get("pending"),
-                                 list(promo.get("history", [])))  # fmt: skip
-        self.archiver = Archiver(s.archive, self.carousel, self.channels)
-        self.history = History(s.status.history_length, s.status.psd_length)
-        self.page = StatusPage(s.status, s.validation, self.channels)
-        self.metrics = MonitorMetrics(s.monitor.metrics_port)
+        self.promoter = Promoter(
+            self.client,
+            c.promotion,
+            promo.get("pending"),
+            promo.get("history", ()),
+        )
+        self.archiver = Archiver(c.archive, self.carousel, self.channels)
+        self.history = History(c.status.history_length, c.status.psd_length)
+        self.page = StatusPage(c.status, c.validation, self.channels)
+        self.metrics = MonitorMetrics(c.loop.metrics_port)
         self.server = None
-        if s.status.port:
-            self.server = StatusServer(s.status.status_dir, s.status.port)
+        if c.status.port:
+            self.server = StatusServer(c.status.status_dir, c.status.port)
         self.last_gps: int | None = None
-        self._next_status = clock() + s.status.interval
+        self._next_status = clock() + c.status.interval
         self._warm_history()
 
-    def tick(self) -> TickReport:
-        """One pass of the loop (see the module docstring)."""
+    def tick(self) -> None:
+        """One pass of the loop (see the module docstring); it never
+        sleeps, and waits only on bounded exporter requests."""
         now = self.clock()
         listing = self._maintain()
         steps = self.sequencer.plan(listing.available(), now)
@@ -108,52 +105,43 @@ class Monitor:
         outcome = self.promoter.tick(now, self.last_gps)
         if outcome:
             self.metrics.promotions.labels(outcome).inc()
-        archived = self._archive(now, listing.spooled)
+        self._archive(now, listing.spooled)
         self._save()
         if now >= self._next_status:
             self.render_status()
-            self._next_status = now + self.settings.status.interval
-        return TickReport(
-            sum(s.kind == "frame" for s in steps),
-            sum(s.kind == "gap" for s in steps), outcome, archived,
-        )  # fmt: skip
+            self._next_status = now + self.config.status.interval
 
-    def run(self, stop: threading.Event, run_length: float = 0.0) -> None:
-        """Tick until ``stop`` is set (or ``run_length`` s, if > 0).
+    def run(self, stop: threading.Event) -> None:
+        """Tick until ``stop`` is set.
 
         Raises:
             RuntimeError: the carousel keeper thread died.
         """
-        interval = self.settings.monitor.poll_interval
-        keeper = threading.Thread(
-            target=self._keep,
-            args=(stop, interval),
-            name="carousel-keeper",
-            daemon=True,
+        interval = self.config.loop.poll_interval
+        keeper = Worker(
+            "carousel-keeper", self._keep, interval, wait_first=True
         )
         keeper.start()
-        deadline = self.clock() + run_length if run_length > 0 else None
         logger.info("monitor running (cursor %s)", self.sequencer.cursor)
         try:
             while not stop.is_set():
-                if deadline is not None and self.clock() >= deadline:
-                    logger.info("run_length %.0f s reached", run_length)
-                    break
-                if not keeper.is_alive():
-                    raise RuntimeError("carousel keeper thread died")
+                if not keeper.alive:
+                    raise RuntimeError(
+                        "carousel keeper thread died"
+                    ) from keeper.error
                 self.tick()
                 stop.wait(interval)
         finally:
             stop.set()
-            keeper.join(timeout=10 * interval)
+            keeper.stop(timeout=10 * interval)
 
-    def _keep(self, stop: threading.Event, interval: float) -> None:
-        """Keeper thread: the carousel bound, whatever the loop does."""
-        while not stop.wait(interval):
-            try:
-                self._maintain()
-            except OSError:
-                logger.exception("carousel maintenance failed; retrying")
+    def _keep(self) -> None:
+        """Keeper thread step: the carousel bound, whatever the loop does
+        (any other error ends the thread, and then :meth:`run`)."""
+        try:
+            self._maintain()
+        except OSError:
+            logger.exception("carousel maintenance failed; retrying")
 
     def close(self) -> None:
         """Stop the servers and save the state."""
@@ -171,10 +159,13 @@ class Monitor:
         self.close()
 
     def _path(self, gps: int) -> Path:
-        name = cleaned_name(self.settings.monitor.ifo, gps)
-        spooled = self.settings.carousel.spool_dir / name
-        return spooled if spooled.exists() else (
-            self.settings.carousel.carousel_dir / name)  # fmt: skip
+        name = cleaned_name(self.config.loop.ifo, gps)
+        spooled = self.config.carousel.spool_dir / name
+        return (
+            spooled
+            if spooled.exists()
+            else (self.config.carousel.carousel_dir / name)
+        )
 
     def _process(self, gps: int) -> None:
         try:
@@ -217,8 +208,9 @@ class Monitor:
     def _reread(self, seconds: list[int]) -> list[SecondData] | None:
         """The frames of ``seconds``, or ``None`` if one is unreadable."""
         try:
-            return [read_second(self._path(g), g, self.channels)
-                    for g in seconds]  # fmt: skip
+            return [
+                read_second(self._path(g), g, self.channels) for g in seconds
+            ]
         except FrameError:
             return None
 
@@ -228,13 +220,14 @@ class Monitor:
         cursor = self.sequencer.cursor
         if cursor is None:
             return
-        length = self.settings.status.history_length
+        length = self.config.status.history_length
         available = self.carousel.maintain().listing.available()
         done = [g for g in sorted(available) if g < cursor]
         for gps in done[-length:]:
             try:
-                self.history.add(read_second(self._path(gps), gps,
-                                             self.channels))  # fmt: skip
+                self.history.add(
+                    read_second(self._path(gps), gps, self.channels)
+                )
             except FrameError:
                 continue
 
@@ -246,7 +239,7 @@ class Monitor:
             self.metrics.lost.inc(report.lost)
         return report.listing
 
-    def _archive(self, now: float, spooled: dict[int, str]) -> int:
+    def _archive(self, now: float, spooled: dict[int, str]) -> None:
         """Archive what is complete in ``spooled`` (the spool as this tick
         found it: frames spooled later wait for the next tick)."""
         failures = self.archiver.failures
@@ -258,21 +251,26 @@ class Monitor:
         dropped = self.archiver.bound_spool(self.sequencer.cursor, spooled)
         if dropped:
             self.metrics.lost.inc(dropped)
-        return len(written)
 
     def _save(self) -> None:
-        self.store.save({
-            "cursor": self.sequencer.cursor,
-            "validator": self.validator.to_state(),
-            "promoter": self.promoter.to_state(),
-        })  # fmt: skip
+        self.store.save(
+            {
+                "cursor": self.sequencer.cursor,
+                "validator": self.validator.to_state(),
+                "promoter": self.promoter.to_state(),
+            }
+        )
 
     def render_status(self) -> None:
         """Render the status page now (errors are logged, never raised)."""
-        snap = Snapshot(validation={**self.validator.to_state(),
-                                    "ratio": self.validator.ratio},
-                        pending=self.promoter.pending,
-                        promotions=self.promoter.history)  # fmt: skip
+        snap = Snapshot(
+            validation={
+                **self.validator.to_state(),
+                "ratio": self.validator.ratio,
+            },
+            pending=self.promoter.pending,
+            promotions=list(self.promoter.history),
+        )
         try:
             snap.exporter = self.client.versions()
         except ServiceError as exc:
@@ -281,7 +279,7 @@ class Monitor:
         snap.facts = {
             "carousel frames": len(listing.frames),
             "spooled frames": len(listing.spooled),
-            "archived stretches (this run)": len(self.archiver.written),
+            "archived stretches (this run)": self.archiver.written_total,
             "archive failures": self.archiver.failures,
             "frames lost to the archive": self.carousel.lost_total,
             "missing seconds": self.history.missing_total,

@@ -1,14 +1,13 @@
 """The status page's figures (matplotlib, Agg, no pyplot global state).
 
-Each function draws one PNG and writes it atomically (temporary name in
-the same folder, then ``os.replace``). Time axes are seconds relative to
-the newest processed GPS second, named in the axis label.
+Each function draws one PNG and writes it atomically
+(:func:`utils.atomic.atomic_path`). Time axes are seconds relative to the
+newest processed GPS second, named in the axis label.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 from typing import Callable
 
@@ -16,6 +15,8 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import ScalarFormatter
+
+from utils.atomic import atomic_path
 
 COLORS = {"raw": "0.3", "production": "C0", "out_dq": "C2", "canary": "C1"}
 STYLES = {"out_dq": "--"}  # OUT_DQ equals PRODUCTION while the gate is open
@@ -50,13 +51,14 @@ def save(fig: Figure, path: Path, hspace: float = 0.0) -> Path:
     width, height = fig.get_size_inches()
     rows = len(fig.axes)
     fig.subplots_adjust(
-        left=MARGINS[0] / width, right=1 - MARGINS[1] / width,
-        bottom=MARGINS[2] / height, top=1 - MARGINS[3] / height,
+        left=MARGINS[0] / width,
+        right=1 - MARGINS[1] / width,
+        bottom=MARGINS[2] / height,
+        top=1 - MARGINS[3] / height,
         hspace=hspace * rows / max(height - sum(MARGINS[2:]), 1.0),
-    )  # fmt: skip
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fig.savefig(tmp, format="png", dpi=80)
-    os.replace(tmp, path)
+    )
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
     return path
 
 
@@ -66,8 +68,13 @@ def _time_axis(ax, newest: int) -> None:
 
 
 @styled
-def plot_versions(path: Path, hist: dict, newest: int, marks: list[dict],
-                  versions: list[dict]) -> Path:  # fmt: skip
+def plot_versions(
+    path: Path,
+    hist: dict,
+    newest: int,
+    marks: list[dict],
+    versions: list[dict],
+) -> Path:
     """Version tags of the frames over time (with verdicts and promotions
     marked) and the training spans of the exporter's versions."""
     fig = Figure(figsize=(10, 6))
@@ -91,9 +98,16 @@ def plot_versions(path: Path, hist: dict, newest: int, marks: list[dict],
         )
     for mark in marks:
         ax.axvline(mark["gps"] - newest, color=mark["color"], alpha=0.6)
-        ax.text(mark["gps"] - newest, 0.03, mark["label"], rotation=90,
-                fontsize=7, color=mark["color"], va="bottom",
-                transform=ax.get_xaxis_transform())  # fmt: skip
+        ax.text(
+            mark["gps"] - newest,
+            0.03,
+            mark["label"],
+            rotation=90,
+            fontsize=7,
+            color=mark["color"],
+            va="bottom",
+            transform=ax.get_xaxis_transform(),
+        )
     ax.set_ylabel("version (0: none)")
     ax.set_title("model versions in the frames")
     ax.legend(loc="upper left", fontsize=8)
@@ -117,9 +131,14 @@ def plot_versions(path: Path, hist: dict, newest: int, marks: list[dict],
 
 
 @styled
-def plot_asd_ratio(path: Path, freqs: np.ndarray | None, ratios: dict,
-                   band: tuple[float, float], span: tuple[float, float],
-                   title: str) -> Path:  # fmt: skip
+def plot_asd_ratio(
+    path: Path,
+    freqs: np.ndarray | None,
+    ratios: dict,
+    band: tuple[float, float],
+    span: tuple[float, float],
+    title: str,
+) -> Path:
     """ASD of each product over the raw ASD around the target band."""
     fig = Figure(figsize=(10, 4))
     ax = fig.subplots()
@@ -139,8 +158,13 @@ def plot_asd_ratio(path: Path, freqs: np.ndarray | None, ratios: dict,
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(ScalarFormatter())
     else:
-        ax.text(0.5, 0.5, "no contiguous data yet", ha="center",
-                transform=ax.transAxes)  # fmt: skip
+        ax.text(
+            0.5,
+            0.5,
+            "no contiguous data yet",
+            ha="center",
+            transform=ax.transAxes,
+        )
     ax.axvspan(*band, color="0.85", zorder=0, label="target band")
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set_xlim(*span)
@@ -153,17 +177,24 @@ def plot_asd_ratio(path: Path, freqs: np.ndarray | None, ratios: dict,
 
 
 @styled
-def plot_series(path: Path, newest: int, series: dict, ylabel: str,
-                title: str) -> Path:  # fmt: skip
+def plot_series(
+    path: Path, newest: int, series: dict, ylabel: str, title: str
+) -> Path:
     """Lines over time: ``series`` maps label -> (gps array, values)."""
     fig = Figure(figsize=(10, 3.5))
     ax = fig.subplots()
     drawn = False
     for label, (gps, values) in series.items():
         if len(gps):
-            ax.plot(np.asarray(gps) - newest, values, marker="o", ms=3,
-                    label=label, color=COLORS.get(label),
-                    ls=STYLES.get(label, "-"))  # fmt: skip
+            ax.plot(
+                np.asarray(gps) - newest,
+                values,
+                marker="o",
+                ms=3,
+                label=label,
+                color=COLORS.get(label),
+                ls=STYLES.get(label, "-"),
+            )
             drawn = True
     if drawn:
         ax.legend(fontsize=8)
@@ -176,17 +207,24 @@ def plot_series(path: Path, newest: int, series: dict, ylabel: str,
 
 
 @styled
-def plot_gate(path: Path, hist: dict, gaps: list[tuple[int, int]],
-              newest: int) -> Path:  # fmt: skip
+def plot_gate(
+    path: Path, hist: dict, gaps: list[tuple[int, int]], newest: int
+) -> Path:
     """OUT_DQ gate state, dropped inputs and missing carousel seconds."""
     fig = Figure(figsize=(10, 5))
     ax, ax2 = fig.subplots(2, 1, sharex=True)
     if len(hist["gps"]):
         t = hist["gps"] - newest
-        ax.step(t, hist["out_dq_on"], where="post", color=COLORS["out_dq"],
-                label="open")  # fmt: skip
-        ax.step(t, hist["out_dq_taper"], where="post", color="C3",
-                label="tapering")  # fmt: skip
+        ax.step(
+            t,
+            hist["out_dq_on"],
+            where="post",
+            color=COLORS["out_dq"],
+            label="open",
+        )
+        ax.step(
+            t, hist["out_dq_taper"], where="post", color="C3", label="tapering"
+        )
         dropped = ~hist["input_ok"].astype(bool)
         ax2.plot(
             t[dropped],
@@ -198,8 +236,9 @@ def plot_gate(path: Path, hist: dict, gaps: list[tuple[int, int]],
         )
     for start, stop in gaps:
         ax2.axvspan(start - newest, stop - newest, color="C4", alpha=0.4)
-    ax2.plot([], [], lw=6, color="C4", alpha=0.4,
-             label="missing from the carousel")  # fmt: skip
+    ax2.plot(
+        [], [], lw=6, color="C4", alpha=0.4, label="missing from the carousel"
+    )
     ax.set_ylim(-0.05, 1.05)
     ax.set_ylabel("fraction of second")
     ax.set_title("OUT_DQ gate")

@@ -2,24 +2,56 @@
 
 ``POST /production {"version": v}`` with ``Authorization: Bearer <token>``:
 200 promotes, 404 means the exporter does not know ``v``. Every request has
-a timeout; a round makes at most ``attempts`` tries; a failed round is
-retried ``retry_interval`` seconds later, and the pending version is part
-of the saved state, so an exporter that is down loses nothing, even across
-a monitor restart. Only the newest validated version is ever pending.
+a timeout; a tick makes at most one, and a failed one is retried after a
+back-off (:class:`utils.retry.RetrySchedule`, never a sleep in the loop).
+The pending version is part of the saved state, so an exporter that is down
+loses nothing, even across a monitor restart. Only the newest validated
+version is ever pending.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass
+from typing import Iterable
 
 import requests
-from utils.errors import ServiceError
 
-from monitor.config import PromotionConfig
+from utils.errors import ConfigError, ServiceError
+from utils.retry import Backoff, RetrySchedule
 
 logger = logging.getLogger(__name__)
+
+KEPT_PROMOTIONS = 20  # past promotions kept (status page, state.json)
+
+
+@dataclass(frozen=True)
+class PromotionConfig:
+    """Talking to the exporter.
+
+    Attributes:
+        exporter_url: base URL, e.g. ``http://127.0.0.1:5000``.
+        token: bearer token of ``POST /production``.
+        timeout: s per HTTP request.
+        retry_min_interval: s before the first retry after a failure;
+            doubles with each further failure.
+        retry_max_interval: s between attempts at most.
+    """
+
+    exporter_url: str
+    token: str
+    timeout: float
+    retry_min_interval: float
+    retry_max_interval: float
+
+    def __post_init__(self) -> None:
+        if not self.token:
+            raise ConfigError(
+                "token='': the exporter's API token is empty "
+                "(DEEPCLEAN_API_TOKEN)"
+            )
 
 
 class PromotionRefused(ServiceError):
@@ -62,9 +94,11 @@ class ExporterClient:
         headers = {"Authorization": f"Bearer {self.config.token}"}
         try:
             response = self.session.post(
-                url, json={"version": int(version)}, headers=headers,
+                url,
+                json={"version": int(version)},
+                headers=headers,
                 timeout=self.config.timeout,
-            )  # fmt: skip
+            )
         except requests.RequestException as exc:
             raise ServiceError(f"POST {url} failed: {exc}") from exc
         if response.status_code in (401, 403):
@@ -92,86 +126,106 @@ class ExporterClient:
         self.session.close()
 
 
-@dataclass
 class Promoter:
     """Holds the pending promotion and retries it until it is done.
 
+    Never sleeps: :meth:`tick` makes at most one request, and only when the
+    back-off after the last failure (``retry_min_interval``, doubling up to
+    ``retry_max_interval``) has passed.
+
     Args:
         client: the exporter API.
-        config: attempts, backoff and retry interval.
+        config: the retry back-off.
         pending: version validated but not yet promoted (saved state).
-        history: past promotions (saved state).
+        history: past promotions (saved state); the newest
+            :data:`KEPT_PROMOTIONS` are kept.
     """
 
-    client: ExporterClient
-    config: PromotionConfig
-    pending: int | None = None
-    history: list[dict] = field(default_factory=list)
-    failures: int = 0
-    _next_round: float = 0.0
+    def __init__(
+        self,
+        client: ExporterClient,
+        config: PromotionConfig,
+        pending: int | None = None,
+        history: Iterable[dict] = (),
+    ) -> None:
+        self.client = client
+        self.pending = pending
+        self.history: deque[dict] = deque(history, maxlen=KEPT_PROMOTIONS)
+        self.schedule = RetrySchedule(
+            Backoff(
+                config.retry_min_interval, maximum=config.retry_max_interval
+            )
+        )
 
     def request(self, version: int, gps: int) -> None:
         """Queue ``version`` (validated at ``gps``); a newer validated
-        version replaces an older pending one."""
+        version replaces an older pending one and is tried at once."""
         if self.pending is not None and self.pending > version:
-            logger.info("canary %d validated but %d is pending: ignored",
-                        version, self.pending)  # fmt: skip
+            logger.info(
+                "canary %d validated but %d is pending: ignored",
+                version,
+                self.pending,
+            )
             return
         if self.pending is not None:
-            logger.info("promotion of %d superseded by %d", self.pending,
-                        version)  # fmt: skip
+            logger.info(
+                "promotion of %d superseded by %d", self.pending, version
+            )
         self.pending = version
-        self._next_round = 0.0
+        self.schedule.succeeded()  # nothing to wait out for a new version
 
     def observe_production(self, version: int) -> None:
         """The frames say production is ``version``: a pending promotion of
         it (or of an older one) is done, by us or by someone else."""
         if self.pending is not None and version >= self.pending:
-            logger.info("production is %d: promotion of %d no longer "
-                        "needed", version, self.pending)  # fmt: skip
+            logger.info(
+                "production is %d: promotion of %d no longer needed",
+                version,
+                self.pending,
+            )
             self.pending = None
 
     def tick(self, now: float, gps: int | None) -> str | None:
-        """One round of attempts if one is pending and due.
+        """One attempt, if a promotion is pending and due.
+
+        Args:
+            now: monotonic clock, s.
+            gps: newest processed GPS second (for the log and history).
 
         Returns:
-            ``"promoted"``, ``"refused"``, ``"retry"`` or ``None``.
+            ``"promoted"``, ``"refused"``, ``"retry"`` or ``None`` (nothing
+            pending, or not due yet).
         """
-        if self.pending is None or now < self._next_round:
+        if self.pending is None or not self.schedule.due(now):
             return None
         version = self.pending
-        for attempt in range(1, self.config.attempts + 1):
-            try:
-                self.client.promote(version)
-            except PromotionRefused as exc:
-                logger.error("promotion of canary %d refused, giving up: "
-                             "%s", version, exc)  # fmt: skip
-                self.pending = None
-                self.failures += 1
-                return "refused"
-            except ServiceError as exc:
-                logger.warning(
-                    "promotion of canary %d, attempt %d/%d: %s",
-                    version,
-                    attempt,
-                    self.config.attempts,
-                    exc,
-                )
-                if attempt < self.config.attempts:
-                    time.sleep(self.config.backoff)
-                continue
-            logger.info("canary %d promoted to production (GPS %s)",
-                        version, gps)  # fmt: skip
-            self.history.append(
-                {"version": version, "gps": gps, "time": time.time()}
+        try:
+            self.client.promote(version)
+        except PromotionRefused as exc:
+            logger.error(
+                "promotion of canary %d refused, giving up: %s", version, exc
             )
             self.pending = None
-            return "promoted"
-        self.failures += 1
-        self._next_round = now + self.config.retry_interval
-        logger.error("promotion of canary %d failed; retrying in %.0f s",
-                     version, self.config.retry_interval)  # fmt: skip
-        return "retry"
+            self.schedule.succeeded()
+            return "refused"
+        except ServiceError as exc:
+            delay = self.schedule.failed(now)
+            logger.warning(
+                "promotion of canary %d failed (%d in a row); "
+                "retrying in %.1f s: %s",
+                version,
+                self.schedule.failures,
+                delay,
+                exc,
+            )
+            return "retry"
+        logger.info("canary %d promoted to production (GPS %s)", version, gps)
+        self.history.append(
+            {"version": version, "gps": gps, "time": time.time()}
+        )
+        self.pending = None
+        self.schedule.succeeded()
+        return "promoted"
 
     def to_state(self) -> dict:
-        return {"pending": self.pending, "history": self.history[-100:]}
+        return {"pending": self.pending, "history": list(self.history)}

@@ -68,9 +68,13 @@ class Sequencer:
             self.cursor = present[0]
             logger.info("starting at GPS %d (oldest frame)", self.cursor)
         elif present[-1] < self.cursor - self.rewind_length:
-            logger.warning("newest frame %d is far before the cursor %d: "
-                           "GPS time went back; restarting at %d",
-                           present[-1], self.cursor, present[0])  # fmt: skip
+            logger.warning(
+                "newest frame %d is far before the cursor %d: "
+                "GPS time went back; restarting at %d",
+                present[-1],
+                self.cursor,
+                present[0],
+            )
             self.cursor = present[0]
         steps: list[Step] = []
         while len(steps) < self.max_steps:
@@ -87,9 +91,13 @@ class Sequencer:
             waited = now - self._hole[1]
             if waited < self.missing_timeout:
                 break
-            logger.warning("GPS %d-%d missing for %.1f s while %d exists: "
-                           "gap", self.cursor, present[i] - 1, waited,
-                           present[i])  # fmt: skip
+            logger.warning(
+                "GPS %d-%d missing for %.1f s while %d exists: gap",
+                self.cursor,
+                present[i] - 1,
+                waited,
+                present[i],
+            )
             steps.append(Step("gap", self.cursor, present[i]))
             self.cursor = present[i]
             self._hole = None

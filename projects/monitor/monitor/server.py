@@ -98,9 +98,11 @@ class StatusServer:
         self.httpd.request_timeout = request_timeout
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.5},
-            name="status-server", daemon=True,
-        )  # fmt: skip
+            target=self.httpd.serve_forever,
+            kwargs={"poll_interval": 0.5},
+            name="status-server",
+            daemon=True,
+        )
         self.thread.start()
         logger.info("status page on http://%s:%d/", host, self.port)
 

@@ -6,6 +6,7 @@ import logging
 import warnings
 
 import numpy as np
+
 from utils.signal import psd
 
 logger = logging.getLogger(__name__)

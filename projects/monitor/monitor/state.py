@@ -1,8 +1,9 @@
 """The monitor's persisted state: one JSON file, written atomically.
 
-It holds the sequencer's cursor, the canary validation in progress and its
-verdicts, and the pending promotion. The carousel and the spool hold the
-rest (frames, what is still to be archived).
+It holds the sequencer's cursor, the canary validation in progress and the
+newest verdicts, and the pending and newest promotions (each bounded). The
+carousel and the spool hold the rest (frames, what is still to be
+archived).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import logging
 import os
 import time
 from pathlib import Path
+
+from utils.atomic import write_text
 
 logger = logging.getLogger(__name__)
 
@@ -65,11 +68,6 @@ class StateStore:
         text = json.dumps({**state, "schema": SCHEMA}, sort_keys=True)
         if text == self._last:
             return False
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        write_text(self.path, text, fsync=True)
         self._last = text
         return True

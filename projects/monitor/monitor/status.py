@@ -9,29 +9,60 @@ from __future__ import annotations
 
 import html
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from utils.channels import STRAIN_RATE, OutputChannels
-
 from monitor import plots
-from monitor.config import StatusConfig, ValidationConfig
 from monitor.history import History
 from monitor.spectra import asd_ratios, band_mean, inspiral_range
+from monitor.validation import ValidationConfig
+from utils.atomic import write_text
+from utils.channels import STRAIN_RATE, OutputChannels
 
 logger = logging.getLogger(__name__)
 
 FIGURES = (
-    ("versions.png", "Model versions: frame tags over time, verdicts and "
-     "promotions; training spans of the exported versions"),
+    (
+        "versions.png",
+        "Model versions: frame tags over time, verdicts and "
+        "promotions; training spans of the exported versions",
+    ),
     ("asd_ratio.png", "ASD ratio of PRODUCTION, OUT_DQ and CANARY vs RAW"),
     ("range.png", "BNS inspiral range, raw vs cleaned"),
-    ("latency.png", "Latency: carousel file mtime minus the end of the GPS "
-     "second (cleaner data latency + compute + input delivery)"),
+    (
+        "latency.png",
+        "Latency: carousel file mtime minus the end of the GPS "
+        "second (cleaner data latency + compute + input delivery)",
+    ),
     ("gate.png", "OUT_DQ gate state, dropped inputs, missing seconds"),
-)  # fmt: skip
+)
+
+
+@dataclass(frozen=True)
+class StatusConfig:
+    """Status page and its plots.
+
+    Attributes:
+        status_dir: folder of index.html and the PNGs.
+        interval: s between renders.
+        port: HTTP port of the page on 127.0.0.1; 0 disables.
+        history_length: s of per-second history plotted.
+        psd_length: s of the newest contiguous data in the ASD plots.
+        range_length: s of data per inspiral-range point.
+        plot_low, plot_high: Hz, frequency axis of the ASD-ratio plot.
+        range_fmin: Hz, low cut of the inspiral-range integral.
+    """
+
+    status_dir: Path
+    interval: float
+    port: int
+    history_length: int
+    psd_length: int
+    range_length: int
+    plot_low: float = 50.0
+    plot_high: float = 70.0
+    range_fmin: float = 10.0
 
 
 @dataclass
@@ -55,15 +86,21 @@ class StatusPage:
         channels: output channel names.
     """
 
-    def __init__(self, config: StatusConfig, validation: ValidationConfig,
-                 channels: OutputChannels) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config: StatusConfig,
+        validation: ValidationConfig,
+        channels: OutputChannels,
+    ) -> None:
         self.config = config
         self.validation = validation
         self.channels = channels
-        self.labels = {channels.production: "production",
-                       channels.out_dq: "out_dq",
-                       channels.canary: "canary",
-                       channels.raw: "raw"}  # fmt: skip
+        self.labels = {
+            channels.production: "production",
+            channels.out_dq: "out_dq",
+            channels.canary: "canary",
+            channels.raw: "raw",
+        }
 
     def render(self, history: History, snap: Snapshot) -> dict:
         """Draw every figure and write the page.
@@ -90,11 +127,14 @@ class StatusPage:
             if span is None
             else (f"GPS {span[0]}-{span[1]} ({span[1] - span[0]} s)")
         )
-        plots.plot_asd_ratio(folder / "asd_ratio.png", freqs, curves,
-                             (self.validation.freq_low,
-                              self.validation.freq_high),
-                             (self.config.plot_low, self.config.plot_high),
-                             title)  # fmt: skip
+        plots.plot_asd_ratio(
+            folder / "asd_ratio.png",
+            freqs,
+            curves,
+            (self.validation.freq_low, self.validation.freq_high),
+            (self.config.plot_low, self.config.plot_high),
+            title,
+        )
         plots.plot_series(
             folder / "range.png",
             newest,
@@ -103,16 +143,24 @@ class StatusPage:
             "BNS (1.4+1.4) inspiral range",
         )
         ok = hist["gps"] if len(hist["gps"]) else []
-        plots.plot_series(folder / "latency.png", newest,
-                          {"latency": (ok, hist["latency"])},
-                          "latency [s]", "frame latency")  # fmt: skip
+        plots.plot_series(
+            folder / "latency.png",
+            newest,
+            {"latency": (ok, hist["latency"])},
+            "latency [s]",
+            "frame latency",
+        )
         plots.plot_gate(folder / "gate.png", hist, list(history.gaps), newest)
         self._write_html(folder / "index.html", snap, newest)
-        band = {label: band_mean(freqs, r, self.validation.freq_low,
-                                 self.validation.freq_high)
-                for label, r in curves.items()}  # fmt: skip
-        logger.debug("status page rendered in %.2f s",
-                     time.perf_counter() - t0)  # fmt: skip
+        band = {
+            label: band_mean(
+                freqs, r, self.validation.freq_low, self.validation.freq_high
+            )
+            for label, r in curves.items()
+        }
+        logger.debug(
+            "status page rendered in %.2f s", time.perf_counter() - t0
+        )
         return {"asd_ratio": band, "range": ranges}
 
     def _spectra(self, history: History, newest: int):
@@ -173,10 +221,13 @@ class StatusPage:
             return []
         out = []
         for v in snap.exporter.get("versions", []):
-            role = ("production" if v.get("version") ==
-                    snap.exporter.get("production") else "canary"
-                    if v.get("version") == snap.exporter.get("canary")
-                    else "")  # fmt: skip
+            role = (
+                "production"
+                if v.get("version") == snap.exporter.get("production")
+                else "canary"
+                if v.get("version") == snap.exporter.get("canary")
+                else ""
+            )
             out.append({**v, "role": role})
         return out
 
@@ -215,20 +266,23 @@ class StatusPage:
             ),
             ("newest GPS", str(newest)),
         ] + [(e(k), e(str(v))) for k, v in snap.facts.items()]
-        table = "\n".join(f"<tr><th>{k}</th><td>{v}</td></tr>"
-                          for k, v in rows)  # fmt: skip
+        table = "\n".join(
+            f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows
+        )
         figures = "\n".join(
             f'<figure><img src="{name}" alt="{e(caption)}">'
             f"<figcaption>{e(caption)}</figcaption></figure>"
             for name, caption in FIGURES
         )
         stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-        page = _PAGE.format(refresh=int(max(5, self.config.interval)),
-                            ifo=e(self.channels.ifo), stamp=stamp,
-                            table=table, figures=figures)  # fmt: skip
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(page)
-        os.replace(tmp, path)
+        page = _PAGE.format(
+            refresh=int(max(5, self.config.interval)),
+            ifo=e(self.channels.ifo),
+            stamp=stamp,
+            table=table,
+            figures=figures,
+        )
+        write_text(path, page)
 
 
 _PAGE = """<!DOCTYPE html>

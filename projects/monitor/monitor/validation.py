@@ -17,7 +17,8 @@ from the frames after a restart.
 
 When the window is full the verdict is final: ``validated`` (ratio below
 ``ratio_threshold``) or ``rejected``. A version is never validated on less
-than a full window.
+than a full window. The verdicts of the :data:`KEPT_VERDICTS` newest
+versions are kept (and saved), so the state stays small.
 """
 
 from __future__ import annotations
@@ -28,15 +29,60 @@ from typing import Callable
 
 import numpy as np
 from scipy import signal as sp_signal
-from utils.channels import OutputChannels, State
 
-from monitor.config import ValidationConfig
 from monitor.frames import SecondData
+from utils.channels import OutputChannels, State
+from utils.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 QUALIFYING = State.INPUT_OK | State.CANARY_OK
 COLLECTING, VALIDATED, REJECTED = "collecting", "validated", "rejected"
+# verdicts kept (memory and state.json): those of the newest versions judged;
+# a canary version seen again after it was judged keeps its verdict as long
+# as fewer than this many newer versions were judged since
+KEPT_VERDICTS = 20
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """Canary validation: ASD ratio of CANARY vs RAW over the band.
+
+    Attributes:
+        window_length: s of data this canary cleaned that make one full
+            validation window (one value, used everywhere).
+        ratio_threshold: promote when the window's ASD ratio is below it.
+        freq_low, freq_high: band, Hz.
+        fftlength, overlap: Welch segment and overlap, s.
+        sample_rate: Hz of the CANARY and RAW channels.
+    """
+
+    window_length: int
+    ratio_threshold: float
+    freq_low: float
+    freq_high: float
+    fftlength: float
+    overlap: float
+    sample_rate: int
+
+    def __post_init__(self) -> None:
+        for name in ("fftlength", "overlap"):
+            size = getattr(self, name) * self.sample_rate
+            if abs(size - round(size)) > 1e-9:
+                raise ConfigError(
+                    f"{name}={getattr(self, name)!r}: whole samples at "
+                    f"{self.sample_rate} Hz"
+                )
+
+    @property
+    def segment_size(self) -> int:
+        """Samples per Welch segment."""
+        return int(round(self.fftlength * self.sample_rate))
+
+    @property
+    def step_size(self) -> int:
+        """Samples between the starts of consecutive segments."""
+        return self.segment_size - int(round(self.overlap * self.sample_rate))
 
 
 @dataclass(frozen=True)
@@ -114,8 +160,11 @@ class CanaryValidator:
         ):
             self._break()
             return None
-        self._append(second.gps, second.strains[self.channels.canary],
-                     second.strains[self.channels.raw])  # fmt: skip
+        self._append(
+            second.gps,
+            second.strains[self.channels.canary],
+            second.strains[self.channels.raw],
+        )
         self.seconds += 1
         if self.first_gps is None:
             self.first_gps = second.gps
@@ -129,26 +178,41 @@ class CanaryValidator:
 
     def _switch(self, version: int, gps: int) -> None:
         if self.version is not None and self.status == COLLECTING:
-            logger.info("canary %d replaced by %d at GPS %d: validation of %d "
-                        "abandoned after %d s", self.version, version, gps,
-                        self.version, self.seconds)  # fmt: skip
+            logger.info(
+                "canary %d replaced by %d at GPS %d: validation of %d "
+                "abandoned after %d s",
+                self.version,
+                version,
+                gps,
+                self.version,
+                self.seconds,
+            )
         self._reset(version)
         known = self.verdicts.get(version)
         if known is not None:
             self.status = known["status"]
             return
-        logger.info("canary %d: validation started at GPS %d (window %d s, "
-                    "ratio < %.3g)", version, gps, self.config.window_length,
-                    self.config.ratio_threshold)  # fmt: skip
+        logger.info(
+            "canary %d: validation started at GPS %d (window %d s, "
+            "ratio < %.3g)",
+            version,
+            gps,
+            self.config.window_length,
+            self.config.ratio_threshold,
+        )
 
     def _decide(self, gps: int) -> Verdict:
         ratio = self.ratio
         ok = ratio < self.config.ratio_threshold
         self.status = VALIDATED if ok else REJECTED
         self.verdicts[self.version] = {
-            "status": self.status, "ratio": ratio, "gps": gps,
-            "seconds": self.seconds, "first_gps": self.first_gps,
-        }  # fmt: skip
+            "status": self.status,
+            "ratio": ratio,
+            "gps": gps,
+            "seconds": self.seconds,
+            "first_gps": self.first_gps,
+        }
+        self._bound_verdicts()
         log = logger.info if ok else logger.warning
         log(
             "canary %d %s at GPS %d: ASD ratio %.4f over %d s (%d segments, "
@@ -164,6 +228,11 @@ class CanaryValidator:
         self._break()
         return Verdict(self.version, ok, ratio, self.seconds, gps)
 
+    def _bound_verdicts(self) -> None:
+        """Keep the verdicts of the :data:`KEPT_VERDICTS` newest versions."""
+        for version in sorted(self.verdicts)[:-KEPT_VERDICTS]:
+            del self.verdicts[version]
+
     def _break(self) -> None:
         self._last_gps: int | None = None
         self._tail = None
@@ -175,8 +244,10 @@ class CanaryValidator:
             self._tail = (canary, raw)
             self._tail_gps, self._tail_offset = [gps], 0
         else:
-            self._tail = (np.concatenate([self._tail[0], canary]),
-                          np.concatenate([self._tail[1], raw]))  # fmt: skip
+            self._tail = (
+                np.concatenate([self._tail[0], canary]),
+                np.concatenate([self._tail[1], raw]),
+            )
             self._tail_gps.append(gps)
         self._last_gps = gps
         self._consume()
@@ -201,16 +272,21 @@ class CanaryValidator:
 
     def _psd(self, segment: np.ndarray) -> np.ndarray:
         """Hann-windowed periodogram of one segment, band bins only."""
-        _, p = sp_signal.welch(segment, fs=self.config.sample_rate,
-                               nperseg=self.config.segment_size,
-                               window="hann")  # fmt: skip
+        _, p = sp_signal.welch(
+            segment,
+            fs=self.config.sample_rate,
+            nperseg=self.config.segment_size,
+            window="hann",
+        )
         return p[self.band]
 
     def to_state(self) -> dict:
         """JSON-able state (see the module docstring)."""
         return {
-            "version": self.version, "status": self.status,
-            "seconds": self.seconds, "segments": self.segments,
+            "version": self.version,
+            "status": self.status,
+            "seconds": self.seconds,
+            "segments": self.segments,
             "first_gps": self.first_gps,
             "sum_canary": self.sum_canary.tolist(),
             "sum_raw": self.sum_raw.tolist(),
@@ -218,7 +294,7 @@ class CanaryValidator:
             "tail_gps": list(self._tail_gps),
             "tail_offset": self._tail_offset,
             "verdicts": {str(k): v for k, v in self.verdicts.items()},
-        }  # fmt: skip
+        }
 
     def _resume_tail(self, state: dict, reread: Callable | None) -> None:
         """Re-read the unfinished segment's samples from the frames; if
@@ -249,6 +325,7 @@ class CanaryValidator:
 
     def _load(self, state: dict, reread: Callable | None) -> None:
         self.verdicts = {int(k): v for k, v in state["verdicts"].items()}
+        self._bound_verdicts()  # a state.json written before the bound
         self._reset(state["version"])
         self.status = state["status"]
         self.seconds = int(state["seconds"])
@@ -265,6 +342,12 @@ class CanaryValidator:
             return
         self.sum_canary, self.sum_raw = sums
         self._resume_tail(state, reread)
-        logger.info("canary %s: resumed validation (%s, %d s, %d segments, "
-                    "ratio %.4f)", self.version, self.status, self.seconds,
-                    self.segments, self.ratio)  # fmt: skip
+        logger.info(
+            "canary %s: resumed validation (%s, %d s, %d segments, "
+            "ratio %.4f)",
+            self.version,
+            self.status,
+            self.seconds,
+            self.segments,
+            self.ratio,
+        )

@@ -6,8 +6,9 @@ import random
 
 import numpy as np
 import pytest
+from monitor_helpers import GPS0, FakeExporter, FrameSource, make_config
+
 from monitor.monitor import Monitor
-from monitor_helpers import GPS0, FakeExporter, FrameSource, make_settings
 
 
 @pytest.fixture(autouse=True)
@@ -34,11 +35,11 @@ def frames(tmp_path) -> FrameSource:
 @pytest.fixture
 def open_monitor(tmp_path, exporter):
     """Factory of monitors on ``tmp_path`` (closed at the end); keyword
-    arguments override settings per component (see make_settings)."""
+    arguments override settings per component (see make_config)."""
     monitors = []
 
     def factory(**parts) -> Monitor:
-        monitor = Monitor(make_settings(tmp_path, exporter.url, **parts))
+        monitor = Monitor(make_config(tmp_path, exporter.url, **parts))
         monitors.append(monitor)
         return monitor
 

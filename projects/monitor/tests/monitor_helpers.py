@@ -1,5 +1,6 @@
 """Test helpers: cleaned frames made from simulated data, a real HTTP
-stand-in for the exporter, and monitor settings with small windows.
+stand-in for the exporter, and the monitor's settings from the root
+``pyproject.toml`` with small windows.
 
 The cleaner is another service; these tests write its output contract
 (``utils.channels.OutputChannels``) themselves from the simulator: RAW is
@@ -11,7 +12,6 @@ noise to RAW.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from dataclasses import replace
@@ -19,21 +19,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
-from monitor.config import (
-    ArchiveConfig,
-    CarouselConfig,
-    MonitorConfig,
-    PromotionConfig,
-    Settings,
-    StatusConfig,
-    ValidationConfig,
-)
 from scipy.signal import resample_poly
+
+from monitor.config import MonitorConfig, MonitorSettings
 from utils.channels import STRAIN_RATE, OutputChannels, State
+from utils.config import parse_settings
 from utils.gwf import write_frame
 from utils.names import cleaned_name
 from utils.signal import bandpass
 from utils.simulation import SimulationConfig, Simulator
+from utils.testing import free_port
 
 IFO = "L1"
 GPS0 = 1_400_000_000  # a multiple of every archive_length used here
@@ -41,13 +36,6 @@ TOKEN = "test-token"
 GOOD_STATE = State.INPUT_OK | State.CANARY_OK | State.ANALYSIS_READY
 SIM_RATE = 16384  # Hz, the simulator's strain
 REMOVED = 0.9  # fraction of the band-passed truth a good canary removes
-
-
-def free_port() -> int:
-    """A TCP port free right now on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class FrameSource:
@@ -73,14 +61,22 @@ class FrameSource:
         truth = np.concatenate([s.truth for s in seconds])
         down = SIM_RATE // STRAIN_RATE
         raw = resample_poly(strain, 1, down)
-        truth = bandpass(resample_poly(truth, 1, down), 58.0, 62.0,
-                         STRAIN_RATE)  # fmt: skip
+        truth = bandpass(
+            resample_poly(truth, 1, down), 58.0, 62.0, STRAIN_RATE
+        )
         return raw, truth
 
-    def write(self, gps: int, n: int, canary: str = "good",
-              canary_version: int = 2, production_version: int = 0,
-              state: int = int(GOOD_STATE), skip: tuple[int, ...] = (),
-              folder: Path | None = None) -> list[Path]:  # fmt: skip
+    def write(
+        self,
+        gps: int,
+        n: int,
+        canary: str = "good",
+        canary_version: int = 2,
+        production_version: int = 0,
+        state: int = int(GOOD_STATE),
+        skip: tuple[int, ...] = (),
+        folder: Path | None = None,
+    ) -> list[Path]:
         """Write frames ``[gps, gps+n)`` (except ``skip``).
 
         Args:
@@ -94,8 +90,9 @@ class FrameSource:
         if canary == "good":
             cleaned = raw - REMOVED * truth
         elif canary == "harmful":
-            noise = bandpass(self.rng.standard_normal(raw.size), 58.0, 62.0,
-                             STRAIN_RATE)  # fmt: skip
+            noise = bandpass(
+                self.rng.standard_normal(raw.size), 58.0, 62.0, STRAIN_RATE
+            )
             cleaned = raw + noise * (2 * np.std(truth) / np.std(noise))
         else:
             cleaned = raw.copy()
@@ -106,24 +103,43 @@ class FrameSource:
             if g in skip:
                 continue
             part = slice(i * STRAIN_RATE, (i + 1) * STRAIN_RATE)
-            paths.append(self.write_one(
-                g, raw[part], cleaned[part], production[part], state,
-                production_version, canary_version, folder))  # fmt: skip
+            paths.append(
+                self.write_one(
+                    g,
+                    raw[part],
+                    cleaned[part],
+                    production[part],
+                    state,
+                    production_version,
+                    canary_version,
+                    folder,
+                )
+            )
         return paths
 
-    def write_one(self, gps: int, raw: np.ndarray, canary: np.ndarray,
-                  production: np.ndarray, state: int, production_version: int,
-                  canary_version: int, folder: Path | None = None
-                  ) -> Path:  # fmt: skip
+    def write_one(
+        self,
+        gps: int,
+        raw: np.ndarray,
+        canary: np.ndarray,
+        production: np.ndarray,
+        state: int,
+        production_version: int,
+        canary_version: int,
+        folder: Path | None = None,
+    ) -> Path:
         """Write one cleaned frame atomically."""
         c = self.channels
         out_dq = production if state & State.OUT_DQ_ON else raw
         data = {
-            c.out_dq: out_dq, c.production: production, c.canary: canary,
-            c.raw: raw, c.state: np.full(16, state, np.int32),
+            c.out_dq: out_dq,
+            c.production: production,
+            c.canary: canary,
+            c.raw: raw,
+            c.state: np.full(16, state, np.int32),
             c.production_version: np.array([production_version], np.int32),
             c.canary_version: np.array([canary_version], np.int32),
-        }  # fmt: skip
+        }
         folder = Path(folder or self.carousel)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / cleaned_name(IFO, gps)
@@ -143,10 +159,16 @@ class FakeExporter:
     ``POST /production`` with bearer-token auth; records promotions."""
 
     def __init__(self, versions: tuple[int, ...] = (1, 2, 3, 4)) -> None:
-        self.known = {v: {"version": v, "gps_start": GPS0 - 2000 + 100 * v,
-                          "gps_stop": GPS0 - 1000 + 100 * v,
-                          "exported_at": time.time(), "backend": "onnx"}
-                      for v in versions}  # fmt: skip
+        self.known = {
+            v: {
+                "version": v,
+                "gps_start": GPS0 - 2000 + 100 * v,
+                "gps_stop": GPS0 - 1000 + 100 * v,
+                "exported_at": time.time(),
+                "backend": "onnx",
+            }
+            for v in versions
+        }
         self.production: int | None = None
         self.canary: int | None = max(versions) if versions else None
         self.promotions: list[int] = []
@@ -216,29 +238,60 @@ class FakeExporter:
             self.server = None
 
 
-def make_settings(root: Path, exporter_url: str, **parts: dict) -> Settings:
-    """Settings on ``root`` with small windows; ``parts`` override fields
-    per component, e.g. ``validation={"window_length": 20}``."""
+ROOT = Path(__file__).resolve().parents[3]
+PYPROJECT = ROOT / "pyproject.toml"
+# what run.sh exports; the folders are replaced by each test that uses them
+ENVIRON = {
+    "IFO": IFO,
+    "PROJECT_DIR": "/nonexistent/project",
+    "DATA_DIR": "/nonexistent/data",
+    "ARCHIVE_DIR": "/nonexistent/archive",
+}
+# small windows, short waits and no servers, for tests that tick by hand
+SMALL = {
+    "window_length": 10,
+    "archive_length": 10,
+    "poll_interval": 0.05,
+    "missing_timeout": 0.3,
+    "metrics_port": 0,
+    "promotion_timeout": 2.0,
+    "promotion_retry_min_interval": 0.1,
+    "promotion_retry_max_interval": 0.2,
+    "archive_retry_interval": 0.2,
+    "status_interval": 1e6,
+    "status_port": 0,
+    "history_length": 600,
+    "psd_length": 40,
+}
+
+
+def load_settings(
+    section: str = "monitor", *flags: str, **values: object
+) -> MonitorSettings:
+    """``monitor --typeo pyproject.toml:<section> <flags>`` (``values`` as
+    more flags) without running it."""
+    argv = ["--typeo", f"{PYPROJECT}:{section}", *flags]
+    for key, value in values.items():
+        argv += [f"--{key.replace('_', '-')}", str(value)]
+    return parse_settings(MonitorSettings, "monitor", argv, environ=ENVIRON)
+
+
+def make_config(root: Path, exporter_url: str, **parts: dict) -> MonitorConfig:
+    """The root ``[monitor]`` on ``root`` with :data:`SMALL` values;
+    ``parts`` override fields per component, e.g.
+    ``validation={"window_length": 20}``."""
     root = Path(root)
-    settings = Settings(
-        monitor=MonitorConfig(IFO, root / "monitor" / "state.json",
-                              poll_interval=0.05, missing_timeout=0.3,
-                              metrics_port=0),
-        validation=ValidationConfig(window_length=10),
-        promotion=PromotionConfig(exporter_url, TOKEN, timeout=2.0,
-                                  attempts=1, backoff=0.0,
-                                  retry_interval=0.2),
-        carousel=CarouselConfig(IFO, root / "carousel",
-                                root / "archive" / ".spool", max_frames=300,
-                                headroom=0),
-        archive=ArchiveConfig(IFO, root / "archive", archive_length=10,
-                              retry_interval=0.2),
-        status=StatusConfig(root / "monitor" / "status", interval=1e6,
-                            port=0, history_length=600, psd_length=40,
-                            range_length=32),
-    )  # fmt: skip
+    settings = load_settings(
+        project_dir=root,
+        archive_dir=root / "archive",
+        exporter_url=exporter_url,
+        **SMALL,
+    )
+    config = settings.monitor_config(TOKEN)
+    # prune to the bound exactly, so that tests can count frames
+    config = replace(config, carousel=replace(config.carousel, headroom=0))
     for name, fields in parts.items():
-        settings = replace(
-            settings, **{name: replace(getattr(settings, name), **fields)}
+        config = replace(
+            config, **{name: replace(getattr(config, name), **fields)}
         )
-    return settings
+    return config

@@ -8,8 +8,9 @@ import shutil
 import time
 
 import numpy as np
-from monitor.carousel import list_frames
 from monitor_helpers import GPS0, IFO
+
+from monitor.carousel import list_frames
 from utils.channels import OutputChannels
 from utils.gwf import read_frame
 from utils.names import FrameName, cleaned_name
@@ -27,8 +28,11 @@ def archived_files(folder) -> dict[tuple[int, int], os.PathLike]:
 
 
 def covered(folder) -> set[int]:
-    return {g for (start, dur) in archived_files(folder)
-            for g in range(start, start + dur)}  # fmt: skip
+    return {
+        g
+        for (start, dur) in archived_files(folder)
+        for g in range(start, start + dur)
+    }
 
 
 def tick_until(monitor, done, timeout: float = 10.0) -> None:
@@ -39,8 +43,7 @@ def tick_until(monitor, done, timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-def test_carousel_bound_holds_across_a_restart(tmp_path, frames,
-                                               open_monitor):  # fmt: skip
+def test_carousel_bound_holds_across_a_restart(tmp_path, frames, open_monitor):
     bound = 20
     parts = {"carousel": {"max_frames": bound}}
     first = open_monitor(**parts)
@@ -58,8 +61,9 @@ def test_carousel_bound_holds_across_a_restart(tmp_path, frames,
     assert len(left) <= bound
     assert left == list(range(GPS0 + 60 - len(left), GPS0 + 60))  # newest
     # nothing was lost: every second is archived or still spooled
-    spooled = set(list_frames(tmp_path / "archive" / ".spool",
-                              f"{IFO}_DEEPCLEAN"))  # fmt: skip
+    spooled = set(
+        list_frames(tmp_path / "archive" / ".spool", f"{IFO}_DEEPCLEAN")
+    )
     assert covered(tmp_path / "archive") | spooled >= set(
         range(GPS0, GPS0 + 60)
     )
@@ -78,8 +82,9 @@ def test_archive_holds_exactly_the_right_seconds_and_channels(
     frames.write(GPS0, 25, skip=(missing,))
     originals = {
         g: read_frame(frames.carousel / cleaned_name(IFO, g))
-        for g in range(GPS0, GPS0 + 25) if g != missing
-    }  # fmt: skip
+        for g in range(GPS0, GPS0 + 25)
+        if g != missing
+    }
     monitor = open_monitor()  # archive_length 10
     tick_until(monitor, lambda: monitor.sequencer.cursor == GPS0 + 25)
     files = archived_files(tmp_path / "archive")
@@ -98,8 +103,9 @@ def test_archive_holds_exactly_the_right_seconds_and_channels(
                 ]
             )
             np.testing.assert_array_equal(data[name].data, want)
-    spooled = set(list_frames(tmp_path / "archive" / ".spool",
-                              f"{IFO}_DEEPCLEAN"))  # fmt: skip
+    spooled = set(
+        list_frames(tmp_path / "archive" / ".spool", f"{IFO}_DEEPCLEAN")
+    )
     assert spooled == set(range(GPS0 + 20, GPS0 + 25))
 
 
@@ -114,8 +120,9 @@ def test_late_frame_after_a_gap_is_archived_on_its_own(
     monitor = open_monitor()
     tick_until(monitor, lambda: monitor.sequencer.cursor == GPS0 + 12)
     os.replace(staged[5], frames.carousel / staged[5].name)  # too late
-    tick_until(monitor, lambda: (late, 1) in archived_files(
-        tmp_path / "archive"))  # fmt: skip
+    tick_until(
+        monitor, lambda: (late, 1) in archived_files(tmp_path / "archive")
+    )
     assert sorted(archived_files(tmp_path / "archive")) == [
         (GPS0, 5),
         (late, 1),
@@ -129,9 +136,10 @@ def test_unwritable_archive_keeps_spool_and_carousel_bound(
     blocker = tmp_path / "cold"
     blocker.write_text("a file where the archive mount should be")
     archive = blocker / "archive"
-    monitor = open_monitor(carousel={"max_frames": 8},
-                           archive={"archive_dir": archive,
-                                    "archive_length": 5})  # fmt: skip
+    monitor = open_monitor(
+        carousel={"max_frames": 8},
+        archive={"archive_dir": archive, "archive_length": 5},
+    )
     with caplog.at_level(logging.ERROR):
         for path in frames.write(GPS0, 20, folder=tmp_path / "staging"):
             os.replace(path, frames.carousel / path.name)
@@ -145,8 +153,9 @@ def test_unwritable_archive_keeps_spool_and_carousel_bound(
     assert monitor.carousel.lost_total == 0
     # the mount comes back: the spool drains into the archive
     blocker.unlink()
-    tick_until(monitor, lambda: covered(archive) >= set(
-        range(GPS0, GPS0 + 20)))  # fmt: skip
+    tick_until(
+        monitor, lambda: covered(archive) >= set(range(GPS0, GPS0 + 20))
+    )
     assert sorted(archived_files(archive)) == [
         (GPS0 + 5 * i, 5) for i in range(4)
     ]
@@ -176,8 +185,10 @@ def test_carousel_bound_holds_while_the_loop_is_blocked(
 
     exporter.delay = 3.0  # each promotion round blocks for its timeout
     bound = 10
-    monitor = open_monitor(carousel={"max_frames": bound, "headroom": 2},
-                           promotion={"timeout": 1.5})  # fmt: skip
+    monitor = open_monitor(
+        carousel={"max_frames": bound, "headroom": 2},
+        promotion={"timeout": 1.5},
+    )
     staged = frames.write(GPS0, 40, folder=tmp_path / "staging")
     stop = threading.Event()
     loop = threading.Thread(target=monitor.run, args=(stop,))
@@ -198,8 +209,9 @@ def test_carousel_bound_holds_while_the_loop_is_blocked(
     assert monitor.carousel.lost_total == 0
 
 
-def test_corrupt_frame_is_a_gap_kept_aside(tmp_path, frames, open_monitor,
-                                           caplog):  # fmt: skip
+def test_corrupt_frame_is_a_gap_kept_aside(
+    tmp_path, frames, open_monitor, caplog
+):
     frames.write(GPS0, 12)
     bad = frames.carousel / cleaned_name(IFO, GPS0 + 4)
     bad.write_bytes(bad.read_bytes()[:5000])  # truncated by a broken disk
@@ -227,7 +239,7 @@ def test_spool_is_bounded_while_the_archive_fails(
     monitor = open_monitor(
         carousel={"max_frames": 4, "max_spool_length": 6},
         archive={"archive_dir": blocker / "archive", "archive_length": 100},
-    )  # fmt: skip
+    )
     staged = frames.write(GPS0, 10, folder=tmp_path / "staging")
     with caplog.at_level(logging.ERROR):
         for path in staged:

@@ -4,22 +4,20 @@ small windows), stopped by SIGTERM."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
-import pytest
-import tomllib
-from monitor.main import main
-from monitor_helpers import GPS0, TOKEN, free_port
+from monitor_helpers import GPS0, TOKEN
+
+from utils.testing import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
-SECTIONS = ("monitor", "monitor-production")
 
 
 def root_config() -> dict:
@@ -41,39 +39,41 @@ def toml_table(name: str, table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.mark.parametrize("section", SECTIONS)
-def test_root_sections_name_only_main_arguments(section):
-    parameters = inspect.signature(main.__wrapped__).parameters
-    config = root_config()["scripts"][section]
-    assert set(config) <= set(parameters)
-    for name, parameter in parameters.items():
-        if parameter.default is inspect.Parameter.empty:
-            assert name in config, f"{section} lacks required {name}"
-
-
 def test_entry_point_runs_and_stops_on_sigterm(tmp_path, frames, exporter):
     frames.write(GPS0, 15, canary_version=2)
     config = root_config()
     section = dict(config["scripts"]["monitor"])
     section.update(
-        exporter_url=exporter.url, window_length=10, archive_length=10,
-        status_port=free_port(), metrics_port=free_port(),
-        status_interval=1.0, missing_timeout=0.5, poll_interval=0.1,
-    )  # fmt: skip
+        exporter_url=exporter.url,
+        window_length=10,
+        archive_length=10,
+        status_port=free_port(),
+        metrics_port=free_port(),
+        status_interval=1.0,
+        missing_timeout=0.5,
+        poll_interval=0.1,
+    )
     path = tmp_path / "pyproject.toml"
     path.write_text(
         toml_table("tool.typeo.base", config["base"])
         + toml_table("tool.typeo.scripts.monitor", section)
     )
-    env = {**os.environ, "IFO": "L1", "PROJECT_DIR": str(tmp_path),
-           "DATA_DIR": str(tmp_path / "data"),
-           "DEEPCLEAN_API_TOKEN": TOKEN}  # fmt: skip
-    env.pop("ARCHIVE_DIR", None)
+    env = {
+        **os.environ,
+        "IFO": "L1",
+        "PROJECT_DIR": str(tmp_path),
+        "DATA_DIR": str(tmp_path / "data"),
+        "DEEPCLEAN_API_TOKEN": TOKEN,
+        "ARCHIVE_DIR": str(tmp_path / "archive"),
+    }
     monitor = Path(sys.executable).with_name("monitor")
     process = subprocess.Popen(
-        [str(monitor), "--typeo", f"{path}:monitor"], env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [str(monitor), "--typeo", f"{path}:monitor"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     state = tmp_path / "monitor" / "state.json"
     page = tmp_path / "monitor" / "status" / "index.html"
     try:
@@ -98,4 +98,4 @@ def test_entry_point_runs_and_stops_on_sigterm(tmp_path, frames, exporter):
     assert archive.exists()
     log = (tmp_path / "logs" / "monitor.log").read_text()
     assert "canary 2 promoted to production" in log
-    assert "signal 15: stopping" in log
+    assert "signal SIGTERM (15): stopping" in log

@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 import time
 
-from monitor.sequencer import Sequencer, Step
 from monitor_helpers import GPS0
 
+from monitor.sequencer import Sequencer, Step
 
-def test_skipped_second_does_not_stall_the_monitor(tmp_path, frames,
-                                                   open_monitor):  # fmt: skip
+
+def test_skipped_second_does_not_stall_the_monitor(
+    tmp_path, frames, open_monitor
+):
     skipped = GPS0 + 5
     frames.write(GPS0, 12, skip=(skipped,))
-    monitor = open_monitor(monitor={"missing_timeout": 0.3})
+    monitor = open_monitor(loop={"missing_timeout": 0.3})
     start = time.monotonic()
     monitor.tick()
     assert monitor.sequencer.cursor == skipped  # waits, bounded
@@ -40,7 +42,7 @@ def test_late_frame_within_the_timeout_is_processed_in_order(
     for path in staged:
         if path.name != staged[3].name:
             os.replace(path, frames.carousel / path.name)
-    monitor = open_monitor(monitor={"missing_timeout": 5.0})
+    monitor = open_monitor(loop={"missing_timeout": 5.0})
     monitor.tick()
     assert monitor.sequencer.cursor == late
     os.replace(staged[3], frames.carousel / staged[3].name)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+
 from monitor.server import MAX_PATH_LENGTH, StatusServer
 from utils.logging import configure_logging
 
@@ -18,13 +19,20 @@ REQUEST_TIMEOUT = 0.5  # s: short, so that the test takes seconds
 FORGED = "2024-01-01T00:00:00Z monitor INFO monitor: FORGED"
 LINE = re.compile(r"\d{4}-\d\d-\d\dT[\d:]{8}Z monitor ")
 ODD_TARGETS = [
-    b"/%00", b"/index.html%00.png", b"/x\x00y",  # NUL, encoded and raw
+    b"/%00",
+    b"/index.html%00.png",
+    b"/x\x00y",  # NUL, encoded and raw
     b"/%0D%0A" + FORGED.replace(" ", "%20").encode(),
     b"/%0A" + FORGED.replace(" ", "%20").encode(),
     b"/a\r" + FORGED.replace(" ", "%20").encode(),  # a raw CR
-    b"/%E2%80%A8x", b"/%C2%85x", b"/%7Fx",  # U+2028, NEL, DEL
-    b"/../index.html", b"/%2e%2e/%2e%2e/etc/passwd", b"/a/..%2F..%2Fx",
-    b"/%FF", b"/%ED%A0%80",  # not UTF-8, an encoded surrogate
+    b"/%E2%80%A8x",
+    b"/%C2%85x",
+    b"/%7Fx",  # U+2028, NEL, DEL
+    b"/../index.html",
+    b"/%2e%2e/%2e%2e/etc/passwd",
+    b"/a/..%2F..%2Fx",
+    b"/%FF",
+    b"/%ED%A0%80",  # not UTF-8, an encoded surrogate
     b"/" + b"a" * (MAX_PATH_LENGTH + 1),
 ]
 
@@ -32,8 +40,10 @@ ODD_TARGETS = [
 def raw_get(port: int, target: bytes, timeout: float = 5.0) -> bytes:
     """The whole response to ``GET target`` sent as raw bytes."""
     with socket.create_connection(("127.0.0.1", port), timeout) as sock:
-        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
-                     b"Connection: close\r\n\r\n")  # fmt: skip
+        sock.sendall(
+            b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
+            b"Connection: close\r\n\r\n"
+        )
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
@@ -72,8 +82,10 @@ def test_odd_paths_are_answered_400_and_logged_escaped(
     for target in ODD_TARGETS:
         response = raw_get(status.port, target)
         status_line = response.split(b"\r\n", 1)[0]
-        assert status_line.startswith(b"HTTP/1.0 4"), (target[:40],
-                                                        response[:200])
+        assert status_line.startswith(b"HTTP/1.0 4"), (
+            target[:40],
+            response[:200],
+        )
     page = raw_get(status.port, b"/")
     assert page.startswith(b"HTTP/1.0 200 ") and b"status" in page
     assert capfd.readouterr().err == ""  # no traceback in the pane

@@ -18,24 +18,31 @@ import numpy as np
 import pytest
 import requests
 from matplotlib.image import imread
-from monitor.monitor import Monitor
 from monitor_helpers import (
     GPS0,
     IFO,
     FakeExporter,
     FrameSource,
-    free_port,
-    make_settings,
+    make_config,
 )
+
+from monitor.metrics import PREFIX
+from monitor.monitor import Monitor
 from utils.channels import State
 from utils.gpstime import gps_to_unix
 from utils.names import cleaned_name
+from utils.testing import free_port
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chrome")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LATENCY = 4.5  # s, set as the frames' mtime after the end of their second
-FIGURES = {"versions.png", "asd_ratio.png", "range.png", "latency.png",
-           "gate.png"}  # fmt: skip
+FIGURES = {
+    "versions.png",
+    "asd_ratio.png",
+    "range.png",
+    "latency.png",
+    "gate.png",
+}
 
 
 class ImgSources(HTMLParser):
@@ -58,8 +65,13 @@ def served(tmp_path_factory):
     tests, which only read it)."""
     root = tmp_path_factory.mktemp("served")
     frames = FrameSource(root / "carousel")
-    on = int(State.INPUT_OK | State.PRODUCTION_OK | State.CANARY_OK
-             | State.OUT_DQ_ON | State.ANALYSIS_READY)  # fmt: skip
+    on = int(
+        State.INPUT_OK
+        | State.PRODUCTION_OK
+        | State.CANARY_OK
+        | State.OUT_DQ_ON
+        | State.ANALYSIS_READY
+    )
     frames.write(GPS0, 2, production_version=1, state=on)
     frames.write(
         GPS0 + 3, 1, production_version=1, state=on & ~State.INPUT_OK
@@ -71,13 +83,14 @@ def served(tmp_path_factory):
             stamp = gps_to_unix(gps + 1) + LATENCY
             os.utime(path, (stamp, stamp))
     exporter = FakeExporter().start()
-    settings = make_settings(
-        root, exporter.url,
-        monitor={"metrics_port": free_port(), "missing_timeout": 0.2},
+    config = make_config(
+        root,
+        exporter.url,
+        loop={"metrics_port": free_port(), "missing_timeout": 0.2},
         status={"port": free_port()},
         validation={"window_length": 20},
-    )  # fmt: skip
-    with Monitor(settings) as monitor:
+    )
+    with Monitor(config) as monitor:
         deadline = time.monotonic() + 10
         while monitor.sequencer.cursor != GPS0 + 45:
             assert time.monotonic() < deadline
@@ -88,12 +101,11 @@ def served(tmp_path_factory):
     exporter.stop()
 
 
-def test_status_page_renders_in_a_headless_browser(served, tmp_path,
-                                                   caplog):  # fmt: skip
+def test_status_page_renders_in_a_headless_browser(served, tmp_path, caplog):
     browser = next(filter(None, map(shutil.which, BROWSERS)), None)
     if browser is None:
         pytest.skip("no headless browser binary (chromium) on this machine")
-    folder = served.settings.status.status_dir
+    folder = served.config.status.status_dir
     html = (folder / "index.html").read_text()
     parser = ImgSources()
     parser.feed(html)
@@ -109,12 +121,22 @@ def test_status_page_renders_in_a_headless_browser(served, tmp_path,
     with caplog.at_level(logging.DEBUG, logger="monitor.server"):
         caplog.clear()
         result = subprocess.run(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu",
-             "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'ud'}",
-             "--window-size=1200,4000", "--hide-scrollbars",
-             f"--screenshot={shot}", url],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                f"--user-data-dir={tmp_path / 'ud'}",
+                "--window-size=1200,4000",
+                "--hide-scrollbars",
+                f"--screenshot={shot}",
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         messages = [r.getMessage() for r in caplog.records]
     assert result.returncode == 0, result.stderr[-2000:]
     # the browser fetched the page and every plot it references
@@ -129,7 +151,7 @@ def test_status_page_renders_in_a_headless_browser(served, tmp_path,
 
 
 def test_status_page_says_what_happened(served):
-    html = (served.settings.status.status_dir / "index.html").read_text()
+    html = (served.config.status.status_dir / "index.html").read_text()
     assert "production <b>2</b>, canary <b>4</b>" in html  # exporter
     assert "version 2 validated: 20/20 s" in html
     hist = served.history
@@ -145,30 +167,39 @@ def test_status_page_says_what_happened(served):
 
 
 def test_metrics_endpoint_scraped(served):
-    port = served.settings.monitor.metrics_port
+    port = served.config.loop.metrics_port
     text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     names = (
-        "monitor_asd_ratio", "monitor_canary_validation_ratio",
-        "monitor_canary_validation_seconds", "monitor_version",
-        "monitor_out_dq_gate_open", "monitor_dropped_seconds_total",
-        "monitor_missing_seconds_total", "monitor_carousel_frames",
-        "monitor_spool_frames", "monitor_archive_write_seconds_bucket",
-        "monitor_archived_seconds_total", "monitor_promotions_total",
-        "monitor_frame_latency_seconds", "monitor_inspiral_range_mpc",
-    )  # fmt: skip
+        "asd_ratio",
+        "canary_validation_ratio",
+        "canary_validation_seconds",
+        "version",
+        "out_dq_gate_open",
+        "dropped_seconds_total",
+        "missing_seconds_total",
+        "carousel_frames",
+        "spool_frames",
+        "archive_write_seconds_bucket",
+        "archived_seconds_total",
+        "promotions_total",
+        "frame_latency_seconds",
+        "inspiral_range_mpc",
+    )
     for name in names:
-        assert name in text, name
+        assert f"\n{PREFIX}{name}" in text, name
+    samples = [line for line in text.splitlines() if line[:1] not in "#"]
+    # one naming scheme, one registry: no sample but the monitor's
+    assert all(line.startswith(PREFIX) for line in samples)
     values = {
-        line.split(" ")[0]: float(line.split(" ")[1])
-        for line in text.splitlines()
-        if line and line[0] != "#"
+        line.split(" ")[0].removeprefix(PREFIX): float(line.split(" ")[1])
+        for line in samples
     }
-    assert values['monitor_version{role="production"}'] == 1
-    assert values['monitor_version{role="canary"}'] == 2
-    assert values["monitor_missing_seconds_total"] == 1
-    assert values["monitor_dropped_seconds_total"] == 1
-    assert values["monitor_out_dq_gate_open"] == 1
-    assert values['monitor_promotions_total{outcome="promoted"}'] == 1
+    assert values['version{role="production"}'] == 1
+    assert values['version{role="canary"}'] == 2
+    assert values["missing_seconds_total"] == 1
+    assert values["dropped_seconds_total"] == 1
+    assert values["out_dq_gate_open"] == 1
+    assert values['promotions_total{outcome="promoted"}'] == 1
     # production removes 95% of the coupled noise: far below 1 in band
-    assert values['monitor_asd_ratio{product="production"}'] < 0.5
-    assert values['monitor_asd_ratio{product="canary"}'] < 1.0
+    assert values['asd_ratio{product="production"}'] < 0.5
+    assert values['asd_ratio{product="canary"}'] < 1.0

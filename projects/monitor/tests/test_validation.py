@@ -3,18 +3,27 @@ with the exporter's API served for real by a stand-in (FakeExporter)."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
+from monitor_helpers import (
+    GOOD_STATE,
+    GPS0,
+    FrameSource,
+    load_settings,
+    make_config,
+)
+from scipy.signal import welch
+
 from monitor.frames import SecondData
 from monitor.monitor import Monitor
-from monitor.validation import CanaryValidator
-from monitor_helpers import GOOD_STATE, GPS0, FrameSource, make_settings
-from scipy.signal import welch
+from monitor.validation import KEPT_VERDICTS, CanaryValidator
 from utils.channels import OutputChannels, State
 
-WINDOW = 10  # s, the window of these tests (make_settings)
+WINDOW = 10  # s, the window of these tests (make_config)
 
 
 def release(monitor: Monitor, staged: list, carousel) -> list[int]:
@@ -36,8 +45,13 @@ def promoted_after(seen: list) -> list[int]:
 def test_good_canary_promoted_after_one_full_window_not_before(
     tmp_path, frames, exporter, open_monitor
 ):
-    staged = frames.write(GPS0, WINDOW + 4, canary="good", canary_version=2,
-                          folder=tmp_path / "staging")  # fmt: skip
+    staged = frames.write(
+        GPS0,
+        WINDOW + 4,
+        canary="good",
+        canary_version=2,
+        folder=tmp_path / "staging",
+    )
     monitor = open_monitor()
     counts = promoted_after(release(monitor, staged, frames.carousel))
     # nothing before the 10th qualifying second, exactly one promotion at it
@@ -51,8 +65,9 @@ def test_good_canary_promoted_after_one_full_window_not_before(
     assert monitor.promoter.pending is None
 
 
-def test_harmful_canary_never_promoted(tmp_path, frames, exporter,
-                                       open_monitor):  # fmt: skip
+def test_harmful_canary_never_promoted(
+    tmp_path, frames, exporter, open_monitor
+):
     staged = frames.write(
         GPS0,
         2 * WINDOW + 5,
@@ -78,15 +93,18 @@ def test_only_seconds_cleaned_by_this_canary_count(
     dropped = int(State.CANARY_OK)  # INPUT_OK off: a dropped input
     staged = (
         frames.write(GPS0, 3, canary_version=2, folder=staging)
-        + frames.write(GPS0 + 3, 2, state=no_canary, canary_version=2,
-                       folder=staging)
-        + frames.write(GPS0 + 5, 2, canary_version=2, production_version=2,
-                       folder=staging)
-        + frames.write(GPS0 + 7, 1, state=dropped, canary_version=2,
-                       folder=staging)
+        + frames.write(
+            GPS0 + 3, 2, state=no_canary, canary_version=2, folder=staging
+        )
+        + frames.write(
+            GPS0 + 5, 2, canary_version=2, production_version=2, folder=staging
+        )
+        + frames.write(
+            GPS0 + 7, 1, state=dropped, canary_version=2, folder=staging
+        )
         + frames.write(GPS0 + 8, 1, canary_version=0, folder=staging)
         + frames.write(GPS0 + 9, 9, canary_version=2, folder=staging)
-    )  # fmt: skip
+    )
     monitor = open_monitor()
     counts = promoted_after(release(monitor, staged, frames.carousel))
     # qualifying: GPS0..+2, then +9..+15: promoted at the 16th frame
@@ -95,12 +113,14 @@ def test_only_seconds_cleaned_by_this_canary_count(
     assert monitor.validator.verdicts[2]["seconds"] == WINDOW
 
 
-def test_new_canary_restarts_validation(tmp_path, frames, exporter,
-                                        open_monitor):  # fmt: skip
+def test_new_canary_restarts_validation(
+    tmp_path, frames, exporter, open_monitor
+):
     staging = tmp_path / "staging"
     staged = frames.write(GPS0, 6, canary_version=2, folder=staging)
-    staged += frames.write(GPS0 + 6, WINDOW + 2, canary_version=3,
-                           folder=staging)  # fmt: skip
+    staged += frames.write(
+        GPS0 + 6, WINDOW + 2, canary_version=3, folder=staging
+    )
     monitor = open_monitor()
     counts = promoted_after(release(monitor, staged, frames.carousel))
     assert counts.index(1) == 6 + WINDOW - 1
@@ -108,10 +128,12 @@ def test_new_canary_restarts_validation(tmp_path, frames, exporter,
     assert 2 not in monitor.validator.verdicts
 
 
-def test_validation_resumes_after_restart(tmp_path, frames, exporter,
-                                          open_monitor):  # fmt: skip
-    staged = frames.write(GPS0, WINDOW + 2, canary_version=2,
-                          folder=tmp_path / "staging")  # fmt: skip
+def test_validation_resumes_after_restart(
+    tmp_path, frames, exporter, open_monitor
+):
+    staged = frames.write(
+        GPS0, WINDOW + 2, canary_version=2, folder=tmp_path / "staging"
+    )
     first = open_monitor()
     release(first, staged[:6], frames.carousel)
     first.close()
@@ -126,7 +148,7 @@ def test_validation_resumes_after_restart(tmp_path, frames, exporter,
     ref_staged = ref_frames.write(
         GPS0, WINDOW + 2, canary_version=2, folder=tmp_path / "ref" / "staging"
     )
-    with Monitor(make_settings(tmp_path / "ref", exporter.url)) as ref:
+    with Monitor(make_config(tmp_path / "ref", exporter.url)) as ref:
         release(ref, ref_staged, ref_frames.carousel)
         want = ref.validator.verdicts[2]
     got = second.validator.verdicts[2]
@@ -138,8 +160,9 @@ def test_failed_promotion_is_retried_across_a_restart(
     tmp_path, frames, exporter, open_monitor
 ):
     exporter.stop()  # exporter down
-    staged = frames.write(GPS0, WINDOW, canary_version=2,
-                          folder=tmp_path / "staging")  # fmt: skip
+    staged = frames.write(
+        GPS0, WINDOW, canary_version=2, folder=tmp_path / "staging"
+    )
     monitor = open_monitor()
     release(monitor, staged, frames.carousel)
     assert monitor.validator.verdicts[2]["status"] == "validated"
@@ -159,8 +182,9 @@ def test_failed_promotion_is_retried_across_a_restart(
 def test_unknown_version_is_refused_not_retried(
     tmp_path, frames, exporter, open_monitor
 ):
-    staged = frames.write(GPS0, WINDOW, canary_version=9,
-                          folder=tmp_path / "staging")  # fmt: skip
+    staged = frames.write(
+        GPS0, WINDOW, canary_version=9, folder=tmp_path / "staging"
+    )
     monitor = open_monitor()
     release(monitor, staged, frames.carousel)
     posts = [r for r in exporter.requests if r[0] == "POST"]
@@ -184,9 +208,7 @@ def _second(gps: int, canary: np.ndarray, raw: np.ndarray) -> SecondData:
 def test_incremental_welch_matches_batch_welch(frames):
     """The window's ratio is the mean-Welch ASD ratio over the segments of
     each contiguous run (none spans the gap)."""
-    from monitor.config import ValidationConfig
-
-    config = ValidationConfig(window_length=12)
+    config = load_settings(window_length=12).validation_config()
     validator = CanaryValidator(config, OutputChannels("L1"))
     raw, truth = frames.stretch(GPS0, 13)
     canary = raw - 0.9 * truth
@@ -208,14 +230,17 @@ def test_incremental_welch_matches_batch_welch(frames):
     want = np.mean(np.sqrt(sums[0][band] / sums[1][band]))
     assert validator.segments == 4 + 6
     assert validator.verdicts[2]["seconds"] == 12
-    np.testing.assert_allclose(validator.verdicts[2]["ratio"], want,
-                               rtol=1e-10)  # fmt: skip
+    np.testing.assert_allclose(
+        validator.verdicts[2]["ratio"], want, rtol=1e-10
+    )
 
 
-def test_lost_state_is_rebuilt_from_the_carousel(tmp_path, frames, exporter,
-                                                 open_monitor):  # fmt: skip
-    staged = frames.write(GPS0, WINDOW + 2, canary_version=2,
-                          folder=tmp_path / "staging")  # fmt: skip
+def test_lost_state_is_rebuilt_from_the_carousel(
+    tmp_path, frames, exporter, open_monitor
+):
+    staged = frames.write(
+        GPS0, WINDOW + 2, canary_version=2, folder=tmp_path / "staging"
+    )
     first = open_monitor()
     release(first, staged[:6], frames.carousel)
     first.close()
@@ -228,3 +253,34 @@ def test_lost_state_is_rebuilt_from_the_carousel(tmp_path, frames, exporter,
     assert counts.index(1) == WINDOW - 6 - 1
     assert second.validator.verdicts[2]["first_gps"] == GPS0
     assert exporter.promotions == [2]
+
+
+def test_verdicts_are_bounded_after_many_windows(frames):
+    """state.json is written every tick: it must not grow with every
+    canary version ever judged (only the newest KEPT_VERDICTS stay)."""
+    config = load_settings(
+        window_length=2, fftlength=1.0, overlap=0.5
+    ).validation_config()
+    validator = CanaryValidator(config, OutputChannels("L1"))
+    raw, truth = frames.stretch(GPS0, 2)
+    canary = raw - 0.9 * truth
+    sizes = {}
+    versions = range(1, 3 * KEPT_VERDICTS + 1)
+    for version in versions:
+        for i in range(2):
+            gps = GPS0 + 2 * version + i
+            part = slice(i * 4096, (i + 1) * 4096)
+            second = _second(gps, canary[part], raw[part])
+            verdict = validator.add(replace(second, canary_version=version))
+        assert verdict is not None and verdict.validated
+        sizes[version] = len(json.dumps(validator.to_state()))
+    newest = list(versions)[-KEPT_VERDICTS:]
+    assert sorted(validator.verdicts) == newest
+    assert sizes[versions[-1]] <= sizes[2 * KEPT_VERDICTS] + 100  # flat
+    # a state saved before the bound is bounded when loaded
+    state = validator.to_state()
+    state["verdicts"].update(
+        {str(v): state["verdicts"][str(newest[0])] for v in range(-50, 0)}
+    )
+    loaded = CanaryValidator(config, OutputChannels("L1"), state)
+    assert sorted(loaded.verdicts) == newest

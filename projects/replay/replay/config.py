@@ -1,18 +1,35 @@
-"""Configuration of the frame source (frozen, validated at start-up)."""
+"""The frame source's settings and the frozen sub-configs of its modes.
 
-from __future__ import annotations
+:class:`ReplaySettings` is read from ``[tool.typeo.scripts.replay]`` of the
+root ``pyproject.toml`` (:func:`utils.config.parse_settings`); its
+``Args:`` are ``replay --help``. It validates every value at start-up and
+builds the sub-config of the mode by keyword: :class:`SimulateConfig` or
+:class:`PlaybackConfig`, both with a :class:`PaceConfig`. A sub-config has
+no default for a value the section sets. A profile the file lacks
+(``replay-production``) is ``[replay]`` itself (:mod:`utils.config`).
+No ``from __future__ import annotations`` here: typeo reads the real
+annotation objects.
+"""
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Dict, List, Literal, Tuple
 
 from utils.errors import ConfigError
 from utils.simulation import Fault, SimulationConfig
 
+MODES = ("simulate", "replay")
+FAULT_NAMES = {fault.value for fault in Fault}
 _FAULT = re.compile(r"^(?P<kind>[a-z_]+):(?P<start>-?\d+)(-(?P<stop>-?\d+))?$")
 
 
-def parse_faults(entries: list[str] | tuple[str, ...]) -> dict[int, Fault]:
+def _require(ok: bool, name: str, value: object, rule: str) -> None:
+    if not ok:
+        raise ConfigError(f"{name}={value!r}: {rule}")
+
+
+def parse_faults(entries: List[str] | Tuple[str, ...]) -> Dict[int, Fault]:
     """``["drop:120", "late:200", "drop:300-330"]`` -> ``{offset: Fault}``.
 
     Offsets are seconds relative to the first live second (negative ones
@@ -21,7 +38,7 @@ def parse_faults(entries: list[str] | tuple[str, ...]) -> dict[int, Fault]:
     Raises:
         ConfigError: an entry is malformed or names an unknown fault.
     """
-    out: dict[int, Fault] = {}
+    out: Dict[int, Fault] = {}
     kinds = ", ".join(f.value for f in Fault)
     for entry in entries:
         match = _FAULT.match(entry.strip())
@@ -58,18 +75,17 @@ class PaceConfig:
             overdue seconds are skipped (left as a gap); 0 never skips.
     """
 
-    speed: float = 1.0
-    start_gps: int = 0
-    duration: int = 0
-    keep_length: int = 600
-    max_lag_length: float = 60.0
+    speed: float
+    start_gps: int
+    duration: int
+    keep_length: int
+    max_lag_length: float
 
     def __post_init__(self) -> None:
-        if not self.speed > 0:
-            raise ConfigError(f"speed must be > 0, got {self.speed}")
+        _require(self.speed > 0, "speed", self.speed, "> 0")
         for name in ("start_gps", "duration", "keep_length", "max_lag_length"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0")
+            value = getattr(self, name)
+            _require(value >= 0, name, value, ">= 0")
 
 
 @dataclass(frozen=True)
@@ -89,28 +105,32 @@ class SimulateConfig:
 
     data_dir: Path
     simulation: SimulationConfig
-    pace: PaceConfig = field(default_factory=PaceConfig)
-    prefill_length: int = 0
-    faults: dict[int, Fault] = field(default_factory=dict)
-    fault_rate: float = 0.0
-    fault_kinds: tuple[Fault, ...] = (Fault.DROP, Fault.LATE)
-    late_delay: float = 1.5
+    pace: PaceConfig
+    prefill_length: int
+    faults: Dict[int, Fault]
+    fault_rate: float
+    fault_kinds: Tuple[Fault, ...]
+    late_delay: float
 
     def __post_init__(self) -> None:
-        if self.prefill_length < 0:
-            raise ConfigError("prefill_length must be >= 0")
-        keep = self.pace.keep_length
-        if keep and self.prefill_length > keep:
-            raise ConfigError(
-                f"prefill_length {self.prefill_length} s > keep_length "
-                f"{keep} s: the prefill would be pruned at once"
-            )
-        if not 0 <= self.fault_rate <= 1:
-            raise ConfigError(f"fault_rate {self.fault_rate} not in [0, 1]")
-        if self.fault_rate > 0 and not self.fault_kinds:
-            raise ConfigError("fault_rate > 0 needs fault_kinds")
-        if self.late_delay < 0:
-            raise ConfigError("late_delay must be >= 0")
+        prefill, keep = self.prefill_length, self.pace.keep_length
+        _require(prefill >= 0, "prefill_length", prefill, ">= 0")
+        _require(
+            not keep or prefill <= keep,
+            "prefill_length",
+            prefill,
+            f"<= keep_length={keep!r} s, or the prefill would be "
+            "pruned at once",
+        )
+        rate = self.fault_rate
+        _require(0 <= rate <= 1, "fault_rate", rate, "in [0, 1]")
+        _require(
+            rate == 0 or bool(self.fault_kinds),
+            "fault_kinds",
+            self.fault_kinds,
+            f"not empty with fault_rate={rate!r}",
+        )
+        _require(self.late_delay >= 0, "late_delay", self.late_delay, ">= 0")
 
 
 @dataclass(frozen=True)
@@ -131,12 +151,189 @@ class PlaybackConfig:
     source_dir: Path
     data_dir: Path
     ifo: str
-    pace: PaceConfig = field(default_factory=PaceConfig)
-    restamp: bool = True
-    loop: bool = False
+    pace: PaceConfig
+    restamp: bool
+    loop: bool
 
     def __post_init__(self) -> None:
-        if Path(self.source_dir).resolve() == Path(self.data_dir).resolve():
-            raise ConfigError("source_dir and data_dir must differ")
-        if self.loop and not self.restamp:
-            raise ConfigError("loop needs restamp (names would repeat)")
+        source = Path(self.source_dir)
+        _require(
+            source.resolve() != Path(self.data_dir).resolve(),
+            "source_dir",
+            str(source),
+            "differs from data_dir",
+        )
+        _require(
+            self.restamp or not self.loop,
+            "loop",
+            self.loop,
+            "needs restamping (keep_gps off): names would repeat",
+        )
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    """Write LIGO-like low-latency frames into data_dir, simulated or
+    replayed, until SIGTERM/SIGINT (or duration).
+
+    Args:
+        mode:
+            simulate: make frames; replay: play the frames in source_dir.
+        data_dir:
+            Output root: kafka/IFO (strain), lldetchar/IFO (witnesses) and
+            truth/IFO (simulated coupled noise, for evaluation only).
+        project_dir:
+            DeepClean project folder; the log goes to its logs/replay.log.
+        ifo:
+            Interferometer, e.g. L1.
+        strain_channel:
+            simulate: full name of the strain channel.
+        state_channel:
+            simulate: full name of the state-vector channel.
+        witness_channels:
+            simulate: full witness channel names (a MAINSMON one drives the
+            coupling).
+        seed:
+            simulate: the data are a function of it and the GPS second.
+        speed:
+            Seconds of data written per wall-clock second (1: real time).
+        start_gps:
+            GPS of the first live second; 0: the current GPS second.
+        duration:
+            Live seconds to write before exiting; 0: until SIGTERM.
+        prefill_length:
+            simulate: seconds of past data written at once at start-up.
+        keep_length:
+            Seconds of frames kept in each folder (LIGO shared memory keeps
+            a few hundred); 0 keeps everything.
+        max_lag_length:
+            Wall seconds behind schedule after which overdue seconds are
+            skipped (a gap); 0 never skips.
+        faults:
+            simulate: scheduled faults separated by spaces, kind:offset or
+            kind:start-stop with offsets in s from the first live second,
+            e.g. "drop:120 late:200 drop:300-340"; empty: none.
+        fault_rate:
+            simulate: probability of a random fault in any other second.
+        fault_kinds:
+            simulate: the kinds drawn at fault_rate.
+        late_delay:
+            simulate: seconds a late frame is held back.
+        source_dir:
+            replay: recorded frames laid out like data_dir; empty in
+            simulate mode.
+        metrics_port:
+            Prometheus port on 127.0.0.1; 0 disables.
+        keep_gps:
+            replay: copy the frames under their own names and GPS times
+            instead of restamping them from start_gps (or now).
+        loop:
+            replay: start again at the end of the recording (restamping).
+        verbose:
+            Log every frame (DEBUG).
+    """
+
+    mode: Literal["simulate", "replay"]
+    data_dir: Path
+    project_dir: Path
+    ifo: str
+    strain_channel: str
+    state_channel: str
+    witness_channels: List[str]
+    seed: int
+    speed: float
+    start_gps: int
+    duration: int
+    prefill_length: int
+    keep_length: int
+    max_lag_length: float
+    faults: str
+    fault_rate: float
+    fault_kinds: List[str]
+    late_delay: float
+    source_dir: str
+    metrics_port: int
+    keep_gps: bool = False
+    loop: bool = False
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+        object.__setattr__(self, "project_dir", Path(self.project_dir))
+        object.__setattr__(
+            self, "witness_channels", list(self.witness_channels)
+        )
+        kinds = ", ".join(f.value for f in Fault)
+        for name, holds, rule in [
+            ("mode", self.mode in MODES, f"one of {MODES}"),
+            (
+                "metrics_port",
+                0 <= self.metrics_port < 65536,
+                "0 (off) .. 65535",
+            ),
+            (
+                "fault_kinds",
+                all(k in FAULT_NAMES for k in self.fault_kinds),
+                f"each one of {kinds}",
+            ),
+            (
+                "source_dir",
+                self.mode != "replay" or bool(self.source_dir),
+                "a recording folder in mode 'replay'",
+            ),
+        ]:
+            _require(holds, name, getattr(self, name), rule)
+        try:  # the sub-configs validate their own fields, at start-up
+            self.source_config()
+        except ValueError as exc:  # SimulationConfig's
+            raise ConfigError(f"replay settings: {exc}") from exc
+
+    @property
+    def log_dir(self) -> Path:
+        return self.project_dir / "logs"
+
+    def pace_config(self) -> PaceConfig:
+        return PaceConfig(
+            speed=self.speed,
+            start_gps=self.start_gps,
+            duration=self.duration,
+            keep_length=self.keep_length,
+            max_lag_length=self.max_lag_length,
+        )
+
+    def simulation_config(self) -> SimulationConfig:
+        return SimulationConfig(
+            ifo=self.ifo,
+            witness_channels=tuple(self.witness_channels),
+            seed=self.seed,
+            strain_channel=self.strain_channel,
+            state_channel=self.state_channel,
+        )
+
+    def simulate_config(self) -> SimulateConfig:
+        return SimulateConfig(
+            data_dir=self.data_dir,
+            simulation=self.simulation_config(),
+            pace=self.pace_config(),
+            prefill_length=self.prefill_length,
+            faults=parse_faults(self.faults.replace(",", " ").split()),
+            fault_rate=self.fault_rate,
+            fault_kinds=tuple(Fault(kind) for kind in self.fault_kinds),
+            late_delay=self.late_delay,
+        )
+
+    def playback_config(self) -> PlaybackConfig:
+        return PlaybackConfig(
+            source_dir=Path(self.source_dir),
+            data_dir=self.data_dir,
+            ifo=self.ifo,
+            pace=self.pace_config(),
+            restamp=not self.keep_gps,
+            loop=self.loop,
+        )
+
+    def source_config(self) -> SimulateConfig | PlaybackConfig:
+        """The sub-config of :attr:`mode`."""
+        if self.mode == "replay":
+            return self.playback_config()
+        return self.simulate_config()

@@ -1,4 +1,5 @@
-"""Prometheus metrics of the frame source (one registry per instance)."""
+"""Prometheus metrics of the frame source, ``deepclean_replay_*`` (one
+registry per instance; counters are exposed with ``_total``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
 )
+
 from utils.metrics import MetricsServer
 
 logger = logging.getLogger(__name__)
@@ -26,27 +28,37 @@ class SourceMetrics:
         self.registry = CollectorRegistry()
         registry = self.registry
         self.frames = Counter(
-            "replay_frames_written", "frame files written", ["kind"],
+            "deepclean_replay_frames_written",
+            "frame files written",
+            ["kind"],
             registry=registry,
-        )  # fmt: skip
+        )
         self.faults = Counter(
-            "replay_faults_injected", "seconds broken on purpose", ["fault"],
+            "deepclean_replay_faults_injected",
+            "seconds broken on purpose",
+            ["fault"],
             registry=registry,
-        )  # fmt: skip
+        )
         self.pruned = Counter(
-            "replay_frames_pruned", "old frame files deleted",
+            "deepclean_replay_frames_pruned",
+            "old frame files deleted",
             registry=registry,
-        )  # fmt: skip
+        )
         self.last_gps = Gauge(
-            "replay_last_gps", "GPS second last written", registry=registry
+            "deepclean_replay_last_gps",
+            "GPS second last written",
+            registry=registry,
         )
         self.lag = Gauge(
-            "replay_lag_seconds", "seconds behind schedule", registry=registry
+            "deepclean_replay_lag_seconds",
+            "seconds behind schedule",
+            registry=registry,
         )
         self.write_time = Histogram(
-            "replay_write_seconds", "wall seconds to write one second",
+            "deepclean_replay_write_seconds",
+            "wall seconds to write one second",
             registry=registry,
-        )  # fmt: skip
+        )
         self._server = MetricsServer(port, registry)
 
     def close(self) -> None:

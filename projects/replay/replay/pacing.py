@@ -77,8 +77,10 @@ class Pacer:
             logger.warning(
                 "%.1f s behind schedule at GPS %d (speed %g too high for "
                 "this machine?); writing as fast as possible",
-                -delay, gps, self.speed,
-            )  # fmt: skip
+                -delay,
+                gps,
+                self.speed,
+            )
             self._warned = True
         return not self.stop.is_set()
 

@@ -11,20 +11,19 @@ Without it the files are copied (atomically) under their own names.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import threading
 import time
 from pathlib import Path
 
-from utils.errors import ConfigError, FrameError
-from utils.gwf import read_frame, write_frame
-from utils.names import FrameName
-
 from replay.config import PlaybackConfig
 from replay.metrics import SourceMetrics
 from replay.pacing import Pacer, current_gps
 from replay.pruning import Pruner
+from utils.atomic import atomic_path
+from utils.errors import ConfigError, FrameError
+from utils.gwf import read_frame, write_frame
+from utils.names import FrameName, list_frames
 
 logger = logging.getLogger(__name__)
 
@@ -37,15 +36,13 @@ def index_frames(folder: Path) -> dict[int, Path]:
     out = {}
     if not folder.is_dir():
         return out
-    for path in folder.iterdir():
-        try:
-            name = FrameName.parse(path.name)
-        except ValueError:
-            continue
-        if name.duration == 1:
-            out[name.gps] = path
+    for frame in list_frames(folder):
+        if frame.duration == 1:
+            out[frame.gps] = Path(frame.path)
         else:
-            logger.warning("skipping %s: only 1 s frames are replayed", path)
+            logger.warning(
+                "skipping %s: only 1 s frames are replayed", frame.path
+            )
     return out
 
 
@@ -89,8 +86,9 @@ class Playback:
         self.out_dirs = {k: Path(config.data_dir) / k / ifo for k in KINDS}
         for folder in self.out_dirs.values():
             folder.mkdir(parents=True, exist_ok=True)
-        self.pruner = Pruner(list(self.out_dirs.values()),
-                             config.pace.keep_length)  # fmt: skip
+        self.pruner = Pruner(
+            list(self.out_dirs.values()), config.pace.keep_length
+        )
         if config.restamp:
             self.start_gps = config.pace.start_gps or current_gps()
         else:
@@ -102,9 +100,12 @@ class Playback:
         pacer = Pacer(self.start_gps, config.pace.speed, self.stop)
         logger.info(
             "replaying %d s of %s from GPS %d as GPS %d at speed %g",
-            self.span, config.source_dir, self.first, self.start_gps,
+            self.span,
+            config.source_dir,
+            self.first,
+            self.start_gps,
             config.pace.speed,
-        )  # fmt: skip
+        )
         total = self.span if not config.loop else None
         if config.pace.duration:
             total = min(total or config.pace.duration, config.pace.duration)
@@ -124,8 +125,9 @@ class Playback:
             if removed:
                 self.metrics.pruned.inc(removed)
             step += 1
-        logger.info("replay stopped after %d seconds (%d written)", step,
-                    written)  # fmt: skip
+        logger.info(
+            "replay stopped after %d seconds (%d written)", step, written
+        )
         return written
 
     def _play(self, source_gps: int, gps: int) -> int:
@@ -150,22 +152,15 @@ class Playback:
             if self.config.restamp:
                 channels = read_frame(path)
                 write_frame(
-                    target, {n: s.data for n, s in channels.items()}, gps,
+                    target,
+                    {n: s.data for n, s in channels.items()},
+                    gps,
                     {n: s.sample_rate for n, s in channels.items()},
-                )  # fmt: skip
+                )
             else:
-                _copy_atomic(path, target)
+                with atomic_path(target) as tmp:
+                    shutil.copyfile(path, tmp)
         except (FrameError, OSError, RuntimeError) as exc:
             logger.warning("GPS %d: cannot replay %s: %s", gps, path, exc)
             return False
         return True
-
-
-def _copy_atomic(source: Path, target: Path) -> None:
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

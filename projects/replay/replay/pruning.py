@@ -4,10 +4,9 @@ seconds)."""
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
-from utils.names import FrameName
+from utils.names import list_frames
 
 logger = logging.getLogger(__name__)
 
@@ -37,17 +36,9 @@ class Pruner:
         oldest_kept = newest_gps + 1 - self.keep_length
         removed = 0
         for folder in self.folders:
-            try:
-                entries = list(os.scandir(folder))
-            except FileNotFoundError:
-                continue
-            for entry in entries:
-                try:
-                    name = FrameName.parse(entry.name)
-                except ValueError:
-                    continue
-                if name.gps + name.duration <= oldest_kept:
-                    removed += self._remove(Path(entry.path))
+            for frame in list_frames(folder):
+                if frame.stop <= oldest_kept:
+                    removed += self._remove(Path(frame.path))
         if removed:
             logger.debug(
                 "pruned %d frames before GPS %d", removed, oldest_kept

@@ -13,12 +13,12 @@ import threading
 import time
 
 import numpy as np
-from utils.simulation import Fault, Simulator
 
 from replay.config import SimulateConfig
 from replay.metrics import SourceMetrics
 from replay.pacing import Pacer, current_gps
 from replay.pruning import Pruner
+from utils.simulation import Fault, Simulator
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +47,12 @@ class SimulationSource:
         self.simulator = Simulator(config.simulation)
         ifo = config.simulation.ifo
         self.pruner = Pruner(
-            [config.data_dir / kind / ifo
-             for kind in ("kafka", "lldetchar", "truth")],
+            [
+                config.data_dir / kind / ifo
+                for kind in ("kafka", "lldetchar", "truth")
+            ],
             config.pace.keep_length,
-        )  # fmt: skip
+        )
         self._pending: list[threading.Thread] = []
         self.start_gps = config.pace.start_gps or current_gps()
 
@@ -78,14 +80,18 @@ class SimulationSource:
         written = self._prefill()
         behind = pacer.lag(self.start_gps)
         if self.config.prefill_length and behind > 0:
-            logger.info("writing the %d seconds due during the prefill at "
-                        "once", int(behind * config.pace.speed))
+            logger.info(
+                "writing the %d seconds due during the prefill at once",
+                int(behind * config.pace.speed),
+            )
             pacer.tolerate(behind)
         logger.info(
             "simulating %s from GPS %d at speed %g into %s",
-            config.simulation.ifo, self.start_gps, config.pace.speed,
+            config.simulation.ifo,
+            self.start_gps,
+            config.pace.speed,
             config.data_dir,
-        )  # fmt: skip
+        )
         gps = self.start_gps
         end = self.start_gps + config.pace.duration
         while not config.pace.duration or gps < end:
@@ -99,8 +105,9 @@ class SimulationSource:
             self._prune(gps)
             gps += 1
         self._finish()
-        logger.info("stopped after GPS %d (%d seconds written)", gps - 1,
-                    written)  # fmt: skip
+        logger.info(
+            "stopped after GPS %d (%d seconds written)", gps - 1, written
+        )
         return written
 
     def _prefill(self) -> int:
@@ -142,9 +149,11 @@ class SimulationSource:
         if fault is not None:
             logger.info("GPS %d: fault %s", gps, fault.value)
             self.metrics.faults.labels(fault.value).inc()
-        kinds = ["truth"] if fault is Fault.DROP else [
-            "truth", "witness", "strain"
-        ]  # fmt: skip
+        kinds = (
+            ["truth"]
+            if fault is Fault.DROP
+            else ["truth", "witness", "strain"]
+        )
         for kind in kinds:
             self.metrics.frames.labels(kind).inc()
         logger.debug("GPS %d written", gps)

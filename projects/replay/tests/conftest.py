@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 
 import numpy as np
 import pytest
+
 from replay.metrics import SourceMetrics
 from utils.simulation import SimulationConfig
 
@@ -35,10 +35,3 @@ def metrics():
     out = SourceMetrics(0)
     yield out
     out.close()
-
-
-def free_port() -> int:
-    """A port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -8,9 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import GPS, free_port
+from conftest import GPS
 from utils.names import gps_of
 from utils.simulation import SimulationConfig, Simulator
+from utils.testing import free_port
 from utils.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -38,7 +39,9 @@ def config_file(tmp_path: Path, **values) -> Path:
     return path
 
 
-def start(tmp_path: Path, **values) -> subprocess.Popen:
+def start(
+    tmp_path: Path, section: str = "replay", **values
+) -> subprocess.Popen:
     config = config_file(tmp_path, **values)
     env = dict(
         os.environ,
@@ -47,7 +50,7 @@ def start(tmp_path: Path, **values) -> subprocess.Popen:
         PROJECT_DIR=str(tmp_path / "project"),
     )
     return subprocess.Popen(
-        [str(REPLAY), "--typeo", f"{config}:replay"],
+        [str(REPLAY), "--typeo", f"{config}:{section}"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -57,15 +60,20 @@ def start(tmp_path: Path, **values) -> subprocess.Popen:
 
 def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
     process = start(
-        tmp_path, prefill_length=2, speed=2.0, metrics_port=free_port(),
-        faults='["drop:1"]',
-    )  # fmt: skip
+        tmp_path,
+        prefill_length=2,
+        speed=2.0,
+        metrics_port=free_port(),
+        faults='"drop:1"',
+    )
     strain = tmp_path / "data" / "kafka" / "L1"
     try:
         wait_for(
             lambda: strain.is_dir() and len(os.listdir(strain)) >= 3,
-            f"3 frames in {strain}", timeout=60, interval=0.1,
-        )  # fmt: skip
+            f"3 frames in {strain}",
+            timeout=60,
+            interval=0.1,
+        )
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=10)
     finally:
@@ -73,14 +81,14 @@ def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
             process.kill()
             process.communicate(timeout=10)
     assert process.returncode == 0, output
-    assert "signal 15: stopping" in output
+    assert "signal SIGTERM (15): stopping" in output
     log = (tmp_path / "project" / "logs" / "replay.log").read_text()
     assert "prefilled 2 seconds" in log
     assert not [p for p in (tmp_path / "data").rglob(".*") if p.is_file()]
 
 
 def test_bad_config_exits_non_zero(tmp_path: Path) -> None:
-    process = start(tmp_path, faults='["explode:3"]', metrics_port=0)
+    process = start(tmp_path, faults='"explode:3"', metrics_port=0)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 2
     assert "unknown fault 'explode'" in output
@@ -91,9 +99,13 @@ def test_replay_mode_restamps_a_recording(tmp_path: Path) -> None:
     recording = tmp_path / "recording"
     Simulator(SimulationConfig()).write_stretch(recording, GPS, 3)
     process = start(
-        tmp_path, mode='"replay"', source_dir=f'"{recording}"',
-        speed=20.0, duration=3, metrics_port=0, restamp="true",
-    )  # fmt: skip
+        tmp_path,
+        mode='"replay"',
+        source_dir=f'"{recording}"',
+        speed=20.0,
+        duration=3,
+        metrics_port=0,
+    )
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 0, output
     strain = sorted(
@@ -101,3 +113,18 @@ def test_replay_mode_restamps_a_recording(tmp_path: Path) -> None:
     )
     assert len(strain) == 3 and strain[0] > GPS + 10**7  # stamped now
     assert strain == list(range(strain[0], strain[0] + 3))
+
+
+def test_a_missing_profile_runs_the_base_section(tmp_path: Path) -> None:
+    """run.sh asks for replay-production, which the file lacks."""
+    process = start(
+        tmp_path,
+        section="replay-production",
+        prefill_length=0,
+        speed=20.0,
+        duration=2,
+        metrics_port=0,
+    )
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert len(os.listdir(tmp_path / "data" / "kafka" / "L1")) == 2

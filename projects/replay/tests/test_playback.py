@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import filecmp
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import gwframe
 import numpy as np
 import pytest
+from replay_settings import PACE, SETTINGS
+
 from conftest import GPS
-from replay.config import PaceConfig, PlaybackConfig
+from replay.config import PlaybackConfig
 from replay.playback import Playback
 from utils.errors import ConfigError
 from utils.gwf import read_frame
@@ -35,11 +38,26 @@ def strain_gps(data_dir: Path) -> list[int]:
     return sorted(gps_of(p) for p in os.listdir(folder))
 
 
+def playback_config(
+    source_dir: Path, data_dir: Path, **kwargs
+) -> PlaybackConfig:
+    """The root configuration's replay mode with ``kwargs`` (fields of
+    :class:`PlaybackConfig`)."""
+    settings = replace(
+        SETTINGS, mode="replay", source_dir=str(source_dir), data_dir=data_dir
+    )
+    return replace(settings.playback_config(), **kwargs)
+
+
 def play(recording, tmp_path, stop, metrics, **kwargs) -> Path:
     out = tmp_path / "data"
-    pace = PaceConfig(speed=50.0, start_gps=kwargs.pop("start_gps", NEW_GPS),
-                      duration=kwargs.pop("duration", 0))  # fmt: skip
-    config = PlaybackConfig(recording, out, "L1", pace, **kwargs)
+    pace = replace(
+        PACE,
+        speed=50.0,
+        start_gps=kwargs.pop("start_gps", NEW_GPS),
+        duration=kwargs.pop("duration", 0),
+    )
+    config = playback_config(recording, out, pace=pace, **kwargs)
     Playback(config, stop, metrics).run()
     return out
 
@@ -75,8 +93,11 @@ def test_copy_without_restamp(recording, tmp_path, stop, metrics):
     assert strain_gps(out) == [GPS + k for k in (0, 1, 3, 4)]
     for kind in ("kafka", "lldetchar", "truth"):
         # seconds without strain are gaps: their truth is not played
-        names = [n for n in os.listdir(recording / kind / "L1")
-                 if gps_of(n) != GPS + 2]  # fmt: skip
+        names = [
+            n
+            for n in os.listdir(recording / kind / "L1")
+            if gps_of(n) != GPS + 2
+        ]
         match, mismatch, errors = filecmp.cmpfiles(
             recording / kind / "L1", out / kind / "L1", names, shallow=False
         )
@@ -106,6 +127,6 @@ def test_corrupt_source_frame_is_skipped(
 
 
 def test_empty_source_is_a_config_error(tmp_path, stop, metrics):
-    config = PlaybackConfig(tmp_path / "empty", tmp_path / "data", "L1")
+    config = playback_config(tmp_path / "empty", tmp_path / "data")
     with pytest.raises(ConfigError, match="no 1 s strain frames"):
         Playback(config, stop, metrics)

@@ -7,18 +7,22 @@ import os
 import threading
 import time
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import GPS, free_port
-from replay.config import PaceConfig, SimulateConfig
+from replay_settings import PACE, SETTINGS
+
+from conftest import GPS
+from replay.config import SimulateConfig
 from replay.metrics import SourceMetrics
 from replay.simulate import SimulationSource
 from utils.gpstime import gps_now, gps_to_unix
 from utils.gwf import read_frame
 from utils.names import gps_of
 from utils.simulation import Fault, Simulator
+from utils.testing import free_port
 
 
 def folders(data_dir: Path) -> dict[str, Path]:
@@ -32,13 +36,23 @@ def gps_in(folder: Path) -> list[int]:
 
 
 def make(tmp_path, simulation, **kwargs) -> SimulateConfig:
-    pace = PaceConfig(
+    """The root configuration's simulate mode, fast, into ``tmp_path``,
+    without a prefill unless asked."""
+    pace = replace(
+        PACE,
         speed=kwargs.pop("speed", 40.0),
         start_gps=kwargs.pop("start_gps", GPS),
         duration=kwargs.pop("duration", 4),
-        keep_length=kwargs.pop("keep_length", 600),
+        keep_length=kwargs.pop("keep_length", PACE.keep_length),
     )
-    return SimulateConfig(tmp_path, simulation, pace, **kwargs)
+    kwargs.setdefault("prefill_length", 0)
+    return replace(
+        SETTINGS.simulate_config(),
+        data_dir=tmp_path,
+        simulation=simulation,
+        pace=pace,
+        **kwargs,
+    )
 
 
 def test_prefill_and_live_seconds(tmp_path, simulation, stop, metrics):
@@ -70,8 +84,9 @@ def test_live_seconds_follow_the_pace(tmp_path, simulation, stop, metrics):
 
 
 @pytest.mark.parametrize("prefill", [0, 60])
-def test_aligned_to_gps_clock_at_real_time(tmp_path, simulation, stop,
-                                           prefill):  # fmt: skip
+def test_aligned_to_gps_clock_at_real_time(
+    tmp_path, simulation, stop, prefill
+):
     """At speed 1, second g appears when the GPS clock passes g + 1, also
     after a prefill that takes seconds to write (slowed down here to 3 s,
     as the production one of 300 s takes ~13 s on this machine: the live
@@ -79,8 +94,14 @@ def test_aligned_to_gps_clock_at_real_time(tmp_path, simulation, stop,
     metrics = SourceMetrics(0)
     # 6 live seconds: those due during the (3 s) prefill are written at
     # once after it, the last ones on schedule again
-    config = make(tmp_path, simulation, speed=1.0, start_gps=0, duration=6,
-                  prefill_length=prefill)  # fmt: skip
+    config = make(
+        tmp_path,
+        simulation,
+        speed=1.0,
+        start_gps=0,
+        duration=6,
+        prefill_length=prefill,
+    )
     source = SimulationSource(config, stop, metrics)
     assert source.start_gps == math.floor(gps_now())
     write = source.simulator.write
@@ -118,10 +139,15 @@ def test_aligned_to_gps_clock_at_real_time(tmp_path, simulation, stop,
 
 
 def test_scheduled_faults(tmp_path, simulation, stop, metrics):
-    faults = {0: Fault.DROP, 1: Fault.NOT_READY, 2: Fault.LATE,
-              3: Fault.CORRUPT}  # fmt: skip
-    config = make(tmp_path, simulation, duration=5, faults=faults,
-                  late_delay=0.2)  # fmt: skip
+    faults = {
+        0: Fault.DROP,
+        1: Fault.NOT_READY,
+        2: Fault.LATE,
+        3: Fault.CORRUPT,
+    }
+    config = make(
+        tmp_path, simulation, duration=5, faults=faults, late_delay=0.2
+    )
     SimulationSource(config, stop, metrics).run()
     dirs = folders(tmp_path)
     assert gps_in(dirs["kafka"]) == [GPS + 1, GPS + 2, GPS + 3, GPS + 4]
@@ -135,8 +161,9 @@ def test_scheduled_faults(tmp_path, simulation, stop, metrics):
 
 
 def test_random_faults_are_seeded(tmp_path, simulation, stop, metrics):
-    config = make(tmp_path, simulation, fault_rate=0.3,
-                  fault_kinds=(Fault.DROP,))  # fmt: skip
+    config = make(
+        tmp_path, simulation, fault_rate=0.3, fault_kinds=(Fault.DROP,)
+    )
     source = SimulationSource(config, stop, metrics)
     draws = [source.fault_of(GPS + k) for k in range(200)]
     again = SimulationSource(config, stop, metrics)
@@ -148,8 +175,9 @@ def test_random_faults_are_seeded(tmp_path, simulation, stop, metrics):
 
 
 def test_pruning_keeps_the_last_seconds(tmp_path, simulation, stop, metrics):
-    config = make(tmp_path, simulation, prefill_length=3, duration=6,
-                  keep_length=4)  # fmt: skip
+    config = make(
+        tmp_path, simulation, prefill_length=3, duration=6, keep_length=4
+    )
     strain = folders(tmp_path)["kafka"]
     strain.mkdir(parents=True)
     (strain / "notes.txt").write_text("not a frame")
@@ -187,15 +215,18 @@ def test_metrics_are_served(tmp_path, simulation, stop):
     port = free_port()
     metrics = SourceMetrics(port)
     try:
-        SimulationSource(make(tmp_path, simulation, duration=2), stop,
-                         metrics).run()  # fmt: skip
+        SimulationSource(
+            make(tmp_path, simulation, duration=2), stop, metrics
+        ).run()
         url = f"http://127.0.0.1:{port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as response:
             text = response.read().decode()
     finally:
         metrics.close()
-    assert 'replay_frames_written_total{kind="strain"} 2.0' in text
+    assert 'deepclean_replay_frames_written_total{kind="strain"} 2.0' in text
     gauge = [
-        ln for ln in text.splitlines() if ln.startswith("replay_last_gps")
+        ln
+        for ln in text.splitlines()
+        if ln.startswith("deepclean_replay_last_gps")
     ]
     assert [float(ln.split()[1]) for ln in gauge] == [GPS + 1]

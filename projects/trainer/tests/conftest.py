@@ -1,10 +1,11 @@
 """Fixtures of the trainer tests: simulated GWF frames in ``tmp_path`` and
-small, fast settings (3 witnesses, runs of 16-24 s, 2 s kernels)."""
+small, fast settings (3 witnesses, runs of 16-24 s, 2 s kernels) made from
+the root ``pyproject.toml``'s ``[tool.typeo.scripts.trainer]``, so that no
+test repeats a value whose home is that section."""
 
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,9 +14,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from trainer.config import TrainerSettings
+from utils.config import parse_settings
 from utils.simulation import SimulationConfig, Simulator
 
+ROOT = Path(__file__).resolve().parents[3]
+PYPROJECT = ROOT / "pyproject.toml"
+# what run.sh exports; the folders are replaced by each test that uses them
+ENVIRON = {
+    "IFO": "L1",
+    "PROJECT_DIR": "/nonexistent/project",
+    "DATA_DIR": "/nonexistent/data",
+}
 GPS = 1400000000
 IFO = "L1"
 STRAIN = f"{IFO}:GDS-CALIB_STRAIN"
@@ -49,30 +60,48 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
+def load_settings(
+    section: str = "trainer", *flags: str, path: Path = PYPROJECT
+) -> TrainerSettings:
+    """``trainer --typeo <path>:<section> <flags>`` without running it."""
+    argv = ["--typeo", f"{path}:{section}", *flags]
+    return parse_settings(TrainerSettings, "trainer", argv, environ=ENVIRON)
+
+
+# fast values of the tests: 16 s runs every 8 s, 2 epochs of 2 s kernels
+FAST = {
+    "witness_channels": list(WITNESSES),
+    "frame_timeout": 0.3,
+    "max_consecutive_drops": 3,
+    "train_duration": 16,
+    "retrain_cadence": 8,
+    "ready_settle_length": 2,
+    "kernel_length": 2.0,
+    "kernel_stride": 0.5,
+    "batch_size": 8,
+    "max_epochs": 2,
+    "patience": 2,
+    "metrics_port": 0,
+    "export_timeout": 1.0,
+    "export_rescan_interval": 0.2,
+    "niceness": 0,
+}
+
+
 @pytest.fixture()
 def settings(tmp_path: Path, data_dir: Path) -> TrainerSettings:
-    """Fast settings: 16 s runs every 8 s, 2 epochs of 2 s kernels."""
-    return TrainerSettings(
-        ifo=IFO, project_dir=tmp_path / "project", data_dir=data_dir,
-        strain_channel=STRAIN, state_channel=STATE,
-        witness_channels=list(WITNESSES), frame_timeout=0.3,
-        max_consecutive_drops=3, train_duration=16, retrain_cadence=8,
-        ready_settle_length=2, kernel_length=2.0, kernel_stride=0.5,
-        batch_size=8, lr=1e-3, max_epochs=2, patience=2, metrics_port=0,
-        export_timeout=1.0, export_rescan_interval=0.2, niceness=0,
-    )  # fmt: skip
+    """``[trainer]`` with the fast values and folders in ``tmp_path``."""
+    return replace(
+        load_settings(),
+        project_dir=tmp_path / "project",
+        data_dir=data_dir,
+        **FAST,
+    )
 
 
 def with_(settings: TrainerSettings, **changes) -> TrainerSettings:
     """A copy of ``settings`` with some values changed."""
     return replace(settings, **changes)
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class FakeExporter:
@@ -86,10 +115,13 @@ class FakeExporter:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server API)
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.requests.append({
-                    "path": self.path, "body": json.loads(body),
-                    "auth": self.headers.get("Authorization"),
-                })  # fmt: skip
+                outer.requests.append(
+                    {
+                        "path": self.path,
+                        "body": json.loads(body),
+                        "auth": self.headers.get("Authorization"),
+                    }
+                )
                 index = min(len(outer.requests), len(statuses)) - 1
                 reply = json.dumps({"job": len(outer.requests)}).encode()
                 self.send_response(statuses[index])

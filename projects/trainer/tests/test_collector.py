@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+
 from conftest import GPS
 from trainer.collector import Collector, Resampler
 from utils.follower import FrameFollower
@@ -94,9 +95,12 @@ def test_not_ready_drops_the_set_until_ready_long_enough(
 @pytest.mark.parametrize("settle", [0, 4])
 def test_settle_length_is_configuration(sim, settings, settle) -> None:
     collector, _ = _collect(
-        sim, settings, 16, {GPS + 6: Fault.NOT_READY},
+        sim,
+        settings,
+        16,
+        {GPS + 6: Fault.NOT_READY},
         ready_settle_length=settle,
-    )  # fmt: skip
+    )
     assert collector.gps_start == GPS + 7 + settle
 
 

@@ -1,5 +1,5 @@
 """The entry points as processes: ``trainer`` and ``train-run`` read typeo
-configuration, and the configurations of the root pyproject are valid."""
+configuration (the root pyproject's sections: ``test_config.py``)."""
 
 from __future__ import annotations
 
@@ -12,40 +12,32 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import (
-    GPS,
-    STATE,
-    STRAIN,
-    WITNESSES,
-    FakeExporter,
-    free_port,
-    with_,
-)
-from hermes.typeo import spoof
-from trainer.config import TrainerSettings
+
+from conftest import ENVIRON, FAST, GPS, PYPROJECT, FakeExporter, with_
 from trainer.runs import EXPORTED_FILE, finished_runs
+from utils.config import section_values
 from utils.errors import ConfigError
+from utils.testing import free_port
 from utils.waiting import wait_for
 
-ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 TOKEN = "test-token"
 
 
 def _toml(tmp_path: Path, exporter_port: int, metrics_port: int) -> Path:
-    """A typeo config with small, fast values (as the root's sections)."""
-    values = {
-        "ifo": "L1", "project_dir": str(tmp_path / "project"),
-        "data_dir": str(tmp_path / "data"), "strain_channel": STRAIN,
-        "state_channel": STATE, "witness_channels": list(WITNESSES),
-        "frame_timeout": 0.5, "max_consecutive_drops": 3,
-        "exporter_url": f"http://127.0.0.1:{exporter_port}",
-        "train_duration": 16, "retrain_cadence": 600,
-        "ready_settle_length": 2, "kernel_length": 2.0,
-        "kernel_stride": 0.5, "batch_size": 8, "max_epochs": 2,
-        "niceness": 0, "metrics_port": metrics_port,
-        "export_rescan_interval": 0.5,
-    }  # fmt: skip
+    """A typeo config: the root's ``[trainer]`` with the fast values of the
+    tests, folders in ``tmp_path`` and the given ports."""
+    values = section_values(PYPROJECT, "trainer", ENVIRON)
+    values.update(
+        FAST,
+        project_dir=str(tmp_path / "project"),
+        data_dir=str(tmp_path / "data"),
+        frame_timeout=0.5,
+        exporter_url=f"http://127.0.0.1:{exporter_port}",
+        retrain_cadence=600,
+        metrics_port=metrics_port,
+        export_rescan_interval=0.5,
+    )
     lines = ["[tool.typeo.scripts.trainer]"]
     lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]
     path = tmp_path / "pyproject.toml"
@@ -59,44 +51,28 @@ def _env() -> dict:
     return env
 
 
-@pytest.mark.parametrize("section", ["trainer", "trainer-production"])
-def test_root_sections_are_valid(monkeypatch, tmp_path, section) -> None:
-    monkeypatch.setenv("IFO", "H1")
-    monkeypatch.setenv("PROJECT_DIR", str(tmp_path / "project"))
-    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
-    kwargs = spoof(TrainerSettings, filename=str(ROOT / "pyproject.toml"),
-                   script=section)  # fmt: skip
-    settings = TrainerSettings(**kwargs)
-    assert settings.ifo == "H1" and settings.metrics_port == 9101
-    assert all(c.startswith("H1:") for c in settings.witness_channels)
-    assert settings.project_dir == tmp_path / "project"
-    config = settings.train_config()
-    assert config.valid_fraction == 0.25 and config.fine_tune_decay == 0.1
-    if section == "trainer-production":  # DESIGN.md §8
-        assert (settings.train_duration, settings.retrain_cadence) == (
-            4096, 2048,
-        )  # fmt: skip
-        assert (config.kernel_length, config.kernel_stride) == (8.0, 0.0625)
-        assert (config.batch_size, config.lr, config.weight_decay) == (
-            256, 1e-3, 1e-5,
-        )  # fmt: skip
-        assert (config.max_epochs, config.patience) == (50, 5)
-        assert config.device == "cuda"
-    else:  # the embedded default trains within its cadence on 1 thread
-        assert settings.device == "cpu" and settings.num_threads == 1
-        assert settings.retrain_cadence >= settings.train_duration / 2
-
-
 def test_train_run_writes_a_run(sim, tmp_path) -> None:
     sim.write_stretch(tmp_path / "data", GPS, 20)
     config = _toml(tmp_path, free_port(), 0)
     result = subprocess.run(
-        [BIN / "train-run", "--gps-start", str(GPS + 1), "--gps-stop",
-         str(GPS + 17), "--set", "max_epochs=1", "kernel_stride=1.0",
-         "--typeo", f"{config}:trainer"],
-        cwd=tmp_path, env=_env(), capture_output=True, text=True,
+        [
+            BIN / "train-run",
+            "--gps-start",
+            str(GPS + 1),
+            "--gps-stop",
+            str(GPS + 17),
+            "--set",
+            "max_epochs=1",
+            "kernel_stride=1.0",
+            "--typeo",
+            f"{config}:trainer",
+        ],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
         timeout=120,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     runs = finished_runs(tmp_path / "project" / "train")
     assert [r.name for r in runs] == [f"{GPS + 1}-{GPS + 17}"]
@@ -108,11 +84,21 @@ def test_train_run_without_frames_fails_clearly(tmp_path) -> None:
     (tmp_path / "data" / "kafka" / "L1").mkdir(parents=True)
     config = _toml(tmp_path, free_port(), 0)
     result = subprocess.run(
-        [BIN / "train-run", "--gps-start", str(GPS), "--gps-stop",
-         str(GPS + 4), "--typeo", f"{config}:trainer"],
-        cwd=tmp_path, env=_env(), capture_output=True, text=True,
+        [
+            BIN / "train-run",
+            "--gps-start",
+            str(GPS),
+            "--gps-stop",
+            str(GPS + 4),
+            "--typeo",
+            f"{config}:trainer",
+        ],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
         timeout=120,
-    )  # fmt: skip
+    )
     assert result.returncode == 1
     assert f"no strain frame of GPS {GPS}-{GPS + 4}" in result.stdout
 
@@ -128,15 +114,20 @@ def test_service_trains_exports_and_stops(sim, tmp_path) -> None:
     log = open(tmp_path / "stdout.txt", "w")
     process = subprocess.Popen(
         [BIN / "trainer", "--typeo", f"{config}:trainer"],
-        cwd=tmp_path, env=_env(), stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     train_dir = tmp_path / "project" / "train"
     try:
         wait_for(
             lambda: any(train_dir.glob(f"*/{EXPORTED_FILE}")),
-            "an exported run", timeout=120, interval=0.2,
+            "an exported run",
+            timeout=120,
+            interval=0.2,
             alive=lambda: process.poll() is None,
-        )  # fmt: skip
+        )
         url = f"http://127.0.0.1:{metrics_port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as response:
             metrics = response.read().decode()
@@ -165,3 +156,53 @@ def test_impossible_settings_fail_at_start_up(settings) -> None:
     with pytest.raises(ConfigError, match="witness_channels"):
         settings.overridden(["witness_channels=L1:X"])
     assert settings.overridden(["max_epochs=7"]).max_epochs == 7
+
+
+def test_sigterm_ends_the_wait_for_a_first_frame(tmp_path) -> None:
+    """No frame yet: the trainer waits (up to ``start_timeout``), but a
+    SIGTERM ends the wait at once, with status 0."""
+    config = _toml(tmp_path, free_port(), 0)
+    process = subprocess.Popen(
+        [BIN / "trainer", "--typeo", f"{config}:trainer"],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    log = tmp_path / "project" / "logs" / "trainer.log"
+    try:
+        wait_for(
+            lambda: log.exists() and "warm start" in log.read_text(),
+            "the trainer to start",
+            timeout=60,
+            interval=0.1,
+            alive=lambda: process.poll() is None,
+        )
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    assert "trainer stopping" in log.read_text()
+
+
+@pytest.mark.parametrize(
+    "flags, token, message",
+    [
+        (["--metrics-port", "70000"], TOKEN, "metrics_port=70000"),
+        ([], "", "DEEPCLEAN_API_TOKEN"),
+    ],
+)
+def test_start_up_fails_fast(tmp_path, flags, token, message) -> None:
+    config = _toml(tmp_path, free_port(), 0)
+    result = subprocess.run(
+        [BIN / "trainer", "--typeo", f"{config}:trainer", *flags],
+        cwd=tmp_path,
+        env=dict(_env(), DEEPCLEAN_API_TOKEN=token),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert message in result.stdout + result.stderr

@@ -11,10 +11,12 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import FakeExporter, free_port
+
+from conftest import FakeExporter
 from trainer.metrics import TrainerMetrics
 from trainer.notifier import ExportConfig, ExportNotifier
 from trainer.runs import DONE_FILE, EXPORTED_FILE
+from utils.testing import free_port
 from utils.waiting import wait_for
 
 TOKEN = "s3cret"
@@ -33,9 +35,13 @@ def train_dir(tmp_path: Path) -> Path:
 
 def _notifier(train_dir: Path, port: int, metrics=None) -> ExportNotifier:
     config = ExportConfig(
-        f"http://127.0.0.1:{port}", TOKEN, timeout=1.0, backoff=0.05,
-        max_backoff=0.2, rescan_interval=0.2,
-    )  # fmt: skip
+        f"http://127.0.0.1:{port}",
+        TOKEN,
+        timeout=1.0,
+        backoff=0.05,
+        max_backoff=0.2,
+        rescan_interval=0.2,
+    )
     return ExportNotifier(config, train_dir, metrics or TrainerMetrics())
 
 
@@ -52,20 +58,27 @@ def test_exporter_down_then_up(train_dir: Path) -> None:
     notifier.start()
     exporter = None
     try:
-        wait_for(lambda: _count(metrics, "retry") >= 2, "two failed POSTs",
-                 timeout=10, interval=0.02)  # fmt: skip
+        wait_for(
+            lambda: _count(metrics, "retry") >= 2,
+            "two failed POSTs",
+            timeout=10,
+            interval=0.02,
+        )
         assert not (train_dir / RUN / EXPORTED_FILE).exists()
         exporter = FakeExporter(port, [202])
-        wait_for(lambda: (train_dir / RUN / EXPORTED_FILE).exists(),
-                 "exported.json", timeout=10, interval=0.02)  # fmt: skip
+        wait_for(
+            lambda: (train_dir / RUN / EXPORTED_FILE).exists(),
+            "exported.json",
+            timeout=10,
+            interval=0.02,
+        )
     finally:
         notifier.stop()
         if exporter is not None:
             exporter.close()
     assert exporter.requests == [
-        {"path": "/versions", "body": {"run": RUN},
-         "auth": f"Bearer {TOKEN}"},
-    ]  # fmt: skip
+        {"path": "/versions", "body": {"run": RUN}, "auth": f"Bearer {TOKEN}"},
+    ]
     record = json.loads((train_dir / RUN / EXPORTED_FILE).read_text())
     assert record["status"] == 202 and record["response"] == {"job": 1}
     assert notifier.pending == []
@@ -77,8 +90,12 @@ def test_server_errors_are_retried(train_dir: Path) -> None:
     notifier = _notifier(train_dir, port)
     notifier.start()
     try:
-        wait_for(lambda: (train_dir / RUN / EXPORTED_FILE).exists(),
-                 "exported.json", timeout=10, interval=0.02)  # fmt: skip
+        wait_for(
+            lambda: (train_dir / RUN / EXPORTED_FILE).exists(),
+            "exported.json",
+            timeout=10,
+            interval=0.02,
+        )
     finally:
         notifier.stop()
         exporter.close()
@@ -94,8 +111,12 @@ def test_refusal_is_not_retried(train_dir: Path) -> None:
     notifier = _notifier(train_dir, port, metrics)
     notifier.start()
     try:
-        wait_for(lambda: _count(metrics, "refused") == 1, "the refusal",
-                 timeout=10, interval=0.02)  # fmt: skip
+        wait_for(
+            lambda: _count(metrics, "refused") == 1,
+            "the refusal",
+            timeout=10,
+            interval=0.02,
+        )
         threading.Event().wait(0.6)  # three rescan intervals
     finally:
         notifier.stop()
@@ -115,8 +136,12 @@ def test_new_run_is_sent_at_once(train_dir: Path) -> None:
         new.mkdir()
         (new / DONE_FILE).write_text("1\n")
         notifier.notify(new.name)
-        wait_for(lambda: (new / EXPORTED_FILE).exists(), "exported.json",
-                 timeout=5, interval=0.02)  # fmt: skip
+        wait_for(
+            lambda: (new / EXPORTED_FILE).exists(),
+            "exported.json",
+            timeout=5,
+            interval=0.02,
+        )
     finally:
         notifier.stop()
         exporter.close()

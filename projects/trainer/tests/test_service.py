@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import GPS, WITNESSES, with_
 from scipy.signal import resample_poly
+
+from conftest import GPS, WITNESSES, with_
 from trainer.metrics import TrainerMetrics
 from trainer.run_once import train_span
 from trainer.runs import finished_runs, load_latest
@@ -25,17 +26,27 @@ from utils.waiting import wait_for
 
 RATE = 4096
 RUN_FILES = {
-    "weights.pt", "model.json", "history.json", "checks.json", "verify.npz",
-    "loss.png", "asd.png", "DONE",
-}  # fmt: skip
+    "weights.pt",
+    "model.json",
+    "history.json",
+    "checks.json",
+    "verify.npz",
+    "loss.png",
+    "asd.png",
+    "DONE",
+}
 
 
 def _service(settings, metrics, previous=None, last_stop=None):
     worker = TrainingWorker(settings.run_config(), previous, metrics=metrics)
     service = TrainerService(
-        settings.stream_config(), settings.schedule_config(),
-        settings.collect_config(), worker, metrics, last_stop,
-    )  # fmt: skip
+        settings.stream_config(),
+        settings.schedule_config(),
+        settings.collect_config(),
+        worker,
+        metrics,
+        last_stop,
+    )
     return service, worker
 
 
@@ -46,8 +57,12 @@ def _follow(service, worker, frames: int) -> None:
     try:
         for _ in range(frames):
             service.step(service.follower.next_second())
-            wait_for(lambda: not worker.busy, "the training run",
-                     timeout=120, interval=0.05)  # fmt: skip
+            wait_for(
+                lambda: not worker.busy,
+                "the training run",
+                timeout=120,
+                interval=0.05,
+            )
     finally:
         worker.stop()
 
@@ -68,9 +83,10 @@ def test_prefilled_data_trains_on_cadence_with_warm_starts(
     runs = finished_runs(settings.train_dir)
     # output seconds GPS+1 .. GPS+33: runs end at GPS+17, +25, +33
     assert [r.name for r in runs] == [
-        f"{GPS + 1}-{GPS + 17}", f"{GPS + 9}-{GPS + 25}",
+        f"{GPS + 1}-{GPS + 17}",
+        f"{GPS + 9}-{GPS + 25}",
         f"{GPS + 17}-{GPS + 33}",
-    ]  # fmt: skip
+    ]
     assert not list(settings.train_dir.glob(".*"))  # no temporary folders
     parents = [_extra(r)["parent"] for r in runs]
     assert parents == [None, runs[0].name, runs[1].name]
@@ -88,9 +104,13 @@ def test_run_folder_contract(sim, settings) -> None:
     sim.write_stretch(settings.data_dir, GPS, 36)
     worker = TrainingWorker(settings.run_config())
     run = train_span(
-        settings.stream_config(), settings.collect_config(32),
-        settings.ready_mask, worker, GPS + 1, GPS + 33,
-    )  # fmt: skip
+        settings.stream_config(),
+        settings.collect_config(32),
+        settings.ready_mask,
+        worker,
+        GPS + 1,
+        GPS + 33,
+    )
     model, meta = load_model(run)
     assert (meta.gps_start, meta.gps_stop) == (GPS + 1, GPS + 33)
     assert meta.witness_channels == WITNESSES and meta.sample_rate == RATE
@@ -141,10 +161,13 @@ def test_restart_resumes_and_warm_starts_from_disk(sim, settings) -> None:
     next run comes retrain_cadence after it, not on old data again."""
     sim.write_stretch(settings.data_dir, GPS, 30)
     first = train_span(
-        settings.stream_config(), settings.collect_config(16),
-        settings.ready_mask, TrainingWorker(settings.run_config()),
-        GPS + 1, GPS + 17,
-    )  # fmt: skip
+        settings.stream_config(),
+        settings.collect_config(16),
+        settings.ready_mask,
+        TrainingWorker(settings.run_config()),
+        GPS + 1,
+        GPS + 17,
+    )
     latest = load_latest(settings.train_dir, WITNESSES, RATE)
     assert latest is not None and latest[2] == first.name
     model, meta, name = latest
@@ -166,17 +189,26 @@ def test_incoherent_data_are_refused_with_reasons(tmp_path, settings) -> None:
     """Strain without coupled noise: the checks refuse it, checks.json and
     FAILED say why, no DONE (the exporter never sees it)."""
     quiet = Simulator(
-        SimulationConfig(ifo="L1", witness_channels=WITNESSES, seed=2,
-                         line_ratio=0.0, sideband_ratio=0.0)
-    )  # fmt: skip
+        SimulationConfig(
+            ifo="L1",
+            witness_channels=WITNESSES,
+            seed=2,
+            line_ratio=0.0,
+            sideband_ratio=0.0,
+        )
+    )
     quiet.write_stretch(settings.data_dir, GPS, 20)
     metrics = TrainerMetrics()
     worker = TrainingWorker(settings.run_config(), metrics=metrics)
     with pytest.raises(DataCheckError, match="coherence"):
         train_span(
-            settings.stream_config(), settings.collect_config(16),
-            settings.ready_mask, worker, GPS + 1, GPS + 17,
-        )  # fmt: skip
+            settings.stream_config(),
+            settings.collect_config(16),
+            settings.ready_mask,
+            worker,
+            GPS + 1,
+            GPS + 17,
+        )
     run = settings.train_dir / f"{GPS + 1}-{GPS + 17}"
     assert {p.name for p in run.iterdir()} == {"checks.json", "FAILED"}
     checks = json.loads((run / "checks.json").read_text())

@@ -23,6 +23,7 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+
 from utils.errors import ConfigError
 from utils.follower import FrameSecond
 from utils.nn.data import Stretch
@@ -44,8 +45,8 @@ class CollectConfig:
 
     sample_rate: int
     max_length: int
-    max_consecutive_drops: int = 30
-    ready_settle_length: int = 8
+    max_consecutive_drops: int
+    ready_settle_length: int
 
     def __post_init__(self) -> None:
         if self.max_length < 1 or self.max_consecutive_drops < 0:

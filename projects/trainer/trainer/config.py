@@ -1,25 +1,30 @@
-"""The trainer's settings, read by typeo from ``[tool.typeo.scripts.trainer]``
-(embedded CPU default) or ``trainer-production`` (GPU, DESIGN.md §8).
+"""The trainer's settings, read from ``[tool.typeo.scripts.trainer]`` of the
+root ``pyproject.toml`` (embedded CPU default), with the profile
+``trainer-production`` (GPU) laid over it
+(:func:`utils.config.parse_settings`).
 
-:class:`TrainerSettings` is the typed, documented entry point of typeo (its
-``Args:`` become ``trainer --help``); it validates and hands each component
-only its own frozen sub-configuration. No ``from __future__ import
+:class:`TrainerSettings` is the typed, documented entry point (its ``Args:``
+are ``trainer --help``); it validates every value at start-up and builds
+each component's frozen sub-config by keyword. No ``from __future__ import
 annotations`` here: typeo reads the real annotation objects.
 """
 
+import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import List
-
-from utils.errors import ConfigError
-from utils.follower import StreamConfig
-from utils.nn.datacheck import CheckConfig
-from utils.nn.train import TrainConfig
 
 from trainer.collector import CollectConfig
 from trainer.notifier import ExportConfig
 from trainer.service import ScheduleConfig
 from trainer.worker import RunConfig
+from utils.errors import ConfigError
+from utils.follower import StreamConfig
+from utils.nn.datacheck import CheckConfig
+from utils.nn.train import TrainConfig
+from utils.runs import train_dir
+
+DEVICE = re.compile(r"cpu|cuda(:\d+)?")  # torch devices the trainer uses
 
 
 @dataclass(frozen=True)
@@ -53,8 +58,14 @@ class TrainerSettings:
             Seconds after a frame is due before it counts as dropped.
         max_consecutive_drops:
             Dropped seconds in a row that drop the current training set.
+        start_timeout:
+            Seconds to wait for the first frame in DATA_DIR.
         exporter_url:
             Base URL of the exporter (POST /versions).
+        export_timeout:
+            Seconds per request to the exporter.
+        export_rescan_interval:
+            Seconds between looks for runs not exported yet.
         train_duration:
             Seconds of analysis-ready data per training run.
         retrain_cadence:
@@ -88,17 +99,13 @@ class TrainerSettings:
         min_coherence:
             In-band coherence with strain at least one witness must reach.
         device:
-            Torch device: cpu or cuda.
+            Torch device: cpu, cuda or cuda:N.
         num_threads:
             Torch threads (leave the cleaner its cores).
         niceness:
-            Added to the process's nice value at start-up.
+            Added to the process's nice value at start-up (0..19).
         metrics_port:
             Prometheus port on 127.0.0.1; 0 disables.
-        export_timeout:
-            Seconds per request to the exporter.
-        export_rescan_interval:
-            Seconds between looks for runs not exported yet.
         verbose:
             Log at DEBUG level.
     """
@@ -109,75 +116,166 @@ class TrainerSettings:
     strain_channel: str
     state_channel: str
     witness_channels: List[str]
-    sample_rate: int = 4096
-    freq_low: float = 58.0
-    freq_high: float = 62.0
-    filter_order: int = 8
-    ready_mask: int = 3
-    frame_timeout: float = 2.0
-    max_consecutive_drops: int = 30
-    exporter_url: str = "http://127.0.0.1:5000"
-    train_duration: int = 4096
-    retrain_cadence: int = 2048
-    ready_settle_length: int = 8
-    kernel_length: float = 8.0
-    kernel_stride: float = 0.0625
-    batch_size: int = 256
-    lr: float = 1e-3
-    fine_tune_decay: float = 0.1
-    weight_decay: float = 1e-5
-    max_epochs: int = 50
-    patience: int = 5
-    min_improvement: float = 0.0
-    lr_patience: int = 2
-    lr_factor: float = 0.5
-    valid_fraction: float = 0.25
-    min_coherence: float = 0.2
-    device: str = "cpu"
-    num_threads: int = 1
-    niceness: int = 10
-    metrics_port: int = 9101
-    export_timeout: float = 5.0
-    export_rescan_interval: float = 60.0
+    sample_rate: int
+    freq_low: float
+    freq_high: float
+    filter_order: int
+    ready_mask: int
+    frame_timeout: float
+    max_consecutive_drops: int
+    start_timeout: float
+    exporter_url: str
+    export_timeout: float
+    export_rescan_interval: float
+    train_duration: int
+    retrain_cadence: int
+    ready_settle_length: int
+    kernel_length: float
+    kernel_stride: float
+    batch_size: int
+    lr: float
+    fine_tune_decay: float
+    weight_decay: float
+    max_epochs: int
+    patience: int
+    min_improvement: float
+    lr_patience: int
+    lr_factor: float
+    valid_fraction: float
+    min_coherence: float
+    device: str
+    num_threads: int
+    niceness: int
+    metrics_port: int
     verbose: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "project_dir", Path(self.project_dir))
         object.__setattr__(self, "data_dir", Path(self.data_dir))
-        if not self.witness_channels:
-            raise ConfigError("witness_channels is empty")
-        if self.num_threads < 1 or not 0 <= self.niceness <= 19:
-            raise ConfigError("num_threads >= 1 and niceness in 0..19")
-        valid_length = round(self.train_duration * self.valid_fraction)
-        if valid_length < self.kernel_length:
-            raise ConfigError(
-                f"validation part of a run ({valid_length} s) is shorter "
-                f"than a kernel ({self.kernel_length} s)"
-            )
-        try:  # every sub-config validates its own fields, at start-up
-            self.train_config()
-            self.check_config()
-        except ValueError as exc:
+        object.__setattr__(
+            self, "witness_channels", list(self.witness_channels)
+        )
+        for name, holds, rule in self._rules():
+            if not holds:
+                value = getattr(self, name)
+                raise ConfigError(f"{name}={value!r}: {rule}")
+        try:  # every sub-config checks that its fields fit together
+            self.stream_config()
+            self.schedule_config()
+            self.collect_config()
+            self.run_config()
+        except (ConfigError, ValueError) as exc:
             raise ConfigError(f"trainer settings: {exc}") from exc
-        self.stream_config()
-        self.schedule_config()
+
+    def _rules(self) -> list[tuple[str, bool, str]]:
+        """(setting, whether its rule holds, the rule), in checking order."""
+        ifo, fs = self.ifo, self.sample_rate
+        valid_length = round(self.train_duration * self.valid_fraction)
+        of_ifo = [
+            c.startswith(f"{ifo}:")
+            for c in (
+                self.strain_channel,
+                self.state_channel,
+                *self.witness_channels,
+            )
+        ]
+        return [
+            ("strain_channel", of_ifo[0], f"a channel of ifo={ifo!r}"),
+            ("state_channel", of_ifo[1], f"a channel of ifo={ifo!r}"),
+            (
+                "witness_channels",
+                len(of_ifo) > 2 and all(of_ifo[2:]),
+                f"one or more channels, all of ifo={ifo!r}",
+            ),
+            ("sample_rate", fs > 0, "> 0 Hz"),
+            (
+                "freq_low",
+                0 < self.freq_low < self.freq_high,
+                f"0 < freq_low < freq_high={self.freq_high!r}",
+            ),
+            (
+                "freq_high",
+                self.freq_high < fs / 2,
+                f"< sample_rate / 2 = {fs / 2:g} Hz",
+            ),
+            ("filter_order", self.filter_order > 0, "> 0"),
+            ("ready_mask", self.ready_mask >= 0, ">= 0"),
+            ("frame_timeout", self.frame_timeout > 0, "> 0 s"),
+            ("max_consecutive_drops", self.max_consecutive_drops >= 1, ">= 1"),
+            ("start_timeout", self.start_timeout > 0, "> 0 s"),
+            (
+                "exporter_url",
+                self.exporter_url.startswith(("http://", "https://")),
+                "an http(s) URL",
+            ),
+            ("export_timeout", self.export_timeout > 0, "> 0 s"),
+            (
+                "export_rescan_interval",
+                self.export_rescan_interval > 0,
+                "> 0 s",
+            ),
+            ("train_duration", self.train_duration >= 1, ">= 1 s"),
+            ("retrain_cadence", self.retrain_cadence >= 1, ">= 1 s"),
+            ("ready_settle_length", self.ready_settle_length >= 0, ">= 0 s"),
+            ("valid_fraction", 0 < self.valid_fraction < 1, "in (0, 1)"),
+            (
+                "valid_fraction",
+                valid_length >= self.kernel_length,
+                f"the validation part of a run ({valid_length} s of "
+                f"train_duration={self.train_duration!r}) must hold a kernel "
+                f"(kernel_length={self.kernel_length!r})",
+            ),
+            ("lr", self.lr > 0, "> 0"),
+            ("weight_decay", self.weight_decay >= 0, ">= 0"),
+            ("lr_patience", self.lr_patience >= 0, ">= 0"),
+            ("min_coherence", 0 < self.min_coherence <= 1, "in (0, 1]"),
+            (
+                "device",
+                DEVICE.fullmatch(self.device) is not None,
+                "cpu, cuda or cuda:N",
+            ),
+            ("num_threads", self.num_threads >= 1, ">= 1"),
+            ("niceness", 0 <= self.niceness <= 19, "in 0..19"),
+            (
+                "metrics_port",
+                0 <= self.metrics_port < 65536,
+                "0 (off) .. 65535",
+            ),
+        ]
 
     def overridden(self, items: List[str]) -> "TrainerSettings":
-        """A copy with ``KEY=VALUE`` changes (numeric or text fields)."""
+        """A copy with ``KEY=VALUE`` changes (numeric or text fields).
+
+        Raises:
+            ConfigError: an unknown key, a list or path setting, or a value
+                that is not of the setting's type.
+        """
         kinds = {f.name: f.type for f in fields(self)}
         changes = {}
         for item in items:
             key, _, value = item.partition("=")
             if kinds.get(key) not in (int, float, str):
                 raise ConfigError(f"{item!r}: not a numeric or text setting")
-            changes[key] = kinds[key](value)
+            try:
+                changes[key] = kinds[key](value)
+            except ValueError as exc:
+                raise ConfigError(f"{item!r}: {exc}") from exc
         return replace(self, **changes)
 
     @property
     def train_dir(self) -> Path:
-        return self.project_dir / "train"
+        return train_dir(self.project_dir)
 
-    def stream_config(self, start_timeout: float = 600.0) -> StreamConfig:
+    @property
+    def log_dir(self) -> Path:
+        return self.project_dir / "logs"
+
+    def stream_config(
+        self, start_timeout: float | None = None
+    ) -> StreamConfig:
+        """The input frames; ``start_timeout`` (s) replaces the setting."""
+        if start_timeout is None:
+            start_timeout = self.start_timeout
         return StreamConfig(
             data_dir=self.data_dir,
             ifo=self.ifo,
@@ -191,18 +289,19 @@ class TrainerSettings:
 
     def schedule_config(self) -> ScheduleConfig:
         return ScheduleConfig(
-            self.sample_rate,
-            self.train_duration,
-            self.retrain_cadence,
-            self.ready_mask,
+            sample_rate=self.sample_rate,
+            train_duration=self.train_duration,
+            retrain_cadence=self.retrain_cadence,
+            ready_mask=self.ready_mask,
         )
 
     def collect_config(self, max_length: int | None = None) -> CollectConfig:
+        """Collection rules; ``max_length`` (s) replaces ``train_duration``."""
         return CollectConfig(
-            self.sample_rate,
-            max_length or self.train_duration,
-            self.max_consecutive_drops,
-            self.ready_settle_length,
+            sample_rate=self.sample_rate,
+            max_length=max_length or self.train_duration,
+            max_consecutive_drops=self.max_consecutive_drops,
+            ready_settle_length=self.ready_settle_length,
         )
 
     def train_config(self) -> TrainConfig:
@@ -228,22 +327,30 @@ class TrainerSettings:
 
     def check_config(self) -> CheckConfig:
         return CheckConfig(
-            self.sample_rate, self.freq_low, self.freq_high, self.min_coherence
+            sample_rate=self.sample_rate,
+            freq_low=self.freq_low,
+            freq_high=self.freq_high,
+            min_coherence=self.min_coherence,
         )
 
     def run_config(self) -> RunConfig:
         return RunConfig(
-            self.train_dir,
-            self.strain_channel,
-            tuple(self.witness_channels),
-            self.train_config(),
-            self.check_config(),
+            train_dir=self.train_dir,
+            strain_channel=self.strain_channel,
+            witness_channels=tuple(self.witness_channels),
+            train=self.train_config(),
+            checks=self.check_config(),
         )
 
     def export_config(self, token: str) -> ExportConfig:
+        """The exporter; ``token`` is the API token (read by ``main``).
+
+        Raises:
+            ConfigError: the token is empty.
+        """
         return ExportConfig(
-            self.exporter_url,
-            token,
-            self.export_timeout,
+            url=self.exporter_url,
+            token=token,
+            timeout=self.export_timeout,
             rescan_interval=self.export_rescan_interval,
         )

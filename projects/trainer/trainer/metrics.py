@@ -1,4 +1,7 @@
-"""Prometheus metrics of the trainer (port 9101 by default)."""
+"""Prometheus metrics of the trainer, served on ``metrics_port``.
+
+Names follow ``deepclean_trainer_<what>``; counters end in ``_total``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from prometheus_client import (
     Counter,
     Gauge,
 )
+
 from utils.metrics import MetricsServer
 
 
@@ -21,7 +25,7 @@ class TrainerMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.runs = Counter(
-            "deepclean_trainer_runs",
+            "deepclean_trainer_runs_total",
             "Training runs by outcome",
             ["outcome"],
             registry=r,
@@ -37,12 +41,12 @@ class TrainerMetrics:
             registry=r,
         )
         self.drops = Counter(
-            "deepclean_trainer_dropped_seconds",
+            "deepclean_trainer_dropped_seconds_total",
             "Input seconds dropped (missing, late, corrupt)",
             registry=r,
         )
         self.sets_dropped = Counter(
-            "deepclean_trainer_sets_dropped",
+            "deepclean_trainer_sets_dropped_total",
             "Training sets dropped (not ready, too many drops)",
             registry=r,
         )
@@ -50,7 +54,7 @@ class TrainerMetrics:
             "deepclean_trainer_training", "1 while a run trains", registry=r
         )
         self.exports = Counter(
-            "deepclean_trainer_export_requests",
+            "deepclean_trainer_export_requests_total",
             "Requests to the exporter by outcome",
             ["outcome"],
             registry=r,

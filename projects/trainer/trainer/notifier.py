@@ -4,7 +4,8 @@
 ``Authorization: Bearer <token>``. A 200/202 writes ``exported.json`` in
 the run folder. A connection error, timeout, 5xx, 409 (the exporter's "not
 now") or 429 (its queue is full) is retried with exponential back-off
-(``backoff``, doubled each time, at most ``max_backoff``); any other 4xx is
+(``backoff``, doubled each time, at most ``max_backoff``:
+:class:`utils.retry.RetrySchedule`); any other 4xx is
 a refusal, logged as an error and not retried until the trainer restarts. Every
 ``rescan_interval`` seconds (and at start) every finished run without
 ``exported.json`` is queued again, so runs finished while the exporter was
@@ -20,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from utils.errors import ConfigError
 
 from trainer.metrics import TrainerMetrics
 from trainer.runs import EXPORTED_FILE, mark_exported, unexported_runs
+from utils.errors import ConfigError
+from utils.retry import Backoff, RetrySchedule
+from utils.worker import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -40,17 +43,17 @@ class ExportConfig:
         url: base URL, e.g. ``http://127.0.0.1:5000``.
         token: bearer token of state-changing requests.
         timeout: seconds per request.
+        rescan_interval: seconds between looks for unexported runs.
         backoff: seconds before the first retry.
         max_backoff: longest wait between retries.
-        rescan_interval: seconds between looks for unexported runs.
     """
 
     url: str
     token: str
-    timeout: float = 5.0
+    timeout: float
+    rescan_interval: float
     backoff: float = 1.0
     max_backoff: float = 300.0
-    rescan_interval: float = 60.0
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
@@ -59,6 +62,10 @@ class ExportConfig:
             raise ConfigError("the exporter API token is empty")
         if min(self.timeout, self.backoff, self.rescan_interval) <= 0:
             raise ConfigError("export timeouts and intervals must be > 0")
+        if self.max_backoff < self.backoff:
+            raise ConfigError(
+                f"max_backoff {self.max_backoff} < backoff {self.backoff}"
+            )
 
 
 class ExportNotifier:
@@ -79,38 +86,28 @@ class ExportNotifier:
         self.config = config
         self.train_dir = Path(train_dir)
         self.metrics = metrics or TrainerMetrics()
-        self._pending: dict[str, tuple[float, int]] = {}  # due, attempts
+        self._backoff = Backoff(config.backoff, 2.0, config.max_backoff)
+        self._pending: dict[str, RetrySchedule] = {}
         self._refused: set[str] = set()
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._next_rescan = 0.0
+        self._worker = Worker("export-notifier", self._step, IDLE_WAIT)
         self._session = requests.Session()
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._loop, name="export-notifier", daemon=True
-        )
-        self._thread.start()
+        self._worker.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the thread to end and wait at most ``timeout`` seconds."""
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                logger.warning(
-                    "export notifier still busy after %.0f s", timeout
-                )
+        self._worker.stop(timeout)
         self._session.close()
 
     def notify(self, run: str) -> None:
         """Queue ``run`` (a folder name under ``train_dir``) now."""
         with self._lock:
             self._refused.discard(run)
-            self._pending[run] = (0.0, 0)
-        self._wake.set()
+            self._pending[run] = RetrySchedule(self._backoff)
+        self._worker.wake()
 
     @property
     def pending(self) -> list[str]:
@@ -124,30 +121,29 @@ class ExportNotifier:
                 if path.name in self._pending or path.name in self._refused:
                     continue
                 logger.info("run %s not exported yet: queued", path.name)
-                self._pending[path.name] = (0.0, 0)
+                self._pending[path.name] = RetrySchedule(self._backoff)
 
-    def _loop(self) -> None:
-        next_rescan = 0.0
-        while not self._stopping.is_set():
-            now = time.monotonic()
-            if now >= next_rescan:
-                self.rescan()
-                next_rescan = now + self.config.rescan_interval
-            with self._lock:
-                due = [r for r, (t, _) in self._pending.items() if t <= now]
-            for run in sorted(due):
-                if self._stopping.is_set():
-                    return
-                self._attempt(run)
-            with self._lock:
-                times = [t for t, _ in self._pending.values()]
-            wait = min([next_rescan, *times]) - time.monotonic()
-            self._wake.wait(min(max(wait, 0.01), IDLE_WAIT))
-            self._wake.clear()
+    def _step(self) -> float:
+        """One pass of the thread: rescan when due, try every run that is
+        due; returns the seconds until the next is due."""
+        now = time.monotonic()
+        if now >= self._next_rescan:
+            self.rescan()
+            self._next_rescan = now + self.config.rescan_interval
+        with self._lock:
+            due = [r for r, s in self._pending.items() if s.due(now)]
+        for run in sorted(due):
+            if self._worker.stopping:
+                return IDLE_WAIT
+            self._attempt(run)
+        with self._lock:
+            times = [s.next_time for s in self._pending.values()]
+        wait = min([self._next_rescan, *times]) - time.monotonic()
+        return min(max(wait, 0.01), IDLE_WAIT)
 
     def _attempt(self, run: str) -> None:
         with self._lock:
-            _, attempts = self._pending.get(run, (0.0, 0))
+            schedule = self._pending.get(run) or RetrySchedule(self._backoff)
             if (self.train_dir / run / EXPORTED_FILE).exists():
                 self._pending.pop(run, None)  # sent by an earlier attempt
                 return
@@ -159,14 +155,12 @@ class ExportNotifier:
                 if outcome == "refused":
                     self._refused.add(run)
                 return
-            delay = min(
-                self.config.backoff * 2**attempts, self.config.max_backoff
-            )
-            self._pending[run] = (time.monotonic() + delay, attempts + 1)
+            delay = schedule.failed(time.monotonic())
+            self._pending[run] = schedule
         logger.warning(
             "run %s: exporter not reached (attempt %d); retry in %.0f s",
             run,
-            attempts + 1,
+            schedule.failures,
             delay,
         )
 

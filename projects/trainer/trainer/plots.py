@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
 from utils.signal import psd  # noqa: E402
 
 ASD_MARGIN = 8.0  # Hz shown on each side of the band

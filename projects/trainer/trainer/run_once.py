@@ -9,19 +9,71 @@ trained on (warm-started from the newest finished run unless told not to).
 
 from __future__ import annotations
 
+import argparse
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
+from trainer.collector import CollectConfig, Collector, Resampler
+from trainer.worker import TrainingWorker
 from utils.errors import DataCheckError
 from utils.follower import FrameFollower, StreamConfig, list_gps
 from utils.nn.data import Stretch
 
-from trainer.collector import CollectConfig, Collector, Resampler
-from trainer.worker import TrainingWorker
-
 logger = logging.getLogger(__name__)
 
 MIN_FRACTION = 0.5  # of the span that must be usable
+
+
+@dataclass(frozen=True)
+class Span:
+    """``train-run``'s own flags.
+
+    Attributes:
+        gps_start: first GPS second trained on.
+        gps_stop: GPS second after the last (exclusive).
+        from_scratch: do not warm-start from the newest run.
+        overrides: ``KEY=VALUE`` changes of the trainer's settings.
+    """
+
+    gps_start: int
+    gps_stop: int
+    from_scratch: bool
+    overrides: list[str]
+
+
+def parse_span(argv: list[str] | None) -> tuple[Span, list[str]]:
+    """``train-run``'s own flags and the rest (the trainer's settings:
+    ``--typeo``, ``--help`` ...) of ``argv`` (default ``sys.argv[1:]``).
+
+    Raises:
+        SystemExit: argparse's answer to a missing or malformed flag.
+    """
+    parser = argparse.ArgumentParser(
+        prog="train-run",
+        add_help=False,
+        description="Train once on frames in DATA_DIR; the other options "
+        "are the trainer's (train-run --typeo pyproject.toml:trainer).",
+    )
+    parser.add_argument("--gps-start", type=int, required=True)
+    parser.add_argument("--gps-stop", type=int, required=True)
+    parser.add_argument(
+        "--from-scratch",
+        action="store_true",
+        help="do not warm-start from the newest run",
+    )
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override settings, e.g. max_epochs=5",
+    )
+    args, rest = parser.parse_known_args(argv)
+    if args.gps_stop <= args.gps_start:
+        parser.error("--gps-stop must be after --gps-start")
+    span = Span(args.gps_start, args.gps_stop, args.from_scratch, args.set)
+    return span, rest
 
 
 def collect_span(

@@ -1,61 +1,36 @@
 """Training run folders: ``$PROJECT_DIR/train/<gpsstart>-<gpsstop>/``.
 
 A run is written into a hidden temporary folder next to its final name,
-``DONE`` last, and the folder is then renamed, so a reader (the exporter)
-never sees half a run. Files (docs/architecture.md): ``weights.pt`` and
+``DONE`` last, and the folder is then renamed
+(:func:`utils.atomic.atomic_directory`), so a reader (the exporter) never
+sees half a run. Files (docs/architecture.md): ``weights.pt`` and
 ``model.json`` (:mod:`utils.nn.checkpoint`), ``history.json``,
 ``checks.json``, ``verify.npz``, ``loss.png``, ``asd.png``, ``DONE``; the
 trainer adds ``exported.json`` once the exporter accepted the run. A run
 refused by the data checks keeps only ``checks.json`` and ``FAILED`` (no
-``DONE``), so the operator can read why.
+``DONE``), so the operator can read why. Run names, ``DONE`` and
+``verify.npz`` are the contract with the exporter: :mod:`utils.runs`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import re
-import shutil
 import time
 from pathlib import Path
 from typing import Callable
 
+from utils.atomic import atomic_directory, write_json
 from utils.errors import ModelError
 from utils.nn.architecture import DeepClean
 from utils.nn.checkpoint import ModelMeta, load_model
+from utils.runs import DONE_FILE, parse_run_name
 
 logger = logging.getLogger(__name__)
 
-DONE_FILE = "DONE"
 FAILED_FILE = "FAILED"
 EXPORTED_FILE = "exported.json"
 CHECKS_FILE = "checks.json"
 HISTORY_FILE = "history.json"
-VERIFY_FILE = "verify.npz"
-_RUN = re.compile(r"^(\d+)-(\d+)$")
-
-
-def run_name(gps_start: int, gps_stop: int) -> str:
-    """``<gpsstart>-<gpsstop>``."""
-    return f"{int(gps_start)}-{int(gps_stop)}"
-
-
-def parse_run_name(name: str) -> tuple[int, int] | None:
-    """``(gps_start, gps_stop)`` of a run folder name, None if not one."""
-    match = _RUN.match(name)
-    return None if match is None else (int(match[1]), int(match[2]))
-
-
-def write_json(path: Path, obj: object) -> None:
-    """Write JSON atomically (temporary name, then rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def finished_runs(train_dir: Path) -> list[Path]:
@@ -111,20 +86,11 @@ def publish_run(
     final = train_dir / name
     if (final / DONE_FILE).exists():
         raise FileExistsError(f"run {final} exists and is finished")
-    tmp = train_dir / f".{name}.{os.getpid()}.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
+    # an existing unfinished folder is an earlier refused attempt: replaced
+    with atomic_directory(final, overwrite=True) as tmp:
         write(tmp)
         if done:
             (tmp / DONE_FILE).write_text(f"{time.time():.3f}\n")
-        if final.exists():  # an earlier refused attempt: replace it
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return final
 
 
@@ -153,3 +119,19 @@ def load_latest(
             continue
         return model, meta, path.name
     return None
+
+
+def warm_start(
+    train_dir: Path, witness_channels: tuple[str, ...], sample_rate: int
+) -> tuple[tuple[DeepClean, str] | None, int | None]:
+    """What the next run starts from (:func:`load_latest`).
+
+    Returns:
+        ``((network, run name), end GPS of that run)``, or ``(None, None)``
+        when no finished run was trained on these channels and rate.
+    """
+    latest = load_latest(train_dir, witness_channels, sample_rate)
+    if latest is None:
+        return None, None
+    model, meta, name = latest
+    return (model, name), meta.gps_stop

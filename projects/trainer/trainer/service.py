@@ -20,16 +20,18 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from utils.errors import ConfigError
-from utils.follower import FrameFollower, FrameSecond, StreamConfig, list_gps
-
 from trainer.collector import CollectConfig, Collector, Resampler
 from trainer.metrics import TrainerMetrics
 from trainer.worker import TrainingWorker
+from utils.errors import ConfigError
+from utils.follower import FrameFollower, FrameSecond, StreamConfig, list_gps
+from utils.waiting import wait_for
 
 logger = logging.getLogger(__name__)
 
 LEAD_LENGTH = 2  # s of raw frames read before the first second to collect
+FIRST_FRAME_POLL = 0.2  # s between looks for a first frame
+FIRST_FRAME_LOG = 30.0  # s between INFO lines while none is there
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class ScheduleConfig:
     sample_rate: int
     train_duration: int
     retrain_cadence: int
-    ready_mask: int = 3
+    ready_mask: int
 
     def __post_init__(self) -> None:
         if self.train_duration < 1 or self.retrain_cadence < 1:
@@ -107,16 +109,39 @@ class TrainerService:
         stop: threading.Event | None = None,
         max_seconds: int | None = None,
     ) -> None:
-        """Follow frames until ``stop`` is set or ``max_seconds`` GPS
-        seconds were read (the service runs until a signal ends the
-        process); each frame wait is bounded by the follower."""
+        """Follow frames until ``stop`` is set (the service: by a signal)
+        or ``max_seconds`` GPS seconds were read; each frame wait is
+        bounded by the follower, so ``stop`` is seen within a second or
+        ``frame_timeout`` of being set.
+
+        Raises:
+            TimeoutError: no first frame within ``start_timeout``.
+        """
         stop = stop or threading.Event()
+        if not self._await_first_frame(stop):
+            return
         count = 0
         while not stop.is_set():
             if max_seconds is not None and count >= max_seconds:
                 return
             self.step(self.follower.next_second())
             count += 1
+
+    def _await_first_frame(self, stop: threading.Event) -> bool:
+        """Wait for a frame in the strain folder before the follower does
+        (as long as it would: ``start_timeout``), ending early when
+        ``stop`` is set; False then."""
+        if self.follower.next_gps is not None:
+            return True
+        strain_dir = self.follower.config.strain_dir
+        found = wait_for(
+            lambda: "stop" if stop.is_set() else bool(list_gps(strain_dir)),
+            f"a first frame in {strain_dir}",
+            timeout=self.follower.config.start_timeout,
+            interval=FIRST_FRAME_POLL,
+            log_interval=FIRST_FRAME_LOG,
+        )
+        return found is True
 
     def step(self, frame: FrameSecond) -> None:
         """Process one raw second."""

@@ -10,13 +10,17 @@ background thread (:meth:`submit`) so data collection never waits for it.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from trainer.metrics import TrainerMetrics
+from trainer.plots import plot_asd, plot_loss
+from trainer.runs import CHECKS_FILE, FAILED_FILE, HISTORY_FILE, publish_run
+from utils.atomic import write_json
 from utils.errors import DataCheckError, DeepCleanError
 from utils.nn.architecture import DeepClean
 from utils.nn.checkpoint import ModelMeta, save_model
@@ -24,23 +28,13 @@ from utils.nn.data import Stretch
 from utils.nn.datacheck import CheckConfig, CheckReport, check_training_data
 from utils.nn.evaluate import clean
 from utils.nn.train import TrainConfig, TrainResult, train
+from utils.runs import VERIFY_FILE, run_name
 from utils.signal import asd_ratio
-
-from trainer.metrics import TrainerMetrics
-from trainer.plots import plot_asd, plot_loss
-from trainer.runs import (
-    CHECKS_FILE,
-    FAILED_FILE,
-    HISTORY_FILE,
-    VERIFY_FILE,
-    publish_run,
-    run_name,
-    write_json,
-)
+from utils.worker import JobWorker
 
 logger = logging.getLogger(__name__)
 
-JOB_POLL = 0.5  # s between looks for a job or a stop request
+JOB_POLL = 0.5  # s, idle wait of the training thread (a job wakes it)
 
 
 @dataclass(frozen=True)
@@ -85,65 +79,52 @@ class TrainingWorker:
         self.previous = previous
         self.on_done = on_done
         self.metrics = metrics or TrainerMetrics()
-        self._jobs: queue.Queue[Stretch] = queue.Queue(maxsize=1)
         self._busy = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker: JobWorker[Stretch] = JobWorker(
+            "training", self._job, max_queued=1, interval=JOB_POLL
+        )
 
     @property
     def busy(self) -> bool:
         return self._busy.is_set()
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._loop, name="training", daemon=True
-        )
-        self._thread.start()
+        self._worker.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Interrupt training (between batches) and wait for the thread."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                logger.warning(
-                    "training thread still busy after %.0f s", timeout
-                )
+        self._worker.stop(timeout)
 
     def submit(self, stretch: Stretch) -> bool:
         """Queue a run on ``stretch``; False (nothing queued) when busy."""
         if self._busy.is_set():
             return False
         self._busy.set()
-        self._jobs.put_nowait(stretch)
+        self._worker.submit(stretch)
         return True
 
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                stretch = self._jobs.get(timeout=JOB_POLL)
-            except queue.Empty:
-                continue
-            try:
-                self.run(stretch)
-            except DeepCleanError as exc:  # refused or diverged: logged
-                logger.error(
-                    "training on GPS %d-%d failed: %s",
-                    stretch.gps_start,
-                    stretch.gps_stop,
-                    exc,
-                )
-                if not isinstance(exc, DataCheckError):
-                    self.metrics.runs.labels("failed").inc()
-            except Exception:
-                logger.exception(
-                    "training on GPS %d-%d crashed",
-                    stretch.gps_start,
-                    stretch.gps_stop,
-                )
-                self.metrics.runs.labels("crashed").inc()
-            finally:
-                self._busy.clear()
+    def _job(self, stretch: Stretch) -> None:
+        """One run in the training thread; its errors are logged here."""
+        try:
+            self.run(stretch)
+        except DeepCleanError as exc:  # refused or diverged: logged
+            logger.error(
+                "training on GPS %d-%d failed: %s",
+                stretch.gps_start,
+                stretch.gps_stop,
+                exc,
+            )
+            if not isinstance(exc, DataCheckError):
+                self.metrics.runs.labels("failed").inc()
+        except Exception:
+            logger.exception(
+                "training on GPS %d-%d crashed",
+                stretch.gps_start,
+                stretch.gps_stop,
+            )
+            self.metrics.runs.labels("crashed").inc()
+        finally:
+            self._busy.clear()
 
     def run(self, stretch: Stretch) -> Path | None:
         """Check, train and publish one run (blocking).
@@ -179,7 +160,7 @@ class TrainingWorker:
                 stretch,
                 config.train,
                 init=init,
-                stop=self._stopping.is_set,
+                stop=lambda: self._worker.stopping,
                 label=f"run {name}",
             )
         finally:

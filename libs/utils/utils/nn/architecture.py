@@ -1,4 +1,5 @@
-"""DeepClean: a 1-D convolutional autoencoder (docs/architecture.md, "Production configuration").
+"""DeepClean: a 1-D convolutional autoencoder (docs/architecture.md,
+"Production configuration").
 
 Input ``(batch, num_witnesses, size)`` witnesses, output ``(batch, size)``
 predicted noise in strain; ``size`` must be divisible by 16 (four stride-2

@@ -4,18 +4,18 @@ A training run folder holds ``weights.pt`` (a ``state_dict`` of
 :class:`~utils.nn.architecture.DeepClean`: tensors only, loaded with
 ``weights_only=True`` so no pickled code ever runs) and ``model.json``
 (channels, sample rate, architecture, training span). Both are written
-atomically.
+atomically (:mod:`utils.atomic`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
+from utils.atomic import atomic_path, write_text
 from utils.errors import ModelError
 from utils.nn.architecture import DOWN_CHANNELS, DeepClean
 
@@ -53,24 +53,15 @@ class ModelMeta:
         return cls(**raw)
 
 
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def save_model(model: DeepClean, meta: ModelMeta, directory: Path) -> None:
     """Write ``weights.pt`` and ``model.json`` into ``directory``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    _atomic(directory / WEIGHTS_FILE, lambda p: torch.save(state, p))
+    with atomic_path(directory / WEIGHTS_FILE) as tmp:
+        torch.save(state, tmp)
     text = json.dumps(asdict(meta), indent=2, sort_keys=True)
-    _atomic(directory / META_FILE, lambda p: p.write_text(text))
+    write_text(directory / META_FILE, text)
 
 
 def load_meta(directory: Path) -> ModelMeta:

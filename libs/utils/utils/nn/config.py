@@ -9,53 +9,40 @@ from utils.nn.architecture import DOWN_CHANNELS, DOWNSAMPLE_FACTOR
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train (DESIGN.md §8 for production values).
+    """How to train.
+
+    The fields without a default are the keys of the same name of the
+    trainer's settings (``[tool.typeo.scripts.trainer]``, documented by
+    ``trainer --help``), their one home; this class only checks that they
+    fit together. The others are fixed here:
 
     Attributes:
-        sample_rate: Hz of the data.
-        freq_low: lower edge of the target band, Hz.
-        freq_high: upper edge of the target band, Hz.
-        filter_order: Butterworth band-pass order of the target.
-        kernel_length: seconds per training kernel.
-        kernel_stride: seconds between training kernel starts.
-        batch_size: kernels per optimiser step.
-        lr: Adam learning rate from scratch.
-        fine_tune_decay: lr factor when warm-starting.
-        weight_decay: Adam weight decay.
-        max_epochs: most epochs.
-        patience: epochs without a validation loss ``min_improvement``
-            (relative) below the last such one before stopping.
-        min_improvement: relative improvement that counts for ``patience``.
-        lr_patience: epochs without improvement before the lr is cut.
-        lr_factor: factor of each lr cut.
-        valid_fraction: last part of the data kept for validation.
         fftlength: seconds per Welch segment of the loss.
         overlap: seconds of overlap of those segments.
         channels: widths of the network's down-sampling blocks.
-        device: torch device, e.g. ``cpu`` or ``cuda``.
         seed: seeds initial weights and kernel order (None: random).
     """
 
-    sample_rate: int = 4096
-    freq_low: float = 58.0
-    freq_high: float = 62.0
-    filter_order: int = 8
-    kernel_length: float = 8.0
-    kernel_stride: float = 0.0625
-    batch_size: int = 256
-    lr: float = 1e-3
-    fine_tune_decay: float = 0.1
-    weight_decay: float = 1e-5
-    max_epochs: int = 50
-    patience: int = 5
-    min_improvement: float = 0.0
-    lr_patience: int = 2
-    lr_factor: float = 0.5
-    valid_fraction: float = 0.25
+    sample_rate: int
+    freq_low: float
+    freq_high: float
+    filter_order: int
+    kernel_length: float
+    kernel_stride: float
+    batch_size: int
+    lr: float
+    fine_tune_decay: float
+    weight_decay: float
+    max_epochs: int
+    patience: int
+    min_improvement: float
+    lr_patience: int
+    lr_factor: float
+    valid_fraction: float
+    device: str
     fftlength: float = 2.0
     overlap: float = 1.0
     channels: tuple[int, ...] = DOWN_CHANNELS
-    device: str = "cpu"
     seed: int | None = None
 
     def __post_init__(self) -> None:

@@ -55,7 +55,7 @@ class CheckConfig:
     sample_rate: int
     freq_low: float
     freq_high: float
-    min_coherence: float = 0.2
+    min_coherence: float
     fftlength: float = 2.0
     min_duration: float = 16.0
     false_alarm: float = 1e-3
@@ -155,9 +155,13 @@ def band_coherence(
     nperseg = int(round(config.fftlength * config.sample_rate))
     with np.errstate(invalid="ignore", divide="ignore"):  # flat rows: 0/0
         freqs, coherence = sp_signal.coherence(
-            witness, strain[None], fs=config.sample_rate, nperseg=nperseg,
-            noverlap=nperseg // 2, axis=-1,
-        )  # fmt: skip
+            witness,
+            strain[None],
+            fs=config.sample_rate,
+            nperseg=nperseg,
+            noverlap=nperseg // 2,
+            axis=-1,
+        )
     band = (freqs >= config.freq_low) & (freqs <= config.freq_high)
     return np.nan_to_num(coherence[:, band]).max(axis=-1)
 
@@ -233,8 +237,9 @@ def check_training_data(
     if not strain_flat:  # flat witnesses: 0/0, reported as 0
         coherence = band_coherence(witness, strain, config)
         coherence[[c in flat for c in witness_channels]] = 0.0
-    checks.append(_coherence_check(coherence, witness_channels, config,
-                                   strain.shape[-1]))  # fmt: skip
+    checks.append(
+        _coherence_check(coherence, witness_channels, config, strain.shape[-1])
+    )
     return CheckReport(
         tuple(checks),
         flat,

@@ -83,9 +83,14 @@ class _Session:
     ) -> None:
         self.config = c = config
         target = np.ascontiguousarray(
-            bandpass(stretch.strain, c.freq_low, c.freq_high,
-                     c.sample_rate, c.filter_order)
-        )  # fmt: skip
+            bandpass(
+                stretch.strain,
+                c.freq_low,
+                c.freq_high,
+                c.sample_rate,
+                c.filter_order,
+            )
+        )
         train_part, self.valid = stretch.split(c.valid_fraction)
         cut = train_part.strain.shape[-1]
         if c.seed is not None:
@@ -108,9 +113,13 @@ class _Session:
         )
         seed = c.seed if c.seed is not None else time.time_ns() % 2**31
         self.sampler = KernelSampler(
-            x, y, c.kernel_size, c.stride_size, c.batch_size,
+            x,
+            y,
+            c.kernel_size,
+            c.stride_size,
+            c.batch_size,
             torch.Generator().manual_seed(seed),
-        )  # fmt: skip
+        )
         self.loss_fn = AsdRatioLoss(
             c.sample_rate, c.freq_low, c.freq_high, c.fftlength, c.overlap
         ).to(c.device)
@@ -178,17 +187,25 @@ def train(
     """
     session = _Session(stretch, config, init)
     result = TrainResult(
-        session.model, lr=session.lr, warm_start=init is not None,
-        valid=session.valid, flat_witnesses=session.flat,
+        session.model,
+        lr=session.lr,
+        warm_start=init is not None,
+        valid=session.valid,
+        flat_witnesses=session.flat,
         initial_valid_loss=session.validate(),
-    )  # fmt: skip
+    )
     logger.info(
         "%s: %s on %d s (%d kernels of %g s per epoch), validating on %d s,"
-        " lr %.2e; initial valid loss %.4f", label,
-        "warm start" if init else "from scratch", session.train_duration,
-        session.sampler.num_kernels, config.kernel_length,
-        session.valid.duration, session.lr, result.initial_valid_loss,
-    )  # fmt: skip
+        " lr %.2e; initial valid loss %.4f",
+        label,
+        "warm start" if init else "from scratch",
+        session.train_duration,
+        session.sampler.num_kernels,
+        config.kernel_length,
+        session.valid.duration,
+        session.lr,
+        result.initial_valid_loss,
+    )
     # the starting network (a warm start) is kept unless an epoch beats it
     best_state = copy.deepcopy(session.model.state_dict())
     result.best_valid_loss = reference = result.initial_valid_loss
@@ -201,29 +218,47 @@ def train(
             logger.warning("%s: stopped during epoch %d", label, epoch)
             break
         if not math.isfinite(train_loss):
-            raise ModelError(f"{label}: training loss {train_loss} at epoch "
-                             f"{epoch}; giving up")  # fmt: skip
+            raise ModelError(
+                f"{label}: training loss {train_loss} at epoch "
+                f"{epoch}; giving up"
+            )
         valid_loss = session.validate()
         lr = session.optimizer.param_groups[0]["lr"]
         session.scheduler.step(valid_loss)
-        record = {"epoch": epoch, "train_loss": train_loss,
-                  "valid_loss": valid_loss, "lr": lr,
-                  "seconds": time.monotonic() - start,
-                  "cpu_seconds": time.thread_time() - cpu_start}  # fmt: skip
+        record = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "valid_loss": valid_loss,
+            "lr": lr,
+            "seconds": time.monotonic() - start,
+            "cpu_seconds": time.thread_time() - cpu_start,
+        }
         result.history.append(record)
-        logger.info("%s: epoch %d/%d train %.4f valid %.4f lr %.2e %.1f s "
-                    "(%.1f s CPU)", label, epoch, config.max_epochs,
-                    train_loss, valid_loss, lr, record["seconds"],
-                    record["cpu_seconds"])  # fmt: skip
+        logger.info(
+            "%s: epoch %d/%d train %.4f valid %.4f lr %.2e %.1f s "
+            "(%.1f s CPU)",
+            label,
+            epoch,
+            config.max_epochs,
+            train_loss,
+            valid_loss,
+            lr,
+            record["seconds"],
+            record["cpu_seconds"],
+        )
         if valid_loss < result.best_valid_loss:
             result.best_valid_loss, result.best_epoch = valid_loss, epoch
             best_state = copy.deepcopy(session.model.state_dict())
         if valid_loss < reference * (1 - config.min_improvement):
             reference, improved_epoch = valid_loss, epoch
         elif epoch - improved_epoch >= config.patience:
-            logger.info("%s: early stop at epoch %d (best %d, valid %.4f)",
-                        label, epoch, result.best_epoch,
-                        result.best_valid_loss)  # fmt: skip
+            logger.info(
+                "%s: early stop at epoch %d (best %d, valid %.4f)",
+                label,
+                epoch,
+                result.best_epoch,
+                result.best_valid_loss,
+            )
             break
     session.model.load_state_dict(best_state)
     result.model = session.model.cpu().eval()

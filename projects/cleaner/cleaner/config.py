@@ -1,0 +1,404 @@
+"""The cleaner's settings, read from ``[tool.typeo.scripts.cleaner]`` of the
+root ``pyproject.toml`` (embedded CPU default), with the profiles
+``cleaner-low-latency`` and ``cleaner-production`` laid over it
+(:func:`utils.config.parse_settings`).
+
+:class:`CleanerSettings` is the typed, documented entry point (its ``Args:``
+are ``cleaner --help``); it validates every value at start-up, checks the
+contracts of :mod:`utils.contracts`, and builds each component's frozen
+sub-config by keyword. No ``from __future__ import annotations`` here:
+typeo reads the real annotation objects.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Mapping
+
+from cleaner.cleaning import NETWORK_STRIDE, WindowConfig
+from cleaner.client import ClientConfig
+from cleaner.gate import GateConfig
+from cleaner.postprocess import FilterConfig
+from cleaner.service import CleanerConfig, PreprocessConfig
+from cleaner.writer import WriterConfig
+from utils.config import read_tables, section_values
+from utils.contracts import check_output_rate, check_window_fits_scheme
+from utils.errors import ConfigError
+from utils.follower import StreamConfig
+from utils.inference import Scheme
+
+# the exporter's settings of the same profile (run.sh: one file, one
+# profile for every service): their keys -> fields of utils.inference.Scheme
+EXPORTER_SECTION = "exporter"
+SCHEME_KEYS = {
+    "scheme": "name",
+    "sample_rate": "sample_rate",
+    "kernel_length": "kernel_length",
+    "inference_sampling_rate": "inference_sampling_rate",
+    "aggregation_length": "aggregation_length",
+}
+
+
+@dataclass(frozen=True)
+class CleanerSettings:
+    """Clean low-latency strain with DeepClean, one frame per second.
+
+    Args:
+        ifo:
+            Interferometer, e.g. L1.
+        project_dir:
+            DeepClean project folder (carousel/, logs/).
+        data_dir:
+            Root of the raw frames (kafka/IFO, lldetchar/IFO).
+        strain_channel:
+            Full name of the strain channel cleaned.
+        state_channel:
+            Full name of the raw state vector.
+        witness_channels:
+            Full witness names, in the network's order.
+        triton_grpc_url:
+            Triton gRPC address, host:port.
+        model_name:
+            Triton ensemble returning both predictions.
+        sample_rate:
+            Hz everything is resampled to; the output frames' rate.
+        freq_low:
+            Hz, lower edge of the cleaned band.
+        freq_high:
+            Hz, upper edge of the cleaned band.
+        filter_order:
+            Butterworth order of the band-pass (even).
+        ready_mask:
+            State-vector bits meaning analysis ready.
+        frame_timeout:
+            Seconds after a frame is due before it is dropped.
+        max_consecutive_drops:
+            Drops in a row reported as stream down.
+        start_timeout:
+            Seconds to wait for the first raw frame.
+        resample_context_length:
+            Whole seconds of resampling context on each side of a second
+            (adds as much latency).
+        drop_lookahead_length:
+            1: hold a second to taper it before a dropped one (1 s
+            latency); 0: no taper out.
+        drop_taper_length:
+            Seconds of the Hann ramps next to a drop.
+        inference_timeout:
+            Seconds one Triton call may take.
+        retry_min_length:
+            Seconds before the first Triton retry after a failure.
+        retry_max_length:
+            Longest back-off between Triton retries (doubling), s.
+        inference_window_length:
+            W, seconds of witnesses per request.
+        prediction_edge_length:
+            E, seconds at the window end not trusted.
+        filter_memory_length:
+            P, seconds of past prediction filtered.
+        filter_pad_length:
+            F, seconds of future prediction filtered; ceil(E + F) seconds
+            of latency.
+        filter_extrapolation_order:
+            AR lags extending the prediction before filtering (0: off).
+        gate_length:
+            Seconds of the OUT_DQ gate's ASD-ratio buffer.
+        gate_lookahead_length:
+            Seconds after the written one in it.
+        gate_threshold:
+            ASD ratio above which OUT_DQ is raw strain.
+        gate_hysteresis:
+            Added to the threshold for closing.
+        metrics_port:
+            Prometheus port on 127.0.0.1; 0 disables.
+        verbose:
+            Log every frame (DEBUG).
+    """
+
+    ifo: str
+    project_dir: Path
+    data_dir: Path
+    strain_channel: str
+    state_channel: str
+    witness_channels: List[str]
+    triton_grpc_url: str
+    model_name: str
+    sample_rate: int
+    freq_low: float
+    freq_high: float
+    filter_order: int
+    ready_mask: int
+    frame_timeout: float
+    max_consecutive_drops: int
+    start_timeout: float
+    resample_context_length: int
+    drop_lookahead_length: int
+    drop_taper_length: float
+    inference_timeout: float
+    retry_min_length: float
+    retry_max_length: float
+    inference_window_length: float
+    prediction_edge_length: float
+    filter_memory_length: float
+    filter_pad_length: float
+    filter_extrapolation_order: int
+    gate_length: int
+    gate_lookahead_length: int
+    gate_threshold: float
+    gate_hysteresis: float
+    metrics_port: int
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "project_dir", Path(self.project_dir))
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+        object.__setattr__(
+            self, "witness_channels", list(self.witness_channels)
+        )
+        check_output_rate(self.sample_rate)
+        for name, holds, rule in self._rules():
+            if not holds:
+                value = getattr(self, name)
+                raise ConfigError(f"{name}={value!r}: {rule}")
+        try:  # every sub-config validates its own fields, at start-up
+            self.cleaner_config()
+        except (ConfigError, ValueError) as exc:
+            raise ConfigError(f"cleaner settings: {exc}") from exc
+
+    def _rules(self) -> list[tuple[str, bool, str]]:
+        """(setting, whether its rule holds, the rule), in checking order."""
+        fs, ifo = self.sample_rate, self.ifo
+        window = self.inference_window_length
+        edge = self.prediction_edge_length
+        memory, pad = self.filter_memory_length, self.filter_pad_length
+        lookahead, retry = self.gate_lookahead_length, self.retry_min_length
+        of_ifo = [
+            c.startswith(f"{ifo}:")
+            for c in (
+                self.strain_channel,
+                self.state_channel,
+                *self.witness_channels,
+            )
+        ]
+        return [
+            ("strain_channel", of_ifo[0], f"a channel of ifo={ifo!r}"),
+            ("state_channel", of_ifo[1], f"a channel of ifo={ifo!r}"),
+            (
+                "witness_channels",
+                len(of_ifo) > 2 and all(of_ifo[2:]),
+                f"one or more channels, all of ifo={ifo!r}",
+            ),
+            (
+                "freq_low",
+                0 < self.freq_low < self.freq_high,
+                f"0 < freq_low < freq_high={self.freq_high!r}",
+            ),
+            (
+                "freq_high",
+                self.freq_high < fs / 2,
+                f"< sample_rate / 2 = {fs / 2:g} Hz",
+            ),
+            (
+                "filter_order",
+                self.filter_order > 0 and self.filter_order % 2 == 0,
+                "a positive even number",
+            ),
+            ("ready_mask", self.ready_mask >= 0, ">= 0"),
+            ("frame_timeout", self.frame_timeout > 0, "> 0 s"),
+            ("max_consecutive_drops", self.max_consecutive_drops >= 1, ">= 1"),
+            ("start_timeout", self.start_timeout > 0, "> 0 s"),
+            (
+                "resample_context_length",
+                self.resample_context_length >= 0,
+                ">= 0 (whole seconds)",
+            ),
+            (
+                "drop_lookahead_length",
+                self.drop_lookahead_length in (0, 1),
+                "0 or 1 (whole seconds)",
+            ),
+            (
+                "drop_taper_length",
+                0 < self.drop_taper_length <= 1,
+                "in (0, 1] s",
+            ),
+            (
+                "inference_timeout",
+                0 < self.inference_timeout <= 1,
+                "in (0, 1] s, so a call never holds up the per-second loop",
+            ),
+            (
+                "retry_min_length",
+                0 < retry <= self.retry_max_length,
+                f"in (0, retry_max_length={self.retry_max_length!r}] s",
+            ),
+            (
+                "inference_window_length",
+                window > 0 and window * fs % NETWORK_STRIDE == 0,
+                f"a positive multiple of {NETWORK_STRIDE} samples at "
+                f"sample_rate={fs}",
+            ),
+            (
+                "prediction_edge_length",
+                edge * fs % 1 == 0 and 0 < edge <= window - 1,
+                "whole samples, 0 < it <= "
+                f"inference_window_length - 1 = {window - 1:g} s",
+            ),
+            (
+                "filter_memory_length",
+                memory * fs % 1 == 0 and memory >= 0,
+                "whole samples, >= 0 s",
+            ),
+            (
+                "filter_pad_length",
+                pad * fs % 1 == 0 and pad >= 0,
+                "whole samples, >= 0 s",
+            ),
+            (
+                "filter_extrapolation_order",
+                self.filter_extrapolation_order >= 0,
+                ">= 0",
+            ),
+            ("gate_length", self.gate_length > 0, "> 0 s"),
+            (
+                "gate_lookahead_length",
+                0 <= lookahead < self.gate_length,
+                f"0 <= it < gate_length={self.gate_length!r}",
+            ),
+            ("gate_threshold", self.gate_threshold > 0, "> 0"),
+            ("gate_hysteresis", self.gate_hysteresis >= 0, ">= 0"),
+            (
+                "metrics_port",
+                0 <= self.metrics_port < 65536,
+                "0 (off) .. 65535",
+            ),
+        ]
+
+    def check_scheme(self, scheme: Scheme) -> None:
+        """The window and edge fit the exporter's inference scheme.
+
+        Raises:
+            ConfigError: they do not (:mod:`utils.contracts`).
+        """
+        check_window_fits_scheme(
+            self.inference_window_length,
+            self.prediction_edge_length,
+            self.sample_rate,
+            scheme,
+        )
+
+    @property
+    def log_dir(self) -> Path:
+        return self.project_dir / "logs"
+
+    @property
+    def carousel_dir(self) -> Path:
+        return self.project_dir / "carousel"
+
+    def stream_config(self) -> StreamConfig:
+        return StreamConfig(
+            data_dir=self.data_dir,
+            ifo=self.ifo,
+            strain_channel=self.strain_channel,
+            state_channel=self.state_channel,
+            witness_channels=tuple(self.witness_channels),
+            frame_timeout=self.frame_timeout,
+            max_consecutive_drops=self.max_consecutive_drops,
+            start_timeout=self.start_timeout,
+        )
+
+    def preprocess_config(self) -> PreprocessConfig:
+        return PreprocessConfig(
+            sample_rate=self.sample_rate,
+            resample_context_length=self.resample_context_length,
+            drop_lookahead_length=self.drop_lookahead_length,
+            taper_length=self.drop_taper_length,
+            ready_mask=self.ready_mask,
+        )
+
+    def client_config(self) -> ClientConfig:
+        return ClientConfig(
+            url=self.triton_grpc_url,
+            model_name=self.model_name,
+            timeout=self.inference_timeout,
+            retry_max_length=self.retry_max_length,
+            retry_min_length=self.retry_min_length,
+        )
+
+    def window_config(self) -> WindowConfig:
+        return WindowConfig(
+            sample_rate=self.sample_rate,
+            window_length=self.inference_window_length,
+            edge_length=self.prediction_edge_length,
+            taper_length=self.drop_taper_length,
+        )
+
+    def filter_config(self) -> FilterConfig:
+        return FilterConfig(
+            sample_rate=self.sample_rate,
+            freq_low=self.freq_low,
+            freq_high=self.freq_high,
+            order=self.filter_order,
+            memory_length=self.filter_memory_length,
+            pad_length=self.filter_pad_length,
+            extrapolation_order=self.filter_extrapolation_order,
+        )
+
+    def gate_config(self) -> GateConfig:
+        return GateConfig(
+            sample_rate=self.sample_rate,
+            freq_low=self.freq_low,
+            freq_high=self.freq_high,
+            gate_length=self.gate_length,
+            lookahead_length=self.gate_lookahead_length,
+            threshold=self.gate_threshold,
+            hysteresis=self.gate_hysteresis,
+        )
+
+    def writer_config(self) -> WriterConfig:
+        return WriterConfig(directory=self.carousel_dir, ifo=self.ifo)
+
+    def cleaner_config(self) -> CleanerConfig:
+        """Every component's sub-config, for :func:`cleaner.service.build`."""
+        return CleanerConfig(
+            stream=self.stream_config(),
+            preprocess=self.preprocess_config(),
+            client=self.client_config(),
+            window=self.window_config(),
+            filter=self.filter_config(),
+            gate=self.gate_config(),
+            writer=self.writer_config(),
+        )
+
+
+def exporter_scheme(
+    argv: List[str], environ: Mapping[str, str] | None = None
+) -> Scheme | None:
+    """The inference scheme of the exporter that goes with ``argv``'s
+    ``--typeo FILE:SECTION``: section ``exporter-<profile>`` of the same
+    file for ``cleaner-<profile>`` if there is one, else ``exporter``.
+
+    Returns:
+        None without ``--typeo`` or an exporter section in the file.
+
+    Raises:
+        ConfigError: the exporter section names an impossible scheme.
+    """
+    if "--typeo" not in argv:
+        return None
+    at = argv.index("--typeo")
+    spec = argv[at + 1] if at + 1 < len(argv) else "pyproject.toml"
+    path, _, section = spec.rpartition(":")
+    if not path:
+        path, section = spec, "cleaner"
+    _, scripts = read_tables(Path(path))
+    profile = section.removeprefix("cleaner")  # "", "-production", ...
+    names = [EXPORTER_SECTION + profile, EXPORTER_SECTION]
+    name = next((n for n in names if n in scripts), None)
+    if name is None:
+        return None
+    values = section_values(Path(path), name, environ)
+    kwargs = {SCHEME_KEYS[k]: v for k, v in values.items() if k in SCHEME_KEYS}
+    try:
+        return Scheme(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[{name}] of {path}: {exc}") from exc

@@ -1,0 +1,136 @@
+"""Where a (re)started cleaner picks up: the carousel continues without a
+gap if the raw frames still allow it.
+
+:func:`resume_point`: on a fresh start, at the newest raw frame; on a
+restart the follower starts early enough that the pipeline is warm when it
+reaches the second after the newest frame already in the carousel, and
+only seconds from there on are written. If those raw frames are gone it
+starts at the newest one and logs the gap. :func:`gate_end` reads how the
+OUT_DQ gate ended in that newest frame, so that the gate continues from it
+instead of jumping.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from utils.channels import OutputChannels, State
+from utils.errors import FrameError
+from utils.follower import list_gps
+from utils.gpstime import gps_now
+from utils.gwf import read_frame
+from utils.names import cleaned_name
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GateEnd:
+    """How OUT_DQ ended in a written frame (a restart continues from it).
+
+    Attributes:
+        is_open: open, or tapering towards PRODUCTION.
+        removed: RAW - OUT_DQ over the frame, what the subtraction removed.
+    """
+
+    is_open: bool
+    removed: np.ndarray
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where the follower starts and the first second to write.
+
+    Attributes:
+        follow_from: GPS second, or ``"newest"``.
+        write_from: first GPS second written (None: every one).
+        gate: how OUT_DQ ended in the newest written frame (None: no such
+            frame).
+    """
+
+    follow_from: int | str
+    write_from: int | None
+    gate: GateEnd | None = None
+
+
+def gate_end(path: Path, ifo: str) -> GateEnd | None:
+    """How OUT_DQ ended in the written frame ``path``; None if unreadable."""
+    ch = OutputChannels(ifo)
+    try:
+        frame = read_frame(path, [ch.state, ch.out_dq, ch.production, ch.raw])
+    except FrameError as exc:
+        logger.warning("cannot read the gate state of %s: %s", path, exc)
+        return None
+    out_dq, raw = frame[ch.out_dq].data, frame[ch.raw].data
+    removed = np.asarray(raw - out_dq, dtype=np.float64)
+    state = State(int(frame[ch.state].data[-1]))
+    if not state & State.OUT_DQ_TAPER:
+        return GateEnd(bool(state & State.OUT_DQ_ON), removed)
+    production = frame[ch.production].data
+    return GateEnd(
+        bool(abs(out_dq[-1] - production[-1]) < abs(out_dq[-1] - raw[-1])),
+        removed,
+    )
+
+
+def resume_point(
+    carousel: Path, strain_dir: Path, ifo: str, warmup: int
+) -> Start:
+    """Where to start so the carousel continues without a gap if it can.
+
+    The raw seconds from ``resume - warmup`` on are followed again, as
+    long as the stream still reaches back that far: seconds missing in
+    between were dropped (the follower yields them as dropped, as it did
+    the first time), not pruned. If only part of the warm-up is still
+    there, it starts at the oldest raw frame (a shorter warm-up, no gap).
+
+    Args:
+        carousel: folder of the output frames.
+        strain_dir: folder of the raw strain frames.
+        ifo: interferometer.
+        warmup: seconds of raw data needed before the first written second.
+    """
+    written = list_gps(carousel)
+    future = [g for g in written if g > gps_now()]
+    if future:  # a stray: no frame of ours can be of a second not begun
+        logger.warning(
+            "ignoring %d carousel frames of seconds that have "
+            "not begun (from GPS %d): not written by this "
+            "service",
+            len(future),
+            future[0],
+        )
+        written = written[: len(written) - len(future)]
+    if not written:
+        logger.info(
+            "empty carousel %s: starting at the newest frame", carousel
+        )
+        return Start("newest", None)
+    resume = written[-1] + 1
+    first = resume - warmup
+    gate = gate_end(Path(carousel) / cleaned_name(ifo, written[-1]), ifo)
+    raw = list_gps(strain_dir)
+    if raw and raw[0] <= resume:
+        start = max(first, raw[0])
+        log = logger.info if start == first else logger.warning
+        log(
+            "carousel ends at GPS %d: resuming, raw data from GPS %d "
+            "(%d s of warm-up)",
+            written[-1],
+            start,
+            resume - start,
+        )
+        return Start(start, resume, gate)
+    logger.warning(
+        "carousel ends at GPS %d but the raw frames from GPS %d are gone: "
+        "starting at the newest raw frame, GPS %d .. (newest + delay) stay "
+        "missing",
+        written[-1],
+        first,
+        resume,
+    )
+    return Start("newest", resume, gate)

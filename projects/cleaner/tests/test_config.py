@@ -1,0 +1,198 @@
+"""The cleaner's settings: every value has one home (the root
+``pyproject.toml``), every profile parses, bad values and broken contracts
+with the exporter fail at start-up with a message naming the setting."""
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from configs import ENVIRON, PYPROJECT, SETTINGS, load_settings
+
+from cleaner.cleaning import WindowConfig
+from cleaner.client import ClientConfig
+from cleaner.config import CleanerSettings, exporter_scheme
+from cleaner.gate import GateConfig
+from cleaner.postprocess import FilterConfig
+from cleaner.service import PreprocessConfig
+from cleaner.writer import WriterConfig
+from utils.config import audit, read_tables
+from utils.contracts import check_window_fits_scheme
+from utils.errors import ConfigError
+from utils.inference import Scheme
+
+CLEANER = Path(sys.executable).with_name("cleaner")
+COMPONENTS = (
+    PreprocessConfig,
+    ClientConfig,
+    WindowConfig,
+    FilterConfig,
+    GateConfig,
+    WriterConfig,
+)
+# values with no key in [cleaner]: their one home is the component
+CODE_ONLY = {
+    FilterConfig: {"extrapolation_fit_length", "extrapolation_length"},
+    GateConfig: {"fftlength", "overlap", "average", "bridge_order"},
+}
+PROFILES = sorted(
+    name
+    for name in read_tables(PYPROJECT)[1]
+    if name == "cleaner" or name.startswith("cleaner-")
+)
+
+
+def defaults(cls: type) -> set[str]:
+    return {
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is not dataclasses.MISSING
+        or f.default_factory is not dataclasses.MISSING
+    }
+
+
+def test_every_value_has_one_home():
+    assert audit(CleanerSettings, PYPROJECT, "cleaner", COMPONENTS) == []
+    # the audit matches names; sub-config fields named otherwise than
+    # their setting (hysteresis <- gate_hysteresis) are held here
+    for cls in COMPONENTS:
+        assert defaults(cls) == CODE_ONLY.get(cls, set()), cls.__name__
+
+
+def test_the_audit_sees_a_default_added_back():
+    probe = dataclasses.make_dataclass(
+        "Probe", [("freq_low", float, dataclasses.field(default=58.0))]
+    )
+    assert audit(CleanerSettings, PYPROJECT, "cleaner", (probe,)) == [
+        "Probe.freq_low has a default in code; its home is [cleaner]"
+    ]
+
+
+def test_there_are_profiles():
+    assert {"cleaner", "cleaner-low-latency", "cleaner-production"} <= set(
+        PROFILES
+    )
+
+
+@pytest.mark.parametrize("section", PROFILES)
+def test_every_profile_parses_and_fits_its_exporter(section):
+    settings = load_settings(section)
+    assert settings.ifo == "L1"
+    assert settings.project_dir == Path(ENVIRON["PROJECT_DIR"])
+    assert settings.strain_channel == "L1:GDS-CALIB_STRAIN"
+    config = settings.cleaner_config()
+    rates = {
+        config.preprocess.sample_rate,
+        config.window.sample_rate,
+        config.filter.sample_rate,
+        config.gate.sample_rate,
+    }
+    assert rates == {settings.sample_rate}
+    argv = ["--typeo", f"{PYPROJECT}:{section}"]
+    scheme = exporter_scheme(argv, ENVIRON)
+    assert scheme is not None
+    settings.check_scheme(scheme)
+
+
+def test_a_profile_changes_only_what_it_lists():
+    low = load_settings("cleaner-low-latency")
+    changed = {
+        f.name
+        for f in dataclasses.fields(CleanerSettings)
+        if getattr(low, f.name) != getattr(SETTINGS, f.name)
+    }
+    assert changed == {"drop_lookahead_length", "gate_lookahead_length"}
+
+
+def test_later_flags_override_the_file():
+    settings = load_settings("cleaner-production", "--gate-threshold", "0.9")
+    assert settings.gate_threshold == 0.9
+    assert settings.gate_config().threshold == 0.9
+    assert settings.inference_window_length == 2.5
+
+
+@pytest.mark.parametrize(
+    "flag, value, setting",
+    [
+        ("--sample-rate", "2048", "sample_rate"),
+        ("--freq-high", "40", "freq_low"),
+        ("--freq-high", "3000", "freq_high"),
+        ("--filter-order", "7", "filter_order"),
+        ("--frame-timeout", "0", "frame_timeout"),
+        ("--drop-lookahead-length", "2", "drop_lookahead_length"),
+        ("--inference-timeout", "1.5", "inference_timeout"),
+        ("--retry-min-length", "9", "retry_min_length"),
+        ("--inference-window-length", "2.001", "inference_window_length"),
+        ("--prediction-edge-length", "1.5", "prediction_edge_length"),
+        ("--filter-pad-length", "0.0001", "filter_pad_length"),
+        ("--gate-lookahead-length", "8", "gate_lookahead_length"),
+        ("--gate-hysteresis", "-0.1", "gate_hysteresis"),
+        ("--metrics-port", "70000", "metrics_port"),
+        ("--strain-channel", "H1:GDS-CALIB_STRAIN", "strain_channel"),
+    ],
+)
+def test_a_bad_value_names_its_setting(flag, value, setting):
+    with pytest.raises(ConfigError, match=f"^{setting}="):
+        load_settings("cleaner", flag, value)
+
+
+def test_sample_rate_is_the_output_frames_rate():
+    with pytest.raises(ConfigError, match="output frames"):
+        dataclasses.replace(SETTINGS, sample_rate=2048)
+
+
+def test_window_must_fit_the_exporters_scheme():
+    kernels = Scheme("kernels", 4096, 1.0, 512.0, 0.5)
+    check_window_fits_scheme(2.5, 0.5, 4096, kernels)  # cleaner-production
+    check_window_fits_scheme(2.0, 0.25, 4096, Scheme("window", 4096))
+    with pytest.raises(ConfigError, match="prediction_edge_length >= agg"):
+        check_window_fits_scheme(2.5, 0.25, 4096, kernels)
+    with pytest.raises(ConfigError, match="- 1 - prediction_edge_length >="):
+        check_window_fits_scheme(2.0, 0.5, 4096, kernels)
+    with pytest.raises(ConfigError, match="differs from the exporter's"):
+        check_window_fits_scheme(2.0, 0.25, 4096, Scheme("window", 2048))
+    with pytest.raises(ConfigError, match="inference_window_length=2.0"):
+        SETTINGS.check_scheme(kernels)  # [cleaner] vs the seed's scheme
+
+
+def run_cleaner(tmp_path: Path, text: str, *flags: str):
+    """The console script on a config file ``text``, with no raw frames:
+    it must give up at once, not wait ``start_timeout``."""
+    config = tmp_path / "pyproject.toml"
+    config.write_text(text)
+    env = dict(
+        os.environ,
+        IFO="L1",
+        PROJECT_DIR=str(tmp_path / "project"),
+        DATA_DIR=str(tmp_path / "data"),
+    )
+    return subprocess.run(
+        [str(CLEANER), "--typeo", f"{config}:cleaner", *flags],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_start_up_fails_fast_on_a_window_that_misses_the_scheme(tmp_path):
+    text = PYPROJECT.read_text()
+    section = "[tool.typeo.scripts.exporter]\n"
+    assert text.count(section) == 1
+    text = text.replace(section, section + 'scheme = "kernels"\n')
+    text = text.replace('scheme = "window"', "")
+    done = run_cleaner(tmp_path, text)
+    assert done.returncode == 2, done.stdout + done.stderr
+    log = (tmp_path / "project" / "logs" / "cleaner.log").read_text()
+    assert "cannot start" in log
+    assert "inference_window_length=2.0 and prediction_edge_length=0.25" in log
+    assert "scheme='kernels'" in log
+
+
+def test_start_up_fails_fast_on_a_bad_setting(tmp_path):
+    text = PYPROJECT.read_text()
+    done = run_cleaner(tmp_path, text, "--sample-rate", "2048")
+    assert done.returncode == 2
+    assert "sample_rate=2048" in done.stderr
