@@ -5,22 +5,33 @@
 #   ./run.sh NAME status     what is running, health, newest frame, versions
 #   ./run.sh NAME stop       stop every service cleanly (reverse order)
 #   ./run.sh NAME attach     attach to the tmux session
+#   ./run.sh NAME render     print what start would run (profile, ports,
+#                            frame source, each pane's command, each
+#                            service's settings as it parses them); starts
+#                            nothing (alias: --dry-run)
 #
 # Configuration: .env at the repository root (copy .env.example; without one
-# the example's defaults are used). Variables already set by the caller
-# override .env. DEEPCLEAN_CONFIG (default pyproject.toml) and
-# DEEPCLEAN_PROFILE ("" = embedded CPU defaults, "production" = the GPU
-# sections) choose the typeo sections. With no terminal (CI) the session
-# stays detached.
+# the example's defaults are used), and .env.NAME for run NAME alone (it
+# overrides .env). Variables already set by the caller override both.
+# DEEPCLEAN_CONFIG (default pyproject.toml) and DEEPCLEAN_PROFILE ("" =
+# embedded CPU defaults, "low-latency", "production" = the GPU sections)
+# choose the typeo sections
+# (<service>-<profile>; a service without one runs its base section).
+# DEEPCLEAN_PORT_BASE (.env) moves every port of the run to BASE..BASE+9,
+# so that two runs (e.g. H1 and L1) share a node. When the exporter's
+# backend is tensorrt (production), Triton runs from the NGC container
+# (triton-server/container.sh) on DEEPCLEAN_TRITON_GPUS and the trainer on
+# DEEPCLEAN_TRAINER_GPUS. With no terminal (CI) the session stays detached.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")" && pwd)
 cd "$ROOT"
 die() { echo "run.sh: ERROR: $*" >&2; exit 1; }
 info() { echo "run.sh: $*"; }
 
-[[ $# -ge 1 && $1 != -* ]] || die "usage: ./run.sh NAME [start|status|stop|attach]"
+[[ $# -ge 1 && $1 != -* ]] || die "usage: ./run.sh NAME [start|status|stop|attach|render]"
 NAME=$1
 ACTION=${2:-start}
+[[ $ACTION == --dry-run ]] && ACTION=render
 [[ $NAME =~ ^[A-Za-z0-9_.-]+$ ]] || die "run name may hold letters, digits, . _ - only"
 export PROJECT=$NAME
 SESSION=deepclean-$NAME
@@ -39,6 +50,12 @@ load_env() {
         export "$key=$value"
     done <"$file"
 }
+# .env.NAME (this run's own settings, e.g. IFO and DEEPCLEAN_PORT_BASE of
+# a second pipeline on the node) before .env
+if [[ -f $ROOT/.env.$NAME ]]; then
+    info "settings of run $NAME from .env.$NAME"
+    load_env "$ROOT/.env.$NAME"
+fi
 if [[ -f $ROOT/.env ]]; then
     load_env "$ROOT/.env"
 else
@@ -53,13 +70,42 @@ export ARCHIVE_DIR
 export DEEPCLEAN_CONFIG=${DEEPCLEAN_CONFIG:-$ROOT/pyproject.toml}
 SUFFIX=${DEEPCLEAN_PROFILE:+-$DEEPCLEAN_PROFILE}
 READY_TIMEOUT=${DEEPCLEAN_READY_TIMEOUT:-180}
+[[ ${DEEPCLEAN_PROFILE:-} =~ ^[A-Za-z0-9-]*$ ]] \
+    || die "DEEPCLEAN_PROFILE='$DEEPCLEAN_PROFILE': letters, digits and - only"
+
+# --- ports: DEEPCLEAN_PORT_BASE -> every DEEPCLEAN_PORT_* of pyproject.toml --
+# (a DEEPCLEAN_PORT_* set by the caller wins; without a base the defaults of
+# pyproject.toml apply)
+PORT_NAMES=(TRITON_HTTP TRITON_GRPC TRITON_METRICS EXPORTER STATUS
+    TRAINER_METRICS EXPORTER_METRICS CLEANER_METRICS MONITOR_METRICS
+    REPLAY_METRICS)
+if [[ -n ${DEEPCLEAN_PORT_BASE:-} ]]; then
+    [[ $DEEPCLEAN_PORT_BASE =~ ^[0-9]+$ ]] \
+        && (( DEEPCLEAN_PORT_BASE >= 1024 && DEEPCLEAN_PORT_BASE + ${#PORT_NAMES[@]} <= 65536 )) \
+        || die "DEEPCLEAN_PORT_BASE='$DEEPCLEAN_PORT_BASE': a port in 1024..$(( 65536 - ${#PORT_NAMES[@]} ))"
+    for i in "${!PORT_NAMES[@]}"; do
+        key=DEEPCLEAN_PORT_${PORT_NAMES[$i]}
+        [[ -n ${!key:-} ]] || export "$key=$(( DEEPCLEAN_PORT_BASE + i ))"
+    done
+fi
 
 cfg() { "${PYTHON:-python3}" "$ROOT/scripts/config_get.py" "$DEEPCLEAN_CONFIG" "$@"; }
+# the IFO must have its witness list (pyproject.toml, witness_channels_<IFO>)
+if ! cfg base.witness_channels >/dev/null 2>&1; then
+    known=$(grep -o '^witness_channels_[A-Za-z0-9]*' "$DEEPCLEAN_CONFIG" \
+        | sed 's/^witness_channels_//' | tr '\n' ' ')
+    die "IFO=$IFO is not supported: $DEEPCLEAN_CONFIG has no witness_channels_$IFO in [tool.typeo.base] (known IFOs: ${known:-none})"
+fi
 TRITON_HTTP=http://$(cfg base.triton_http_url)
 TRITON_GRPC=$(cfg base.triton_grpc_url)
 TRITON_METRICS_PORT=$(cfg base.triton_metrics_port)
 EXPORTER_URL=$(cfg base.exporter_url)
 STATUS_URL=$(cfg base.status_url)
+# production: the exporter builds TensorRT plans -> the container Triton
+# on GPUs; the trainer on its GPUs when its device is cuda
+TRITON_KIND=embedded
+[[ $(cfg "exporter$SUFFIX.backend") == tensorrt ]] && TRITON_KIND=container
+TRAINER_DEVICE=$(cfg "trainer$SUFFIX.device")
 
 # --- readiness: bounded, and the pane must still be alive -------------------
 wait_http() {  # what url timeout pane
@@ -100,7 +146,64 @@ start_pane() {  # name command...
 }
 
 service() {  # name -> command line of a python service
-    echo "$ROOT/.venv/$1/bin/$1" --typeo "$DEEPCLEAN_CONFIG:$1$SUFFIX"
+    if [[ $1 == trainer && $TRAINER_DEVICE == cuda* ]]; then
+        echo env "CUDA_VISIBLE_DEVICES=${DEEPCLEAN_TRAINER_GPUS:-}" \
+            "$ROOT/.venv/$1/bin/$1" --typeo "$DEEPCLEAN_CONFIG:$1$SUFFIX"
+    else
+        echo "$ROOT/.venv/$1/bin/$1" --typeo "$DEEPCLEAN_CONFIG:$1$SUFFIX"
+    fi
+}
+
+triton_command() {  # TRITON_CMD: the Triton server of this profile
+    local script=serve.sh
+    [[ $TRITON_KIND == container ]] && script=container.sh
+    TRITON_CMD=("$ROOT/triton-server/$script" "$PROJECT_DIR/model_repo"
+        --http-port "${TRITON_HTTP##*:}" --grpc-port "${TRITON_GRPC##*:}"
+        --metrics-port "$TRITON_METRICS_PORT" --load '*')
+}
+
+check_gpu_node() {  # production: say every missing piece, then stop
+    [[ $TRITON_KIND == container || $TRAINER_DEVICE == cuda* ]] || return 0
+    local missing
+    missing=$("$ROOT/triton-server/container.sh" --check) && return 0
+    if [[ $TRAINER_DEVICE == cuda* && ! ${DEEPCLEAN_TRAINER_GPUS:-} =~ ^[0-9]+(,[0-9]+)*$ ]]; then
+        missing+=$'\n'"DEEPCLEAN_TRAINER_GPUS='${DEEPCLEAN_TRAINER_GPUS:-}' is not a list of GPU ids (.env)"
+    fi
+    die "profile ${DEEPCLEAN_PROFILE:-cpu} needs a GPU node (Triton from the NGC container on DEEPCLEAN_TRITON_GPUS, the trainer on DEEPCLEAN_TRAINER_GPUS); this node lacks:"$'\n'"$(sed 's/^/  - /' <<<"$missing")"
+}
+
+source_kind() {  # LIGO frames present, or the embedded frame source
+    if have_frames; then echo "LIGO frames in $DATA_DIR/kafka/$IFO"
+    else echo "embedded frame source (replay$SUFFIX, falls back to [replay])"; fi
+}
+
+render() {  # what start would run; starts nothing
+    echo "run $NAME: profile=${DEEPCLEAN_PROFILE:-cpu} IFO=$IFO config=$DEEPCLEAN_CONFIG"
+    echo "witnesses: $(cfg base.witness_channels | wc -w)"
+    echo "ports: triton http ${TRITON_HTTP##*:} grpc ${TRITON_GRPC##*:} metrics $TRITON_METRICS_PORT; exporter $EXPORTER_URL; status page $STATUS_URL"
+    echo "frames: $(source_kind)"
+    triton_command
+    echo "triton ($TRITON_KIND): ${TRITON_CMD[*]}"
+    local svc
+    for svc in exporter replay trainer cleaner monitor; do
+        [[ $svc == replay ]] && have_frames && continue
+        echo "$svc: $(service "$svc")"
+    done
+    for svc in exporter replay trainer cleaner monitor; do
+        [[ $svc == replay ]] && have_frames && continue
+        [[ -x $ROOT/.venv/$svc/bin/python ]] || { echo "$svc settings: no .venv/$svc (./build.sh $svc)"; continue; }
+        printf '%s settings: ' "$svc"
+        "$ROOT/.venv/$svc/bin/python" "$ROOT/scripts/check_settings.py" \
+            "$svc" "$DEEPCLEAN_CONFIG:$svc$SUFFIX" || return 1
+    done
+    if [[ $TRITON_KIND == container || $TRAINER_DEVICE == cuda* ]]; then
+        local missing
+        if missing=$("$ROOT/triton-server/container.sh" --check); then
+            echo "GPU node: ok ($missing)"
+        else
+            echo "GPU node: missing:"; sed 's/^/  - /' <<<"$missing"
+        fi
+    fi
 }
 
 start() {
@@ -109,6 +212,7 @@ start() {
         die "run $NAME is already running (./run.sh $NAME status | stop)"
     fi
     "$ROOT/build.sh"
+    check_gpu_node
     mkdir -p "$PROJECT_DIR/logs" "$DATA_DIR" "$ARCHIVE_DIR"
     if [[ -z ${DEEPCLEAN_API_TOKEN:-} ]]; then
         local token_file=$PROJECT_DIR/api-token
@@ -120,19 +224,25 @@ start() {
     fi
     export DEEPCLEAN_API_TOKEN
     RUN_ENV=$PROJECT_DIR/run.env
+    local ports=() name
+    for name in "${PORT_NAMES[@]}"; do
+        name=DEEPCLEAN_PORT_$name
+        [[ -n ${!name:-} ]] && ports+=("$name")
+    done
+    for name in DEEPCLEAN_TRITON_IMAGE DEEPCLEAN_TRITON_GPUS DEEPCLEAN_CONTAINER; do
+        [[ -n ${!name:-} ]] && ports+=("$name")
+    done
     (umask 077; for key in PROJECT PROJECT_DIR DATA_DIR IFO ARCHIVE_DIR \
-            DEEPCLEAN_API_TOKEN DEEPCLEAN_CONFIG; do
+            DEEPCLEAN_API_TOKEN DEEPCLEAN_CONFIG ${ports[@]+"${ports[@]}"}; do
         printf '%s=%q\n' "$key" "${!key}"
     done >"$RUN_ENV"; echo "PYTHONUNBUFFERED=1" >>"$RUN_ENV")
     info "run $NAME: PROJECT_DIR=$PROJECT_DIR DATA_DIR=$DATA_DIR IFO=$IFO profile=${DEEPCLEAN_PROFILE:-cpu}"
 
     # Triton loads every model of the (persistent) repository at start-up, so
     # a restarted server serves the same versions and promotion at once.
-    local http_port=${TRITON_HTTP##*:} grpc_port=${TRITON_GRPC##*:}
     local pane
-    pane=$(start_pane triton "$ROOT/triton-server/serve.sh" "$PROJECT_DIR/model_repo" \
-        --http-port "$http_port" --grpc-port "$grpc_port" \
-        --metrics-port "$TRITON_METRICS_PORT" --load '*')
+    triton_command
+    pane=$(start_pane triton "${TRITON_CMD[@]}")
     wait_http Triton "$TRITON_HTTP/v2/health/live" "$READY_TIMEOUT" "$pane"
 
     # shellcheck disable=SC2046
@@ -201,8 +311,9 @@ status() {
 
 case $ACTION in
     start) start ;;
+    render) render ;;
     stop) stop ;;
     status) status ;;
     attach) exec tmux attach -t "$SESSION" ;;
-    *) die "unknown action $ACTION (start|status|stop|attach)" ;;
+    *) die "unknown action $ACTION (start|status|stop|attach|render)" ;;
 esac

@@ -10,7 +10,10 @@
 #
 # "e2e" is the root suite (tests/): one pipeline started with run.sh for
 # the whole session, then the end-to-end test, the security tests and the
-# chaos suite over it (~12 min). bench/chaos.py is the long chaos run.
+# chaos suite over it (~12 min); before it, the profile matrix
+# (tests/test_profiles.py, ~7.5 min: every profile renders, the CPU ones
+# run a minute, production stops where it needs a GPU). bench/chaos.py
+# is the long chaos run.
 #
 # Prints one summary line at the end: "total: N passed, N failed, N skipped".
 set -uo pipefail

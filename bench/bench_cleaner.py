@@ -230,10 +230,11 @@ def run_profile(profile, work, sim, triton, duration) -> Path:
     Returns the data folder."""
     root = work / profile
     text = (ROOT / "pyproject.toml").read_text()
-    text = text.replace('"127.0.0.1:8001"', f'"{triton.url}"')
     # no metrics server; DEBUG logs carry each frame's latency
     text = re.sub(
-        r"metrics_port = \d+", "metrics_port = 0\nverbose = true", text
+        r"metrics_port = .*CLEANER_METRICS.*",
+        "metrics_port = 0\nverbose = true",
+        text,
     )
     (root / "pyproject.toml").parent.mkdir(parents=True)
     (root / "pyproject.toml").write_text(text)
@@ -242,6 +243,7 @@ def run_profile(profile, work, sim, triton, duration) -> Path:
         IFO=IFO,
         PROJECT_DIR=str(root / "project"),
         DATA_DIR=str(root / "data"),
+        DEEPCLEAN_PORT_TRITON_GRPC=triton.url.rsplit(":", 1)[1],
     )
     feeder = Feeder(sim, root / "data", GPS, duration + 60, 1.0, prefill=2)
     cleaner = Path(sys.executable).with_name("cleaner")

@@ -30,7 +30,14 @@ from conftest import (  # noqa: E402
     PROMOTE_TIMEOUT,
     TRAIN_TIMEOUT,
 )
-from faults import RESTART_GOAL, TABLE_HEADER, Chaos, Outcome  # noqa: E402
+from faults import (  # noqa: E402
+    INPUT_FAULTS,
+    KILLED_SERVICES,
+    RESTART_GOAL,
+    TABLE_HEADER,
+    Chaos,
+    Outcome,
+)
 from faults_checks import (  # noqa: E402
     combined,
     exporter_down_new_run,
@@ -46,24 +53,10 @@ from faults_process import (  # noqa: E402
 from faults_strays import STRAY_FAULTS, stray_fault  # noqa: E402
 from pipeline import Pipeline, wait_until  # noqa: E402
 
-SERVICES = ("cleaner", "triton", "exporter", "monitor", "trainer")
-
 
 def faults(chaos: Chaos, hold: float) -> list:
     """The faults, one at a time, in order: (name, thunk)."""
-    inputs = [
-        ("drop", 1, 0.0),
-        ("drop", 3, 0.0),
-        ("late", 1, 1.0),
-        ("late", 1, 2.5),
-        ("partial", 1, 0.0),
-        ("corrupt", 1, 0.0),
-        ("missing_channel", 1, 0.0),
-        ("nan_strain", 1, 0.0),
-        ("nan_witness", 1, 0.0),
-        ("not_ready", 5, 0.0),
-        ("drop", chaos.bounds.max_drops + 2, 0.0),
-    ]
+    inputs = [*INPUT_FAULTS, ("drop", chaos.bounds.max_drops + 2, 0.0)]
     out = [
         (f"{k} x{n}", lambda k=k, n=n, d=d: chaos.input_fault(k, n, d))
         for k, n, d in inputs
@@ -73,7 +66,7 @@ def faults(chaos: Chaos, hold: float) -> list:
     ]
     out += [
         (f"kill {s}", lambda s=s: kill_service(chaos, s, RESTART_GOAL))
-        for s in SERVICES
+        for s in KILLED_SERVICES
     ]
     out += [
         ("full disk", lambda: disk_full(chaos, hold)),

@@ -31,6 +31,21 @@ HANG_TIMEOUT = 120.0  # s: longer than any recovery here means "hung"
 COMPUTE_MARGIN = 2.0
 RESTART_GOAL = 10.0  # s from a kill to normal output again (the issue's)
 DROPPING = {"drop", "corrupt", "missing_channel", "nan_strain", "nan_witness"}
+# the input faults, one at a time: (kind, seconds in a row, delay s)
+INPUT_FAULTS = [
+    ("drop", 1, 0.0),
+    ("drop", 3, 0.0),
+    ("late", 1, 1.0),  # inside frame_timeout (2 s): read, not dropped
+    ("late", 1, 2.5),  # past it: dropped, and not written twice later
+    ("partial", 1, 0.0),
+    ("corrupt", 1, 0.0),
+    ("missing_channel", 1, 0.0),
+    ("nan_strain", 1, 0.0),
+    ("nan_witness", 1, 0.0),
+    ("not_ready", 5, 0.0),
+]
+# the processes killed (and restarted by run.sh's supervisor) one at a time
+KILLED_SERVICES = ("cleaner", "triton", "exporter", "monitor", "trainer")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import requests
 import tomli_w
 
 from utils.channels import OutputChannels
+from utils.config import section_values
 from utils.follower import list_gps
 from utils.gwf import read_frame
 from utils.testing import free_port
@@ -125,15 +126,13 @@ class Pipeline:
         """A value of the written configuration, with ``${base.x}`` and
         ``${IFO}`` resolved as typeo and run.sh would (``section`` is
         ``base`` or a script section)."""
-        typeo = self._typeo
-        table = (
-            typeo["base"] if section == "base" else (typeo["scripts"][section])
-        )
-        value = table[key]
+        if section != "base":  # as the service reads it
+            return section_values(self.config, section, self.env)[key]
+        value = self._typeo["base"][key]
         if isinstance(value, str):
             ref = re.fullmatch(r"\$\{base\.(\w+)\}", value)
             if ref is not None:
-                value = typeo["base"][ref[1]]
+                value = self._typeo["base"][ref[1]]
         if isinstance(value, str):
             return value.replace("${IFO}", self.ifo)
         if isinstance(value, list):

@@ -31,7 +31,7 @@ import time
 import pytest
 
 from chaos_io import CarouselWatcher, FrameSource
-from faults import OUTCOMES, RESTART_GOAL, Chaos
+from faults import INPUT_FAULTS, KILLED_SERVICES, OUTCOMES, RESTART_GOAL, Chaos
 from faults_checks import (
     combined,
     exporter_down_new_run,
@@ -72,20 +72,6 @@ def chaos(pipeline):
         watcher.stop()
 
 
-INPUT_FAULTS = [
-    ("drop", 1, 0.0),
-    ("drop", 3, 0.0),
-    ("late", 1, 1.0),  # inside frame_timeout (2 s): read, not dropped
-    ("late", 1, 2.5),  # past it: dropped, and not written twice later
-    ("partial", 1, 0.0),
-    ("corrupt", 1, 0.0),
-    ("missing_channel", 1, 0.0),
-    ("nan_strain", 1, 0.0),
-    ("nan_witness", 1, 0.0),
-    ("not_ready", 5, 0.0),
-]
-
-
 @pytest.mark.parametrize(
     "kind,count,delay",
     INPUT_FAULTS,
@@ -111,9 +97,7 @@ def test_drops_beyond_the_stream_down_limit(chaos):
     assert not record(outcome).problems
 
 
-@pytest.mark.parametrize(
-    "service", ["cleaner", "triton", "exporter", "monitor", "trainer"]
-)
+@pytest.mark.parametrize("service", KILLED_SERVICES)
 def test_service_killed_and_restarted(chaos, service):
     outcome = record(kill_service(chaos, service, RESTART_GOAL))
     assert not outcome.problems

@@ -12,7 +12,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import resource
 import shutil
 import socket
 import subprocess
@@ -25,6 +24,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline import ROOT, wait_until
+from utils.testing import (
+    ensure_open_files,
+    idle_connections,
+    raw_get,
+    status_line,
+    still_open,
+)
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -34,6 +40,7 @@ IDLE_CONNECTIONS = 1000  # held open to the exporter, nothing sent
 HEALTH_DEADLINE = 1.0  # s: /health answers within it while they are held
 ACCEPT_TIMEOUT = 60.0  # s for the exporter to accept them all
 SPARE_FILES = 256  # descriptors this process needs besides those
+RAW_TIMEOUT = 10.0  # s for a raw request's answer
 # a well-formed log line, to be smuggled in through a request path
 FORGED = (
     "2024-01-01T00:00:00Z exporter INFO exporter: FORGED-"
@@ -252,40 +259,11 @@ def test_oversized_and_non_json_bodies_are_refused(pipeline):
 
 
 # -- hostile clients: idle connections, control characters --------------------
-def raw_get(port: int, target: bytes, timeout: float = 10.0) -> bytes:
-    """The status line of ``GET target`` sent as raw bytes to
-    127.0.0.1 (``b""`` if the server closed without an answer)."""
-    with socket.create_connection(("127.0.0.1", port), timeout) as sock:
-        sock.sendall(
-            b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
-            b"Connection: close\r\n\r\n"
-        )
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    return data.split(b"\r\n", 1)[0]
-
-
-def still_open(sock: socket.socket) -> bool:
-    """The peer has not closed ``sock`` (nothing to read, no EOF)."""
-    sock.setblocking(False)
-    try:
-        return sock.recv(1, socket.MSG_PEEK) != b""
-    except BlockingIOError:
-        return True
-
-
 def test_exporter_answers_while_1000_idle_connections_are_held(pipeline):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = IDLE_CONNECTIONS + SPARE_FILES
-    if soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
+    ensure_open_files(IDLE_CONNECTIONS + SPARE_FILES)
     port = pipeline.ports["exporter"]
     health = pipeline.exporter_url + "/health"
-    idle: list[socket.socket] = []
-    try:
-        for _ in range(IDLE_CONNECTIONS):
-            idle.append(socket.create_connection(("127.0.0.1", port), 5))
+    with idle_connections(port, IDLE_CONNECTIONS) as idle:
         # accepted in order: once this one answers, all of them are held
         assert requests.get(health, timeout=ACCEPT_TIMEOUT).ok
         for _ in range(3):
@@ -294,9 +272,6 @@ def test_exporter_answers_while_1000_idle_connections_are_held(pipeline):
             assert r.ok and r.json()["alive"], r.text
             assert time.monotonic() - start < HEALTH_DEADLINE
         assert all(still_open(sock) for sock in idle)
-    finally:
-        for sock in idle:
-            sock.close()
 
 
 def http_ports(pipe) -> dict[str, int]:
@@ -325,7 +300,7 @@ def test_control_characters_in_paths_are_answered_and_never_forge_logs(
     for name, port in http_ports(pipeline).items():
         metrics = name.endswith("metrics")  # any path answers the metrics
         for target in targets:
-            status = raw_get(port, target)
+            status = status_line(raw_get(port, target, RAW_TIMEOUT))
             code = int(status.split()[1]) if status else 0
             assert 400 <= code < 500 or (metrics and code == 200), (
                 name,
@@ -333,7 +308,7 @@ def test_control_characters_in_paths_are_answered_and_never_forge_logs(
                 status,
             )
         page = {"exporter": b"/health", "status": b"/"}.get(name, b"/metrics")
-        alive = raw_get(port, page)
+        alive = status_line(raw_get(port, page, RAW_TIMEOUT))
         assert alive.split()[1:2] == [b"200"], (name, alive)
     time.sleep(1.0)  # let every service write its log
     for log in (pipeline.project_dir / "logs").glob("*.log"):

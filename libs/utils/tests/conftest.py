@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
-import logging
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import pytest
 
-from utils.logging import configure_logging
 from utils.simulation import SimulationConfig, Simulator
+from utils.testing import logging_to
 
 # tests of utils.nn need torch, which only the trainer and exporter
 # environments have; elsewhere (e.g. .venv/replay) they are not collected
@@ -61,13 +60,5 @@ def small_sim() -> Simulator:
 def service_log(tmp_path: Path) -> Iterator[Path]:
     """The log file of ``configure_logging("svc", tmp_path / "logs",
     verbose=True)``; the root logger is restored at the end."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    path = configure_logging("svc", tmp_path / "logs", verbose=True)
-    yield path
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
+    with logging_to("svc", tmp_path / "logs") as path:
+        yield path

@@ -159,3 +159,40 @@ def test_audit_finds_every_second_home(config) -> None:
     assert not [p for p in problems if "rate" in p]
     config.write_text(CONFIG)
     assert audit(Settings, config, "svc") == []
+
+
+PER_IFO = """
+[tool.typeo.base]
+channels = "${base.channels_${IFO}}"
+channels_L1 = ["${IFO}:A", "${IFO}:B"]
+channels_H1 = ["${base.channels_L1}", "${IFO}:C"]
+
+[tool.typeo.scripts.svc]
+channels = "${base.channels}"
+"""
+
+
+@pytest.mark.parametrize(
+    "ifo, channels",
+    [("L1", ["L1:A", "L1:B"]), ("H1", ["H1:A", "H1:B", "H1:C"])],
+)
+def test_an_environment_reference_inside_a_base_name(
+    tmp_path, ifo, channels
+) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(PER_IFO)
+    values = section_values(path, "svc", {"IFO": ifo})
+    assert values["channels"] == channels
+
+
+def test_a_variable_without_its_base_key_is_refused_naming_it(
+    tmp_path,
+) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(PER_IFO)
+    with pytest.raises(
+        ConfigError,
+        match=r"svc.channels: IFO='V1' is not supported: .*'channels_V1' "
+        r"\(known IFO: H1, L1\)",
+    ):
+        section_values(path, "svc", {"IFO": "V1"})

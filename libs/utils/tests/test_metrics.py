@@ -4,7 +4,6 @@ sockets on 127.0.0.1)."""
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter
 
 from utils.metrics import MetricsServer
-from utils.testing import free_port
+from utils.testing import free_port, idle_connections, raw_get, status_line
 from utils.waiting import wait_for
 
 REQUEST_TIMEOUT = 0.5  # s: short, so that the test takes seconds
@@ -26,19 +25,6 @@ HOSTILE_TARGETS = [
     b"/a\r" + FORGED.replace(" ", "%20").encode(),  # a raw CR
     b"/" + b"%0A" * 50,
 ]
-
-
-def raw_get(port: int, target: bytes, timeout: float = 5.0) -> bytes:
-    """The whole response to ``GET target`` sent as raw bytes."""
-    with socket.create_connection(("127.0.0.1", port), timeout) as sock:
-        sock.sendall(
-            b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
-            b"Connection: close\r\n\r\n"
-        )
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    return data
 
 
 @pytest.fixture
@@ -62,11 +48,7 @@ def scrape(port: int) -> str:
 def test_silent_clients_are_dropped_and_others_served(metrics):
     port = metrics
     baseline = threading.active_count()
-    idle = [
-        socket.create_connection(("127.0.0.1", port), 5.0)
-        for _ in range(NUM_IDLE)
-    ]
-    try:
+    with idle_connections(port, NUM_IDLE) as idle:
         start = time.monotonic()
         assert "deepclean_test_requests_total 1.0" in scrape(port)
         assert time.monotonic() - start < 1.0
@@ -79,9 +61,6 @@ def test_silent_clients_are_dropped_and_others_served(metrics):
             5.0,
             interval=0.05,
         )
-    finally:
-        for sock in idle:
-            sock.close()
 
 
 def test_hostile_paths_are_answered_and_logged_escaped(
@@ -89,7 +68,7 @@ def test_hostile_paths_are_answered_and_logged_escaped(
 ):
     port = metrics
     for target in HOSTILE_TARGETS:
-        status = raw_get(port, target).split(b"\r\n", 1)[0]
+        status = status_line(raw_get(port, target))
         code = int(status.split()[1])
         assert code == 200 or 400 <= code < 500, (target[:40], status)
     assert "deepclean_test_requests_total" in scrape(port)

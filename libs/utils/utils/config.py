@@ -6,9 +6,13 @@ section of ``[tool.typeo.scripts]``::
 
     cleaner --typeo pyproject.toml:cleaner [--flag value ...]
 
-- ``${NAME}`` is taken from the environment, ``${base.name}`` from
+- ``${NAME}`` is taken from the environment (``${NAME:-default}``: the
+  default when it is unset or empty), ``${base.name}`` from
   ``[tool.typeo.base]`` (a value that is only a reference keeps its type,
-  e.g. a list);
+  e.g. a list, and a list element that is one is spliced in); a base
+  name may hold an environment reference, resolved first:
+  ``${base.witness_channels_${IFO}}`` is the list of the IFO, and an IFO
+  without one is refused, naming it;
 - a *profile* section ``<section>-<profile>`` (``cleaner-production``)
   lists only what it changes: it is laid over ``<section>``; a profile a
   service does not need has no section, and ``<section>`` alone is read;
@@ -34,7 +38,9 @@ from utils.errors import ConfigError
 
 T = TypeVar("T")
 _BASE = re.compile(r"\$\{base\.(\w+)\}")
-_ENV = re.compile(r"\$\{(\w+)\}")
+_ENV = re.compile(r"\$\{(\w+)(?::-([^${}]*))?\}")  # ${NAME[:-default]}
+# an environment reference inside a base name: ${base.x_${IFO}}
+_NESTED = re.compile(r"(\$\{base\.\w*)\$\{(\w+)\}")
 
 
 def read_tables(path: Path) -> tuple[dict, dict]:
@@ -88,32 +94,67 @@ def _resolve(
     value: Any, base: dict, environ: Mapping[str, str], where: str
 ) -> Any:
     if isinstance(value, list):
-        return [_resolve(v, base, environ, where) for v in value]
+        items: list = []
+        for item in value:
+            resolved = _resolve(item, base, environ, where)
+            spliced = isinstance(resolved, list) and _is_reference(item)
+            items += resolved if spliced else [resolved]
+        return items
     if not isinstance(value, str):
         return value
-    whole = _BASE.fullmatch(value)
-    if whole is not None:
-        return _resolve(_base(base, whole[1], where), base, environ, where)
-    value = _BASE.sub(lambda m: str(_base(base, m[1], where)), value)
 
-    def env(match: re.Match) -> str:
+    def env(name: str, default: str | None = None) -> str:
+        if environ.get(name, "") == "" and default is not None:
+            return default
         try:
-            return environ[match[1]]
+            return environ[name]
         except KeyError:
             raise ConfigError(
-                f"{where}: environment variable {match[1]} is not set"
+                f"{where}: environment variable {name} is not set"
             ) from None
 
-    return _ENV.sub(env, value)
+    chosen: dict[str, str] = {}  # base name -> the variable that chose it
+    while (nested := _NESTED.search(value)) is not None:
+        name = nested[1] + env(nested[2])
+        chosen[name.removeprefix("${base.")] = nested[2]
+        value = value[: nested.start()] + name + value[nested.end() :]
+    whole = _BASE.fullmatch(value)
+    if whole is not None:
+        found = _base(base, whole[1], where, environ, chosen)
+        return _resolve(found, base, environ, where)
+    value = _BASE.sub(
+        lambda m: str(_base(base, m[1], where, environ, chosen)), value
+    )
+    return _ENV.sub(lambda m: env(m[1], m[2]), value)
 
 
-def _base(base: dict, name: str, where: str) -> Any:
+def _is_reference(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("${base.")
+
+
+def _base(
+    base: dict,
+    name: str,
+    where: str,
+    environ: Mapping[str, str],
+    chosen: Mapping[str, str],
+) -> Any:
     try:
         return base[name]
     except KeyError:
-        raise ConfigError(
-            f"{where}: no key {name!r} in [tool.typeo.base]"
-        ) from None
+        pass
+    variable = next((v for n, v in chosen.items() if name.startswith(n)), None)
+    if variable is None:
+        raise ConfigError(f"{where}: no key {name!r} in [tool.typeo.base]")
+    prefix = name.removesuffix(environ[variable])
+    known = sorted(
+        k.removeprefix(prefix) for k in base if k.startswith(prefix)
+    )
+    raise ConfigError(
+        f"{where}: {variable}={environ[variable]!r} is not supported: "
+        f"[tool.typeo.base] has no {name!r} (known {variable}: "
+        f"{', '.join(known) or 'none'})"
+    )
 
 
 def to_argv(values: Mapping[str, Any], cls: type) -> list[str]:
@@ -138,6 +179,47 @@ def to_argv(values: Mapping[str, Any], cls: type) -> list[str]:
     return argv
 
 
+def typeo_spec(argv: list[str], prog: str) -> tuple[Path, str] | None:
+    """``(FILE, SECTION)`` of ``--typeo FILE[:SECTION]`` in ``argv``
+    (SECTION: ``prog``; no FILE: ``pyproject.toml``); None without it."""
+    if "--typeo" not in argv:
+        return None
+    at = argv.index("--typeo")
+    spec = argv[at + 1] if at + 1 < len(argv) else "pyproject.toml"
+    path, _, section = spec.rpartition(":")
+    if not path:
+        path, section = spec, prog
+    return Path(path), section
+
+
+def companion_values(
+    argv: list[str],
+    prog: str,
+    other: str,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Path, str, dict[str, Any]] | None:
+    """The settings of service ``other`` that go with ``prog``'s: for
+    ``--typeo FILE:<prog>-<profile>`` in ``argv``, section
+    ``<other>-<profile>`` of FILE if it has one, else ``<other>`` (run.sh
+    runs every service with one file and one profile).
+
+    Returns:
+        ``(FILE, section, values)`` (:func:`section_values`); None without
+        ``--typeo`` or such a section in FILE.
+    """
+    spec = typeo_spec(argv, prog)
+    if spec is None:
+        return None
+    path, section = spec
+    _, scripts = read_tables(path)
+    profile = section.removeprefix(prog)  # "", "-production", ...
+    names = [other + profile, other]
+    name = next((n for n in names if n in scripts), None)
+    if name is None:
+        return None
+    return path, name, section_values(path, name, environ)
+
+
 def parse_settings(
     cls: type[T],
     prog: str,
@@ -160,14 +242,11 @@ def parse_settings(
                 f"{cls.__name__}.{field.name}: a flag must default to False"
             )
     args: list[str] = []
-    if "--typeo" in argv:
+    spec = typeo_spec(argv, prog)
+    if spec is not None:
         at = argv.index("--typeo")
-        spec = argv[at + 1] if at + 1 < len(argv) else "pyproject.toml"
         del argv[at : at + 2]
-        path, _, section = spec.rpartition(":")
-        if not path:
-            path, section = spec, prog
-        args = to_argv(section_values(Path(path), section, environ), cls)
+        args = to_argv(section_values(*spec, environ), cls)
     saved = sys.argv
     sys.argv = [prog, *args, *argv]
     try:

@@ -43,8 +43,10 @@ BACKGROUND_STREAM = 0  # id of the background noise among the seeded streams
 
 
 def default_witness_channels(ifo: str) -> tuple[str, ...]:
-    """The production witnesses of ``ifo`` (18 for L1, 21 for H1)."""
-    asc = [n for n in ASC_NAMES if ifo == "H1" or n not in H1_ONLY]
+    """The production witnesses of ``ifo`` (18 for L1, 21 for H1: the L1
+    list, then :data:`H1_ONLY`, the order of ``pyproject.toml``)."""
+    asc = [n for n in ASC_NAMES if n not in H1_ONLY]
+    asc += list(H1_ONLY) if ifo == "H1" else []
     return (f"{ifo}:{MAINS_CHANNEL}",) + tuple(
         f"{ifo}:ASC-{name}_OUT_DQ" for name in asc
     )

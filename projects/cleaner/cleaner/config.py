@@ -20,11 +20,21 @@ from cleaner.gate import GateConfig
 from cleaner.postprocess import FilterConfig
 from cleaner.service import CleanerConfig, PreprocessConfig
 from cleaner.writer import WriterConfig
-from utils.config import read_tables, section_values
+from utils.config import companion_values
 from utils.contracts import check_output_rate, check_window_fits_scheme
 from utils.errors import ConfigError
 from utils.follower import StreamConfig
 from utils.inference import Scheme
+from utils.settings import (
+    band_rules,
+    channel_rules,
+    check_rules,
+    check_sub_configs,
+    convert_fields,
+    port_rule,
+    stream_rules,
+    sub_config,
+)
 
 # the exporter's settings of the same profile (run.sh: one file, one
 # profile for every service): their keys -> fields of utils.inference.Scheme
@@ -149,63 +159,29 @@ class CleanerSettings:
     verbose: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "project_dir", Path(self.project_dir))
-        object.__setattr__(self, "data_dir", Path(self.data_dir))
-        object.__setattr__(
-            self, "witness_channels", list(self.witness_channels)
+        convert_fields(
+            self, project_dir=Path, data_dir=Path, witness_channels=list
         )
         check_output_rate(self.sample_rate)
-        for name, holds, rule in self._rules():
-            if not holds:
-                value = getattr(self, name)
-                raise ConfigError(f"{name}={value!r}: {rule}")
-        try:  # every sub-config validates its own fields, at start-up
-            self.cleaner_config()
-        except (ConfigError, ValueError) as exc:
-            raise ConfigError(f"cleaner settings: {exc}") from exc
+        check_rules(self, self._rules())
+        check_sub_configs("cleaner settings", self.cleaner_config)
 
     def _rules(self) -> list[tuple[str, bool, str]]:
         """(setting, whether its rule holds, the rule), in checking order."""
-        fs, ifo = self.sample_rate, self.ifo
+        fs = self.sample_rate
         window = self.inference_window_length
         edge = self.prediction_edge_length
         memory, pad = self.filter_memory_length, self.filter_pad_length
         lookahead, retry = self.gate_lookahead_length, self.retry_min_length
-        of_ifo = [
-            c.startswith(f"{ifo}:")
-            for c in (
-                self.strain_channel,
-                self.state_channel,
-                *self.witness_channels,
-            )
-        ]
         return [
-            ("strain_channel", of_ifo[0], f"a channel of ifo={ifo!r}"),
-            ("state_channel", of_ifo[1], f"a channel of ifo={ifo!r}"),
-            (
-                "witness_channels",
-                len(of_ifo) > 2 and all(of_ifo[2:]),
-                f"one or more channels, all of ifo={ifo!r}",
-            ),
-            (
-                "freq_low",
-                0 < self.freq_low < self.freq_high,
-                f"0 < freq_low < freq_high={self.freq_high!r}",
-            ),
-            (
-                "freq_high",
-                self.freq_high < fs / 2,
-                f"< sample_rate / 2 = {fs / 2:g} Hz",
-            ),
+            *channel_rules(self),
+            *band_rules(self),
             (
                 "filter_order",
                 self.filter_order > 0 and self.filter_order % 2 == 0,
                 "a positive even number",
             ),
-            ("ready_mask", self.ready_mask >= 0, ">= 0"),
-            ("frame_timeout", self.frame_timeout > 0, "> 0 s"),
-            ("max_consecutive_drops", self.max_consecutive_drops >= 1, ">= 1"),
-            ("start_timeout", self.start_timeout > 0, "> 0 s"),
+            *stream_rules(self),
             (
                 "resample_context_length",
                 self.resample_context_length >= 0,
@@ -266,11 +242,7 @@ class CleanerSettings:
             ),
             ("gate_threshold", self.gate_threshold > 0, "> 0"),
             ("gate_hysteresis", self.gate_hysteresis >= 0, ">= 0"),
-            (
-                "metrics_port",
-                0 <= self.metrics_port < 65536,
-                "0 (off) .. 65535",
-            ),
+            port_rule("metrics_port", self.metrics_port),
         ]
 
     def check_scheme(self, scheme: Scheme) -> None:
@@ -295,33 +267,19 @@ class CleanerSettings:
         return self.project_dir / "carousel"
 
     def stream_config(self) -> StreamConfig:
-        return StreamConfig(
-            data_dir=self.data_dir,
-            ifo=self.ifo,
-            strain_channel=self.strain_channel,
-            state_channel=self.state_channel,
-            witness_channels=tuple(self.witness_channels),
-            frame_timeout=self.frame_timeout,
-            max_consecutive_drops=self.max_consecutive_drops,
-            start_timeout=self.start_timeout,
-        )
+        witnesses = tuple(self.witness_channels)
+        return sub_config(StreamConfig, self, witness_channels=witnesses)
 
     def preprocess_config(self) -> PreprocessConfig:
-        return PreprocessConfig(
-            sample_rate=self.sample_rate,
-            resample_context_length=self.resample_context_length,
-            drop_lookahead_length=self.drop_lookahead_length,
-            taper_length=self.drop_taper_length,
-            ready_mask=self.ready_mask,
-        )
+        taper_length = self.drop_taper_length
+        return sub_config(PreprocessConfig, self, taper_length=taper_length)
 
     def client_config(self) -> ClientConfig:
-        return ClientConfig(
+        return sub_config(
+            ClientConfig,
+            self,
             url=self.triton_grpc_url,
-            model_name=self.model_name,
             timeout=self.inference_timeout,
-            retry_max_length=self.retry_max_length,
-            retry_min_length=self.retry_min_length,
         )
 
     def window_config(self) -> WindowConfig:
@@ -333,10 +291,9 @@ class CleanerSettings:
         )
 
     def filter_config(self) -> FilterConfig:
-        return FilterConfig(
-            sample_rate=self.sample_rate,
-            freq_low=self.freq_low,
-            freq_high=self.freq_high,
+        return sub_config(
+            FilterConfig,
+            self,
             order=self.filter_order,
             memory_length=self.filter_memory_length,
             pad_length=self.filter_pad_length,
@@ -344,18 +301,16 @@ class CleanerSettings:
         )
 
     def gate_config(self) -> GateConfig:
-        return GateConfig(
-            sample_rate=self.sample_rate,
-            freq_low=self.freq_low,
-            freq_high=self.freq_high,
-            gate_length=self.gate_length,
+        return sub_config(
+            GateConfig,
+            self,
             lookahead_length=self.gate_lookahead_length,
             threshold=self.gate_threshold,
             hysteresis=self.gate_hysteresis,
         )
 
     def writer_config(self) -> WriterConfig:
-        return WriterConfig(directory=self.carousel_dir, ifo=self.ifo)
+        return sub_config(WriterConfig, self, directory=self.carousel_dir)
 
     def cleaner_config(self) -> CleanerConfig:
         """Every component's sub-config, for :func:`cleaner.service.build`."""
@@ -383,20 +338,10 @@ def exporter_scheme(
     Raises:
         ConfigError: the exporter section names an impossible scheme.
     """
-    if "--typeo" not in argv:
+    found = companion_values(argv, "cleaner", EXPORTER_SECTION, environ)
+    if found is None:
         return None
-    at = argv.index("--typeo")
-    spec = argv[at + 1] if at + 1 < len(argv) else "pyproject.toml"
-    path, _, section = spec.rpartition(":")
-    if not path:
-        path, section = spec, "cleaner"
-    _, scripts = read_tables(Path(path))
-    profile = section.removeprefix("cleaner")  # "", "-production", ...
-    names = [EXPORTER_SECTION + profile, EXPORTER_SECTION]
-    name = next((n for n in names if n in scripts), None)
-    if name is None:
-        return None
-    values = section_values(Path(path), name, environ)
+    path, name, values = found
     kwargs = {SCHEME_KEYS[k]: v for k, v in values.items() if k in SCHEME_KEYS}
     try:
         return Scheme(**kwargs)

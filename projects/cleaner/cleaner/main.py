@@ -17,31 +17,22 @@ from typing import List, Optional
 
 from cleaner.config import CleanerSettings, exporter_scheme
 from cleaner.service import build
-from utils.config import parse_settings
 from utils.errors import ConfigError
-from utils.logging import configure_logging
 from utils.metrics import MetricsServer
 from utils.signals import stop_on_signals
+from utils.startup import CANNOT_START, configure_service
 
 logger = logging.getLogger("cleaner")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Console script ``cleaner``: run the service until SIGTERM/SIGINT.
-
-    Args:
-        argv: command-line arguments (default ``sys.argv[1:]``).
-
-    Returns:
-        The exit status (see the module docstring).
-    """
+    """Console script ``cleaner``: clean every second of the raw frames
+    until SIGTERM/SIGINT; ``argv`` defaults to ``sys.argv[1:]``. Returns
+    the exit status (module docstring)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        settings = parse_settings(CleanerSettings, "cleaner", argv)
-    except ConfigError as exc:  # before logging: nowhere else to say it
-        sys.stderr.write(f"cleaner: cannot start: {exc}\n")
-        return 2
-    configure_logging("cleaner", settings.log_dir, settings.verbose)
+    settings = configure_service(CleanerSettings, "cleaner", argv)
+    if settings is None:
+        return CANNOT_START
     try:
         scheme = exporter_scheme(argv)
         if scheme is None:
@@ -54,7 +45,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         stream, client = build(settings.cleaner_config())
     except (ConfigError, TimeoutError):
         logger.exception("cannot start")
-        return 2
+        return CANNOT_START
     MetricsServer(settings.metrics_port, stream.metrics.registry)
     stop = threading.Event()
     stop_on_signals(stop)

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from simdata import CANARY_GAIN, EDGE_LENGTH, GPS, fit_coefficients
 from simdata import simulation_config as make_config
-from triton_server import SERVE, TritonServer, write_repository
+from triton_server import TritonServer, write_repository
 
 from utils.simulation import Simulator
+from utils.testing import TRITON_SERVE
 
 PRODUCTION_VERSION = 1
 CANARY_VERSION = 2
@@ -41,8 +42,8 @@ def coefficients(sim: Simulator) -> np.ndarray:
 @pytest.fixture(scope="session")
 def triton_session(tmp_path_factory, coefficients):
     root = tmp_path_factory.mktemp("triton")
-    if not SERVE.exists():
-        pytest.fail(f"no {SERVE}")
+    if not TRITON_SERVE.exists():
+        pytest.fail(f"no {TRITON_SERVE}")
     write_repository(root / "repo", coefficients)
     server = TritonServer(
         root / "repo", root / "triton.log", EDGE_LENGTH, CANARY_GAIN

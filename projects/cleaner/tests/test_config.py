@@ -3,9 +3,6 @@
 with the exporter fail at start-up with a message naming the setting."""
 
 import dataclasses
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,62 +15,43 @@ from cleaner.gate import GateConfig
 from cleaner.postprocess import FilterConfig
 from cleaner.service import PreprocessConfig
 from cleaner.writer import WriterConfig
-from utils.config import audit, read_tables
+from utils import settings_checks as checks
 from utils.contracts import check_window_fits_scheme
 from utils.errors import ConfigError
 from utils.inference import Scheme
+from utils.testing import run_script, service_environ
 
-CLEANER = Path(sys.executable).with_name("cleaner")
-COMPONENTS = (
-    PreprocessConfig,
-    ClientConfig,
-    WindowConfig,
-    FilterConfig,
-    GateConfig,
-    WriterConfig,
-)
-# values with no key in [cleaner]: their one home is the component
-CODE_ONLY = {
+# each sub-config -> its values with no key in [cleaner], whose one home
+# is the component (fields named otherwise than their setting, hysteresis
+# <- gate_hysteresis, which the audit cannot match, are held here)
+COMPONENTS = {
+    PreprocessConfig: set(),
+    ClientConfig: set(),
+    WindowConfig: set(),
     FilterConfig: {"extrapolation_fit_length", "extrapolation_length"},
     GateConfig: {"fftlength", "overlap", "average", "bridge_order"},
+    WriterConfig: set(),
 }
-PROFILES = sorted(
-    name
-    for name in read_tables(PYPROJECT)[1]
-    if name == "cleaner" or name.startswith("cleaner-")
-)
-
-
-def defaults(cls: type) -> set[str]:
-    return {
-        f.name
-        for f in dataclasses.fields(cls)
-        if f.default is not dataclasses.MISSING
-        or f.default_factory is not dataclasses.MISSING
-    }
+PROFILES = checks.profiles("cleaner")
 
 
 def test_every_value_has_one_home():
-    assert audit(CleanerSettings, PYPROJECT, "cleaner", COMPONENTS) == []
-    # the audit matches names; sub-config fields named otherwise than
-    # their setting (hysteresis <- gate_hysteresis) are held here
-    for cls in COMPONENTS:
-        assert defaults(cls) == CODE_ONLY.get(cls, set()), cls.__name__
-
-
-def test_the_audit_sees_a_default_added_back():
-    probe = dataclasses.make_dataclass(
-        "Probe", [("freq_low", float, dataclasses.field(default=58.0))]
+    probe = ("freq_low", 58.0)  # a default the audit must see
+    problems = checks.home_problems(
+        CleanerSettings, "cleaner", COMPONENTS, probe
     )
-    assert audit(CleanerSettings, PYPROJECT, "cleaner", (probe,)) == [
-        "Probe.freq_low has a default in code; its home is [cleaner]"
-    ]
+    assert problems == []
 
 
 def test_there_are_profiles():
     assert {"cleaner", "cleaner-low-latency", "cleaner-production"} <= set(
         PROFILES
     )
+
+
+def test_help_documents_every_setting():
+    text = checks.help_text("cleaner")
+    assert checks.help_problems(CleanerSettings, text) == []
 
 
 @pytest.mark.parametrize("section", PROFILES)
@@ -98,19 +76,18 @@ def test_every_profile_parses_and_fits_its_exporter(section):
 
 def test_a_profile_changes_only_what_it_lists():
     low = load_settings("cleaner-low-latency")
-    changed = {
-        f.name
-        for f in dataclasses.fields(CleanerSettings)
-        if getattr(low, f.name) != getattr(SETTINGS, f.name)
+    assert set(checks.changed_settings(SETTINGS, low)) == {
+        "drop_lookahead_length",
+        "gate_lookahead_length",
     }
-    assert changed == {"drop_lookahead_length", "gate_lookahead_length"}
 
 
 def test_later_flags_override_the_file():
+    production = load_settings("cleaner-production")
     settings = load_settings("cleaner-production", "--gate-threshold", "0.9")
-    assert settings.gate_threshold == 0.9
+    changed = checks.changed_settings(production, settings)
+    assert changed == {"gate_threshold": 0.9}
     assert settings.gate_config().threshold == 0.9
-    assert settings.inference_window_length == 2.5
 
 
 @pytest.mark.parametrize(
@@ -162,19 +139,9 @@ def run_cleaner(tmp_path: Path, text: str, *flags: str):
     it must give up at once, not wait ``start_timeout``."""
     config = tmp_path / "pyproject.toml"
     config.write_text(text)
-    env = dict(
-        os.environ,
-        IFO="L1",
-        PROJECT_DIR=str(tmp_path / "project"),
-        DATA_DIR=str(tmp_path / "data"),
-    )
-    return subprocess.run(
-        [str(CLEANER), "--typeo", f"{config}:cleaner", *flags],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    argv = ["--typeo", f"{config}:cleaner", *flags]
+    env = service_environ(tmp_path)
+    return run_script("cleaner", *argv, env=env)
 
 
 def test_start_up_fails_fast_on_a_window_that_misses_the_scheme(tmp_path):

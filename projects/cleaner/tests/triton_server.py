@@ -14,11 +14,10 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from utils.testing import free_port
+from utils.testing import free_port, start_tritonserver
 from utils.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
-SERVE = ROOT / "triton-server" / "serve.sh"
 MODEL_DIR = Path(__file__).parent / "regression_model"
 PIPELINE = "deepclean-pipeline"
 START_TIMEOUT = 60.0  # s for the server and the model to be ready
@@ -108,24 +107,10 @@ class TritonServer:
             TimeoutError: not ready within ``START_TIMEOUT`` s.
             RuntimeError: the server died while starting.
         """
-        with open(self.log, "ab") as out:
-            self.process = subprocess.Popen(
-                [
-                    str(SERVE),
-                    str(self.repo),
-                    "--http-port",
-                    str(self.http_port),
-                    "--grpc-port",
-                    str(self.grpc_port),
-                    "--metrics-port",
-                    str(self.metrics_port),
-                    "--load",
-                    PIPELINE,
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        ports = (self.http_port, self.grpc_port, self.metrics_port)
+        self.process = start_tritonserver(
+            self.repo, self.log, ports, "--load", PIPELINE
+        )
         wait_for(
             self.pipeline_ready,
             f"Triton at {self.url} (log {self.log})",

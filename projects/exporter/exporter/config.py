@@ -26,10 +26,17 @@ from exporter.repository import RepositoryConfig
 from exporter.server import ServerConfig
 from exporter.service import AppConfig
 from exporter.triton import TritonConfig
-from utils.config import read_tables, section_values
+from utils.config import companion_values
 from utils.contracts import check_window_fits_scheme
 from utils.errors import ConfigError
 from utils.inference import Scheme
+from utils.settings import (
+    check_rules,
+    check_sub_configs,
+    convert_fields,
+    port_rule,
+    sub_config,
+)
 
 SCHEMES = ("window", "kernels")
 # the cleaner's settings of the same profile (run.sh: one file, one profile
@@ -71,6 +78,10 @@ class ExporterSettings:
         trt_max_batch_size:
             tensorrt: largest batch of the plan's profile (at least
             inference_batch_size for the kernels scheme).
+        tensorrt_version:
+            tensorrt: the TensorRT release of the Triton container that
+            serves the plans (e.g. 10.5 for the NGC 24.10 image); export
+            refuses to build a plan with another.
         max_versions:
             Versions kept on disk (production and canary always).
         scheme:
@@ -120,6 +131,7 @@ class ExporterSettings:
     max_verification_error: float
     export_timeout: float
     trt_max_batch_size: int
+    tensorrt_version: str
     max_versions: int
     scheme: Literal["window", "kernels"]
     sample_rate: int
@@ -139,17 +151,16 @@ class ExporterSettings:
     verbose: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "project_dir", Path(self.project_dir))
-        object.__setattr__(self, "model_repo", Path(self.model_repo))
-        for name, holds, rule in self._rules():
-            if not holds:
-                raise ConfigError(f"{name}={getattr(self, name)!r}: {rule}")
-        try:  # every sub-config validates its own fields, at start-up
-            self.export_config(), self.serving_config()
-            self.triton_config(), self.repository_config()
-            self.server_config()
-        except (ConfigError, ValueError) as exc:
-            raise ConfigError(f"exporter settings: {exc}") from exc
+        convert_fields(self, project_dir=Path, model_repo=Path)
+        check_rules(self, self._rules())
+        check_sub_configs(
+            "exporter settings",
+            self.export_config,
+            self.serving_config,
+            self.triton_config,
+            self.repository_config,
+            self.server_config,
+        )
 
     def _rules(self) -> list[tuple[str, bool, str]]:
         """(setting, whether its rule holds, the rule), in checking order."""
@@ -162,11 +173,7 @@ class ExporterSettings:
                 "://" not in self.triton_url and ":" in self.triton_url,
                 "host:port without a scheme",
             ),
-            (
-                "metrics_port",
-                0 <= self.metrics_port < 65536,
-                "0 (off) .. 65535",
-            ),
+            port_rule("metrics_port", self.metrics_port),
             ("backend", self.backend in BACKENDS, f"one of {BACKENDS}"),
             ("export_timeout", self.export_timeout > 0, "> 0 s"),
             ("max_content_length", self.max_content_length > 0, "> 0 bytes"),
@@ -209,12 +216,26 @@ class ExporterSettings:
             max_batch_size=self.inference_batch_size,
         )
 
+    def largest_batch(self) -> tuple[int, int]:
+        """``(batch, samples per item)`` of the largest call the served
+        network gets: the kernels scheme's ``inference_batch_size``
+        kernels; the window scheme's one window (0: the verification
+        window, as long as the cleaner's or longer)."""
+        if self.scheme == "kernels":
+            scheme = self.inference_scheme()
+            return self.inference_batch_size, scheme.kernel_size
+        return 1, 0
+
     def export_config(self) -> ExportConfig:
+        batch, item_size = self.largest_batch()
         return ExportConfig(
             backend=self.backend,
             max_verification_error=self.max_verification_error,
             timeout=self.export_timeout,
             trt_max_batch_size=self.trt_max_batch_size,
+            max_batch_size=batch,
+            max_batch_item_size=item_size,
+            tensorrt_version=self.tensorrt_version,
         )
 
     def serving_config(self) -> ServingConfig:
@@ -225,26 +246,13 @@ class ExporterSettings:
         )
 
     def triton_config(self) -> TritonConfig:
-        return TritonConfig(
-            url=self.triton_url,
-            load_timeout=self.load_timeout,
-            reconcile_interval=self.reconcile_interval,
-        )
+        return sub_config(TritonConfig, self, url=self.triton_url)
 
     def repository_config(self) -> RepositoryConfig:
-        return RepositoryConfig(
-            path=self.model_repo, max_versions=self.max_versions
-        )
+        return sub_config(RepositoryConfig, self, path=self.model_repo)
 
     def server_config(self) -> ServerConfig:
-        return ServerConfig(
-            address=self.address,
-            port=self.port,
-            threads=self.threads,
-            connection_limit=self.connection_limit,
-            channel_timeout=self.channel_timeout,
-            cleanup_interval=self.cleanup_interval,
-        )
+        return sub_config(ServerConfig, self)
 
     def app_config(self, api_token: str) -> AppConfig:
         """The API's config; ``api_token`` comes from the environment.
@@ -293,20 +301,10 @@ def cleaner_window(
     Raises:
         ConfigError: the cleaner section lacks a key or cannot be read.
     """
-    if "--typeo" not in argv:
+    found = companion_values(argv, "exporter", CLEANER_SECTION, environ)
+    if found is None:
         return None
-    at = argv.index("--typeo")
-    spec = argv[at + 1] if at + 1 < len(argv) else "pyproject.toml"
-    path, _, section = spec.rpartition(":")
-    if not path:
-        path, section = spec, "exporter"
-    _, scripts = read_tables(Path(path))
-    profile = section.removeprefix("exporter")  # "", "-production", ...
-    names = [CLEANER_SECTION + profile, CLEANER_SECTION]
-    name = next((n for n in names if n in scripts), None)
-    if name is None:
-        return None
-    values = section_values(Path(path), name, environ)
+    path, name, values = found
     missing = [key for key in WINDOW_KEYS if key not in values]
     if missing:
         raise ConfigError(f"[{name}] of {path} lacks {missing}")

@@ -106,34 +106,74 @@ def relative_error(exported: np.ndarray, reference: np.ndarray) -> float:
     return worst / rms
 
 
+def largest_batch(
+    witness: np.ndarray, batch_size: int, item_size: int
+) -> np.ndarray:
+    """The largest call the served network gets, cut from ``witness``.
+
+    Args:
+        witness: ``(C, size)`` verification witnesses.
+        batch_size: items of the batch.
+        item_size: samples per item (0: the whole window).
+
+    Returns:
+        ``(batch_size, C, item_size)`` float32: windows spread evenly over
+        ``witness`` (overlapping, as the kernels of one call do).
+
+    Raises:
+        ModelError: ``witness`` is shorter than one item.
+    """
+    size = witness.shape[-1]
+    item_size = item_size or size
+    if item_size > size:
+        raise ModelError(
+            f"verification data of {size} samples is shorter than one "
+            f"item of the largest batch ({item_size} samples)"
+        )
+    starts = np.linspace(0, size - item_size, batch_size).astype(int)
+    return np.stack([witness[:, s : s + item_size] for s in starts])
+
+
 def verify(
     model: DeepClean,
     run: model_template.Runner,
     witness: np.ndarray,
     bound: float,
     what: str,
+    largest: tuple[int, int] = (1, 0),
 ) -> float:
     """Compare ``run`` with the torch network on ``witness``.
 
-    Two inputs: the whole window (batch 1) and its two halves as a batch
-    of 2, so both dynamic axes are exercised.
+    Three inputs: the whole window (batch 1), its two halves as a batch
+    of 2 (both dynamic axes), and the largest batch the cleaner's calls
+    make (``largest``: batch size, samples per item, see
+    :func:`largest_batch`), so that a model that cannot take it (a
+    TensorRT profile too small) is never served.
 
     Returns:
         The relative error (see :func:`relative_error`).
 
     Raises:
-        VerificationError: the error is above ``bound`` (or not finite).
+        VerificationError: the error is above ``bound`` (or not finite),
+            or the runner fails on one of the inputs.
     """
     half = witness.shape[-1] // 32 * 16
     inputs = [
         witness[None],
         np.stack([witness[:, :half], witness[:, half : 2 * half]]),
+        largest_batch(witness, *largest),
     ]
     error = 0.0
     for batch in inputs:
         with torch.no_grad():
             reference = model(torch.from_numpy(batch)).numpy()
-        error = max(error, relative_error(np.asarray(run(batch)), reference))
+        try:
+            exported = np.asarray(run(batch))
+        except Exception as exc:  # noqa: BLE001 - any runner failure
+            raise VerificationError(
+                f"{what} fails on a batch of shape {list(batch.shape)}: {exc}"
+            ) from exc
+        error = max(error, relative_error(exported, reference))
     if not error <= bound:
         raise VerificationError(
             f"{what} disagrees with its torch network: max abs error / RMS "
@@ -159,22 +199,24 @@ def convert_run(run_dir: Path, out_dir: Path, config: ExportConfig) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / model_template.FILE_OF_BACKEND["onnx-python"]
-    if config.backend == "tensorrt":
-        tensorrt_plan.import_tensorrt()  # fail before exporting anything
+    if config.backend == "tensorrt":  # fail before exporting anything
+        tensorrt_plan.check_version(config.tensorrt_version)
     export_onnx(model, onnx_path, config)
     run = model_template.make_onnx_runner(onnx_path)
+    largest = (config.max_batch_size, config.max_batch_item_size)
     error = verify(
         model,
         run,
         witness,
         config.max_verification_error,
         f"ONNX export of {run_dir}",
+        largest,
     )
     if config.backend == "tensorrt":
         plan_path = out_dir / model_template.FILE_OF_BACKEND["tensorrt"]
         shapes = (
             config.trt_max_batch_size,
-            config.trt_opt_size,
+            config.max_batch_item_size or config.trt_opt_size,
             config.trt_max_size,
         )
         tensorrt_plan.build_plan(
@@ -194,10 +236,16 @@ def convert_run(run_dir: Path, out_dir: Path, config: ExportConfig) -> dict:
             witness,
             config.max_verification_error,
             f"TensorRT plan of {run_dir}",
+            largest,
         )
     return {
         "backend": config.backend,
         "verification_error": error,
+        "verified_largest_batch": [
+            config.max_batch_size,
+            len(meta.witness_channels),
+            config.max_batch_item_size or int(witness.shape[-1]),
+        ],
         "max_verification_error": config.max_verification_error,
         "onnx_exporter": "torchscript",
         "opset": config.opset,

@@ -27,6 +27,7 @@ from utils.errors import (
     ServiceError,
     VerificationError,
 )
+from utils.settings import require
 
 
 class RequestError(DeepCleanError):
@@ -84,13 +85,6 @@ STATUS_OF: dict[type[DeepCleanError], int] = {
     ConfigError: 400,
     ServiceError: 503,
 }
-
-
-def require(ok: bool, name: str, value: object, rule: str) -> None:
-    """Validate one config field: ``ConfigError("name=value: rule")``
-    unless ``ok``."""
-    if not ok:
-        raise ConfigError(f"{name}={value!r}: {rule}")
 
 
 def require_positive(config: object, *names: str) -> None:

@@ -16,8 +16,9 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from exporter.errors import require, require_counts, require_positive
+from exporter.errors import require_counts, require_positive
 from utils.errors import ModelError, VerificationError
+from utils.settings import require
 
 RESULT_FILE = "conversion.json"
 EXIT_REFUSED = 3  # the conversion was refused with a domain error
@@ -36,6 +37,15 @@ class ExportConfig:
             the RMS of the torch output on the run's ``verify.npz``.
         timeout: seconds a conversion (subprocess) may take.
         trt_max_batch_size: largest batch of the TensorRT profile.
+        max_batch_size: largest batch the served model is called with
+            (kernels scheme: the kernels of one call; window scheme: 1);
+            the verification runs one batch of that size.
+        max_batch_item_size: samples per item of that batch (kernels
+            scheme: one kernel); 0: the whole verification window (the
+            window scheme's one pass, at least the cleaner's window).
+        tensorrt_version: the TensorRT release of the Triton container
+            that serves the plans ("10.5" matches 10.5.x); a plan built
+            by another release does not load, so export refuses one.
         opset: ONNX opset of the export.
         trt_opt_size: samples the TensorRT profile is tuned for.
         trt_max_size: largest window (samples) of the TensorRT profile.
@@ -46,6 +56,9 @@ class ExportConfig:
     max_verification_error: float
     timeout: float
     trt_max_batch_size: int
+    max_batch_size: int
+    max_batch_item_size: int
+    tensorrt_version: str
     opset: int = 17
     trt_opt_size: int = 8192  # 2 s at 4096 Hz: the cleaner's window
     trt_max_size: int = 65536  # 16 s at 4096 Hz
@@ -66,6 +79,14 @@ class ExportConfig:
             "a finite number >= 0",
         )
         require_positive(self, "timeout")
+        require_counts(self, "max_batch_size")
+        require(
+            isinstance(self.max_batch_item_size, int)
+            and self.max_batch_item_size >= 0,
+            "max_batch_item_size",
+            self.max_batch_item_size,
+            "a whole number of samples >= 0 (0: the verification window)",
+        )
         require_counts(
             self, "trt_max_batch_size", "trt_opt_size", "trt_max_size"
         )

@@ -19,11 +19,10 @@ from typing import List, Optional
 from exporter.app import create_app, service_of
 from exporter.config import ExporterSettings, cleaner_window
 from exporter.server import create_server, serve_until
-from utils.config import parse_settings
 from utils.errors import ConfigError
-from utils.logging import configure_logging
 from utils.metrics import MetricsServer
 from utils.signals import stop_on_signals
+from utils.startup import CANNOT_START, configure_service
 
 logger = logging.getLogger("exporter")
 TOKEN_VARIABLE = "DEEPCLEAN_API_TOKEN"
@@ -31,31 +30,23 @@ POLL_INTERVAL = 1.0  # s between checks that the HTTP server lives
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Console script ``exporter``: serve the API until SIGTERM/SIGINT.
-
-    Args:
-        argv: command-line arguments (default ``sys.argv[1:]``).
-
-    Returns:
-        The exit status (see the module docstring).
-    """
+    """Console script ``exporter``: serve the API until SIGTERM/SIGINT
+    (``argv``: the command line by default); the exit status is the
+    module docstring's."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        settings = parse_settings(ExporterSettings, "exporter", argv)
-    except ConfigError as exc:  # before logging: nowhere else to say it
-        sys.stderr.write(f"exporter: cannot start: {exc}\n")
-        return 2
-    configure_logging("exporter", settings.log_dir, settings.verbose)
+    settings = configure_service(ExporterSettings, "exporter", argv)
+    if settings is None:
+        return CANNOT_START
     try:
         config = settings.app_config(os.environ.get(TOKEN_VARIABLE, ""))
     except ConfigError as exc:
         logger.error("cannot start: set %s: %s", TOKEN_VARIABLE, exc)
-        return 2
+        return CANNOT_START
     try:
         check_contracts(settings, argv)
     except ConfigError:
         logger.exception("cannot start")
-        return 2
+        return CANNOT_START
     server_config = settings.server_config()
     logger.info("starting: %s %s", config, server_config)
     app = create_app(config)

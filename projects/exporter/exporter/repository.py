@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from exporter import layout, model_template, null_template
-from exporter.errors import require, require_positive
+from exporter.errors import require_positive
 from exporter.layout import (
     MODEL_NAME,
     NULL_MODEL_NAME,
@@ -44,6 +44,7 @@ from exporter.layout import (
 from exporter.lock import RepositoryLock
 from utils.atomic import write_json, write_text
 from utils.errors import ModelError
+from utils.settings import require
 
 logger = logging.getLogger(__name__)
 STATE_FILE = "repository.json"

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from exporter.errors import require
 from exporter.export_process import ExportConfig
 from exporter.jobs import JobQueue
 from exporter.layout import PIPELINE_NAME, ServingConfig
@@ -25,6 +24,7 @@ from exporter.repository import JOBS_FILE, ModelRepository, RepositoryConfig
 from exporter.triton import TritonConfig, TritonControl
 from utils.errors import DeepCleanError
 from utils.runs import train_dir
+from utils.settings import require
 from utils.worker import Worker
 
 logger = logging.getLogger(__name__)

@@ -36,6 +36,32 @@ def import_tensorrt() -> ModuleType:
     return tensorrt
 
 
+def check_version(pinned: str) -> ModuleType:
+    """Import ``tensorrt`` and check it is the container's release.
+
+    Args:
+        pinned: the release of the Triton container (``"10.5"`` matches
+            10.5.x): a plan is specific to the TensorRT version that built
+            it, and Triton's TensorRT backend refuses another's.
+
+    Returns:
+        The module.
+
+    Raises:
+        ModelError: TensorRT is missing or another release.
+    """
+    trt = import_tensorrt()
+    version = str(getattr(trt, "__version__", "unknown"))
+    if version != pinned and not version.startswith(pinned + "."):
+        raise ModelError(
+            f"TensorRT {version} is installed here but the Triton container "
+            f"serves plans of TensorRT {pinned} (exporter tensorrt_version): "
+            f"install tensorrt=={pinned}.* in .venv/exporter or change "
+            "the container and tensorrt_version together"
+        )
+    return trt
+
+
 def build_plan(
     onnx_path: Path,
     plan_path: Path,

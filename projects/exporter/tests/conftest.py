@@ -33,11 +33,9 @@ from utils.nn.architecture import DeepClean
 from utils.nn.checkpoint import ModelMeta, save_model
 from utils.runs import DONE_FILE, VERIFY_FILE, run_name
 from utils.simulation import SimulationConfig, Simulator
-from utils.testing import free_port
+from utils.testing import free_port, start_tritonserver
 from utils.waiting import wait_for
 
-ROOT = Path(__file__).resolve().parents[3]
-SERVE = ROOT / "triton-server" / "serve.sh"
 SAMPLE_RATE = 4096  # Hz
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -144,23 +142,8 @@ class TritonServer:
         return f"127.0.0.1:{self.grpc_port}"
 
     def start(self) -> None:
-        command = [
-            str(SERVE),
-            str(self.repo),
-            "--http-port",
-            str(self.http_port),
-            "--grpc-port",
-            str(self.grpc_port),
-            "--metrics-port",
-            str(self.metrics_port),
-        ]
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        ports = (self.http_port, self.grpc_port, self.metrics_port)
+        self.process = start_tritonserver(self.repo, self.log, ports)
         try:
             wait_for(
                 self._live,

@@ -6,29 +6,10 @@ they test, with ``dataclasses.replace`` or :meth:`ExporterSettings
 ``[tool.typeo.scripts.exporter]``.
 """
 
-from __future__ import annotations
-
-from pathlib import Path
-
 from exporter.config import ExporterSettings
-from utils.config import parse_settings
+from utils.settings_checks import ENVIRON, PYPROJECT, settings_loader
 
-ROOT = Path(__file__).resolve().parents[3]
-PYPROJECT = ROOT / "pyproject.toml"
-# what run.sh exports; folders are replaced by each test that uses them
-ENVIRON = {
-    "IFO": "L1",
-    "PROJECT_DIR": "/nonexistent/project",
-    "DATA_DIR": "/nonexistent/data",
-}
-
-
-def load_settings(
-    section: str = "exporter", *flags: str, path: Path = PYPROJECT
-) -> ExporterSettings:
-    """``exporter --typeo <path>:<section> <flags>`` without running it."""
-    argv = ["--typeo", f"{path}:{section}", *flags]
-    return parse_settings(ExporterSettings, "exporter", argv, environ=ENVIRON)
-
-
+__all__ = ["ENVIRON", "PYPROJECT", "SETTINGS", "load_settings"]
+# ``load_settings(section="exporter", *flags, path=PYPROJECT, **values)``
+load_settings = settings_loader(ExporterSettings, "exporter")
 SETTINGS = load_settings()

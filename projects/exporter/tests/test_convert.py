@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+import types
 from dataclasses import replace
 
 import numpy as np
 import onnx
 import pytest
 import torch
-from exporter_settings import SETTINGS
+from exporter_settings import SETTINGS, load_settings
 from onnx import numpy_helper
 
 from conftest import make_run, simulated_witness, torch_noise
@@ -162,3 +163,66 @@ def test_subprocess_timeout_is_a_model_error(tmp_path):
         export_process.run_conversion(
             run.path, tmp_path / "out", export_config(timeout=0.05)
         )
+
+
+def test_verification_runs_the_largest_batch_of_the_production_scheme(
+    tmp_path,
+):
+    """[exporter-production]'s kernels scheme calls the network with
+    inference_batch_size kernels at once: the export is verified on exactly
+    that batch, here for real with the ONNX Runtime runner (TensorRT's
+    profile is checked by the same code on GPU nodes)."""
+    production = load_settings("exporter-production")
+    batch, item_size = production.largest_batch()
+    assert batch == production.inference_batch_size
+    assert item_size == production.inference_scheme().kernel_size
+    assert batch <= production.trt_max_batch_size  # the plan's profile
+    run = make_run(tmp_path / "train", 1000, 2000)
+    config = replace(production.export_config(), backend="onnx-python")
+    result = convert.convert_run(run.path, tmp_path / "out", config)
+    channels = run.witness.shape[0]
+    assert result["verified_largest_batch"] == [batch, channels, item_size]
+    assert result["verification_error"] <= BOUND
+
+
+def test_a_model_that_cannot_take_the_largest_batch_is_refused(tmp_path):
+    """A stand-in for a TensorRT engine whose profile stops at 128 (TensorRT
+    cannot run here): the verification's largest batch (512) fails, so the
+    version is never served."""
+    run = make_run(tmp_path / "train", 1000, 2000)
+    convert.convert_run(run.path, tmp_path / "out", export_config())
+    onnx_run = model_template.make_onnx_runner(tmp_path / "out" / "model.onnx")
+    profile_max = 128
+
+    def engine(batch: np.ndarray) -> np.ndarray:
+        if batch.shape[0] > profile_max:
+            raise RuntimeError(f"batch {batch.shape[0]} > profile max")
+        return onnx_run(batch)
+
+    error = convert.verify(run.model, engine, run.witness, BOUND, "plan")
+    assert error <= BOUND  # batches of 1 and 2 pass: the old check did
+    with pytest.raises(VerificationError, match=r"shape \[512, 3, 4096\]"):
+        convert.verify(
+            run.model, engine, run.witness, BOUND, "plan", (512, 4096)
+        )
+
+
+def test_largest_batch_longer_than_the_verification_data_is_refused():
+    witness = simulated_witness(0, 1, 0)
+    with pytest.raises(ModelError, match="shorter than one item"):
+        convert.largest_batch(witness, 4, witness.shape[-1] + 16)
+
+
+def test_tensorrt_of_another_release_than_the_container_is_refused(
+    tmp_path, monkeypatch
+):
+    # TensorRT cannot be installed here: a stand-in module that has only
+    # what the check reads, its release
+    fake = types.ModuleType("tensorrt")
+    fake.__version__ = "10.3.0"
+    monkeypatch.setitem(sys.modules, "tensorrt", fake)
+    run = make_run(tmp_path / "train", 1000, 2000)
+    config = export_config(backend="tensorrt", tensorrt_version="10.5")
+    with pytest.raises(ModelError, match=r"TensorRT 10.3.0 .* TensorRT 10.5"):
+        convert.convert_run(run.path, tmp_path / "out", config)
+    assert not (tmp_path / "out" / "model.onnx").exists()

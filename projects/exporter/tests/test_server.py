@@ -6,9 +6,7 @@ real sockets on 127.0.0.1, the real tritonserver behind."""
 from __future__ import annotations
 
 import contextlib
-import logging
 import re
-import resource
 import socket
 import threading
 import time
@@ -27,7 +25,14 @@ from exporter.server import (
     create_server,
     serve_until,
 )
-from utils.logging import configure_logging
+from utils.testing import (
+    ensure_open_files,
+    idle_connections,
+    logging_to,
+    raw_get,
+    status_line,
+    still_open,
+)
 
 NUM_IDLE = 1000  # idle connections held at once
 HEALTH_DEADLINE = 1.0  # s: /health answers within it while they are held
@@ -44,6 +49,11 @@ def served_config(**changes: object) -> ServerConfig:
     ).server_config()
 
 
+def port_of(url: str) -> int:
+    """The port of ``http://127.0.0.1:<port>``."""
+    return int(url.rsplit(":", 1)[1])
+
+
 @contextlib.contextmanager
 def serving(app, config: ServerConfig) -> Iterator[str]:
     """Serve ``app`` from a thread; yields its URL; closed at the end."""
@@ -57,36 +67,6 @@ def serving(app, config: ServerConfig) -> Iterator[str]:
         thread.join(5.0)
 
 
-def raw_get(url: str, target: bytes, timeout: float = 10.0) -> bytes:
-    """The status line of ``GET target`` sent as raw bytes."""
-    host, port = url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout) as sock:
-        sock.sendall(
-            b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
-            b"Connection: close\r\n\r\n"
-        )
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    return data.split(b"\r\n", 1)[0]
-
-
-def ensure_open_files(count: int) -> None:
-    """Raise this process's soft RLIMIT_NOFILE to ``count`` if lower."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < count:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(count, hard), hard))
-
-
-def still_open(sock: socket.socket) -> bool:
-    """The peer has not closed ``sock`` (nothing to read, no EOF)."""
-    sock.setblocking(False)
-    try:
-        return sock.recv(1, socket.MSG_PEEK) != b""
-    except BlockingIOError:
-        return True
-
-
 @pytest.fixture
 def app(fresh_repo, tmp_path, make_app):
     return make_app(app_config(tmp_path, fresh_repo))
@@ -95,32 +75,26 @@ def app(fresh_repo, tmp_path, make_app):
 def test_health_answers_while_1000_idle_connections_are_held(app):
     # both ends of every connection live in this process
     ensure_open_files(2 * NUM_IDLE + FD_RESERVE)
-    with serving(app, served_config()) as url:
-        host, port = url.removeprefix("http://").split(":")
-        idle: list[socket.socket] = []
-        try:
-            for _ in range(NUM_IDLE):
-                idle.append(socket.create_connection((host, int(port)), 5))
-            # accepted in order: once this one answers, all are held
-            first = requests.get(url + "/health", timeout=ACCEPT_TIMEOUT)
-            assert first.status_code == 200
-            for _ in range(3):
-                start = time.monotonic()
-                health = requests.get(url + "/health", timeout=HEALTH_DEADLINE)
-                assert health.status_code == 200
-                assert health.json()["alive"] is True
-                assert time.monotonic() - start < HEALTH_DEADLINE
-            assert all(still_open(sock) for sock in idle)
-        finally:
-            for sock in idle:
-                sock.close()
+    with (
+        serving(app, served_config()) as url,
+        idle_connections(port_of(url), NUM_IDLE) as idle,
+    ):
+        # accepted in order: once this one answers, all are held
+        first = requests.get(url + "/health", timeout=ACCEPT_TIMEOUT)
+        assert first.status_code == 200
+        for _ in range(3):
+            start = time.monotonic()
+            health = requests.get(url + "/health", timeout=HEALTH_DEADLINE)
+            assert health.status_code == 200
+            assert health.json()["alive"] is True
+            assert time.monotonic() - start < HEALTH_DEADLINE
+        assert all(still_open(sock) for sock in idle)
 
 
 def test_an_idle_connection_is_closed_after_the_channel_timeout(app):
     config = served_config(channel_timeout=1, cleanup_interval=1)
     with serving(app, config) as url:
-        host, port = url.removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port)), 5) as sock:
+        with socket.create_connection(("127.0.0.1", port_of(url)), 5) as sock:
             start = time.monotonic()
             # closed by the first cleanup after the timeout (+ 1 s loop)
             sock.settimeout(
@@ -135,16 +109,8 @@ def test_an_idle_connection_is_closed_after_the_channel_timeout(app):
 def exporter_log(tmp_path: Path) -> Iterator[Path]:
     """``configure_logging("exporter", ...)``'s file; root logger restored
     at the end."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    path = configure_logging("exporter", tmp_path / "logs", verbose=True)
-    yield path
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
+    with logging_to("exporter", tmp_path / "logs") as path:
+        yield path
 
 
 def test_control_characters_in_paths_are_refused_and_logged_escaped(
@@ -162,7 +128,7 @@ def test_control_characters_in_paths_are_refused_and_logged_escaped(
     ]
     with serving(app, served_config()) as url:
         for target in targets:
-            status = raw_get(url, target)
+            status = status_line(raw_get(port_of(url), target, 10.0))
             code = int(status.split()[1])
             assert 400 <= code < 500, (target, status)
         assert requests.get(url + "/health", timeout=5).status_code == 200

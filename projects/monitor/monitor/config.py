@@ -22,6 +22,13 @@ from utils.channels import STRAIN_RATE
 from utils.contracts import check_output_band
 from utils.errors import ConfigError
 from utils.names import site_of
+from utils.settings import (
+    check_rules,
+    check_sub_configs,
+    convert_fields,
+    port_rule,
+    sub_config,
+)
 
 RANGE_LENGTH = 32  # s of data per inspiral-range point (at most psd_length)
 
@@ -159,17 +166,12 @@ class MonitorSettings:
     verbose: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "project_dir", Path(self.project_dir))
-        object.__setattr__(self, "archive_dir", Path(self.archive_dir))
-        for name, holds, rule in self._rules():
-            if not holds:
-                value = getattr(self, name)
-                raise ConfigError(f"{name}={value!r}: {rule}")
+        convert_fields(self, project_dir=Path, archive_dir=Path)
+        check_rules(self, self._rules())
         check_output_band(self.freq_low, self.freq_high)
-        try:  # every sub-config checks its own invariants, at start-up
-            self.carousel_config()
-        except ConfigError as exc:
-            raise ConfigError(f"monitor settings: {exc}") from exc
+        check_sub_configs(
+            "monitor settings", self.carousel_config, errors=(ConfigError,)
+        )
 
     def _rules(self) -> list[tuple[str, bool, str]]:
         """(setting, whether its rule holds, the rule), in checking order."""
@@ -179,9 +181,6 @@ class MonitorSettings:
         def whole(seconds: float) -> bool:
             size = seconds * STRAIN_RATE
             return abs(size - round(size)) < 1e-9
-
-        def port(number: int) -> bool:
-            return 0 <= number < 65536
 
         return [
             ("ifo", _is_ifo(self.ifo), "like 'L1' or 'H1'"),
@@ -238,14 +237,14 @@ class MonitorSettings:
                 f">= max_frames={self.max_frames!r}",
             ),
             ("status_interval", self.status_interval > 0, "> 0 s"),
-            ("status_port", port(self.status_port), "0 (off) .. 65535"),
+            port_rule("status_port", self.status_port),
             ("psd_length", self.psd_length >= 4, ">= 4 s"),
             (
                 "history_length",
                 self.history_length >= self.psd_length,
                 f">= psd_length={self.psd_length!r}",
             ),
-            ("metrics_port", port(self.metrics_port), "0 (off) .. 65535"),
+            port_rule("metrics_port", self.metrics_port),
         ]
 
     @property
@@ -257,24 +256,11 @@ class MonitorSettings:
         return self.project_dir / "monitor"
 
     def loop_config(self) -> LoopConfig:
-        return LoopConfig(
-            ifo=self.ifo,
-            state_path=self.state_dir / "state.json",
-            poll_interval=self.poll_interval,
-            missing_timeout=self.missing_timeout,
-            metrics_port=self.metrics_port,
-        )
+        state_path = self.state_dir / "state.json"
+        return sub_config(LoopConfig, self, state_path=state_path)
 
     def validation_config(self) -> ValidationConfig:
-        return ValidationConfig(
-            window_length=self.window_length,
-            ratio_threshold=self.ratio_threshold,
-            freq_low=self.freq_low,
-            freq_high=self.freq_high,
-            fftlength=self.fftlength,
-            overlap=self.overlap,
-            sample_rate=STRAIN_RATE,
-        )
+        return sub_config(ValidationConfig, self, sample_rate=STRAIN_RATE)
 
     def promotion_config(self, token: str) -> PromotionConfig:
         """Args: token: the exporter's API token (``main`` reads it)."""
@@ -287,32 +273,30 @@ class MonitorSettings:
         )
 
     def carousel_config(self) -> CarouselConfig:
-        return CarouselConfig(
-            ifo=self.ifo,
+        return sub_config(
+            CarouselConfig,
+            self,
             carousel_dir=self.project_dir / "carousel",
             # on the carousel's filesystem (hard links), whatever
             # archive_dir is
             spool_dir=self.project_dir / "archive" / ".spool",
-            max_frames=self.max_frames,
-            max_spool_length=self.max_spool_length,
         )
 
     def archive_config(self) -> ArchiveConfig:
-        return ArchiveConfig(
-            ifo=self.ifo,
-            archive_dir=self.archive_dir,
-            archive_length=self.archive_length,
+        return sub_config(
+            ArchiveConfig,
+            self,
             compress=self.archive_compress,
             retry_interval=self.archive_retry_interval,
         )
 
     def status_config(self) -> StatusConfig:
-        return StatusConfig(
+        return sub_config(
+            StatusConfig,
+            self,
             status_dir=self.state_dir / "status",
             interval=self.status_interval,
             port=self.status_port,
-            history_length=self.history_length,
-            psd_length=self.psd_length,
             range_length=min(RANGE_LENGTH, self.psd_length),
         )
 

@@ -19,36 +19,26 @@ from typing import List, Optional
 
 from monitor.config import MonitorSettings
 from monitor.monitor import Monitor
-from utils.config import parse_settings
 from utils.errors import ConfigError
-from utils.logging import configure_logging
 from utils.signals import stop_on_signals
+from utils.startup import CANNOT_START, configure_service
 
 logger = logging.getLogger("monitor")
 TOKEN_VARIABLE = "DEEPCLEAN_API_TOKEN"
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Console script ``monitor``: run the service until SIGTERM/SIGINT.
-
-    Args:
-        argv: command-line arguments (default ``sys.argv[1:]``).
-
-    Returns:
-        The exit status (see the module docstring).
-    """
-    argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        settings = parse_settings(MonitorSettings, "monitor", argv)
-    except ConfigError as exc:  # before logging: nowhere else to say it
-        sys.stderr.write(f"monitor: cannot start: {exc}\n")
-        return 2
-    configure_logging("monitor", settings.log_dir, settings.verbose)
+    """Console script ``monitor`` (``argv``: ``sys.argv[1:]`` if None):
+    validate, promote, archive until SIGTERM/SIGINT; exit status as in
+    the module docstring."""
+    settings = configure_service(MonitorSettings, "monitor", argv)
+    if settings is None:
+        return CANNOT_START
     try:
         config = settings.monitor_config(os.environ.get(TOKEN_VARIABLE, ""))
     except ConfigError:
         logger.exception("bad configuration")
-        return 2
+        return CANNOT_START
     stop = threading.Event()
     stop_on_signals(stop)
     try:

@@ -12,18 +12,20 @@ noise to RAW.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from scipy.signal import resample_poly
 
 from monitor.config import MonitorConfig, MonitorSettings
+from utils import settings_checks
 from utils.channels import STRAIN_RATE, OutputChannels, State
-from utils.config import parse_settings
 from utils.gwf import write_frame
 from utils.names import cleaned_name
 from utils.signal import bandpass
@@ -238,15 +240,9 @@ class FakeExporter:
             self.server = None
 
 
-ROOT = Path(__file__).resolve().parents[3]
-PYPROJECT = ROOT / "pyproject.toml"
 # what run.sh exports; the folders are replaced by each test that uses them
-ENVIRON = {
-    "IFO": IFO,
-    "PROJECT_DIR": "/nonexistent/project",
-    "DATA_DIR": "/nonexistent/data",
-    "ARCHIVE_DIR": "/nonexistent/archive",
-}
+ENVIRON = {**settings_checks.ENVIRON, "ARCHIVE_DIR": "/nonexistent/archive"}
+PYPROJECT = settings_checks.PYPROJECT
 # small windows, short waits and no servers, for tests that tick by hand
 SMALL = {
     "window_length": 10,
@@ -265,15 +261,10 @@ SMALL = {
 }
 
 
-def load_settings(
-    section: str = "monitor", *flags: str, **values: object
-) -> MonitorSettings:
-    """``monitor --typeo pyproject.toml:<section> <flags>`` (``values`` as
-    more flags) without running it."""
-    argv = ["--typeo", f"{PYPROJECT}:{section}", *flags]
-    for key, value in values.items():
-        argv += [f"--{key.replace('_', '-')}", str(value)]
-    return parse_settings(MonitorSettings, "monitor", argv, environ=ENVIRON)
+# ``load_settings(section="monitor", *flags, path=PYPROJECT, **values)``
+load_settings = settings_checks.settings_loader(
+    MonitorSettings, "monitor", ENVIRON
+)
 
 
 def make_config(root: Path, exporter_url: str, **parts: dict) -> MonitorConfig:
@@ -295,3 +286,13 @@ def make_config(root: Path, exporter_url: str, **parts: dict) -> MonitorConfig:
             config, **{name: replace(getattr(config, name), **fields)}
         )
     return config
+
+
+def released(monitor, staged: list[Path], carousel: Path) -> Iterator[Path]:
+    """Move ``staged`` frames into the carousel one at a time (atomically,
+    as the cleaner would), ticking ``monitor`` after each; yields each
+    frame after its tick."""
+    for path in staged:
+        os.replace(path, carousel / path.name)
+        monitor.tick()
+        yield path

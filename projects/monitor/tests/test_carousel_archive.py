@@ -6,9 +6,10 @@ import logging
 import os
 import shutil
 import time
+from pathlib import Path
 
 import numpy as np
-from monitor_helpers import GPS0, IFO
+from monitor_helpers import GPS0, IFO, released
 
 from monitor.carousel import list_frames
 from utils.channels import OutputChannels
@@ -35,6 +36,14 @@ def covered(folder) -> set[int]:
     }
 
 
+def blocked_archive(tmp_path) -> Path:
+    """An archive folder that cannot be made: a file stands where the
+    archive mount should be (remove it and the mount is back)."""
+    blocker = tmp_path / "cold"
+    blocker.write_text("a file where the archive mount should be")
+    return blocker / "archive"
+
+
 def tick_until(monitor, done, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not done():
@@ -47,9 +56,8 @@ def test_carousel_bound_holds_across_a_restart(tmp_path, frames, open_monitor):
     bound = 20
     parts = {"carousel": {"max_frames": bound}}
     first = open_monitor(**parts)
-    for path in frames.write(GPS0, 15, folder=tmp_path / "staging"):
-        os.replace(path, frames.carousel / path.name)
-        first.tick()
+    staged = frames.write(GPS0, 15, folder=tmp_path / "staging")
+    for _ in released(first, staged, frames.carousel):
         assert len(list(frames.carousel.glob("*.gwf"))) <= bound
     first.close()
     # the monitor is down while the cleaner writes 45 more frames
@@ -69,9 +77,8 @@ def test_carousel_bound_holds_across_a_restart(tmp_path, frames, open_monitor):
     )
     assert second.carousel.lost_total == 0
     # and the bound keeps holding as the stream goes on
-    for path in frames.write(GPS0 + 60, 12, folder=tmp_path / "staging"):
-        os.replace(path, frames.carousel / path.name)
-        second.tick()
+    staged = frames.write(GPS0 + 60, 12, folder=tmp_path / "staging")
+    for _ in released(second, staged, frames.carousel):
         assert len(list(frames.carousel.glob("*.gwf"))) <= bound
 
 
@@ -133,17 +140,14 @@ def test_late_frame_after_a_gap_is_archived_on_its_own(
 def test_unwritable_archive_keeps_spool_and_carousel_bound(
     tmp_path, frames, open_monitor, caplog
 ):
-    blocker = tmp_path / "cold"
-    blocker.write_text("a file where the archive mount should be")
-    archive = blocker / "archive"
+    archive = blocked_archive(tmp_path)
     monitor = open_monitor(
         carousel={"max_frames": 8},
         archive={"archive_dir": archive, "archive_length": 5},
     )
+    staged = frames.write(GPS0, 20, folder=tmp_path / "staging")
     with caplog.at_level(logging.ERROR):
-        for path in frames.write(GPS0, 20, folder=tmp_path / "staging"):
-            os.replace(path, frames.carousel / path.name)
-            monitor.tick()
+        for _ in released(monitor, staged, frames.carousel):
             assert len(list(frames.carousel.glob("*.gwf"))) <= 8
     assert any("cannot write archive" in r.message for r in caplog.records)
     spool = tmp_path / "archive" / ".spool"
@@ -152,7 +156,7 @@ def test_unwritable_archive_keeps_spool_and_carousel_bound(
     )  # everything kept for later
     assert monitor.carousel.lost_total == 0
     # the mount comes back: the spool drains into the archive
-    blocker.unlink()
+    archive.parent.unlink()
     tick_until(
         monitor, lambda: covered(archive) >= set(range(GPS0, GPS0 + 20))
     )
@@ -234,17 +238,16 @@ def test_corrupt_frame_is_a_gap_kept_aside(
 def test_spool_is_bounded_while_the_archive_fails(
     tmp_path, frames, open_monitor, caplog
 ):
-    blocker = tmp_path / "cold"
-    blocker.write_text("not a folder")
     monitor = open_monitor(
         carousel={"max_frames": 4, "max_spool_length": 6},
-        archive={"archive_dir": blocker / "archive", "archive_length": 100},
+        archive={
+            "archive_dir": blocked_archive(tmp_path),
+            "archive_length": 100,
+        },
     )
     staged = frames.write(GPS0, 10, folder=tmp_path / "staging")
     with caplog.at_level(logging.ERROR):
-        for path in staged:
-            os.replace(path, frames.carousel / path.name)
-            monitor.tick()
+        list(released(monitor, staged, frames.carousel))
     spooled = list_frames(tmp_path / "archive" / ".spool", f"{IFO}_DEEPCLEAN")
     assert sorted(spooled) == list(range(GPS0 + 4, GPS0 + 10))  # newest 6
     assert monitor.carousel.lost_total == 4

@@ -2,10 +2,6 @@
 ``pyproject.toml``), every profile parses, ``monitor --help`` documents
 every setting, and a bad value fails at start-up naming the setting."""
 
-import dataclasses
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,55 +13,30 @@ from monitor.config import LoopConfig, MonitorSettings
 from monitor.promotion import PromotionConfig
 from monitor.status import StatusConfig
 from monitor.validation import ValidationConfig
-from utils.config import audit, read_tables
+from utils import settings_checks as checks
 from utils.errors import ConfigError
+from utils.testing import run_script, service_environ
 
-MONITOR = Path(sys.executable).with_name("monitor")
-COMPONENTS = (
-    LoopConfig,
-    ValidationConfig,
-    PromotionConfig,
-    CarouselConfig,
-    ArchiveConfig,
-    StatusConfig,
-)
-# values with no key in [monitor]: their one home is the component
-CODE_ONLY = {
+# each sub-config -> its values with no key in [monitor], whose one home
+# is the component (fields named otherwise than their setting, interval <-
+# status_interval, which the audit cannot match, are held here)
+COMPONENTS = {
     LoopConfig: {"max_frames_per_tick"},
+    ValidationConfig: set(),
+    PromotionConfig: set(),
     CarouselConfig: {"headroom", "stale_temp_length"},
+    ArchiveConfig: set(),
     StatusConfig: {"plot_low", "plot_high", "range_fmin"},
 }
-PROFILES = sorted(
-    name
-    for name in read_tables(PYPROJECT)[1]
-    if name == "monitor" or name.startswith("monitor-")
-)
-
-
-def defaults(cls: type) -> set[str]:
-    return {
-        f.name
-        for f in dataclasses.fields(cls)
-        if f.default is not dataclasses.MISSING
-        or f.default_factory is not dataclasses.MISSING
-    }
+PROFILES = checks.profiles("monitor")
 
 
 def test_every_value_has_one_home():
-    assert audit(MonitorSettings, PYPROJECT, "monitor", COMPONENTS) == []
-    # the audit matches names; sub-config fields named otherwise than
-    # their setting (interval <- status_interval) are held here
-    for cls in COMPONENTS:
-        assert defaults(cls) == CODE_ONLY.get(cls, set()), cls.__name__
-
-
-def test_the_audit_sees_a_default_added_back():
-    probe = dataclasses.make_dataclass(
-        "Probe", [("window_length", int, dataclasses.field(default=100))]
+    probe = ("window_length", 100)  # a default the audit must see
+    problems = checks.home_problems(
+        MonitorSettings, "monitor", COMPONENTS, probe
     )
-    assert audit(MonitorSettings, PYPROJECT, "monitor", (probe,)) == [
-        "Probe.window_length has a default in code; its home is [monitor]"
-    ]
+    assert problems == []
 
 
 def test_there_are_profiles():
@@ -85,20 +56,17 @@ def test_every_profile_parses(section):
 
 def test_a_profile_changes_only_what_it_lists():
     default, production = load_settings(), load_settings("monitor-production")
-    changed = {
-        f.name
-        for f in dataclasses.fields(MonitorSettings)
-        if getattr(production, f.name) != getattr(default, f.name)
-    }
-    assert changed == {"status_interval"}
+    changed = checks.changed_settings(default, production)
+    assert set(changed) == {"status_interval"}
     assert (default.status_interval, production.status_interval) == (30, 15)
 
 
 def test_later_flags_override_the_file():
+    production = load_settings("monitor-production")
     settings = load_settings("monitor-production", "--window-length", "50")
-    assert settings.window_length == 50
+    changed = checks.changed_settings(production, settings)
+    assert changed == {"window_length": 50}
     assert settings.validation_config().window_length == 50
-    assert settings.status_interval == 15
 
 
 @pytest.mark.parametrize(
@@ -147,30 +115,18 @@ def test_promotion_needs_the_api_token():
 
 
 def run_monitor(tmp_path: Path, *args: str, token: str = TOKEN):
-    env = dict(
-        os.environ,
-        IFO="L1",
-        PROJECT_DIR=str(tmp_path / "project"),
-        DATA_DIR=str(tmp_path / "data"),
+    env = service_environ(
+        tmp_path,
         ARCHIVE_DIR=str(tmp_path / "archive"),
         DEEPCLEAN_API_TOKEN=token,
     )
-    return subprocess.run(
-        [str(MONITOR), "--typeo", f"{PYPROJECT}:monitor", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    argv = ["--typeo", f"{PYPROJECT}:monitor", *args]
+    return run_script("monitor", *argv, env=env)
 
 
-def test_help_documents_every_setting(tmp_path):
-    done = run_monitor(tmp_path, "--help")
-    assert done.returncode == 0, done.stderr
-    text = " ".join(done.stdout.split())
-    for field in dataclasses.fields(MonitorSettings):
-        flag = "--" + field.name.replace("_", "-")
-        assert flag in text, flag
+def test_help_documents_every_setting():
+    text = checks.help_text("monitor")
+    assert checks.help_problems(MonitorSettings, text) == []
     assert "Seconds between status page renders." in text
     assert "Longest wait between promotion attempts, s." in text
 

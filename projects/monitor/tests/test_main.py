@@ -8,14 +8,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import tomllib
 from pathlib import Path
 
 from monitor_helpers import GPS0, TOKEN
 
-from utils.testing import free_port
+from utils.testing import free_port, running_script
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -66,17 +65,17 @@ def test_entry_point_runs_and_stops_on_sigterm(tmp_path, frames, exporter):
         "DEEPCLEAN_API_TOKEN": TOKEN,
         "ARCHIVE_DIR": str(tmp_path / "archive"),
     }
-    monitor = Path(sys.executable).with_name("monitor")
-    process = subprocess.Popen(
-        [str(monitor), "--typeo", f"{path}:monitor"],
+    state = tmp_path / "monitor" / "state.json"
+    page = tmp_path / "monitor" / "status" / "index.html"
+    argv = ["--typeo", f"{path}:monitor"]
+    with running_script(
+        "monitor",
+        *argv,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-    )
-    state = tmp_path / "monitor" / "state.json"
-    page = tmp_path / "monitor" / "status" / "index.html"
-    try:
+    ) as process:
         deadline = time.monotonic() + 90
         while not (
             page.exists()
@@ -88,10 +87,6 @@ def test_entry_point_runs_and_stops_on_sigterm(tmp_path, frames, exporter):
             time.sleep(0.2)
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate(timeout=10)
     assert process.returncode == 0, output
     assert exporter.promotions == [2]
     archive = tmp_path / "archive" / "L-L1_DEEPCLEAN-1400000000-10.gwf"

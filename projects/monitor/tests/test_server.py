@@ -3,7 +3,6 @@ sockets on 127.0.0.1, a real folder)."""
 
 from __future__ import annotations
 
-import logging
 import re
 import socket
 import time
@@ -13,7 +12,7 @@ from typing import Iterator
 import pytest
 
 from monitor.server import MAX_PATH_LENGTH, StatusServer
-from utils.logging import configure_logging
+from utils.testing import logging_to, raw_get, status_line
 
 REQUEST_TIMEOUT = 0.5  # s: short, so that the test takes seconds
 FORGED = "2024-01-01T00:00:00Z monitor INFO monitor: FORGED"
@@ -37,33 +36,12 @@ ODD_TARGETS = [
 ]
 
 
-def raw_get(port: int, target: bytes, timeout: float = 5.0) -> bytes:
-    """The whole response to ``GET target`` sent as raw bytes."""
-    with socket.create_connection(("127.0.0.1", port), timeout) as sock:
-        sock.sendall(
-            b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
-            b"Connection: close\r\n\r\n"
-        )
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    return data
-
-
 @pytest.fixture
 def monitor_log(tmp_path: Path) -> Iterator[Path]:
     """``configure_logging("monitor", ...)``'s file (DEBUG); the root
     logger is restored at the end."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    path = configure_logging("monitor", tmp_path / "logs", verbose=True)
-    yield path
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
+    with logging_to("monitor", tmp_path / "logs") as path:
+        yield path
 
 
 @pytest.fixture
@@ -81,8 +59,7 @@ def test_odd_paths_are_answered_400_and_logged_escaped(
 ):
     for target in ODD_TARGETS:
         response = raw_get(status.port, target)
-        status_line = response.split(b"\r\n", 1)[0]
-        assert status_line.startswith(b"HTTP/1.0 4"), (
+        assert status_line(response).startswith(b"HTTP/1.0 4"), (
             target[:40],
             response[:200],
         )

@@ -4,7 +4,6 @@ with the exporter's API served for real by a stand-in (FakeExporter)."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import replace
 
@@ -15,6 +14,7 @@ from monitor_helpers import (
     FrameSource,
     load_settings,
     make_config,
+    released,
 )
 from scipy.signal import welch
 
@@ -26,16 +26,23 @@ from utils.channels import OutputChannels, State
 WINDOW = 10  # s, the window of these tests (make_config)
 
 
-def release(monitor: Monitor, staged: list, carousel) -> list[int]:
-    """Move staged frames into the carousel one at a time (atomically, as
-    the cleaner would), ticking after each; returns how many promotions
-    the exporter had seen after each tick."""
-    seen = []
-    for path in staged:
-        os.replace(path, carousel / path.name)
-        monitor.tick()
-        seen.append(list(monitor.promoter.history))
-    return seen
+def release(monitor: Monitor, staged: list, carousel) -> list[list]:
+    """:func:`released` ``staged``; returns the promotions the exporter
+    had seen after each tick."""
+    history = monitor.promoter.history
+    return [list(history) for _ in released(monitor, staged, carousel)]
+
+
+def stopped_mid_window(tmp_path, frames, open_monitor) -> list:
+    """Canary 2 validated for 6 s of a window, then the monitor closed;
+    returns the staged frames (the first 6 in the carousel)."""
+    staged = frames.write(
+        GPS0, WINDOW + 2, canary_version=2, folder=tmp_path / "staging"
+    )
+    first = open_monitor()
+    release(first, staged[:6], frames.carousel)
+    first.close()
+    return staged
 
 
 def promoted_after(seen: list) -> list[int]:
@@ -131,12 +138,7 @@ def test_new_canary_restarts_validation(
 def test_validation_resumes_after_restart(
     tmp_path, frames, exporter, open_monitor
 ):
-    staged = frames.write(
-        GPS0, WINDOW + 2, canary_version=2, folder=tmp_path / "staging"
-    )
-    first = open_monitor()
-    release(first, staged[:6], frames.carousel)
-    first.close()
+    staged = stopped_mid_window(tmp_path, frames, open_monitor)
     second = open_monitor()  # a new process would see the same disk
     assert second.validator.version == 2
     assert second.validator.seconds == 6
@@ -238,12 +240,7 @@ def test_incremental_welch_matches_batch_welch(frames):
 def test_lost_state_is_rebuilt_from_the_carousel(
     tmp_path, frames, exporter, open_monitor
 ):
-    staged = frames.write(
-        GPS0, WINDOW + 2, canary_version=2, folder=tmp_path / "staging"
-    )
-    first = open_monitor()
-    release(first, staged[:6], frames.carousel)
-    first.close()
+    staged = stopped_mid_window(tmp_path, frames, open_monitor)
     state = tmp_path / "monitor" / "state.json"
     state.write_text("{ truncated by a crash")
     second = open_monitor()

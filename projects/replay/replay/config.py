@@ -17,16 +17,19 @@ from pathlib import Path
 from typing import Dict, List, Literal, Tuple
 
 from utils.errors import ConfigError
+from utils.settings import (
+    check_rules,
+    check_sub_configs,
+    convert_fields,
+    port_rule,
+    require,
+    sub_config,
+)
 from utils.simulation import Fault, SimulationConfig
 
 MODES = ("simulate", "replay")
 FAULT_NAMES = {fault.value for fault in Fault}
 _FAULT = re.compile(r"^(?P<kind>[a-z_]+):(?P<start>-?\d+)(-(?P<stop>-?\d+))?$")
-
-
-def _require(ok: bool, name: str, value: object, rule: str) -> None:
-    if not ok:
-        raise ConfigError(f"{name}={value!r}: {rule}")
 
 
 def parse_faults(entries: List[str] | Tuple[str, ...]) -> Dict[int, Fault]:
@@ -82,10 +85,10 @@ class PaceConfig:
     max_lag_length: float
 
     def __post_init__(self) -> None:
-        _require(self.speed > 0, "speed", self.speed, "> 0")
+        require(self.speed > 0, "speed", self.speed, "> 0")
         for name in ("start_gps", "duration", "keep_length", "max_lag_length"):
             value = getattr(self, name)
-            _require(value >= 0, name, value, ">= 0")
+            require(value >= 0, name, value, ">= 0")
 
 
 @dataclass(frozen=True)
@@ -114,8 +117,8 @@ class SimulateConfig:
 
     def __post_init__(self) -> None:
         prefill, keep = self.prefill_length, self.pace.keep_length
-        _require(prefill >= 0, "prefill_length", prefill, ">= 0")
-        _require(
+        require(prefill >= 0, "prefill_length", prefill, ">= 0")
+        require(
             not keep or prefill <= keep,
             "prefill_length",
             prefill,
@@ -123,14 +126,14 @@ class SimulateConfig:
             "pruned at once",
         )
         rate = self.fault_rate
-        _require(0 <= rate <= 1, "fault_rate", rate, "in [0, 1]")
-        _require(
+        require(0 <= rate <= 1, "fault_rate", rate, "in [0, 1]")
+        require(
             rate == 0 or bool(self.fault_kinds),
             "fault_kinds",
             self.fault_kinds,
             f"not empty with fault_rate={rate!r}",
         )
-        _require(self.late_delay >= 0, "late_delay", self.late_delay, ">= 0")
+        require(self.late_delay >= 0, "late_delay", self.late_delay, ">= 0")
 
 
 @dataclass(frozen=True)
@@ -157,13 +160,13 @@ class PlaybackConfig:
 
     def __post_init__(self) -> None:
         source = Path(self.source_dir)
-        _require(
+        require(
             source.resolve() != Path(self.data_dir).resolve(),
             "source_dir",
             str(source),
             "differs from data_dir",
         )
-        _require(
+        require(
             self.restamp or not self.loop,
             "loop",
             self.loop,
@@ -258,19 +261,13 @@ class ReplaySettings:
     verbose: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "data_dir", Path(self.data_dir))
-        object.__setattr__(self, "project_dir", Path(self.project_dir))
-        object.__setattr__(
-            self, "witness_channels", list(self.witness_channels)
+        convert_fields(
+            self, data_dir=Path, project_dir=Path, witness_channels=list
         )
         kinds = ", ".join(f.value for f in Fault)
-        for name, holds, rule in [
+        rules = [
             ("mode", self.mode in MODES, f"one of {MODES}"),
-            (
-                "metrics_port",
-                0 <= self.metrics_port < 65536,
-                "0 (off) .. 65535",
-            ),
+            port_rule("metrics_port", self.metrics_port),
             (
                 "fault_kinds",
                 all(k in FAULT_NAMES for k in self.fault_kinds),
@@ -281,25 +278,19 @@ class ReplaySettings:
                 self.mode != "replay" or bool(self.source_dir),
                 "a recording folder in mode 'replay'",
             ),
-        ]:
-            _require(holds, name, getattr(self, name), rule)
-        try:  # the sub-configs validate their own fields, at start-up
-            self.source_config()
-        except ValueError as exc:  # SimulationConfig's
-            raise ConfigError(f"replay settings: {exc}") from exc
+        ]
+        check_rules(self, rules)
+        # SimulationConfig raises ValueError; the others name the setting
+        check_sub_configs(
+            "replay settings", self.source_config, errors=(ValueError,)
+        )
 
     @property
     def log_dir(self) -> Path:
         return self.project_dir / "logs"
 
     def pace_config(self) -> PaceConfig:
-        return PaceConfig(
-            speed=self.speed,
-            start_gps=self.start_gps,
-            duration=self.duration,
-            keep_length=self.keep_length,
-            max_lag_length=self.max_lag_length,
-        )
+        return sub_config(PaceConfig, self)
 
     def simulation_config(self) -> SimulationConfig:
         return SimulationConfig(
@@ -311,25 +302,22 @@ class ReplaySettings:
         )
 
     def simulate_config(self) -> SimulateConfig:
-        return SimulateConfig(
-            data_dir=self.data_dir,
+        return sub_config(
+            SimulateConfig,
+            self,
             simulation=self.simulation_config(),
             pace=self.pace_config(),
-            prefill_length=self.prefill_length,
             faults=parse_faults(self.faults.replace(",", " ").split()),
-            fault_rate=self.fault_rate,
             fault_kinds=tuple(Fault(kind) for kind in self.fault_kinds),
-            late_delay=self.late_delay,
         )
 
     def playback_config(self) -> PlaybackConfig:
-        return PlaybackConfig(
+        return sub_config(
+            PlaybackConfig,
+            self,
             source_dir=Path(self.source_dir),
-            data_dir=self.data_dir,
-            ifo=self.ifo,
             pace=self.pace_config(),
             restamp=not self.keep_gps,
-            loop=self.loop,
         )
 
     def source_config(self) -> SimulateConfig | PlaybackConfig:

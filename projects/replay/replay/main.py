@@ -21,30 +21,19 @@ from replay.config import ReplaySettings, SimulateConfig
 from replay.metrics import SourceMetrics
 from replay.playback import Playback
 from replay.simulate import SimulationSource
-from utils.config import parse_settings
 from utils.errors import ConfigError
-from utils.logging import configure_logging
 from utils.signals import stop_on_signals
+from utils.startup import CANNOT_START, configure_service
 
 logger = logging.getLogger("replay")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Console script ``replay``: write frames until stopped or done.
-
-    Args:
-        argv: command-line arguments (default ``sys.argv[1:]``).
-
-    Returns:
-        The exit status (see the module docstring).
-    """
-    argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        settings = parse_settings(ReplaySettings, "replay", argv)
-    except ConfigError as exc:  # before logging: nowhere else to say it
-        sys.stderr.write(f"replay: cannot start: {exc}\n")
-        return 2
-    configure_logging("replay", settings.log_dir, settings.verbose)
+    """Console script ``replay``: write frames until stopped or done;
+    ``argv`` replaces the command line. Exit status: module docstring."""
+    settings = configure_service(ReplaySettings, "replay", argv)
+    if settings is None:
+        return CANNOT_START
     stop = threading.Event()
     stop_on_signals(stop)
     metrics = SourceMetrics(settings.metrics_port)
@@ -56,7 +45,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             Playback(config, stop, metrics).run()
     except ConfigError:
         logger.exception("cannot start")
-        return 2
+        return CANNOT_START
     finally:
         metrics.close()
     return 0

@@ -5,30 +5,11 @@ Tests build their sub-configs from these and change only what they test
 ``[tool.typeo.scripts.replay]``.
 """
 
-from __future__ import annotations
-
-from pathlib import Path
-
 from replay.config import ReplaySettings
-from utils.config import parse_settings
+from utils.settings_checks import ENVIRON, PYPROJECT, settings_loader
 
-ROOT = Path(__file__).resolve().parents[3]
-PYPROJECT = ROOT / "pyproject.toml"
-# what run.sh exports; folders are replaced by each test that uses them
-ENVIRON = {
-    "IFO": "L1",
-    "PROJECT_DIR": "/nonexistent/project",
-    "DATA_DIR": "/nonexistent/data",
-}
-
-
-def load_settings(
-    section: str = "replay", *flags: str, path: Path = PYPROJECT
-) -> ReplaySettings:
-    """``replay --typeo <path>:<section> <flags>`` without running it."""
-    argv = ["--typeo", f"{path}:{section}", *flags]
-    return parse_settings(ReplaySettings, "replay", argv, environ=ENVIRON)
-
-
+__all__ = ["ENVIRON", "PACE", "PYPROJECT", "SETTINGS", "load_settings"]
+# ``load_settings(section="replay", *flags, path=PYPROJECT, **values)``
+load_settings = settings_loader(ReplaySettings, "replay")
 SETTINGS = load_settings()
 PACE = SETTINGS.pace_config()

@@ -4,9 +4,6 @@ bad values fail at start-up naming the setting."""
 
 from __future__ import annotations
 
-import dataclasses
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,12 +17,14 @@ from replay.config import (
     SimulateConfig,
     parse_faults,
 )
-from utils.config import audit, parse_settings
+from utils import settings_checks as checks
+from utils.config import parse_settings
 from utils.errors import ConfigError
-from utils.simulation import Fault
+from utils.simulation import Fault, Simulator
 
-REPLAY = Path(sys.executable).with_name("replay")
-COMPONENTS = (PaceConfig, SimulateConfig, PlaybackConfig)
+# no sub-config has a default at all (fields named otherwise than their
+# setting, restamp <- keep_gps, which the audit cannot match, included)
+COMPONENTS = {PaceConfig: set(), SimulateConfig: set(), PlaybackConfig: set()}
 
 
 def test_parse_faults_single_and_ranges() -> None:
@@ -115,24 +114,11 @@ def test_playback_config(tmp_path: Path) -> None:
 
 
 def test_every_value_has_one_home() -> None:
-    assert audit(ReplaySettings, PYPROJECT, "replay", COMPONENTS) == []
-    # sub-config fields named otherwise than their setting (restamp <-
-    # keep_gps) are held here: no sub-config has a default at all
-    for cls in COMPONENTS:
-        assert all(
-            f.default is dataclasses.MISSING
-            and f.default_factory is dataclasses.MISSING
-            for f in dataclasses.fields(cls)
-        ), cls.__name__
-
-
-def test_the_audit_sees_a_default_added_back() -> None:
-    probe = dataclasses.make_dataclass(
-        "Probe", [("speed", float, dataclasses.field(default=1.0))]
+    probe = ("speed", 1.0)  # a default the audit must see
+    problems = checks.home_problems(
+        ReplaySettings, "replay", COMPONENTS, probe
     )
-    assert audit(ReplaySettings, PYPROJECT, "replay", (probe,)) == [
-        "Probe.speed has a default in code; its home is [replay]"
-    ]
+    assert problems == []
 
 
 def test_the_section_builds_the_simulate_mode() -> None:
@@ -204,13 +190,32 @@ def test_an_unknown_fault_names_it() -> None:
 
 
 def test_help_documents_every_setting() -> None:
-    done = subprocess.run(
-        [str(REPLAY), "--help"], capture_output=True, text=True, timeout=60
+    text = checks.help_text("replay")
+    assert checks.help_problems(ReplaySettings, text) == []
+
+
+@pytest.mark.parametrize("ifo, count", [("L1", 18), ("H1", 21)])
+def test_the_ifo_chooses_its_witness_list(ifo, count, tmp_path) -> None:
+    """IFO picks [tool.typeo.base] witness_channels_<IFO>; the frame source
+    simulates and writes exactly that list."""
+    environ = {**ENVIRON, "IFO": ifo, "DATA_DIR": str(tmp_path)}
+    argv = ["--typeo", f"{PYPROJECT}:replay"]
+    settings = parse_settings(ReplaySettings, "replay", argv, environ)
+    channels = settings.witness_channels
+    assert len(channels) == count == len(set(channels))
+    assert all(c.startswith(f"{ifo}:") for c in channels)
+    h1_only = {"ASC-CSOFT_Y_OUT_DQ", "ASC-DSOFT_Y_OUT_DQ", "ASC-INP1_Y_OUT_DQ"}
+    assert (set(c.split(":")[1] for c in channels[18:])) == (
+        h1_only if ifo == "H1" else set()
     )
-    assert done.returncode == 0, done.stderr
-    text = " ".join(done.stdout.split())
-    for field in dataclasses.fields(ReplaySettings):
-        flag = "--" + field.name.replace("_", "-")
-        assert flag in text
-        help_of = text.split(flag, 2)[-1].split("--", 1)[0]
-        assert "(default" in help_of and len(help_of) > 30, field.name
+    config = settings.simulate_config()
+    assert config.simulation.witness_channels == tuple(channels)
+    second = Simulator(config.simulation).second(1400000000)
+    assert set(second.witnesses) == set(channels)
+
+
+def test_an_unknown_ifo_is_refused_naming_it() -> None:
+    environ = {**ENVIRON, "IFO": "V1"}
+    argv = ["--typeo", f"{PYPROJECT}:replay"]
+    with pytest.raises(ConfigError, match=r"IFO='V1' is not supported.*H1"):
+        parse_settings(ReplaySettings, "replay", argv, environ)

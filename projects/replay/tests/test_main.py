@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
+from typing import ContextManager
 
 from conftest import GPS
 from utils.names import gps_of
 from utils.simulation import SimulationConfig, Simulator
-from utils.testing import free_port
+from utils.testing import free_port, running_script
 from utils.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
-REPLAY = Path(sys.executable).with_name("replay")
+RUN_TIMEOUT = 60.0  # s for a run of a few seconds of frames to end
 
 
 def config_file(tmp_path: Path, **values) -> Path:
@@ -41,7 +41,9 @@ def config_file(tmp_path: Path, **values) -> Path:
 
 def start(
     tmp_path: Path, section: str = "replay", **values
-) -> subprocess.Popen:
+) -> ContextManager[subprocess.Popen]:
+    """``replay`` on a copy of the root config with ``values`` in its
+    section; killed at the end of the ``with`` if it still runs."""
     config = config_file(tmp_path, **values)
     env = dict(
         os.environ,
@@ -49,8 +51,10 @@ def start(
         DATA_DIR=str(tmp_path / "data"),
         PROJECT_DIR=str(tmp_path / "project"),
     )
-    return subprocess.Popen(
-        [str(REPLAY), "--typeo", f"{config}:{section}"],
+    return running_script(
+        "replay",
+        "--typeo",
+        f"{config}:{section}",
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -58,16 +62,23 @@ def start(
     )
 
 
+def run(tmp_path: Path, **values) -> tuple[int, str]:
+    """:func:`start`, then its exit status and output once it ends by
+    itself (within ``RUN_TIMEOUT`` s)."""
+    with start(tmp_path, **values) as process:
+        output, _ = process.communicate(timeout=RUN_TIMEOUT)
+    return process.returncode, output
+
+
 def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
-    process = start(
+    strain = tmp_path / "data" / "kafka" / "L1"
+    with start(
         tmp_path,
         prefill_length=2,
         speed=2.0,
         metrics_port=free_port(),
         faults='"drop:1"',
-    )
-    strain = tmp_path / "data" / "kafka" / "L1"
-    try:
+    ) as process:
         wait_for(
             lambda: strain.is_dir() and len(os.listdir(strain)) >= 3,
             f"3 frames in {strain}",
@@ -76,10 +87,6 @@ def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
         )
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate(timeout=10)
     assert process.returncode == 0, output
     assert "signal SIGTERM (15): stopping" in output
     log = (tmp_path / "project" / "logs" / "replay.log").read_text()
@@ -88,9 +95,8 @@ def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
 
 
 def test_bad_config_exits_non_zero(tmp_path: Path) -> None:
-    process = start(tmp_path, faults='"explode:3"', metrics_port=0)
-    output, _ = process.communicate(timeout=60)
-    assert process.returncode == 2
+    code, output = run(tmp_path, faults='"explode:3"', metrics_port=0)
+    assert code == 2
     assert "unknown fault 'explode'" in output
 
 
@@ -98,7 +104,7 @@ def test_replay_mode_restamps_a_recording(tmp_path: Path) -> None:
 
     recording = tmp_path / "recording"
     Simulator(SimulationConfig()).write_stretch(recording, GPS, 3)
-    process = start(
+    code, output = run(
         tmp_path,
         mode='"replay"',
         source_dir=f'"{recording}"',
@@ -106,8 +112,7 @@ def test_replay_mode_restamps_a_recording(tmp_path: Path) -> None:
         duration=3,
         metrics_port=0,
     )
-    output, _ = process.communicate(timeout=60)
-    assert process.returncode == 0, output
+    assert code == 0, output
     strain = sorted(
         gps_of(p) for p in os.listdir(tmp_path / "data" / "kafka" / "L1")
     )
@@ -117,7 +122,7 @@ def test_replay_mode_restamps_a_recording(tmp_path: Path) -> None:
 
 def test_a_missing_profile_runs_the_base_section(tmp_path: Path) -> None:
     """run.sh asks for replay-production, which the file lacks."""
-    process = start(
+    code, output = run(
         tmp_path,
         section="replay-production",
         prefill_length=0,
@@ -125,6 +130,5 @@ def test_a_missing_profile_runs_the_base_section(tmp_path: Path) -> None:
         duration=2,
         metrics_port=0,
     )
-    output, _ = process.communicate(timeout=60)
-    assert process.returncode == 0, output
+    assert code == 0, output
     assert len(os.listdir(tmp_path / "data" / "kafka" / "L1")) == 2

@@ -16,17 +16,11 @@ import pytest
 import torch
 
 from trainer.config import TrainerSettings
-from utils.config import parse_settings
+from utils import settings_checks
 from utils.simulation import SimulationConfig, Simulator
 
-ROOT = Path(__file__).resolve().parents[3]
-PYPROJECT = ROOT / "pyproject.toml"
-# what run.sh exports; the folders are replaced by each test that uses them
-ENVIRON = {
-    "IFO": "L1",
-    "PROJECT_DIR": "/nonexistent/project",
-    "DATA_DIR": "/nonexistent/data",
-}
+# what run.sh exports and the root pyproject.toml (test_main.py)
+ENVIRON, PYPROJECT = settings_checks.ENVIRON, settings_checks.PYPROJECT
 GPS = 1400000000
 IFO = "L1"
 STRAIN = f"{IFO}:GDS-CALIB_STRAIN"
@@ -60,12 +54,8 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
-def load_settings(
-    section: str = "trainer", *flags: str, path: Path = PYPROJECT
-) -> TrainerSettings:
-    """``trainer --typeo <path>:<section> <flags>`` without running it."""
-    argv = ["--typeo", f"{path}:{section}", *flags]
-    return parse_settings(TrainerSettings, "trainer", argv, environ=ENVIRON)
+# ``load_settings(section="trainer", *flags, path=PYPROJECT, **values)``
+load_settings = settings_checks.settings_loader(TrainerSettings, "trainer")
 
 
 # fast values of the tests: 16 s runs every 8 s, 2 epochs of 2 s kernels

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -17,11 +16,11 @@ from conftest import ENVIRON, FAST, GPS, PYPROJECT, FakeExporter, with_
 from trainer.runs import EXPORTED_FILE, finished_runs
 from utils.config import section_values
 from utils.errors import ConfigError
-from utils.testing import free_port
+from utils.testing import free_port, run_script, running_script
 from utils.waiting import wait_for
 
-BIN = Path(sys.executable).parent
 TOKEN = "test-token"
+RUN_TIMEOUT = 120.0  # s for a training run of the fast values
 
 
 def _toml(tmp_path: Path, exporter_port: int, metrics_port: int) -> Path:
@@ -51,28 +50,22 @@ def _env() -> dict:
     return env
 
 
+def _train_run(
+    tmp_path: Path, config: Path, *args: str
+) -> subprocess.CompletedProcess:
+    """``train-run <args> --typeo <config>:trainer`` in ``tmp_path``."""
+    argv = [*args, "--typeo", f"{config}:trainer"]
+    return run_script(
+        "train-run", *argv, timeout=RUN_TIMEOUT, cwd=tmp_path, env=_env()
+    )
+
+
 def test_train_run_writes_a_run(sim, tmp_path) -> None:
     sim.write_stretch(tmp_path / "data", GPS, 20)
     config = _toml(tmp_path, free_port(), 0)
-    result = subprocess.run(
-        [
-            BIN / "train-run",
-            "--gps-start",
-            str(GPS + 1),
-            "--gps-stop",
-            str(GPS + 17),
-            "--set",
-            "max_epochs=1",
-            "kernel_stride=1.0",
-            "--typeo",
-            f"{config}:trainer",
-        ],
-        cwd=tmp_path,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    span = ["--gps-start", str(GPS + 1), "--gps-stop", str(GPS + 17)]
+    changes = ["--set", "max_epochs=1", "kernel_stride=1.0"]
+    result = _train_run(tmp_path, config, *span, *changes)
     assert result.returncode == 0, result.stdout + result.stderr
     runs = finished_runs(tmp_path / "project" / "train")
     assert [r.name for r in runs] == [f"{GPS + 1}-{GPS + 17}"]
@@ -83,22 +76,8 @@ def test_train_run_writes_a_run(sim, tmp_path) -> None:
 def test_train_run_without_frames_fails_clearly(tmp_path) -> None:
     (tmp_path / "data" / "kafka" / "L1").mkdir(parents=True)
     config = _toml(tmp_path, free_port(), 0)
-    result = subprocess.run(
-        [
-            BIN / "train-run",
-            "--gps-start",
-            str(GPS),
-            "--gps-stop",
-            str(GPS + 4),
-            "--typeo",
-            f"{config}:trainer",
-        ],
-        cwd=tmp_path,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    span = ["--gps-start", str(GPS), "--gps-stop", str(GPS + 4)]
+    result = _train_run(tmp_path, config, *span)
     assert result.returncode == 1
     assert f"no strain frame of GPS {GPS}-{GPS + 4}" in result.stdout
 
@@ -112,31 +91,26 @@ def test_service_trains_exports_and_stops(sim, tmp_path) -> None:
     exporter = FakeExporter(exporter_port, [202])
     config = _toml(tmp_path, exporter_port, metrics_port)
     log = open(tmp_path / "stdout.txt", "w")
-    process = subprocess.Popen(
-        [BIN / "trainer", "--typeo", f"{config}:trainer"],
-        cwd=tmp_path,
-        env=_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    argv = ["--typeo", f"{config}:trainer"]
+    output = dict(stdout=log, stderr=subprocess.STDOUT)
     train_dir = tmp_path / "project" / "train"
     try:
-        wait_for(
-            lambda: any(train_dir.glob(f"*/{EXPORTED_FILE}")),
-            "an exported run",
-            timeout=120,
-            interval=0.2,
-            alive=lambda: process.poll() is None,
-        )
-        url = f"http://127.0.0.1:{metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            metrics = response.read().decode()
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=60) == 0
+        with running_script(
+            "trainer", *argv, cwd=tmp_path, env=_env(), **output
+        ) as process:
+            wait_for(
+                lambda: any(train_dir.glob(f"*/{EXPORTED_FILE}")),
+                "an exported run",
+                timeout=RUN_TIMEOUT,
+                interval=0.2,
+                alive=lambda: process.poll() is None,
+            )
+            url = f"http://127.0.0.1:{metrics_port}/metrics"
+            with urllib.request.urlopen(url, timeout=5) as response:
+                metrics = response.read().decode()
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=60) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
         exporter.close()
         log.close()
     assert 'deepclean_trainer_runs_total{outcome="finished"} 1.0' in metrics
@@ -162,15 +136,12 @@ def test_sigterm_ends_the_wait_for_a_first_frame(tmp_path) -> None:
     """No frame yet: the trainer waits (up to ``start_timeout``), but a
     SIGTERM ends the wait at once, with status 0."""
     config = _toml(tmp_path, free_port(), 0)
-    process = subprocess.Popen(
-        [BIN / "trainer", "--typeo", f"{config}:trainer"],
-        cwd=tmp_path,
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    argv = ["--typeo", f"{config}:trainer"]
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = tmp_path / "project" / "logs" / "trainer.log"
-    try:
+    with running_script(
+        "trainer", *argv, cwd=tmp_path, env=_env(), **quiet
+    ) as process:
         wait_for(
             lambda: log.exists() and "warm start" in log.read_text(),
             "the trainer to start",
@@ -180,10 +151,6 @@ def test_sigterm_ends_the_wait_for_a_first_frame(tmp_path) -> None:
         )
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
     assert "trainer stopping" in log.read_text()
 
 
@@ -196,13 +163,8 @@ def test_sigterm_ends_the_wait_for_a_first_frame(tmp_path) -> None:
 )
 def test_start_up_fails_fast(tmp_path, flags, token, message) -> None:
     config = _toml(tmp_path, free_port(), 0)
-    result = subprocess.run(
-        [BIN / "trainer", "--typeo", f"{config}:trainer", *flags],
-        cwd=tmp_path,
-        env=dict(_env(), DEEPCLEAN_API_TOKEN=token),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    argv = ["--typeo", f"{config}:trainer", *flags]
+    env = dict(_env(), DEEPCLEAN_API_TOKEN=token)
+    result = run_script("trainer", *argv, cwd=tmp_path, env=env)
     assert result.returncode == 2
     assert message in result.stdout + result.stderr

@@ -49,6 +49,16 @@ def _count(metrics: TrainerMetrics, outcome: str) -> float:
     return metrics.exports.labels(outcome)._value.get()
 
 
+def _wait_until_exported(run: Path, timeout: float = 10.0) -> None:
+    """The notifier wrote ``run``'s exported.json (bounded wait)."""
+    wait_for(
+        lambda: (run / EXPORTED_FILE).exists(),
+        f"{run.name}/{EXPORTED_FILE}",
+        timeout=timeout,
+        interval=0.02,
+    )
+
+
 def test_exporter_down_then_up(train_dir: Path) -> None:
     """Nobody listens at first: retries with back-off; once the exporter
     comes up the run is exported and exported.json written."""
@@ -66,12 +76,7 @@ def test_exporter_down_then_up(train_dir: Path) -> None:
         )
         assert not (train_dir / RUN / EXPORTED_FILE).exists()
         exporter = FakeExporter(port, [202])
-        wait_for(
-            lambda: (train_dir / RUN / EXPORTED_FILE).exists(),
-            "exported.json",
-            timeout=10,
-            interval=0.02,
-        )
+        _wait_until_exported(train_dir / RUN)
     finally:
         notifier.stop()
         if exporter is not None:
@@ -90,12 +95,7 @@ def test_server_errors_are_retried(train_dir: Path) -> None:
     notifier = _notifier(train_dir, port)
     notifier.start()
     try:
-        wait_for(
-            lambda: (train_dir / RUN / EXPORTED_FILE).exists(),
-            "exported.json",
-            timeout=10,
-            interval=0.02,
-        )
+        _wait_until_exported(train_dir / RUN)
     finally:
         notifier.stop()
         exporter.close()
@@ -136,12 +136,7 @@ def test_new_run_is_sent_at_once(train_dir: Path) -> None:
         new.mkdir()
         (new / DONE_FILE).write_text("1\n")
         notifier.notify(new.name)
-        wait_for(
-            lambda: (new / EXPORTED_FILE).exists(),
-            "exported.json",
-            timeout=5,
-            interval=0.02,
-        )
+        _wait_until_exported(new, timeout=5)
     finally:
         notifier.stop()
         exporter.close()

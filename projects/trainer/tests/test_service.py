@@ -13,10 +13,11 @@ import torch
 from scipy.signal import resample_poly
 
 from conftest import GPS, WITNESSES, with_
+from trainer.main import build_service
 from trainer.metrics import TrainerMetrics
 from trainer.run_once import train_span
 from trainer.runs import finished_runs, load_latest
-from trainer.service import TrainerService, start_gps
+from trainer.service import start_gps
 from trainer.worker import TrainingWorker
 from utils.errors import DataCheckError
 from utils.nn.checkpoint import load_model
@@ -38,16 +39,9 @@ RUN_FILES = {
 
 
 def _service(settings, metrics, previous=None, last_stop=None):
+    """The service and its worker, wired as ``main`` wires them."""
     worker = TrainingWorker(settings.run_config(), previous, metrics=metrics)
-    service = TrainerService(
-        settings.stream_config(),
-        settings.schedule_config(),
-        settings.collect_config(),
-        worker,
-        metrics,
-        last_stop,
-    )
-    return service, worker
+    return build_service(settings, worker, metrics, last_stop), worker
 
 
 def _follow(service, worker, frames: int) -> None:

@@ -23,6 +23,16 @@ from utils.follower import StreamConfig
 from utils.nn.datacheck import CheckConfig
 from utils.nn.train import TrainConfig
 from utils.runs import train_dir
+from utils.settings import (
+    band_rules,
+    channel_rules,
+    check_rules,
+    check_sub_configs,
+    convert_fields,
+    port_rule,
+    stream_rules,
+    sub_config,
+)
 
 DEVICE = re.compile(r"cpu|cuda(:\d+)?")  # torch devices the trainer uses
 
@@ -150,59 +160,27 @@ class TrainerSettings:
     verbose: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "project_dir", Path(self.project_dir))
-        object.__setattr__(self, "data_dir", Path(self.data_dir))
-        object.__setattr__(
-            self, "witness_channels", list(self.witness_channels)
+        convert_fields(
+            self, project_dir=Path, data_dir=Path, witness_channels=list
         )
-        for name, holds, rule in self._rules():
-            if not holds:
-                value = getattr(self, name)
-                raise ConfigError(f"{name}={value!r}: {rule}")
-        try:  # every sub-config checks that its fields fit together
-            self.stream_config()
-            self.schedule_config()
-            self.collect_config()
-            self.run_config()
-        except (ConfigError, ValueError) as exc:
-            raise ConfigError(f"trainer settings: {exc}") from exc
+        check_rules(self, self._rules())
+        check_sub_configs(
+            "trainer settings",
+            self.stream_config,
+            self.schedule_config,
+            self.collect_config,
+            self.run_config,
+        )
 
     def _rules(self) -> list[tuple[str, bool, str]]:
         """(setting, whether its rule holds, the rule), in checking order."""
-        ifo, fs = self.ifo, self.sample_rate
         valid_length = round(self.train_duration * self.valid_fraction)
-        of_ifo = [
-            c.startswith(f"{ifo}:")
-            for c in (
-                self.strain_channel,
-                self.state_channel,
-                *self.witness_channels,
-            )
-        ]
         return [
-            ("strain_channel", of_ifo[0], f"a channel of ifo={ifo!r}"),
-            ("state_channel", of_ifo[1], f"a channel of ifo={ifo!r}"),
-            (
-                "witness_channels",
-                len(of_ifo) > 2 and all(of_ifo[2:]),
-                f"one or more channels, all of ifo={ifo!r}",
-            ),
-            ("sample_rate", fs > 0, "> 0 Hz"),
-            (
-                "freq_low",
-                0 < self.freq_low < self.freq_high,
-                f"0 < freq_low < freq_high={self.freq_high!r}",
-            ),
-            (
-                "freq_high",
-                self.freq_high < fs / 2,
-                f"< sample_rate / 2 = {fs / 2:g} Hz",
-            ),
+            *channel_rules(self),
+            ("sample_rate", self.sample_rate > 0, "> 0 Hz"),
+            *band_rules(self),
             ("filter_order", self.filter_order > 0, "> 0"),
-            ("ready_mask", self.ready_mask >= 0, ">= 0"),
-            ("frame_timeout", self.frame_timeout > 0, "> 0 s"),
-            ("max_consecutive_drops", self.max_consecutive_drops >= 1, ">= 1"),
-            ("start_timeout", self.start_timeout > 0, "> 0 s"),
+            *stream_rules(self),
             (
                 "exporter_url",
                 self.exporter_url.startswith(("http://", "https://")),
@@ -236,11 +214,7 @@ class TrainerSettings:
             ),
             ("num_threads", self.num_threads >= 1, ">= 1"),
             ("niceness", 0 <= self.niceness <= 19, "in 0..19"),
-            (
-                "metrics_port",
-                0 <= self.metrics_port < 65536,
-                "0 (off) .. 65535",
-            ),
+            port_rule("metrics_port", self.metrics_port),
         ]
 
     def overridden(self, items: List[str]) -> "TrainerSettings":
@@ -276,67 +250,31 @@ class TrainerSettings:
         """The input frames; ``start_timeout`` (s) replaces the setting."""
         if start_timeout is None:
             start_timeout = self.start_timeout
-        return StreamConfig(
-            data_dir=self.data_dir,
-            ifo=self.ifo,
-            strain_channel=self.strain_channel,
-            state_channel=self.state_channel,
+        return sub_config(
+            StreamConfig,
+            self,
             witness_channels=tuple(self.witness_channels),
-            frame_timeout=self.frame_timeout,
-            max_consecutive_drops=self.max_consecutive_drops,
             start_timeout=start_timeout,
         )
 
     def schedule_config(self) -> ScheduleConfig:
-        return ScheduleConfig(
-            sample_rate=self.sample_rate,
-            train_duration=self.train_duration,
-            retrain_cadence=self.retrain_cadence,
-            ready_mask=self.ready_mask,
-        )
+        return sub_config(ScheduleConfig, self)
 
     def collect_config(self, max_length: int | None = None) -> CollectConfig:
         """Collection rules; ``max_length`` (s) replaces ``train_duration``."""
-        return CollectConfig(
-            sample_rate=self.sample_rate,
-            max_length=max_length or self.train_duration,
-            max_consecutive_drops=self.max_consecutive_drops,
-            ready_settle_length=self.ready_settle_length,
-        )
+        max_length = max_length or self.train_duration
+        return sub_config(CollectConfig, self, max_length=max_length)
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(
-            sample_rate=self.sample_rate,
-            freq_low=self.freq_low,
-            freq_high=self.freq_high,
-            filter_order=self.filter_order,
-            kernel_length=self.kernel_length,
-            kernel_stride=self.kernel_stride,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            fine_tune_decay=self.fine_tune_decay,
-            weight_decay=self.weight_decay,
-            max_epochs=self.max_epochs,
-            patience=self.patience,
-            min_improvement=self.min_improvement,
-            lr_patience=self.lr_patience,
-            lr_factor=self.lr_factor,
-            valid_fraction=self.valid_fraction,
-            device=self.device,
-        )
+        return sub_config(TrainConfig, self)
 
     def check_config(self) -> CheckConfig:
-        return CheckConfig(
-            sample_rate=self.sample_rate,
-            freq_low=self.freq_low,
-            freq_high=self.freq_high,
-            min_coherence=self.min_coherence,
-        )
+        return sub_config(CheckConfig, self)
 
     def run_config(self) -> RunConfig:
-        return RunConfig(
-            train_dir=self.train_dir,
-            strain_channel=self.strain_channel,
+        return sub_config(
+            RunConfig,
+            self,
             witness_channels=tuple(self.witness_channels),
             train=self.train_config(),
             checks=self.check_config(),

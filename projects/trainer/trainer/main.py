@@ -15,7 +15,6 @@ no API token).
 
 import logging
 import os
-import sys
 import threading
 from typing import List, Optional, Sequence
 
@@ -32,6 +31,7 @@ from utils.config import parse_settings
 from utils.errors import ConfigError, DeepCleanError
 from utils.logging import configure_logging
 from utils.signals import stop_on_signals
+from utils.startup import CANNOT_START, cannot_start
 
 logger = logging.getLogger("trainer")
 
@@ -69,6 +69,21 @@ def _start(
     return settings, worker, last_stop
 
 
+def build_service(
+    settings: TrainerSettings,
+    worker: TrainingWorker,
+    metrics: TrainerMetrics,
+    last_stop: Optional[int],
+) -> TrainerService:
+    """The loop on the settings' sub-configs, feeding ``worker``
+    (``last_stop``: the newest run's end GPS, :func:`_start`)."""
+    schedule, collect = settings.schedule_config(), settings.collect_config()
+    stream = settings.stream_config()
+    return TrainerService(
+        stream, schedule, collect, worker, metrics, last_stop
+    )
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Console script ``trainer``: run the service until SIGTERM/SIGINT."""
     stop = threading.Event()
@@ -76,29 +91,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     metrics = TrainerMetrics()
     try:
         settings, worker, last_stop = _start("trainer", argv, metrics)
-    except ConfigError as exc:  # before logging: nowhere else to say it
-        sys.stderr.write(f"trainer: cannot start: {exc}\n")
-        return 2
+    except ConfigError as exc:
+        return cannot_start("trainer", exc)
     token = os.environ.get(TOKEN_VARIABLE, "")
     if not token:
         logger.error(
             "cannot start: %s (the exporter's API token) is not set",
             TOKEN_VARIABLE,
         )
-        return 2
+        return CANNOT_START
     notifier = ExportNotifier(
         settings.export_config(token), settings.train_dir, metrics
     )
     worker.on_done = lambda folder: notifier.notify(folder.name)
     server = metrics.serve(settings.metrics_port)
-    service = TrainerService(
-        settings.stream_config(),
-        settings.schedule_config(),
-        settings.collect_config(),
-        worker,
-        metrics,
-        last_stop,
-    )
+    service = build_service(settings, worker, metrics, last_stop)
     notifier.start()
     worker.start()
     try:
@@ -122,8 +129,7 @@ def train_run(argv: Optional[List[str]] = None) -> int:
             "train-run", rest, TrainerMetrics(), span.overrides
         )
     except ConfigError as exc:
-        sys.stderr.write(f"train-run: cannot start: {exc}\n")
-        return 2
+        return cannot_start("train-run", exc)
     if span.from_scratch:
         worker.previous = None
     try:

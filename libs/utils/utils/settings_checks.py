@@ -1,0 +1,163 @@
+"""Checks of a service's settings, shared by every ``tests/test_config.py``
+(and the settings the tests build their components from).
+
+Each service's tests state only their own specifics (the settings class,
+its sub-configs, the values they keep in code, what each profile means);
+the mechanisms are here:
+
+- :func:`settings_loader`: ``<svc> --typeo pyproject.toml:<section>``
+  without running it, with the environment run.sh exports;
+- :func:`profiles`: the sections of a service (``cleaner``,
+  ``cleaner-production`` ...);
+- :func:`home_problems`: where a value would have a second home;
+- :func:`changed_settings`: what a profile changes;
+- :func:`help_problems`: ``<svc> --help`` lists and describes every field;
+- :func:`help_text`: ``<svc> --help`` (the console script:
+  :func:`utils.testing.run_script`; start-up must fail fast on a bad
+  setting, in the environment of :func:`utils.testing.service_environ`).
+
+Each check returns what it found wrong (empty: nothing), for the test to
+assert ``== []`` and show.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any, Callable, Mapping, TypeVar
+
+from utils.config import audit, parse_settings, read_tables
+from utils.testing import REPO_ROOT, run_script
+
+T = TypeVar("T")
+PYPROJECT = REPO_ROOT / "pyproject.toml"
+# what run.sh exports; the folders are replaced by each test that uses them
+ENVIRON = {
+    "IFO": "L1",
+    "PROJECT_DIR": "/nonexistent/project",
+    "DATA_DIR": "/nonexistent/data",
+}
+MIN_HELP_LENGTH = 30  # characters of a field's --help, default included
+
+
+def settings_loader(
+    cls: type[T], prog: str, environ: Mapping[str, str] = ENVIRON
+) -> Callable[..., T]:
+    """A service's ``load_settings(section=prog, *flags, path=PYPROJECT,
+    **values)``: ``<prog> --typeo <path>:<section> <flags>`` without
+    running it, each of ``values`` given as one more flag."""
+
+    def load_settings(
+        section: str = prog, *flags: str, path: Path = PYPROJECT, **values
+    ) -> T:
+        argv = ["--typeo", f"{path}:{section}", *flags]
+        for key, value in values.items():
+            argv += [f"--{key.replace('_', '-')}", str(value)]
+        return parse_settings(cls, prog, argv, environ=environ)
+
+    return load_settings
+
+
+def profiles(prog: str, path: Path = PYPROJECT) -> list[str]:
+    """``[prog]`` and its profile sections ``[prog-*]``, sorted."""
+    return sorted(
+        name
+        for name in read_tables(path)[1]
+        if name == prog or name.startswith(f"{prog}-")
+    )
+
+
+def defaults(cls: type) -> set[str]:
+    """The fields of the dataclass ``cls`` that have a default in code."""
+    return {
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is not dataclasses.MISSING
+        or f.default_factory is not dataclasses.MISSING
+    }
+
+
+def home_problems(
+    cls: type,
+    section: str,
+    components: Mapping[type, set[str]],
+    probe: tuple[str, Any],
+    path: Path = PYPROJECT,
+) -> list[str]:
+    """Where a value of ``[section]`` would have a second home.
+
+    Args:
+        cls: the settings class.
+        components: each sub-config of ``cls`` -> its fields that have a
+            default in code (their one home: no key of the section); any
+            other default is a problem. The audit matches names, so this
+            also holds fields named otherwise than their setting.
+        probe: ``(setting, value)``: a default for that setting, added to a
+            component, must be seen by the audit (the check checked).
+
+    Returns:
+        :func:`utils.config.audit`'s lines, then one per component whose
+        defaults are not those listed, then one if the probe is missed.
+    """
+    problems = audit(cls, path, section, tuple(components))
+    for component, allowed in components.items():
+        found = defaults(component)
+        if found != allowed:
+            problems.append(
+                f"{component.__name__} has defaults for {sorted(found)}, "
+                f"not {sorted(allowed)}"
+            )
+    name, value = probe
+    default = dataclasses.field(default=value)
+    probe_cls = dataclasses.make_dataclass(
+        "Probe", [(name, type(value), default)]
+    )
+    seen = audit(cls, path, section, (probe_cls,))
+    wanted = f"Probe.{name} has a default in code; its home is [{section}]"
+    if seen != [wanted]:
+        problems.append(f"the audit misses a default for {name}: {seen}")
+    return problems
+
+
+def changed_settings(before: object, after: object) -> dict[str, Any]:
+    """The fields of the settings ``after`` that differ from ``before``,
+    with their values in ``after``."""
+    return {
+        f.name: getattr(after, f.name)
+        for f in dataclasses.fields(before)
+        if getattr(after, f.name) != getattr(before, f.name)
+    }
+
+
+def help_text(prog: str) -> str:
+    """``prog --help``, white space folded.
+
+    Raises:
+        RuntimeError: it failed (with its stderr).
+    """
+    done = run_script(prog, "--help")
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{prog} --help exited {done.returncode}: {done.stderr}"
+        )
+    return " ".join(done.stdout.split())
+
+
+def help_problems(cls: type, text: str) -> list[str]:
+    """Every field of the settings class ``cls`` is a flag of the
+    ``--help`` ``text`` (:func:`help_text`), described (more than
+    :data:`MIN_HELP_LENGTH` characters) with its default."""
+    problems = []
+    for field in dataclasses.fields(cls):
+        flag = "--" + field.name.replace("_", "-")
+        # the usage line, then the list of options: the last place
+        exact = re.escape(flag) + r"(?![\w-])"
+        places = [m.end() for m in re.finditer(exact, text)]
+        if not places:
+            problems.append(f"{flag} is not listed")
+            continue
+        help_of = text[places[-1] :].split("--", 1)[0]
+        if "(default" not in help_of or len(help_of) <= MIN_HELP_LENGTH:
+            problems.append(f"{flag} is not described: {help_of!r}")
+    return problems

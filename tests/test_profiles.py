@@ -1,0 +1,253 @@
+"""Every deployment profile starts through ``run.sh``, as an operator
+starts it: ``DEEPCLEAN_PROFILE=<profile> ./run.sh NAME``.
+
+The matrix is each profile (the embedded CPU default, ``low-latency``,
+``production``) times the frame source (the embedded one, or LIGO frames
+already in ``DATA_DIR``). For each, ``run.sh NAME render`` shows the
+commands and every service's settings as the service parses them; each
+CPU profile starts for real for about a minute, once (one frame per second
+in the carousel, every pane alive; the two runs cover both frame sources)
+and stops; the production profile starts
+up to where it needs a GPU and stops there with the list of what this node
+lacks (this machine has no GPU and no usable container runtime; the GPU
+path itself runs only on a GPU node). Ports come from a free block through
+``DEEPCLEAN_PORT_BASE``, as a second pipeline on one node would take them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from utils.follower import list_gps
+from utils.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILES = ("", "low-latency", "production")
+# the CPU profiles that start for real, each with one frame source (both
+# sources and both profiles, in ~4 min of the suite's 30 min budget; the
+# renders cover the other pairs)
+CPU_RUNS = (("", "embedded"), ("low-latency", "ligo"))
+NUM_PORTS = 10  # run.sh: DEEPCLEAN_PORT_BASE .. BASE + 9
+RENDER_TIMEOUT = 180  # s: five services import their settings
+START_TIMEOUT = 300  # s: run.sh start returns (Triton, exporter ready)
+RUN_LENGTH = 60  # s the CPU profiles run
+FIRST_FRAME_TIMEOUT = 60  # s after start for the first cleaned frame
+# seconds of frames that must appear in RUN_LENGTH: the cleaner writes
+# one per input second, 4 s (2 s low-latency) behind; allow start-up
+MIN_FRAMES = RUN_LENGTH // 2
+SOURCE_PREFILL = 40  # s of frames the stand-in for LIGO writes at once
+
+
+def free_port_block(size: int = NUM_PORTS) -> int:
+    """The first port of ``size`` consecutive free ports of 127.0.0.1."""
+    for base in range(21000, 60000, 100):
+        try:
+            socks = []
+            for port in range(base, base + size):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError(f"no {size} free consecutive ports")
+
+
+def environ(tmp: Path, profile: str, ifo: str = "L1") -> dict[str, str]:
+    return dict(
+        os.environ,
+        PROJECT_DIR=str(tmp / "project"),
+        DATA_DIR=str(tmp / "data"),
+        ARCHIVE_DIR=str(tmp / "project" / "archive"),
+        IFO=ifo,
+        DEEPCLEAN_PROFILE=profile,
+        DEEPCLEAN_PORT_BASE=str(free_port_block()),
+        DEEPCLEAN_API_TOKEN="test-token-" + os.urandom(8).hex(),
+        CI="true",
+    )
+
+
+def run_sh(name: str, action: str, env: dict, timeout: float):
+    return subprocess.run(
+        [str(ROOT / "run.sh"), name, action],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+class LigoFrames:
+    """A stand-in for LIGO's shared memory: the frame source run outside
+    run.sh (``replay``, simulated frames at 1 s per second), so that
+    ``DATA_DIR`` holds frames before run.sh looks."""
+
+    def __init__(self, env: dict) -> None:
+        replay = ROOT / ".venv" / "replay" / "bin" / "replay"
+        command = [
+            str(replay),
+            "--typeo",
+            f"{ROOT / 'pyproject.toml'}:replay",
+            "--prefill-length",
+            str(SOURCE_PREFILL),
+            "--metrics-port",
+            "0",
+        ]
+        self.process = subprocess.Popen(
+            command,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        kafka = Path(env["DATA_DIR"]) / "kafka" / env["IFO"]
+        wait_for(
+            lambda: len(list_gps(kafka)) >= SOURCE_PREFILL or None,
+            f"the stand-in LIGO frames in {kafka}",
+            timeout=120,
+            interval=0.5,
+            alive=lambda: self.process.poll() is None,
+        )
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture(params=["embedded", "ligo"])
+def frames(request) -> str:
+    return request.param
+
+
+def sections_of(profile: str) -> dict[str, str]:
+    suffix = f"-{profile}" if profile else ""
+    return {
+        svc: f"{svc}{suffix}"
+        for svc in ("exporter", "replay", "trainer", "cleaner", "monitor")
+    }
+
+
+@pytest.mark.timeout(RENDER_TIMEOUT + 200)
+@pytest.mark.parametrize("profile", PROFILES)
+def test_render_shows_every_command_and_setting(tmp_path, profile, frames):
+    env = environ(tmp_path, profile)
+    source = LigoFrames(env) if frames == "ligo" else None
+    try:
+        done = run_sh("render", "render", env, RENDER_TIMEOUT)
+    finally:
+        if source is not None:
+            source.close()
+    out = done.stdout
+    assert done.returncode == 0, done.stdout + done.stderr
+    base = int(env["DEEPCLEAN_PORT_BASE"])
+    assert f"--http-port {base} --grpc-port {base + 1}" in out
+    assert f"status page http://127.0.0.1:{base + 4}" in out
+    assert "witnesses: 18" in out
+    for svc, section in sections_of(profile).items():
+        if svc == "replay" and frames == "ligo":
+            assert "\nreplay:" not in out  # LIGO's frames are used
+            continue
+        assert f"pyproject.toml:{section}\n" in out, section
+        assert f"\n{svc} settings: ok: " in out, svc
+    kind = "container" if profile == "production" else "embedded"
+    assert f"triton ({kind}):" in out
+    if profile == "production":
+        assert "backend=tensorrt" in out
+        assert "GPU node: missing:" in out or "GPU node: ok" in out
+    else:
+        assert "GPU node" not in out and "backend=onnx-python" in out
+
+
+def test_render_refuses_an_unknown_ifo(tmp_path):
+    done = run_sh("x", "render", environ(tmp_path, "", ifo="V1"), 60)
+    assert done.returncode == 1
+    assert "IFO=V1 is not supported" in done.stderr
+    assert "known IFOs: L1 H1" in done.stderr
+
+
+def test_h1_renders_its_21_witnesses(tmp_path):
+    done = run_sh("h1", "render", environ(tmp_path, "", ifo="H1"), 180)
+    assert done.returncode == 0, done.stderr
+    assert "witnesses: 21" in done.stdout
+    assert "<21 channels>" in done.stdout
+
+
+def gpu_node() -> bool:
+    check = ROOT / "triton-server" / "container.sh"
+    done = subprocess.run(
+        [str(check), "--check"], capture_output=True, text=True, timeout=60
+    )
+    return done.returncode == 0
+
+
+@pytest.mark.timeout(START_TIMEOUT + 200)
+def test_production_stops_where_it_needs_a_gpu(tmp_path, frames):
+    if gpu_node():
+        pytest.skip("this node has a GPU and a container runtime")
+    env = environ(tmp_path, "production")
+    source = LigoFrames(env) if frames == "ligo" else None
+    try:
+        done = run_sh("prod", "start", env, START_TIMEOUT)
+    finally:
+        if source is not None:
+            source.close()
+    assert done.returncode == 1
+    assert "profile production needs a GPU node" in done.stderr
+    assert "nvidia-smi" in done.stderr and "container runtime" in done.stderr
+    assert "DEEPCLEAN_TRITON_IMAGE" in done.stderr
+    # nothing was started
+    status = run_sh("prod", "status", env, 30)
+    assert status.returncode == 3, status.stdout
+
+
+@pytest.mark.timeout(START_TIMEOUT + RUN_LENGTH + 300)
+@pytest.mark.parametrize("profile, frames", CPU_RUNS)
+def test_cpu_profile_runs_for_a_minute(tmp_path, profile, frames):
+    if shutil.which("tmux") is None:
+        pytest.skip("needs tmux")
+    env = environ(tmp_path, profile)
+    name = f"profile-{profile or 'cpu'}-{frames}-{os.getpid()}"
+    source = LigoFrames(env) if frames == "ligo" else None
+    carousel = tmp_path / "project" / "carousel"
+    try:
+        done = run_sh(name, "start", env, START_TIMEOUT)
+        assert done.returncode == 0, done.stdout + done.stderr
+        started_source = "starting the embedded frame source" in done.stdout
+        assert started_source == (frames == "embedded"), done.stdout
+        wait_for(
+            lambda: list_gps(carousel) or None,
+            "the first cleaned frame",
+            FIRST_FRAME_TIMEOUT,
+            interval=1.0,
+        )
+        first = list_gps(carousel)[0]
+        time.sleep(RUN_LENGTH)
+        status = run_sh(name, "status", env, 60)
+        assert "DEAD" not in status.stdout, status.stdout
+        base = int(env["DEEPCLEAN_PORT_BASE"])
+        assert f"status page: http://127.0.0.1:{base + 4}" in status.stdout
+        gps = [g for g in list_gps(carousel) if g >= first]
+        assert len(gps) >= MIN_FRAMES, gps
+        assert gps == list(range(gps[0], gps[0] + len(gps)))  # 1 per s
+    finally:
+        run_sh(name, "stop", env, 120)
+        subprocess.run(
+            ["tmux", "kill-session", "-t", f"deepclean-{name}"],
+            capture_output=True,
+        )
+        if source is not None:
+            source.close()
