@@ -194,11 +194,6 @@ class FrameFollower:
     def next_gps(self) -> int | None:
         return self._gps
 
-    @property
-    def latency(self) -> float | None:
-        """Seconds the data clock is behind the GPS clock (None: unknown)."""
-        return self._latency
-
     def _first_gps(self) -> int:
         if isinstance(self._start, int):
             return self._start
