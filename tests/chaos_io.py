@@ -13,6 +13,7 @@ import shutil
 import signal
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -330,6 +331,18 @@ class CarouselWatcher:
 
     def newest(self) -> int | None:
         return max(self.seen, default=None)
+
+    def frames(
+        self, gps: Iterable[int], problems: list[str]
+    ) -> dict[int, Seen] | None:
+        """The frames seen for the seconds ``gps``; None, with a problem
+        appended to ``problems``, when any of them was not seen."""
+        frames = {g: self.seen.get(g) for g in gps}
+        missing = [g for g, f in frames.items() if f is None]
+        if missing:
+            problems.append(f"no frame for GPS {missing}")
+            return None
+        return frames
 
     def first_after(self, when: float, predicate) -> Seen | None:
         """The first frame (GPS order) read after ``when`` satisfying

@@ -154,6 +154,20 @@ class LogMark:
         """The first new line of ``service`` containing ``text``."""
         return next((x for x in self.new(service) if text in x), None)
 
+    def wait(
+        self,
+        service: str,
+        text: str,
+        what: str,
+        timeout: float,
+        interval: float,
+    ) -> str:
+        """:meth:`find`, polled every ``interval`` s until it finds the
+        line; ``TimeoutError`` naming ``what`` after ``timeout`` s."""
+        return wait_until(
+            lambda: self.find(service, text), what, timeout, interval
+        )
+
 
 LOG_NAMES = ("cleaner", "monitor", "exporter", "trainer", "supervisor")
 
@@ -233,10 +247,8 @@ class Chaos:
         self, out: Outcome, seconds: list[int], dropped: bool, kind: str
     ) -> None:
         span = range(seconds[0] - 1, seconds[-1] + 2)
-        frames = {g: self.watcher.seen.get(g) for g in span}
-        missing = [g for g, f in frames.items() if f is None]
-        if missing:
-            out.problems.append(f"no frame for GPS {missing}")
+        frames = self.watcher.frames(span, out.problems)
+        if frames is None:
             return
         off = [g for g in seconds if not frames[g].has(State.INPUT_OK)]
         tapered = [g for g in span if frames[g].has(State.INPUT_TAPERED)]

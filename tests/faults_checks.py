@@ -314,8 +314,9 @@ def exporter_down_new_run(chaos: Chaos, hold: float, drops: int) -> Outcome:
         t_down = time.time()
         name = finish_a_run(pipe)
         rescan = float(pipe.setting("trainer", "export_rescan_interval"))
-        line = wait_until(
-            lambda: mark.find("trainer", "not reached"),
+        line = mark.wait(
+            "trainer",
+            "not reached",
             "the trainer to give up a request",
             rescan + 30,
             0.2,
@@ -391,8 +392,9 @@ def exporter_killed_mid_export(chaos: Chaos, bound: float) -> Outcome:
     name = finish_a_run(pipe)
     rescan = float(pipe.setting("trainer", "export_rescan_interval"))
     try:
-        wait_until(
-            lambda: mark.find("exporter", f"of {name} running"),
+        mark.wait(
+            "exporter",
+            f"of {name} running",
             f"the export of {name} to run",
             rescan + 30,
             0.05,

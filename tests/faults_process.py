@@ -152,8 +152,9 @@ def _monitor(
 def _trainer(
     chaos: Chaos, t_kill: float, out: Outcome, mark: LogMark
 ) -> float:
-    wait_until(
-        lambda: mark.find("trainer", "following"),
+    mark.wait(
+        "trainer",
+        "following",
         "the trainer to follow frames again",
         HANG_TIMEOUT,
         0.1,
@@ -315,12 +316,7 @@ def archive_readonly(chaos: Chaos, hold: float) -> Outcome:
         return out
     t0 = time.time()
     try:
-        line = wait_until(
-            lambda: mark.find("monitor", "ERROR"),
-            "the monitor to notice",
-            15,
-            0.1,
-        )
+        line = mark.wait("monitor", "ERROR", "the monitor to notice", 15, 0.1)
         time.sleep(max(0.0, t0 + hold - time.time()))
     except TimeoutError as exc:
         out.problems.append(str(exc))

@@ -111,10 +111,8 @@ def _check_frames(
     dropped: list[int],
     fault: StrayFault,
 ) -> None:
-    frames = {g: chaos.watcher.seen.get(g) for g in seconds}
-    missing = [g for g, f in frames.items() if f is None]
-    if missing:
-        out.problems.append(f"no frame for GPS {missing}")
+    frames = chaos.watcher.frames(seconds, out.problems)
+    if frames is None:
         return
     off = [g for g in seconds if not frames[g].has(State.INPUT_OK)]
     if off != dropped:

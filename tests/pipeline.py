@@ -212,23 +212,19 @@ class Pipeline:
         self.carousel_mounted = done.returncode == 0
         self.mount_error = f"mount -t tmpfs refused: {done.stderr.strip()}"
 
-    def pane_pid(self, service: str) -> int:
-        """PID of the supervisor of ``service``'s pane."""
-        out = subprocess.run(
-            [
-                "tmux",
-                "list-panes",
-                "-s",
-                "-t",
-                f"deepclean-{self.name}",
-                "-F",
-                "#{pane_title} #{pane_pid}",
-            ],
+    def _panes(self, fmt: str) -> str:
+        """One line per pane of the session, ``fmt`` a tmux format."""
+        session = f"deepclean-{self.name}"
+        return subprocess.run(
+            ["tmux", "list-panes", "-s", "-t", session, "-F", fmt],
             capture_output=True,
             text=True,
             check=True,
         ).stdout
-        for line in out.splitlines():
+
+    def pane_pid(self, service: str) -> int:
+        """PID of the supervisor of ``service``'s pane."""
+        for line in self._panes("#{pane_title} #{pane_pid}").splitlines():
             title, pid = line.rsplit(" ", 1)
             if title == service:
                 return int(pid)
@@ -272,21 +268,7 @@ class Pipeline:
 
     def services(self) -> list[str]:
         """Titles of the panes (the services run.sh started)."""
-        out = subprocess.run(
-            [
-                "tmux",
-                "list-panes",
-                "-s",
-                "-t",
-                f"deepclean-{self.name}",
-                "-F",
-                "#{pane_title}",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        return out.split()
+        return self._panes("#{pane_title}").split()
 
     def log_lines(self, service: str) -> list[str]:
         path = self.project_dir / "logs" / f"{service}.log"

@@ -21,6 +21,8 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -128,6 +130,18 @@ class LigoFrames:
             self.process.wait(timeout=10)
 
 
+@contextmanager
+def frame_source(env: dict, frames: str) -> Iterator[None]:
+    """Stand-in LIGO frames while inside when ``frames`` is ``ligo``;
+    nothing for ``embedded`` (run.sh starts its own source)."""
+    source = LigoFrames(env) if frames == "ligo" else None
+    try:
+        yield
+    finally:
+        if source is not None:
+            source.close()
+
+
 @pytest.fixture(params=["embedded", "ligo"])
 def frames(request) -> str:
     return request.param
@@ -145,12 +159,8 @@ def sections_of(profile: str) -> dict[str, str]:
 @pytest.mark.parametrize("profile", PROFILES)
 def test_render_shows_every_command_and_setting(tmp_path, profile, frames):
     env = environ(tmp_path, profile)
-    source = LigoFrames(env) if frames == "ligo" else None
-    try:
+    with frame_source(env, frames):
         done = run_sh("render", "render", env, RENDER_TIMEOUT)
-    finally:
-        if source is not None:
-            source.close()
     out = done.stdout
     assert done.returncode == 0, done.stdout + done.stderr
     base = int(env["DEEPCLEAN_PORT_BASE"])
@@ -199,12 +209,8 @@ def test_production_stops_where_it_needs_a_gpu(tmp_path, frames):
     if gpu_node():
         pytest.skip("this node has a GPU and a container runtime")
     env = environ(tmp_path, "production")
-    source = LigoFrames(env) if frames == "ligo" else None
-    try:
+    with frame_source(env, frames):
         done = run_sh("prod", "start", env, START_TIMEOUT)
-    finally:
-        if source is not None:
-            source.close()
     assert done.returncode == 1
     assert "profile production needs a GPU node" in done.stderr
     assert "nvidia-smi" in done.stderr and "container runtime" in done.stderr
@@ -221,33 +227,33 @@ def test_cpu_profile_runs_for_a_minute(tmp_path, profile, frames):
         pytest.skip("needs tmux")
     env = environ(tmp_path, profile)
     name = f"profile-{profile or 'cpu'}-{frames}-{os.getpid()}"
-    source = LigoFrames(env) if frames == "ligo" else None
     carousel = tmp_path / "project" / "carousel"
-    try:
-        done = run_sh(name, "start", env, START_TIMEOUT)
-        assert done.returncode == 0, done.stdout + done.stderr
-        started_source = "starting the embedded frame source" in done.stdout
-        assert started_source == (frames == "embedded"), done.stdout
-        wait_for(
-            lambda: list_gps(carousel) or None,
-            "the first cleaned frame",
-            FIRST_FRAME_TIMEOUT,
-            interval=1.0,
-        )
-        first = list_gps(carousel)[0]
-        time.sleep(RUN_LENGTH)
-        status = run_sh(name, "status", env, 60)
-        assert "DEAD" not in status.stdout, status.stdout
-        base = int(env["DEEPCLEAN_PORT_BASE"])
-        assert f"status page: http://127.0.0.1:{base + 4}" in status.stdout
-        gps = [g for g in list_gps(carousel) if g >= first]
-        assert len(gps) >= MIN_FRAMES, gps
-        assert gps == list(range(gps[0], gps[0] + len(gps)))  # 1 per s
-    finally:
-        run_sh(name, "stop", env, 120)
-        subprocess.run(
-            ["tmux", "kill-session", "-t", f"deepclean-{name}"],
-            capture_output=True,
-        )
-        if source is not None:
-            source.close()
+    with frame_source(env, frames):
+        try:
+            done = run_sh(name, "start", env, START_TIMEOUT)
+            assert done.returncode == 0, done.stdout + done.stderr
+            started_source = (
+                "starting the embedded frame source" in done.stdout
+            )
+            assert started_source == (frames == "embedded"), done.stdout
+            wait_for(
+                lambda: list_gps(carousel) or None,
+                "the first cleaned frame",
+                FIRST_FRAME_TIMEOUT,
+                interval=1.0,
+            )
+            first = list_gps(carousel)[0]
+            time.sleep(RUN_LENGTH)
+            status = run_sh(name, "status", env, 60)
+            assert "DEAD" not in status.stdout, status.stdout
+            base = int(env["DEEPCLEAN_PORT_BASE"])
+            assert f"status page: http://127.0.0.1:{base + 4}" in status.stdout
+            gps = [g for g in list_gps(carousel) if g >= first]
+            assert len(gps) >= MIN_FRAMES, gps
+            assert gps == list(range(gps[0], gps[0] + len(gps)))  # 1 per s
+        finally:
+            run_sh(name, "stop", env, 120)
+            subprocess.run(
+                ["tmux", "kill-session", "-t", f"deepclean-{name}"],
+                capture_output=True,
+            )

@@ -17,12 +17,14 @@ the mechanisms are here:
   setting, in the environment of :func:`utils.testing.service_environ`).
 
 Each check returns what it found wrong (empty: nothing), for the test to
-assert ``== []`` and show.
+assert ``== []`` and show. :class:`SettingsContract` holds the tests every
+service runs with them; a service's ``tests/test_config.py`` subclasses it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from pathlib import Path
 from typing import Any, Callable, Mapping, TypeVar
@@ -130,8 +132,9 @@ def changed_settings(before: object, after: object) -> dict[str, Any]:
     }
 
 
+@functools.cache
 def help_text(prog: str) -> str:
-    """``prog --help``, white space folded.
+    """``prog --help``, white space folded (run once per process).
 
     Raises:
         RuntimeError: it failed (with its stderr).
@@ -161,3 +164,37 @@ def help_problems(cls: type, text: str) -> list[str]:
         if "(default" not in help_of or len(help_of) <= MIN_HELP_LENGTH:
             problems.append(f"{flag} is not described: {help_of!r}")
     return problems
+
+
+class SettingsContract:
+    """The tests every service's settings pass: each value has one home
+    (:func:`home_problems`), ``<prog> --help`` documents every setting
+    (:func:`help_problems`), the named profile sections exist.
+
+    A service's ``tests/test_config.py`` subclasses it as ``TestSettings``
+    (pytest collects the inherited tests) and sets the attributes below.
+
+    Attributes:
+        settings: the settings class.
+        prog: the console script, also the name of its section.
+        components: :func:`home_problems`' ``components``.
+        probe: :func:`home_problems`' ``probe``.
+        sections: the profile sections that must exist.
+    """
+
+    settings: type
+    prog: str
+    components: Mapping[type, set[str]]
+    probe: tuple[str, Any]
+    sections: set[str]
+
+    def test_every_value_has_one_home(self) -> None:
+        args = (self.settings, self.prog, self.components, self.probe)
+        assert home_problems(*args) == []
+
+    def test_there_are_profiles(self) -> None:
+        assert self.sections <= set(profiles(self.prog))
+
+    def test_help_documents_every_setting(self) -> None:
+        text = help_text(self.prog)
+        assert help_problems(self.settings, text) == []

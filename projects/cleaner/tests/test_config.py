@@ -35,23 +35,12 @@ COMPONENTS = {
 PROFILES = checks.profiles("cleaner")
 
 
-def test_every_value_has_one_home():
+class TestSettings(checks.SettingsContract):
+    settings = CleanerSettings
+    prog = "cleaner"
+    components = COMPONENTS
     probe = ("freq_low", 58.0)  # a default the audit must see
-    problems = checks.home_problems(
-        CleanerSettings, "cleaner", COMPONENTS, probe
-    )
-    assert problems == []
-
-
-def test_there_are_profiles():
-    assert {"cleaner", "cleaner-low-latency", "cleaner-production"} <= set(
-        PROFILES
-    )
-
-
-def test_help_documents_every_setting():
-    text = checks.help_text("cleaner")
-    assert checks.help_problems(CleanerSettings, text) == []
+    sections = {"cleaner", "cleaner-low-latency", "cleaner-production"}
 
 
 @pytest.mark.parametrize("section", PROFILES)

@@ -34,17 +34,16 @@ COMPONENTS = {
 PROFILES = checks.profiles("exporter")
 
 
-def test_every_value_has_one_home():
+class TestSettings(checks.SettingsContract):
+    settings = ExporterSettings
+    prog = "exporter"
+    components = COMPONENTS
     probe = ("max_versions", 10)  # a default the audit must see
-    problems = checks.home_problems(
-        ExporterSettings, "exporter", COMPONENTS, probe
-    )
-    assert problems == []
+    sections = {"exporter", "exporter-production"}
 
 
 @pytest.mark.parametrize("section", PROFILES)
 def test_every_profile_parses_and_fits_its_cleaner(section):
-    assert {"exporter", "exporter-production"} <= set(PROFILES)
     settings = load_settings(section)
     assert settings.project_dir == Path(ENVIRON["PROJECT_DIR"])
     assert settings.model_repo == settings.project_dir / "model_repo"
@@ -116,11 +115,6 @@ def test_a_short_token_is_refused_without_showing_it():
     with pytest.raises(ConfigError, match="api_token='<hidden>'") as caught:
         SETTINGS.app_config("seven!!")
     assert "seven" not in str(caught.value)
-
-
-def test_help_documents_every_setting():
-    text = checks.help_text("exporter")
-    assert checks.help_problems(ExporterSettings, text) == []
 
 
 def test_entry_point_refuses_a_cleaner_window_that_does_not_fit(tmp_path):

@@ -36,16 +36,12 @@ PROFILES = checks.profiles("trainer")
 SETTINGS = load_settings()
 
 
-def test_every_value_has_one_home():
+class TestSettings(checks.SettingsContract):
+    settings = TrainerSettings
+    prog = "trainer"
+    components = COMPONENTS
     probe = ("train_duration", 4096)  # a default the audit must see
-    problems = checks.home_problems(
-        TrainerSettings, "trainer", COMPONENTS, probe
-    )
-    assert problems == []
-
-
-def test_there_are_profiles():
-    assert {"trainer", "trainer-production"} <= set(PROFILES)
+    sections = {"trainer", "trainer-production"}
 
 
 @pytest.mark.parametrize("section", PROFILES)
@@ -147,9 +143,7 @@ def test_an_unknown_key_is_refused(tmp_path):
         load_settings("trainer", path=path)
 
 
-def test_help_documents_every_setting():
-    text = checks.help_text("trainer")
-    assert checks.help_problems(TrainerSettings, text) == []
+def test_every_setting_has_its_own_docstring_entry():
     doc = TrainerSettings.__doc__
     for field in dataclasses.fields(TrainerSettings):
         assert f"\n        {field.name}:\n" in doc, field.name
