@@ -20,6 +20,7 @@ import dataclasses
 from typing import Any, Callable, Iterable, TypeVar
 
 from utils.errors import ConfigError
+from utils.signal import Subbands
 
 T = TypeVar("T")
 Rule = tuple[str, bool, str]  # (setting, whether its rule holds, the rule)
@@ -88,6 +89,23 @@ def band_rules(settings: object) -> list[Rule]:
         ("freq_low", 0 < low < high, f"0 < freq_low < freq_high={high!r}"),
         ("freq_high", high < rate / 2, f"< sample_rate / 2 = {rate / 2:g} Hz"),
     ]
+
+
+def subband_rules(settings: object) -> list[Rule]:
+    """``subband_edges`` split the band ``freq_low`` .. ``freq_high``
+    (:class:`utils.signal.Subbands`); nothing to say of them while the
+    band itself is wrong (its own rule names it)."""
+    if not settings.freq_low < settings.freq_high:
+        return []
+    try:
+        Subbands(
+            settings.freq_low,
+            settings.freq_high,
+            tuple(settings.subband_edges),
+        )
+    except (TypeError, ValueError) as exc:
+        return [("subband_edges", False, str(exc))]
+    return []
 
 
 def stream_rules(settings: object) -> list[Rule]:

@@ -7,6 +7,8 @@ Hz; durations in seconds.
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -108,6 +110,77 @@ def asd_ratio(
     if not mask.any():
         return 1.0
     return float(np.mean(np.sqrt(p_clean[mask] / p_raw[mask])))
+
+
+@dataclass(frozen=True)
+class Subbands:
+    """The band ``[freq_low, freq_high]`` split at ``edges`` into regions
+    that are judged one by one (the OUT_DQ gate, canary validation), so
+    that cleaning which removes one part of the band cannot hide noise it
+    adds to another behind a good band average.
+
+    A bin at frequency ``f`` belongs to the region ``edges[i] <= f <
+    edges[i + 1]`` (the last region includes ``freq_high``). A region's
+    ASD ratio is ``sqrt(sum P_a / sum P_b)`` over its bins: the ratio of
+    the region's amplitudes, so its strongest feature (the line) counts
+    most, as it does in the data.
+
+    Attributes:
+        freq_low: Hz, lower edge of the band.
+        freq_high: Hz, upper edge.
+        edges: Hz, the interior edges, increasing, strictly inside the band
+            (empty: the band is one region).
+    """
+
+    freq_low: float
+    freq_high: float
+    edges: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        bounds = (self.freq_low, *self.edges, self.freq_high)
+        if any(a >= b for a, b in itertools.pairwise(bounds)):
+            raise ValueError(
+                f"sub-band edges {list(self.edges)} must increase strictly "
+                f"inside {self.freq_low}-{self.freq_high} Hz"
+            )
+
+    @property
+    def names(self) -> list[str]:
+        """``"58-59.25 Hz"`` per region."""
+        bounds = (self.freq_low, *self.edges, self.freq_high)
+        return [f"{a:g}-{b:g} Hz" for a, b in itertools.pairwise(bounds)]
+
+    def masks(self, freqs: np.ndarray) -> np.ndarray:
+        """``(num_regions, len(freqs))`` bins of each region.
+
+        Raises:
+            ValueError: a region holds no bin at this resolution.
+        """
+        bounds = np.array((self.freq_low, *self.edges, self.freq_high))
+        masks = (freqs >= bounds[:-1, None]) & (freqs < bounds[1:, None])
+        masks[-1] |= freqs == self.freq_high
+        empty = [
+            n for n, m in zip(self.names, masks, strict=True) if not m.any()
+        ]
+        if empty:
+            step = freqs[1] - freqs[0] if freqs.size > 1 else float("nan")
+            raise ValueError(
+                f"sub-bands {empty} hold no frequency bin at a "
+                f"{step:g} Hz resolution"
+            )
+        return masks
+
+    def ratios(
+        self, p_a: np.ndarray, p_b: np.ndarray, freqs: np.ndarray
+    ) -> np.ndarray:
+        """ASD ratio a/b of each region (1 where ``p_b`` is all zero)."""
+        masks = self.masks(freqs)
+        sum_a = masks @ p_a
+        sum_b = masks @ p_b
+        out = np.ones(len(masks))
+        ok = sum_b > 0
+        out[ok] = np.sqrt(sum_a[ok] / sum_b[ok])
+        return out
 
 
 def band_power(

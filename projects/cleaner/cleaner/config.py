@@ -34,6 +34,7 @@ from utils.settings import (
     port_rule,
     stream_rules,
     sub_config,
+    subband_rules,
 )
 
 # the exporter's settings of the same profile (run.sh: one file, one
@@ -110,6 +111,9 @@ class CleanerSettings:
             of latency.
         filter_extrapolation_order:
             AR lags extending the prediction before filtering (0: off).
+        subband_edges:
+            Hz where the band is split into the sub-bands the OUT_DQ gate
+            judges one by one (it closes on the worst).
         gate_length:
             Seconds of the OUT_DQ gate's ASD-ratio buffer.
         gate_lookahead_length:
@@ -151,6 +155,7 @@ class CleanerSettings:
     filter_memory_length: float
     filter_pad_length: float
     filter_extrapolation_order: int
+    subband_edges: List[float]
     gate_length: int
     gate_lookahead_length: int
     gate_threshold: float
@@ -160,7 +165,11 @@ class CleanerSettings:
 
     def __post_init__(self) -> None:
         convert_fields(
-            self, project_dir=Path, data_dir=Path, witness_channels=list
+            self,
+            project_dir=Path,
+            data_dir=Path,
+            witness_channels=list,
+            subband_edges=list,
         )
         check_output_rate(self.sample_rate)
         check_rules(self, self._rules())
@@ -176,6 +185,7 @@ class CleanerSettings:
         return [
             *channel_rules(self),
             *band_rules(self),
+            *subband_rules(self),
             (
                 "filter_order",
                 self.filter_order > 0 and self.filter_order % 2 == 0,
@@ -304,6 +314,7 @@ class CleanerSettings:
         return sub_config(
             GateConfig,
             self,
+            subband_edges=tuple(self.subband_edges),
             lookahead_length=self.gate_lookahead_length,
             threshold=self.gate_threshold,
             hysteresis=self.gate_hysteresis,

@@ -66,6 +66,8 @@ class OutputFrame:
         production_version: version tag (0: none).
         canary_version: version tag (0: none).
         seen_at: wall time the raw frame was seen (None: dropped).
+        gate_reason: why OUT_DQ is not fully PRODUCTION in this second
+            (None: it is; :mod:`cleaner.gate`).
     """
 
     gps: int
@@ -77,6 +79,7 @@ class OutputFrame:
     production_version: int
     canary_version: int
     seen_at: float | None
+    gate_reason: str | None = None
 
 
 def version_tag(versions: np.ndarray) -> tuple[bool, int]:
@@ -112,4 +115,5 @@ def to_frame(gated: GatedSecond[CleanedSecond]) -> OutputFrame:
         production_version=0 if dropped else record.production_version,
         canary_version=0 if dropped else record.canary_version,
         seen_at=source.seen_at,
+        gate_reason=gated.reason,
     )

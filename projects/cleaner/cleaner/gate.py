@@ -2,15 +2,23 @@
 
 :class:`OutDqGate` keeps the last ``gate_length`` cleaned seconds. The
 second written is ``lookahead_length`` seconds before the newest one (the
-seed: the second-to-last of 8 s). Each second it measures
+seed: the second-to-last of 8 s). Each second it measures, over the
+buffer, the ASD ratio PRODUCTION / RAW of each sub-band of the band
+(:class:`utils.signal.Subbands`: by default the 60 Hz line with its two
+Hann neighbour bins, and the sidebands below and above it), and judges on
+the worst one::
 
-    ratio = asd_ratio(PRODUCTION, RAW) over the buffer, in the band
+    ratio = max over sub-bands of ASD(PRODUCTION) / ASD(RAW)
 
-and sets the weight ``w(t)`` of the subtraction in the written second::
+(the seed's band mean let a subtraction with the wrong amplitude or phase
+at the line through, the official product worse than raw at 60 Hz, as long
+as the sidebands were removed). It sets the weight ``w(t)`` of the
+subtraction in the written second::
 
     OUT_DQ = RAW + w(t) * (PRODUCTION - RAW),   w in [0, 1]
 
-- open -> closing: ``ratio > threshold + hysteresis``, or a second from the
+- open -> closing: ``ratio > threshold + hysteresis`` (the log and
+  :attr:`GatedSecond.reason` name the sub-band), or a second from the
   written one to the newest has no production model (version 0 or Triton
   down), or more than half of the buffer has no input (dropped seconds are
   zeros: the median ratio would be measured on nothing, and the first
@@ -18,8 +26,10 @@ and sets the weight ``w(t)`` of the subtraction in the written second::
   zeros): ``w`` falls from 1 to 0 along a half Hann window over the
   written second;
 - closed -> opening: the buffer is full, at least half of it has input,
-  ``ratio < threshold`` and every second from the written one to the
-  newest has a production model: ``w`` rises along a half Hann window;
+  ``ratio < threshold`` and every second of it has a production model (so
+  the ratio measures the model, not the step where its subtraction
+  starts or stops, whose leakage fills the quiet sub-bands): ``w`` rises
+  along a half Hann window;
 - closed: ``OUT_DQ`` *is* the raw strain (bitwise); open: it *is*
   PRODUCTION.
 
@@ -35,7 +45,10 @@ seconds, and the falling taper weighs the prediction's first, best
 samples most.
 
 The gate starts closed, so the first ``gate_length`` seconds of a stream
-are raw. It logs INFO when it opens and when it closes.
+are raw. It logs INFO when it opens and when it closes, and every written
+second that is not fully open carries the reason (:data:`FILLING`,
+:data:`NO_MODEL`, :data:`NO_INPUT`, :data:`OPENING` or ``"ratio
+<sub-band>"``), which the service counts per reason.
 """
 
 from __future__ import annotations
@@ -48,10 +61,16 @@ from typing import Generic, Protocol, TypeVar
 import numpy as np
 
 from utils.errors import ConfigError
-from utils.signal import asd_ratio, extrapolate
+from utils.signal import Subbands, extrapolate, psd
 from utils.taper import hann_edge
 
 logger = logging.getLogger(__name__)
+
+# why a written second is not fully open (besides "ratio <sub-band>")
+FILLING = "filling"  # the buffer is not full yet (stream start, after a gap)
+NO_MODEL = "no model"  # a second to the newest has no production model
+NO_INPUT = "no input"  # more than half of the buffer has no input
+OPENING = "opening"  # the second the gate opens over (partly raw)
 
 
 class Gateable(Protocol):
@@ -72,8 +91,10 @@ class GateConfig:
 
     Attributes:
         sample_rate: Hz.
-        freq_low: Hz, lower edge of the band the ratio is averaged over.
+        freq_low: Hz, lower edge of the band judged.
         freq_high: Hz, upper edge.
+        subband_edges: Hz, where the band is split into the sub-bands
+            judged one by one (:class:`utils.signal.Subbands`).
         gate_length: seconds of the buffer the ratio is measured over.
         lookahead_length: seconds between the written and newest second.
         threshold: the gate closes above it (plus hysteresis), reopens
@@ -89,6 +110,7 @@ class GateConfig:
     sample_rate: int
     freq_low: float
     freq_high: float
+    subband_edges: tuple[float, ...]
     gate_length: int
     lookahead_length: int
     threshold: float
@@ -109,6 +131,17 @@ class GateConfig:
             raise ConfigError(f"average {self.average!r}: median or mean")
         if not 0 <= 2 * self.bridge_order < self.sample_rate:
             raise ConfigError("0 <= bridge_order < sample_rate / 2")
+        size = int(round(self.fftlength * self.sample_rate))
+        try:
+            self.subbands.masks(np.fft.rfftfreq(size, 1 / self.sample_rate))
+        except ValueError as exc:
+            raise ConfigError(f"subband_edges: {exc}") from None
+
+    @property
+    def subbands(self) -> Subbands:
+        return Subbands(
+            self.freq_low, self.freq_high, tuple(self.subband_edges)
+        )
 
 
 @dataclass(frozen=True)
@@ -120,7 +153,10 @@ class GatedSecond(Generic[R]):
         out_dq: ``(sample_rate,)`` the OUT_DQ channel.
         on: the gate was fully open over the whole second.
         taper: the gate opened or closed during the second.
-        ratio: the ASD ratio it decided on (None: buffer not full).
+        ratio: the worst sub-band's ASD ratio, which it decided on (None:
+            buffer not full).
+        reason: why the second is not fully open (None: it is); see the
+            module docstring.
     """
 
     record: R
@@ -128,6 +164,7 @@ class GatedSecond(Generic[R]):
     on: bool
     taper: bool
     ratio: float | None
+    reason: str | None = None
 
 
 class OutDqGate(Generic[R]):
@@ -141,7 +178,9 @@ class OutDqGate(Generic[R]):
         self.config = config
         self._buffer: deque[R] = deque(maxlen=config.gate_length)
         self._open = False
+        self._reason: str | None = FILLING  # why closed (None: open)
         self._removed: np.ndarray | None = None  # RAW - OUT_DQ, last second
+        self._subbands = config.subbands
         size = config.sample_rate
         self._rising = hann_edge(size, size, rising=True)
         self._falling = self._rising[::-1].copy()
@@ -176,6 +215,7 @@ class OutDqGate(Generic[R]):
                 "open" if is_open else "closed",
             )
         self._open = is_open
+        self._reason = None if is_open else FILLING
         self._removed = removed
 
     def push(self, record: R) -> GatedSecond[R] | None:
@@ -190,65 +230,89 @@ class OutDqGate(Generic[R]):
             return None
         written = self._buffer[-1 - ahead]
         models = all(r.production_ok for r in list(self._buffer)[-1 - ahead :])
+        modelled = all(r.production_ok for r in self._buffer)
         empty = sum(1 for r in self._buffer if not np.any(r.raw))
-        ratio = self._ratio()
+        worst = self._worst()
         blind = 2 * empty > len(self._buffer)
-        weight = self._decide(written.gps, models, ratio, blind)
+        weight = self._decide(written.gps, models, modelled, worst, blind)
         out_dq = self._apply(written, weight)
         self._removed = written.raw - out_dq
+        on = weight is None and self._open
         return GatedSecond(
             written,
             out_dq,
-            on=weight is None and self._open,
+            on=on,
             taper=weight is not None,
-            ratio=ratio,
+            ratio=None if worst is None else worst[0],
+            reason=None if on else self._reason,
         )
 
-    def _ratio(self) -> float | None:
+    def _worst(self) -> tuple[float, str] | None:
+        """The highest sub-band ASD ratio over the buffer and its sub-band
+        (None: the buffer is not full)."""
         c = self.config
         if len(self._buffer) < c.gate_length:
             return None
-        cleaned = np.concatenate([r.production for r in self._buffer])
-        raw = np.concatenate([r.raw for r in self._buffer])
-        return asd_ratio(
-            cleaned,
-            raw,
-            c.sample_rate,
-            c.freq_low,
-            c.freq_high,
-            c.fftlength,
-            c.overlap,
-            c.average,
+        both = np.stack(
+            [
+                np.concatenate([r.production for r in self._buffer]),
+                np.concatenate([r.raw for r in self._buffer]),
+            ]
         )
+        freqs, (p_clean, p_raw) = psd(
+            both, c.sample_rate, c.fftlength, c.overlap, c.average
+        )
+        ratios = self._subbands.ratios(p_clean, p_raw, freqs)
+        i = int(np.argmax(ratios))
+        return float(ratios[i]), self._subbands.names[i]
 
     def _decide(
-        self, gps: int, models: bool, ratio: float | None, blind: bool
+        self,
+        gps: int,
+        models: bool,
+        modelled: bool,
+        worst: tuple[float, str] | None,
+        blind: bool,
     ) -> np.ndarray | None:
-        """Update the state; return the taper, or None for a steady state.
-        ``blind``: more than half of the buffer has no input."""
+        """Update the state and its reason; return the taper, or None for
+        a steady state. ``models``: the seconds from the written one to the
+        newest have a production model; ``modelled``: every second of the
+        buffer has; ``blind``: more than half of it has no input."""
         c = self.config
+        if not models or not (self._open or modelled):
+            reason = NO_MODEL
+        elif blind:
+            reason = NO_INPUT
+        elif worst is None:  # an open gate resumed after a restart stays
+            reason = None if self._open else FILLING  # open till it can judge
+        else:
+            limit = c.threshold + c.hysteresis if self._open else c.threshold
+            ratio, band = worst
+            reason = f"ratio {band}" if ratio > limit else None
         if self._open:
-            reason = None
-            if not models:
-                reason = "no production model"
-            elif blind:
-                reason = "most of its buffer has no input"
-            elif ratio is not None and ratio > c.threshold + c.hysteresis:
-                reason = (
-                    f"ASD ratio {ratio:.3f} > {c.threshold + c.hysteresis}"
-                )
             if reason is None:
                 return None
-            self._open = False
-            logger.info("OUT_DQ gate closes at GPS %d: %s", gps, reason)
-            return self._falling
-        if models and not blind and ratio is not None and ratio < c.threshold:
-            self._open = True
-            logger.info(
-                "OUT_DQ gate opens at GPS %d: ASD ratio %.3f", gps, ratio
+            self._open, self._reason = False, reason
+            detail = (
+                f": ASD ratio {worst[0]:.3f} > {limit:g}"
+                if reason.startswith("ratio")
+                else ""
             )
-            return self._rising
-        return None
+            logger.info(
+                "OUT_DQ gate closes at GPS %d: %s%s", gps, reason, detail
+            )
+            return self._falling
+        if reason is not None or worst[0] >= c.threshold:
+            self._reason = reason or f"ratio {worst[1]}"
+            return None
+        self._open, self._reason = True, OPENING
+        logger.info(
+            "OUT_DQ gate opens at GPS %d: worst sub-band ASD ratio %.3f (%s)",
+            gps,
+            worst[0],
+            worst[1],
+        )
+        return self._rising
 
     def _apply(self, record: R, weight: np.ndarray | None) -> np.ndarray:
         if weight is None:

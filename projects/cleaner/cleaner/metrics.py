@@ -79,6 +79,14 @@ class CleanerMetrics:
             "1 while the OUT_DQ gate is open",
             registry=r,
         )
+        self.out_dq_closed = Counter(
+            "deepclean_cleaner_out_dq_closed_seconds",
+            "Written seconds whose OUT_DQ is not (fully) the production-"
+            "cleaned strain, by the gate's reason (filling, no model, no "
+            "input, opening, ratio <sub-band>)",
+            ["reason"],
+            registry=r,
+        )
         self.version = Gauge(
             "deepclean_cleaner_model_version",
             "Model version in the newest frame (0: none)",

@@ -106,6 +106,8 @@ class CleanerStream:
         else:
             self.metrics.frames.labels("written").inc()
             self.latency.record(frame.gps, written_at - frame.seen_at)
+        if frame.gate_reason is not None:
+            self.metrics.out_dq_closed.labels(frame.gate_reason).inc()
         if frame.state & State.INPUT_OK:
             self._report_versions(frame)
 

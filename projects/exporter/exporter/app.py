@@ -122,10 +122,10 @@ def create_app(config: AppConfig) -> Flask:
 
     @app.post("/production")
     def promote() -> Response:
-        version = validation.positive_version(
-            validation.only_keys(body(), "version")
-        )
-        state = service.manager.promote(version)
+        request = validation.keys_of(body(), "version", ("reason",))
+        version = validation.positive_version(request["version"])
+        reason = validation.reason_text(request.get("reason"))
+        state = service.manager.promote(version, reason)
         return jsonify(
             {"production": state.production, "canary": state.canary}
         )

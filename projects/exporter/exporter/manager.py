@@ -159,8 +159,13 @@ class VersionManager:
 
     # -- promotion --
 
-    def promote(self, version: int) -> RepositoryState:
+    def promote(self, version: int, reason: str = "") -> RepositoryState:
         """Make ``version`` production; the canary stays as it is.
+
+        Args:
+            version: a version on disk (newer or older: a roll-back).
+            reason: why, as the caller says (the monitor's verdict, an
+                operator's note); kept in the history with the time.
 
         Raises:
             NotFound: no such version on disk.
@@ -179,16 +184,18 @@ class VersionManager:
                 version=version,
                 previous=state.production,
                 time=utc_now(),
+                reason=reason,
             )
             self._switch(state, new)
             self.repository.write_state(new)
         self.metrics.promotions.inc()
         self.metrics.observe_state(new, len(self.repository.versions()))
         logger.info(
-            "promoted version %d to production (was %d); canary %d",
+            "promoted version %d to production (was %d); canary %d: %s",
             version,
             state.production,
             new.canary,
+            reason or "no reason given",
         )
         return new
 

@@ -20,7 +20,12 @@ from exporter.jobs import JobQueue
 from exporter.layout import PIPELINE_NAME, ServingConfig
 from exporter.manager import VersionManager
 from exporter.metrics import ExporterMetrics
-from exporter.repository import JOBS_FILE, ModelRepository, RepositoryConfig
+from exporter.repository import (
+    JOBS_FILE,
+    ModelRepository,
+    RepositoryConfig,
+    RepositoryState,
+)
 from exporter.triton import TritonConfig, TritonControl
 from utils.errors import DeepCleanError
 from utils.runs import train_dir
@@ -199,5 +204,20 @@ class ExporterService:
         return {
             "production": state.production,
             "canary": state.canary,
+            "production_since": production_since(state),
             "versions": versions,
         }
+
+
+def production_since(state: RepositoryState) -> dict | None:
+    """The promotion that made production what it is: ``{"version",
+    "time", "previous", "reason"}`` (None: never promoted, version 0)."""
+    for event in reversed(state.history):
+        if event.get("event") == "promote":
+            if event.get("version") != state.production:
+                return None
+            return {
+                key: event.get(key)
+                for key in ("version", "time", "previous", "reason")
+            }
+    return None

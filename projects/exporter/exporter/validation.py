@@ -24,6 +24,7 @@ from exporter.errors import (
 )
 from utils.runs import DONE_FILE, parse_run_name
 
+MAX_REASON_LENGTH = 500  # characters of a promotion's reason
 MAX_VERSION = 2**31 - 1  # Triton version numbers are int64; be modest
 
 
@@ -113,6 +114,41 @@ def resolve_run(name: object, train_dir: Path) -> Path:
             f"run {name} is not finished (no {DONE_FILE} in {path})"
         )
     return resolved
+
+
+def keys_of(body: dict, required: str, optional: tuple[str, ...]) -> dict:
+    """``body`` with key ``required`` and only keys of ``optional`` besides.
+
+    Raises:
+        BadRequest: ``required`` is missing or another key is present.
+    """
+    allowed = {required, *optional}
+    extra = sorted(str(key) for key in body if key not in allowed)
+    if required not in body or extra:
+        names = ", ".join(f'"{k}"' for k in (required, *optional))
+        raise BadRequest(
+            f"body must be {{{names}}} ({required!r} required); missing "
+            f"or unknown keys {extra}"[:300]
+        )
+    return body
+
+
+def reason_text(value: object) -> str:
+    """The operator's or monitor's reason for a promotion: printable text,
+    at most :data:`MAX_REASON_LENGTH` characters ("" when absent).
+
+    Raises:
+        BadRequest: not a string, too long, or with control characters.
+    """
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadRequest("reason must be a string")
+    if len(value) > MAX_REASON_LENGTH:
+        raise BadRequest(f"reason longer than {MAX_REASON_LENGTH} characters")
+    if not value.isprintable():
+        raise BadRequest("reason must be printable text on one line")
+    return value
 
 
 def positive_version(value: object) -> int:

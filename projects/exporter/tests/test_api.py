@@ -158,6 +158,7 @@ def test_health_before_any_version(api):
     assert app.test_client().get("/versions").get_json() == {
         "production": 0,
         "canary": 0,
+        "production_since": None,
         "versions": [],
     }
 

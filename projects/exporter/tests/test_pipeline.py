@@ -141,6 +141,26 @@ def test_promotion_during_a_stream_fails_no_request(deployment):
     ]
 
 
+def test_roll_back_with_a_reason_shows_why_production_is_live(deployment):
+    """An operator rolls back with one request; ``GET /versions`` says
+    which version is live, since when, after which, and why."""
+    client = deployment.client
+    for version, reason in ((2, ""), (1, "roll back: v2 rings at 60 Hz")):
+        body = (
+            {"version": version, "reason": reason}
+            if reason
+            else {"version": version}
+        )
+        response = client.post("/production", json=body, headers=AUTH)
+        assert response.status_code == 200
+    listing = client.get("/versions").get_json()
+    since = listing["production_since"]
+    assert listing["production"] == since["version"] == 1
+    assert since["previous"] == 2
+    assert since["reason"] == "roll back: v2 rings at 60 Hz"
+    assert since["time"]
+
+
 def test_restarting_the_exporter_keeps_everything(deployment):
     before = deployment.state()
     deployment.restart_exporter(max_versions=2)
@@ -217,6 +237,24 @@ def bad_requests(deployment) -> list[tuple[str, str, dict, int]]:
         ("POST", "/production", {"json": {"version": True}, **auth}, 400),
         ("POST", "/production", {"json": {"version": 2.0}, **auth}, 400),
         ("POST", "/production", {"json": {"version": 2, "x": 1}, **auth}, 400),
+        (
+            "POST",
+            "/production",
+            {"json": {"version": 2, "reason": 1}, **auth},
+            400,
+        ),
+        (
+            "POST",
+            "/production",
+            {"json": {"version": 2, "reason": "a\nforged"}, **auth},
+            400,
+        ),
+        (
+            "POST",
+            "/production",
+            {"json": {"version": 2, "reason": "x" * 501}, **auth},
+            400,
+        ),
         ("POST", "/versions", {"json": {"run": str(outside)}, **auth}, 400),
         ("POST", "/versions", {"json": {"run": "../outside"}, **auth}, 400),
         ("POST", "/versions", {"json": {"run": "1-2/../../x"}, **auth}, 400),

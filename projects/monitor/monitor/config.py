@@ -12,6 +12,7 @@ annotations`` here: typeo reads the real annotation objects.
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import List
 
 from monitor.archive import ArchiveConfig
 from monitor.carousel import CarouselConfig
@@ -28,6 +29,7 @@ from utils.settings import (
     convert_fields,
     port_rule,
     sub_config,
+    subband_rules,
 )
 
 RANGE_LENGTH = 32  # s of data per inspiral-range point (at most psd_length)
@@ -95,10 +97,16 @@ class MonitorSettings:
             window (the one value used everywhere).
         ratio_threshold:
             Promote when the window's CANARY/RAW ASD ratio is below it.
+        production_margin:
+            ... and when no sub-band of CANARY is worse than PRODUCTION
+            over the same window by more than this (relative ASD).
         freq_low:
             Low edge of the validation band, Hz.
         freq_high:
             High edge of the validation band, Hz.
+        subband_edges:
+            Hz where the band is split into the sub-bands compared with
+            production.
         fftlength:
             Welch segment of the validation ASDs, s.
         overlap:
@@ -144,8 +152,10 @@ class MonitorSettings:
     exporter_url: str
     window_length: int
     ratio_threshold: float
+    production_margin: float
     freq_low: float
     freq_high: float
+    subband_edges: List[float]
     fftlength: float
     overlap: float
     max_frames: int
@@ -166,7 +176,9 @@ class MonitorSettings:
     verbose: bool = False
 
     def __post_init__(self) -> None:
-        convert_fields(self, project_dir=Path, archive_dir=Path)
+        convert_fields(
+            self, project_dir=Path, archive_dir=Path, subband_edges=list
+        )
         check_rules(self, self._rules())
         check_output_band(self.freq_low, self.freq_high)
         check_sub_configs(
@@ -211,6 +223,8 @@ class MonitorSettings:
                 f">= fftlength={fft!r} (one Welch segment)",
             ),
             ("ratio_threshold", self.ratio_threshold > 0, "> 0"),
+            ("production_margin", self.production_margin >= 0, ">= 0"),
+            *subband_rules(self),
             ("max_frames", self.max_frames >= 2, ">= 2"),
             ("archive_length", self.archive_length >= 1, ">= 1 s"),
             ("missing_timeout", self.missing_timeout > 0, "> 0 s"),
@@ -260,7 +274,12 @@ class MonitorSettings:
         return sub_config(LoopConfig, self, state_path=state_path)
 
     def validation_config(self) -> ValidationConfig:
-        return sub_config(ValidationConfig, self, sample_rate=STRAIN_RATE)
+        return sub_config(
+            ValidationConfig,
+            self,
+            sample_rate=STRAIN_RATE,
+            subband_edges=tuple(self.subband_edges),
+        )
 
     def promotion_config(self, token: str) -> PromotionConfig:
         """Args: token: the exporter's API token (``main`` reads it)."""

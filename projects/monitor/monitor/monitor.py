@@ -79,6 +79,7 @@ class Monitor:
             c.promotion,
             promo.get("pending"),
             promo.get("history", ()),
+            promo.get("reason", ""),
         )
         self.archiver = Archiver(c.archive, self.carousel, self.channels)
         self.history = History(c.status.history_length, c.status.psd_length)
@@ -184,7 +185,9 @@ class Monitor:
         self.promoter.observe_production(second.production_version)
         verdict = self.validator.add(second)
         if verdict is not None and verdict.validated:
-            self.promoter.request(verdict.version, verdict.gps)
+            self.promoter.request(
+                verdict.version, verdict.gps, verdict.describe()
+            )
         record = self.history.add(second)
         self.last_gps = gps
         m = self.metrics
@@ -267,6 +270,7 @@ class Monitor:
             validation={
                 **self.validator.to_state(),
                 "ratio": self.validator.ratio,
+                "vs_production": self.validator.vs_production()[0],
             },
             pending=self.promoter.pending,
             promotions=list(self.promoter.history),

@@ -1,7 +1,10 @@
 """Promoting a validated canary through the exporter's HTTP API.
 
-``POST /production {"version": v}`` with ``Authorization: Bearer <token>``:
-200 promotes, 404 means the exporter does not know ``v``. Every request has
+``POST /production {"version": v, "reason": why}`` with ``Authorization:
+Bearer <token>``: 200 promotes, 404 means the exporter does not know ``v``.
+The reason is the canary's verdict with both of its figures (against raw
+and against production), which the exporter keeps and shows as why
+production is live. Every request has
 a timeout; a tick makes at most one, and a failed one is retried after a
 back-off (:class:`utils.retry.RetrySchedule`, never a sleep in the loop).
 The pending version is part of the saved state, so an exporter that is down
@@ -83,8 +86,8 @@ class ExporterClient:
         except (requests.RequestException, ValueError) as exc:
             raise ServiceError(f"GET {url} failed: {exc}") from exc
 
-    def promote(self, version: int) -> dict:
-        """``POST /production {"version": version}``.
+    def promote(self, version: int, reason: str = "") -> dict:
+        """``POST /production {"version": version, "reason": reason}``.
 
         Raises:
             PromotionRefused: a 4xx other than 401/403 (unknown version).
@@ -95,7 +98,7 @@ class ExporterClient:
         try:
             response = self.session.post(
                 url,
-                json={"version": int(version)},
+                json={"version": int(version), "reason": reason[:500]},
                 headers=headers,
                 timeout=self.config.timeout,
             )
@@ -137,6 +140,7 @@ class Promoter:
         client: the exporter API.
         config: the retry back-off.
         pending: version validated but not yet promoted (saved state).
+        reason: its verdict, sent with the promotion (saved state).
         history: past promotions (saved state); the newest
             :data:`KEPT_PROMOTIONS` are kept.
     """
@@ -147,9 +151,11 @@ class Promoter:
         config: PromotionConfig,
         pending: int | None = None,
         history: Iterable[dict] = (),
+        reason: str = "",
     ) -> None:
         self.client = client
         self.pending = pending
+        self.reason = reason
         self.history: deque[dict] = deque(history, maxlen=KEPT_PROMOTIONS)
         self.schedule = RetrySchedule(
             Backoff(
@@ -157,9 +163,10 @@ class Promoter:
             )
         )
 
-    def request(self, version: int, gps: int) -> None:
-        """Queue ``version`` (validated at ``gps``); a newer validated
-        version replaces an older pending one and is tried at once."""
+    def request(self, version: int, gps: int, reason: str = "") -> None:
+        """Queue ``version`` (validated at ``gps``, for ``reason``); a newer
+        validated version replaces an older pending one and is tried at
+        once."""
         if self.pending is not None and self.pending > version:
             logger.info(
                 "canary %d validated but %d is pending: ignored",
@@ -171,7 +178,7 @@ class Promoter:
             logger.info(
                 "promotion of %d superseded by %d", self.pending, version
             )
-        self.pending = version
+        self.pending, self.reason = version, reason
         self.schedule.succeeded()  # nothing to wait out for a new version
 
     def observe_production(self, version: int) -> None:
@@ -200,7 +207,7 @@ class Promoter:
             return None
         version = self.pending
         try:
-            self.client.promote(version)
+            self.client.promote(version, self.reason)
         except PromotionRefused as exc:
             logger.error(
                 "promotion of canary %d refused, giving up: %s", version, exc
@@ -221,11 +228,20 @@ class Promoter:
             return "retry"
         logger.info("canary %d promoted to production (GPS %s)", version, gps)
         self.history.append(
-            {"version": version, "gps": gps, "time": time.time()}
+            {
+                "version": version,
+                "gps": gps,
+                "time": time.time(),
+                "reason": self.reason,
+            }
         )
         self.pending = None
         self.schedule.succeeded()
         return "promoted"
 
     def to_state(self) -> dict:
-        return {"pending": self.pending, "history": list(self.history)}
+        return {
+            "pending": self.pending,
+            "reason": self.reason,
+            "history": list(self.history),
+        }

@@ -247,13 +247,17 @@ class StatusPage:
         validation = (
             f"version {val.get('version')} {val.get('status')}: "
             f"{val.get('seconds', 0)}/{cfg.window_length} s, "
-            f"ASD ratio {val.get('ratio', float('nan')):.4f} "
+            f"ASD ratio {val.get('ratio', float('nan')):.4f} vs raw "
             f"(promote below {cfg.ratio_threshold}, "
-            f"{cfg.freq_low}-{cfg.freq_high} Hz)"
+            f"{cfg.freq_low}-{cfg.freq_high} Hz), "
+            f"{val.get('vs_production', float('nan')):.4f} vs production "
+            f"(worst sub-band; at most {1 + cfg.production_margin:g})"
         )
         rows = [
             ("exporter", exporter),
+            ("live production", e(_live(snap.exporter))),
             ("canary validation", e(validation)),
+            ("verdicts", e(_verdicts(val.get("verdicts", {})))),
             ("pending promotion", e(str(snap.pending))),
             (
                 "promotions",
@@ -283,6 +287,40 @@ class StatusPage:
             figures=figures,
         )
         write_text(path, page)
+
+
+def _live(exporter: dict | None) -> str:
+    """Which version is live and why (the exporter's promotion record)."""
+    if not exporter:
+        return "unknown (exporter unreachable)"
+    since = exporter.get("production_since")
+    production = exporter.get("production")
+    if not production:
+        return "none (version 0: PRODUCTION is raw strain)"
+    if not since:
+        return f"v{production}"
+    reason = since.get("reason") or "no reason given"
+    return (
+        f"v{production} since {since.get('time')} (was "
+        f"v{since.get('previous')}): {reason}"
+    )
+
+
+def _verdicts(verdicts: dict) -> str:
+    """The newest verdicts, both figures each."""
+    out = []
+    for version in sorted(verdicts, key=int, reverse=True)[:5]:
+        v = verdicts[version]
+        line = (
+            f"v{version} {v['status']}: {v['ratio']:.4f} vs raw, "
+            f"{v.get('vs_production', float('nan')):.4f} vs production "
+            f"v{v.get('production_version', '?')} "
+            f"({v.get('subband', '')})"
+        )
+        if v.get("reason"):
+            line += f", {v['reason']}"
+        out.append(line)
+    return "; ".join(out) or "none yet"
 
 
 _PAGE = """<!DOCTYPE html>

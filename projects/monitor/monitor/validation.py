@@ -1,4 +1,5 @@
-"""Canary validation: is the canary's cleaning better than nothing?
+"""Canary validation: is the canary's cleaning better than nothing, and no
+worse than the production model it would replace?
 
 Each canary version ``v`` gets one window of ``window_length`` seconds made
 ONLY of seconds that ``v`` cleaned: every state sample has INPUT_OK and
@@ -10,13 +11,21 @@ restarts validation from zero.
 The ASD ratio is a Welch (mean) average over every complete segment
 (``fftlength`` long, ``overlap`` apart) that lies inside a run of
 contiguous qualifying seconds: ``mean over band bins of sqrt(sum P_canary /
-sum P_raw)``. It is accumulated incrementally, so its state is a few
-numbers per band bin (persisted in ``state.json``) plus the samples of the
-unfinished segment, stored as the GPS seconds they came from and re-read
-from the frames after a restart.
+sum P_raw)``. Over the same segments it measures the canary against the
+PRODUCTION channel of the same seconds (what the production model made of
+the same data; the raw strain while production is version 0): the ASD
+ratio CANARY / PRODUCTION of each sub-band (:class:`utils.signal.Subbands`,
+as the OUT_DQ gate judges), of which the worst counts. Everything is
+accumulated incrementally, so the state is a few numbers per band bin
+(persisted in ``state.json``) plus the samples of the unfinished segment,
+stored as the GPS seconds they came from and re-read from the frames after
+a restart.
 
-When the window is full the verdict is final: ``validated`` (ratio below
-``ratio_threshold``) or ``rejected``. A version is never validated on less
+When the window is full the verdict is final: ``validated`` when the ratio
+against raw is below ``ratio_threshold`` AND the worst sub-band against
+production is at most ``1 + production_margin`` (a canary that beats raw
+but would make the product worse than the model it replaces is refused),
+else ``rejected``, with the reason. A version is never validated on less
 than a full window. The verdicts of the :data:`KEPT_VERDICTS` newest
 versions are kept (and saved), so the state stays small.
 """
@@ -33,6 +42,7 @@ from scipy import signal as sp_signal
 from monitor.frames import SecondData
 from utils.channels import OutputChannels, State
 from utils.errors import ConfigError
+from utils.signal import Subbands
 
 logger = logging.getLogger(__name__)
 
@@ -52,15 +62,21 @@ class ValidationConfig:
         window_length: s of data this canary cleaned that make one full
             validation window (one value, used everywhere).
         ratio_threshold: promote when the window's ASD ratio is below it.
+        production_margin: and when no sub-band of the canary is worse
+            than production by more than this (relative ASD).
         freq_low, freq_high: band, Hz.
+        subband_edges: Hz, where the band is split into the sub-bands
+            compared with production.
         fftlength, overlap: Welch segment and overlap, s.
         sample_rate: Hz of the CANARY and RAW channels.
     """
 
     window_length: int
     ratio_threshold: float
+    production_margin: float
     freq_low: float
     freq_high: float
+    subband_edges: tuple[float, ...]
     fftlength: float
     overlap: float
     sample_rate: int
@@ -73,6 +89,21 @@ class ValidationConfig:
                     f"{name}={getattr(self, name)!r}: whole samples at "
                     f"{self.sample_rate} Hz"
                 )
+        if self.production_margin < 0:
+            raise ConfigError(
+                f"production_margin={self.production_margin!r}: >= 0"
+            )
+        freqs = np.fft.rfftfreq(self.segment_size, 1 / self.sample_rate)
+        try:
+            self.subbands.masks(freqs)
+        except ValueError as exc:
+            raise ConfigError(f"subband_edges: {exc}") from None
+
+    @property
+    def subbands(self) -> Subbands:
+        return Subbands(
+            self.freq_low, self.freq_high, tuple(self.subband_edges)
+        )
 
     @property
     def segment_size(self) -> int:
@@ -87,13 +118,46 @@ class ValidationConfig:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The end of one version's validation."""
+    """The end of one version's validation.
+
+    Attributes:
+        version: the canary version judged.
+        validated: it may be promoted.
+        ratio: ASD ratio CANARY / RAW, band mean.
+        vs_production: ASD ratio CANARY / PRODUCTION, worst sub-band.
+        subband: that sub-band.
+        production_version: production's version tag in the window's
+            last second (0: none, PRODUCTION was the raw strain).
+        seconds: seconds of the window.
+        gps: GPS second of the verdict.
+        reason: why it was rejected ("" when validated).
+    """
 
     version: int
     validated: bool
     ratio: float
+    vs_production: float
+    subband: str
+    production_version: int
     seconds: int
     gps: int
+    reason: str = ""
+
+    def describe(self) -> str:
+        """One line with both figures, for the log and the exporter."""
+        against = (
+            f"production v{self.production_version}"
+            if self.production_version
+            else "production (none: raw)"
+        )
+        status = "validated" if self.validated else "rejected"
+        return (
+            f"canary v{self.version} {status}"
+            f" over {self.seconds} s to GPS {self.gps}: ASD ratio "
+            f"{self.ratio:.4f} vs raw (band mean), {self.vs_production:.4f} "
+            f"vs {against} (worst sub-band, {self.subband})"
+            + (f"; {self.reason}" if self.reason else "")
+        )
 
 
 class CanaryValidator:
@@ -118,6 +182,8 @@ class CanaryValidator:
         self.channels = channels
         freqs = np.fft.rfftfreq(config.segment_size, 1 / config.sample_rate)
         self.band = (freqs >= config.freq_low) & (freqs <= config.freq_high)
+        self.freqs = freqs[self.band]
+        self.subbands = config.subbands
         self.verdicts: dict[int, dict] = {}
         self._reset(None)
         if state:
@@ -131,8 +197,10 @@ class CanaryValidator:
         self.first_gps: int | None = None
         self.sum_canary = np.zeros(int(self.band.sum()))
         self.sum_raw = np.zeros(int(self.band.sum()))
+        self.sum_production = np.zeros(int(self.band.sum()))
+        self.production_version = 0
         self._tail_gps: list[int] = []
-        self._tail: tuple[np.ndarray, np.ndarray] | None = None
+        self._tail: tuple[np.ndarray, ...] | None = None
         self._break()
 
     @property
@@ -144,6 +212,17 @@ class CanaryValidator:
         if not ok.any():
             return 1.0
         return float(np.mean(np.sqrt(self.sum_canary[ok] / self.sum_raw[ok])))
+
+    def vs_production(self) -> tuple[float, str]:
+        """Worst sub-band ASD ratio CANARY / PRODUCTION of the window and
+        its sub-band (NaN before any segment)."""
+        if self.segments == 0:
+            return float("nan"), ""
+        ratios = self.subbands.ratios(
+            self.sum_canary, self.sum_production, self.freqs
+        )
+        worst = int(np.argmax(ratios))
+        return float(ratios[worst]), self.subbands.names[worst]
 
     def add(self, second: SecondData) -> Verdict | None:
         """Feed one processed second; returns a verdict when one is made."""
@@ -162,9 +241,16 @@ class CanaryValidator:
             return None
         self._append(
             second.gps,
-            second.strains[self.channels.canary],
-            second.strains[self.channels.raw],
+            tuple(
+                second.strains[name]
+                for name in (
+                    self.channels.canary,
+                    self.channels.raw,
+                    self.channels.production,
+                )
+            ),
         )
+        self.production_version = second.production_version
         self.seconds += 1
         if self.first_gps is None:
             self.first_gps = second.gps
@@ -202,31 +288,45 @@ class CanaryValidator:
         )
 
     def _decide(self, gps: int) -> Verdict:
+        c = self.config
         ratio = self.ratio
-        ok = ratio < self.config.ratio_threshold
-        self.status = VALIDATED if ok else REJECTED
+        vs_production, subband = self.vs_production()
+        reasons = []
+        if not ratio < c.ratio_threshold:
+            reasons.append(f"not below {c.ratio_threshold:g} vs raw")
+        if vs_production > 1 + c.production_margin:
+            reasons.append(
+                f"worse than production in {subband} by more than "
+                f"{c.production_margin:g}"
+            )
+        verdict = Verdict(
+            version=self.version,
+            validated=not reasons,
+            ratio=ratio,
+            vs_production=vs_production,
+            subband=subband,
+            production_version=self.production_version,
+            seconds=self.seconds,
+            gps=gps,
+            reason=" and ".join(reasons),
+        )
+        self.status = VALIDATED if verdict.validated else REJECTED
         self.verdicts[self.version] = {
             "status": self.status,
             "ratio": ratio,
+            "vs_production": vs_production,
+            "subband": subband,
+            "production_version": self.production_version,
+            "reason": verdict.reason,
             "gps": gps,
             "seconds": self.seconds,
             "first_gps": self.first_gps,
         }
         self._bound_verdicts()
-        log = logger.info if ok else logger.warning
-        log(
-            "canary %d %s at GPS %d: ASD ratio %.4f over %d s (%d segments, "
-            "threshold %.3g)",
-            self.version,
-            self.status,
-            gps,
-            ratio,
-            self.seconds,
-            self.segments,
-            self.config.ratio_threshold,
-        )
+        log = logger.info if verdict.validated else logger.warning
+        log("%s (%d segments)", verdict.describe(), self.segments)
         self._break()
-        return Verdict(self.version, ok, ratio, self.seconds, gps)
+        return verdict
 
     def _bound_verdicts(self) -> None:
         """Keep the verdicts of the :data:`KEPT_VERDICTS` newest versions."""
@@ -239,14 +339,15 @@ class CanaryValidator:
         self._tail_gps = []
         self._tail_offset = 0
 
-    def _append(self, gps: int, canary: np.ndarray, raw: np.ndarray) -> None:
+    def _append(self, gps: int, strains: tuple[np.ndarray, ...]) -> None:
+        """Add (CANARY, RAW, PRODUCTION) of second ``gps``."""
         if self._tail is None or self._last_gps != gps - 1:
-            self._tail = (canary, raw)
+            self._tail = strains
             self._tail_gps, self._tail_offset = [gps], 0
         else:
-            self._tail = (
-                np.concatenate([self._tail[0], canary]),
-                np.concatenate([self._tail[1], raw]),
+            self._tail = tuple(
+                np.concatenate([old, new])
+                for old, new in zip(self._tail, strains, strict=True)
             )
             self._tail_gps.append(gps)
         self._last_gps = gps
@@ -256,17 +357,19 @@ class CanaryValidator:
         """Accumulate every complete segment of the tail; keep the rest
         (the samples of ``_tail_gps`` from ``_tail_offset`` on)."""
         size, step = self.config.segment_size, self.config.step_size
-        canary, raw = self._tail
+        canary, raw, production = self._tail
         start = 0
         while start + size <= len(canary):
-            self.sum_canary += self._psd(canary[start : start + size])
-            self.sum_raw += self._psd(raw[start : start + size])
+            part = slice(start, start + size)
+            self.sum_canary += self._psd(canary[part])
+            self.sum_raw += self._psd(raw[part])
+            self.sum_production += self._psd(production[part])
             self.segments += 1
             start += step
         start = min(start, len(canary))
         offset = self._tail_offset + start
         drop = offset // self.config.sample_rate
-        self._tail = (canary[start:], raw[start:])
+        self._tail = tuple(x[start:] for x in self._tail)
         self._tail_gps = self._tail_gps[drop:]
         self._tail_offset = offset - drop * self.config.sample_rate
 
@@ -290,6 +393,8 @@ class CanaryValidator:
             "first_gps": self.first_gps,
             "sum_canary": self.sum_canary.tolist(),
             "sum_raw": self.sum_raw.tolist(),
+            "sum_production": self.sum_production.tolist(),
+            "production_version": self.production_version,
             "last_gps": self._last_gps,
             "tail_gps": list(self._tail_gps),
             "tail_offset": self._tail_offset,
@@ -304,7 +409,7 @@ class CanaryValidator:
         if last is None:
             return
         if not tail_gps:
-            self._tail, self._last_gps = (np.zeros(0), np.zeros(0)), last
+            self._tail, self._last_gps = (np.zeros(0),) * 3, last
             return
         data = reread(tail_gps) if reread is not None else None
         if data is None:
@@ -315,11 +420,14 @@ class CanaryValidator:
             )
             return
         offset = int(state["tail_offset"])
-        canary, raw = (
+        self._tail = tuple(
             np.concatenate([d.strains[name] for d in data])[offset:]
-            for name in (self.channels.canary, self.channels.raw)
+            for name in (
+                self.channels.canary,
+                self.channels.raw,
+                self.channels.production,
+            )
         )
-        self._tail = (canary, raw)
         self._tail_gps, self._tail_offset = tail_gps, offset
         self._last_gps = last
 
@@ -331,16 +439,19 @@ class CanaryValidator:
         self.seconds = int(state["seconds"])
         self.segments = int(state["segments"])
         self.first_gps = state["first_gps"]
-        sums = np.array(state["sum_canary"]), np.array(state["sum_raw"])
-        if sums[0].shape != self.sum_canary.shape:
+        names = ("sum_canary", "sum_raw", "sum_production")
+        sums = [np.array(state.get(name, ())) for name in names]
+        if any(x.shape != self.sum_canary.shape for x in sums):
             logger.warning(
-                "saved validation has another band; restarting "
-                "validation of canary %s",
+                "saved validation has another band or no production "
+                "sums (saved by an older monitor); restarting validation "
+                "of canary %s",
                 self.version,
             )
             self._reset(self.version)
             return
-        self.sum_canary, self.sum_raw = sums
+        self.sum_canary, self.sum_raw, self.sum_production = sums
+        self.production_version = int(state.get("production_version", 0))
         self._resume_tail(state, reread)
         logger.info(
             "canary %s: resumed validation (%s, %d s, %d segments, "

@@ -38,6 +38,7 @@ TOKEN = "test-token"
 GOOD_STATE = State.INPUT_OK | State.CANARY_OK | State.ANALYSIS_READY
 SIM_RATE = 16384  # Hz, the simulator's strain
 REMOVED = 0.9  # fraction of the band-passed truth a good canary removes
+PRODUCTION_REMOVED = 0.95  # and a production model (version > 0)
 
 
 class FrameSource:
@@ -72,7 +73,7 @@ class FrameSource:
         self,
         gps: int,
         n: int,
-        canary: str = "good",
+        canary: str | float = "good",
         canary_version: int = 2,
         production_version: int = 0,
         state: int = int(GOOD_STATE),
@@ -82,14 +83,18 @@ class FrameSource:
         """Write frames ``[gps, gps+n)`` (except ``skip``).
 
         Args:
-            canary: ``good``, ``harmful`` or ``none`` (CANARY = RAW).
+            canary: ``good``, ``harmful``, ``none`` (CANARY = RAW), or
+                the fraction of the band-passed truth it removes (a
+                float; production removes :data:`PRODUCTION_REMOVED`).
             canary_version, production_version: the frames' tags.
             state: DeepClean state-vector value of every sample.
             skip: GPS seconds not written (missing from the carousel).
             folder: where to write (default: the carousel).
         """
         raw, truth = self.stretch(gps, n)
-        if canary == "good":
+        if isinstance(canary, float):
+            cleaned = raw - canary * truth
+        elif canary == "good":
             cleaned = raw - REMOVED * truth
         elif canary == "harmful":
             noise = bandpass(
@@ -98,7 +103,9 @@ class FrameSource:
             cleaned = raw + noise * (2 * np.std(truth) / np.std(noise))
         else:
             cleaned = raw.copy()
-        production = raw - 0.95 * truth if production_version else raw
+        production = (
+            raw - PRODUCTION_REMOVED * truth if production_version else raw
+        )
         paths = []
         for i in range(n):
             g = gps + i
@@ -174,6 +181,7 @@ class FakeExporter:
         self.production: int | None = None
         self.canary: int | None = max(versions) if versions else None
         self.promotions: list[int] = []
+        self.reasons: list[str | None] = []  # of each promotion
         self.requests: list[tuple[str, str]] = []
         self.port = free_port()
         self.server: ThreadingHTTPServer | None = None
@@ -218,11 +226,13 @@ class FakeExporter:
                 if auth != f"Bearer {TOKEN}":
                     return self._reply(401, {"error": "unauthorized"})
                 size = int(self.headers.get("Content-Length", 0))
-                version = json.loads(self.rfile.read(size))["version"]
+                body = json.loads(self.rfile.read(size))
+                version = body["version"]
                 if version not in exporter.known:
                     return self._reply(404, {"error": "unknown version"})
                 exporter.production = version
                 exporter.promotions.append(version)
+                exporter.reasons.append(body.get("reason"))
                 self._reply(200, {"production": version})
 
         self.server = _QuietServer(("127.0.0.1", self.port), Handler)

@@ -4,6 +4,7 @@ with the exporter's API served for real by a stand-in (FakeExporter)."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import replace
 
@@ -16,12 +17,13 @@ from monitor_helpers import (
     make_config,
     released,
 )
-from scipy.signal import welch
+from scipy.signal import hilbert, welch
 
 from monitor.frames import SecondData
 from monitor.monitor import Monitor
 from monitor.validation import KEPT_VERDICTS, CanaryValidator
 from utils.channels import OutputChannels, State
+from utils.signal import bandpass
 
 WINDOW = 10  # s, the window of these tests (make_config)
 
@@ -196,10 +198,11 @@ def test_unknown_version_is_refused_not_retried(
 
 
 def _second(gps: int, canary: np.ndarray, raw: np.ndarray) -> SecondData:
+    """Production version 0: PRODUCTION is the raw strain."""
     c = OutputChannels("L1")
     return SecondData(
         gps,
-        {c.canary: canary, c.raw: raw},
+        {c.canary: canary, c.raw: raw, c.production: raw},
         np.full(16, int(GOOD_STATE), np.int32),
         0,
         2,
@@ -281,3 +284,72 @@ def test_verdicts_are_bounded_after_many_windows(frames):
     )
     loaded = CanaryValidator(config, OutputChannels("L1"), state)
     assert sorted(loaded.verdicts) == newest
+
+
+def test_canary_worse_than_production_is_refused_a_better_one_promoted(
+    tmp_path, frames, exporter, open_monitor
+):
+    """Production (v2) removes 95 % of the coupled noise. Canary v3
+    removes 60 %: far better than raw (the seed's rule would promote it),
+    worse than production: refused, both figures in its verdict. Canary v4
+    removes 99 %: promoted."""
+    staging = tmp_path / "staging"
+    staged = frames.write(
+        GPS0,
+        WINDOW + 2,
+        canary=0.6,
+        canary_version=3,
+        production_version=2,
+        folder=staging,
+    ) + frames.write(
+        GPS0 + WINDOW + 2,
+        WINDOW + 2,
+        canary=0.99,
+        canary_version=4,
+        production_version=2,
+        folder=staging,
+    )
+    monitor = open_monitor()
+    release(monitor, staged, frames.carousel)
+    worse, better = (
+        monitor.validator.verdicts[3],
+        monitor.validator.verdicts[4],
+    )
+    assert worse["status"] == "rejected"
+    assert worse["ratio"] < 0.6  # beats raw by far
+    assert worse["vs_production"] > 1.5  # but not production
+    assert worse["production_version"] == 2
+    assert "worse than production" in worse["reason"]
+    assert better["status"] == "validated"
+    assert better["vs_production"] < 1.0
+    assert exporter.promotions == [4]
+    # the promotion carries the verdict, both figures, to the exporter
+    assert re.match(
+        r"canary v4 validated over 10 s to GPS \d+: ASD ratio 0\.\d+ vs "
+        r"raw \(band mean\), 0\.\d+ vs production v2 \(worst sub-band",
+        exporter.reasons[0],
+    )
+
+
+def test_first_canary_is_compared_with_raw_in_every_subband(frames):
+    """With no production model PRODUCTION is the raw strain, so the
+    comparison with production is one with raw, sub-band by sub-band: a
+    canary that removes the sidebands but rings the line at the wrong
+    phase is refused although its band-mean ratio beats raw."""
+    config = load_settings(window_length=12).validation_config()
+    validator = CanaryValidator(config, OutputChannels("L1"))
+    raw, truth = frames.stretch(GPS0, 13)
+    line = bandpass(truth, 59.5, 60.5, 4096)
+    canary = raw - (truth - line) - np.imag(hilbert(line))
+    verdict = None
+    for i in range(13):
+        part = slice(i * 4096, (i + 1) * 4096)
+        verdict = verdict or validator.add(
+            _second(GPS0 + i, canary[part], raw[part])
+        )
+    assert verdict is not None and not verdict.validated
+    assert verdict.ratio < 1.0
+    assert verdict.vs_production > 1.2
+    assert verdict.subband == "59.25-60.75 Hz"
+    assert verdict.production_version == 0
+    assert "production (none: raw)" in verdict.describe()
