@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -230,3 +231,17 @@ def test_training_never_blocks_collection(sim, settings) -> None:
         worker.stop(timeout=60)
     assert not worker.busy
     assert metrics.runs.labels("interrupted")._value.get() == 1
+
+
+def test_first_run_trains_on_the_newest_data_present(sim, settings) -> None:
+    """A prefilled DATA_DIR: the first run takes the newest
+    train_duration seconds (plus the lead-in), not the oldest; with less
+    than that present, it starts from the oldest."""
+    stream, schedule = settings.stream_config(), settings.schedule_config()
+    duration = schedule.train_duration
+    sim.write_stretch(settings.data_dir, GPS, duration + 40)
+    newest = GPS + duration + 40 - 1
+    assert start_gps(stream, schedule, None) == newest + 1 - duration - 2
+    short = settings.data_dir.parent / "short"
+    sim.write_stretch(short, GPS, duration // 2)
+    assert start_gps(replace(stream, data_dir=short), schedule, None) == GPS

@@ -9,9 +9,12 @@ the background :class:`~trainer.worker.TrainingWorker` (if it is busy, the
 run starts as soon as it is free, on the newest data then). The loop never
 waits for training.
 
-Start: from the oldest frame present (a prefilled ``DATA_DIR`` trains at
-once), or, when runs exist already, from where the next run's data begin
-(clamped to the frames present), so a restart does not retrain old spans.
+Start: the first run trains on the NEWEST ``train_duration`` seconds
+present (a prefilled ``DATA_DIR`` trains at once, on the data nearest to
+those its canary will be validated on; starting from the oldest made a
+canary that the next run's replaced before it was validated), or, when
+runs exist already, from where the next run's data begin (clamped to the
+frames present), so a restart does not retrain old spans.
 """
 
 from __future__ import annotations
@@ -60,8 +63,11 @@ def start_gps(
 ) -> int | str:
     """Where to start following (see the module docstring)."""
     present = list_gps(stream.strain_dir)
-    if last_stop is None or not present:
+    if not present:
         return "oldest"
+    if last_stop is None:
+        newest = present[-1] + 1 - schedule.train_duration - LEAD_LENGTH
+        return max(newest, present[0])
     resume = last_stop + schedule.retrain_cadence - schedule.train_duration
     return min(max(resume - LEAD_LENGTH, present[0]), present[-1])
 
