@@ -19,6 +19,7 @@ from monitor.carousel import CarouselConfig
 from monitor.promotion import PromotionConfig
 from monitor.status import StatusConfig
 from monitor.validation import ValidationConfig
+from monitor.watch import WatchConfig
 from utils.channels import STRAIN_RATE
 from utils.contracts import check_output_band
 from utils.errors import ConfigError
@@ -51,6 +52,7 @@ class LoopConfig:
         ifo: interferometer.
         state_path: the persisted state (JSON, written atomically).
         poll_interval: s between ticks.
+        project_dir: the DeepClean project folder (train-now requests).
         missing_timeout: s a skipped second may stay missing (while a later
             one exists) before it is treated as a gap.
         metrics_port: Prometheus port on 127.0.0.1; 0 disables.
@@ -59,6 +61,7 @@ class LoopConfig:
     """
 
     ifo: str
+    project_dir: Path
     state_path: Path
     poll_interval: float
     missing_timeout: float
@@ -72,6 +75,7 @@ class MonitorConfig:
 
     loop: LoopConfig
     validation: ValidationConfig
+    watch: WatchConfig
     promotion: PromotionConfig
     carousel: CarouselConfig
     archive: ArchiveConfig
@@ -100,6 +104,10 @@ class MonitorSettings:
         production_margin:
             ... and when no sub-band of CANARY is worse than PRODUCTION
             over the same window by more than this (relative ASD).
+        stale_factor:
+            Production is stale (no longer matches the coupling; the
+            trainer is asked for a run now) when its ASD ratio vs raw over
+            the newest window exceeds this times its validated ratio.
         freq_low:
             Low edge of the validation band, Hz.
         freq_high:
@@ -153,6 +161,7 @@ class MonitorSettings:
     window_length: int
     ratio_threshold: float
     production_margin: float
+    stale_factor: float
     freq_low: float
     freq_high: float
     subband_edges: List[float]
@@ -224,6 +233,7 @@ class MonitorSettings:
             ),
             ("ratio_threshold", self.ratio_threshold > 0, "> 0"),
             ("production_margin", self.production_margin >= 0, ">= 0"),
+            ("stale_factor", self.stale_factor > 1, "> 1"),
             *subband_rules(self),
             ("max_frames", self.max_frames >= 2, ">= 2"),
             ("archive_length", self.archive_length >= 1, ">= 1 s"),
@@ -281,6 +291,9 @@ class MonitorSettings:
             subband_edges=tuple(self.subband_edges),
         )
 
+    def watch_config(self) -> WatchConfig:
+        return sub_config(WatchConfig, self)
+
     def promotion_config(self, token: str) -> PromotionConfig:
         """Args: token: the exporter's API token (``main`` reads it)."""
         return PromotionConfig(
@@ -328,6 +341,7 @@ class MonitorSettings:
         return MonitorConfig(
             loop=self.loop_config(),
             validation=self.validation_config(),
+            watch=self.watch_config(),
             promotion=self.promotion_config(token),
             carousel=self.carousel_config(),
             archive=self.archive_config(),

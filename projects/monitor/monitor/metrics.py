@@ -53,6 +53,20 @@ class MonitorMetrics:
             "canary_validation_version",
             "canary version being validated (0: none)",
         )
+        self.production_ratio = gauge(
+            "production_ratio",
+            "ASD ratio PRODUCTION/RAW (band mean) over the newest window "
+            "of the live version (NaN until a segment)",
+        )
+        self.production_stale = gauge(
+            "production_stale",
+            "1 while production no longer matches the coupling (its ratio "
+            "above stale_factor x its validated ratio)",
+        )
+        self.train_requests = counter(
+            "train_requests_total",
+            "train-now requests written for the trainer",
+        )
         self.version = gauge(
             "version", "model version in the newest frame", "role"
         )

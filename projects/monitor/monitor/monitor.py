@@ -8,6 +8,8 @@ A tick, top to bottom:
 2. process the frames present in GPS order, declaring a gap for a second
    missing longer than ``missing_timeout`` (:mod:`monitor.sequencer`):
    each second feeds the canary validation and the history;
+   and the production watch (:mod:`monitor.watch`: a stale production
+   asks the trainer for a run now);
 3. promote a validated canary, or retry a failed promotion when due;
 4. archive complete stretches from the spool;
 5. save the state; render the status page when due.
@@ -33,10 +35,12 @@ from monitor.sequencer import Sequencer, Step
 from monitor.server import StatusServer
 from monitor.state import StateStore
 from monitor.status import Snapshot, StatusPage
-from monitor.validation import CanaryValidator
+from monitor.validation import COLLECTING, CanaryValidator
+from monitor.watch import ProductionWatch
 from utils.channels import OutputChannels
 from utils.errors import FrameError, ServiceError
 from utils.names import cleaned_name
+from utils.train_request import write_request
 from utils.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -72,6 +76,7 @@ class Monitor:
         self.validator = CanaryValidator(
             c.validation, self.channels, state.get("validator"), self._reread
         )
+        self.watch = ProductionWatch(c.watch, c.validation, self.channels)
         self.client = ExporterClient(c.promotion)
         promo = state.get("promoter", {})
         self.promoter = Promoter(
@@ -188,6 +193,7 @@ class Monitor:
             self.promoter.request(
                 verdict.version, verdict.gps, verdict.describe()
             )
+        self._watch(second)
         record = self.history.add(second)
         self.last_gps = gps
         m = self.metrics
@@ -202,6 +208,30 @@ class Monitor:
         m.validation_version.set(self.validator.version or 0)
         m.validation_seconds.set(self.validator.seconds)
         m.validation_ratio.set(self.validator.ratio)
+
+    def _watch(self, second: SecondData) -> None:
+        """Production still matching? Ask for a run now if not."""
+        verdict = self.validator.verdicts.get(second.production_version)
+        self.watch.add(second, verdict["ratio"] if verdict else None)
+        canary = self.validator.version or 0
+        judged = self.validator.status != COLLECTING
+        if self.watch.should_ask(canary, judged):
+            write_request(
+                self.config.loop.project_dir,
+                second.gps,
+                self.watch.version,
+                self.watch.ratio,
+                self.watch.baseline,
+                self.watch.reason,
+            )
+            self.metrics.train_requests.inc()
+            logger.warning(
+                "GPS %d: asked the trainer for a run now: %s",
+                second.gps,
+                self.watch.reason,
+            )
+        self.metrics.production_ratio.set(self.watch.ratio)
+        self.metrics.production_stale.set(1 if self.watch.stale else 0)
 
     def _gap(self, step: Step) -> None:
         self.validator.gap()
@@ -271,6 +301,13 @@ class Monitor:
                 **self.validator.to_state(),
                 "ratio": self.validator.ratio,
                 "vs_production": self.validator.vs_production()[0],
+                "watch": {
+                    "version": self.watch.version,
+                    "ratio": self.watch.ratio,
+                    "baseline": self.watch.baseline,
+                    "stale": self.watch.stale,
+                    "full": self.watch.full,
+                },
             },
             pending=self.promoter.pending,
             promotions=list(self.promoter.history),

@@ -256,6 +256,7 @@ class StatusPage:
         rows = [
             ("exporter", exporter),
             ("live production", e(_live(snap.exporter))),
+            ("production watch", e(_watch(val.get("watch")))),
             ("canary validation", e(validation)),
             ("verdicts", e(_verdicts(val.get("verdicts", {})))),
             ("pending promotion", e(str(snap.pending))),
@@ -304,6 +305,21 @@ def _live(exporter: dict | None) -> str:
         f"v{production} since {since.get('time')} (was "
         f"v{since.get('previous')}): {reason}"
     )
+
+
+def _watch(watch: dict | None) -> str:
+    """Production's ratio over its newest window against its baseline."""
+    if not watch or not watch.get("version"):
+        return "no production model"
+    ratio, base = watch.get("ratio", float("nan")), watch.get("baseline")
+    text = f"v{watch['version']}: ASD ratio {ratio:.4f} vs raw over " + (
+        "its newest window" if watch.get("full") else "a partial window"
+    )
+    if base is not None:
+        text += f" (validated {base:.4f})"
+    if watch.get("stale"):
+        text += " STALE: no longer matches the coupling; training requested"
+    return text
 
 
 def _verdicts(verdicts: dict) -> str:

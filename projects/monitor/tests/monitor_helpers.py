@@ -76,6 +76,7 @@ class FrameSource:
         canary: str | float = "good",
         canary_version: int = 2,
         production_version: int = 0,
+        production: float = PRODUCTION_REMOVED,
         state: int = int(GOOD_STATE),
         skip: tuple[int, ...] = (),
         folder: Path | None = None,
@@ -87,6 +88,8 @@ class FrameSource:
                 the fraction of the band-passed truth it removes (a
                 float; production removes :data:`PRODUCTION_REMOVED`).
             canary_version, production_version: the frames' tags.
+            production: the fraction of the band-passed truth PRODUCTION
+                removes when ``production_version`` is not 0.
             state: DeepClean state-vector value of every sample.
             skip: GPS seconds not written (missing from the carousel).
             folder: where to write (default: the carousel).
@@ -103,9 +106,8 @@ class FrameSource:
             cleaned = raw + noise * (2 * np.std(truth) / np.std(noise))
         else:
             cleaned = raw.copy()
-        production = (
-            raw - PRODUCTION_REMOVED * truth if production_version else raw
-        )
+        removed = production
+        production = raw - removed * truth if production_version else raw
         paths = []
         for i in range(n):
             g = gps + i

@@ -84,8 +84,8 @@ def test_train_run_without_frames_fails_clearly(tmp_path) -> None:
 
 def test_service_trains_exports_and_stops(sim, tmp_path) -> None:
     """The real ``trainer`` process on a prefilled DATA_DIR: it trains at
-    once, the (fake) exporter is told, metrics are served, SIGTERM stops
-    it cleanly."""
+    once on the newest data, the (fake) exporter is told, metrics are
+    served, SIGTERM stops it cleanly."""
     sim.write_stretch(tmp_path / "data", GPS, 24)
     exporter_port, metrics_port = free_port(), free_port()
     exporter = FakeExporter(exporter_port, [202])
@@ -114,7 +114,9 @@ def test_service_trains_exports_and_stops(sim, tmp_path) -> None:
         exporter.close()
         log.close()
     assert 'deepclean_trainer_runs_total{outcome="finished"} 1.0' in metrics
-    assert exporter.requests[0]["body"] == {"run": f"{GPS + 1}-{GPS + 17}"}
+    # the newest 16 s of the 24 s present (the newest second is the
+    # resampler's look-ahead)
+    assert exporter.requests[0]["body"] == {"run": f"{GPS + 7}-{GPS + 23}"}
     assert exporter.requests[0]["auth"] == f"Bearer {TOKEN}"
     text = (tmp_path / "project" / "logs" / "trainer.log").read_text()
     assert "epoch 1/2 train" in text and "trainer stopping" in text

@@ -24,6 +24,7 @@ from utils.errors import DataCheckError
 from utils.nn.checkpoint import load_model
 from utils.signal import bandpass
 from utils.simulation import SimulationConfig, Simulator, read_truth
+from utils.train_request import request_path, write_request
 from utils.waiting import wait_for
 
 RATE = 4096
@@ -62,6 +63,12 @@ def _follow(service, worker, frames: int) -> None:
         worker.stop()
 
 
+def _follow_one(service, worker) -> None:
+    """:func:`_follow` one second, the worker already started."""
+    service.step(service.follower.next_second())
+    wait_for(lambda: not worker.busy, "the run", timeout=120, interval=0.05)
+
+
 def _extra(run: Path) -> dict:
     return json.loads((run / "model.json").read_text())["extra"]
 
@@ -70,10 +77,13 @@ def test_prefilled_data_trains_on_cadence_with_warm_starts(
     sim, settings
 ) -> None:
     """16 s runs every 8 s: the first from scratch, each later one
-    warm-started from the one before with lr x 0.1."""
-    sim.write_stretch(settings.data_dir, GPS, 36)
+    warm-started from the one before with lr x 0.1. The prefill holds
+    just the first run (16 s and the 2 s lead-in), so the service starts
+    at its oldest frame; the rest arrives after the start."""
+    sim.write_stretch(settings.data_dir, GPS, 18)
     metrics = TrainerMetrics()
     service, worker = _service(settings, metrics)
+    sim.write_stretch(settings.data_dir, GPS + 18, 18)
     _follow(service, worker, 36)
     runs = finished_runs(settings.train_dir)
     # output seconds GPS+1 .. GPS+33: runs end at GPS+17, +25, +33
@@ -216,9 +226,10 @@ def test_incoherent_data_are_refused_with_reasons(tmp_path, settings) -> None:
 def test_training_never_blocks_collection(sim, settings) -> None:
     """While a run trains in its thread, the main loop keeps reading."""
     slow = with_(settings, max_epochs=30, patience=30)
-    sim.write_stretch(settings.data_dir, GPS, 30)
+    sim.write_stretch(settings.data_dir, GPS, 18)  # starts at the oldest
     metrics = TrainerMetrics()
     service, worker = _service(slow, metrics)
+    sim.write_stretch(settings.data_dir, GPS + 18, 12)
     worker.start()
     stop = threading.Event()
     try:
@@ -245,3 +256,37 @@ def test_first_run_trains_on_the_newest_data_present(sim, settings) -> None:
     short = settings.data_dir.parent / "short"
     sim.write_stretch(short, GPS, duration // 2)
     assert start_gps(replace(stream, data_dir=short), schedule, None) == GPS
+
+
+def test_train_now_request_starts_a_run_ahead_of_the_cadence(
+    sim, settings
+) -> None:
+    """A cadence of 100 s would give one run in 48 s of data; the
+    monitor's train-now request gives a second one within the poll
+    interval, on the newest data. A malformed request is moved aside and
+    changes nothing."""
+    slow_cadence = with_(settings, retrain_cadence=100)
+    sim.write_stretch(settings.data_dir, GPS, 18)
+    metrics = TrainerMetrics()
+    service, worker = _service(slow_cadence, metrics)
+    sim.write_stretch(settings.data_dir, GPS + 18, 30)
+    path = request_path(settings.project_dir)
+    path.parent.mkdir(parents=True)
+    path.write_text('{"gps": "soon"}')  # a claim, not a request
+    counts = []
+    worker.start()
+    for i in range(32):
+        if i == 24:
+            assert not path.exists() and list(path.parent.glob("*.bad-*"))
+            write_request(settings.project_dir, GPS + 23, 1, 0.7, 0.2, "stale")
+        _follow_one(service, worker)
+        counts.append(len(finished_runs(settings.train_dir)))
+    worker.stop()
+    assert counts[23] == 1  # one run on the cadence so far
+    runs = finished_runs(settings.train_dir)
+    assert not path.exists()
+    assert metrics.requests._value.get() == 1
+    assert len(runs) == 2
+    start, stop = (int(x) for x in runs[1].name.split("-"))
+    # on the newest data when the request was taken (within the poll)
+    assert stop - start == 16 and GPS + 23 <= stop <= GPS + 31

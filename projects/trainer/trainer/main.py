@@ -80,7 +80,13 @@ def build_service(
     schedule, collect = settings.schedule_config(), settings.collect_config()
     stream = settings.stream_config()
     return TrainerService(
-        stream, schedule, collect, worker, metrics, last_stop
+        stream,
+        schedule,
+        collect,
+        worker,
+        metrics,
+        last_stop,
+        project_dir=settings.project_dir,
     )
 
 

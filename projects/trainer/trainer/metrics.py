@@ -53,6 +53,11 @@ class TrainerMetrics:
         self.training = Gauge(
             "deepclean_trainer_training", "1 while a run trains", registry=r
         )
+        self.requests = Counter(
+            "deepclean_trainer_train_requests_total",
+            "Train-now requests of the monitor taken",
+            registry=r,
+        )
         self.exports = Counter(
             "deepclean_trainer_export_requests_total",
             "Requests to the exporter by outcome",

@@ -9,6 +9,13 @@ the background :class:`~trainer.worker.TrainingWorker` (if it is busy, the
 run starts as soon as it is free, on the newest data then). The loop never
 waits for training.
 
+Ahead of the cadence: the monitor may ask for a run now
+(:mod:`utils.train_request`, when production no longer matches the
+coupling). The loop looks for such a request every
+:data:`REQUEST_POLL_LENGTH` seconds of data; it takes it, and the next run
+starts as soon as the worker is free, on the newest data. A request that
+comes while a run is in progress is answered by that run's canary.
+
 Start: the first run trains on the NEWEST ``train_duration`` seconds
 present (a prefilled ``DATA_DIR`` trains at once, on the data nearest to
 those its canary will be validated on; starting from the oldest made a
@@ -22,12 +29,14 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from trainer.collector import CollectConfig, Collector, Resampler
 from trainer.metrics import TrainerMetrics
 from trainer.worker import TrainingWorker
 from utils.errors import ConfigError
 from utils.follower import FrameFollower, FrameSecond, StreamConfig, list_gps
+from utils.train_request import take_request
 from utils.waiting import wait_for
 
 logger = logging.getLogger(__name__)
@@ -35,6 +44,7 @@ logger = logging.getLogger(__name__)
 LEAD_LENGTH = 2  # s of raw frames read before the first second to collect
 FIRST_FRAME_POLL = 0.2  # s between looks for a first frame
 FIRST_FRAME_LOG = 30.0  # s between INFO lines while none is there
+REQUEST_POLL_LENGTH = 5  # s of data between looks for a train-now request
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,8 @@ class TrainerService:
         worker: runs training (its thread must be started).
         metrics: counters and gauges.
         last_stop: end GPS of the newest finished run, if any.
+        project_dir: where the monitor's train-now requests are (None:
+            none are taken).
     """
 
     def __init__(
@@ -92,8 +104,11 @@ class TrainerService:
         worker: TrainingWorker,
         metrics: TrainerMetrics,
         last_stop: int | None = None,
+        project_dir: Path | None = None,
     ) -> None:
         self.schedule = schedule
+        self.project_dir = project_dir
+        self._since_request_look = 0
         self.collector = Collector(collect)
         self.worker = worker
         self.metrics = metrics
@@ -151,6 +166,7 @@ class TrainerService:
 
     def step(self, frame: FrameSecond) -> None:
         """Process one raw second."""
+        self._look_for_request()
         if frame.dropped:
             self.metrics.drops.inc()
         for second in self.resampler.push(frame):
@@ -161,6 +177,34 @@ class TrainerService:
         if new_drops:
             self.metrics.sets_dropped.inc(new_drops)
             self._sets_dropped = self.collector.sets_dropped
+
+    def _look_for_request(self) -> None:
+        """Take the monitor's train-now request, if one is there."""
+        if self.project_dir is None:
+            return
+        self._since_request_look += 1
+        if self._since_request_look < REQUEST_POLL_LENGTH:
+            return
+        self._since_request_look = 0
+        request = take_request(self.project_dir)
+        if request is None:
+            return
+        self.metrics.requests.inc()
+        if self.worker.busy:
+            logger.info(
+                "train-now request (GPS %d: %s): a run is in progress; "
+                "its canary answers it",
+                request["gps"],
+                request["reason"],
+            )
+            return
+        logger.info(
+            "training now, ahead of the cadence, at the monitor's request "
+            "(GPS %d: %s)",
+            request["gps"],
+            request["reason"],
+        )
+        self.next_train_gps = None
 
     def _maybe_train(self) -> None:
         collector, schedule = self.collector, self.schedule
