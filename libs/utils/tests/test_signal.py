@@ -7,7 +7,14 @@ import pytest
 from scipy.signal import welch
 
 from conftest import GPS
-from utils.signal import asd_ratio, band_power, bandpass, butter_bandpass, psd
+from utils.signal import (
+    Subbands,
+    asd_ratio,
+    band_power,
+    bandpass,
+    butter_bandpass,
+    psd,
+)
 
 RATE = 4096
 
@@ -82,3 +89,23 @@ def test_band_power_of_a_sinusoid() -> None:
 def test_psd_needs_enough_data() -> None:
     with pytest.raises(ValueError, match="at least 2.0 s"):
         psd(np.zeros(RATE), RATE)
+
+
+def test_subbands_split_the_band_and_judge_each_part() -> None:
+    subbands = Subbands(58.0, 62.0, (59.25, 60.75))
+    assert subbands.names == ["58-59.25 Hz", "59.25-60.75 Hz", "60.75-62 Hz"]
+    freqs = np.arange(0, 100.5, 0.5)
+    masks = subbands.masks(freqs)
+    assert [list(freqs[m]) for m in masks] == [
+        [58.0, 58.5, 59.0],
+        [59.5, 60.0, 60.5],
+        [61.0, 61.5, 62.0],
+    ]
+    p_raw = np.ones_like(freqs)
+    p_clean = np.where(freqs == 60.0, 4.0, 0.25)  # the line made worse
+    ratios = subbands.ratios(p_clean, p_raw, freqs)
+    np.testing.assert_allclose(ratios, [0.5, np.sqrt(4.5 / 3), 0.5])
+    with pytest.raises(ValueError, match="increase strictly"):
+        Subbands(58.0, 62.0, (60.75, 59.25))
+    with pytest.raises(ValueError, match="hold no frequency bin"):
+        Subbands(58.0, 62.0, (60.1, 60.3)).masks(freqs)

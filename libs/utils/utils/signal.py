@@ -15,6 +15,8 @@ import numpy as np
 from scipy import signal as sp_signal
 from scipy.linalg import solve_toeplitz
 
+from utils.errors import ConfigError
+
 
 @lru_cache(maxsize=32)
 def butter_bandpass(
@@ -181,6 +183,26 @@ class Subbands:
         ok = sum_b > 0
         out[ok] = np.sqrt(sum_a[ok] / sum_b[ok])
         return out
+
+
+def subbands_of(config: object) -> Subbands:
+    """The :class:`Subbands` of a config with ``freq_low``, ``freq_high``,
+    ``subband_edges``, ``sample_rate`` and ``fftlength`` (s per Welch
+    segment).
+
+    Raises:
+        ConfigError: naming ``subband_edges``, when they do not split the
+            band or a sub-band holds no bin at that resolution.
+    """
+    try:
+        subbands = Subbands(
+            config.freq_low, config.freq_high, tuple(config.subband_edges)
+        )
+        size = int(round(config.fftlength * config.sample_rate))
+        subbands.masks(np.fft.rfftfreq(size, 1 / config.sample_rate))
+    except ValueError as exc:
+        raise ConfigError(f"subband_edges: {exc}") from None
+    return subbands
 
 
 def band_power(

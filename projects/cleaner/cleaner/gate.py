@@ -61,7 +61,7 @@ from typing import Generic, Protocol, TypeVar
 import numpy as np
 
 from utils.errors import ConfigError
-from utils.signal import Subbands, extrapolate, psd
+from utils.signal import Subbands, extrapolate, psd, subbands_of
 from utils.taper import hann_edge
 
 logger = logging.getLogger(__name__)
@@ -131,17 +131,11 @@ class GateConfig:
             raise ConfigError(f"average {self.average!r}: median or mean")
         if not 0 <= 2 * self.bridge_order < self.sample_rate:
             raise ConfigError("0 <= bridge_order < sample_rate / 2")
-        size = int(round(self.fftlength * self.sample_rate))
-        try:
-            self.subbands.masks(np.fft.rfftfreq(size, 1 / self.sample_rate))
-        except ValueError as exc:
-            raise ConfigError(f"subband_edges: {exc}") from None
+        subbands_of(self)  # they split the band at this resolution
 
     @property
     def subbands(self) -> Subbands:
-        return Subbands(
-            self.freq_low, self.freq_high, tuple(self.subband_edges)
-        )
+        return subbands_of(self)
 
 
 @dataclass(frozen=True)

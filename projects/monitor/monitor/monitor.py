@@ -76,7 +76,12 @@ class Monitor:
         self.validator = CanaryValidator(
             c.validation, self.channels, state.get("validator"), self._reread
         )
-        self.watch = ProductionWatch(c.watch, c.validation, self.channels)
+        self.watch = ProductionWatch(
+            c.watch,
+            c.validation,
+            self.channels.production,
+            self.channels.raw,
+        )
         self.client = ExporterClient(c.promotion)
         promo = state.get("promoter", {})
         self.promoter = Promoter(

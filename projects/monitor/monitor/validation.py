@@ -42,7 +42,7 @@ from scipy import signal as sp_signal
 from monitor.frames import SecondData
 from utils.channels import OutputChannels, State
 from utils.errors import ConfigError
-from utils.signal import Subbands
+from utils.signal import Subbands, subbands_of
 
 logger = logging.getLogger(__name__)
 
@@ -93,17 +93,11 @@ class ValidationConfig:
             raise ConfigError(
                 f"production_margin={self.production_margin!r}: >= 0"
             )
-        freqs = np.fft.rfftfreq(self.segment_size, 1 / self.sample_rate)
-        try:
-            self.subbands.masks(freqs)
-        except ValueError as exc:
-            raise ConfigError(f"subband_edges: {exc}") from None
+        subbands_of(self)  # they split the band at this resolution
 
     @property
     def subbands(self) -> Subbands:
-        return Subbands(
-            self.freq_low, self.freq_high, tuple(self.subband_edges)
-        )
+        return subbands_of(self)
 
     @property
     def segment_size(self) -> int:

@@ -32,7 +32,7 @@ from scipy import signal as sp_signal
 
 from monitor.frames import SecondData
 from monitor.validation import ValidationConfig
-from utils.channels import OutputChannels, State
+from utils.channels import State
 from utils.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -59,18 +59,19 @@ class ProductionWatch:
     Args:
         config: the stale factor.
         validation: window, band, Welch and threshold of validation.
-        channels: output channel names.
+        production: the PRODUCTION channel's name.
+        raw: the RAW channel's name.
     """
 
     def __init__(
         self,
         config: WatchConfig,
         validation: ValidationConfig,
-        channels: OutputChannels,
+        production: str,
+        raw: str,
     ) -> None:
-        self.config = config
-        self.validation = validation
-        self.channels = channels
+        self.config, self.validation = config, validation
+        self.names = production, raw
         v = validation
         freqs = np.fft.rfftfreq(v.segment_size, 1 / v.sample_rate)
         self.band = (freqs >= v.freq_low) & (freqs <= v.freq_high)
@@ -180,8 +181,7 @@ class ProductionWatch:
         return True
 
     def _append(self, second: SecondData) -> None:
-        production = second.strains[self.channels.production]
-        raw = second.strains[self.channels.raw]
+        production, raw = (second.strains[name] for name in self.names)
         if self._tail is None or self._last_gps != second.gps - 1:
             self._tail = (production, raw)
         else:
