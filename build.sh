@@ -24,17 +24,21 @@ command -v "$PYTHON" >/dev/null || die "no $PYTHON on PATH"
 
 UTILS="-e $ROOT/libs/utils[test]"
 UTILS_NN="-e $ROOT/libs/utils[nn,test]"
+# lalsuite for the simulator's injections: the frame source, and the utils
+# and root tests that run in these two environments
+UTILS_INJ="-e $ROOT/libs/utils[injections,test]"
 declare -A SPEC=(
-    [replay]="$UTILS -e $ROOT/projects/replay[test]"
+    [replay]="$UTILS_INJ -e $ROOT/projects/replay[test]"
     [trainer]="$TORCH_SPEC $UTILS_NN -e $ROOT/projects/trainer[test]"
     [exporter]="$TORCH_SPEC $UTILS_NN -e $ROOT/projects/exporter[test]"
     [cleaner]="$UTILS -e $ROOT/projects/cleaner[test]"
     [monitor]="$UTILS -e $ROOT/projects/monitor[test]"
-    [tests]="$UTILS -r $ROOT/tests/requirements.txt"
+    [reprocess]="$TORCH_SPEC -e $ROOT/libs/utils[nn,injections,test] -e $ROOT/projects/reprocess[test]"
+    [tests]="$UTILS_INJ -r $ROOT/tests/requirements.txt"
 )
 # the Triton server's own environment: numpy<2 for the python backend
 TRITON_REQS="numpy<2 scipy nvidia-pytriton==0.7.0 onnxruntime"
-ORDER=(replay trainer exporter cleaner monitor triton tests)
+ORDER=(replay trainer exporter cleaner monitor reprocess triton tests)
 
 fingerprint() {
     # inputs of environment $1

@@ -3,7 +3,7 @@
 #
 #   ./test.sh            build what is missing, then run all suites
 #   ./test.sh SUITE...   only these (lint utils nn interop replay trainer
-#                        exporter cleaner monitor e2e)
+#                        exporter cleaner monitor reprocess e2e)
 #
 # "lint" is ruff: `ruff check` and `ruff format --check` over the repo
 # (configuration in pyproject.toml), zero findings allowed.
@@ -11,8 +11,8 @@
 # "e2e" is the root suite (tests/): one pipeline started with run.sh for
 # the whole session, then the end-to-end test, the security tests and the
 # chaos suite over it (~12 min); before it, the profile matrix
-# (tests/test_profiles.py, ~7.5 min: every profile renders, the CPU ones
-# run a minute, production stops where it needs a GPU). bench/chaos.py
+# (tests/test_profiles.py: every profile renders, low-latency runs a
+# minute, production stops where it needs a GPU). bench/chaos.py
 # is the long chaos run.
 #
 # Prints one summary line at the end: "total: N passed, N failed, N skipped".
@@ -26,7 +26,7 @@ scripts/ensure_system_packages.sh --with-browser \
 declare -A ENV=(
     [lint]=tests [utils]=replay [nn]=trainer [interop]=monitor [replay]=replay
     [trainer]=trainer [exporter]=exporter [cleaner]=cleaner
-    [monitor]=monitor [e2e]=tests
+    [monitor]=monitor [reprocess]=reprocess [e2e]=tests
 )
 declare -A ARGS=(
     [utils]="libs/utils/tests --ignore-glob=*test_nn_* --ignore=libs/utils/tests/test_gwpy_interop.py"
@@ -37,9 +37,10 @@ declare -A ARGS=(
     [exporter]="projects/exporter/tests"
     [cleaner]="projects/cleaner/tests"
     [monitor]="projects/monitor/tests"
+    [reprocess]="projects/reprocess/tests"
     [e2e]="tests"
 )
-ORDER=(lint utils nn interop replay trainer exporter cleaner monitor e2e)
+ORDER=(lint utils nn interop replay trainer exporter cleaner monitor reprocess e2e)
 suites=("$@")
 [[ ${#suites[@]} -gt 0 ]] || suites=("${ORDER[@]}")
 

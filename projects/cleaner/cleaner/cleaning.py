@@ -32,10 +32,11 @@ import numpy as np
 
 from cleaner.frames import CleanedSecond, OutputFrame, to_frame, version_tag
 from cleaner.gate import OutDqGate
-from cleaner.postprocess import PredictionHistory, StreamingFilter, subtract
+from cleaner.postprocess import PredictionHistory, StreamingFilter
 from cleaner.prediction import Prediction, Predictor
 from utils.errors import ConfigError
 from utils.stream import Second
+from utils.subtraction import subtract
 
 NETWORK_STRIDE = 16  # samples: the network halves the length 4 times
 

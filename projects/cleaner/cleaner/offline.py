@@ -29,11 +29,12 @@ import numpy as np
 from cleaner.cleaning import WindowConfig
 from cleaner.frames import CleanedSecond, OutputFrame, to_frame, version_tag
 from cleaner.gate import OutDqGate
-from cleaner.postprocess import FilterConfig, subtract
+from cleaner.postprocess import FilterConfig
 from cleaner.prediction import Predictor
 from utils.follower import FrameFollower, StreamConfig
 from utils.signal import bandpass
 from utils.stream import Preprocessor, Second
+from utils.subtraction import subtract
 
 
 @dataclass(frozen=True)

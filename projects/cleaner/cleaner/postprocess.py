@@ -29,7 +29,6 @@ import numpy as np
 
 from utils.errors import ConfigError
 from utils.signal import bandpass, extrapolate
-from utils.taper import taper_second
 
 
 @dataclass(frozen=True)
@@ -201,35 +200,3 @@ class StreamingFilter:
         y = bandpass(x, c.freq_low, c.freq_high, c.sample_rate, c.order)
         first = c.size(c.memory_length)
         return y[first : first + c.sample_rate]
-
-
-def subtract(
-    strain: np.ndarray,
-    noise: np.ndarray,
-    sample_rate: int,
-    taper_length: float,
-    taper_in: bool,
-    taper_out: bool,
-) -> np.ndarray:
-    """Cleaned strain ``strain - noise`` of one second.
-
-    Next to a dropped second the strain was Hann-tapered to zero by the
-    preprocessor; the noise is tapered the same way, so that the band-pass
-    ringing of the prediction does not leave a step at the drop.
-
-    Args:
-        strain: ``(sample_rate,)`` resampled strain.
-        noise: ``(sample_rate,)`` band-passed noise prediction.
-        sample_rate: Hz.
-        taper_length: seconds of each Hann ramp (the preprocessor's).
-        taper_in: the previous second was dropped.
-        taper_out: the next second was dropped.
-
-    Returns:
-        ``(sample_rate,)`` cleaned strain.
-    """
-    if taper_in or taper_out:
-        noise = taper_second(
-            noise, sample_rate, taper_length, taper_in, taper_out
-        )
-    return strain - noise

@@ -11,10 +11,10 @@ from cleaner.postprocess import (
     FilterConfig,
     PredictionHistory,
     StreamingFilter,
-    subtract,
 )
 from utils.errors import ConfigError
 from utils.signal import bandpass
+from utils.subtraction import subtract
 
 DURATION = 40  # s of simulated prediction
 FILTER = SETTINGS.filter_config()  # the repository's [cleaner] band-pass

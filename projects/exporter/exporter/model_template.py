@@ -24,7 +24,13 @@ from typing import Callable
 
 import numpy as np
 
-from utils.inference import Scheme, predict
+from utils.inference import predict
+from utils.runners import (  # shared with the reprocessing workers
+    INPUT_NAME,
+    OUTPUT_NAME,
+    make_onnx_runner,
+    scheme_from_parameters,
+)
 
 try:  # only inside Triton; the exporter uses the runners below directly
     import triton_python_backend_utils as pb_utils
@@ -33,61 +39,7 @@ except ImportError:
 
 Runner = Callable[[np.ndarray], np.ndarray]
 SIZE_MULTIPLE = 16  # four stride-2 stages of the network
-INPUT_NAME = "witness"  # tensor names inside model.onnx / model.plan
-OUTPUT_NAME = "noise"
 FILE_OF_BACKEND = {"onnx-python": "model.onnx", "tensorrt": "model.plan"}
-
-
-def scheme_from_parameters(parameters: dict[str, str]) -> Scheme:
-    """Build the scheme from ``config.pbtxt`` string parameters.
-
-    Args:
-        parameters: name -> string value (absent keys keep defaults).
-
-    Returns:
-        The scheme.
-    """
-    kwargs: dict[str, object] = {}
-    if "scheme" in parameters:
-        kwargs["name"] = parameters["scheme"]
-    for key in ("sample_rate", "max_batch_size"):
-        if key in parameters:
-            kwargs[key] = int(parameters[key])
-    for key in (
-        "kernel_length",
-        "inference_sampling_rate",
-        "aggregation_length",
-    ):
-        if key in parameters:
-            kwargs[key] = float(parameters[key])
-    return Scheme(**kwargs)
-
-
-def make_onnx_runner(path: Path, num_threads: int = 1) -> Runner:
-    """ONNX Runtime (CPU) on ``model.onnx``.
-
-    Args:
-        path: the ONNX file.
-        num_threads: intra-op threads (1: no thread pool, no spinning).
-
-    Returns:
-        batch ``(n, C, size)`` -> ``(n, size)`` float32.
-    """
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = num_threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(
-        str(path), options, providers=["CPUExecutionProvider"]
-    )
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        feed = {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)}
-        return session.run([OUTPUT_NAME], feed)[0]
-
-    return run
 
 
 def make_tensorrt_runner(path: Path, device: int = 0) -> Runner:

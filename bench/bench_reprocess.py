@@ -1,0 +1,200 @@
+"""Throughput and memory of the ``reprocess`` command (projects/reprocess).
+
+    .venv/reprocess/bin/python bench/bench_reprocess.py [--hours 1 4]
+
+Stored data: 256 s simulated once (the project's simulator), written as
+64-s llhoft/lldetchar files tiled over the longest span (same samples,
+successive GPS times; the throughput does not depend on the content),
+listed by a LAL cache. Model: the fitted ONNX regression of the tests
+(``projects/reprocess/tests/stored.py``), version 3 of a repository.
+
+Prints:
+- real-time factor of the whole command (start-up, LocalCluster, read,
+  clean, write, summary) over 1 h with 1 and 2 workers, and the scaling
+  efficiency (RT(2) / (2 RT(1)));
+- peak RSS per worker for each span in ``--hours``, the command joining a
+  LocalCluster of 2 workers started here (``--scheduler``), read from the
+  workers after the run;
+- the in-band ASD ratio of the cleaned output (the fixed model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "projects" / "reprocess" / "tests"))
+import stored  # noqa: E402
+
+from utils.gwf import write_frame  # noqa: E402
+from utils.names import FrameName  # noqa: E402
+
+SPAN_START = 1_400_000_512  # a multiple of the 4096-s output files
+FILE_LENGTH = 64  # s per input file
+SIM_LENGTH = 256  # s simulated, then tiled
+PAD = 64  # s of data before and after the longest span
+RUN_TIMEOUT = 3600  # s for one command
+SCRIPT = Path(sys.executable).parent / "reprocess"
+
+
+def simulate(sim) -> dict[str, dict]:
+    """``{frame type: {channel: samples}}`` of SIM_LENGTH s."""
+    seconds = [sim.second(stored.GPS + i) for i in range(SIM_LENGTH)]
+    config = sim.config
+    strain = {
+        config.strain_channel: np.concatenate([s.strain for s in seconds]),
+        config.state_channel: np.concatenate([s.state for s in seconds]),
+    }
+    witness = {
+        n: np.concatenate([s.witnesses[n].data for s in seconds])
+        for n in config.witness_channels
+    }
+    return {"llhoft": strain, "lldetchar": witness}
+
+
+def write_tiles(sim, data: dict, folder: Path, start: int, stop: int):
+    """64-s files over ``[start, stop)``; returns their paths."""
+    rates = {config_channel: rate for config_channel, rate in _rates(sim)}
+    paths = []
+    for gps in range(start, stop, FILE_LENGTH):
+        offset = (gps - start) % SIM_LENGTH
+        for kind, channels in data.items():
+            piece = {
+                name: x[
+                    offset * rates[name] : (offset + FILE_LENGTH) * rates[name]
+                ]
+                for name, x in channels.items()
+            }
+            name = FrameName("L", f"{stored.IFO}_{kind}", gps, FILE_LENGTH)
+            path = folder / name.filename
+            write_frame(path, piece, gps, {n: rates[n] for n in piece})
+            paths.append(path)
+    return paths
+
+
+def _rates(sim):
+    config = sim.config
+    yield config.strain_channel, config.strain_rate
+    yield config.state_channel, config.state_rate
+    for name in config.witness_channels:
+        yield name, config.sample_rate(name)
+
+
+def command(tmp: Path, out: Path, hours: float, *more: str) -> list[str]:
+    return [
+        str(SCRIPT),
+        "--typeo",
+        f"{ROOT}/pyproject.toml:reprocess",
+        "--data-dir",
+        str(tmp),
+        "--frame-cache",
+        str(tmp / "frames.cache"),
+        "--gps-start",
+        str(SPAN_START),
+        "--gps-end",
+        str(SPAN_START + int(hours * 3600)),
+        "--model-repo",
+        str(tmp / "model_repo"),
+        "--version",
+        str(stored.VERSION),
+        "--output-dir",
+        str(out),
+        *more,
+    ]
+
+
+def run(args: list[str], tmp: Path) -> float:
+    env = {**os.environ, "IFO": "L1", "PROJECT_DIR": str(tmp)}
+    env["DATA_DIR"] = str(tmp)
+    began = time.monotonic()
+    done = subprocess.run(
+        args, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT
+    )
+    wall = time.monotonic() - began
+    if done.returncode != 0:
+        sys.exit(
+            f"reprocess failed ({done.returncode}): {done.stderr[-3000:]}"
+        )
+    return wall
+
+
+def peak_rss(tmp: Path, hours: float) -> list[float]:
+    """MiB per worker of a 2-worker LocalCluster after one run."""
+    from distributed import Client, LocalCluster
+
+    def rss() -> float:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, memory_limit="8GiB"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        out = tmp / f"rss-{hours:g}h"
+        args = command(
+            tmp, out, hours, "--scheduler", cluster.scheduler_address
+        )
+        run(args, tmp)
+        return sorted(client.run(rss).values())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--hours", type=float, nargs="+", default=[1.0, 4.0])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-reprocess-") as name:
+        tmp = Path(name)
+        sim = stored.simulator()
+        longest = int(max(args.hours) * 3600)
+        began = time.monotonic()
+        paths = write_tiles(
+            sim,
+            simulate(sim),
+            tmp,
+            SPAN_START - PAD,
+            SPAN_START + longest + PAD,
+        )
+        stored.write_cache(paths, tmp / "frames.cache")
+        stored.write_repository(
+            tmp / "model_repo", sim, stored.fit_coefficients(sim)
+        )
+        print(f"data: {len(paths)} files ({time.monotonic() - began:.0f} s)")
+        walls = {}
+        for workers in (1, 2):
+            out = tmp / f"rt-{workers}"
+            walls[workers] = run(
+                command(tmp, out, 1.0, "--workers", str(workers)), tmp
+            )
+            factor = 3600 / walls[workers]
+            print(
+                f"1 h, {workers} worker(s): {walls[workers]:.1f} s wall, "
+                f"{factor:.0f}x real time"
+            )
+        efficiency = walls[1] / (2 * walls[2])
+        print(f"scaling efficiency 1->2 workers: {efficiency:.2f}")
+        summary = json.loads(
+            next((tmp / "rt-2" / "summary").glob("*HOFT*.json")).read_text()
+        )
+        ratio = summary["asd_ratio"]
+        print(f"in-band ASD ratio, fixed model (tiled data): {ratio:.4f}")
+        for hours in args.hours:
+            mib = peak_rss(tmp, hours)
+            print(
+                f"{hours:g} h span, 2 workers: peak RSS per worker "
+                + ", ".join(f"{m:.0f} MiB" for m in mib)
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,278 @@
+"""The reprocessing's settings, read from ``[tool.typeo.scripts.reprocess]``
+of the root ``pyproject.toml`` (:func:`utils.config.parse_settings`).
+
+:class:`ReprocessSettings` is the typed, documented entry point (its
+``Args:`` are ``reprocess --help``); it validates every value at start-up
+and builds each component's frozen sub-config by keyword. No ``from
+__future__ import annotations`` here: typeo reads the real annotations.
+"""
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List
+
+from reprocess.cleaning import CleaningConfig
+from reprocess.engine import EngineConfig, JobConfig
+from reprocess.sources import SourceConfig
+from reprocess.task import TaskConfig
+from utils.names import site_of
+from utils.settings import (
+    band_rules,
+    channel_rules,
+    check_rules,
+    check_sub_configs,
+    convert_fields,
+    sub_config,
+)
+
+CLUSTERS = ("local", "htcondor", "slurm")
+
+
+@dataclass(frozen=True)
+class ReprocessSettings:
+    """Clean stored frames of ``[gps_start, gps_end)`` on Dask workers.
+
+    Args:
+        ifo:
+            Interferometer, e.g. L1.
+        data_dir:
+            Root the frame patterns are relative to (1-s frames laid out
+            as under DATA_DIR: kafka/IFO, lldetchar/IFO).
+        output_dir:
+            Where the cleaned frames, logs/ and summary/ go.
+        gps_start:
+            First GPS second cleaned.
+        gps_end:
+            GPS second after the last one cleaned.
+        model_repo:
+            The model repository (model_repo/deepclean/<v>/ as the
+            exporter writes it).
+        version:
+            Version of the repository's deepclean model used.
+        workers:
+            Dask workers (local processes or batch jobs); 0: one per
+            CPU core of this machine.
+        scheduler:
+            Address of a running Dask scheduler to join ("": start one).
+        cluster:
+            local, htcondor or slurm (dask-jobqueue, with the job_*
+            resources).
+        strain_channel:
+            Full name of the strain channel cleaned.
+        state_channel:
+            Full name of the raw state vector.
+        witness_channels:
+            Full witness names (must be the model's, in its order).
+        strain_frame_type:
+            Frame type (file description) holding strain and state.
+        witness_frame_type:
+            Frame type holding the witnesses.
+        frame_patterns:
+            Glob patterns of input frames under data_dir.
+        frame_cache:
+            A LAL frame cache file listing the input ("": none; used
+            before datafind_server and frame_patterns).
+        datafind_server:
+            host[:port] of a gwdatafind server ("": none; used before
+            frame_patterns).
+        sample_rate:
+            Hz of the model; witnesses are resampled to it.
+        strain_rate:
+            Hz of the raw strain, the output's rate.
+        freq_low:
+            Hz, lower edge of the cleaned band.
+        freq_high:
+            Hz, upper edge of the cleaned band.
+        filter_order:
+            Butterworth order of the band-pass (even).
+        ready_mask:
+            State-vector bits meaning analysis ready.
+        drop_taper_length:
+            Seconds of the Hann ramps next to a missing second.
+        pad_length:
+            Whole seconds read beyond each end of a block (resampling,
+            network edges, band-pass ringing).
+        block_length:
+            Seconds cleaned at once by a worker (bounds its memory).
+        frame_length:
+            Seconds per output file (files start at multiples of it).
+        retries:
+            Tries after a chunk's first failure.
+        start_timeout:
+            Seconds for the first worker to come up.
+        chunk_timeout:
+            Seconds one try of one output file may take.
+        worker_memory:
+            Memory limit of a local worker, e.g. 4GiB.
+        dashboard_address:
+            Where the Dask dashboard listens (:0 any free port).
+        job_cores:
+            Cores per batch job (one single-threaded worker per core).
+        job_memory:
+            Memory per batch job, e.g. 8GiB.
+        job_disk:
+            Local disk per batch job (HTCondor request_disk).
+        job_walltime:
+            Wall time per batch job, HH:MM:SS (Slurm).
+        job_queue:
+            Slurm partition ("": the default).
+        job_account:
+            HTCondor accounting_group / Slurm account ("": none).
+        job_prologue:
+            Shell lines run in each job before its worker starts.
+        compress:
+            Gzip the output frames (smaller, slower).
+        verbose:
+            Log at DEBUG.
+    """
+
+    ifo: str
+    data_dir: Path
+    output_dir: Path
+    gps_start: int
+    gps_end: int
+    model_repo: Path
+    version: int
+    workers: int
+    scheduler: str
+    cluster: str
+    strain_channel: str
+    state_channel: str
+    witness_channels: List[str]
+    strain_frame_type: str
+    witness_frame_type: str
+    frame_patterns: List[str]
+    frame_cache: str
+    datafind_server: str
+    sample_rate: int
+    strain_rate: int
+    freq_low: float
+    freq_high: float
+    filter_order: int
+    ready_mask: int
+    drop_taper_length: float
+    pad_length: int
+    block_length: int
+    frame_length: int
+    retries: int
+    start_timeout: float
+    chunk_timeout: float
+    worker_memory: str
+    dashboard_address: str
+    job_cores: int
+    job_memory: str
+    job_disk: str
+    job_walltime: str
+    job_queue: str
+    job_account: str
+    job_prologue: List[str]
+    compress: bool = False
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        convert_fields(
+            self,
+            data_dir=Path,
+            output_dir=Path,
+            model_repo=Path,
+            witness_channels=list,
+            frame_patterns=list,
+            job_prologue=list,
+        )
+        check_rules(self, self._rules())
+        check_sub_configs(
+            "reprocess settings",
+            self.source_config,
+            self.cleaning_config,
+            self.engine_config,
+        )
+
+    def _rules(self) -> list[tuple[str, bool, str]]:
+        """(setting, whether its rule holds, the rule), in checking order."""
+        return [
+            *channel_rules(self),
+            *band_rules(self),
+            ("gps_start", self.gps_start > 0, "> 0 (a GPS second)"),
+            (
+                "gps_end",
+                self.gps_end > self.gps_start,
+                f"> gps_start={self.gps_start}",
+            ),
+            ("version", self.version >= 1, ">= 1 (a model version)"),
+            ("workers", self.workers >= 0, ">= 0 (0: one per core)"),
+            ("cluster", self.cluster in CLUSTERS, f"one of {CLUSTERS}"),
+            (
+                "filter_order",
+                self.filter_order > 0 and self.filter_order % 2 == 0,
+                "a positive even number",
+            ),
+            ("ready_mask", self.ready_mask >= 0, ">= 0"),
+            (
+                "drop_taper_length",
+                0 < self.drop_taper_length <= 1,
+                "in (0, 1] s",
+            ),
+            ("pad_length", self.pad_length >= 1, ">= 1 s"),
+            ("block_length", self.block_length >= 1, ">= 1 s"),
+            ("frame_length", self.frame_length >= 1, ">= 1 s"),
+            ("retries", self.retries >= 0, ">= 0"),
+            ("start_timeout", self.start_timeout > 0, "> 0 s"),
+            ("chunk_timeout", self.chunk_timeout > 0, "> 0 s"),
+            ("job_cores", self.job_cores >= 1, ">= 1"),
+        ]
+
+    @property
+    def log_dir(self) -> Path:
+        return self.output_dir / "logs"
+
+    @property
+    def summary_dir(self) -> Path:
+        return self.output_dir / "summary"
+
+    def source_config(self) -> SourceConfig:
+        return sub_config(
+            SourceConfig,
+            self,
+            frame_patterns=tuple(self.frame_patterns),
+            frame_cache=Path(self.frame_cache) if self.frame_cache else None,
+            site=site_of(self.ifo),
+            frame_types=tuple(
+                dict.fromkeys(
+                    [self.strain_frame_type, self.witness_frame_type]
+                )
+            ),
+        )
+
+    def cleaning_config(self) -> CleaningConfig:
+        return sub_config(
+            CleaningConfig,
+            self,
+            taper_length=self.drop_taper_length,
+            witness_channels=tuple(self.witness_channels),
+        )
+
+    def job_config(self) -> JobConfig:
+        return JobConfig(
+            cores=self.job_cores,
+            memory=self.job_memory,
+            disk=self.job_disk,
+            walltime=self.job_walltime,
+            queue=self.job_queue,
+            account=self.job_account,
+            prologue=tuple(self.job_prologue),
+            python=sys.executable,
+            log_directory=str(self.log_dir / "jobs"),
+        )
+
+    def engine_config(self) -> EngineConfig:
+        return sub_config(EngineConfig, self, job=self.job_config())
+
+    def task_config(self, rates: dict[str, int]) -> TaskConfig:
+        """What the workers need; ``rates``: native rate of each channel."""
+        return sub_config(
+            TaskConfig,
+            self,
+            cleaning=self.cleaning_config(),
+            rates=dict(rates),
+        )

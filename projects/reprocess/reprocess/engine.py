@@ -1,0 +1,243 @@
+"""The Dask engine: where the chunks run, and how their ends are collected.
+
+- ``cluster = "local"`` (default): a :class:`distributed.LocalCluster` of
+  ``workers`` processes, one thread each (0: one per CPU core);
+- ``scheduler = ADDRESS``: join a running Dask scheduler;
+- ``cluster = "htcondor" | "slurm"``: workers started as batch jobs
+  through dask-jobqueue, with the resources of :class:`JobConfig`
+  (:func:`job_cluster`; :meth:`job_script` shows what is submitted).
+
+:func:`run_chunks` submits one task per chunk (Dask retries a failed one
+``retries`` times, a lost worker's too), shows a progress bar, and returns
+the results and, by chunk name, the reason of every chunk that still
+failed; the others complete regardless. Every wait is bounded: the
+workers must come up within ``start_timeout`` and the run ends within
+``chunk_timeout`` per chunk and try, spread over the workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+from distributed import Client, LocalCluster, as_completed
+
+logger = logging.getLogger(__name__)
+
+ClusterKind = Literal["local", "htcondor", "slurm"]
+BAR_WIDTH = 30  # characters of the progress bar
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """One batch job = one Dask worker (HTCondor / Slurm).
+
+    Attributes:
+        cores: CPU cores per job (one single-threaded worker per core).
+        memory: memory per job, e.g. ``"8GiB"``.
+        disk: local disk per job (HTCondor), e.g. ``"4GiB"``.
+        walltime: ``HH:MM:SS`` per job (Slurm).
+        queue: partition (Slurm) or ``""``.
+        account: accounting group (HTCondor ``accounting_group``, Slurm
+            ``--account``) or ``""``.
+        prologue: shell lines run before the worker starts (e.g.
+            ``source /path/to/.venv/reprocess/bin/activate``).
+        python: the interpreter of the worker command.
+        log_directory: where the jobs' logs go.
+    """
+
+    cores: int
+    memory: str
+    disk: str
+    walltime: str
+    queue: str
+    account: str
+    prologue: tuple[str, ...]
+    python: str
+    log_directory: str
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Where and how long.
+
+    Attributes:
+        cluster: ``local``, ``htcondor`` or ``slurm``.
+        scheduler: address of a running scheduler (``""``: start one).
+        workers: worker processes (local) or jobs; 0: one per core.
+        worker_memory: memory limit per local worker, e.g. ``"4GiB"``.
+        dashboard_address: where the dashboard listens (``":0"``: any
+            free port).
+        retries: tries after the first failure of a chunk.
+        start_timeout: seconds for the first worker to come up.
+        chunk_timeout: seconds one try of one chunk may take.
+        job: the batch jobs' resources.
+    """
+
+    cluster: ClusterKind
+    scheduler: str
+    workers: int
+    worker_memory: str
+    dashboard_address: str
+    retries: int
+    start_timeout: float
+    chunk_timeout: float
+    job: JobConfig
+
+    @property
+    def num_workers(self) -> int:
+        if self.workers:
+            return self.workers
+        return len(os.sched_getaffinity(0))
+
+
+def job_cluster(config: EngineConfig):
+    """The dask-jobqueue cluster of ``config.cluster`` (no job submitted
+    until it is scaled)."""
+    from dask_jobqueue import HTCondorCluster, SLURMCluster
+
+    job = config.job
+    common = dict(
+        cores=job.cores,
+        processes=job.cores,
+        memory=job.memory,
+        python=job.python,
+        job_script_prologue=list(job.prologue),
+        log_directory=job.log_directory,
+        scheduler_options={"dashboard_address": config.dashboard_address},
+    )
+    if config.cluster == "htcondor":
+        directives = {}
+        if job.account:
+            directives["accounting_group"] = job.account
+        return HTCondorCluster(
+            disk=job.disk, job_extra_directives=directives, **common
+        )
+    if config.cluster == "slurm":
+        return SLURMCluster(
+            queue=job.queue or None,
+            account=job.account or None,
+            walltime=job.walltime,
+            **common,
+        )
+    raise ValueError(f"no batch cluster of kind {config.cluster!r}")
+
+
+def connect(config: EngineConfig) -> tuple[Client, object | None]:
+    """A client and the cluster started for it (None when joining).
+
+    Raises:
+        TimeoutError: no worker within ``start_timeout``.
+    """
+    cluster = None
+    if config.scheduler:
+        client = Client(config.scheduler, timeout=config.start_timeout)
+    elif config.cluster == "local":
+        cluster = LocalCluster(
+            n_workers=config.num_workers,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=config.worker_memory,
+            dashboard_address=config.dashboard_address,
+        )
+        client = Client(cluster, timeout=config.start_timeout)
+    else:
+        cluster = job_cluster(config)
+        cluster.scale(jobs=config.num_workers)
+        client = Client(cluster, timeout=config.start_timeout)
+    client.wait_for_workers(1, timeout=config.start_timeout)
+    logger.info(
+        "Dask: %d workers, dashboard %s",
+        len(client.scheduler_info()["workers"]),
+        client.dashboard_link,
+    )
+    return client, cluster
+
+
+class ProgressBar:
+    """``[#####-----] done/total files, failed`` on stderr (a terminal),
+    else one log line per finished chunk."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.failed = total, 0, 0
+        self.began = time.monotonic()
+        self.tty = sys.stderr.isatty()
+
+    def update(self, name: str, ok: bool) -> None:
+        self.done += 1
+        self.failed += not ok
+        elapsed = time.monotonic() - self.began
+        filled = BAR_WIDTH * self.done // max(self.total, 1)
+        line = (
+            f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] "
+            f"{self.done}/{self.total} files, {self.failed} failed, "
+            f"{elapsed:.0f} s"
+        )
+        if self.tty:
+            end = "\n" if self.done == self.total else ""
+            sys.stderr.write(f"\r{line}{end}")
+            sys.stderr.flush()
+        else:
+            logger.info("%s (%s %s)", line, name, "ok" if ok else "FAILED")
+
+
+def run_chunks(
+    client: Client,
+    task: Callable,
+    chunks: list,
+    task_config: object,
+    config: EngineConfig,
+) -> tuple[list[dict], dict[str, str]]:
+    """Run ``task(chunk, task_config)`` for every chunk.
+
+    Returns:
+        ``(results, failures)``: the results of the chunks that succeeded
+        and, by chunk name, why each other one failed.
+
+    Raises:
+        TimeoutError: the run took longer than its bound (module doc).
+    """
+    if not chunks:
+        return [], {}
+    names = {}
+    futures = []
+    for chunk in chunks:
+        future = client.submit(
+            task,
+            chunk,
+            task_config,
+            key=f"clean-{chunk.name}",
+            retries=config.retries,
+            pure=False,
+        )
+        names[future.key] = chunk.name
+        futures.append(future)
+    workers = max(1, len(client.scheduler_info()["workers"]))
+    rounds = math.ceil(len(chunks) / workers) * (config.retries + 1)
+    timeout = config.chunk_timeout * rounds
+    bar = ProgressBar(len(chunks))
+    results, failures = [], {}
+    try:
+        for future in as_completed(futures, timeout=timeout):
+            name = names[future.key]
+            if future.status == "finished":
+                results.append(future.result())
+                bar.update(name, True)
+                continue
+            error = future.exception()
+            failures[name] = f"{type(error).__name__}: {error}"
+            logger.error("%s failed: %s", name, failures[name])
+            bar.update(name, False)
+    except TimeoutError as exc:
+        left = [names[f.key] for f in futures if not f.done()]
+        raise TimeoutError(
+            f"{len(left)} chunks unfinished after {timeout:.0f} s "
+            f"({config.chunk_timeout:g} s per chunk and try on {workers} "
+            f"workers): {', '.join(left[:5])}"
+        ) from exc
+    return results, failures

@@ -1,0 +1,130 @@
+"""Entry point: ``reprocess --typeo pyproject.toml:reprocess --data-dir D
+--gps-start A --gps-end B --model-repo R --version V --output-dir O
+--workers N``.
+
+parse (:class:`~reprocess.config.ReprocessSettings`) -> logging -> find
+the input frames and the channel rates -> load the model once (its
+channels and rate must be the settings') -> plan the output files
+(finished ones skipped) -> run them on Dask -> summary page.
+
+Exit status: 0 every file of the span is written; 1 some chunks failed
+(named in the log and ``summary/index.html``) or the run outlived its
+bound; 2 cannot start (bad settings, no input, no model, no workers).
+"""
+
+import logging
+import sys
+from typing import List, Optional
+
+from reprocess.config import ReprocessSettings
+from reprocess.engine import connect, run_chunks
+from reprocess.model import load_version
+from reprocess.plan import make_plan
+from reprocess.reading import probe_rates
+from reprocess.sources import FrameIndex, find_frames
+from reprocess.summary import write_summary
+from reprocess.task import TaskConfig, run_chunk
+from utils.errors import ConfigError, ModelError
+from utils.startup import CANNOT_START, configure_service
+
+logger = logging.getLogger("reprocess")
+
+
+def prepare(settings: ReprocessSettings) -> tuple[TaskConfig, object]:
+    """The workers' configuration and the plan of the span.
+
+    Raises:
+        ConfigError: no input, a channel missing, the model's channels or
+            rate are not the settings'.
+        ModelError: the model version cannot be loaded.
+    """
+    start, end = settings.gps_start, settings.gps_end
+    pad = settings.pad_length
+    frames = find_frames(settings.source_config(), start - pad, end + pad)
+    strain = FrameIndex(frames, settings.strain_frame_type)
+    witness = FrameIndex(frames, settings.witness_frame_type)
+    rates = probe_rates(
+        strain, [settings.strain_channel, settings.state_channel]
+    )
+    rates |= probe_rates(witness, settings.witness_channels)
+    if rates[settings.strain_channel] != settings.strain_rate:
+        raise ConfigError(
+            f"strain_rate={settings.strain_rate}: the frames hold "
+            f"{settings.strain_channel} at {rates[settings.strain_channel]} Hz"
+        )
+    model = load_version(settings.model_repo, settings.version)
+    if list(model.witness_channels) != settings.witness_channels:
+        raise ConfigError(
+            f"witness_channels: version {settings.version} takes "
+            f"{list(model.witness_channels)}"
+        )
+    if model.sample_rate != settings.sample_rate:
+        raise ConfigError(
+            f"sample_rate={settings.sample_rate}: version "
+            f"{settings.version} runs at {model.sample_rate} Hz"
+        )
+    settings.summary_dir.mkdir(parents=True, exist_ok=True)
+    plan = make_plan(
+        settings.ifo,
+        start,
+        end,
+        settings.frame_length,
+        pad,
+        list(strain.files) + list(witness.files),
+        settings.output_dir,
+    )
+    return settings.task_config(rates), plan
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Console script ``reprocess``; ``argv`` defaults to
+    ``sys.argv[1:]``. Returns the exit status (module docstring)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    settings = configure_service(ReprocessSettings, "reprocess", argv)
+    if settings is None:
+        return CANNOT_START
+    try:
+        task_config, plan = prepare(settings)
+    except (ConfigError, ModelError):
+        logger.exception("cannot start")
+        return CANNOT_START
+    logger.info(
+        "GPS %d-%d: %d files to compute, %d finished before",
+        settings.gps_start,
+        settings.gps_end,
+        len(plan.todo),
+        len(plan.done),
+    )
+    engine = settings.engine_config()
+    try:
+        client, cluster = connect(engine)
+    except (TimeoutError, OSError):
+        logger.exception("no Dask workers")
+        return CANNOT_START
+    failures: dict[str, str] = {}
+    try:
+        results, failures = run_chunks(
+            client, run_chunk, plan.todo, task_config, engine
+        )
+    except TimeoutError as exc:
+        logger.exception("run not finished in time")
+        failures = {"run": str(exc)}
+        results = []
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    page = write_summary(
+        settings.summary_dir,
+        [r["name"] for r in results],
+        [c.name for c in plan.done],
+        failures,
+    )
+    logger.info(
+        "%d files written, %d skipped, %d failed; summary %s",
+        len(results),
+        len(plan.done),
+        len(failures),
+        page,
+    )
+    return 1 if failures else 0

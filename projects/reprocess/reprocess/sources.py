@@ -1,0 +1,185 @@
+"""Where the stored frames are: a folder pattern, a LAL cache file, or a
+gwdatafind server.
+
+Each source yields :class:`~utils.names.FrameFile` s (GPS start, duration,
+site, description = frame type, path); files may last any whole number of
+seconds (1 s llhoft/lldetchar, 64 s or 4096 s archive frames).
+:class:`FrameIndex` holds those of one frame type and says which of them
+overlap a span; strain and witnesses may be of different frame types.
+"""
+
+from __future__ import annotations
+
+import bisect
+import glob
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+from urllib.parse import urlparse
+
+from utils.errors import ConfigError
+from utils.names import FrameFile, FrameName
+
+logger = logging.getLogger(__name__)
+
+# gwdatafind.find_urls(site, frametype, gpsstart, gpsend, host=...)
+FindUrls = Callable[..., list[str]]
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Where to look for the input frames (first of these that is set).
+
+    Attributes:
+        data_dir: root the ``frame_patterns`` are relative to.
+        frame_patterns: glob patterns of frame files under ``data_dir``.
+        frame_cache: a LAL cache file (``lal.utils.CacheEntry`` lines);
+            ``None``: none.
+        datafind_server: ``host[:port]`` of a gwdatafind server; ``""``:
+            none.
+        site: observatory letter the frame types are asked for.
+        frame_types: the frame types needed (strain's, witnesses').
+    """
+
+    data_dir: Path
+    frame_patterns: tuple[str, ...]
+    frame_cache: Path | None
+    datafind_server: str
+    site: str
+    frame_types: tuple[str, ...]
+
+
+def from_patterns(data_dir: Path, patterns: Iterable[str]) -> list[FrameFile]:
+    """The frame files matching ``patterns`` (globs under ``data_dir``).
+
+    Files whose names are not LIGO frame names are skipped.
+    """
+    out = []
+    for pattern in patterns:
+        for path in sorted(glob.glob(str(Path(data_dir) / pattern))):
+            try:
+                name = FrameName.parse(path)
+            except ValueError:
+                continue
+            out.append(_frame_file(name, path))
+    return out
+
+
+def from_cache(path: Path) -> list[FrameFile]:
+    """The entries of a LAL frame cache file.
+
+    Raises:
+        ConfigError: the file is missing or a line is not a cache entry.
+    """
+    from lal.utils import CacheEntry
+
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise ConfigError(f"cannot read frame cache {path}: {exc}") from exc
+    out = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        try:
+            entry = CacheEntry(line)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{path}:{number}: not a LAL cache entry: {line!r}"
+            ) from exc
+        start, stop = entry.segment
+        out.append(
+            FrameFile(
+                int(start),
+                int(stop) - int(start),
+                entry.observatory,
+                entry.description,
+                entry.path,
+            )
+        )
+    return out
+
+
+def from_datafind(
+    server: str,
+    site: str,
+    frame_types: Iterable[str],
+    gps_start: int,
+    gps_end: int,
+    find_urls: FindUrls | None = None,
+) -> list[FrameFile]:
+    """The frame files a gwdatafind server lists for ``[gps_start,
+    gps_end)``.
+
+    Args:
+        find_urls: :func:`gwdatafind.find_urls` (tests pass a stand-in).
+    """
+    if find_urls is None:
+        from gwdatafind import find_urls
+    out = []
+    for frame_type in frame_types:
+        urls = find_urls(
+            site, frame_type, gps_start, gps_end, host=server, urltype="file"
+        )
+        for url in urls:
+            path = urlparse(url).path or url
+            out.append(_frame_file(FrameName.parse(path), path))
+    return out
+
+
+def find_frames(
+    config: SourceConfig, gps_start: int, gps_end: int
+) -> list[FrameFile]:
+    """The frame files of ``config``'s first configured source."""
+    if config.frame_cache is not None:
+        found = from_cache(config.frame_cache)
+        where = f"cache {config.frame_cache}"
+    elif config.datafind_server:
+        found = from_datafind(
+            config.datafind_server,
+            config.site,
+            config.frame_types,
+            gps_start,
+            gps_end,
+        )
+        where = f"gwdatafind {config.datafind_server}"
+    else:
+        found = from_patterns(config.data_dir, config.frame_patterns)
+        where = f"{config.data_dir}/{{{','.join(config.frame_patterns)}}}"
+    logger.info("%d frame files in %s", len(found), where)
+    return found
+
+
+def _frame_file(name: FrameName, path: str) -> FrameFile:
+    return FrameFile(
+        name.gps, name.duration, name.site, name.description, path
+    )
+
+
+class FrameIndex:
+    """The frame files of one frame type, sorted by GPS start.
+
+    Args:
+        files: any frame files; those of ``frame_type`` are kept.
+        frame_type: e.g. ``L1_llhoft``; None keeps every file.
+    """
+
+    def __init__(
+        self, files: Iterable[FrameFile], frame_type: str | None
+    ) -> None:
+        self.frame_type = frame_type
+        self.files = sorted(
+            {f for f in files if frame_type in (None, f.description)}
+        )
+        self._starts = [f.gps for f in self.files]
+        self._longest = max((f.duration for f in self.files), default=0)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def overlapping(self, start: int, stop: int) -> list[FrameFile]:
+        """Files holding some of ``[start, stop)``, in GPS order."""
+        first = bisect.bisect_left(self._starts, start - self._longest)
+        last = bisect.bisect_left(self._starts, stop)
+        return [f for f in self.files[first:last] if f.stop > start]

@@ -1,0 +1,308 @@
+"""The ``reprocess`` command on a LocalCluster, on simulated stored frames:
+stitched output == the serial result, resumable after a kill, a corrupt
+file fails its chunk only; and what the batch clusters would submit.
+
+Each run is the real console script in its own process (a LocalCluster of
+worker processes); the serial reference is computed here, in one block.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import stored
+
+from conftest import StoredData
+from reprocess.cleaning import clean_block
+from reprocess.config import ReprocessSettings
+from reprocess.engine import job_cluster
+from reprocess.model import load_version
+from reprocess.reading import FrameReader, probe_rates
+from reprocess.sources import FrameIndex, from_cache, from_datafind
+from utils.channels import OutputChannels, State
+from utils.gwf import read_frame
+from utils.settings_checks import PYPROJECT, settings_loader
+from utils.signal import asd_ratio
+from utils.testing import (
+    KILL_TIMEOUT,
+    run_script,
+    script_path,
+    service_environ,
+)
+
+load_settings = settings_loader(ReprocessSettings, "reprocess")
+CHANNELS = OutputChannels(stored.IFO)
+START, END = stored.GPS + 16, stored.GPS + 80  # 8 s pads inside the data
+RUN_TIMEOUT = 120.0  # s for one whole run (LocalCluster start included)
+CLEANED = State.INPUT_OK | State.PRODUCTION_OK | State.OUT_DQ_ON
+
+
+def flags(data: StoredData, out: Path, start: int, end: int, *more: str):
+    return [
+        "--typeo",
+        f"{PYPROJECT}:reprocess",
+        "--data-dir",
+        str(data.one_second),
+        "--gps-start",
+        str(start),
+        "--gps-end",
+        str(end),
+        "--model-repo",
+        str(data.repo),
+        "--version",
+        str(stored.VERSION),
+        "--output-dir",
+        str(out),
+        "--start-timeout",
+        "60",
+        "--chunk-timeout",
+        "60",
+        *more,
+    ]
+
+
+def reprocess(data: StoredData, out: Path, *args: str):
+    return run_script(
+        "reprocess",
+        *flags(data, out, START, END, *args),
+        timeout=RUN_TIMEOUT,
+        env=service_environ(data.root),
+    )
+
+
+def outputs(out: Path) -> list[Path]:
+    return sorted(out.glob("L-L1_HOFT_DEEPCLEAN-*.gwf"))
+
+
+def cleaned_strain(out: Path) -> np.ndarray:
+    return np.concatenate(
+        [read_frame(p)[CHANNELS.out_dq].data for p in outputs(out)]
+    )
+
+
+def run_record(out: Path) -> dict:
+    return json.loads((out / "summary" / "run.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def stitched(data: StoredData, tmp_path_factory) -> Path:
+    """4 files of 16 s from the cache, in blocks of 8 s, on 2 workers."""
+    out = tmp_path_factory.mktemp("stitched")
+    done = reprocess(
+        data,
+        out,
+        "--frame-cache",
+        str(data.cache),
+        "--workers",
+        "2",
+        "--frame-length",
+        "16",
+        "--block-length",
+        "8",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
+def serial(data: StoredData):
+    """The whole span cleaned in one block, in this process."""
+    settings = load_settings(gps_start=START, gps_end=END)
+    config = settings.cleaning_config()
+    files = from_cache(data.cache)
+    readers = []
+    for frame_type, channels in (
+        ("L1_llhoft", [config.strain_channel, config.state_channel]),
+        ("L1_lldetchar", list(config.witness_channels)),
+    ):
+        index = FrameIndex(files, frame_type)
+        readers.append(FrameReader(index, probe_rates(index, channels)))
+    pad = config.pad_length
+    span = (START - pad, END + pad, (START, END))
+    model = load_version(data.repo, stored.VERSION)
+    strain, witness = (reader.read(*span) for reader in readers)
+    return clean_block(strain, witness, model, stored.VERSION, config)
+
+
+def test_stitched_output_equals_the_serial_run(data, stitched):
+    names = [p.name for p in outputs(stitched)]
+    assert names == [
+        f"L-L1_HOFT_DEEPCLEAN-{gps}-16.gwf" for gps in range(START, END, 16)
+    ]
+    reference = serial(data)
+    rms = np.sqrt(np.mean(reference.raw**2))
+    difference = np.abs(cleaned_strain(stitched) - reference.cleaned)
+    assert difference.max() <= 1e-6 * rms
+    assert run_record(stitched)["computed"] == names
+
+
+def test_output_is_native_rate_cleaned_in_band_only(data, stitched):
+    frame = read_frame(outputs(stitched)[0])
+    assert frame[CHANNELS.out_dq].sample_rate == 16384
+    assert frame[CHANNELS.state].sample_rate == 16
+    assert set(frame[CHANNELS.state].data) == {
+        int(CLEANED | State.ANALYSIS_READY)
+    }
+    assert set(frame[CHANNELS.production_version].data) == {stored.VERSION}
+    raw = serial(data).raw
+    cleaned = cleaned_strain(stitched)
+    assert asd_ratio(cleaned, raw, 16384, *stored.BAND) < 0.5
+    # out of band: only the Butterworth's skirt of the prediction
+    for band in [(20.0, 50.0), (70.0, 500.0), (1000.0, 8000.0)]:
+        assert asd_ratio(cleaned, raw, 16384, *band) == pytest.approx(
+            1, abs=1e-3
+        )
+    summary = json.loads(
+        (
+            stitched / "summary" / f"{outputs(stitched)[0].stem}.json"
+        ).read_text()
+    )
+    assert summary["asd_ratio"] < 0.5
+    assert (stitched / "summary" / "index.html").exists()
+
+
+def wait_for_first_output(out: Path, process: subprocess.Popen) -> int:
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while time.monotonic() < deadline:
+        found = outputs(out)
+        if found:
+            return len(found)
+        if process.poll() is not None:
+            pytest.fail(f"reprocess exited {process.returncode} early")
+        time.sleep(0.02)
+    pytest.fail(f"no output in {out} after {RUN_TIMEOUT} s")
+
+
+def test_rerun_after_a_kill_computes_only_the_missing_files(
+    data, stitched, tmp_path
+):
+    """The operator's form (1-s frames under --data-dir); killed with its
+    workers at the first file written, then run again: the same bits as
+    the uninterrupted run from the cache, cut the same way."""
+    out = tmp_path / "out"
+    same = ("--frame-length", "16", "--block-length", "8", "--workers", "1")
+    args = flags(data, out, START, END, *same)
+    process = subprocess.Popen(
+        [str(script_path("reprocess")), *args],
+        env=service_environ(data.root),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for_first_output(out, process)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=KILL_TIMEOUT)
+    before = {p.name: p.stat().st_mtime_ns for p in outputs(out)}
+    assert 0 < len(before) < 4
+    done = reprocess(data, out, *same)
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = run_record(out)
+    assert sorted(record["skipped"]) == sorted(before)
+    assert len(record["computed"]) == 4 - len(before)
+    assert {n: (out / n).stat().st_mtime_ns for n in before} == before
+    assert np.array_equal(cleaned_strain(out), cleaned_strain(stitched))
+
+
+def test_a_corrupt_file_fails_its_chunk_only(data, tmp_path):
+    """The middle strain file is garbage: its chunk is retried, then
+    reported by the file's name; the chunks beside it are written."""
+    archive = tmp_path / "archive"
+    shutil.copytree(data.archive[0].parent, archive)
+    middle = stored.GPS + stored.FILE_LENGTH
+    corrupt = archive / f"L-L1_llhoft-{middle}-{stored.FILE_LENGTH}.gwf"
+    corrupt.write_bytes(os.urandom(corrupt.stat().st_size))
+    cache = stored.write_cache(sorted(archive.glob("*.gwf")), tmp_path / "c")
+    out = tmp_path / "out"
+    end = stored.GPS + stored.NUM_FILES * stored.FILE_LENGTH
+    done = run_script(
+        "reprocess",
+        *flags(data, out, stored.GPS, end, "--frame-cache", str(cache)),
+        "--frame-length",
+        str(stored.FILE_LENGTH),
+        "--workers",
+        "2",
+        "--retries",
+        "1",
+        timeout=RUN_TIMEOUT,
+        env=service_environ(data.root),
+    )
+    assert done.returncode == 1
+    failed = f"L-L1_HOFT_DEEPCLEAN-{middle}-{stored.FILE_LENGTH}.gwf"
+    record = run_record(out)
+    assert list(record["failed"]) == [failed]
+    assert corrupt.name in record["failed"][failed]
+    assert failed not in [p.name for p in outputs(out)]
+    assert len(outputs(out)) == stored.NUM_FILES - 1
+    page = (out / "summary" / "index.html").read_text()
+    assert failed in page and corrupt.name in page
+
+
+def test_gwdatafind_urls_become_frame_files(data):
+    """No gwdatafind server can be reached here: the query function is
+    replaced by one answering as the server would (file:// URLs)."""
+    asked = []
+
+    def find_urls(site, frame_type, start, end, host, urltype):
+        asked.append((site, frame_type, start, end, host, urltype))
+        return [
+            f"file://localhost{p}"
+            for p in data.archive
+            if frame_type in p.name
+        ]
+
+    found = from_datafind(
+        "datafind.example:80", "L", ["L1_llhoft"], stored.GPS, START, find_urls
+    )
+    assert asked == [
+        ("L", "L1_llhoft", stored.GPS, START, "datafind.example:80", "file")
+    ]
+    assert [f.path for f in found] == [
+        str(p) for p in data.archive if "llhoft" in p.name
+    ]
+    assert {f.duration for f in found} == {stored.FILE_LENGTH}
+
+
+@pytest.mark.parametrize("kind", ["htcondor", "slurm"])
+def test_batch_job_script(kind, tmp_path):
+    """The job a worker would be submitted as (no HTCondor or Slurm pool
+    can exist here: only the generated script is checked)."""
+    settings = load_settings(
+        cluster=kind,
+        job_cores=2,
+        job_memory="6GiB",
+        job_account="ligo.dev.o4.detchar.deepclean",
+        output_dir=tmp_path,
+        gps_start=START,
+        gps_end=END,
+    )
+    cluster = job_cluster(settings.engine_config())
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    python = settings.job_config().python
+    worker = f"{python} -m distributed.cli.dask_worker tcp://"
+    assert worker in script
+    # 2 single-threaded workers sharing the job's memory
+    assert "--nthreads 1 --memory-limit 3.00GiB --nworkers 2" in script
+    assert "export OMP_NUM_THREADS=1" in script
+    if kind == "htcondor":
+        assert "RequestCpus = MY.DaskWorkerCores" in script
+        assert "MY.DaskWorkerCores = 2" in script
+        assert f"MY.DaskWorkerMemory = {6 * 2**30}" in script
+        assert f"MY.DaskWorkerDisk = {4 * 2**30}" in script
+        assert "accounting_group = ligo.dev.o4.detchar.deepclean" in script
+    else:
+        assert "#SBATCH --cpus-per-task=2" in script
+        assert "#SBATCH --mem=6G" in script
+        assert "#SBATCH -A ligo.dev.o4.detchar.deepclean" in script
+        assert "#SBATCH -t 04:00:00" in script
