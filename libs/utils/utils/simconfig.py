@@ -72,6 +72,10 @@ class SimulationConfig:
         state_not_ready: value in NOT_READY seconds.
         late_delay: seconds a LATE frame is held back by default.
         partial_pause: seconds between the two halves of a PARTIAL write.
+        injection_interval: whole seconds between compact-binary
+            injections into the strain (:mod:`utils.injections`); 0: none.
+        injection_snr: ``(low, high)`` of the uniform optimal SNR.
+        injection_low_frequency: Hz where the injected waveforms start.
         strain_channel: full name; empty: ``{ifo}:GDS-CALIB_STRAIN``.
         state_channel: full name; empty: ``{ifo}:GDS-CALIB_STATE_VECTOR``.
     """
@@ -92,6 +96,9 @@ class SimulationConfig:
     state_not_ready: int = 1
     late_delay: float = 1.5
     partial_pause: float = 0.5
+    injection_interval: int = 0
+    injection_snr: tuple[float, float] = (8.0, 30.0)
+    injection_low_frequency: float = 50.0
     strain_channel: str = ""
     state_channel: str = ""
 
@@ -119,8 +126,25 @@ class SimulationConfig:
                 raise ConfigError(f"channel {channel} is not of {self.ifo}")
         if self.num_coupled < 0 or self.seed < 0:
             raise ConfigError("num_coupled and seed must be >= 0")
+        for name in ("line_ratio", "sideband_ratio", "injection_interval"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}={getattr(self, name)!r}: >= 0")
+        self._check_injections()
         if self.strain_rate % self.state_rate:
             raise ConfigError("state_rate must divide strain_rate")
+
+    def _check_injections(self) -> None:
+        object.__setattr__(
+            self, "injection_snr", tuple(map(float, self.injection_snr))
+        )
+        snr = self.injection_snr
+        if len(snr) != 2 or not 0 < snr[0] <= snr[1]:
+            raise ConfigError(f"injection_snr={snr!r}: (low, high), 0 < low")
+        if not 10.0 <= self.injection_low_frequency < 58.0:
+            raise ConfigError(
+                f"injection_low_frequency={self.injection_low_frequency!r}:"
+                " in [10, 58) Hz, so that every chirp crosses 58-62 Hz"
+            )
 
     @property
     def mains_channel(self) -> str:

@@ -12,13 +12,17 @@ second can be generated on its own, and consecutive seconds join smoothly):
   channels: the line, plus bilinear sidebands at ``60 +- f_asc`` Hz (inside
   58-62 Hz), which no linear filter of the witnesses can predict; the
   couplings drift slowly by ``coupling_drift`` (non-stationarity);
-- strain = background + truth exactly, the background being Gaussian noise
-  with the aLIGO-like ASD of :func:`utils.synthetic.aligo_psd`;
+- strain = background + truth (+ signal) exactly, the background being
+  Gaussian noise with the aLIGO-like ASD of
+  :func:`utils.synthetic.aligo_psd`, the signal the compact-binary
+  injections of :mod:`utils.injections` (every ``injection_interval``
+  seconds; none by default), which only the strain sees;
 - the state vector (16 Hz) is ``state_ready`` except in NOT_READY seconds.
 
 Amplitudes: the line's peak ASD (Welch, 2 s Hann) is ``line_ratio`` times
 the background ASD at 60 Hz; the sidebands' RMS ASD over 58.2-61.8 Hz is
-``sideband_ratio`` times that background.
+``sideband_ratio`` times that background (both 0: no coupling at all,
+the mains witness still sees its line).
 
 Files: ``kafka/{IFO}/{S}-{IFO}_llhoft-{GPS}-1.gwf`` (strain, state),
 ``lldetchar/{IFO}/{S}-{IFO}_lldetchar-{GPS}-1.gwf`` (witnesses, float32 at
@@ -37,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from utils.gwf import Series, read_frame
+from utils.injections import Injector
 from utils.simconfig import (
     ASC_BAND,
     BACKGROUND_STREAM,
@@ -115,6 +120,7 @@ class SimulatedSecond:
         witnesses: name -> :class:`~utils.gwf.Series` (float32, native rate).
         truth: ``(strain_rate,)`` the coupled noise.
         background: ``(strain_rate,)`` the Gaussian detector noise.
+        signal: ``(strain_rate,)`` the injected signals (zeros if none).
     """
 
     gps: int
@@ -123,6 +129,7 @@ class SimulatedSecond:
     witnesses: dict[str, Series]
     truth: np.ndarray
     background: np.ndarray
+    signal: np.ndarray
 
 
 class Simulator:
@@ -143,6 +150,15 @@ class Simulator:
         )
         self.background_asd = float(np.sqrt(aligo_psd(np.array([60.0]))[0]))
         self._draw_couplings()
+        self.injector = None
+        if config.injection_interval:
+            self.injector = Injector(config)
+
+    def signal(self, gps: int) -> np.ndarray:
+        """Injected signal of second ``gps``, ``(strain_rate,)``."""
+        if self.injector is None:
+            return np.zeros(self.config.strain_rate)
+        return self.injector.signal(gps)
 
     def _draw_couplings(self) -> None:
         config = self.config
@@ -208,16 +224,18 @@ class Simulator:
         gps = int(gps)
         background = self.background.second(gps)
         truth = self.truth(gps)
+        signal = self.signal(gps)
         state = np.full(
             self.config.state_rate, self.config.state_ready, np.int32
         )
         second = SimulatedSecond(
             gps,
-            background + truth,
+            background + truth + signal,
             state,
             self.witness_data(gps),
             truth,
             background,
+            signal,
         )
         if fault is not None:
             apply_data_fault(self.config, second, fault)
@@ -248,6 +266,8 @@ class Simulator:
         Raises:
             FileExistsError: a file exists and ``overwrite`` is off.
         """
+        if self.injector is not None:
+            self.injector.write_record(data_dir, gps)
         return write_second(self, gps, data_dir, fault, delay, overwrite)
 
     def write_stretch(

@@ -198,6 +198,19 @@ class ReplaySettings:
             coupling).
         seed:
             simulate: the data are a function of it and the GPS second.
+        line_ratio:
+            simulate: ASD of the coupled 60 Hz line over the background
+            ASD at 60 Hz; 0: no line in the strain.
+        sideband_ratio:
+            simulate: RMS ASD of the coupled sidebands (58.2-61.8 Hz) over
+            the background ASD; 0 (with line_ratio 0): no coupling at all.
+        injection_interval:
+            simulate: whole seconds per compact-binary injection (BNS or
+            BBH, strain only, listed in data_dir/injections/IFO); 0: none.
+        injection_snr:
+            simulate: low and high optimal SNR of the injections (uniform).
+        injection_low_frequency:
+            simulate: Hz where the injected waveforms start (below 58).
         speed:
             Seconds of data written per wall-clock second (1: real time).
         start_gps:
@@ -244,6 +257,11 @@ class ReplaySettings:
     state_channel: str
     witness_channels: List[str]
     seed: int
+    line_ratio: float
+    sideband_ratio: float
+    injection_interval: int
+    injection_snr: List[float]
+    injection_low_frequency: float
     speed: float
     start_gps: int
     duration: int
@@ -297,6 +315,11 @@ class ReplaySettings:
             ifo=self.ifo,
             witness_channels=tuple(self.witness_channels),
             seed=self.seed,
+            line_ratio=self.line_ratio,
+            sideband_ratio=self.sideband_ratio,
+            injection_interval=self.injection_interval,
+            injection_snr=tuple(self.injection_snr),
+            injection_low_frequency=self.injection_low_frequency,
             strain_channel=self.strain_channel,
             state_channel=self.state_channel,
         )
