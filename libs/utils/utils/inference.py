@@ -17,6 +17,12 @@ Schemes (docs/architecture.md, "Latency and compute"):
     predictions of the kernels in whose last ``aggregation_length`` seconds
     it lies. Output samples before ``kernel_length`` or in the last
     ``aggregation_length`` of the window are incomplete (returned as 0).
+
+:func:`predict` calls the network in batches of ``max_batch_size``. A
+server that calls it once per window (the Triton ensemble of backend
+``tensorrt``) uses the two halves instead: :func:`network_input` (the
+window as one batch) and :func:`noise_of_output` (the noise from the
+network's output on it); same result.
 """
 
 from __future__ import annotations
@@ -91,30 +97,91 @@ def predict(witness: np.ndarray, run: Runner, scheme: Scheme) -> np.ndarray:
     return _predict_kernels(witness, run, scheme)
 
 
+def kernel_starts(size: int, scheme: Scheme) -> np.ndarray:
+    """First samples of the ``kernels`` scheme's kernels in a window.
+
+    Raises:
+        ValueError: the window is shorter than one kernel.
+    """
+    kernel = scheme.kernel_size
+    if size < kernel:
+        raise ValueError(f"window of {size} samples < kernel of {kernel}")
+    return np.arange(0, size - kernel + 1, scheme.stride_size)
+
+
+def network_input(witness: np.ndarray, scheme: Scheme) -> np.ndarray:
+    """The whole window as one batch for the network (one call).
+
+    Args:
+        witness: ``(num_witnesses, size)`` float32.
+        scheme: ``window``: the window itself; ``kernels``: every kernel.
+
+    Returns:
+        ``(1, C, size)`` or ``(num_kernels, C, kernel_size)`` float32.
+    """
+    if scheme.name == "window":
+        return np.ascontiguousarray(witness[None], dtype=np.float32)
+    kernel = scheme.kernel_size
+    starts = kernel_starts(witness.shape[-1], scheme)
+    batch = np.stack([witness[:, s : s + kernel] for s in starts])
+    return batch.astype(np.float32)
+
+
+def noise_of_output(
+    output: np.ndarray, size: int, scheme: Scheme
+) -> np.ndarray:
+    """The noise of a window from the network's output on
+    :func:`network_input` of it.
+
+    Args:
+        output: ``(batch, item_size)`` network output.
+        size: samples of the window.
+        scheme: the scheme of the input.
+
+    Returns:
+        ``(size,)`` float32 (``kernels``: incomplete samples are 0).
+    """
+    if scheme.name == "window":
+        return np.asarray(output[0], dtype=np.float32)
+    total, count = np.zeros(size), np.zeros(size)
+    _add_kernels(total, count, kernel_starts(size, scheme), output, scheme)
+    return _mean_of_complete(total, count, scheme)
+
+
+def _add_kernels(
+    total: np.ndarray,
+    count: np.ndarray,
+    starts: np.ndarray,
+    preds: np.ndarray,
+    scheme: Scheme,
+) -> None:
+    kernel, agg = scheme.kernel_size, scheme.aggregation_size
+    for start, pred in zip(starts, preds, strict=True):
+        end = start + kernel
+        total[end - agg : end] += pred[kernel - agg :]
+        count[end - agg : end] += 1
+
+
+def _mean_of_complete(
+    total: np.ndarray, count: np.ndarray, scheme: Scheme
+) -> np.ndarray:
+    out = np.zeros(total.shape[-1])
+    # complete where every kernel that should cover a sample exists
+    complete = count >= max(1, scheme.aggregation_size // scheme.stride_size)
+    out[complete] = total[complete] / count[complete]
+    return out.astype(np.float32)
+
+
 def _predict_kernels(
     witness: np.ndarray, run: Runner, scheme: Scheme
 ) -> np.ndarray:
-    size = witness.shape[-1]
-    kernel, stride, agg = (
-        scheme.kernel_size,
-        scheme.stride_size,
-        scheme.aggregation_size,
-    )
-    if size < kernel:
-        raise ValueError(f"window of {size} samples < kernel of {kernel}")
-    starts = np.arange(0, size - kernel + 1, stride)
+    size, kernel = witness.shape[-1], scheme.kernel_size
+    starts = kernel_starts(size, scheme)
     total = np.zeros(size)
     count = np.zeros(size)
     for i in range(0, len(starts), scheme.max_batch_size):
         batch_starts = starts[i : i + scheme.max_batch_size]
         batch = np.stack([witness[:, s : s + kernel] for s in batch_starts])
         preds = np.asarray(run(batch.astype(np.float32)))
-        for start, pred in zip(batch_starts, preds, strict=True):
-            end = start + kernel
-            total[end - agg : end] += pred[kernel - agg :]
-            count[end - agg : end] += 1
-    out = np.zeros(size)
-    # complete where every kernel that should cover a sample exists
-    complete = count >= max(1, agg // stride)
-    out[complete] = total[complete] / count[complete]
-    return out.astype(np.float32)
+        _add_kernels(total, count, batch_starts, preds, scheme)
+    return _mean_of_complete(total, count, scheme)

@@ -29,7 +29,7 @@ from exporter.triton import TritonConfig
 from utils.config import companion_values
 from utils.contracts import check_window_fits_scheme
 from utils.errors import ConfigError
-from utils.inference import Scheme
+from utils.inference import Scheme, kernel_starts
 from utils.settings import (
     check_rules,
     check_sub_configs,
@@ -76,7 +76,8 @@ class ExporterSettings:
         export_timeout:
             Seconds one conversion may take.
         trt_max_batch_size:
-            tensorrt: largest batch of the plan's profile (at least
+            tensorrt: largest batch of the plan's profile and Triton's
+            max_batch_size of the plan model (at least
             inference_batch_size for the kernels scheme).
         tensorrt_version:
             tensorrt: the TensorRT release of the Triton container that
@@ -96,7 +97,9 @@ class ExporterSettings:
         aggregation_length:
             kernels scheme: seconds averaged at the end of each kernel.
         inference_batch_size:
-            kernels scheme: kernels per network call.
+            kernels scheme: kernels per network call (tensorrt: the
+            pipeline sends all kernels of a window in one call, so at
+            least the kernels of the cleaner's window).
         intra_op_num_threads:
             ONNX Runtime threads per model instance.
         instance_count:
@@ -243,6 +246,7 @@ class ExporterSettings:
             scheme=self.inference_scheme(),
             intra_op_num_threads=self.intra_op_num_threads,
             instance_count=self.instance_count,
+            plan=self.export_config().plan_profile(),
         )
 
     def triton_config(self) -> TritonConfig:
@@ -271,7 +275,9 @@ class ExporterSettings:
         )
 
     def check_window(self, window: Mapping[str, float]) -> None:
-        """The cleaner's window fits the inference scheme served here.
+        """The cleaner's window fits the inference scheme served here, and
+        (backend tensorrt) its one batch fits the plan's profile: the
+        pipeline sends every kernel of a window in one call.
 
         Args:
             window: the cleaner's :data:`WINDOW_KEYS` settings.
@@ -279,12 +285,31 @@ class ExporterSettings:
         Raises:
             ConfigError: it does not (:mod:`utils.contracts`).
         """
+        scheme = self.inference_scheme()
+        length = window["inference_window_length"]
         check_window_fits_scheme(
-            window["inference_window_length"],
+            length,
             window["prediction_edge_length"],
             window["sample_rate"],
-            self.inference_scheme(),
+            scheme,
         )
+        if self.backend != "tensorrt":
+            return
+        size = int(round(length * self.sample_rate))
+        batch, item_size = 1, size
+        if self.scheme == "kernels":
+            batch = len(kernel_starts(size, scheme))
+            item_size = scheme.kernel_size
+        if batch > self.inference_batch_size or not (
+            self.serving_config().plan.covers(batch, item_size)
+        ):
+            raise ConfigError(
+                f"inference_window_length={length!r} (cleaner): one window "
+                f"is one call of {batch} items of {item_size} samples, "
+                "beyond inference_batch_size="
+                f"{self.inference_batch_size!r} or the TensorRT profile "
+                f"(trt_max_batch_size={self.trt_max_batch_size!r})"
+            )
 
 
 def cleaner_window(

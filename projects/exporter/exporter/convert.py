@@ -182,6 +182,20 @@ def verify(
     return error
 
 
+def check_profile(config: ExportConfig, batch: int, size: int) -> None:
+    """The plan's profile takes the largest call of the served network.
+
+    Raises:
+        ModelError: it does not (a plan that would fail in Triton).
+    """
+    profile = config.plan_profile()
+    if not profile.covers(batch, size):
+        raise ModelError(
+            f"the TensorRT profile {profile} does not take the largest "
+            f"call: {batch} items of {size} samples"
+        )
+
+
 def convert_run(run_dir: Path, out_dir: Path, config: ExportConfig) -> dict:
     """Export, verify and describe one run; files go to ``out_dir``.
 
@@ -199,11 +213,12 @@ def convert_run(run_dir: Path, out_dir: Path, config: ExportConfig) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / model_template.FILE_OF_BACKEND["onnx-python"]
+    largest = (config.max_batch_size, config.max_batch_item_size)
     if config.backend == "tensorrt":  # fail before exporting anything
         tensorrt_plan.check_version(config.tensorrt_version)
+        check_profile(config, largest[0], largest[1] or witness.shape[-1])
     export_onnx(model, onnx_path, config)
     run = model_template.make_onnx_runner(onnx_path)
-    largest = (config.max_batch_size, config.max_batch_item_size)
     error = verify(
         model,
         run,
@@ -214,20 +229,15 @@ def convert_run(run_dir: Path, out_dir: Path, config: ExportConfig) -> dict:
     )
     if config.backend == "tensorrt":
         plan_path = out_dir / model_template.FILE_OF_BACKEND["tensorrt"]
-        shapes = (
-            config.trt_max_batch_size,
-            config.max_batch_item_size or config.trt_opt_size,
-            config.trt_max_size,
-        )
         tensorrt_plan.build_plan(
             onnx_path,
             plan_path,
             len(meta.witness_channels),
-            shapes,
+            config.plan_profile(),
             config.trt_fp16,
         )
         try:
-            run = model_template.make_tensorrt_runner(plan_path)
+            run = tensorrt_plan.make_tensorrt_runner(plan_path)
         except RuntimeError as exc:
             raise ModelError(str(exc)) from exc
         error = verify(

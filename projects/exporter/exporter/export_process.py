@@ -17,13 +17,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from exporter.errors import require_counts, require_positive
+from exporter.tensorrt_plan import PlanProfile
 from utils.errors import ModelError, VerificationError
 from utils.settings import require
 
 RESULT_FILE = "conversion.json"
 EXIT_REFUSED = 3  # the conversion was refused with a domain error
 # onnx-python: ONNX Runtime inside a Triton python model (CPU, default);
-# tensorrt: a TensorRT plan run by the same python model (GPU)
+# tensorrt: a TensorRT plan served by Triton's TensorRT backend (GPU)
 BACKENDS = ("onnx-python", "tensorrt")
 
 
@@ -89,6 +90,15 @@ class ExportConfig:
         )
         require_counts(
             self, "trt_max_batch_size", "trt_opt_size", "trt_max_size"
+        )
+
+    def plan_profile(self) -> PlanProfile:
+        """The TensorRT profile of every plan (and of its Triton config)."""
+        return PlanProfile(
+            max_batch_size=self.trt_max_batch_size,
+            item_size=self.max_batch_item_size,
+            opt_size=self.trt_opt_size,
+            max_size=self.trt_max_size,
         )
 
 

@@ -9,6 +9,10 @@ pointing at an unloaded version:
 2. the ensemble points at the new production/canary; load, wait;
 3. ``deepclean`` keeps exactly the new versions (the old ones unload).
 
+With backend ``tensorrt``, ``deepclean-aggregate`` (the step that tags
+each branch with its version) keeps the same versions as ``deepclean``
+and is loaded with it at steps 1 and 3.
+
 ``repository.json`` is written after the switch succeeded; a failed switch
 restores the old configs, reloads them, and raises.
 """
@@ -25,7 +29,7 @@ from pathlib import Path
 from exporter import export_process
 from exporter.errors import NotFound
 from exporter.export_process import ExportConfig
-from exporter.layout import MODEL_NAME, NULL_MODEL_NAME, PIPELINE_NAME
+from exporter.layout import PIPELINE_NAME
 from exporter.metrics import ExporterMetrics
 from exporter.repository import ModelRepository, RepositoryState
 from exporter.triton import TritonControl
@@ -201,6 +205,10 @@ class VersionManager:
 
     # -- keeping Triton in step --
 
+    def _load_versions(self, versions: list[int]) -> None:
+        for name in self.repository.versioned_models:
+            self.triton.load(name, versions)
+
     def _switch(self, old: RepositoryState, new: RepositoryState) -> None:
         union = sorted(set(old.loaded) | set(new.loaded))
         repo, witnesses = self.repository, new.num_witnesses
@@ -208,16 +216,17 @@ class VersionManager:
             if not old.canary:  # first version: the ensemble loads it
                 repo.write_configs(new)
                 self.triton.load(PIPELINE_NAME)
-                self.triton.wait_ready(MODEL_NAME, new.loaded)
+                for name in repo.versioned_models:
+                    self.triton.wait_ready(name, new.loaded)
                 return
             if set(new.loaded) - set(old.loaded):
                 repo.write_model_config(union, witnesses)
-                self.triton.load(MODEL_NAME, union)
+                self._load_versions(union)
             repo.write_pipeline_config(new)
             self.triton.load(PIPELINE_NAME)
             if union != new.loaded:
                 repo.write_model_config(new.loaded, witnesses)
-                self.triton.load(MODEL_NAME, new.loaded)
+                self._load_versions(new.loaded)
         except ServiceError:
             logger.exception(
                 "switch to production %d / canary %d failed; "
@@ -231,13 +240,16 @@ class VersionManager:
             raise
 
     def _restore(self, old: RepositoryState) -> None:
+        repo = self.repository
         if not old.canary:
-            self.repository.remove_configs()
-            for name in (PIPELINE_NAME, MODEL_NAME):
+            repo.remove_configs()
+            # deepclean-null (fixed_models[0]) stays: it serves nothing else
+            names = (PIPELINE_NAME, *repo.versioned_models)
+            for name in (*names, *repo.fixed_models[1:]):
                 self._try(lambda n=name: self.triton.unload(n))
             return
-        self.repository.write_configs(old)
-        self._try(lambda: self.triton.load(MODEL_NAME, old.loaded))
+        repo.write_configs(old)
+        self._try(lambda: self._load_versions(old.loaded))
         self._try(lambda: self.triton.load(PIPELINE_NAME))
 
     @staticmethod
@@ -274,22 +286,24 @@ class VersionManager:
             self.repository.lock.release()
 
     def _reconcile_locked(self, force: bool) -> bool:
-        state = self.repository.read_state()
-        if not self.triton.is_model_ready(NULL_MODEL_NAME):
-            self.triton.load(NULL_MODEL_NAME)
+        repo, state = self.repository, self.repository.read_state()
+        if not self.triton.is_model_ready(repo.fixed_models[0]):
+            self.triton.load(repo.fixed_models[0])  # deepclean-null
         if not state.canary:
             return False
-        self.repository.write_configs(state)
-        ready = self.triton.ready_versions(MODEL_NAME) or set()
-        if ready != set(state.loaded):
-            logger.info(
-                "Triton serves deepclean versions %s, repository "
-                "says %s: loading",
-                sorted(ready),
-                state.loaded,
-            )
-        if force or ready != set(state.loaded):
-            self.triton.load(MODEL_NAME, state.loaded)
+        repo.write_configs(state)
+        for name in repo.versioned_models:
+            ready = self.triton.ready_versions(name) or set()
+            if ready != set(state.loaded):
+                logger.info(
+                    "Triton serves %s versions %s, repository says %s: "
+                    "loading",
+                    name,
+                    sorted(ready),
+                    state.loaded,
+                )
+            if force or ready != set(state.loaded):
+                self.triton.load(name, state.loaded)
         if force or not self.triton.is_model_ready(PIPELINE_NAME):
             self.triton.load(PIPELINE_NAME)
         return True

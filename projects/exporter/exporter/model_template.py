@@ -1,11 +1,13 @@
-"""Triton python-backend model of one DeepClean version.
+"""Triton python-backend model of one DeepClean version (backend
+``onnx-python``; a ``tensorrt`` version is a ``tensorrt_plan`` model
+instead, :mod:`exporter.layout`).
 
 The exporter copies this file, unchanged, to ``deepclean/<v>/model.py``.
-Each version folder also holds the network (``model.onnx``, or
-``model.plan`` for the TensorRT backend; raw witnesses in, raw noise out:
-the scalers are in the graph) and ``version.json`` (which names the
-backend). ``config.pbtxt`` parameters give the inference scheme of
-:mod:`utils.inference` and ``intra_op_num_threads`` (default 1).
+Each version folder also holds the network (``model.onnx``: raw
+witnesses in, raw noise out: the scalers are in the graph) and
+``version.json`` (which names the backend). ``config.pbtxt`` parameters
+give the inference scheme of :mod:`utils.inference` and
+``intra_op_num_threads`` (default 1).
 
 Tensors: ``WITNESS`` FP32 ``[1, num_witnesses, size]`` in, ``NOISE`` FP32
 ``[1, size]`` and ``VERSION`` INT64 ``[1]`` out. One response per request;
@@ -26,8 +28,6 @@ import numpy as np
 
 from utils.inference import predict
 from utils.runners import (  # shared with the reprocessing workers
-    INPUT_NAME,
-    OUTPUT_NAME,
     make_onnx_runner,
     scheme_from_parameters,
 )
@@ -42,62 +42,15 @@ SIZE_MULTIPLE = 16  # four stride-2 stages of the network
 FILE_OF_BACKEND = {"onnx-python": "model.onnx", "tensorrt": "model.plan"}
 
 
-def make_tensorrt_runner(path: Path, device: int = 0) -> Runner:
-    """TensorRT on ``model.plan`` (GPU; needs tensorrt and torch).
-
-    Args:
-        path: the serialised engine.
-        device: CUDA device of this model instance.
-
-    Returns:
-        batch ``(n, C, size)`` -> ``(n, size)`` float32.
-
-    Raises:
-        RuntimeError: tensorrt, torch or a GPU is missing, or the plan
-            cannot be deserialised.
-    """
-    try:
-        import tensorrt as trt
-        import torch
-    except ImportError as exc:
-        raise RuntimeError(
-            f"backend tensorrt needs the tensorrt and torch packages: {exc}"
-        ) from exc
-    if not torch.cuda.is_available():
-        raise RuntimeError("backend tensorrt needs a CUDA GPU; none found")
-    torch.cuda.set_device(device)
-    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-    engine = runtime.deserialize_cuda_engine(Path(path).read_bytes())
-    if engine is None:
-        raise RuntimeError(f"cannot deserialise the TensorRT plan {path}")
-    context = engine.create_execution_context()
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(batch, np.float32)).cuda()
-        y = torch.empty(
-            (x.shape[0], x.shape[2]), dtype=torch.float32, device="cuda"
+def make_runner(version_dir: Path, backend: str, num_threads: int) -> Runner:
+    """The runner of a version folder (backend ``onnx-python`` only: a
+    ``tensorrt`` version is served by Triton's TensorRT backend)."""
+    if backend != "onnx-python":
+        raise ValueError(
+            f"backend {backend!r} of {version_dir} is not served by this "
+            "python model"
         )
-        context.set_input_shape(INPUT_NAME, tuple(x.shape))
-        context.set_tensor_address(INPUT_NAME, x.data_ptr())
-        context.set_tensor_address(OUTPUT_NAME, y.data_ptr())
-        stream = torch.cuda.current_stream()
-        if not context.execute_async_v3(stream.cuda_stream):
-            raise RuntimeError(f"TensorRT execution of {path} failed")
-        stream.synchronize()
-        return y.cpu().numpy()
-
-    return run
-
-
-def make_runner(
-    version_dir: Path, backend: str, num_threads: int, device: int = 0
-) -> Runner:
-    """The runner of a version folder for its backend."""
-    if backend not in FILE_OF_BACKEND:
-        raise ValueError(f"unknown backend {backend!r} in {version_dir}")
     path = Path(version_dir) / FILE_OF_BACKEND[backend]
-    if backend == "tensorrt":
-        return make_tensorrt_runner(path, device)
     return make_onnx_runner(path, num_threads)
 
 
@@ -138,8 +91,7 @@ class TritonPythonModel:
         self.num_witnesses = len(info["witness_channels"])
         self.scheme = scheme_from_parameters(parameters)
         threads = int(parameters.get("intra_op_num_threads", "1"))
-        device = int(args.get("model_instance_device_id") or 0)
-        self.run = make_runner(version_dir, info["backend"], threads, device)
+        self.run = make_runner(version_dir, info["backend"], threads)
         self.version_array = np.array([self.version], dtype=np.int64)
 
     def execute(self, requests: list) -> list:

@@ -2,10 +2,15 @@
 
 ::
 
-    deepclean/config.pbtxt      python backend; version_policy lists exactly
+    deepclean/config.pbtxt      python backend (onnx-python) or
+                                tensorrt_plan; version_policy lists exactly
                                 the loaded versions (production, canary)
-    deepclean/<v>/              model.py, model.onnx [model.plan],
+    deepclean/<v>/              model.py and model.onnx (onnx-python), or
+                                model.plan and model.onnx (tensorrt);
                                 version.json (v >= 1; Triton ignores 0...)
+    deepclean-kernels/          tensorrt: window -> batch (config, 1/)
+    deepclean-aggregate/        tensorrt: batch output -> noise, tagged
+                                with its version (the loaded versions)
     deepclean-null/             zeros, VERSION 0 (production before the
                                 first promotion)
     deepclean-pipeline/         the ensemble (config.pbtxt, empty 1/)
@@ -33,9 +38,17 @@ import uuid
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from exporter import layout, model_template, null_template
+from exporter import (
+    aggregate_template,
+    kernels_template,
+    layout,
+    model_template,
+    null_template,
+)
 from exporter.errors import require_positive
 from exporter.layout import (
+    AGGREGATE_MODEL_NAME,
+    KERNELS_MODEL_NAME,
     MODEL_NAME,
     NULL_MODEL_NAME,
     PIPELINE_NAME,
@@ -111,6 +124,10 @@ def _write_if_changed(path: Path, text: str) -> None:
         write_text(path, text)
 
 
+def _template(module: object) -> str:
+    return Path(module.__file__).read_text()
+
+
 class ModelRepository:
     """Files of the model repository; callers hold :attr:`lock` to change.
 
@@ -131,6 +148,22 @@ class ModelRepository:
         self.staging_dir = self.root.parent / f".{self.root.name}.staging"
         self.state_path = self.root / STATE_FILE
         self.lock = RepositoryLock(self.root / ".lock", config.lock_timeout)
+        self.tensorrt = backend == "tensorrt"
+
+    @property
+    def versioned_models(self) -> tuple[str, ...]:
+        """The models that keep exactly the loaded versions."""
+        if self.tensorrt:
+            return (MODEL_NAME, AGGREGATE_MODEL_NAME)
+        return (MODEL_NAME,)
+
+    @property
+    def fixed_models(self) -> tuple[str, ...]:
+        """The one-version models besides the ensemble,
+        ``deepclean-null`` first."""
+        if self.tensorrt:
+            return (NULL_MODEL_NAME, KERNELS_MODEL_NAME)
+        return (NULL_MODEL_NAME,)
 
     # -- reading (no lock needed: every file is replaced atomically) --
 
@@ -192,8 +225,7 @@ class ModelRepository:
         (null_dir / "1").mkdir(parents=True, exist_ok=True)
         _write_if_changed(null_dir / "config.pbtxt", layout.null_config())
         _write_if_changed(
-            null_dir / "1" / "model.py",
-            Path(null_template.__file__).read_text(),
+            null_dir / "1" / "model.py", _template(null_template)
         )
         state = self._recover(self.read_state())
         self.write_state(state)
@@ -237,17 +269,37 @@ class ModelRepository:
     def write_model_config(
         self, loaded: list[int], num_witnesses: int
     ) -> None:
-        """Write ``deepclean/config.pbtxt`` keeping ``loaded`` versions."""
+        """Write ``deepclean/config.pbtxt`` keeping ``loaded`` versions
+        (tensorrt: and ``deepclean-aggregate``'s, with its version
+        folders, and ``deepclean-kernels``)."""
         text = layout.model_config(
             loaded, num_witnesses, self.serving, self.backend
         )
         self.model_dir.mkdir(exist_ok=True)
         _write_if_changed(self.model_dir / "config.pbtxt", text)
+        if not self.tensorrt:
+            return
+        kernels_dir = self.root / KERNELS_MODEL_NAME
+        (kernels_dir / "1").mkdir(parents=True, exist_ok=True)
+        text = layout.kernels_config(num_witnesses, self.serving)
+        _write_if_changed(kernels_dir / "config.pbtxt", text)
+        _write_if_changed(
+            kernels_dir / "1" / "model.py", _template(kernels_template)
+        )
+        aggregate_dir = self.root / AGGREGATE_MODEL_NAME
+        for version in loaded:
+            (aggregate_dir / str(version)).mkdir(parents=True, exist_ok=True)
+            _write_if_changed(
+                aggregate_dir / str(version) / "model.py",
+                _template(aggregate_template),
+            )
+        text = layout.aggregate_config(loaded, self.serving)
+        _write_if_changed(aggregate_dir / "config.pbtxt", text)
 
     def write_pipeline_config(self, state: RepositoryState) -> None:
         """Write the ensemble's config for ``state``'s production/canary."""
         text = layout.pipeline_config(
-            state.production, state.canary, state.num_witnesses
+            state.production, state.canary, state.num_witnesses, self.backend
         )
         (self.root / PIPELINE_NAME / "1").mkdir(parents=True, exist_ok=True)
         _write_if_changed(self.root / PIPELINE_NAME / "config.pbtxt", text)
@@ -267,7 +319,8 @@ class ModelRepository:
         (self.model_dir / "config.pbtxt").unlink(missing_ok=True)
         if self.model_dir.is_dir() and not any(self.model_dir.iterdir()):
             self.model_dir.rmdir()
-        shutil.rmtree(self.root / PIPELINE_NAME, ignore_errors=True)
+        for name in (PIPELINE_NAME, KERNELS_MODEL_NAME, AGGREGATE_MODEL_NAME):
+            shutil.rmtree(self.root / name, ignore_errors=True)
 
     def new_staging(self) -> Path:
         """A fresh folder for an export being assembled."""
@@ -277,7 +330,8 @@ class ModelRepository:
         return path
 
     def commit_version(self, staging: Path, version: int, info: dict) -> None:
-        """Add template ``model.py`` and ``version.json``; move into place.
+        """Add ``version.json`` (and, backend onnx-python, the template
+        ``model.py``); move into place.
 
         Raises:
             ModelError: the version folder already exists.
@@ -285,9 +339,8 @@ class ModelRepository:
         target = self.model_dir / str(version)
         if target.exists():
             raise ModelError(f"version folder {target} already exists")
-        (staging / "model.py").write_text(
-            Path(model_template.__file__).read_text()
-        )
+        if not self.tensorrt:
+            (staging / "model.py").write_text(_template(model_template))
         write_json(staging / VERSION_FILE, info)
         for extra in staging.glob("*.json"):
             if extra.name != VERSION_FILE:
@@ -296,13 +349,14 @@ class ModelRepository:
         os.rename(staging, target)
 
     def remove_version(self, version: int) -> None:
-        """Delete a version folder (it must not be loaded)."""
-        source = self.model_dir / str(version)
-        if not source.is_dir():
-            return
-        trash = self.staging_dir / f"removed-{version}-{uuid.uuid4().hex}"
-        os.rename(source, trash)
-        shutil.rmtree(trash)
+        """Delete a version's folders (it must not be loaded)."""
+        for name in (MODEL_NAME, AGGREGATE_MODEL_NAME):
+            source = self.root / name / str(version)
+            if source.is_dir():
+                unique = f"{name}-{version}-{uuid.uuid4().hex}"
+                trash = self.staging_dir / f"removed-{unique}"
+                os.rename(source, trash)
+                shutil.rmtree(trash)
 
     def prune(self, state: RepositoryState) -> list[int]:
         """Delete the oldest versions beyond ``max_versions``.

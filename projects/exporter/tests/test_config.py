@@ -60,7 +60,7 @@ def test_every_profile_parses_and_fits_its_cleaner(section):
 def test_production_serves_the_seed_scheme_on_tensorrt():
     production = load_settings("exporter-production")
     assert (production.backend, production.scheme) == ("tensorrt", "kernels")
-    # a second of kernels per call fits the TensorRT profile
+    # the kernels of one call fit the TensorRT profile
     assert production.inference_batch_size <= production.trt_max_batch_size
 
 
