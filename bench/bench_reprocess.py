@@ -1,6 +1,7 @@
 """Throughput and memory of the ``reprocess`` command (projects/reprocess).
 
     .venv/reprocess/bin/python bench/bench_reprocess.py [--hours 1 4]
+    .venv/reprocess/bin/python bench/bench_reprocess.py --train
 
 Stored data: 256 s simulated once (the project's simulator), written as
 64-s llhoft/lldetchar files tiled over the longest span (same samples,
@@ -16,6 +17,17 @@ Prints:
   LocalCluster of 2 workers started here (``--scheduler``), read from the
   workers after the run;
 - the in-band ASD ratio of the cleaned output (the fixed model).
+
+``--train``: train-as-you-go instead. ``--train-files`` files of
+``--train-length`` s (one training chunk each) of freshly simulated data
+(not tiled: each file is new data), with the section's training values
+(the trainer's), on 2 workers; then the fixed model on the same span.
+Prints the seconds of training (read + train, summed over the training
+tasks) per second of data, the wall time, each file's warm start and
+losses, and the removed fraction of removable in-band noise power of both
+runs, from the simulator's truth (as bench/bench_quality.py):
+``removed = 1 - (P_band(cleaned) - P_band(raw - truth)) / P_band(truth)``
+at 16384 Hz over the whole span.
 """
 
 from __future__ import annotations
@@ -49,7 +61,13 @@ SCRIPT = Path(sys.executable).parent / "reprocess"
 
 def simulate(sim) -> dict[str, dict]:
     """``{frame type: {channel: samples}}`` of SIM_LENGTH s."""
-    seconds = [sim.second(stored.GPS + i) for i in range(SIM_LENGTH)]
+    return simulate_span(sim, stored.GPS, SIM_LENGTH)[0]
+
+
+def simulate_span(sim, gps: int, length: int) -> tuple[dict, np.ndarray]:
+    """:func:`simulate` of ``[gps, gps + length)``, and the truth (the
+    coupled noise in the strain)."""
+    seconds = [sim.second(gps + i) for i in range(length)]
     config = sim.config
     strain = {
         config.strain_channel: np.concatenate([s.strain for s in seconds]),
@@ -59,15 +77,24 @@ def simulate(sim) -> dict[str, dict]:
         n: np.concatenate([s.witnesses[n].data for s in seconds])
         for n in config.witness_channels
     }
-    return {"llhoft": strain, "lldetchar": witness}
+    truth = np.concatenate([s.truth for s in seconds])
+    return {"llhoft": strain, "lldetchar": witness}, truth
 
 
-def write_tiles(sim, data: dict, folder: Path, start: int, stop: int):
-    """64-s files over ``[start, stop)``; returns their paths."""
+def write_tiles(
+    sim,
+    data: dict,
+    folder: Path,
+    start: int,
+    stop: int,
+    period: int = SIM_LENGTH,
+):
+    """64-s files over ``[start, stop)``, ``data`` repeated every
+    ``period`` s; returns their paths."""
     rates = {config_channel: rate for config_channel, rate in _rates(sim)}
     paths = []
     for gps in range(start, stop, FILE_LENGTH):
-        offset = (gps - start) % SIM_LENGTH
+        offset = (gps - start) % period
         for kind, channels in data.items():
             piece = {
                 name: x[
@@ -149,10 +176,103 @@ def peak_rss(tmp: Path, hours: float) -> list[float]:
         return sorted(client.run(rss).values())
 
 
+def removed_fraction(
+    out: Path, raw: np.ndarray, truth: np.ndarray, rate: int
+) -> float:
+    """Of the removable in-band power, over the output files of ``out``
+    (``raw``, ``truth``: the span's, at ``rate``)."""
+    from utils.channels import OutputChannels
+    from utils.gwf import read_frame
+    from utils.signal import band_power
+
+    channel = OutputChannels(stored.IFO).out_dq
+    cleaned = np.concatenate(
+        [
+            read_frame(p)[channel].data
+            for p in sorted(out.glob("L-L1_HOFT_DEEPCLEAN-*.gwf"))
+        ]
+    )
+    if cleaned.size != raw.size:
+        sys.exit(f"{out}: {cleaned.size} samples, not {raw.size}")
+
+    def band(x: np.ndarray) -> float:
+        return band_power(x, rate, *stored.BAND)
+
+    return 1 - (band(cleaned) - band(raw - truth)) / band(truth)
+
+
+def bench_train(files: int, length: int, max_epochs: int) -> None:
+    """Train-as-you-go vs the fixed model (module docstring);
+    ``max_epochs`` > 0 replaces the section's."""
+    with tempfile.TemporaryDirectory(prefix="bench-reprocess-") as name:
+        tmp = Path(name)
+        sim = stored.simulator()
+        span = files * length
+        began = time.monotonic()
+        data, truth = simulate_span(sim, SPAN_START - PAD, span + 2 * PAD)
+        paths = write_tiles(
+            sim, data, tmp, SPAN_START - PAD, SPAN_START + span + PAD, span
+        )
+        stored.write_cache(paths, tmp / "frames.cache")
+        stored.write_repository(
+            tmp / "model_repo", sim, stored.fit_coefficients(sim)
+        )
+        rate = sim.config.strain_rate
+        strain = data["llhoft"][sim.config.strain_channel]
+        core = slice(PAD * rate, (PAD + span) * rate)
+        raw, truth = strain[core], truth[core]
+        print(
+            f"data: {span} s simulated (+{PAD} s each side), "
+            f"{time.monotonic() - began:.0f} s"
+        )
+        hours = span / 3600
+        more = ("--workers", "2", "--frame-length", str(length))
+        out = tmp / "train"
+        epochs = ("--max-epochs", str(max_epochs)) if max_epochs else ()
+        train = ("--model-source", "train", *epochs)
+        wall = run(command(tmp, out, hours, *train, *more), tmp)
+        trained = [
+            json.loads(p.read_text())["model"]
+            for p in sorted((out / "summary").glob("*HOFT*.json"))
+        ]
+        training = sum(m["read_seconds"] + m["train_seconds"] for m in trained)
+        print(
+            f"train-as-you-go, {files} files of {length} s, 2 workers: "
+            f"{wall:.0f} s wall ({span / wall:.2f}x real time); training "
+            f"{training:.0f} s = {training / span:.3f} s per s of data"
+        )
+        for m in trained:
+            print(
+                f"    {m['trained_on']}: "
+                f"{'warm' if m['warm_start'] else 'scratch'}, valid loss "
+                f"{m['initial_valid_loss']:.3f} -> "
+                f"{m['best_valid_loss']:.3f} in {m['epochs']} epochs, "
+                f"{m['train_seconds']:.0f} s"
+            )
+        fixed = tmp / "fixed"
+        run(command(tmp, fixed, hours, *more), tmp)
+        print(
+            "removed fraction of removable 58-62 Hz power: train-as-you-go "
+            f"{removed_fraction(out, raw, truth, rate):.4f}, fixed model "
+            f"{removed_fraction(fixed, raw, truth, rate):.4f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--hours", type=float, nargs="+", default=[1.0, 4.0])
+    parser.add_argument(
+        "--train", action="store_true", help="train-as-you-go instead"
+    )
+    parser.add_argument("--train-files", type=int, default=2)
+    parser.add_argument("--train-length", type=int, default=256)
+    parser.add_argument(
+        "--max-epochs", type=int, default=0, help="0: the section's"
+    )
     args = parser.parse_args()
+    if args.train:
+        bench_train(args.train_files, args.train_length, args.max_epochs)
+        return
     with tempfile.TemporaryDirectory(prefix="bench-reprocess-") as name:
         tmp = Path(name)
         sim = stored.simulator()

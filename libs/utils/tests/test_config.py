@@ -196,3 +196,54 @@ def test_a_variable_without_its_base_key_is_refused_naming_it(
         r"\(known IFO: H1, L1\)",
     ):
         section_values(path, "svc", {"IFO": "V1"})
+
+
+CROSS = """
+[tool.typeo.base]
+rate = 4096
+
+[tool.typeo.scripts.svc]
+rate = "${base.rate}"
+lr = 0.001
+device = "cpu"
+
+[tool.typeo.scripts.svc-production]
+device = "cuda"
+
+[tool.typeo.scripts.other]
+rate = "${svc.rate}"
+lr = "${svc.lr}"
+device = "${svc.device}"
+folder = "/runs/${svc.device}"
+"""
+
+
+def test_a_key_of_another_section_is_that_sections_value(tmp_path) -> None:
+    """Its type is kept, its own references resolved; the section's own
+    value, never a profile's."""
+    path = tmp_path / "pyproject.toml"
+    path.write_text(CROSS)
+    values = section_values(path, "other", {})
+    assert values == {
+        "rate": 4096,
+        "lr": 0.001,
+        "device": "cpu",
+        "folder": "/runs/cpu",
+    }
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ('"${svc.nope}"', r"other.lr: no key 'nope' in .*scripts\.svc\]"),
+        ('"${gone.lr}"', r"no key 'lr' in .*scripts\.gone\]"),
+        ('"${other.lr}"', "section references in a loop"),
+    ],
+)
+def test_a_bad_section_reference_is_refused_naming_it(
+    tmp_path, value, message
+) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(CROSS.replace('"${svc.lr}"', value))
+    with pytest.raises(ConfigError, match=message):
+        section_values(path, "other", {})

@@ -13,6 +13,10 @@ section of ``[tool.typeo.scripts]``::
   name may hold an environment reference, resolved first:
   ``${base.witness_channels_${IFO}}`` is the list of the IFO, and an IFO
   without one is refused, naming it;
+- ``${<section>.name}`` (``${trainer.lr}``) is the value of ``name`` in
+  ``[tool.typeo.scripts.<section>]`` itself (not a profile of it), for a
+  value whose home is another service's section; resolved first, it keeps
+  its type and may hold references of its own;
 - a *profile* section ``<section>-<profile>`` (``cleaner-production``)
   lists only what it changes: it is laid over ``<section>``; a profile a
   service does not need has no section, and ``<section>`` alone is read;
@@ -41,6 +45,9 @@ _BASE = re.compile(r"\$\{base\.(\w+)\}")
 _ENV = re.compile(r"\$\{(\w+)(?::-([^${}]*))?\}")  # ${NAME[:-default]}
 # an environment reference inside a base name: ${base.x_${IFO}}
 _NESTED = re.compile(r"(\$\{base\.\w*)\$\{(\w+)\}")
+# a key of another section: ${trainer.lr}
+_SECTION = re.compile(r"\$\{(?!base\.)([\w-]+)\.(\w+)\}")
+MAX_SECTION_DEPTH = 8  # references to sections through sections
 
 
 def read_tables(path: Path) -> tuple[dict, dict]:
@@ -84,10 +91,45 @@ def section_values(
         )
     raw = {**scripts.get(parent, {}), **scripts.get(section, {})}
     raw.pop("commands", None)
-    return {
-        key: _resolve(value, base, environ, f"{section}.{key}")
-        for key, value in raw.items()
-    }
+    values = {}
+    for key, value in raw.items():
+        where = f"{section}.{key}"
+        value = _inline_sections(value, scripts, where)
+        values[key] = _resolve(value, base, environ, where)
+    return values
+
+
+def _inline_sections(
+    value: Any, scripts: Mapping[str, Any], where: str, depth: int = 0
+) -> Any:
+    """``value`` with each ``${<section>.name}`` replaced by that key of
+    ``[tool.typeo.scripts.<section>]`` (a whole-value reference keeps the
+    value's type).
+
+    Raises:
+        ConfigError: no such section or key, or references in a loop.
+    """
+    if isinstance(value, list):
+        return [_inline_sections(v, scripts, where, depth) for v in value]
+    if not isinstance(value, str) or _SECTION.search(value) is None:
+        return value
+    if depth >= MAX_SECTION_DEPTH:
+        raise ConfigError(f"{where}: section references in a loop: {value}")
+
+    def lookup(match: re.Match) -> Any:
+        section, name = match[1], match[2]
+        try:
+            found = scripts[section][name]
+        except KeyError:
+            raise ConfigError(
+                f"{where}: no key {name!r} in [tool.typeo.scripts.{section}]"
+            ) from None
+        return _inline_sections(found, scripts, where, depth + 1)
+
+    whole = _SECTION.fullmatch(value)
+    if whole is not None:
+        return lookup(whole)
+    return _SECTION.sub(lambda m: str(lookup(m)), value)
 
 
 def _resolve(

@@ -111,10 +111,11 @@ def _drop_flags(present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return before, after
 
 
-def _taper(
+def taper_drops(
     x: np.ndarray, rate: int, config: CleaningConfig, flags: tuple
 ) -> np.ndarray:
-    """``x`` with absent seconds zeroed and their neighbours tapered."""
+    """``x`` at ``rate`` with absent seconds zeroed and their neighbours
+    tapered (``flags``: :func:`drop_flags`)."""
     present, before, after = flags
     seconds = x.reshape(present.size, rate).copy()
     seconds[~present] = 0.0
@@ -125,6 +126,28 @@ def _taper(
     return seconds.reshape(-1)
 
 
+def drop_flags(present: np.ndarray) -> tuple:
+    """``(present, previous dropped, next dropped)`` per second."""
+    return (present, *_drop_flags(present))
+
+
+def model_input(
+    witness: SpanData, config: CleaningConfig, flags: tuple
+) -> np.ndarray:
+    """``(C, size)`` tapered witnesses resampled to the model's rate: what
+    the model predicts from, and what train-as-you-go trains on."""
+    fs = config.sample_rate
+    resampled = []
+    for channel in config.witness_channels:
+        rate = witness.rates[channel]
+        x = taper_drops(witness.data[channel], rate, config, flags)
+        ratio = Fraction(fs, rate)
+        if ratio != 1:
+            x = resample_poly(x, ratio.numerator, ratio.denominator)
+        resampled.append(x)
+    return np.stack(resampled)
+
+
 def predict_noise(
     witness: SpanData,
     model: NoiseModel,
@@ -133,15 +156,7 @@ def predict_noise(
 ) -> np.ndarray:
     """Band-passed noise of the whole padded span at the strain's rate."""
     fs = config.sample_rate
-    resampled = []
-    for channel in config.witness_channels:
-        rate = witness.rates[channel]
-        x = _taper(witness.data[channel], rate, config, flags)
-        ratio = Fraction(fs, rate)
-        if ratio != 1:
-            x = resample_poly(x, ratio.numerator, ratio.denominator)
-        resampled.append(x)
-    noise = model(np.stack(resampled))
+    noise = model(model_input(witness, config, flags))
     noise = bandpass(
         np.asarray(noise, dtype=np.float64),
         config.freq_low,
@@ -169,12 +184,11 @@ def clean_block(
         config: rates, band, taper, pad.
     """
     pad, fs = config.pad_length, config.strain_rate
-    present = strain.present & witness.present
-    before, after = _drop_flags(present)
-    flags = (present, before, after)
+    flags = drop_flags(strain.present & witness.present)
+    present, before, after = flags
     noise = predict_noise(witness, model, config, flags)
     raw = strain.data[config.strain_channel]
-    tapered = _taper(raw, fs, config, flags)
+    tapered = taper_drops(raw, fs, config, flags)
     cleaned = tapered - noise
     for i in np.flatnonzero(present & (before | after)):
         part = slice(i * fs, (i + 1) * fs)
@@ -201,14 +215,19 @@ def clean_block(
     )
 
 
+def ready_seconds(strain: SpanData, config: CleaningConfig) -> np.ndarray:
+    """``(duration,)`` bool: the state vector says analysis ready."""
+    rate = strain.rates[config.state_channel]
+    return ready_samples(
+        strain.data[config.state_channel].reshape(strain.duration, rate),
+        config.ready_mask,
+    ).all(axis=1)
+
+
 def _state(strain: SpanData, config: CleaningConfig, flags: tuple):
     """``(duration * 16,)`` DeepClean state vector of the span."""
     present, before, after = flags
-    rate = strain.rates[config.state_channel]
-    ready = ready_samples(
-        strain.data[config.state_channel].reshape(present.size, rate),
-        config.ready_mask,
-    ).all(axis=1)
+    ready = ready_seconds(strain, config)
     bits = np.zeros(present.size, dtype=np.int32)
     cleaned = State.INPUT_OK | State.PRODUCTION_OK | State.OUT_DQ_ON
     bits[present] |= int(cleaned)

@@ -16,7 +16,10 @@ from reprocess.cleaning import CleaningConfig
 from reprocess.engine import EngineConfig, JobConfig
 from reprocess.sources import SourceConfig
 from reprocess.task import TaskConfig
+from reprocess.training import TrainingConfig
 from utils.names import site_of
+from utils.nn.config import TrainConfig
+from utils.nn.datacheck import CheckConfig
 from utils.settings import (
     band_rules,
     channel_rules,
@@ -27,6 +30,8 @@ from utils.settings import (
 )
 
 CLUSTERS = ("local", "htcondor", "slurm")
+MODEL_SOURCES = ("repository", "train")
+MIN_CHECKED_LENGTH = CheckConfig.min_duration  # s the data checks accept
 
 
 @dataclass(frozen=True)
@@ -45,11 +50,19 @@ class ReprocessSettings:
             First GPS second cleaned.
         gps_end:
             GPS second after the last one cleaned.
+        model_source:
+            Where the network comes from: repository (version VERSION of
+            MODEL_REPO) or train (train-as-you-go: a network trained on
+            each output file's own data, warm-started from the previous
+            file's, then that file cleaned with it; MODEL_REPO and
+            VERSION are not used).
         model_repo:
             The model repository (model_repo/deepclean/<v>/ as the
             exporter writes it).
         version:
-            Version of the repository's deepclean model used.
+            Version of the repository's deepclean model used (its tag in
+            the output; under model_source train the tag is the GPS start
+            of the file the network was trained on).
         workers:
             Dask workers (local processes or batch jobs); 0: one per
             CPU core of this machine.
@@ -96,7 +109,8 @@ class ReprocessSettings:
         block_length:
             Seconds cleaned at once by a worker (bounds its memory).
         frame_length:
-            Seconds per output file (files start at multiples of it).
+            Seconds per output file (files start at multiples of it);
+            under model_source train, each file is one training chunk.
         retries:
             Tries after a chunk's first failure.
         start_timeout:
@@ -121,6 +135,40 @@ class ReprocessSettings:
             HTCondor accounting_group / Slurm account ("": none).
         job_prologue:
             Shell lines run in each job before its worker starts.
+        min_train_length:
+            Train: seconds of contiguous analysis-ready data a file needs
+            to be trained on (its longest such stretch is used).
+        kernel_length:
+            Train: seconds per training kernel.
+        kernel_stride:
+            Train: seconds between training kernel starts.
+        batch_size:
+            Train: kernels per gradient step.
+        lr:
+            Train: Adam learning rate from scratch.
+        fine_tune_decay:
+            Train: factor on lr when warm-started from the previous file.
+        weight_decay:
+            Train: Adam weight decay.
+        max_epochs:
+            Train: most epochs per file.
+        patience:
+            Train: epochs without improvement before stopping.
+        min_improvement:
+            Train: relative validation-loss gain that counts as one.
+        lr_patience:
+            Train: epochs without improvement before lr is reduced.
+        lr_factor:
+            Train: factor applied to lr on a plateau.
+        valid_fraction:
+            Train: last fraction of the stretch kept for validation.
+        min_coherence:
+            Train: in-band coherence one witness must reach, else the
+            file's training is refused.
+        device:
+            Train: torch device of the training (cpu, cuda).
+        num_threads:
+            Torch threads per task (workers are single-threaded).
         compress:
             Gzip the output frames (smaller, slower).
         verbose:
@@ -132,6 +180,7 @@ class ReprocessSettings:
     output_dir: Path
     gps_start: int
     gps_end: int
+    model_source: str
     model_repo: Path
     version: int
     workers: int
@@ -167,6 +216,22 @@ class ReprocessSettings:
     job_queue: str
     job_account: str
     job_prologue: List[str]
+    min_train_length: int
+    kernel_length: float
+    kernel_stride: float
+    batch_size: int
+    lr: float
+    fine_tune_decay: float
+    weight_decay: float
+    max_epochs: int
+    patience: int
+    min_improvement: float
+    lr_patience: int
+    lr_factor: float
+    valid_fraction: float
+    min_coherence: float
+    device: str
+    num_threads: int
     compress: bool = False
     verbose: bool = False
 
@@ -186,6 +251,7 @@ class ReprocessSettings:
             self.source_config,
             self.cleaning_config,
             self.engine_config,
+            self.training_config,
         )
 
     def _rules(self) -> list[tuple[str, bool, str]]:
@@ -199,7 +265,16 @@ class ReprocessSettings:
                 self.gps_end > self.gps_start,
                 f"> gps_start={self.gps_start}",
             ),
-            ("version", self.version >= 1, ">= 1 (a model version)"),
+            (
+                "model_source",
+                self.model_source in MODEL_SOURCES,
+                f"one of {MODEL_SOURCES}",
+            ),
+            (
+                "version",
+                self.version >= 1 or self.model_source == "train",
+                ">= 1 (a model version)",
+            ),
             ("workers", self.workers >= 0, ">= 0 (0: one per core)"),
             ("cluster", self.cluster in CLUSTERS, f"one of {CLUSTERS}"),
             (
@@ -220,6 +295,12 @@ class ReprocessSettings:
             ("start_timeout", self.start_timeout > 0, "> 0 s"),
             ("chunk_timeout", self.chunk_timeout > 0, "> 0 s"),
             ("job_cores", self.job_cores >= 1, ">= 1"),
+            (
+                "min_train_length",
+                self.min_train_length >= MIN_CHECKED_LENGTH,
+                f">= {MIN_CHECKED_LENGTH:g} s (the data checks' minimum)",
+            ),
+            ("num_threads", self.num_threads >= 1, ">= 1"),
         ]
 
     @property
@@ -268,11 +349,20 @@ class ReprocessSettings:
     def engine_config(self) -> EngineConfig:
         return sub_config(EngineConfig, self, job=self.job_config())
 
+    def training_config(self) -> TrainingConfig:
+        return sub_config(
+            TrainingConfig,
+            self,
+            train=sub_config(TrainConfig, self),
+            checks=sub_config(CheckConfig, self),
+        )
+
     def task_config(self, rates: dict[str, int]) -> TaskConfig:
         """What the workers need; ``rates``: native rate of each channel."""
         return sub_config(
             TaskConfig,
             self,
             cleaning=self.cleaning_config(),
+            training=self.training_config(),
             rates=dict(rates),
         )

@@ -10,9 +10,12 @@
 :func:`run_chunks` submits one task per chunk (Dask retries a failed one
 ``retries`` times, a lost worker's too), shows a progress bar, and returns
 the results and, by chunk name, the reason of every chunk that still
-failed; the others complete regardless. Every wait is bounded: the
-workers must come up within ``start_timeout`` and the run ends within
-``chunk_timeout`` per chunk and try, spread over the workers.
+failed; the others complete regardless. :func:`run_trained_chunks` does
+the same for train-as-you-go: a chain of training tasks, each taking the
+previous one's result, and one cleaning task per chunk behind its
+training. Every wait is bounded: the workers must come up within
+``start_timeout`` and the run ends within ``chunk_timeout`` per chunk and
+try, spread over the workers (trainings: one after another).
 """
 
 from __future__ import annotations
@@ -204,10 +207,8 @@ def run_chunks(
     """
     if not chunks:
         return [], {}
-    names = {}
-    futures = []
-    for chunk in chunks:
-        future = client.submit(
+    futures = [
+        client.submit(
             task,
             chunk,
             task_config,
@@ -215,11 +216,72 @@ def run_chunks(
             retries=config.retries,
             pure=False,
         )
-        names[future.key] = chunk.name
-        futures.append(future)
+        for chunk in chunks
+    ]
+    return collect(client, futures, chunks, config, serial=0)
+
+
+def run_trained_chunks(
+    client: Client,
+    train: Callable,
+    clean: Callable,
+    chunks: list,
+    task_config: object,
+    config: EngineConfig,
+) -> tuple[list[dict], dict[str, str]]:
+    """Train-as-you-go: ``train(chunk, task_config, previous)`` for each
+    chunk in order, ``previous`` the result of the one before (None for
+    the first), and ``clean(chunk, task_config, training)`` behind each.
+
+    Returns:
+        :func:`run_chunks`' ``(results, failures)`` of the cleanings.
+
+    Raises:
+        TimeoutError: the run took longer than its bound (module doc).
+    """
+    previous, futures = None, []
+    for chunk in chunks:
+        previous = client.submit(
+            train,
+            chunk,
+            task_config,
+            previous,
+            key=f"train-{chunk.name}",
+            pure=False,
+        )
+        futures.append(
+            client.submit(
+                clean,
+                chunk,
+                task_config,
+                previous,
+                key=f"clean-{chunk.name}",
+                retries=config.retries,
+                pure=False,
+            )
+        )
+    return collect(client, futures, chunks, config, serial=len(chunks))
+
+
+def collect(
+    client: Client,
+    futures: list,
+    chunks: list,
+    config: EngineConfig,
+    serial: int,
+) -> tuple[list[dict], dict[str, str]]:
+    """The results of ``futures`` (one per chunk, in order) as they come,
+    and the reasons of those that failed, by chunk name; ``serial``: tasks
+    that run one after another before them (``chunk_timeout`` each).
+
+    Raises:
+        TimeoutError: not all done within the run's bound.
+    """
+    pairs = zip(futures, chunks, strict=True)
+    names = {future.key: chunk.name for future, chunk in pairs}
     workers = max(1, len(client.scheduler_info()["workers"]))
     rounds = math.ceil(len(chunks) / workers) * (config.retries + 1)
-    timeout = config.chunk_timeout * rounds
+    timeout = config.chunk_timeout * (rounds + serial)
     bar = ProgressBar(len(chunks))
     results, failures = [], {}
     try:

@@ -4,8 +4,9 @@
 
 parse (:class:`~reprocess.config.ReprocessSettings`) -> logging -> find
 the input frames and the channel rates -> load the model once (its
-channels and rate must be the settings') -> plan the output files
-(finished ones skipped) -> run them on Dask -> summary page.
+channels and rate must be the settings'; ``--model-source train``: none,
+each file's network is trained on it) -> plan the output files (finished
+ones skipped) -> run them on Dask -> summary page.
 
 Exit status: 0 every file of the span is written; 1 some chunks failed
 (named in the log and ``summary/index.html``) or the run outlived its
@@ -17,13 +18,18 @@ import sys
 from typing import List, Optional
 
 from reprocess.config import ReprocessSettings
-from reprocess.engine import connect, run_chunks
+from reprocess.engine import connect, run_chunks, run_trained_chunks
 from reprocess.model import load_version
 from reprocess.plan import make_plan
 from reprocess.reading import probe_rates
 from reprocess.sources import FrameIndex, find_frames
 from reprocess.summary import write_summary
-from reprocess.task import TaskConfig, run_chunk
+from reprocess.task import (
+    TaskConfig,
+    clean_trained_chunk,
+    run_chunk,
+    train_chunk,
+)
 from utils.errors import ConfigError, ModelError
 from utils.startup import CANNOT_START, configure_service
 
@@ -52,17 +58,8 @@ def prepare(settings: ReprocessSettings) -> tuple[TaskConfig, object]:
             f"strain_rate={settings.strain_rate}: the frames hold "
             f"{settings.strain_channel} at {rates[settings.strain_channel]} Hz"
         )
-    model = load_version(settings.model_repo, settings.version)
-    if list(model.witness_channels) != settings.witness_channels:
-        raise ConfigError(
-            f"witness_channels: version {settings.version} takes "
-            f"{list(model.witness_channels)}"
-        )
-    if model.sample_rate != settings.sample_rate:
-        raise ConfigError(
-            f"sample_rate={settings.sample_rate}: version "
-            f"{settings.version} runs at {model.sample_rate} Hz"
-        )
+    if settings.model_source == "repository":
+        check_model(settings)
     settings.summary_dir.mkdir(parents=True, exist_ok=True)
     plan = make_plan(
         settings.ifo,
@@ -74,6 +71,26 @@ def prepare(settings: ReprocessSettings) -> tuple[TaskConfig, object]:
         settings.output_dir,
     )
     return settings.task_config(rates), plan
+
+
+def check_model(settings: ReprocessSettings) -> None:
+    """The repository's version takes the settings' channels and rate.
+
+    Raises:
+        ConfigError: it does not.
+        ModelError: it cannot be loaded.
+    """
+    model = load_version(settings.model_repo, settings.version)
+    if list(model.witness_channels) != settings.witness_channels:
+        raise ConfigError(
+            f"witness_channels: version {settings.version} takes "
+            f"{list(model.witness_channels)}"
+        )
+    if model.sample_rate != settings.sample_rate:
+        raise ConfigError(
+            f"sample_rate={settings.sample_rate}: version "
+            f"{settings.version} runs at {model.sample_rate} Hz"
+        )
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -103,9 +120,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         return CANNOT_START
     failures: dict[str, str] = {}
     try:
-        results, failures = run_chunks(
-            client, run_chunk, plan.todo, task_config, engine
-        )
+        if settings.model_source == "train":
+            results, failures = run_trained_chunks(
+                client,
+                train_chunk,
+                clean_trained_chunk,
+                plan.todo,
+                task_config,
+                engine,
+            )
+        else:
+            results, failures = run_chunks(
+                client, run_chunk, plan.todo, task_config, engine
+            )
     except TimeoutError as exc:
         logger.exception("run not finished in time")
         failures = {"run": str(exc)}

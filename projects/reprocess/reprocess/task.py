@@ -1,5 +1,10 @@
 """One task: clean one output file's span and write it.
 
+The model is a version of a repository (:func:`run_chunk`) or, under
+train-as-you-go, the network trained on the file's own data
+(:func:`clean_trained_chunk`, :mod:`reprocess.training`); both clean by
+the same code (:func:`clean_chunk`), only the predictor differs.
+
 A :class:`Chunk` is one output file, ``{S}-{IFO}_HOFT_DEEPCLEAN-{GPS}-
 {DURATION}.gwf`` (LIGO-T050017), with the input files it needs. A worker
 cleans it block by block (``block_length`` seconds each, so its memory is
@@ -10,27 +15,38 @@ that exists is finished, which is what makes a rerun resumable.
 Channels written (:class:`utils.channels.OutputChannels`): the cleaned
 strain at the native strain rate as ``..._PRODUCTION_OUT_DQ``, the
 DeepClean state vector (16 Hz) and the model version (1 Hz), as in the
-live frames.
+live frames (a trained network's tag: the GPS start of its file).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
+import torch
 
-from reprocess.cleaning import CleaningConfig, clean_block
+from reprocess.cleaning import CleaningConfig, NoiseModel, clean_block
 from reprocess.figures import chunk_figures
 from reprocess.model import load_version
-from reprocess.reading import FrameReader
+from reprocess.reading import FrameReader, SpanData
 from reprocess.sources import FrameIndex
+from reprocess.training import (
+    MODELS_DIR,
+    Training,
+    TrainingConfig,
+    train_network,
+)
 from utils.atomic import write_json
 from utils.channels import STATE_RATE, VERSION_RATE, OutputChannels, State
+from utils.errors import ModelError
 from utils.gwf import write_frame
 from utils.names import FrameFile
+from utils.nn.evaluate import predict_noise
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +60,8 @@ class TaskConfig:
     Attributes:
         ifo: interferometer, e.g. ``L1``.
         cleaning: how blocks are cleaned.
+        training: train-as-you-go (``model_source = "train"``).
+        model_source: ``repository`` or ``train``.
         model_repo: the model repository.
         version: the version used.
         block_length: seconds cleaned at once inside a task.
@@ -56,6 +74,8 @@ class TaskConfig:
 
     ifo: str
     cleaning: CleaningConfig
+    training: TrainingConfig
+    model_source: str
     model_repo: Path
     version: int
     block_length: int
@@ -92,20 +112,16 @@ class Chunk:
         return self.path.parent / SUMMARY_DIR / f"{self.path.stem}.json"
 
 
-def run_chunk(chunk: Chunk, config: TaskConfig) -> dict:
-    """Clean ``chunk`` and write its frame (the task a worker runs).
-
-    Returns:
-        Its figures (:func:`~reprocess.figures.chunk_figures`), name, span,
-        seconds with input and wall seconds taken.
+def read_blocks(
+    chunk: Chunk, config: TaskConfig
+) -> Iterator[tuple[int, int, SpanData, SpanData]]:
+    """``(start, end, strain, witness)`` of each block of ``chunk``, read
+    with ``pad_length`` seconds more on each side.
 
     Raises:
-        FrameCorrupt: an input file cannot be read (named).
-        ModelError: the model version cannot be loaded.
+        FrameCorrupt: an input file of the chunk cannot be read (named).
     """
-    began = time.monotonic()
     c = config.cleaning
-    model = load_version(config.model_repo, config.version)
     strain = FrameReader(
         FrameIndex(chunk.inputs, config.strain_frame_type),
         {ch: config.rates[ch] for ch in (c.strain_channel, c.state_channel)},
@@ -114,22 +130,98 @@ def run_chunk(chunk: Chunk, config: TaskConfig) -> dict:
         FrameIndex(chunk.inputs, config.witness_frame_type),
         {ch: config.rates[ch] for ch in c.witness_channels},
     )
-    fs, pad = c.strain_rate, c.pad_length
+    pad, stop = c.pad_length, chunk.gps + chunk.duration
+    for start in range(chunk.gps, stop, config.block_length):
+        end = min(start + config.block_length, stop)
+        span = (start - pad, end + pad, (chunk.gps, stop))
+        yield start, end, strain.read(*span), witness.read(*span)
+
+
+def run_chunk(chunk: Chunk, config: TaskConfig) -> dict:
+    """Clean ``chunk`` with the repository's version and write its frame
+    (the task a worker runs).
+
+    Returns:
+        :func:`clean_chunk`'s figures.
+
+    Raises:
+        FrameCorrupt: an input file cannot be read (named).
+        ModelError: the model version cannot be loaded.
+    """
+    model = load_version(config.model_repo, config.version)
+    return clean_chunk(chunk, config, model, config.version)
+
+
+def train_chunk(
+    chunk: Chunk, config: TaskConfig, previous: Training | None
+) -> Training:
+    """Train a network on ``chunk``, warm-started from ``previous`` (the
+    previous chunk's training; None: from scratch): train-as-you-go's
+    first task (:func:`reprocess.training.train_network`; it does not
+    raise, a failure is carried in the result)."""
+    return train_network(
+        chunk.name,
+        chunk.gps,
+        read_blocks(chunk, config),
+        config.cleaning,
+        config.training,
+        previous,
+        config.output_dir / MODELS_DIR,
+    )
+
+
+def network_predictor(training: Training, sample_rate: int) -> NoiseModel:
+    """The trained torch network as the cleaning's noise model."""
+    return functools.partial(
+        predict_noise, training.model, sample_rate=sample_rate
+    )
+
+
+def clean_trained_chunk(
+    chunk: Chunk, config: TaskConfig, training: Training
+) -> dict:
+    """Clean ``chunk`` with the network trained on it and write its frame
+    (train-as-you-go's second task; ``training``: its training task's).
+
+    Raises:
+        ModelError: its training failed (the reason named).
+        FrameCorrupt: an input file cannot be read (named).
+    """
+    if training.error is not None:
+        raise ModelError(f"training on {chunk.name} failed: {training.error}")
+    torch.set_num_threads(config.training.num_threads)
+    model = network_predictor(training, config.cleaning.sample_rate)
+    return clean_chunk(
+        chunk, config, model, training.tag, {"model": training.record()}
+    )
+
+
+def clean_chunk(
+    chunk: Chunk,
+    config: TaskConfig,
+    model: NoiseModel,
+    version: int,
+    extra: dict | None = None,
+) -> dict:
+    """Clean ``chunk`` block by block with ``model`` and write its figures
+    (with ``extra``) and frame, tagged ``version``.
+
+    Returns:
+        Its figures (:func:`~reprocess.figures.chunk_figures`), name, span,
+        seconds with input and wall seconds taken.
+
+    Raises:
+        FrameCorrupt: an input file cannot be read (named).
+    """
+    began = time.monotonic()
+    c = config.cleaning
+    fs = c.strain_rate
     size = chunk.duration * fs
     raw, cleaned = np.zeros(size), np.zeros(size)
     state = np.zeros(chunk.duration * STATE_RATE, np.int32)
     versions = np.zeros(chunk.duration * VERSION_RATE, np.int32)
-    stop = chunk.gps + chunk.duration
-    for start in range(chunk.gps, stop, config.block_length):
-        end = min(start + config.block_length, stop)
-        span = (start - pad, end + pad, (chunk.gps, stop))
-        block = clean_block(
-            strain.read(*span),
-            witness.read(*span),
-            model,
-            config.version,
-            c,
-        )
+    for start, end, strain, witness in read_blocks(chunk, config):
+        block = clean_block(strain, witness, model, version, c)
         at = start - chunk.gps
         raw[at * fs : (end - chunk.gps) * fs] = block.raw
         cleaned[at * fs : (end - chunk.gps) * fs] = block.cleaned
@@ -142,6 +234,7 @@ def run_chunk(chunk: Chunk, config: TaskConfig) -> dict:
         "duration": chunk.duration,
         "seconds_present": int(present.sum()),
         **chunk_figures(raw, cleaned, present, fs, (c.freq_low, c.freq_high)),
+        **(extra or {}),
     }
     write_json(chunk.summary_path, result, overwrite=True)
     write_output(chunk, config, cleaned, state, versions)

@@ -11,8 +11,12 @@ from reprocess.config import ReprocessSettings
 from reprocess.engine import EngineConfig, JobConfig
 from reprocess.sources import SourceConfig
 from reprocess.task import TaskConfig
+from reprocess.training import TrainingConfig
 from utils import settings_checks as checks
+from utils.config import read_tables
 from utils.errors import ConfigError
+from utils.nn.config import TrainConfig
+from utils.nn.datacheck import CheckConfig
 from utils.testing import run_script, service_environ
 
 load_settings = checks.settings_loader(ReprocessSettings, "reprocess")
@@ -24,7 +28,29 @@ COMPONENTS = {
     EngineConfig: set(),
     JobConfig: set(),
     TaskConfig: set(),
+    TrainingConfig: set(),
+    # the trainer's components: what they keep in code (no key of ours)
+    TrainConfig: {"fftlength", "overlap", "channels", "seed"},
+    CheckConfig: {"fftlength", "min_duration", "false_alarm"},
 }
+# train-as-you-go's hyper-parameters: their home is [trainer]
+TRAINER_KEYS = (
+    "kernel_length",
+    "kernel_stride",
+    "batch_size",
+    "lr",
+    "fine_tune_decay",
+    "weight_decay",
+    "max_epochs",
+    "patience",
+    "min_improvement",
+    "lr_patience",
+    "lr_factor",
+    "valid_fraction",
+    "min_coherence",
+    "device",
+    "num_threads",
+)
 
 
 class TestSettings(checks.SettingsContract):
@@ -55,6 +81,8 @@ def test_the_section_builds_every_component():
         ({"gps_end": SPAN["gps_start"]}, "gps_end"),
         ({"cluster": "kubernetes"}, "cluster"),
         ({"version": 0}, "version"),
+        ({"model_source": "onnx"}, "model_source"),
+        ({"min_train_length": 8}, "min_train_length"),
         ({"filter_order": 7}, "filter_order"),
         ({"strain_rate": 6000}, "strain_rate"),
     ],
@@ -74,3 +102,27 @@ def test_the_span_is_required(tmp_path):
     )
     assert done.returncode == 2
     assert "gps_start=0" in done.stderr
+
+
+def test_training_takes_the_trainers_values():
+    """Each is a reference to [trainer] (one home), resolved to its value
+    and type; the training components get them."""
+    scripts = read_tables(checks.PYPROJECT)[1]
+    section = scripts["trainer"]
+    settings = load_settings(**SPAN, model_source="train", version=0)
+    for key in TRAINER_KEYS:
+        assert getattr(settings, key) == section[key], key
+    training = settings.training_config()
+    assert training.train.lr == section["lr"]
+    assert training.train.kernel_length == section["kernel_length"]
+    assert training.checks.min_coherence == section["min_coherence"]
+    assert training.num_threads == section["num_threads"]
+    raw = scripts["reprocess"]
+    assert {k: raw[k] for k in TRAINER_KEYS} == {
+        k: f"${{trainer.{k}}}" for k in TRAINER_KEYS
+    }
+
+
+def test_train_as_you_go_needs_no_version():
+    settings = load_settings(**SPAN, model_source="train", version=0)
+    assert (settings.model_source, settings.version) == ("train", 0)
