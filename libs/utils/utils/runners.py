@@ -11,6 +11,7 @@ same way.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Callable
 
@@ -21,6 +22,60 @@ from utils.inference import Scheme
 Runner = Callable[[np.ndarray], np.ndarray]
 INPUT_NAME = "witness"  # tensor names inside model.onnx / model.plan
 OUTPUT_NAME = "noise"
+
+
+SIZE_MULTIPLE = 16  # four stride-2 stages of the network
+
+
+def config_parameters(args: dict) -> dict[str, str]:
+    """The string ``parameters`` of a Triton python model's config (its
+    ``initialize`` ``args``)."""
+    config = json.loads(args["model_config"])
+    return {
+        key: value["string_value"]
+        for key, value in config.get("parameters", {}).items()
+    }
+
+
+def check_witness(witness: np.ndarray, num_witnesses: int) -> np.ndarray:
+    """Validate a ``WITNESS`` tensor and return its ``(C, size)`` window.
+
+    Raises:
+        ValueError: wrong shape, size not a multiple of 16, or non-finite.
+    """
+    if witness.ndim != 3 or witness.shape[:2] != (1, num_witnesses):
+        raise ValueError(
+            f"WITNESS must be [1, {num_witnesses}, size], got "
+            f"{list(witness.shape)}"
+        )
+    size = witness.shape[2]
+    if size == 0 or size % SIZE_MULTIPLE:
+        raise ValueError(
+            f"window of {size} samples is not a positive multiple of "
+            f"{SIZE_MULTIPLE}"
+        )
+    if not np.isfinite(witness).all():
+        raise ValueError("WITNESS holds NaN or inf samples")
+    return witness[0].astype(np.float32, copy=False)
+
+
+def respond(
+    pb_utils: object,
+    requests: list,
+    handle: Callable[[object], list],
+    what: str,
+) -> list:
+    """One Triton response per request: ``handle(request)``'s output
+    tensors, or an error response naming ``what`` and the exception (a
+    bad request never fails the others)."""
+    responses = []
+    for request in requests:
+        try:
+            responses.append(pb_utils.InferenceResponse(handle(request)))
+        except Exception as exc:  # noqa: BLE001 - error in its response
+            error = pb_utils.TritonError(f"{what}: {exc}")
+            responses.append(pb_utils.InferenceResponse([], error=error))
+    return responses
 
 
 def scheme_from_parameters(parameters: dict[str, str]) -> Scheme:

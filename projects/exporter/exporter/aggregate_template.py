@@ -13,12 +13,10 @@ predictions) and ``VERSION`` INT64 ``[1]``.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from utils.inference import noise_of_output
-from utils.runners import scheme_from_parameters
+from utils.runners import config_parameters, respond, scheme_from_parameters
 
 try:  # only inside Triton
     import triton_python_backend_utils as pb_utils
@@ -30,34 +28,27 @@ class TritonPythonModel:
     """Batch output -> noise of the window, tagged with this version."""
 
     def initialize(self, args: dict) -> None:
-        config = json.loads(args["model_config"])
-        parameters = {
-            key: value["string_value"]
-            for key, value in config.get("parameters", {}).items()
-        }
-        self.scheme = scheme_from_parameters(parameters)
+        self.scheme = scheme_from_parameters(config_parameters(args))
         self.version = int(args["model_version"])
         self.version_array = np.array([self.version], dtype=np.int64)
 
     def execute(self, requests: list) -> list:
-        responses = []
-        for request in requests:
-            try:
-                output = pb_utils.get_input_tensor_by_name(
-                    request, "KERNEL_NOISE"
-                ).as_numpy()
-                size = pb_utils.get_input_tensor_by_name(
-                    request, "WINDOW_SIZE"
-                ).as_numpy()
-                noise = noise_of_output(output, int(size[0]), self.scheme)
-                outputs = [
-                    pb_utils.Tensor("NOISE", noise[None]),
-                    pb_utils.Tensor("VERSION", self.version_array),
-                ]
-                responses.append(pb_utils.InferenceResponse(outputs))
-            except Exception as exc:  # noqa: BLE001 - error in its response
-                error = pb_utils.TritonError(
-                    f"deepclean-aggregate version {self.version}: {exc}"
-                )
-                responses.append(pb_utils.InferenceResponse([], error=error))
-        return responses
+        return respond(
+            pb_utils,
+            requests,
+            self._aggregate,
+            f"deepclean-aggregate version {self.version}",
+        )
+
+    def _aggregate(self, request: object) -> list:
+        output = pb_utils.get_input_tensor_by_name(
+            request, "KERNEL_NOISE"
+        ).as_numpy()
+        size = pb_utils.get_input_tensor_by_name(
+            request, "WINDOW_SIZE"
+        ).as_numpy()
+        noise = noise_of_output(output, int(size[0]), self.scheme)
+        return [
+            pb_utils.Tensor("NOISE", noise[None]),
+            pb_utils.Tensor("VERSION", self.version_array),
+        ]

@@ -31,6 +31,7 @@ from utils.atomic import write_text
 from utils.errors import DeepCleanError, ModelError, VerificationError
 from utils.nn.architecture import DeepClean
 from utils.nn.checkpoint import load_model
+from utils.runners import SIZE_MULTIPLE
 from utils.runs import VERIFY_FILE
 
 
@@ -48,7 +49,7 @@ def load_verify_witness(run_dir: Path, num_witnesses: int) -> np.ndarray:
         raise ModelError(
             f"cannot read verification data {path}: {exc}"
         ) from exc
-    multiple = model_template.SIZE_MULTIPLE
+    multiple = SIZE_MULTIPLE
     size = witness.shape[-1] // multiple * multiple if witness.ndim else 0
     if witness.ndim != 2 or witness.shape[0] != num_witnesses or size < 32:
         raise ModelError(

@@ -28,7 +28,10 @@ import numpy as np
 
 from utils.inference import predict
 from utils.runners import (  # shared with the reprocessing workers
+    check_witness,
+    config_parameters,
     make_onnx_runner,
+    respond,
     scheme_from_parameters,
 )
 
@@ -38,7 +41,6 @@ except ImportError:
     pb_utils = None
 
 Runner = Callable[[np.ndarray], np.ndarray]
-SIZE_MULTIPLE = 16  # four stride-2 stages of the network
 FILE_OF_BACKEND = {"onnx-python": "model.onnx", "tensorrt": "model.plan"}
 
 
@@ -54,37 +56,11 @@ def make_runner(version_dir: Path, backend: str, num_threads: int) -> Runner:
     return make_onnx_runner(path, num_threads)
 
 
-def check_witness(witness: np.ndarray, num_witnesses: int) -> np.ndarray:
-    """Validate a ``WITNESS`` tensor and return its ``(C, size)`` window.
-
-    Raises:
-        ValueError: wrong shape, size not a multiple of 16, or non-finite.
-    """
-    if witness.ndim != 3 or witness.shape[:2] != (1, num_witnesses):
-        raise ValueError(
-            f"WITNESS must be [1, {num_witnesses}, size], got "
-            f"{list(witness.shape)}"
-        )
-    size = witness.shape[2]
-    if size == 0 or size % SIZE_MULTIPLE:
-        raise ValueError(
-            f"window of {size} samples is not a positive multiple of "
-            f"{SIZE_MULTIPLE}"
-        )
-    if not np.isfinite(witness).all():
-        raise ValueError("WITNESS holds NaN or inf samples")
-    return witness[0].astype(np.float32, copy=False)
-
-
 class TritonPythonModel:
     """One loaded version of ``deepclean`` (Triton python backend API)."""
 
     def initialize(self, args: dict) -> None:
-        config = json.loads(args["model_config"])
-        parameters = {
-            key: value["string_value"]
-            for key, value in config.get("parameters", {}).items()
-        }
+        parameters = config_parameters(args)
         self.version = int(args["model_version"])
         version_dir = Path(args["model_repository"]) / str(self.version)
         info = json.loads((version_dir / "version.json").read_text())
@@ -95,23 +71,21 @@ class TritonPythonModel:
         self.version_array = np.array([self.version], dtype=np.int64)
 
     def execute(self, requests: list) -> list:
-        responses = []
-        for request in requests:
-            try:
-                tensor = pb_utils.get_input_tensor_by_name(request, "WITNESS")
-                window = check_witness(tensor.as_numpy(), self.num_witnesses)
-                noise = predict(window, self.run, self.scheme)
-                outputs = [
-                    pb_utils.Tensor("NOISE", noise[None].astype(np.float32)),
-                    pb_utils.Tensor("VERSION", self.version_array),
-                ]
-                responses.append(pb_utils.InferenceResponse(outputs))
-            except Exception as exc:  # noqa: BLE001 - error in its response
-                error = pb_utils.TritonError(
-                    f"deepclean version {self.version}: {exc}"
-                )
-                responses.append(pb_utils.InferenceResponse([], error=error))
-        return responses
+        return respond(
+            pb_utils,
+            requests,
+            self._infer,
+            f"deepclean version {self.version}",
+        )
+
+    def _infer(self, request: object) -> list:
+        tensor = pb_utils.get_input_tensor_by_name(request, "WITNESS")
+        window = check_witness(tensor.as_numpy(), self.num_witnesses)
+        noise = predict(window, self.run, self.scheme)
+        return [
+            pb_utils.Tensor("NOISE", noise[None].astype(np.float32)),
+            pb_utils.Tensor("VERSION", self.version_array),
+        ]
 
     def finalize(self) -> None:
         self.run = None
