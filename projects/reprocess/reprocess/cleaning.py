@@ -137,15 +137,16 @@ def model_input(
     """``(C, size)`` tapered witnesses resampled to the model's rate: what
     the model predicts from, and what train-as-you-go trains on."""
     fs = config.sample_rate
-    resampled = []
-    for channel in config.witness_channels:
+    channels = config.witness_channels
+    resampled = np.empty((len(channels), witness.duration * fs))
+    for row, channel in enumerate(channels):
         rate = witness.rates[channel]
         x = taper_drops(witness.data[channel], rate, config, flags)
         ratio = Fraction(fs, rate)
         if ratio != 1:
             x = resample_poly(x, ratio.numerator, ratio.denominator)
-        resampled.append(x)
-    return np.stack(resampled)
+        resampled[row] = x
+    return resampled
 
 
 def predict_noise(

@@ -10,15 +10,13 @@ __future__ import annotations`` here: typeo reads the real annotations.
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List
+from typing import TYPE_CHECKING, List
 
 from reprocess.cleaning import CleaningConfig
 from reprocess.engine import EngineConfig, JobConfig
 from reprocess.sources import SourceConfig
 from reprocess.task import TaskConfig
-from reprocess.training import TrainingConfig
 from utils.names import site_of
-from utils.nn.config import TrainConfig
 from utils.nn.datacheck import CheckConfig
 from utils.settings import (
     band_rules,
@@ -28,6 +26,9 @@ from utils.settings import (
     convert_fields,
     sub_config,
 )
+
+if TYPE_CHECKING:
+    from reprocess.training import TrainingConfig
 
 CLUSTERS = ("local", "htcondor", "slurm")
 MODEL_SOURCES = ("repository", "train")
@@ -246,13 +247,11 @@ class ReprocessSettings:
             job_prologue=list,
         )
         check_rules(self, self._rules())
-        check_sub_configs(
-            "reprocess settings",
-            self.source_config,
-            self.cleaning_config,
-            self.engine_config,
-            self.training_config,
-        )
+        builders = [self.source_config, self.cleaning_config]
+        builders.append(self.engine_config)
+        if self.model_source == "train":  # torch: seconds of start-up
+            builders.append(self.training_config)
+        check_sub_configs("reprocess settings", *builders)
 
     def _rules(self) -> list[tuple[str, bool, str]]:
         """(setting, whether its rule holds, the rule), in checking order."""
@@ -349,7 +348,11 @@ class ReprocessSettings:
     def engine_config(self) -> EngineConfig:
         return sub_config(EngineConfig, self, job=self.job_config())
 
-    def training_config(self) -> TrainingConfig:
+    def training_config(self) -> "TrainingConfig":
+        # imported here: torch, which the repository's path never needs
+        from reprocess.training import TrainingConfig
+        from utils.nn.config import TrainConfig
+
         return sub_config(
             TrainingConfig,
             self,
@@ -363,6 +366,10 @@ class ReprocessSettings:
             TaskConfig,
             self,
             cleaning=self.cleaning_config(),
-            training=self.training_config(),
+            training=(
+                self.training_config()
+                if self.model_source == "train"
+                else None
+            ),
             rates=dict(rates),
         )

@@ -1,6 +1,15 @@
 """Figures of merit of a cleaned chunk: the in-band ASD ratio and the BNS
 inspiral range of the raw and cleaned strain.
 
+They are accumulated block by block (:class:`ChunkFigures`), so a task
+never holds more than a block of strain for them: each is a median Welch
+PSD (Hann window, half-overlapping segments, constant detrend, as
+:func:`utils.signal.psd`) of the chunk's present seconds, joined end to
+end. :class:`MedianWelch` cuts those segments as the data arrive (the
+segments that straddle two blocks included) and keeps, per segment, the
+periodogram of the bins of interest only; the median is taken at the
+end. The figures equal those of one Welch call over the whole chunk.
+
 The range is the sky-averaged distance at which a 1.4+1.4 Msun inspiral
 reaches SNR 8 (the horizon over 2.2648), from the Newtonian chirp
 amplitude integrated from ``RANGE_FMIN`` to the innermost stable orbit
@@ -10,8 +19,8 @@ amplitude integrated from ``RANGE_FMIN`` to the innermost stable orbit
 from __future__ import annotations
 
 import numpy as np
-
-from utils.signal import asd_ratio, psd
+from scipy.fft import rfft
+from scipy.signal import get_window
 
 G = 6.674e-11  # m^3 kg^-1 s^-2
 C = 2.998e8  # m/s
@@ -22,18 +31,142 @@ SNR = 8.0  # detection threshold of the range
 SKY_AVERAGE = 2.2648  # horizon / sky-averaged range
 RANGE_FMIN = 10.0  # Hz
 FFTLENGTH = 4.0  # s, Welch segments of the range PSD
+RATIO_FFTLENGTH = 2.0  # s, Welch segments of the ASD ratio (as asd_ratio)
+SEGMENTS_AT_ONCE = 32  # Welch segments transformed together (memory)
+DFT_BINS = 64  # up to this many bins: a direct DFT (matrix), not an FFT
+TOTAL_MASS = 2 * MASS * MSUN  # kg
+F_ISCO = C**3 / (6**1.5 * np.pi * G * TOTAL_MASS)  # Hz, ~1570
 
 
-def inspiral_range(x: np.ndarray, sample_rate: float) -> float:
-    """BNS range, Mpc, of strain ``x`` (median Welch PSD, 4 s segments);
-    0 when ``x`` is too short or all zeros."""
-    if x.size < FFTLENGTH * sample_rate or not np.any(x):
-        return 0.0
-    freqs, power = psd(x, sample_rate, FFTLENGTH, FFTLENGTH / 2)
-    total = 2 * MASS * MSUN
-    chirp = (MASS * MSUN) ** 1.2 / total**0.2
-    f_isco = C**3 / (6**1.5 * np.pi * G * total)
-    band = (freqs >= RANGE_FMIN) & (freqs < f_isco) & (power > 0)
+def median_bias(num_segments: int) -> float:
+    """Median / mean of ``num_segments`` chi^2_2 periodograms (scipy's
+    Welch median average divides by it)."""
+    even = 2 * np.arange(1.0, (num_segments - 1) // 2 + 1)
+    return float(1 + np.sum(1.0 / (even + 1) - 1.0 / even))
+
+
+class MedianWelch:
+    """Median Welch PSD of series that arrive in pieces, on a band only.
+
+    Segments of ``fftlength`` s overlap by half; the last incomplete one
+    is left out, as in :func:`scipy.signal.welch`.
+
+    Args:
+        sample_rate: Hz.
+        fftlength: s per segment.
+        band: ``(low, high)`` Hz: the bins kept are ``low <= f < high``
+            (``<=`` with ``closed``).
+        num_series: series fed together (rows of :meth:`add`).
+        closed: keep the bin at ``high`` too.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int,
+        fftlength: float,
+        band: tuple[float, float],
+        num_series: int,
+        closed: bool = False,
+    ) -> None:
+        self.size = int(round(fftlength * sample_rate))
+        if self.size % 2:
+            raise ValueError(f"{fftlength} s at {sample_rate} Hz: odd")
+        self.half = self.size // 2
+        self.window = get_window("hann", self.size)
+        freqs = np.fft.rfftfreq(self.size, 1 / sample_rate)
+        upper = freqs <= band[1] if closed else freqs < band[1]
+        bins = np.flatnonzero((freqs >= band[0]) & upper)
+        self.bins = slice(bins[0], bins[-1] + 1) if bins.size else slice(0)
+        self.freqs = freqs[self.bins]
+        scale = 2.0 / (sample_rate * np.sum(self.window**2))  # one-sided
+        edges = (freqs[self.bins] == 0) | (freqs[self.bins] == freqs[-1])
+        self.scale = np.where(edges, scale / 2, scale)
+        self._basis = None
+        if len(self.freqs) <= DFT_BINS:
+            self._basis = self._dft_basis(bins)
+        self._carry = np.zeros((num_series, 0))
+        self._periodograms: list[np.ndarray] = []
+        self.num_samples = 0
+        self.nonzero = np.zeros(num_series, dtype=bool)
+
+    def add(self, x: np.ndarray) -> None:
+        """Append ``x`` (``(num_series, n)``) to the series."""
+        self.num_samples += x.shape[-1]
+        if not self.nonzero.all():
+            self.nonzero |= np.any(x, axis=-1)
+        x = np.concatenate([self._carry, x], axis=-1)
+        num_halves = x.shape[-1] // self.half
+        if num_halves < 2:
+            self._carry = x
+            return
+        halves = x[:, : num_halves * self.half].reshape(
+            x.shape[0], num_halves, self.half
+        )
+        if self._basis is not None:
+            self._periodograms.append(self._dft_periodogram(halves))
+        else:
+            for first in range(0, num_halves - 1, SEGMENTS_AT_ONCE):
+                last = min(first + SEGMENTS_AT_ONCE, num_halves - 1)
+                self._periodograms.append(
+                    self._periodogram(halves, first, last)
+                )
+        self._carry = x[:, (num_halves - 1) * self.half :].copy()
+
+    def _periodogram(
+        self, halves: np.ndarray, first: int, last: int
+    ) -> np.ndarray:
+        """``(num_series, last - first, len(freqs))`` periodograms
+        of the segments starting at half ``first`` to ``last`` (excluded).
+        """
+        segments = np.concatenate(
+            [halves[:, first:last], halves[:, first + 1 : last + 1]], axis=-1
+        )
+        segments -= segments.mean(axis=-1, keepdims=True)
+        segments *= self.window
+        spectrum = rfft(segments, axis=-1)[..., self.bins]
+        return np.abs(spectrum) ** 2 * self.scale
+
+    def _dft_basis(self, bins: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The windowed DFT of ``bins`` as real matrices applied to the
+        first and second half of a segment (``(half, 2 * num_bins)``: real
+        then imaginary parts), and its response to a constant (the
+        detrend's correction)."""
+        phase = np.outer(np.arange(self.size), bins) * (
+            -2j * np.pi / self.size
+        )
+        basis = self.window[:, None] * np.exp(phase)
+        real = np.concatenate([basis.real, basis.imag], axis=1)
+        return real[: self.half], real[self.half :], real.sum(axis=0)
+
+    def _dft_periodogram(self, halves: np.ndarray) -> np.ndarray:
+        """``(num_series, num_halves - 1, len(freqs))`` periodograms of
+        every segment of ``halves``, by the DFT of :meth:`_dft_basis`:
+        the transform of ``x - mean(x)`` is that of ``x`` less the mean
+        times the transform of a constant."""
+        first, second, constant = self._basis
+        spectrum = halves[:, :-1] @ first + halves[:, 1:] @ second
+        sums = halves.sum(axis=-1)
+        means = (sums[:, :-1] + sums[:, 1:]) / self.size
+        spectrum -= means[..., None] * constant
+        num_bins = len(self.freqs)
+        power = spectrum[..., :num_bins] ** 2 + spectrum[..., num_bins:] ** 2
+        return power * self.scale
+
+    def psd(self) -> np.ndarray | None:
+        """``(num_series, len(freqs))`` median PSD; None with no whole
+        segment."""
+        if not self._periodograms:
+            return None
+        periodograms = np.concatenate(self._periodograms, axis=1)
+        self._periodograms = [periodograms]
+        bias = median_bias(periodograms.shape[1])
+        return np.median(periodograms, axis=1) / bias
+
+
+def range_of_psd(freqs: np.ndarray, power: np.ndarray) -> float:
+    """BNS range, Mpc, of a one-sided strain PSD (module docstring)."""
+    chirp = (MASS * MSUN) ** 1.2 / TOTAL_MASS**0.2
+    band = (freqs >= RANGE_FMIN) & (freqs < F_ISCO) & (power > 0)
     if not band.any():
         return 0.0
     amplitude = np.sqrt(5 / 24) * np.pi ** (-2 / 3) * C
@@ -44,30 +177,61 @@ def inspiral_range(x: np.ndarray, sample_rate: float) -> float:
     return float(horizon / SKY_AVERAGE / MPC)
 
 
-def chunk_figures(
-    raw: np.ndarray,
-    cleaned: np.ndarray,
-    present: np.ndarray,
-    sample_rate: int,
-    band: tuple[float, float],
-) -> dict[str, float]:
-    """ASD ratio (band mean) and ranges over the present seconds.
+class ChunkFigures:
+    """ASD ratio (band mean) and ranges over a chunk's present seconds,
+    fed block by block (:meth:`add`), read at the end (:meth:`result`).
 
     Args:
-        raw: ``(num_seconds * sample_rate,)``.
-        cleaned: the same, cleaned.
-        present: ``(num_seconds,)`` bool, seconds that had input.
-        sample_rate: Hz.
-        band: ``(freq_low, freq_high)`` Hz.
+        sample_rate: Hz of the strain.
+        band: ``(freq_low, freq_high)`` Hz of the ASD ratio.
     """
-    keep = np.repeat(present, sample_rate)
-    raw, cleaned = raw[keep], cleaned[keep]
-    if raw.size < FFTLENGTH * sample_rate:
+
+    def __init__(self, sample_rate: int, band: tuple[float, float]) -> None:
+        self.sample_rate = sample_rate
+        self.ratio = MedianWelch(
+            sample_rate, RATIO_FFTLENGTH, band, 2, closed=True
+        )
+        self.range = MedianWelch(
+            sample_rate, FFTLENGTH, (RANGE_FMIN, F_ISCO), 2
+        )
+
+    def add(
+        self, raw: np.ndarray, cleaned: np.ndarray, present: np.ndarray
+    ) -> None:
+        """Feed a block.
+
+        Args:
+            raw: ``(num_seconds * sample_rate,)``.
+            cleaned: the same, cleaned.
+            present: ``(num_seconds,)`` bool, seconds that had input.
+        """
+        both = np.stack([raw, cleaned])
+        if not present.all():
+            both = both[:, np.repeat(present, self.sample_rate)]
+        self.ratio.add(both)
+        self.range.add(both)
+
+    def result(self) -> dict[str, float]:
+        """``asd_ratio`` (NaN under ``FFTLENGTH`` s of data, 1 if the raw
+        PSD is zero in the band), ``range_raw_mpc`` and
+        ``range_cleaned_mpc`` (0 under ``FFTLENGTH`` s or all zeros)."""
         ratio = float("nan")
-    else:
-        ratio = asd_ratio(cleaned, raw, sample_rate, *band)
-    return {
-        "asd_ratio": ratio,
-        "range_raw_mpc": inspiral_range(raw, sample_rate),
-        "range_cleaned_mpc": inspiral_range(cleaned, sample_rate),
-    }
+        power = self.ratio.psd()
+        enough = self.ratio.num_samples >= FFTLENGTH * self.sample_rate
+        if power is not None and enough:
+            p_raw, p_clean = power
+            mask = p_raw > 0
+            ratio = 1.0
+            if mask.any():
+                ratio = float(np.mean(np.sqrt(p_clean[mask] / p_raw[mask])))
+        ranges = [0.0, 0.0]
+        power = self.range.psd()
+        if power is not None:
+            for i in range(2):
+                if self.range.nonzero[i]:
+                    ranges[i] = range_of_psd(self.range.freqs, power[i])
+        return {
+            "asd_ratio": ratio,
+            "range_raw_mpc": ranges[0],
+            "range_cleaned_mpc": ranges[1],
+        }

@@ -7,10 +7,12 @@ the same code (:func:`clean_chunk`), only the predictor differs.
 
 A :class:`Chunk` is one output file, ``{S}-{IFO}_HOFT_DEEPCLEAN-{GPS}-
 {DURATION}.gwf`` (LIGO-T050017), with the input files it needs. A worker
-cleans it block by block (``block_length`` seconds each, so its memory is
-bounded by the file, not by the whole span), writes its figures
-(``summary/<name>.json``) and then the frame, both atomically: a frame
-that exists is finished, which is what makes a rerun resumable.
+cleans it block by block (``block_length`` seconds each) and accumulates
+its figures block by block (:class:`~reprocess.figures.ChunkFigures`), so
+it holds the file's cleaned strain once plus one block's working data:
+its memory is bounded by the file, not by the whole span. It writes the
+figures (``summary/<name>.json``) and then the frame, both atomically: a
+frame that exists is finished, which is what makes a rerun resumable.
 
 Channels written (:class:`utils.channels.OutputChannels`): the cleaned
 strain at the native strain rate as ``..._PRODUCTION_OUT_DQ``, the
@@ -25,28 +27,23 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
-import torch
 
 from reprocess.cleaning import CleaningConfig, NoiseModel, clean_block
-from reprocess.figures import chunk_figures
+from reprocess.figures import ChunkFigures
 from reprocess.model import load_version
 from reprocess.reading import FrameReader, SpanData
 from reprocess.sources import FrameIndex
-from reprocess.training import (
-    MODELS_DIR,
-    Training,
-    TrainingConfig,
-    train_network,
-)
 from utils.atomic import write_json
 from utils.channels import STATE_RATE, VERSION_RATE, OutputChannels, State
 from utils.errors import ModelError
 from utils.gwf import write_frame
 from utils.names import FrameFile
-from utils.nn.evaluate import predict_noise
+
+if TYPE_CHECKING:  # torch: imported by train-as-you-go's tasks only
+    from reprocess.training import Training, TrainingConfig
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +57,9 @@ class TaskConfig:
     Attributes:
         ifo: interferometer, e.g. ``L1``.
         cleaning: how blocks are cleaned.
-        training: train-as-you-go (``model_source = "train"``).
+        training: train-as-you-go (``model_source = "train"``); None
+            with a repository's version, so that its workers never import
+            torch (seconds of start-up per worker).
         model_source: ``repository`` or ``train``.
         model_repo: the model repository.
         version: the version used.
@@ -74,7 +73,7 @@ class TaskConfig:
 
     ifo: str
     cleaning: CleaningConfig
-    training: TrainingConfig
+    training: TrainingConfig | None
     model_source: str
     model_repo: Path
     version: int
@@ -159,6 +158,8 @@ def train_chunk(
     previous chunk's training; None: from scratch): train-as-you-go's
     first task (:func:`reprocess.training.train_network`; it does not
     raise, a failure is carried in the result)."""
+    from reprocess.training import MODELS_DIR, train_network
+
     return train_network(
         chunk.name,
         chunk.gps,
@@ -172,6 +173,8 @@ def train_chunk(
 
 def network_predictor(training: Training, sample_rate: int) -> NoiseModel:
     """The trained torch network as the cleaning's noise model."""
+    from utils.nn.evaluate import predict_noise
+
     return functools.partial(
         predict_noise, training.model, sample_rate=sample_rate
     )
@@ -189,6 +192,8 @@ def clean_trained_chunk(
     """
     if training.error is not None:
         raise ModelError(f"training on {chunk.name} failed: {training.error}")
+    import torch
+
     torch.set_num_threads(config.training.num_threads)
     model = network_predictor(training, config.cleaning.sample_rate)
     return clean_chunk(
@@ -207,7 +212,7 @@ def clean_chunk(
     (with ``extra``) and frame, tagged ``version``.
 
     Returns:
-        Its figures (:func:`~reprocess.figures.chunk_figures`), name, span,
+        Its figures (:class:`~reprocess.figures.ChunkFigures`), name, span,
         seconds with input and wall seconds taken.
 
     Raises:
@@ -216,26 +221,29 @@ def clean_chunk(
     began = time.monotonic()
     c = config.cleaning
     fs = c.strain_rate
-    size = chunk.duration * fs
-    raw, cleaned = np.zeros(size), np.zeros(size)
+    cleaned = np.zeros(chunk.duration * fs)
     state = np.zeros(chunk.duration * STATE_RATE, np.int32)
     versions = np.zeros(chunk.duration * VERSION_RATE, np.int32)
+    figures = ChunkFigures(fs, (c.freq_low, c.freq_high))
     for start, end, strain, witness in read_blocks(chunk, config):
         block = clean_block(strain, witness, model, version, c)
-        at = start - chunk.gps
-        raw[at * fs : (end - chunk.gps) * fs] = block.raw
-        cleaned[at * fs : (end - chunk.gps) * fs] = block.cleaned
-        state[at * STATE_RATE : (end - chunk.gps) * STATE_RATE] = block.state
-        versions[at : end - chunk.gps] = block.versions
+        at, to = start - chunk.gps, end - chunk.gps
+        cleaned[at * fs : to * fs] = block.cleaned
+        state[at * STATE_RATE : to * STATE_RATE] = block.state
+        versions[at:to] = block.versions
+        present = (block.state[::STATE_RATE] & int(State.INPUT_OK)) > 0
+        figures.add(block.raw, block.cleaned, present)
+        del block, strain, witness  # freed before the next block is read
     present = (state[::STATE_RATE] & int(State.INPUT_OK)) > 0
     result = {
         "name": chunk.name,
         "gps": chunk.gps,
         "duration": chunk.duration,
         "seconds_present": int(present.sum()),
-        **chunk_figures(raw, cleaned, present, fs, (c.freq_low, c.freq_high)),
+        **figures.result(),
         **(extra or {}),
     }
+    del figures  # its periodograms (~200 MB for 4096 s) before the write
     write_json(chunk.summary_path, result, overwrite=True)
     write_output(chunk, config, cleaned, state, versions)
     result["wall_seconds"] = time.monotonic() - began

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -246,7 +246,10 @@ def _train(
         config.checks,
     )
     report.raise_for_failure(name)
-    result = train(stretch, config.train, init=init, label=name)
+    # seeded by the file: a rerun trains the same network (reproducible,
+    # and a resumed run gives what an uninterrupted one would)
+    seeded = replace(config.train, seed=gps % 2**31)
+    result = train(stretch, seeded, init=init, label=name)
     history = result.history
     figures = {
         "warm_start": result.warm_start,

@@ -1,0 +1,62 @@
+"""The figures accumulated block by block equal one Welch call over the
+whole chunk (what they were before being streamed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reprocess.figures import ChunkFigures, MedianWelch, range_of_psd
+from utils.signal import asd_ratio, psd
+
+RATE = 1024  # Hz: small, the code does not depend on it
+BAND = (58.0, 62.0)
+
+
+@pytest.mark.parametrize("dft", [False, True])
+def test_median_welch_fed_in_pieces_equals_welch(dft):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 37 * RATE + 123)) + 0.3
+    band = (58.0, 62.0) if dft else (10.0, 400.0)
+    welch = MedianWelch(RATE, 2.0, band, 2, closed=True)
+    cuts = [0, 5, 700, 3 * RATE + 1, 20 * RATE, x.shape[1]]
+    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+        welch.add(x[:, a:b])
+    assert (welch._basis is not None) == dft
+    freqs, expected = psd(x, RATE, 2.0, 1.0)
+    keep = (freqs >= band[0]) & (freqs <= band[1])
+    np.testing.assert_allclose(welch.freqs, freqs[keep])
+    np.testing.assert_allclose(welch.psd(), expected[:, keep], rtol=1e-10)
+
+
+def test_chunk_figures_equal_those_of_the_whole_chunk():
+    rng = np.random.default_rng(2)
+    seconds = 40
+    raw = rng.normal(size=seconds * RATE)
+    raw += np.sin(2 * np.pi * 60 * np.arange(raw.size) / RATE)
+    cleaned = raw - 0.9 * np.sin(2 * np.pi * 60 * np.arange(raw.size) / RATE)
+    present = np.ones(seconds, dtype=bool)
+    present[[3, 17, 18]] = False
+    figures = ChunkFigures(RATE, BAND)
+    for first in range(0, seconds, 16):  # blocks of 16 s
+        part = slice(first * RATE, (first + 16) * RATE)
+        figures.add(raw[part], cleaned[part], present[first : first + 16])
+    result = figures.result()
+    keep = np.repeat(present, RATE)
+    whole_raw, whole_cleaned = raw[keep], cleaned[keep]
+    ratio = asd_ratio(whole_cleaned, whole_raw, RATE, *BAND)
+    assert result["asd_ratio"] == pytest.approx(ratio, rel=1e-10)
+    assert result["asd_ratio"] < 0.9  # the line is removed
+    for name, x in (("raw", whole_raw), ("cleaned", whole_cleaned)):
+        freqs, power = psd(x, RATE, 4.0, 2.0)
+        expected = range_of_psd(freqs, power)
+        assert expected > 0
+        assert result[f"range_{name}_mpc"] == pytest.approx(expected, 1e-10)
+
+
+def test_too_little_data_gives_no_ratio_and_no_range():
+    figures = ChunkFigures(RATE, BAND)
+    figures.add(np.ones(3 * RATE), np.ones(3 * RATE), np.ones(3, bool))
+    result = figures.result()
+    assert np.isnan(result["asd_ratio"])
+    assert result["range_raw_mpc"] == result["range_cleaned_mpc"] == 0.0
