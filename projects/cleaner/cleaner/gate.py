@@ -68,7 +68,8 @@ logger = logging.getLogger(__name__)
 
 # why a written second is not fully open (besides "ratio <sub-band>")
 FILLING = "filling"  # the buffer is not full yet (stream start, after a gap)
-NO_MODEL = "no model"  # a second to the newest has no production model
+# a second to the newest (open), or of the buffer (closed), has no model
+NO_MODEL = "no model"
 NO_INPUT = "no input"  # more than half of the buffer has no input
 OPENING = "opening"  # the second the gate opens over (partly raw)
 
