@@ -16,6 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
+from scipy.signal import resample_poly
+
 from utils.logging import configure_logging
 
 # the repository (build.sh installs utils editable from libs/utils)
@@ -196,3 +199,31 @@ def start_tritonserver(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def simulated_stretch(
+    sim: object, gps: int, duration: int, rate: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(strain, witness, truth)`` of ``[gps, gps + duration)`` at
+    ``rate`` Hz, straight from a :class:`utils.simulation.Simulator`
+    (independent of the services' preprocessing)."""
+    seconds = [sim.second(gps + i) for i in range(duration)]
+    witness = np.stack(
+        [
+            resample_poly(
+                np.concatenate([s.witnesses[n].data for s in seconds]),
+                rate,
+                sim.config.sample_rate(n),
+            )
+            for n in sim.config.witness_channels
+        ]
+    )
+    strain, truth = (
+        resample_poly(
+            np.concatenate([getattr(s, name) for s in seconds]),
+            rate,
+            sim.config.strain_rate,
+        )
+        for name in ("strain", "truth")
+    )
+    return strain, witness, truth

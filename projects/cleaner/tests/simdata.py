@@ -15,6 +15,7 @@ from scipy.signal import resample_poly
 from cleaner.prediction import Prediction
 from utils.signal import band_power, bandpass
 from utils.simulation import Fault, SimulationConfig, Simulator, read_truth
+from utils.testing import simulated_stretch
 
 sys.path.insert(0, str(Path(__file__).parent / "regression_model"))
 import regression  # noqa: E402
@@ -35,27 +36,7 @@ def simulation_config(seed: int = 0) -> SimulationConfig:
 def resampled(sim: Simulator, gps: int, duration: int) -> tuple:
     """``(strain, witness, truth)`` of a stretch at 4096 Hz, straight from
     the simulator (independent of the cleaner's preprocessing)."""
-    seconds = [sim.second(gps + i) for i in range(duration)]
-    names = sim.config.witness_channels
-    witness = np.stack(
-        [
-            resample_poly(
-                np.concatenate([s.witnesses[n].data for s in seconds]),
-                RATE,
-                sim.config.sample_rate(n),
-            )
-            for n in names
-        ]
-    )
-    strain, truth = (
-        resample_poly(
-            np.concatenate([getattr(s, name) for s in seconds]),
-            RATE,
-            sim.config.strain_rate,
-        )
-        for name in ("strain", "truth")
-    )
-    return strain, witness, truth
+    return simulated_stretch(sim, gps, duration, RATE)
 
 
 def fit_coefficients(sim: Simulator, gps: int) -> np.ndarray:

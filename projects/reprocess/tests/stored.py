@@ -23,13 +23,13 @@ import numpy as np
 import onnx
 from lal.utils import CacheEntry
 from onnx import TensorProto, helper
-from scipy.signal import resample_poly
 
 from utils.gwf import read_frame, write_frame
 from utils.names import FrameName
 from utils.signal import bandpass
 from utils.simulation import SimulationConfig, Simulator
 from utils.simwriter import strain_path, witness_path
+from utils.testing import simulated_stretch
 
 IFO = "L1"
 GPS = 1_400_000_000  # first simulated second (a multiple of FILE_LENGTH)
@@ -92,23 +92,7 @@ def features(witness: np.ndarray) -> np.ndarray:
 
 def fit_coefficients(sim: Simulator) -> np.ndarray:
     """In-band least squares of strain on :func:`features`."""
-    seconds = [sim.second(FIT_GPS + i) for i in range(FIT_LENGTH)]
-    names = sim.config.witness_channels
-    witness = np.stack(
-        [
-            resample_poly(
-                np.concatenate([s.witnesses[n].data for s in seconds]),
-                RATE,
-                sim.config.sample_rate(n),
-            )
-            for n in names
-        ]
-    )
-    strain = resample_poly(
-        np.concatenate([s.strain for s in seconds]),
-        RATE,
-        sim.config.strain_rate,
-    )
+    strain, witness, _ = simulated_stretch(sim, FIT_GPS, FIT_LENGTH, RATE)
     x = bandpass(features(witness), *BAND, RATE)
     y = bandpass(strain, *BAND, RATE)
     keep = slice(4 * RATE, -4 * RATE)
