@@ -17,6 +17,8 @@
 # embedded CPU defaults, "low-latency", "production" = the GPU sections)
 # choose the typeo sections
 # (<service>-<profile>; a service without one runs its base section).
+# DEEPCLEAN_SCENE (e.g. sideband-heavy, drifting) runs the embedded frame
+# source with section replay-<scene> instead: a harder simulated coupling.
 # DEEPCLEAN_PORT_BASE (.env) moves every port of the run to BASE..BASE+9,
 # so that two runs (e.g. H1 and L1) share a node. When the exporter's
 # backend is tensorrt (production), Triton runs from the NGC container
@@ -72,6 +74,17 @@ SUFFIX=${DEEPCLEAN_PROFILE:+-$DEEPCLEAN_PROFILE}
 READY_TIMEOUT=${DEEPCLEAN_READY_TIMEOUT:-180}
 [[ ${DEEPCLEAN_PROFILE:-} =~ ^[A-Za-z0-9-]*$ ]] \
     || die "DEEPCLEAN_PROFILE='$DEEPCLEAN_PROFILE': letters, digits and - only"
+if [[ -n ${DEEPCLEAN_SCENE:-} ]]; then
+    grep -qxF "[tool.typeo.scripts.replay-$DEEPCLEAN_SCENE]" "$DEEPCLEAN_CONFIG" \
+        || die "DEEPCLEAN_SCENE='$DEEPCLEAN_SCENE': no section [tool.typeo.scripts.replay-$DEEPCLEAN_SCENE] in $DEEPCLEAN_CONFIG (scenes: $(grep -o '^\[tool.typeo.scripts.replay-[A-Za-z0-9-]*' "$DEEPCLEAN_CONFIG" | sed 's/.*replay-//' | tr '\n' ' '))"
+fi
+section_of() {  # service -> its typeo section in this run
+    if [[ $1 == replay && -n ${DEEPCLEAN_SCENE:-} ]]; then
+        echo "replay-$DEEPCLEAN_SCENE"
+    else
+        echo "$1$SUFFIX"
+    fi
+}
 
 # --- ports: DEEPCLEAN_PORT_BASE -> every DEEPCLEAN_PORT_* of pyproject.toml --
 # (a DEEPCLEAN_PORT_* set by the caller wins; without a base the defaults of
@@ -148,9 +161,9 @@ start_pane() {  # name command...
 service() {  # name -> command line of a python service
     if [[ $1 == trainer && $TRAINER_DEVICE == cuda* ]]; then
         echo env "CUDA_VISIBLE_DEVICES=${DEEPCLEAN_TRAINER_GPUS:-}" \
-            "$ROOT/.venv/$1/bin/$1" --typeo "$DEEPCLEAN_CONFIG:$1$SUFFIX"
+            "$ROOT/.venv/$1/bin/$1" --typeo "$DEEPCLEAN_CONFIG:$(section_of "$1")"
     else
-        echo "$ROOT/.venv/$1/bin/$1" --typeo "$DEEPCLEAN_CONFIG:$1$SUFFIX"
+        echo "$ROOT/.venv/$1/bin/$1" --typeo "$DEEPCLEAN_CONFIG:$(section_of "$1")"
     fi
 }
 
@@ -174,7 +187,7 @@ check_gpu_node() {  # production: say every missing piece, then stop
 
 source_kind() {  # LIGO frames present, or the embedded frame source
     if have_frames; then echo "LIGO frames in $DATA_DIR/kafka/$IFO"
-    else echo "embedded frame source (replay$SUFFIX, falls back to [replay])"; fi
+    else echo "embedded frame source ($(section_of replay), falls back to [replay])"; fi
 }
 
 render() {  # what start would run; starts nothing
@@ -194,7 +207,7 @@ render() {  # what start would run; starts nothing
         [[ -x $ROOT/.venv/$svc/bin/python ]] || { echo "$svc settings: no .venv/$svc (./build.sh $svc)"; continue; }
         printf '%s settings: ' "$svc"
         "$ROOT/.venv/$svc/bin/python" "$ROOT/scripts/check_settings.py" \
-            "$svc" "$DEEPCLEAN_CONFIG:$svc$SUFFIX" || return 1
+            "$svc" "$DEEPCLEAN_CONFIG:$(section_of "$svc")" || return 1
     done
     if [[ $TRITON_KIND == container || $TRAINER_DEVICE == cuda* ]]; then
         local missing

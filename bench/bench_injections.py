@@ -6,7 +6,10 @@ optimal SNR 8-30, every ``--interval`` s, strain only:
 :mod:`utils.injections`), in two scenarios:
 
 - ``coupled``: the default simulator (60 Hz line and sidebands);
-- ``clean``: nothing coupled (``line_ratio = sideband_ratio = 0``).
+- ``clean``: nothing coupled (``line_ratio = sideband_ratio = 0``); the
+  trainer is made to train anyway and the monitor to promote a canary no
+  worse than raw by 1 % (``--clean-*``), so that a model of nothing is
+  live in PRODUCTION and OUT_DQ.
 
 After the first promotion it waits for ``--injections`` whole injection
 slots, then, for each, filters RAW, PRODUCTION, OUT_DQ and CANARY of the
@@ -162,9 +165,12 @@ def run_scenario(name: str, args) -> tuple[Results, dict, float]:
     overrides["trainer"] = dict(OVERRIDES["trainer"])
     if name == "clean":
         overrides["replay"].update(line_ratio=0.0, sideband_ratio=0.0)
-        # the trainer's data check refuses witnesses without coherence:
-        # force training to see what a model of nothing does to the data
+        # the trainer's data check refuses witnesses without coherence,
+        # and no model beats raw here: force training, and promotion of a
+        # model no worse than raw by 1 %, to see what a model of nothing
+        # does to the product
         overrides["trainer"]["min_coherence"] = args.clean_min_coherence
+        overrides["monitor"]["ratio_threshold"] = args.clean_ratio_threshold
     if args.retrain_cadence:
         overrides["trainer"]["retrain_cadence"] = args.retrain_cadence
     replay = overrides["replay"]
@@ -294,6 +300,13 @@ def main() -> None:
         default=0.01,  # below chance level (~0.1): always trains
         help="the trainer's min_coherence in the clean scenario (its "
         "default, 0.2, refuses to train on data with nothing coupled)",
+    )
+    parser.add_argument(
+        "--clean-ratio-threshold",
+        type=float,
+        default=1.01,
+        help="the monitor's ratio_threshold in the clean scenario (its "
+        "default, 1.0, never promotes a model where nothing can be removed)",
     )
     parser.add_argument(
         "--promote-timeout",

@@ -57,11 +57,13 @@ class Pipeline:
         overrides: dict[str, dict[str, Any]],
         name: str | None = None,
         carousel_tmpfs_size: int = 0,
+        scene: str = "",
     ) -> None:
         """Args:
         tmp: empty folder for the project, the data and the config.
         overrides: section -> values replacing the root configuration.
         name: run name (default: unique).
+        scene: DEEPCLEAN_SCENE of the run ("": the default simulator).
         carousel_tmpfs_size: MiB; > 0 mounts a tmpfs of that size on
             the carousel folder before the start (so that a full disk
             can be made without filling the machine's); needs
@@ -69,6 +71,7 @@ class Pipeline:
             :attr:`mount_error` says why.
         """
         self.name = name or f"test-{os.getpid()}-{int(time.time())}"
+        self.scene = scene
         self.project_dir = tmp / "project"
         self.data_dir = tmp / "data"
         self.ifo = "L1"
@@ -152,6 +155,7 @@ class Pipeline:
             DEEPCLEAN_API_TOKEN=self.token,
             DEEPCLEAN_CONFIG=str(self.config),
             DEEPCLEAN_PROFILE="",
+            DEEPCLEAN_SCENE=self.scene,
             ARCHIVE_DIR=str(self.project_dir / "archive"),
             CI="true",
         )

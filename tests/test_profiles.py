@@ -192,6 +192,27 @@ def test_render_refuses_an_unknown_ifo(tmp_path):
     assert "known IFOs: L1 H1" in done.stderr
 
 
+def test_a_scene_runs_its_replay_section(tmp_path):
+    """DEEPCLEAN_SCENE picks the frame source's section, nothing else."""
+    env = dict(environ(tmp_path, ""), DEEPCLEAN_SCENE="drifting")
+    done = run_sh("scene", "render", env, RENDER_TIMEOUT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "pyproject.toml:replay-drifting\n" in out
+    settings = next(
+        line for line in out.splitlines() if line.startswith("replay settings")
+    )
+    # the scene's own values and those it takes from sideband-heavy
+    for value in ("coupling_drift=0.5", "line_ratio=38.0", "num_coupled=5"):
+        assert value in settings, settings
+    assert "pyproject.toml:trainer\n" in out  # the profile is untouched
+    env["DEEPCLEAN_SCENE"] = "calm"
+    done = run_sh("scene", "render", env, 60)
+    assert done.returncode == 1
+    assert "DEEPCLEAN_SCENE='calm'" in done.stderr
+    assert "scenes: sideband-heavy drifting" in done.stderr
+
+
 def test_h1_renders_its_21_witnesses(tmp_path):
     done = run_sh("h1", "render", environ(tmp_path, "", ifo="H1"), 180)
     assert done.returncode == 0, done.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy.signal import fftconvolve, welch
@@ -14,6 +16,7 @@ from utils.simulation import (
     default_witness_channels,
 )
 from utils.synthetic import FREQ_QUANTUM, aligo_psd
+from utils.synthetic import mains as closed_form_mains
 
 STRAIN_RATE = 16384
 ASC = f"{IFO}:ASC-CHARD_P_OUT_DQ"
@@ -246,3 +249,60 @@ def test_coupling_drift_changes_the_coupling() -> None:
     early = sim.line.at(GPS, 1, 1)[0]
     later = sim.line.at(GPS + period // 4, 1, 1)[0]
     assert abs(later - early) > 0.1 * sim.line.scale
+
+
+def test_drift_period_is_shared_by_every_coupling() -> None:
+    sim = Simulator(SimulationConfig(coupling_drift_period=1200, seed=2))
+    periods = {c.period for c in (sim.line, *sim.couplings.values())}
+    assert periods == {1200} and sim.phase_period == 1200
+    drawn = Simulator(SimulationConfig(seed=2))
+    assert len({c.period for c in drawn.couplings.values()}) > 1
+
+
+def _line_phase(sim: Simulator, gps: int) -> float:
+    """Phase of the coupled line relative to the mains witness (rad)."""
+    rate = 4096
+    mains = sim.witnesses[sim.config.mains_channel]
+    m = mains.signal(gps, rate)
+    quarter = dataclasses.replace(
+        mains.mains, phase=mains.mains.phase + np.pi / 2
+    )
+    m_q = closed_form_mains(gps, rate, rate, quarter)
+    truth = sim.truth(gps)[:: sim.config.strain_rate // rate]
+    return float(np.arctan2(truth @ m_q, truth @ m))
+
+
+def test_coupling_phase_drifts_by_the_configured_swing() -> None:
+    """The line's phase against its witness follows coupling_phase(t): a
+    model fitted at one time subtracts with the wrong phase later on."""
+    swing = 0.5
+    config = SimulationConfig(
+        witness_channels=(MAINS, ASC),
+        sideband_ratio=0.0,
+        coupling_drift=0.0,
+        coupling_drift_period=1200,
+        coupling_phase_drift=swing,
+        strain_rate=4096,
+    )
+    sim = Simulator(config)
+    times = GPS + np.arange(0, 1200, 100)
+    measured = np.array([_line_phase(sim, int(g)) for g in times])
+    expected = np.array([sim.coupling_phase(int(g), 1)[0] for g in times])
+    # the in-phase and quadrature projections over one second: ~1e-3 rad
+    assert np.max(np.abs(measured - expected)) < 0.02
+    assert np.ptp(measured) > 1.6 * swing  # it swings to both sides
+    steady = Simulator(dataclasses.replace(config, coupling_phase_drift=0.0))
+    assert max(abs(_line_phase(steady, int(g))) for g in times) < 0.02
+
+
+def test_asc_band_bounds_the_motion() -> None:
+    sim = Simulator(SimulationConfig(asc_band=(0.1, 10.0), seed=3))
+    freqs = np.concatenate(
+        [w.frequencies for w in sim.witnesses.values() if w.mains is None]
+    )
+    assert freqs.min() >= 0.1 and freqs.max() <= 10.0
+    assert np.mean(freqs > 2.0) > 0.5  # most of it outside 58-62 Hz
+    with pytest.raises(ConfigError, match="asc_band"):
+        SimulationConfig(asc_band=(2.0, 1.0))
+    with pytest.raises(ConfigError, match="coupling_drift"):
+        SimulationConfig(coupling_drift=1.0)

@@ -38,7 +38,7 @@ H1_ONLY = (
 MAINS_CHANNEL = "PEM-CS_MAINSMON_EBAY_1_DQ"
 TRUTH_CHANNEL = "DEEPCLEAN-TRUTH_NOISE"
 WELCH_ENBW = 0.75  # Hz, noise bandwidth of a 2 s Hann window
-ASC_BAND = (0.1, 1.8)  # Hz, frequencies of the ASC sinusoids
+ASC_BAND = (0.1, 1.8)  # Hz, default frequencies of the ASC sinusoids
 BACKGROUND_STREAM = 0  # id of the background noise among the seeded streams
 
 
@@ -65,7 +65,15 @@ class SimulationConfig:
         line_ratio: line ASD / background ASD at 60 Hz.
         sideband_ratio: RMS ASD of the sidebands (58.2-61.8 Hz without
             the line) / background ASD at 60 Hz.
-        coupling_drift: relative depth of the slow coupling modulation.
+        coupling_drift: relative depth of the slow modulation of every
+            coupling (the line's and each sideband's).
+        coupling_drift_period: whole seconds of that modulation, the same
+            for every coupling; 0: each its own, drawn in 600-3600 s.
+        coupling_phase_drift: radians by which the phase of the whole
+            coupling swings (a sinusoid of ``coupling_drift_period``);
+            0: a fixed phase.
+        asc_band: ``(low, high)`` Hz of the ASC sinusoids; the sidebands
+            lie at ``60 +- f``, so only motion below 2 Hz lands in 58-62 Hz.
         sensor_noise: white witness noise relative to the signal RMS.
         strain_rate, mains_rate, asc_rate, state_rate: Hz.
         state_ready: state-vector value of a good second (bits 0 and 1).
@@ -87,6 +95,9 @@ class SimulationConfig:
     line_ratio: float = 50.0
     sideband_ratio: float = 5.0
     coupling_drift: float = 0.02
+    coupling_drift_period: int = 0
+    coupling_phase_drift: float = 0.0
+    asc_band: tuple[float, float] = ASC_BAND
     sensor_noise: float = 0.01
     strain_rate: int = 16384
     mains_rate: int = 1024
@@ -130,8 +141,27 @@ class SimulationConfig:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: >= 0")
         self._check_injections()
+        self._check_couplings()
         if self.strain_rate % self.state_rate:
             raise ConfigError("state_rate must divide strain_rate")
+
+    def _check_couplings(self) -> None:
+        object.__setattr__(self, "asc_band", tuple(map(float, self.asc_band)))
+        low, high = self.asc_band if len(self.asc_band) == 2 else (0, 0)
+        if not 0 < low < high < self.asc_rate / 2:
+            raise ConfigError(
+                f"asc_band={self.asc_band!r}: (low, high) Hz, "
+                f"0 < low < high < {self.asc_rate / 2:g}"
+            )
+        if not 0 <= self.coupling_drift < 1:
+            raise ConfigError(
+                f"coupling_drift={self.coupling_drift!r}: in [0, 1), a "
+                "coupling that never changes sign"
+            )
+        if self.coupling_drift_period < 0 or self.coupling_phase_drift < 0:
+            raise ConfigError(
+                "coupling_drift_period and coupling_phase_drift must be >= 0"
+            )
 
     def _check_injections(self) -> None:
         object.__setattr__(

@@ -32,6 +32,7 @@ native rates) and ``truth/{IFO}/{S}-{IFO}_TRUTH-{GPS}-1.gwf``
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import zlib
@@ -40,10 +41,10 @@ from pathlib import Path
 
 import numpy as np
 
+from utils.follower import FrameSecond
 from utils.gwf import Series, read_frame
 from utils.injections import Injector
 from utils.simconfig import (
-    ASC_BAND,
     BACKGROUND_STREAM,
     TRUTH_CHANNEL,
     WELCH_ENBW,
@@ -57,6 +58,7 @@ from utils.simwriter import (
     write_second,
     write_stretch,
 )
+from utils.stream import Preprocessor
 from utils.synthetic import (
     ColoredNoise,
     Coupling,
@@ -64,7 +66,9 @@ from utils.synthetic import (
     Witness,
     aligo_psd,
     quantize_frequency,
+    slow_cycles,
 )
+from utils.synthetic import mains as synthetic_mains
 
 __all__ = [
     "Fault",
@@ -72,10 +76,12 @@ __all__ = [
     "SimulationConfig",
     "Simulator",
     "default_witness_channels",
+    "preprocessed",
     "read_truth",
 ]
 
 logger = logging.getLogger(__name__)
+TRUTH_ROW = "TRUTH"  # pseudo-channel carrying the truth through resampling
 
 
 def make_witness(config: SimulationConfig, name: str) -> Witness:
@@ -102,7 +108,7 @@ def make_witness(config: SimulationConfig, name: str) -> Witness:
         name,
         rate,
         stream,
-        quanta=quantize_frequency(rng.uniform(*ASC_BAND, num)),
+        quanta=quantize_frequency(rng.uniform(*config.asc_band, num)),
         amplitudes=amplitudes,
         phases=rng.uniform(0, 2 * np.pi, num),
     )
@@ -169,35 +175,62 @@ class Simulator:
         self.coupled_channels = tuple(asc[i] for i in picked)
         mains = self.witnesses[config.mains_channel].mains
         peak = self.background_asd * np.sqrt(2 * WELCH_ENBW)
+
+        def period() -> int:  # drawn always: the default scene stays put
+            drawn = int(rng.integers(600, 3600))
+            return config.coupling_drift_period or drawn
+
         self.line = Coupling(
             config.line_ratio * peak / mains.amplitude,
             config.coupling_drift,
-            int(rng.integers(600, 3600)),
+            period(),
             rng.uniform(0, 2 * np.pi),
         )
         # m(t) b_i asc_i(t) has power b_i^2 A^2 / 2 (asc_i has unit RMS),
-        # spread over the sidebands 60 +- (0.1..1.8) Hz
+        # spread over the sidebands 60 +- asc_band
         weights = rng.uniform(0.5, 1.5, num) * rng.choice([-1.0, 1.0], num)
+        low, high = config.asc_band
         total = (config.sideband_ratio * self.background_asd) ** 2 * (
-            2 * (ASC_BAND[1] - ASC_BAND[0])
+            2 * (high - low)
         )
         scale = np.sqrt(2 * total / np.sum(weights**2)) / mains.amplitude
         self.couplings = {
             name: Coupling(
                 scale * weight,
                 config.coupling_drift,
-                int(rng.integers(600, 3600)),
+                period(),
                 rng.uniform(0, 2 * np.pi),
             )
             for name, weight in zip(
                 self.coupled_channels, weights, strict=True
             )
         }
+        # the phase of the whole coupling swings around 0 (drawn last)
+        self.phase_period = period()
+        self.phase_offset = rng.uniform(0, 2 * np.pi)
+
+    def coupling_phase(self, gps: int, size: int) -> np.ndarray:
+        """Radians added to the phase of the coupling, ``(size,)``."""
+        rate = self.config.strain_rate
+        cycles = slow_cycles(gps, size, rate, self.phase_period)
+        swing = np.sin(2 * np.pi * cycles + self.phase_offset)
+        return self.config.coupling_phase_drift * swing
 
     def truth(self, gps: int) -> np.ndarray:
         """Coupled noise of second ``gps``, ``(strain_rate,)``."""
         rate = self.config.strain_rate
-        mains = self.witnesses[self.config.mains_channel].signal(gps, rate)
+        witness = self.witnesses[self.config.mains_channel]
+        mains = witness.signal(gps, rate)
+        if self.config.coupling_phase_drift:
+            # the mains line shifted by phi(t): m cos(phi) + m_q sin(phi),
+            # m_q the line a quarter cycle ahead
+            quarter = dataclasses.replace(
+                witness.mains, phase=witness.mains.phase + np.pi / 2
+            )
+            phi = self.coupling_phase(gps, rate)
+            mains = mains * np.cos(phi) + np.sin(phi) * synthetic_mains(
+                gps, rate, rate, quarter
+            )
         gain = self.line.at(gps, rate, rate)
         for name, coupling in self.couplings.items():
             motion = self.witnesses[name].signal(gps, rate)
@@ -289,3 +322,36 @@ def read_truth(data_dir: Path, ifo: str, gps: int) -> np.ndarray:
     return read_frame(path, [f"{ifo}:{TRUTH_CHANNEL}"])[
         f"{ifo}:{TRUTH_CHANNEL}"
     ].data
+
+
+def preprocessed(
+    sim: Simulator, gps_start: int, duration: int, sample_rate: int = 4096
+) -> np.ndarray:
+    """Simulated seconds ``[gps_start, gps_start + duration)`` in-process
+    (no files), through the same :class:`utils.stream.Preprocessor` as live
+    frames, the truth alongside, so that all share one resampling.
+
+    Returns:
+        ``(2 + witnesses, duration * sample_rate)``: the strain, the
+        witnesses in ``config.witness_channels`` order, the truth.
+    """
+    config = sim.config
+    truth_name = f"{config.ifo}:{TRUTH_ROW}"
+    channels = [config.strain_channel, *config.witness_channels, truth_name]
+    rates = {c: config.sample_rate(c) for c in config.witness_channels}
+    rates[config.strain_channel] = rates[truth_name] = config.strain_rate
+    pre = Preprocessor(channels, sample_rate, rates)
+    out = []
+    for gps in range(gps_start - pre.delay + 1, gps_start + duration + 2):
+        s = sim.second(gps)
+        witnesses = dict(s.witnesses)
+        witnesses[truth_name] = Series(s.truth, config.strain_rate)
+        frame = FrameSecond(
+            gps,
+            Series(s.strain, config.strain_rate),
+            Series(s.state, config.state_rate),
+            witnesses,
+            seen_at=0.0,
+        )
+        out += [x.data for x in pre.push(frame) if x.gps >= gps_start]
+    return np.concatenate(out[:duration], axis=-1)

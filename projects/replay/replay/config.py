@@ -204,6 +204,20 @@ class ReplaySettings:
         sideband_ratio:
             simulate: RMS ASD of the coupled sidebands (58.2-61.8 Hz) over
             the background ASD; 0 (with line_ratio 0): no coupling at all.
+        num_coupled:
+            simulate: ASC witnesses whose motion modulates the coupling.
+        coupling_drift:
+            simulate: relative depth (in [0, 1)) of the slow modulation of
+            every coupling, the line's and each sideband's.
+        coupling_drift_period:
+            simulate: whole seconds of that modulation, shared by every
+            coupling; 0: each its own, drawn in 600-3600 s.
+        coupling_phase_drift:
+            simulate: radians by which the phase of the whole coupling
+            swings over coupling_drift_period; 0: a fixed phase.
+        asc_band:
+            simulate: low and high Hz of the ASC motion; only motion below
+            2 Hz puts sidebands into 58-62 Hz.
         injection_interval:
             simulate: whole seconds per compact-binary injection (BNS or
             BBH, strain only, listed in data_dir/injections/IFO); 0: none.
@@ -259,6 +273,11 @@ class ReplaySettings:
     seed: int
     line_ratio: float
     sideband_ratio: float
+    num_coupled: int
+    coupling_drift: float
+    coupling_drift_period: int
+    coupling_phase_drift: float
+    asc_band: List[float]
     injection_interval: int
     injection_snr: List[float]
     injection_low_frequency: float
@@ -317,6 +336,11 @@ class ReplaySettings:
             seed=self.seed,
             line_ratio=self.line_ratio,
             sideband_ratio=self.sideband_ratio,
+            num_coupled=self.num_coupled,
+            coupling_drift=self.coupling_drift,
+            coupling_drift_period=self.coupling_drift_period,
+            coupling_phase_drift=self.coupling_phase_drift,
+            asc_band=tuple(self.asc_band),
             injection_interval=self.injection_interval,
             injection_snr=tuple(self.injection_snr),
             injection_low_frequency=self.injection_low_frequency,
