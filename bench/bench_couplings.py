@@ -15,19 +15,26 @@ Hz resolution):
   multi-input Wiener filter (``bench/wiener.py``) refitted on the newest
   ``train_duration`` s of data every ``retrain_cadence`` s, as the trainer
   is (the same information, without the latency);
-- the same over the last half of the run and in each 300-s window (drift);
-- the time to the first promotion, the versions promoted, the production
-  watch's stale alarms and the trainer's train-now runs.
+- the band over the last half of the run, and the lowest 300-s window of
+  each region (drift; OUT_DQ below 0 = worse than raw there);
+- the seconds the OUT_DQ gate was open, PRODUCTION's out-of-band change,
+  the time to the first promotion, the versions exported, the production
+  watch's stale alarms and the trainer's runs at the monitor's request.
+
+The run's folder keeps its frames and ``run.json``; ``--analyse DIR``
+analyses it again without running anything.
 
     .venv/tests/bin/python bench/bench_couplings.py --scene sideband-heavy \\
         [--duration 600]
     .venv/tests/bin/python bench/bench_couplings.py --scene drifting \\
-        --duration 3300
+        --duration 3000
+    .venv/tests/bin/python bench/bench_couplings.py --analyse DIR
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -44,30 +51,16 @@ sys.path.insert(0, str(ROOT / "bench"))
 from conftest import OVERRIDES  # noqa: E402
 from pipeline import Pipeline, wait_until  # noqa: E402
 from quality import out_of_band_change, truth_4096  # noqa: E402
+from scenes import scene_config  # noqa: E402
+from utils.channels import State  # noqa: E402
 from utils.signal import bandpass  # noqa: E402
-from utils.simulation import (  # noqa: E402
-    SimulationConfig,
-    Simulator,
-    preprocessed,
-)
+from utils.simulation import Simulator, preprocessed  # noqa: E402
 from wiener import WienerFilter  # noqa: E402
 
 RATE = 4096
 SEGMENT = 8  # s per analysis segment
 WINDOW = 300  # s, the drift windows
 REGIONS = ("band", "line", "sidebands")
-SIM_KEYS = (
-    "seed",
-    "line_ratio",
-    "sideband_ratio",
-    "num_coupled",
-    "coupling_drift",
-    "coupling_drift_period",
-    "coupling_phase_drift",
-    "asc_band",
-    "strain_channel",
-    "state_channel",
-)
 
 
 def region_masks() -> dict[str, np.ndarray]:
@@ -121,25 +114,19 @@ class Segments:
         return float(np.percentile(per, quantile))
 
 
-def simulation_config(pipe: Pipeline, section: str) -> SimulationConfig:
-    values = {k: pipe.setting(section, k) for k in SIM_KEYS}
-    values["asc_band"] = tuple(values["asc_band"])
-    return SimulationConfig(
-        ifo=pipe.ifo,
-        witness_channels=tuple(pipe.setting(section, "witness_channels")),
-        **values,
-    )
-
-
 def pipeline_segments(pipe, gps0, gps1):
-    """PRODUCTION and OUT_DQ segments from the carousel frames."""
+    """PRODUCTION and OUT_DQ segments from the carousel frames, the seconds
+    with the OUT_DQ gate open, and PRODUCTION's out-of-band change."""
     ch = pipe.channels
     out = {"PRODUCTION": Segments.empty(), "OUT_DQ": Segments.empty()}
-    raw_all, prod_all = [], []
+    raw_all, prod_all, gate_open = [], [], 0
     for start in range(gps0, gps1 - SEGMENT + 1, SEGMENT):
         frames = [pipe.frame(g) for g in range(start, start + SEGMENT)]
         raw = np.concatenate([f[ch.raw] for f in frames])
         truth = truth_4096(pipe.data_dir, pipe.ifo, start, start + SEGMENT)
+        gate_open += sum(
+            bool(np.all(f[ch.state] & State.OUT_DQ_ON)) for f in frames
+        )
         for name, channel in (
             ("PRODUCTION", ch.production),
             ("OUT_DQ", ch.out_dq),
@@ -153,7 +140,7 @@ def pipeline_segments(pipe, gps0, gps1):
     oob = out_of_band_change(
         np.concatenate(prod_all[tail]), np.concatenate(raw_all[tail])
     )
-    return out, oob
+    return out, gate_open, oob
 
 
 def wiener_segments(sim, gps0, gps1, train_duration, cadence) -> Segments:
@@ -193,22 +180,21 @@ def main() -> None:
     parser.add_argument(
         "--promote-timeout", type=float, default=1500.0, help="s from start"
     )
-    args = parser.parse_args()
-
-    # the default configuration; only what the analysis needs is kept
-    keep = args.duration + 900
-    overrides = {
-        "replay": {"keep_length": 0, "seed": OVERRIDES["replay"]["seed"]},
-        "monitor": {"max_frames": keep},
-    }
-    pipe = Pipeline(
-        Path(tempfile.mkdtemp(prefix=f"bench-couplings-{args.scene}-")),
-        overrides,
-        name=f"bench-couplings-{os.getpid()}",
-        scene=args.scene,
+    parser.add_argument(
+        "--analyse",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="only analyse the finished run in DIR (its run.json)",
     )
-    section = f"replay-{args.scene}"
-    print(f"scene {args.scene}: run in {pipe.project_dir.parent}", flush=True)
+    args = parser.parse_args()
+    if args.analyse is not None:
+        run = json.loads((args.analyse / "run.json").read_text())
+        analyse(pipeline(args.analyse, run["scene"], run["duration"]), run)
+        return
+    tmp = Path(tempfile.mkdtemp(prefix=f"bench-couplings-{args.scene}-"))
+    pipe = pipeline(tmp, args.scene, args.duration)
+    print(f"scene {args.scene}: run in {tmp}", flush=True)
     tic = time.monotonic()
     pipe.start()
     try:
@@ -228,30 +214,55 @@ def main() -> None:
             args.duration * 1.5 + 120,
             interval=10,
         )
-        versions = pipe.versions()
-        stale = log_count(pipe, "monitor", "no longer matches the coupling")
-        requests = log_count(pipe, "trainer", "at the monitor's request")
+        run = dict(
+            scene=args.scene,
+            duration=args.duration,
+            gps0=gps0,
+            first=first,
+            versions=pipe.versions(),
+            stale=log_count(pipe, "monitor", "no longer matches the coupling"),
+            requests=log_count(pipe, "trainer", "at the monitor's request"),
+        )
     finally:
         pipe.stop()
-    gps1 = gps0 + args.duration
-    products, oob = pipeline_segments(pipe, gps0, gps1)
+    (tmp / "run.json").write_text(json.dumps(run))
+    analyse(pipe, run)
+
+
+def pipeline(tmp: Path, scene: str, duration: int) -> Pipeline:
+    """The run of ``scene`` in ``tmp``: the default configuration; only
+    what the analysis needs is kept."""
+    overrides = {
+        "replay": {"keep_length": 0, "seed": OVERRIDES["replay"]["seed"]},
+        "monitor": {"max_frames": duration + 900},
+    }
+    return Pipeline(
+        tmp, overrides, name=f"bench-couplings-{os.getpid()}", scene=scene
+    )
+
+
+def analyse(pipe: Pipeline, run: dict) -> None:
+    gps0 = run["gps0"]
+    gps1 = gps0 + run["duration"]
+    products, gate_open, oob = pipeline_segments(pipe, gps0, gps1)
     train_duration = int(pipe.setting("trainer", "train_duration"))
     cadence = int(pipe.setting("trainer", "retrain_cadence"))
-    sim = Simulator(simulation_config(pipe, section))
+    sim = Simulator(scene_config(run["scene"], pipe.config, ifo=pipe.ifo))
     products["Wiener"] = wiener_segments(
         sim, gps0, gps1, train_duration, cadence
     )
-    report(args, products, oob, first, versions, stale, requests)
+    report(run, products, gate_open, oob)
 
 
-def report(args, products, oob, first, versions, stale, requests) -> None:
+def report(run, products, gate_open, oob) -> None:
+    versions = run["versions"]
     exported = [v["version"] for v in versions["versions"]]
     print(
-        f"\nscene {args.scene}, embedded CPU defaults, {args.duration} s "
-        f"measured after the first promotion ({first / 60:.1f} min from "
-        f"start); versions exported {exported}, production now "
-        f"{versions['production']}; stale alarms {stale}, runs trained at "
-        f"the monitor's request {requests}"
+        f"\nscene {run['scene']}, embedded CPU defaults, {run['duration']} s"
+        f" measured after the first promotion ({run['first'] / 60:.1f} min "
+        f"from start); versions exported {exported}, production at the end "
+        f"{versions['production']}; stale alarms {run['stale']}, runs "
+        f"trained at the monitor's request {run['requests']}"
     )
     print(
         "removed fraction of the removable power (1 = all, 0 = nothing, "
@@ -269,19 +280,30 @@ def report(args, products, oob, first, versions, stale, requests) -> None:
     half = slice(count // 2, None)
     per_window = WINDOW // SEGMENT
     print(
-        f"last half ({count // 2 * SEGMENT} s) and {WINDOW}-s windows (band):"
+        f"last half ({count // 2 * SEGMENT} s); lowest {WINDOW}-s window "
+        "in each region:"
     )
     for name, seg in products.items():
-        windows = [
-            seg.removed(slice(k, k + per_window))[0]
-            for k in range(0, count - per_window + 1, per_window)
-        ]
-        print(
-            f"  {name:11s} last half {seg.removed(half)[0]:7.3f}; windows "
-            f"min {min(windows):7.3f} max {max(windows):7.3f} "
-            f"({len(windows)})"
+        windows = np.array(
+            [
+                seg.removed(slice(k, k + per_window))
+                for k in range(0, count - per_window + 1, per_window)
+            ]
         )
-    print(f"  PRODUCTION out-of-band change (last 600 s): {100 * oob:.2f} %")
+        low = ", ".join(
+            f"{r} {v:.3f}"
+            for r, v in zip(REGIONS, windows.min(axis=0), strict=True)
+        )
+        print(
+            f"  {name:11s} last half {seg.removed(half)[0]:7.3f}; lowest "
+            f"window: {low} (of {len(windows)}; highest band "
+            f"{windows[:, 0].max():.3f})"
+        )
+    seconds = count * SEGMENT
+    print(
+        f"  OUT_DQ gate open {gate_open} of {seconds} s; PRODUCTION "
+        f"out-of-band change (last 600 s) {100 * oob:.2f} %"
+    )
 
 
 if __name__ == "__main__":

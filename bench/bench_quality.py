@@ -10,6 +10,11 @@ and the sidebands (58-59.5 and 60.5-62 Hz), which are bilinear in the
 witnesses and beyond any linear filter.
 
     .venv/trainer/bin/python bench/bench_quality.py [--epochs N]
+        [--scene sideband-heavy] [--set train_duration=512 ...]
+
+``--scene`` simulates a scene of the root pyproject.toml (``replay-<scene>``,
+as ``DEEPCLEAN_SCENE`` does); ``--set KEY=VALUE`` replaces a value of the
+trainer section, for trying training settings before changing them.
 """
 
 from __future__ import annotations
@@ -24,11 +29,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_trainer import GPS_START, train_config  # noqa: E402
+from scenes import scene_config  # noqa: E402
 from utils.nn.evaluate import clean  # noqa: E402
 from utils.nn.simdata import simulate_stretch  # noqa: E402
 from utils.nn.train import train  # noqa: E402
 from utils.signal import band_power, bandpass  # noqa: E402
-from utils.simulation import SimulationConfig, Simulator  # noqa: E402
+from utils.simulation import Simulator  # noqa: E402
 from wiener import WienerFilter  # noqa: E402
 
 RATE = 4096
@@ -56,12 +62,20 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--test-duration", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--scene", default="")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    config, section = train_config("trainer", max_epochs=args.epochs)
+    flags = []
+    for item in args.set:
+        key, value = item.split("=", 1)
+        flags += [f"--{key.replace('_', '-')}", value]
+    config, section = train_config(
+        "trainer", tuple(flags), max_epochs=args.epochs
+    )
     duration = int(section["train_duration"])
-    sim = Simulator(SimulationConfig())
+    sim = Simulator(scene_config(args.scene))
     train_data, _ = simulate_stretch(sim, GPS_START, duration)
     test, truth = simulate_stretch(
         sim, GPS_START + duration + 8, args.test_duration

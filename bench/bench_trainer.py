@@ -53,11 +53,12 @@ ENVIRON = {
 
 
 def train_config(
-    section: str, **overrides
+    section: str, flags: tuple[str, ...] = (), **overrides
 ) -> tuple[TrainConfig, TrainerSettings]:
-    """TrainConfig of the root pyproject's trainer section (``overrides``
-    that are not None replace its values)."""
-    argv = ["--typeo", f"{ROOT / 'pyproject.toml'}:{section}"]
+    """TrainConfig of the root pyproject's trainer section, ``flags`` (the
+    trainer's, e.g. ``--train-duration 512``) laid over it; ``overrides``
+    that are not None replace values of the TrainConfig."""
+    argv = ["--typeo", f"{ROOT / 'pyproject.toml'}:{section}", *flags]
     settings = parse_settings(TrainerSettings, "trainer", argv, ENVIRON)
     changes = {k: v for k, v in overrides.items() if v is not None}
     return replace(settings.train_config(), **changes), settings

@@ -98,6 +98,20 @@ def test_incoherent_data_are_refused(data) -> None:
         report.raise_for_failure(f"GPS {GPS}")
 
 
+def test_min_coherence_0_reports_without_refusing(data) -> None:
+    """The clean-data study's switch: incoherent data pass, and the report
+    still says how little coherence there was."""
+    witness, strain, truth, channels = data
+    config = CheckConfig(RATE, 58.0, 62.0, min_coherence=0.0)
+    report = check_training_data(witness, strain - truth, channels, config)
+    assert report.passed
+    (check,) = [c for c in report.checks if c.name == "coherence"]
+    assert "not enforced" in check.detail
+    assert max(report.coherence.values()) < CONFIG.min_coherence
+    with pytest.raises(ValueError, match="min_coherence"):
+        CheckConfig(RATE, 58.0, 62.0, min_coherence=-0.1)
+
+
 def test_too_short_is_refused(data) -> None:
     witness, strain, _, channels = data
     size = 8 * RATE

@@ -165,7 +165,7 @@ class ReprocessSettings:
             Train: last fraction of the stretch kept for validation.
         min_coherence:
             Train: in-band coherence one witness must reach, else the
-            file's training is refused.
+            file's training is refused; 0: not enforced.
         device:
             Train: torch device of the training (cpu, cuda).
         num_threads:

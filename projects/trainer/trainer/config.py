@@ -107,7 +107,9 @@ class TrainerSettings:
         valid_fraction:
             Last fraction of the data kept for validation.
         min_coherence:
-            In-band coherence with strain at least one witness must reach.
+            In-band coherence with strain at least one witness must reach
+            (and above chance); 0: not enforced, a model is trained even
+            where nothing is coupled (studies only).
         device:
             Torch device: cpu, cuda or cuda:N.
         num_threads:
@@ -206,7 +208,7 @@ class TrainerSettings:
             ("lr", self.lr > 0, "> 0"),
             ("weight_decay", self.weight_decay >= 0, ">= 0"),
             ("lr_patience", self.lr_patience >= 0, ">= 0"),
-            ("min_coherence", 0 < self.min_coherence <= 1, "in (0, 1]"),
+            ("min_coherence", 0 <= self.min_coherence <= 1, "in [0, 1]"),
             (
                 "device",
                 DEVICE.fullmatch(self.device) is not None,

@@ -10,7 +10,9 @@ Each check can fail, and the data are refused when one does:
 ``coherence``   at least one witness has an in-band magnitude-squared
                 coherence with strain of at least ``min_coherence``, and
                 above what chance gives for that much data (else there is
-                nothing the network can learn to subtract);
+                nothing the network can learn to subtract); with
+                ``min_coherence`` 0 it is reported, never enforced (for
+                studies of what a model of nothing does);
 ``duration``    there are enough seconds to train and validate.
 
 :func:`check_training_data` returns a :class:`CheckReport` (written as
@@ -45,7 +47,8 @@ class CheckConfig:
         sample_rate: Hz of the data.
         freq_low: lower edge of the band, Hz.
         freq_high: upper edge of the band, Hz.
-        min_coherence: in-band coherence at least one witness must reach.
+        min_coherence: in-band coherence at least one witness must reach
+            (0: the coherence check does not refuse).
         fftlength: seconds per segment of the coherence estimate.
         min_duration: fewest seconds of data accepted.
         false_alarm: probability that incoherent data pass the coherence
@@ -61,8 +64,8 @@ class CheckConfig:
     false_alarm: float = 1e-3
 
     def __post_init__(self) -> None:
-        if not 0 < self.min_coherence <= 1:
-            raise ValueError("min_coherence must be in (0, 1]")
+        if not 0 <= self.min_coherence <= 1:
+            raise ValueError("min_coherence must be in [0, 1]")
         if self.min_duration < 2 * self.fftlength:
             raise ValueError("min_duration must hold two FFT segments")
 
@@ -260,14 +263,23 @@ def _coherence_check(
     freqs = np.fft.rfftfreq(nperseg, 1 / config.sample_rate)
     bins = np.sum((freqs >= config.freq_low) & (freqs <= config.freq_high))
     chance = chance_coherence(size, bins * len(witness_channels), config)
-    need = max(config.min_coherence, chance)
     best = int(np.argmax(coherence))
+    found = (
+        f"largest in-band ({config.freq_low:g}-{config.freq_high:g} Hz)"
+        f" coherence {coherence[best]:.3f} ({witness_channels[best]})"
+    )
+    if config.min_coherence == 0:
+        return Check(
+            "coherence",
+            True,
+            f"{found}, not enforced (min_coherence 0; chance level "
+            f"{chance:.3f})",
+        )
+    need = max(config.min_coherence, chance)
     return Check(
         "coherence",
         bool(coherence[best] >= need),
-        f"largest in-band ({config.freq_low:g}-{config.freq_high:g} Hz)"
-        f" coherence {coherence[best]:.3f} ({witness_channels[best]}),"
-        f" need {need:.3f} (chance level {chance:.3f})",
+        f"{found}, need {need:.3f} (chance level {chance:.3f})",
     )
 
 
