@@ -62,7 +62,7 @@ class Bounds:
             may wait one frame_timeout on the bad second, then the second
             after it is in real time.
         gate: bound on ASD(OUT_DQ)/ASD(RAW) in the band over any
-            ``gate_length`` s: the gate's threshold + hysteresis.
+            ``gate_length`` s: the gate's threshold.
         gate_length: s of the OUT_DQ gate's buffer.
         max_drops: consecutive drops that mean "stream down".
         window_length: s of a canary's validation window.
@@ -95,7 +95,7 @@ class Bounds:
             realtime,
             timeout,
             realtime + timeout,
-            c("gate_threshold") + c("gate_hysteresis"),
+            c("gate_threshold"),
             c("gate_length"),
             int(c("max_consecutive_drops")),
             int(pipe.setting("monitor", "window_length")),

@@ -119,9 +119,11 @@ class CleanerSettings:
         gate_lookahead_length:
             Seconds after the written one in it.
         gate_threshold:
-            ASD ratio above which OUT_DQ is raw strain.
+            Worst sub-band ASD ratio (PRODUCTION / RAW) above which OUT_DQ
+            is raw strain (1: never worse than raw).
         gate_hysteresis:
-            Added to the threshold for closing.
+            How far below gate_threshold that ratio must fall for a closed
+            gate to reopen (calm near the threshold).
         metrics_port:
             Prometheus port on 127.0.0.1; 0 disables.
         verbose:

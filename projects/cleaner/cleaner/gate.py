@@ -17,7 +17,7 @@ subtraction in the written second::
 
     OUT_DQ = RAW + w(t) * (PRODUCTION - RAW),   w in [0, 1]
 
-- open -> closing: ``ratio > threshold + hysteresis`` (the log and
+- open -> closing: ``ratio > threshold`` (the log and
   :attr:`GatedSecond.reason` name the sub-band), or a second from the
   written one to the newest has no production model (version 0 or Triton
   down), or more than half of the buffer has no input (dropped seconds are
@@ -26,7 +26,10 @@ subtraction in the written second::
   zeros): ``w`` falls from 1 to 0 along a half Hann window over the
   written second;
 - closed -> opening: the buffer is full, at least half of it has input,
-  ``ratio < threshold`` and every second of it has a production model (so
+  ``ratio < threshold - hysteresis`` (clearly better than raw: a ratio
+  that hovers at the threshold within the estimate's noise would open and
+  close the gate every few seconds) and every second of it has a
+  production model (so
   the ratio measures the model, not the step where its subtraction
   starts or stops, whose leakage fills the quiet sub-bands): ``w`` rises
   along a half Hann window;
@@ -98,9 +101,10 @@ class GateConfig:
             judged one by one (:class:`utils.signal.Subbands`).
         gate_length: seconds of the buffer the ratio is measured over.
         lookahead_length: seconds between the written and newest second.
-        threshold: the gate closes above it (plus hysteresis), reopens
-            below it.
-        hysteresis: added to ``threshold`` for closing.
+        threshold: the gate closes when the worst sub-band's ratio
+            exceeds it (1: never worse than raw).
+        hysteresis: how far below ``threshold`` that ratio must fall for
+            a closed gate to reopen.
         fftlength: seconds per Welch segment.
         overlap: seconds of Welch overlap.
         average: Welch average, ``median`` or ``mean``.
@@ -126,8 +130,8 @@ class GateConfig:
             raise ConfigError("0 <= lookahead_length < gate_length")
         if self.gate_length < self.fftlength:
             raise ConfigError("gate_length must hold one FFT")
-        if self.hysteresis < 0 or self.threshold <= 0:
-            raise ConfigError("threshold > 0 and hysteresis >= 0")
+        if not 0 <= self.hysteresis < self.threshold:
+            raise ConfigError("0 <= hysteresis < threshold")
         if self.average not in ("median", "mean"):
             raise ConfigError(f"average {self.average!r}: median or mean")
         if not 0 <= 2 * self.bridge_order < self.sample_rate:
@@ -281,7 +285,7 @@ class OutDqGate(Generic[R]):
         elif worst is None:  # an open gate resumed after a restart stays
             reason = None if self._open else FILLING  # open till it can judge
         else:
-            limit = c.threshold + c.hysteresis if self._open else c.threshold
+            limit = c.threshold if self._open else c.threshold - c.hysteresis
             ratio, band = worst
             reason = f"ratio {band}" if ratio > limit else None
         if self._open:
@@ -297,7 +301,7 @@ class OutDqGate(Generic[R]):
                 "OUT_DQ gate closes at GPS %d: %s%s", gps, reason, detail
             )
             return self._falling
-        if reason is not None or worst[0] >= c.threshold:
+        if reason is not None or worst[0] >= limit:
             self._reason = reason or f"ratio {worst[1]}"
             return None
         self._open, self._reason = True, OPENING

@@ -144,11 +144,34 @@ def test_gate_without_lookahead(seconds):
     check_outputs(out)
 
 
+def test_a_ratio_near_the_threshold_neither_opens_nor_flaps(seconds):
+    """Hysteresis: PRODUCTION = g x RAW has the ratio g in every sub-band.
+    Between threshold - hysteresis and threshold a closed gate stays
+    closed and an open one open; clearly below it opens, above it
+    closes."""
+    t, h = GATE.threshold, GATE.hysteresis
+    phases = (t - h / 2, t - 2 * h, t - h / 2, t + h)  # 16 s each
+    records = []
+    for i in range(16 * len(phases)):
+        raw = seconds[i % len(seconds)][0]
+        records.append(Record(GPS + i, raw, phases[i // 16] * raw))
+    state = states(run_records(OutDqGate(GATE), records))
+    assert all(state[GPS + i] is False for i in range(7, 16))
+    opened = min(g for g in state if state[g] is True)
+    assert GPS + 16 < opened < GPS + 16 + GATE.gate_length
+    assert all(state[g] is True for g in range(opened, GPS + 48))
+    closing = min(g for g in state if g > opened and state[g] == "taper")
+    assert GPS + 48 <= closing < GPS + 48 + GATE.gate_length
+    assert all(state[g] is False for g in range(closing + 1, GPS + 63))
+
+
 def test_gate_config_is_validated():
     with pytest.raises(ConfigError):
         replace(GATE, lookahead_length=8)
     with pytest.raises(ConfigError):
         replace(GATE, average="max")
+    with pytest.raises(ConfigError, match="hysteresis"):
+        replace(GATE, hysteresis=GATE.threshold)  # could never reopen
 
 
 def test_gate_closes_over_an_outage_it_cannot_measure(seconds):
@@ -269,8 +292,10 @@ def test_gate_without_lookahead_bridges_a_missing_model(seconds):
     # the gate reopens only on a buffer cleaned by the model throughout
     assert state[GPS + 25 + GATE.gate_length - 2] is False
     print("seam", seam_ratio(out, GPS + 19), seam_ratio(stepped, GPS + 19))
-    assert seam_ratio(stepped, GPS + 19) > 1.0 + GATE.hysteresis
-    assert seam_ratio(out, GPS + 19) < 1.0 + GATE.hysteresis
+    # the step leaks the line over the band (~1.08); the bridge's leak is
+    # within the noise of an 8-s estimate (~1.008)
+    assert seam_ratio(stepped, GPS + 19) > 1.05
+    assert seam_ratio(out, GPS + 19) < 1.02
 
 
 def run_records(gate, records):
