@@ -64,7 +64,6 @@ build_env() {
     mkdir -p "$VENVS"
     {
         [[ -x $env/bin/python ]] || "$PYTHON" -m venv "$env"
-        "$env/bin/python" -m pip install -q --upgrade pip setuptools wheel
         if [[ $name == triton ]]; then
             # shellcheck disable=SC2086
             "$env/bin/python" -m pip install -q $TRITON_REQS

@@ -202,13 +202,27 @@ render() {  # what start would run; starts nothing
         [[ $svc == replay ]] && have_frames && continue
         echo "$svc: $(service "$svc")"
     done
+    # each service parses its settings in its own environment, all at
+    # once (the imports take seconds each); printed in order
+    local checks; checks=$(mktemp -d)
+    for svc in exporter replay trainer cleaner monitor; do
+        [[ $svc == replay ]] && have_frames && continue
+        [[ -x $ROOT/.venv/$svc/bin/python ]] || continue
+        { if "$ROOT/.venv/$svc/bin/python" "$ROOT/scripts/check_settings.py" \
+                "$svc" "$DEEPCLEAN_CONFIG:$(section_of "$svc")" \
+                >"$checks/$svc.out" 2>"$checks/$svc.err"
+          then echo 0; else echo $?; fi >"$checks/$svc.rc"; } &
+    done
+    wait
     for svc in exporter replay trainer cleaner monitor; do
         [[ $svc == replay ]] && have_frames && continue
         [[ -x $ROOT/.venv/$svc/bin/python ]] || { echo "$svc settings: no .venv/$svc (./build.sh $svc)"; continue; }
-        printf '%s settings: ' "$svc"
-        "$ROOT/.venv/$svc/bin/python" "$ROOT/scripts/check_settings.py" \
-            "$svc" "$DEEPCLEAN_CONFIG:$(section_of "$svc")" || return 1
+        printf '%s settings: %s' "$svc" "$(cat "$checks/$svc.out")"
+        echo
+        cat "$checks/$svc.err" >&2
+        [[ $(cat "$checks/$svc.rc") == 0 ]] || { rm -rf "$checks"; return 1; }
     done
+    rm -rf "$checks"
     if [[ $TRITON_KIND == container || $TRAINER_DEVICE == cuda* ]]; then
         local missing
         if missing=$("$ROOT/triton-server/container.sh" --check); then
