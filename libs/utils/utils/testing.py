@@ -30,12 +30,23 @@ SCRIPT_TIMEOUT = 60.0  # s for a console script that must exit at once
 KILL_TIMEOUT = 10.0  # s for a killed process to be reaped
 
 
+_HANDED_OUT: set[int] = set()  # ports free_port gave this process
+
+
 def free_port() -> int:
-    """A TCP port of 127.0.0.1 that nobody listens on right now (another
-    process may take it before the caller binds it)."""
-    with socket.socket() as sock:
-        sock.bind((LOCALHOST, 0))
-        return sock.getsockname()[1]
+    """A TCP port of 127.0.0.1 that nobody listens on right now and that
+    this process has not been given before (the kernel may offer a port
+    again once its probe socket is closed: two services of one test run
+    were once given the same port). Another process may still take it
+    before the caller binds it."""
+    for _ in range(1000):
+        with socket.socket() as sock:
+            sock.bind((LOCALHOST, 0))
+            port = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+    raise RuntimeError("no TCP port left that was not handed out before")
 
 
 def raw_get(port: int, target: bytes, timeout: float = 5.0) -> bytes:
