@@ -74,7 +74,7 @@ def main() -> None:
     config, section = train_config(
         "trainer", tuple(flags), max_epochs=args.epochs
     )
-    duration = int(section["train_duration"])
+    duration = int(section.train_duration)
     sim = Simulator(scene_config(args.scene))
     train_data, _ = simulate_stretch(sim, GPS_START, duration)
     test, truth = simulate_stretch(
