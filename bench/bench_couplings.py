@@ -53,7 +53,7 @@ from pipeline import Pipeline, wait_until  # noqa: E402
 from quality import out_of_band_change, truth_4096  # noqa: E402
 from scenes import scene_config  # noqa: E402
 from utils.channels import State  # noqa: E402
-from utils.signal import bandpass  # noqa: E402
+from utils.signal import bandpass, psd  # noqa: E402
 from utils.simulation import Simulator, preprocessed  # noqa: E402
 from wiener import WienerFilter  # noqa: E402
 
@@ -63,21 +63,14 @@ WINDOW = 300  # s, the drift windows
 REGIONS = ("band", "line", "sidebands")
 
 
-def region_masks() -> dict[str, np.ndarray]:
-    f = np.fft.rfftfreq(SEGMENT * RATE, 1 / RATE)
+def powers(x: np.ndarray) -> np.ndarray:
+    """Power of one segment in each region, ``(len(REGIONS),)``: one Hann
+    periodogram of the whole segment (:func:`utils.signal.psd`)."""
+    f, p = psd(x, RATE, SEGMENT, 0.0, "mean")
     band = (f >= 58.0) & (f <= 62.0)
     line = np.abs(f - 60.0) <= 0.25
-    return {"band": band, "line": line, "sidebands": band & ~line}
-
-
-MASKS = region_masks()
-HANN = np.hanning(SEGMENT * RATE)
-
-
-def powers(x: np.ndarray) -> np.ndarray:
-    """Power of one segment in each region, ``(len(REGIONS),)``."""
-    p = np.abs(np.fft.rfft(x * HANN)) ** 2
-    return np.array([p[MASKS[r]].sum() for r in REGIONS])
+    masks = {"band": band, "line": line, "sidebands": band & ~line}
+    return np.array([p[masks[r]].sum() for r in REGIONS])
 
 
 @dataclass
