@@ -141,9 +141,14 @@ def wiener_segments(sim, gps0, gps1, train_duration, cadence) -> Segments:
     ``train_duration`` s before it."""
     segments = Segments.empty()
     usable = (gps1 - gps0) // SEGMENT * SEGMENT
+    size = train_duration * RATE
+    test = None
     for block in range(gps0, gps0 + usable, cadence):
         length = min(cadence, gps0 + usable - block)
-        train = preprocessed(sim, block - train_duration, train_duration)
+        if test is not None and test.shape[-1] >= size:
+            train = test[:, -size:]  # the newest data: the block before
+        else:
+            train = preprocessed(sim, block - train_duration, train_duration)
         wiener = WienerFilter(RATE).fit(train[1:-1], train[0])
         del train
         test = preprocessed(sim, block, length)
