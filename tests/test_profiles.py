@@ -228,6 +228,65 @@ def gpu_node() -> bool:
     return done.returncode == 0
 
 
+def test_the_container_runs_the_server_command(tmp_path):
+    """container.sh on a GPU node, as far as it can be without one: a
+    stand-in nvidia-smi lists a GPU and a stand-in docker records what it
+    is asked to run (mocked: no GPU or Docker engine here)."""
+    bin_dir, argv = tmp_path / "bin", tmp_path / "docker.argv"
+    bin_dir.mkdir()
+    fakes = {
+        "nvidia-smi": 'echo "GPU 0: stand-in"',
+        "docker": f'[ "$1" = info ] || printf "%s\\n" "$@" > {argv}',
+    }
+    for name, body in fakes.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "DEEPCLEAN_CONTAINER": "docker",
+        "DEEPCLEAN_TRITON_IMAGE": "nvcr.io/nvidia/tritonserver:24.09-py3",
+        "DEEPCLEAN_TRITON_GPUS": "1",
+    }
+    repo = tmp_path / "model_repo"
+    script = ROOT / "triton-server" / "container.sh"
+    flags = ["--grpc-port", "9101", "--load", "deepclean-pipeline"]
+    done = subprocess.run(
+        [str(script), str(repo), *flags],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    args = argv.read_text().splitlines()
+    assert args[:2] == ["run", "--rm"]
+    assert '"device=1"' in args and f"{repo}:{repo}" in args
+    server = args[args.index("tritonserver") :]
+    assert (
+        args[args.index("tritonserver") - 1] == env["DEEPCLEAN_TRITON_IMAGE"]
+    )
+    for flag in (
+        f"--model-repository={repo}",
+        "--model-control-mode=explicit",
+        "--load-model=deepclean-pipeline",
+        "--grpc-address=127.0.0.1",
+        "--grpc-port=9101",
+        "--http-port=8000",
+        "--exit-timeout-secs=10",
+    ):
+        assert flag in server
+    bad = subprocess.run(
+        [str(script), str(repo), "--grpc-port"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 1
+    assert "option --grpc-port needs a value" in bad.stderr
+
+
 @pytest.mark.timeout(START_TIMEOUT + 200)
 def test_production_stops_where_it_needs_a_gpu(tmp_path, frames):
     if gpu_node():

@@ -5,7 +5,7 @@
 #
 #   triton-server/container.sh --check
 #   triton-server/container.sh MODEL_REPO [--http-port N] [--grpc-port N]
-#                   [--metrics-port N] [--load MODEL]...
+#                   [--metrics-port N] [--address A] [--load MODEL]...
 #
 # Environment (.env): DEEPCLEAN_TRITON_IMAGE (an NGC tritonserver image, a
 # derived one of triton-server/README.md, or an Apptainer .sif),
@@ -74,29 +74,15 @@ if [[ ${1:-} == --check ]]; then
     exit
 fi
 [[ $# -ge 1 ]] || die "usage: container.sh MODEL_REPO [options] | --check"
-REPO=$(realpath -m "$1"); shift
-HTTP=8000 GRPC=8001 METRICS=8002
-LOADS=()
-while [[ $# -gt 0 ]]; do
-    case $1 in
-        --http-port) HTTP=$2; shift 2 ;;
-        --grpc-port) GRPC=$2; shift 2 ;;
-        --metrics-port) METRICS=$2; shift 2 ;;
-        --load) LOADS+=("--load-model=$2"); shift 2 ;;
-        *) die "unknown option $1" ;;
-    esac
-done
+# shellcheck source=triton-server/server_args.sh
+. "$ROOT/triton-server/server_args.sh"
+parse_server_args "$@"
 if ! report=$(check); then
     die "cannot start Triton from the container: ${report//$'\n'/; }"
 fi
 RUNTIME=$report
 mkdir -p "$REPO"
-SERVER=(tritonserver --model-repository="$REPO"
-    --model-control-mode=explicit ${LOADS[@]+"${LOADS[@]}"}
-    --http-address=127.0.0.1 --http-port="$HTTP"
-    --grpc-address=127.0.0.1 --grpc-port="$GRPC"
-    --metrics-address=127.0.0.1 --metrics-port="$METRICS"
-    --allow-metrics=true --exit-timeout-secs=10)
+SERVER=(tritonserver "${SERVER_ARGS[@]}")
 # the repository at the same path inside (exporter and Triton agree on
 # every path); utils for the python models (deepclean-null, the scheme
 # steps) on PYTHONPATH

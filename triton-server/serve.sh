@@ -16,20 +16,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ENV=${TRITON_ENV:-$ROOT/.venv/triton}
 die() { echo "serve.sh: ERROR: $*" >&2; exit 1; }
 
-[[ $# -ge 1 ]] || die "usage: serve.sh MODEL_REPO [options]"
-REPO=$(realpath -m "$1"); shift
-HTTP=8000 GRPC=8001 METRICS=8002 ADDRESS=127.0.0.1
-LOADS=()
-while [[ $# -gt 0 ]]; do
-    case $1 in
-        --http-port) HTTP=$2; shift 2 ;;
-        --grpc-port) GRPC=$2; shift 2 ;;
-        --metrics-port) METRICS=$2; shift 2 ;;
-        --address) ADDRESS=$2; shift 2 ;;
-        --load) LOADS+=("--load-model=$2"); shift 2 ;;
-        *) die "unknown option $1" ;;
-    esac
-done
+# shellcheck source=triton-server/server_args.sh
+. "$ROOT/triton-server/server_args.sh"
+parse_server_args "$@"
 
 PY=$ENV/bin/python
 [[ -x $PY ]] || die "no Triton environment at $ENV (run ./build.sh triton)"
@@ -62,14 +51,5 @@ mkdir -p "$REPO"
 export LD_LIBRARY_PATH=$SITE/nvidia_pytriton.libs:$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export PATH=$ENV/bin:$PATH
 export PYTHONNOUSERSITE=1
-exec "$TS/bin/tritonserver" \
-    --model-repository="$REPO" \
-    --backend-directory="$BACKENDS" \
-    --model-control-mode=explicit \
-    ${LOADS[@]+"${LOADS[@]}"} \
-    --http-address="$ADDRESS" --http-port="$HTTP" \
-    --grpc-address="$ADDRESS" --grpc-port="$GRPC" \
-    --metrics-address="$ADDRESS" --metrics-port="$METRICS" \
-    --allow-metrics=true \
-    --exit-timeout-secs=10 \
-    --log-verbose=0
+exec "$TS/bin/tritonserver" "${SERVER_ARGS[@]}" \
+    --backend-directory="$BACKENDS" --log-verbose=0

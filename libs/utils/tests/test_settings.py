@@ -13,21 +13,10 @@ import pytest
 from utils import settings as helpers
 from utils.errors import ConfigError
 
-CHANNELS = ["L1:GDS-CALIB_STRAIN", "L1:GDS-CALIB_STATE_VECTOR", "L1:PEM-A"]
-
 
 def failing(rules: list) -> list[str]:
     """The names of the rules that do not hold."""
     return [name for name, holds, _ in rules if not holds]
-
-
-def channels(ifo: str, strain: str, *witnesses: str) -> SimpleNamespace:
-    return SimpleNamespace(
-        ifo=ifo,
-        strain_channel=strain,
-        state_channel=f"{ifo}:GDS-CALIB_STATE_VECTOR",
-        witness_channels=list(witnesses),
-    )
 
 
 def test_require_names_the_field_its_value_and_the_rule():
@@ -37,37 +26,22 @@ def test_require_names_the_field_its_value_and_the_rule():
 
 
 def test_check_rules_reports_the_first_broken_rule_in_order():
-    def check(freq_low: float) -> None:
-        band = SimpleNamespace(
-            freq_low=freq_low, freq_high=65.0, sample_rate=4
-        )
-        helpers.check_rules(band, helpers.band_rules(band))
+    def check(speed: float, port: int) -> None:
+        settings = SimpleNamespace(speed=speed, port=port)
+        rules = [
+            ("speed", speed > 0, "> 0"),
+            helpers.port_rule("port", port),
+        ]
+        helpers.check_rules(settings, rules)
 
-    with pytest.raises(ConfigError, match=r"^freq_low=70.0: 0 < freq_low <"):
-        check(70.0)  # and freq_high is above Nyquist: second
-    with pytest.raises(ConfigError, match=r"^freq_high=65.0: < sample_rate"):
-        check(1.0)
-
-
-def test_channels_must_be_of_the_ifo():
-    good = channels("L1", CHANNELS[0], CHANNELS[2])
-    assert failing(helpers.channel_rules(good)) == []
-    bad = channels("L1", "H1:GDS-CALIB_STRAIN")
-    assert failing(helpers.channel_rules(bad)) == [
-        "strain_channel",
-        "witness_channels",
-    ]
+    check(1.0, 80)
+    with pytest.raises(ConfigError, match=r"^speed=0.0: > 0$"):
+        check(0.0, -1)  # and the port is wrong too: second
+    with pytest.raises(ConfigError, match=r"^port=-1: 0 \(off\) .. 65535$"):
+        check(1.0, -1)
 
 
-def test_band_stream_and_port_rules():
-    band = SimpleNamespace(freq_low=55.0, freq_high=2048.0, sample_rate=4096)
-    assert failing(helpers.band_rules(band)) == ["freq_high"]
-    stream = SimpleNamespace(ready_mask=-1, frame_timeout=0)
-    stream.max_consecutive_drops = stream.start_timeout = 1
-    assert failing(helpers.stream_rules(stream)) == [
-        "ready_mask",
-        "frame_timeout",
-    ]
+def test_port_rule():
     ports = [helpers.port_rule(f"p{n}", n) for n in (-1, 0, 65535, 65536)]
     assert failing(ports) == ["p-1", "p65536"]
 
@@ -97,6 +71,24 @@ def test_sub_config_takes_settings_by_name_and_keeps_code_defaults():
     assert (changed.length, changed.fixed) == (2.5, 3)
     with pytest.raises(AttributeError, match="length"):
         helpers.sub_config(Part, SimpleNamespace(ifo="L1"))
+
+
+def test_sub_config_prefers_the_prefixed_setting():
+    @dataclass(frozen=True)
+    class Gate:
+        ifo: str
+        threshold: float
+        gate_length: int
+        margin: float = 0.5
+
+    settings = SimpleNamespace(
+        ifo="L1", threshold=9.0, gate_threshold=1.0, gate_length=8
+    )
+    settings.gate_margin = 0.1  # a default in code is not read
+    gate = helpers.sub_config(Gate, settings, prefix="gate_")
+    assert gate == Gate("L1", 1.0, 8)
+    # without the prefix the plain names are read
+    assert helpers.sub_config(Gate, settings).threshold == 9.0
 
 
 def test_check_sub_configs_names_the_settings():

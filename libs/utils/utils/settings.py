@@ -5,18 +5,21 @@ converts a few fields, validates them all, builds its sub-configs.
   ``ConfigError("name=value: rule")``, naming the setting and what it must
   be. A settings class lists its rules as ``(name, holds, rule)`` and
   checks them in order with :func:`check_rules`; a sub-config checks a
-  field at a time with :func:`require`. Rules that several services share
-  (a port, the channels of one interferometer) are built here.
+  field at a time with :func:`require`. A rule that several services
+  share is built here (a port) or is a method of the group of settings it
+  is about (:mod:`utils.fields`).
 - :func:`convert_fields`: typeo gives strings and lists; ``Path``s and
   lists are set in ``__post_init__``.
 - :func:`check_sub_configs`: every sub-config is built once at start-up.
 - :func:`sub_config`: a component's frozen sub-config from the settings
-  of the same names (the others given by keyword).
+  of the same names, or of its prefix (``gate_threshold`` for the gate's
+  ``threshold``); the others given by keyword.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import MISSING
 from typing import Any, Callable, Iterable, TypeVar
 
 from utils.errors import ConfigError
@@ -57,40 +60,6 @@ def port_rule(name: str, port: int) -> Rule:
     return (name, 0 <= port <= MAX_PORT, f"0 (off) .. {MAX_PORT}")
 
 
-def channel_rules(settings: object) -> list[Rule]:
-    """The settings ``strain_channel``, ``state_channel`` and
-    ``witness_channels`` (one or more) are channels of ``ifo``."""
-    ifo = settings.ifo
-    of_ifo = [
-        c.startswith(f"{ifo}:")
-        for c in (
-            settings.strain_channel,
-            settings.state_channel,
-            *settings.witness_channels,
-        )
-    ]
-    return [
-        ("strain_channel", of_ifo[0], f"a channel of ifo={ifo!r}"),
-        ("state_channel", of_ifo[1], f"a channel of ifo={ifo!r}"),
-        (
-            "witness_channels",
-            len(of_ifo) > 2 and all(of_ifo[2:]),
-            f"one or more channels, all of ifo={ifo!r}",
-        ),
-    ]
-
-
-def band_rules(settings: object) -> list[Rule]:
-    """The band ``freq_low`` .. ``freq_high`` (Hz) lies below the Nyquist
-    frequency of ``sample_rate``."""
-    low, high = settings.freq_low, settings.freq_high
-    rate = settings.sample_rate
-    return [
-        ("freq_low", 0 < low < high, f"0 < freq_low < freq_high={high!r}"),
-        ("freq_high", high < rate / 2, f"< sample_rate / 2 = {rate / 2:g} Hz"),
-    ]
-
-
 def subband_rules(settings: object) -> list[Rule]:
     """``subband_edges`` split the band ``freq_low`` .. ``freq_high``
     (:class:`utils.signal.Subbands`); nothing to say of them while the
@@ -106,21 +75,6 @@ def subband_rules(settings: object) -> list[Rule]:
     except (TypeError, ValueError) as exc:
         return [("subband_edges", False, str(exc))]
     return []
-
-
-def stream_rules(settings: object) -> list[Rule]:
-    """The settings of the live input stream
-    (:class:`utils.follower.StreamConfig`) and its analysis-ready mask."""
-    return [
-        ("ready_mask", settings.ready_mask >= 0, ">= 0"),
-        ("frame_timeout", settings.frame_timeout > 0, "> 0 s"),
-        (
-            "max_consecutive_drops",
-            settings.max_consecutive_drops >= 1,
-            ">= 1",
-        ),
-        ("start_timeout", settings.start_timeout > 0, "> 0 s"),
-    ]
 
 
 def check_sub_configs(
@@ -154,15 +108,20 @@ def convert_fields(settings: object, **converters: Callable) -> None:
         object.__setattr__(settings, name, convert(getattr(settings, name)))
 
 
-def sub_config(cls: type[T], settings: object, **values: Any) -> T:
+def sub_config(
+    cls: type[T], settings: object, prefix: str = "", **values: Any
+) -> T:
     """The dataclass ``cls`` built by keyword: ``values``, and each other
-    field without a default from the setting of the same name (a field
+    field without a default from the setting ``prefix + name`` where there
+    is one (``gate_threshold`` for ``threshold``), else ``name`` (a field
     with a default keeps it: its home is ``cls``)."""
-    required = {
-        f.name
-        for f in dataclasses.fields(cls)
-        if f.default is dataclasses.MISSING
-        and f.default_factory is dataclasses.MISSING
-    }
-    named = {name: getattr(settings, name) for name in required - set(values)}
+    named = {}
+    for field in dataclasses.fields(cls):
+        default = field.default, field.default_factory
+        if field.name in values or default != (MISSING, MISSING):
+            continue
+        name = prefix + field.name
+        if not prefix or not hasattr(settings, name):
+            name = field.name
+        named[field.name] = getattr(settings, name)
     return cls(**named, **values)

@@ -23,16 +23,20 @@ from cleaner.writer import WriterConfig
 from utils.config import companion_values
 from utils.contracts import check_output_rate, check_window_fits_scheme
 from utils.errors import ConfigError
+from utils.fields import (
+    BandFields,
+    ChannelFields,
+    ProjectFields,
+    StreamFields,
+    documented,
+)
 from utils.follower import StreamConfig
 from utils.inference import Scheme
 from utils.settings import (
-    band_rules,
-    channel_rules,
     check_rules,
     check_sub_configs,
     convert_fields,
     port_rule,
-    stream_rules,
     sub_config,
     subband_rules,
 )
@@ -49,43 +53,22 @@ SCHEME_KEYS = {
 }
 
 
+@documented
 @dataclass(frozen=True)
-class CleanerSettings:
+class CleanerSettings(StreamFields, BandFields, ChannelFields, ProjectFields):
     """Clean low-latency strain with DeepClean, one frame per second.
 
     Args:
-        ifo:
-            Interferometer, e.g. L1.
         project_dir:
             DeepClean project folder (carousel/, logs/).
         data_dir:
             Root of the raw frames (kafka/IFO, lldetchar/IFO).
-        strain_channel:
-            Full name of the strain channel cleaned.
-        state_channel:
-            Full name of the raw state vector.
-        witness_channels:
-            Full witness names, in the network's order.
         triton_grpc_url:
             Triton gRPC address, host:port.
         model_name:
             Triton ensemble returning both predictions.
         sample_rate:
             Hz everything is resampled to; the output frames' rate.
-        freq_low:
-            Hz, lower edge of the cleaned band.
-        freq_high:
-            Hz, upper edge of the cleaned band.
-        filter_order:
-            Butterworth order of the band-pass (even).
-        ready_mask:
-            State-vector bits meaning analysis ready.
-        frame_timeout:
-            Seconds after a frame is due before it is dropped.
-        max_consecutive_drops:
-            Drops in a row reported as stream down.
-        start_timeout:
-            Seconds to wait for the first raw frame.
         resample_context_length:
             Whole seconds of resampling context on each side of a second
             (adds as much latency).
@@ -130,22 +113,9 @@ class CleanerSettings:
             Log every frame (DEBUG).
     """
 
-    ifo: str
-    project_dir: Path
     data_dir: Path
-    strain_channel: str
-    state_channel: str
-    witness_channels: List[str]
     triton_grpc_url: str
     model_name: str
-    sample_rate: int
-    freq_low: float
-    freq_high: float
-    filter_order: int
-    ready_mask: int
-    frame_timeout: float
-    max_consecutive_drops: int
-    start_timeout: float
     resample_context_length: int
     drop_lookahead_length: int
     drop_taper_length: float
@@ -185,15 +155,10 @@ class CleanerSettings:
         memory, pad = self.filter_memory_length, self.filter_pad_length
         lookahead, retry = self.gate_lookahead_length, self.retry_min_length
         return [
-            *channel_rules(self),
-            *band_rules(self),
+            *self.channel_rules(),
+            *self.band_rules(),
             *subband_rules(self),
-            (
-                "filter_order",
-                self.filter_order > 0 and self.filter_order % 2 == 0,
-                "a positive even number",
-            ),
-            *stream_rules(self),
+            *self.stream_rules(),
             (
                 "resample_context_length",
                 self.resample_context_length >= 0,
@@ -270,14 +235,6 @@ class CleanerSettings:
             scheme,
         )
 
-    @property
-    def log_dir(self) -> Path:
-        return self.project_dir / "logs"
-
-    @property
-    def carousel_dir(self) -> Path:
-        return self.project_dir / "carousel"
-
     def stream_config(self) -> StreamConfig:
         witnesses = tuple(self.witness_channels)
         return sub_config(StreamConfig, self, witness_channels=witnesses)
@@ -303,24 +260,11 @@ class CleanerSettings:
         )
 
     def filter_config(self) -> FilterConfig:
-        return sub_config(
-            FilterConfig,
-            self,
-            order=self.filter_order,
-            memory_length=self.filter_memory_length,
-            pad_length=self.filter_pad_length,
-            extrapolation_order=self.filter_extrapolation_order,
-        )
+        return sub_config(FilterConfig, self, prefix="filter_")
 
     def gate_config(self) -> GateConfig:
-        return sub_config(
-            GateConfig,
-            self,
-            subband_edges=tuple(self.subband_edges),
-            lookahead_length=self.gate_lookahead_length,
-            threshold=self.gate_threshold,
-            hysteresis=self.gate_hysteresis,
-        )
+        edges = tuple(self.subband_edges)
+        return sub_config(GateConfig, self, "gate_", subband_edges=edges)
 
     def writer_config(self) -> WriterConfig:
         return sub_config(WriterConfig, self, directory=self.carousel_dir)

@@ -29,6 +29,7 @@ from exporter.triton import TritonConfig
 from utils.config import companion_values
 from utils.contracts import check_window_fits_scheme
 from utils.errors import ConfigError
+from utils.fields import ProjectFields, documented
 from utils.inference import Scheme, kernel_starts
 from utils.settings import (
     check_rules,
@@ -49,8 +50,9 @@ WINDOW_KEYS = (
 )
 
 
+@documented
 @dataclass(frozen=True)
-class ExporterSettings:
+class ExporterSettings(ProjectFields):
     """Turn training runs into verified versions of the Triton repository
     and keep the pipeline served; an HTTP API until SIGTERM/SIGINT.
 
@@ -124,7 +126,6 @@ class ExporterSettings:
             Log at DEBUG.
     """
 
-    project_dir: Path
     model_repo: Path
     triton_url: str
     address: str
@@ -204,10 +205,6 @@ class ExporterSettings:
                 f"inference_batch_size={self.inference_batch_size!r}",
             ),
         ]
-
-    @property
-    def log_dir(self) -> Path:
-        return self.project_dir / "logs"
 
     def inference_scheme(self) -> Scheme:
         return Scheme(

@@ -23,6 +23,7 @@ from monitor.watch import WatchConfig
 from utils.channels import STRAIN_RATE
 from utils.contracts import check_output_band
 from utils.errors import ConfigError
+from utils.fields import ProjectFields, documented
 from utils.names import site_of
 from utils.settings import (
     check_rules,
@@ -82,8 +83,9 @@ class MonitorConfig:
     status: StatusConfig
 
 
+@documented
 @dataclass(frozen=True)
-class MonitorSettings:
+class MonitorSettings(ProjectFields):
     """Validate and promote canaries, prune the carousel, archive, report.
 
     Args:
@@ -155,7 +157,6 @@ class MonitorSettings:
     """
 
     ifo: str
-    project_dir: Path
     archive_dir: Path
     exporter_url: str
     window_length: int
@@ -271,16 +272,8 @@ class MonitorSettings:
             port_rule("metrics_port", self.metrics_port),
         ]
 
-    @property
-    def log_dir(self) -> Path:
-        return self.project_dir / "logs"
-
-    @property
-    def state_dir(self) -> Path:
-        return self.project_dir / "monitor"
-
     def loop_config(self) -> LoopConfig:
-        state_path = self.state_dir / "state.json"
+        state_path = self.monitor_dir / "state.json"
         return sub_config(LoopConfig, self, state_path=state_path)
 
     def validation_config(self) -> ValidationConfig:
@@ -296,39 +289,25 @@ class MonitorSettings:
 
     def promotion_config(self, token: str) -> PromotionConfig:
         """Args: token: the exporter's API token (``main`` reads it)."""
-        return PromotionConfig(
-            exporter_url=self.exporter_url,
-            token=token,
-            timeout=self.promotion_timeout,
-            retry_min_interval=self.promotion_retry_min_interval,
-            retry_max_interval=self.promotion_retry_max_interval,
-        )
+        return sub_config(PromotionConfig, self, "promotion_", token=token)
 
     def carousel_config(self) -> CarouselConfig:
         return sub_config(
             CarouselConfig,
             self,
-            carousel_dir=self.project_dir / "carousel",
-            # on the carousel's filesystem (hard links), whatever
-            # archive_dir is
-            spool_dir=self.project_dir / "archive" / ".spool",
+            carousel_dir=self.carousel_dir,
+            spool_dir=self.spool_dir,
         )
 
     def archive_config(self) -> ArchiveConfig:
-        return sub_config(
-            ArchiveConfig,
-            self,
-            compress=self.archive_compress,
-            retry_interval=self.archive_retry_interval,
-        )
+        return sub_config(ArchiveConfig, self, prefix="archive_")
 
     def status_config(self) -> StatusConfig:
         return sub_config(
             StatusConfig,
             self,
-            status_dir=self.state_dir / "status",
-            interval=self.status_interval,
-            port=self.status_port,
+            prefix="status_",
+            status_dir=self.monitor_dir / "status",
             range_length=min(RANGE_LENGTH, self.psd_length),
         )
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Dict, List, Literal, Tuple
 
 from utils.errors import ConfigError
+from utils.fields import ChannelFields, ProjectFields, documented
 from utils.settings import (
     check_rules,
     check_sub_configs,
@@ -174,10 +175,14 @@ class PlaybackConfig:
         )
 
 
+@documented
 @dataclass(frozen=True)
-class ReplaySettings:
+class ReplaySettings(ChannelFields, ProjectFields):
     """Write LIGO-like low-latency frames into data_dir, simulated or
     replayed, until SIGTERM/SIGINT (or duration).
+
+    The channels are those simulate writes (a MAINSMON witness drives the
+    coupling).
 
     Args:
         mode:
@@ -187,15 +192,6 @@ class ReplaySettings:
             truth/IFO (simulated coupled noise, for evaluation only).
         project_dir:
             DeepClean project folder; the log goes to its logs/replay.log.
-        ifo:
-            Interferometer, e.g. L1.
-        strain_channel:
-            simulate: full name of the strain channel.
-        state_channel:
-            simulate: full name of the state-vector channel.
-        witness_channels:
-            simulate: full witness channel names (a MAINSMON one drives the
-            coupling).
         seed:
             simulate: the data are a function of it and the GPS second.
         line_ratio:
@@ -265,11 +261,6 @@ class ReplaySettings:
 
     mode: Literal["simulate", "replay"]
     data_dir: Path
-    project_dir: Path
-    ifo: str
-    strain_channel: str
-    state_channel: str
-    witness_channels: List[str]
     seed: int
     line_ratio: float
     sideband_ratio: float
@@ -321,10 +312,6 @@ class ReplaySettings:
         check_sub_configs(
             "replay settings", self.source_config, errors=(ValueError,)
         )
-
-    @property
-    def log_dir(self) -> Path:
-        return self.project_dir / "logs"
 
     def pace_config(self) -> PaceConfig:
         return sub_config(PaceConfig, self)

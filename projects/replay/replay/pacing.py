@@ -1,4 +1,5 @@
-"""When each second is written: one per ``1 / speed`` wall seconds.
+"""When each second is written: one per ``1 / speed`` wall seconds
+(:class:`Pacer`), by either frame source (:class:`PacedSource`).
 
 At ``speed`` 1 with a start taken from the clock, second ``g`` is written
 when the GPS clock reaches ``g + 1`` (the end of the second it holds), as
@@ -11,9 +12,15 @@ import logging
 import math
 import threading
 import time
-from typing import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
+from replay.pruning import Pruner
 from utils.gpstime import gps_now, gps_to_unix
+
+if TYPE_CHECKING:
+    from replay.config import PlaybackConfig, SimulateConfig
+    from replay.metrics import SourceMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -101,3 +108,63 @@ class Pacer:
     def lag(self, gps: int) -> float:
         """Seconds between now and when ``gps`` was due."""
         return self.clock() - self.due(gps)
+
+
+class PacedSource:
+    """What both frame sources share: one second written at a time on the
+    GPS clock (:class:`Pacer`), the output folders pruned to the last
+    ``keep_length`` seconds (:class:`~replay.pruning.Pruner`).
+
+    Args:
+        config: the mode's configuration (its ``pace``:
+            :class:`replay.config.PaceConfig`).
+        stop: set (e.g. by SIGTERM) to stop after the current second.
+        metrics: where to count what is written.
+        folders: the output folders.
+    """
+
+    def __init__(
+        self,
+        config: PlaybackConfig | SimulateConfig,
+        stop: threading.Event,
+        metrics: SourceMetrics,
+        folders: list[Path],
+    ) -> None:
+        self.config = config
+        self.stop = stop
+        self.metrics = metrics
+        self.pruner = Pruner(folders, config.pace.keep_length)
+
+    def _paced(
+        self,
+        pacer: Pacer,
+        start_gps: int,
+        total: int | None,
+        write: Callable[[int], int],
+    ) -> tuple[int, int]:
+        """``write(gps)`` each second from ``start_gps`` when it is due,
+        until ``total`` seconds have passed (None: until stopped); seconds
+        more than ``max_lag_length`` overdue are skipped (a gap).
+
+        Returns:
+            ``(seconds written, the GPS second after the last one)``.
+        """
+        max_lag = self.config.pace.max_lag_length
+        end = None if total is None else start_gps + total
+        written, gps = 0, start_gps
+        while end is None or gps < end:
+            gps = pacer.skip_to(gps, max_lag)
+            if end is not None and gps >= end:
+                break
+            if not pacer.wait(gps):
+                break
+            self.metrics.lag.set(max(0.0, pacer.lag(gps)))
+            written += write(gps)
+            self._prune(gps)
+            gps += 1
+        return written, gps
+
+    def _prune(self, gps: int) -> None:
+        removed = self.pruner.prune(gps)
+        if removed:
+            self.metrics.pruned.inc(removed)

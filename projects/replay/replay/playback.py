@@ -18,8 +18,7 @@ from pathlib import Path
 
 from replay.config import PlaybackConfig
 from replay.metrics import SourceMetrics
-from replay.pacing import Pacer, current_gps
-from replay.pruning import Pruner
+from replay.pacing import PacedSource, Pacer, current_gps
 from utils.atomic import atomic_path
 from utils.errors import ConfigError, FrameError
 from utils.gwf import read_frame, write_frame
@@ -51,7 +50,7 @@ def _restamped(path: Path, gps: int) -> str:
     return FrameName(name.site, name.description, gps, 1).filename
 
 
-class Playback:
+class Playback(PacedSource):
     """Replay a recording until it ends (or forever with ``loop``).
 
     Args:
@@ -69,9 +68,6 @@ class Playback:
         stop: threading.Event,
         metrics: SourceMetrics,
     ) -> None:
-        self.config = config
-        self.stop = stop
-        self.metrics = metrics
         ifo = config.ifo
         self.sources = {
             kind: index_frames(Path(config.source_dir) / kind / ifo)
@@ -86,9 +82,7 @@ class Playback:
         self.out_dirs = {k: Path(config.data_dir) / k / ifo for k in KINDS}
         for folder in self.out_dirs.values():
             folder.mkdir(parents=True, exist_ok=True)
-        self.pruner = Pruner(
-            list(self.out_dirs.values()), config.pace.keep_length
-        )
+        super().__init__(config, stop, metrics, list(self.out_dirs.values()))
         if config.restamp:
             self.start_gps = config.pace.start_gps or current_gps()
         else:
@@ -109,22 +103,13 @@ class Playback:
         total = self.span if not config.loop else None
         if config.pace.duration:
             total = min(total or config.pace.duration, config.pace.duration)
-        written, step = 0, 0
-        while total is None or step < total:
-            gps = pacer.skip_to(
-                self.start_gps + step, config.pace.max_lag_length
-            )
-            step = gps - self.start_gps
-            if total is not None and step >= total:
-                break
-            if not pacer.wait(gps):
-                break
-            written += self._play(self.first + step % self.span, gps)
-            self.metrics.lag.set(max(0.0, pacer.lag(gps)))
-            removed = self.pruner.prune(gps)
-            if removed:
-                self.metrics.pruned.inc(removed)
-            step += 1
+        start = self.start_gps
+
+        def play(gps: int) -> int:
+            return self._play(self.first + (gps - start) % self.span, gps)
+
+        written, after = self._paced(pacer, start, total, play)
+        step = after - start
         logger.info(
             "replay stopped after %d seconds (%d written)", step, written
         )

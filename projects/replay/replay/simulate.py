@@ -16,8 +16,7 @@ import numpy as np
 
 from replay.config import SimulateConfig
 from replay.metrics import SourceMetrics
-from replay.pacing import Pacer, current_gps
-from replay.pruning import Pruner
+from replay.pacing import PacedSource, Pacer, current_gps
 from utils.simulation import Fault, Simulator
 
 logger = logging.getLogger(__name__)
@@ -26,7 +25,7 @@ JOIN_MARGIN = 5.0  # s, on top of the longest delayed write, at shutdown
 RANDOM_FAULT_STREAM = 4  # seed stream of the random fault draws
 
 
-class SimulationSource:
+class SimulationSource(PacedSource):
     """Write simulated frames until stopped or ``duration`` is reached.
 
     Args:
@@ -41,18 +40,11 @@ class SimulationSource:
         stop: threading.Event,
         metrics: SourceMetrics,
     ) -> None:
-        self.config = config
-        self.stop = stop
-        self.metrics = metrics
-        self.simulator = Simulator(config.simulation)
         ifo = config.simulation.ifo
-        self.pruner = Pruner(
-            [
-                config.data_dir / kind / ifo
-                for kind in ("kafka", "lldetchar", "truth")
-            ],
-            config.pace.keep_length,
-        )
+        kinds = ("kafka", "lldetchar", "truth")
+        folders = [config.data_dir / kind / ifo for kind in kinds]
+        super().__init__(config, stop, metrics, folders)
+        self.simulator = Simulator(config.simulation)
         self._pending: list[threading.Thread] = []
         self.start_gps = config.pace.start_gps or current_gps()
 
@@ -92,18 +84,9 @@ class SimulationSource:
             config.pace.speed,
             config.data_dir,
         )
-        gps = self.start_gps
-        end = self.start_gps + config.pace.duration
-        while not config.pace.duration or gps < end:
-            gps = pacer.skip_to(gps, config.pace.max_lag_length)
-            if config.pace.duration and gps >= end:
-                break
-            if not pacer.wait(gps):
-                break
-            self.metrics.lag.set(max(0.0, pacer.lag(gps)))
-            written += self._write(gps)
-            self._prune(gps)
-            gps += 1
+        total = config.pace.duration or None
+        live, gps = self._paced(pacer, self.start_gps, total, self._write)
+        written += live
         self._finish()
         logger.info(
             "stopped after GPS %d (%d seconds written)", gps - 1, written
@@ -158,11 +141,6 @@ class SimulationSource:
             self.metrics.frames.labels(kind).inc()
         logger.debug("GPS %d written", gps)
         return 1
-
-    def _prune(self, gps: int) -> None:
-        removed = self.pruner.prune(gps)
-        if removed:
-            self.metrics.pruned.inc(removed)
 
     def _finish(self) -> None:
         """Wait (boundedly) for delayed writes still in flight."""

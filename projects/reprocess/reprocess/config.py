@@ -16,11 +16,10 @@ from reprocess.cleaning import CleaningConfig
 from reprocess.engine import EngineConfig, JobConfig
 from reprocess.sources import SourceConfig
 from reprocess.task import TaskConfig
+from utils.fields import BandFields, ChannelFields, TrainingFields, documented
 from utils.names import site_of
 from utils.nn.datacheck import CheckConfig
 from utils.settings import (
-    band_rules,
-    channel_rules,
     check_rules,
     check_sub_configs,
     convert_fields,
@@ -35,13 +34,16 @@ MODEL_SOURCES = ("repository", "train")
 MIN_CHECKED_LENGTH = CheckConfig.min_duration  # s the data checks accept
 
 
+@documented
 @dataclass(frozen=True)
-class ReprocessSettings:
+class ReprocessSettings(TrainingFields, BandFields, ChannelFields):
     """Clean stored frames of ``[gps_start, gps_end)`` on Dask workers.
 
+    The witness channels must be the model's, in its order; the training
+    settings (:class:`utils.fields.TrainingFields`, min_train_length,
+    min_coherence) are used under model_source train only.
+
     Args:
-        ifo:
-            Interferometer, e.g. L1.
         data_dir:
             Root the frame patterns are relative to (1-s frames laid out
             as under DATA_DIR: kafka/IFO, lldetchar/IFO).
@@ -72,12 +74,6 @@ class ReprocessSettings:
         cluster:
             local, htcondor or slurm (dask-jobqueue, with the job_*
             resources).
-        strain_channel:
-            Full name of the strain channel cleaned.
-        state_channel:
-            Full name of the raw state vector.
-        witness_channels:
-            Full witness names (must be the model's, in its order).
         strain_frame_type:
             Frame type (file description) holding strain and state.
         witness_frame_type:
@@ -94,12 +90,6 @@ class ReprocessSettings:
             Hz of the model; witnesses are resampled to it.
         strain_rate:
             Hz of the raw strain, the output's rate.
-        freq_low:
-            Hz, lower edge of the cleaned band.
-        freq_high:
-            Hz, upper edge of the cleaned band.
-        filter_order:
-            Butterworth order of the band-pass (even).
         ready_mask:
             State-vector bits meaning analysis ready.
         drop_taper_length:
@@ -139,35 +129,9 @@ class ReprocessSettings:
         min_train_length:
             Train: seconds of contiguous analysis-ready data a file needs
             to be trained on (its longest such stretch is used).
-        kernel_length:
-            Train: seconds per training kernel.
-        kernel_stride:
-            Train: seconds between training kernel starts.
-        batch_size:
-            Train: kernels per gradient step.
-        lr:
-            Train: Adam learning rate from scratch.
-        fine_tune_decay:
-            Train: factor on lr when warm-started from the previous file.
-        weight_decay:
-            Train: Adam weight decay.
-        max_epochs:
-            Train: most epochs per file.
-        patience:
-            Train: epochs without improvement before stopping.
-        min_improvement:
-            Train: relative validation-loss gain that counts as one.
-        lr_patience:
-            Train: epochs without improvement before lr is reduced.
-        lr_factor:
-            Train: factor applied to lr on a plateau.
-        valid_fraction:
-            Train: last fraction of the stretch kept for validation.
         min_coherence:
             Train: in-band coherence one witness must reach, else the
             file's training is refused; 0: not enforced.
-        device:
-            Train: torch device of the training (cpu, cuda).
         num_threads:
             Torch threads per task (workers are single-threaded).
         compress:
@@ -176,7 +140,6 @@ class ReprocessSettings:
             Log at DEBUG.
     """
 
-    ifo: str
     data_dir: Path
     output_dir: Path
     gps_start: int
@@ -187,19 +150,12 @@ class ReprocessSettings:
     workers: int
     scheduler: str
     cluster: str
-    strain_channel: str
-    state_channel: str
-    witness_channels: List[str]
     strain_frame_type: str
     witness_frame_type: str
     frame_patterns: List[str]
     frame_cache: str
     datafind_server: str
-    sample_rate: int
     strain_rate: int
-    freq_low: float
-    freq_high: float
-    filter_order: int
     ready_mask: int
     drop_taper_length: float
     pad_length: int
@@ -218,20 +174,7 @@ class ReprocessSettings:
     job_account: str
     job_prologue: List[str]
     min_train_length: int
-    kernel_length: float
-    kernel_stride: float
-    batch_size: int
-    lr: float
-    fine_tune_decay: float
-    weight_decay: float
-    max_epochs: int
-    patience: int
-    min_improvement: float
-    lr_patience: int
-    lr_factor: float
-    valid_fraction: float
     min_coherence: float
-    device: str
     num_threads: int
     compress: bool = False
     verbose: bool = False
@@ -256,8 +199,8 @@ class ReprocessSettings:
     def _rules(self) -> list[tuple[str, bool, str]]:
         """(setting, whether its rule holds, the rule), in checking order."""
         return [
-            *channel_rules(self),
-            *band_rules(self),
+            *self.channel_rules(),
+            *self.band_rules(),
             ("gps_start", self.gps_start > 0, "> 0 (a GPS second)"),
             (
                 "gps_end",
@@ -276,11 +219,6 @@ class ReprocessSettings:
             ),
             ("workers", self.workers >= 0, ">= 0 (0: one per core)"),
             ("cluster", self.cluster in CLUSTERS, f"one of {CLUSTERS}"),
-            (
-                "filter_order",
-                self.filter_order > 0 and self.filter_order % 2 == 0,
-                "a positive even number",
-            ),
             ("ready_mask", self.ready_mask >= 0, ">= 0"),
             (
                 "drop_taper_length",
@@ -333,13 +271,10 @@ class ReprocessSettings:
         )
 
     def job_config(self) -> JobConfig:
-        return JobConfig(
-            cores=self.job_cores,
-            memory=self.job_memory,
-            disk=self.job_disk,
-            walltime=self.job_walltime,
-            queue=self.job_queue,
-            account=self.job_account,
+        return sub_config(
+            JobConfig,
+            self,
+            prefix="job_",
             prologue=tuple(self.job_prologue),
             python=sys.executable,
             log_directory=str(self.log_dir / "jobs"),

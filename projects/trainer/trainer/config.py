@@ -19,57 +19,42 @@ from trainer.notifier import ExportConfig
 from trainer.service import ScheduleConfig
 from trainer.worker import RunConfig
 from utils.errors import ConfigError
+from utils.fields import (
+    BandFields,
+    ChannelFields,
+    ProjectFields,
+    StreamFields,
+    TrainingFields,
+    documented,
+)
 from utils.follower import StreamConfig
 from utils.nn.datacheck import CheckConfig
 from utils.nn.train import TrainConfig
-from utils.runs import train_dir
 from utils.settings import (
-    band_rules,
-    channel_rules,
     check_rules,
     check_sub_configs,
     convert_fields,
     port_rule,
-    stream_rules,
     sub_config,
 )
 
 DEVICE = re.compile(r"cpu|cuda(:\d+)?")  # torch devices the trainer uses
 
 
+@documented
 @dataclass(frozen=True)
-class TrainerSettings:
+class TrainerSettings(
+    TrainingFields, StreamFields, BandFields, ChannelFields, ProjectFields
+):
     """Train DeepClean on live analysis-ready data on a fixed cadence.
 
     Args:
-        ifo:
-            Interferometer, e.g. L1.
         project_dir:
             Run folder: logs/ and train/<gpsstart>-<gpsstop>/ go here.
         data_dir:
             Holds the low-latency frames (kafka/IFO/, lldetchar/IFO/).
-        strain_channel:
-            Target channel, e.g. L1:GDS-CALIB_STRAIN.
-        state_channel:
-            State vector carrying the analysis-ready bits.
-        witness_channels:
-            Witness channels, in network input order.
-        sample_rate:
-            Hz everything is resampled to.
-        freq_low:
-            Lower edge of the target band, Hz.
-        freq_high:
-            Upper edge of the target band, Hz.
-        filter_order:
-            Butterworth band-pass order of the training target.
-        ready_mask:
-            State-vector bits that must all be set (analysis ready).
-        frame_timeout:
-            Seconds after a frame is due before it counts as dropped.
         max_consecutive_drops:
             Dropped seconds in a row that drop the current training set.
-        start_timeout:
-            Seconds to wait for the first frame in DATA_DIR.
         exporter_url:
             Base URL of the exporter (POST /versions).
         export_timeout:
@@ -82,36 +67,10 @@ class TrainerSettings:
             Seconds of new data between the ends of two runs.
         ready_settle_length:
             Ready seconds skipped after a not-ready one before collecting.
-        kernel_length:
-            Seconds per training kernel (random crops of the data).
-        kernel_stride:
-            Seconds between training kernel starts.
-        batch_size:
-            Kernels per optimiser step.
-        lr:
-            Adam learning rate from scratch.
-        fine_tune_decay:
-            Learning-rate factor when warm-starting from the previous run.
-        weight_decay:
-            Adam weight decay.
-        max_epochs:
-            Most epochs per run.
-        patience:
-            Epochs without a better validation loss before stopping.
-        min_improvement:
-            Relative validation-loss improvement that resets patience.
-        lr_patience:
-            Epochs without improvement before the learning rate is cut.
-        lr_factor:
-            Factor of each learning-rate cut.
-        valid_fraction:
-            Last fraction of the data kept for validation.
         min_coherence:
             In-band coherence with strain at least one witness must reach
             (and above chance); 0: not enforced, a model is trained even
             where nothing is coupled (studies only).
-        device:
-            Torch device: cpu, cuda or cuda:N.
         num_threads:
             Torch threads (leave the cleaner its cores).
         niceness:
@@ -122,40 +81,14 @@ class TrainerSettings:
             Log at DEBUG level.
     """
 
-    ifo: str
-    project_dir: Path
     data_dir: Path
-    strain_channel: str
-    state_channel: str
-    witness_channels: List[str]
-    sample_rate: int
-    freq_low: float
-    freq_high: float
-    filter_order: int
-    ready_mask: int
-    frame_timeout: float
-    max_consecutive_drops: int
-    start_timeout: float
     exporter_url: str
     export_timeout: float
     export_rescan_interval: float
     train_duration: int
     retrain_cadence: int
     ready_settle_length: int
-    kernel_length: float
-    kernel_stride: float
-    batch_size: int
-    lr: float
-    fine_tune_decay: float
-    weight_decay: float
-    max_epochs: int
-    patience: int
-    min_improvement: float
-    lr_patience: int
-    lr_factor: float
-    valid_fraction: float
     min_coherence: float
-    device: str
     num_threads: int
     niceness: int
     metrics_port: int
@@ -178,11 +111,9 @@ class TrainerSettings:
         """(setting, whether its rule holds, the rule), in checking order."""
         valid_length = round(self.train_duration * self.valid_fraction)
         return [
-            *channel_rules(self),
-            ("sample_rate", self.sample_rate > 0, "> 0 Hz"),
-            *band_rules(self),
-            ("filter_order", self.filter_order > 0, "> 0"),
-            *stream_rules(self),
+            *self.channel_rules(),
+            *self.band_rules(),
+            *self.stream_rules(),
             (
                 "exporter_url",
                 self.exporter_url.startswith(("http://", "https://")),
@@ -238,14 +169,6 @@ class TrainerSettings:
                 raise ConfigError(f"{item!r}: {exc}") from exc
         return replace(self, **changes)
 
-    @property
-    def train_dir(self) -> Path:
-        return train_dir(self.project_dir)
-
-    @property
-    def log_dir(self) -> Path:
-        return self.project_dir / "logs"
-
     def stream_config(
         self, start_timeout: float | None = None
     ) -> StreamConfig:
@@ -288,9 +211,5 @@ class TrainerSettings:
         Raises:
             ConfigError: the token is empty.
         """
-        return ExportConfig(
-            url=self.exporter_url,
-            token=token,
-            timeout=self.export_timeout,
-            rescan_interval=self.export_rescan_interval,
-        )
+        url = self.exporter_url
+        return sub_config(ExportConfig, self, "export_", url=url, token=token)

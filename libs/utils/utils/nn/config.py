@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from utils.fields import BandFields, TrainingFields
 from utils.nn.architecture import DOWN_CHANNELS, DOWNSAMPLE_FACTOR
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(TrainingFields, BandFields):
     """How to train.
 
-    The fields without a default are the keys of the same name of the
-    trainer's settings (``[tool.typeo.scripts.trainer]``, documented by
-    ``trainer --help``), their one home; this class only checks that they
-    fit together. The others are fixed here:
+    The fields of :class:`utils.fields.BandFields` and
+    :class:`utils.fields.TrainingFields` are the settings of the same names
+    of the services that train (``trainer --help``, ``reprocess --help``),
+    their one home; this class only checks that they fit together. The
+    others are fixed here:
 
     Attributes:
         fftlength: seconds per Welch segment of the loss.
@@ -23,23 +25,6 @@ class TrainConfig:
         seed: seeds initial weights and kernel order (None: random).
     """
 
-    sample_rate: int
-    freq_low: float
-    freq_high: float
-    filter_order: int
-    kernel_length: float
-    kernel_stride: float
-    batch_size: int
-    lr: float
-    fine_tune_decay: float
-    weight_decay: float
-    max_epochs: int
-    patience: int
-    min_improvement: float
-    lr_patience: int
-    lr_factor: float
-    valid_fraction: float
-    device: str
     fftlength: float = 2.0
     overlap: float = 1.0
     channels: tuple[int, ...] = DOWN_CHANNELS
