@@ -251,13 +251,14 @@ def test_the_container_runs_the_server_command(tmp_path):
     repo = tmp_path / "model_repo"
     script = ROOT / "triton-server" / "container.sh"
     flags = ["--grpc-port", "9101", "--load", "deepclean-pipeline"]
-    done = subprocess.run(
-        [str(script), str(repo), *flags],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+
+    def container(*args: str) -> subprocess.CompletedProcess:
+        command = [str(script), str(repo), *args]
+        return subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=60
+        )
+
+    done = container(*flags)
     assert done.returncode == 0, done.stderr
     args = argv.read_text().splitlines()
     assert args[:2] == ["run", "--rm"]
@@ -276,13 +277,7 @@ def test_the_container_runs_the_server_command(tmp_path):
         "--exit-timeout-secs=10",
     ):
         assert flag in server
-    bad = subprocess.run(
-        [str(script), str(repo), "--grpc-port"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    bad = container("--grpc-port")
     assert bad.returncode == 1
     assert "option --grpc-port needs a value" in bad.stderr
 
