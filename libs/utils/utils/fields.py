@@ -252,10 +252,9 @@ def documented(cls: type) -> type:
             without ``--help`` cannot ship).
     """
     head, own = _descriptions(cls.__dict__.get("__doc__"))
-    inherited = [_descriptions(base.__doc__)[1] for base in cls.__mro__[1:]]
+    found = [own] + [_descriptions(b.__doc__)[1] for b in cls.__mro__[1:]]
     entries = []
     for field in fields(cls):
-        found = [own, *inherited]
         lines = next((d[field.name] for d in found if field.name in d), None)
         if not lines:
             raise TypeError(f"{cls.__name__}.{field.name} is not described")
