@@ -36,9 +36,6 @@ declare -A SPEC=(
     [reprocess]="$TORCH_SPEC -e $ROOT/libs/utils[nn,injections,test] -e $ROOT/projects/reprocess[test]"
     [tests]="$UTILS_INJ -r $ROOT/tests/requirements.txt"
 )
-# no byte-compiling at install (torch's thousands of modules: ~40 s per
-# environment); Python compiles what it imports on first use
-PIP_FLAGS="-q --no-compile"
 # the Triton server's own environment: numpy<2 for the python backend
 TRITON_REQS="numpy<2 scipy nvidia-pytriton==0.7.0 onnxruntime"
 ORDER=(replay trainer exporter cleaner monitor reprocess triton tests)
@@ -69,12 +66,11 @@ build_env() {
         [[ -x $env/bin/python ]] || "$PYTHON" -m venv "$env"
         if [[ $name == triton ]]; then
             # shellcheck disable=SC2086
-            "$env/bin/python" -m pip install $PIP_FLAGS $TRITON_REQS
-            # shellcheck disable=SC2086
-            "$env/bin/python" -m pip install $PIP_FLAGS --no-deps -e "$ROOT/libs/utils"
+            "$env/bin/python" -m pip install -q $TRITON_REQS
+            "$env/bin/python" -m pip install -q --no-deps -e "$ROOT/libs/utils"
         else
             # shellcheck disable=SC2086
-            "$env/bin/python" -m pip install $PIP_FLAGS ${SPEC[$name]}
+            "$env/bin/python" -m pip install -q ${SPEC[$name]}
         fi
     } >"$log" 2>&1 || {
         grep -v "^WARNING: Location" "$log" | tail -20 >&2
