@@ -65,7 +65,10 @@ def test_every_profile_parses(section):
 
 
 def test_the_cpu_default_trains_within_its_cadence():
-    assert SETTINGS.device == "cpu" and SETTINGS.num_threads == 1
+    """On the 2-core machine: at most both cores, behind the cleaner (a
+    positive niceness: its threads take only what the cleaner leaves)."""
+    assert SETTINGS.device == "cpu" and 1 <= SETTINGS.num_threads <= 2
+    assert SETTINGS.niceness > 0
     assert SETTINGS.retrain_cadence >= SETTINGS.train_duration / 2
 
 

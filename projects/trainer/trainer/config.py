@@ -72,7 +72,8 @@ class TrainerSettings(
             (and above chance); 0: not enforced, a model is trained even
             where nothing is coupled (studies only).
         num_threads:
-            Torch threads (leave the cleaner its cores).
+            Torch threads (niceness keeps them behind the cleaner: they
+            take the cores it leaves).
         niceness:
             Added to the process's nice value at start-up (0..19).
         metrics_port:
