@@ -264,7 +264,9 @@ class CleanerSettings(StreamFields, BandFields, ChannelFields, ProjectFields):
 
     def gate_config(self) -> GateConfig:
         edges = tuple(self.subband_edges)
-        return sub_config(GateConfig, self, "gate_", subband_edges=edges)
+        return sub_config(
+            GateConfig, self, prefix="gate_", subband_edges=edges
+        )
 
     def writer_config(self) -> WriterConfig:
         return sub_config(WriterConfig, self, directory=self.carousel_dir)

@@ -289,7 +289,9 @@ class MonitorSettings(ProjectFields):
 
     def promotion_config(self, token: str) -> PromotionConfig:
         """Args: token: the exporter's API token (``main`` reads it)."""
-        return sub_config(PromotionConfig, self, "promotion_", token=token)
+        return sub_config(
+            PromotionConfig, self, prefix="promotion_", token=token
+        )
 
     def carousel_config(self) -> CarouselConfig:
         return sub_config(

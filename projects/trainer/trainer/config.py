@@ -212,5 +212,10 @@ class TrainerSettings(
         Raises:
             ConfigError: the token is empty.
         """
-        url = self.exporter_url
-        return sub_config(ExportConfig, self, "export_", url=url, token=token)
+        return sub_config(
+            ExportConfig,
+            self,
+            prefix="export_",
+            url=self.exporter_url,
+            token=token,
+        )
