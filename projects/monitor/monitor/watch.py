@@ -10,7 +10,9 @@ PRODUCTION_OK and the same production version), over the newest
 ``window_length`` seconds (a sliding window of segments).
 
 Production is *stale* when that ratio exceeds ``stale_factor`` times its
-baseline, or reaches ``ratio_threshold`` (no better than raw). The
+baseline, or reaches ``ratio_threshold`` (no better than raw), and matches
+again only once the ratio is back below halfway from that limit to the
+baseline (a ratio hovering at the limit does not flip it each second). The
 baseline is the ratio its validation found (the verdict of that version),
 or, for a version without one (promoted by hand, verdict pruned), its
 first full window. Stale, the monitor asks the trainer for a run now
@@ -150,7 +152,11 @@ class ProductionWatch:
             self.config.stale_factor * self.baseline,
             self.validation.ratio_threshold,
         )
-        was, self.stale = self.stale, ratio > limit
+        was = self.stale
+        # calm at the limit: once stale, production matches again only
+        # when its ratio is back below halfway from the limit to baseline
+        back = (limit + self.baseline) / 2
+        self.stale = ratio > (back if was else limit)
         if self.stale and not was:
             logger.warning(
                 "GPS %d: %s (> %.3f): production no longer matches the "

@@ -4,9 +4,14 @@ shown in the metrics, and answered by one train-now request."""
 
 from __future__ import annotations
 
-from monitor_helpers import GOOD_STATE, GPS0, released
+from pathlib import Path
 
+import numpy as np
+from monitor_helpers import GOOD_STATE, GPS0, make_config, released
+
+from monitor.frames import SecondData
 from monitor.validation import COLLECTING
+from monitor.watch import ProductionWatch, WatchConfig
 from utils.channels import State
 from utils.train_request import request_path, take_request
 
@@ -68,3 +73,39 @@ def test_no_request_while_a_newer_canary_is_validated(
     assert monitor.watch.stale
     assert not request_path(tmp_path).exists()
     assert monitor.metrics.train_requests._value.get() == 0
+
+
+class ScriptedWatch(ProductionWatch):
+    """The watch's decisions on a scripted window ratio (its Welch window
+    is what the other tests exercise, on real frames)."""
+
+    full = True
+    ratio = 0.0
+
+    def _append(self, second: SecondData) -> None:
+        pass
+
+
+def test_a_ratio_at_the_stale_limit_does_not_flip_the_watch():
+    """Baseline 0.2, stale above 1.5 x 0.2 = 0.3: once stale, production
+    matches again only below halfway back (0.25), so a ratio hovering at
+    the limit keeps it stale instead of flipping every second."""
+    config = make_config(Path("/nonexistent"), "http://127.0.0.1:1")
+    watch = ScriptedWatch(
+        WatchConfig(stale_factor=1.5), config.validation, "P", "R"
+    )
+    live = SecondData(
+        gps=GPS0,
+        strains={},
+        state=np.full(16, LIVE, dtype=np.int32),
+        production_version=2,
+        canary_version=0,
+        latency=0.0,
+    )
+    states = []
+    for ratio in (0.2, 0.29, 0.31, 0.29, 0.31, 0.28, 0.26, 0.24, 0.29):
+        watch.ratio = ratio
+        watch.add(live, baseline=0.2)
+        states.append(watch.stale)
+    assert watch.baseline == 0.2
+    assert states == [False, False, True, True, True, True, True, False, False]
