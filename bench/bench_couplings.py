@@ -19,7 +19,10 @@ Hz resolution):
   each region (drift; OUT_DQ below 0 = worse than raw there);
 - the seconds the OUT_DQ gate was open, PRODUCTION's out-of-band change,
   the time to the first promotion, the versions exported, the production
-  watch's stale alarms and the trainer's runs at the monitor's request.
+  watch's stale alarms and the trainer's runs at the monitor's request;
+- the latency of every frame of the run, training included (carousel
+  file mtime - raw strain file mtime of the same second, as
+  ``bench_pipeline.py``), p50 / p99 / max.
 
 The run's folder keeps its frames and ``run.json``; ``--analyse DIR``
 analyses it again without running anything.
@@ -53,6 +56,7 @@ from pipeline import Pipeline, wait_until  # noqa: E402
 from quality import out_of_band_change, truth_4096  # noqa: E402
 from scenes import scene_config  # noqa: E402
 from utils.channels import State  # noqa: E402
+from utils.names import list_frames, strain_name  # noqa: E402
 from utils.signal import bandpass, psd  # noqa: E402
 from utils.simulation import Simulator, preprocessed  # noqa: E402
 from wiener import WienerFilter  # noqa: E402
@@ -250,6 +254,26 @@ def analyse(pipe: Pipeline, run: dict) -> None:
         sim, gps0, gps1, train_duration, cadence
     )
     report(run, products, gate_open, oob)
+    print(latency_line(pipe))
+
+
+def latency_line(pipe: Pipeline) -> str:
+    """p50 / p99 / max of carousel - raw frame appearance over every
+    frame of the run (the kept files' mtimes)."""
+    raw = pipe.data_dir / "kafka" / pipe.ifo
+    lags = []
+    for frame in list_frames(pipe.carousel):
+        source = raw / strain_name(pipe.ifo, frame.gps)
+        if source.exists():
+            lags.append(os.stat(frame.path).st_mtime - source.stat().st_mtime)
+    if not lags:
+        return "  latency: no frame of the run left to measure"
+    p50, p99 = np.percentile(lags, [50, 99])
+    return (
+        f"  latency (carousel - raw frame appearance, every frame, training "
+        f"included): p50 {p50:.2f} s, p99 {p99:.2f} s, max {max(lags):.2f} "
+        f"s over {len(lags)} frames"
+    )
 
 
 def report(run, products, gate_open, oob) -> None:
