@@ -56,7 +56,6 @@ from pipeline import Pipeline, wait_until  # noqa: E402
 from quality import out_of_band_change, truth_4096  # noqa: E402
 from scenes import scene_config  # noqa: E402
 from utils.channels import State  # noqa: E402
-from utils.names import list_frames, strain_name  # noqa: E402
 from utils.signal import bandpass, psd  # noqa: E402
 from utils.simulation import Simulator, preprocessed  # noqa: E402
 from wiener import WienerFilter  # noqa: E402
@@ -260,12 +259,7 @@ def analyse(pipe: Pipeline, run: dict) -> None:
 def latency_line(pipe: Pipeline) -> str:
     """p50 / p99 / max of carousel - raw frame appearance over every
     frame of the run (the kept files' mtimes)."""
-    raw = pipe.data_dir / "kafka" / pipe.ifo
-    lags = []
-    for frame in list_frames(pipe.carousel):
-        source = raw / strain_name(pipe.ifo, frame.gps)
-        if source.exists():
-            lags.append(os.stat(frame.path).st_mtime - source.stat().st_mtime)
+    lags = pipe.latencies()
     if not lags:
         return "  latency: no frame of the run left to measure"
     p50, p99 = np.percentile(lags, [50, 99])

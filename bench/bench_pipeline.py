@@ -35,7 +35,6 @@ from quality import (  # noqa: E402
     truth_4096,
 )
 from utils.channels import State  # noqa: E402
-from utils.names import cleaned_name, strain_name  # noqa: E402
 
 SERVICES = ("triton", "exporter", "replay", "trainer", "cleaner", "monitor")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -97,13 +96,7 @@ def main() -> None:
 
 
 def report(pipe, gps0, gps1, seconds, cpu0, cpu1) -> None:
-    latencies = []
-    for gps in range(gps0, gps1 + 1):
-        out = pipe.carousel / cleaned_name("L1", gps)
-        raw = pipe.data_dir / "kafka" / "L1" / strain_name("L1", gps)
-        if out.exists() and raw.exists():
-            latencies.append(out.stat().st_mtime - raw.stat().st_mtime)
-    lat = np.array(latencies)
+    lat = np.array(pipe.latencies(range(gps0, gps1 + 1)))
     print(
         f"pipeline at real time, {seconds} s of data after promotion "
         f"(2 cores, embedded CPU defaults)"

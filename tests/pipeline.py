@@ -301,6 +301,22 @@ class Pipeline:
     def carousel_gps(self) -> list[int]:
         return list_gps(self.carousel)
 
+    def latencies(self, seconds: range | None = None) -> list[float]:
+        """Latency of each frame of ``seconds`` (None: every one in the
+        carousel) whose raw strain frame is still there: the cleaned
+        file's mtime minus the raw strain file's (docs/architecture.md,
+        "Latency and compute")."""
+        from utils.names import cleaned_name, strain_name
+
+        raw = self.data_dir / "kafka" / self.ifo
+        out = []
+        for gps in self.carousel_gps() if seconds is None else seconds:
+            cleaned = self.carousel / cleaned_name(self.ifo, gps)
+            source = raw / strain_name(self.ifo, gps)
+            if cleaned.exists() and source.exists():
+                out.append(cleaned.stat().st_mtime - source.stat().st_mtime)
+        return out
+
     def frame(self, gps: int) -> dict[str, np.ndarray]:
         from utils.names import cleaned_name
 
