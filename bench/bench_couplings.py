@@ -21,8 +21,8 @@ Hz resolution):
   the time to the first promotion, the versions exported, the production
   watch's stale alarms and the trainer's runs at the monitor's request;
 - the latency of every frame of the run, training included (carousel
-  file mtime - raw strain file mtime of the same second, as
-  ``bench_pipeline.py``), p50 / p99 / max.
+  file mtime - raw strain file mtime of the same second:
+  ``Pipeline.latencies``, as ``bench_pipeline.py``), p50 / p99 / max.
 
 The run's folder keeps its frames and ``run.json``; ``--analyse DIR``
 analyses it again without running anything.
@@ -66,14 +66,23 @@ WINDOW = 300  # s, the drift windows
 REGIONS = ("band", "line", "sidebands")
 
 
+def region_masks() -> np.ndarray:
+    """``(len(REGIONS), bins)``: the bins of each region in a segment's
+    periodogram (the frequencies :func:`utils.signal.psd` gives)."""
+    f = np.fft.rfftfreq(SEGMENT * RATE, 1 / RATE)
+    band = (f >= 58.0) & (f <= 62.0)
+    line = np.abs(f - 60.0) <= 0.25
+    return np.array([band, line, band & ~line])
+
+
+MASKS = region_masks()  # in the order of REGIONS
+
+
 def powers(x: np.ndarray) -> np.ndarray:
     """Power of one segment in each region, ``(len(REGIONS),)``: one Hann
     periodogram of the whole segment (:func:`utils.signal.psd`)."""
-    f, p = psd(x, RATE, SEGMENT, 0.0, "mean")
-    band = (f >= 58.0) & (f <= 62.0)
-    line = np.abs(f - 60.0) <= 0.25
-    masks = {"band": band, "line": line, "sidebands": band & ~line}
-    return np.array([p[masks[r]].sum() for r in REGIONS])
+    _, p = psd(x, RATE, SEGMENT, 0.0, "mean")
+    return MASKS @ p
 
 
 @dataclass
