@@ -67,6 +67,12 @@ class Worker:
         """Whether :meth:`stop` was called; long steps check it."""
         return self._stopping.is_set()
 
+    @property
+    def stop_event(self) -> threading.Event:
+        """Set by :meth:`stop`: a step that waits waits on it, so that a
+        stop ends the wait at once."""
+        return self._stopping
+
     def start(self) -> None:
         """Start the thread (once)."""
         self._thread.start()

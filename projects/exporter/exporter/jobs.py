@@ -11,7 +11,14 @@ restarted exporter still answers ``GET /jobs/<id>`` and finishes what it
 had accepted: a job queued or running when the exporter died is queued
 again (the trainer marks a run exported once its POST is accepted, so a
 job lost here would be a model version lost). Exporting is idempotent per
-run, so a job interrupted after its version was committed just finds it.
+run, so a job interrupted after its version was recorded just finds it (one
+committed but not yet recorded is removed at the start, see
+:meth:`exporter.repository.ModelRepository.ensure`).
+
+An export that Triton could not load (a ``ServiceError``: Triton down or
+restarting; the repository is left as it was) is tried again after a
+back-off, ``attempts`` times in all, before the job fails: the run would
+be lost otherwise.
 """
 
 from __future__ import annotations
@@ -28,12 +35,17 @@ from typing import Callable
 from exporter.errors import TooManyJobs
 from exporter.metrics import ExporterMetrics
 from utils.atomic import write_text
-from utils.errors import DeepCleanError
+from utils.errors import DeepCleanError, ServiceError
+from utils.retry import Backoff, retry
 from utils.worker import JobWorker
 
 logger = logging.getLogger(__name__)
 MAX_JOBS_KEPT = 1000  # finished jobs remembered for GET /jobs/<id>
 POLL_INTERVAL = 0.2  # s, idle wait of the worker (a job or stop wakes it)
+# tries of an export Triton could not load (the service waits 1, 2, 4
+# reconcile intervals in between: 35 s by default, seconds being what a
+# Triton restart takes; one down for longer is an outage)
+EXPORT_ATTEMPTS = 4
 Work = Callable[[str, Path], int]
 
 
@@ -70,6 +82,9 @@ class JobQueue:
         max_active: jobs queued or running at most.
         state_path: ``jobs.json``; None: jobs live in memory only.
         metrics: where outcomes are counted; None: not counted.
+        backoff: the waits between the tries of an export that Triton
+            could not load; None: one try.
+        attempts: those tries in all.
     """
 
     def __init__(
@@ -78,11 +93,15 @@ class JobQueue:
         max_active: int,
         state_path: Path | None = None,
         metrics: ExporterMetrics | None = None,
+        backoff: Backoff | None = None,
+        attempts: int = EXPORT_ATTEMPTS,
     ) -> None:
         self.work = work
         self.max_active = max_active
         self.state_path = state_path
         self.metrics = metrics
+        self.attempts = attempts if backoff is not None else 1
+        self.backoff = backoff or Backoff(initial=0.0)
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._worker: JobWorker[tuple[Job, Path]] = JobWorker(
@@ -136,9 +155,10 @@ class JobQueue:
         except OSError as exc:  # the export itself is not at stake
             logger.error("cannot write %s: %s", self.state_path, exc)
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the worker after its current job (bounded wait)."""
-        self._worker.stop(timeout)
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop the worker after its current job (bounded wait); whether
+        it has ended."""
+        return self._worker.stop(timeout)
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -189,7 +209,30 @@ class JobQueue:
             self._save()
         logger.info("export job %s of %s running", job.id, job.run)
         try:
-            version = self.work(job.run, run_dir)
+            version = retry(
+                lambda: self.work(job.run, run_dir),
+                f"export job {job.id} of {job.run}",
+                self.backoff,
+                attempts=self.attempts,
+                retry_on=(ServiceError,),
+                stop=self._worker.stop_event,
+            )
+        except TimeoutError as exc:
+            if self._worker.stopping:  # still active in jobs.json
+                logger.warning(
+                    "export job %s of %s stopped between attempts: it is "
+                    "queued again at the next start",
+                    job.id,
+                    job.run,
+                )
+                return
+            cause = exc.__cause__ or exc  # the last try's error
+            self._finish(
+                job, "failed", error=type(cause).__name__, detail=str(exc)
+            )
+            logger.error(
+                "export job %s of %s failed: %s", job.id, job.run, exc
+            )
         except DeepCleanError as exc:
             self._finish(
                 job, "failed", error=type(exc).__name__, detail=str(exc)

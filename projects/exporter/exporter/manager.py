@@ -134,7 +134,7 @@ class VersionManager:
         )
         try:
             self._switch(state, new)
-        except ServiceError:
+        except Exception:  # nothing committed stays behind unrecorded
             self.repository.remove_version(version)
             if not state.canary:
                 self.repository.remove_configs()
@@ -227,7 +227,7 @@ class VersionManager:
             if union != new.loaded:
                 repo.write_model_config(new.loaded, witnesses)
                 self._load_versions(new.loaded)
-        except ServiceError:
+        except Exception:
             logger.exception(
                 "switch to production %d / canary %d failed; "
                 "restoring production %d / canary %d",

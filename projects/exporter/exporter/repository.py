@@ -227,17 +227,35 @@ class ModelRepository:
         _write_if_changed(
             null_dir / "1" / "model.py", _template(null_template)
         )
-        state = self._recover(self.read_state())
+        recorded = self.state_path.exists()
+        state = self._recover(self.read_state(), recorded)
         self.write_state(state)
         self.write_configs(state)
         return state
 
-    def _recover(self, state: RepositoryState) -> RepositoryState:
+    def _recover(
+        self, state: RepositoryState, recorded: bool
+    ) -> RepositoryState:
         on_disk = self.versions()
         newest = max(on_disk, default=0)
+        if recorded:
+            # committed but never recorded: an export stopped between the
+            # two (its job, still in jobs.json, exports the run again)
+            for version in on_disk:
+                if version >= state.next_version:
+                    logger.warning(
+                        "version %d is on disk but not in %s (an export "
+                        "interrupted before it was recorded): removed",
+                        version,
+                        self.state_path.name,
+                    )
+                    self.remove_version(version)
+        # numbers are never reused, not even those of removed versions
         state = replace(
             state, next_version=max(state.next_version, newest + 1)
         )
+        on_disk = self.versions()
+        newest = max(on_disk, default=0)
         if state.production and state.production not in on_disk:
             logger.warning(
                 "production version %d is not on disk; "

@@ -28,6 +28,7 @@ from exporter.repository import (
 )
 from exporter.triton import TritonConfig, TritonControl
 from utils.errors import DeepCleanError
+from utils.retry import Backoff
 from utils.runs import train_dir
 from utils.settings import require
 from utils.worker import Worker
@@ -146,6 +147,9 @@ class ExporterService:
             config.max_queued_jobs,
             self.repository.root / JOBS_FILE,
             self.metrics,
+            # an export Triton refused is tried again at the pace at which
+            # the reconciler finds a restarted Triton
+            Backoff(initial=config.triton.reconcile_interval),
         )
         self.reconciler = Reconciler(
             self.manager.reconcile, config.triton.reconcile_interval

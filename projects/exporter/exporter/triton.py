@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.client import HTTPException
 from typing import Iterator
 
 import tritonclient.http as triton_http
@@ -23,8 +24,9 @@ from utils.settings import require
 from utils.waiting import wait_for
 
 logger = logging.getLogger(__name__)
-# what a call to an absent, dying or slow server raises
-CALL_ERRORS = (InferenceServerException, OSError, TimeoutError)
+# what a call to an absent, dying or slow server raises (the HTTP client's
+# "connection closed" of a server killed mid-request is an HTTPException)
+CALL_ERRORS = (InferenceServerException, OSError, TimeoutError, HTTPException)
 
 
 @dataclass(frozen=True)

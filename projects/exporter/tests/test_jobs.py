@@ -12,18 +12,23 @@ import threading
 import pytest
 
 from exporter.jobs import JobQueue
-from utils.errors import ModelError
+from utils.errors import ModelError, ServiceError
+from utils.retry import Backoff
 from utils.waiting import wait_for
 
 TIMEOUT = 10.0  # s
 
 
 class Work:
-    """Records its calls; blocks on ``release`` if given one."""
+    """Records its calls; blocks on ``release`` if given one; Triton
+    refuses the first ``refusals`` loads."""
 
-    def __init__(self, release: threading.Event | None = None) -> None:
+    def __init__(
+        self, release: threading.Event | None = None, refusals: int = 0
+    ) -> None:
         self.calls: list[tuple[str, str]] = []
         self.release = release
+        self.refusals = refusals
         self.started = threading.Event()
 
     def __call__(self, run, run_dir):
@@ -33,6 +38,8 @@ class Work:
             assert self.release.wait(TIMEOUT)
         if run == "bad":
             raise ModelError("conversion failed")
+        if len(self.calls) <= self.refusals:
+            raise ServiceError("Triton could not load model 'deepclean'")
         return len(self.calls)
 
 
@@ -117,3 +124,51 @@ def test_an_unreadable_jobs_file_is_logged_and_left_behind(
         assert queue.get(job.id).status == "done"
     finally:
         queue.stop()
+
+
+@pytest.mark.parametrize("refusals, status", [(2, "done"), (3, "failed")])
+def test_an_export_triton_refused_is_tried_again(
+    tmp_path, caplog, refusals, status
+):
+    """Triton down or restarting while a job exports: the job is tried
+    again after a back-off (the trainer will not ask again), ``attempts``
+    times in all, and only then fails, naming Triton's error."""
+    work = Work(refusals=refusals)
+    queue = JobQueue(work, 4, tmp_path / "jobs.json", None, Backoff(0.05), 3)
+    queue.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="utils.retry"):
+            job = queue.submit("100-200", tmp_path / "100-200")
+            assert finished(queue, job.id)
+        assert len(work.calls) == 3
+        assert queue.get(job.id).status == status
+        tries = f"export job {job.id} of 100-200 failed (attempt"
+        assert caplog.text.count(tries) == refusals
+        if status == "failed":
+            assert queue.get(job.id).error == "ServiceError"
+            assert "could not load" in queue.get(job.id).detail
+        else:
+            assert queue.get(job.id).version == 3
+    finally:
+        queue.stop()
+
+
+def test_a_stop_between_tries_leaves_the_job_for_the_next_start(tmp_path):
+    """The exporter stopped while a refused export waits for its next
+    try: the job is not failed but stays in jobs.json, and the next start
+    runs it."""
+    state = tmp_path / "jobs.json"
+    work = Work(refusals=1)
+    queue = JobQueue(work, 4, state, None, Backoff(60.0), 3)
+    queue.start()
+    job = queue.submit("100-200", tmp_path / "100-200")
+    assert work.started.wait(TIMEOUT)
+    assert queue.stop(TIMEOUT)  # ended within the 60-s back-off
+    assert queue.get(job.id).status == "running"
+    again = JobQueue(Work(), 4, state)
+    again.start()
+    try:
+        assert finished(again, job.id)
+        assert again.get(job.id).status == "done"
+    finally:
+        again.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from dataclasses import replace
@@ -123,6 +124,29 @@ def test_vanished_production_falls_back_to_null(tmp_path):
     )
     state = repo.ensure()
     assert (state.production, state.canary, state.next_version) == (0, 2, 8)
+
+
+def test_a_version_committed_but_never_recorded_is_removed(tmp_path, caplog):
+    """The exporter killed between committing a version and recording it
+    in repository.json: the start removes the folder (its job, kept in
+    jobs.json, exports the run again and makes it the canary; finding it
+    instead would leave a version no one validates), and its number is not
+    used again."""
+    repo = repository(tmp_path)
+    repo.ensure()
+    add_version(repo, 1, "100-200")
+    repo.write_state(
+        RepositoryState(
+            production=1, canary=1, next_version=2, num_witnesses=2
+        )
+    )
+    add_version(repo, 2, "200-300")  # SIGKILL here
+    with caplog.at_level(logging.WARNING, logger="exporter.repository"):
+        state = repo.ensure()
+    assert repo.versions() == [1]
+    assert repo.find_run("200-300") is None
+    assert (state.production, state.canary, state.next_version) == (1, 1, 3)
+    assert "version 2 is on disk but not in repository.json" in caplog.text
 
 
 def test_prune_keeps_production_and_canary(tmp_path):

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import requests
 import toml
 
@@ -21,6 +24,8 @@ from conftest import (
     export_run,
     make_run,
 )
+from exporter.triton import TritonConfig, TritonControl
+from utils.errors import ServiceError
 from utils.testing import free_port
 from utils.waiting import wait_for
 
@@ -53,6 +58,33 @@ def test_triton_down_fails_clearly_and_changes_no_version(
     client = make_app(app_config(tmp_path, fresh_repo)).test_client()
     health = client.get("/health").get_json()
     assert (health["triton_live"], health["pipeline_ready"]) == (True, False)
+
+
+def test_a_triton_that_dies_mid_request_is_a_service_error():
+    """A server that closes the connection without answering (Triton
+    killed while it loads a model): the HTTP client's "connection closed"
+    becomes the ServiceError the export rolls back on, not a crash that
+    left a committed version unrecorded (seen in the chaos suite)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def hang_up() -> None:
+        for _ in range(4):
+            connection, _ = listener.accept()
+            connection.recv(65536)
+            connection.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    control = TritonControl(
+        TritonConfig(f"127.0.0.1:{port}", 5.0, 1.0, request_timeout=2.0)
+    )
+    try:
+        with pytest.raises(ServiceError, match="could not load"):
+            control.load("deepclean", [1])
+        with pytest.raises(ServiceError, match="could not unload"):
+            control.unload("deepclean")
+    finally:
+        listener.close()
 
 
 def test_entry_point_serves_and_stops_on_sigterm(fresh_repo, tmp_path):
