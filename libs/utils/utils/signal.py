@@ -3,6 +3,11 @@ autoregressive extrapolation.
 
 Shapes: time series are 1-D arrays or ``(..., time)`` arrays; frequencies in
 Hz; durations in seconds.
+
+SciPy is imported by the functions that use it: ``scipy.signal`` takes ~3 s
+to import on a 2-core machine, and services that only read settings
+(:class:`Subbands`, through :mod:`utils.settings`: the exporter) restart
+that much sooner without it.
 """
 
 from __future__ import annotations
@@ -12,8 +17,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import signal as sp_signal
-from scipy.linalg import solve_toeplitz
 
 from utils.errors import ConfigError
 
@@ -33,6 +36,8 @@ def butter_bandpass(
         )
     if order % 2:
         raise ValueError(f"band-pass order must be even, got {order}")
+    from scipy import signal as sp_signal
+
     sos = sp_signal.butter(
         order // 2,
         [freq_low, freq_high],
@@ -56,6 +61,8 @@ def bandpass(
     # a writable copy: scipy's sosfilt refuses the cached read-only array
     sos = np.array(butter_bandpass(freq_low, freq_high, sample_rate, order))
     padlen = min(x.shape[-1] - 1, 3 * (2 * len(sos) + 1))
+    from scipy import signal as sp_signal
+
     return sp_signal.sosfiltfilt(sos, x, axis=-1, padlen=padlen)
 
 
@@ -74,6 +81,8 @@ def psd(
             f"need at least {fftlength} s of data for the PSD, "
             f"got {x.shape[-1] / sample_rate} s"
         )
+    from scipy import signal as sp_signal
+
     return sp_signal.welch(
         x,
         fs=sample_rate,
@@ -242,6 +251,9 @@ def extrapolate(
     r = np.array([seg[: n - k] @ seg[k:] for k in range(order + 1)]) / n
     if r[0] <= 0:
         return x
+    from scipy import signal as sp_signal
+    from scipy.linalg import solve_toeplitz
+
     coef = solve_toeplitz(r[:-1], r[1:])  # x[t] = sum_k coef[k] x[t-1-k]
     den = np.concatenate([[1.0], -coef])
     zi = sp_signal.lfiltic([1.0], den, seg[::-1][:order])
