@@ -33,7 +33,6 @@ from conftest import (  # noqa: E402
 from faults import (  # noqa: E402
     INPUT_FAULTS,
     KILLED_SERVICES,
-    RESTART_GOAL,
     TABLE_HEADER,
     Chaos,
     Outcome,
@@ -65,7 +64,7 @@ def faults(chaos: Chaos, hold: float) -> list:
         (f"stray {s}", lambda s=s: stray_fault(chaos, s)) for s in STRAY_FAULTS
     ]
     out += [
-        (f"kill {s}", lambda s=s: kill_service(chaos, s, RESTART_GOAL))
+        (f"kill {s}", lambda s=s: kill_service(chaos, s))
         for s in KILLED_SERVICES
     ]
     out += [
@@ -74,7 +73,7 @@ def faults(chaos: Chaos, hold: float) -> list:
         ("exporter hung", lambda: exporter_down_new_run(chaos, 2 * hold, 2)),
         (
             "exporter killed mid-export",
-            lambda: exporter_killed_mid_export(chaos, RESTART_GOAL + 20.0),
+            lambda: exporter_killed_mid_export(chaos),
         ),
         ("combined", lambda: combined(chaos, hold)),
     ]

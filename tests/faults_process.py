@@ -17,6 +17,7 @@ from faults import (
     Chaos,
     LogMark,
     Outcome,
+    restart_bound,
     short,
 )
 from pipeline import wait_until
@@ -174,10 +175,11 @@ RECOVER = {
 }
 
 
-def kill_service(chaos: Chaos, service: str, goal: float) -> Outcome:
+def kill_service(chaos: Chaos, service: str) -> Outcome:
     """SIGKILL ``service``; its supervisor restarts it. Recovery: from the
-    kill to normal output again, within ``goal`` s (Triton: a bound
-    derived from the cleaner's retry back-off, see ``_triton``)."""
+    kill to normal output again, within :func:`faults.restart_bound`
+    (Triton: a bound derived from the cleaner's retry back-off, see
+    ``_triton``)."""
     out = Outcome(f"SIGKILL {service}")
     before = chaos.pipe.versions()
     mark = LogMark(chaos.pipe)
@@ -196,7 +198,7 @@ def kill_service(chaos: Chaos, service: str, goal: float) -> Outcome:
     if holes:
         out.problems.append(f"no carousel frame for GPS {holes}")
     out.recovery_s = recovered - t_kill
-    out.bound = out.bound or goal
+    out.bound = out.bound or restart_bound(chaos.pipe, service)
     if out.recovery_s > out.bound:
         out.problems.append(
             f"recovery {out.recovery_s:.1f} s > {out.bound:.1f} s"

@@ -31,7 +31,7 @@ import time
 import pytest
 
 from chaos_io import CarouselWatcher, FrameSource
-from faults import INPUT_FAULTS, KILLED_SERVICES, OUTCOMES, RESTART_GOAL, Chaos
+from faults import INPUT_FAULTS, KILLED_SERVICES, OUTCOMES, Chaos
 from faults_checks import (
     combined,
     exporter_down_new_run,
@@ -48,9 +48,6 @@ pytestmark = pytest.mark.timeout(900)
 HOLD = 5.0  # s a full disk or a read-only archive lasts
 EXPORTER_HOLD = 10.0  # s the exporter hangs: > the trainer's first retries
 VALIDATION_DROPS = 2  # s dropped while a new canary is validated
-# s from killing the exporter mid-export to the version: its restart and
-# one whole export again (~3 s here) on two shared cores
-EXPORT_AGAIN_BOUND = RESTART_GOAL + 20.0
 
 
 def record(outcome):
@@ -99,7 +96,7 @@ def test_drops_beyond_the_stream_down_limit(chaos):
 
 @pytest.mark.parametrize("service", KILLED_SERVICES)
 def test_service_killed_and_restarted(chaos, service):
-    outcome = record(kill_service(chaos, service, RESTART_GOAL))
+    outcome = record(kill_service(chaos, service))
     assert not outcome.problems
 
 
@@ -125,7 +122,7 @@ def test_exporter_hung_while_a_run_finishes(chaos):
 
 
 def test_exporter_killed_while_it_exports(chaos):
-    outcome = exporter_killed_mid_export(chaos, EXPORT_AGAIN_BOUND)
+    outcome = exporter_killed_mid_export(chaos)
     assert not record(outcome).problems
 
 
