@@ -14,14 +14,7 @@ from collections import Counter
 
 import numpy as np
 
-from faults import (
-    HANG_TIMEOUT,
-    Chaos,
-    LogMark,
-    Outcome,
-    restart_bound,
-    short,
-)
+from faults import HANG_TIMEOUT, Chaos, LogMark, Outcome, restart_bound, short
 from faults_process import (
     _health,
     _versions_kept,
@@ -407,13 +400,14 @@ def exporter_killed_mid_export(chaos: Chaos) -> Outcome:
     """SIGKILL the exporter while it exports a run whose POST it accepted
     (the trainer has marked the run exported and will not ask again): the
     restarted exporter finds the job in ``jobs.json``, runs it again, and
-    the run becomes exactly one version; no version is lost. Recovery: from
-    the kill to the version, within the exporter's restart bound plus twice
-    the longest export so far (one export again, on a machine as loaded as
-    the ones before)."""
+    the run becomes exactly one version (recorded: loaded by Triton); no
+    version is lost. Recovery: from the kill to the version, within the
+    exporter's restart bound plus three times the longest export so far
+    (one export again; a slower machine under the chaos's load took 25+ s
+    for one that took 16 s before)."""
     pipe = chaos.pipe
     out = Outcome("SIGKILL exporter mid-export (job accepted, not finished)")
-    bound = restart_bound(pipe, "exporter") + 2 * longest_export(pipe)
+    bound = restart_bound(pipe, "exporter") + 3 * longest_export(pipe)
     before, mark = pipe.versions(), LogMark(pipe)
     name = finish_a_run(pipe)
     rescan = float(pipe.setting("trainer", "export_rescan_interval"))

@@ -200,9 +200,17 @@ class ModelRepository:
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot read {path}: {exc}") from exc
 
+    def recorded_versions(self) -> list[int]:
+        """Versions on disk that ``repository.json`` records (below its
+        next version), ascending. One being exported (committed, not yet
+        recorded: Triton may still refuse it and the export roll it back)
+        is not a version yet."""
+        next_version = self.read_state().next_version
+        return [v for v in self.versions() if v < next_version]
+
     def find_run(self, run: str) -> int | None:
-        """The version on disk exported from ``run``, if any."""
-        for version in reversed(self.versions()):
+        """The recorded version exported from ``run``, if any."""
+        for version in reversed(self.recorded_versions()):
             info = self.version_info(version)
             if info is not None and info.get("run") == run:
                 return version

@@ -183,11 +183,11 @@ class ExporterService:
         }
 
     def describe_versions(self) -> dict:
-        """``GET /versions``: every version on disk and its role."""
+        """``GET /versions``: every recorded version and its role."""
         state = self.repository.read_state()
         ready = self.triton.ready_versions(self.repository.model_dir.name)
         versions = []
-        for version in self.repository.versions():
+        for version in self.repository.recorded_versions():
             info = self.repository.version_info(version)
             if info is None:  # removed meanwhile
                 continue

@@ -127,11 +127,11 @@ def test_vanished_production_falls_back_to_null(tmp_path):
 
 
 def test_a_version_committed_but_never_recorded_is_removed(tmp_path, caplog):
-    """The exporter killed between committing a version and recording it
-    in repository.json: the start removes the folder (its job, kept in
-    jobs.json, exports the run again and makes it the canary; finding it
-    instead would leave a version no one validates), and its number is not
-    used again."""
+    """A version committed but not yet recorded in repository.json is not
+    listed (Triton may still refuse it). The exporter killed there: the
+    start removes the folder (its job, kept in jobs.json, exports the run
+    again and makes it the canary; finding it instead would leave a
+    version no one validates), and its number is not used again."""
     repo = repository(tmp_path)
     repo.ensure()
     add_version(repo, 1, "100-200")
@@ -140,7 +140,10 @@ def test_a_version_committed_but_never_recorded_is_removed(tmp_path, caplog):
             production=1, canary=1, next_version=2, num_witnesses=2
         )
     )
-    add_version(repo, 2, "200-300")  # SIGKILL here
+    add_version(repo, 2, "200-300")  # being exported (or SIGKILL here)
+    # not a version yet: not listed (GET /versions), not found for its run
+    assert (repo.versions(), repo.recorded_versions()) == ([1, 2], [1])
+    assert repo.find_run("200-300") is None
     with caplog.at_level(logging.WARNING, logger="exporter.repository"):
         state = repo.ensure()
     assert repo.versions() == [1]
@@ -155,6 +158,7 @@ def test_prune_keeps_production_and_canary(tmp_path):
     for version in range(1, 6):
         add_version(repo, version, f"{version}00-{version}99")
     state = RepositoryState(production=1, canary=5, next_version=6)
+    repo.write_state(state)
     assert repo.prune(state) == [2, 3, 4]
     assert repo.versions() == [1, 5]
     assert repo.find_run("500-599") == 5 and repo.find_run("200-299") is None
