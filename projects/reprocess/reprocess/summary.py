@@ -5,6 +5,9 @@ failed with its reason) and shows two PNGs from the figures each task
 wrote (``summary/<name>.json``): the in-band ASD ratio per chunk, and the
 BNS range of the raw and cleaned strain over time. ``run.json`` records
 what this run computed, skipped and lost.
+
+matplotlib (a Figure, no pyplot) is imported when the summary is drawn:
+the Dask workers import this module with the command's and need none of it.
 """
 
 from __future__ import annotations
@@ -14,12 +17,7 @@ import json
 import logging
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from utils.atomic import atomic_path, write_json, write_text  # noqa: E402
+from utils.atomic import atomic_path, write_json, write_text
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +37,10 @@ def chunk_figures(summary_dir: Path) -> list[dict]:
 
 
 def _plot(path: Path, figures: list[dict], what: str) -> None:
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 3.5))
+    ax = fig.subplots()
     gps = [f["gps"] for f in figures]
     if what == "ratio":
         ax.plot(gps, [f["asd_ratio"] for f in figures], "o-")
@@ -57,7 +58,6 @@ def _plot(path: Path, figures: list[dict], what: str) -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
-    plt.close(fig)
 
 
 def write_summary(
