@@ -34,9 +34,12 @@ HANG_TIMEOUT = 120.0  # s: longer than any recovery here means "hung"
 COMPUTE_MARGIN = 2.0
 RESTART_GOAL = 10.0  # s from a kill to normal output again (the issue's)
 # a restart on a slower machine: the supervisor's first back-off (1 s)
-# plus 1.5 times the service's own start-up with the pipeline (start_up)
+# plus 1.5 times the service's own start-up with the pipeline (start_up),
+# at most twice the goal (a start-up measured while the prefill was being
+# written took 20 s)
 RESTART_DELAY = 1.0
 START_UP_FACTOR = 1.5
+MAX_RESTART_BOUND = 2 * RESTART_GOAL
 DROPPING = {"drop", "corrupt", "missing_channel", "nan_strain", "nan_witness"}
 # the input faults, one at a time: (kind, seconds in a row, delay s)
 INPUT_FAULTS = [
@@ -200,10 +203,10 @@ def start_up(pipe: Pipeline, service: str) -> float:
 def restart_bound(pipe: Pipeline, service: str) -> float:
     """From a kill to normal output again: :data:`RESTART_GOAL`, or, on a
     machine where the service takes longer to start, the supervisor's
-    back-off plus 1.5 times the start-up it took there (:func:`start_up`).
-    A restart that hangs or loops still fails it."""
+    back-off plus 1.5 times the start-up it took there (:func:`start_up`),
+    at most :data:`MAX_RESTART_BOUND`."""
     started = RESTART_DELAY + START_UP_FACTOR * start_up(pipe, service)
-    return max(RESTART_GOAL, started)
+    return min(MAX_RESTART_BOUND, max(RESTART_GOAL, started))
 
 
 def short(line: str | None, width: int = 70) -> str:
