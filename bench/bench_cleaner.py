@@ -160,6 +160,7 @@ def compare_schemes(data_dir: Path, sim, run, length: int) -> None:
             window,
             SETTINGS.filter_config(),
             OutDqGate(SETTINGS.gate_config()),
+            SETTINGS.tracking_config(),
         )[lead : lead + length]
         cleaned = np.concatenate([f.production for f in frames])
         raw = np.concatenate([f.raw for f in frames])

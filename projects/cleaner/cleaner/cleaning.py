@@ -12,8 +12,9 @@ witnesses, at 4096 Hz) one at a time and returns the finished
    :class:`~cleaner.postprocess.PredictionHistory`; no answer means zeros,
    version 0 ("no model");
 2. second ``T = R - 1 - ceil(E + F)`` now has its prediction up to
-   ``T + 1 + F`` (F = the filter's pad): it is band-passed and subtracted
-   (PRODUCTION, CANARY);
+   ``T + 1 + F`` (F = the filter's pad): it is band-passed, corrected by
+   its model's :class:`~cleaner.tracking.GainTracker` (a drifting
+   coupling) and subtracted (PRODUCTION, CANARY);
 3. the gate gets ``T`` and returns the OUT_DQ of ``T - lookahead``.
 
 Latency in data: ``ceil(E + F)`` + the gate's look-ahead seconds. Before
@@ -34,6 +35,7 @@ from cleaner.frames import CleanedSecond, OutputFrame, to_frame, version_tag
 from cleaner.gate import OutDqGate
 from cleaner.postprocess import PredictionHistory, StreamingFilter
 from cleaner.prediction import Prediction, Predictor
+from cleaner.tracking import GainTracker, TrackingConfig
 from utils.errors import ConfigError
 from utils.stream import Second
 from utils.subtraction import subtract
@@ -93,6 +95,7 @@ class SecondCleaner:
             or ``None`` (no model).
         noise_filter: band-pass of the prediction histories.
         gate: the OUT_DQ gate.
+        tracking: the gains of each model's line and sidebands.
     """
 
     def __init__(
@@ -101,6 +104,7 @@ class SecondCleaner:
         predictor: Predictor,
         noise_filter: StreamingFilter,
         gate: OutDqGate[CleanedSecond],
+        tracking: TrackingConfig,
     ) -> None:
         self.window = window
         self.predictor = predictor
@@ -113,6 +117,9 @@ class SecondCleaner:
         self._seconds: deque[Second] = deque(maxlen=self.post_delay + 2)
         self._production: PredictionHistory | None = None
         self._canary: PredictionHistory | None = None
+        self._trackers = (GainTracker(tracking), GainTracker(tracking))
+        self._strain: PredictionHistory | None = None
+        self._drops: deque[int] = deque()  # dropped seconds still in reach
         self.answered = False  # the last window got a prediction
 
     @property
@@ -132,6 +139,12 @@ class SecondCleaner:
         )
 
     @property
+    def tracking_gains(self) -> np.ndarray:
+        """PRODUCTION's complex gains (line, sidebands) of the last second
+        (:class:`~cleaner.tracking.GainTracker`)."""
+        return self._trackers[0].gains
+
+    @property
     def gate_open(self) -> bool:
         """The OUT_DQ gate is open (or opening) now."""
         return self.gate.is_open
@@ -146,6 +159,13 @@ class SecondCleaner:
         if self._seconds and second.gps != self._seconds[-1].gps + 1:
             raise ValueError(f"GPS {second.gps} after {self._seconds[-1].gps}")
         self._seconds.append(second)
+        if self._strain is None:
+            self._strain = PredictionHistory(
+                self.window.sample_rate, second.gps
+            )
+        self._strain.append(second.gps, second.data[0], 0)
+        if second.dropped:
+            self._drops.append(second.gps)
         self._predict(second)
         cleaned = self._clean(second.gps - self.post_delay)
         if cleaned is None:
@@ -197,10 +217,16 @@ class SecondCleaner:
         previous, following = by_gps.get(gps - 1), by_gps.get(gps + 1)
         taper_in = previous is not None and previous.dropped
         taper_out = following is not None and following.dropped
+        strain = self._fitted_strain(gps)
         cleaned = []
-        for history in (self._production, self._canary):
-            noise = self.filter(history, gps)
+        for history, tracker in zip(
+            (self._production, self._canary), self._trackers, strict=True
+        ):
+            stretch, first = self.filter.stretch(history, gps)
             ok, version = version_tag(history.versions(gps, gps + 1))
+            noise = tracker.correct(
+                stretch, first, strain if ok else None, version
+            )
             if second.dropped:
                 clean = np.zeros_like(noise)
             else:
@@ -214,6 +240,7 @@ class SecondCleaner:
                 )
             cleaned.append((clean, ok, version))
             self.filter.trim(history, gps)
+        self.filter.trim(self._strain, gps)
         (production, p_ok, p_version), (canary, c_ok, c_version) = cleaned
         return CleanedSecond(
             gps,
@@ -226,3 +253,15 @@ class SecondCleaner:
             c_version,
             second,
         )
+
+    def _fitted_strain(self, gps: int) -> np.ndarray | None:
+        """The band-passed strain of second ``gps`` for the trackers' fits;
+        None when no drop may be in it (a drop's zeros within the filter's
+        reach) or nothing is tracked."""
+        before, after = self.filter.reach
+        while self._drops and self._drops[0] < gps - before:
+            self._drops.popleft()
+        near = any(d <= gps + after for d in self._drops)
+        if near or not self._trackers[0].config.length:
+            return None
+        return self.filter(self._strain, gps)

@@ -19,6 +19,7 @@ from cleaner.client import ClientConfig
 from cleaner.gate import GateConfig
 from cleaner.postprocess import FilterConfig
 from cleaner.service import CleanerConfig, PreprocessConfig
+from cleaner.tracking import TrackingConfig
 from cleaner.writer import WriterConfig
 from utils.config import companion_values
 from utils.contracts import check_output_rate, check_window_fits_scheme
@@ -107,6 +108,20 @@ class CleanerSettings(StreamFields, BandFields, ChannelFields, ProjectFields):
         gate_hysteresis:
             How far below gate_threshold that ratio must fall for a closed
             gate to reopen (calm near the threshold).
+        tracking_length:
+            Seconds of the past on which the size and phase of each
+            model's line and sidebands are fitted between trainings (a
+            drifting coupling); 0: no tracking.
+        tracking_min_length:
+            Fewest seconds of a model version before its first fit.
+        tracking_min_improvement:
+            Fraction of the residual's in-band power a fit must remove to
+            be used (a model of nothing on clean data is left alone).
+        tracking_max_gain:
+            Largest gain a fit may give the line or the sidebands.
+        tracking_line_width:
+            Hz around the band's centre tracked as the line, apart from
+            the sidebands; 0: one gain for the whole band.
         metrics_port:
             Prometheus port on 127.0.0.1; 0 disables.
         verbose:
@@ -132,6 +147,11 @@ class CleanerSettings(StreamFields, BandFields, ChannelFields, ProjectFields):
     gate_lookahead_length: int
     gate_threshold: float
     gate_hysteresis: float
+    tracking_length: int
+    tracking_min_length: int
+    tracking_min_improvement: float
+    tracking_max_gain: float
+    tracking_line_width: float
     metrics_port: int
     verbose: bool = False
 
@@ -268,6 +288,9 @@ class CleanerSettings(StreamFields, BandFields, ChannelFields, ProjectFields):
             GateConfig, self, prefix="gate_", subband_edges=edges
         )
 
+    def tracking_config(self) -> TrackingConfig:
+        return sub_config(TrackingConfig, self, prefix="tracking_")
+
     def writer_config(self) -> WriterConfig:
         return sub_config(WriterConfig, self, directory=self.carousel_dir)
 
@@ -280,6 +303,7 @@ class CleanerSettings(StreamFields, BandFields, ChannelFields, ProjectFields):
             window=self.window_config(),
             filter=self.filter_config(),
             gate=self.gate_config(),
+            tracking=self.tracking_config(),
             writer=self.writer_config(),
         )
 

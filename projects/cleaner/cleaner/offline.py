@@ -11,7 +11,9 @@ the gate), and does in one shot what streaming does piecewise:
   on both sides that are then cut off (so no sample is nearer than the
   margin to a window edge; margin = ``ceil(max(E, W - 1 - E))``, what the
   streaming windows guarantee);
-- one zero-phase band-pass of the whole prediction (no streaming edges).
+- one zero-phase band-pass of the whole prediction (no streaming edges),
+  and of the strain for the gain trackers (:mod:`cleaner.tracking`), which
+  then see the seconds one by one as in streaming.
 
 Stretch ``[gps_start, gps_start + duration)``: raw frames from
 ``gps_start - resample context`` are read; frames are returned for the
@@ -31,6 +33,7 @@ from cleaner.frames import CleanedSecond, OutputFrame, to_frame, version_tag
 from cleaner.gate import OutDqGate
 from cleaner.postprocess import FilterConfig
 from cleaner.prediction import Predictor
+from cleaner.tracking import GainTracker, TrackingConfig
 from utils.follower import FrameFollower, StreamConfig
 from utils.signal import bandpass
 from utils.stream import Preprocessor, Second
@@ -126,6 +129,7 @@ def clean_stretch(
     window: WindowConfig,
     noise_filter: FilterConfig,
     gate: OutDqGate[CleanedSecond],
+    tracking: TrackingConfig,
 ) -> list[OutputFrame]:
     """Clean a stretch in one shot.
 
@@ -137,35 +141,51 @@ def clean_stretch(
     production, canary, p_versions, c_versions = predict_stretch(
         stretch.witness, predictor, window
     )
-    filtered = bandpass(
-        np.stack([production, canary]),
+    *filtered, strain = bandpass(
+        np.stack([production, canary, stretch.strain]),
         noise_filter.freq_low,
         noise_filter.freq_high,
         fs,
         noise_filter.order,
     )
-    frames = []
+    # the trackers' line band-pass sees 2 s either side, as in streaming
+    margin = 2 * fs
+    filtered = np.pad(filtered, ((0, 0), (margin, margin)))
+    trackers = [GainTracker(tracking), GainTracker(tracking)]
     seconds = stretch.seconds
+    drops = [i for i, second in enumerate(seconds) if second.dropped]
+    before = math.ceil(noise_filter.memory_length)
+    after = math.ceil(noise_filter.pad_length)
+    frames = []
     for i, second in enumerate(seconds):
         part = slice(i * fs, (i + 1) * fs)
         taper_in = i > 0 and seconds[i - 1].dropped
         taper_out = i + 1 < len(seconds) and seconds[i + 1].dropped
+        near = any(i - before <= d <= i + after for d in drops)
+        fitted = None if near else strain[part]
         cleaned = []
-        for noise, versions in zip(
-            filtered, (p_versions, c_versions), strict=True
+        for padded, versions, tracker in zip(
+            filtered, (p_versions, c_versions), trackers, strict=True
         ):
+            ok, version = version_tag(versions[part])
+            noise = tracker.correct(
+                padded[i * fs : (i + 1) * fs + 2 * margin],
+                margin,
+                fitted if ok else None,
+                version,
+            )
             if second.dropped:
                 clean = np.zeros(fs)
             else:
                 clean = subtract(
                     second.data[0],
-                    noise[part],
+                    noise,
                     fs,
                     window.taper_length,
                     taper_in,
                     taper_out,
                 )
-            cleaned.append((clean, *version_tag(versions[part])))
+            cleaned.append((clean, ok, version))
         (p_clean, p_ok, p_version), (c_clean, c_ok, c_version) = cleaned
         record = CleanedSecond(
             second.gps,

@@ -177,12 +177,32 @@ class StreamingFilter:
         """Whole seconds of past prediction a second is filtered with (P)."""
         return math.ceil(self.config.memory_length)
 
+    @property
+    def reach(self) -> tuple[int, int]:
+        """Whole seconds before and after a second that its band-passed
+        value depends on (P, F)."""
+        c = self.config
+        return math.ceil(c.memory_length), math.ceil(c.pad_length)
+
     def trim(self, history: PredictionHistory, gps: int) -> None:
         """Forget what no second after ``gps`` is filtered with."""
         history.trim(gps + 1 - self.config.memory_length)
 
     def __call__(self, history: PredictionHistory, gps: int) -> np.ndarray:
         """Band-passed prediction of second ``[gps, gps + 1)``.
+
+        Raises:
+            ValueError: the history does not reach ``gps + 1 + F`` yet.
+        """
+        stretch, first = self.stretch(history, gps)
+        return stretch[first : first + self.config.sample_rate]
+
+    def stretch(
+        self, history: PredictionHistory, gps: int
+    ) -> tuple[np.ndarray, int]:
+        """The whole band-passed stretch second ``gps`` is filtered with
+        (P before it, F and the extension after) and the index of the
+        second's first sample in it.
 
         Raises:
             ValueError: the history does not reach ``gps + 1 + F`` yet.
@@ -198,5 +218,4 @@ class StreamingFilter:
                 c.size(c.extrapolation_length),
             )
         y = bandpass(x, c.freq_low, c.freq_high, c.sample_rate, c.order)
-        first = c.size(c.memory_length)
-        return y[first : first + c.sample_rate]
+        return y, c.size(c.memory_length)

@@ -16,6 +16,7 @@ from cleaner.gate import GateConfig, OutDqGate
 from cleaner.postprocess import FilterConfig, StreamingFilter
 from cleaner.restart import resume_point
 from cleaner.stream import CleanerStream
+from cleaner.tracking import TrackingConfig
 from cleaner.writer import FrameWriter, WriterConfig
 from utils.errors import FrameError
 from utils.follower import FrameFollower, StreamConfig, list_gps
@@ -56,6 +57,7 @@ class CleanerConfig:
     window: WindowConfig
     filter: FilterConfig
     gate: GateConfig
+    tracking: TrackingConfig
     writer: WriterConfig
 
 
@@ -125,6 +127,7 @@ def build(config: CleanerConfig) -> tuple[CleanerStream, PipelineClient]:
         client.predict,
         StreamingFilter(config.filter),
         OutDqGate(config.gate),
+        config.tracking,
     )
     start = resume_point(
         config.writer.directory,

@@ -43,6 +43,7 @@ def test_streaming_equals_offline(tmp_path, sim, triton):
         config.window,
         config.filter,
         OutDqGate(config.gate),
+        config.tracking,
     )
     client.close()
     offline = {f.gps: f for f in frames}

@@ -1,0 +1,201 @@
+"""The gain tracker: a drifting line and sidebands are followed between
+trainings; clean data, a new version, the second being cleaned and a fit
+out of bounds are left alone; the correction stays continuous."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from configs import SETTINGS
+
+from cleaner.tracking import GainTracker
+from utils.errors import ConfigError
+from utils.signal import bandpass
+
+RATE = 1024  # Hz: the tracker's arithmetic does not depend on it
+DURATION = 240  # s
+MARGIN = 2 * RATE  # context either side, as the filters give it
+CONFIG = replace(SETTINGS.tracking_config(), sample_rate=RATE)
+
+
+def band(x: np.ndarray) -> np.ndarray:
+    return bandpass(x, CONFIG.freq_low, CONFIG.freq_high, RATE)
+
+
+def scene(drift: float, seed: int = 0) -> dict[str, np.ndarray]:
+    """Band-passed ``truth`` (a 60 Hz line and bilinear sidebands whose
+    gains drift by ``drift`` over 600 s), ``stale`` (the same at the
+    gains of t = 0: a model trained then) and ``background``."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(DURATION * RATE) / RATE
+    mains = np.cos(2 * np.pi * 60 * t)
+    motion = np.sin(2 * np.pi * 0.7 * t) + 0.6 * np.sin(2 * np.pi * 1.3 * t)
+    swing = np.sin(2 * np.pi * t / 600)
+    line = (1 + drift * swing) * np.cos(2 * np.pi * 60 * t + drift * swing)
+    sidebands = 0.5 * (1 - drift * swing) * motion * mains
+    stale = np.cos(2 * np.pi * 60 * t) + 0.5 * motion * mains
+    background = 0.02 * rng.standard_normal(t.size)
+    return {
+        "truth": band(line + sidebands),
+        "stale": band(stale),
+        "background": band(background),
+    }
+
+
+def run(
+    tracker: GainTracker,
+    prediction: np.ndarray,
+    strain: np.ndarray,
+    versions=None,
+    fitted=lambda i: True,
+) -> np.ndarray:
+    """Every second through ``tracker``, as the cleaner calls it."""
+    padded = np.pad(prediction, MARGIN)
+    out = []
+    for i in range(prediction.size // RATE):
+        part = slice(i * RATE, (i + 1) * RATE)
+        version = 1 if versions is None else versions[i]
+        out.append(
+            tracker.correct(
+                padded[i * RATE : (i + 1) * RATE + 2 * MARGIN],
+                MARGIN,
+                strain[part] if fitted(i) else None,
+                version,
+            )
+        )
+    return np.concatenate(out)
+
+
+def removed(subtracted: np.ndarray, truth: np.ndarray) -> float:
+    """Removed fraction of ``truth``'s power after the first 60 s."""
+    late = slice(60 * RATE, None)
+    residual = truth[late] - subtracted[late]
+    return 1 - np.sum(residual**2) / np.sum(truth[late] ** 2)
+
+
+def test_a_drifting_line_and_sidebands_are_followed():
+    data = scene(drift=0.5)
+    strain = data["truth"] + data["background"]
+    tracked = run(GainTracker(CONFIG), data["stale"], strain)
+    assert removed(data["stale"], data["truth"]) < 0.8  # the stale model
+    assert removed(tracked, data["truth"]) > 0.97
+    # one gain for the whole band cannot follow both parts
+    whole = run(
+        GainTracker(replace(CONFIG, line_width=0)), data["stale"], strain
+    )
+    assert removed(whole, data["truth"]) < removed(tracked, data["truth"])
+
+
+def test_no_tracking_subtracts_the_prediction_itself():
+    data = scene(drift=0.5)
+    strain = data["truth"] + data["background"]
+    off = run(GainTracker(replace(CONFIG, length=0)), data["stale"], strain)
+    np.testing.assert_array_equal(off, data["stale"])
+
+
+def test_a_model_of_nothing_on_clean_data_is_shrunk_not_amplified():
+    """Clean data, a model that predicts a little noise: the fit finds the
+    prediction uncorrelated with the strain and subtracts less of it."""
+    rng = np.random.default_rng(7)
+    data = scene(drift=0.0)
+    nothing = band(0.01 * rng.standard_normal(DURATION * RATE))
+    tracker = GainTracker(CONFIG)
+    out = run(tracker, nothing, data["background"])
+    late = slice(60 * RATE, None)
+    assert np.sum(out[late] ** 2) < 0.2 * np.sum(nothing[late] ** 2)
+    assert np.all(np.abs(tracker.gains) <= CONFIG.max_gain)
+
+
+def test_a_chance_fit_is_not_used():
+    """A model of the strain's own noise, stale by a fraction: the fit
+    would remove a little residual power by chance; below
+    min_improvement it is not used."""
+    data = scene(drift=0.0)
+    strain = data["truth"] + data["background"]
+    exact = run(GainTracker(CONFIG), data["truth"], strain)
+    np.testing.assert_array_equal(exact, data["truth"])
+    greedy = replace(CONFIG, min_improvement=0.0)
+    assert not np.array_equal(
+        run(GainTracker(greedy), data["truth"], strain), data["truth"]
+    )
+
+
+def test_the_second_being_cleaned_is_not_in_its_own_fit():
+    data = scene(drift=0.5)
+    strain = data["truth"] + data["background"]
+    loud = strain.copy()
+    second = 100
+    loud[second * RATE : (second + 1) * RATE] += 50 * data["stale"][:RATE]
+    quiet = run(GainTracker(CONFIG), data["stale"], strain)
+    spiked = run(GainTracker(CONFIG), data["stale"], loud)
+    upto = (second + 1) * RATE
+    np.testing.assert_array_equal(quiet[:upto], spiked[:upto])
+    assert not np.array_equal(quiet[upto:], spiked[upto:])
+
+
+def test_a_new_version_starts_from_no_correction():
+    data = scene(drift=0.5)
+    strain = data["truth"] + data["background"]
+    switch = 120
+    versions = [1] * switch + [2] * (DURATION - switch)
+    out = run(GainTracker(CONFIG), data["stale"], strain, versions)
+    correction = out - data["stale"]
+    before = slice((switch - 1) * RATE, switch * RATE)
+    assert np.abs(correction[before]).max() > 0.05  # v1 was corrected
+    # v2's first second ramps the correction out, then none until it has
+    # min_length seconds of its own
+    quiet = slice((switch + 1) * RATE, (switch + CONFIG.min_length) * RATE)
+    assert not correction[quiet].any()
+    assert correction[(switch + CONFIG.min_length + 1) * RATE :].any()
+
+
+def test_seconds_not_fitted_do_not_count():
+    """Seconds near a drop (strain None) are not fitted: with all but a
+    few not fitted, no fit is ever made."""
+    data = scene(drift=0.5)
+    strain = data["truth"] + data["background"]
+    few = CONFIG.min_length - 1
+    out = run(
+        GainTracker(CONFIG), data["stale"], strain, fitted=lambda i: i < few
+    )
+    np.testing.assert_array_equal(out, data["stale"])
+
+
+def test_a_gain_beyond_max_gain_is_not_used():
+    """A prediction 10x too small would need a gain of 10: refused."""
+    data = scene(drift=0.0)
+    strain = data["truth"] + data["background"]
+    out = run(GainTracker(CONFIG), data["truth"] / 10, strain)
+    np.testing.assert_array_equal(out, data["truth"] / 10)
+    loose = replace(CONFIG, max_gain=20.0)
+    out = run(GainTracker(loose), data["truth"] / 10, strain)
+    assert removed(out, data["truth"]) > 0.99
+
+
+def test_the_correction_is_continuous_across_seconds():
+    """The gains move linearly within a second: the correction's jumps at
+    second boundaries are no larger than its sample-to-sample steps."""
+    data = scene(drift=0.5)
+    strain = data["truth"] + data["background"]
+    correction = (
+        run(GainTracker(CONFIG), data["stale"], strain) - data["stale"]
+    )
+    steps = np.abs(np.diff(correction))
+    edges = np.arange(RATE, correction.size, RATE) - 1
+    inside = np.delete(steps, edges)
+    assert steps[edges].max() <= inside.max()
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("length", -1),
+        ("min_length", 0),
+        ("min_improvement", 1.0),
+        ("max_gain", 1.0),
+        ("line_width", 4.0),
+    ],
+)
+def test_bad_settings_are_refused_by_name(field, value):
+    with pytest.raises(ConfigError, match=f"tracking_{field}"):
+        replace(CONFIG, **{field: value})
