@@ -35,7 +35,7 @@ from cleaner.frames import CleanedSecond, OutputFrame, to_frame, version_tag
 from cleaner.gate import OutDqGate
 from cleaner.postprocess import PredictionHistory, StreamingFilter
 from cleaner.prediction import Prediction, Predictor
-from cleaner.tracking import GainTracker, TrackingConfig
+from cleaner.tracking import GainTracker, TrackingConfig, follow_promotion
 from utils.errors import ConfigError
 from utils.stream import Second
 from utils.subtraction import subtract
@@ -139,8 +139,8 @@ class SecondCleaner:
         )
 
     @property
-    def tracking_gains(self) -> np.ndarray:
-        """PRODUCTION's complex gains (line, sidebands) of the last second
+    def tracking_gains(self) -> dict[str, complex]:
+        """PRODUCTION's complex gain of each part in the last second
         (:class:`~cleaner.tracking.GainTracker`)."""
         return self._trackers[0].gains
 
@@ -218,6 +218,8 @@ class SecondCleaner:
         taper_in = previous is not None and previous.dropped
         taper_out = following is not None and following.dropped
         strain = self._fitted_strain(gps)
+        production = version_tag(self._production.versions(gps, gps + 1))
+        follow_promotion(*self._trackers, production[1])
         cleaned = []
         for history, tracker in zip(
             (self._production, self._canary), self._trackers, strict=True

@@ -93,6 +93,13 @@ class CleanerMetrics:
             ["model"],
             registry=r,
         )
+        self.tracking_gain = Gauge(
+            "deepclean_cleaner_tracking_gain",
+            "Magnitude and phase (rad) of the gain the tracker gives "
+            "PRODUCTION's prediction (1 and 0: none), by part",
+            ["part", "quantity"],
+            registry=r,
+        )
         self.last_gps = Gauge(
             "deepclean_cleaner_last_gps",
             "GPS second of the newest written frame",

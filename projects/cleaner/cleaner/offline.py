@@ -33,7 +33,7 @@ from cleaner.frames import CleanedSecond, OutputFrame, to_frame, version_tag
 from cleaner.gate import OutDqGate
 from cleaner.postprocess import FilterConfig
 from cleaner.prediction import Predictor
-from cleaner.tracking import GainTracker, TrackingConfig
+from cleaner.tracking import GainTracker, TrackingConfig, follow_promotion
 from utils.follower import FrameFollower, StreamConfig
 from utils.signal import bandpass
 from utils.stream import Preprocessor, Second
@@ -163,6 +163,7 @@ def clean_stretch(
         taper_out = i + 1 < len(seconds) and seconds[i + 1].dropped
         near = any(i - before <= d <= i + after for d in drops)
         fitted = None if near else strain[part]
+        follow_promotion(*trackers, version_tag(p_versions[part])[1])
         cleaned = []
         for padded, versions, tracker in zip(
             filtered, (p_versions, c_versions), trackers, strict=True

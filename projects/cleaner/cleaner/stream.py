@@ -14,6 +14,7 @@ starts and what it writes first come from :mod:`cleaner.restart`.
 
 from __future__ import annotations
 
+import cmath
 import logging
 import threading
 
@@ -87,6 +88,10 @@ class CleanerStream:
                 continue
             self.metrics.triton_up.set(1 if self.cleaner.answered else 0)
             self.metrics.gate_open.set(1 if self.cleaner.gate_open else 0)
+            for part, gain in self.cleaner.tracking_gains.items():
+                gauge = self.metrics.tracking_gain.labels
+                gauge(part, "magnitude").set(abs(gain))
+                gauge(part, "phase").set(cmath.phase(gain))
             if self.write_from is not None and frame.gps < self.write_from:
                 logger.debug("GPS %d: warm-up, not written", frame.gps)
                 continue

@@ -24,7 +24,8 @@ Rules that keep it harmless:
   shape its own subtraction;
 - only seconds of the current model version count, undropped and away from
   drops, at least ``min_length`` of them; a new version starts from no
-  correction;
+  correction, unless it was the canary, whose fits production adopts
+  (:func:`follow_promotion`);
 - a fit that removes less than ``min_improvement`` of the residual's power
   over its seconds is not used (a chance fit), nor one that makes a part's
   gain larger than ``max_gain``; a model of nothing on clean data, whose
@@ -113,8 +114,9 @@ class TrackingConfig:
         return int(round(self.sample_rate / (4 * self.centre)))
 
     @property
-    def num_parts(self) -> int:
-        return 2 if self.line_width else 1
+    def parts(self) -> tuple[str, ...]:
+        """Names of the parts given a gain of their own."""
+        return ("line", "sidebands") if self.line_width else ("band",)
 
 
 class GainTracker:
@@ -126,7 +128,7 @@ class GainTracker:
 
     def __init__(self, config: TrackingConfig) -> None:
         self.config = config
-        size = 2 * config.num_parts
+        size = 2 * len(config.parts)
         self._fits: deque[tuple[np.ndarray, np.ndarray, float]] = deque(
             maxlen=max(config.length, 1)
         )
@@ -134,11 +136,23 @@ class GainTracker:
         self._applied = np.zeros(size)
 
     @property
-    def gains(self) -> np.ndarray:
-        """Complex gain of each part (line first) applied at the end of
-        the last second."""
+    def version(self) -> int | None:
+        """The model version fitted (None before the first second)."""
+        return self._version
+
+    def adopt(self, other: GainTracker) -> None:
+        """Continue with ``other``'s fits (the canary's, when its version
+        becomes production); the applied gains stay this tracker's, so
+        the correction moves on from them without a jump."""
+        self._fits = other._fits.copy()
+        self._version = other._version
+
+    @property
+    def gains(self) -> dict[str, complex]:
+        """Complex gain of each part applied at the end of the last
+        second (1: none)."""
         c, d = self._applied[0::2], self._applied[1::2]
-        return 1 + c - 1j * d
+        return dict(zip(self.config.parts, 1 + c - 1j * d, strict=True))
 
     def correct(
         self,
@@ -221,3 +235,13 @@ class GainTracker:
         if np.any(np.abs(1 + c - 1j * d) > self.config.max_gain):
             return none
         return solution
+
+
+def follow_promotion(
+    production: GainTracker, canary: GainTracker, version: int
+) -> None:
+    """Before production's second of model ``version``: if that version is
+    new to production and the one the canary tracker fitted (a promotion),
+    production adopts the canary's fits."""
+    if version != production.version and version == canary.version:
+        production.adopt(canary)

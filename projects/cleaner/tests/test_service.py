@@ -77,6 +77,11 @@ def test_cleaning_one_frame_per_second(tmp_path, sim, triton):
     )
     assert count == len(frames) - len(dropped)  # dropped: no latency
     assert total / count < DELAY / SPEED + 0.5
+    # PRODUCTION is the exact regression: its tracked gain stays ~1
+    for part in ("line", "sidebands"):
+        labels = {"part": part, "quantity": "magnitude"}
+        gain = latency("deepclean_cleaner_tracking_gain", labels)
+        assert gain is not None and abs(gain - 1) < 0.05, part
 
 
 def check_gate(frame, bits):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from configs import SETTINGS
 
-from cleaner.tracking import GainTracker
+from cleaner.tracking import GainTracker, follow_promotion
 from utils.errors import ConfigError
 from utils.signal import bandpass
 
@@ -103,7 +103,7 @@ def test_a_model_of_nothing_on_clean_data_is_shrunk_not_amplified():
     out = run(tracker, nothing, data["background"])
     late = slice(60 * RATE, None)
     assert np.sum(out[late] ** 2) < 0.2 * np.sum(nothing[late] ** 2)
-    assert np.all(np.abs(tracker.gains) <= CONFIG.max_gain)
+    assert all(abs(g) <= CONFIG.max_gain for g in tracker.gains.values())
 
 
 def test_a_chance_fit_is_not_used():
@@ -147,6 +147,27 @@ def test_a_new_version_starts_from_no_correction():
     quiet = slice((switch + 1) * RATE, (switch + CONFIG.min_length) * RATE)
     assert not correction[quiet].any()
     assert correction[(switch + CONFIG.min_length + 1) * RATE :].any()
+
+
+def test_production_adopts_the_canary_fits_at_a_promotion():
+    """The canary (v2) was fitted while validated: once promoted,
+    production goes on with its fits instead of starting from none."""
+    data = scene(drift=0.5)
+    strain = data["truth"] + data["background"]
+    padded = np.pad(data["stale"], MARGIN)
+    production, canary = GainTracker(CONFIG), GainTracker(CONFIG)
+    switch, out = 120, []
+    for i in range(DURATION):
+        window = padded[i * RATE : (i + 1) * RATE + 2 * MARGIN]
+        fitted = strain[i * RATE : (i + 1) * RATE]
+        version = 1 if i < switch else 2
+        follow_promotion(production, canary, version)
+        out.append(production.correct(window, MARGIN, fitted, version))
+        canary.correct(window, MARGIN, fitted, 2)
+    correction = np.concatenate(out) - data["stale"]
+    after = slice((switch + 1) * RATE, (switch + CONFIG.min_length) * RATE)
+    assert np.sqrt(np.mean(correction[after] ** 2)) > 0.05
+    assert production.version == 2
 
 
 def test_seconds_not_fitted_do_not_count():
