@@ -218,17 +218,16 @@ class SecondCleaner:
         taper_in = previous is not None and previous.dropped
         taper_out = following is not None and following.dropped
         strain = self._fitted_strain(gps)
-        production = version_tag(self._production.versions(gps, gps + 1))
-        follow_promotion(*self._trackers, production[1])
+        versions = self._production.versions(gps, gps + 1)
+        follow_promotion(*self._trackers, versions)
         cleaned = []
         for history, tracker in zip(
             (self._production, self._canary), self._trackers, strict=True
         ):
             stretch, first = self.filter.stretch(history, gps)
-            ok, version = version_tag(history.versions(gps, gps + 1))
-            noise = tracker.correct(
-                stretch, first, strain if ok else None, version
-            )
+            versions = history.versions(gps, gps + 1)
+            ok, version = version_tag(versions)
+            noise = tracker.correct(stretch, first, strain, versions)
             if second.dropped:
                 clean = np.zeros_like(noise)
             else:

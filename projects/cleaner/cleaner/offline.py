@@ -31,7 +31,7 @@ import numpy as np
 from cleaner.cleaning import WindowConfig
 from cleaner.frames import CleanedSecond, OutputFrame, to_frame, version_tag
 from cleaner.gate import OutDqGate
-from cleaner.postprocess import FilterConfig
+from cleaner.postprocess import FilterConfig, StreamingFilter
 from cleaner.prediction import Predictor
 from cleaner.tracking import GainTracker, TrackingConfig, follow_promotion
 from utils.follower import FrameFollower, StreamConfig
@@ -154,8 +154,7 @@ def clean_stretch(
     trackers = [GainTracker(tracking), GainTracker(tracking)]
     seconds = stretch.seconds
     drops = [i for i, second in enumerate(seconds) if second.dropped]
-    before = math.ceil(noise_filter.memory_length)
-    after = math.ceil(noise_filter.pad_length)
+    before, after = StreamingFilter(noise_filter).reach
     frames = []
     for i, second in enumerate(seconds):
         part = slice(i * fs, (i + 1) * fs)
@@ -163,17 +162,16 @@ def clean_stretch(
         taper_out = i + 1 < len(seconds) and seconds[i + 1].dropped
         near = any(i - before <= d <= i + after for d in drops)
         fitted = None if near else strain[part]
-        follow_promotion(*trackers, version_tag(p_versions[part])[1])
+        follow_promotion(*trackers, p_versions[part])
         cleaned = []
         for padded, versions, tracker in zip(
             filtered, (p_versions, c_versions), trackers, strict=True
         ):
-            ok, version = version_tag(versions[part])
             noise = tracker.correct(
                 padded[i * fs : (i + 1) * fs + 2 * margin],
                 margin,
-                fitted if ok else None,
-                version,
+                fitted,
+                versions[part],
             )
             if second.dropped:
                 clean = np.zeros(fs)
@@ -186,7 +184,7 @@ def clean_stretch(
                     taper_in,
                     taper_out,
                 )
-            cleaned.append((clean, ok, version))
+            cleaned.append((clean, *version_tag(versions[part])))
         (p_clean, p_ok, p_version), (c_clean, c_ok, c_version) = cleaned
         record = CleanedSecond(
             second.gps,

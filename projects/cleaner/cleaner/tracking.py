@@ -159,7 +159,7 @@ class GainTracker:
         stretch: np.ndarray,
         first: int,
         strain: np.ndarray | None,
-        version: int,
+        versions: np.ndarray,
     ) -> np.ndarray:
         """The corrected prediction of one second.
 
@@ -169,8 +169,10 @@ class GainTracker:
                 either side for the line's band-pass.
             first: index in ``stretch`` of the second's first sample.
             strain: the band-passed strain of the second; None: the second
-                is not fitted (dropped, next to a drop, mixed versions).
-            version: the model version of the second (0: no model).
+                is not fitted (dropped, next to a drop).
+            versions: the model version of each sample (0: no model); the
+                last one is the second's, and only a second of one
+                version is fitted.
 
         Returns:
             ``(sample_rate,)``, the prediction to subtract.
@@ -179,6 +181,7 @@ class GainTracker:
         y = stretch[first : first + fs]
         if not self.config.length:
             return y
+        version = int(versions[-1])
         if version != self._version:
             self._fits.clear()
             self._version = version
@@ -188,7 +191,7 @@ class GainTracker:
         gains = self._applied[:, None] + np.outer(target - self._applied, ramp)
         self._applied = target
         corrected = y + np.sum(gains * basis, axis=0)
-        if strain is not None and version:
+        if strain is not None and version and np.all(versions == version):
             residual = strain - y
             self._fits.append(
                 (basis @ basis.T, basis @ residual, residual @ residual)
@@ -238,10 +241,12 @@ class GainTracker:
 
 
 def follow_promotion(
-    production: GainTracker, canary: GainTracker, version: int
+    production: GainTracker, canary: GainTracker, versions: np.ndarray
 ) -> None:
-    """Before production's second of model ``version``: if that version is
-    new to production and the one the canary tracker fitted (a promotion),
+    """Before production's second of model ``versions`` (per sample, as
+    :meth:`GainTracker.correct` takes them): if its version is new to
+    production and the one the canary tracker fitted (a promotion),
     production adopts the canary's fits."""
+    version = int(versions[-1])
     if version != production.version and version == canary.version:
         production.adopt(canary)

@@ -60,7 +60,7 @@ def run(
                 padded[i * RATE : (i + 1) * RATE + 2 * MARGIN],
                 MARGIN,
                 strain[part] if fitted(i) else None,
-                version,
+                np.full(RATE, version),
             )
         )
     return np.concatenate(out)
@@ -160,10 +160,10 @@ def test_production_adopts_the_canary_fits_at_a_promotion():
     for i in range(DURATION):
         window = padded[i * RATE : (i + 1) * RATE + 2 * MARGIN]
         fitted = strain[i * RATE : (i + 1) * RATE]
-        version = 1 if i < switch else 2
-        follow_promotion(production, canary, version)
-        out.append(production.correct(window, MARGIN, fitted, version))
-        canary.correct(window, MARGIN, fitted, 2)
+        versions = np.full(RATE, 1 if i < switch else 2)
+        follow_promotion(production, canary, versions)
+        out.append(production.correct(window, MARGIN, fitted, versions))
+        canary.correct(window, MARGIN, fitted, np.full(RATE, 2))
     correction = np.concatenate(out) - data["stale"]
     after = slice((switch + 1) * RATE, (switch + CONFIG.min_length) * RATE)
     assert np.sqrt(np.mean(correction[after] ** 2)) > 0.05
@@ -180,6 +180,21 @@ def test_seconds_not_fitted_do_not_count():
         GainTracker(CONFIG), data["stale"], strain, fitted=lambda i: i < few
     )
     np.testing.assert_array_equal(out, data["stale"])
+
+
+def test_a_second_of_two_versions_is_not_fitted():
+    """Seconds whose samples come from two versions (a promotion within
+    the second) are not fitted: with only such seconds, no fit."""
+    data = scene(drift=0.5)
+    strain = data["truth"] + data["background"]
+    padded = np.pad(data["stale"], MARGIN)
+    mixed = np.r_[np.full(RATE // 2, 1), np.full(RATE // 2, 2)]
+    tracker = GainTracker(CONFIG)
+    for i in range(DURATION):
+        window = padded[i * RATE : (i + 1) * RATE + 2 * MARGIN]
+        part = slice(i * RATE, (i + 1) * RATE)
+        out = tracker.correct(window, MARGIN, strain[part], mixed)
+        np.testing.assert_array_equal(out, data["stale"][part])
 
 
 def test_a_gain_beyond_max_gain_is_not_used():
