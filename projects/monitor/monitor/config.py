@@ -106,6 +106,10 @@ class MonitorSettings(ProjectFields):
         production_margin:
             ... and when no sub-band of CANARY is worse than PRODUCTION
             over the same window by more than this (relative ASD).
+        settle_length:
+            Seconds of a new canary not judged, before its window: the
+            cleaner's gain tracker has not fitted it yet (the cleaner's
+            tracking_min_length), while production's has.
         stale_factor:
             Production is stale (no longer matches the coupling; the
             trainer is asked for a run now) when its ASD ratio vs raw over
@@ -162,6 +166,7 @@ class MonitorSettings(ProjectFields):
     window_length: int
     ratio_threshold: float
     production_margin: float
+    settle_length: int
     stale_factor: float
     freq_low: float
     freq_high: float
@@ -234,6 +239,7 @@ class MonitorSettings(ProjectFields):
             ),
             ("ratio_threshold", self.ratio_threshold > 0, "> 0"),
             ("production_margin", self.production_margin >= 0, ">= 0"),
+            ("settle_length", self.settle_length >= 0, ">= 0 s"),
             ("stale_factor", self.stale_factor > 1, "> 1"),
             *subband_rules(self),
             ("max_frames", self.max_frames >= 2, ">= 2"),

@@ -6,7 +6,10 @@ ONLY of seconds that ``v`` cleaned: every state sample has INPUT_OK and
 CANARY_OK, the CANARY_VERSION tag is ``v`` (not 0) and differs from the
 PRODUCTION_VERSION tag. Other seconds neither count nor reset the window;
 they only break the contiguity of the Welch segments. A new canary version
-restarts validation from zero.
+restarts validation from zero. Its first ``settle_length`` qualifying
+seconds are skipped: the cleaner's gain tracker (``cleaner.tracking``)
+fits a new version only after that many seconds of it, while production's
+is fitted already, and once promoted the canary keeps its fitted gains.
 
 The ASD ratio is a Welch (mean) average over every complete segment
 (``fftlength`` long, ``overlap`` apart) that lies inside a run of
@@ -64,6 +67,8 @@ class ValidationConfig:
         ratio_threshold: promote when the window's ASD ratio is below it.
         production_margin: and when no sub-band of the canary is worse
             than production by more than this (relative ASD).
+        settle_length: qualifying seconds of a new canary skipped before
+            its window (the cleaner's gain tracker fits it meanwhile).
         freq_low, freq_high: band, Hz.
         subband_edges: Hz, where the band is split into the sub-bands
             compared with production.
@@ -74,6 +79,7 @@ class ValidationConfig:
     window_length: int
     ratio_threshold: float
     production_margin: float
+    settle_length: int
     freq_low: float
     freq_high: float
     subband_edges: tuple[float, ...]
@@ -187,6 +193,7 @@ class CanaryValidator:
         self.version = version
         self.status = COLLECTING
         self.seconds = 0
+        self.settled = 0  # seconds skipped while the canary settles
         self.segments = 0
         self.first_gps: int | None = None
         self.sum_canary = np.zeros(int(self.band.sum()))
@@ -233,6 +240,9 @@ class CanaryValidator:
         ):
             self._break()
             return None
+        if self.settled < self.config.settle_length:
+            self.settled += 1
+            return None
         self._append(
             second.gps,
             tuple(
@@ -273,10 +283,11 @@ class CanaryValidator:
             self.status = known["status"]
             return
         logger.info(
-            "canary %d: validation started at GPS %d (window %d s, "
-            "ratio < %.3g)",
+            "canary %d: validation started at GPS %d (%d s to settle, "
+            "window %d s, ratio < %.3g)",
             version,
             gps,
+            self.config.settle_length,
             self.config.window_length,
             self.config.ratio_threshold,
         )
@@ -383,6 +394,7 @@ class CanaryValidator:
             "version": self.version,
             "status": self.status,
             "seconds": self.seconds,
+            "settled": self.settled,
             "segments": self.segments,
             "first_gps": self.first_gps,
             "sum_canary": self.sum_canary.tolist(),
@@ -431,6 +443,8 @@ class CanaryValidator:
         self._reset(state["version"])
         self.status = state["status"]
         self.seconds = int(state["seconds"])
+        # a state.json of before the settling: a canary in it had settled
+        self.settled = int(state.get("settled", self.config.settle_length))
         self.segments = int(state["segments"])
         self.first_gps = state["first_gps"]
         names = ("sum_canary", "sum_raw", "sum_production")

@@ -258,6 +258,7 @@ PYPROJECT = settings_checks.PYPROJECT
 # small windows, short waits and no servers, for tests that tick by hand
 SMALL = {
     "window_length": 10,
+    "settle_length": 0,  # test_validation.py settles a canary on purpose
     "archive_length": 10,
     "poll_interval": 0.05,
     "missing_timeout": 0.3,

@@ -45,6 +45,7 @@ def test_entry_point_runs_and_stops_on_sigterm(tmp_path, frames, exporter):
     section.update(
         exporter_url=exporter.url,
         window_length=10,
+        settle_length=0,  # its reference is to [cleaner], not written here
         archive_length=10,
         status_port=free_port(),
         metrics_port=free_port(),

@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from monitor_helpers import (
     GOOD_STATE,
     GPS0,
@@ -72,6 +73,29 @@ def test_good_canary_promoted_after_one_full_window_not_before(
     # the canary removes 90% of the coupled-noise amplitude in the band
     assert verdict["ratio"] < 0.5
     assert monitor.promoter.pending is None
+
+
+@pytest.mark.parametrize("settle", [4, 0])
+def test_a_new_canary_settles_before_its_window(
+    tmp_path, frames, exporter, open_monitor, settle
+):
+    """The cleaner's gain tracker fits a new canary only after its first
+    seconds: with ``settle_length`` those are skipped, not held against
+    it (here: harmful for 4 s, then good); without, they count."""
+    staging = tmp_path / "staging"
+    staged = frames.write(
+        GPS0, 4, canary="harmful", canary_version=2, folder=staging
+    ) + frames.write(GPS0 + 4, WINDOW + 2, canary_version=2, folder=staging)
+    monitor = open_monitor(validation={"settle_length": settle})
+    counts = promoted_after(release(monitor, staged, frames.carousel))
+    verdict = monitor.validator.verdicts[2]
+    assert verdict["seconds"] == WINDOW
+    if settle:
+        assert counts.index(1) == settle + WINDOW - 1
+        assert exporter.promotions == [2]
+    else:
+        assert verdict["status"] == "rejected"
+        assert exporter.promotions == []
 
 
 def test_harmful_canary_never_promoted(
@@ -213,7 +237,9 @@ def _second(gps: int, canary: np.ndarray, raw: np.ndarray) -> SecondData:
 def test_incremental_welch_matches_batch_welch(frames):
     """The window's ratio is the mean-Welch ASD ratio over the segments of
     each contiguous run (none spans the gap)."""
-    config = load_settings(window_length=12).validation_config()
+    config = load_settings(
+        window_length=12, settle_length=0
+    ).validation_config()
     validator = CanaryValidator(config, OutputChannels("L1"))
     raw, truth = frames.stretch(GPS0, 13)
     canary = raw - 0.9 * truth
@@ -259,7 +285,7 @@ def test_verdicts_are_bounded_after_many_windows(frames):
     """state.json is written every tick: it must not grow with every
     canary version ever judged (only the newest KEPT_VERDICTS stay)."""
     config = load_settings(
-        window_length=2, fftlength=1.0, overlap=0.5
+        window_length=2, fftlength=1.0, overlap=0.5, settle_length=0
     ).validation_config()
     validator = CanaryValidator(config, OutputChannels("L1"))
     raw, truth = frames.stretch(GPS0, 2)
@@ -336,7 +362,9 @@ def test_first_canary_is_compared_with_raw_in_every_subband(frames):
     comparison with production is one with raw, sub-band by sub-band: a
     canary that removes the sidebands but rings the line at the wrong
     phase is refused although its band-mean ratio beats raw."""
-    config = load_settings(window_length=12).validation_config()
+    config = load_settings(
+        window_length=12, settle_length=0
+    ).validation_config()
     validator = CanaryValidator(config, OutputChannels("L1"))
     raw, truth = frames.stretch(GPS0, 13)
     line = bandpass(truth, 59.5, 60.5, 4096)
