@@ -76,6 +76,7 @@ class Bounds:
         gate_length: s of the OUT_DQ gate's buffer.
         max_drops: consecutive drops that mean "stream down".
         window_length: s of a canary's validation window.
+        settle_length: s of a new canary before its window.
     """
 
     latency: float
@@ -86,6 +87,7 @@ class Bounds:
     gate_length: int
     max_drops: int
     window_length: int
+    settle_length: int
 
     @classmethod
     def of(cls, pipe: Pipeline) -> "Bounds":
@@ -109,6 +111,7 @@ class Bounds:
             c("gate_length"),
             int(c("max_consecutive_drops")),
             int(pipe.setting("monitor", "window_length")),
+            int(pipe.setting("monitor", "settle_length")),
         )
 
 

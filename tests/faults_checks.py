@@ -347,7 +347,9 @@ def exporter_down_new_run(chaos: Chaos, hold: float, drops: int) -> Outcome:
             HANG_TIMEOUT,
             0.1,
         )
-        dropped = chaos.source.inject("drop", drops)
+        # in its window, after it settled
+        lead = chaos.bounds.settle_length + 2
+        dropped = chaos.source.inject("drop", drops, lead=lead)
         chaos.expected_off.update(dropped)
         wait_until(
             lambda: pipe.versions()["production"] == version,
