@@ -351,16 +351,24 @@ def exporter_down_new_run(chaos: Chaos, hold: float, drops: int) -> Outcome:
         lead = chaos.bounds.settle_length + 2
         dropped = chaos.source.inject("drop", drops, lead=lead)
         chaos.expected_off.update(dropped)
-        wait_until(
-            lambda: pipe.versions()["production"] == version,
-            f"canary {version} promoted",
+        # validated and promoted, or rejected: no worse than the tracked
+        # production by 1 % is a close call for two models of the same data
+        verdict = wait_until(
+            lambda: pipe.state()["validator"]["verdicts"].get(str(version)),
+            f"a verdict on canary {version}",
             HANG_TIMEOUT,
             0.5,
         )
+        if verdict["status"] == "validated":
+            wait_until(
+                lambda: pipe.versions()["production"] == version,
+                f"canary {version} promoted",
+                HANG_TIMEOUT,
+                0.5,
+            )
     except TimeoutError as exc:
         out.problems.append(f"hang: {exc}")
         return out
-    verdict = pipe.state()["validator"]["verdicts"][str(version)]
     counted = [
         g
         for g, s in chaos.watcher.seen.items()
@@ -369,16 +377,22 @@ def exporter_down_new_run(chaos: Chaos, hold: float, drops: int) -> Outcome:
         and s.production_version != version
         and g <= verdict["gps"]
     ]
-    if len(counted) < chaos.bounds.window_length:
-        out.problems.append(f"promoted on {len(counted)} s < window")
+    bounds = chaos.bounds
+    if len(counted) < bounds.settle_length + bounds.window_length:
+        out.problems.append(f"judged on {len(counted)} s < settle + window")
     if any(g in counted for g in dropped):
         out.problems.append("a dropped second counted in the validation")
     out.problems += exported_once(pipe, before, name)
     out.affected = f"0 s; export delayed {t_exported - t_down:.0f} s"
+    end = (
+        "promoted"
+        if verdict["status"] == "validated"
+        else f"rejected ({verdict['vs_production']:.3f} vs production)"
+    )
     out.outcome = (
         f"v{version} exported {out.recovery_s:.0f} s after the "
-        f"exporter came back; validated on {verdict['seconds']} "
-        f"s (drops {dropped[0]}.. not counted), promoted"
+        f"exporter came back; judged on {verdict['seconds']} "
+        f"s (drops {dropped[0]}.. not counted), {end}"
     )
     return out
 

@@ -115,8 +115,9 @@ def test_read_only_archive(chaos):
 
 
 def test_exporter_hung_while_a_run_finishes(chaos):
-    """Also: the new canary is validated on a full window although seconds
-    are dropped during it, then promoted."""
+    """Also: the new canary is judged on a full window although seconds
+    are dropped during it, then promoted if it is no worse than the
+    (gain-tracked) production."""
     outcome = exporter_down_new_run(chaos, EXPORTER_HOLD, VALIDATION_DROPS)
     assert not record(outcome).problems
 
