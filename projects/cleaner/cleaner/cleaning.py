@@ -35,7 +35,12 @@ from cleaner.frames import CleanedSecond, OutputFrame, to_frame, version_tag
 from cleaner.gate import OutDqGate
 from cleaner.postprocess import PredictionHistory, StreamingFilter
 from cleaner.prediction import Prediction, Predictor
-from cleaner.tracking import GainTracker, TrackingConfig, follow_promotion
+from cleaner.tracking import (
+    GainTracker,
+    TrackingConfig,
+    follow_promotion,
+    near_drop,
+)
 from utils.errors import ConfigError
 from utils.stream import Second
 from utils.subtraction import subtract
@@ -218,14 +223,14 @@ class SecondCleaner:
         taper_in = previous is not None and previous.dropped
         taper_out = following is not None and following.dropped
         strain = self._fitted_strain(gps)
-        versions = self._production.versions(gps, gps + 1)
-        follow_promotion(*self._trackers, versions)
+        histories = (self._production, self._canary)
+        tags = [history.versions(gps, gps + 1) for history in histories]
+        follow_promotion(*self._trackers, tags[0])
         cleaned = []
-        for history, tracker in zip(
-            (self._production, self._canary), self._trackers, strict=True
+        for history, versions, tracker in zip(
+            histories, tags, self._trackers, strict=True
         ):
             stretch, first = self.filter.stretch(history, gps)
-            versions = history.versions(gps, gps + 1)
             ok, version = version_tag(versions)
             noise = tracker.correct(stretch, first, strain, versions)
             if second.dropped:
@@ -259,10 +264,11 @@ class SecondCleaner:
         """The band-passed strain of second ``gps`` for the trackers' fits;
         None when no drop may be in it (a drop's zeros within the filter's
         reach) or nothing is tracked."""
-        before, after = self.filter.reach
-        while self._drops and self._drops[0] < gps - before:
+        reach = self.filter.reach
+        while self._drops and self._drops[0] < gps - reach[0]:
             self._drops.popleft()
-        near = any(d <= gps + after for d in self._drops)
-        if near or not self._trackers[0].config.length:
+        if near_drop(gps, self._drops, reach) or not (
+            self._trackers[0].config.length
+        ):
             return None
         return self.filter(self._strain, gps)

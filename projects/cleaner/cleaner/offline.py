@@ -33,7 +33,12 @@ from cleaner.frames import CleanedSecond, OutputFrame, to_frame, version_tag
 from cleaner.gate import OutDqGate
 from cleaner.postprocess import FilterConfig, StreamingFilter
 from cleaner.prediction import Predictor
-from cleaner.tracking import GainTracker, TrackingConfig, follow_promotion
+from cleaner.tracking import (
+    GainTracker,
+    TrackingConfig,
+    follow_promotion,
+    near_drop,
+)
 from utils.follower import FrameFollower, StreamConfig
 from utils.signal import bandpass
 from utils.stream import Preprocessor, Second
@@ -154,14 +159,13 @@ def clean_stretch(
     trackers = [GainTracker(tracking), GainTracker(tracking)]
     seconds = stretch.seconds
     drops = [i for i, second in enumerate(seconds) if second.dropped]
-    before, after = StreamingFilter(noise_filter).reach
+    reach = StreamingFilter(noise_filter).reach
     frames = []
     for i, second in enumerate(seconds):
         part = slice(i * fs, (i + 1) * fs)
         taper_in = i > 0 and seconds[i - 1].dropped
         taper_out = i + 1 < len(seconds) and seconds[i + 1].dropped
-        near = any(i - before <= d <= i + after for d in drops)
-        fitted = None if near else strain[part]
+        fitted = None if near_drop(i, drops, reach) else strain[part]
         follow_promotion(*trackers, p_versions[part])
         cleaned = []
         for padded, versions, tracker in zip(

@@ -250,3 +250,10 @@ def follow_promotion(
     version = int(versions[-1])
     if version != production.version and version == canary.version:
         production.adopt(canary)
+
+
+def near_drop(gps: int, drops, reach: tuple[int, int]) -> bool:
+    """A dropped second lies within ``reach`` (seconds before, after) of
+    ``gps``: the band-passed strain of ``gps`` holds its zeros."""
+    before, after = reach
+    return any(gps - before <= d <= gps + after for d in drops)
