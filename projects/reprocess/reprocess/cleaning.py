@@ -28,7 +28,6 @@ from fractions import Fraction
 from typing import Callable
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from reprocess.reading import SpanData
 from utils.channels import STATE_RATE, State
@@ -136,6 +135,8 @@ def model_input(
 ) -> np.ndarray:
     """``(C, size)`` tapered witnesses resampled to the model's rate: what
     the model predicts from, and what train-as-you-go trains on."""
+    from scipy.signal import resample_poly
+
     fs = config.sample_rate
     channels = config.witness_channels
     resampled = np.empty((len(channels), witness.duration * fs))
@@ -156,6 +157,8 @@ def predict_noise(
     flags: tuple,
 ) -> np.ndarray:
     """Band-passed noise of the whole padded span at the strain's rate."""
+    from scipy.signal import resample_poly
+
     fs = config.sample_rate
     noise = model(model_input(witness, config, flags))
     noise = bandpass(

@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 ClusterKind = Literal["local", "htcondor", "slurm"]
 BAR_WIDTH = 30  # characters of the progress bar
+# imported by each local worker as it starts, while the command plans,
+# rather than inside its first task (the libraries every task needs)
+WORKER_PRELOAD = ["reprocess.task", "scipy.signal", "onnxruntime"]
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,8 @@ def connect(config: EngineConfig) -> tuple[Client, object | None]:
 
     Raises:
         TimeoutError: no worker within ``start_timeout``.
+        OSError: no scheduler at ``config.scheduler``.
+        RuntimeError: the local worker processes could not start.
     """
     cluster = None
     if config.scheduler:
@@ -147,6 +152,7 @@ def connect(config: EngineConfig) -> tuple[Client, object | None]:
             processes=True,
             memory_limit=config.worker_memory,
             dashboard_address=config.dashboard_address,
+            preload=WORKER_PRELOAD,
         )
         client = Client(cluster, timeout=config.start_timeout)
     else:

@@ -6,7 +6,9 @@ parse (:class:`~reprocess.config.ReprocessSettings`) -> logging -> find
 the input frames and the channel rates -> load the model once (its
 channels and rate must be the settings'; ``--model-source train``: none,
 each file's network is trained on it) -> plan the output files (finished
-ones skipped) -> run them on Dask -> summary page.
+ones skipped) -> run them on Dask -> summary page. The Dask workers start
+(seconds: processes importing SciPy and ONNX Runtime) while the input is
+listed and the plan made.
 
 Exit status: 0 every file of the span is written; 1 some chunks failed
 (named in the log and ``summary/index.html``) or the run outlived its
@@ -15,6 +17,7 @@ bound; 2 cannot start (bad settings, no input, no model, no workers).
 
 import logging
 import sys
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import List, Optional
 
 from reprocess.config import ReprocessSettings
@@ -34,6 +37,10 @@ from utils.errors import ConfigError, ModelError
 from utils.startup import CANNOT_START, configure_service
 
 logger = logging.getLogger("reprocess")
+
+# connect's failures: no worker in time, no scheduler at the address,
+# local worker processes that could not start
+NO_WORKERS = (TimeoutError, OSError, RuntimeError)
 
 
 def prepare(settings: ReprocessSettings) -> tuple[TaskConfig, object]:
@@ -93,6 +100,18 @@ def check_model(settings: ReprocessSettings) -> None:
         )
 
 
+def release(connecting: Future) -> None:
+    """Close the client and cluster ``connecting`` started, if it did
+    (the command stops before running anything)."""
+    try:
+        client, cluster = connecting.result()
+    except NO_WORKERS:
+        return
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Console script ``reprocess``; ``argv`` defaults to
     ``sys.argv[1:]``. Returns the exit status (module docstring)."""
@@ -100,24 +119,27 @@ def main(argv: Optional[List[str]] = None) -> int:
     settings = configure_service(ReprocessSettings, "reprocess", argv)
     if settings is None:
         return CANNOT_START
-    try:
-        task_config, plan = prepare(settings)
-    except (ConfigError, ModelError):
-        logger.exception("cannot start")
-        return CANNOT_START
-    logger.info(
-        "GPS %d-%d: %d files to compute, %d finished before",
-        settings.gps_start,
-        settings.gps_end,
-        len(plan.todo),
-        len(plan.done),
-    )
     engine = settings.engine_config()
-    try:
-        client, cluster = connect(engine)
-    except (TimeoutError, OSError):
-        logger.exception("no Dask workers")
-        return CANNOT_START
+    with ThreadPoolExecutor(1, thread_name_prefix="connect") as pool:
+        connecting = pool.submit(connect, engine)
+        try:
+            task_config, plan = prepare(settings)
+        except (ConfigError, ModelError):
+            logger.exception("cannot start")
+            release(connecting)
+            return CANNOT_START
+        logger.info(
+            "GPS %d-%d: %d files to compute, %d finished before",
+            settings.gps_start,
+            settings.gps_end,
+            len(plan.todo),
+            len(plan.done),
+        )
+        try:
+            client, cluster = connecting.result()
+        except NO_WORKERS:
+            logger.exception("no Dask workers")
+            return CANNOT_START
     failures: dict[str, str] = {}
     try:
         if settings.model_source == "train":

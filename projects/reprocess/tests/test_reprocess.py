@@ -33,6 +33,7 @@ from utils.settings_checks import PYPROJECT, settings_loader
 from utils.signal import asd_ratio
 from utils.testing import (
     KILL_TIMEOUT,
+    free_port,
     run_script,
     script_path,
     service_environ,
@@ -244,6 +245,35 @@ def test_a_corrupt_file_fails_its_chunk_only(data, tmp_path):
     assert len(outputs(out)) == stored.NUM_FILES - 1
     page = (out / "summary" / "index.html").read_text()
     assert failed in page and corrupt.name in page
+
+
+def test_no_scheduler_at_the_address_cannot_start(data, tmp_path):
+    done = reprocess(
+        data,
+        tmp_path / "out",
+        "--scheduler",
+        f"tcp://127.0.0.1:{free_port()}",
+        "--start-timeout",
+        "3",
+    )
+    log = done.stdout + done.stderr
+    assert done.returncode == 2, log[-2000:]
+    assert "no Dask workers" in log
+    assert not outputs(tmp_path / "out")
+
+
+def test_a_missing_version_stops_the_workers_started_meanwhile(data, tmp_path):
+    """The local workers start while the input is planned; a start-up
+    that fails then closes them: the command exits 2 with the reason."""
+    began = time.monotonic()
+    done = reprocess(
+        data, tmp_path / "out", "--workers", "2", "--version", "99"
+    )
+    log = done.stdout + done.stderr
+    assert done.returncode == 2, log[-2000:]
+    assert "cannot start" in log and "version 99" in log
+    assert time.monotonic() - began < RUN_TIMEOUT / 2
+    assert not outputs(tmp_path / "out")
 
 
 def test_gwdatafind_urls_become_frame_files(data):

@@ -25,7 +25,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from scipy import signal as sp_signal
 
 from utils.errors import DataCheckError
 
@@ -155,6 +154,8 @@ def band_coherence(
     Returns:
         ``(num_witnesses,)`` in [0, 1].
     """
+    from scipy import signal as sp_signal  # seconds: only where it is used
+
     nperseg = int(round(config.fftlength * config.sample_rate))
     with np.errstate(invalid="ignore", divide="ignore"):  # flat rows: 0/0
         freqs, coherence = sp_signal.coherence(
