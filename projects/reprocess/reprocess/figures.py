@@ -9,6 +9,9 @@ end. :class:`MedianWelch` cuts those segments as the data arrive (the
 segments that straddle two blocks included) and keeps, per segment, the
 periodogram of the bins of interest only; the median is taken at the
 end. The figures equal those of one Welch call over the whole chunk.
+Each block's ranges are also kept, from the median of the segments it
+completed: the range over time at the resolution of a block (256 s),
+finer than a file.
 
 The range is the sky-averaged distance at which a 1.4+1.4 Msun inspiral
 reaches SNR 8 (the horizon over 2.2648), from the Newtonian chirp
@@ -19,8 +22,6 @@ amplitude integrated from ``RANGE_FMIN`` to the innermost stable orbit
 from __future__ import annotations
 
 import numpy as np
-from scipy.fft import rfft
-from scipy.signal import get_window
 
 G = 6.674e-11  # m^3 kg^-1 s^-2
 C = 2.998e8  # m/s
@@ -72,6 +73,8 @@ class MedianWelch:
         if self.size % 2:
             raise ValueError(f"{fftlength} s at {sample_rate} Hz: odd")
         self.half = self.size // 2
+        from scipy.signal import get_window
+
         self.window = get_window("hann", self.size)
         freqs = np.fft.rfftfreq(self.size, 1 / sample_rate)
         upper = freqs <= band[1] if closed else freqs < band[1]
@@ -89,8 +92,13 @@ class MedianWelch:
         self.num_samples = 0
         self.nonzero = np.zeros(num_series, dtype=bool)
 
-    def add(self, x: np.ndarray) -> None:
-        """Append ``x`` (``(num_series, n)``) to the series."""
+    def add(self, x: np.ndarray) -> np.ndarray | None:
+        """Append ``x`` (``(num_series, n)``) to the series.
+
+        Returns:
+            ``(num_series, segments, len(freqs))``: the periodograms of
+            the segments ``x`` completed (None if it completed none).
+        """
         self.num_samples += x.shape[-1]
         if not self.nonzero.all():
             self.nonzero |= np.any(x, axis=-1)
@@ -98,19 +106,23 @@ class MedianWelch:
         num_halves = x.shape[-1] // self.half
         if num_halves < 2:
             self._carry = x
-            return
+            return None
         halves = x[:, : num_halves * self.half].reshape(
             x.shape[0], num_halves, self.half
         )
         if self._basis is not None:
-            self._periodograms.append(self._dft_periodogram(halves))
+            new = [self._dft_periodogram(halves)]
         else:
-            for first in range(0, num_halves - 1, SEGMENTS_AT_ONCE):
-                last = min(first + SEGMENTS_AT_ONCE, num_halves - 1)
-                self._periodograms.append(
-                    self._periodogram(halves, first, last)
+            last = num_halves - 1
+            new = [
+                self._periodogram(
+                    halves, first, min(first + SEGMENTS_AT_ONCE, last)
                 )
+                for first in range(0, last, SEGMENTS_AT_ONCE)
+            ]
+        self._periodograms.extend(new)
         self._carry = x[:, (num_halves - 1) * self.half :].copy()
+        return np.concatenate(new, axis=1)
 
     def _periodogram(
         self, halves: np.ndarray, first: int, last: int
@@ -118,6 +130,8 @@ class MedianWelch:
         """``(num_series, last - first, len(freqs))`` periodograms
         of the segments starting at half ``first`` to ``last`` (excluded).
         """
+        from scipy.fft import rfft
+
         segments = np.concatenate(
             [halves[:, first:last], halves[:, first + 1 : last + 1]], axis=-1
         )
@@ -159,8 +173,14 @@ class MedianWelch:
             return None
         periodograms = np.concatenate(self._periodograms, axis=1)
         self._periodograms = [periodograms]
-        bias = median_bias(periodograms.shape[1])
-        return np.median(periodograms, axis=1) / bias
+        return median_psd(periodograms)
+
+
+def median_psd(periodograms: np.ndarray) -> np.ndarray:
+    """The median over axis 1 of ``(num_series, segments, bins)``
+    periodograms, bias-corrected (scipy's Welch median average)."""
+    bias = median_bias(periodograms.shape[1])
+    return np.median(periodograms, axis=1) / bias
 
 
 def range_of_psd(freqs: np.ndarray, power: np.ndarray) -> float:
@@ -179,7 +199,8 @@ def range_of_psd(freqs: np.ndarray, power: np.ndarray) -> float:
 
 class ChunkFigures:
     """ASD ratio (band mean) and ranges over a chunk's present seconds,
-    fed block by block (:meth:`add`), read at the end (:meth:`result`).
+    fed block by block (:meth:`add`), read at the end (:meth:`result`),
+    and the ranges of each block (the time series of the summary).
 
     Args:
         sample_rate: Hz of the strain.
@@ -194,9 +215,14 @@ class ChunkFigures:
         self.range = MedianWelch(
             sample_rate, FFTLENGTH, (RANGE_FMIN, F_ISCO), 2
         )
+        self.blocks: list[dict] = []
 
     def add(
-        self, raw: np.ndarray, cleaned: np.ndarray, present: np.ndarray
+        self,
+        raw: np.ndarray,
+        cleaned: np.ndarray,
+        present: np.ndarray,
+        gps: int,
     ) -> None:
         """Feed a block.
 
@@ -204,17 +230,37 @@ class ChunkFigures:
             raw: ``(num_seconds * sample_rate,)``.
             cleaned: the same, cleaned.
             present: ``(num_seconds,)`` bool, seconds that had input.
+            gps: its GPS start (the time of its ranges in :attr:`blocks`:
+                those of the segments it completes).
         """
         both = np.stack([raw, cleaned])
         if not present.all():
             both = both[:, np.repeat(present, self.sample_rate)]
         self.ratio.add(both)
-        self.range.add(both)
+        new = self.range.add(both)
+        if new is not None:
+            ranges = self._ranges(median_psd(new))
+            self.blocks.append(
+                {
+                    "gps": gps,
+                    "range_raw_mpc": ranges[0],
+                    "range_cleaned_mpc": ranges[1],
+                }
+            )
 
-    def result(self) -> dict[str, float]:
+    def _ranges(self, power: np.ndarray) -> list[float]:
+        """Range of each series' PSD (0 for a series of zeros so far)."""
+        return [
+            range_of_psd(self.range.freqs, p) if nonzero else 0.0
+            for p, nonzero in zip(power, self.range.nonzero, strict=True)
+        ]
+
+    def result(self) -> dict:
         """``asd_ratio`` (NaN under ``FFTLENGTH`` s of data, 1 if the raw
         PSD is zero in the band), ``range_raw_mpc`` and
-        ``range_cleaned_mpc`` (0 under ``FFTLENGTH`` s or all zeros)."""
+        ``range_cleaned_mpc`` (0 under ``FFTLENGTH`` s or all zeros), and
+        ``blocks``: ``gps``, ``range_raw_mpc``, ``range_cleaned_mpc`` of
+        each block that completed a segment."""
         ratio = float("nan")
         power = self.ratio.psd()
         enough = self.ratio.num_samples >= FFTLENGTH * self.sample_rate
@@ -227,11 +273,10 @@ class ChunkFigures:
         ranges = [0.0, 0.0]
         power = self.range.psd()
         if power is not None:
-            for i in range(2):
-                if self.range.nonzero[i]:
-                    ranges[i] = range_of_psd(self.range.freqs, power[i])
+            ranges = self._ranges(power)
         return {
             "asd_ratio": ratio,
             "range_raw_mpc": ranges[0],
             "range_cleaned_mpc": ranges[1],
+            "blocks": self.blocks,
         }

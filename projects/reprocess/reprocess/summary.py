@@ -1,13 +1,14 @@
 """The summary of a reprocessing: ``<output>/summary/index.html``.
 
 It lists every output file of the span (computed now, finished before,
-failed with its reason) and shows two PNGs from the figures each task
-wrote (``summary/<name>.json``): the in-band ASD ratio per chunk, and the
-BNS range of the raw and cleaned strain over time. ``run.json`` records
-what this run computed, skipped and lost.
+failed with its reason) and draws two charts from the figures each task
+wrote (``summary/<name>.json``): the in-band ASD ratio per file, and the
+BNS range of the raw and cleaned strain over time, a point per block
+(256 s; a point per file from figures written before blocks were kept).
+``run.json`` records what this run computed, skipped and lost.
 
-matplotlib (a Figure, no pyplot) is imported when the summary is drawn:
-the Dask workers import this module with the command's and need none of it.
+The charts are SVG written here, inline in the page: no plotting library
+to import (a second of start-up for a page of two charts).
 """
 
 from __future__ import annotations
@@ -15,14 +16,20 @@ from __future__ import annotations
 import html
 import json
 import logging
+import math
 from pathlib import Path
 
-from utils.atomic import atomic_path, write_json, write_text
+from utils.atomic import write_json, write_text
 
 logger = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
 PAGE_FILE = "index.html"
+WIDTH, HEIGHT = 760, 260  # px of a chart
+LEFT, RIGHT, TOP, BOTTOM = 70, 110, 12, 42  # px of margin around the axes
+TICKS = 5  # labelled values per axis
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c")
+MARKERS_UP_TO = 200  # points drawn as dots too, when no more than this
 
 
 def chunk_figures(summary_dir: Path) -> list[dict]:
@@ -36,28 +43,126 @@ def chunk_figures(summary_dir: Path) -> list[dict]:
     return sorted(out, key=lambda f: f["gps"])
 
 
-def _plot(path: Path, figures: list[dict], what: str) -> None:
-    from matplotlib.figure import Figure
+Series = dict[str, list[tuple[float, float]]]  # label -> (x, y) points
 
-    fig = Figure(figsize=(8, 3.5))
-    ax = fig.subplots()
-    gps = [f["gps"] for f in figures]
-    if what == "ratio":
-        ax.plot(gps, [f["asd_ratio"] for f in figures], "o-")
-        ax.axhline(1.0, color="grey", lw=0.8)
-        ax.set_ylabel("ASD ratio cleaned / raw")
-    else:
-        for key, label in (
-            ("range_raw_mpc", "raw"),
-            ("range_cleaned_mpc", "cleaned"),
-        ):
-            ax.plot(gps, [f[key] for f in figures], "o-", label=label)
-        ax.set_ylabel("BNS range [Mpc]")
-        ax.legend()
-    ax.set_xlabel("GPS start of the chunk")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
+
+def svg_chart(
+    series: Series, xlabel: str, ylabel: str, reference: float | None = None
+) -> str:
+    """An SVG line chart of ``series``, with ``TICKS`` values on each
+    axis, a legend, and a grey line at ``reference``; non-finite points
+    are left out (a gap in the line)."""
+    finite = [
+        (x, y)
+        for points in series.values()
+        for x, y in points
+        if math.isfinite(x) and math.isfinite(y)
+    ]
+    if not finite:
+        return "<p>(no data)</p>"
+    xs = [x for x, _ in finite]
+    ys = [y for _, y in finite] + ([] if reference is None else [reference])
+    x0, x1 = _limits(min(xs), max(xs))
+    y0, y1 = _limits(min(ys), max(ys))
+    inner_w, inner_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+    def px(x: float) -> float:
+        return LEFT + (x - x0) / (x1 - x0) * inner_w
+
+    def py(y: float) -> float:
+        return TOP + (y1 - y) / (y1 - y0) * inner_h
+
+    parts = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{WIDTH}' "
+        f"height='{HEIGHT}' font-family='sans-serif' font-size='11'>",
+        f"<rect x='{LEFT}' y='{TOP}' width='{inner_w}' height='{inner_h}' "
+        "fill='none' stroke='black'/>",
+    ]
+    for i in range(TICKS):
+        x = x0 + (x1 - x0) * i / (TICKS - 1)
+        y = y0 + (y1 - y0) * i / (TICKS - 1)
+        parts.append(
+            f"<text x='{px(x):.1f}' y='{TOP + inner_h + 15}' "
+            f"text-anchor='middle'>{x:.4g}</text>"
+            f"<text x='{LEFT - 5}' y='{py(y) + 4:.1f}' "
+            f"text-anchor='end'>{y:.4g}</text>"
+        )
+    parts.append(
+        f"<text x='{LEFT + inner_w / 2}' y='{HEIGHT - 6}' "
+        f"text-anchor='middle'>{html.escape(xlabel)}</text>"
+        f"<text transform='translate(14 {TOP + inner_h / 2}) rotate(-90)' "
+        f"text-anchor='middle'>{html.escape(ylabel)}</text>"
+    )
+    if reference is not None:
+        parts.append(
+            f"<line x1='{LEFT}' x2='{LEFT + inner_w}' y1='{py(reference):.1f}'"
+            f" y2='{py(reference):.1f}' stroke='grey' stroke-dasharray='4'/>"
+        )
+    for row, (label, points) in enumerate(series.items()):
+        colour = COLOURS[row % len(COLOURS)]
+        for run in _finite_runs(points):
+            line = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in run)
+            parts.append(
+                f"<polyline points='{line}' fill='none' stroke='{colour}'/>"
+            )
+            if len(points) <= MARKERS_UP_TO:
+                parts.extend(
+                    f"<circle cx='{px(x):.1f}' cy='{py(y):.1f}' r='2.5' "
+                    f"fill='{colour}'/>"
+                    for x, y in run
+                )
+        parts.append(
+            f"<text x='{LEFT + inner_w + 8}' y='{TOP + 14 + 16 * row}' "
+            f"fill='{colour}'>{html.escape(label)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _limits(low: float, high: float) -> tuple[float, float]:
+    """The axis range of data in ``[low, high]`` (a margin of 5 %)."""
+    margin = 0.05 * (high - low) or 0.05 * abs(high) or 1.0
+    return low - margin, high + margin
+
+
+def _finite_runs(points: list[tuple[float, float]]):
+    """The runs of consecutive finite points of ``points``."""
+    run: list[tuple[float, float]] = []
+    for x, y in points:
+        if math.isfinite(x) and math.isfinite(y):
+            run.append((x, y))
+        elif run:
+            yield run
+            run = []
+    if run:
+        yield run
+
+
+def charts(figures: list[dict]) -> str:
+    """The page's two charts of ``figures`` (:func:`chunk_figures`)."""
+    if not figures:
+        return ""
+    t0 = figures[0]["gps"]
+    xlabel = f"hours since GPS {t0}"
+
+    def hours(gps: int) -> float:
+        return (gps - t0) / 3600
+
+    ratio = {"ASD ratio": [(hours(f["gps"]), f["asd_ratio"]) for f in figures]}
+    blocks = [b for f in figures for b in f.get("blocks") or [f]]
+    ranges = {
+        label: [(hours(b["gps"]), b[key]) for b in blocks]
+        for label, key in (
+            ("raw", "range_raw_mpc"),
+            ("cleaned", "range_cleaned_mpc"),
+        )
+    }
+    return (
+        "<h2>In-band ASD ratio, cleaned / raw, per file</h2>"
+        + svg_chart(ratio, xlabel, "ASD ratio", reference=1.0)
+        + "<h2>BNS range over time</h2>"
+        + svg_chart(ranges, xlabel, "range [Mpc]")
+    )
 
 
 def write_summary(
@@ -66,7 +171,7 @@ def write_summary(
     skipped: list[str],
     failures: dict[str, str],
 ) -> Path:
-    """Write ``run.json``, the PNGs and ``index.html``; returns the page."""
+    """Write ``run.json`` and ``index.html``; returns the page."""
     write_json(
         summary_dir / RUN_FILE,
         {
@@ -88,9 +193,6 @@ def write_summary(
         f"<li>{html.escape(name)}: {html.escape(reason)}</li>"
         for name, reason in sorted(failures.items())
     )
-    if figures:
-        _plot(summary_dir / "asd_ratio.png", figures, "ratio")
-        _plot(summary_dir / "range.png", figures, "range")
     page = (
         "<!doctype html><html><head><meta charset='utf-8'>"
         "<title>DeepClean reprocessing</title></head><body>"
@@ -98,7 +200,7 @@ def write_summary(
         f"<p>{len(computed)} files computed, {len(skipped)} finished "
         f"before, {len(failures)} failed.</p>"
         f"<h2>Failed chunks</h2><ul>{failed or '<li>none</li>'}</ul>"
-        "<img src='asd_ratio.png'><img src='range.png'>"
+        f"{charts(figures)}"
         "<h2>Chunks</h2><table border='1'><tr><th>file</th>"
         "<th>seconds with input</th><th>ASD ratio (band)</th>"
         "<th>range raw [Mpc]</th><th>range cleaned [Mpc]</th></tr>"

@@ -232,7 +232,7 @@ def clean_chunk(
         state[at * STATE_RATE : to * STATE_RATE] = block.state
         versions[at:to] = block.versions
         present = (block.state[::STATE_RATE] & int(State.INPUT_OK)) > 0
-        figures.add(block.raw, block.cleaned, present)
+        figures.add(block.raw, block.cleaned, present, start)
         del block, strain, witness  # freed before the next block is read
     present = (state[::STATE_RATE] & int(State.INPUT_OK)) > 0
     result = {

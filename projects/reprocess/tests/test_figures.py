@@ -40,7 +40,9 @@ def test_chunk_figures_equal_those_of_the_whole_chunk():
     figures = ChunkFigures(RATE, BAND)
     for first in range(0, seconds, 16):  # blocks of 16 s
         part = slice(first * RATE, (first + 16) * RATE)
-        figures.add(raw[part], cleaned[part], present[first : first + 16])
+        figures.add(
+            raw[part], cleaned[part], present[first : first + 16], first
+        )
     result = figures.result()
     keep = np.repeat(present, RATE)
     whole_raw, whole_cleaned = raw[keep], cleaned[keep]
@@ -56,7 +58,27 @@ def test_chunk_figures_equal_those_of_the_whole_chunk():
 
 def test_too_little_data_gives_no_ratio_and_no_range():
     figures = ChunkFigures(RATE, BAND)
-    figures.add(np.ones(3 * RATE), np.ones(3 * RATE), np.ones(3, bool))
+    figures.add(np.ones(3 * RATE), np.ones(3 * RATE), np.ones(3, bool), 0)
     result = figures.result()
     assert np.isnan(result["asd_ratio"])
     assert result["range_raw_mpc"] == result["range_cleaned_mpc"] == 0.0
+    assert result["blocks"] == []
+
+
+def test_each_block_has_the_range_of_its_own_segments():
+    """A block whose noise is twice as loud has half the range (the
+    range goes as 1/ASD); a cleaned series with a line removed has the
+    raw one's range up to the line's few bins."""
+    rng = np.random.default_rng(3)
+    length, loudness = 64, [1.0, 2.0, 1.0]
+    figures = ChunkFigures(RATE, BAND)
+    for i, scale in enumerate(loudness):
+        raw = scale * rng.normal(size=length * RATE)
+        figures.add(raw, raw.copy(), np.ones(length, bool), 1000 + i * length)
+    blocks = figures.result()["blocks"]
+    assert [b["gps"] for b in blocks] == [1000, 1064, 1128]
+    ranges = np.array([b["range_raw_mpc"] for b in blocks])
+    assert ranges[1] / ranges[0] == pytest.approx(0.5, rel=0.1)
+    assert ranges[2] / ranges[0] == pytest.approx(1.0, rel=0.1)
+    for b in blocks:
+        assert b["range_cleaned_mpc"] == b["range_raw_mpc"]
