@@ -6,23 +6,30 @@
 Stored data: 256 s simulated once (the project's simulator), written as
 64-s llhoft/lldetchar files tiled over the longest span (same samples,
 successive GPS times; the throughput does not depend on the content),
-listed by a LAL cache. Model: the fitted ONNX regression of the tests
-(``projects/reprocess/tests/stored.py``), version 3 of a repository.
+listed by a LAL cache. Model: version 3 of a repository, by default
+the DeepClean network (the production architecture, exported to ONNX as
+the exporter does) with random weights: its cost does not depend on the
+weights, and it is most of a task's; ``--network regression``: the
+fitted ONNX regression of the tests (``projects/reprocess/tests/
+stored.py``), which cleans the data but costs almost nothing.
 
 Prints:
-- real-time factor of the whole command (start-up, LocalCluster, read,
-  clean, write, summary) over 1 h with 1 and 2 workers, and the scaling
-  efficiency (RT(2) / (2 RT(1))), and the command's fixed cost (a 64-s
-  span) and the real-time factors without it. A file is one task, so the
-  hour is cut into ``--scaling-length`` s files (default 900: 4 files), as
-  a real reprocessing of a run has many files: with the default 4096-s
-  files an hour would be one task, which a second worker cannot share;
+- the command's fixed cost (start-up, LocalCluster, summary: a 64-s
+  span), then for each span of ``--scaling-hours`` (1 h and 4 h) the
+  real-time factor of the whole command (start-up, LocalCluster, read,
+  clean, write, summary) with 1 and 2 workers, the scaling efficiency
+  (RT(2) / (2 RT(1))), and both without the fixed cost. A file is one
+  task, so the span is cut into ``--scaling-length`` s files (default
+  900: 4 files an hour), as a real reprocessing of a run has many files:
+  with the default 4096-s files an hour would be one task, which a second
+  worker cannot share;
 - peak RSS per worker for each span in ``--hours`` with the default
   (section's) file length, the command joining a LocalCluster of 2
   workers started here (``--scheduler``), read from the workers after the
   run: a worker holds one file at a time, so its peak must not grow with
   the span;
-- the in-band ASD ratio of the cleaned output (the fixed model).
+- the in-band ASD ratio of the cleaned output (``--network regression``
+  only: random weights clean nothing).
 
 ``--train``: train-as-you-go instead. ``--train-files`` files of
 ``--train-length`` s (one training chunk each) of freshly simulated data
@@ -209,6 +216,19 @@ def removed_fraction(
     return 1 - (band(cleaned) - band(raw - truth)) / band(truth)
 
 
+def write_network(repository: Path, num_witnesses: int) -> None:
+    """Replace the repository's ``model.onnx`` by a DeepClean network of
+    random weights (module docstring)."""
+    import torch
+
+    from bench_offline import export_onnx
+    from utils.nn.architecture import DeepClean
+
+    torch.manual_seed(0)
+    path = repository / "deepclean" / str(stored.VERSION) / "model.onnx"
+    export_onnx(DeepClean(num_witnesses).eval(), path)
+
+
 def bench_train(files: int, length: int, max_epochs: int) -> None:
     """Train-as-you-go vs the fixed model (module docstring);
     ``max_epochs`` > 0 replaces the section's."""
@@ -270,6 +290,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--hours", type=float, nargs="+", default=[1.0, 4.0])
     parser.add_argument(
+        "--network",
+        choices=["deepclean", "regression"],
+        default="deepclean",
+        help="the fixed model (module docstring)",
+    )
+    parser.add_argument(
+        "--scaling-hours",
+        type=float,
+        nargs="+",
+        default=[1.0, 4.0],
+        help="spans of the 1- and 2-worker runs",
+    )
+    parser.add_argument(
         "--scaling-length",
         type=int,
         default=900,
@@ -290,7 +323,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-reprocess-") as name:
         tmp = Path(name)
         sim = stored.simulator()
-        longest = int(max(args.hours) * 3600)
+        longest = int(max(args.hours + args.scaling_hours) * 3600)
         began = time.monotonic()
         paths = write_tiles(
             sim,
@@ -303,40 +336,55 @@ def main() -> None:
         stored.write_repository(
             tmp / "model_repo", sim, stored.fit_coefficients(sim)
         )
+        if args.network == "deepclean":
+            write_network(tmp / "model_repo", len(sim.config.witness_channels))
         print(f"data: {len(paths)} files ({time.monotonic() - began:.0f} s)")
-        walls = {}
         length = args.scaling_length
-        for workers in (1, 2):
-            out = tmp / f"rt-{workers}"
-            more = ("--workers", str(workers), "--frame-length", str(length))
-            walls[workers] = run(command(tmp, out, 1.0, *more), tmp)
-            factor = 3600 / walls[workers]
-            print(
-                f"1 h in {-(-3600 // length)} files of <= {length} s, "
-                f"{workers} worker(s): {walls[workers]:.1f} s wall, "
-                f"{factor:.0f}x real time"
-            )
-        efficiency = walls[1] / (2 * walls[2])
-        print(f"scaling efficiency 1->2 workers: {efficiency:.2f}")
         fixed = run(
             command(tmp, tmp / "rt-0", 64 / 3600, "--workers", "2"), tmp
         )
         print(
             f"fixed cost (start-up, cluster, summary; a 64-s span, 2 "
-            f"workers): {fixed:.1f} s; 1 h without it: "
-            + ", ".join(
-                f"{n} worker(s) {3600 / (walls[n] - fixed):.0f}x"
-                for n in (1, 2)
+            f"workers): {fixed:.1f} s"
+        )
+        for hours in args.scaling_hours:
+            walls = {}
+            for workers in (1, 2):
+                out = tmp / f"rt-{hours:g}h-{workers}"
+                more = (
+                    "--workers",
+                    str(workers),
+                    "--frame-length",
+                    str(length),
+                )
+                walls[workers] = run(command(tmp, out, hours, *more), tmp)
+            span = hours * 3600
+            print(
+                f"{hours:g} h in {-(-span // length):.0f} files of <= "
+                f"{length} s: "
+                + ", ".join(
+                    f"{n} worker(s) {walls[n]:.1f} s wall, "
+                    f"{span / walls[n]:.0f}x real time "
+                    f"({span / (walls[n] - fixed):.0f}x without the fixed "
+                    "cost)"
+                    for n in (1, 2)
+                )
+                + f"; scaling efficiency 1->2 workers "
+                f"{walls[1] / (2 * walls[2]):.2f} "
+                f"({(walls[1] - fixed) / (2 * (walls[2] - fixed)):.2f} "
+                "without the fixed cost)"
             )
-        )
-        summaries = sorted((tmp / "rt-2" / "summary").glob("*HOFT*.json"))
-        ratio = np.mean(
-            [json.loads(p.read_text())["asd_ratio"] for p in summaries]
-        )
-        print(
-            "in-band ASD ratio, fixed model (tiled data, file mean): "
-            f"{ratio:.4f}"
-        )
+        if args.network == "regression":
+            summaries = (tmp / f"rt-{args.scaling_hours[0]:g}h-2").glob(
+                "summary/*HOFT*.json"
+            )
+            ratio = np.mean(
+                [json.loads(p.read_text())["asd_ratio"] for p in summaries]
+            )
+            print(
+                "in-band ASD ratio, fixed model (tiled data, file mean): "
+                f"{ratio:.4f}"
+            )
         for hours in args.hours:
             mib, files = peak_rss(tmp, hours)
             print(
