@@ -91,6 +91,29 @@ class WindowConfig:
         return int(round(self.edge_length * self.sample_rate))
 
 
+def clean_second(
+    second: Second,
+    noise: np.ndarray,
+    window: WindowConfig,
+    taper_in: bool,
+    taper_out: bool,
+) -> np.ndarray:
+    """One model's cleaned strain of ``second``: zeros where the second
+    was dropped (the output marks it), else the strain minus ``noise``
+    tapered next to a dropped neighbour (``taper_in``: the previous one,
+    ``taper_out``: the next one). Streaming and offline cleaning alike."""
+    if second.dropped:
+        return np.zeros_like(noise)
+    return subtract(
+        second.data[0],
+        noise,
+        window.sample_rate,
+        window.taper_length,
+        taper_in,
+        taper_out,
+    )
+
+
 class SecondCleaner:
     """Streaming cleaning of resampled seconds.
 
@@ -233,17 +256,9 @@ class SecondCleaner:
             stretch, first = self.filter.stretch(history, gps)
             ok, version = version_tag(versions)
             noise = tracker.correct(stretch, first, strain, versions)
-            if second.dropped:
-                clean = np.zeros_like(noise)
-            else:
-                clean = subtract(
-                    second.data[0],
-                    noise,
-                    self.window.sample_rate,
-                    self.window.taper_length,
-                    taper_in,
-                    taper_out,
-                )
+            clean = clean_second(
+                second, noise, self.window, taper_in, taper_out
+            )
             cleaned.append((clean, ok, version))
             self.filter.trim(history, gps)
         self.filter.trim(self._strain, gps)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cleaner.cleaning import WindowConfig
+from cleaner.cleaning import WindowConfig, clean_second
 from cleaner.frames import CleanedSecond, OutputFrame, to_frame, version_tag
 from cleaner.gate import OutDqGate
 from cleaner.postprocess import FilterConfig, StreamingFilter
@@ -42,7 +42,6 @@ from cleaner.tracking import (
 from utils.follower import FrameFollower, StreamConfig
 from utils.signal import bandpass
 from utils.stream import Preprocessor, Second
-from utils.subtraction import subtract
 
 
 @dataclass(frozen=True)
@@ -177,17 +176,7 @@ def clean_stretch(
                 fitted,
                 versions[part],
             )
-            if second.dropped:
-                clean = np.zeros(fs)
-            else:
-                clean = subtract(
-                    second.data[0],
-                    noise,
-                    fs,
-                    window.taper_length,
-                    taper_in,
-                    taper_out,
-                )
+            clean = clean_second(second, noise, window, taper_in, taper_out)
             cleaned.append((clean, *version_tag(versions[part])))
         (p_clean, p_ok, p_version), (c_clean, c_ok, c_version) = cleaned
         record = CleanedSecond(
