@@ -27,7 +27,7 @@ RUN_FILE = "run.json"
 PAGE_FILE = "index.html"
 WIDTH, HEIGHT = 760, 260  # px of a chart
 LEFT, RIGHT, TOP, BOTTOM = 70, 110, 12, 42  # px of margin around the axes
-TICKS = 5  # labelled values per axis
+TICKS = 7  # labelled values per axis, at most
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c")
 MARKERS_UP_TO = 200  # points drawn as dots too, when no more than this
 
@@ -49,9 +49,9 @@ Series = dict[str, list[tuple[float, float]]]  # label -> (x, y) points
 def svg_chart(
     series: Series, xlabel: str, ylabel: str, reference: float | None = None
 ) -> str:
-    """An SVG line chart of ``series``, with ``TICKS`` values on each
-    axis, a legend, and a grey line at ``reference``; non-finite points
-    are left out (a gap in the line)."""
+    """An SVG line chart of ``series``, with round values on each axis
+    (:func:`_ticks`), a legend, and a grey line at ``reference``;
+    non-finite points are left out (a gap in the line)."""
     finite = [
         (x, y)
         for points in series.values()
@@ -78,15 +78,16 @@ def svg_chart(
         f"<rect x='{LEFT}' y='{TOP}' width='{inner_w}' height='{inner_h}' "
         "fill='none' stroke='black'/>",
     ]
-    for i in range(TICKS):
-        x = x0 + (x1 - x0) * i / (TICKS - 1)
-        y = y0 + (y1 - y0) * i / (TICKS - 1)
-        parts.append(
-            f"<text x='{px(x):.1f}' y='{TOP + inner_h + 15}' "
-            f"text-anchor='middle'>{x:.4g}</text>"
-            f"<text x='{LEFT - 5}' y='{py(y) + 4:.1f}' "
-            f"text-anchor='end'>{y:.4g}</text>"
-        )
+    parts.extend(
+        f"<text x='{px(x):.1f}' y='{TOP + inner_h + 15}' "
+        f"text-anchor='middle'>{x:g}</text>"
+        for x in _ticks(x0, x1)
+    )
+    parts.extend(
+        f"<text x='{LEFT - 5}' y='{py(y) + 4:.1f}' "
+        f"text-anchor='end'>{y:g}</text>"
+        for y in _ticks(y0, y1)
+    )
     parts.append(
         f"<text x='{LEFT + inner_w / 2}' y='{HEIGHT - 6}' "
         f"text-anchor='middle'>{html.escape(xlabel)}</text>"
@@ -123,6 +124,21 @@ def _limits(low: float, high: float) -> tuple[float, float]:
     """The axis range of data in ``[low, high]`` (a margin of 5 %)."""
     margin = 0.05 * (high - low) or 0.05 * abs(high) or 1.0
     return low - margin, high + margin
+
+
+def _ticks(low: float, high: float) -> list[float]:
+    """Round values (1, 2 or 5 times a power of ten apart, at most
+    ``TICKS``) inside ``[low, high]``."""
+    span = high - low
+    power = 10.0 ** math.floor(math.log10(span / (TICKS - 1)))
+    step = next(
+        power * m for m in (1, 2, 5, 10) if span / (power * m) <= TICKS - 1
+    )
+    first = math.ceil(low / step)
+    count = math.floor(high / step) - first + 1
+    # rounded to the step's decimals: 0.30000000000000004 is written 0.3
+    decimals = max(0, -math.floor(math.log10(step)))
+    return [round((first + i) * step, decimals) for i in range(count)]
 
 
 def _finite_runs(points: list[tuple[float, float]]):

@@ -3,11 +3,15 @@ wrote, a range point per block (a point per file from older figures)."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import re
 import xml.etree.ElementTree as ET
 
-from reprocess.summary import svg_chart, write_summary
+import pytest
+
+from reprocess.summary import TICKS, _ticks, svg_chart, write_summary
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -84,3 +88,18 @@ def test_no_finite_point_is_said_not_drawn():
     assert svg_chart({"a": [(0, float("nan"))]}, "x", "y") == (
         "<p>(no data)</p>"
     )
+
+
+@pytest.mark.parametrize(
+    "low, high", [(-0.2844, 5.973), (104.4, 118.6), (0.0025, 1.048), (7, 7.3)]
+)
+def test_axis_values_are_round_and_inside_the_axis(low, high):
+    ticks = _ticks(low, high)
+    assert 3 <= len(ticks) <= TICKS
+    assert low <= ticks[0] and ticks[-1] <= high
+    steps = {round(b - a, 9) for a, b in itertools.pairwise(ticks)}
+    assert len(steps) == 1
+    (step,) = steps
+    mantissa = step / 10 ** math.floor(math.log10(step))
+    assert round(mantissa, 6) in (1, 2, 5)
+    assert all(len(f"{t:g}") <= 6 for t in ticks)
