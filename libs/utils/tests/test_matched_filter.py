@@ -111,6 +111,9 @@ def test_exact_subtraction_passes_and_gains_on_average() -> None:
         cleaned = background + signal  # raw minus exactly the coupling
         comparison = compare_injection(raw, cleaned, signal, RATE)
         assert injection_problems(comparison) == [], seed
+        # with RAW's PSD for both, the data at the signal did not change:
+        # the gain is the cleaned PSD weighting 58-62 Hz more
+        assert abs(comparison.data_change) < 0.003, seed
         changes.append(comparison.snr_change)
     # the line hid the 58-62 Hz part of the chirp in raw: cleaning wins it
     # back on average (one noise draw may still cost a hair)
@@ -135,6 +138,8 @@ def test_a_prediction_holding_part_of_the_signal_fails(fraction) -> None:
     cleaned = raw - line - fraction * signal
     comparison = compare_injection(raw, cleaned, signal, RATE)
     assert comparison.snr_change < -MAX_SNR_LOSS
+    # the part of the signal taken, seen apart from the PSD's re-weighting
+    assert comparison.data_change == pytest.approx(-fraction, rel=0.15)
     assert injection_problems(comparison)
 
 

@@ -62,6 +62,10 @@ class InjectionComparison:
     Attributes:
         raw_snr, cleaned_snr: peak ``|SNR|`` of each.
         snr_change: ``cleaned_snr / raw_snr - 1``.
+        data_change: the same with RAW's PSD weighting both: the change
+            of the data at the signal alone (signal removed or noise
+            added there); the rest of ``snr_change`` is the cleaned
+            product's own PSD weighting the band differently.
         time_offset: cleaned peak lag - raw peak lag, samples.
         phase_offset: cleaned peak phase - raw peak phase, in (-pi, pi].
     """
@@ -69,6 +73,7 @@ class InjectionComparison:
     raw_snr: float
     cleaned_snr: float
     snr_change: float
+    data_change: float
     time_offset: int
     phase_offset: float
 
@@ -93,6 +98,7 @@ def matched_filter(
     freq_low: float = FREQ_LOW,
     freq_high: float = FREQ_HIGH,
     psd_length: float = PSD_LENGTH,
+    psd: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> FilterResult:
     """Complex matched-filter SNR of ``template`` in ``data``.
 
@@ -104,6 +110,8 @@ def matched_filter(
         sample_rate: Hz.
         freq_low, freq_high: Hz, the band of the inner products.
         psd_length: s, Welch segments of the PSD estimate.
+        psd: ``(freqs, psd)`` to weight with instead of the data's own
+            estimate (:func:`estimate_psd` of other data).
 
     Raises:
         ValueError: shapes differ, the data hold NaNs, or the template has
@@ -115,7 +123,9 @@ def matched_filter(
         raise ValueError(f"data {data.shape} vs template {template.shape}")
     if not np.all(np.isfinite(data)):
         raise ValueError("the data hold NaNs or infinities")
-    freqs_psd, psd = estimate_psd(data, sample_rate, psd_length)
+    if psd is None:
+        psd = estimate_psd(data, sample_rate, psd_length)
+    freqs_psd, psd = psd
     window = tukey(data.size, 2 * TAPER_LENGTH * sample_rate / data.size)
     d = np.fft.rfft(data * window) / sample_rate
     h = np.fft.rfft(template) / sample_rate
@@ -150,15 +160,22 @@ def compare_injection(
     sample_rate: float,
     **options: float,
 ) -> InjectionComparison:
-    """Filter ``raw`` and ``cleaned`` (each with its own PSD) with the same
-    template; ``options`` as for :func:`matched_filter`."""
-    before = matched_filter(raw, template, sample_rate, **options)
+    """Filter ``raw`` and ``cleaned`` (each with its own PSD, and
+    ``cleaned`` with RAW's too) with the same template; ``options`` as for
+    :func:`matched_filter`."""
+    length = options.get("psd_length", PSD_LENGTH)
+    raw_psd = estimate_psd(np.asarray(raw, dtype=float), sample_rate, length)
+    before = matched_filter(raw, template, sample_rate, **options, psd=raw_psd)
     after = matched_filter(cleaned, template, sample_rate, **options)
+    same = matched_filter(
+        cleaned, template, sample_rate, **options, psd=raw_psd
+    )
     phase = np.angle(np.exp(1j * (after.peak_phase - before.peak_phase)))
     return InjectionComparison(
         raw_snr=before.peak_snr,
         cleaned_snr=after.peak_snr,
         snr_change=after.peak_snr / before.peak_snr - 1,
+        data_change=same.peak_snr / before.peak_snr - 1,
         time_offset=after.peak_lag - before.peak_lag,
         phase_offset=float(phase),
     )
