@@ -7,7 +7,9 @@ filter of ``bench/wiener.py`` on the same training stretch; both clean the
 same held-out stretch. Removed fraction of the removable power (from the
 simulator's truth) in: the whole band (58-62 Hz), the line (59.5-60.5 Hz)
 and the sidebands (58-59.5 and 60.5-62 Hz), which are bilinear in the
-witnesses and beyond any linear filter.
+witnesses and beyond any linear filter; and the power each adds just
+outside the band (57-58 and 62-63 Hz), where the band-pass still passes
+part of the prediction.
 
     .venv/trainer/bin/python bench/bench_quality.py [--epochs N]
         [--scene sideband-heavy] [--set train_duration=512 ...]
@@ -44,6 +46,11 @@ REGIONS = {
     "line 59.5-60.5 Hz": ((59.5, 60.5),),
     "sidebands": ((58.0, 59.5), (60.5, 62.0)),
 }
+# Hz, just outside the band: the band-pass's transition, where it still
+# passes part of the prediction, then beyond it (bins of 8-s segments);
+# the cleaned power there must not exceed the raw
+EDGES = ((57.0, 57.375), (57.5, 57.875), (62.125, 62.5), (62.625, 63.0))
+EDGE_FFTLENGTH = 8.0
 
 
 def removed(residual, background, truth) -> dict[str, float]:
@@ -55,6 +62,17 @@ def removed(residual, background, truth) -> dict[str, float]:
         ]
         out[name] = 1 - (power[0] - power[1]) / power[2]
     return out
+
+
+def edge_change(residual, raw) -> dict[str, float]:
+    """Relative power change, cleaned vs raw, in each band of ``EDGES``
+    (positive: the cleaning added power)."""
+    return {
+        f"{lo:g}-{hi:g} Hz": band_power(residual, RATE, lo, hi, EDGE_FFTLENGTH)
+        / band_power(raw, RATE, lo, hi, EDGE_FFTLENGTH)
+        - 1
+        for lo, hi in EDGES
+    }
 
 
 def main() -> None:
@@ -106,6 +124,12 @@ def main() -> None:
     print(f"  {'region':20s} {'DeepClean':>10s} {'Wiener':>10s}")
     for name in REGIONS:
         print(f"  {name:20s} {nn[name]:10.4f} {wf[name]:10.4f}")
+    raw = test.strain[cut]
+    nn_edges = edge_change(residual_nn[cut], raw)
+    wf_edges = edge_change(residual_wf[cut], raw)
+    print("  power added just outside the band (cleaned / raw - 1):")
+    for name in nn_edges:
+        print(f"  {name:20s} {nn_edges[name]:+10.4f} {wf_edges[name]:+10.4f}")
     print(
         f"  fit time: DeepClean {network_time:.0f} s "
         f"({len(result.history)} epochs), Wiener {wiener_time:.1f} s"
