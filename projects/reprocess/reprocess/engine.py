@@ -30,6 +30,8 @@ from typing import Callable, Literal
 
 from distributed import Client, LocalCluster, as_completed
 
+from utils.errors import DeepCleanError
+
 logger = logging.getLogger(__name__)
 
 ClusterKind = Literal["local", "htcondor", "slurm"]
@@ -134,38 +136,62 @@ def job_cluster(config: EngineConfig):
     raise ValueError(f"no batch cluster of kind {config.cluster!r}")
 
 
+class NoWorkers(DeepCleanError):
+    """No Dask worker to run on: no scheduler at the address, local
+    worker processes that could not start, or no worker within
+    ``start_timeout``."""
+
+
 def connect(config: EngineConfig) -> tuple[Client, object | None]:
     """A client and the cluster started for it (None when joining).
 
     Raises:
-        TimeoutError: no worker within ``start_timeout``.
-        OSError: no scheduler at ``config.scheduler``.
-        RuntimeError: the local worker processes could not start.
+        NoWorkers: with the reason; whatever was started for it (local
+            processes, batch jobs) is closed first.
     """
-    cluster = None
-    if config.scheduler:
-        client = Client(config.scheduler, timeout=config.start_timeout)
-    elif config.cluster == "local":
-        cluster = LocalCluster(
-            n_workers=config.num_workers,
-            threads_per_worker=1,
-            processes=True,
-            memory_limit=config.worker_memory,
-            dashboard_address=config.dashboard_address,
-            preload=WORKER_PRELOAD,
-        )
-        client = Client(cluster, timeout=config.start_timeout)
-    else:
-        cluster = job_cluster(config)
-        cluster.scale(jobs=config.num_workers)
-        client = Client(cluster, timeout=config.start_timeout)
-    client.wait_for_workers(1, timeout=config.start_timeout)
+    client = cluster = None
+    try:
+        if config.scheduler:
+            client = Client(config.scheduler, timeout=config.start_timeout)
+        elif config.cluster == "local":
+            cluster = LocalCluster(
+                n_workers=config.num_workers,
+                threads_per_worker=1,
+                processes=True,
+                memory_limit=config.worker_memory,
+                dashboard_address=config.dashboard_address,
+                preload=WORKER_PRELOAD,
+            )
+        else:
+            cluster = job_cluster(config)
+            cluster.scale(jobs=config.num_workers)
+        if client is None:
+            client = Client(cluster, timeout=config.start_timeout)
+        client.wait_for_workers(1, timeout=config.start_timeout)
+    except (TimeoutError, OSError, RuntimeError) as exc:
+        disconnect(client, cluster)
+        raise NoWorkers(f"{type(exc).__name__}: {exc}") from exc
     logger.info(
         "Dask: %d workers, dashboard %s",
         len(client.scheduler_info()["workers"]),
         client.dashboard_link,
     )
     return client, cluster
+
+
+def disconnect(client: Client | None, cluster: object | None) -> None:
+    """Close ``client`` and ``cluster`` (either may be None): the local
+    worker processes stop, batch jobs are cancelled. A cluster that fails
+    to close (dask-jobqueue asserts on jobs that never started, after
+    stopping its scheduler) is logged, not raised: the reason the command
+    stops is the one to report."""
+    if client is not None:
+        client.close()
+    if cluster is not None:
+        try:
+            cluster.close()
+        except Exception as exc:  # noqa: BLE001 - cleanup on the way out
+            logger.warning("closing the Dask cluster: %r", exc)
 
 
 class ProgressBar:

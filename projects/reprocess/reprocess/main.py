@@ -21,7 +21,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import List, Optional
 
 from reprocess.config import ReprocessSettings
-from reprocess.engine import connect, run_chunks, run_trained_chunks
+from reprocess.engine import (
+    NoWorkers,
+    connect,
+    disconnect,
+    run_chunks,
+    run_trained_chunks,
+)
 from reprocess.model import load_version
 from reprocess.plan import make_plan
 from reprocess.reading import probe_rates
@@ -37,10 +43,6 @@ from utils.errors import ConfigError, ModelError
 from utils.startup import CANNOT_START, configure_service
 
 logger = logging.getLogger("reprocess")
-
-# connect's failures: no worker in time, no scheduler at the address,
-# local worker processes that could not start
-NO_WORKERS = (TimeoutError, OSError, RuntimeError)
 
 
 def prepare(settings: ReprocessSettings) -> tuple[TaskConfig, object]:
@@ -104,12 +106,9 @@ def release(connecting: Future) -> None:
     """Close the client and cluster ``connecting`` started, if it did
     (the command stops before running anything)."""
     try:
-        client, cluster = connecting.result()
-    except NO_WORKERS:
-        return
-    client.close()
-    if cluster is not None:
-        cluster.close()
+        disconnect(*connecting.result())
+    except NoWorkers:
+        pass
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -137,7 +136,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         )
         try:
             client, cluster = connecting.result()
-        except NO_WORKERS:
+        except NoWorkers:
             logger.exception("no Dask workers")
             return CANNOT_START
     failures: dict[str, str] = {}
@@ -160,9 +159,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         failures = {"run": str(exc)}
         results = []
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        disconnect(client, cluster)
     page = write_summary(
         settings.summary_dir,
         [r["name"] for r in results],

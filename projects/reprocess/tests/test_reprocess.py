@@ -21,6 +21,7 @@ import pytest
 import stored
 
 from conftest import StoredData
+from reprocess import engine
 from reprocess.cleaning import clean_block
 from reprocess.config import ReprocessSettings
 from reprocess.engine import job_cluster
@@ -336,3 +337,36 @@ def test_batch_job_script(kind, tmp_path):
         assert "#SBATCH --mem=6G" in script
         assert "#SBATCH -A ligo.dev.o4.detchar.deepclean" in script
         assert "#SBATCH -t 04:00:00" in script
+
+
+def test_batch_jobs_that_never_start_are_cancelled(tmp_path, monkeypatch):
+    """No HTCondor pool can exist here: ``condor_submit`` and ``condor_rm``
+    are stand-ins on PATH that queue the jobs (they never start) and
+    record what is cancelled. ``connect`` gives up after ``start_timeout``
+    with NoWorkers and cancels the jobs it submitted instead of leaving
+    them in the queue."""
+    bin_dir, record = tmp_path / "bin", tmp_path / "condor.log"
+    bin_dir.mkdir()
+    for name, body in (
+        ("condor_submit", 'echo "1 job(s) submitted to cluster 42."'),
+        ("condor_rm", 'echo "All jobs in cluster $1 have been marked"'),
+    ):
+        script = bin_dir / name
+        script.write_text(f'#!/bin/sh\necho "{name} $*" >> {record}\n{body}\n')
+        script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    settings = load_settings(
+        cluster="htcondor",
+        workers=2,
+        output_dir=tmp_path / "out",
+        gps_start=START,
+        gps_end=END,
+        start_timeout=3,
+    )
+    began = time.monotonic()
+    with pytest.raises(engine.NoWorkers, match="TimeoutError"):
+        engine.connect(settings.engine_config())
+    assert time.monotonic() - began < 30
+    calls = record.read_text().splitlines()
+    assert sum(c.startswith("condor_submit ") for c in calls) == 2
+    assert calls.count("condor_rm 42.0") == 2  # both jobs cancelled
