@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import glob
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -53,16 +54,27 @@ class SourceConfig:
 def from_patterns(data_dir: Path, patterns: Iterable[str]) -> list[FrameFile]:
     """The frame files matching ``patterns`` (globs under ``data_dir``).
 
-    Files whose names are not LIGO frame names are skipped.
+    What is not a regular file with a LIGO frame name (a temporary file,
+    a folder, a link to nothing) is passed over, and counted in the log.
     """
-    out = []
+    out, strays = [], []
     for pattern in patterns:
         for path in sorted(glob.glob(str(Path(data_dir) / pattern))):
             try:
                 name = FrameName.parse(path)
             except ValueError:
+                strays.append(path)
+                continue
+            if not os.path.isfile(path):
+                strays.append(path)
                 continue
             out.append(_frame_file(name, path))
+    if strays:
+        logger.warning(
+            "passed over %d paths that are not frame files, e.g. %s",
+            len(strays),
+            ", ".join(strays[:3]),
+        )
     return out
 
 

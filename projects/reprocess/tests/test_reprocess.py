@@ -370,3 +370,49 @@ def test_batch_jobs_that_never_start_are_cancelled(tmp_path, monkeypatch):
     calls = record.read_text().splitlines()
     assert sum(c.startswith("condor_submit ") for c in calls) == 2
     assert calls.count("condor_rm 42.0") == 2  # both jobs cancelled
+
+
+def test_a_mislabelled_file_fails_its_chunk_and_strays_are_ignored(
+    data, tmp_path
+):
+    """A file's name is a claim: the middle strain file holds the first
+    file's samples (a valid frame, wrong GPS). Its chunk fails, named with
+    the file; stray files beside the frames (an unparsable name, a
+    temporary file, a folder named like a frame) are passed over."""
+    archive = tmp_path / "archive"
+    shutil.copytree(data.archive[0].parent, archive)
+    middle = stored.GPS + stored.FILE_LENGTH
+    name = f"L-L1_llhoft-{middle}-{stored.FILE_LENGTH}.gwf"
+    first = f"L-L1_llhoft-{stored.GPS}-{stored.FILE_LENGTH}.gwf"
+    shutil.copyfile(archive / first, archive / name)
+    (archive / "L-L1_llhoft-latest.gwf").write_bytes(b"not a frame")
+    (archive / f".{first}.tmp").write_bytes(b"half written")
+    # inside the last chunk's span: read as a frame, it would fail it
+    (archive / f"L-L1_llhoft-{middle + 40}-1.gwf").mkdir()
+    out = tmp_path / "out"
+    end = stored.GPS + stored.NUM_FILES * stored.FILE_LENGTH
+    done = run_script(
+        "reprocess",
+        *flags(data, out, stored.GPS, end),
+        "--data-dir",
+        str(archive),
+        "--frame-patterns",
+        "L-L1_llhoft-*.gwf",
+        "L-L1_lldetchar-*.gwf",
+        "--frame-length",
+        str(stored.FILE_LENGTH),
+        "--workers",
+        "1",
+        "--retries",
+        "0",
+        timeout=RUN_TIMEOUT,
+        env=service_environ(data.root),
+    )
+    log = done.stdout + done.stderr
+    assert done.returncode == 1, log[-3000:]
+    failed = f"L-L1_HOFT_DEEPCLEAN-{middle}-{stored.FILE_LENGTH}.gwf"
+    record = run_record(out)
+    assert list(record["failed"]) == [failed], record
+    assert name in record["failed"][failed]
+    assert len(outputs(out)) == stored.NUM_FILES - 1
+    assert "passed over 2 paths that are not frame files" in log
