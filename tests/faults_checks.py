@@ -359,6 +359,9 @@ def exporter_down_new_run(chaos: Chaos, hold: float, drops: int) -> Outcome:
             HANG_TIMEOUT,
             0.5,
         )
+        # the monitor may have read the verdict's frame before the
+        # watcher's next look at the carousel: count once it has too
+        chaos.watcher.wait_for(verdict["gps"], HANG_TIMEOUT)
         if verdict["status"] == "validated":
             wait_until(
                 lambda: pipe.versions()["production"] == version,
