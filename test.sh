@@ -23,23 +23,21 @@ ROOT=$PWD
 scripts/ensure_system_packages.sh --with-browser \
     || echo "test.sh: continuing; tests needing the missing packages will say so"
 
+# suite -> the environment it runs in, and its pytest arguments; a
+# service's suite is its own tests in its own environment
 declare -A ENV=(
-    [lint]=tests [utils]=replay [nn]=trainer [interop]=monitor [replay]=replay
-    [trainer]=trainer [exporter]=exporter [cleaner]=cleaner
-    [monitor]=monitor [reprocess]=reprocess [e2e]=tests
+    [lint]=tests [utils]=replay [nn]=trainer [interop]=monitor [e2e]=tests
 )
 declare -A ARGS=(
     [utils]="libs/utils/tests --ignore-glob=*test_nn_* --ignore=libs/utils/tests/test_gwpy_interop.py"
     [nn]="$(ls libs/utils/tests/test_nn_*.py 2>/dev/null | tr '\n' ' ')"
     [interop]="libs/utils/tests/test_gwpy_interop.py"
-    [replay]="projects/replay/tests"
-    [trainer]="projects/trainer/tests"
-    [exporter]="projects/exporter/tests"
-    [cleaner]="projects/cleaner/tests"
-    [monitor]="projects/monitor/tests"
-    [reprocess]="projects/reprocess/tests"
     [e2e]="tests"
 )
+for service in replay trainer exporter cleaner monitor reprocess; do
+    ENV[$service]=$service
+    ARGS[$service]="projects/$service/tests"
+done
 ORDER=(lint utils nn interop replay trainer exporter cleaner monitor reprocess e2e)
 suites=("$@")
 [[ ${#suites[@]} -gt 0 ]] || suites=("${ORDER[@]}")

@@ -15,6 +15,10 @@ Hz resolution):
   multi-input Wiener filter (``bench/wiener.py``) refitted on the newest
   ``train_duration`` s of data every ``retrain_cadence`` s, as the trainer
   is (the same information, without the latency);
+- the same for the ceiling, ``raw - bandpass(truth)``: a perfect
+  prediction through the cleaner's band-pass; coupled noise in the
+  filter's transition at the band's edges stays whatever the model, so
+  on a scene whose sidebands reach the edges no model gets 1;
 - the band over the last half of the run, and the lowest 300-s window of
   each region (drift; OUT_DQ below 0 = worse than raw there);
 - the seconds the OUT_DQ gate was open, PRODUCTION's out-of-band change,
@@ -121,14 +125,19 @@ class Segments:
 
 def pipeline_segments(pipe, gps0, gps1):
     """PRODUCTION and OUT_DQ segments from the carousel frames, the seconds
-    with the OUT_DQ gate open, and PRODUCTION's out-of-band change."""
+    with the OUT_DQ gate open, and PRODUCTION's out-of-band change; and
+    the ceiling: what a perfect prediction would remove once through the
+    cleaner's band-pass (zero-phase, as the cleaner's streaming filter
+    approximates it): the coupled noise that lies in the filter's
+    transition at the band's edges stays, whatever the model."""
     ch = pipe.channels
     out = {"PRODUCTION": Segments.empty(), "OUT_DQ": Segments.empty()}
-    raw_all, prod_all, gate_open = [], [], 0
+    raw_all, prod_all, truth_all, gate_open = [], [], [], 0
     for start in range(gps0, gps1 - SEGMENT + 1, SEGMENT):
         frames = [pipe.frame(g) for g in range(start, start + SEGMENT)]
         raw = np.concatenate([f[ch.raw] for f in frames])
         truth = truth_4096(pipe.data_dir, pipe.ifo, start, start + SEGMENT)
+        truth_all.append(truth)
         gate_open += sum(
             bool(np.all(f[ch.state] & State.OUT_DQ_ON)) for f in frames
         )
@@ -141,11 +150,27 @@ def pipeline_segments(pipe, gps0, gps1):
             if name == "PRODUCTION":
                 raw_all.append(raw)
                 prod_all.append(cleaned)
+    out["ceiling"] = ceiling_segments(pipe, raw_all, truth_all)
     tail = slice(-min(len(raw_all), 75), None)  # the last ~600 s
     oob = out_of_band_change(
         np.concatenate(prod_all[tail]), np.concatenate(raw_all[tail])
     )
     return out, gate_open, oob
+
+
+def ceiling_segments(pipe, raw: list, truth: list) -> Segments:
+    """Segments of ``raw - bandpass(truth)``, the band-pass the cleaner's
+    (``freq_low``, ``freq_high``, ``filter_order``) over the whole run."""
+    band = [
+        float(pipe.setting("cleaner", k)) for k in ("freq_low", "freq_high")
+    ]
+    order = int(pipe.setting("cleaner", "filter_order"))
+    passed = bandpass(np.concatenate(truth), *band, RATE, order)
+    segments = Segments.empty()
+    for k, (r, t) in enumerate(zip(raw, truth, strict=True)):
+        cut = slice(k * t.size, (k + 1) * t.size)
+        segments.add(r - passed[cut], r - t, t)
+    return segments
 
 
 def wiener_segments(sim, gps0, gps1, train_duration, cadence) -> Segments:
