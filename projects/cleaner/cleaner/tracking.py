@@ -134,6 +134,9 @@ class GainTracker:
         )
         self._version: int | None = None
         self._applied = np.zeros(size)
+        # the line part of the next second (and the Q samples before it)
+        # as this second's stretch gives it: the split's start
+        self._line_ahead: np.ndarray | None = None
 
     @property
     def version(self) -> int | None:
@@ -199,24 +202,37 @@ class GainTracker:
         return corrected
 
     def _basis(self, stretch: np.ndarray, first: int) -> np.ndarray:
-        """``(2 * parts, fs)``: each part and its copy Q samples late."""
+        """``(2 * parts, fs)``: each part and its copy Q samples late.
+
+        The line part is a band-pass of this second's stretch, whose edge
+        error differs from the previous second's: split afresh each
+        second, consecutive parts would disagree at their common boundary,
+        and unequal gains would subtract the jump, a click each second
+        (broadband power out of the band). So the split starts where the
+        previous second's left it (its estimate of this second) and moves
+        linearly to this second's own; the parts still sum to the
+        prediction.
+        """
         c, fs, q = self.config, self.config.sample_rate, self.config.delay
         if first < q:
             raise ValueError(f"need {q} samples before the second")
-        parts = [stretch]
-        if c.line_width:
-            half = c.line_width / 2
-            line = bandpass(
-                stretch, c.centre - half, c.centre + half, fs, LINE_ORDER
-            )
-            parts = [line, stretch - line]
-        rows = []
-        for part in parts:
-            rows += [
-                part[first : first + fs],
-                part[first - q : first + fs - q],
-            ]
-        return np.array(rows)
+        span = slice(first - q, first + fs)  # the late copy's start on
+        y = stretch[span]
+        if not c.line_width:
+            return np.array([y[q:], y[:fs]])
+        half = c.line_width / 2
+        line = bandpass(
+            stretch, c.centre - half, c.centre + half, fs, LINE_ORDER
+        )
+        now = line[span]
+        if self._line_ahead is not None:
+            weight = np.clip(1 - np.arange(fs + q) / fs, 0, 1)
+            now = weight * self._line_ahead + (1 - weight) * now
+        ahead = slice(first + fs - q, first + 2 * fs)
+        fits = line.size >= ahead.stop
+        self._line_ahead = line[ahead].copy() if fits else None
+        side = y - now
+        return np.array([now[q:], now[:fs], side[q:], side[:fs]])
 
     def _fit(self) -> np.ndarray:
         """``[c_0, d_0, c_1, d_1]`` fitted on the stored seconds, or no
