@@ -255,7 +255,7 @@ class SecondCleaner:
         ):
             stretch, first = self.filter.stretch(history, gps)
             ok, version = version_tag(versions)
-            noise = tracker.correct(stretch, first, strain, versions)
+            noise = tracker.correct(gps, stretch, first, strain, versions)
             clean = clean_second(
                 second, noise, self.window, taper_in, taper_out
             )

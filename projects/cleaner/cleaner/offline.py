@@ -171,6 +171,7 @@ def clean_stretch(
             filtered, (p_versions, c_versions), trackers, strict=True
         ):
             noise = tracker.correct(
+                second.gps,
                 padded[i * fs : (i + 1) * fs + 2 * margin],
                 margin,
                 fitted,

@@ -137,6 +137,7 @@ class GainTracker:
         # the line part of the next second (and the Q samples before it)
         # as this second's stretch gives it: the split's start
         self._line_ahead: np.ndarray | None = None
+        self._ahead_gps: int | None = None
 
     @property
     def version(self) -> int | None:
@@ -149,6 +150,7 @@ class GainTracker:
         the correction moves on from them without a jump."""
         self._fits = other._fits.copy()
         self._version = other._version
+        self._line_ahead = None  # of the model replaced
 
     @property
     def gains(self) -> dict[str, complex]:
@@ -159,6 +161,7 @@ class GainTracker:
 
     def correct(
         self,
+        gps: int,
         stretch: np.ndarray,
         first: int,
         strain: np.ndarray | None,
@@ -167,6 +170,8 @@ class GainTracker:
         """The corrected prediction of one second.
 
         Args:
+            gps: the second (the split continues from the previous
+                call's only when that was ``gps - 1`` of the same model).
             stretch: the band-passed prediction around the second, at
                 least Q samples before it and a second's worth of context
                 either side for the line's band-pass.
@@ -188,6 +193,10 @@ class GainTracker:
         if version != self._version:
             self._fits.clear()
             self._version = version
+            self._line_ahead = None
+        if gps != self._ahead_gps:
+            self._line_ahead = None
+        self._ahead_gps = gps + 1
         basis = self._basis(stretch, first)
         target = self._fit() if version else np.zeros_like(self._applied)
         ramp = np.arange(1, fs + 1) / fs

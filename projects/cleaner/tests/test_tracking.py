@@ -57,6 +57,7 @@ def run(
         version = 1 if versions is None else versions[i]
         out.append(
             tracker.correct(
+                i,
                 padded[i * RATE : (i + 1) * RATE + 2 * MARGIN],
                 MARGIN,
                 strain[part] if fitted(i) else None,
@@ -162,8 +163,8 @@ def test_production_adopts_the_canary_fits_at_a_promotion():
         fitted = strain[i * RATE : (i + 1) * RATE]
         versions = np.full(RATE, 1 if i < switch else 2)
         follow_promotion(production, canary, versions)
-        out.append(production.correct(window, MARGIN, fitted, versions))
-        canary.correct(window, MARGIN, fitted, np.full(RATE, 2))
+        out.append(production.correct(i, window, MARGIN, fitted, versions))
+        canary.correct(i, window, MARGIN, fitted, np.full(RATE, 2))
     correction = np.concatenate(out) - data["stale"]
     after = slice((switch + 1) * RATE, (switch + CONFIG.min_length) * RATE)
     assert np.sqrt(np.mean(correction[after] ** 2)) > 0.05
@@ -193,7 +194,7 @@ def test_a_second_of_two_versions_is_not_fitted():
     for i in range(DURATION):
         window = padded[i * RATE : (i + 1) * RATE + 2 * MARGIN]
         part = slice(i * RATE, (i + 1) * RATE)
-        out = tracker.correct(window, MARGIN, strain[part], mixed)
+        out = tracker.correct(i, window, MARGIN, strain[part], mixed)
         np.testing.assert_array_equal(out, data["stale"][part])
 
 
