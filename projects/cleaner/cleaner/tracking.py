@@ -31,8 +31,9 @@ Rules that keep it harmless:
   gain larger than ``max_gain``; a model of nothing on clean data, whose
   prediction only adds to the residual, is shrunk, never amplified;
 - the correction moves linearly across each second, from the previous
-  second's to this one's: the subtraction stays continuous, so nothing
-  leaks out of the band.
+  second's to this one's, and so does the split into line and sidebands
+  (each second's band-pass of the line has its own edge error): the
+  subtraction stays continuous, so nothing leaks out of the band.
 
 ``bench/bench_couplings.py`` measures what it removes on the drifting
 scene (README, "Hard couplings").
