@@ -135,10 +135,12 @@ class GainTracker:
         )
         self._version: int | None = None
         self._applied = np.zeros(size)
-        # the line part of the next second (and the Q samples before it)
-        # as this second's stretch gives it: the split's start
-        self._line_ahead: np.ndarray | None = None
-        self._ahead_gps: int | None = None
+        # (gps, version, line): the line part of second gps (and the Q
+        # samples before it) as the previous second's stretch of that
+        # model version gave it; where the split of gps starts
+        self._ahead: tuple[int, int, np.ndarray] | None = None
+        q, fs = config.delay, config.sample_rate
+        self._fade = np.clip(1 - np.arange(fs + q) / fs, 0, 1)
 
     @property
     def version(self) -> int | None:
@@ -151,7 +153,6 @@ class GainTracker:
         the correction moves on from them without a jump."""
         self._fits = other._fits.copy()
         self._version = other._version
-        self._line_ahead = None  # of the model replaced
 
     @property
     def gains(self) -> dict[str, complex]:
@@ -171,8 +172,8 @@ class GainTracker:
         """The corrected prediction of one second.
 
         Args:
-            gps: the second (the split continues from the previous
-                call's only when that was ``gps - 1`` of the same model).
+            gps: the second (the split continues the previous call's
+                only when that was ``gps - 1`` of the same model version).
             stretch: the band-passed prediction around the second, at
                 least Q samples before it and a second's worth of context
                 either side for the line's band-pass.
@@ -194,11 +195,7 @@ class GainTracker:
         if version != self._version:
             self._fits.clear()
             self._version = version
-            self._line_ahead = None
-        if gps != self._ahead_gps:
-            self._line_ahead = None
-        self._ahead_gps = gps + 1
-        basis = self._basis(stretch, first)
+        basis = self._basis(stretch, first, gps, version)
         target = self._fit() if version else np.zeros_like(self._applied)
         ramp = np.arange(1, fs + 1) / fs
         gains = self._applied[:, None] + np.outer(target - self._applied, ramp)
@@ -211,7 +208,9 @@ class GainTracker:
             )
         return corrected
 
-    def _basis(self, stretch: np.ndarray, first: int) -> np.ndarray:
+    def _basis(
+        self, stretch: np.ndarray, first: int, gps: int, version: int
+    ) -> np.ndarray:
         """``(2 * parts, fs)``: each part and its copy Q samples late.
 
         The line part is a band-pass of this second's stretch, whose edge
@@ -235,12 +234,12 @@ class GainTracker:
             stretch, c.centre - half, c.centre + half, fs, LINE_ORDER
         )
         now = line[span]
-        if self._line_ahead is not None:
-            weight = np.clip(1 - np.arange(fs + q) / fs, 0, 1)
-            now = weight * self._line_ahead + (1 - weight) * now
+        if self._ahead is not None and self._ahead[:2] == (gps, version):
+            now = self._fade * self._ahead[2] + (1 - self._fade) * now
         ahead = slice(first + fs - q, first + 2 * fs)
-        fits = line.size >= ahead.stop
-        self._line_ahead = line[ahead].copy() if fits else None
+        self._ahead = None
+        if line.size >= ahead.stop:
+            self._ahead = (gps + 1, version, line[ahead].copy())
         side = y - now
         return np.array([now[q:], now[:fs], side[q:], side[:fs]])
 
