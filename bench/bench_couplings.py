@@ -18,10 +18,15 @@ Hz resolution):
 - the same for the ceiling, ``raw - bandpass(truth)``: a perfect
   prediction through the cleaner's band-pass; coupled noise in the
   filter's transition at the band's edges stays whatever the model, so
-  on a scene whose sidebands reach the edges no model gets 1;
+  on a scene whose sidebands reach the edges no model gets 1; and for
+  "ceiling + margins", the band-pass ``filter_margin`` Hz wider on each
+  side, what the cleaner's tracked margins may reach;
 - the band over the last half of the run, and the lowest 300-s window of
   each region (drift; OUT_DQ below 0 = worse than raw there);
-- the seconds the OUT_DQ gate was open, PRODUCTION's out-of-band change,
+- the seconds the OUT_DQ gate was open, PRODUCTION's out-of-band change
+  (20-50 and 70-500 Hz) and its power change in the margins just outside
+  the band (57.5-58 and 62-62.5 Hz: removed where the coupling reaches,
+  never added),
   the time to the first promotion, the versions exported, the production
   watch's stale alarms and the trainer's runs at the monitor's request;
 - the latency of every frame of the run, training included (carousel
@@ -60,7 +65,7 @@ from pipeline import Pipeline, wait_until  # noqa: E402
 from quality import out_of_band_change, truth_4096  # noqa: E402
 from scenes import scene_config  # noqa: E402
 from utils.channels import State  # noqa: E402
-from utils.signal import bandpass, psd  # noqa: E402
+from utils.signal import band_power, bandpass, psd  # noqa: E402
 from utils.simulation import Simulator, preprocessed  # noqa: E402
 from wiener import WienerFilter  # noqa: E402
 
@@ -68,6 +73,7 @@ RATE = 4096
 SEGMENT = 8  # s per analysis segment
 WINDOW = 300  # s, the drift windows
 REGIONS = ("band", "line", "sidebands")
+MARGINS = ((57.5, 58.0), (62.0, 62.5))  # Hz, just outside the band
 
 
 def region_masks() -> np.ndarray:
@@ -150,20 +156,29 @@ def pipeline_segments(pipe, gps0, gps1):
             if name == "PRODUCTION":
                 raw_all.append(raw)
                 prod_all.append(cleaned)
+    margin = float(pipe.setting("cleaner", "filter_margin"))
     out["ceiling"] = ceiling_segments(pipe, raw_all, truth_all)
+    if margin:
+        out["+ margins"] = ceiling_segments(pipe, raw_all, truth_all, margin)
     tail = slice(-min(len(raw_all), 75), None)  # the last ~600 s
-    oob = out_of_band_change(
-        np.concatenate(prod_all[tail]), np.concatenate(raw_all[tail])
-    )
-    return out, gate_open, oob
+    cleaned, raw = (np.concatenate(x[tail]) for x in (prod_all, raw_all))
+    changes = {"out of band": out_of_band_change(cleaned, raw)}
+    for low, high in MARGINS:
+        powers = [
+            band_power(x, RATE, low, high, SEGMENT) for x in (cleaned, raw)
+        ]
+        changes[f"{low:g}-{high:g} Hz"] = powers[0] / powers[1] - 1
+    return out, gate_open, changes
 
 
-def ceiling_segments(pipe, raw: list, truth: list) -> Segments:
+def ceiling_segments(pipe, raw: list, truth: list, margin=0.0) -> Segments:
     """Segments of ``raw - bandpass(truth)``, the band-pass the cleaner's
-    (``freq_low``, ``freq_high``, ``filter_order``) over the whole run."""
-    band = [
+    (``freq_low``, ``freq_high``, ``filter_order``; ``margin`` Hz wider on
+    each side) over the whole run."""
+    low, high = (
         float(pipe.setting("cleaner", k)) for k in ("freq_low", "freq_high")
-    ]
+    )
+    band = (low - margin, high + margin)
     order = int(pipe.setting("cleaner", "filter_order"))
     passed = bandpass(np.concatenate(truth), *band, RATE, order)
     segments = Segments.empty()
@@ -279,14 +294,14 @@ def pipeline(tmp: Path, scene: str, duration: int) -> Pipeline:
 def analyse(pipe: Pipeline, run: dict) -> None:
     gps0 = run["gps0"]
     gps1 = gps0 + run["duration"]
-    products, gate_open, oob = pipeline_segments(pipe, gps0, gps1)
+    products, gate_open, changes = pipeline_segments(pipe, gps0, gps1)
     train_duration = int(pipe.setting("trainer", "train_duration"))
     cadence = int(pipe.setting("trainer", "retrain_cadence"))
     sim = Simulator(scene_config(run["scene"], pipe.config, ifo=pipe.ifo))
     products["Wiener"] = wiener_segments(
         sim, gps0, gps1, train_duration, cadence
     )
-    report(run, products, gate_open, oob)
+    report(run, products, gate_open, changes)
     print(latency_line(pipe))
 
 
@@ -304,7 +319,7 @@ def latency_line(pipe: Pipeline) -> str:
     )
 
 
-def report(run, products, gate_open, oob) -> None:
+def report(run, products, gate_open, changes) -> None:
     versions = run["versions"]
     exported = [v["version"] for v in versions["versions"]]
     print(
@@ -350,9 +365,16 @@ def report(run, products, gate_open, oob) -> None:
             f"{windows[:, 0].max():.3f})"
         )
     seconds = count * SEGMENT
+    margins = ", ".join(
+        f"{name} {100 * v:+.2f} %"
+        for name, v in changes.items()
+        if name != "out of band"
+    )
     print(
         f"  OUT_DQ gate open {gate_open} of {seconds} s; PRODUCTION "
-        f"out-of-band change (last 600 s) {100 * oob:.2f} %"
+        f"(last 600 s): out-of-band change "
+        f"{100 * changes['out of band']:.2f} %; power change just "
+        f"outside the band: {margins}"
     )
 
 

@@ -11,7 +11,10 @@ witnesses and beyond any linear filter; and the power each adds just
 outside the band (57-58 and 62-63 Hz), where the band-pass still passes
 part of the prediction. Beside them the ceiling: a perfect prediction
 through the same band-pass (the coupled noise in the filter's transition
-at the band's edges stays, whatever the model).
+at the band's edges stays, whatever the model). "+ margins" band-passes
+the same prediction ``filter_margin`` Hz wider on each side: what the
+cleaner subtracts where its tracker fits the margins at a gain of 1 (where
+they would add power it fits them at 0, and the plain column holds).
 
     .venv/trainer/bin/python bench/bench_quality.py [--epochs N]
         [--scene sideband-heavy] [--set train_duration=512 ...]
@@ -34,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_trainer import GPS_START, train_config  # noqa: E402
 from scenes import scene_config  # noqa: E402
-from utils.nn.evaluate import clean  # noqa: E402
+from utils.nn.evaluate import predict_noise  # noqa: E402
 from utils.nn.simdata import simulate_stretch  # noqa: E402
 from utils.nn.train import train  # noqa: E402
 from utils.signal import band_power, bandpass  # noqa: E402
@@ -102,16 +105,16 @@ def main() -> None:
     )
 
     # the predictions are band-passed as the cleaner does, with the
-    # trainer section's band (--set freq_low=... tries another); the
-    # regions judged stay 58-62 Hz
-    passband = (section.freq_low, section.freq_high)
+    # trainer section's band (--set freq_low=... tries another) and with
+    # its margins; the regions judged stay 58-62 Hz
+    passband, wide = (section.freq_low, section.freq_high), section.filter_band
     order = int(section.filter_order)
     tic = time.perf_counter()
     result = train(train_data, config)
     network_time = time.perf_counter() - tic
-    residual_nn = clean(
-        result.model, test.witness, test.strain, RATE, *passband, order
-    )
+    noise = predict_noise(result.model, test.witness, RATE)
+    residual_nn = test.strain - bandpass(noise, *passband, RATE, order)
+    residual_nm = test.strain - bandpass(noise, *wide, RATE, order)
 
     tic = time.perf_counter()
     wiener = WienerFilter(RATE).fit(train_data.witness, train_data.strain)
@@ -121,33 +124,42 @@ def main() -> None:
 
     # a perfect prediction through the same band-pass: the ceiling
     residual_ideal = test.strain - bandpass(truth, *passband, RATE, order)
+    residual_im = test.strain - bandpass(truth, *wide, RATE, order)
 
     cut = slice(EDGE, -EDGE)
     background = (test.strain - truth)[cut]
-    nn = removed(residual_nn[cut], background, truth[cut])
-    wf = removed(residual_wf[cut], background, truth[cut])
-    ideal = removed(residual_ideal[cut], background, truth[cut])
+    columns = {
+        "DeepClean": residual_nn,
+        "+ margins": residual_nm,
+        "Wiener": residual_wf,
+        "ceiling": residual_ideal,
+        "ceiling + margins": residual_im,
+    }
+    figures = {
+        name: removed(residual[cut], background, truth[cut])
+        for name, residual in columns.items()
+    }
     print(
         f"trained on {duration} s of simulated data, tested on "
         f"{args.test_duration - 8} s held out (removed fraction of the "
         f"removable power; 1 = perfect, 0 = nothing removed); predictions "
-        f"band-passed at {passband[0]:g}-{passband[1]:g} Hz, order {order}"
+        f"band-passed at {passband[0]:g}-{passband[1]:g} Hz, order {order}; "
+        f"+ margins: at {wide[0]:g}-{wide[1]:g} Hz; ceiling: a perfect "
+        "prediction through the same band-pass"
     )
-    print(
-        f"  {'region':20s} {'DeepClean':>10s} {'Wiener':>10s} "
-        f"{'ceiling (perfect prediction, same band-pass)':>45s}"
-    )
-    for name in REGIONS:
-        print(
-            f"  {name:20s} {nn[name]:10.4f} {wf[name]:10.4f} "
-            f"{ideal[name]:45.4f}"
-        )
+    print(f"  {'region':20s}" + "".join(f"{c:>18s}" for c in columns))
+    for region in REGIONS:
+        row = "".join(f"{figures[c][region]:18.4f}" for c in columns)
+        print(f"  {region:20s}{row}")
     raw = test.strain[cut]
-    nn_edges = edge_change(residual_nn[cut], raw)
-    wf_edges = edge_change(residual_wf[cut], raw)
+    edges = {
+        name: edge_change(columns[name][cut], raw)
+        for name in ("DeepClean", "+ margins", "Wiener")
+    }
     print("  power added just outside the band (cleaned / raw - 1):")
-    for name in nn_edges:
-        print(f"  {name:20s} {nn_edges[name]:+10.4f} {wf_edges[name]:+10.4f}")
+    for region in edges["DeepClean"]:
+        row = "".join(f"{edges[c][region]:+18.4f}" for c in edges)
+        print(f"  {region:20s}{row}")
     print(
         f"  fit time: DeepClean {network_time:.0f} s "
         f"({len(result.history)} epochs), Wiener {wiener_time:.1f} s"

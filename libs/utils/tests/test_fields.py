@@ -61,13 +61,14 @@ def test_fields_of_the_groups_come_first_then_the_own():
         "state_channel",
         "witness_channels",
     ]
-    assert names[4:8] == [
+    assert names[4:9] == [
         "sample_rate",
         "freq_low",
         "freq_high",
         "filter_order",
+        "filter_margin",
     ]
-    assert names[8:] == ["rate_limit", "verbose"]
+    assert names[9:] == ["rate_limit", "verbose"]
 
 
 def test_every_field_is_described_once_in_field_order():
@@ -126,16 +127,28 @@ def test_channels_must_be_of_the_ifo():
 @pytest.mark.parametrize(
     "band, broken",
     [
-        ((4096, 58.0, 62.0, 8), []),
-        ((4096, 55.0, 2048.0, 8), ["freq_high"]),
-        ((4096, 62.0, 58.0, 8), ["freq_low"]),
-        ((0, 58.0, 62.0, 8), ["sample_rate", "freq_high"]),
-        ((4096, 58.0, 62.0, 7), ["filter_order"]),
-        ((4096, 58.0, 62.0, 0), ["filter_order"]),
+        ((4096, 58.0, 62.0, 8, 0.5), []),
+        ((4096, 58.0, 62.0, 8, 0.0), []),
+        ((4096, 55.0, 2048.0, 8, 0.0), ["freq_high", "filter_margin"]),
+        ((4096, 62.0, 58.0, 8, 0.5), ["freq_low"]),
+        (
+            (0, 58.0, 62.0, 8, 0.5),
+            ["sample_rate", "freq_high", "filter_margin"],
+        ),
+        ((4096, 58.0, 62.0, 7, 0.5), ["filter_order"]),
+        ((4096, 58.0, 62.0, 0, 0.5), ["filter_order"]),
+        ((4096, 58.0, 62.0, 8, -0.5), ["filter_margin"]),
+        ((4096, 58.0, 62.0, 8, 58.0), ["filter_margin"]),
+        ((4096, 58.0, 2047.75, 8, 0.5), ["filter_margin"]),
     ],
 )
 def test_band_rules(band, broken):
     assert failing(BandFields(*band).band_rules()) == broken
+
+
+def test_the_filter_band_is_the_band_with_its_margins():
+    assert BandFields(4096, 58.0, 62.0, 8, 0.5).filter_band == (57.5, 62.5)
+    assert BandFields(4096, 58.0, 62.0, 8, 0.0).filter_band == (58.0, 62.0)
 
 
 def test_stream_rules():

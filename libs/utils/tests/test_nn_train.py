@@ -21,6 +21,7 @@ CONFIG = TrainConfig(
     freq_low=58.0,
     freq_high=62.0,
     filter_order=8,
+    filter_margin=0.5,
     kernel_length=2.0,
     kernel_stride=0.25,
     batch_size=8,

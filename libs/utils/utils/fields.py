@@ -17,7 +17,7 @@ annotation objects of the fields.
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import List
+from typing import List, Tuple
 
 from utils.runs import train_dir
 from utils.settings import Rule
@@ -117,24 +117,45 @@ class BandFields:
             Hz, upper edge of the cleaned band.
         filter_order:
             Butterworth order of the band-pass (even).
+        filter_margin:
+            Hz the band-pass of the network's target and predictions
+            reaches beyond each edge of the band: coupled noise in the
+            filter's transition is learned too, and the cleaner subtracts
+            the margins only at the gain its tracker fits on the recent
+            past (none where they would add power); 0: the band alone.
     """
 
     sample_rate: int
     freq_low: float
     freq_high: float
     filter_order: int
+    filter_margin: float
+
+    @property
+    def filter_band(self) -> Tuple[float, float]:
+        """Hz, the band with its margins: what the network learns."""
+        return (
+            self.freq_low - self.filter_margin,
+            self.freq_high + self.filter_margin,
+        )
 
     def band_rules(self) -> List[Rule]:
-        """The band ``freq_low`` .. ``freq_high`` (Hz) lies below the
-        Nyquist frequency of ``sample_rate``; the band-pass is a
-        Butterworth filter of an even order."""
+        """The band ``freq_low`` .. ``freq_high`` (Hz), with its margins,
+        lies below the Nyquist frequency of ``sample_rate``; the band-pass
+        is a Butterworth filter of an even order."""
         low, high, rate = self.freq_low, self.freq_high, self.sample_rate
         band = f"0 < freq_low < freq_high={high!r}"
         nyquist = f"< sample_rate / 2 = {rate / 2:g} Hz"
+        margin = self.filter_margin
         return [
             ("sample_rate", rate > 0, "> 0 Hz"),
             ("freq_low", 0 < low < high, band),
             ("freq_high", high < rate / 2, nyquist),
+            (
+                "filter_margin",
+                0 <= margin < low and high + margin < rate / 2,
+                f"in [0, freq_low={low!r}) Hz and freq_high + it {nyquist}",
+            ),
             (
                 "filter_order",
                 self.filter_order > 0 and self.filter_order % 2 == 0,

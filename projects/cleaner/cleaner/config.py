@@ -122,6 +122,10 @@ class CleanerSettings(StreamFields, BandFields, ChannelFields, ProjectFields):
         tracking_line_width:
             Hz around the band's centre tracked as the line, apart from
             the sidebands; 0: one gain for the whole band.
+        tracking_margin_min_improvement:
+            Fraction of the strain's power in the band's margins
+            (filter_margin) a fit of the prediction's margins must remove
+            for them to be subtracted at all.
         metrics_port:
             Prometheus port on 127.0.0.1; 0 disables.
         verbose:
@@ -152,6 +156,7 @@ class CleanerSettings(StreamFields, BandFields, ChannelFields, ProjectFields):
     tracking_min_improvement: float
     tracking_max_gain: float
     tracking_line_width: float
+    tracking_margin_min_improvement: float
     metrics_port: int
     verbose: bool = False
 
@@ -289,7 +294,9 @@ class CleanerSettings(StreamFields, BandFields, ChannelFields, ProjectFields):
         )
 
     def tracking_config(self) -> TrackingConfig:
-        return sub_config(TrackingConfig, self, prefix="tracking_")
+        return sub_config(
+            TrackingConfig, self, prefix="tracking_", margin=self.filter_margin
+        )
 
     def writer_config(self) -> WriterConfig:
         return sub_config(WriterConfig, self, directory=self.carousel_dir)

@@ -96,7 +96,8 @@ class CleanerMetrics:
         self.tracking_gain = Gauge(
             "deepclean_cleaner_tracking_gain",
             "Magnitude and phase (rad) of the gain the tracker gives "
-            "PRODUCTION's prediction (1 and 0: none), by part",
+            "PRODUCTION's prediction, by part (line, sidebands: 1 and 0 "
+            "uncorrected; margins: 0, not subtracted)",
             ["part", "quantity"],
             registry=r,
         )

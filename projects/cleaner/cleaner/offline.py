@@ -40,7 +40,6 @@ from cleaner.tracking import (
     near_drop,
 )
 from utils.follower import FrameFollower, StreamConfig
-from utils.signal import bandpass
 from utils.stream import Preprocessor, Second
 
 
@@ -145,16 +144,13 @@ def clean_stretch(
     production, canary, p_versions, c_versions = predict_stretch(
         stretch.witness, predictor, window
     )
-    *filtered, strain = bandpass(
-        np.stack([production, canary, stretch.strain]),
-        noise_filter.freq_low,
-        noise_filter.freq_high,
-        fs,
-        noise_filter.order,
-    )
+    # (bands, 3, samples) -> production, canary: (bands, samples) each
+    *filtered, strain = noise_filter.bandpass(
+        np.stack([production, canary, stretch.strain])
+    ).swapaxes(0, 1)
     # the trackers' line band-pass sees 2 s either side, as in streaming
     margin = 2 * fs
-    filtered = np.pad(filtered, ((0, 0), (margin, margin)))
+    filtered = np.pad(filtered, ((0, 0), (0, 0), (margin, margin)))
     trackers = [GainTracker(tracking), GainTracker(tracking)]
     seconds = stretch.seconds
     drops = [i for i, second in enumerate(seconds) if second.dropped]
@@ -164,7 +160,7 @@ def clean_stretch(
         part = slice(i * fs, (i + 1) * fs)
         taper_in = i > 0 and seconds[i - 1].dropped
         taper_out = i + 1 < len(seconds) and seconds[i + 1].dropped
-        fitted = None if near_drop(i, drops, reach) else strain[part]
+        fitted = None if near_drop(i, drops, reach) else strain[:, part]
         follow_promotion(*trackers, p_versions[part])
         cleaned = []
         for padded, versions, tracker in zip(
@@ -172,7 +168,7 @@ def clean_stretch(
         ):
             noise = tracker.correct(
                 second.gps,
-                padded[i * fs : (i + 1) * fs + 2 * margin],
+                padded[:, i * fs : (i + 1) * fs + 2 * margin],
                 margin,
                 fitted,
                 versions[part],

@@ -4,7 +4,11 @@
 noise prediction (samples at ``sample_rate`` from a GPS start) with the
 model version of every sample (0: no model). :class:`StreamingFilter`
 band-passes it for second ``T`` over ``[T - P, T + 1 + F)`` (P =
-``memory_length``, F = ``pad_length``) and keeps ``[T, T + 1)``.
+``memory_length``, F = ``pad_length``) and keeps ``[T, T + 1)``: the band
+itself, and with ``margin`` the part of a band-pass ``margin`` Hz wider on
+each side that the band's leaves out (what
+:class:`~cleaner.tracking.GainTracker` subtracts only where it removes
+power).
 
 A zero-phase filter over a finite stretch errs near its ends, and the
 narrow 58-62 Hz Butterworth rings for ~1 s. The past end is made harmless
@@ -17,7 +21,8 @@ fitted on its last ``extrapolation_fit_length`` seconds.
 one-shot filter of the whole stretch (figures in
 ``projects/cleaner/README.md``).
 
-Shapes: every array is 1-D, samples at ``sample_rate``.
+Shapes: samples at ``sample_rate``; a band-passed stretch is
+``(bands, samples)``, the band first, then its margins (when ``margin``).
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ class FilterConfig:
         freq_low: Hz, lower edge of the band.
         freq_high: Hz, upper edge.
         order: Butterworth order of the band-pass (even).
+        margin: Hz, the wider band-pass's reach beyond each edge (0: the
+            band alone).
         memory_length: P, seconds of past prediction filtered with a second.
         pad_length: F, seconds of future prediction filtered with it.
         extrapolation_order: AR lags of the future extension (0: none, the
@@ -52,6 +59,7 @@ class FilterConfig:
     freq_low: float
     freq_high: float
     order: int
+    margin: float
     memory_length: float
     pad_length: float
     extrapolation_order: int
@@ -71,6 +79,8 @@ class FilterConfig:
                     f"{name} = {value} s must be >= 0 and a whole number "
                     f"of samples at {self.sample_rate} Hz"
                 )
+        if not 0 <= self.margin < self.freq_low:
+            raise ConfigError(f"margin = {self.margin} Hz: in [0, freq_low)")
         if self.extrapolation_order < 0:
             raise ConfigError("extrapolation_order must be >= 0")
         fit_size = self.extrapolation_fit_length * self.sample_rate
@@ -85,6 +95,23 @@ class FilterConfig:
     def size(self, length: float) -> int:
         """Samples in ``length`` seconds."""
         return int(round(length * self.sample_rate))
+
+    @property
+    def bands(self) -> int:
+        """Rows of a band-passed stretch: the band, and its margins."""
+        return 2 if self.margin else 1
+
+    def bandpass(self, x: np.ndarray) -> np.ndarray:
+        """``(bands, *x.shape)``: ``x`` band-passed (along its last axis)
+        to the band, and to its margins (a band-pass ``margin`` Hz wider on
+        each side, less the band's)."""
+        c = self
+        band = bandpass(x, c.freq_low, c.freq_high, c.sample_rate, c.order)
+        if not c.margin:
+            return band[None]
+        low, high = c.freq_low - c.margin, c.freq_high + c.margin
+        wide = bandpass(x, low, high, c.sample_rate, c.order)
+        return np.stack([band, wide - band])
 
 
 class PredictionHistory:
@@ -189,20 +216,21 @@ class StreamingFilter:
         history.trim(gps + 1 - self.config.memory_length)
 
     def __call__(self, history: PredictionHistory, gps: int) -> np.ndarray:
-        """Band-passed prediction of second ``[gps, gps + 1)``.
+        """``(bands, sample_rate)``: the band-passed prediction of second
+        ``[gps, gps + 1)``, the band and its margins.
 
         Raises:
             ValueError: the history does not reach ``gps + 1 + F`` yet.
         """
         stretch, first = self.stretch(history, gps)
-        return stretch[first : first + self.config.sample_rate]
+        return stretch[:, first : first + self.config.sample_rate]
 
     def stretch(
         self, history: PredictionHistory, gps: int
     ) -> tuple[np.ndarray, int]:
         """The whole band-passed stretch second ``gps`` is filtered with
-        (P before it, F and the extension after) and the index of the
-        second's first sample in it.
+        (P before it, F and the extension after; ``(bands, samples)``) and
+        the index of the second's first sample in it.
 
         Raises:
             ValueError: the history does not reach ``gps + 1 + F`` yet.
@@ -217,5 +245,4 @@ class StreamingFilter:
                 c.size(c.extrapolation_fit_length),
                 c.size(c.extrapolation_length),
             )
-        y = bandpass(x, c.freq_low, c.freq_high, c.sample_rate, c.order)
-        return y, c.size(c.memory_length)
+        return c.bandpass(x), c.size(c.memory_length)

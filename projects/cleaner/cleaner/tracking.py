@@ -18,14 +18,22 @@ d`` are the least-squares fit to the residual ``strain - y`` (strain
 band-passed as the prediction is) over the previous ``length`` seconds of
 the same model version.
 
+With a ``margin`` the prediction has one more part, its margins (a
+band-pass ``margin`` Hz wider on each side, less the band's:
+:class:`~cleaner.postprocess.StreamingFilter`), where the coupling may
+reach (wide sidebands) or may not (then the network's error is all there
+is). They are not subtracted unless fitted: their gain is ``c - i d``,
+fitted on their own to the strain's margins, and used only when it removes
+at least ``margin_min_improvement`` of that power.
+
 Rules that keep it harmless:
 
 - the second being cleaned is not in its own fit: a signal in it cannot
   shape its own subtraction;
 - only seconds of the current model version count, undropped and away from
   drops, at least ``min_length`` of them; a new version starts from no
-  correction, unless it was the canary, whose fits production adopts
-  (:func:`follow_promotion`);
+  correction (no margins), unless it was the canary, whose fits
+  production adopts (:func:`follow_promotion`);
 - a fit that removes less than ``min_improvement`` of the residual's power
   over its seconds is not used (a chance fit), nor one that makes a part's
   gain larger than ``max_gain``; a model of nothing on clean data, whose
@@ -66,6 +74,10 @@ class TrackingConfig:
             must remove to be used.
         max_gain: largest magnitude of a part's complex gain.
         line_width: Hz of the line part (0: the band is one part).
+        margin: Hz of the margins beyond each edge of the band (0: none;
+            the filter's, ``filter_margin``).
+        margin_min_improvement: fraction of the strain's power in the
+            margins a fit must remove for them to be subtracted.
     """
 
     sample_rate: int
@@ -76,6 +88,8 @@ class TrackingConfig:
     min_improvement: float
     max_gain: float
     line_width: float
+    margin: float
+    margin_min_improvement: float
 
     def __post_init__(self) -> None:
         width = self.freq_high - self.freq_low
@@ -97,6 +111,12 @@ class TrackingConfig:
                 0 <= self.line_width < width,
                 f"in [0, {width:g}) Hz (the band's width)",
             ),
+            ("margin", self.margin >= 0, ">= 0 Hz"),
+            (
+                "margin_min_improvement",
+                0 <= self.margin_min_improvement < 1,
+                "in [0, 1)",
+            ),
         ]
         for name, holds, rule in rules:
             if not holds:
@@ -116,8 +136,24 @@ class TrackingConfig:
 
     @property
     def parts(self) -> tuple[str, ...]:
-        """Names of the parts given a gain of their own."""
-        return ("line", "sidebands") if self.line_width else ("band",)
+        """Names of the parts given a gain of their own: the band's, then
+        the margins'."""
+        band = ("line", "sidebands") if self.line_width else ("band",)
+        return band + (("margins",) if self.margin else ())
+
+    @property
+    def groups(self) -> tuple[tuple[slice, float, float], ...]:
+        """Parts fitted together: (their rows of ``[c_0, d_0, c_1, ...]``,
+        the gain they have uncorrected, the power a fit must remove): the
+        band's parts against the residual, the margins against the
+        strain's margins."""
+        size = 2 * len(self.parts)
+        band = slice(0, size - 2 if self.margin else size)
+        groups = ((band, 1.0, self.min_improvement),)
+        if self.margin:
+            margins = slice(band.stop, size)
+            groups += ((margins, 0.0, self.margin_min_improvement),)
+        return groups
 
 
 class GainTracker:
@@ -130,7 +166,8 @@ class GainTracker:
     def __init__(self, config: TrackingConfig) -> None:
         self.config = config
         size = 2 * len(config.parts)
-        self._fits: deque[tuple[np.ndarray, np.ndarray, float]] = deque(
+        # per second, per group: (normal matrix, projection, target power)
+        self._fits: deque[list[tuple[np.ndarray, np.ndarray, float]]] = deque(
             maxlen=max(config.length, 1)
         )
         self._version: int | None = None
@@ -157,9 +194,12 @@ class GainTracker:
     @property
     def gains(self) -> dict[str, complex]:
         """Complex gain of each part applied at the end of the last
-        second (1: none)."""
-        c, d = self._applied[0::2], self._applied[1::2]
-        return dict(zip(self.config.parts, 1 + c - 1j * d, strict=True))
+        second (the band's 1 and the margins' 0: uncorrected)."""
+        gains = np.zeros(len(self.config.parts), complex)
+        for rows, base, _ in self.config.groups:
+            c, d = self._applied[rows][0::2], self._applied[rows][1::2]
+            gains[rows.start // 2 : rows.stop // 2] = base + c - 1j * d
+        return dict(zip(self.config.parts, gains.tolist(), strict=True))
 
     def correct(
         self,
@@ -174,12 +214,14 @@ class GainTracker:
         Args:
             gps: the second (the split continues the previous call's
                 only when that was ``gps - 1`` of the same model version).
-            stretch: the band-passed prediction around the second, at
-                least Q samples before it and a second's worth of context
-                either side for the line's band-pass.
+            stretch: ``(bands, samples)``, the band-passed prediction
+                around the second (the band, then the margins when
+                ``margin``), at least Q samples before it and a second's
+                worth of context either side for the line's band-pass.
             first: index in ``stretch`` of the second's first sample.
-            strain: the band-passed strain of the second; None: the second
-                is not fitted (dropped, next to a drop).
+            strain: ``(bands, sample_rate)``, the strain of the second
+                band-passed alike; None: the second is not fitted
+                (dropped, next to a drop).
             versions: the model version of each sample (0: no model); the
                 last one is the second's, and only a second of one
                 version is fitted.
@@ -188,7 +230,10 @@ class GainTracker:
             ``(sample_rate,)``, the prediction to subtract.
         """
         fs = self.config.sample_rate
-        y = stretch[first : first + fs]
+        bands = 2 if self.config.margin else 1
+        if stretch.shape[0] != bands:
+            raise ValueError(f"need {bands} bands, got {stretch.shape[0]}")
+        y = stretch[0, first : first + fs]
         if not self.config.length:
             return y
         version = int(versions[-1])
@@ -202,16 +247,23 @@ class GainTracker:
         self._applied = target
         corrected = y + np.sum(gains * basis, axis=0)
         if strain is not None and version and np.all(versions == version):
-            residual = strain - y
-            self._fits.append(
-                (basis @ basis.T, basis @ residual, residual @ residual)
-            )
+            # the band's parts fit the residual, the margins the strain's
+            targets = [strain[0] - y, *strain[1:]]
+            fits = []
+            for (rows, _, _), target in zip(
+                self.config.groups, targets, strict=True
+            ):
+                part = basis[rows]
+                fits.append((part @ part.T, part @ target, target @ target))
+            self._fits.append(fits)
         return corrected
 
     def _basis(
         self, stretch: np.ndarray, first: int, gps: int, version: int
     ) -> np.ndarray:
-        """``(2 * parts, fs)``: each part and its copy Q samples late.
+        """``(2 * parts, fs)``: each part and its copy Q samples late, the
+        band's parts (split from its row of ``stretch``), then the
+        margins (its second row).
 
         The line part is a band-pass of this second's stretch, whose edge
         error differs from the previous second's: split afresh each
@@ -226,13 +278,13 @@ class GainTracker:
         if first < q:
             raise ValueError(f"need {q} samples before the second")
         span = slice(first - q, first + fs)  # the late copy's start on
-        y = stretch[span]
+        margins = [(m[span][q:], m[span][:fs]) for m in stretch[1:]]
+        band = stretch[0]
+        y = band[span]
         if not c.line_width:
-            return np.array([y[q:], y[:fs]])
+            return np.array([y[q:], y[:fs], *sum(margins, ())])
         half = c.line_width / 2
-        line = bandpass(
-            stretch, c.centre - half, c.centre + half, fs, LINE_ORDER
-        )
+        line = bandpass(band, c.centre - half, c.centre + half, fs, LINE_ORDER)
         now = line[span]
         if self._ahead is not None and self._ahead[:2] == (gps, version):
             now = self._fade * self._ahead[2] + (1 - self._fade) * now
@@ -241,27 +293,30 @@ class GainTracker:
         if line.size >= ahead.stop:
             self._ahead = (gps + 1, version, line[ahead].copy())
         side = y - now
-        return np.array([now[q:], now[:fs], side[q:], side[:fs]])
+        parts = [now[q:], now[:fs], side[q:], side[:fs]]
+        return np.array(parts + list(sum(margins, ())))
 
     def _fit(self) -> np.ndarray:
-        """``[c_0, d_0, c_1, d_1]`` fitted on the stored seconds, or no
-        correction (zeros) where the rules of the module say so."""
-        none = np.zeros_like(self._applied)
+        """``[c_0, d_0, c_1, d_1, ...]`` fitted on the stored seconds, each
+        group on its own; zeros (no correction) for a group where the
+        rules of the module say so."""
+        solution = np.zeros_like(self._applied)
         if len(self._fits) < self.config.min_length:
-            return none
-        normal = sum(f[0] for f in self._fits)
-        projected = sum(f[1] for f in self._fits)
-        power = sum(f[2] for f in self._fits)
-        try:
-            solution = np.linalg.solve(normal, projected)
-        except np.linalg.LinAlgError:
-            return none
-        removed = float(solution @ projected)  # power the fit explains
-        if not power or removed < self.config.min_improvement * power:
-            return none
-        c, d = solution[0::2], solution[1::2]
-        if np.any(np.abs(1 + c - 1j * d) > self.config.max_gain):
-            return none
+            return solution
+        for i, (rows, base, min_improvement) in enumerate(self.config.groups):
+            normal = sum(f[i][0] for f in self._fits)
+            projected = sum(f[i][1] for f in self._fits)
+            power = sum(f[i][2] for f in self._fits)
+            try:
+                x = np.linalg.solve(normal, projected)
+            except np.linalg.LinAlgError:
+                continue
+            removed = float(x @ projected)  # power the fit explains
+            if not power or removed < min_improvement * power:
+                continue
+            gains = base + x[0::2] - 1j * x[1::2]
+            if np.all(np.abs(gains) <= self.config.max_gain):
+                solution[rows] = x
         return solution
 
 

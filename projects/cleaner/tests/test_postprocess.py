@@ -56,18 +56,19 @@ def test_history_is_continuous_and_bounded():
 
 def streaming_error(prediction, config: FilterConfig) -> tuple:
     """(relative RMS, relative max) error of the streaming band-pass of
-    seconds 8..DURATION-8 against one zero-phase pass over everything,
-    relative to the RMS of the band-passed prediction."""
-    reference = bandpass(prediction, *BAND, RATE)
+    seconds 8..DURATION-8 (the band and its margins) against one
+    zero-phase pass over everything, relative to the RMS of the
+    band-passed prediction."""
+    reference = config.bandpass(prediction)
     history = PredictionHistory(RATE, GPS)
     history.append(GPS, prediction, 1)
     run = StreamingFilter(config)
     errors = []
     for i in range(8, DURATION - 8):
         got = run(history, GPS + i)
-        errors.append(got - reference[i * RATE : (i + 1) * RATE])
-    error = np.concatenate(errors)
-    rms = np.sqrt(np.mean(reference[8 * RATE : -8 * RATE] ** 2))
+        errors.append(got - reference[:, i * RATE : (i + 1) * RATE])
+    error = np.concatenate(errors, axis=1)
+    rms = np.sqrt(np.mean(reference[0, 8 * RATE : -8 * RATE] ** 2))
     return np.sqrt(np.mean(error**2)) / rms, np.abs(error).max() / rms
 
 
@@ -84,11 +85,30 @@ def test_streaming_bandpass_matches_one_shot(prediction):
     assert abs(longer[0] - rms) < 0.1 * rms
 
 
+def test_the_bands_are_the_band_and_the_rest_of_a_wider_one(prediction):
+    """Row 0 is the band's band-pass, rows 0 + 1 the band-pass ``margin``
+    Hz wider on each side; without a margin only the band."""
+    assert FILTER.margin > 0  # the repository's [cleaner] has margins
+    bands = FILTER.bandpass(prediction)
+    np.testing.assert_allclose(bands[0], bandpass(prediction, *BAND, RATE))
+    low, high = BAND[0] - FILTER.margin, BAND[1] + FILTER.margin
+    wide = bandpass(prediction, low, high, RATE)
+    np.testing.assert_allclose(
+        bands.sum(axis=0), wide, atol=1e-12 * wide.std()
+    )
+    # the margins hold what the band's transition leaves: less, not none
+    assert 0.01 < bands[1].std() / bands[0].std() < 0.5
+    alone = replace(FILTER, margin=0.0).bandpass(prediction)
+    assert alone.shape == (1, prediction.size)
+
+
 def test_filter_config_is_validated():
     with pytest.raises(ConfigError, match="pad_length"):
         replace(FILTER, pad_length=1 / 3)
     with pytest.raises(ConfigError, match="too short"):
         replace(FILTER, extrapolation_fit_length=16 / 4096)
+    with pytest.raises(ConfigError, match="margin"):
+        replace(FILTER, margin=-0.5)
 
 
 def test_subtract_tapers_noise_next_to_drops(prediction):

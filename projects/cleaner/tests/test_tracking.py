@@ -1,6 +1,8 @@
 """The gain tracker: a drifting line and sidebands are followed between
 trainings; clean data, a new version, the second being cleaned and a fit
-out of bounds are left alone; the correction stays continuous."""
+out of bounds are left alone; the correction stays continuous. The band's
+margins are subtracted where the coupling reaches them, never where the
+prediction there is only the network's error."""
 
 from dataclasses import replace
 
@@ -15,11 +17,21 @@ from utils.signal import bandpass
 RATE = 1024  # Hz: the tracker's arithmetic does not depend on it
 DURATION = 240  # s
 MARGIN = 2 * RATE  # context either side, as the filters give it
-CONFIG = replace(SETTINGS.tracking_config(), sample_rate=RATE)
+# the repository's [cleaner] tracking, with its margins
+MARGINS = replace(SETTINGS.tracking_config(), sample_rate=RATE)
+CONFIG = replace(MARGINS, margin=0.0)  # the band alone
 
 
 def band(x: np.ndarray) -> np.ndarray:
     return bandpass(x, CONFIG.freq_low, CONFIG.freq_high, RATE)
+
+
+def bands(x: np.ndarray) -> np.ndarray:
+    """``(2, samples)``: the band and its margins, as the filter gives
+    them to a tracker with margins."""
+    low, high = MARGINS.freq_low, MARGINS.freq_high
+    wide = bandpass(x, low - MARGINS.margin, high + MARGINS.margin, RATE)
+    return np.stack([band(x), wide - band(x)])
 
 
 def scene(drift: float, seed: int = 0) -> dict[str, np.ndarray]:
@@ -49,18 +61,20 @@ def run(
     versions=None,
     fitted=lambda i: True,
 ) -> np.ndarray:
-    """Every second through ``tracker``, as the cleaner calls it."""
-    padded = np.pad(prediction, MARGIN)
+    """Every second through ``tracker``, as the cleaner calls it
+    (``prediction`` and ``strain`` the band, or ``(bands, samples)``)."""
+    padded = np.pad(np.atleast_2d(prediction), ((0, 0), (MARGIN, MARGIN)))
+    strain = np.atleast_2d(strain)
     out = []
-    for i in range(prediction.size // RATE):
+    for i in range(strain.shape[-1] // RATE):
         part = slice(i * RATE, (i + 1) * RATE)
         version = 1 if versions is None else versions[i]
         out.append(
             tracker.correct(
                 i,
-                padded[i * RATE : (i + 1) * RATE + 2 * MARGIN],
+                padded[:, i * RATE : (i + 1) * RATE + 2 * MARGIN],
                 MARGIN,
-                strain[part] if fitted(i) else None,
+                strain[:, part] if fitted(i) else None,
                 np.full(RATE, version),
             )
         )
@@ -155,12 +169,12 @@ def test_production_adopts_the_canary_fits_at_a_promotion():
     production goes on with its fits instead of starting from none."""
     data = scene(drift=0.5)
     strain = data["truth"] + data["background"]
-    padded = np.pad(data["stale"], MARGIN)
+    padded = np.pad(data["stale"], MARGIN)[None]
     production, canary = GainTracker(CONFIG), GainTracker(CONFIG)
     switch, out = 120, []
     for i in range(DURATION):
-        window = padded[i * RATE : (i + 1) * RATE + 2 * MARGIN]
-        fitted = strain[i * RATE : (i + 1) * RATE]
+        window = padded[:, i * RATE : (i + 1) * RATE + 2 * MARGIN]
+        fitted = strain[None, i * RATE : (i + 1) * RATE]
         versions = np.full(RATE, 1 if i < switch else 2)
         follow_promotion(production, canary, versions)
         out.append(production.correct(i, window, MARGIN, fitted, versions))
@@ -188,13 +202,13 @@ def test_a_second_of_two_versions_is_not_fitted():
     the second) are not fitted: with only such seconds, no fit."""
     data = scene(drift=0.5)
     strain = data["truth"] + data["background"]
-    padded = np.pad(data["stale"], MARGIN)
+    padded = np.pad(data["stale"], MARGIN)[None]
     mixed = np.r_[np.full(RATE // 2, 1), np.full(RATE // 2, 2)]
     tracker = GainTracker(CONFIG)
     for i in range(DURATION):
-        window = padded[i * RATE : (i + 1) * RATE + 2 * MARGIN]
+        window = padded[:, i * RATE : (i + 1) * RATE + 2 * MARGIN]
         part = slice(i * RATE, (i + 1) * RATE)
-        out = tracker.correct(i, window, MARGIN, strain[part], mixed)
+        out = tracker.correct(i, window, MARGIN, strain[None, part], mixed)
         np.testing.assert_array_equal(out, data["stale"][part])
 
 
@@ -231,6 +245,8 @@ def test_the_correction_is_continuous_across_seconds():
         ("min_improvement", 1.0),
         ("max_gain", 1.0),
         ("line_width", 4.0),
+        ("margin", -0.5),
+        ("margin_min_improvement", 1.0),
     ],
 )
 def test_bad_settings_are_refused_by_name(field, value):
@@ -258,3 +274,53 @@ def test_the_split_adds_nothing_out_of_the_band():
     assert power[inside].mean() > 0  # the gains were applied
     # split afresh each second: 2e-6; continuous: 4e-9
     assert power[outside].mean() < 1e-7 * power[inside].mean()
+
+
+def edge_scene(seed: int = 0) -> dict[str, np.ndarray]:
+    """``(2, samples)`` bands of ``truth``, a line with sidebands 2.1 Hz
+    away (57.9, 62.1 Hz: in the band-pass's transition, as fast ASC
+    motion puts them), and of ``background``."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(DURATION * RATE) / RATE
+    mains = np.cos(2 * np.pi * 60 * t)
+    motion = np.sin(2 * np.pi * 2.1 * t)
+    return {
+        "truth": bands(mains + motion * mains),
+        "background": bands(0.02 * rng.standard_normal(t.size)),
+    }
+
+
+def test_margins_the_coupling_reaches_are_subtracted():
+    """A right prediction of sidebands at the band's edges: the band alone
+    leaves what its transition passes; with the margins fitted (gain ~1)
+    the wider band is cleaned."""
+    data = edge_scene()
+    truth, strain = data["truth"], data["truth"] + data["background"]
+    tracker = GainTracker(MARGINS)
+    out = run(tracker, truth, strain)
+    alone = run(GainTracker(CONFIG), truth[0], strain[0])
+    whole = truth.sum(axis=0)
+    assert removed(alone, whole) < 0.99  # 0.978: half the sidebands' power
+    assert removed(out, whole) > 0.9999
+    assert abs(tracker.gains["margins"] - 1) < 0.01
+
+
+def test_margins_of_only_the_network_error_are_never_subtracted():
+    """Nothing couples in the margins (the default scene): the
+    prediction's margins are only the network's error. They are never
+    subtracted: the output is the band alone's, to the sample. Without
+    ``margin_min_improvement`` a chance fit would subtract some."""
+    data = scene(drift=0.5)
+    rng = np.random.default_rng(1)
+    error = bands(0.05 * rng.standard_normal(DURATION * RATE))
+    prediction = error.copy()
+    prediction[0] += data["stale"]
+    strain = bands(0.02 * rng.standard_normal(DURATION * RATE))
+    strain[0] += data["truth"]
+    tracker = GainTracker(MARGINS)
+    out = run(tracker, prediction, strain)
+    alone = run(GainTracker(CONFIG), prediction[0], strain[0])
+    np.testing.assert_array_equal(out, alone)
+    assert tracker.gains["margins"] == 0
+    greedy = replace(MARGINS, margin_min_improvement=0.0)
+    assert np.any(run(GainTracker(greedy), prediction, strain) != alone)

@@ -1,9 +1,10 @@
 """The DeepClean training loop (used by the trainer service and benchmarks).
 
 From one raw :class:`~utils.nn.data.Stretch`: the strain is band-passed to
-the target band (the target), the last ``valid_fraction`` is kept for
-validation, scalers are fitted on the rest, and the network is trained in
-scaled units with Adam on the in-band ASD-ratio loss
+the band with its margins (``filter_band``: the target), the last
+``valid_fraction`` is kept for validation, scalers are fitted on the rest,
+and the network is trained in scaled units with Adam on the ASD-ratio loss
+over that band
 (:class:`~utils.nn.loss.AsdRatioLoss`), ``ReduceLROnPlateau`` on the
 validation loss and early stopping after ``patience`` epochs without
 improvement; the best weights are returned (a warm start's own, if no epoch
@@ -82,14 +83,9 @@ class _Session:
         self, stretch: Stretch, config: TrainConfig, init: DeepClean | None
     ) -> None:
         self.config = c = config
+        band = c.filter_band  # the band and its margins (see BandFields)
         target = np.ascontiguousarray(
-            bandpass(
-                stretch.strain,
-                c.freq_low,
-                c.freq_high,
-                c.sample_rate,
-                c.filter_order,
-            )
+            bandpass(stretch.strain, *band, c.sample_rate, c.filter_order)
         )
         train_part, self.valid = stretch.split(c.valid_fraction)
         cut = train_part.strain.shape[-1]
@@ -121,7 +117,7 @@ class _Session:
             torch.Generator().manual_seed(seed),
         )
         self.loss_fn = AsdRatioLoss(
-            c.sample_rate, c.freq_low, c.freq_high, c.fftlength, c.overlap
+            c.sample_rate, *band, c.fftlength, c.overlap
         ).to(c.device)
         self.lr = c.lr * (c.fine_tune_decay if init is not None else 1.0)
         self.optimizer = torch.optim.Adam(
