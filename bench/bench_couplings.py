@@ -24,8 +24,8 @@ Hz resolution):
 - the band over the last half of the run, and the lowest 300-s window of
   each region (drift; OUT_DQ below 0 = worse than raw there);
 - the seconds the OUT_DQ gate was open, PRODUCTION's out-of-band change
-  (20-50 and 70-500 Hz) and its power change in the margins just outside
-  the band (57.5-58 and 62-62.5 Hz: removed where the coupling reaches,
+  (20-50 and 70-500 Hz) and its power change just outside the band
+  (57.5-57.875 and 62.125-62.5 Hz: removed where the coupling reaches,
   never added),
   the time to the first promotion, the versions exported, the production
   watch's stale alarms and the trainer's runs at the monitor's request;
@@ -34,7 +34,9 @@ Hz resolution):
   ``Pipeline.latencies``, as ``bench_pipeline.py``), p50 / p99 / max.
 
 The run's folder keeps its frames and ``run.json``; ``--analyse DIR``
-analyses it again without running anything.
+analyses it again without running anything. ``--set SECTION.KEY=VALUE``
+(a TOML value; SECTION ``base`` or a service's) tries a setting end to
+end, e.g. ``--set base.filter_margin=0`` (the band alone).
 
     .venv/tests/bin/python bench/bench_couplings.py --scene sideband-heavy \\
         [--duration 600]
@@ -51,6 +53,7 @@ import os
 import sys
 import tempfile
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +76,8 @@ RATE = 4096
 SEGMENT = 8  # s per analysis segment
 WINDOW = 300  # s, the drift windows
 REGIONS = ("band", "line", "sidebands")
-MARGINS = ((57.5, 58.0), (62.0, 62.5))  # Hz, just outside the band
+# Hz, just outside the band (bins of 8-s segments; 58 and 62 are in it)
+MARGINS = ((57.5, 57.875), (62.125, 62.5))
 
 
 def region_masks() -> np.ndarray:
@@ -237,13 +241,30 @@ def main() -> None:
         metavar="DIR",
         help="only analyse the finished run in DIR (its run.json)",
     )
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="replace a setting of the run (a TOML value)",
+    )
     args = parser.parse_args()
     if args.analyse is not None:
         run = json.loads((args.analyse / "run.json").read_text())
-        analyse(pipeline(args.analyse, run["scene"], run["duration"]), run)
+        pipe = pipeline(
+            args.analyse, run["scene"], run["duration"], run.get("set", {})
+        )
+        analyse(pipe, run)
         return
+    changes: dict[str, dict] = {}
+    for item in args.set:
+        name, value = item.split("=", 1)
+        section, key = name.split(".", 1)
+        changes.setdefault(section, {})[key] = tomllib.loads(f"v = {value}")[
+            "v"
+        ]
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-couplings-{args.scene}-"))
-    pipe = pipeline(tmp, args.scene, args.duration)
+    pipe = pipeline(tmp, args.scene, args.duration, changes)
     print(f"scene {args.scene}: run in {tmp}", flush=True)
     tic = time.monotonic()
     pipe.start()
@@ -267,6 +288,7 @@ def main() -> None:
         run = dict(
             scene=args.scene,
             duration=args.duration,
+            set=changes,
             gps0=gps0,
             first=first,
             versions=pipe.versions(),
@@ -279,13 +301,17 @@ def main() -> None:
     analyse(pipe, run)
 
 
-def pipeline(tmp: Path, scene: str, duration: int) -> Pipeline:
-    """The run of ``scene`` in ``tmp``: the default configuration; only
-    what the analysis needs is kept."""
-    overrides = {
-        "replay": {"keep_length": 0, "seed": OVERRIDES["replay"]["seed"]},
-        "monitor": {"max_frames": duration + 900},
-    }
+def pipeline(
+    tmp: Path, scene: str, duration: int, changes: dict | None = None
+) -> Pipeline:
+    """The run of ``scene`` in ``tmp``: the default configuration but
+    ``changes`` (section -> values); only what the analysis needs is
+    kept."""
+    overrides = {section: dict(v) for section, v in (changes or {}).items()}
+    overrides.setdefault("replay", {}).update(
+        keep_length=0, seed=OVERRIDES["replay"]["seed"]
+    )
+    overrides.setdefault("monitor", {})["max_frames"] = duration + 900
     return Pipeline(
         tmp, overrides, name=f"bench-couplings-{os.getpid()}", scene=scene
     )
@@ -327,7 +353,8 @@ def report(run, products, gate_open, changes) -> None:
         f" measured after the first promotion ({run['first'] / 60:.1f} min "
         f"from start); versions exported {exported}, production at the end "
         f"{versions['production']}; stale alarms {run['stale']}, runs "
-        f"trained at the monitor's request {run['requests']}"
+        f"trained at the monitor's request {run['requests']}; settings "
+        f"changed: {run.get('set') or 'none'}"
     )
     print(
         "removed fraction of the removable power (1 = all, 0 = nothing, "

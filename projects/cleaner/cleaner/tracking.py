@@ -278,11 +278,11 @@ class GainTracker:
         if first < q:
             raise ValueError(f"need {q} samples before the second")
         span = slice(first - q, first + fs)  # the late copy's start on
-        margins = [(m[span][q:], m[span][:fs]) for m in stretch[1:]]
+        margins = [part for m in stretch[1:, span] for part in (m[q:], m[:fs])]
         band = stretch[0]
         y = band[span]
         if not c.line_width:
-            return np.array([y[q:], y[:fs], *sum(margins, ())])
+            return np.array([y[q:], y[:fs], *margins])
         half = c.line_width / 2
         line = bandpass(band, c.centre - half, c.centre + half, fs, LINE_ORDER)
         now = line[span]
@@ -293,8 +293,7 @@ class GainTracker:
         if line.size >= ahead.stop:
             self._ahead = (gps + 1, version, line[ahead].copy())
         side = y - now
-        parts = [now[q:], now[:fs], side[q:], side[:fs]]
-        return np.array(parts + list(sum(margins, ())))
+        return np.array([now[q:], now[:fs], side[q:], side[:fs], *margins])
 
     def _fit(self) -> np.ndarray:
         """``[c_0, d_0, c_1, d_1, ...]`` fitted on the stored seconds, each

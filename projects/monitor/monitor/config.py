@@ -114,6 +114,11 @@ class MonitorSettings(ProjectFields):
             Production is stale (no longer matches the coupling; the
             trainer is asked for a run now) when its ASD ratio vs raw over
             the newest window exceeds this times its validated ratio.
+        out_of_band_limit:
+            Largest fraction of RAW's power PRODUCTION may add outside
+            the band over that window (within 2 Hz of its edges, and
+            20-500 Hz beyond) before the monitor warns (log, status page,
+            metrics).
         freq_low:
             Low edge of the validation band, Hz.
         freq_high:
@@ -168,6 +173,7 @@ class MonitorSettings(ProjectFields):
     production_margin: float
     settle_length: int
     stale_factor: float
+    out_of_band_limit: float
     freq_low: float
     freq_high: float
     subband_edges: List[float]
@@ -241,6 +247,7 @@ class MonitorSettings(ProjectFields):
             ("production_margin", self.production_margin >= 0, ">= 0"),
             ("settle_length", self.settle_length >= 0, ">= 0 s"),
             ("stale_factor", self.stale_factor > 1, "> 1"),
+            ("out_of_band_limit", self.out_of_band_limit > 0, "> 0"),
             *subband_rules(self),
             ("max_frames", self.max_frames >= 2, ">= 2"),
             ("archive_length", self.archive_length >= 1, ">= 1 s"),

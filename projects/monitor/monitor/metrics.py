@@ -63,6 +63,12 @@ class MonitorMetrics:
             "1 while production no longer matches the coupling (its ratio "
             "above stale_factor x its validated ratio)",
         )
+        self.production_added_power = gauge(
+            "production_added_power",
+            "power PRODUCTION adds outside the band over the newest window, "
+            "a fraction of RAW's (below 0: it removes), by region",
+            "region",
+        )
         self.train_requests = counter(
             "train_requests_total",
             "train-now requests written for the trainer",

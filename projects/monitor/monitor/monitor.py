@@ -237,6 +237,8 @@ class Monitor:
             )
         self.metrics.production_ratio.set(self.watch.ratio)
         self.metrics.production_stale.set(1 if self.watch.stale else 0)
+        for region, added in self.watch.added.items():
+            self.metrics.production_added_power.labels(region).set(added)
 
     def _gap(self, step: Step) -> None:
         self.validator.gap()
@@ -312,6 +314,8 @@ class Monitor:
                     "baseline": self.watch.baseline,
                     "stale": self.watch.stale,
                     "full": self.watch.full,
+                    "added": self.watch.added,
+                    "harmful": self.watch.harmful,
                 },
             },
             pending=self.promoter.pending,

@@ -319,6 +319,13 @@ def _watch(watch: dict | None) -> str:
         text += f" (validated {base:.4f})"
     if watch.get("stale"):
         text += " STALE: no longer matches the coupling; training requested"
+    added = watch.get("added") or {}
+    if added:
+        text += "; outside the band " + ", ".join(
+            f"{region} {100 * value:+.2f} %" for region, value in added.items()
+        )
+    if watch.get("harmful"):
+        text += " ADDS POWER outside the band"
     return text
 
 

@@ -21,6 +21,16 @@ not while a newer canary is being validated (a fix is on its way), and
 again only once a newer canary was judged and production is still stale.
 The window restarts when the production version changes; it starts empty
 after a monitor restart (one window to refill).
+
+The same window says whether production adds power *outside* the band,
+which neither the OUT_DQ gate nor validation judge (they look in it): the
+power of PRODUCTION over RAW, less 1, within ``EDGE_WIDTH`` Hz of the
+band's edges (the band-pass's transition and the tracked margins, where a
+prediction's error passes) and over ``BROADBAND`` beyond them (clicks,
+anything broadband). Above ``out_of_band_limit`` in either it is logged
+as a WARNING (once, until it is back below half the limit), counted in the
+metrics and flagged on the status page; the cleaner's product is not
+changed by it (an operator's call, with the figure in hand).
 """
 
 from __future__ import annotations
@@ -40,19 +50,28 @@ from utils.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 WATCHED = State.INPUT_OK | State.PRODUCTION_OK
+EDGE_WIDTH = 2.0  # Hz beside each edge of the band
+BROADBAND = (20.0, 500.0)  # Hz, less the band and its edges
 
 
 @dataclass(frozen=True)
 class WatchConfig:
     """Attributes:
     stale_factor: production is stale above this times its baseline.
+    out_of_band_limit: largest fraction of RAW's power PRODUCTION may add
+        outside the band before a warning.
     """
 
     stale_factor: float
+    out_of_band_limit: float
 
     def __post_init__(self) -> None:
         if not self.stale_factor > 1:
             raise ConfigError(f"stale_factor={self.stale_factor!r}: > 1")
+        if not self.out_of_band_limit > 0:
+            raise ConfigError(
+                f"out_of_band_limit={self.out_of_band_limit!r}: > 0"
+            )
 
 
 class ProductionWatch:
@@ -77,6 +96,15 @@ class ProductionWatch:
         v = validation
         freqs = np.fft.rfftfreq(v.segment_size, 1 / v.sample_rate)
         self.band = (freqs >= v.freq_low) & (freqs <= v.freq_high)
+        near = (freqs >= v.freq_low - EDGE_WIDTH) & (
+            freqs <= v.freq_high + EDGE_WIDTH
+        )
+        wide = (freqs >= BROADBAND[0]) & (freqs <= BROADBAND[1])
+        # region -> its bins: the band's edges, the broadband beyond
+        self.outside = {
+            f"{EDGE_WIDTH:g} Hz beside the band": near & ~self.band,
+            f"{BROADBAND[0]:g}-{BROADBAND[1]:g} Hz": wide & ~near,
+        }
         # one segment per step: the window's segments
         self.max_segments = max(
             1,
@@ -86,6 +114,7 @@ class ProductionWatch:
         self.version = 0
         self.baseline: float | None = None
         self.stale = False
+        self.harmful = False  # adds power outside the band
         self._asked: tuple[int, int] | None = None  # (production, canary)
         self._reset(0)
 
@@ -93,7 +122,10 @@ class ProductionWatch:
         self.version = version
         self.baseline = None
         self.stale = False
-        self._segments: deque[tuple[np.ndarray, np.ndarray]] = deque(
+        self.harmful = False
+        # per segment: PRODUCTION's and RAW's PSD in the band, their power
+        # in each region outside it
+        self._segments: deque[tuple[np.ndarray, ...]] = deque(
             maxlen=self.max_segments
         )
         self._break()
@@ -118,6 +150,19 @@ class ProductionWatch:
         if not ok.any():
             return 1.0
         return float(np.mean(np.sqrt(production[ok] / raw[ok])))
+
+    @property
+    def added(self) -> dict[str, float]:
+        """Power PRODUCTION adds outside the band over the window, a
+        fraction of RAW's, by region (NaN before any segment)."""
+        if not self._segments:
+            return {name: float("nan") for name in self.outside}
+        production = sum(s[2] for s in self._segments)
+        raw = sum(s[3] for s in self._segments)
+        return {
+            name: float(p / r - 1) if r > 0 else 0.0
+            for name, p, r in zip(self.outside, production, raw, strict=True)
+        }
 
     @property
     def reason(self) -> str:
@@ -145,6 +190,7 @@ class ProductionWatch:
         self._append(second)
         if not self.full:
             return
+        self._judge_outside(second.gps)
         ratio = self.ratio
         if self.baseline is None:
             self.baseline = baseline if baseline else ratio
@@ -171,6 +217,33 @@ class ProductionWatch:
                 second.gps,
                 version,
                 ratio,
+            )
+
+    def _judge_outside(self, gps: int) -> None:
+        """Warn once when production adds power outside the band."""
+        limit = self.config.out_of_band_limit
+        added = self.added
+        worst = max(added, key=added.get)
+        was = self.harmful
+        self.harmful = added[worst] > (limit / 2 if was else limit)
+        if self.harmful and not was:
+            logger.warning(
+                "GPS %d: production v%d adds %.1f %% of raw power %s over "
+                "its newest window (> %.1f %%): the product is worse than "
+                "raw outside the band",
+                gps,
+                self.version,
+                100 * added[worst],
+                worst,
+                100 * limit,
+            )
+        elif was and not self.harmful:
+            logger.info(
+                "GPS %d: production v%d adds nothing outside the band "
+                "again (%s)",
+                gps,
+                self.version,
+                ", ".join(f"{k} {100 * v:+.2f} %" for k, v in added.items()),
             )
 
     def should_ask(self, canary: int, canary_judged: bool) -> bool:
@@ -210,6 +283,12 @@ class ProductionWatch:
                 window="hann",
                 axis=-1,
             )
-            self._segments.append((p[0][self.band], p[1][self.band]))
+            outside = [
+                [p[i][bins].sum() for bins in self.outside.values()]
+                for i in (0, 1)
+            ]
+            self._segments.append(
+                (p[0][self.band], p[1][self.band], *np.array(outside))
+            )
             start += step
         self._tail = (production[start:], raw[start:])

@@ -1,6 +1,7 @@
 """The production watch: a production model that stops matching the
 coupling is noticed (ratio over its newest window against its baseline),
-shown in the metrics, and answered by one train-now request."""
+shown in the metrics, and answered by one train-now request; a production
+that adds power outside the band is noticed, logged and shown."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from monitor_helpers import GOOD_STATE, GPS0, make_config, released
 
 from monitor.frames import SecondData
 from monitor.validation import COLLECTING
-from monitor.watch import ProductionWatch, WatchConfig
+from monitor.watch import ProductionWatch
 from utils.channels import State
+from utils.signal import bandpass
 from utils.train_request import request_path, take_request
 
 WINDOW = 10  # s (monitor_helpers.SMALL)
@@ -91,9 +93,7 @@ def test_a_ratio_at_the_stale_limit_does_not_flip_the_watch():
     matches again only below halfway back (0.25), so a ratio hovering at
     the limit keeps it stale instead of flipping every second."""
     config = make_config(Path("/nonexistent"), "http://127.0.0.1:1")
-    watch = ScriptedWatch(
-        WatchConfig(stale_factor=1.5), config.validation, "P", "R"
-    )
+    watch = ScriptedWatch(config.watch, config.validation, "P", "R")
     live = SecondData(
         gps=GPS0,
         strains={},
@@ -109,3 +109,65 @@ def test_a_ratio_at_the_stale_limit_does_not_flip_the_watch():
         states.append(watch.stale)
     assert watch.baseline == 0.2
     assert states == [False, False, True, True, True, True, True, False, False]
+
+
+def test_power_added_outside_the_band_is_noticed(
+    tmp_path, frames, open_monitor, caplog
+):
+    """Production removes 95 % in the band, then also adds a click each
+    second (broadband) and then error near the band's edges: each is
+    noticed within a window, logged once, in the metrics and on the
+    status page; a production that only cleans the band adds nothing."""
+    staging = tmp_path / "staging"
+    frames.write(
+        GPS0,
+        3 * WINDOW,
+        canary="none",
+        folder=staging,
+        production_version=2,
+        production=0.95,
+        state=LIVE,
+    )
+    staged = sorted(staging.iterdir())
+    raw, truth = frames.stretch(GPS0, 3 * WINDOW)
+    rate = raw.size // (3 * WINDOW)
+    rng = np.random.default_rng(3)
+    clicks = np.zeros(raw.size)
+    clicks[::rate] = 4 * np.std(raw)  # a click at each second boundary
+    edges = bandpass(rng.standard_normal(raw.size), 62.2, 63.8, rate)
+    edges *= 0.5 * np.std(bandpass(raw, 62.2, 63.8, rate)) / np.std(edges)
+    production = raw - 0.95 * truth
+    production[WINDOW * rate : 2 * WINDOW * rate] += clicks[: WINDOW * rate]
+    production[2 * WINDOW * rate :] += edges[2 * WINDOW * rate :]
+    for i, path in enumerate(staged):
+        part = slice(i * rate, (i + 1) * rate)
+        path.unlink()
+        frames.write_one(
+            GPS0 + i,
+            raw[part],
+            raw[part],
+            production[part],
+            LIVE,
+            2,
+            1,
+            staging,
+        )
+    monitor = open_monitor()
+    seen = []
+    for i, _ in enumerate(released(monitor, staged, frames.carousel)):
+        if i + 1 in (WINDOW, 2 * WINDOW, 3 * WINDOW):
+            seen.append((dict(monitor.watch.added), monitor.watch.harmful))
+    near, broad = monitor.watch.outside
+    clean, clicked, edged = seen
+    # cleaning the band removes power beside it (the band-passed truth's
+    # transition), adds none
+    assert not clean[1] and max(clean[0].values()) < 0.002, clean
+    assert clicked[1] and clicked[0][broad] > 0.02, clicked
+    assert edged[1] and edged[0][near] > 0.02 > edged[0][broad], edged
+    warnings = [r for r in caplog.records if "outside the band" in r.message]
+    assert [r.levelname for r in warnings] == ["WARNING"]  # once, no flip
+    gauge = monitor.metrics.production_added_power.labels(near)
+    assert gauge._value.get() == edged[0][near]
+    monitor.render_status()
+    page = (monitor.config.status.status_dir / "index.html").read_text()
+    assert "ADDS POWER outside the band" in page

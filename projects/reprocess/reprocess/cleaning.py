@@ -48,7 +48,9 @@ class CleaningConfig:
     Attributes:
         sample_rate: Hz of the model (witnesses are resampled to it).
         strain_rate: Hz of the raw strain: the output's rate.
-        freq_low: Hz, lower edge of the band-pass.
+        freq_low: Hz, lower edge of the band-pass (the band: offline
+            there is no tracker to fit the margins, so none are
+            subtracted, as the live cleaner does until it has a fit).
         freq_high: Hz, upper edge.
         filter_order: Butterworth order (even).
         taper_length: seconds of the Hann ramps beside a dropped second.
