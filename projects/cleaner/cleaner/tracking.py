@@ -24,7 +24,14 @@ band-pass ``margin`` Hz wider on each side, less the band's:
 reach (wide sidebands) or may not (then the network's error is all there
 is). They are not subtracted unless fitted: their gain is ``c - i d``,
 fitted on their own to the strain's margins, and used only when it removes
-at least ``margin_min_improvement`` of that power.
+at least ``margin_min_improvement`` of that power *and* as much of the
+residual's power just outside the band over the fitted seconds. The
+margins straddle the band's edges (the band-pass's transition is a few
+tenths of a Hz wide): a fit can be good because of coupled noise just
+inside the band while the network's error just outside it would be added;
+the second rule judges the fitted seconds at the resolution of their whole
+length (an FFT of ``length`` seconds: 1/30 Hz), where inside and outside
+are apart.
 
 Rules that keep it harmless:
 
@@ -172,6 +179,11 @@ class GainTracker:
         )
         self._version: int | None = None
         self._applied = np.zeros(size)
+        # per fitted second with margins: the residual after the band's
+        # correction, the margins' two rows (the outside-the-band rule)
+        self._seconds: deque[tuple[np.ndarray, np.ndarray]] = deque(
+            maxlen=max(config.length, 1)
+        )
         # (gps, version, line): the line part of second gps (and the Q
         # samples before it) as the previous second's stretch of that
         # model version gave it; where the split of gps starts
@@ -189,6 +201,7 @@ class GainTracker:
         becomes production); the applied gains stay this tracker's, so
         the correction moves on from them without a jump."""
         self._fits = other._fits.copy()
+        self._seconds = other._seconds.copy()
         self._version = other._version
 
     @property
@@ -239,13 +252,15 @@ class GainTracker:
         version = int(versions[-1])
         if version != self._version:
             self._fits.clear()
+            self._seconds.clear()
             self._version = version
         basis = self._basis(stretch, first, gps, version)
         target = self._fit() if version else np.zeros_like(self._applied)
         ramp = np.arange(1, fs + 1) / fs
         gains = self._applied[:, None] + np.outer(target - self._applied, ramp)
         self._applied = target
-        corrected = y + np.sum(gains * basis, axis=0)
+        band = self.config.groups[0][0]
+        corrected = y + np.sum(gains[band] * basis[band], axis=0)
         if strain is not None and version and np.all(versions == version):
             # the band's parts fit the residual, the margins the strain's
             targets = [strain[0] - y, *strain[1:]]
@@ -256,6 +271,12 @@ class GainTracker:
                 part = basis[rows]
                 fits.append((part @ part.T, part @ target, target @ target))
             self._fits.append(fits)
+            if self.config.margin:
+                residual = strain.sum(axis=0) - corrected
+                self._seconds.append((residual, basis[band.stop :]))
+        if self.config.margin:
+            margins = slice(band.stop, None)
+            corrected += np.sum(gains[margins] * basis[margins], axis=0)
         return corrected
 
     def _basis(
@@ -314,9 +335,30 @@ class GainTracker:
             if not power or removed < min_improvement * power:
                 continue
             gains = base + x[0::2] - 1j * x[1::2]
-            if np.all(np.abs(gains) <= self.config.max_gain):
-                solution[rows] = x
+            if np.any(np.abs(gains) > self.config.max_gain):
+                continue
+            if base == 0 and self._outside_removed(x) < min_improvement:
+                continue
+            solution[rows] = x
         return solution
+
+    def _outside_removed(self, x: np.ndarray) -> float:
+        """Fraction of the residual's power outside the band, within twice
+        the margin of it, that subtracting the margins at ``x`` removes
+        over the fitted seconds (their spectrum at ``1 / length`` Hz;
+        below 0: it adds)."""
+        c = self.config
+        residual = np.concatenate([s[0] for s in self._seconds])
+        rows = np.concatenate([s[1] for s in self._seconds], axis=1)
+        freqs = np.fft.rfftfreq(residual.size, 1 / c.sample_rate)
+        outside = (
+            (freqs >= c.freq_low - 2 * c.margin) & (freqs < c.freq_low)
+        ) | ((freqs > c.freq_high) & (freqs <= c.freq_high + 2 * c.margin))
+        before = np.fft.rfft(residual)[outside]
+        after = before - x @ np.fft.rfft(rows, axis=1)[:, outside]
+        return 1 - float(np.sum(np.abs(after) ** 2)) / float(
+            np.sum(np.abs(before) ** 2)
+        )
 
 
 def follow_promotion(

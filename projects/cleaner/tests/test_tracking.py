@@ -324,3 +324,46 @@ def test_margins_of_only_the_network_error_are_never_subtracted():
     assert tracker.gains["margins"] == 0
     greedy = replace(MARGINS, margin_min_improvement=0.0)
     assert np.any(run(GainTracker(greedy), prediction, strain) != alone)
+
+
+def outside_power(x: np.ndarray) -> float:
+    """Power of ``x`` after the first 60 s within 0.5 Hz outside the band,
+    at the resolution of the whole stretch."""
+    x = x[60 * RATE :]
+    freqs = np.fft.rfftfreq(x.size, 1 / RATE)
+    low, high = CONFIG.freq_low, CONFIG.freq_high
+    near = ((freqs >= low - 0.5) & (freqs < low)) | (
+        (freqs > high) & (freqs <= high + 0.5)
+    )
+    return float(np.sum(np.abs(np.fft.rfft(x)[near]) ** 2))
+
+
+def test_margins_that_would_add_outside_the_band_are_not_subtracted(
+    monkeypatch,
+):
+    """Sidebands just inside the band's edges (58.1, 61.9 Hz: in its
+    transition, so in the margins) and the network's error just outside
+    (57.7-57.95, 62.05-62.3 Hz): the margins' fit is good for the coupled
+    noise, but subtracting them would add the error outside the band.
+    They are not subtracted; without the rule they would be (gain ~1),
+    adding power outside the band."""
+    rng = np.random.default_rng(2)
+    t = np.arange(DURATION * RATE) / RATE
+    mains = np.cos(2 * np.pi * 60 * t)
+    truth = bands(mains + np.sin(2 * np.pi * 1.9 * t) * mains)
+    noise = rng.standard_normal((2, t.size))
+    error = bandpass(noise[0], 57.7, 57.95, RATE)
+    error += bandpass(noise[1], 62.05, 62.3, RATE)
+    prediction = truth + bands(0.05 * error / error.std())
+    strain = truth + bands(0.02 * rng.standard_normal(t.size))
+    tracker = GainTracker(MARGINS)
+    out = run(tracker, prediction, strain)
+    alone = run(GainTracker(CONFIG), prediction[0], strain[0])
+    np.testing.assert_array_equal(out, alone)
+    assert tracker.gains["margins"] == 0
+    monkeypatch.setattr(GainTracker, "_outside_removed", lambda *_: 1.0)
+    unruled = GainTracker(MARGINS)
+    added = run(unruled, prediction, strain)
+    assert abs(unruled.gains["margins"] - 1) < 0.05
+    whole = strain.sum(axis=0)
+    assert outside_power(whole - added) > 2 * outside_power(whole - alone)
