@@ -12,6 +12,7 @@ noise (PRODUCTION - RAW of the offline result).
 """
 
 import numpy as np
+import pytest
 from service_run import CHANNELS, read_carousel, run_service, service_config
 from simdata import GPS
 
@@ -26,8 +27,11 @@ DROP = GPS + 20
 CORRUPT = GPS + 27
 
 
-def test_streaming_equals_offline(tmp_path, sim, triton):
-    config = service_config(tmp_path, sim, triton.url)
+@pytest.mark.parametrize("margin", [0.0, 0.25], ids=["band", "margins"])
+def test_streaming_equals_offline(tmp_path, sim, triton, margin):
+    """The band alone, and with its margins tracked (``filter_margin``)."""
+    config = service_config(tmp_path, sim, triton.url, filter_margin=margin)
+    assert config.tracking.margin == config.filter.margin == margin
     faults = {DROP: Fault.DROP, CORRUPT: Fault.CORRUPT}
     run_service(config, sim, DURATION, faults=faults)
     streamed = read_carousel(tmp_path / "carousel")

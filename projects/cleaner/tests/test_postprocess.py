@@ -83,15 +83,18 @@ def test_streaming_bandpass_matches_one_shot(prediction):
     # more memory does not help: the past edge is already negligible
     longer = streaming_error(prediction, replace(FILTER, memory_length=4.0))
     assert abs(longer[0] - rms) < 0.1 * rms
+    # the band's margins (a wider band-pass) stream as well
+    margins = streaming_error(prediction, replace(FILTER, margin=0.25))
+    assert margins[0] < 1e-3 and margins[1] < 1e-2, margins
 
 
 def test_the_bands_are_the_band_and_the_rest_of_a_wider_one(prediction):
     """Row 0 is the band's band-pass, rows 0 + 1 the band-pass ``margin``
     Hz wider on each side; without a margin only the band."""
-    assert FILTER.margin > 0  # the repository's [cleaner] has margins
-    bands = FILTER.bandpass(prediction)
+    margins = replace(FILTER, margin=0.25)
+    bands = margins.bandpass(prediction)
     np.testing.assert_allclose(bands[0], bandpass(prediction, *BAND, RATE))
-    low, high = BAND[0] - FILTER.margin, BAND[1] + FILTER.margin
+    low, high = BAND[0] - margins.margin, BAND[1] + margins.margin
     wide = bandpass(prediction, low, high, RATE)
     np.testing.assert_allclose(
         bands.sum(axis=0), wide, atol=1e-12 * wide.std()

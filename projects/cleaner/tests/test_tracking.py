@@ -17,9 +17,9 @@ from utils.signal import bandpass
 RATE = 1024  # Hz: the tracker's arithmetic does not depend on it
 DURATION = 240  # s
 MARGIN = 2 * RATE  # context either side, as the filters give it
-# the repository's [cleaner] tracking, with its margins
-MARGINS = replace(SETTINGS.tracking_config(), sample_rate=RATE)
-CONFIG = replace(MARGINS, margin=0.0)  # the band alone
+# the repository's [cleaner] tracking: the band alone, and with margins
+CONFIG = replace(SETTINGS.tracking_config(), sample_rate=RATE, margin=0.0)
+MARGINS = replace(CONFIG, margin=0.25)
 
 
 def band(x: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from monitor import plots
 from monitor.history import History
 from monitor.spectra import asd_ratios, band_mean, inspiral_range
 from monitor.validation import ValidationConfig
+from monitor.watch import OUTSIDE
 from utils.atomic import write_text
 from utils.channels import STRAIN_RATE, OutputChannels
 
@@ -321,8 +322,9 @@ def _watch(watch: dict | None) -> str:
         text += " STALE: no longer matches the coupling; training requested"
     added = watch.get("added") or {}
     if added:
-        text += "; outside the band " + ", ".join(
-            f"{region} {100 * value:+.2f} %" for region, value in added.items()
+        text += "; added outside the band: " + ", ".join(
+            f"{OUTSIDE.get(region, region)} {100 * value:+.2f} %"
+            for region, value in added.items()
         )
     if watch.get("harmful"):
         text += " ADDS POWER outside the band"

@@ -52,6 +52,11 @@ logger = logging.getLogger(__name__)
 WATCHED = State.INPUT_OK | State.PRODUCTION_OK
 EDGE_WIDTH = 2.0  # Hz beside each edge of the band
 BROADBAND = (20.0, 500.0)  # Hz, less the band and its edges
+# the regions outside the band (metric label -> what it is)
+OUTSIDE = {
+    "edges": f"within {EDGE_WIDTH:g} Hz of the band",
+    "broadband": f"{BROADBAND[0]:g}-{BROADBAND[1]:g} Hz",
+}
 
 
 @dataclass(frozen=True)
@@ -101,10 +106,7 @@ class ProductionWatch:
         )
         wide = (freqs >= BROADBAND[0]) & (freqs <= BROADBAND[1])
         # region -> its bins: the band's edges, the broadband beyond
-        self.outside = {
-            f"{EDGE_WIDTH:g} Hz beside the band": near & ~self.band,
-            f"{BROADBAND[0]:g}-{BROADBAND[1]:g} Hz": wide & ~near,
-        }
+        self.outside = {"edges": near & ~self.band, "broadband": wide & ~near}
         # one segment per step: the window's segments
         self.max_segments = max(
             1,
@@ -234,7 +236,7 @@ class ProductionWatch:
                 gps,
                 self.version,
                 100 * added[worst],
-                worst,
+                OUTSIDE[worst],
                 100 * limit,
             )
         elif was and not self.harmful:
@@ -243,7 +245,9 @@ class ProductionWatch:
                 "again (%s)",
                 gps,
                 self.version,
-                ", ".join(f"{k} {100 * v:+.2f} %" for k, v in added.items()),
+                ", ".join(
+                    f"{OUTSIDE[k]} {100 * v:+.2f} %" for k, v in added.items()
+                ),
             )
 
     def should_ask(self, canary: int, canary_judged: bool) -> bool:
