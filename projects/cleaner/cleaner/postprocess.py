@@ -96,11 +96,6 @@ class FilterConfig:
         """Samples in ``length`` seconds."""
         return int(round(length * self.sample_rate))
 
-    @property
-    def bands(self) -> int:
-        """Rows of a band-passed stretch: the band, and its margins."""
-        return 2 if self.margin else 1
-
     def bandpass(self, x: np.ndarray) -> np.ndarray:
         """``(bands, *x.shape)``: ``x`` band-passed (along its last axis)
         to the band, and to its margins (a band-pass ``margin`` Hz wider on
