@@ -149,17 +149,18 @@ class TrackingConfig:
         return band + (("margins",) if self.margin else ())
 
     @property
-    def groups(self) -> tuple[tuple[slice, float, float], ...]:
+    def groups(self) -> tuple[tuple[slice, float, float, bool], ...]:
         """Parts fitted together: (their rows of ``[c_0, d_0, c_1, ...]``,
-        the gain they have uncorrected, the power a fit must remove): the
+        the gain they have uncorrected, the power a fit must remove,
+        whether it must also remove power just outside the band): the
         band's parts against the residual, the margins against the
         strain's margins."""
         size = 2 * len(self.parts)
         band = slice(0, size - 2 if self.margin else size)
-        groups = ((band, 1.0, self.min_improvement),)
+        groups = ((band, 1.0, self.min_improvement, False),)
         if self.margin:
             margins = slice(band.stop, size)
-            groups += ((margins, 0.0, self.margin_min_improvement),)
+            groups += ((margins, 0.0, self.margin_min_improvement, True),)
         return groups
 
 
@@ -209,7 +210,7 @@ class GainTracker:
         """Complex gain of each part applied at the end of the last
         second (the band's 1 and the margins' 0: uncorrected)."""
         gains = np.zeros(len(self.config.parts), complex)
-        for rows, base, _ in self.config.groups:
+        for rows, base, *_ in self.config.groups:
             c, d = self._applied[rows][0::2], self._applied[rows][1::2]
             gains[rows.start // 2 : rows.stop // 2] = base + c - 1j * d
         return dict(zip(self.config.parts, gains.tolist(), strict=True))
@@ -265,7 +266,7 @@ class GainTracker:
             # the band's parts fit the residual, the margins the strain's
             targets = [strain[0] - y, *strain[1:]]
             fits = []
-            for (rows, _, _), target in zip(
+            for (rows, *_), target in zip(
                 self.config.groups, targets, strict=True
             ):
                 part = basis[rows]
@@ -323,7 +324,8 @@ class GainTracker:
         solution = np.zeros_like(self._applied)
         if len(self._fits) < self.config.min_length:
             return solution
-        for i, (rows, base, min_improvement) in enumerate(self.config.groups):
+        for i, group in enumerate(self.config.groups):
+            rows, base, min_improvement, outside = group
             normal = sum(f[i][0] for f in self._fits)
             projected = sum(f[i][1] for f in self._fits)
             power = sum(f[i][2] for f in self._fits)
@@ -337,7 +339,7 @@ class GainTracker:
             gains = base + x[0::2] - 1j * x[1::2]
             if np.any(np.abs(gains) > self.config.max_gain):
                 continue
-            if base == 0 and self._outside_removed(x) < min_improvement:
+            if outside and self._outside_removed(x) < min_improvement:
                 continue
             solution[rows] = x
         return solution
