@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
+from typing import List, Tuple
 
 import pytest
 
@@ -46,15 +47,19 @@ def test_port_rule():
     assert failing(ports) == ["p-1", "p65536"]
 
 
-def test_convert_fields_sets_fields_of_a_frozen_dataclass():
+def test_convert_fields_follows_the_annotations():
     @dataclass(frozen=True)
     class Frozen:
-        project_dir: str
-        witness_channels: tuple
+        project_dir: Path
+        witness_channels: List[str]
+        band: Tuple[float, float]
+        name: str
 
-    settings = Frozen("/tmp/p", ("L1:X",))
-    helpers.convert_fields(settings, project_dir=Path, witness_channels=list)
-    assert settings == Frozen(Path("/tmp/p"), ["L1:X"])
+    settings = Frozen("/tmp/p", ("L1:X",), (1.0, 2.0), "x")
+    helpers.convert_fields(settings)
+    assert settings == Frozen(Path("/tmp/p"), ["L1:X"], (1.0, 2.0), "x")
+    assert type(settings.witness_channels) is list
+    assert type(settings.band) is tuple  # not a List: left as it came
 
 
 def test_sub_config_takes_settings_by_name_and_keeps_code_defaults():
@@ -106,3 +111,16 @@ def test_check_sub_configs_names_the_settings():
         check("svc settings", bad, errors=(ConfigError,))
     with pytest.raises(ConfigError, match=r"^x=1"):
         check("svc settings", config_error, errors=(ValueError,))
+
+
+def test_sub_config_without_defaults_takes_every_setting_it_has():
+    @dataclass(frozen=True)
+    class Simulated:
+        ifo: str
+        ratio: float = 50.0
+        rate: int = 16384
+
+    settings = SimpleNamespace(ifo="L1", ratio=5.0, other=1)
+    built = helpers.sub_config(Simulated, settings, defaults=False)
+    assert built == Simulated("L1", ratio=5.0)  # rate: not a setting
+    assert helpers.sub_config(Simulated, settings).ratio == 50.0

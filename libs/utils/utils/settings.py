@@ -8,8 +8,8 @@ converts a few fields, validates them all, builds its sub-configs.
   field at a time with :func:`require`. A rule that several services
   share is built here (a port) or is a method of the group of settings it
   is about (:mod:`utils.fields`).
-- :func:`convert_fields`: typeo gives strings and lists; ``Path``s and
-  lists are set in ``__post_init__``.
+- :func:`convert_fields`: typeo and TOML give strings and sequences; the
+  fields' annotations say which become ``Path``s and lists.
 - :func:`check_sub_configs`: every sub-config is built once at start-up.
 - :func:`sub_config`: a component's frozen sub-config from the settings
   of the same names, or of its prefix (``gate_threshold`` for the gate's
@@ -19,7 +19,9 @@ converts a few fields, validates them all, builds its sub-configs.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import MISSING
+from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
 from utils.errors import ConfigError
@@ -101,25 +103,46 @@ def check_sub_configs(
         raise ConfigError(f"{label}: {exc}") from exc
 
 
-def convert_fields(settings: object, **converters: Callable) -> None:
-    """Set each field ``name`` of the frozen dataclass ``settings`` to
-    ``converters[name](value)``, e.g. ``project_dir=Path``."""
-    for name, convert in converters.items():
-        object.__setattr__(settings, name, convert(getattr(settings, name)))
+def convert_fields(settings: object) -> None:
+    """Set each field of the frozen dataclass ``settings`` annotated
+    ``Path`` to a ``Path`` and each annotated ``List[...]`` to a list (the
+    annotation is the one place that says what a setting is)."""
+    hints = typing.get_type_hints(type(settings))
+    for field in dataclasses.fields(settings):
+        hint = hints[field.name]
+        if hint is Path:
+            convert = Path
+        elif typing.get_origin(hint) is list:
+            convert = list
+        else:
+            continue
+        value = getattr(settings, field.name)
+        object.__setattr__(settings, field.name, convert(value))
 
 
 def sub_config(
-    cls: type[T], settings: object, prefix: str = "", **values: Any
+    cls: type[T],
+    settings: object,
+    prefix: str = "",
+    *,
+    defaults: bool = True,
+    **values: Any,
 ) -> T:
     """The dataclass ``cls`` built by keyword: ``values``, and each other
     field without a default from the setting ``prefix + name`` where there
     is one (``gate_threshold`` for ``threshold``), else ``name`` (a field
-    with a default keeps it: its home is ``cls``)."""
+    with a default keeps it: its home is ``cls``). ``defaults=False``: a
+    field with a default too comes from the settings where they have it
+    (a config of ``libs/utils`` whose defaults serve tests and benchmarks
+    while a service sets it from its own section)."""
     named = {}
     for field in dataclasses.fields(cls):
         default = field.default, field.default_factory
-        if field.name in values or default != (MISSING, MISSING):
+        if field.name in values:
             continue
+        if default != (MISSING, MISSING):
+            if defaults or not hasattr(settings, field.name):
+                continue
         name = prefix + field.name
         if not prefix or not hasattr(settings, name):
             name = field.name

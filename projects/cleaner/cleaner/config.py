@@ -161,13 +161,7 @@ class CleanerSettings(StreamFields, BandFields, ChannelFields, ProjectFields):
     verbose: bool = False
 
     def __post_init__(self) -> None:
-        convert_fields(
-            self,
-            project_dir=Path,
-            data_dir=Path,
-            witness_channels=list,
-            subband_edges=list,
-        )
+        convert_fields(self)
         check_output_rate(self.sample_rate)
         check_rules(self, self._rules())
         check_sub_configs("cleaner settings", self.cleaner_config)

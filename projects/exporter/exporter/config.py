@@ -155,7 +155,7 @@ class ExporterSettings(ProjectFields):
     verbose: bool = False
 
     def __post_init__(self) -> None:
-        convert_fields(self, project_dir=Path, model_repo=Path)
+        convert_fields(self)
         check_rules(self, self._rules())
         check_sub_configs(
             "exporter settings",

@@ -197,9 +197,7 @@ class MonitorSettings(ProjectFields):
     verbose: bool = False
 
     def __post_init__(self) -> None:
-        convert_fields(
-            self, project_dir=Path, archive_dir=Path, subband_edges=list
-        )
+        convert_fields(self)
         check_rules(self, self._rules())
         check_output_band(self.freq_low, self.freq_high)
         check_sub_configs(

@@ -289,9 +289,7 @@ class ReplaySettings(ChannelFields, ProjectFields):
     verbose: bool = False
 
     def __post_init__(self) -> None:
-        convert_fields(
-            self, data_dir=Path, project_dir=Path, witness_channels=list
-        )
+        convert_fields(self)
         kinds = ", ".join(f.value for f in Fault)
         rules = [
             ("mode", self.mode in MODES, f"one of {MODES}"),
@@ -317,22 +315,13 @@ class ReplaySettings(ChannelFields, ProjectFields):
         return sub_config(PaceConfig, self)
 
     def simulation_config(self) -> SimulationConfig:
-        return SimulationConfig(
-            ifo=self.ifo,
-            witness_channels=tuple(self.witness_channels),
-            seed=self.seed,
-            line_ratio=self.line_ratio,
-            sideband_ratio=self.sideband_ratio,
-            num_coupled=self.num_coupled,
-            coupling_drift=self.coupling_drift,
-            coupling_drift_period=self.coupling_drift_period,
-            coupling_phase_drift=self.coupling_phase_drift,
+        # every setting of the simulator this section has, the others its
+        return sub_config(
+            SimulationConfig,
+            self,
+            defaults=False,
             asc_band=tuple(self.asc_band),
-            injection_interval=self.injection_interval,
             injection_snr=tuple(self.injection_snr),
-            injection_low_frequency=self.injection_low_frequency,
-            strain_channel=self.strain_channel,
-            state_channel=self.state_channel,
         )
 
     def simulate_config(self) -> SimulateConfig:

@@ -180,15 +180,7 @@ class ReprocessSettings(TrainingFields, BandFields, ChannelFields):
     verbose: bool = False
 
     def __post_init__(self) -> None:
-        convert_fields(
-            self,
-            data_dir=Path,
-            output_dir=Path,
-            model_repo=Path,
-            witness_channels=list,
-            frame_patterns=list,
-            job_prologue=list,
-        )
+        convert_fields(self)
         check_rules(self, self._rules())
         builders = [self.source_config, self.cleaning_config]
         builders.append(self.engine_config)

@@ -96,9 +96,7 @@ class TrainerSettings(
     verbose: bool = False
 
     def __post_init__(self) -> None:
-        convert_fields(
-            self, project_dir=Path, data_dir=Path, witness_channels=list
-        )
+        convert_fields(self)
         check_rules(self, self._rules())
         check_sub_configs(
             "trainer settings",
