@@ -149,7 +149,7 @@ def compare_schemes(data_dir: Path, sim, run, length: int) -> None:
     ):
         stretch = read_stretch(
             stream,
-            Preprocessor(channels, RATE, rates),
+            Preprocessor(channels, rates, SETTINGS.preprocess_config()),
             start - lead,
             length + 2 * lead,
         )

@@ -19,7 +19,7 @@ from utils.nn.datacheck import (
     is_flat,
 )
 from utils.nn.simdata import simulate_stretch
-from utils.stream import Preprocessor
+from utils.stream import PreprocessConfig, Preprocessor
 
 RATE = 4096
 DURATION = 64  # s: 63 Welch segments, chance coherence well below 0.2
@@ -127,8 +127,14 @@ def test_resampled_dead_channel_is_flat(small_sim) -> None:
     channel, rate = "L1:ASC-TEST", 512
     pre = Preprocessor(
         ["L1:GDS-CALIB_STRAIN", channel],
-        RATE,
         {"L1:GDS-CALIB_STRAIN": 16384, channel: rate},
+        PreprocessConfig(  # the services' ([tool.typeo.base])
+            sample_rate=RATE,
+            resample_context_length=1,
+            drop_lookahead_length=1,
+            taper_length=0.5,
+            ready_mask=3,
+        ),
     )
     out = []
     for gps in range(GPS, GPS + 6):

@@ -6,6 +6,8 @@ them over (the follower itself is tested on files in test_follower.py).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy.signal import resample_poly
@@ -14,11 +16,19 @@ from conftest import FEW_WITNESSES, GPS, STRAIN
 from utils.follower import FrameSecond
 from utils.gwf import Series
 from utils.simulation import Fault
-from utils.stream import Preprocessor
+from utils.stream import PreprocessConfig, Preprocessor
 from utils.taper import hann_edge
 
 CHANNELS = [STRAIN, *FEW_WITNESSES]
 RATE = 4096
+# the services' preprocessing ([tool.typeo.base])
+CONFIG = PreprocessConfig(
+    sample_rate=RATE,
+    resample_context_length=1,
+    drop_lookahead_length=1,
+    taper_length=0.5,
+    ready_mask=3,
+)
 
 
 def frame_second(sim, gps: int, fault: Fault | None = None) -> FrameSecond:
@@ -49,7 +59,7 @@ def run(pre: Preprocessor, sim, num: int, faults=None) -> list:
 
 
 def test_output_delay(small_sim) -> None:
-    pre = Preprocessor(CHANNELS, RATE, native_rates(small_sim))
+    pre = Preprocessor(CHANNELS, native_rates(small_sim), CONFIG)
     assert pre.delay == 2  # 1 s look-ahead + 1 s resampling context
     # output second s comes out when raw second s + delay is pushed; the
     # first second only serves as past context
@@ -58,7 +68,9 @@ def test_output_delay(small_sim) -> None:
         expected = [gps - 2] if gps - 2 > GPS else []
         assert [s.gps for s in out] == expected
     no_lookahead = Preprocessor(
-        CHANNELS, RATE, native_rates(small_sim), drop_lookahead_length=0
+        CHANNELS,
+        native_rates(small_sim),
+        replace(CONFIG, drop_lookahead_length=0),
     )
     assert no_lookahead.delay == 1
     assert [s.gps for s in run(no_lookahead, small_sim, 4)] == [
@@ -69,7 +81,7 @@ def test_output_delay(small_sim) -> None:
 
 def test_streaming_equals_one_shot(small_sim) -> None:
     num = 8
-    pre = Preprocessor(CHANNELS, RATE, native_rates(small_sim))
+    pre = Preprocessor(CHANNELS, native_rates(small_sim), CONFIG)
     out = run(pre, small_sim, num)
     assert [s.gps for s in out] == list(range(GPS + 1, GPS + num - 2))
     streamed = np.concatenate([s.data for s in out], axis=1)
@@ -93,7 +105,7 @@ def test_streaming_equals_one_shot(small_sim) -> None:
 
 def test_no_discontinuity_at_frame_edges(small_sim) -> None:
     out = run(
-        Preprocessor(CHANNELS, RATE, native_rates(small_sim)), small_sim, 7
+        Preprocessor(CHANNELS, native_rates(small_sim), CONFIG), small_sim, 7
     )
     for index in range(len(CHANNELS)):
         x = np.concatenate([s.data[index] for s in out])
@@ -107,7 +119,7 @@ def test_no_discontinuity_at_frame_edges(small_sim) -> None:
 def test_drop_tapering_shape(small_sim) -> None:
     """At the native rate (no resampling) the taper is exact."""
     rates = {STRAIN: 16384}
-    pre = Preprocessor([STRAIN], 16384, rates, taper_length=0.5)
+    pre = Preprocessor([STRAIN], rates, replace(CONFIG, sample_rate=16384))
     dropped = GPS + 3
     out = run(pre, small_sim, 7, faults={dropped: Fault.DROP})
     by_gps = {s.gps: s for s in out}
@@ -138,7 +150,7 @@ def test_drop_tapering_shape(small_sim) -> None:
 def test_drop_when_resampling(small_sim) -> None:
     dropped = GPS + 3
     out = run(
-        Preprocessor(CHANNELS, RATE, native_rates(small_sim)),
+        Preprocessor(CHANNELS, native_rates(small_sim), CONFIG),
         small_sim,
         7,
         faults={dropped: Fault.DROP},
@@ -159,7 +171,7 @@ def test_drop_when_resampling(small_sim) -> None:
 
 def test_ready_flag_and_seen_at(small_sim) -> None:
     out = run(
-        Preprocessor(CHANNELS, RATE, native_rates(small_sim)),
+        Preprocessor(CHANNELS, native_rates(small_sim), CONFIG),
         small_sim,
         6,
         faults={GPS + 2: Fault.NOT_READY},
@@ -174,7 +186,7 @@ def test_ready_flag_and_seen_at(small_sim) -> None:
 
 def test_out_of_order(small_sim) -> None:
     """A gap is never skipped: the follower yields every second."""
-    pre = Preprocessor(CHANNELS, RATE, native_rates(small_sim))
+    pre = Preprocessor(CHANNELS, native_rates(small_sim), CONFIG)
     pre.push(frame_second(small_sim, GPS))
     with pytest.raises(ValueError, match="out of order"):
         pre.push(frame_second(small_sim, GPS + 2))
@@ -183,6 +195,6 @@ def test_out_of_order(small_sim) -> None:
 def test_wrong_rate_is_a_drop(small_sim) -> None:
     rates = native_rates(small_sim)
     rates[FEW_WITNESSES[1]] = 256  # the frames hold 512 Hz
-    pre = Preprocessor(CHANNELS, RATE, rates)
+    pre = Preprocessor(CHANNELS, rates, CONFIG)
     out = run(pre, small_sim, 4)
     assert all(s.dropped and "expected 256" in s.reason for s in out)

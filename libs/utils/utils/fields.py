@@ -21,6 +21,7 @@ from typing import List, Tuple
 
 from utils.runs import train_dir
 from utils.settings import Rule
+from utils.stream import PreprocessConfig
 
 _ARGS = "Args:\n"
 _NAME = re.compile(r" {8}(\w+):")  # typeo: 8 spaces, then "name:"
@@ -196,6 +197,59 @@ class StreamFields:
             ),
             ("start_timeout", self.start_timeout > 0, "> 0 s"),
         ]
+
+
+@dataclass(frozen=True)
+class PreprocessFields:
+    """Preprocessing of the raw seconds (:class:`utils.stream.Preprocessor`),
+    the same for the cleaner and the trainer: a model is trained on data
+    prepared as it is served.
+
+    Args:
+        resample_context_length:
+            Whole seconds of resampling context on each side of a second
+            (adds as much latency).
+        drop_lookahead_length:
+            1: hold a second to taper it before a dropped one (1 s
+            latency); 0: no taper out.
+        drop_taper_length:
+            Seconds of the Hann ramps next to a drop.
+    """
+
+    resample_context_length: int
+    drop_lookahead_length: int
+    drop_taper_length: float
+
+    def preprocess_rules(self) -> List[Rule]:
+        """The preprocessing's lengths are usable."""
+        return [
+            (
+                "resample_context_length",
+                self.resample_context_length >= 0,
+                ">= 0 (whole seconds)",
+            ),
+            (
+                "drop_lookahead_length",
+                self.drop_lookahead_length in (0, 1),
+                "0 or 1 (whole seconds)",
+            ),
+            (
+                "drop_taper_length",
+                0 < self.drop_taper_length <= 1,
+                "in (0, 1] s",
+            ),
+        ]
+
+    def preprocess_config(self) -> PreprocessConfig:
+        """Of a settings class that also has ``sample_rate`` and
+        ``ready_mask`` (:class:`BandFields`, :class:`StreamFields`)."""
+        return PreprocessConfig(
+            sample_rate=self.sample_rate,
+            resample_context_length=self.resample_context_length,
+            drop_lookahead_length=self.drop_lookahead_length,
+            taper_length=self.drop_taper_length,
+            ready_mask=self.ready_mask,
+        )
 
 
 @dataclass(frozen=True)

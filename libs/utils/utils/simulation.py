@@ -58,7 +58,7 @@ from utils.simwriter import (
     write_second,
     write_stretch,
 )
-from utils.stream import Preprocessor
+from utils.stream import PreprocessConfig, Preprocessor
 from utils.synthetic import (
     ColoredNoise,
     Coupling,
@@ -340,7 +340,18 @@ def preprocessed(
     channels = [config.strain_channel, *config.witness_channels, truth_name]
     rates = {c: config.sample_rate(c) for c in config.witness_channels}
     rates[config.strain_channel] = rates[truth_name] = config.strain_rate
-    pre = Preprocessor(channels, sample_rate, rates)
+    # the services' resampling context; nothing to taper (no drops)
+    pre = Preprocessor(
+        channels,
+        rates,
+        PreprocessConfig(
+            sample_rate=sample_rate,
+            resample_context_length=1,
+            drop_lookahead_length=0,
+            taper_length=0.5,
+            ready_mask=config.state_ready,
+        ),
+    )
     out = []
     for gps in range(gps_start - pre.delay + 1, gps_start + duration + 2):
         s = sim.second(gps)

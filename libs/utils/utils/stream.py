@@ -68,40 +68,63 @@ class _Raw:
     tapered: bool = False
 
 
-class Preprocessor:
-    """Streaming drop handling and resampling.
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How raw seconds are preprocessed: one config for the cleaner and the
+    trainer, so that a model is trained on data prepared as it is served
+    (both build it from the same settings,
+    :class:`utils.fields.PreprocessFields`).
 
-    Args:
-        channels: strain channel first, then witnesses (full names).
+    Attributes:
         sample_rate: output rate in Hz.
-        native_rates: Hz of each channel in the input frames.
         resample_context_length: whole seconds of context on each side.
         drop_lookahead_length: 0 or 1 second held to taper before a drop.
         taper_length: seconds of each Hann ramp next to a drop.
         ready_mask: state-vector bits that mean analysis ready.
     """
 
-    def __init__(
-        self,
-        channels: list[str],
-        sample_rate: int,
-        native_rates: dict[str, float],
-        resample_context_length: int = 1,
-        drop_lookahead_length: int = 1,
-        taper_length: float = 0.5,
-        ready_mask: int = 3,
-    ) -> None:
-        if resample_context_length < 0 or drop_lookahead_length not in (0, 1):
+    sample_rate: int
+    resample_context_length: int
+    drop_lookahead_length: int
+    taper_length: float
+    ready_mask: int
+
+    def __post_init__(self) -> None:
+        context = self.resample_context_length
+        if context < 0 or self.drop_lookahead_length not in (0, 1):
             raise ConfigError(
                 "resample_context_length >= 0 and drop_lookahead_length "
                 "in {0, 1} (whole seconds)"
             )
+
+    @property
+    def delay(self) -> int:
+        """Seconds between a raw second arriving and its output."""
+        return self.drop_lookahead_length + self.resample_context_length
+
+
+class Preprocessor:
+    """Streaming drop handling and resampling.
+
+    Args:
+        channels: strain channel first, then witnesses (full names).
+        native_rates: Hz of each channel in the input frames.
+        config: what to do with them.
+    """
+
+    def __init__(
+        self,
+        channels: list[str],
+        native_rates: dict[str, float],
+        config: PreprocessConfig,
+    ) -> None:
+        self.config = config
         self.channels = list(channels)
-        self.sample_rate = int(sample_rate)
-        self.context = int(resample_context_length)
-        self.lookahead = int(drop_lookahead_length)
-        self.taper_length = taper_length
-        self.ready_mask = ready_mask
+        self.sample_rate = sample_rate = int(config.sample_rate)
+        self.context = int(config.resample_context_length)
+        self.lookahead = int(config.drop_lookahead_length)
+        self.taper_length = config.taper_length
+        self.ready_mask = config.ready_mask
         self.native_rates = [float(native_rates[c]) for c in self.channels]
         self.ratios = []
         for rate in self.native_rates:
@@ -131,7 +154,7 @@ class Preprocessor:
     @property
     def delay(self) -> int:
         """Seconds between a raw second arriving and its output."""
-        return self.lookahead + self.context
+        return self.config.delay
 
     def push(self, second: FrameSecond) -> list[Second]:
         """Add the next raw second; return the seconds that became ready."""

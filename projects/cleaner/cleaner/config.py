@@ -18,7 +18,7 @@ from cleaner.cleaning import NETWORK_STRIDE, WindowConfig
 from cleaner.client import ClientConfig
 from cleaner.gate import GateConfig
 from cleaner.postprocess import FilterConfig
-from cleaner.service import CleanerConfig, PreprocessConfig
+from cleaner.service import CleanerConfig
 from cleaner.tracking import TrackingConfig
 from cleaner.writer import WriterConfig
 from utils.config import companion_values
@@ -27,6 +27,7 @@ from utils.errors import ConfigError
 from utils.fields import (
     BandFields,
     ChannelFields,
+    PreprocessFields,
     ProjectFields,
     StreamFields,
     documented,
@@ -56,7 +57,9 @@ SCHEME_KEYS = {
 
 @documented
 @dataclass(frozen=True)
-class CleanerSettings(StreamFields, BandFields, ChannelFields, ProjectFields):
+class CleanerSettings(
+    PreprocessFields, StreamFields, BandFields, ChannelFields, ProjectFields
+):
     """Clean low-latency strain with DeepClean, one frame per second.
 
     Args:
@@ -70,14 +73,6 @@ class CleanerSettings(StreamFields, BandFields, ChannelFields, ProjectFields):
             Triton ensemble returning both predictions.
         sample_rate:
             Hz everything is resampled to; the output frames' rate.
-        resample_context_length:
-            Whole seconds of resampling context on each side of a second
-            (adds as much latency).
-        drop_lookahead_length:
-            1: hold a second to taper it before a dropped one (1 s
-            latency); 0: no taper out.
-        drop_taper_length:
-            Seconds of the Hann ramps next to a drop.
         inference_timeout:
             Seconds one Triton call may take.
         retry_min_length:
@@ -135,9 +130,6 @@ class CleanerSettings(StreamFields, BandFields, ChannelFields, ProjectFields):
     data_dir: Path
     triton_grpc_url: str
     model_name: str
-    resample_context_length: int
-    drop_lookahead_length: int
-    drop_taper_length: float
     inference_timeout: float
     retry_min_length: float
     retry_max_length: float
@@ -178,21 +170,7 @@ class CleanerSettings(StreamFields, BandFields, ChannelFields, ProjectFields):
             *self.band_rules(),
             *subband_rules(self),
             *self.stream_rules(),
-            (
-                "resample_context_length",
-                self.resample_context_length >= 0,
-                ">= 0 (whole seconds)",
-            ),
-            (
-                "drop_lookahead_length",
-                self.drop_lookahead_length in (0, 1),
-                "0 or 1 (whole seconds)",
-            ),
-            (
-                "drop_taper_length",
-                0 < self.drop_taper_length <= 1,
-                "in (0, 1] s",
-            ),
+            *self.preprocess_rules(),
             (
                 "inference_timeout",
                 0 < self.inference_timeout <= 1,
@@ -257,10 +235,6 @@ class CleanerSettings(StreamFields, BandFields, ChannelFields, ProjectFields):
     def stream_config(self) -> StreamConfig:
         witnesses = tuple(self.witness_channels)
         return sub_config(StreamConfig, self, witness_channels=witnesses)
-
-    def preprocess_config(self) -> PreprocessConfig:
-        taper_length = self.drop_taper_length
-        return sub_config(PreprocessConfig, self, taper_length=taper_length)
 
     def client_config(self) -> ClientConfig:
         return sub_config(

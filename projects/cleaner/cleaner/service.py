@@ -22,29 +22,10 @@ from utils.errors import FrameError
 from utils.follower import FrameFollower, StreamConfig, list_gps
 from utils.gwf import read_frame
 from utils.names import strain_name, witness_name
-from utils.stream import Preprocessor
+from utils.stream import PreprocessConfig, Preprocessor
 from utils.waiting import wait_for
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PreprocessConfig:
-    """Arguments of :class:`utils.stream.Preprocessor`.
-
-    Attributes:
-        sample_rate: Hz everything is resampled to.
-        resample_context_length: whole seconds of context on each side.
-        drop_lookahead_length: 0 or 1 second held to taper before a drop.
-        taper_length: seconds of the Hann ramps next to a drop.
-        ready_mask: state-vector bits meaning analysis ready.
-    """
-
-    sample_rate: int
-    resample_context_length: int
-    drop_lookahead_length: int
-    taper_length: float
-    ready_mask: int
 
 
 @dataclass(frozen=True)
@@ -98,17 +79,10 @@ def make_preprocessor(config: CleanerConfig) -> Preprocessor:
     Raises:
         TimeoutError: no raw frame to read the rates from in time.
     """
-    stream, pre = config.stream, config.preprocess
+    stream = config.stream
     channels = [stream.strain_channel, *stream.witness_channels]
-    return Preprocessor(
-        channels,
-        pre.sample_rate,
-        read_native_rates(stream, channels),
-        pre.resample_context_length,
-        pre.drop_lookahead_length,
-        pre.taper_length,
-        pre.ready_mask,
-    )
+    rates = read_native_rates(stream, channels)
+    return Preprocessor(channels, rates, config.preprocess)
 
 
 def build(config: CleanerConfig) -> tuple[CleanerStream, PipelineClient]:

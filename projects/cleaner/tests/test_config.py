@@ -13,12 +13,12 @@ from cleaner.client import ClientConfig
 from cleaner.config import CleanerSettings, exporter_scheme
 from cleaner.gate import GateConfig
 from cleaner.postprocess import FilterConfig
-from cleaner.service import PreprocessConfig
 from cleaner.writer import WriterConfig
 from utils import settings_checks as checks
 from utils.contracts import check_window_fits_scheme
 from utils.errors import ConfigError
 from utils.inference import Scheme
+from utils.stream import PreprocessConfig
 from utils.testing import run_script, service_environ
 
 # each sub-config -> its values with no key in [cleaner], whose one home

@@ -25,7 +25,8 @@ def _collect(sim, settings, duration, faults=None, **collect):
     stream = settings.stream_config()
     follower = FrameFollower(stream, start=GPS)
     resampler = Resampler(
-        [stream.strain_channel, *stream.witness_channels], RATE, 3
+        [stream.strain_channel, *stream.witness_channels],
+        settings.preprocess_config(),
     )
     config = settings.collect_config(max_length=duration)
     collector = Collector(replace(config, **collect))

@@ -19,6 +19,7 @@ from utils import settings_checks as checks
 from utils.errors import ConfigError
 from utils.nn.datacheck import CheckConfig
 from utils.nn.train import TrainConfig
+from utils.stream import PreprocessConfig
 
 # each sub-config -> its values with no key in [trainer], whose one home
 # is the component (fields named otherwise than their setting,
@@ -29,6 +30,7 @@ COMPONENTS = {
     CheckConfig: {"fftlength", "min_duration", "false_alarm"},
     CollectConfig: set(),
     ScheduleConfig: set(),
+    PreprocessConfig: set(),
     RunConfig: {"verify_length"},
     ExportConfig: {"backoff", "max_backoff"},
 }
@@ -55,7 +57,7 @@ def test_every_profile_parses(section):
     rates = {
         train.sample_rate,
         data.sample_rate,
-        settings.schedule_config().sample_rate,
+        settings.preprocess_config().sample_rate,
         settings.collect_config().sample_rate,
     }
     assert rates == {settings.sample_rate}

@@ -110,8 +110,8 @@ def test_run_folder_contract(sim, settings) -> None:
     worker = TrainingWorker(settings.run_config())
     run = train_span(
         settings.stream_config(),
+        settings.preprocess_config(),
         settings.collect_config(32),
-        settings.ready_mask,
         worker,
         GPS + 1,
         GPS + 33,
@@ -167,8 +167,8 @@ def test_restart_resumes_and_warm_starts_from_disk(sim, settings) -> None:
     sim.write_stretch(settings.data_dir, GPS, 30)
     first = train_span(
         settings.stream_config(),
+        settings.preprocess_config(),
         settings.collect_config(16),
-        settings.ready_mask,
         TrainingWorker(settings.run_config()),
         GPS + 1,
         GPS + 17,
@@ -180,8 +180,7 @@ def test_restart_resumes_and_warm_starts_from_disk(sim, settings) -> None:
     service, worker = _service(settings, metrics, (model, name), meta.gps_stop)
     assert service.next_train_gps == GPS + 25
     # resume = stop + cadence - duration = GPS + 9, minus 2 s of lead-in
-    stream, schedule = settings.stream_config(), settings.schedule_config()
-    assert start_gps(stream, schedule, meta.gps_stop) == GPS + 7
+    assert start_gps(settings.service_config(), meta.gps_stop) == GPS + 7
     _follow(service, worker, 30 - 7)
     runs = finished_runs(settings.train_dir)
     assert [r.name for r in runs] == [first.name, f"{GPS + 9}-{GPS + 25}"]
@@ -208,8 +207,8 @@ def test_incoherent_data_are_refused_with_reasons(tmp_path, settings) -> None:
     with pytest.raises(DataCheckError, match="coherence"):
         train_span(
             settings.stream_config(),
+            settings.preprocess_config(),
             settings.collect_config(16),
-            settings.ready_mask,
             worker,
             GPS + 1,
             GPS + 17,
@@ -248,14 +247,16 @@ def test_first_run_trains_on_the_newest_data_present(sim, settings) -> None:
     """A prefilled DATA_DIR: the first run takes the newest
     train_duration seconds (plus the lead-in), not the oldest; with less
     than that present, it starts from the oldest."""
-    stream, schedule = settings.stream_config(), settings.schedule_config()
-    duration = schedule.train_duration
+    config = settings.service_config()
+    duration = config.schedule.train_duration
     sim.write_stretch(settings.data_dir, GPS, duration + 40)
     newest = GPS + duration + 40 - 1
-    assert start_gps(stream, schedule, None) == newest + 1 - duration - 2
+    # the preprocessing's delay: 1 s look-ahead + 1 s resampling context
+    assert start_gps(config, None) == newest + 1 - duration - 2
     short = settings.data_dir.parent / "short"
     sim.write_stretch(short, GPS, duration // 2)
-    assert start_gps(replace(stream, data_dir=short), schedule, None) == GPS
+    shorter = replace(config, stream=replace(config.stream, data_dir=short))
+    assert start_gps(shorter, None) == GPS
 
 
 def test_train_now_request_starts_a_run_ahead_of_the_cadence(

@@ -27,7 +27,7 @@ import numpy as np
 from utils.errors import ConfigError
 from utils.follower import FrameSecond
 from utils.nn.data import Stretch
-from utils.stream import Preprocessor, Second
+from utils.stream import PreprocessConfig, Preprocessor, Second
 
 logger = logging.getLogger(__name__)
 
@@ -164,16 +164,12 @@ class Resampler:
 
     Args:
         channels: strain channel first, then the witnesses.
-        sample_rate: output Hz.
-        ready_mask: state-vector bits that mean analysis ready.
+        config: the preprocessing, the cleaner's.
     """
 
-    def __init__(
-        self, channels: list[str], sample_rate: int, ready_mask: int
-    ) -> None:
+    def __init__(self, channels: list[str], config: PreprocessConfig) -> None:
         self.channels = list(channels)
-        self.sample_rate = sample_rate
-        self.ready_mask = ready_mask
+        self.config = config
         self.preprocessor: Preprocessor | None = None
 
     def push(self, frame: FrameSecond) -> list[Second]:
@@ -185,10 +181,5 @@ class Resampler:
             rates.update(
                 {c: s.sample_rate for c, s in frame.witnesses.items()}
             )
-            self.preprocessor = Preprocessor(
-                self.channels,
-                self.sample_rate,
-                rates,
-                ready_mask=self.ready_mask,
-            )
+            self.preprocessor = Preprocessor(self.channels, rates, self.config)
         return self.preprocessor.push(frame)

@@ -16,12 +16,13 @@ from typing import List
 
 from trainer.collector import CollectConfig
 from trainer.notifier import ExportConfig
-from trainer.service import ScheduleConfig
+from trainer.service import ScheduleConfig, ServiceConfig
 from trainer.worker import RunConfig
 from utils.errors import ConfigError
 from utils.fields import (
     BandFields,
     ChannelFields,
+    PreprocessFields,
     ProjectFields,
     StreamFields,
     TrainingFields,
@@ -44,7 +45,12 @@ DEVICE = re.compile(r"cpu|cuda(:\d+)?")  # torch devices the trainer uses
 @documented
 @dataclass(frozen=True)
 class TrainerSettings(
-    TrainingFields, StreamFields, BandFields, ChannelFields, ProjectFields
+    TrainingFields,
+    PreprocessFields,
+    StreamFields,
+    BandFields,
+    ChannelFields,
+    ProjectFields,
 ):
     """Train DeepClean on live analysis-ready data on a fixed cadence.
 
@@ -100,9 +106,7 @@ class TrainerSettings(
         check_rules(self, self._rules())
         check_sub_configs(
             "trainer settings",
-            self.stream_config,
-            self.schedule_config,
-            self.collect_config,
+            self.service_config,
             self.run_config,
         )
 
@@ -113,6 +117,7 @@ class TrainerSettings(
             *self.channel_rules(),
             *self.band_rules(),
             *self.stream_rules(),
+            *self.preprocess_rules(),
             (
                 "exporter_url",
                 self.exporter_url.startswith(("http://", "https://")),
@@ -183,6 +188,14 @@ class TrainerSettings(
 
     def schedule_config(self) -> ScheduleConfig:
         return sub_config(ScheduleConfig, self)
+
+    def service_config(self) -> ServiceConfig:
+        return ServiceConfig(
+            stream=self.stream_config(),
+            preprocess=self.preprocess_config(),
+            schedule=self.schedule_config(),
+            collect=self.collect_config(),
+        )
 
     def collect_config(self, max_length: int | None = None) -> CollectConfig:
         """Collection rules; ``max_length`` (s) replaces ``train_duration``."""

@@ -77,12 +77,8 @@ def build_service(
 ) -> TrainerService:
     """The loop on the settings' sub-configs, feeding ``worker``
     (``last_stop``: the newest run's end GPS, :func:`_start`)."""
-    schedule, collect = settings.schedule_config(), settings.collect_config()
-    stream = settings.stream_config()
     return TrainerService(
-        stream,
-        schedule,
-        collect,
+        settings.service_config(),
         worker,
         metrics,
         last_stop,
@@ -141,8 +137,8 @@ def train_run(argv: Optional[List[str]] = None) -> int:
     try:
         train_span(  # stored data: no wait for a first frame
             settings.stream_config(start_timeout=settings.frame_timeout),
+            settings.preprocess_config(),
             settings.collect_config(span.gps_stop - span.gps_start),
-            settings.ready_mask,
             worker,
             span.gps_start,
             span.gps_stop,

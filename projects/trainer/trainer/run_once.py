@@ -19,6 +19,7 @@ from trainer.worker import TrainingWorker
 from utils.errors import DataCheckError
 from utils.follower import FrameFollower, StreamConfig, list_gps
 from utils.nn.data import Stretch
+from utils.stream import PreprocessConfig
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +79,8 @@ def parse_span(argv: list[str] | None) -> tuple[Span, list[str]]:
 
 def collect_span(
     stream: StreamConfig,
+    preprocess: PreprocessConfig,
     collect: CollectConfig,
-    ready_mask: int,
     gps_start: int,
     gps_stop: int,
 ) -> Stretch:
@@ -97,16 +98,15 @@ def collect_span(
             f"no strain frame of GPS {gps_start}-{gps_stop} in "
             f"{stream.strain_dir}"
         )
-    # stored data: a missing or unreadable second is dropped at once
-    follower = FrameFollower(stream, start=gps_start - 1, wait=False)
+    # stored data: a missing or unreadable second is dropped at once; output
+    # second s needs raw s - context .. s + delay
+    context = preprocess.resample_context_length
+    follower = FrameFollower(stream, start=gps_start - context, wait=False)
     resampler = Resampler(
-        [stream.strain_channel, *stream.witness_channels],
-        collect.sample_rate,
-        ready_mask,
+        [stream.strain_channel, *stream.witness_channels], preprocess
     )
     collector = Collector(collect)
-    # output second s needs raw s + 2 (look-ahead and resampling context)
-    for _ in range(gps_stop - gps_start + 3):
+    for _ in range(gps_stop - gps_start + context + preprocess.delay):
         for second in resampler.push(follower.next_second()):
             if gps_start <= second.gps < gps_stop:
                 collector.add(second)
@@ -128,8 +128,8 @@ def collect_span(
 
 def train_span(
     stream: StreamConfig,
+    preprocess: PreprocessConfig,
     collect: CollectConfig,
-    ready_mask: int,
     worker: TrainingWorker,
     gps_start: int,
     gps_stop: int,
@@ -139,7 +139,7 @@ def train_span(
     Returns:
         The run folder (None if interrupted).
     """
-    stretch = collect_span(stream, collect, ready_mask, gps_start, gps_stop)
+    stretch = collect_span(stream, preprocess, collect, gps_start, gps_stop)
     folder = worker.run(stretch)
     logger.info("train-run wrote %s", folder)
     return folder

@@ -36,12 +36,12 @@ from trainer.metrics import TrainerMetrics
 from trainer.worker import TrainingWorker
 from utils.errors import ConfigError
 from utils.follower import FrameFollower, FrameSecond, StreamConfig, list_gps
+from utils.stream import PreprocessConfig
 from utils.train_request import take_request
 from utils.waiting import wait_for
 
 logger = logging.getLogger(__name__)
 
-LEAD_LENGTH = 2  # s of raw frames read before the first second to collect
 FIRST_FRAME_POLL = 0.2  # s between looks for a first frame
 FIRST_FRAME_LOG = 30.0  # s between INFO lines while none is there
 REQUEST_POLL_LENGTH = 5  # s of data between looks for a train-now request
@@ -52,43 +52,55 @@ class ScheduleConfig:
     """When to train.
 
     Attributes:
-        sample_rate: Hz after preprocessing.
         train_duration: seconds of data per run (the newest).
         retrain_cadence: seconds of data between the ends of two runs.
-        ready_mask: state-vector bits that mean analysis ready.
     """
 
-    sample_rate: int
     train_duration: int
     retrain_cadence: int
-    ready_mask: int
 
     def __post_init__(self) -> None:
         if self.train_duration < 1 or self.retrain_cadence < 1:
             raise ConfigError("train_duration, retrain_cadence must be >= 1")
 
 
-def start_gps(
-    stream: StreamConfig, schedule: ScheduleConfig, last_stop: int | None
-) -> int | str:
-    """Where to start following (see the module docstring)."""
-    present = list_gps(stream.strain_dir)
+@dataclass(frozen=True)
+class ServiceConfig:
+    """The loop's sub-configs.
+
+    Attributes:
+        stream: the input frames.
+        preprocess: their preprocessing, the cleaner's.
+        schedule: when to train.
+        collect: collection rules.
+    """
+
+    stream: StreamConfig
+    preprocess: PreprocessConfig
+    schedule: ScheduleConfig
+    collect: CollectConfig
+
+
+def start_gps(config: ServiceConfig, last_stop: int | None) -> int | str:
+    """Where to start following (see the module docstring): the raw
+    frames are read from the preprocessing's delay before the first second
+    to collect."""
+    present = list_gps(config.stream.strain_dir)
     if not present:
         return "oldest"
+    schedule, lead = config.schedule, config.preprocess.delay
     if last_stop is None:
-        newest = present[-1] + 1 - schedule.train_duration - LEAD_LENGTH
+        newest = present[-1] + 1 - schedule.train_duration - lead
         return max(newest, present[0])
     resume = last_stop + schedule.retrain_cadence - schedule.train_duration
-    return min(max(resume - LEAD_LENGTH, present[0]), present[-1])
+    return min(max(resume - lead, present[0]), present[-1])
 
 
 class TrainerService:
     """Wires follower, preprocessor, collector and worker.
 
     Args:
-        stream: the input frames.
-        schedule: when to train.
-        collect: collection rules.
+        config: the loop's sub-configs.
         worker: runs training (its thread must be started).
         metrics: counters and gauges.
         last_stop: end GPS of the newest finished run, if any.
@@ -98,27 +110,25 @@ class TrainerService:
 
     def __init__(
         self,
-        stream: StreamConfig,
-        schedule: ScheduleConfig,
-        collect: CollectConfig,
+        config: ServiceConfig,
         worker: TrainingWorker,
         metrics: TrainerMetrics,
         last_stop: int | None = None,
         project_dir: Path | None = None,
     ) -> None:
-        self.schedule = schedule
+        self.schedule = schedule = config.schedule
         self.project_dir = project_dir
         self._since_request_look = 0
-        self.collector = Collector(collect)
+        self.collector = Collector(config.collect)
         self.worker = worker
         self.metrics = metrics
+        stream = config.stream
         self.follower = FrameFollower(
-            stream, start=start_gps(stream, schedule, last_stop)
+            stream, start=start_gps(config, last_stop)
         )
         self.resampler = Resampler(
             [stream.strain_channel, *stream.witness_channels],
-            schedule.sample_rate,
-            schedule.ready_mask,
+            config.preprocess,
         )
         self.next_train_gps = (
             None if last_stop is None else last_stop + schedule.retrain_cadence
