@@ -9,7 +9,12 @@ import torch
 
 from conftest import FEW_WITNESSES, STRAIN
 from utils.errors import ModelError
-from utils.nn.architecture import DeepClean, count_parameters
+from utils.inference import SIZE_MULTIPLE
+from utils.nn.architecture import (
+    DOWNSAMPLE_FACTOR,
+    DeepClean,
+    count_parameters,
+)
 from utils.nn.checkpoint import (
     META_FILE,
     WEIGHTS_FILE,
@@ -50,10 +55,12 @@ def _meta() -> ModelMeta:
 
 def test_production_size_and_any_length() -> None:
     """~43k parameters (docs/architecture.md, "Production configuration");
-    fully convolutional: any length
-    divisible by 16 gives the same length back."""
+    fully convolutional: any length divisible by SIZE_MULTIPLE, the one
+    the cleaner, the exporter and the runners check, gives the same length
+    back."""
     model = DeepClean(18).eval()
     assert 40_000 < count_parameters(model) < 46_000
+    assert DOWNSAMPLE_FACTOR == SIZE_MULTIPLE == 16
     for size in (16, 4096, 3 * 4096 + 16 * 7):
         with torch.no_grad():
             out = model(torch.randn(2, 18, size))

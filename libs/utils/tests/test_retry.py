@@ -24,8 +24,8 @@ def connect(port: int) -> str:
 
 def test_backoff_doubles_up_to_the_cap() -> None:
     backoff = Backoff(1.0, 2.0, 8.0)
-    delays = backoff.delays()
-    assert [next(delays) for _ in range(6)] == [1, 2, 4, 8, 8, 8]
+    delays = [backoff.delay(failures) for failures in range(1, 7)]
+    assert delays == [1, 2, 4, 8, 8, 8]
     assert backoff.delay(10_000) == 8.0  # no overflow
     assert Backoff(0.5, factor=1.0).delay(7) == 0.5  # fixed interval
     assert Backoff(0.0).delay(3) == 0.0

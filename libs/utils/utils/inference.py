@@ -33,6 +33,9 @@ from typing import Callable, Literal
 import numpy as np
 
 Runner = Callable[[np.ndarray], np.ndarray]
+# samples: every size the network takes is a multiple of this (its four
+# stride-2 stages, utils.nn.architecture.DOWNSAMPLE_FACTOR)
+SIZE_MULTIPLE = 16
 
 
 @dataclass(frozen=True)

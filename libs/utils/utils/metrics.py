@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-from prometheus_client import REGISTRY, CollectorRegistry, make_wsgi_app
+from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
@@ -71,7 +71,7 @@ class MetricsServer:
     def __init__(
         self,
         port: int,
-        registry: CollectorRegistry = REGISTRY,
+        registry: CollectorRegistry,
         address: str = "127.0.0.1",
         request_timeout: float = REQUEST_TIMEOUT,
     ) -> None:

@@ -19,7 +19,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, TypeVar
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -59,13 +59,6 @@ class Backoff:
             )
         except OverflowError:
             return self.maximum
-
-    def delays(self) -> Iterator[float]:
-        """The delays after the 1st, 2nd, ... failure (endless)."""
-        failures = 1
-        while True:
-            yield self.delay(failures)
-            failures += 1
 
 
 class RetrySchedule:

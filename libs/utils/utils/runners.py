@@ -17,14 +17,11 @@ from typing import Callable
 
 import numpy as np
 
-from utils.inference import Scheme
+from utils.inference import SIZE_MULTIPLE, Scheme
 
 Runner = Callable[[np.ndarray], np.ndarray]
 INPUT_NAME = "witness"  # tensor names inside model.onnx / model.plan
 OUTPUT_NAME = "noise"
-
-
-SIZE_MULTIPLE = 16  # four stride-2 stages of the network
 
 
 def config_parameters(args: dict) -> dict[str, str]:

@@ -42,10 +42,9 @@ from cleaner.tracking import (
     near_drop,
 )
 from utils.errors import ConfigError
+from utils.inference import SIZE_MULTIPLE
 from utils.stream import Second
 from utils.subtraction import subtract
-
-NETWORK_STRIDE = 16  # samples: the network halves the length 4 times
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ class WindowConfig:
     Attributes:
         sample_rate: Hz.
         window_length: W, seconds sent per request (a multiple of
-            ``NETWORK_STRIDE / sample_rate``).
+            ``SIZE_MULTIPLE / sample_rate``).
         edge_length: E, seconds at the window end whose prediction is not
             trusted.
         taper_length: seconds of the preprocessor's Hann ramps next to a
@@ -69,10 +68,10 @@ class WindowConfig:
 
     def __post_init__(self) -> None:
         size = self.window_length * self.sample_rate
-        if size % NETWORK_STRIDE or size <= 0:
+        if size % SIZE_MULTIPLE or size <= 0:
             raise ConfigError(
                 f"window_length {self.window_length} s: must be a positive "
-                f"multiple of {NETWORK_STRIDE}/{self.sample_rate} s"
+                f"multiple of {SIZE_MULTIPLE}/{self.sample_rate} s"
             )
         if (self.edge_length * self.sample_rate) % 1:
             raise ConfigError("edge_length must be whole samples")

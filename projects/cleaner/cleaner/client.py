@@ -30,15 +30,18 @@ from tritonclient.utils import InferenceServerException
 
 from cleaner.prediction import Prediction
 from utils.errors import ConfigError, ServiceError
+from utils.pipeline import (
+    BRANCHES,
+    CANARY,
+    OUTPUTS,
+    PIPELINE_NAME,
+    PRODUCTION,
+    WITNESS,
+    version_output,
+)
 from utils.retry import Backoff, RetrySchedule
 
 logger = logging.getLogger(__name__)
-
-WITNESS_INPUT = "WITNESS"
-PRODUCTION_OUTPUT = "PRODUCTION"
-CANARY_OUTPUT = "CANARY"
-PRODUCTION_VERSION_OUTPUT = "PRODUCTION_VERSION"
-CANARY_VERSION_OUTPUT = "CANARY_VERSION"
 
 
 @dataclass(frozen=True)
@@ -47,14 +50,12 @@ class ClientConfig:
 
     Attributes:
         url: gRPC address of Triton, ``host:port``.
-        model_name: the ensemble to call.
         timeout: seconds one call may take (client side).
         retry_min_length: seconds before the first try after a failure.
         retry_max_length: cap of the doubling back-off, seconds.
     """
 
     url: str
-    model_name: str
     timeout: float
     retry_min_length: float
     retry_max_length: float
@@ -76,27 +77,22 @@ def parse_response(result: grpcclient.InferResult, size: int) -> Prediction:
         ServiceError: an output is missing or has the wrong shape.
     """
     arrays = {}
-    for name in (
-        PRODUCTION_OUTPUT,
-        CANARY_OUTPUT,
-        PRODUCTION_VERSION_OUTPUT,
-        CANARY_VERSION_OUTPUT,
-    ):
+    for name in OUTPUTS:
         value = result.as_numpy(name)
         if value is None:
             raise ServiceError(f"pipeline response lacks output {name}")
         arrays[name] = value
-    for name in (PRODUCTION_OUTPUT, CANARY_OUTPUT):
+    for name in BRANCHES:
         if arrays[name].shape != (1, size):
             raise ServiceError(
                 f"pipeline output {name} has shape {arrays[name].shape}, "
                 f"expected (1, {size})"
             )
     return Prediction(
-        production=arrays[PRODUCTION_OUTPUT][0].astype(np.float64),
-        canary=arrays[CANARY_OUTPUT][0].astype(np.float64),
-        production_version=int(arrays[PRODUCTION_VERSION_OUTPUT].ravel()[0]),
-        canary_version=int(arrays[CANARY_VERSION_OUTPUT].ravel()[0]),
+        production=arrays[PRODUCTION][0].astype(np.float64),
+        canary=arrays[CANARY][0].astype(np.float64),
+        production_version=int(arrays[version_output(PRODUCTION)].ravel()[0]),
+        canary_version=int(arrays[version_output(CANARY)].ravel()[0]),
     )
 
 
@@ -120,15 +116,7 @@ class PipelineClient:
         self._retry = RetrySchedule(
             Backoff(config.retry_min_length, 2.0, config.retry_max_length)
         )
-        self._outputs = [
-            grpcclient.InferRequestedOutput(name)
-            for name in (
-                PRODUCTION_OUTPUT,
-                CANARY_OUTPUT,
-                PRODUCTION_VERSION_OUTPUT,
-                CANARY_VERSION_OUTPUT,
-            )
-        ]
+        self._outputs = [grpcclient.InferRequestedOutput(n) for n in OUTPUTS]
 
     @property
     def up(self) -> bool:
@@ -156,7 +144,7 @@ class PipelineClient:
         if self._up is not True:
             logger.info(
                 "Triton pipeline %s at %s answers",
-                self.config.model_name,
+                PIPELINE_NAME,
                 self.config.url,
             )
         self._up = True
@@ -167,10 +155,10 @@ class PipelineClient:
         if self._client is None:
             self._client = grpcclient.InferenceServerClient(self.config.url)
         data = np.ascontiguousarray(witness[None], dtype=np.float32)
-        tensor = grpcclient.InferInput(WITNESS_INPUT, list(data.shape), "FP32")
+        tensor = grpcclient.InferInput(WITNESS, list(data.shape), "FP32")
         tensor.set_data_from_numpy(data)
         result = self._client.infer(
-            self.config.model_name,
+            PIPELINE_NAME,
             [tensor],
             outputs=self._outputs,
             client_timeout=self.config.timeout,
@@ -182,7 +170,7 @@ class PipelineClient:
             logger.warning(
                 "Triton pipeline %s at %s unavailable (%s); cleaning "
                 "without a model, retrying every <= %.1f s",
-                self.config.model_name,
+                PIPELINE_NAME,
                 self.config.url,
                 exc,
                 self.config.retry_max_length,

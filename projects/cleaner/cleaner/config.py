@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Mapping
 
-from cleaner.cleaning import NETWORK_STRIDE, WindowConfig
+from cleaner.cleaning import WindowConfig
 from cleaner.client import ClientConfig
 from cleaner.gate import GateConfig
 from cleaner.postprocess import FilterConfig
@@ -33,7 +33,7 @@ from utils.fields import (
     documented,
 )
 from utils.follower import StreamConfig
-from utils.inference import Scheme
+from utils.inference import SIZE_MULTIPLE, Scheme
 from utils.settings import (
     check_rules,
     check_sub_configs,
@@ -69,8 +69,6 @@ class CleanerSettings(
             Root of the raw frames (kafka/IFO, lldetchar/IFO).
         triton_grpc_url:
             Triton gRPC address, host:port.
-        model_name:
-            Triton ensemble returning both predictions.
         sample_rate:
             Hz everything is resampled to; the output frames' rate.
         inference_timeout:
@@ -121,6 +119,10 @@ class CleanerSettings(
             Fraction of the strain's power in the band's margins
             (filter_margin) a fit of the prediction's margins must remove
             for them to be subtracted at all.
+        max_backlog:
+            Frames held back while the carousel cannot be written (the
+            carousel's bound, the monitor's max_frames); past it the
+            oldest is lost.
         metrics_port:
             Prometheus port on 127.0.0.1; 0 disables.
         verbose:
@@ -129,7 +131,6 @@ class CleanerSettings(
 
     data_dir: Path
     triton_grpc_url: str
-    model_name: str
     inference_timeout: float
     retry_min_length: float
     retry_max_length: float
@@ -149,6 +150,7 @@ class CleanerSettings(
     tracking_max_gain: float
     tracking_line_width: float
     tracking_margin_min_improvement: float
+    max_backlog: int
     metrics_port: int
     verbose: bool = False
 
@@ -183,8 +185,8 @@ class CleanerSettings(
             ),
             (
                 "inference_window_length",
-                window > 0 and window * fs % NETWORK_STRIDE == 0,
-                f"a positive multiple of {NETWORK_STRIDE} samples at "
+                window > 0 and window * fs % SIZE_MULTIPLE == 0,
+                f"a positive multiple of {SIZE_MULTIPLE} samples at "
                 f"sample_rate={fs}",
             ),
             (
@@ -216,6 +218,7 @@ class CleanerSettings(
             ),
             ("gate_threshold", self.gate_threshold > 0, "> 0"),
             ("gate_hysteresis", self.gate_hysteresis >= 0, ">= 0"),
+            ("max_backlog", self.max_backlog >= 1, ">= 1"),
             port_rule("metrics_port", self.metrics_port),
         ]
 

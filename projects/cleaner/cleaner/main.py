@@ -46,7 +46,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (ConfigError, TimeoutError):
         logger.exception("cannot start")
         return CANNOT_START
-    MetricsServer(settings.metrics_port, stream.metrics.registry)
+    server = MetricsServer(settings.metrics_port, stream.metrics.registry)
     stop = threading.Event()
     stop_on_signals(stop)
     try:
@@ -56,4 +56,5 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     finally:
         client.close()
+        server.close()
     return 0

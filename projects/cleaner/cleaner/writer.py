@@ -8,7 +8,7 @@ before a restart) is left alone with a WARNING. A frame that cannot be
 written (disk full, folder gone) is held back, with every later one, and
 written in GPS order as soon as the carousel takes writes again: a
 transient failure delays frames instead of losing them; only past
-:data:`BACKLOG_LENGTH` held frames is the oldest lost (ERROR). Channels
+``max_backlog`` held frames is the oldest lost (ERROR). Channels
 (:class:`utils.channels.OutputChannels`, docs/architecture.md):
 
 - 4096 Hz float64: ``..._PRODUCTION_OUT_DQ``, ``..._PRODUCTION``,
@@ -41,11 +41,6 @@ from utils.names import cleaned_name
 
 logger = logging.getLogger(__name__)
 
-# frames held back while the carousel cannot be written: the carousel's own
-# bound (docs/architecture.md, "Output frames": 300 frames, ~45 MB), beyond
-# which the monitor would prune the oldest at once anyway
-BACKLOG_LENGTH = 300
-
 
 @dataclass(frozen=True)
 class WriterConfig:
@@ -54,10 +49,14 @@ class WriterConfig:
     Attributes:
         directory: the carousel, ``$PROJECT_DIR/carousel``.
         ifo: interferometer, e.g. ``L1``.
+        max_backlog: frames held back while the carousel cannot be
+            written: the carousel's own bound, beyond which the monitor
+            would prune the oldest at once anyway.
     """
 
     directory: Path
     ifo: str
+    max_backlog: int
 
 
 class FrameWriter:
@@ -125,13 +124,13 @@ class FrameWriter:
             )
         else:
             logger.debug("GPS %d: still cannot write: %s", frame.gps, exc)
-        while len(self._backlog) > BACKLOG_LENGTH:
+        while len(self._backlog) > self.config.max_backlog:
             lost = self._backlog.popleft()
             logger.error(
                 "GPS %d: frame LOST: %d frames held back while the "
                 "carousel cannot be written",
                 lost.gps,
-                BACKLOG_LENGTH,
+                self.config.max_backlog,
             )
 
     def _write_one(self, frame: OutputFrame) -> float | None:

@@ -12,6 +12,7 @@ from cleaner.writer import FrameWriter, WriterConfig
 from utils.channels import OutputChannels, State
 from utils.gwf import read_frame
 
+BACKLOG = 300  # the carousel bound of [monitor]
 GPS = 1_400_000_123
 
 
@@ -30,7 +31,7 @@ def make_frame(seed: int = 0) -> OutputFrame:
 
 def test_frame_round_trip(tmp_path):
     frame = make_frame()
-    writer = FrameWriter(WriterConfig(tmp_path / "carousel", "L1"))
+    writer = FrameWriter(WriterConfig(tmp_path / "carousel", "L1", BACKLOG))
     assert writer.write(frame) is not None
     path = tmp_path / "carousel" / "L-L1_DEEPCLEAN-1400000123-1.gwf"
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp
@@ -56,7 +57,7 @@ def test_frame_round_trip(tmp_path):
 
 
 def test_existing_frame_is_never_rewritten(tmp_path, caplog):
-    writer = FrameWriter(WriterConfig(tmp_path, "L1"))
+    writer = FrameWriter(WriterConfig(tmp_path, "L1", BACKLOG))
     writer.write(make_frame(0))
     before = writer.path(GPS).read_bytes()
     with caplog.at_level(logging.WARNING):
@@ -72,7 +73,7 @@ def test_unwritable_carousel_delays_frames_instead_of_losing_them(
     its folder was; a full disk fails the same way), frames are held back
     and then written in GPS order, none lost, none twice."""
     carousel = tmp_path / "carousel"
-    writer = FrameWriter(WriterConfig(carousel, "L1"))
+    writer = FrameWriter(WriterConfig(carousel, "L1", BACKLOG))
     frames = [replace(make_frame(k), gps=GPS + k) for k in range(5)]
     assert writer.write(frames[0]) is not None
     carousel.rename(tmp_path / "away")
@@ -98,10 +99,32 @@ def test_unwritable_carousel_delays_frames_instead_of_losing_them(
         assert data[channel].data.tobytes() == frame.raw.tobytes()
 
 
+def test_only_frames_past_the_backlog_bound_are_lost(tmp_path, caplog):
+    """Held back longer than ``max_backlog`` frames, the oldest go (one
+    ERROR each, naming them); the newest are written once writes work."""
+    carousel = tmp_path / "carousel"
+    writer = FrameWriter(WriterConfig(carousel, "L1", max_backlog=2))
+    frames = [replace(make_frame(k), gps=GPS + k) for k in range(5)]
+    carousel.rmdir()
+    carousel.write_bytes(b"")  # writes into carousel/ fail
+    with caplog.at_level(logging.ERROR):
+        for frame in frames[:4]:
+            assert writer.write(frame) is None
+    assert writer.backlog == 2
+    errors = [r.getMessage() for r in caplog.records]
+    lost = [m for m in errors if "frame LOST" in m]
+    assert [m.split(":")[0] for m in lost] == [f"GPS {GPS}", f"GPS {GPS + 1}"]
+    carousel.unlink()
+    carousel.mkdir()
+    assert writer.write(frames[4]) is not None
+    names = sorted(p.name for p in carousel.iterdir())
+    assert names == [writer.path(f.gps).name for f in frames[2:]]
+
+
 def test_gate_state_is_read_back_from_the_newest_frame(tmp_path):
     """A restarted cleaner continues the OUT_DQ gate from the frame it
     wrote last: open, closed, or tapering (towards PRODUCTION: open)."""
-    writer = FrameWriter(WriterConfig(tmp_path, "L1"))
+    writer = FrameWriter(WriterConfig(tmp_path, "L1", BACKLOG))
     base = make_frame()
     ramp = np.linspace(0, 1, 4096)
     cases = {

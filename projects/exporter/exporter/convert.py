@@ -29,9 +29,9 @@ from exporter import model_template, tensorrt_plan
 from exporter.export_process import EXIT_REFUSED, RESULT_FILE, ExportConfig
 from utils.atomic import write_text
 from utils.errors import DeepCleanError, ModelError, VerificationError
+from utils.inference import SIZE_MULTIPLE
 from utils.nn.architecture import DeepClean
 from utils.nn.checkpoint import load_model
-from utils.runners import SIZE_MULTIPLE
 from utils.runs import VERIFY_FILE
 
 

@@ -1,9 +1,10 @@
 """The ``config.pbtxt`` files of the model repository.
 
 Built as ``ModelConfig`` protobuf messages (the schema Triton parses) and
-written as text. Tensors of docs/architecture.md §Triton pipeline: the
-ensemble ``deepclean-pipeline`` takes ``WITNESS`` FP32 ``[1, C, size]``
-and gives ``PRODUCTION``, ``PRODUCTION_VERSION``, ``CANARY`` and
+written as text. Tensors of docs/architecture.md, "Triton pipeline"
+(:mod:`utils.pipeline`, the names the cleaner calls): the ensemble
+``deepclean-pipeline`` takes ``WITNESS`` FP32 ``[1, C, size]`` and gives
+``PRODUCTION``, ``PRODUCTION_VERSION``, ``CANARY`` and
 ``CANARY_VERSION``. ``deepclean-null`` (production 0) takes ``WITNESS``
 and gives ``NOISE`` FP32 ``[1, size]`` and ``VERSION`` INT64 ``[1]``.
 
@@ -31,11 +32,18 @@ from tritonclient.grpc import model_config_pb2 as mc
 from exporter.errors import require_counts
 from exporter.tensorrt_plan import PlanProfile
 from utils.inference import Scheme
+from utils.pipeline import (
+    BRANCHES,
+    CANARY,
+    PIPELINE_NAME,
+    PRODUCTION,
+    WITNESS,
+    version_output,
+)
 from utils.runners import INPUT_NAME, OUTPUT_NAME
 
 MODEL_NAME = "deepclean"
 NULL_MODEL_NAME = "deepclean-null"
-PIPELINE_NAME = "deepclean-pipeline"
 KERNELS_MODEL_NAME = "deepclean-kernels"  # backend tensorrt only
 AGGREGATE_MODEL_NAME = "deepclean-aggregate"  # backend tensorrt only
 FP32, INT64 = mc.TYPE_FP32, mc.TYPE_INT64
@@ -214,11 +222,11 @@ def _step(
 def _branch(
     config: mc.ModelConfig, version: int, prefix: str, backend: str
 ) -> None:
-    tagged = {"NOISE": prefix, "VERSION": f"{prefix}_VERSION"}
+    tagged = {"NOISE": prefix, "VERSION": version_output(prefix)}
     if version == 0:
-        _step(config, NULL_MODEL_NAME, 1, {"WITNESS": "WITNESS"}, tagged)
+        _step(config, NULL_MODEL_NAME, 1, {WITNESS: WITNESS}, tagged)
     elif backend != "tensorrt":
-        _step(config, MODEL_NAME, version, {"WITNESS": "WITNESS"}, tagged)
+        _step(config, MODEL_NAME, version, {WITNESS: WITNESS}, tagged)
     else:
         noise = f"{prefix}_KERNEL_NOISE"
         inputs = {INPUT_NAME: "KERNELS"}
@@ -246,18 +254,16 @@ def pipeline_config(
     config = mc.ModelConfig(
         name=PIPELINE_NAME, platform="ensemble", max_batch_size=0
     )
-    config.input.add(
-        name="WITNESS", data_type=FP32, dims=[1, num_witnesses, -1]
-    )
-    for prefix in ("PRODUCTION", "CANARY"):
-        config.output.add(name=prefix, data_type=FP32, dims=[1, -1])
-        config.output.add(name=f"{prefix}_VERSION", data_type=INT64, dims=[1])
+    config.input.add(name=WITNESS, data_type=FP32, dims=[1, num_witnesses, -1])
+    for branch in BRANCHES:
+        config.output.add(name=branch, data_type=FP32, dims=[1, -1])
+        version = version_output(branch)
+        config.output.add(name=version, data_type=INT64, dims=[1])
     if backend == "tensorrt":
         outputs = {"KERNELS": "KERNELS", "WINDOW_SIZE": "WINDOW_SIZE"}
-        inputs = {"WITNESS": "WITNESS"}
-        _step(config, KERNELS_MODEL_NAME, 1, inputs, outputs)
-    _branch(config, production, "PRODUCTION", backend)
-    _branch(config, canary, "CANARY", backend)
+        _step(config, KERNELS_MODEL_NAME, 1, {WITNESS: WITNESS}, outputs)
+    _branch(config, production, PRODUCTION, backend)
+    _branch(config, canary, CANARY, backend)
     return _text(config)
 
 

@@ -23,11 +23,12 @@ import numpy as np
 
 from utils.atomic import write_bytes
 from utils.errors import ModelError
+from utils.inference import SIZE_MULTIPLE
 from utils.runners import INPUT_NAME, OUTPUT_NAME
 from utils.settings import require
 
 logger = logging.getLogger(__name__)
-MIN_SIZE = 16  # smallest window the network takes (four stride-2 stages)
+MIN_SIZE = SIZE_MULTIPLE  # smallest window the network takes
 Shape = tuple[int, int, int]
 
 

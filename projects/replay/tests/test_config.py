@@ -20,7 +20,7 @@ from replay.config import (
 from utils import settings_checks as checks
 from utils.config import parse_settings
 from utils.errors import ConfigError
-from utils.simulation import Fault, Simulator
+from utils.simulation import Fault, Simulator, default_witness_channels
 
 # no sub-config has a default at all (fields named otherwise than their
 # setting, restamp <- keep_gps, which the audit cannot match, included)
@@ -208,6 +208,8 @@ def test_the_ifo_chooses_its_witness_list(ifo, count, tmp_path) -> None:
     assert (set(c.split(":")[1] for c in channels[18:])) == (
         h1_only if ifo == "H1" else set()
     )
+    # the simulator's own list (tests and benchmarks) is pyproject's
+    assert default_witness_channels(ifo) == tuple(channels)
     config = settings.simulate_config()
     assert config.simulation.witness_channels == tuple(channels)
     second = Simulator(config.simulation).second(1400000000)
