@@ -12,15 +12,20 @@ the first second instead of at the first write or in the cleaned data.
   inference window (``inference_window_length`` W, ``prediction_edge_length``
   E: ``[W - 1 - E, W - E)`` s into the window) lies where the exporter's
   inference scheme (:class:`utils.inference.Scheme`) predicts every sample.
+- :func:`check_window_fits_batch`: the pipeline sends every kernel of a
+  window in one call (backend ``tensorrt``), so that call fits the batch
+  the exporter serves (``inference_batch_size``, the plan's profile).
 - :func:`check_output_band`: the band the monitor validates canaries on
   lies below the Nyquist frequency of the output frames' strain channels.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 from utils.channels import STRAIN_RATE
 from utils.errors import ConfigError
-from utils.inference import Scheme
+from utils.inference import Scheme, kernel_starts
 
 
 def check_output_rate(sample_rate: int) -> None:
@@ -88,6 +93,37 @@ def check_window_fits_scheme(
             f"{first:g} .. {last:g} s into each window, must lie within "
             f"{low:g} .. {high:g} s, where every sample is predicted "
             f"completely; need {rule}"
+        )
+
+
+def check_window_fits_batch(
+    window_length: float,
+    scheme: Scheme,
+    fits: Callable[[int, int], bool],
+    limits: str,
+) -> None:
+    """One window, sent as one call, fits what the server takes.
+
+    Args:
+        window_length: the cleaner's ``inference_window_length``, s.
+        scheme: the exporter's inference scheme: ``kernels``, one item per
+            kernel; ``window``, the window as one item.
+        fits: whether ``(batch, item_size)`` is served.
+        limits: the settings that bound it, for the message.
+
+    Raises:
+        ConfigError: it does not fit.
+    """
+    size = int(round(window_length * scheme.sample_rate))
+    batch, item_size = 1, size
+    if scheme.name == "kernels":
+        batch = len(kernel_starts(size, scheme))
+        item_size = scheme.kernel_size
+    if not fits(batch, item_size):
+        raise ConfigError(
+            f"inference_window_length={window_length!r} (cleaner): one "
+            f"window is one call of {batch} items of {item_size} samples, "
+            f"beyond {limits}"
         )
 
 

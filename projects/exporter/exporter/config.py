@@ -27,10 +27,10 @@ from exporter.server import ServerConfig
 from exporter.service import AppConfig
 from exporter.triton import TritonConfig
 from utils.config import companion_values
-from utils.contracts import check_window_fits_scheme
+from utils.contracts import check_window_fits_batch, check_window_fits_scheme
 from utils.errors import ConfigError
 from utils.fields import ProjectFields, documented
-from utils.inference import Scheme, kernel_starts
+from utils.inference import Scheme
 from utils.settings import (
     check_rules,
     check_sub_configs,
@@ -292,21 +292,18 @@ class ExporterSettings(ProjectFields):
         )
         if self.backend != "tensorrt":
             return
-        size = int(round(length * self.sample_rate))
-        batch, item_size = 1, size
-        if self.scheme == "kernels":
-            batch = len(kernel_starts(size, scheme))
-            item_size = scheme.kernel_size
-        if batch > self.inference_batch_size or not (
-            self.serving_config().plan.covers(batch, item_size)
-        ):
-            raise ConfigError(
-                f"inference_window_length={length!r} (cleaner): one window "
-                f"is one call of {batch} items of {item_size} samples, "
-                "beyond inference_batch_size="
-                f"{self.inference_batch_size!r} or the TensorRT profile "
-                f"(trt_max_batch_size={self.trt_max_batch_size!r})"
-            )
+        plan = self.serving_config().plan
+        check_window_fits_batch(
+            length,
+            scheme,
+            lambda batch, item_size: (
+                batch <= self.inference_batch_size
+                and plan.covers(batch, item_size)
+            ),
+            f"inference_batch_size={self.inference_batch_size!r} or the "
+            f"TensorRT profile (trt_max_batch_size="
+            f"{self.trt_max_batch_size!r})",
+        )
 
 
 def cleaner_window(
