@@ -71,9 +71,15 @@ def witness_name(ifo: str, gps: int) -> str:
     return FrameName(site_of(ifo), f"{ifo}_lldetchar", gps).filename
 
 
+def cleaned_description(ifo: str) -> str:
+    """The ``DESCRIPTION`` of DeepClean's output frames, ``L1_DEEPCLEAN``."""
+    return f"{ifo}_DEEPCLEAN"
+
+
 def cleaned_name(ifo: str, gps: int, duration: int = 1) -> str:
     """Name of a DeepClean output frame, e.g. ``L-L1_DEEPCLEAN-G-1.gwf``."""
-    return FrameName(site_of(ifo), f"{ifo}_DEEPCLEAN", gps, duration).filename
+    description = cleaned_description(ifo)
+    return FrameName(site_of(ifo), description, gps, duration).filename
 
 
 def gps_of(path: str | Path) -> int:

@@ -25,7 +25,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Collection, Iterable
+from typing import Iterable
 
 import numpy as np
 
@@ -34,6 +34,7 @@ from utils.channels import OutputChannels
 from utils.errors import FrameError
 from utils.gwf import read_frame, write_frame
 from utils.names import cleaned_name
+from utils.retry import Backoff, RetrySchedule
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ class Archiver:
         self.channels = channels
         self.failures = 0
         self.written_total = 0  # stretches written by this process
-        self._next_attempt = 0.0
+        self._retry = RetrySchedule(Backoff(config.retry_interval, 1.0))
 
     def archive(
         self, cursor: int | None, now: float, spooled: Iterable[int]
@@ -132,7 +133,7 @@ class Archiver:
         Returns:
             The stretches written, with the seconds each took.
         """
-        if cursor is None or now < self._next_attempt:
+        if cursor is None or not self._retry.due(now):
             return []
         done = []
         for stretch in plan_stretches(
@@ -140,8 +141,9 @@ class Archiver:
         ):
             seconds = self._write(stretch)
             if seconds is None:
-                self._next_attempt = now + self.config.retry_interval
+                self._retry.failed(now)
                 break
+            self._retry.succeeded()
             if seconds >= 0:
                 done.append((stretch, seconds))
         return done
@@ -203,9 +205,8 @@ class Archiver:
         """Every channel of the stretch, concatenated in GPS order."""
         names = tuple(self.channels.sample_rates)
         parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
-        folder = self.carousel.config.spool_dir
         for gps in range(stretch.start, stretch.stop):
-            path = folder / cleaned_name(self.config.ifo, gps)
+            path = self.carousel.spool_path(gps)
             try:
                 frame = read_frame(path, names)
                 for name in names:
@@ -218,29 +219,3 @@ class Archiver:
                 self.carousel.quarantine(gps, str(exc))
                 return None
         return {name: np.concatenate(parts[name]) for name in names}
-
-    def bound_spool(self, cursor: int | None, spooled: Collection[int]) -> int:
-        """Keep the spool within ``max_spool_length`` while the archive is
-        failing: drop the oldest decided frames (ERROR each).
-
-        Args:
-            cursor: the sequencer's.
-            spooled: GPS seconds in the spool before this tick's archiving
-                (a superset of what is left).
-
-        Returns:
-            How many frames were dropped.
-        """
-        limit = self.carousel.config.max_spool_length
-        if cursor is None or len(spooled) <= limit:
-            return 0
-        spooled = sorted(self.carousel.spooled())  # after archiving
-        excess = len(spooled) - limit
-        if excess <= 0:
-            return 0
-        victims = [g for g in spooled if g < cursor][:excess]
-        for gps in victims:
-            self.carousel.drop_spooled(
-                gps, f"spool over {limit} frames while the archive fails"
-            )
-        return len(victims)

@@ -32,12 +32,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Collection
 
 from monitor.archived import ArchivedIndex
 from utils import names
 from utils.atomic import atomic_path
 from utils.errors import ConfigError
-from utils.names import cleaned_name, site_of
+from utils.names import cleaned_description, cleaned_name, site_of
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ class Carousel:
     def __init__(self, config: CarouselConfig, archived: ArchivedIndex):
         self.config = config
         self.archived = archived
-        self.description = f"{config.ifo}_DEEPCLEAN"
+        self.description = cleaned_description(config.ifo)
         self.lock = threading.Lock()
         self.lost_total = 0
         self._spool_failures: set[int] = set()
@@ -268,19 +269,47 @@ class Carousel:
             pruned.add(gps)
         return pruned
 
+    def spool_path(self, gps: int) -> Path:
+        """Where the frame of ``gps`` is spooled."""
+        return self.config.spool_dir / cleaned_name(self.config.ifo, gps)
+
     def release(self, start: int, stop: int) -> None:
         """After ``[start, stop)`` was archived: record it, unspool it."""
         with self.lock:
             self.archived.add(start, stop)
             for gps in range(start, stop):
-                name = cleaned_name(self.config.ifo, gps)
-                (self.config.spool_dir / name).unlink(missing_ok=True)
+                self.spool_path(gps).unlink(missing_ok=True)
+
+    def bound_spool(self, cursor: int | None, spooled: Collection[int]) -> int:
+        """Keep the spool within ``max_spool_length`` while the archive is
+        failing: drop the oldest decided frames (ERROR each).
+
+        Args:
+            cursor: the sequencer's; seconds below it are decided.
+            spooled: GPS seconds in the spool before this tick's archiving
+                (a superset of what is left).
+
+        Returns:
+            How many frames were dropped.
+        """
+        limit = self.config.max_spool_length
+        if cursor is None or len(spooled) <= limit:
+            return 0
+        spooled = sorted(self.spooled())  # after archiving
+        excess = len(spooled) - limit
+        if excess <= 0:
+            return 0
+        victims = [g for g in spooled if g < cursor][:excess]
+        for gps in victims:
+            self.drop_spooled(
+                gps, f"spool over {limit} frames while the archive fails"
+            )
+        return len(victims)
 
     def drop_spooled(self, gps: int, reason: str) -> None:
         """Remove one spooled frame that will never be archived."""
         with self.lock:
-            name = cleaned_name(self.config.ifo, gps)
-            path = self.config.spool_dir / name
+            path = self.spool_path(gps)
             if path.exists():
                 logger.error("dropping spooled frame %s: %s", path, reason)
                 path.unlink(missing_ok=True)
@@ -291,8 +320,8 @@ class Carousel:
         that it is kept for inspection but never archived."""
         with self.lock:
             self.quarantined.add(gps)
-            name = cleaned_name(self.config.ifo, gps)
-            path = self.config.spool_dir / name
+            path = self.spool_path(gps)
+            name = path.name
             if not path.exists():
                 return
             self.corrupt_dir.mkdir(exist_ok=True)

@@ -39,7 +39,7 @@ from monitor.validation import COLLECTING, CanaryValidator
 from monitor.watch import ProductionWatch
 from utils.channels import OutputChannels
 from utils.errors import FrameError, ServiceError
-from utils.names import cleaned_name
+from utils.names import cleaned_description, cleaned_name
 from utils.train_request import write_request
 from utils.worker import Worker
 
@@ -64,7 +64,7 @@ class Monitor:
         self.channels = OutputChannels(c.loop.ifo)
         self.store = StateStore(c.loop.state_path)
         state = self.store.load()
-        archived = ArchivedIndex(f"{c.loop.ifo}_DEEPCLEAN")
+        archived = ArchivedIndex(cleaned_description(c.loop.ifo))
         archived.scan(c.archive.archive_dir)
         self.carousel = Carousel(c.carousel, archived)
         self.sequencer = Sequencer(
@@ -288,7 +288,7 @@ class Monitor:
             self.metrics.archive_write.observe(seconds)
             self.metrics.archived.inc(stretch.duration)
         self.metrics.archive_failures.inc(self.archiver.failures - failures)
-        dropped = self.archiver.bound_spool(self.sequencer.cursor, spooled)
+        dropped = self.carousel.bound_spool(self.sequencer.cursor, spooled)
         if dropped:
             self.metrics.lost.inc(dropped)
 

@@ -14,9 +14,10 @@ from monitor_helpers import GPS0, IFO, released
 from monitor.carousel import list_frames
 from utils.channels import OutputChannels
 from utils.gwf import read_frame
-from utils.names import FrameName, cleaned_name
+from utils.names import FrameName, cleaned_description, cleaned_name
 
 CHANNELS = OutputChannels(IFO)
+DESCRIPTION = cleaned_description(IFO)
 
 
 def archived_files(folder) -> dict[tuple[int, int], os.PathLike]:
@@ -65,13 +66,11 @@ def test_carousel_bound_holds_across_a_restart(tmp_path, frames, open_monitor):
     assert len(list(frames.carousel.glob("*.gwf"))) > bound
     second = open_monitor(**parts)
     second.tick()
-    left = sorted(list_frames(frames.carousel, f"{IFO}_DEEPCLEAN"))
+    left = sorted(list_frames(frames.carousel, DESCRIPTION))
     assert len(left) <= bound
     assert left == list(range(GPS0 + 60 - len(left), GPS0 + 60))  # newest
     # nothing was lost: every second is archived or still spooled
-    spooled = set(
-        list_frames(tmp_path / "archive" / ".spool", f"{IFO}_DEEPCLEAN")
-    )
+    spooled = set(list_frames(tmp_path / "archive" / ".spool", DESCRIPTION))
     assert covered(tmp_path / "archive") | spooled >= set(
         range(GPS0, GPS0 + 60)
     )
@@ -110,9 +109,7 @@ def test_archive_holds_exactly_the_right_seconds_and_channels(
                 ]
             )
             np.testing.assert_array_equal(data[name].data, want)
-    spooled = set(
-        list_frames(tmp_path / "archive" / ".spool", f"{IFO}_DEEPCLEAN")
-    )
+    spooled = set(list_frames(tmp_path / "archive" / ".spool", DESCRIPTION))
     assert spooled == set(range(GPS0 + 20, GPS0 + 25))
 
 
@@ -151,7 +148,7 @@ def test_unwritable_archive_keeps_spool_and_carousel_bound(
             assert len(list(frames.carousel.glob("*.gwf"))) <= 8
     assert any("cannot write archive" in r.message for r in caplog.records)
     spool = tmp_path / "archive" / ".spool"
-    assert set(list_frames(spool, f"{IFO}_DEEPCLEAN")) == set(
+    assert set(list_frames(spool, DESCRIPTION)) == set(
         range(GPS0, GPS0 + 20)
     )  # everything kept for later
     assert monitor.carousel.lost_total == 0
@@ -163,7 +160,7 @@ def test_unwritable_archive_keeps_spool_and_carousel_bound(
     assert sorted(archived_files(archive)) == [
         (GPS0 + 5 * i, 5) for i in range(4)
     ]
-    assert not list_frames(spool, f"{IFO}_DEEPCLEAN")
+    assert not list_frames(spool, DESCRIPTION)
 
 
 def test_unspoolable_frames_do_not_break_the_bound(
@@ -248,7 +245,7 @@ def test_spool_is_bounded_while_the_archive_fails(
     staged = frames.write(GPS0, 10, folder=tmp_path / "staging")
     with caplog.at_level(logging.ERROR):
         list(released(monitor, staged, frames.carousel))
-    spooled = list_frames(tmp_path / "archive" / ".spool", f"{IFO}_DEEPCLEAN")
+    spooled = list_frames(tmp_path / "archive" / ".spool", DESCRIPTION)
     assert sorted(spooled) == list(range(GPS0 + 4, GPS0 + 10))  # newest 6
     assert monitor.carousel.lost_total == 4
     assert sum("dropping spooled" in r.message for r in caplog.records) == 4
