@@ -11,12 +11,17 @@ servers would print to the log (requests at DEBUG), where
 
     class Server(BoundedServerMixin, ThreadingHTTPServer): ...
     class Handler(BoundedHandlerMixin, SimpleHTTPRequestHandler): ...
+
+:class:`ServingThread` serves one in a daemon thread until it is closed
+(the metrics endpoints and the monitor's status page).
 """
 
 from __future__ import annotations
 
 import logging
+import socketserver
 import sys
+import threading
 
 logger = logging.getLogger(__name__)
 # s a client may stay silent (request line, headers, each read or write)
@@ -24,6 +29,7 @@ REQUEST_TIMEOUT = 10.0
 # connections the kernel queues before accept (socketserver's default, 5,
 # makes a burst of clients wait for SYN retransmits, 1 s and more)
 LISTEN_BACKLOG = 128
+POLL_INTERVAL = 0.5  # s between the serving thread's shutdown checks
 
 
 class BoundedServerMixin:
@@ -66,3 +72,31 @@ class BoundedHandlerMixin:
         logging.getLogger(type(self).__module__).debug(
             "%s %s", self.client_address[0], format % args
         )
+
+
+class ServingThread:
+    """``server`` serving in a daemon thread from construction until
+    :meth:`close`.
+
+    Args:
+        server: a bound server (its socket is closed by :meth:`close`).
+        name: the thread's name.
+    """
+
+    def __init__(self, server: socketserver.BaseServer, name: str) -> None:
+        self.server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": POLL_INTERVAL},
+            name=name,
+            daemon=True,
+        )
+        self._thread.start()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop serving and close the socket (idempotent; waits at most
+        ``timeout`` s for the thread)."""
+        if self._thread.is_alive():
+            self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout)

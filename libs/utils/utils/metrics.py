@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 from collections.abc import Iterator, Mapping
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
@@ -25,10 +24,10 @@ from utils.httpd import (
     REQUEST_TIMEOUT,
     BoundedHandlerMixin,
     BoundedServerMixin,
+    ServingThread,
 )
 
 logger = logging.getLogger(__name__)
-POLL_INTERVAL = 0.5  # s between the serving thread's shutdown checks
 
 
 class _LogStream:
@@ -75,29 +74,19 @@ class MetricsServer:
         address: str = "127.0.0.1",
         request_timeout: float = REQUEST_TIMEOUT,
     ) -> None:
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServingThread | None = None
         if port:
             server_class = _Server6 if ":" in address else _Server
-            self._server = server_class((address, port), _Handler)
-            self._server.request_timeout = request_timeout
-            self._server.set_app(make_wsgi_app(registry))
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": POLL_INTERVAL},
-                name=f"metrics-{port}",
-                daemon=True,
-            )
-            self._thread.start()
+            server = server_class((address, port), _Handler)
+            server.request_timeout = request_timeout
+            server.set_app(make_wsgi_app(registry))
+            self._serving = ServingThread(server, f"metrics-{port}")
             logger.info("metrics on http://%s:%d/metrics", address, port)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop serving (idempotent; waits at most ``timeout`` s)."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout)
-            self._server = None
+        if self._serving is not None:
+            self._serving.close(timeout)
 
 
 class EventCounter(Collector):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 import urllib.parse
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +21,7 @@ from utils.httpd import (
     REQUEST_TIMEOUT,
     BoundedHandlerMixin,
     BoundedServerMixin,
+    ServingThread,
 )
 
 logger = logging.getLogger(__name__)
@@ -94,20 +94,12 @@ class StatusServer:
     ) -> None:
         Path(folder).mkdir(parents=True, exist_ok=True)
         handler = functools.partial(_Handler, directory=str(folder))
-        self.httpd = _Server((host, port), handler)
-        self.httpd.request_timeout = request_timeout
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever,
-            kwargs={"poll_interval": 0.5},
-            name="status-server",
-            daemon=True,
-        )
-        self.thread.start()
+        httpd = _Server((host, port), handler)
+        httpd.request_timeout = request_timeout
+        self.port = httpd.server_address[1]
+        self._serving = ServingThread(httpd, "status-server")
         logger.info("status page on http://%s:%d/", host, self.port)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop serving (bounded)."""
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout)
+        self._serving.close(timeout)
