@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import resample_poly
 
-from monitor.archive import Stretch
 from monitor.config import MonitorConfig, MonitorSettings
 from monitor.monitor import Monitor
 from utils.channels import OutputChannels, State
@@ -172,11 +171,15 @@ def bench_archive(
     case = root / f"archive-{int(compress)}"
     monitor = Monitor(settings(case, length, compress))
     write_frames(case / "archive" / ".spool", raw, truth, GPS, length)
-    stretch = Stretch(GPS, GPS + length)
+    # the archiver's own plan: one stretch where GPS is on its grid
     c0, w0 = time.process_time(), time.perf_counter()
-    monitor.archiver._write(stretch)
+    written = monitor.archiver.archive(
+        GPS + length, 0.0, range(GPS, GPS + length)
+    )
     cpu, wall = time.process_time() - c0, time.perf_counter() - w0
-    size = monitor.archiver.path_of(stretch).stat().st_size / 2**20
+    assert sum(w[0].duration for w in written) == length, written
+    paths = [monitor.archiver.path_of(w[0]) for w in written]
+    size = sum(p.stat().st_size for p in paths) / 2**20
     label = "gzip" if compress else "uncompressed"
     print(
         f"archive {length} s stretch ({label}): {wall:.2f} s wall, "

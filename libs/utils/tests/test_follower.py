@@ -246,7 +246,7 @@ def live_gps() -> int:
 def copy_second(sim, data_dir: Path, source: int, target: int) -> None:
     """Second ``source``'s real frames under the names of ``target``."""
     second = sim.second(source)
-    for path, channels, rates in simwriter._jobs(
+    for path, channels, rates in simwriter.frame_jobs(
         sim, second, *simwriter_paths(data_dir, target)
     ):
         path.parent.mkdir(parents=True, exist_ok=True)

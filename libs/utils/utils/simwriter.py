@@ -95,7 +95,9 @@ def apply_data_fault(config: Any, second: Any, fault: Fault) -> None:
 Job = tuple[Path, dict[str, np.ndarray], dict[str, float]]
 
 
-def _jobs(sim: Any, second: Any, witness: Path, strain: Path) -> list[Job]:
+def frame_jobs(
+    sim: Any, second: Any, witness: Path, strain: Path
+) -> list[Job]:
     """The witness and strain frames of a second, in writing order."""
     config = sim.config
     return [
@@ -214,7 +216,7 @@ def write_second(
         return None
     jobs = [
         job
-        for job in _jobs(sim, second, paths[1], paths[2])
+        for job in frame_jobs(sim, second, paths[1], paths[2])
         if job[0] not in kept
     ]
     site = site_of(config.ifo)

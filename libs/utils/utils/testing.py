@@ -49,6 +49,22 @@ def free_port() -> int:
     raise RuntimeError("no TCP port left that was not handed out before")
 
 
+def metric_value(metric: Any, *labels: str) -> float:
+    """The value of a ``prometheus_client`` counter or gauge (the child of
+    these label values, in the order of its label names; a child never
+    touched reads 0), read through its public ``collect()`` as a scrape
+    would."""
+    if labels:
+        metric.labels(*labels)  # the child, 0 if new; wrong labels raise
+    for family in metric.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_created"):
+                continue
+            if tuple(sample.labels.values()) == labels:
+                return sample.value
+    raise KeyError(f"no sample with labels {labels}")
+
+
 def raw_get(port: int, target: bytes, timeout: float = 5.0) -> bytes:
     """The whole response of 127.0.0.1:``port`` to ``GET target``, the
     target sent as raw bytes (control characters, odd encodings); ``b""``

@@ -31,6 +31,7 @@ from utils.names import cleaned_name
 from utils.signal import bandpass
 from utils.simulation import SimulationConfig, Simulator
 from utils.testing import free_port
+from utils.waiting import wait_for
 
 IFO = "L1"
 GPS0 = 1_400_000_000  # a multiple of every archive_length used here
@@ -309,3 +310,17 @@ def released(monitor, staged: list[Path], carousel: Path) -> Iterator[Path]:
         os.replace(path, carousel / path.name)
         monitor.tick()
         yield path
+
+
+def tick_until(
+    monitor, done, what: str = "the condition", timeout: float = 10.0
+) -> None:
+    """Tick ``monitor`` until ``done()`` (bounded: ``TimeoutError``)."""
+
+    def ticked() -> bool:
+        if done():
+            return True
+        monitor.tick()
+        return False
+
+    wait_for(ticked, what, timeout, interval=0.05)

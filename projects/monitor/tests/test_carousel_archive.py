@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from monitor_helpers import GPS0, IFO, released
+from monitor_helpers import GPS0, IFO, released, tick_until
 
 from monitor.carousel import list_frames
 from utils.channels import OutputChannels
@@ -43,14 +43,6 @@ def blocked_archive(tmp_path) -> Path:
     blocker = tmp_path / "cold"
     blocker.write_text("a file where the archive mount should be")
     return blocker / "archive"
-
-
-def tick_until(monitor, done, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < deadline, "condition never reached"
-        monitor.tick()
-        time.sleep(0.05)
 
 
 def test_carousel_bound_holds_across_a_restart(tmp_path, frames, open_monitor):

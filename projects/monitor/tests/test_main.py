@@ -8,13 +8,14 @@ import json
 import os
 import signal
 import subprocess
-import time
 import tomllib
 from pathlib import Path
 
+import pytest
 from monitor_helpers import GPS0, TOKEN
 
 from utils.testing import free_port, running_script
+from utils.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -77,15 +78,20 @@ def test_entry_point_runs_and_stops_on_sigterm(tmp_path, frames, exporter):
         stderr=subprocess.STDOUT,
         text=True,
     ) as process:
-        deadline = time.monotonic() + 90
-        while not (
-            page.exists()
-            and state.exists()
-            and json.loads(state.read_text())["cursor"] == GPS0 + 15
-        ):
-            assert process.poll() is None, process.stdout.read()
-            assert time.monotonic() < deadline, "monitor never caught up"
-            time.sleep(0.2)
+        try:
+            wait_for(
+                lambda: (
+                    page.exists()
+                    and state.exists()
+                    and json.loads(state.read_text())["cursor"] == GPS0 + 15
+                ),
+                "the monitor to catch up",
+                90,
+                0.2,
+                alive=lambda: process.poll() is None,
+            )
+        except RuntimeError:
+            pytest.fail(process.stdout.read())
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output

@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from html.parser import HTMLParser
 
 import numpy as np
@@ -25,6 +24,7 @@ from monitor_helpers import (
     FakeExporter,
     FrameSource,
     make_config,
+    tick_until,
 )
 
 from monitor.metrics import PREFIX
@@ -94,11 +94,7 @@ def served(tmp_path_factory):
         validation={"window_length": 20},
     )
     with Monitor(config) as monitor:
-        deadline = time.monotonic() + 10
-        while monitor.sequencer.cursor != GPS0 + 45:
-            assert time.monotonic() < deadline
-            monitor.tick()
-            time.sleep(0.05)
+        tick_until(monitor, lambda: monitor.sequencer.cursor == GPS0 + 45)
         monitor.render_status()
         yield monitor
     exporter.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import replace
 
 import numpy as np
@@ -17,6 +16,7 @@ from monitor_helpers import (
     load_settings,
     make_config,
     released,
+    tick_until,
 )
 from scipy.signal import hilbert, welch
 
@@ -199,11 +199,9 @@ def test_failed_promotion_is_retried_across_a_restart(
     restarted = open_monitor()
     assert restarted.promoter.pending == 2  # not lost
     exporter.start()
-    deadline = time.monotonic() + 10
-    while restarted.promoter.pending is not None:
-        assert time.monotonic() < deadline, "promotion never retried"
-        restarted.tick()
-        time.sleep(0.05)
+    tick_until(
+        restarted, lambda: restarted.promoter.pending is None, "the retry"
+    )
     assert exporter.promotions == [2]
 
 

@@ -15,6 +15,7 @@ from monitor.validation import COLLECTING
 from monitor.watch import ProductionWatch
 from utils.channels import State
 from utils.signal import bandpass
+from utils.testing import metric_value
 from utils.train_request import request_path, take_request
 
 WINDOW = 10  # s (monitor_helpers.SMALL)
@@ -43,8 +44,8 @@ def test_stale_production_asks_for_a_run_once(tmp_path, frames, open_monitor):
             assert request_path(tmp_path).exists()
     assert stale_at is not None and GPS0 + 12 <= stale_at <= GPS0 + 12 + WINDOW
     assert monitor.watch.baseline < 0.5 < monitor.watch.ratio
-    assert monitor.metrics.production_stale._value.get() == 1
-    assert monitor.metrics.train_requests._value.get() == 1
+    assert metric_value(monitor.metrics.production_stale) == 1
+    assert metric_value(monitor.metrics.train_requests) == 1
     request = take_request(tmp_path)
     assert request["production_version"] == 2
     assert request["ratio"] > 1.5 * request["baseline"]
@@ -74,7 +75,7 @@ def test_no_request_while_a_newer_canary_is_validated(
     assert monitor.validator.status == COLLECTING
     assert monitor.watch.stale
     assert not request_path(tmp_path).exists()
-    assert monitor.metrics.train_requests._value.get() == 0
+    assert metric_value(monitor.metrics.train_requests) == 0
 
 
 class ScriptedWatch(ProductionWatch):
@@ -166,8 +167,8 @@ def test_power_added_outside_the_band_is_noticed(
     assert edged[1] and edged[0][near] > 0.02 > edged[0][broad], edged
     warnings = [r for r in caplog.records if "outside the band" in r.message]
     assert [r.levelname for r in warnings] == ["WARNING"]  # once, no flip
-    gauge = monitor.metrics.production_added_power.labels(near)
-    assert gauge._value.get() == edged[0][near]
+    gauge = monitor.metrics.production_added_power
+    assert metric_value(gauge, near) == edged[0][near]
     monitor.render_status()
     page = (monitor.config.status.status_dir / "index.html").read_text()
     assert "ADDS POWER outside the band" in page

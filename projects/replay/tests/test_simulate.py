@@ -22,7 +22,7 @@ from utils.gpstime import gps_now, gps_to_unix
 from utils.gwf import read_frame
 from utils.names import gps_of
 from utils.simulation import Fault, Simulator
-from utils.testing import free_port
+from utils.testing import free_port, metric_value
 
 
 def folders(data_dir: Path) -> dict[str, Path]:
@@ -165,7 +165,7 @@ def test_scheduled_faults(tmp_path, simulation, stop, metrics):
     assert set(state["L1:GDS-CALIB_STATE_VECTOR"].data) == {1}
     with pytest.raises(Exception, match="cannot read"):
         read_frame(dirs["kafka"] / f"L-L1_llhoft-{GPS + 3}-1.gwf")
-    counted = metrics.faults.labels("late")._value.get()
+    counted = metric_value(metrics.faults, "late")
     assert counted == 1
 
 
@@ -194,7 +194,7 @@ def test_pruning_keeps_the_last_seconds(tmp_path, simulation, stop, metrics):
     assert (strain / "notes.txt").exists()
     for folder in folders(tmp_path).values():
         assert gps_in(folder) == list(range(GPS + 2, GPS + 6))
-    assert metrics.pruned._value.get() == 3 * 5  # 5 seconds x 3 folders
+    assert metric_value(metrics.pruned) == 3 * 5  # 5 seconds x 3 folders
 
 
 def test_restart_leaves_existing_frames(tmp_path, simulation, stop, metrics):

@@ -39,6 +39,7 @@ from utils.testing import (
     script_path,
     service_environ,
 )
+from utils.waiting import wait_for
 
 load_settings = settings_loader(ReprocessSettings, "reprocess")
 CHANNELS = OutputChannels(stored.IFO)
@@ -171,15 +172,13 @@ def test_output_is_native_rate_cleaned_in_band_only(data, stitched):
 
 
 def wait_for_first_output(out: Path, process: subprocess.Popen) -> int:
-    deadline = time.monotonic() + RUN_TIMEOUT
-    while time.monotonic() < deadline:
-        found = outputs(out)
-        if found:
-            return len(found)
-        if process.poll() is not None:
-            pytest.fail(f"reprocess exited {process.returncode} early")
-        time.sleep(0.02)
-    pytest.fail(f"no output in {out} after {RUN_TIMEOUT} s")
+    return wait_for(
+        lambda: len(outputs(out)) or None,
+        f"a first output in {out}",
+        RUN_TIMEOUT,
+        0.02,
+        alive=lambda: process.poll() is None,
+    )
 
 
 def test_rerun_after_a_kill_computes_only_the_missing_files(

@@ -16,7 +16,7 @@ from conftest import FakeExporter
 from trainer.metrics import TrainerMetrics
 from trainer.notifier import ExportConfig, ExportNotifier
 from trainer.runs import DONE_FILE, EXPORTED_FILE
-from utils.testing import free_port
+from utils.testing import free_port, metric_value
 from utils.waiting import wait_for
 
 TOKEN = "s3cret"
@@ -46,7 +46,7 @@ def _notifier(train_dir: Path, port: int, metrics=None) -> ExportNotifier:
 
 
 def _count(metrics: TrainerMetrics, outcome: str) -> float:
-    return metrics.exports.labels(outcome)._value.get()
+    return metric_value(metrics.exports, outcome)
 
 
 def _wait_until_exported(run: Path, timeout: float = 10.0) -> None:

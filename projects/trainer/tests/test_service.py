@@ -24,6 +24,7 @@ from utils.errors import DataCheckError
 from utils.nn.checkpoint import load_model
 from utils.signal import bandpass
 from utils.simulation import SimulationConfig, Simulator, read_truth
+from utils.testing import metric_value
 from utils.train_request import request_path, write_request
 from utils.waiting import wait_for
 
@@ -98,8 +99,8 @@ def test_prefilled_data_trains_on_cadence_with_warm_starts(
     assert [_extra(r)["lr"] for r in runs] == pytest.approx([1e-3, 1e-4, 1e-4])
     for run in runs:
         assert {p.name for p in run.iterdir()} == RUN_FILES
-    assert metrics.runs.labels("finished")._value.get() == 3
-    assert metrics.seconds_collected._value.get() == 16  # capped
+    assert metric_value(metrics.runs, "finished") == 3
+    assert metric_value(metrics.seconds_collected) == 16  # capped
 
 
 def test_run_folder_contract(sim, settings) -> None:
@@ -219,7 +220,7 @@ def test_incoherent_data_are_refused_with_reasons(tmp_path, settings) -> None:
     assert not checks["passed"]
     assert "coherence" in (run / "FAILED").read_text()
     assert finished_runs(settings.train_dir) == []
-    assert metrics.runs.labels("refused")._value.get() == 1
+    assert metric_value(metrics.runs, "refused") == 1
 
 
 def test_training_never_blocks_collection(sim, settings) -> None:
@@ -240,7 +241,7 @@ def test_training_never_blocks_collection(sim, settings) -> None:
     finally:
         worker.stop(timeout=60)
     assert not worker.busy
-    assert metrics.runs.labels("interrupted")._value.get() == 1
+    assert metric_value(metrics.runs, "interrupted") == 1
 
 
 def test_first_run_trains_on_the_newest_data_present(sim, settings) -> None:
@@ -286,7 +287,7 @@ def test_train_now_request_starts_a_run_ahead_of_the_cadence(
     assert counts[23] == 1  # one run on the cadence so far
     runs = finished_runs(settings.train_dir)
     assert not path.exists()
-    assert metrics.requests._value.get() == 1
+    assert metric_value(metrics.requests) == 1
     assert len(runs) == 2
     start, stop = (int(x) for x in runs[1].name.split("-"))
     # on the newest data when the request was taken (within the poll)
