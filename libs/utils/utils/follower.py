@@ -61,7 +61,7 @@ from utils.errors import (
 )
 from utils.gpstime import gps_now, gps_to_unix
 from utils.gwf import Series, check_span, read_frame
-from utils.names import list_frames, strain_name, witness_name
+from utils.names import data_folder, list_frames, strain_name, witness_name
 from utils.waiting import wait_for
 
 logger = logging.getLogger(__name__)
@@ -115,11 +115,11 @@ class StreamConfig:
 
     @property
     def strain_dir(self) -> Path:
-        return Path(self.data_dir) / "kafka" / self.ifo
+        return data_folder(self.data_dir, "strain", self.ifo)
 
     @property
     def witness_dir(self) -> Path:
-        return Path(self.data_dir) / "lldetchar" / self.ifo
+        return data_folder(self.data_dir, "witness", self.ifo)
 
 
 @dataclass

@@ -54,6 +54,17 @@ class FrameName:
         )
 
 
+# the data folder's layout (docs/architecture.md, "Input frames"): the
+# frames of each kind in a folder of their own per interferometer
+DATA_FOLDERS = {"strain": "kafka", "witness": "lldetchar", "truth": "truth"}
+
+
+def data_folder(data_dir: str | Path, kind: str, ifo: str) -> Path:
+    """Where the frames of ``kind`` (:data:`DATA_FOLDERS`: ``strain``,
+    ``witness``, ``truth``) of ``ifo`` are, e.g. ``{data_dir}/kafka/L1``."""
+    return Path(data_dir) / DATA_FOLDERS[kind] / ifo
+
+
 def site_of(ifo: str) -> str:
     """``L1`` -> ``L``; raise ``ConfigError`` for a malformed IFO."""
     if re.fullmatch(r"[A-Z][0-9]", ifo) is None:

@@ -35,7 +35,13 @@ import numpy as np
 from utils.atomic import write_bytes
 from utils.errors import FrameError
 from utils.gwf import check_span, encode_frame, read_frame, write_frame
-from utils.names import FrameName, site_of, strain_name, witness_name
+from utils.names import (
+    FrameName,
+    data_folder,
+    site_of,
+    strain_name,
+    witness_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,16 +63,16 @@ class Fault(str, Enum):
 
 
 def strain_path(data_dir: Path, ifo: str, gps: int) -> Path:
-    return Path(data_dir) / "kafka" / ifo / strain_name(ifo, gps)
+    return data_folder(data_dir, "strain", ifo) / strain_name(ifo, gps)
 
 
 def witness_path(data_dir: Path, ifo: str, gps: int) -> Path:
-    return Path(data_dir) / "lldetchar" / ifo / witness_name(ifo, gps)
+    return data_folder(data_dir, "witness", ifo) / witness_name(ifo, gps)
 
 
 def truth_path(data_dir: Path, ifo: str, gps: int) -> Path:
     name = FrameName(site_of(ifo), f"{ifo}_TRUTH", gps).filename
-    return Path(data_dir) / "truth" / ifo / name
+    return data_folder(data_dir, "truth", ifo) / name
 
 
 def _nan_part(data: np.ndarray) -> np.ndarray:

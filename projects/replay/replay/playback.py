@@ -22,12 +22,11 @@ from replay.pacing import PacedSource, Pacer, current_gps
 from utils.atomic import atomic_path
 from utils.errors import ConfigError, FrameError
 from utils.gwf import read_frame, write_frame
-from utils.names import FrameName, list_frames
+from utils.names import FrameName, data_folder, list_frames
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("truth", "lldetchar", "kafka")  # written in this order per second
-METRIC_KIND = {"truth": "truth", "lldetchar": "witness", "kafka": "strain"}
+KINDS = ("truth", "witness", "strain")  # written in this order per second
 
 
 def index_frames(folder: Path) -> dict[int, Path]:
@@ -70,16 +69,17 @@ class Playback(PacedSource):
     ) -> None:
         ifo = config.ifo
         self.sources = {
-            kind: index_frames(Path(config.source_dir) / kind / ifo)
+            kind: index_frames(data_folder(config.source_dir, kind, ifo))
             for kind in KINDS
         }
-        strain = sorted(self.sources["kafka"])
+        strain = sorted(self.sources["strain"])
         if not strain:
-            raise ConfigError(
-                f"no 1 s strain frames in {config.source_dir}/kafka/{ifo}"
-            )
+            folder = data_folder(config.source_dir, "strain", ifo)
+            raise ConfigError(f"no 1 s strain frames in {folder}")
         self.first, self.span = strain[0], strain[-1] - strain[0] + 1
-        self.out_dirs = {k: Path(config.data_dir) / k / ifo for k in KINDS}
+        self.out_dirs = {
+            k: data_folder(config.data_dir, k, ifo) for k in KINDS
+        }
         for folder in self.out_dirs.values():
             folder.mkdir(parents=True, exist_ok=True)
         super().__init__(config, stop, metrics, list(self.out_dirs.values()))
@@ -116,14 +116,14 @@ class Playback(PacedSource):
         return written
 
     def _play(self, source_gps: int, gps: int) -> int:
-        if source_gps not in self.sources["kafka"]:
+        if source_gps not in self.sources["strain"]:
             logger.debug("GPS %d: a gap in the recording", gps)
             return 0
         tic = time.monotonic()
         for kind in KINDS:
             path = self.sources[kind].get(source_gps)
             if path is not None and self._copy(path, kind, gps):
-                self.metrics.frames.labels(METRIC_KIND[kind]).inc()
+                self.metrics.frames.labels(kind).inc()
         self.metrics.write_time.observe(time.monotonic() - tic)
         self.metrics.last_gps.set(gps)
         return 1

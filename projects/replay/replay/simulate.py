@@ -17,6 +17,7 @@ import numpy as np
 from replay.config import SimulateConfig
 from replay.metrics import SourceMetrics
 from replay.pacing import PacedSource, Pacer, current_gps
+from utils.names import data_folder
 from utils.simulation import Fault, Simulator
 
 logger = logging.getLogger(__name__)
@@ -41,8 +42,8 @@ class SimulationSource(PacedSource):
         metrics: SourceMetrics,
     ) -> None:
         ifo = config.simulation.ifo
-        kinds = ("kafka", "lldetchar", "truth")
-        folders = [config.data_dir / kind / ifo for kind in kinds]
+        kinds = ("strain", "witness", "truth")
+        folders = [data_folder(config.data_dir, k, ifo) for k in kinds]
         super().__init__(config, stop, metrics, folders)
         self.simulator = Simulator(config.simulation)
         self._pending: list[threading.Thread] = []
