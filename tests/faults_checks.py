@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import time
@@ -25,6 +24,7 @@ from faults_process import (
 from pipeline import wait_until
 from utils.atomic import atomic_directory
 from utils.channels import State
+from utils.runs import DONE_FILE, parse_run_name, run_name
 from utils.signal import asd_ratio, band_power
 
 QUALIFYING = State.INPUT_OK | State.CANARY_OK  # monitor.validation's rule
@@ -258,14 +258,15 @@ def finish_a_run(pipe) -> str:
     (the same weights: a valid canary) under the next span's name, made
     atomically; returns its name."""
     train = pipe.project_dir / "train"
-    runs = [
-        p
+    runs = {
+        parse_run_name(p.name): p
         for p in train.iterdir()
-        if re.fullmatch(r"\d+-\d+", p.name) and (p / "DONE").exists()
-    ]
-    source_run = max(runs, key=lambda p: int(p.name.split("-")[1]))
-    start, stop = map(int, source_run.name.split("-"))
-    name = f"{start + 1}-{stop + 1}"
+        if (p / DONE_FILE).exists()
+    }
+    runs.pop(None, None)  # not a run's name
+    start, stop = max(runs, key=lambda span: span[1])
+    source_run = runs[start, stop]
+    name = run_name(start + 1, stop + 1)
     with atomic_directory(train / name) as tmp:
         shutil.copytree(
             source_run,

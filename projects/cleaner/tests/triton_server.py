@@ -14,6 +14,7 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
+from utils.atomic import write_text
 from utils.testing import free_port, start_tritonserver
 from utils.waiting import wait_for
 
@@ -89,10 +90,7 @@ class TritonServer:
             gain=self.canary_gain,
             edge=self.edge_length,
         )
-        path = self.repo / PIPELINE / "config.pbtxt"
-        tmp = path.with_name(".config.pbtxt.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        write_text(self.repo / PIPELINE / "config.pbtxt", text)
         if self.process is not None:
             self.client().load_model(PIPELINE, client_timeout=START_TIMEOUT)
         self.versions = (production, canary)
