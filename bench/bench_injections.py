@@ -51,16 +51,16 @@ from scipy.signal import firwin, resample_poly, welch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from conftest import OVERRIDES, TRAIN_TIMEOUT  # noqa: E402
-from pipeline import Pipeline, wait_until  # noqa: E402
-from quality import truth_4096  # noqa: E402
-from utils.channels import STRAIN_RATE, State  # noqa: E402
-from utils.injections import Injector, injection_path  # noqa: E402
-from utils.matched_filter import (  # noqa: E402
+from conftest import OVERRIDES, TRAIN_TIMEOUT
+from pipeline import Pipeline, wait_until
+from quality import truth_4096
+from utils.channels import STRAIN_RATE, State
+from utils.injections import Injector, injection_path
+from utils.matched_filter import (
     MAX_SNR_LOSS,
     compare_injection,
 )
-from utils.simconfig import SimulationConfig  # noqa: E402
+from utils.simconfig import SimulationConfig
 
 SIM_RATE = 16384  # Hz, the simulated strain
 PAD_LENGTH = 2  # s of data on each side of a slot

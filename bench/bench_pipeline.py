@@ -27,14 +27,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from conftest import OVERRIDES  # noqa: E402
-from pipeline import Pipeline, wait_until  # noqa: E402
-from quality import (  # noqa: E402
+from conftest import OVERRIDES
+from pipeline import Pipeline, wait_until
+from quality import (
     out_of_band_change,
     removed_fraction,
     truth_4096,
 )
-from utils.channels import State  # noqa: E402
+from utils.channels import State
 
 SERVICES = ("triton", "exporter", "replay", "trainer", "cleaner", "monitor")
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -35,14 +35,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_trainer import GPS_START, train_config  # noqa: E402
-from scenes import scene_config  # noqa: E402
-from utils.nn.evaluate import predict_noise  # noqa: E402
-from utils.nn.simdata import simulate_stretch  # noqa: E402
-from utils.nn.train import train  # noqa: E402
-from utils.signal import band_power, bandpass  # noqa: E402
-from utils.simulation import Simulator  # noqa: E402
-from wiener import WienerFilter  # noqa: E402
+from bench_trainer import GPS_START, train_config
+from scenes import scene_config
+from utils.nn.evaluate import predict_noise
+from utils.nn.simdata import simulate_stretch
+from utils.nn.train import train
+from utils.signal import band_power, bandpass
+from utils.simulation import Simulator
+from wiener import WienerFilter
 
 RATE = 4096
 EDGE = 4 * RATE

@@ -32,10 +32,10 @@ import tomli_w
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from conftest import OVERRIDES  # noqa: E402
-from utils.follower import list_gps  # noqa: E402
-from utils.gwf import read_frame  # noqa: E402
-from utils.waiting import wait_for  # noqa: E402
+from conftest import OVERRIDES
+from utils.follower import list_gps
+from utils.gwf import read_frame
+from utils.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = {"h1": ("H1", 18000), "l1": ("L1", 19000)}  # name: IFO, port base

@@ -23,34 +23,34 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from chaos_io import CarouselWatcher, FrameSource  # noqa: E402
-from conftest import (  # noqa: E402
+from chaos_io import CarouselWatcher, FrameSource
+from conftest import (
     CAROUSEL_TMPFS_SIZE,
     OVERRIDES,
     PROMOTE_TIMEOUT,
     TRAIN_TIMEOUT,
 )
-from faults import (  # noqa: E402
+from faults import (
     INPUT_FAULTS,
     KILLED_SERVICES,
     TABLE_HEADER,
     Chaos,
     Outcome,
 )
-from faults_checks import (  # noqa: E402
+from faults_checks import (
     combined,
     exporter_down_new_run,
     exporter_killed_mid_export,
     invariants,
     transition_summary,
 )
-from faults_process import (  # noqa: E402
+from faults_process import (
     archive_readonly,
     disk_full,
     kill_service,
 )
-from faults_strays import STRAY_FAULTS, stray_fault  # noqa: E402
-from pipeline import Pipeline, wait_until  # noqa: E402
+from faults_strays import STRAY_FAULTS, stray_fault
+from pipeline import Pipeline, wait_until
 
 
 def faults(chaos: Chaos, hold: float) -> list:

@@ -67,7 +67,7 @@ class BoundedHandlerMixin:
         self.timeout = self.server.request_timeout
         super().setup()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         """Every request and error message, at DEBUG (never stderr)."""
         logging.getLogger(type(self).__module__).debug(
             "%s %s", self.client_address[0], format % args

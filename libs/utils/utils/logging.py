@@ -49,7 +49,7 @@ def escape_controls(text: str, keep_newlines: bool = False) -> str:
 class _EscapingFormatter(logging.Formatter):
     """The service format; the message escaped, tracebacks multi-line."""
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+    def formatMessage(self, record: logging.LogRecord) -> str:
         message = record.message
         record.message = escape_controls(message)
         try:
@@ -57,10 +57,10 @@ class _EscapingFormatter(logging.Formatter):
         finally:
             record.message = message
 
-    def formatException(self, ei: tuple) -> str:  # noqa: N802
+    def formatException(self, ei: tuple) -> str:
         return escape_controls(super().formatException(ei), True)
 
-    def formatStack(self, stack_info: str) -> str:  # noqa: N802
+    def formatStack(self, stack_info: str) -> str:
         return escape_controls(stack_info, True)
 
 

@@ -1,17 +1,16 @@
 """Analysis-ready check on the low-latency state vector.
 
-A sample is analysis ready when every bit of ``mask`` is set; by default bits
-0 (HOFT_OK) and 1 (OBSERVATION_INTENT), i.e. ``value & 3 == 3``.
+A sample is analysis ready when every bit of ``mask`` is set (the
+services' ``ready_mask``, ``[tool.typeo.base]``: bits 0 (HOFT_OK) and 1
+(OBSERVATION_INTENT), i.e. ``value & 3 == 3``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-DEFAULT_READY_MASK = 0b11  # HOFT_OK | OBSERVATION_INTENT
 
-
-def ready_samples(state: np.ndarray, mask: int = DEFAULT_READY_MASK):
+def ready_samples(state: np.ndarray, mask: int):
     """Boolean array: which state-vector samples are analysis ready."""
     state = np.asarray(state)
     if not np.issubdtype(state.dtype, np.integer):

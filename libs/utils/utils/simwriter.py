@@ -165,7 +165,7 @@ def _already_written(paths: list[Path], gps: int, overwrite: bool) -> set:
 
 def _write_partial(items: list[tuple[Path, bytes]], pause: float) -> None:
     """Non-atomic write: first half of each file, pause, second half."""
-    handles = [open(path, "wb") for path, _ in items]  # noqa: SIM115
+    handles = [open(path, "wb") for path, _ in items]
     try:
         for handle, (_, data) in zip(handles, items, strict=True):
             handle.write(data[: len(data) // 2])

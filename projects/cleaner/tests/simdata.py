@@ -18,7 +18,7 @@ from utils.simulation import Fault, SimulationConfig, Simulator, read_truth
 from utils.testing import simulated_stretch
 
 sys.path.insert(0, str(Path(__file__).parent / "regression_model"))
-import regression  # noqa: E402
+import regression
 
 IFO = "L1"
 GPS = 1_400_000_000

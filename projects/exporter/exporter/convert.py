@@ -170,7 +170,7 @@ def verify(
             reference = model(torch.from_numpy(batch)).numpy()
         try:
             exported = np.asarray(run(batch))
-        except Exception as exc:  # noqa: BLE001 - any runner failure
+        except Exception as exc:
             raise VerificationError(
                 f"{what} fails on a batch of shape {list(batch.shape)}: {exc}"
             ) from exc

@@ -209,7 +209,7 @@ class FakeExporter:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 exporter.requests.append(("GET", self.path))
                 if self.path != "/versions":
                     return self._reply(404, {"error": "not found"})
@@ -222,7 +222,7 @@ class FakeExporter:
                     },
                 )
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 exporter.requests.append(("POST", self.path))
                 time.sleep(exporter.delay)
                 auth = self.headers.get("Authorization", "")

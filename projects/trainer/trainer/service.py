@@ -122,7 +122,7 @@ class TrainerService:
         self.collector = Collector(config.collect)
         self.worker = worker
         self.metrics = metrics
-        stream = config.stream
+        self.stream = stream = config.stream
         self.follower = FrameFollower(
             stream, start=start_gps(config, last_stop)
         )
@@ -164,11 +164,11 @@ class TrainerService:
         ``stop`` is set; False then."""
         if self.follower.next_gps is not None:
             return True
-        strain_dir = self.follower.config.strain_dir
+        strain_dir = self.stream.strain_dir
         found = wait_for(
             lambda: "stop" if stop.is_set() else bool(list_gps(strain_dir)),
             f"a first frame in {strain_dir}",
-            timeout=self.follower.config.start_timeout,
+            timeout=self.stream.start_timeout,
             interval=FIRST_FRAME_POLL,
             log_interval=FIRST_FRAME_LOG,
         )

@@ -25,7 +25,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import regression  # noqa: E402
+import regression
 
 
 class TritonPythonModel:
