@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from utils.simulation import SimulationConfig, Simulator
+from utils.stream import PreprocessConfig
 from utils.testing import logging_to
 
 # tests of utils.nn need torch, which only the trainer and exporter
@@ -22,6 +23,14 @@ IFO = "L1"
 MAINS = f"{IFO}:PEM-CS_MAINSMON_EBAY_1_DQ"
 STRAIN = f"{IFO}:GDS-CALIB_STRAIN"
 STATE = f"{IFO}:GDS-CALIB_STATE_VECTOR"
+# the services' preprocessing ([tool.typeo.base])
+PREPROCESS = PreprocessConfig(
+    sample_rate=4096,
+    resample_context_length=1,
+    drop_lookahead_length=1,
+    taper_length=0.5,
+    ready_mask=3,
+)
 # a small witness set keeps the I/O-bound tests fast
 FEW_WITNESSES = (
     MAINS,

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import GPS
+from conftest import GPS, PREPROCESS
 from utils.errors import DataCheckError
 from utils.follower import FrameSecond
 from utils.gwf import Series
@@ -19,7 +19,7 @@ from utils.nn.datacheck import (
     is_flat,
 )
 from utils.nn.simdata import simulate_stretch
-from utils.stream import PreprocessConfig, Preprocessor
+from utils.stream import Preprocessor
 
 RATE = 4096
 DURATION = 64  # s: 63 Welch segments, chance coherence well below 0.2
@@ -128,13 +128,7 @@ def test_resampled_dead_channel_is_flat(small_sim) -> None:
     pre = Preprocessor(
         ["L1:GDS-CALIB_STRAIN", channel],
         {"L1:GDS-CALIB_STRAIN": 16384, channel: rate},
-        PreprocessConfig(  # the services' ([tool.typeo.base])
-            sample_rate=RATE,
-            resample_context_length=1,
-            drop_lookahead_length=1,
-            taper_length=0.5,
-            ready_mask=3,
-        ),
+        PREPROCESS,
     )
     out = []
     for gps in range(GPS, GPS + 6):

@@ -12,23 +12,16 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from conftest import FEW_WITNESSES, GPS, STRAIN
+from conftest import FEW_WITNESSES, GPS, PREPROCESS, STRAIN
 from utils.follower import FrameSecond
 from utils.gwf import Series
 from utils.simulation import Fault
-from utils.stream import PreprocessConfig, Preprocessor
+from utils.stream import Preprocessor
 from utils.taper import hann_edge
 
 CHANNELS = [STRAIN, *FEW_WITNESSES]
 RATE = 4096
-# the services' preprocessing ([tool.typeo.base])
-CONFIG = PreprocessConfig(
-    sample_rate=RATE,
-    resample_context_length=1,
-    drop_lookahead_length=1,
-    taper_length=0.5,
-    ready_mask=3,
-)
+CONFIG = PREPROCESS
 
 
 def frame_second(sim, gps: int, fault: Fault | None = None) -> FrameSecond:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import List, Tuple
 
 from utils.runs import train_dir
-from utils.settings import Rule
+from utils.settings import Rule, sub_config
 from utils.stream import PreprocessConfig
 
 _ARGS = "Args:\n"
@@ -243,13 +243,8 @@ class PreprocessFields:
     def preprocess_config(self) -> PreprocessConfig:
         """Of a settings class that also has ``sample_rate`` and
         ``ready_mask`` (:class:`BandFields`, :class:`StreamFields`)."""
-        return PreprocessConfig(
-            sample_rate=self.sample_rate,
-            resample_context_length=self.resample_context_length,
-            drop_lookahead_length=self.drop_lookahead_length,
-            taper_length=self.drop_taper_length,
-            ready_mask=self.ready_mask,
-        )
+        taper_length = self.drop_taper_length
+        return sub_config(PreprocessConfig, self, taper_length=taper_length)
 
 
 @dataclass(frozen=True)
