@@ -353,7 +353,9 @@ def preprocessed(
         ),
     )
     out = []
-    for gps in range(gps_start - pre.delay + 1, gps_start + duration + 2):
+    # from the first second's past context to the last one's output
+    context = pre.config.resample_context_length
+    for gps in range(gps_start - context, gps_start + duration + pre.delay):
         s = sim.second(gps)
         witnesses = dict(s.witnesses)
         witnesses[truth_name] = Series(s.truth, config.strain_rate)
