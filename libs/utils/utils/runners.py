@@ -69,7 +69,7 @@ def respond(
     for request in requests:
         try:
             responses.append(pb_utils.InferenceResponse(handle(request)))
-        except Exception as exc:
+        except Exception as exc:  # error in its response
             error = pb_utils.TritonError(f"{what}: {exc}")
             responses.append(pb_utils.InferenceResponse([], error=error))
     return responses

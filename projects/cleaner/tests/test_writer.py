@@ -12,7 +12,7 @@ from cleaner.writer import FrameWriter, WriterConfig
 from utils.channels import OutputChannels, State
 from utils.gwf import read_frame
 
-BACKLOG = 300  # the carousel bound of [monitor]
+BACKLOG = 300  # frames held back at most: a bound these tests stay under
 GPS = 1_400_000_123
 
 

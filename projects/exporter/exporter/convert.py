@@ -170,7 +170,7 @@ def verify(
             reference = model(torch.from_numpy(batch)).numpy()
         try:
             exported = np.asarray(run(batch))
-        except Exception as exc:
+        except Exception as exc:  # any runner failure
             raise VerificationError(
                 f"{what} fails on a batch of shape {list(batch.shape)}: {exc}"
             ) from exc

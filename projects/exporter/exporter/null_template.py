@@ -34,7 +34,7 @@ class TritonPythonModel:
                     pb_utils.Tensor("VERSION", self.version_array),
                 ]
                 responses.append(pb_utils.InferenceResponse(outputs))
-            except Exception as exc:
+            except Exception as exc:  # error in its response
                 error = pb_utils.TritonError(f"deepclean-null: {exc}")
                 responses.append(pb_utils.InferenceResponse([], error=error))
         return responses

@@ -37,7 +37,7 @@ class TritonPythonModel:
                 noise = self.run(batch)
                 outputs = [pb_utils.Tensor(OUTPUT_NAME, noise)]
                 responses.append(pb_utils.InferenceResponse(outputs))
-            except Exception as exc:
+            except Exception as exc:  # error in its response
                 error = pb_utils.TritonError(f"plan stand-in: {exc}")
                 responses.append(pb_utils.InferenceResponse([], error=error))
         return responses

@@ -190,7 +190,7 @@ def disconnect(client: Client | None, cluster: object | None) -> None:
     if cluster is not None:
         try:
             cluster.close()
-        except Exception as exc:
+        except Exception as exc:  # cleanup on the way out
             logger.warning("closing the Dask cluster: %r", exc)
 
 

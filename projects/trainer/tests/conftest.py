@@ -103,7 +103,7 @@ class FakeExporter:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
+            def do_POST(self) -> None:  # http.server API
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.requests.append(
                     {
