@@ -315,7 +315,7 @@ class ReplaySettings(ChannelFields, ProjectFields):
         return sub_config(PaceConfig, self)
 
     def simulation_config(self) -> SimulationConfig:
-        # every setting of the simulator this section has, the others its
+        # every simulator setting this section has; the rest: its defaults
         return sub_config(
             SimulationConfig,
             self,
