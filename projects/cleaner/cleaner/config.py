@@ -101,6 +101,10 @@ class CleanerSettings(
         gate_hysteresis:
             How far below gate_threshold that ratio must fall for a closed
             gate to reopen (calm near the threshold).
+        gate_fftlength:
+            Welch segment of the gate's ASDs, s (the validation's too).
+        gate_overlap:
+            Welch overlap of the gate's ASDs, s.
         tracking_length:
             Seconds of the past on which the size and phase of each
             model's line and sidebands are fitted between trainings (a
@@ -144,6 +148,8 @@ class CleanerSettings(
     gate_lookahead_length: int
     gate_threshold: float
     gate_hysteresis: float
+    gate_fftlength: float
+    gate_overlap: float
     tracking_length: int
     tracking_min_length: int
     tracking_min_improvement: float

@@ -120,8 +120,8 @@ class GateConfig:
     lookahead_length: int
     threshold: float
     hysteresis: float
-    fftlength: float = 2.0
-    overlap: float = 1.0
+    fftlength: float
+    overlap: float
     average: str = "median"
     bridge_order: int = 32
 
@@ -130,6 +130,8 @@ class GateConfig:
             raise ConfigError("0 <= lookahead_length < gate_length")
         if self.gate_length < self.fftlength:
             raise ConfigError("gate_length must hold one FFT")
+        if not 0 <= self.overlap < self.fftlength:
+            raise ConfigError("0 <= overlap < fftlength")
         if not 0 <= self.hysteresis < self.threshold:
             raise ConfigError("0 <= hysteresis < threshold")
         if self.average not in ("median", "mean"):

@@ -29,7 +29,7 @@ COMPONENTS = {
     ClientConfig: set(),
     WindowConfig: set(),
     FilterConfig: {"extrapolation_fit_length", "extrapolation_length"},
-    GateConfig: {"fftlength", "overlap", "average", "bridge_order"},
+    GateConfig: {"average", "bridge_order"},
     WriterConfig: set(),
 }
 PROFILES = checks.profiles("cleaner")
