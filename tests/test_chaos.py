@@ -13,8 +13,9 @@ promises over the whole period (``faults_checks.invariants``):
 - no partial or unreadable file ever visible to a reader of the carousel;
 - no model version lost, no promotion without a full validation window;
 - OUT_DQ never worse than raw: ASD ratio (mean Welch) <= gate threshold
-  over every gate_length (8 s) stretch; over a gate
-  transition the in-band power ratio instead (faults_checks.asd_problems).
+  over every gate_length (8 s) stretch of data (no dropped second in it);
+  over a gate transition the in-band power ratio instead
+  (faults_checks.asd_problems).
 
 The frame source is taken over from the replay service (same simulation,
 same seed: the data continue seamlessly), so that faults land on chosen
