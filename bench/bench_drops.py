@@ -33,7 +33,6 @@ or loaded from ``--run`` (a training run folder). Per drop onset ``D``:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import shutil
 import sys
@@ -50,7 +49,7 @@ sys.path[:0] = [
     str(ROOT / "projects" / "cleaner"),
     str(ROOT / "projects" / "cleaner" / "tests"),
 ]
-from configs import SETTINGS  # noqa: E402
+from service_run import service_config  # noqa: E402
 from simdata import GPS, RATE  # noqa: E402
 
 from cleaner.cleaning import SecondCleaner  # noqa: E402
@@ -105,17 +104,10 @@ def clean(model: torch.nn.Module, seed: int, folder: Path) -> dict:
         for onset in ONSETS
         for k in range(DROP_LENGTH)
     }
-    settings = dataclasses.replace(
-        SETTINGS,
-        project_dir=folder,
-        data_dir=folder / "data",
-        strain_channel=sim.config.strain_channel,
-        state_channel=sim.config.state_channel,
-        witness_channels=list(sim.config.witness_channels),
-    )
-    config = settings.cleaner_config()
+    # the [cleaner] settings on the simulator's channels; no Triton
+    config = service_config(folder, sim, "localhost:0")
     for gps in range(GPS - CONTEXT, GPS + DURATION):
-        sim.write(gps, settings.data_dir, faults.get(gps))
+        sim.write(gps, config.stream.data_dir, faults.get(gps))
     preprocessor = make_preprocessor(config)
     stretch = read_stretch(config.stream, preprocessor, GPS, DURATION - 2)
     cleaner = SecondCleaner(

@@ -45,10 +45,10 @@ def asd_problems(chaos: Chaos, start: int, stop: int) -> list:
     their segments. Over ``[D - 1, D + 7)`` from the second before a long
     drop only one segment holds data, the tapered end of that second, and
     each bin's ratio is that of two single periodograms, whose tail is
-    heavy: ``bench/bench_drops.py`` measured up to 1.22 there (1 in 16
-    drops) where the same cleaned tail held less power than the raw data
-    usually hold in every bin (0.53 of it at most) and the 8 s before the
-    drop were at 0.68.
+    heavy: ``bench/bench_drops.py`` measured 1.22-1.25 there (1 in 16
+    drops, three runs) where the same cleaned tail held less power than
+    the raw data usually hold in every bin (0.55 of it at most) and the
+    8 s before the drop were at 0.67-0.68.
 
     Stretches holding a gate transition (OUT_DQ_TAPER) are bounded by
     their in-band *power* ratio instead: the 1 s Hann ramp of the
