@@ -1,4 +1,5 @@
-"""Frames written by the simulator (through gwframe) are read by gwpy.
+"""Frames written by the simulator (through gwframe) are read by gwpy, and
+the BNS range of ``utils.astro`` is gwpy's SenseMonitor range.
 
 gwpy lives only in the monitor environment: run this file with
 ``.venv/monitor/bin/python -m pytest libs/utils/tests/test_gwpy_interop.py``.
@@ -11,6 +12,9 @@ import numpy as np
 import pytest
 
 from conftest import GPS, MAINS, STATE, STRAIN
+from utils.astro import RANGE_FFTLENGTH, inspiral_range
+from utils.signal import psd
+from utils.testing import simulated_stretch
 
 gwpy_timeseries = pytest.importorskip(
     "gwpy.timeseries", reason="gwpy is only installed in .venv/monitor"
@@ -43,3 +47,20 @@ def test_gwpy_reads_a_stretch(tmp_path, sim) -> None:
     assert data.duration.value == 3
     expected = np.concatenate([sim.second(GPS + k).strain for k in range(3)])
     np.testing.assert_array_equal(data.value, expected)
+
+
+@pytest.mark.parametrize("fmin", [10.0, 30.0])
+def test_the_range_is_gwpys_sensemon_range(sim, fmin) -> None:
+    """One range for the status page and the reprocessing report:
+    gwpy's ``sensemon_range`` (LIGO-T030276) of the same PSD, to 0.5 %
+    (they differ in constants and the ISCO cut-off)."""
+    from gwpy.astro import sensemon_range
+    from gwpy.frequencyseries import FrequencySeries
+
+    strain, _, _ = simulated_stretch(sim, GPS, 32, 4096)
+    freqs, power = psd(strain, 4096, RANGE_FFTLENGTH, RANGE_FFTLENGTH / 2)
+    series = FrequencySeries(power, f0=freqs[0], df=freqs[1] - freqs[0])
+    expected = sensemon_range(series, fmin=fmin).value
+    assert inspiral_range(freqs, power, fmin) == pytest.approx(
+        expected, rel=5e-3
+    )

@@ -21,8 +21,8 @@ from utils.atomic import atomic_path
 COLORS = {"raw": "0.3", "production": "C0", "out_dq": "C2", "canary": "C1"}
 STYLES = {"out_dq": "--"}  # OUT_DQ equals PRODUCTION while the gate is open
 MARGINS = (0.9, 0.9, 0.6, 0.35)  # inches: left, right, bottom, top
-# gwpy (imported for the inspiral range) restyles matplotlib globally, with
-# mathtext tick labels that cost seconds per render: draw with these instead
+# explicit, whatever else restyles matplotlib globally (gwpy does, with
+# mathtext tick labels that cost seconds per render)
 STYLE = {
     "axes.formatter.use_mathtext": False,
     "axes.formatter.limits": [-5, 6],

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-import warnings
-
 import numpy as np
 
+from utils import astro
+from utils.astro import RANGE_FFTLENGTH
 from utils.signal import psd
-
-logger = logging.getLogger(__name__)
-
-RANGE_FFTLENGTH = 4.0  # s, Welch segment of the range PSD (gwpy's usual)
 
 
 def asd_ratios(
@@ -53,19 +48,10 @@ def band_mean(
 
 def inspiral_range(x: np.ndarray, sample_rate: float, fmin: float) -> float:
     """BNS (1.4+1.4 Msun) inspiral range, Mpc, of strain ``x``
-    (``gwpy.astro.inspiral_range`` on a median Welch PSD, 4 s segments).
-    NaN when the PSD is degenerate (e.g. zeros)."""
-    from gwpy.astro import inspiral_range as gwpy_range
-    from gwpy.frequencyseries import FrequencySeries
-
+    (:func:`utils.astro.inspiral_range`, the SenseMonitor range, of a
+    median Welch PSD of ``RANGE_FFTLENGTH``-s segments, as the report of a
+    reprocessing). NaN when the PSD is degenerate (e.g. zeros)."""
     freqs, p = psd(x, sample_rate, RANGE_FFTLENGTH, RANGE_FFTLENGTH / 2)
     if not np.all(np.isfinite(p)) or np.all(p[freqs >= fmin] == 0):
         return float("nan")
-    series = FrequencySeries(p, f0=freqs[0], df=freqs[1] - freqs[0])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # integrand warnings on zero bins
-        try:
-            return float(gwpy_range(series, fmin=fmin).value)
-        except (ValueError, ZeroDivisionError, FloatingPointError) as exc:
-            logger.warning("inspiral range failed: %s", exc)
-            return float("nan")
+    return astro.inspiral_range(freqs, p, fmin)

@@ -18,6 +18,7 @@ from monitor.history import History
 from monitor.spectra import asd_ratios, band_mean, inspiral_range
 from monitor.validation import ValidationConfig
 from monitor.watch import OUTSIDE
+from utils.astro import RANGE_FMIN
 from utils.atomic import write_text
 from utils.channels import STRAIN_RATE, OutputChannels
 
@@ -63,7 +64,7 @@ class StatusConfig:
     range_length: int
     plot_low: float = 50.0
     plot_high: float = 70.0
-    range_fmin: float = 10.0
+    range_fmin: float = RANGE_FMIN
 
 
 @dataclass

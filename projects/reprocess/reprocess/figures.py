@@ -13,30 +13,20 @@ Each block's ranges are also kept, from the median of the segments it
 completed: the range over time at the resolution of a block (256 s),
 finer than a file.
 
-The range is the sky-averaged distance at which a 1.4+1.4 Msun inspiral
-reaches SNR 8 (the horizon over 2.2648), from the Newtonian chirp
-amplitude integrated from ``RANGE_FMIN`` to the innermost stable orbit
-(Finn & Chernoff 1993; LIGO-T1500491).
+The range is :func:`utils.astro.inspiral_range` (the SenseMonitor range,
+as on the live status page) of the median PSD of ``RANGE_FFTLENGTH``-s
+segments.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-G = 6.674e-11  # m^3 kg^-1 s^-2
-C = 2.998e8  # m/s
-MSUN = 1.989e30  # kg
-MPC = 3.0857e22  # m
-MASS = 1.4  # Msun, each neutron star
-SNR = 8.0  # detection threshold of the range
-SKY_AVERAGE = 2.2648  # horizon / sky-averaged range
-RANGE_FMIN = 10.0  # Hz
-FFTLENGTH = 4.0  # s, Welch segments of the range PSD
+from utils.astro import F_ISCO, RANGE_FFTLENGTH, RANGE_FMIN, inspiral_range
+
 RATIO_FFTLENGTH = 2.0  # s, Welch segments of the ASD ratio (as asd_ratio)
 SEGMENTS_AT_ONCE = 32  # Welch segments transformed together (memory)
 DFT_BINS = 64  # up to this many bins: a direct DFT (matrix), not an FFT
-TOTAL_MASS = 2 * MASS * MSUN  # kg
-F_ISCO = C**3 / (6**1.5 * np.pi * G * TOTAL_MASS)  # Hz, ~1570
 
 
 def median_bias(num_segments: int) -> float:
@@ -183,20 +173,6 @@ def median_psd(periodograms: np.ndarray) -> np.ndarray:
     return np.median(periodograms, axis=1) / bias
 
 
-def range_of_psd(freqs: np.ndarray, power: np.ndarray) -> float:
-    """BNS range, Mpc, of a one-sided strain PSD (module docstring)."""
-    chirp = (MASS * MSUN) ** 1.2 / TOTAL_MASS**0.2
-    band = (freqs >= RANGE_FMIN) & (freqs < F_ISCO) & (power > 0)
-    if not band.any():
-        return 0.0
-    amplitude = np.sqrt(5 / 24) * np.pi ** (-2 / 3) * C
-    amplitude *= (G * chirp / C**3) ** (5 / 6)
-    df = freqs[1] - freqs[0]
-    integral = np.sum(freqs[band] ** (-7 / 3) / power[band]) * df
-    horizon = amplitude * np.sqrt(4 * integral) / SNR
-    return float(horizon / SKY_AVERAGE / MPC)
-
-
 class ChunkFigures:
     """ASD ratio (band mean) and ranges over a chunk's present seconds,
     fed block by block (:meth:`add`), read at the end (:meth:`result`),
@@ -213,7 +189,7 @@ class ChunkFigures:
             sample_rate, RATIO_FFTLENGTH, band, 2, closed=True
         )
         self.range = MedianWelch(
-            sample_rate, FFTLENGTH, (RANGE_FMIN, F_ISCO), 2
+            sample_rate, RANGE_FFTLENGTH, (RANGE_FMIN, F_ISCO), 2
         )
         self.blocks: list[dict] = []
 
@@ -251,19 +227,19 @@ class ChunkFigures:
     def _ranges(self, power: np.ndarray) -> list[float]:
         """Range of each series' PSD (0 for a series of zeros so far)."""
         return [
-            range_of_psd(self.range.freqs, p) if nonzero else 0.0
+            inspiral_range(self.range.freqs, p) if nonzero else 0.0
             for p, nonzero in zip(power, self.range.nonzero, strict=True)
         ]
 
     def result(self) -> dict:
-        """``asd_ratio`` (NaN under ``FFTLENGTH`` s of data, 1 if the raw
+        """``asd_ratio`` (NaN under ``RANGE_FFTLENGTH`` s of data, 1 if the raw
         PSD is zero in the band), ``range_raw_mpc`` and
-        ``range_cleaned_mpc`` (0 under ``FFTLENGTH`` s or all zeros), and
+        ``range_cleaned_mpc`` (0 under ``RANGE_FFTLENGTH`` s or all zeros), and
         ``blocks``: ``gps``, ``range_raw_mpc``, ``range_cleaned_mpc`` of
         each block that completed a segment."""
         ratio = float("nan")
         power = self.ratio.psd()
-        enough = self.ratio.num_samples >= FFTLENGTH * self.sample_rate
+        enough = self.ratio.num_samples >= RANGE_FFTLENGTH * self.sample_rate
         if power is not None and enough:
             p_raw, p_clean = power
             mask = p_raw > 0

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reprocess.figures import DFT_BINS, ChunkFigures, MedianWelch, range_of_psd
+from reprocess.figures import DFT_BINS, ChunkFigures, MedianWelch
+from utils.astro import inspiral_range
 from utils.signal import asd_ratio, psd
 
 RATE = 1024  # Hz: small, the code does not depend on it
@@ -51,7 +52,7 @@ def test_chunk_figures_equal_those_of_the_whole_chunk():
     assert result["asd_ratio"] < 0.9  # the line is removed
     for name, x in (("raw", whole_raw), ("cleaned", whole_cleaned)):
         freqs, power = psd(x, RATE, 4.0, 2.0)
-        expected = range_of_psd(freqs, power)
+        expected = inspiral_range(freqs, power)
         assert expected > 0
         assert result[f"range_{name}_mpc"] == pytest.approx(expected, 1e-10)
 
