@@ -9,8 +9,11 @@ Hann-tapered out, the one after tapered in) and cleaned second by second
 by :class:`cleaner.cleaning.SecondCleaner` with the ``[cleaner]`` settings
 of the root pyproject (band-pass, gain trackers, gate) and a DeepClean
 network in-process: trained here on 256 s of the scene with the
-``[trainer]`` settings (seed 0; the other seeds are data it has not seen),
-or loaded from ``--run`` (a training run folder). Per drop onset ``D``:
+``[trainer]`` settings on seed 0, or loaded from ``--run`` (a training
+run folder). The seed also draws which witnesses couple and how, so on
+the other seeds the network is a mismatched one, as a stale model is (the
+8 s before a drop cleaned to ~0.7 in ASD, against ~0.2 on seed 0). Per
+drop onset ``D``:
 
 - ``stretch``: ASD(PRODUCTION) / ASD(RAW) in 58-62 Hz over ``[D - 1, D +
   7)`` (2-s Welch segments, 1 s overlap, mean: the chaos suite's measure,
