@@ -56,11 +56,12 @@ from service_run import service_config  # noqa: E402
 from simdata import GPS, RATE  # noqa: E402
 
 from cleaner.cleaning import SecondCleaner  # noqa: E402
+from cleaner.frames import OutputFrame  # noqa: E402
 from cleaner.gate import OutDqGate  # noqa: E402
 from cleaner.offline import read_stretch  # noqa: E402
 from cleaner.postprocess import StreamingFilter  # noqa: E402
 from cleaner.prediction import Prediction  # noqa: E402
-from cleaner.service import make_preprocessor  # noqa: E402
+from cleaner.service import CleanerConfig, make_preprocessor  # noqa: E402
 from utils.signal import asd_ratio, psd  # noqa: E402
 from utils.simulation import Fault, SimulationConfig, Simulator  # noqa: E402
 
@@ -109,10 +110,23 @@ def clean(model: torch.nn.Module, seed: int, folder: Path) -> dict:
     }
     # the [cleaner] settings on the simulator's channels; no Triton
     config = service_config(folder, sim, "localhost:0")
-    for gps in range(GPS - CONTEXT, GPS + DURATION):
+    return stream(config, model, sim, DURATION, faults)[0]
+
+
+def stream(
+    config: CleanerConfig,
+    model: torch.nn.Module,
+    sim: Simulator,
+    duration: int,
+    faults: dict[int, Fault],
+) -> tuple[dict[int, OutputFrame], SecondCleaner]:
+    """Write ``duration`` s of ``sim``'s frames from ``GPS`` (with
+    ``faults``) where ``config`` reads them and clean them second by
+    second: the frames by GPS, and the cleaner."""
+    for gps in range(GPS - CONTEXT, GPS + duration):
         sim.write(gps, config.stream.data_dir, faults.get(gps))
     preprocessor = make_preprocessor(config)
-    stretch = read_stretch(config.stream, preprocessor, GPS, DURATION - 2)
+    stretch = read_stretch(config.stream, preprocessor, GPS, duration - 2)
     cleaner = SecondCleaner(
         config.window,
         predictor(model),
@@ -121,7 +135,7 @@ def clean(model: torch.nn.Module, seed: int, folder: Path) -> dict:
         config.tracking,
     )
     frames = (cleaner.push(second) for second in stretch.seconds)
-    return {frame.gps: frame for frame in frames if frame is not None}
+    return {f.gps: f for f in frames if f is not None}, cleaner
 
 
 def series(frames: dict, name: str, first: int, stop: int) -> np.ndarray:

@@ -25,35 +25,20 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [
-    str(ROOT / "bench"),
-    str(ROOT / "projects" / "trainer"),
-    str(ROOT / "projects" / "cleaner"),
-    str(ROOT / "projects" / "cleaner" / "tests"),
-]
-from service_run import service_config  # noqa: E402
-from simdata import GPS, RATE  # noqa: E402
-
-from bench_drops import CONTEXT, predictor  # noqa: E402
-from bench_trainer import train_config  # noqa: E402
-from cleaner.cleaning import SecondCleaner  # noqa: E402
-from cleaner.gate import OutDqGate  # noqa: E402
-from cleaner.offline import read_stretch  # noqa: E402
-from cleaner.postprocess import StreamingFilter  # noqa: E402
-from cleaner.service import make_preprocessor  # noqa: E402
-from scenes import scene_config  # noqa: E402
-from utils.nn.simdata import simulate_stretch  # noqa: E402
-from utils.nn.train import train  # noqa: E402
-from utils.signal import band_power  # noqa: E402
-from utils.simulation import SimulationConfig, Simulator  # noqa: E402
+# bench_drops puts the cleaner's and the trainer's folders on the path
+from bench_drops import GPS, RATE, service_config, stream
+from bench_trainer import train_config
+from scenes import scene_config
+from utils.nn.simdata import simulate_stretch
+from utils.nn.train import train
+from utils.signal import band_power
+from utils.simulation import SimulationConfig, Simulator
 
 TRAIN_GAP = 300  # s between the training stretch's start and the cleaned one
 SETTLE = 60  # s cleaned before the figures (trackers, gate)
@@ -82,20 +67,8 @@ def figures(
 ) -> dict[str, float]:
     sim = Simulator(scene)
     config = service_config(folder, sim, "localhost:0", filter_margin=margin)
-    for gps in range(GPS - CONTEXT, GPS + duration):
-        sim.write(gps, config.stream.data_dir)
-    stretch = read_stretch(
-        config.stream, make_preprocessor(config), GPS, duration - 2
-    )
-    cleaner = SecondCleaner(
-        config.window,
-        predictor(model),
-        StreamingFilter(config.filter),
-        OutDqGate(config.gate),
-        config.tracking,
-    )
-    frames = [cleaner.push(second) for second in stretch.seconds]
-    kept = [f for f in frames if f is not None and f.gps >= GPS + SETTLE]
+    frames, cleaner = stream(config, model, sim, duration, {})
+    kept = [f for gps, f in sorted(frames.items()) if gps >= GPS + SETTLE]
     raw = np.concatenate([f.raw for f in kept])
     production = np.concatenate([f.production for f in kept])
 
