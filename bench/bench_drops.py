@@ -53,7 +53,7 @@ sys.path[:0] = [
     str(ROOT / "projects" / "cleaner" / "tests"),
 ]
 from service_run import service_config  # noqa: E402
-from simdata import GPS, RATE  # noqa: E402
+from simdata import BAND, GPS, RATE  # noqa: E402
 
 from cleaner.cleaning import SecondCleaner  # noqa: E402
 from cleaner.frames import OutputFrame  # noqa: E402
@@ -69,7 +69,6 @@ DURATION = 200  # s simulated per seed
 CONTEXT = 4  # s simulated before GPS (> the preprocessor's context)
 DROP_LENGTH = 12  # s, as bench/chaos.py's longest drop
 ONSETS = (50, 90, 130, 170)  # s after GPS
-BAND = (58.0, 62.0)
 
 
 def network(run: Path | None) -> torch.nn.Module:

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 # bench_drops puts the cleaner's and the trainer's folders on the path
-from bench_drops import GPS, RATE, service_config, stream
+from bench_drops import BAND, GPS, RATE, service_config, stream
 from bench_trainer import train_config
 from scenes import scene_config
 from utils.nn.simdata import simulate_stretch
@@ -42,7 +42,6 @@ from utils.simulation import SimulationConfig, Simulator
 
 TRAIN_GAP = 300  # s between the training stretch's start and the cleaned one
 SETTLE = 60  # s cleaned before the figures (trackers, gate)
-BAND = (58.0, 62.0)
 OUTSIDE = ((57.5, 57.875), (62.125, 62.5))  # Hz, as bench_couplings
 SEGMENT = 8.0  # s, Welch segments of the power just outside
 
