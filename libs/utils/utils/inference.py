@@ -124,10 +124,9 @@ def network_input(witness: np.ndarray, scheme: Scheme) -> np.ndarray:
     """
     if scheme.name == "window":
         return np.ascontiguousarray(witness[None], dtype=np.float32)
-    kernel = scheme.kernel_size
-    starts = kernel_starts(witness.shape[-1], scheme)
-    batch = np.stack([witness[:, s : s + kernel] for s in starts])
-    return batch.astype(np.float32)
+    return _cut_kernels(
+        witness, scheme, len(kernel_starts(witness.shape[-1], scheme))
+    )
 
 
 def noise_of_output(
@@ -178,13 +177,29 @@ def _mean_of_complete(
 def _predict_kernels(
     witness: np.ndarray, run: Runner, scheme: Scheme
 ) -> np.ndarray:
-    size, kernel = witness.shape[-1], scheme.kernel_size
+    size = witness.shape[-1]
     starts = kernel_starts(size, scheme)
     total = np.zeros(size)
     count = np.zeros(size)
     for i in range(0, len(starts), scheme.max_batch_size):
         batch_starts = starts[i : i + scheme.max_batch_size]
-        batch = np.stack([witness[:, s : s + kernel] for s in batch_starts])
-        preds = np.asarray(run(batch.astype(np.float32)))
-        _add_kernels(total, count, batch_starts, preds, scheme)
+        batch = _cut_kernels(witness, scheme, len(batch_starts), first=i)
+        _add_kernels(
+            total, count, batch_starts, np.asarray(run(batch)), scheme
+        )
     return _mean_of_complete(total, count, scheme)
+
+
+def _cut_kernels(
+    witness: np.ndarray, scheme: Scheme, number: int, first: int = 0
+) -> np.ndarray:
+    """Kernels ``first .. first + number - 1`` of a window as one batch
+    ``(number, C, kernel_size)`` float32, in one vectorised copy (the
+    production call's 769 kernels are 216 MiB: a copy per kernel took
+    twice as long)."""
+    kernel, stride = scheme.kernel_size, scheme.stride_size
+    every = np.lib.stride_tricks.sliding_window_view(witness, kernel, axis=-1)
+    view = every[
+        :, first * stride : (first + number - 1) * stride + 1 : stride
+    ]
+    return np.ascontiguousarray(view.transpose(1, 0, 2), dtype=np.float32)
