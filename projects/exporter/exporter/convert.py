@@ -142,6 +142,7 @@ def verify(
     bound: float,
     what: str,
     largest: tuple[int, int] = (1, 0),
+    profile: tensorrt_plan.PlanProfile | None = None,
 ) -> float:
     """Compare ``run`` with the torch network on ``witness``.
 
@@ -149,7 +150,9 @@ def verify(
     of 2 (both dynamic axes), and the largest batch the cleaner's calls
     make (``largest``: batch size, samples per item, see
     :func:`largest_batch`), so that a model that cannot take it (a
-    TensorRT profile too small) is never served.
+    TensorRT profile too small) is never served. A plan whose
+    ``profile`` takes whole items only (``kernels``) is verified on what
+    Triton sends it: one item and the largest batch.
 
     Returns:
         The relative error (see :func:`relative_error`).
@@ -164,6 +167,8 @@ def verify(
         np.stack([witness[:, :half], witness[:, half : 2 * half]]),
         largest_batch(witness, *largest),
     ]
+    if profile is not None and profile.item_size:
+        inputs = [largest_batch(witness, 1, profile.item_size), inputs[-1]]
     error = 0.0
     for batch in inputs:
         with torch.no_grad():
@@ -235,7 +240,6 @@ def convert_run(run_dir: Path, out_dir: Path, config: ExportConfig) -> dict:
             plan_path,
             len(meta.witness_channels),
             config.plan_profile(),
-            config.trt_fp16,
         )
         try:
             run = tensorrt_plan.make_tensorrt_runner(plan_path)
@@ -248,6 +252,7 @@ def convert_run(run_dir: Path, out_dir: Path, config: ExportConfig) -> dict:
             config.max_verification_error,
             f"TensorRT plan of {run_dir}",
             largest,
+            config.plan_profile(),
         )
     return {
         "backend": config.backend,

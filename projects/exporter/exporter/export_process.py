@@ -48,9 +48,10 @@ class ExportConfig:
             that serves the plans ("10.5" matches 10.5.x); a plan built
             by another release does not load, so export refuses one.
         opset: ONNX opset of the export.
-        trt_opt_size: samples the TensorRT profile is tuned for.
-        trt_max_size: largest window (samples) of the TensorRT profile.
-        trt_fp16: build the TensorRT plan in FP16.
+        trt_opt_size: samples the TensorRT profile is tuned for
+            (``window`` scheme; ``kernels``: a full batch of kernels).
+        trt_max_size: largest window (samples) of the TensorRT profile
+            (``window`` scheme; ``kernels``: one kernel).
     """
 
     backend: str
@@ -63,7 +64,6 @@ class ExportConfig:
     opset: int = 17
     trt_opt_size: int = 8192  # 2 s at 4096 Hz: the cleaner's window
     trt_max_size: int = 65536  # 16 s at 4096 Hz
-    trt_fp16: bool = False
 
     def __post_init__(self) -> None:
         require(

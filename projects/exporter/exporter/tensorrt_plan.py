@@ -71,14 +71,22 @@ class PlanProfile:
         )
 
     def shapes(self, num_witnesses: int) -> tuple[Shape, Shape, Shape]:
-        """``(min, opt, max)`` input shapes ``(batch, C, size)``: tuned for
-        a full batch of items (``kernels``) or one window (``window``)."""
+        """``(min, opt, max)`` input shapes ``(batch, C, size)``.
+
+        ``kernels``: 1 to ``max_batch_size`` items of ``item_size``
+        samples, tuned for a full batch: the calls Triton's config admits,
+        no more (an engine sizes its activation memory for the largest
+        shape: one FP32 forward at 769 x 18 x 65536 took 15 GiB on an
+        H200, at the served 769 x 18 x 4096 0.9 GiB; bench/bench_gpu.py).
+        ``window``: windows of :data:`MIN_SIZE` to ``max_size`` samples,
+        tuned for one window of ``opt_size``.
+        """
         c = num_witnesses
         if self.item_size:
-            opt = (self.max_batch_size, c, self.item_size)
-        else:
-            opt = (1, c, self.opt_size)
-        return (1, c, MIN_SIZE), opt, (self.max_batch_size, c, self.max_size)
+            served = (self.max_batch_size, c, self.item_size)
+            return (1, c, self.item_size), served, served
+        largest = (self.max_batch_size, c, self.max_size)
+        return (1, c, MIN_SIZE), (1, c, self.opt_size), largest
 
     def item_dims(self, num_witnesses: int) -> list[int]:
         """Input dims after the batch dim in Triton's config."""
@@ -141,16 +149,21 @@ def build_plan(
     plan_path: Path,
     num_witnesses: int,
     profile: PlanProfile,
-    fp16: bool = False,
 ) -> None:
-    """Build and write (atomically) a serialised TensorRT engine.
+    """Build and write (atomically) a serialised TensorRT engine in FP32.
+
+    TensorRT allows TF32 for FP32 convolutions on Ampere and later GPUs
+    unless told otherwise; it is turned off here because TF32 misses the
+    verification bound: on an H200, torch's TF32 convolutions of a trained
+    network gave 1.6e-3 (max error / RMS) against
+    ``max_verification_error`` = 1e-3, FP32 2.4e-6, FP16 3.6
+    (``bench/bench_gpu.py``), and would have refused every export.
 
     Args:
         onnx_path: the verified-shape ONNX graph (input ``witness``).
         plan_path: where the plan goes.
         num_witnesses: input channels.
         profile: its optimisation profile (the one Triton is told).
-        fp16: allow FP16 kernels.
 
     Raises:
         ModelError: TensorRT is missing or the build failed.
@@ -164,8 +177,7 @@ def build_plan(
         errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
         raise ModelError(f"TensorRT cannot parse {onnx_path}: {errors}")
     config = builder.create_builder_config()
-    if fp16:
-        config.set_flag(trt.BuilderFlag.FP16)
+    config.clear_flag(trt.BuilderFlag.TF32)
     shapes = builder.create_optimization_profile()
     shapes.set_shape(INPUT_NAME, *profile.shapes(num_witnesses))
     config.add_optimization_profile(shapes)

@@ -24,7 +24,7 @@ from utils.testing import run_script, service_environ
 # export_timeout, url <- triton_url, which the audit cannot match, are
 # held here)
 COMPONENTS = {
-    ExportConfig: {"opset", "trt_opt_size", "trt_max_size", "trt_fp16"},
+    ExportConfig: {"opset", "trt_opt_size", "trt_max_size"},
     ServingConfig: set(),
     TritonConfig: {"request_timeout"},
     RepositoryConfig: {"lock_timeout"},

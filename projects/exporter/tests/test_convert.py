@@ -226,3 +226,122 @@ def test_tensorrt_of_another_release_than_the_container_is_refused(
     with pytest.raises(ModelError, match=r"TensorRT 10.3.0 .* TensorRT 10.5"):
         convert.convert_run(run.path, tmp_path / "out", config)
     assert not (tmp_path / "out" / "model.onnx").exists()
+
+
+class RecordingTensorRT(types.ModuleType):
+    """A stand-in for the ``tensorrt`` module (it cannot be installed
+    here) that records what ``build_plan`` asks of the builder."""
+
+    class BuilderFlag:
+        FP16, TF32 = "FP16", "TF32"
+
+    class Logger:
+        WARNING = "WARNING"
+
+        def __init__(self, level: str) -> None:
+            pass
+
+    def __init__(self) -> None:
+        super().__init__("tensorrt")
+        self.__version__ = "10.5.0"
+        self.flags = {"TF32"}  # TensorRT's default for FP32 networks
+        self.shapes: dict[str, tuple] = {}
+        trt = self
+
+        class Config:
+            def set_flag(self, flag: str) -> None:
+                trt.flags.add(flag)
+
+            def clear_flag(self, flag: str) -> None:
+                trt.flags.discard(flag)
+
+            def add_optimization_profile(self, profile: object) -> None:
+                pass
+
+        class Profile:
+            def set_shape(self, name: str, *shapes: tuple) -> None:
+                trt.shapes[name] = shapes
+
+        class Builder:
+            def __init__(self, logger: object) -> None:
+                pass
+
+            def create_network(self, flags: int) -> object:
+                return object()
+
+            def create_builder_config(self) -> Config:
+                return Config()
+
+            def create_optimization_profile(self) -> Profile:
+                return Profile()
+
+            def build_serialized_network(self, network, config) -> bytes:
+                return b"plan"
+
+        class OnnxParser:
+            num_errors = 0
+
+            def __init__(self, network: object, logger: object) -> None:
+                pass
+
+            def parse(self, data: bytes) -> bool:
+                return data.startswith(b"\x08")  # an ONNX ModelProto
+
+        self.Builder, self.OnnxParser = Builder, OnnxParser
+
+
+def test_plans_are_built_in_fp32_over_the_served_profile(
+    tmp_path, monkeypatch
+):
+    """TF32 off (on an H200 it missed the verification bound: bench_gpu);
+    the profile is the one Triton is told. TensorRT itself is mocked."""
+    from exporter import tensorrt_plan
+
+    trt = RecordingTensorRT()
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    run = make_run(tmp_path / "train", 1000, 2000)
+    onnx_path = tmp_path / "model.onnx"
+    convert.export_onnx(run.model, onnx_path, export_config())
+    profile = tensorrt_plan.PlanProfile(769, 4096, 8192, 65536)
+    plan = tmp_path / "model.plan"
+    channels = run.model.num_witnesses
+    tensorrt_plan.build_plan(onnx_path, plan, channels, profile)
+    assert trt.flags == set()
+    assert trt.shapes["witness"] == profile.shapes(channels)
+    assert trt.shapes["witness"] == (
+        (1, channels, 4096),
+        (769, channels, 4096),
+        (769, channels, 4096),
+    )
+    assert plan.read_bytes() == b"plan"
+
+
+def test_a_kernels_plan_is_verified_on_the_calls_triton_makes(tmp_path):
+    """A plan whose profile takes whole kernels only (a stand-in that
+    refuses other shapes, as a TensorRT engine does; TensorRT cannot run
+    here) is verified on one kernel and the largest call, not on windows
+    it will never be sent."""
+    from exporter.tensorrt_plan import PlanProfile
+
+    run = make_run(tmp_path / "train", 1000, 2000)
+    convert.convert_run(run.path, tmp_path / "out", export_config())
+    onnx_run = model_template.make_onnx_runner(tmp_path / "out" / "model.onnx")
+    profile = PlanProfile(64, 4096, 8192, 65536)
+    low, _, high = profile.shapes(run.witness.shape[0])
+    seen = []
+
+    def engine(batch: np.ndarray) -> np.ndarray:
+        bounds = zip(low, batch.shape, high, strict=True)
+        if not all(a <= b <= c for a, b, c in bounds):
+            raise RuntimeError(f"shape {batch.shape} outside the profile")
+        seen.append(batch.shape)
+        return onnx_run(batch)
+
+    largest = (64, 4096)
+    error = convert.verify(
+        run.model, engine, run.witness, BOUND, "plan", largest, profile
+    )
+    assert error <= BOUND
+    assert seen == [(1, 3, 4096), (64, 3, 4096)]
+    with pytest.raises(VerificationError, match="fails on a batch"):
+        convert.verify(run.model, engine, run.witness, BOUND, "plan", largest)
