@@ -3,8 +3,9 @@
     PYTHONPATH=projects/trainer .venv/exporter/bin/python \\
         bench/bench_gpu.py [--calls 100] [--device cuda]
 
-Any environment with torch (CUDA), ``utils``, the trainer and the exporter
-will do (``--device cpu`` runs it on a CPU, slowly). Trains a
+Any environment with CUDA torch and the packages of ``build.sh``'s
+trainer and exporter environments will do (``--device cpu`` runs it on a
+CPU, slowly; ``--batch`` shortens its agreement check there). Trains a
 production-size network briefly on the simulator's scene (the
 ``[trainer-production]`` values, ``--train-duration`` s, ``--epochs``
 epochs: realistic weights and scalers), then for the production scheme
@@ -34,21 +35,19 @@ network in torch is an upper bound of a plan's, not the plan's.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from bench_trainer import ENVIRON, GPS_START, train_config
+from exporter.config import ExporterSettings, cleaner_window
 from exporter.convert import export_onnx, relative_error
-from exporter.export_process import ExportConfig
-from utils.config import section_values
-from utils.inference import Scheme, network_input, noise_of_output
+from utils.config import parse_settings
+from utils.inference import network_input, noise_of_output
 from utils.nn.data import Stretch
 from utils.nn.simdata import simulate_stretch
 from utils.nn.train import train
@@ -59,23 +58,16 @@ CONFIG = ROOT / "pyproject.toml"
 ARITHMETICS = ("fp32", "tf32", "fp16")  # on CUDA; fp32 alone on CPU
 
 
-def production_scheme() -> tuple[Scheme, int, dict]:
-    """The production inference scheme, its window (samples) and the
-    ``[exporter-production]`` values."""
-    env = {**ENVIRON, **os.environ}
-    exporter = section_values(CONFIG, "exporter-production", env)
-    cleaner = section_values(CONFIG, "cleaner-production", env)
-    scheme = Scheme(
-        name=exporter["scheme"],
-        sample_rate=int(exporter["sample_rate"]),
-        kernel_length=float(exporter["kernel_length"]),
-        inference_sampling_rate=float(exporter["inference_sampling_rate"]),
-        aggregation_length=float(exporter["aggregation_length"]),
-        max_batch_size=int(exporter["inference_batch_size"]),
-    )
-    length = cleaner["inference_window_length"]
-    window = int(round(length * scheme.sample_rate))
-    return scheme, window, exporter
+def production() -> tuple[ExporterSettings, int]:
+    """``[exporter-production]`` as the exporter reads it and the samples
+    of the window of the cleaner that goes with it, checked as at the
+    exporter's start-up."""
+    argv = ["--typeo", f"{CONFIG}:exporter-production"]
+    settings = parse_settings(ExporterSettings, "exporter", argv, ENVIRON)
+    _, window = cleaner_window(argv, ENVIRON)
+    settings.check_window(window)
+    length = window["inference_window_length"]
+    return settings, int(round(length * settings.sample_rate))
 
 
 def set_arithmetic(name: str) -> None:
@@ -180,24 +172,11 @@ def train_network(args, device: str) -> tuple[torch.nn.Module, np.ndarray]:
     return result.model.eval(), data.witness[:, cut:].astype(np.float32)
 
 
-def export_config(exporter: dict, backend: str, batch) -> ExportConfig:
-    """The exporter's ExportConfig for ``[exporter-production]``'s call."""
-    return ExportConfig(
-        backend=backend,
-        max_verification_error=float(exporter["max_verification_error"]),
-        timeout=float(exporter["export_timeout"]),
-        trt_max_batch_size=batch.shape[0],
-        max_batch_size=batch.shape[0],
-        max_batch_item_size=batch.shape[-1],
-        tensorrt_version=str(exporter["tensorrt_version"]),
-    )
-
-
-def profile_memory(model, batch, exporter: dict, device: str) -> None:
+def profile_memory(model, settings: ExporterSettings, device: str) -> None:
     """GPU memory of one FP32 forward at the plan profile's optimal and
     largest input shapes (a TensorRT engine sizes its activation memory for
     the largest; torch's here is an estimate of it, not the engine's)."""
-    profile = export_config(exporter, "tensorrt", batch).plan_profile()
+    profile = settings.export_config().plan_profile()
     _, opt, largest = profile.shapes(model.num_witnesses)
     set_arithmetic("fp32")
     net = model.to(device).eval()
@@ -210,7 +189,7 @@ def profile_memory(model, batch, exporter: dict, device: str) -> None:
         print(f"    {name} {list(shape)}: {peak:.1f} GiB at peak")
 
 
-def onnx_cuda(model, batch, exporter: dict, workdir: Path):
+def onnx_cuda(model, batch, settings: ExporterSettings, workdir: Path):
     """An ONNX Runtime CUDA runner of the exported graph, or why not."""
     try:
         import onnxruntime
@@ -220,7 +199,7 @@ def onnx_cuda(model, batch, exporter: dict, workdir: Path):
     if "CUDAExecutionProvider" not in providers:
         return None, f"no CUDAExecutionProvider in {providers}"
     path = workdir / "model.onnx"
-    config = export_config(exporter, "onnx-python", batch)
+    config = settings.export_config()
     export_onnx(model.cpu(), path, config, size=batch.shape[-1])
     session = onnxruntime.InferenceSession(
         str(path), providers=["CUDAExecutionProvider"]
@@ -228,7 +207,7 @@ def onnx_cuda(model, batch, exporter: dict, workdir: Path):
     return (lambda b: session.run(None, {"witness": b})[0]), ""
 
 
-def tensorrt(model, batch, exporter: dict, workdir: Path):
+def tensorrt(model, batch, settings: ExporterSettings, workdir: Path):
     """A runner of a TensorRT plan built as the exporter builds it, or why
     not."""
     from exporter.tensorrt_plan import build_plan, make_tensorrt_runner
@@ -238,7 +217,7 @@ def tensorrt(model, batch, exporter: dict, workdir: Path):
     except ImportError as exc:
         return None, f"tensorrt not importable ({exc})"
     onnx_path, plan_path = workdir / "trt.onnx", workdir / "model.plan"
-    config = export_config(exporter, "tensorrt", batch)
+    config = settings.export_config()
     export_onnx(model.cpu(), onnx_path, config, size=batch.shape[-1])
     start = time.monotonic()
     build_plan(
@@ -273,7 +252,8 @@ def parse_args() -> argparse.Namespace:
         "--batch",
         type=int,
         default=0,
-        help="kernels per call (default: [exporter-production])",
+        help="kernels of the agreement check (default: a whole "
+        "production call; a CPU wants fewer)",
     )
     return parser.parse_args()
 
@@ -283,9 +263,8 @@ def main() -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("bench_gpu: no CUDA device here (--device cpu runs it on CPU)")
         return 1
-    scheme, window, exporter = production_scheme()
-    if args.batch:
-        scheme = replace(scheme, max_batch_size=args.batch)
+    settings, window = production()
+    scheme = settings.inference_scheme()
     if args.device.startswith("cuda"):
         print(f"device: {torch.cuda.get_device_name(args.device)}")
     print(
@@ -296,7 +275,7 @@ def main() -> int:
     )
     model, witness = train_network(args, args.device)
     batch = network_input(witness[:, :window], scheme)
-    batch = batch[: scheme.max_batch_size]
+    batch = batch[: args.batch or scheme.max_batch_size]
     mib = batch.nbytes / 2**20
     print(f"largest call: {list(batch.shape)} float32, {mib:.0f} MiB")
     with torch.inference_mode():
@@ -304,7 +283,7 @@ def main() -> int:
         exact = model.double()(torch.from_numpy(batch).double()).numpy()
     model = model.float()
     arithmetics = ARITHMETICS if args.device.startswith("cuda") else ("fp32",)
-    bound = float(exporter["max_verification_error"])
+    bound = settings.max_verification_error
     print(
         f"agreement with the torch CPU network (max |error| / RMS; "
         f"max_verification_error {bound:g}); CPU FP32 vs FP64: "
@@ -329,13 +308,13 @@ def main() -> int:
         peak = torch.cuda.max_memory_allocated() / 2**20
         print(f"GPU memory at peak (torch allocator): {peak:.0f} MiB")
         print("one FP32 forward at the TensorRT profile's shapes (torch):")
-        profile_memory(model, batch, exporter, args.device)
+        profile_memory(model, settings, args.device)
     with tempfile.TemporaryDirectory() as tmp:
         for name, make in (
             ("ONNX Runtime, CUDA provider", onnx_cuda),
             ("TensorRT plan (exporter.tensorrt_plan)", tensorrt),
         ):
-            run, why = make(model, batch, exporter, Path(tmp))
+            run, why = make(model, batch, settings, Path(tmp))
             if run is None:
                 print(f"  {name}: not measured: {why}")
                 continue

@@ -161,14 +161,16 @@ def verify(
         VerificationError: the error is above ``bound`` (or not finite),
             or the runner fails on one of the inputs.
     """
-    half = witness.shape[-1] // 32 * 16
-    inputs = [
-        witness[None],
-        np.stack([witness[:, :half], witness[:, half : 2 * half]]),
-        largest_batch(witness, *largest),
-    ]
     if profile is not None and profile.item_size:
-        inputs = [largest_batch(witness, 1, profile.item_size), inputs[-1]]
+        one_item = largest_batch(witness, 1, profile.item_size)
+        inputs = [one_item, largest_batch(witness, *largest)]
+    else:
+        half = witness.shape[-1] // 32 * 16
+        inputs = [
+            witness[None],
+            np.stack([witness[:, :half], witness[:, half : 2 * half]]),
+            largest_batch(witness, *largest),
+        ]
     error = 0.0
     for batch in inputs:
         with torch.no_grad():
