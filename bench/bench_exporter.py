@@ -40,7 +40,7 @@ import tritonclient.http as triton_http
 from scipy.signal import resample_poly
 
 from exporter.app import create_app, service_of
-from exporter.config import ExporterSettings
+from exporter.config import ExporterSettings, cleaner_window
 from exporter.service import AppConfig
 from utils.config import parse_settings
 from utils.nn.architecture import DeepClean, count_parameters
@@ -59,13 +59,12 @@ SAMPLE_RATE = 4096
 TOKEN = "bench-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 GPS = 1_400_000_000
-# the seed's scheme, as [exporter-production] serves it but 128 per call
-SEED_SCHEME = dict(
-    scheme="kernels",
-    kernel_length=1.0,
-    inference_sampling_rate=512.0,
-    aggregation_length=0.5,
-    inference_batch_size=128,
+KERNELS_PER_CALL = 128  # the seed scheme's calls here (production: 769)
+SCHEME_KEYS = (
+    "scheme",
+    "kernel_length",
+    "inference_sampling_rate",
+    "aggregation_length",
 )
 # what run.sh exports; the folders are the benchmark's own
 ENVIRON = {"IFO": "L1", "PROJECT_DIR": "/nonexistent", "DATA_DIR": "/none"}
@@ -233,9 +232,20 @@ def main() -> int:
     return 0
 
 
-def run_benchmark(args, project, repo, train, process, ports) -> None:
-    argv = ["--typeo", f"{ROOT}/pyproject.toml:exporter"]
+def load_section(section: str) -> tuple[ExporterSettings, float]:
+    """``[section]`` as the exporter reads it, and its cleaner's window
+    length (s)."""
+    argv = ["--typeo", f"{ROOT}/pyproject.toml:{section}"]
     settings = parse_settings(ExporterSettings, "exporter", argv, ENVIRON)
+    _, window = cleaner_window(argv, ENVIRON)
+    settings.check_window(window)
+    return settings, window["inference_window_length"]
+
+
+def run_benchmark(args, project, repo, train, process, ports) -> None:
+    settings, _ = load_section("exporter")
+    production, seed_window = load_section("exporter-production")
+    seed_scheme = {key: getattr(production, key) for key in SCHEME_KEYS}
 
     def config(**changes: object) -> AppConfig:
         return replace(
@@ -284,12 +294,17 @@ def run_benchmark(args, project, repo, train, process, ports) -> None:
         f"(goal <= 50 ms on 2 cores)"
     )
     service_of(app).close()
-    app = create_app(config(**SEED_SCHEME))
-    window = witnesses(GPS + 10_000, 3)[:, : int(2.5 * SAMPLE_RATE)]
+    app = create_app(
+        config(**seed_scheme, inference_batch_size=KERNELS_PER_CALL)
+    )
+    window = witnesses(GPS + 10_000, 3)[:, : int(seed_window * SAMPLE_RATE)]
     stats = measure(grpc_url, process.pid, window, args.kernel_requests)
     print(
-        f"seed kernels scheme (1 s kernels, 512 Hz, 0.5 s aggregation; "
-        f"2.5 s window per 1 s of data): latency median "
+        f"seed kernels scheme ({production.kernel_length:g} s kernels, "
+        f"{production.inference_sampling_rate:g} Hz, "
+        f"{production.aggregation_length:g} s aggregation, "
+        f"{KERNELS_PER_CALL} per call; {seed_window:g} s window per 1 s of "
+        f"data): latency median "
         f"{stats['median_ms']:.0f} ms, p95 {stats['p95_ms']:.0f} ms; CPU "
         f"{stats['cpu_ms_per_s']:.0f} ms per s of data"
     )

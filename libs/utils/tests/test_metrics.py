@@ -4,6 +4,7 @@ sockets on 127.0.0.1)."""
 from __future__ import annotations
 
 import re
+import socket
 import threading
 import time
 from pathlib import Path
@@ -43,6 +44,29 @@ def scrape(port: int) -> str:
     response = raw_get(port, b"/metrics", timeout=2.0)
     assert response.startswith(b"HTTP/1.0 200 "), response[:200]
     return response.decode()
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback here")
+def test_an_ipv6_address_is_served():
+    registry = CollectorRegistry()
+    Counter("deepclean_test_v6", "test counter", registry=registry).inc()
+    port = free_port()
+    server = MetricsServer(port, registry, address="::1")
+    try:
+        response = raw_get(port, b"/metrics", host="::1")
+    finally:
+        server.close()
+    assert response.startswith(b"HTTP/1.0 200 ")
+    assert b"deepclean_test_v6_total 1.0" in response
 
 
 def test_silent_clients_are_dropped_and_others_served(metrics):

@@ -19,9 +19,11 @@ servers would print to the log (requests at DEBUG), where
 from __future__ import annotations
 
 import logging
+import socket
 import socketserver
 import sys
 import threading
+from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
 # s a client may stay silent (request line, headers, each read or write)
@@ -34,16 +36,29 @@ POLL_INTERVAL = 0.5  # s between the serving thread's shutdown checks
 
 class BoundedServerMixin:
     """Daemon threads, a per-connection timeout, a listen backlog that
-    a burst of clients fits in, errors logged.
+    a burst of clients fits in, errors logged; binds IPv6 for an address
+    with a colon.
 
-    Attributes:
-        request_timeout: s a connection may stay silent; set it on the
-            instance before serving to change it.
+    Args:
+        server_address: ``(address, port)``; port 0: an ephemeral one.
+        handler: the request handler class (or a partial of one).
+        request_timeout: s a connection may stay silent before it is
+            dropped (its thread then ends).
     """
 
     daemon_threads = True
     request_queue_size = LISTEN_BACKLOG
-    request_timeout: float = REQUEST_TIMEOUT
+
+    def __init__(
+        self,
+        server_address: tuple[str, int],
+        handler: Callable[..., socketserver.BaseRequestHandler],
+        request_timeout: float = REQUEST_TIMEOUT,
+    ) -> None:
+        if ":" in server_address[0]:
+            self.address_family = socket.AF_INET6
+        self.request_timeout = request_timeout
+        super().__init__(server_address, handler)
 
     def handle_error(self, request: object, client_address: tuple) -> None:
         """Log a failed connection instead of printing it: a timeout or

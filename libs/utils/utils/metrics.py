@@ -11,7 +11,6 @@ connects and stays silent cannot hold a thread for ever.
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Iterator, Mapping
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
@@ -50,10 +49,6 @@ class _Server(BoundedServerMixin, ThreadingMixIn, WSGIServer):
     pass
 
 
-class _Server6(_Server):
-    address_family = socket.AF_INET6
-
-
 class MetricsServer:
     """``/metrics`` of one registry on ``address:port`` (0: none).
 
@@ -63,8 +58,7 @@ class MetricsServer:
         port: TCP port; 0 disables the endpoint.
         registry: the metrics to serve.
         address: interface to bind; loopback by default.
-        request_timeout: s a connection may stay silent before it is
-            dropped (its thread then ends).
+        request_timeout: see :class:`utils.httpd.BoundedServerMixin`.
     """
 
     def __init__(
@@ -76,9 +70,7 @@ class MetricsServer:
     ) -> None:
         self._serving: ServingThread | None = None
         if port:
-            server_class = _Server6 if ":" in address else _Server
-            server = server_class((address, port), _Handler)
-            server.request_timeout = request_timeout
+            server = _Server((address, port), _Handler, request_timeout)
             server.set_app(make_wsgi_app(registry))
             self._serving = ServingThread(server, f"metrics-{port}")
             logger.info("metrics on http://%s:%d/metrics", address, port)

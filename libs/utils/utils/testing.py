@@ -65,11 +65,13 @@ def metric_value(metric: Any, *labels: str) -> float:
     raise KeyError(f"no sample with labels {labels}")
 
 
-def raw_get(port: int, target: bytes, timeout: float = 5.0) -> bytes:
-    """The whole response of 127.0.0.1:``port`` to ``GET target``, the
-    target sent as raw bytes (control characters, odd encodings); ``b""``
-    if the server closed without an answer."""
-    with socket.create_connection((LOCALHOST, port), timeout) as sock:
+def raw_get(
+    port: int, target: bytes, timeout: float = 5.0, host: str = LOCALHOST
+) -> bytes:
+    """The whole response of ``host:port`` to ``GET target``, the target
+    sent as raw bytes (control characters, odd encodings); ``b""`` if the
+    server closed without an answer."""
+    with socket.create_connection((host, port), timeout) as sock:
         sock.sendall(
             b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
             b"Connection: close\r\n\r\n"

@@ -81,8 +81,7 @@ class StatusServer:
         folder: the status page folder.
         port: TCP port (0: an ephemeral one, see :attr:`port`).
         host: address to bind (127.0.0.1 by default).
-        request_timeout: s a connection may stay silent before it is
-            dropped (its thread then ends).
+        request_timeout: see :class:`utils.httpd.BoundedServerMixin`.
     """
 
     def __init__(
@@ -94,8 +93,7 @@ class StatusServer:
     ) -> None:
         Path(folder).mkdir(parents=True, exist_ok=True)
         handler = functools.partial(_Handler, directory=str(folder))
-        httpd = _Server((host, port), handler)
-        httpd.request_timeout = request_timeout
+        httpd = _Server((host, port), handler, request_timeout)
         self.port = httpd.server_address[1]
         self._serving = ServingThread(httpd, "status-server")
         logger.info("status page on http://%s:%d/", host, self.port)
