@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, TypeVar
 
 from utils.config import audit, parse_settings, read_tables
+from utils.fields import ProjectFields
 from utils.testing import REPO_ROOT, run_script
 
 T = TypeVar("T")
@@ -169,10 +170,13 @@ def help_problems(cls: type, text: str) -> list[str]:
 class SettingsContract:
     """The tests every service's settings pass: each value has one home
     (:func:`home_problems`), ``<prog> --help`` documents every setting
-    (:func:`help_problems`), the named profile sections exist.
+    (:func:`help_problems`), the named profile sections exist, and every
+    section of the service (:func:`profiles`) parses, with the project
+    folder run.sh exports, into settings that pass :meth:`check_profile`.
 
     A service's ``tests/test_config.py`` subclasses it as ``TestSettings``
-    (pytest collects the inherited tests) and sets the attributes below.
+    (pytest collects the inherited tests), sets the attributes below and
+    states what each profile must mean in :meth:`check_profile`.
 
     Attributes:
         settings: the settings class.
@@ -180,6 +184,9 @@ class SettingsContract:
         components: :func:`home_problems`' ``components``.
         probe: :func:`home_problems`' ``probe``.
         sections: the profile sections that must exist.
+        environ: what run.sh exports (:data:`ENVIRON` by default).
+        values: settings each section is loaded with (those no section
+            can give, such as a span to reprocess).
     """
 
     settings: type
@@ -187,6 +194,24 @@ class SettingsContract:
     components: Mapping[type, set[str]]
     probe: tuple[str, Any]
     sections: set[str]
+    environ: Mapping[str, str] = ENVIRON
+    values: Mapping[str, Any] = {}
+
+    def pytest_generate_tests(self, metafunc: Any) -> None:
+        """``section``: each of the service's sections, one test each."""
+        if "section" in metafunc.fixturenames:
+            metafunc.parametrize("section", profiles(self.prog))
+
+    def check_profile(self, section: str, settings: Any) -> None:
+        """What the service asserts of ``section``'s settings (override)."""
+
+    def test_every_profile_parses(self, section: str) -> None:
+        load = settings_loader(self.settings, self.prog, self.environ)
+        settings = load(section, **self.values)
+        if isinstance(settings, ProjectFields):
+            project_dir = Path(self.environ["PROJECT_DIR"])
+            assert settings.project_dir == project_dir
+        self.check_profile(section, settings)
 
     def test_every_value_has_one_home(self) -> None:
         args = (self.settings, self.prog, self.components, self.probe)

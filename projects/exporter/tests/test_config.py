@@ -3,7 +3,6 @@
 bad values and broken contracts fail at start-up naming the setting."""
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 from exporter_settings import ENVIRON, PYPROJECT, SETTINGS, load_settings
@@ -31,7 +30,6 @@ COMPONENTS = {
     ServerConfig: set(),
     AppConfig: {"max_queued_jobs", "openapi_path"},
 }
-PROFILES = checks.profiles("exporter")
 
 
 class TestSettings(checks.SettingsContract):
@@ -41,20 +39,17 @@ class TestSettings(checks.SettingsContract):
     probe = ("max_versions", 10)  # a default the audit must see
     sections = {"exporter", "exporter-production"}
 
-
-@pytest.mark.parametrize("section", PROFILES)
-def test_every_profile_parses_and_fits_its_cleaner(section):
-    settings = load_settings(section)
-    assert settings.project_dir == Path(ENVIRON["PROJECT_DIR"])
-    assert settings.model_repo == settings.project_dir / "model_repo"
-    config = settings.app_config("a-token-of-some-length")
-    assert config.serving.scheme == settings.inference_scheme()
-    assert config.serving.scheme.sample_rate == settings.sample_rate
-    assert config.export.timeout == settings.export_timeout
-    argv = ["--typeo", f"{PYPROJECT}:{section}"]
-    name, window = cleaner_window(argv, ENVIRON)
-    assert name == section.replace("exporter", "cleaner")
-    settings.check_window(window)
+    def check_profile(self, section, settings):
+        """Each profile serves its own scheme and fits its cleaner."""
+        assert settings.model_repo == settings.project_dir / "model_repo"
+        config = settings.app_config("a-token-of-some-length")
+        assert config.serving.scheme == settings.inference_scheme()
+        assert config.serving.scheme.sample_rate == settings.sample_rate
+        assert config.export.timeout == settings.export_timeout
+        argv = ["--typeo", f"{PYPROJECT}:{section}"]
+        name, window = cleaner_window(argv, ENVIRON)
+        assert name == section.replace("exporter", "cleaner")
+        settings.check_window(window)
 
 
 def test_production_serves_the_seed_scheme_on_tensorrt():

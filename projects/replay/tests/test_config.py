@@ -113,12 +113,19 @@ def test_playback_config(tmp_path: Path) -> None:
 # -- the settings --
 
 
-def test_every_value_has_one_home() -> None:
+class TestSettings(checks.SettingsContract):
+    settings = ReplaySettings
+    prog = "replay"
+    components = COMPONENTS
     probe = ("speed", 1.0)  # a default the audit must see
-    problems = checks.home_problems(
-        ReplaySettings, "replay", COMPONENTS, probe
-    )
-    assert problems == []
+    # the scenes of bench_couplings.py besides the default
+    sections = {"replay", "replay-sideband-heavy", "replay-drifting"}
+
+    def check_profile(self, section, settings):
+        """Each scene simulates into run.sh's DATA_DIR."""
+        config = settings.source_config()
+        assert isinstance(config, SimulateConfig)
+        assert config.data_dir == Path(ENVIRON["DATA_DIR"])
 
 
 def test_the_section_builds_the_simulate_mode() -> None:
@@ -187,11 +194,6 @@ def test_a_bad_value_fails_naming_the_setting(flags, setting) -> None:
 def test_an_unknown_fault_names_it() -> None:
     with pytest.raises(ConfigError, match="unknown fault 'explode'"):
         load_settings("replay", "--faults", "explode:3")
-
-
-def test_help_documents_every_setting() -> None:
-    text = checks.help_text("replay")
-    assert checks.help_problems(ReplaySettings, text) == []
 
 
 @pytest.mark.parametrize("ifo, count", [("L1", 18), ("H1", 21)])

@@ -58,6 +58,7 @@ class TestSettings(checks.SettingsContract):
     components = COMPONENTS
     probe = ("pad_length", 8)  # a default the audit must see
     sections = {"reprocess"}
+    values = SPAN  # no section can say what to reprocess
 
 
 def test_the_section_builds_every_component():
