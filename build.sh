@@ -95,6 +95,6 @@ fi
 echo "build.sh: environments in $VENVS ($JOBS at a time)"
 # one ./build.sh per environment, JOBS at once: pip is mostly one core's
 # work (unpacking, compiling), so two builds at a time take ~2/3 as long
-printf '%s\n' "${targets[@]}" | xargs -P "$JOBS" -n 1 "$0" \
+printf '%s\n' "${targets[@]}" | xargs -P "$JOBS" -n 1 "$ROOT/build.sh" \
     || die "an environment failed to build (its error is above)"
 echo "build.sh: done: ${targets[*]}"
