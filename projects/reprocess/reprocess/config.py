@@ -107,7 +107,9 @@ class ReprocessSettings(TrainingFields, BandFields, ChannelFields):
         start_timeout:
             Seconds for the first worker to come up.
         chunk_timeout:
-            Seconds one try of one output file may take.
+            Seconds allowed for one try of one output file: the run ends
+            after this times the tries of the files each worker takes
+            (trainings one after another); files unfinished then fail.
         worker_memory:
             Memory limit of a local worker, e.g. 4GiB.
         dashboard_address:

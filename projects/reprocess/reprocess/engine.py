@@ -15,7 +15,10 @@ the same for train-as-you-go: a chain of training tasks, each taking the
 previous one's result, and one cleaning task per chunk behind its
 training. Every wait is bounded: the workers must come up within
 ``start_timeout`` and the run ends within ``chunk_timeout`` per chunk and
-try, spread over the workers (trainings: one after another).
+try, spread over the workers (trainings: one after another); the chunks
+not finished by then are failures ("not finished within ..."), those
+finished keep their results. Task keys carry a token of the run, so two
+runs on one scheduler (``--scheduler``) never share a task.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import math
 import os
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Callable, Literal
 
@@ -83,7 +87,8 @@ class EngineConfig:
             free port).
         retries: tries after the first failure of a chunk.
         start_timeout: seconds for the first worker to come up.
-        chunk_timeout: seconds one try of one chunk may take.
+        chunk_timeout: seconds allowed for one try of one chunk in the
+            run's bound (module docstring).
         job: the batch jobs' resources.
     """
 
@@ -232,19 +237,18 @@ def run_chunks(
 
     Returns:
         ``(results, failures)``: the results of the chunks that succeeded
-        and, by chunk name, why each other one failed.
-
-    Raises:
-        TimeoutError: the run took longer than its bound (module doc).
+        and, by chunk name, why each other one failed (or did not finish
+        within the run's bound, module doc).
     """
     if not chunks:
         return [], {}
+    token = run_token()
     futures = [
         client.submit(
             task,
             chunk,
             task_config,
-            key=f"clean-{chunk.name}",
+            key=f"clean-{chunk.name}-{token}",
             retries=config.retries,
             pure=False,
         )
@@ -267,10 +271,8 @@ def run_trained_chunks(
 
     Returns:
         :func:`run_chunks`' ``(results, failures)`` of the cleanings.
-
-    Raises:
-        TimeoutError: the run took longer than its bound (module doc).
     """
+    token = run_token()
     previous, futures = None, []
     for chunk in chunks:
         previous = client.submit(
@@ -278,7 +280,7 @@ def run_trained_chunks(
             chunk,
             task_config,
             previous,
-            key=f"train-{chunk.name}",
+            key=f"train-{chunk.name}-{token}",
             pure=False,
         )
         futures.append(
@@ -287,12 +289,17 @@ def run_trained_chunks(
                 chunk,
                 task_config,
                 previous,
-                key=f"clean-{chunk.name}",
+                key=f"clean-{chunk.name}-{token}",
                 retries=config.retries,
                 pure=False,
             )
         )
     return collect(client, futures, chunks, config, serial=len(chunks))
+
+
+def run_token() -> str:
+    """What makes one run's task keys its own on a shared scheduler."""
+    return uuid.uuid4().hex[:12]
 
 
 def collect(
@@ -304,21 +311,20 @@ def collect(
 ) -> tuple[list[dict], dict[str, str]]:
     """The results of ``futures`` (one per chunk, in order) as they come,
     and the reasons of those that failed, by chunk name; ``serial``: tasks
-    that run one after another before them (``chunk_timeout`` each).
-
-    Raises:
-        TimeoutError: not all done within the run's bound.
-    """
+    that run one after another before them (``chunk_timeout`` each). The
+    chunks not finished within the run's bound fail with that reason
+    (their tasks are cancelled); the results of the others are kept."""
     pairs = zip(futures, chunks, strict=True)
     names = {future.key: chunk.name for future, chunk in pairs}
     workers = max(1, len(client.scheduler_info()["workers"]))
     rounds = math.ceil(len(chunks) / workers) * (config.retries + 1)
     timeout = config.chunk_timeout * (rounds + serial)
     bar = ProgressBar(len(chunks))
-    results, failures = [], {}
+    results, failures, ended = [], {}, set()
     try:
         for future in as_completed(futures, timeout=timeout):
             name = names[future.key]
+            ended.add(name)
             if future.status == "finished":
                 results.append(future.result())
                 bar.update(name, True)
@@ -327,11 +333,20 @@ def collect(
             failures[name] = f"{type(error).__name__}: {error}"
             logger.error("%s failed: %s", name, failures[name])
             bar.update(name, False)
-    except TimeoutError as exc:
-        left = [names[f.key] for f in futures if not f.done()]
-        raise TimeoutError(
-            f"{len(left)} chunks unfinished after {timeout:.0f} s "
+    except TimeoutError:
+        left = [f for f in futures if names[f.key] not in ended]
+        reason = (
+            f"not finished within the run's bound of {timeout:.0f} s "
             f"({config.chunk_timeout:g} s per chunk and try on {workers} "
-            f"workers): {', '.join(left[:5])}"
-        ) from exc
+            "workers)"
+        )
+        for future in left:
+            failures[names[future.key]] = reason
+        logger.error(
+            "%d chunks %s: %s",
+            len(left),
+            reason,
+            ", ".join(names[f.key] for f in left[:5]),
+        )
+        client.cancel(left)
     return results, failures

@@ -10,9 +10,12 @@ ones skipped) -> run them on Dask -> summary page. The Dask workers start
 (seconds: processes importing SciPy and ONNX Runtime) while the input is
 listed and the plan made.
 
-Exit status: 0 every file of the span is written; 1 some chunks failed
-(named in the log and ``summary/index.html``) or the run outlived its
-bound; 2 cannot start (bad settings, no input, no model, no workers).
+Exit status: 0 every file of the span that has input is written (a file
+none of whose seconds any strain frame holds is not: a gap, listed); 1
+some chunks failed or did not finish within the run's bound (named in
+the log and ``summary/index.html``); 2 cannot start (bad settings, no
+input in the span, an output file overlapping a planned one, no model,
+no workers).
 """
 
 import logging
@@ -49,8 +52,9 @@ def prepare(settings: ReprocessSettings) -> tuple[TaskConfig, object]:
     """The workers' configuration and the plan of the span.
 
     Raises:
-        ConfigError: no input, a channel missing, the model's channels or
-            rate are not the settings'.
+        ConfigError: no input in the span, a channel missing, the
+            model's channels or rate are not the settings', an output
+            file already there overlaps a planned one.
         ModelError: the model version cannot be loaded.
     """
     start, end = settings.gps_start, settings.gps_end
@@ -58,10 +62,9 @@ def prepare(settings: ReprocessSettings) -> tuple[TaskConfig, object]:
     frames = find_frames(settings.source_config(), start - pad, end + pad)
     strain = FrameIndex(frames, settings.strain_frame_type)
     witness = FrameIndex(frames, settings.witness_frame_type)
-    rates = probe_rates(
-        strain, [settings.strain_channel, settings.state_channel]
-    )
-    rates |= probe_rates(witness, settings.witness_channels)
+    strain_channels = [settings.strain_channel, settings.state_channel]
+    rates = probe_rates(strain, strain_channels, start, end)
+    rates |= probe_rates(witness, settings.witness_channels, start, end)
     if rates[settings.strain_channel] != settings.strain_rate:
         raise ConfigError(
             f"strain_rate={settings.strain_rate}: the frames hold "
@@ -78,7 +81,15 @@ def prepare(settings: ReprocessSettings) -> tuple[TaskConfig, object]:
         pad,
         list(strain.files) + list(witness.files),
         settings.output_dir,
+        strain=strain,
     )
+    for chunk in plan.empty:
+        logger.warning(
+            "%s: no %s frame holds any of its seconds: not written (a "
+            "gap in the data; a rerun looks again)",
+            chunk.name,
+            settings.strain_frame_type,
+        )
     return settings.task_config(rates), plan
 
 
@@ -128,18 +139,19 @@ def main(argv: Optional[List[str]] = None) -> int:
             release(connecting)
             return CANNOT_START
         logger.info(
-            "GPS %d-%d: %d files to compute, %d finished before",
+            "GPS %d-%d: %d files to compute, %d finished before, %d "
+            "without input",
             settings.gps_start,
             settings.gps_end,
             len(plan.todo),
             len(plan.done),
+            len(plan.empty),
         )
         try:
             client, cluster = connecting.result()
         except NoWorkers:
             logger.exception("no Dask workers")
             return CANNOT_START
-    failures: dict[str, str] = {}
     try:
         if settings.model_source == "train":
             results, failures = run_trained_chunks(
@@ -154,10 +166,6 @@ def main(argv: Optional[List[str]] = None) -> int:
             results, failures = run_chunks(
                 client, run_chunk, plan.todo, task_config, engine
             )
-    except TimeoutError as exc:
-        logger.exception("run not finished in time")
-        failures = {"run": str(exc)}
-        results = []
     finally:
         disconnect(client, cluster)
     page = write_summary(
@@ -165,6 +173,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         [r["name"] for r in results],
         [c.name for c in plan.done],
         failures,
+        [c.name for c in plan.empty],
     )
     logger.info(
         "%d files written, %d skipped, %d failed; summary %s",

@@ -4,7 +4,12 @@ Output files start at whole multiples of ``frame_length`` (as LIGO
 archive frames do), clipped to the span: with 4096 s, ``[1400000000,
 1400010000)`` gives ``[1400000000, 1400000512)``, two files of 4096 s and
 ``[1400008704, 1400010000)``. A file that exists under its final name is
-finished (writes are atomic) and is not computed again.
+finished (writes are atomic) and is not computed again; an output file
+already in the folder that overlaps a planned one under another name
+(a span cut otherwise before) is refused at start-up, as two files must
+never claim the same seconds. A file none of whose seconds any strain
+frame holds (a gap in the data) is not planned: it is reported, and a
+rerun looks again.
 """
 
 from __future__ import annotations
@@ -14,7 +19,10 @@ from pathlib import Path
 
 from reprocess.sources import FrameIndex
 from reprocess.task import Chunk
-from utils.names import FrameFile, FrameName, site_of
+from utils.errors import ConfigError
+from utils.names import FrameFile, FrameName, list_frames, site_of
+
+OUTPUT_DESCRIPTION = "{ifo}_HOFT_DEEPCLEAN"  # the output files' name part
 
 
 @dataclass(frozen=True)
@@ -23,12 +31,13 @@ class Plan:
 
     todo: list[Chunk]
     done: list[Chunk]
+    empty: list[Chunk]  # no strain frame holds any of their seconds
 
 
 def output_name(ifo: str, gps: int, duration: int) -> str:
     """``L-L1_HOFT_DEEPCLEAN-<gps>-<duration>.gwf`` (LIGO-T050017)."""
     return FrameName(
-        site_of(ifo), f"{ifo}_HOFT_DEEPCLEAN", gps, duration
+        site_of(ifo), OUTPUT_DESCRIPTION.format(ifo=ifo), gps, duration
     ).filename
 
 
@@ -51,16 +60,45 @@ def make_plan(
     pad_length: int,
     inputs: list[FrameFile],
     output_dir: Path,
+    strain: FrameIndex,
 ) -> Plan:
     """The chunks of ``[gps_start, gps_end)``, each with the input files
-    it reads (its span and ``pad_length`` seconds each side)."""
+    it reads (its span and ``pad_length`` seconds each side).
+
+    Args:
+        strain: the strain frames (a chunk none of them overlaps is
+            empty).
+
+    Raises:
+        ConfigError: an output file in ``output_dir`` overlaps a chunk
+            under another name.
+    """
     index = FrameIndex(inputs, frame_type=None)
-    todo, done = [], []
+    existing = _outputs(Path(output_dir), ifo)
+    todo, done, empty = [], [], []
     for gps, duration in spans(gps_start, gps_end, frame_length):
         path = Path(output_dir) / output_name(ifo, gps, duration)
+        for other in existing:
+            overlaps = other.gps < gps + duration and other.stop > gps
+            if overlaps and other.path != str(path):
+                raise ConfigError(
+                    f"{other.path} already holds some of GPS [{gps}, "
+                    f"{gps + duration}), planned as {path.name}: move it "
+                    "away or reprocess the span it was cut for"
+                )
         needed = index.overlapping(
             gps - pad_length, gps + duration + pad_length
         )
         chunk = Chunk(gps, duration, path, tuple(needed))
-        (done if path.exists() else todo).append(chunk)
-    return Plan(todo, done)
+        if path.exists():
+            done.append(chunk)
+        elif strain.overlapping(gps, gps + duration):
+            todo.append(chunk)
+        else:
+            empty.append(chunk)
+    return Plan(todo, done, empty)
+
+
+def _outputs(output_dir: Path, ifo: str) -> list[FrameFile]:
+    """The DeepClean output files of ``ifo`` already in ``output_dir``."""
+    return list_frames(output_dir, OUTPUT_DESCRIPTION.format(ifo=ifo))

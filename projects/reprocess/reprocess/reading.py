@@ -5,10 +5,13 @@ native rates from the files of a :class:`~reprocess.sources.FrameIndex`.
 It never invents data: a second that no file covers, whose file lacks a
 channel, or that holds NaN/inf is *absent* (zeros, ``present`` False), as
 the live follower drops it. A file that is listed but cannot be read
-(corrupt, mislabelled, at another rate than the first one) raises
+(missing, corrupt, mislabelled, at another rate than the first one)
+raises :class:`~utils.errors.FrameMissing` or
 :class:`~utils.errors.FrameCorrupt` naming it when it holds seconds of
-the chunk itself: that chunk fails, and is reported with that name. In
-a neighbour's pad it is a gap (logged): the neighbours still complete.
+the chunk itself: that chunk fails, is reported with that name and is
+tried again by a rerun (a file that vanished for a while, an outage of
+the file system, must not become a finished file of zeros). In a
+neighbour's pad it is a gap (logged): the neighbours still complete.
 """
 
 from __future__ import annotations
@@ -65,31 +68,31 @@ class FrameReader:
     def __init__(self, index: FrameIndex, rates: dict[str, int]) -> None:
         self.index = index
         self.rates = dict(rates)
-        self._kept: OrderedDict[str, dict[str, Series] | None] = OrderedDict()
+        self._kept: OrderedDict[str, dict[str, Series]] = OrderedDict()
 
-    def _load(self, file: FrameFile) -> dict[str, Series] | None:
-        """The file's channels; None if it is not there (a gap)."""
+    def _load(self, file: FrameFile) -> dict[str, Series]:
+        """The file's channels.
+
+        Raises:
+            FrameMissing: it is not there.
+            FrameCorrupt: it cannot be read or is not what it claims.
+        """
         if file.path in self._kept:
             self._kept.move_to_end(file.path)
             return self._kept[file.path]
-        try:
-            frame = read_frame(Path(file.path))
-        except FrameMissing:
-            logger.warning("listed frame %s is missing: a gap", file.path)
-            frame = None
-        if frame is not None:
-            check_span(
-                Path(file.path),
-                file.gps,
-                {c: frame[c] for c in self.rates if c in frame},
-                file.duration,
-            )
-            for channel, rate in self.rates.items():
-                if channel in frame and frame[channel].sample_rate != rate:
-                    raise FrameCorrupt(
-                        f"frame {file.path}: {channel} at "
-                        f"{frame[channel].sample_rate:g} Hz, not {rate} Hz"
-                    )
+        frame = read_frame(Path(file.path))
+        check_span(
+            Path(file.path),
+            file.gps,
+            {c: frame[c] for c in self.rates if c in frame},
+            file.duration,
+        )
+        for channel, rate in self.rates.items():
+            if channel in frame and frame[channel].sample_rate != rate:
+                raise FrameCorrupt(
+                    f"frame {file.path}: {channel} at "
+                    f"{frame[channel].sample_rate:g} Hz, not {rate} Hz"
+                )
         self._kept[file.path] = frame
         while len(self._kept) > FILES_KEPT:
             self._kept.popitem(last=False)
@@ -104,6 +107,8 @@ class FrameReader:
             core: ``(first, end)`` GPS seconds of the chunk itself.
 
         Raises:
+            FrameMissing: a listed file holding seconds of ``core`` is
+                not there, naming it.
             FrameCorrupt: a file holding seconds of ``core`` cannot be
                 read, naming it.
         """
@@ -113,12 +118,10 @@ class FrameReader:
         for file in self.index.overlapping(start, stop):
             try:
                 frame = self._load(file)
-            except FrameCorrupt as exc:
+            except (FrameMissing, FrameCorrupt) as exc:
                 if file.gps < core[1] and file.stop > core[0]:
                     raise
                 logger.warning("%s: a gap in the pad", exc)
-                continue
-            if frame is None:
                 continue
             first, last = max(start, file.gps), min(stop, file.stop)
             for row, (channel, rate) in enumerate(self.rates.items()):
@@ -140,16 +143,23 @@ class FrameReader:
         return SpanData(start, duration, data, self.rates, covered.all(axis=0))
 
 
-def probe_rates(index: FrameIndex, channels: list[str]) -> dict[str, int]:
-    """Native rates of ``channels``, from the first file of ``index``.
+def probe_rates(
+    index: FrameIndex, channels: list[str], start: int, stop: int
+) -> dict[str, int]:
+    """Native rates of ``channels``, from the first file of ``index``
+    that holds some of ``[start, stop)``.
 
     Raises:
-        ConfigError: no file, or the first file lacks a channel or cannot
-            be read (checked at start-up, before any chunk runs).
+        ConfigError: no such file, or it lacks a channel or cannot be
+            read (checked at start-up, before any chunk runs).
     """
-    if not index.files:
-        raise ConfigError(f"no frame file of type {index.frame_type} found")
-    first = index.files[0]
+    files = index.overlapping(start, stop)
+    if not files:
+        raise ConfigError(
+            f"no frame file of type {index.frame_type} holds any of GPS "
+            f"[{start}, {stop}) ({len(index.files)} listed around it)"
+        )
+    first = files[0]
     try:
         frame = read_frame(Path(first.path), channels)
     except (FrameCorrupt, FrameMissing, ChannelMissing) as exc:

@@ -186,14 +186,25 @@ def write_summary(
     computed: list[str],
     skipped: list[str],
     failures: dict[str, str],
+    without_input: list[str] = (),
 ) -> Path:
-    """Write ``run.json`` and ``index.html``; returns the page."""
+    """Write ``run.json`` and ``index.html``; returns the page.
+
+    Args:
+        summary_dir: where they go.
+        computed: files written by this run.
+        skipped: files finished before it.
+        failures: file -> why it failed.
+        without_input: files of the span no strain frame holds any of
+            (not written).
+    """
     write_json(
         summary_dir / RUN_FILE,
         {
             "computed": sorted(computed),
             "skipped": sorted(skipped),
             "failed": failures,
+            "without_input": sorted(without_input),
         },
     )
     figures = chunk_figures(summary_dir)
@@ -214,7 +225,8 @@ def write_summary(
         "<title>DeepClean reprocessing</title></head><body>"
         "<h1>DeepClean reprocessing</h1>"
         f"<p>{len(computed)} files computed, {len(skipped)} finished "
-        f"before, {len(failures)} failed.</p>"
+        f"before, {len(failures)} failed, {len(without_input)} without "
+        "input (not written).</p>"
         f"<h2>Failed chunks</h2><ul>{failed or '<li>none</li>'}</ul>"
         f"{charts(figures)}"
         "<h2>Chunks</h2><table border='1'><tr><th>file</th>"

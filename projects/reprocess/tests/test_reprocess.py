@@ -14,7 +14,10 @@ import shutil
 import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -126,7 +129,9 @@ def serial(data: StoredData):
         ("L1_lldetchar", list(config.witness_channels)),
     ):
         index = FrameIndex(files, frame_type)
-        readers.append(FrameReader(index, probe_rates(index, channels)))
+        readers.append(
+            FrameReader(index, probe_rates(index, channels, START, END))
+        )
     pad = config.pad_length
     span = (START - pad, END + pad, (START, END))
     model = load_version(data.repo, stored.VERSION)
@@ -245,6 +250,146 @@ def test_a_corrupt_file_fails_its_chunk_only(data, tmp_path):
     assert len(outputs(out)) == stored.NUM_FILES - 1
     page = (out / "summary" / "index.html").read_text()
     assert failed in page and corrupt.name in page
+
+
+def test_missing_input_fails_its_chunk_and_a_gap_is_not_written(
+    data, tmp_path
+):
+    """The cache lists the middle strain file but it is not on disk (a
+    file system's outage): its chunk fails, named with the file, and is
+    computed by the rerun once the file is back, instead of standing as a
+    finished file of zeros. The span runs 64 s past the data: those files
+    are not written ("without input") and the rerun looks again."""
+    archive = tmp_path / "archive"
+    shutil.copytree(data.archive[0].parent, archive)
+    cache = stored.write_cache(sorted(archive.glob("*.gwf")), tmp_path / "c")
+    middle = stored.GPS + stored.FILE_LENGTH
+    gone = archive / f"L-L1_llhoft-{middle}-{stored.FILE_LENGTH}.gwf"
+    aside = gone.rename(tmp_path / gone.name)
+    out = tmp_path / "out"
+    data_end = stored.GPS + stored.NUM_FILES * stored.FILE_LENGTH
+    length = str(stored.FILE_LENGTH)
+
+    def run():
+        return run_script(
+            "reprocess",
+            *flags(data, out, stored.GPS, data_end + 64),
+            "--frame-cache",
+            str(cache),
+            "--frame-length",
+            length,
+            "--workers",
+            "2",
+            "--retries",
+            "0",
+            timeout=RUN_TIMEOUT,
+            env=service_environ(data.root),
+        )
+
+    done = run()
+    assert done.returncode == 1, done.stderr[-3000:]
+    failed = f"L-L1_HOFT_DEEPCLEAN-{middle}-{length}.gwf"
+    past = [
+        f"L-L1_HOFT_DEEPCLEAN-{data_end + i}-{length}.gwf" for i in (0, 32)
+    ]
+    record = run_record(out)
+    assert list(record["failed"]) == [failed], record
+    assert gone.name in record["failed"][failed]
+    assert record["without_input"] == past
+    assert len(outputs(out)) == stored.NUM_FILES - 1
+    aside.rename(gone)
+    done = run()
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = run_record(out)
+    assert record["computed"] == [failed]
+    assert record["without_input"] == past
+    written = {p.name: p for p in outputs(out)}
+    assert len(written) == stored.NUM_FILES and not set(past) & set(written)
+    state = read_frame(written[failed])[CHANNELS.state].data.astype(int)
+    assert np.all(state & CLEANED == CLEANED)
+
+
+def test_a_span_without_input_or_overlapping_outputs_cannot_start(
+    data, stitched, tmp_path
+):
+    """Nothing holds the span (a mistyped GPS): exit 2 naming it. An
+    output file already there that a new cut would overlap (16-s files,
+    now 32-s ones): exit 2 naming it, nothing written."""
+    far = stored.GPS + 100_000
+    done = run_script(
+        "reprocess",
+        *flags(data, tmp_path / "none", far, far + 64),
+        timeout=RUN_TIMEOUT,
+        env=service_environ(data.root),
+    )
+    assert done.returncode == 2
+    assert f"holds any of GPS [{far}, {far + 64})" in done.stdout
+    out = tmp_path / "out"
+    out.mkdir()
+    old = outputs(stitched)[1]
+    shutil.copyfile(old, out / old.name)
+    done = reprocess(data, out, "--frame-length", "32")
+    assert done.returncode == 2
+    assert f"{old.name} already holds some of GPS" in done.stdout
+    assert [p.name for p in outputs(out)] == [old.name]
+
+
+def test_runs_sharing_a_scheduler_keep_their_own_tasks():
+    """Two runs of the same span at once on one scheduler (two versions
+    into two folders): each gets its own results."""
+    from distributed import Client, LocalCluster
+
+    chunks = [
+        SimpleNamespace(name=f"L-L1_HOFT_DEEPCLEAN-{g}-16.gwf")
+        for g in (0, 16)
+    ]
+    config = load_settings(gps_start=START, gps_end=END).engine_config()
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False
+    ) as cluster:
+        clients = [Client(cluster.scheduler_address) for _ in range(2)]
+        try:
+            with ThreadPoolExecutor(2) as pool:
+                runs = [
+                    pool.submit(
+                        engine.run_chunks, c, tagged, chunks, tag, config
+                    )
+                    for c, tag in zip(clients, ("v3", "v4"), strict=True)
+                ]
+                (a, fa), (b, fb) = (r.result(timeout=60) for r in runs)
+        finally:
+            for client in clients:
+                client.close()
+    assert fa == fb == {}
+    assert {r["tag"] for r in a} == {"v3"} and {r["tag"] for r in b} == {"v4"}
+
+
+def test_a_run_past_its_bound_keeps_what_finished():
+    """One chunk hangs: the run ends at its bound, the hung chunk failed
+    with that reason, the finished one's result kept."""
+    from distributed import Client, LocalCluster
+
+    chunks = [SimpleNamespace(name=n) for n in ("quick.gwf", "hung.gwf")]
+    settings = load_settings(gps_start=START, gps_end=END, chunk_timeout=1)
+    config = replace(settings.engine_config(), retries=0)
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        results, failures = engine.run_chunks(
+            client, tagged, chunks, "v3", config
+        )
+    assert [r["name"] for r in results] == ["quick.gwf"]
+    assert list(failures) == ["hung.gwf"]
+    assert "not finished within the run's bound" in failures["hung.gwf"]
+
+
+def tagged(chunk, tag: str) -> dict:
+    """A stand-in task: a second for ``hung.gwf`` ... ``quick.gwf``."""
+    time.sleep({"hung.gwf": 4.0, "quick.gwf": 0.0}.get(chunk.name, 1.0))
+    return {"name": chunk.name, "tag": tag}
 
 
 def test_no_scheduler_at_the_address_cannot_start(data, tmp_path):
