@@ -58,7 +58,11 @@ def test_subset_and_missing_channel(tmp_path: Path, sim) -> None:
     path = write_frame(
         tmp_path / "L-L1_x-1400000000-1.gwf", channels(sim), GPS, RATES
     )
-    assert list(read_frame(path, ["L1:STATE"])) == ["L1:STATE"]
+    subset = read_frame(path, ["L1:STATE"])  # only it is decoded
+    assert list(subset) == ["L1:STATE"]
+    part, whole = subset["L1:STATE"], read_frame(path)["L1:STATE"]
+    np.testing.assert_array_equal(part.data, whole.data)
+    assert (part.sample_rate, part.start) == (whole.sample_rate, whole.start)
     with pytest.raises(ChannelMissing, match="L1:NOPE"):
         read_frame(path, ["L1:STATE", "L1:NOPE"])
 
@@ -78,6 +82,8 @@ def test_missing_and_unreadable(tmp_path: Path, sim) -> None:
     half.write_bytes(whole[: len(whole) // 2])  # still being written
     with pytest.raises(FrameCorrupt, match="half.gwf"):
         read_frame(half)
+    with pytest.raises(FrameCorrupt, match="half.gwf"):  # a subset too
+        read_frame(half, ["L1:STATE"])
     garbage = tmp_path / "garbage.gwf"
     garbage.write_bytes(np.random.bytes(len(whole)))
     with pytest.raises(FrameCorrupt):

@@ -47,7 +47,8 @@ class Series:
 def read_frame(
     path: Path, channels: Sequence[str] | None = None
 ) -> dict[str, Series]:
-    """Read ``channels`` (all when ``None``) of the frame at ``path``.
+    """Read ``channels`` (all when ``None``) of the frame at ``path``;
+    only those are decoded (a raw frame holds thousands).
 
     Raises:
         FrameMissing: the file does not exist.
@@ -58,7 +59,8 @@ def read_frame(
     if not path.exists():
         raise FrameMissing(f"no frame file {path}")
     try:
-        raw = gwframe.read(str(path), channels=None)
+        wanted = None if channels is None else list(channels)
+        raw = gwframe.read(str(path), channels=wanted)
     except Exception as exc:  # frameCPP raises RuntimeError for everything
         raise FrameCorrupt(f"cannot read frame {path}: {exc}") from exc
     if channels is None:

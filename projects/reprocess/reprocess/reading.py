@@ -80,7 +80,10 @@ class FrameReader:
         if file.path in self._kept:
             self._kept.move_to_end(file.path)
             return self._kept[file.path]
-        frame = read_frame(Path(file.path))
+        try:  # only the channels read (a raw frame holds thousands)
+            frame = read_frame(Path(file.path), list(self.rates))
+        except ChannelMissing:  # some are not there: gaps, said below
+            frame = read_frame(Path(file.path))
         check_span(
             Path(file.path),
             file.gps,

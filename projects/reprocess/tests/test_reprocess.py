@@ -32,7 +32,8 @@ from reprocess.model import load_version
 from reprocess.reading import FrameReader, probe_rates
 from reprocess.sources import FrameIndex, from_cache, from_datafind
 from utils.channels import OutputChannels, State
-from utils.gwf import read_frame
+from utils.gwf import read_frame, write_frame
+from utils.names import list_frames
 from utils.settings_checks import PYPROJECT, settings_loader
 from utils.signal import asd_ratio
 from utils.testing import (
@@ -390,6 +391,23 @@ def tagged(chunk, tag: str) -> dict:
     """A stand-in task: a second for ``hung.gwf`` ... ``quick.gwf``."""
     time.sleep({"hung.gwf": 4.0, "quick.gwf": 0.0}.get(chunk.name, 1.0))
     return {"name": chunk.name, "tag": tag}
+
+
+def test_the_reader_decodes_its_channels_and_gaps_a_missing_one(tmp_path):
+    """Two 4-s files of three channels: the reader reads the two it is
+    asked for; the second file lacks one, whose seconds are absent."""
+    rates = {"L1:A": 16, "L1:B": 16}
+    gps = stored.GPS
+    first = {**{c: np.full(64, 1.0) for c in rates}, "L1:C": np.zeros(64)}
+    write_frame(tmp_path / f"L-L1_x-{gps}-4.gwf", first, gps, 16)
+    second = {"L1:A": np.full(64, 2.0), "L1:C": np.zeros(64)}
+    write_frame(tmp_path / f"L-L1_x-{gps + 4}-4.gwf", second, gps + 4, 16)
+    index = FrameIndex(list_frames(tmp_path), "L1_x")
+    span = FrameReader(index, rates).read(gps, gps + 8, (gps, gps + 8))
+    assert list(span.data) == ["L1:A", "L1:B"]
+    assert span.present.tolist() == [True] * 4 + [False] * 4
+    assert span.data["L1:A"].tolist() == [1.0] * 64 + [2.0] * 64
+    assert span.data["L1:B"].tolist() == [1.0] * 64 + [0.0] * 64
 
 
 def test_no_scheduler_at_the_address_cannot_start(data, tmp_path):
