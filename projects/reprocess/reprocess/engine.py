@@ -18,7 +18,8 @@ training. Every wait is bounded: the workers must come up within
 try, spread over the workers (trainings: one after another); the chunks
 not finished by then are failures ("not finished within ..."), those
 finished keep their results. Task keys carry a token of the run, so two
-runs on one scheduler (``--scheduler``) never share a task.
+runs on one scheduler (``--scheduler``) never share a task. The tasks'
+warnings on the workers are forwarded into the command's log.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ BAR_WIDTH = 30  # characters of the progress bar
 # imported by each local worker as it starts, while the command plans,
 # rather than inside its first task (the libraries every task needs)
 WORKER_PRELOAD = ["reprocess.task", "scipy.signal", "onnxruntime"]
+# what the tasks log on the workers (gaps, unreadable files, failed
+# trainings), WARNING and above, goes to the command's log, not only to
+# each worker's stderr (a batch job's own file)
+FORWARDED_LOGGERS = ("reprocess", "utils")
 
 
 @dataclass(frozen=True)
@@ -176,6 +181,8 @@ def connect(config: EngineConfig) -> tuple[Client, object | None]:
     except (TimeoutError, OSError, RuntimeError) as exc:
         disconnect(client, cluster)
         raise NoWorkers(f"{type(exc).__name__}: {exc}") from exc
+    for name in FORWARDED_LOGGERS:  # into the command's own log
+        client.forward_logging(name, level=logging.WARNING)
     logger.info(
         "Dask: %d workers, dashboard %s",
         len(client.scheduler_info()["workers"]),

@@ -298,6 +298,9 @@ def test_missing_input_fails_its_chunk_and_a_gap_is_not_written(
     assert gone.name in record["failed"][failed]
     assert record["without_input"] == past
     assert len(outputs(out)) == stored.NUM_FILES - 1
+    # the neighbours' workers saw it in their pads: in the command's log
+    log = (out / "logs" / "reprocess.log").read_text()
+    assert f"no frame file {gone}: a gap in the pad" in log
     aside.rename(gone)
     done = run()
     assert done.returncode == 0, done.stderr[-3000:]
