@@ -126,17 +126,38 @@ def from_datafind(
 
     Args:
         find_urls: :func:`gwdatafind.find_urls` (tests pass a stand-in).
+
+    Raises:
+        ConfigError: the server cannot be asked (unreachable, refused,
+            an HTTP error), or it lists a path that is not a frame name.
     """
     if find_urls is None:
         from gwdatafind import find_urls
     out = []
     for frame_type in frame_types:
-        urls = find_urls(
-            site, frame_type, gps_start, gps_end, host=server, urltype="file"
-        )
+        try:
+            urls = find_urls(
+                site,
+                frame_type,
+                gps_start,
+                gps_end,
+                host=server,
+                urltype="file",
+            )
+        except OSError as exc:  # requests' errors are OSErrors
+            raise ConfigError(
+                f"datafind_server={server!r}: cannot list {frame_type}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
         for url in urls:
             path = urlparse(url).path or url
-            out.append(_frame_file(FrameName.parse(path), path))
+            try:
+                name = FrameName.parse(path)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"datafind_server={server!r} lists {url!r}: {exc}"
+                ) from exc
+            out.append(_frame_file(name, path))
     return out
 
 

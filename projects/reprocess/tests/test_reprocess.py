@@ -32,6 +32,7 @@ from reprocess.model import load_version
 from reprocess.reading import FrameReader, probe_rates
 from reprocess.sources import FrameIndex, from_cache, from_datafind
 from utils.channels import OutputChannels, State
+from utils.errors import ConfigError
 from utils.gwf import read_frame, write_frame
 from utils.names import list_frames
 from utils.settings_checks import PYPROJECT, settings_loader
@@ -465,6 +466,21 @@ def test_gwdatafind_urls_become_frame_files(data):
         str(p) for p in data.archive if "llhoft" in p.name
     ]
     assert {f.duration for f in found} == {stored.FILE_LENGTH}
+
+
+def test_an_unreachable_or_odd_datafind_server_cannot_start(data):
+    """Nothing listens at the address (a real query, refused at once); a
+    server listing a path that is not a frame name (a stand-in): each a
+    ConfigError naming the server (exit 2 at start-up)."""
+    server = f"127.0.0.1:{free_port()}"
+    with pytest.raises(ConfigError, match=f"datafind_server='{server}'"):
+        from_datafind(server, "L", ["L1_llhoft"], stored.GPS, START)
+
+    def odd(site, frame_type, start, end, host, urltype):
+        return ["file://localhost/frames/latest.gwf"]
+
+    with pytest.raises(ConfigError, match="latest.gwf"):
+        from_datafind(server, "L", ["L1_llhoft"], stored.GPS, START, odd)
 
 
 @pytest.mark.parametrize("kind", ["htcondor", "slurm"])
