@@ -21,6 +21,7 @@ no workers).
 import logging
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import List, Optional
 
 from reprocess.config import ReprocessSettings
@@ -32,7 +33,7 @@ from reprocess.engine import (
     run_trained_chunks,
 )
 from reprocess.model import load_version
-from reprocess.plan import make_plan
+from reprocess.plan import check_made_with, make_plan
 from reprocess.reading import probe_rates
 from reprocess.sources import FrameIndex, find_frames
 from reprocess.summary import write_summary
@@ -54,7 +55,8 @@ def prepare(settings: ReprocessSettings) -> tuple[TaskConfig, object]:
     Raises:
         ConfigError: no input in the span, a channel missing, the
             model's channels or rate are not the settings', an output
-            file already there overlaps a planned one.
+            file already there overlaps a planned one, the folder's files
+            were made by another model.
         ModelError: the model version cannot be loaded.
     """
     start, end = settings.gps_start, settings.gps_end
@@ -73,6 +75,7 @@ def prepare(settings: ReprocessSettings) -> tuple[TaskConfig, object]:
     if settings.model_source == "repository":
         check_model(settings)
     settings.summary_dir.mkdir(parents=True, exist_ok=True)
+    check_made_with(settings.summary_dir, made_with(settings))
     plan = make_plan(
         settings.ifo,
         start,
@@ -91,6 +94,18 @@ def prepare(settings: ReprocessSettings) -> tuple[TaskConfig, object]:
             settings.strain_frame_type,
         )
     return settings.task_config(rates), plan
+
+
+def made_with(settings: ReprocessSettings) -> dict:
+    """What makes the output files: a repository's version, or networks
+    trained on the data."""
+    if settings.model_source == "train":
+        return {"model_source": "train"}
+    return {
+        "model_source": "repository",
+        "model_repo": str(Path(settings.model_repo).resolve()),
+        "version": settings.version,
+    }
 
 
 def check_model(settings: ReprocessSettings) -> None:

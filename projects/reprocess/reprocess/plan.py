@@ -9,20 +9,27 @@ already in the folder that overlaps a planned one under another name
 (a span cut otherwise before) is refused at start-up, as two files must
 never claim the same seconds. A file none of whose seconds any strain
 frame holds (a gap in the data) is not planned: it is reported, and a
-rerun looks again.
+rerun looks again. A folder's files are all made by one model: the
+first run records which (:func:`check_made_with`, ``summary/made_with
+.json``) and a run with another one is refused, rather than skipping the
+files the other model made as if they were its own.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from reprocess.sources import FrameIndex
 from reprocess.task import Chunk
+from utils.atomic import write_json
 from utils.errors import ConfigError
 from utils.names import FrameFile, FrameName, list_frames, site_of
 
 OUTPUT_DESCRIPTION = "{ifo}_HOFT_DEEPCLEAN"  # the output files' name part
+MADE_WITH_FILE = "made_with.json"  # under summary/: the folder's model
 
 
 @dataclass(frozen=True)
@@ -102,3 +109,26 @@ def make_plan(
 def _outputs(output_dir: Path, ifo: str) -> list[FrameFile]:
     """The DeepClean output files of ``ifo`` already in ``output_dir``."""
     return list_frames(output_dir, OUTPUT_DESCRIPTION.format(ifo=ifo))
+
+
+def check_made_with(summary_dir: Path, model: dict[str, Any]) -> None:
+    """Record ``model`` as what made the folder's files, or check that it
+    is what the first run recorded.
+
+    Raises:
+        ConfigError: another model made them, or the record is unreadable.
+    """
+    path = Path(summary_dir) / MADE_WITH_FILE
+    try:
+        made = json.loads(path.read_text())
+    except FileNotFoundError:
+        write_json(path, model)
+        return
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    if made != model:
+        raise ConfigError(
+            f"output_dir={str(path.parent.parent)!r}: its files were made "
+            f"with {made}, this run would use {model}: another output "
+            "folder, or the same model"
+        )

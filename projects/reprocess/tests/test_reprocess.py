@@ -29,6 +29,7 @@ from reprocess.cleaning import clean_block
 from reprocess.config import ReprocessSettings
 from reprocess.engine import job_cluster
 from reprocess.model import load_version
+from reprocess.plan import MADE_WITH_FILE, check_made_with
 from reprocess.reading import FrameReader, probe_rates
 from reprocess.sources import FrameIndex, from_cache, from_datafind
 from utils.channels import OutputChannels, State
@@ -412,6 +413,20 @@ def test_the_reader_decodes_its_channels_and_gaps_a_missing_one(tmp_path):
     assert span.present.tolist() == [True] * 4 + [False] * 4
     assert span.data["L1:A"].tolist() == [1.0] * 64 + [2.0] * 64
     assert span.data["L1:B"].tolist() == [1.0] * 64 + [0.0] * 64
+
+
+def test_a_folder_keeps_the_model_that_made_its_files(tmp_path):
+    """The first run records its model; the same model may resume, another
+    (version 4 into version 3's folder) is refused naming both, as is an
+    unreadable record."""
+    v3 = {"model_source": "repository", "model_repo": "/r", "version": 3}
+    check_made_with(tmp_path, v3)
+    check_made_with(tmp_path, dict(v3))
+    with pytest.raises(ConfigError, match="'version': 3.*'version': 4"):
+        check_made_with(tmp_path, {**v3, "version": 4})
+    (tmp_path / MADE_WITH_FILE).write_text("{half")
+    with pytest.raises(ConfigError, match=MADE_WITH_FILE):
+        check_made_with(tmp_path, v3)
 
 
 def test_no_scheduler_at_the_address_cannot_start(data, tmp_path):
