@@ -11,11 +11,12 @@
 ``retries`` times, a lost worker's too), shows a progress bar, and returns
 the results and, by chunk name, the reason of every chunk that still
 failed; the others complete regardless. :func:`run_trained_chunks` does
-the same for train-as-you-go: a chain of training tasks, each taking the
-previous one's result, and one cleaning task per chunk behind its
-training. Every wait is bounded: the workers must come up within
-``start_timeout`` and the run ends within ``chunk_timeout`` per chunk and
-try, spread over the workers (trainings: one after another); the chunks
+the same for train-as-you-go: a chain of training tasks, each given the
+previous one's result by the command, and one cleaning task per chunk
+behind its training. Every wait is bounded: the workers must come up
+within ``start_timeout``, each training ends within ``chunk_timeout``, and
+the cleanings within ``chunk_timeout`` per chunk and try, spread over the
+workers; the chunks
 not finished by then are failures ("not finished within ..."), those
 finished keep their results. Task keys carry a token of the run, so two
 runs on one scheduler (``--scheduler``) never share a task. The tasks'
@@ -261,7 +262,7 @@ def run_chunks(
         )
         for chunk in chunks
     ]
-    return collect(client, futures, chunks, config, serial=0)
+    return collect(client, futures, chunks, config)
 
 
 def run_trained_chunks(
@@ -276,13 +277,20 @@ def run_trained_chunks(
     chunk in order, ``previous`` the result of the one before (None for
     the first), and ``clean(chunk, task_config, training)`` behind each.
 
+    The command passes each training on as a value, not as a Dask
+    dependency: with a chain of dependencies, a worker lost late in the
+    run made Dask train every chunk again from the first (the lineage of
+    the lost result); now it costs that worker's own task. A training not
+    done within ``chunk_timeout`` ends the chain: its chunk and the rest
+    fail with that reason.
+
     Returns:
         :func:`run_chunks`' ``(results, failures)`` of the cleanings.
     """
     token = run_token()
-    previous, futures = None, []
-    for chunk in chunks:
-        previous = client.submit(
+    previous, futures, cut = None, [], {}
+    for i, chunk in enumerate(chunks):
+        training = client.submit(
             train,
             chunk,
             task_config,
@@ -290,6 +298,19 @@ def run_trained_chunks(
             key=f"train-{chunk.name}-{token}",
             pure=False,
         )
+        try:
+            previous = training.result(timeout=config.chunk_timeout)
+        except Exception as exc:  # a timeout, or a task Dask gave up on
+            reason = (
+                f"training of {chunk.name} not finished within "
+                f"{config.chunk_timeout:g} s"
+                if isinstance(exc, TimeoutError)
+                else f"training of {chunk.name}: {type(exc).__name__}: {exc}"
+            )
+            logger.error("%s: the chain of trainings ends here", reason)
+            client.cancel([training])
+            cut = {c.name: reason for c in chunks[i:]}
+            break
         futures.append(
             client.submit(
                 clean,
@@ -301,7 +322,10 @@ def run_trained_chunks(
                 pure=False,
             )
         )
-    return collect(client, futures, chunks, config, serial=len(chunks))
+    results, failures = collect(
+        client, futures, chunks[: len(futures)], config
+    )
+    return results, {**failures, **cut}
 
 
 def run_token() -> str:
@@ -314,18 +338,16 @@ def collect(
     futures: list,
     chunks: list,
     config: EngineConfig,
-    serial: int,
 ) -> tuple[list[dict], dict[str, str]]:
     """The results of ``futures`` (one per chunk, in order) as they come,
-    and the reasons of those that failed, by chunk name; ``serial``: tasks
-    that run one after another before them (``chunk_timeout`` each). The
-    chunks not finished within the run's bound fail with that reason
-    (their tasks are cancelled); the results of the others are kept."""
+    and the reasons of those that failed, by chunk name. The chunks not
+    finished within the run's bound fail with that reason (their tasks are
+    cancelled); the results of the others are kept."""
     pairs = zip(futures, chunks, strict=True)
     names = {future.key: chunk.name for future, chunk in pairs}
     workers = max(1, len(client.scheduler_info()["workers"]))
     rounds = math.ceil(len(chunks) / workers) * (config.retries + 1)
-    timeout = config.chunk_timeout * (rounds + serial)
+    timeout = config.chunk_timeout * rounds
     bar = ProgressBar(len(chunks))
     results, failures, ended = [], {}, set()
     try:

@@ -11,9 +11,10 @@ chunk, with two Dask tasks (:mod:`reprocess.task`):
    (:mod:`utils.nn.datacheck`) and DeepClean is trained on it with the
    trainer's loop (:func:`utils.nn.train.train`), warm-started from the
    previous chunk's network (learning rate times ``fine_tune_decay``); the
-   first chunk starts from scratch. The next chunk's training takes this
-   :class:`Training` as its argument: a dependency between the tasks, so
-   the trainings run one after another while cleanings run beside them;
+   first chunk starts from scratch. The command hands this
+   :class:`Training` to the next chunk's training (a value, not a Dask
+   dependency: a lost worker costs one task, not the chain), so the
+   trainings run one after another while cleanings run beside them;
 2. cleaning: the chunk cleaned with that network by the repository path's
    code (:func:`~reprocess.task.clean_chunk`): only the predictor differs.
 

@@ -392,6 +392,51 @@ def test_a_run_past_its_bound_keeps_what_finished():
     assert "not finished within the run's bound" in failures["hung.gwf"]
 
 
+def test_the_chain_of_trainings_hands_on_values_and_ends_at_a_hang():
+    """Each training gets the previous one's result itself (not a Dask
+    future: no lineage to recompute from the first when a worker is lost)
+    and each cleaning its own training's; a training that hangs ends the
+    chain: its chunk and the rest fail, those before are kept."""
+    from distributed import Client, LocalCluster
+
+    names = ["a.gwf", "b.gwf", "hung.gwf", "d.gwf"]
+    chunks = [SimpleNamespace(name=n) for n in names]
+    settings = load_settings(gps_start=START, gps_end=END, chunk_timeout=2)
+    config = replace(settings.engine_config(), retries=0)
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        results, failures = engine.run_trained_chunks(
+            client, toy_train, toy_clean, chunks, "cfg", config
+        )
+    assert sorted(r["name"] for r in results) == ["a.gwf", "b.gwf"]
+    assert {r["name"]: r["chain"] for r in results} == {
+        "a.gwf": ["a.gwf"],
+        "b.gwf": ["a.gwf", "b.gwf"],
+    }
+    assert set(failures) == {"hung.gwf", "d.gwf"}
+    assert all(
+        "training of hung.gwf not finished" in r for r in failures.values()
+    )
+
+
+def toy_train(chunk, config, previous):
+    """A stand-in training: the chain of names so far (``previous`` must
+    be the value itself); ``hung.gwf`` hangs past the bound."""
+    assert previous is None or isinstance(previous, list)
+    if chunk.name == "hung.gwf":
+        time.sleep(4.0)
+    return [*(previous or []), chunk.name]
+
+
+def toy_clean(chunk, config, training):
+    assert isinstance(training, list) and training[-1] == chunk.name
+    return {"name": chunk.name, "chain": training}
+
+
 def tagged(chunk, tag: str) -> dict:
     """A stand-in task: a second for ``hung.gwf`` ... ``quick.gwf``."""
     time.sleep({"hung.gwf": 4.0, "quick.gwf": 0.0}.get(chunk.name, 1.0))
