@@ -340,77 +340,84 @@ def test_a_span_without_input_or_overlapping_outputs_cannot_start(
     assert [p.name for p in outputs(out)] == [old.name]
 
 
-def test_runs_sharing_a_scheduler_keep_their_own_tasks():
+@pytest.fixture
+def in_process():
+    """Two single-threaded Dask workers in this process, for stand-in
+    tasks (the engine's own logic, not the cleaning's)."""
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False
+    ) as cluster:
+        yield cluster
+
+
+def engine_config(chunk_timeout: float) -> engine.EngineConfig:
+    settings = load_settings(gps_start=START, gps_end=END)
+    return replace(
+        settings.engine_config(), retries=0, chunk_timeout=chunk_timeout
+    )
+
+
+def test_runs_sharing_a_scheduler_keep_their_own_tasks(in_process):
     """Two runs of the same span at once on one scheduler (two versions
     into two folders): each gets its own results."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     chunks = [
         SimpleNamespace(name=f"L-L1_HOFT_DEEPCLEAN-{g}-16.gwf")
         for g in (0, 16)
     ]
-    config = load_settings(gps_start=START, gps_end=END).engine_config()
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False
-    ) as cluster:
-        clients = [Client(cluster.scheduler_address) for _ in range(2)]
-        try:
-            with ThreadPoolExecutor(2) as pool:
-                runs = [
-                    pool.submit(
-                        engine.run_chunks, c, tagged, chunks, tag, config
-                    )
-                    for c, tag in zip(clients, ("v3", "v4"), strict=True)
-                ]
-                (a, fa), (b, fb) = (r.result(timeout=60) for r in runs)
-        finally:
-            for client in clients:
-                client.close()
+    config = engine_config(chunk_timeout=60)
+    clients = [Client(in_process.scheduler_address) for _ in range(2)]
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            runs = [
+                pool.submit(engine.run_chunks, c, tagged, chunks, tag, config)
+                for c, tag in zip(clients, ("v3", "v4"), strict=True)
+            ]
+            (a, fa), (b, fb) = (r.result(timeout=60) for r in runs)
+    finally:
+        for client in clients:
+            client.close()
     assert fa == fb == {}
     assert {r["tag"] for r in a} == {"v3"} and {r["tag"] for r in b} == {"v4"}
 
 
-def test_a_run_past_its_bound_keeps_what_finished():
+def test_a_run_past_its_bound_keeps_what_finished(in_process):
     """One chunk hangs: the run ends at its bound, the hung chunk failed
     with that reason, the finished one's result kept."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     chunks = [SimpleNamespace(name=n) for n in ("quick.gwf", "hung.gwf")]
-    settings = load_settings(gps_start=START, gps_end=END, chunk_timeout=1)
-    config = replace(settings.engine_config(), retries=0)
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with Client(in_process) as client:
         results, failures = engine.run_chunks(
-            client, tagged, chunks, "v3", config
+            client, tagged, chunks, "v3", engine_config(chunk_timeout=1)
         )
     assert [r["name"] for r in results] == ["quick.gwf"]
     assert list(failures) == ["hung.gwf"]
     assert "not finished within the run's bound" in failures["hung.gwf"]
 
 
-def test_the_chain_of_trainings_hands_on_values_and_ends_at_a_hang():
+def test_the_chain_of_trainings_hands_on_values_and_ends_at_a_hang(
+    in_process,
+):
     """Each training gets the previous one's result itself (not a Dask
     future: no lineage to recompute from the first when a worker is lost)
     and each cleaning its own training's; a training that hangs ends the
     chain: its chunk and the rest fail, those before are kept."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     names = ["a.gwf", "b.gwf", "hung.gwf", "d.gwf"]
     chunks = [SimpleNamespace(name=n) for n in names]
-    settings = load_settings(gps_start=START, gps_end=END, chunk_timeout=2)
-    config = replace(settings.engine_config(), retries=0)
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with Client(in_process) as client:
         results, failures = engine.run_trained_chunks(
-            client, toy_train, toy_clean, chunks, "cfg", config
+            client,
+            toy_train,
+            toy_clean,
+            chunks,
+            "cfg",
+            engine_config(chunk_timeout=2),
         )
     assert sorted(r["name"] for r in results) == ["a.gwf", "b.gwf"]
     assert {r["name"]: r["chain"] for r in results} == {
