@@ -14,8 +14,8 @@ Exit status: 0 every file of the span that has input is written (a file
 none of whose seconds any strain frame holds is not: a gap, listed); 1
 some chunks failed or did not finish within the run's bound (named in
 the log and ``summary/index.html``); 2 cannot start (bad settings, no
-input in the span, an output file overlapping a planned one, no model,
-no workers).
+input in the span, an output file overlapping a planned one, a folder
+whose files another model made, no model, no workers).
 """
 
 import logging
