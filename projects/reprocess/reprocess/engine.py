@@ -16,11 +16,11 @@ previous one's result by the command, and one cleaning task per chunk
 behind its training. Every wait is bounded: the workers must come up
 within ``start_timeout``, each training ends within ``chunk_timeout``, and
 the cleanings within ``chunk_timeout`` per chunk and try, spread over the
-workers; the chunks
-not finished by then are failures ("not finished within ..."), those
-finished keep their results. Task keys carry a token of the run, so two
-runs on one scheduler (``--scheduler``) never share a task. The tasks'
-warnings on the workers are forwarded into the command's log.
+workers; the chunks not finished by then are failures ("not finished
+within ..."), those finished keep their results. Task keys carry a token
+of the run, so two runs on one scheduler (``--scheduler``) never share a
+task. The tasks' warnings on the workers are forwarded into the
+command's log.
 """
 
 from __future__ import annotations
@@ -311,6 +311,7 @@ def run_trained_chunks(
             client.cancel([training])
             cut = {c.name: reason for c in chunks[i:]}
             break
+        logger.info("trained %d of %d: %s", i + 1, len(chunks), chunk.name)
         futures.append(
             client.submit(
                 clean,
