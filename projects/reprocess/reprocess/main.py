@@ -53,7 +53,8 @@ def prepare(settings: ReprocessSettings) -> tuple[TaskConfig, object]:
     """The workers' configuration and the plan of the span.
 
     Raises:
-        ConfigError: no input in the span, a channel missing, the
+        ConfigError: no input in the span, input files of one type
+            claiming the same seconds, a channel missing, the
             model's channels or rate are not the settings', an output
             file already there overlaps a planned one, the folder's files
             were made by another model.
@@ -64,6 +65,8 @@ def prepare(settings: ReprocessSettings) -> tuple[TaskConfig, object]:
     frames = find_frames(settings.source_config(), start - pad, end + pad)
     strain = FrameIndex(frames, settings.strain_frame_type)
     witness = FrameIndex(frames, settings.witness_frame_type)
+    strain.check_overlaps()
+    witness.check_overlaps()
     strain_channels = [settings.strain_channel, settings.state_channel]
     rates = probe_rates(strain, strain_channels, start, end)
     rates |= probe_rates(witness, settings.witness_channels, start, end)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import glob
+import itertools
 import logging
 import os
 from dataclasses import dataclass
@@ -193,6 +194,11 @@ def _frame_file(name: FrameName, path: str) -> FrameFile:
 class FrameIndex:
     """The frame files of one frame type, sorted by GPS start.
 
+    The same file listed at two paths (two mounts of one archive) is kept
+    once, at the path listed first; :meth:`check_overlaps` refuses files
+    of one type that claim the same seconds otherwise (which would be
+    read is a guess).
+
     Args:
         files: any frame files; those of ``frame_type`` are kept.
         frame_type: e.g. ``L1_llhoft``; None keeps every file.
@@ -202,14 +208,28 @@ class FrameIndex:
         self, files: Iterable[FrameFile], frame_type: str | None
     ) -> None:
         self.frame_type = frame_type
-        self.files = sorted(
-            {f for f in files if frame_type in (None, f.description)}
-        )
+        first: dict[tuple, FrameFile] = {}
+        for f in files:
+            if frame_type in (None, f.description):
+                first.setdefault((f.description, f.gps, f.duration), f)
+        self.files = sorted(first.values())
         self._starts = [f.gps for f in self.files]
         self._longest = max((f.duration for f in self.files), default=0)
 
     def __len__(self) -> int:
         return len(self.files)
+
+    def check_overlaps(self) -> None:
+        """Raises ConfigError naming two files of the type that claim
+        some of the same seconds (after duplicates were dropped)."""
+        # sorted by start: if any two overlap, some neighbours do
+        for a, b in itertools.pairwise(self.files):
+            if b.gps < a.stop and a.description == b.description:
+                raise ConfigError(
+                    f"{a.path} and {b.path} both claim GPS "
+                    f"[{b.gps}, {min(a.stop, b.stop)}): one input per "
+                    "second (list one of them only)"
+                )
 
     def overlapping(self, start: int, stop: int) -> list[FrameFile]:
         """Files holding some of ``[start, stop)``, in GPS order."""

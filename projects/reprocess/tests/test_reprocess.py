@@ -481,6 +481,43 @@ def test_a_folder_keeps_the_model_that_made_its_files(tmp_path):
         check_made_with(tmp_path, v3)
 
 
+def test_one_file_at_two_paths_is_read_once_and_overlaps_are_refused(
+    data, tmp_path
+):
+    """The archive listed twice (two mounts): each file kept once, at the
+    path listed first. A second strain file claiming some of the first
+    one's seconds: the command stops at start-up naming both."""
+    mirror = tmp_path / "mirror"
+    shutil.copytree(data.archive[0].parent, mirror)
+    listed = from_cache(data.cache)
+    twice = listed + [
+        f._replace(path=str(mirror / Path(f.path).name)) for f in listed
+    ]
+    index = FrameIndex(twice, "L1_llhoft")
+    assert [f.path for f in index.files] == [
+        f.path for f in listed if f.description == "L1_llhoft"
+    ]
+    index.check_overlaps()
+    first = f"L-L1_llhoft-{stored.GPS}-{stored.FILE_LENGTH}.gwf"
+    extra = f"L-L1_llhoft-{stored.GPS + 16}-1.gwf"
+    shutil.copyfile(data.one_second / "kafka" / "L1" / extra, mirror / extra)
+    out = tmp_path / "out"
+    done = run_script(
+        "reprocess",
+        *flags(data, out, stored.GPS, stored.GPS + 64),
+        "--data-dir",
+        str(mirror),
+        "--frame-patterns",
+        "L-L1_llhoft-*.gwf",
+        "L-L1_lldetchar-*.gwf",
+        timeout=RUN_TIMEOUT,
+        env=service_environ(data.root),
+    )
+    assert done.returncode == 2
+    assert f"{first} and {mirror / extra} both claim GPS" in done.stdout
+    assert not outputs(out)
+
+
 def test_no_scheduler_at_the_address_cannot_start(data, tmp_path):
     done = reprocess(
         data,
