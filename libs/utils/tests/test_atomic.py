@@ -13,6 +13,7 @@ import pytest
 from utils.atomic import (
     atomic_directory,
     atomic_path,
+    remove_stale_temporaries,
     temporary_path,
     write_bytes,
     write_json,
@@ -144,3 +145,27 @@ def test_directory_overwrite_and_failure(tmp_path: Path) -> None:
         (tmp / "DONE").write_text("")
     assert os.listdir(final) == ["DONE"]
     assert os.listdir(tmp_path) == ["run"]
+
+
+def test_stale_temporaries_are_removed_live_ones_kept(tmp_path: Path) -> None:
+    """What a crashed write left (a file, a folder of atomic_directory)
+    an hour ago goes; a write's temporary touched a moment ago, a hidden
+    file that is not a temporary and the finished files stay."""
+    crashed = temporary_path(tmp_path / "L-L1_X-0-4096.gwf")
+    crashed.write_bytes(b"half")
+    folder = temporary_path(tmp_path / "model")
+    folder.mkdir()
+    (folder / "weights.pt").write_bytes(b"w")
+    live = temporary_path(tmp_path / "L-L1_X-4096-4096.gwf")
+    live.write_bytes(b"writing")
+    kept = [tmp_path / ".hidden", tmp_path / "L-L1_X-8192-4096.gwf"]
+    for path in kept:
+        path.write_bytes(b"x")
+    hour_ago = os.stat(live).st_mtime - 3600
+    for path in (crashed, folder, *kept):
+        os.utime(path, (hour_ago, hour_ago))
+    assert remove_stale_temporaries(tmp_path, older_than=600) == 2
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        [live.name, *(p.name for p in kept)]
+    )
+    assert remove_stale_temporaries(tmp_path / "nothing", 600) == 0

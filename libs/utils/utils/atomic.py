@@ -4,10 +4,12 @@ A reader sees the old file or the new one, never a partial one (gwpy
 ``write_timeseriesdict``). The temporary name is
 ``.<name>.<pid>.<random>.tmp`` in the target's folder, so it is on the same
 filesystem (the rename is atomic), frame listers skip it
-(:func:`utils.names.list_frames`) and the monitor's sweep of stale ``.*.tmp``
-files removes what a crash leaves behind. On failure the temporary file is
-removed and the target is untouched. Overwriting is explicit: with
-``overwrite=False`` an existing target raises ``FileExistsError``.
+(:func:`utils.names.list_frames`) and :func:`remove_stale_temporaries`
+(the monitor's sweep of the carousel, the reprocessing's of its output
+folder at start-up) removes what a crash leaves behind. On failure the
+temporary file is removed and the target is untouched. Overwriting is
+explicit: with ``overwrite=False`` an existing target raises
+``FileExistsError``.
 
 ::
 
@@ -22,6 +24,7 @@ import json
 import logging
 import os
 import shutil
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +55,38 @@ def _remove(tmp: Path) -> None:
             tmp.unlink(missing_ok=True)
     except OSError as exc:
         logger.warning("cannot remove temporary %s: %s", tmp, exc)
+
+
+def remove_stale_temporaries(folder: str | Path, older_than: float) -> int:
+    """Remove the hidden temporary files and folders (``.*.tmp``) of
+    ``folder`` untouched for ``older_than`` s: writes a crash left
+    behind (a live write touches its file as it goes). Each removal is
+    logged; a folder that cannot be listed is logged, not raised.
+
+    Returns:
+        How many were removed.
+    """
+    oldest = time.time() - older_than
+    removed = 0
+    try:
+        with os.scandir(folder) as entries:
+            stale = [
+                Path(e.path)
+                for e in entries
+                if e.name.startswith(".")
+                and e.name.endswith(".tmp")
+                and e.stat(follow_symlinks=False).st_mtime < oldest
+            ]
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        logger.warning("sweeping %s: %s", folder, exc)
+        return 0
+    for path in stale:
+        logger.warning("removing stale temporary %s (a crashed write)", path)
+        _remove(path)
+        removed += 1
+    return removed
 
 
 def _fsync(path: Path) -> None:

@@ -36,7 +36,7 @@ from typing import Collection
 
 from monitor.archived import ArchivedIndex
 from utils import names
-from utils.atomic import atomic_path
+from utils.atomic import atomic_path, remove_stale_temporaries
 from utils.errors import ConfigError
 from utils.names import cleaned_description, cleaned_name, site_of
 
@@ -184,21 +184,9 @@ class Carousel:
         if now < self._next_sweep:
             return
         self._next_sweep = now + SWEEP_INTERVAL
-        oldest = time.time() - self.config.stale_temp_length
-        try:
-            entries = [
-                e
-                for e in os.scandir(self.config.carousel_dir)
-                if e.name.startswith(".") and e.name.endswith(".tmp")
-            ]
-            for entry in entries:
-                if entry.stat().st_mtime < oldest:
-                    logger.warning(
-                        "removing stale temporary file %s", entry.path
-                    )
-                    os.unlink(entry.path)
-        except OSError as exc:
-            logger.warning("sweeping %s: %s", self.config.carousel_dir, exc)
+        remove_stale_temporaries(
+            self.config.carousel_dir, self.config.stale_temp_length
+        )
 
     def _safe(self, gps: int, spooled: dict[int, str]) -> bool:
         """Whether the carousel may drop ``gps``: spooled, archived, or

@@ -38,11 +38,13 @@ from reprocess.reading import probe_rates
 from reprocess.sources import FrameIndex, find_frames
 from reprocess.summary import write_summary
 from reprocess.task import (
+    MODELS_DIR,
     TaskConfig,
     clean_trained_chunk,
     run_chunk,
     train_chunk,
 )
+from utils.atomic import remove_stale_temporaries
 from utils.errors import ConfigError, ModelError
 from utils.startup import CANNOT_START, configure_service
 
@@ -79,6 +81,10 @@ def prepare(settings: ReprocessSettings) -> tuple[TaskConfig, object]:
         check_model(settings)
     settings.summary_dir.mkdir(parents=True, exist_ok=True)
     check_made_with(settings.summary_dir, made_with(settings))
+    models_dir = settings.output_dir / MODELS_DIR
+    for folder in (settings.output_dir, settings.summary_dir, models_dir):
+        # what a killed worker's write left (a frame: ~0.5 GB each)
+        remove_stale_temporaries(folder, settings.chunk_timeout)
     plan = make_plan(
         settings.ifo,
         start,

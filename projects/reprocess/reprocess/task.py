@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # torch: imported by train-as-you-go's tasks only
 logger = logging.getLogger(__name__)
 
 SUMMARY_DIR = "summary"  # per-chunk figures, under the output folder
+MODELS_DIR = "models"  # trained networks (train-as-you-go), under it too
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ def train_chunk(
     previous chunk's training; None: from scratch): train-as-you-go's
     first task (:func:`reprocess.training.train_network`; it does not
     raise, a failure is carried in the result)."""
-    from reprocess.training import MODELS_DIR, train_network
+    from reprocess.training import train_network
 
     return train_network(
         chunk.name,

@@ -60,7 +60,6 @@ from utils.nn.train import train
 
 logger = logging.getLogger(__name__)
 
-MODELS_DIR = "models"  # trained networks, under the output folder
 Block = tuple[int, int, SpanData, SpanData]  # start, end, strain, witness
 
 

@@ -32,6 +32,7 @@ from reprocess.model import load_version
 from reprocess.plan import MADE_WITH_FILE, check_made_with
 from reprocess.reading import FrameReader, probe_rates
 from reprocess.sources import FrameIndex, from_cache, from_datafind
+from utils.atomic import temporary_path
 from utils.channels import OutputChannels, State
 from utils.errors import ConfigError
 from utils.gwf import read_frame, write_frame
@@ -304,6 +305,10 @@ def test_missing_input_fails_its_chunk_and_a_gap_is_not_written(
     log = (out / "logs" / "reprocess.log").read_text()
     assert f"no frame file {gone}: a gap in the pad" in log
     aside.rename(gone)
+    # what a worker killed mid-write would have left, an hour ago
+    crashed = temporary_path(out / failed)
+    crashed.write_bytes(b"half a frame")
+    os.utime(crashed, (time.time() - 3600, time.time() - 3600))
     done = run()
     assert done.returncode == 0, done.stderr[-3000:]
     record = run_record(out)
@@ -311,6 +316,7 @@ def test_missing_input_fails_its_chunk_and_a_gap_is_not_written(
     assert record["without_input"] == past
     written = {p.name: p for p in outputs(out)}
     assert len(written) == stored.NUM_FILES and not set(past) & set(written)
+    assert not crashed.exists()  # swept at start-up
     state = read_frame(written[failed])[CHANNELS.state].data.astype(int)
     assert np.all(state & CLEANED == CLEANED)
 
