@@ -131,15 +131,25 @@ def serve_until(
     thread.start()
     while not stop.wait(poll_interval) and thread.is_alive():
         pass
-    server.close()
-    server.task_dispatcher.shutdown(timeout=CLOSE_TIMEOUT)
-    wasyncore.close_all(server._map, ignore_all=True)  # ends the loop
+    close_server(server)
     thread.join(CLOSE_TIMEOUT)
     if thread.is_alive():
         logger.warning(
             "the HTTP server did not stop within %.0f s", CLOSE_TIMEOUT
         )
     return stop.is_set()
+
+
+def close_server(server: BaseWSGIServer) -> None:
+    """No new connections, the requests in progress finish (at most
+    :data:`CLOSE_TIMEOUT` s), then every connection is closed, which ends
+    the serving loop. In that order: waitress's own ``close()`` shuts the
+    loop's trigger first, and a request still answering then fails with
+    EBADF, a traceback in the log (seen in a test)."""
+    wasyncore.dispatcher.close(server)  # the listening socket only
+    server.task_dispatcher.shutdown(timeout=CLOSE_TIMEOUT)
+    server.trigger.close()
+    wasyncore.close_all(server._map, ignore_all=True)  # ends the loop
 
 
 def _run(server: BaseWSGIServer) -> None:

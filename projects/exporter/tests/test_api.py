@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import AUTH, TOKEN, app_config, repo_snapshot
+from exporter.server import close_server
 
 ROUTES = [
     "/health",
@@ -212,7 +213,7 @@ def served(api):
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}", triton
-    server.close()
+    close_server(server)
     thread.join(5.0)
 
 
