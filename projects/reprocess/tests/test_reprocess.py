@@ -79,10 +79,13 @@ def flags(data: StoredData, out: Path, start: int, end: int, *more: str):
     ]
 
 
-def reprocess(data: StoredData, out: Path, *args: str):
+def reprocess(
+    data: StoredData, out: Path, *args: str, span: tuple = (START, END)
+):
+    """The command on ``span`` (GPS start, end) into ``out``."""
     return run_script(
         "reprocess",
-        *flags(data, out, START, END, *args),
+        *flags(data, out, *span, *args),
         timeout=RUN_TIMEOUT,
         env=service_environ(data.root),
     )
@@ -233,17 +236,18 @@ def test_a_corrupt_file_fails_its_chunk_only(data, tmp_path):
     cache = stored.write_cache(sorted(archive.glob("*.gwf")), tmp_path / "c")
     out = tmp_path / "out"
     end = stored.GPS + stored.NUM_FILES * stored.FILE_LENGTH
-    done = run_script(
-        "reprocess",
-        *flags(data, out, stored.GPS, end, "--frame-cache", str(cache)),
+    done = reprocess(
+        data,
+        out,
+        "--frame-cache",
+        str(cache),
         "--frame-length",
         str(stored.FILE_LENGTH),
         "--workers",
         "2",
         "--retries",
         "1",
-        timeout=RUN_TIMEOUT,
-        env=service_environ(data.root),
+        span=(stored.GPS, end),
     )
     assert done.returncode == 1
     failed = f"L-L1_HOFT_DEEPCLEAN-{middle}-{stored.FILE_LENGTH}.gwf"
@@ -275,9 +279,9 @@ def test_missing_input_fails_its_chunk_and_a_gap_is_not_written(
     length = str(stored.FILE_LENGTH)
 
     def run():
-        return run_script(
-            "reprocess",
-            *flags(data, out, stored.GPS, data_end + 64),
+        return reprocess(
+            data,
+            out,
             "--frame-cache",
             str(cache),
             "--frame-length",
@@ -286,8 +290,7 @@ def test_missing_input_fails_its_chunk_and_a_gap_is_not_written(
             "2",
             "--retries",
             "0",
-            timeout=RUN_TIMEOUT,
-            env=service_environ(data.root),
+            span=(stored.GPS, data_end + 64),
         )
 
     done = run()
@@ -328,12 +331,7 @@ def test_a_span_without_input_or_overlapping_outputs_cannot_start(
     output file already there that a new cut would overlap (16-s files,
     now 32-s ones): exit 2 naming it, nothing written."""
     far = stored.GPS + 100_000
-    done = run_script(
-        "reprocess",
-        *flags(data, tmp_path / "none", far, far + 64),
-        timeout=RUN_TIMEOUT,
-        env=service_environ(data.root),
-    )
+    done = reprocess(data, tmp_path / "none", span=(far, far + 64))
     assert done.returncode == 2
     assert f"holds any of GPS [{far}, {far + 64})" in done.stdout
     out = tmp_path / "out"
@@ -508,16 +506,15 @@ def test_one_file_at_two_paths_is_read_once_and_overlaps_are_refused(
     extra = f"L-L1_llhoft-{stored.GPS + 16}-1.gwf"
     shutil.copyfile(data.one_second / "kafka" / "L1" / extra, mirror / extra)
     out = tmp_path / "out"
-    done = run_script(
-        "reprocess",
-        *flags(data, out, stored.GPS, stored.GPS + 64),
+    done = reprocess(
+        data,
+        out,
         "--data-dir",
         str(mirror),
         "--frame-patterns",
         "L-L1_llhoft-*.gwf",
         "L-L1_lldetchar-*.gwf",
-        timeout=RUN_TIMEOUT,
-        env=service_environ(data.root),
+        span=(stored.GPS, stored.GPS + 64),
     )
     assert done.returncode == 2
     assert f"{first} and {mirror / extra} both claim GPS" in done.stdout
@@ -682,9 +679,9 @@ def test_a_mislabelled_file_fails_its_chunk_and_strays_are_ignored(
     (archive / f"L-L1_llhoft-{middle + 40}-1.gwf").mkdir()
     out = tmp_path / "out"
     end = stored.GPS + stored.NUM_FILES * stored.FILE_LENGTH
-    done = run_script(
-        "reprocess",
-        *flags(data, out, stored.GPS, end),
+    done = reprocess(
+        data,
+        out,
         "--data-dir",
         str(archive),
         "--frame-patterns",
@@ -696,8 +693,7 @@ def test_a_mislabelled_file_fails_its_chunk_and_strays_are_ignored(
         "1",
         "--retries",
         "0",
-        timeout=RUN_TIMEOUT,
-        env=service_environ(data.root),
+        span=(stored.GPS, end),
     )
     log = done.stdout + done.stderr
     assert done.returncode == 1, log[-3000:]
