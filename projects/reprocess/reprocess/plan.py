@@ -81,13 +81,14 @@ def make_plan(
             under another name.
     """
     index = FrameIndex(inputs, frame_type=None)
-    existing = _outputs(Path(output_dir), ifo)
+    description = OUTPUT_DESCRIPTION.format(ifo=ifo)
+    existing = FrameIndex(list_frames(output_dir, description), description)
     todo, done, empty = [], [], []
     for gps, duration in spans(gps_start, gps_end, frame_length):
         path = Path(output_dir) / output_name(ifo, gps, duration)
-        for other in existing:
-            overlaps = other.gps < gps + duration and other.stop > gps
-            if overlaps and other.path != str(path):
+        there = existing.overlapping(gps, gps + duration)
+        for other in there:
+            if Path(other.path).name != path.name:
                 raise ConfigError(
                     f"{other.path} already holds some of GPS [{gps}, "
                     f"{gps + duration}), planned as {path.name}: move it "
@@ -97,18 +98,13 @@ def make_plan(
             gps - pad_length, gps + duration + pad_length
         )
         chunk = Chunk(gps, duration, path, tuple(needed))
-        if path.exists():
+        if there:  # the file itself: finished
             done.append(chunk)
         elif strain.overlapping(gps, gps + duration):
             todo.append(chunk)
         else:
             empty.append(chunk)
     return Plan(todo, done, empty)
-
-
-def _outputs(output_dir: Path, ifo: str) -> list[FrameFile]:
-    """The DeepClean output files of ``ifo`` already in ``output_dir``."""
-    return list_frames(output_dir, OUTPUT_DESCRIPTION.format(ifo=ifo))
 
 
 def check_made_with(summary_dir: Path, model: dict[str, Any]) -> None:
