@@ -50,29 +50,28 @@ sys.path[:0] = [
     str(ROOT / "projects" / "cleaner" / "tests" / "regression_model"),
 ]
 import regression  # noqa: E402
-from configs import SETTINGS, load_settings  # noqa: E402
-from simdata import (  # noqa: E402
-    BAND,
-    EDGE_LENGTH,
-    GPS,
-    IFO,
-    RATE,
-    Feeder,
-    fit_coefficients,
-    removed_fraction,
-    resampled,
-    simulation_config,
-    truth_4096,
-)
+from configs import SETTINGS  # noqa: E402
+from configs import load_settings  # noqa: E402
+from simdata import BAND  # noqa: E402
+from simdata import EDGE_LENGTH  # noqa: E402
+from simdata import GPS  # noqa: E402
+from simdata import IFO  # noqa: E402
+from simdata import RATE  # noqa: E402
+from simdata import Feeder  # noqa: E402
+from simdata import fit_coefficients  # noqa: E402
+from simdata import removed_fraction  # noqa: E402
+from simdata import resampled  # noqa: E402
+from simdata import simulation_config  # noqa: E402
+from simdata import truth_4096  # noqa: E402
 
 from cleaner.gate import OutDqGate  # noqa: E402
-from cleaner.offline import clean_stretch, read_stretch  # noqa: E402
-from cleaner.postprocess import (  # noqa: E402
-    PredictionHistory,
-    StreamingFilter,
-)
+from cleaner.offline import clean_stretch  # noqa: E402
+from cleaner.offline import read_stretch  # noqa: E402
+from cleaner.postprocess import PredictionHistory  # noqa: E402
+from cleaner.postprocess import StreamingFilter  # noqa: E402
 from cleaner.prediction import Prediction  # noqa: E402
-from utils.inference import Scheme, predict  # noqa: E402
+from utils.inference import Scheme  # noqa: E402
+from utils.inference import predict  # noqa: E402
 from utils.signal import bandpass  # noqa: E402
 from utils.simulation import Simulator  # noqa: E402
 from utils.stream import Preprocessor  # noqa: E402
@@ -285,7 +284,8 @@ def run_profile(profile, work, sim, triton, duration) -> Path:
 
 
 def print_quality(carousel: Path, data_dir: Path) -> None:
-    from service_run import CHANNELS, read_carousel
+    from service_run import CHANNELS
+    from service_run import read_carousel
 
     frames = read_carousel(carousel)
     seconds = sorted(frames)[WARMUP:]
@@ -343,7 +343,8 @@ def main() -> None:
         edge_table(sim, coefficients)
     data_dir = None
     if args.run is None and args.duration > 0:
-        from triton_server import TritonServer, write_repository
+        from triton_server import TritonServer
+        from triton_server import write_repository
 
         write_repository(work / "repo", coefficients)
         triton = TritonServer(

@@ -64,12 +64,17 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from conftest import OVERRIDES  # noqa: E402
-from pipeline import Pipeline, wait_until  # noqa: E402
-from quality import out_of_band_change, truth_4096  # noqa: E402
+from pipeline import Pipeline  # noqa: E402
+from pipeline import wait_until  # noqa: E402
+from quality import out_of_band_change  # noqa: E402
+from quality import truth_4096  # noqa: E402
 from scenes import scene_config  # noqa: E402
 from utils.channels import State  # noqa: E402
-from utils.signal import band_power, bandpass, psd  # noqa: E402
-from utils.simulation import Simulator, preprocessed  # noqa: E402
+from utils.signal import band_power  # noqa: E402
+from utils.signal import bandpass  # noqa: E402
+from utils.signal import psd  # noqa: E402
+from utils.simulation import Simulator  # noqa: E402
+from utils.simulation import preprocessed  # noqa: E402
 from wiener import WienerFilter  # noqa: E402
 
 RATE = 4096

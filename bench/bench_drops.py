@@ -53,7 +53,9 @@ sys.path[:0] = [
     str(ROOT / "projects" / "cleaner" / "tests"),
 ]
 from service_run import service_config  # noqa: E402
-from simdata import BAND, GPS, RATE  # noqa: E402
+from simdata import BAND  # noqa: E402
+from simdata import GPS  # noqa: E402
+from simdata import RATE  # noqa: E402
 
 from cleaner.cleaning import SecondCleaner  # noqa: E402
 from cleaner.frames import OutputFrame  # noqa: E402
@@ -61,9 +63,13 @@ from cleaner.gate import OutDqGate  # noqa: E402
 from cleaner.offline import read_stretch  # noqa: E402
 from cleaner.postprocess import StreamingFilter  # noqa: E402
 from cleaner.prediction import Prediction  # noqa: E402
-from cleaner.service import CleanerConfig, make_preprocessor  # noqa: E402
-from utils.signal import asd_ratio, psd  # noqa: E402
-from utils.simulation import Fault, SimulationConfig, Simulator  # noqa: E402
+from cleaner.service import CleanerConfig  # noqa: E402
+from cleaner.service import make_preprocessor  # noqa: E402
+from utils.signal import asd_ratio  # noqa: E402
+from utils.signal import psd  # noqa: E402
+from utils.simulation import Fault  # noqa: E402
+from utils.simulation import SimulationConfig  # noqa: E402
+from utils.simulation import Simulator  # noqa: E402
 
 DURATION = 200  # s simulated per seed
 CONTEXT = 4  # s simulated before GPS (> the preprocessor's context)
@@ -77,7 +83,8 @@ def network(run: Path | None) -> torch.nn.Module:
         from utils.nn.checkpoint import load_model
 
         return load_model(run)[0]
-    from bench_trainer import GPS_START, train_config
+    from bench_trainer import GPS_START
+    from bench_trainer import train_config
     from utils.nn.simdata import simulate_stretch
     from utils.nn.train import train
 

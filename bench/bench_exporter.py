@@ -39,18 +39,23 @@ import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
 from scipy.signal import resample_poly
 
-from exporter.app import create_app, service_of
-from exporter.config import ExporterSettings, cleaner_window
+from exporter.app import create_app
+from exporter.app import service_of
+from exporter.config import ExporterSettings
+from exporter.config import cleaner_window
 from exporter.service import AppConfig
 from utils.config import parse_settings
-from utils.nn.architecture import DeepClean, count_parameters
-from utils.nn.checkpoint import ModelMeta, save_model
-from utils.runs import DONE_FILE, VERIFY_FILE, run_name, train_dir
-from utils.simulation import (
-    SimulationConfig,
-    Simulator,
-    default_witness_channels,
-)
+from utils.nn.architecture import DeepClean
+from utils.nn.architecture import count_parameters
+from utils.nn.checkpoint import ModelMeta
+from utils.nn.checkpoint import save_model
+from utils.runs import DONE_FILE
+from utils.runs import VERIFY_FILE
+from utils.runs import run_name
+from utils.runs import train_dir
+from utils.simulation import SimulationConfig
+from utils.simulation import Simulator
+from utils.simulation import default_witness_channels
 from utils.testing import free_port
 from utils.waiting import wait_for
 

@@ -43,15 +43,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench_trainer import ENVIRON, GPS_START, train_config
-from exporter.config import ExporterSettings, cleaner_window
-from exporter.convert import export_onnx, relative_error
+from bench_trainer import ENVIRON
+from bench_trainer import GPS_START
+from bench_trainer import train_config
+from exporter.config import ExporterSettings
+from exporter.config import cleaner_window
+from exporter.convert import export_onnx
+from exporter.convert import relative_error
 from utils.config import parse_settings
-from utils.inference import network_input, noise_of_output
+from utils.inference import network_input
+from utils.inference import noise_of_output
 from utils.nn.data import Stretch
 from utils.nn.simdata import simulate_stretch
 from utils.nn.train import train
-from utils.simulation import SimulationConfig, Simulator
+from utils.simulation import SimulationConfig
+from utils.simulation import Simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "pyproject.toml"
@@ -210,7 +216,8 @@ def onnx_cuda(model, batch, settings: ExporterSettings, workdir: Path):
 def tensorrt(model, batch, settings: ExporterSettings, workdir: Path):
     """A runner of a TensorRT plan built as the exporter builds it, or why
     not."""
-    from exporter.tensorrt_plan import build_plan, make_tensorrt_runner
+    from exporter.tensorrt_plan import build_plan
+    from exporter.tensorrt_plan import make_tensorrt_runner
 
     try:
         import tensorrt  # noqa: F401

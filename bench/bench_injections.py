@@ -43,23 +43,28 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import firwin, resample_poly, welch
+from scipy.signal import firwin
+from scipy.signal import resample_poly
+from scipy.signal import welch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from conftest import OVERRIDES, TRAIN_TIMEOUT
-from pipeline import Pipeline, wait_until
+from conftest import OVERRIDES
+from conftest import TRAIN_TIMEOUT
+from pipeline import Pipeline
+from pipeline import wait_until
 from quality import truth_4096
-from utils.channels import STRAIN_RATE, State
-from utils.injections import Injector, injection_path
-from utils.matched_filter import (
-    MAX_SNR_LOSS,
-    compare_injection,
-)
+from utils.channels import STRAIN_RATE
+from utils.channels import State
+from utils.injections import Injector
+from utils.injections import injection_path
+from utils.matched_filter import MAX_SNR_LOSS
+from utils.matched_filter import compare_injection
 from utils.simconfig import SimulationConfig
 
 SIM_RATE = 16384  # Hz, the simulated strain

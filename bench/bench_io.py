@@ -23,9 +23,12 @@ import numpy as np
 
 from utils.atomic import atomic_path
 from utils.channels import OutputChannels
-from utils.gwf import read_frame, write_frame
-from utils.simulation import SimulationConfig, Simulator
-from utils.simwriter import strain_path, witness_path
+from utils.gwf import read_frame
+from utils.gwf import write_frame
+from utils.simulation import SimulationConfig
+from utils.simulation import Simulator
+from utils.simwriter import strain_path
+from utils.simwriter import witness_path
 
 GPS = 1400000000
 IFO = "L1"
@@ -57,7 +60,8 @@ def gwframe_write(path: Path, data: dict, rates: dict, gps: int) -> None:
 
 def gwpy_functions() -> tuple[Callable, Callable] | None:
     try:
-        from gwpy.timeseries import TimeSeries, TimeSeriesDict
+        from gwpy.timeseries import TimeSeries
+        from gwpy.timeseries import TimeSeriesDict
     except ImportError:
         return None
 

@@ -32,13 +32,18 @@ import numpy as np
 import torch
 
 # bench_drops puts the cleaner's and the trainer's folders on the path
-from bench_drops import BAND, GPS, RATE, service_config, stream
+from bench_drops import BAND
+from bench_drops import GPS
+from bench_drops import RATE
+from bench_drops import service_config
+from bench_drops import stream
 from bench_trainer import train_config
 from scenes import scene_config
 from utils.nn.simdata import simulate_stretch
 from utils.nn.train import train
 from utils.signal import band_power
-from utils.simulation import SimulationConfig, Simulator
+from utils.simulation import SimulationConfig
+from utils.simulation import Simulator
 
 TRAIN_GAP = 300  # s between the training stretch's start and the cleaned one
 SETTLE = 60  # s cleaned before the figures (trackers, gate)

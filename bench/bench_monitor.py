@@ -33,14 +33,17 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import resample_poly
 
-from monitor.config import MonitorConfig, MonitorSettings
+from monitor.config import MonitorConfig
+from monitor.config import MonitorSettings
 from monitor.monitor import Monitor
-from utils.channels import OutputChannels, State
+from utils.channels import OutputChannels
+from utils.channels import State
 from utils.config import parse_settings
 from utils.gwf import write_frame
 from utils.names import cleaned_name
 from utils.signal import bandpass
-from utils.simulation import SimulationConfig, Simulator
+from utils.simulation import SimulationConfig
+from utils.simulation import Simulator
 from utils.testing import free_port
 
 IFO = "L1"

@@ -28,11 +28,13 @@ import torch
 from scipy.signal import resample_poly
 
 from utils.gwf import read_frame
-from utils.names import strain_name, witness_name
+from utils.names import strain_name
+from utils.names import witness_name
 from utils.nn.architecture import DeepClean
 from utils.nn.checkpoint import load_model
 from utils.signal import bandpass
-from utils.simulation import SimulationConfig, Simulator
+from utils.simulation import SimulationConfig
+from utils.simulation import Simulator
 
 RATE = 4096
 EDGE = 0.25  # s trimmed at each chunk edge (>> receptive field)

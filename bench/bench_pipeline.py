@@ -28,12 +28,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from conftest import OVERRIDES
-from pipeline import Pipeline, wait_until
-from quality import (
-    out_of_band_change,
-    removed_fraction,
-    truth_4096,
-)
+from pipeline import Pipeline
+from pipeline import wait_until
+from quality import out_of_band_change
+from quality import removed_fraction
+from quality import truth_4096
 from utils.channels import State
 
 SERVICES = ("triton", "exporter", "replay", "trainer", "cleaner", "monitor")

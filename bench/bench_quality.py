@@ -35,12 +35,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_trainer import GPS_START, train_config
+from bench_trainer import GPS_START
+from bench_trainer import train_config
 from scenes import scene_config
 from utils.nn.evaluate import predict_noise
 from utils.nn.simdata import simulate_stretch
 from utils.nn.train import train
-from utils.signal import band_power, bandpass
+from utils.signal import band_power
+from utils.signal import bandpass
 from utils.simulation import Simulator
 from wiener import WienerFilter
 

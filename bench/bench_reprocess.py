@@ -171,7 +171,8 @@ def run(args: list[str], tmp: Path) -> float:
 def peak_rss(tmp: Path, hours: float) -> tuple[list[float], int]:
     """MiB per worker of a 2-worker LocalCluster after one run, and the
     number of files written."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
+    from distributed import LocalCluster
 
     def rss() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -36,9 +36,12 @@ from utils.config import parse_settings
 from utils.nn.data import Stretch
 from utils.nn.evaluate import clean
 from utils.nn.simdata import simulate_stretch
-from utils.nn.train import TrainConfig, TrainResult, train
+from utils.nn.train import TrainConfig
+from utils.nn.train import TrainResult
+from utils.nn.train import train
 from utils.signal import band_power
-from utils.simulation import SimulationConfig, Simulator
+from utils.simulation import SimulationConfig
+from utils.simulation import Simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 GPS_START = 1_400_000_000

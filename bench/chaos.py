@@ -23,34 +23,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from chaos_io import CarouselWatcher, FrameSource
-from conftest import (
-    CAROUSEL_TMPFS_SIZE,
-    OVERRIDES,
-    PROMOTE_TIMEOUT,
-    TRAIN_TIMEOUT,
-)
-from faults import (
-    INPUT_FAULTS,
-    KILLED_SERVICES,
-    TABLE_HEADER,
-    Chaos,
-    Outcome,
-)
-from faults_checks import (
-    combined,
-    exporter_down_new_run,
-    exporter_killed_mid_export,
-    invariants,
-    transition_summary,
-)
-from faults_process import (
-    archive_readonly,
-    disk_full,
-    kill_service,
-)
-from faults_strays import STRAY_FAULTS, stray_fault
-from pipeline import Pipeline, wait_until
+from chaos_io import CarouselWatcher
+from chaos_io import FrameSource
+from conftest import CAROUSEL_TMPFS_SIZE
+from conftest import OVERRIDES
+from conftest import PROMOTE_TIMEOUT
+from conftest import TRAIN_TIMEOUT
+from faults import INPUT_FAULTS
+from faults import KILLED_SERVICES
+from faults import TABLE_HEADER
+from faults import Chaos
+from faults import Outcome
+from faults_checks import combined
+from faults_checks import exporter_down_new_run
+from faults_checks import exporter_killed_mid_export
+from faults_checks import invariants
+from faults_checks import transition_summary
+from faults_process import archive_readonly
+from faults_process import disk_full
+from faults_process import kill_service
+from faults_strays import STRAY_FAULTS
+from faults_strays import stray_fault
+from pipeline import Pipeline
+from pipeline import wait_until
 
 
 def faults(chaos: Chaos, hold: float) -> list:

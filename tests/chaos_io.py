@@ -19,14 +19,21 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import Pipeline, wait_until
+from pipeline import Pipeline
+from pipeline import wait_until
 from utils.atomic import atomic_path
 from utils.channels import State
-from utils.errors import FrameError, FrameMissing
+from utils.errors import FrameError
+from utils.errors import FrameMissing
 from utils.follower import list_gps
 from utils.gwf import read_frame
-from utils.names import cleaned_name, list_frames, strain_name, witness_name
-from utils.simulation import Fault, SimulationConfig, Simulator
+from utils.names import cleaned_name
+from utils.names import list_frames
+from utils.names import strain_name
+from utils.names import witness_name
+from utils.simulation import Fault
+from utils.simulation import SimulationConfig
+from utils.simulation import Simulator
 
 # the simulator's file-level and data-level faults (drop, partial, corrupt,
 # missing_channel, nan_strain, nan_witness, not_ready); "late" is done

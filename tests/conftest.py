@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from faults import OUTCOMES, TABLE_HEADER
-from pipeline import Pipeline, wait_until
+from faults import OUTCOMES
+from faults import TABLE_HEADER
+from pipeline import Pipeline
+from pipeline import wait_until
 
 # Scaled-down settings (everything else is the embedded default).
 OVERRIDES = {

@@ -22,10 +22,14 @@ import re
 import signal
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 
-from chaos_io import CarouselWatcher, FrameSource, Seen
-from pipeline import Pipeline, wait_until
+from chaos_io import CarouselWatcher
+from chaos_io import FrameSource
+from chaos_io import Seen
+from pipeline import Pipeline
+from pipeline import wait_until
 from utils.channels import State
 
 HANG_TIMEOUT = 120.0  # s: longer than any recovery here means "hung"

@@ -13,19 +13,25 @@ from collections import Counter
 
 import numpy as np
 
-from faults import HANG_TIMEOUT, Chaos, LogMark, Outcome, restart_bound, short
-from faults_process import (
-    _health,
-    _versions_kept,
-    archived_seconds,
-    disk_full,
-    version_numbers,
-)
+from faults import HANG_TIMEOUT
+from faults import Chaos
+from faults import LogMark
+from faults import Outcome
+from faults import restart_bound
+from faults import short
+from faults_process import _health
+from faults_process import _versions_kept
+from faults_process import archived_seconds
+from faults_process import disk_full
+from faults_process import version_numbers
 from pipeline import wait_until
 from utils.atomic import atomic_directory
 from utils.channels import State
-from utils.runs import DONE_FILE, parse_run_name, run_name
-from utils.signal import asd_ratio, band_power
+from utils.runs import DONE_FILE
+from utils.runs import parse_run_name
+from utils.runs import run_name
+from utils.signal import asd_ratio
+from utils.signal import band_power
 
 QUALIFYING = State.INPUT_OK | State.CANARY_OK  # monitor.validation's rule
 RAMP = State.INPUT_OK | State.OUT_DQ_TAPER  # a gate transition on data

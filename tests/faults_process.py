@@ -11,15 +11,13 @@ from pathlib import Path
 
 import requests
 
-from faults import (
-    COMPUTE_MARGIN,
-    HANG_TIMEOUT,
-    Chaos,
-    LogMark,
-    Outcome,
-    restart_bound,
-    short,
-)
+from faults import COMPUTE_MARGIN
+from faults import HANG_TIMEOUT
+from faults import Chaos
+from faults import LogMark
+from faults import Outcome
+from faults import restart_bound
+from faults import short
 from pipeline import wait_until
 from utils.channels import State
 from utils.names import FrameName

@@ -15,7 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from chaos_io import Injection
-from faults import HANG_TIMEOUT, Chaos, LogMark, Outcome, short
+from faults import HANG_TIMEOUT
+from faults import Chaos
+from faults import LogMark
+from faults import Outcome
+from faults import short
 from utils.channels import State
 
 STRAY = "stray"  # an Injection kind the source writes normally

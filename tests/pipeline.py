@@ -306,7 +306,8 @@ class Pipeline:
         carousel) whose raw strain frame is still there: the cleaned
         file's mtime minus the raw strain file's (docs/architecture.md,
         "Latency and compute")."""
-        from utils.names import cleaned_name, strain_name
+        from utils.names import cleaned_name
+        from utils.names import strain_name
 
         raw = self.data_dir / "kafka" / self.ifo
         out = []

@@ -15,7 +15,8 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from utils.names import FrameName
-from utils.signal import band_power, psd
+from utils.signal import band_power
+from utils.signal import psd
 from utils.simulation import read_truth
 
 SAMPLE_RATE = 4096

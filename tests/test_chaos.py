@@ -31,17 +31,22 @@ import time
 
 import pytest
 
-from chaos_io import CarouselWatcher, FrameSource
-from faults import INPUT_FAULTS, KILLED_SERVICES, OUTCOMES, Chaos
-from faults_checks import (
-    combined,
-    exporter_down_new_run,
-    exporter_killed_mid_export,
-    invariants,
-    transition_summary,
-)
-from faults_process import archive_readonly, disk_full, kill_service
-from faults_strays import STRAY_FAULTS, stray_fault
+from chaos_io import CarouselWatcher
+from chaos_io import FrameSource
+from faults import INPUT_FAULTS
+from faults import KILLED_SERVICES
+from faults import OUTCOMES
+from faults import Chaos
+from faults_checks import combined
+from faults_checks import exporter_down_new_run
+from faults_checks import exporter_killed_mid_export
+from faults_checks import invariants
+from faults_checks import transition_summary
+from faults_process import archive_readonly
+from faults_process import disk_full
+from faults_process import kill_service
+from faults_strays import STRAY_FAULTS
+from faults_strays import stray_fault
 from pipeline import ROOT
 
 pytestmark = pytest.mark.timeout(900)

@@ -15,7 +15,9 @@ import pytest
 import requests
 
 from pipeline import wait_until
-from quality import out_of_band_change, removed_fraction, truth_4096
+from quality import out_of_band_change
+from quality import removed_fraction
+from quality import truth_4096
 from utils.channels import State
 from utils.gwf import read_frame
 from utils.names import FrameName

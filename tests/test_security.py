@@ -20,17 +20,18 @@ from pathlib import Path
 
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from pipeline import ROOT, wait_until
-from utils.testing import (
-    ensure_open_files,
-    idle_connections,
-    raw_get,
-    status_line,
-    still_open,
-)
+from pipeline import ROOT
+from pipeline import wait_until
+from utils.testing import ensure_open_files
+from utils.testing import idle_connections
+from utils.testing import raw_get
+from utils.testing import status_line
+from utils.testing import still_open
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -9,7 +9,8 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from utils.simulation import SimulationConfig, Simulator
+from utils.simulation import SimulationConfig
+from utils.simulation import Simulator
 from utils.stream import PreprocessConfig
 from utils.testing import logging_to
 

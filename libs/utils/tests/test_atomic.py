@@ -10,15 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from utils.atomic import (
-    atomic_directory,
-    atomic_path,
-    remove_stale_temporaries,
-    temporary_path,
-    write_bytes,
-    write_json,
-    write_text,
-)
+from utils.atomic import atomic_directory
+from utils.atomic import atomic_path
+from utils.atomic import remove_stale_temporaries
+from utils.atomic import temporary_path
+from utils.atomic import write_bytes
+from utils.atomic import write_json
+from utils.atomic import write_text
 from utils.names import list_frames
 
 

@@ -10,7 +10,9 @@ from typing import List
 
 import pytest
 
-from utils.config import audit, parse_settings, section_values
+from utils.config import audit
+from utils.config import parse_settings
+from utils.config import section_values
 from utils.errors import ConfigError
 
 CONFIG = """

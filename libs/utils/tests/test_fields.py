@@ -4,15 +4,14 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from hermes.typeo.typeo import _parse_doc, _parse_help
+from hermes.typeo.typeo import _parse_doc
+from hermes.typeo.typeo import _parse_help
 
-from utils.fields import (
-    BandFields,
-    ChannelFields,
-    ProjectFields,
-    StreamFields,
-    documented,
-)
+from utils.fields import BandFields
+from utils.fields import ChannelFields
+from utils.fields import ProjectFields
+from utils.fields import StreamFields
+from utils.fields import documented
 from utils.testing import REPO_ROOT
 
 

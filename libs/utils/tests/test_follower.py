@@ -15,10 +15,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import FEW_WITNESSES, GPS, IFO, MAINS, STATE, STRAIN
+from conftest import FEW_WITNESSES
+from conftest import GPS
+from conftest import IFO
+from conftest import MAINS
+from conftest import STATE
+from conftest import STRAIN
 from utils import simwriter
-from utils.follower import FrameFollower, StreamConfig
-from utils.gpstime import gps_now, gps_to_unix
+from utils.follower import FrameFollower
+from utils.follower import StreamConfig
+from utils.gpstime import gps_now
+from utils.gpstime import gps_to_unix
 from utils.gwf import write_frame
 from utils.simulation import Fault
 

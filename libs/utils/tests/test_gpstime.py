@@ -7,15 +7,13 @@ import time
 
 import pytest
 
-from utils.gpstime import (
-    BUILTIN_LEAPS,
-    LEAP_SECONDS_LIST,
-    NTP_EPOCH_UNIX,
-    gps_now,
-    gps_to_unix,
-    leap_table,
-    unix_to_gps,
-)
+from utils.gpstime import BUILTIN_LEAPS
+from utils.gpstime import LEAP_SECONDS_LIST
+from utils.gpstime import NTP_EPOCH_UNIX
+from utils.gpstime import gps_now
+from utils.gpstime import gps_to_unix
+from utils.gpstime import leap_table
+from utils.gpstime import unix_to_gps
 
 
 def test_known_epochs() -> None:

@@ -12,9 +12,15 @@ import gwframe
 import numpy as np
 import pytest
 
-from conftest import GPS, MAINS, STRAIN
-from utils.errors import ChannelMissing, FrameCorrupt, FrameMissing
-from utils.gwf import encode_frame, read_frame, write_frame
+from conftest import GPS
+from conftest import MAINS
+from conftest import STRAIN
+from utils.errors import ChannelMissing
+from utils.errors import FrameCorrupt
+from utils.errors import FrameMissing
+from utils.gwf import encode_frame
+from utils.gwf import read_frame
+from utils.gwf import write_frame
 from utils.names import strain_name
 
 RATES = {

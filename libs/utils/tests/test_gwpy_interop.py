@@ -11,8 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import GPS, MAINS, STATE, STRAIN
-from utils.astro import RANGE_FFTLENGTH, inspiral_range
+from conftest import GPS
+from conftest import MAINS
+from conftest import STATE
+from conftest import STRAIN
+from utils.astro import RANGE_FFTLENGTH
+from utils.astro import inspiral_range
 from utils.signal import psd
 from utils.testing import simulated_stretch
 

@@ -3,7 +3,10 @@
 import numpy as np
 import pytest
 
-from utils.inference import Scheme, network_input, noise_of_output, predict
+from utils.inference import Scheme
+from utils.inference import network_input
+from utils.inference import noise_of_output
+from utils.inference import predict
 
 # 1 s kernels every 1/8 s, the last 0.5 s averaged, at 64 Hz: the seed's
 # scheme, scaled down

@@ -10,11 +10,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from conftest import FEW_WITNESSES, GPS
+from conftest import FEW_WITNESSES
+from conftest import GPS
 from utils.errors import ConfigError
-from utils.injections import BBH_MASSES, BNS_MASSES, optimal_snr
-from utils.matched_filter import compare_injection, injection_problems
-from utils.simulation import SimulationConfig, Simulator
+from utils.injections import BBH_MASSES
+from utils.injections import BNS_MASSES
+from utils.injections import optimal_snr
+from utils.matched_filter import compare_injection
+from utils.matched_filter import injection_problems
+from utils.simulation import SimulationConfig
+from utils.simulation import Simulator
 
 INTERVAL = 28  # s, the shortest slot the longest BNS (from 50 Hz) fits
 RATE = 16384

@@ -13,14 +13,15 @@ import numpy as np
 import pytest
 
 from utils.injections import optimal_snr
-from utils.matched_filter import (
-    MAX_SNR_LOSS,
-    compare_injection,
-    injection_problems,
-    matched_filter,
-)
+from utils.matched_filter import MAX_SNR_LOSS
+from utils.matched_filter import compare_injection
+from utils.matched_filter import injection_problems
+from utils.matched_filter import matched_filter
 from utils.signal import bandpass
-from utils.synthetic import ColoredNoise, MainsParams, aligo_psd, mains
+from utils.synthetic import ColoredNoise
+from utils.synthetic import MainsParams
+from utils.synthetic import aligo_psd
+from utils.synthetic import mains
 
 RATE = 4096
 GPS = 1400000000

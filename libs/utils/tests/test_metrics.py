@@ -10,10 +10,14 @@ import time
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
+from prometheus_client import Counter
 
 from utils.metrics import MetricsServer
-from utils.testing import free_port, idle_connections, raw_get, status_line
+from utils.testing import free_port
+from utils.testing import idle_connections
+from utils.testing import raw_get
+from utils.testing import status_line
 from utils.waiting import wait_for
 
 REQUEST_TIMEOUT = 0.5  # s: short, so that the test takes seconds
@@ -112,7 +116,8 @@ def test_event_counter_reads_the_live_counts() -> None:
     """What a scrape shows follows the owner's Counter, label by label."""
     import collections
 
-    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client import CollectorRegistry
+    from prometheus_client import generate_latest
 
     from utils.metrics import EventCounter
 

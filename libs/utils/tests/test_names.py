@@ -7,15 +7,13 @@ from pathlib import Path
 import pytest
 
 from utils.errors import ConfigError
-from utils.names import (
-    FrameName,
-    cleaned_name,
-    gps_of,
-    list_frames,
-    site_of,
-    strain_name,
-    witness_name,
-)
+from utils.names import FrameName
+from utils.names import cleaned_name
+from utils.names import gps_of
+from utils.names import list_frames
+from utils.names import site_of
+from utils.names import strain_name
+from utils.names import witness_name
 
 
 def test_names_of_the_frames() -> None:

@@ -7,21 +7,18 @@ import json
 import pytest
 import torch
 
-from conftest import FEW_WITNESSES, STRAIN
+from conftest import FEW_WITNESSES
+from conftest import STRAIN
 from utils.errors import ModelError
 from utils.inference import SIZE_MULTIPLE
-from utils.nn.architecture import (
-    DOWNSAMPLE_FACTOR,
-    DeepClean,
-    count_parameters,
-)
-from utils.nn.checkpoint import (
-    META_FILE,
-    WEIGHTS_FILE,
-    ModelMeta,
-    load_model,
-    save_model,
-)
+from utils.nn.architecture import DOWNSAMPLE_FACTOR
+from utils.nn.architecture import DeepClean
+from utils.nn.architecture import count_parameters
+from utils.nn.checkpoint import META_FILE
+from utils.nn.checkpoint import WEIGHTS_FILE
+from utils.nn.checkpoint import ModelMeta
+from utils.nn.checkpoint import load_model
+from utils.nn.checkpoint import save_model
 
 RATE = 4096
 

@@ -7,17 +7,16 @@ import json
 import numpy as np
 import pytest
 
-from conftest import GPS, PREPROCESS
+from conftest import GPS
+from conftest import PREPROCESS
 from utils.errors import DataCheckError
 from utils.follower import FrameSecond
 from utils.gwf import Series
-from utils.nn.datacheck import (
-    CheckConfig,
-    band_coherence,
-    chance_coherence,
-    check_training_data,
-    is_flat,
-)
+from utils.nn.datacheck import CheckConfig
+from utils.nn.datacheck import band_coherence
+from utils.nn.datacheck import chance_coherence
+from utils.nn.datacheck import check_training_data
+from utils.nn.datacheck import is_flat
 from utils.nn.simdata import simulate_stretch
 from utils.stream import Preprocessor
 

@@ -9,7 +9,8 @@ from scipy import signal as sp_signal
 
 from conftest import GPS
 from utils.nn.architecture import DeepClean
-from utils.nn.loss import AsdRatioLoss, welch
+from utils.nn.loss import AsdRatioLoss
+from utils.nn.loss import welch
 from utils.nn.simdata import simulate_stretch
 from utils.signal import bandpass
 

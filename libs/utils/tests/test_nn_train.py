@@ -7,11 +7,14 @@ import pytest
 import torch
 
 from conftest import GPS
-from utils.nn.data import KernelSampler, Stretch
+from utils.nn.data import KernelSampler
+from utils.nn.data import Stretch
 from utils.nn.evaluate import clean
 from utils.nn.simdata import simulate_stretch
-from utils.nn.train import TrainConfig, train
-from utils.signal import asd_ratio, bandpass
+from utils.nn.train import TrainConfig
+from utils.nn.train import train
+from utils.signal import asd_ratio
+from utils.signal import bandpass
 
 RATE = 4096
 DURATION = 48  # s: 36 s to train on, 12 s to validate

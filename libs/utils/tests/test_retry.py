@@ -13,7 +13,9 @@ import time
 
 import pytest
 
-from utils.retry import Backoff, RetrySchedule, retry
+from utils.retry import Backoff
+from utils.retry import RetrySchedule
+from utils.retry import retry
 from utils.testing import free_port
 
 

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from utils.runs import parse_run_name, run_name, train_dir
+from utils.runs import parse_run_name
+from utils.runs import run_name
+from utils.runs import train_dir
 
 
 def test_name_round_trip() -> None:

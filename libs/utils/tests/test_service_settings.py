@@ -12,8 +12,11 @@ from pathlib import Path
 import pytest
 
 from utils import settings_checks as checks
-from utils.config import companion_values, typeo_spec
-from utils.startup import CANNOT_START, cannot_start, configure_service
+from utils.config import companion_values
+from utils.config import typeo_spec
+from utils.startup import CANNOT_START
+from utils.startup import cannot_start
+from utils.startup import configure_service
 from utils.testing import restored_logging
 
 CONFIG = """

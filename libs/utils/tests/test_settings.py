@@ -4,7 +4,8 @@ attributes, here a ``SimpleNamespace``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import List, Tuple

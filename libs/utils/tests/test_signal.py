@@ -7,14 +7,12 @@ import pytest
 from scipy.signal import welch
 
 from conftest import GPS
-from utils.signal import (
-    Subbands,
-    asd_ratio,
-    band_power,
-    bandpass,
-    butter_bandpass,
-    psd,
-)
+from utils.signal import Subbands
+from utils.signal import asd_ratio
+from utils.signal import band_power
+from utils.signal import bandpass
+from utils.signal import butter_bandpass
+from utils.signal import psd
 
 RATE = 4096
 

@@ -6,16 +6,18 @@ import dataclasses
 
 import numpy as np
 import pytest
-from scipy.signal import fftconvolve, welch
+from scipy.signal import fftconvolve
+from scipy.signal import welch
 
-from conftest import GPS, IFO, MAINS
+from conftest import GPS
+from conftest import IFO
+from conftest import MAINS
 from utils.errors import ConfigError
-from utils.simulation import (
-    SimulationConfig,
-    Simulator,
-    default_witness_channels,
-)
-from utils.synthetic import FREQ_QUANTUM, aligo_psd
+from utils.simulation import SimulationConfig
+from utils.simulation import Simulator
+from utils.simulation import default_witness_channels
+from utils.synthetic import FREQ_QUANTUM
+from utils.synthetic import aligo_psd
 from utils.synthetic import mains as closed_form_mains
 
 STRAIN_RATE = 16384

@@ -11,11 +11,19 @@ import gwframe
 import numpy as np
 import pytest
 
-from conftest import FEW_WITNESSES, GPS, MAINS, STATE, STRAIN
-from utils.errors import FrameCorrupt, FrameMissing
+from conftest import FEW_WITNESSES
+from conftest import GPS
+from conftest import MAINS
+from conftest import STATE
+from conftest import STRAIN
+from utils.errors import FrameCorrupt
+from utils.errors import FrameMissing
 from utils.gwf import read_frame
-from utils.simulation import Fault, read_truth
-from utils.simwriter import strain_path, truth_path, witness_path
+from utils.simulation import Fault
+from utils.simulation import read_truth
+from utils.simwriter import strain_path
+from utils.simwriter import truth_path
+from utils.simwriter import witness_path
 
 
 def paths(data_dir: Path, gps: int = GPS) -> tuple[Path, Path, Path]:

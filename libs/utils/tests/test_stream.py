@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from conftest import FEW_WITNESSES, GPS, PREPROCESS, STRAIN
+from conftest import FEW_WITNESSES
+from conftest import GPS
+from conftest import PREPROCESS
+from conftest import STRAIN
 from utils.follower import FrameSecond
 from utils.gwf import Series
 from utils.simulation import Fault

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import GPS, MAINS
-from utils.taper import hann_edge, taper_second
+from conftest import GPS
+from conftest import MAINS
+from utils.taper import hann_edge
+from utils.taper import taper_second
 
 
 @pytest.mark.parametrize("size, taper", [(4096, 2048), (16, 8), (10, 10)])

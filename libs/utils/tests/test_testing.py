@@ -6,16 +6,14 @@ import os
 import socket
 import threading
 
-from utils.testing import (
-    free_port,
-    idle_connections,
-    raw_get,
-    run_script,
-    running_script,
-    service_environ,
-    status_line,
-    still_open,
-)
+from utils.testing import free_port
+from utils.testing import idle_connections
+from utils.testing import raw_get
+from utils.testing import run_script
+from utils.testing import running_script
+from utils.testing import service_environ
+from utils.testing import status_line
+from utils.testing import still_open
 
 
 def test_free_port_can_be_bound_and_differs() -> None:

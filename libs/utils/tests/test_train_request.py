@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from utils.train_request import request_path, take_request, write_request
+from utils.train_request import request_path
+from utils.train_request import take_request
+from utils.train_request import write_request
 
 
 def test_a_request_is_taken_once(tmp_path):

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from utils.waiting import wait_for
-from utils.worker import JobWorker, Worker
+from utils.worker import JobWorker
+from utils.worker import Worker
 
 
 def test_steps_until_stopped() -> None:

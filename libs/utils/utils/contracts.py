@@ -25,7 +25,8 @@ from typing import Callable
 
 from utils.channels import STRAIN_RATE
 from utils.errors import ConfigError
-from utils.inference import Scheme, kernel_starts
+from utils.inference import Scheme
+from utils.inference import kernel_starts
 
 
 def check_output_rate(sample_rate: int) -> None:

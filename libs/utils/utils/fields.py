@@ -15,12 +15,14 @@ annotation objects of the fields.
 """
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+from dataclasses import fields
 from pathlib import Path
 from typing import List, Tuple
 
 from utils.runs import train_dir
-from utils.settings import Rule, sub_config
+from utils.settings import Rule
+from utils.settings import sub_config
 from utils.stream import PreprocessConfig
 
 _ARGS = "Args:\n"

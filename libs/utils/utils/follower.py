@@ -45,23 +45,28 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Iterator, Literal
 
 import numpy as np
 
-from utils.errors import (
-    BadData,
-    ChannelMissing,
-    ConfigError,
-    FrameError,
-    FrameMislabelled,
-    FrameMissing,
-)
-from utils.gpstime import gps_now, gps_to_unix
-from utils.gwf import Series, check_span, read_frame
-from utils.names import data_folder, list_frames, strain_name, witness_name
+from utils.errors import BadData
+from utils.errors import ChannelMissing
+from utils.errors import ConfigError
+from utils.errors import FrameError
+from utils.errors import FrameMislabelled
+from utils.errors import FrameMissing
+from utils.gpstime import gps_now
+from utils.gpstime import gps_to_unix
+from utils.gwf import Series
+from utils.gwf import check_span
+from utils.gwf import read_frame
+from utils.names import data_folder
+from utils.names import list_frames
+from utils.names import strain_name
+from utils.names import witness_name
 from utils.waiting import wait_for
 
 logger = logging.getLogger(__name__)

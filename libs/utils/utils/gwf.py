@@ -19,12 +19,10 @@ import gwframe
 import numpy as np
 
 from utils.atomic import write_bytes
-from utils.errors import (
-    ChannelMissing,
-    FrameCorrupt,
-    FrameMislabelled,
-    FrameMissing,
-)
+from utils.errors import ChannelMissing
+from utils.errors import FrameCorrupt
+from utils.errors import FrameMislabelled
+from utils.errors import FrameMissing
 
 logger = logging.getLogger(__name__)
 

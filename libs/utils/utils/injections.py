@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,8 @@ from utils.atomic import write_json
 from utils.errors import ConfigError
 from utils.names import site_of
 from utils.simconfig import SimulationConfig
-from utils.synthetic import ALIGO_FLOOR_FREQUENCY, aligo_psd
+from utils.synthetic import ALIGO_FLOOR_FREQUENCY
+from utils.synthetic import aligo_psd
 
 logger = logging.getLogger(__name__)
 

@@ -11,20 +11,21 @@ connects and stays silent cannot hold a thread for ever.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
+from collections.abc import Mapping
 from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+from wsgiref.simple_server import WSGIRequestHandler
+from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client import CollectorRegistry
+from prometheus_client import make_wsgi_app
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
-from utils.httpd import (
-    REQUEST_TIMEOUT,
-    BoundedHandlerMixin,
-    BoundedServerMixin,
-    ServingThread,
-)
+from utils.httpd import REQUEST_TIMEOUT
+from utils.httpd import BoundedHandlerMixin
+from utils.httpd import BoundedServerMixin
+from utils.httpd import ServingThread
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,8 @@ from typing import Callable
 
 import numpy as np
 
-from utils.inference import SIZE_MULTIPLE, Scheme
+from utils.inference import SIZE_MULTIPLE
+from utils.inference import Scheme
 
 Runner = Callable[[np.ndarray], np.ndarray]
 INPUT_NAME = "witness"  # tensor names inside model.onnx / model.plan

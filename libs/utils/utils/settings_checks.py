@@ -29,9 +29,12 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Mapping, TypeVar
 
-from utils.config import audit, parse_settings, read_tables
+from utils.config import audit
+from utils.config import parse_settings
+from utils.config import read_tables
 from utils.fields import ProjectFields
-from utils.testing import REPO_ROOT, run_script
+from utils.testing import REPO_ROOT
+from utils.testing import run_script
 
 T = TypeVar("T")
 PYPROJECT = REPO_ROOT / "pyproject.toml"

@@ -42,33 +42,29 @@ from pathlib import Path
 import numpy as np
 
 from utils.follower import FrameSecond
-from utils.gwf import Series, read_frame
+from utils.gwf import Series
+from utils.gwf import read_frame
 from utils.injections import Injector
-from utils.simconfig import (
-    BACKGROUND_STREAM,
-    TRUTH_CHANNEL,
-    WELCH_ENBW,
-    SimulationConfig,
-    default_witness_channels,
-)
-from utils.simwriter import (
-    Fault,
-    apply_data_fault,
-    truth_path,
-    write_second,
-    write_stretch,
-)
-from utils.stream import PreprocessConfig, Preprocessor
-from utils.synthetic import (
-    ColoredNoise,
-    Coupling,
-    MainsParams,
-    Witness,
-    aligo_psd,
-    quantize_frequency,
-    slow_cycles,
-)
+from utils.simconfig import BACKGROUND_STREAM
+from utils.simconfig import TRUTH_CHANNEL
+from utils.simconfig import WELCH_ENBW
+from utils.simconfig import SimulationConfig
+from utils.simconfig import default_witness_channels
+from utils.simwriter import Fault
+from utils.simwriter import apply_data_fault
+from utils.simwriter import truth_path
+from utils.simwriter import write_second
+from utils.simwriter import write_stretch
+from utils.stream import PreprocessConfig
+from utils.stream import Preprocessor
+from utils.synthetic import ColoredNoise
+from utils.synthetic import Coupling
+from utils.synthetic import MainsParams
+from utils.synthetic import Witness
+from utils.synthetic import aligo_psd
 from utils.synthetic import mains as synthetic_mains
+from utils.synthetic import quantize_frequency
+from utils.synthetic import slow_cycles
 
 __all__ = [
     "Fault",

@@ -34,14 +34,15 @@ import numpy as np
 
 from utils.atomic import write_bytes
 from utils.errors import FrameError
-from utils.gwf import check_span, encode_frame, read_frame, write_frame
-from utils.names import (
-    FrameName,
-    data_folder,
-    site_of,
-    strain_name,
-    witness_name,
-)
+from utils.gwf import check_span
+from utils.gwf import encode_frame
+from utils.gwf import read_frame
+from utils.gwf import write_frame
+from utils.names import FrameName
+from utils.names import data_folder
+from utils.names import site_of
+from utils.names import strain_name
+from utils.names import witness_name
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-from scipy.signal import firwin, resample_poly
+from scipy.signal import firwin
+from scipy.signal import resample_poly
 
 from utils.errors import ConfigError
 from utils.follower import FrameSecond

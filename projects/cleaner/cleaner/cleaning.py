@@ -31,16 +31,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cleaner.frames import CleanedSecond, OutputFrame, to_frame, version_tag
+from cleaner.frames import CleanedSecond
+from cleaner.frames import OutputFrame
+from cleaner.frames import to_frame
+from cleaner.frames import version_tag
 from cleaner.gate import OutDqGate
-from cleaner.postprocess import PredictionHistory, StreamingFilter
-from cleaner.prediction import Prediction, Predictor
-from cleaner.tracking import (
-    GainTracker,
-    TrackingConfig,
-    follow_promotion,
-    near_drop,
-)
+from cleaner.postprocess import PredictionHistory
+from cleaner.postprocess import StreamingFilter
+from cleaner.prediction import Prediction
+from cleaner.prediction import Predictor
+from cleaner.tracking import GainTracker
+from cleaner.tracking import TrackingConfig
+from cleaner.tracking import follow_promotion
+from cleaner.tracking import near_drop
 from utils.errors import ConfigError
 from utils.inference import SIZE_MULTIPLE
 from utils.stream import Second

@@ -29,17 +29,17 @@ import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from cleaner.prediction import Prediction
-from utils.errors import ConfigError, ServiceError
-from utils.pipeline import (
-    BRANCHES,
-    CANARY,
-    OUTPUTS,
-    PIPELINE_NAME,
-    PRODUCTION,
-    WITNESS,
-    version_output,
-)
-from utils.retry import Backoff, RetrySchedule
+from utils.errors import ConfigError
+from utils.errors import ServiceError
+from utils.pipeline import BRANCHES
+from utils.pipeline import CANARY
+from utils.pipeline import OUTPUTS
+from utils.pipeline import PIPELINE_NAME
+from utils.pipeline import PRODUCTION
+from utils.pipeline import WITNESS
+from utils.pipeline import version_output
+from utils.retry import Backoff
+from utils.retry import RetrySchedule
 
 logger = logging.getLogger(__name__)
 

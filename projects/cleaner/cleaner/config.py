@@ -22,26 +22,24 @@ from cleaner.service import CleanerConfig
 from cleaner.tracking import TrackingConfig
 from cleaner.writer import WriterConfig
 from utils.config import companion_values
-from utils.contracts import check_output_rate, check_window_fits_scheme
+from utils.contracts import check_output_rate
+from utils.contracts import check_window_fits_scheme
 from utils.errors import ConfigError
-from utils.fields import (
-    BandFields,
-    ChannelFields,
-    PreprocessFields,
-    ProjectFields,
-    StreamFields,
-    documented,
-)
+from utils.fields import BandFields
+from utils.fields import ChannelFields
+from utils.fields import PreprocessFields
+from utils.fields import ProjectFields
+from utils.fields import StreamFields
+from utils.fields import documented
 from utils.follower import StreamConfig
-from utils.inference import SIZE_MULTIPLE, Scheme
-from utils.settings import (
-    check_rules,
-    check_sub_configs,
-    convert_fields,
-    port_rule,
-    sub_config,
-    subband_rules,
-)
+from utils.inference import SIZE_MULTIPLE
+from utils.inference import Scheme
+from utils.settings import check_rules
+from utils.settings import check_sub_configs
+from utils.settings import convert_fields
+from utils.settings import port_rule
+from utils.settings import sub_config
+from utils.settings import subband_rules
 
 # the exporter's settings of the same profile (run.sh: one file, one
 # profile for every service): their keys -> fields of utils.inference.Scheme

@@ -64,7 +64,10 @@ from typing import Generic, Protocol, TypeVar
 import numpy as np
 
 from utils.errors import ConfigError
-from utils.signal import Subbands, extrapolate, psd, subbands_of
+from utils.signal import Subbands
+from utils.signal import extrapolate
+from utils.signal import psd
+from utils.signal import subbands_of
 from utils.taper import hann_edge
 
 logger = logging.getLogger(__name__)

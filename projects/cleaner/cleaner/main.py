@@ -15,12 +15,14 @@ import sys
 import threading
 from typing import List, Optional
 
-from cleaner.config import CleanerSettings, exporter_scheme
+from cleaner.config import CleanerSettings
+from cleaner.config import exporter_scheme
 from cleaner.service import build
 from utils.errors import ConfigError
 from utils.metrics import MetricsServer
 from utils.signals import stop_on_signals
-from utils.startup import CANNOT_START, configure_service
+from utils.startup import CANNOT_START
+from utils.startup import configure_service
 
 logger = logging.getLogger("cleaner")
 

@@ -28,19 +28,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cleaner.cleaning import WindowConfig, clean_second
-from cleaner.frames import CleanedSecond, OutputFrame, to_frame, version_tag
+from cleaner.cleaning import WindowConfig
+from cleaner.cleaning import clean_second
+from cleaner.frames import CleanedSecond
+from cleaner.frames import OutputFrame
+from cleaner.frames import to_frame
+from cleaner.frames import version_tag
 from cleaner.gate import OutDqGate
-from cleaner.postprocess import FilterConfig, StreamingFilter
+from cleaner.postprocess import FilterConfig
+from cleaner.postprocess import StreamingFilter
 from cleaner.prediction import Predictor
-from cleaner.tracking import (
-    GainTracker,
-    TrackingConfig,
-    follow_promotion,
-    near_drop,
-)
-from utils.follower import FrameFollower, StreamConfig
-from utils.stream import Preprocessor, Second
+from cleaner.tracking import GainTracker
+from cleaner.tracking import TrackingConfig
+from cleaner.tracking import follow_promotion
+from cleaner.tracking import near_drop
+from utils.follower import FrameFollower
+from utils.follower import StreamConfig
+from utils.stream import Preprocessor
+from utils.stream import Second
 
 
 @dataclass(frozen=True)

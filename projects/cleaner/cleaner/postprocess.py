@@ -33,7 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from utils.errors import ConfigError
-from utils.signal import bandpass, extrapolate
+from utils.signal import bandpass
+from utils.signal import extrapolate
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.channels import OutputChannels, State
+from utils.channels import OutputChannels
+from utils.channels import State
 from utils.errors import FrameError
 from utils.follower import list_gps
 from utils.gpstime import gps_now

@@ -10,19 +10,28 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from cleaner.cleaning import SecondCleaner, WindowConfig
-from cleaner.client import ClientConfig, PipelineClient
-from cleaner.gate import GateConfig, OutDqGate
-from cleaner.postprocess import FilterConfig, StreamingFilter
+from cleaner.cleaning import SecondCleaner
+from cleaner.cleaning import WindowConfig
+from cleaner.client import ClientConfig
+from cleaner.client import PipelineClient
+from cleaner.gate import GateConfig
+from cleaner.gate import OutDqGate
+from cleaner.postprocess import FilterConfig
+from cleaner.postprocess import StreamingFilter
 from cleaner.restart import resume_point
 from cleaner.stream import CleanerStream
 from cleaner.tracking import TrackingConfig
-from cleaner.writer import FrameWriter, WriterConfig
+from cleaner.writer import FrameWriter
+from cleaner.writer import WriterConfig
 from utils.errors import FrameError
-from utils.follower import FrameFollower, StreamConfig, list_gps
+from utils.follower import FrameFollower
+from utils.follower import StreamConfig
+from utils.follower import list_gps
 from utils.gwf import read_frame
-from utils.names import strain_name, witness_name
-from utils.stream import PreprocessConfig, Preprocessor
+from utils.names import strain_name
+from utils.names import witness_name
+from utils.stream import PreprocessConfig
+from utils.stream import Preprocessor
 from utils.waiting import wait_for
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,8 @@ import threading
 
 from cleaner.cleaning import SecondCleaner
 from cleaner.frames import OutputFrame
-from cleaner.metrics import CleanerMetrics, LatencyLog
+from cleaner.metrics import CleanerMetrics
+from cleaner.metrics import LatencyLog
 from cleaner.restart import GateEnd
 from cleaner.writer import FrameWriter
 from utils.channels import State

@@ -30,12 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from cleaner.frames import OutputFrame
-from utils.channels import (
-    STATE_RATE,
-    STRAIN_RATE,
-    VERSION_RATE,
-    OutputChannels,
-)
+from utils.channels import STATE_RATE
+from utils.channels import STRAIN_RATE
+from utils.channels import VERSION_RATE
+from utils.channels import OutputChannels
 from utils.gwf import write_frame
 from utils.names import cleaned_name
 

@@ -6,7 +6,9 @@ whose one home is ``[tool.typeo.scripts.cleaner]``.
 """
 
 from cleaner.config import CleanerSettings
-from utils.settings_checks import ENVIRON, PYPROJECT, settings_loader
+from utils.settings_checks import ENVIRON
+from utils.settings_checks import PYPROJECT
+from utils.settings_checks import settings_loader
 
 __all__ = ["ENVIRON", "PYPROJECT", "SETTINGS", "load_settings"]
 # ``load_settings(section="cleaner", *flags, path=PYPROJECT, **values)``

@@ -7,9 +7,13 @@ import logging
 
 import numpy as np
 import pytest
-from simdata import CANARY_GAIN, EDGE_LENGTH, GPS, fit_coefficients
+from simdata import CANARY_GAIN
+from simdata import EDGE_LENGTH
+from simdata import GPS
+from simdata import fit_coefficients
 from simdata import simulation_config as make_config
-from triton_server import TritonServer, write_repository
+from triton_server import TritonServer
+from triton_server import write_repository
 
 from utils.simulation import Simulator
 from utils.testing import TRITON_SERVE

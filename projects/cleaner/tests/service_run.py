@@ -8,14 +8,18 @@ from typing import Callable
 
 import numpy as np
 from configs import SETTINGS
-from simdata import GPS, IFO, Feeder
+from simdata import GPS
+from simdata import IFO
+from simdata import Feeder
 
-from cleaner.service import CleanerConfig, build
+from cleaner.service import CleanerConfig
+from cleaner.service import build
 from cleaner.stream import CleanerStream
 from utils.channels import OutputChannels
 from utils.follower import list_gps
 from utils.gwf import read_frame
-from utils.names import cleaned_name, strain_name
+from utils.names import cleaned_name
+from utils.names import strain_name
 from utils.simulation import Simulator
 
 CHANNELS = OutputChannels(IFO)

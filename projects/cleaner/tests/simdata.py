@@ -13,8 +13,12 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from cleaner.prediction import Prediction
-from utils.signal import band_power, bandpass
-from utils.simulation import Fault, SimulationConfig, Simulator, read_truth
+from utils.signal import band_power
+from utils.signal import bandpass
+from utils.simulation import Fault
+from utils.simulation import SimulationConfig
+from utils.simulation import Simulator
+from utils.simulation import read_truth
 from utils.testing import simulated_stretch
 
 sys.path.insert(0, str(Path(__file__).parent / "regression_model"))

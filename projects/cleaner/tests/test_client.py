@@ -8,7 +8,9 @@ from dataclasses import replace
 
 import numpy as np
 from configs import SETTINGS
-from simdata import GPS, LocalModel, resampled
+from simdata import GPS
+from simdata import LocalModel
+from simdata import resampled
 
 from cleaner.client import PipelineClient
 from utils.testing import free_port

@@ -6,11 +6,15 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from configs import ENVIRON, PYPROJECT, SETTINGS, load_settings
+from configs import ENVIRON
+from configs import PYPROJECT
+from configs import SETTINGS
+from configs import load_settings
 
 from cleaner.cleaning import WindowConfig
 from cleaner.client import ClientConfig
-from cleaner.config import CleanerSettings, exporter_scheme
+from cleaner.config import CleanerSettings
+from cleaner.config import exporter_scheme
 from cleaner.gate import GateConfig
 from cleaner.postprocess import FilterConfig
 from cleaner.writer import WriterConfig
@@ -19,7 +23,8 @@ from utils.contracts import check_window_fits_scheme
 from utils.errors import ConfigError
 from utils.inference import Scheme
 from utils.stream import PreprocessConfig
-from utils.testing import run_script, service_environ
+from utils.testing import run_script
+from utils.testing import service_environ
 
 # each sub-config -> its values with no key in [cleaner], whose one home
 # is the component (fields named otherwise than their setting, hysteresis

@@ -2,17 +2,25 @@
 (with a Hann taper over the written second) on bad cleaning or a missing
 production model, and is the raw strain, bitwise, while closed."""
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from configs import SETTINGS
 from scipy.signal import hilbert
-from simdata import BAND, GPS, RATE, resampled
+from simdata import BAND
+from simdata import GPS
+from simdata import RATE
+from simdata import resampled
 
-from cleaner.gate import FILLING, NO_MODEL, OPENING, OutDqGate
+from cleaner.gate import FILLING
+from cleaner.gate import NO_MODEL
+from cleaner.gate import OPENING
+from cleaner.gate import OutDqGate
 from utils.errors import ConfigError
-from utils.signal import asd_ratio, bandpass
+from utils.signal import asd_ratio
+from utils.signal import bandpass
 
 DURATION = 40  # s
 GATE = SETTINGS.gate_config()  # the repository's [cleaner] gate

@@ -5,11 +5,14 @@ import signal
 import subprocess
 import urllib.request
 
-from simdata import GPS, Feeder
+from simdata import GPS
+from simdata import Feeder
 from triton_server import ROOT
 
 from utils.follower import list_gps
-from utils.testing import free_port, running_script, service_environ
+from utils.testing import free_port
+from utils.testing import running_script
+from utils.testing import service_environ
 from utils.waiting import wait_for
 
 

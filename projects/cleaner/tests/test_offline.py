@@ -13,12 +13,16 @@ noise (PRODUCTION - RAW of the offline result).
 
 import numpy as np
 import pytest
-from service_run import CHANNELS, read_carousel, run_service, service_config
+from service_run import CHANNELS
+from service_run import read_carousel
+from service_run import run_service
+from service_run import service_config
 from simdata import GPS
 
 from cleaner.client import PipelineClient
 from cleaner.gate import OutDqGate
-from cleaner.offline import clean_stretch, read_stretch
+from cleaner.offline import clean_stretch
+from cleaner.offline import read_stretch
 from cleaner.service import make_preprocessor
 from utils.simulation import Fault
 

@@ -5,13 +5,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from configs import SETTINGS
-from simdata import BAND, GPS, RATE, LocalModel, resampled
+from simdata import BAND
+from simdata import GPS
+from simdata import RATE
+from simdata import LocalModel
+from simdata import resampled
 
-from cleaner.postprocess import (
-    FilterConfig,
-    PredictionHistory,
-    StreamingFilter,
-)
+from cleaner.postprocess import FilterConfig
+from cleaner.postprocess import PredictionHistory
+from cleaner.postprocess import StreamingFilter
 from utils.errors import ConfigError
 from utils.signal import bandpass
 from utils.subtraction import subtract

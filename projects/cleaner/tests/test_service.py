@@ -7,20 +7,25 @@ import logging
 import threading
 
 import numpy as np
-from service_run import (
-    CHANNELS,
-    SPEED,
-    read_carousel,
-    run_service,
-    series,
-    service_config,
-)
-from simdata import BAND, GPS, IFO, RATE, removed_fraction, truth_4096
+from service_run import CHANNELS
+from service_run import SPEED
+from service_run import read_carousel
+from service_run import run_service
+from service_run import series
+from service_run import service_config
+from simdata import BAND
+from simdata import GPS
+from simdata import IFO
+from simdata import RATE
+from simdata import removed_fraction
+from simdata import truth_4096
 
-from cleaner.restart import Start, resume_point
+from cleaner.restart import Start
+from cleaner.restart import resume_point
 from utils.channels import State
 from utils.gpstime import gps_now
-from utils.names import cleaned_name, strain_name
+from utils.names import cleaned_name
+from utils.names import strain_name
 from utils.signal import psd
 from utils.simulation import Fault
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from configs import SETTINGS
 
-from cleaner.tracking import GainTracker, follow_promotion
+from cleaner.tracking import GainTracker
+from cleaner.tracking import follow_promotion
 from utils.errors import ConfigError
 from utils.signal import bandpass
 

@@ -8,8 +8,10 @@ import numpy as np
 
 from cleaner.frames import OutputFrame
 from cleaner.restart import gate_end
-from cleaner.writer import FrameWriter, WriterConfig
-from utils.channels import OutputChannels, State
+from cleaner.writer import FrameWriter
+from cleaner.writer import WriterConfig
+from utils.channels import OutputChannels
+from utils.channels import State
 from utils.gwf import read_frame
 
 BACKLOG = 300  # frames held back at most: a bound these tests stay under

@@ -15,7 +15,8 @@ import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from utils.atomic import write_text
-from utils.testing import free_port, start_tritonserver
+from utils.testing import free_port
+from utils.testing import start_tritonserver
 from utils.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]

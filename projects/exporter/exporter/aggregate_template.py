@@ -16,7 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from utils.inference import noise_of_output
-from utils.runners import config_parameters, respond, scheme_from_parameters
+from utils.runners import config_parameters
+from utils.runners import respond
+from utils.runners import scheme_from_parameters
 
 try:  # only inside Triton
     import triton_python_backend_utils as pb_utils

@@ -19,12 +19,17 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask
+from flask import Response
+from flask import jsonify
+from flask import request
 from werkzeug.exceptions import HTTPException
 
 from exporter import validation
-from exporter.errors import NotFound, status_of
-from exporter.service import AppConfig, ExporterService
+from exporter.errors import NotFound
+from exporter.errors import status_of
+from exporter.service import AppConfig
+from exporter.service import ExporterService
 from utils.errors import DeepCleanError
 
 logger = logging.getLogger(__name__)

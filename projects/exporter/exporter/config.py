@@ -20,24 +20,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Literal, Mapping
 
-from exporter.export_process import BACKENDS, ExportConfig
+from exporter.export_process import BACKENDS
+from exporter.export_process import ExportConfig
 from exporter.layout import ServingConfig
 from exporter.repository import RepositoryConfig
 from exporter.server import ServerConfig
 from exporter.service import AppConfig
 from exporter.triton import TritonConfig
 from utils.config import companion_values
-from utils.contracts import check_window_fits_batch, check_window_fits_scheme
+from utils.contracts import check_window_fits_batch
+from utils.contracts import check_window_fits_scheme
 from utils.errors import ConfigError
-from utils.fields import ProjectFields, documented
+from utils.fields import ProjectFields
+from utils.fields import documented
 from utils.inference import Scheme
-from utils.settings import (
-    check_rules,
-    check_sub_configs,
-    convert_fields,
-    port_rule,
-    sub_config,
-)
+from utils.settings import check_rules
+from utils.settings import check_sub_configs
+from utils.settings import convert_fields
+from utils.settings import port_rule
+from utils.settings import sub_config
 
 SCHEMES = ("window", "kernels")
 # the cleaner's settings of the same profile (run.sh: one file, one profile

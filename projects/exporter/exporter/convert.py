@@ -25,10 +25,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from exporter import model_template, tensorrt_plan
-from exporter.export_process import EXIT_REFUSED, RESULT_FILE, ExportConfig
+from exporter import model_template
+from exporter import tensorrt_plan
+from exporter.export_process import EXIT_REFUSED
+from exporter.export_process import RESULT_FILE
+from exporter.export_process import ExportConfig
 from utils.atomic import write_text
-from utils.errors import DeepCleanError, ModelError, VerificationError
+from utils.errors import DeepCleanError
+from utils.errors import ModelError
+from utils.errors import VerificationError
 from utils.inference import SIZE_MULTIPLE
 from utils.nn.architecture import DeepClean
 from utils.nn.checkpoint import load_model

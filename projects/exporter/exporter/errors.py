@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import math
 
-from utils.errors import (
-    ConfigError,
-    DeepCleanError,
-    ModelError,
-    ServiceError,
-    VerificationError,
-)
+from utils.errors import ConfigError
+from utils.errors import DeepCleanError
+from utils.errors import ModelError
+from utils.errors import ServiceError
+from utils.errors import VerificationError
 from utils.settings import require
 
 

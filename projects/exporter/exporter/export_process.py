@@ -13,12 +13,15 @@ import json
 import math
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
+from dataclasses import dataclass
 from pathlib import Path
 
-from exporter.errors import require_counts, require_positive
+from exporter.errors import require_counts
+from exporter.errors import require_positive
 from exporter.tensorrt_plan import PlanProfile
-from utils.errors import ModelError, VerificationError
+from utils.errors import ModelError
+from utils.errors import VerificationError
 from utils.settings import require
 
 RESULT_FILE = "conversion.json"

@@ -28,15 +28,19 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Callable
 
 from exporter.errors import TooManyJobs
 from exporter.metrics import ExporterMetrics
 from utils.atomic import write_text
-from utils.errors import DeepCleanError, ServiceError
-from utils.retry import Backoff, retry
+from utils.errors import DeepCleanError
+from utils.errors import ServiceError
+from utils.retry import Backoff
+from utils.retry import retry
 from utils.worker import JobWorker
 
 logger = logging.getLogger(__name__)

@@ -17,13 +17,12 @@ import json
 
 import numpy as np
 
-from utils.inference import Scheme, network_input
-from utils.runners import (
-    check_witness,
-    config_parameters,
-    respond,
-    scheme_from_parameters,
-)
+from utils.inference import Scheme
+from utils.inference import network_input
+from utils.runners import check_witness
+from utils.runners import config_parameters
+from utils.runners import respond
+from utils.runners import scheme_from_parameters
 
 try:  # only inside Triton
     import triton_python_backend_utils as pb_utils

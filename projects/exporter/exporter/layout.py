@@ -32,15 +32,14 @@ from tritonclient.grpc import model_config_pb2 as mc
 from exporter.errors import require_counts
 from exporter.tensorrt_plan import PlanProfile
 from utils.inference import Scheme
-from utils.pipeline import (
-    BRANCHES,
-    CANARY,
-    PIPELINE_NAME,
-    PRODUCTION,
-    WITNESS,
-    version_output,
-)
-from utils.runners import INPUT_NAME, OUTPUT_NAME
+from utils.pipeline import BRANCHES
+from utils.pipeline import CANARY
+from utils.pipeline import PIPELINE_NAME
+from utils.pipeline import PRODUCTION
+from utils.pipeline import WITNESS
+from utils.pipeline import version_output
+from utils.runners import INPUT_NAME
+from utils.runners import OUTPUT_NAME
 
 MODEL_NAME = "deepclean"
 NULL_MODEL_NAME = "deepclean-null"

@@ -16,13 +16,17 @@ import sys
 import threading
 from typing import List, Optional
 
-from exporter.app import create_app, service_of
-from exporter.config import ExporterSettings, cleaner_window
-from exporter.server import create_server, serve_until
+from exporter.app import create_app
+from exporter.app import service_of
+from exporter.config import ExporterSettings
+from exporter.config import cleaner_window
+from exporter.server import create_server
+from exporter.server import serve_until
 from utils.errors import ConfigError
 from utils.metrics import MetricsServer
 from utils.signals import stop_on_signals
-from utils.startup import CANNOT_START, configure_service
+from utils.startup import CANNOT_START
+from utils.startup import configure_service
 
 logger = logging.getLogger("exporter")
 TOKEN_VARIABLE = "DEEPCLEAN_API_TOKEN"

@@ -23,7 +23,8 @@ import logging
 import shutil
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime
+from datetime import timezone
 from pathlib import Path
 
 from exporter import export_process
@@ -31,9 +32,11 @@ from exporter.errors import NotFound
 from exporter.export_process import ExportConfig
 from exporter.layout import PIPELINE_NAME
 from exporter.metrics import ExporterMetrics
-from exporter.repository import ModelRepository, RepositoryState
+from exporter.repository import ModelRepository
+from exporter.repository import RepositoryState
 from exporter.triton import TritonControl
-from utils.errors import ModelError, ServiceError
+from utils.errors import ModelError
+from utils.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 RECONCILE_LOCK_TIMEOUT = 1.0  # s; a busy repository is checked next time

@@ -3,7 +3,10 @@ instance (``main`` serves it with :class:`utils.metrics.MetricsServer`)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
+from prometheus_client import Counter
+from prometheus_client import Gauge
+from prometheus_client import Histogram
 
 
 class ExporterMetrics:

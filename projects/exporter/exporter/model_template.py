@@ -27,11 +27,15 @@ from typing import Callable
 import numpy as np
 
 from utils.inference import predict
+from utils.runners import check_witness  # shared with the reprocessing workers
 from utils.runners import (  # shared with the reprocessing workers
-    check_witness,
     config_parameters,
+)
+from utils.runners import (  # shared with the reprocessing workers
     make_onnx_runner,
-    respond,
+)
+from utils.runners import respond  # shared with the reprocessing workers
+from utils.runners import (  # shared with the reprocessing workers
     scheme_from_parameters,
 )
 

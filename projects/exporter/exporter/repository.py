@@ -35,27 +35,27 @@ import logging
 import os
 import shutil
 import uuid
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
 from pathlib import Path
 
-from exporter import (
-    aggregate_template,
-    kernels_template,
-    layout,
-    model_template,
-    null_template,
-)
+from exporter import aggregate_template
+from exporter import kernels_template
+from exporter import layout
+from exporter import model_template
+from exporter import null_template
 from exporter.errors import require_positive
-from exporter.layout import (
-    AGGREGATE_MODEL_NAME,
-    KERNELS_MODEL_NAME,
-    MODEL_NAME,
-    NULL_MODEL_NAME,
-    PIPELINE_NAME,
-    ServingConfig,
-)
+from exporter.layout import AGGREGATE_MODEL_NAME
+from exporter.layout import KERNELS_MODEL_NAME
+from exporter.layout import MODEL_NAME
+from exporter.layout import NULL_MODEL_NAME
+from exporter.layout import PIPELINE_NAME
+from exporter.layout import ServingConfig
 from exporter.lock import RepositoryLock
-from utils.atomic import write_json, write_text
+from utils.atomic import write_json
+from utils.atomic import write_text
 from utils.errors import ModelError
 from utils.settings import require
 

@@ -11,22 +11,23 @@ the pipeline).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Callable
 
 from exporter.export_process import ExportConfig
 from exporter.jobs import JobQueue
-from exporter.layout import PIPELINE_NAME, ServingConfig
+from exporter.layout import PIPELINE_NAME
+from exporter.layout import ServingConfig
 from exporter.manager import VersionManager
 from exporter.metrics import ExporterMetrics
-from exporter.repository import (
-    JOBS_FILE,
-    ModelRepository,
-    RepositoryConfig,
-    RepositoryState,
-)
-from exporter.triton import TritonConfig, TritonControl
+from exporter.repository import JOBS_FILE
+from exporter.repository import ModelRepository
+from exporter.repository import RepositoryConfig
+from exporter.repository import RepositoryState
+from exporter.triton import TritonConfig
+from exporter.triton import TritonControl
 from utils.errors import DeepCleanError
 from utils.retry import Backoff
 from utils.runs import train_dir

@@ -24,7 +24,8 @@ import numpy as np
 from utils.atomic import write_bytes
 from utils.errors import ModelError
 from utils.inference import SIZE_MULTIPLE
-from utils.runners import INPUT_NAME, OUTPUT_NAME
+from utils.runners import INPUT_NAME
+from utils.runners import OUTPUT_NAME
 from utils.settings import require
 
 logger = logging.getLogger(__name__)

@@ -14,15 +14,14 @@ from pathlib import Path
 
 from flask import Request
 
-from exporter.errors import (
-    BadRequest,
-    Conflict,
-    NotFound,
-    PayloadTooLarge,
-    Unauthorized,
-    UnsupportedMedia,
-)
-from utils.runs import DONE_FILE, parse_run_name
+from exporter.errors import BadRequest
+from exporter.errors import Conflict
+from exporter.errors import NotFound
+from exporter.errors import PayloadTooLarge
+from exporter.errors import Unauthorized
+from exporter.errors import UnsupportedMedia
+from utils.runs import DONE_FILE
+from utils.runs import parse_run_name
 
 MAX_REASON_LENGTH = 500  # characters of a promotion's reason
 MAX_VERSION = 2**31 - 1  # Triton version numbers are int64; be modest

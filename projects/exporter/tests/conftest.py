@@ -15,7 +15,8 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -26,14 +27,20 @@ import tritonclient.http as triton_http
 from exporter_settings import SETTINGS
 from scipy.signal import resample_poly
 
-from exporter.app import create_app, service_of
+from exporter.app import create_app
+from exporter.app import service_of
 from exporter.repository import JOBS_FILE
 from exporter.service import AppConfig
 from utils.nn.architecture import DeepClean
-from utils.nn.checkpoint import ModelMeta, save_model
-from utils.runs import DONE_FILE, VERIFY_FILE, run_name
-from utils.simulation import SimulationConfig, Simulator
-from utils.testing import free_port, start_tritonserver
+from utils.nn.checkpoint import ModelMeta
+from utils.nn.checkpoint import save_model
+from utils.runs import DONE_FILE
+from utils.runs import VERIFY_FILE
+from utils.runs import run_name
+from utils.simulation import SimulationConfig
+from utils.simulation import Simulator
+from utils.testing import free_port
+from utils.testing import start_tritonserver
 from utils.waiting import wait_for
 
 SAMPLE_RATE = 4096  # Hz

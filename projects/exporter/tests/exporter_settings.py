@@ -7,7 +7,9 @@ they test, with ``dataclasses.replace`` or :meth:`ExporterSettings
 """
 
 from exporter.config import ExporterSettings
-from utils.settings_checks import ENVIRON, PYPROJECT, settings_loader
+from utils.settings_checks import ENVIRON
+from utils.settings_checks import PYPROJECT
+from utils.settings_checks import settings_loader
 
 __all__ = ["ENVIRON", "PYPROJECT", "SETTINGS", "load_settings"]
 # ``load_settings(section="exporter", *flags, path=PYPROJECT, **values)``

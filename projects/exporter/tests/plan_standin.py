@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from utils.runners import INPUT_NAME, OUTPUT_NAME, make_onnx_runner
+from utils.runners import INPUT_NAME
+from utils.runners import OUTPUT_NAME
+from utils.runners import make_onnx_runner
 
 try:  # only inside Triton
     import triton_python_backend_utils as pb_utils

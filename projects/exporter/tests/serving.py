@@ -4,13 +4,18 @@ stream of requests on a thread, and the deployment under test."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 
 import numpy as np
 import tritonclient.grpc as triton_grpc
 
-from conftest import Run, TritonServer, app_config, torch_noise
-from exporter.app import create_app, service_of
+from conftest import Run
+from conftest import TritonServer
+from conftest import app_config
+from conftest import torch_noise
+from exporter.app import create_app
+from exporter.app import service_of
 from exporter.convert import relative_error
 
 # the same bound as the export verification: Triton adds no arithmetic

@@ -11,10 +11,15 @@ import pytest
 import requests
 import waitress
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from conftest import AUTH, TOKEN, app_config, repo_snapshot
+from conftest import AUTH
+from conftest import TOKEN
+from conftest import app_config
+from conftest import repo_snapshot
 from exporter.server import close_server
 
 ROUTES = [

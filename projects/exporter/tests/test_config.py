@@ -5,9 +5,13 @@ bad values and broken contracts fail at start-up naming the setting."""
 import dataclasses
 
 import pytest
-from exporter_settings import ENVIRON, PYPROJECT, SETTINGS, load_settings
+from exporter_settings import ENVIRON
+from exporter_settings import PYPROJECT
+from exporter_settings import SETTINGS
+from exporter_settings import load_settings
 
-from exporter.config import ExporterSettings, cleaner_window
+from exporter.config import ExporterSettings
+from exporter.config import cleaner_window
 from exporter.export_process import ExportConfig
 from exporter.layout import ServingConfig
 from exporter.repository import RepositoryConfig
@@ -16,7 +20,8 @@ from exporter.service import AppConfig
 from exporter.triton import TritonConfig
 from utils import settings_checks as checks
 from utils.errors import ConfigError
-from utils.testing import run_script, service_environ
+from utils.testing import run_script
+from utils.testing import service_environ
 
 # each sub-config -> its values with no key in [exporter], whose one home
 # is the component (fields named otherwise than their setting, timeout <-

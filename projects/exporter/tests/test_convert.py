@@ -10,14 +10,21 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from exporter_settings import SETTINGS, load_settings
+from exporter_settings import SETTINGS
+from exporter_settings import load_settings
 from onnx import numpy_helper
 
-from conftest import make_run, simulated_witness, torch_noise
-from exporter import convert, export_process, model_template
+from conftest import make_run
+from conftest import simulated_witness
+from conftest import torch_noise
+from exporter import convert
+from exporter import export_process
+from exporter import model_template
 from exporter.export_process import ExportConfig
-from utils.errors import ModelError, VerificationError
-from utils.inference import Scheme, predict
+from utils.errors import ModelError
+from utils.errors import VerificationError
+from utils.inference import Scheme
+from utils.inference import predict
 
 BOUND = 1e-4  # max |ORT - torch| / RMS(torch); float32 round-off is ~1e-6
 

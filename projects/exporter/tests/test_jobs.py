@@ -12,7 +12,8 @@ import threading
 import pytest
 
 from exporter.jobs import JobQueue
-from utils.errors import ModelError, ServiceError
+from utils.errors import ModelError
+from utils.errors import ServiceError
 from utils.retry import Backoff
 from utils.waiting import wait_for
 

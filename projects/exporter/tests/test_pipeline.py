@@ -15,18 +15,21 @@ import numpy as np
 import pytest
 import torch
 from exporter_settings import SETTINGS
-from serving import BOUND, Deployment, Stream, assert_served, infer
+from serving import BOUND
+from serving import Deployment
+from serving import Stream
+from serving import assert_served
+from serving import infer
 
-from conftest import (
-    AUTH,
-    app_config,
-    export_run,
-    make_run,
-    repo_snapshot,
-    simulated_witness,
-    torch_noise,
-)
-from exporter.app import create_app, service_of
+from conftest import AUTH
+from conftest import app_config
+from conftest import export_run
+from conftest import make_run
+from conftest import repo_snapshot
+from conftest import simulated_witness
+from conftest import torch_noise
+from exporter.app import create_app
+from exporter.app import service_of
 from exporter.convert import relative_error
 from utils.inference import predict
 from utils.waiting import wait_for

@@ -12,9 +12,11 @@ import pytest
 from exporter_settings import SETTINGS
 
 from exporter import layout
-from exporter.layout import NULL_MODEL_NAME, PIPELINE_NAME
+from exporter.layout import NULL_MODEL_NAME
+from exporter.layout import PIPELINE_NAME
 from exporter.lock import RepositoryLock
-from exporter.repository import ModelRepository, RepositoryState
+from exporter.repository import ModelRepository
+from exporter.repository import RepositoryState
 from utils.errors import ServiceError
 
 

@@ -21,21 +21,17 @@ import requests
 from exporter_settings import SETTINGS
 
 from conftest import app_config
-from exporter.server import (
-    FD_RESERVE,
-    ServerConfig,
-    close_server,
-    create_server,
-    serve_until,
-)
-from utils.testing import (
-    ensure_open_files,
-    idle_connections,
-    logging_to,
-    raw_get,
-    status_line,
-    still_open,
-)
+from exporter.server import FD_RESERVE
+from exporter.server import ServerConfig
+from exporter.server import close_server
+from exporter.server import create_server
+from exporter.server import serve_until
+from utils.testing import ensure_open_files
+from utils.testing import idle_connections
+from utils.testing import logging_to
+from utils.testing import raw_get
+from utils.testing import status_line
+from utils.testing import still_open
 
 NUM_IDLE = 1000  # idle connections held at once
 HEALTH_DEADLINE = 1.0  # s: /health answers within it while they are held

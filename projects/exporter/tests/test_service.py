@@ -16,15 +16,14 @@ import pytest
 import requests
 import toml
 
-from conftest import (
-    AUTH,
-    TOKEN,
-    TritonServer,
-    app_config,
-    export_run,
-    make_run,
-)
-from exporter.triton import TritonConfig, TritonControl
+from conftest import AUTH
+from conftest import TOKEN
+from conftest import TritonServer
+from conftest import app_config
+from conftest import export_run
+from conftest import make_run
+from exporter.triton import TritonConfig
+from exporter.triton import TritonControl
 from utils.errors import ServiceError
 from utils.testing import free_port
 from utils.waiting import wait_for

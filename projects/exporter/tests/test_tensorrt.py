@@ -20,20 +20,35 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from exporter_settings import ENVIRON, PYPROJECT, SETTINGS, load_settings
+from exporter_settings import ENVIRON
+from exporter_settings import PYPROJECT
+from exporter_settings import SETTINGS
+from exporter_settings import load_settings
 from google.protobuf import text_format
-from serving import BOUND, Stream, infer
+from serving import BOUND
+from serving import Stream
+from serving import infer
 from tritonclient.grpc import model_config_pb2 as mc
 from tritonclient.utils import InferenceServerException
 
-from conftest import AUTH, app_config, export_run, make_run, simulated_witness
-from exporter import convert, export_process, layout
-from exporter.app import create_app, service_of
+from conftest import AUTH
+from conftest import app_config
+from conftest import export_run
+from conftest import make_run
+from conftest import simulated_witness
+from exporter import convert
+from exporter import export_process
+from exporter import layout
+from exporter.app import create_app
+from exporter.app import service_of
 from exporter.config import cleaner_window
-from exporter.layout import AGGREGATE_MODEL_NAME, KERNELS_MODEL_NAME
-from exporter.repository import ModelRepository, RepositoryState
+from exporter.layout import AGGREGATE_MODEL_NAME
+from exporter.layout import KERNELS_MODEL_NAME
+from exporter.repository import ModelRepository
+from exporter.repository import RepositoryState
 from utils.errors import ConfigError
-from utils.inference import kernel_starts, predict
+from utils.inference import kernel_starts
+from utils.inference import predict
 from utils.waiting import wait_for
 
 PRODUCTION = load_settings("exporter-production")

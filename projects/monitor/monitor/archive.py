@@ -32,9 +32,11 @@ import numpy as np
 from monitor.carousel import Carousel
 from utils.channels import OutputChannels
 from utils.errors import FrameError
-from utils.gwf import read_frame, write_frame
+from utils.gwf import read_frame
+from utils.gwf import write_frame
 from utils.names import cleaned_name
-from utils.retry import Backoff, RetrySchedule
+from utils.retry import Backoff
+from utils.retry import RetrySchedule
 
 logger = logging.getLogger(__name__)
 

@@ -36,9 +36,12 @@ from typing import Collection
 
 from monitor.archived import ArchivedIndex
 from utils import names
-from utils.atomic import atomic_path, remove_stale_temporaries
+from utils.atomic import atomic_path
+from utils.atomic import remove_stale_temporaries
 from utils.errors import ConfigError
-from utils.names import cleaned_description, cleaned_name, site_of
+from utils.names import cleaned_description
+from utils.names import cleaned_name
+from utils.names import site_of
 
 logger = logging.getLogger(__name__)
 

@@ -23,16 +23,15 @@ from monitor.watch import WatchConfig
 from utils.channels import STRAIN_RATE
 from utils.contracts import check_output_band
 from utils.errors import ConfigError
-from utils.fields import ProjectFields, documented
+from utils.fields import ProjectFields
+from utils.fields import documented
 from utils.names import site_of
-from utils.settings import (
-    check_rules,
-    check_sub_configs,
-    convert_fields,
-    port_rule,
-    sub_config,
-    subband_rules,
-)
+from utils.settings import check_rules
+from utils.settings import check_sub_configs
+from utils.settings import convert_fields
+from utils.settings import port_rule
+from utils.settings import sub_config
+from utils.settings import subband_rules
 
 RANGE_LENGTH = 32  # s of data per inspiral-range point (at most psd_length)
 
@@ -305,12 +304,7 @@ class MonitorSettings(ProjectFields):
         )
 
     def carousel_config(self) -> CarouselConfig:
-        return sub_config(
-            CarouselConfig,
-            self,
-            carousel_dir=self.carousel_dir,
-            spool_dir=self.spool_dir,
-        )
+        return sub_config(CarouselConfig, self)
 
     def archive_config(self) -> ArchiveConfig:
         return sub_config(ArchiveConfig, self, prefix="archive_")

@@ -13,10 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.channels import STATE_RATE, STRAIN_RATE, OutputChannels, State
+from utils.channels import STATE_RATE
+from utils.channels import STRAIN_RATE
+from utils.channels import OutputChannels
+from utils.channels import State
 from utils.errors import BadData
 from utils.gpstime import unix_to_gps
-from utils.gwf import check_span, read_frame
+from utils.gwf import check_span
+from utils.gwf import read_frame
 
 
 @dataclass(frozen=True)

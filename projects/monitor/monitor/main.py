@@ -21,7 +21,8 @@ from monitor.config import MonitorSettings
 from monitor.monitor import Monitor
 from utils.errors import ConfigError
 from utils.signals import stop_on_signals
-from utils.startup import CANNOT_START, configure_service
+from utils.startup import CANNOT_START
+from utils.startup import configure_service
 
 logger = logging.getLogger("monitor")
 TOKEN_VARIABLE = "DEEPCLEAN_API_TOKEN"

@@ -25,21 +25,29 @@ from typing import Callable
 
 from monitor.archive import Archiver
 from monitor.archived import ArchivedIndex
-from monitor.carousel import Carousel, Listing
+from monitor.carousel import Carousel
+from monitor.carousel import Listing
 from monitor.config import MonitorConfig
-from monitor.frames import SecondData, read_second
+from monitor.frames import SecondData
+from monitor.frames import read_second
 from monitor.history import History
 from monitor.metrics import MonitorMetrics
-from monitor.promotion import ExporterClient, Promoter
-from monitor.sequencer import Sequencer, Step
+from monitor.promotion import ExporterClient
+from monitor.promotion import Promoter
+from monitor.sequencer import Sequencer
+from monitor.sequencer import Step
 from monitor.server import StatusServer
 from monitor.state import StateStore
-from monitor.status import Snapshot, StatusPage
-from monitor.validation import COLLECTING, CanaryValidator
+from monitor.status import Snapshot
+from monitor.status import StatusPage
+from monitor.validation import COLLECTING
+from monitor.validation import CanaryValidator
 from monitor.watch import ProductionWatch
 from utils.channels import OutputChannels
-from utils.errors import FrameError, ServiceError
-from utils.names import cleaned_description, cleaned_name
+from utils.errors import FrameError
+from utils.errors import ServiceError
+from utils.names import cleaned_description
+from utils.names import cleaned_name
 from utils.train_request import write_request
 from utils.worker import Worker
 

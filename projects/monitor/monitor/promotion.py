@@ -22,8 +22,10 @@ from typing import Iterable
 
 import requests
 
-from utils.errors import ConfigError, ServiceError
-from utils.retry import Backoff, RetrySchedule
+from utils.errors import ConfigError
+from utils.errors import ServiceError
+from utils.retry import Backoff
+from utils.retry import RetrySchedule
 
 logger = logging.getLogger(__name__)
 

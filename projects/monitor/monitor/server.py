@@ -13,16 +13,15 @@ import functools
 import logging
 import urllib.parse
 from http import HTTPStatus
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import BinaryIO
 
-from utils.httpd import (
-    REQUEST_TIMEOUT,
-    BoundedHandlerMixin,
-    BoundedServerMixin,
-    ServingThread,
-)
+from utils.httpd import REQUEST_TIMEOUT
+from utils.httpd import BoundedHandlerMixin
+from utils.httpd import BoundedServerMixin
+from utils.httpd import ServingThread
 
 logger = logging.getLogger(__name__)
 MAX_PATH_LENGTH = 1024  # characters of a request path (the page's: < 40)

@@ -10,17 +10,21 @@ from __future__ import annotations
 import html
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 from monitor import plots
 from monitor.history import History
-from monitor.spectra import asd_ratios, band_mean, inspiral_range
+from monitor.spectra import asd_ratios
+from monitor.spectra import band_mean
+from monitor.spectra import inspiral_range
 from monitor.validation import ValidationConfig
 from monitor.watch import OUTSIDE
 from utils.astro import RANGE_FMIN
 from utils.atomic import write_text
-from utils.channels import STRAIN_RATE, OutputChannels
+from utils.channels import STRAIN_RATE
+from utils.channels import OutputChannels
 
 logger = logging.getLogger(__name__)
 

@@ -43,9 +43,11 @@ import numpy as np
 from scipy import signal as sp_signal
 
 from monitor.frames import SecondData
-from utils.channels import OutputChannels, State
+from utils.channels import OutputChannels
+from utils.channels import State
 from utils.errors import ConfigError
-from utils.signal import Subbands, subbands_of
+from utils.signal import Subbands
+from utils.signal import subbands_of
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,10 @@ import random
 
 import numpy as np
 import pytest
-from monitor_helpers import GPS0, FakeExporter, FrameSource, make_config
+from monitor_helpers import GPS0
+from monitor_helpers import FakeExporter
+from monitor_helpers import FrameSource
+from monitor_helpers import make_config
 
 from monitor.monitor import Monitor
 

@@ -16,20 +16,25 @@ import os
 import threading
 import time
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 from scipy.signal import resample_poly
 
-from monitor.config import MonitorConfig, MonitorSettings
+from monitor.config import MonitorConfig
+from monitor.config import MonitorSettings
 from utils import settings_checks
-from utils.channels import STRAIN_RATE, OutputChannels, State
+from utils.channels import STRAIN_RATE
+from utils.channels import OutputChannels
+from utils.channels import State
 from utils.gwf import write_frame
 from utils.names import cleaned_name
 from utils.signal import bandpass
-from utils.simulation import SimulationConfig, Simulator
+from utils.simulation import SimulationConfig
+from utils.simulation import Simulator
 from utils.testing import free_port
 from utils.waiting import wait_for
 

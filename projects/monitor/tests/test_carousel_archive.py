@@ -9,12 +9,17 @@ import time
 from pathlib import Path
 
 import numpy as np
-from monitor_helpers import GPS0, IFO, released, tick_until
+from monitor_helpers import GPS0
+from monitor_helpers import IFO
+from monitor_helpers import released
+from monitor_helpers import tick_until
 
 from monitor.carousel import list_frames
 from utils.channels import OutputChannels
 from utils.gwf import read_frame
-from utils.names import FrameName, cleaned_description, cleaned_name
+from utils.names import FrameName
+from utils.names import cleaned_description
+from utils.names import cleaned_name
 
 CHANNELS = OutputChannels(IFO)
 DESCRIPTION = cleaned_description(IFO)

@@ -5,17 +5,22 @@ every setting, and a bad value fails at start-up naming the setting."""
 from pathlib import Path
 
 import pytest
-from monitor_helpers import ENVIRON, PYPROJECT, TOKEN, load_settings
+from monitor_helpers import ENVIRON
+from monitor_helpers import PYPROJECT
+from monitor_helpers import TOKEN
+from monitor_helpers import load_settings
 
 from monitor.archive import ArchiveConfig
 from monitor.carousel import CarouselConfig
-from monitor.config import LoopConfig, MonitorSettings
+from monitor.config import LoopConfig
+from monitor.config import MonitorSettings
 from monitor.promotion import PromotionConfig
 from monitor.status import StatusConfig
 from monitor.validation import ValidationConfig
 from utils import settings_checks as checks
 from utils.errors import ConfigError
-from utils.testing import run_script, service_environ
+from utils.testing import run_script
+from utils.testing import service_environ
 
 # each sub-config -> its values with no key in [monitor], whose one home
 # is the component (fields named otherwise than their setting, interval <-

@@ -12,9 +12,11 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from monitor_helpers import GPS0, TOKEN
+from monitor_helpers import GPS0
+from monitor_helpers import TOKEN
 
-from utils.testing import free_port, running_script
+from utils.testing import free_port
+from utils.testing import running_script
 from utils.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -7,9 +7,14 @@ from __future__ import annotations
 import time
 
 import pytest
-from monitor_helpers import GPS0, TOKEN, FakeExporter, load_settings
+from monitor_helpers import GPS0
+from monitor_helpers import TOKEN
+from monitor_helpers import FakeExporter
+from monitor_helpers import load_settings
 
-from monitor.promotion import KEPT_PROMOTIONS, ExporterClient, Promoter
+from monitor.promotion import KEPT_PROMOTIONS
+from monitor.promotion import ExporterClient
+from monitor.promotion import Promoter
 
 # the root [monitor] values: 1 s before the first retry, at most 30 s
 CONFIG = load_settings().promotion_config(TOKEN)

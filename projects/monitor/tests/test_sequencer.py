@@ -7,7 +7,8 @@ import time
 
 from monitor_helpers import GPS0
 
-from monitor.sequencer import Sequencer, Step
+from monitor.sequencer import Sequencer
+from monitor.sequencer import Step
 
 
 def test_skipped_second_does_not_stall_the_monitor(

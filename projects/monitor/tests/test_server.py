@@ -11,8 +11,11 @@ from typing import Iterator
 
 import pytest
 
-from monitor.server import MAX_PATH_LENGTH, StatusServer
-from utils.testing import logging_to, raw_get, status_line
+from monitor.server import MAX_PATH_LENGTH
+from monitor.server import StatusServer
+from utils.testing import logging_to
+from utils.testing import raw_get
+from utils.testing import status_line
 
 REQUEST_TIMEOUT = 0.5  # s: short, so that the test takes seconds
 FORGED = "2024-01-01T00:00:00Z monitor INFO monitor: FORGED"

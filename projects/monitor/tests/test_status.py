@@ -18,14 +18,12 @@ import numpy as np
 import pytest
 import requests
 from matplotlib.image import imread
-from monitor_helpers import (
-    GPS0,
-    IFO,
-    FakeExporter,
-    FrameSource,
-    make_config,
-    tick_until,
-)
+from monitor_helpers import GPS0
+from monitor_helpers import IFO
+from monitor_helpers import FakeExporter
+from monitor_helpers import FrameSource
+from monitor_helpers import make_config
+from monitor_helpers import tick_until
 
 from monitor.metrics import PREFIX
 from monitor.monitor import Monitor

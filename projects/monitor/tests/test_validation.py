@@ -9,21 +9,22 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from monitor_helpers import (
-    GOOD_STATE,
-    GPS0,
-    FrameSource,
-    load_settings,
-    make_config,
-    released,
-    tick_until,
-)
-from scipy.signal import hilbert, welch
+from monitor_helpers import GOOD_STATE
+from monitor_helpers import GPS0
+from monitor_helpers import FrameSource
+from monitor_helpers import load_settings
+from monitor_helpers import make_config
+from monitor_helpers import released
+from monitor_helpers import tick_until
+from scipy.signal import hilbert
+from scipy.signal import welch
 
 from monitor.frames import SecondData
 from monitor.monitor import Monitor
-from monitor.validation import KEPT_VERDICTS, CanaryValidator
-from utils.channels import OutputChannels, State
+from monitor.validation import KEPT_VERDICTS
+from monitor.validation import CanaryValidator
+from utils.channels import OutputChannels
+from utils.channels import State
 from utils.signal import bandpass
 
 WINDOW = 10  # s, the window of these tests (make_config)

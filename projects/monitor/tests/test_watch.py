@@ -8,7 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from monitor_helpers import GOOD_STATE, GPS0, make_config, released
+from monitor_helpers import GOOD_STATE
+from monitor_helpers import GPS0
+from monitor_helpers import make_config
+from monitor_helpers import released
 
 from monitor.frames import SecondData
 from monitor.validation import COLLECTING
@@ -16,7 +19,8 @@ from monitor.watch import ProductionWatch
 from utils.channels import State
 from utils.signal import bandpass
 from utils.testing import metric_value
-from utils.train_request import request_path, take_request
+from utils.train_request import request_path
+from utils.train_request import take_request
 
 WINDOW = 10  # s (monitor_helpers.SMALL)
 LIVE = int(GOOD_STATE | State.PRODUCTION_OK)  # cleaned by production too

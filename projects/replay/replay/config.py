@@ -17,16 +17,17 @@ from pathlib import Path
 from typing import Dict, List, Literal, Tuple
 
 from utils.errors import ConfigError
-from utils.fields import ChannelFields, ProjectFields, documented
-from utils.settings import (
-    check_rules,
-    check_sub_configs,
-    convert_fields,
-    port_rule,
-    require,
-    sub_config,
-)
-from utils.simulation import Fault, SimulationConfig
+from utils.fields import ChannelFields
+from utils.fields import ProjectFields
+from utils.fields import documented
+from utils.settings import check_rules
+from utils.settings import check_sub_configs
+from utils.settings import convert_fields
+from utils.settings import port_rule
+from utils.settings import require
+from utils.settings import sub_config
+from utils.simulation import Fault
+from utils.simulation import SimulationConfig
 
 MODES = ("simulate", "replay")
 FAULT_NAMES = {fault.value for fault in Fault}

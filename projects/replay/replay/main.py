@@ -17,13 +17,15 @@ import sys
 import threading
 from typing import List, Optional
 
-from replay.config import ReplaySettings, SimulateConfig
+from replay.config import ReplaySettings
+from replay.config import SimulateConfig
 from replay.metrics import SourceMetrics
 from replay.playback import Playback
 from replay.simulate import SimulationSource
 from utils.errors import ConfigError
 from utils.signals import stop_on_signals
-from utils.startup import CANNOT_START, configure_service
+from utils.startup import CANNOT_START
+from utils.startup import configure_service
 
 logger = logging.getLogger("replay")
 

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from replay.pruning import Pruner
-from utils.gpstime import gps_now, gps_to_unix
+from utils.gpstime import gps_now
+from utils.gpstime import gps_to_unix
 
 if TYPE_CHECKING:
-    from replay.config import PlaybackConfig, SimulateConfig
+    from replay.config import PlaybackConfig
+    from replay.config import SimulateConfig
     from replay.metrics import SourceMetrics
 
 logger = logging.getLogger(__name__)

@@ -18,11 +18,17 @@ from pathlib import Path
 
 from replay.config import PlaybackConfig
 from replay.metrics import SourceMetrics
-from replay.pacing import PacedSource, Pacer, current_gps
+from replay.pacing import PacedSource
+from replay.pacing import Pacer
+from replay.pacing import current_gps
 from utils.atomic import atomic_path
-from utils.errors import ConfigError, FrameError
-from utils.gwf import read_frame, write_frame
-from utils.names import FrameName, data_folder, list_frames
+from utils.errors import ConfigError
+from utils.errors import FrameError
+from utils.gwf import read_frame
+from utils.gwf import write_frame
+from utils.names import FrameName
+from utils.names import data_folder
+from utils.names import list_frames
 
 logger = logging.getLogger(__name__)
 

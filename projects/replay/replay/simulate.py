@@ -16,9 +16,12 @@ import numpy as np
 
 from replay.config import SimulateConfig
 from replay.metrics import SourceMetrics
-from replay.pacing import PacedSource, Pacer, current_gps
+from replay.pacing import PacedSource
+from replay.pacing import Pacer
+from replay.pacing import current_gps
 from utils.names import data_folder
-from utils.simulation import Fault, Simulator
+from utils.simulation import Fault
+from utils.simulation import Simulator
 
 logger = logging.getLogger(__name__)
 

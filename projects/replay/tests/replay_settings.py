@@ -6,7 +6,9 @@ Tests build their sub-configs from these and change only what they test
 """
 
 from replay.config import ReplaySettings
-from utils.settings_checks import ENVIRON, PYPROJECT, settings_loader
+from utils.settings_checks import ENVIRON
+from utils.settings_checks import PYPROJECT
+from utils.settings_checks import settings_loader
 
 __all__ = ["ENVIRON", "PACE", "PYPROJECT", "SETTINGS", "load_settings"]
 # ``load_settings(section="replay", *flags, path=PYPROJECT, **values)``

@@ -8,19 +8,23 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from replay_settings import ENVIRON, PACE, PYPROJECT, SETTINGS, load_settings
+from replay_settings import ENVIRON
+from replay_settings import PACE
+from replay_settings import PYPROJECT
+from replay_settings import SETTINGS
+from replay_settings import load_settings
 
-from replay.config import (
-    PaceConfig,
-    PlaybackConfig,
-    ReplaySettings,
-    SimulateConfig,
-    parse_faults,
-)
+from replay.config import PaceConfig
+from replay.config import PlaybackConfig
+from replay.config import ReplaySettings
+from replay.config import SimulateConfig
+from replay.config import parse_faults
 from utils import settings_checks as checks
 from utils.config import parse_settings
 from utils.errors import ConfigError
-from utils.simulation import Fault, Simulator, default_witness_channels
+from utils.simulation import Fault
+from utils.simulation import Simulator
+from utils.simulation import default_witness_channels
 
 # no sub-config has a default at all (fields named otherwise than their
 # setting, restamp <- keep_gps, which the audit cannot match, included)

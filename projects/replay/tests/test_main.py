@@ -10,8 +10,10 @@ from typing import ContextManager
 
 from conftest import GPS
 from utils.names import gps_of
-from utils.simulation import SimulationConfig, Simulator
-from utils.testing import free_port, running_script
+from utils.simulation import SimulationConfig
+from utils.simulation import Simulator
+from utils.testing import free_port
+from utils.testing import running_script
 from utils.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 import time
 
-from replay.pacing import Pacer, current_gps
-from utils.gpstime import gps_now, gps_to_unix
+from replay.pacing import Pacer
+from replay.pacing import current_gps
+from utils.gpstime import gps_now
+from utils.gpstime import gps_to_unix
 
 
 class Clock:

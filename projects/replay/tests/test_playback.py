@@ -10,15 +10,20 @@ from pathlib import Path
 import gwframe
 import numpy as np
 import pytest
-from replay_settings import PACE, SETTINGS
+from replay_settings import PACE
+from replay_settings import SETTINGS
 
 from conftest import GPS
 from replay.config import PlaybackConfig
 from replay.playback import Playback
 from utils.errors import ConfigError
 from utils.gwf import read_frame
-from utils.names import gps_of, strain_name, witness_name
-from utils.simulation import Fault, Simulator, read_truth
+from utils.names import gps_of
+from utils.names import strain_name
+from utils.names import witness_name
+from utils.simulation import Fault
+from utils.simulation import Simulator
+from utils.simulation import read_truth
 
 NEW_GPS = 1500000000
 

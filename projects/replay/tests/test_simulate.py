@@ -12,17 +12,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from replay_settings import PACE, SETTINGS
+from replay_settings import PACE
+from replay_settings import SETTINGS
 
 from conftest import GPS
 from replay.config import SimulateConfig
 from replay.metrics import SourceMetrics
 from replay.simulate import SimulationSource
-from utils.gpstime import gps_now, gps_to_unix
+from utils.gpstime import gps_now
+from utils.gpstime import gps_to_unix
 from utils.gwf import read_frame
 from utils.names import gps_of
-from utils.simulation import Fault, Simulator
-from utils.testing import free_port, metric_value
+from utils.simulation import Fault
+from utils.simulation import Simulator
+from utils.testing import free_port
+from utils.testing import metric_value
 
 
 def folders(data_dir: Path) -> dict[str, Path]:

@@ -30,7 +30,8 @@ from typing import Callable
 import numpy as np
 
 from reprocess.reading import SpanData
-from utils.channels import STATE_RATE, State
+from utils.channels import STATE_RATE
+from utils.channels import State
 from utils.errors import ConfigError
 from utils.ready import ready_samples
 from utils.signal import bandpass

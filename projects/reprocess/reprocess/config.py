@@ -13,18 +13,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, List
 
 from reprocess.cleaning import CleaningConfig
-from reprocess.engine import EngineConfig, JobConfig
+from reprocess.engine import EngineConfig
+from reprocess.engine import JobConfig
 from reprocess.sources import SourceConfig
 from reprocess.task import TaskConfig
-from utils.fields import BandFields, ChannelFields, TrainingFields, documented
+from utils.fields import BandFields
+from utils.fields import ChannelFields
+from utils.fields import TrainingFields
+from utils.fields import documented
 from utils.names import site_of
 from utils.nn.datacheck import CheckConfig
-from utils.settings import (
-    check_rules,
-    check_sub_configs,
-    convert_fields,
-    sub_config,
-)
+from utils.settings import check_rules
+from utils.settings import check_sub_configs
+from utils.settings import convert_fields
+from utils.settings import sub_config
 
 if TYPE_CHECKING:
     from reprocess.training import TrainingConfig

@@ -34,7 +34,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable, Literal
 
-from distributed import Client, LocalCluster, as_completed
+from distributed import Client
+from distributed import LocalCluster
+from distributed import as_completed
 
 from utils.errors import DeepCleanError
 
@@ -118,7 +120,8 @@ class EngineConfig:
 def job_cluster(config: EngineConfig):
     """The dask-jobqueue cluster of ``config.cluster`` (no job submitted
     until it is scaled)."""
-    from dask_jobqueue import HTCondorCluster, SLURMCluster
+    from dask_jobqueue import HTCondorCluster
+    from dask_jobqueue import SLURMCluster
 
     job = config.job
     common = dict(

@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from utils.astro import F_ISCO, RANGE_FFTLENGTH, RANGE_FMIN, inspiral_range
+from utils.astro import F_ISCO
+from utils.astro import RANGE_FFTLENGTH
+from utils.astro import RANGE_FMIN
+from utils.astro import inspiral_range
 
 RATIO_FFTLENGTH = 2.0  # s, Welch segments of the ASD ratio (as asd_ratio)
 SEGMENTS_AT_ONCE = 32  # Welch segments transformed together (memory)

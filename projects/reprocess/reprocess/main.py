@@ -20,33 +20,34 @@ whose files another model made, no model, no workers).
 
 import logging
 import sys
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import List, Optional
 
 from reprocess.config import ReprocessSettings
-from reprocess.engine import (
-    NoWorkers,
-    connect,
-    disconnect,
-    run_chunks,
-    run_trained_chunks,
-)
+from reprocess.engine import NoWorkers
+from reprocess.engine import connect
+from reprocess.engine import disconnect
+from reprocess.engine import run_chunks
+from reprocess.engine import run_trained_chunks
 from reprocess.model import load_version
-from reprocess.plan import check_made_with, make_plan
+from reprocess.plan import check_made_with
+from reprocess.plan import make_plan
 from reprocess.reading import probe_rates
-from reprocess.sources import FrameIndex, find_frames
+from reprocess.sources import FrameIndex
+from reprocess.sources import find_frames
 from reprocess.summary import write_summary
-from reprocess.task import (
-    MODELS_DIR,
-    TaskConfig,
-    clean_trained_chunk,
-    run_chunk,
-    train_chunk,
-)
+from reprocess.task import MODELS_DIR
+from reprocess.task import TaskConfig
+from reprocess.task import clean_trained_chunk
+from reprocess.task import run_chunk
+from reprocess.task import train_chunk
 from utils.atomic import remove_stale_temporaries
-from utils.errors import ConfigError, ModelError
-from utils.startup import CANNOT_START, configure_service
+from utils.errors import ConfigError
+from utils.errors import ModelError
+from utils.startup import CANNOT_START
+from utils.startup import configure_service
 
 logger = logging.getLogger("reprocess")
 

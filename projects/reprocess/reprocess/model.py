@@ -19,8 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from utils.errors import ModelError
-from utils.inference import Scheme, predict
-from utils.runners import Runner, make_onnx_runner, scheme_from_parameters
+from utils.inference import Scheme
+from utils.inference import predict
+from utils.runners import Runner
+from utils.runners import make_onnx_runner
+from utils.runners import scheme_from_parameters
 
 MODEL_NAME = "deepclean"  # the exporter's model of every version
 CONFIG_FILE = "config.pbtxt"

@@ -26,7 +26,10 @@ from reprocess.sources import FrameIndex
 from reprocess.task import Chunk
 from utils.atomic import write_json
 from utils.errors import ConfigError
-from utils.names import FrameFile, FrameName, list_frames, site_of
+from utils.names import FrameFile
+from utils.names import FrameName
+from utils.names import list_frames
+from utils.names import site_of
 
 OUTPUT_DESCRIPTION = "{ifo}_HOFT_DEEPCLEAN"  # the output files' name part
 MADE_WITH_FILE = "made_with.json"  # under summary/: the folder's model

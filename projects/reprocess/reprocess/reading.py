@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from reprocess.sources import FrameIndex
-from utils.errors import (
-    ChannelMissing,
-    ConfigError,
-    FrameCorrupt,
-    FrameMissing,
-)
-from utils.gwf import Series, check_span, read_frame
+from utils.errors import ChannelMissing
+from utils.errors import ConfigError
+from utils.errors import FrameCorrupt
+from utils.errors import FrameMissing
+from utils.gwf import Series
+from utils.gwf import check_span
+from utils.gwf import read_frame
 from utils.names import FrameFile
 
 logger = logging.getLogger(__name__)

@@ -21,7 +21,8 @@ from typing import Callable, Iterable
 from urllib.parse import urlparse
 
 from utils.errors import ConfigError
-from utils.names import FrameFile, FrameName
+from utils.names import FrameFile
+from utils.names import FrameName
 
 logger = logging.getLogger(__name__)
 

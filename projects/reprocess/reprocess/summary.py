@@ -19,7 +19,8 @@ import logging
 import math
 from pathlib import Path
 
-from utils.atomic import write_json, write_text
+from utils.atomic import write_json
+from utils.atomic import write_text
 
 logger = logging.getLogger(__name__)
 

@@ -31,19 +31,26 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from reprocess.cleaning import CleaningConfig, NoiseModel, clean_block
+from reprocess.cleaning import CleaningConfig
+from reprocess.cleaning import NoiseModel
+from reprocess.cleaning import clean_block
 from reprocess.figures import ChunkFigures
 from reprocess.model import load_version
-from reprocess.reading import FrameReader, SpanData
+from reprocess.reading import FrameReader
+from reprocess.reading import SpanData
 from reprocess.sources import FrameIndex
 from utils.atomic import write_json
-from utils.channels import STATE_RATE, VERSION_RATE, OutputChannels, State
+from utils.channels import STATE_RATE
+from utils.channels import VERSION_RATE
+from utils.channels import OutputChannels
+from utils.channels import State
 from utils.errors import ModelError
 from utils.gwf import write_frame
 from utils.names import FrameFile
 
 if TYPE_CHECKING:  # torch: imported by train-as-you-go's tasks only
-    from reprocess.training import Training, TrainingConfig
+    from reprocess.training import Training
+    from reprocess.training import TrainingConfig
 
 logger = logging.getLogger(__name__)
 

@@ -34,7 +34,10 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
@@ -42,20 +45,20 @@ import numpy as np
 import torch
 from scipy.signal import resample_poly
 
-from reprocess.cleaning import (
-    CleaningConfig,
-    drop_flags,
-    model_input,
-    ready_seconds,
-    taper_drops,
-)
+from reprocess.cleaning import CleaningConfig
+from reprocess.cleaning import drop_flags
+from reprocess.cleaning import model_input
+from reprocess.cleaning import ready_seconds
+from reprocess.cleaning import taper_drops
 from reprocess.reading import SpanData
 from utils.errors import DataCheckError
 from utils.nn.architecture import DeepClean
-from utils.nn.checkpoint import ModelMeta, save_model
+from utils.nn.checkpoint import ModelMeta
+from utils.nn.checkpoint import save_model
 from utils.nn.config import TrainConfig
 from utils.nn.data import Stretch
-from utils.nn.datacheck import CheckConfig, check_training_data
+from utils.nn.datacheck import CheckConfig
+from utils.nn.datacheck import check_training_data
 from utils.nn.train import train
 
 logger = logging.getLogger(__name__)

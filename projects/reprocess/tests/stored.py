@@ -22,13 +22,17 @@ from pathlib import Path
 import numpy as np
 import onnx
 from lal.utils import CacheEntry
-from onnx import TensorProto, helper
+from onnx import TensorProto
+from onnx import helper
 
-from utils.gwf import read_frame, write_frame
+from utils.gwf import read_frame
+from utils.gwf import write_frame
 from utils.names import FrameName
 from utils.signal import bandpass
-from utils.simulation import SimulationConfig, Simulator
-from utils.simwriter import strain_path, witness_path
+from utils.simulation import SimulationConfig
+from utils.simulation import Simulator
+from utils.simwriter import strain_path
+from utils.simwriter import witness_path
 from utils.testing import simulated_stretch
 
 IFO = "L1"

@@ -8,7 +8,8 @@ import pytest
 
 from reprocess.cleaning import CleaningConfig
 from reprocess.config import ReprocessSettings
-from reprocess.engine import EngineConfig, JobConfig
+from reprocess.engine import EngineConfig
+from reprocess.engine import JobConfig
 from reprocess.sources import SourceConfig
 from reprocess.task import TaskConfig
 from reprocess.training import TrainingConfig
@@ -17,7 +18,8 @@ from utils.config import read_tables
 from utils.errors import ConfigError
 from utils.nn.config import TrainConfig
 from utils.nn.datacheck import CheckConfig
-from utils.testing import run_script, service_environ
+from utils.testing import run_script
+from utils.testing import service_environ
 
 load_settings = checks.settings_loader(ReprocessSettings, "reprocess")
 SPAN = {"gps_start": 1_400_000_000, "gps_end": 1_400_004_096}

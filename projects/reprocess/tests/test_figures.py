@@ -6,9 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reprocess.figures import DFT_BINS, ChunkFigures, MedianWelch
+from reprocess.figures import DFT_BINS
+from reprocess.figures import ChunkFigures
+from reprocess.figures import MedianWelch
 from utils.astro import inspiral_range
-from utils.signal import asd_ratio, psd
+from utils.signal import asd_ratio
+from utils.signal import psd
 
 RATE = 1024  # Hz: small, the code does not depend on it
 BAND = (58.0, 62.0)

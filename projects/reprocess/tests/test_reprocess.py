@@ -29,23 +29,28 @@ from reprocess.cleaning import clean_block
 from reprocess.config import ReprocessSettings
 from reprocess.engine import job_cluster
 from reprocess.model import load_version
-from reprocess.plan import MADE_WITH_FILE, check_made_with
-from reprocess.reading import FrameReader, probe_rates
-from reprocess.sources import FrameIndex, from_cache, from_datafind
+from reprocess.plan import MADE_WITH_FILE
+from reprocess.plan import check_made_with
+from reprocess.reading import FrameReader
+from reprocess.reading import probe_rates
+from reprocess.sources import FrameIndex
+from reprocess.sources import from_cache
+from reprocess.sources import from_datafind
 from utils.atomic import temporary_path
-from utils.channels import OutputChannels, State
+from utils.channels import OutputChannels
+from utils.channels import State
 from utils.errors import ConfigError
-from utils.gwf import read_frame, write_frame
+from utils.gwf import read_frame
+from utils.gwf import write_frame
 from utils.names import list_frames
-from utils.settings_checks import PYPROJECT, settings_loader
+from utils.settings_checks import PYPROJECT
+from utils.settings_checks import settings_loader
 from utils.signal import asd_ratio
-from utils.testing import (
-    KILL_TIMEOUT,
-    free_port,
-    run_script,
-    script_path,
-    service_environ,
-)
+from utils.testing import KILL_TIMEOUT
+from utils.testing import free_port
+from utils.testing import run_script
+from utils.testing import script_path
+from utils.testing import service_environ
 from utils.waiting import wait_for
 
 load_settings = settings_loader(ReprocessSettings, "reprocess")

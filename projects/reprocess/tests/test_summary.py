@@ -11,7 +11,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from reprocess.summary import TICKS, _ticks, svg_chart, write_summary
+from reprocess.summary import TICKS
+from reprocess.summary import _ticks
+from reprocess.summary import svg_chart
+from reprocess.summary import write_summary
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -20,13 +20,16 @@ import pytest
 import stored
 
 from reprocess.training import longest_run
-from utils.channels import OutputChannels, State
+from utils.channels import OutputChannels
+from utils.channels import State
 from utils.gwf import read_frame
 from utils.settings_checks import PYPROJECT
 from utils.signal import asd_ratio
-from utils.simulation import SimulationConfig, Simulator
+from utils.simulation import SimulationConfig
+from utils.simulation import Simulator
 from utils.simwriter import strain_path
-from utils.testing import run_script, service_environ
+from utils.testing import run_script
+from utils.testing import service_environ
 
 CHANNELS = OutputChannels(stored.IFO)
 GPS = 1_400_000_064  # a multiple of FILE_LENGTH and of FRAME_LENGTH

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,8 @@ import torch
 
 from trainer.config import TrainerSettings
 from utils import settings_checks
-from utils.simulation import SimulationConfig, Simulator
+from utils.simulation import SimulationConfig
+from utils.simulation import Simulator
 
 # what run.sh exports and the root pyproject.toml (test_main.py)
 ENVIRON, PYPROJECT = settings_checks.ENVIRON, settings_checks.PYPROJECT

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from conftest import GPS
-from trainer.collector import Collector, Resampler
+from trainer.collector import Collector
+from trainer.collector import Resampler
 from utils.follower import FrameFollower
 from utils.simulation import Fault
 

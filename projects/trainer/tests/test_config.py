@@ -8,7 +8,8 @@ import dataclasses
 
 import pytest
 
-from conftest import PYPROJECT, load_settings
+from conftest import PYPROJECT
+from conftest import load_settings
 from trainer.collector import CollectConfig
 from trainer.config import TrainerSettings
 from trainer.notifier import ExportConfig

@@ -12,11 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ENVIRON, FAST, GPS, PYPROJECT, FakeExporter, with_
-from trainer.runs import EXPORTED_FILE, finished_runs
+from conftest import ENVIRON
+from conftest import FAST
+from conftest import GPS
+from conftest import PYPROJECT
+from conftest import FakeExporter
+from conftest import with_
+from trainer.runs import EXPORTED_FILE
+from trainer.runs import finished_runs
 from utils.config import section_values
 from utils.errors import ConfigError
-from utils.testing import free_port, run_script, running_script
+from utils.testing import free_port
+from utils.testing import run_script
+from utils.testing import running_script
 from utils.waiting import wait_for
 
 TOKEN = "test-token"

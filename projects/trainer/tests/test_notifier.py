@@ -14,9 +14,12 @@ import pytest
 
 from conftest import FakeExporter
 from trainer.metrics import TrainerMetrics
-from trainer.notifier import ExportConfig, ExportNotifier
-from trainer.runs import DONE_FILE, EXPORTED_FILE
-from utils.testing import free_port, metric_value
+from trainer.notifier import ExportConfig
+from trainer.notifier import ExportNotifier
+from trainer.runs import DONE_FILE
+from trainer.runs import EXPORTED_FILE
+from utils.testing import free_port
+from utils.testing import metric_value
 from utils.waiting import wait_for
 
 TOKEN = "s3cret"

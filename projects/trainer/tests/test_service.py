@@ -13,19 +13,25 @@ import pytest
 import torch
 from scipy.signal import resample_poly
 
-from conftest import GPS, WITNESSES, with_
+from conftest import GPS
+from conftest import WITNESSES
+from conftest import with_
 from trainer.main import build_service
 from trainer.metrics import TrainerMetrics
 from trainer.run_once import train_span
-from trainer.runs import finished_runs, load_latest
+from trainer.runs import finished_runs
+from trainer.runs import load_latest
 from trainer.service import start_gps
 from trainer.worker import TrainingWorker
 from utils.errors import DataCheckError
 from utils.nn.checkpoint import load_model
 from utils.signal import bandpass
-from utils.simulation import SimulationConfig, Simulator, read_truth
+from utils.simulation import SimulationConfig
+from utils.simulation import Simulator
+from utils.simulation import read_truth
 from utils.testing import metric_value
-from utils.train_request import request_path, write_request
+from utils.train_request import request_path
+from utils.train_request import write_request
 from utils.waiting import wait_for
 
 RATE = 4096

@@ -27,7 +27,9 @@ import numpy as np
 from utils.errors import ConfigError
 from utils.follower import FrameSecond
 from utils.nn.data import Stretch
-from utils.stream import PreprocessConfig, Preprocessor, Second
+from utils.stream import PreprocessConfig
+from utils.stream import Preprocessor
+from utils.stream import Second
 
 logger = logging.getLogger(__name__)
 

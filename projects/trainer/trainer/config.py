@@ -10,34 +10,33 @@ annotations`` here: typeo reads the real annotation objects.
 """
 
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
+from dataclasses import fields
+from dataclasses import replace
 from pathlib import Path
 from typing import List
 
 from trainer.collector import CollectConfig
 from trainer.notifier import ExportConfig
-from trainer.service import ScheduleConfig, ServiceConfig
+from trainer.service import ScheduleConfig
+from trainer.service import ServiceConfig
 from trainer.worker import RunConfig
 from utils.errors import ConfigError
-from utils.fields import (
-    BandFields,
-    ChannelFields,
-    PreprocessFields,
-    ProjectFields,
-    StreamFields,
-    TrainingFields,
-    documented,
-)
+from utils.fields import BandFields
+from utils.fields import ChannelFields
+from utils.fields import PreprocessFields
+from utils.fields import ProjectFields
+from utils.fields import StreamFields
+from utils.fields import TrainingFields
+from utils.fields import documented
 from utils.follower import StreamConfig
 from utils.nn.datacheck import CheckConfig
 from utils.nn.train import TrainConfig
-from utils.settings import (
-    check_rules,
-    check_sub_configs,
-    convert_fields,
-    port_rule,
-    sub_config,
-)
+from utils.settings import check_rules
+from utils.settings import check_sub_configs
+from utils.settings import convert_fields
+from utils.settings import port_rule
+from utils.settings import sub_config
 
 DEVICE = re.compile(r"cpu|cuda(:\d+)?")  # torch devices the trainer uses
 

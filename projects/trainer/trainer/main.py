@@ -23,15 +23,18 @@ import torch
 from trainer.config import TrainerSettings
 from trainer.metrics import TrainerMetrics
 from trainer.notifier import ExportNotifier
-from trainer.run_once import parse_span, train_span
+from trainer.run_once import parse_span
+from trainer.run_once import train_span
 from trainer.runs import warm_start
 from trainer.service import TrainerService
 from trainer.worker import TrainingWorker
 from utils.config import parse_settings
-from utils.errors import ConfigError, DeepCleanError
+from utils.errors import ConfigError
+from utils.errors import DeepCleanError
 from utils.logging import configure_logging
 from utils.signals import stop_on_signals
-from utils.startup import CANNOT_START, cannot_start
+from utils.startup import CANNOT_START
+from utils.startup import cannot_start
 
 logger = logging.getLogger("trainer")
 

@@ -5,11 +5,9 @@ Names follow ``deepclean_trainer_<what>``; counters end in ``_total``.
 
 from __future__ import annotations
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-)
+from prometheus_client import CollectorRegistry
+from prometheus_client import Counter
+from prometheus_client import Gauge
 
 from utils.metrics import MetricsServer
 

@@ -23,9 +23,12 @@ from pathlib import Path
 import requests
 
 from trainer.metrics import TrainerMetrics
-from trainer.runs import EXPORTED_FILE, mark_exported, unexported_runs
+from trainer.runs import EXPORTED_FILE
+from trainer.runs import mark_exported
+from trainer.runs import unexported_runs
 from utils.errors import ConfigError
-from utils.retry import Backoff, RetrySchedule
+from utils.retry import Backoff
+from utils.retry import RetrySchedule
 from utils.worker import Worker
 
 logger = logging.getLogger(__name__)

@@ -14,10 +14,14 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainer.collector import CollectConfig, Collector, Resampler
+from trainer.collector import CollectConfig
+from trainer.collector import Collector
+from trainer.collector import Resampler
 from trainer.worker import TrainingWorker
 from utils.errors import DataCheckError
-from utils.follower import FrameFollower, StreamConfig, list_gps
+from utils.follower import FrameFollower
+from utils.follower import StreamConfig
+from utils.follower import list_gps
 from utils.nn.data import Stretch
 from utils.stream import PreprocessConfig
 

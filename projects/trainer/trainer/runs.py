@@ -19,11 +19,14 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from utils.atomic import atomic_directory, write_json
+from utils.atomic import atomic_directory
+from utils.atomic import write_json
 from utils.errors import ModelError
 from utils.nn.architecture import DeepClean
-from utils.nn.checkpoint import ModelMeta, load_model
-from utils.runs import DONE_FILE, parse_run_name
+from utils.nn.checkpoint import ModelMeta
+from utils.nn.checkpoint import load_model
+from utils.runs import DONE_FILE
+from utils.runs import parse_run_name
 
 logger = logging.getLogger(__name__)
 

@@ -31,11 +31,16 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainer.collector import CollectConfig, Collector, Resampler
+from trainer.collector import CollectConfig
+from trainer.collector import Collector
+from trainer.collector import Resampler
 from trainer.metrics import TrainerMetrics
 from trainer.worker import TrainingWorker
 from utils.errors import ConfigError
-from utils.follower import FrameFollower, FrameSecond, StreamConfig, list_gps
+from utils.follower import FrameFollower
+from utils.follower import FrameSecond
+from utils.follower import StreamConfig
+from utils.follower import list_gps
 from utils.stream import PreprocessConfig
 from utils.train_request import take_request
 from utils.waiting import wait_for

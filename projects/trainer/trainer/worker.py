@@ -11,24 +11,36 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from trainer.metrics import TrainerMetrics
-from trainer.plots import plot_asd, plot_loss
-from trainer.runs import CHECKS_FILE, FAILED_FILE, HISTORY_FILE, publish_run
+from trainer.plots import plot_asd
+from trainer.plots import plot_loss
+from trainer.runs import CHECKS_FILE
+from trainer.runs import FAILED_FILE
+from trainer.runs import HISTORY_FILE
+from trainer.runs import publish_run
 from utils.atomic import write_json
-from utils.errors import DataCheckError, DeepCleanError
+from utils.errors import DataCheckError
+from utils.errors import DeepCleanError
 from utils.nn.architecture import DeepClean
-from utils.nn.checkpoint import ModelMeta, save_model
+from utils.nn.checkpoint import ModelMeta
+from utils.nn.checkpoint import save_model
 from utils.nn.data import Stretch
-from utils.nn.datacheck import CheckConfig, CheckReport, check_training_data
+from utils.nn.datacheck import CheckConfig
+from utils.nn.datacheck import CheckReport
+from utils.nn.datacheck import check_training_data
 from utils.nn.evaluate import clean
-from utils.nn.train import TrainConfig, TrainResult, train
-from utils.runs import VERIFY_FILE, run_name
+from utils.nn.train import TrainConfig
+from utils.nn.train import TrainResult
+from utils.nn.train import train
+from utils.runs import VERIFY_FILE
+from utils.runs import run_name
 from utils.signal import asd_ratio
 from utils.worker import JobWorker
 

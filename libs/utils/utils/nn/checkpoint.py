@@ -10,14 +10,18 @@ atomically (:mod:`utils.atomic`).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 import torch
 
-from utils.atomic import atomic_path, write_text
+from utils.atomic import atomic_path
+from utils.atomic import write_text
 from utils.errors import ModelError
-from utils.nn.architecture import DOWN_CHANNELS, DeepClean
+from utils.nn.architecture import DOWN_CHANNELS
+from utils.nn.architecture import DeepClean
 
 WEIGHTS_FILE = "weights.pt"
 META_FILE = "model.json"

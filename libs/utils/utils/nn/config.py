@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from utils.fields import BandFields, TrainingFields
-from utils.nn.architecture import DOWN_CHANNELS, DOWNSAMPLE_FACTOR
+from utils.fields import BandFields
+from utils.fields import TrainingFields
+from utils.nn.architecture import DOWN_CHANNELS
+from utils.nn.architecture import DOWNSAMPLE_FACTOR
 
 
 @dataclass(frozen=True)

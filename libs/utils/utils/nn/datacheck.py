@@ -22,7 +22,9 @@ raises :class:`~utils.errors.DataCheckError` naming what failed and why.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
 
 import numpy as np
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from utils.nn.architecture import DOWNSAMPLE_FACTOR, DeepClean
+from utils.nn.architecture import DOWNSAMPLE_FACTOR
+from utils.nn.architecture import DeepClean
 from utils.signal import bandpass
 
 PAD_LENGTH = 1.0  # s of context on each side of a chunk (> receptive field)

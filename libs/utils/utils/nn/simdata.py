@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from utils.nn.data import Stretch
-from utils.simulation import Simulator, preprocessed
+from utils.simulation import Simulator
+from utils.simulation import preprocessed
 
 
 def simulate_stretch(

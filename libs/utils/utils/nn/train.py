@@ -18,7 +18,8 @@ import copy
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Callable
 
 import numpy as np
@@ -27,7 +28,10 @@ import torch
 from utils.errors import ModelError
 from utils.nn.architecture import DeepClean
 from utils.nn.config import TrainConfig
-from utils.nn.data import KernelSampler, Stretch, fit_scalers, tile_kernels
+from utils.nn.data import KernelSampler
+from utils.nn.data import Stretch
+from utils.nn.data import fit_scalers
+from utils.nn.data import tile_kernels
 from utils.nn.loss import AsdRatioLoss
 from utils.signal import bandpass
 
