@@ -208,12 +208,11 @@ class ExporterSettings(ProjectFields):
         ]
 
     def inference_scheme(self) -> Scheme:
-        return Scheme(
+        return sub_config(
+            Scheme,
+            self,
+            defaults=False,
             name=self.scheme,
-            sample_rate=self.sample_rate,
-            kernel_length=self.kernel_length,
-            inference_sampling_rate=self.inference_sampling_rate,
-            aggregation_length=self.aggregation_length,
             max_batch_size=self.inference_batch_size,
         )
 
