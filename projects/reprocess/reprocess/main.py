@@ -195,6 +195,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         disconnect(client, cluster)
     page = write_summary(
         settings.summary_dir,
+        settings.output_dir,
         [r["name"] for r in results],
         [c.name for c in plan.done],
         failures,

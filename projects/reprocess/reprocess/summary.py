@@ -33,14 +33,24 @@ COLOURS = ("#1f77b4", "#d62728", "#2ca02c")
 MARKERS_UP_TO = 200  # points drawn as dots too, when no more than this
 
 
-def chunk_figures(summary_dir: Path) -> list[dict]:
-    """Every chunk's figures found in ``summary_dir``, in GPS order."""
+def chunk_figures(summary_dir: Path, frames_dir: Path) -> list[dict]:
+    """The figures in ``summary_dir`` of each file in ``frames_dir``, in
+    GPS order. A task writes a file's figures before its frame: figures
+    whose frame is not there (its write failed, or a rerun will redo it)
+    are left out."""
     out = []
     for path in sorted(summary_dir.glob("*HOFT_DEEPCLEAN*.json")):
         try:
-            out.append(json.loads(path.read_text()))
+            figures = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             logger.warning("figures %s unreadable: %s", path, exc)
+            continue
+        if (frames_dir / figures["name"]).is_file():
+            out.append(figures)
+        else:
+            logger.info(
+                "figures %s left out: no frame %s", path.name, figures["name"]
+            )
     return sorted(out, key=lambda f: f["gps"])
 
 
@@ -184,6 +194,7 @@ def charts(figures: list[dict]) -> str:
 
 def write_summary(
     summary_dir: Path,
+    frames_dir: Path,
     computed: list[str],
     skipped: list[str],
     failures: dict[str, str],
@@ -192,7 +203,10 @@ def write_summary(
     """Write ``run.json`` and ``index.html``; returns the page.
 
     Args:
-        summary_dir: where they go.
+        summary_dir: where they go, and where each task wrote its file's
+            figures.
+        frames_dir: the cleaned frames (a file's figures are charted
+            only if its frame is there).
         computed: files written by this run.
         skipped: files finished before it.
         failures: file -> why it failed.
@@ -208,7 +222,7 @@ def write_summary(
             "without_input": sorted(without_input),
         },
     )
-    figures = chunk_figures(summary_dir)
+    figures = chunk_figures(summary_dir, frames_dir)
     rows = []
     for f in figures:
         rows.append(

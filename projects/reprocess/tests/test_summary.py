@@ -48,11 +48,18 @@ def test_page_charts_a_point_per_block_and_lists_failures(tmp_path):
         # written by an older run: no blocks, its file's ranges stand in
         figures("L-L1_HOFT_DEEPCLEAN-1512-512.gwf", 1512, 0.5, None),
     ]
-    for f in written:
-        (tmp_path / f["name"].replace(".gwf", ".json")).write_text(
+    # its figures written, then its frame's write failed
+    unwritten = figures("L-L1_HOFT_DEEPCLEAN-2536-512.gwf", 2536, 0.9, None)
+    summary = tmp_path / "summary"
+    summary.mkdir()
+    for f in [*written, unwritten]:
+        (summary / f["name"].replace(".gwf", ".json")).write_text(
             json.dumps(f)
         )
+    for f in written:
+        (tmp_path / f["name"]).write_bytes(b"a frame")
     page = write_summary(
+        summary,
         tmp_path,
         [written[0]["name"]],
         [written[1]["name"]],
@@ -64,7 +71,8 @@ def test_page_charts_a_point_per_block_and_lists_failures(tmp_path):
     assert len(ranges.findall(f"{SVG}circle")) == 6
     assert "FrameCorrupt: bad.gwf" in page
     assert "hours since GPS 1000" in page
-    record = json.loads((tmp_path / "run.json").read_text())
+    assert unwritten["name"] not in page
+    record = json.loads((summary / "run.json").read_text())
     assert record["skipped"] == [written[1]["name"]]
 
 
