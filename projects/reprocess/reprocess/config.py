@@ -105,13 +105,16 @@ class ReprocessSettings(TrainingFields, BandFields, ChannelFields):
             Seconds per output file (files start at multiples of it);
             under model_source train, each file is one training chunk.
         retries:
-            Tries after a chunk's first failure.
+            Tries after a chunk's first failure (an error, a try past
+            chunk_timeout, its worker lost).
         start_timeout:
             Seconds for the first worker to come up.
         chunk_timeout:
-            Seconds allowed for one try of one output file: the run ends
-            after this times the tries of the files each worker takes
-            (trainings one after another); files unfinished then fail.
+            Seconds allowed for one try of one output file: past it the
+            try's worker process ends and the file is tried again. The
+            run ends after this times the tries of the files each worker
+            takes (trainings one after another); files unfinished then
+            fail.
         worker_memory:
             Memory limit of a local worker, e.g. 4GiB.
         dashboard_address:

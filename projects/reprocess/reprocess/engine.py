@@ -8,19 +8,20 @@
   (:func:`job_cluster`; :meth:`job_script` shows what is submitted).
 
 :func:`run_chunks` submits one task per chunk (Dask retries a failed one
-``retries`` times, a lost worker's too), shows a progress bar, and returns
-the results and, by chunk name, the reason of every chunk that still
-failed; the others complete regardless. :func:`run_trained_chunks` does
-the same for train-as-you-go: a chain of training tasks, each given the
-previous one's result by the command, and one cleaning task per chunk
-behind its training. Every wait is bounded: the workers must come up
-within ``start_timeout``, each training ends within ``chunk_timeout``, and
-the cleanings within ``chunk_timeout`` per chunk and try, spread over the
-workers; the chunks not finished by then are failures ("not finished
-within ..."), those finished keep their results. Task keys carry a token
-of the run, so two runs on one scheduler (``--scheduler``) never share a
-task. The tasks' warnings on the workers are forwarded into the
-command's log.
+``retries`` times, a lost worker's too; a try past ``chunk_timeout`` ends
+its worker process and counts as one: :func:`bounded_try`), shows a
+progress bar, and returns the results and, by chunk name, the reason of
+every chunk that still failed; the others complete regardless.
+:func:`run_trained_chunks` does the same for train-as-you-go: a chain of
+training tasks, each given the previous one's result by the command, and
+one cleaning task per chunk behind its training. Every wait is bounded:
+the workers must come up within ``start_timeout``, each training ends
+within ``chunk_timeout``, and the cleanings within ``chunk_timeout`` per
+chunk and try, spread over the workers; the chunks not finished by then
+are failures ("not finished within ..."), those finished keep their
+results. Task keys carry a token of the run, so two runs on one scheduler
+(``--scheduler``) never share a task. The tasks' warnings on the workers
+are forwarded into the command's log.
 """
 
 from __future__ import annotations
@@ -29,14 +30,17 @@ import logging
 import math
 import os
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Callable, Literal
 
+import dask
 from distributed import Client
 from distributed import LocalCluster
 from distributed import as_completed
+from distributed import get_worker
 
 from utils.errors import DeepCleanError
 
@@ -51,6 +55,10 @@ WORKER_PRELOAD = ["reprocess.task", "scipy.signal", "onnxruntime"]
 # trainings), WARNING and above, goes to the command's log, not only to
 # each worker's stderr (a batch job's own file)
 FORWARDED_LOGGERS = ("reprocess", "utils")
+# s a worker whose try hung waits, its error logged, before its process
+# ends: time for the forwarded record to leave it
+HUNG_LOG_GRACE = 1.0
+HUNG_EXIT_STATUS = 3
 
 
 @dataclass(frozen=True)
@@ -95,8 +103,9 @@ class EngineConfig:
             free port).
         retries: tries after the first failure of a chunk.
         start_timeout: seconds for the first worker to come up.
-        chunk_timeout: seconds allowed for one try of one chunk in the
-            run's bound (module docstring).
+        chunk_timeout: seconds allowed for one try of one chunk
+            (:func:`bounded_try`), and in the run's bound (module
+            docstring).
         job: the batch jobs' resources.
     """
 
@@ -167,18 +176,15 @@ def connect(config: EngineConfig) -> tuple[Client, object | None]:
     try:
         if config.scheduler:
             client = Client(config.scheduler, timeout=config.start_timeout)
-        elif config.cluster == "local":
-            cluster = LocalCluster(
-                n_workers=config.num_workers,
-                threads_per_worker=1,
-                processes=True,
-                memory_limit=config.worker_memory,
-                dashboard_address=config.dashboard_address,
-                preload=WORKER_PRELOAD,
-            )
         else:
-            cluster = job_cluster(config)
-            cluster.scale(jobs=config.num_workers)
+            # the scheduler starts here: a task whose worker is lost (a
+            # try past chunk_timeout ends it) is tried again as often as
+            # one that fails
+            failures = {
+                "distributed.scheduler.allowed-failures": config.retries
+            }
+            with dask.config.set(failures):
+                cluster = start_cluster(config)
         if client is None:
             client = Client(cluster, timeout=config.start_timeout)
         client.wait_for_workers(1, timeout=config.start_timeout)
@@ -193,6 +199,23 @@ def connect(config: EngineConfig) -> tuple[Client, object | None]:
         client.dashboard_link,
     )
     return client, cluster
+
+
+def start_cluster(config: EngineConfig) -> object:
+    """A local cluster of single-threaded worker processes, each under a
+    nanny, or batch jobs (:func:`job_cluster`)."""
+    if config.cluster == "local":
+        return LocalCluster(
+            n_workers=config.num_workers,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=config.worker_memory,
+            dashboard_address=config.dashboard_address,
+            preload=WORKER_PRELOAD,
+        )
+    cluster = job_cluster(config)
+    cluster.scale(jobs=config.num_workers)
+    return cluster
 
 
 def disconnect(client: Client | None, cluster: object | None) -> None:
@@ -256,6 +279,8 @@ def run_chunks(
     token = run_token()
     futures = [
         client.submit(
+            bounded_try,
+            config.chunk_timeout,
             task,
             chunk,
             task_config,
@@ -294,6 +319,8 @@ def run_trained_chunks(
     previous, futures, cut = None, [], {}
     for i, chunk in enumerate(chunks):
         training = client.submit(
+            bounded_try,
+            config.chunk_timeout,
             train,
             chunk,
             task_config,
@@ -317,6 +344,8 @@ def run_trained_chunks(
         logger.info("trained %d of %d: %s", i + 1, len(chunks), chunk.name)
         futures.append(
             client.submit(
+                bounded_try,
+                config.chunk_timeout,
                 clean,
                 chunk,
                 task_config,
@@ -330,6 +359,51 @@ def run_trained_chunks(
         client, futures, chunks[: len(futures)], config
     )
     return results, {**failures, **cut}
+
+
+def bounded_try(timeout: float, task: Callable, *args: object) -> object:
+    """``task(*args)``, this try of it bounded by ``timeout`` seconds.
+
+    A try can hang where no code of its own runs (a read stuck on a
+    network file system), and a thread cannot be stopped from outside:
+    past ``timeout`` the try's worker process ends (its error logged
+    first), its nanny starts a fresh worker and the scheduler tries the
+    task again, as often as ``retries`` allows. Armed only in a worker
+    process under a nanny (one thread a worker: no other try shares the
+    process); elsewhere (a threaded test cluster) the run's bound alone
+    holds (:func:`collect`).
+    """
+    name = getattr(args[0], "name", task.__name__) if args else task.__name__
+    watchdog = None
+    if under_nanny():
+        watchdog = threading.Timer(timeout, end_hung_try, (name, timeout))
+        watchdog.daemon = True
+        watchdog.start()
+    try:
+        return task(*args)
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+
+
+def under_nanny() -> bool:
+    """Whether this runs in a Dask worker process that a nanny restarts."""
+    try:
+        return get_worker().nanny is not None
+    except ValueError:  # not in a worker
+        return False
+
+
+def end_hung_try(name: str, timeout: float) -> None:
+    """End this worker process: its try of ``name`` passed ``timeout``."""
+    logger.error(
+        "%s: this try is still running after chunk_timeout=%g s; its "
+        "worker process ends and the chunk is tried again",
+        name,
+        timeout,
+    )
+    time.sleep(HUNG_LOG_GRACE)
+    os._exit(HUNG_EXIT_STATUS)
 
 
 def run_token() -> str:

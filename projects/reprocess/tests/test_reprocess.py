@@ -9,6 +9,7 @@ worker processes); the serial reference is computed here, in one block.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -453,6 +454,51 @@ def toy_clean(chunk, config, training):
     return {"name": chunk.name, "chain": training}
 
 
+def test_a_hung_try_ends_its_worker_and_the_chunk_is_tried_again(
+    tmp_path, caplog
+):
+    """Real worker processes under nannies: the first try of a chunk
+    hangs (sleeps past chunk_timeout, as a read stuck on a network file
+    system does); its worker process ends, the chunk's second try runs in
+    another process and finishes, long before the run's bound."""
+    config = replace(
+        engine_config(chunk_timeout=8),
+        workers=2,
+        retries=1,
+        worker_memory="1GiB",
+    )
+    chunks = [SimpleNamespace(name="L-L1_HOFT_DEEPCLEAN-0-16.gwf")]
+    client, cluster = engine.connect(config)
+    try:
+        client.wait_for_workers(2, timeout=config.start_timeout)
+        began = time.monotonic()
+        with caplog.at_level(logging.WARNING):
+            results, failures = engine.run_chunks(
+                client, hangs_once, chunks, str(tmp_path), config
+            )
+        took = time.monotonic() - began
+    finally:
+        engine.disconnect(client, cluster)
+    assert failures == {}
+    (result,) = results
+    hung_pid = int((tmp_path / "hung").read_text())
+    assert result["pid"] != hung_pid
+    # the hung try's bound, then the second try at once: not the run's
+    # bound of 2 tries x 8 s
+    assert took < 2 * config.chunk_timeout
+    assert "still running after chunk_timeout=8 s" in caplog.text
+
+
+def hangs_once(chunk, folder: str) -> dict:
+    """A stand-in task whose first try hangs: it records its process in
+    ``folder/hung`` and sleeps; a later try returns its process."""
+    marker = Path(folder) / "hung"
+    if not marker.exists():
+        marker.write_text(str(os.getpid()))
+        time.sleep(600)
+    return {"name": chunk.name, "pid": os.getpid()}
+
+
 def tagged(chunk, tag: str) -> dict:
     """A stand-in task: a second for ``hung.gwf`` ... ``quick.gwf``."""
     time.sleep({"hung.gwf": 4.0, "quick.gwf": 0.0}.get(chunk.name, 1.0))
@@ -616,8 +662,10 @@ def test_batch_job_script(kind, tmp_path):
     python = settings.job_config().python
     worker = f"{python} -m distributed.cli.dask_worker tcp://"
     assert worker in script
-    # 2 single-threaded workers sharing the job's memory
+    # 2 single-threaded workers sharing the job's memory, each under a
+    # nanny (which restarts one whose try hung: engine.bounded_try)
     assert "--nthreads 1 --memory-limit 3.00GiB --nworkers 2" in script
+    assert "--nanny" in script.split()
     assert "export OMP_NUM_THREADS=1" in script
     if kind == "htcondor":
         assert "RequestCpus = MY.DaskWorkerCores" in script
