@@ -435,11 +435,14 @@ def collect(
             if future.status == "finished":
                 results.append(future.result())
                 bar.update(name, True)
-                continue
-            error = future.exception()
-            failures[name] = f"{type(error).__name__}: {error}"
-            logger.error("%s failed: %s", name, failures[name])
-            bar.update(name, False)
+            else:
+                error = future.exception()
+                failures[name] = f"{type(error).__name__}: {error}"
+                logger.error("%s failed: %s", name, failures[name])
+                bar.update(name, False)
+            # its result is here: a worker lost later must not make the
+            # scheduler compute it again
+            client.cancel([future])
     except TimeoutError:
         left = [f for f in futures if names[f.key] not in ended]
         reason = (

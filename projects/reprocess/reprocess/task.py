@@ -12,7 +12,9 @@ its figures block by block (:class:`~reprocess.figures.ChunkFigures`), so
 it holds the file's cleaned strain once plus one block's working data:
 its memory is bounded by the file, not by the whole span. It writes the
 figures (``summary/<name>.json``) and then the frame, both atomically: a
-frame that exists is finished, which is what makes a rerun resumable.
+frame that exists is finished, which is what makes a rerun resumable, and
+a task tried again after its worker was lost past the write returns the
+figures written (:func:`clean_chunk`).
 
 Channels written (:class:`utils.channels.OutputChannels`): the cleaned
 strain at the native strain rate as ``..._PRODUCTION_OUT_DQ``, the
@@ -23,6 +25,7 @@ live frames (a trained network's tag: the GPS start of its file).
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -226,6 +229,12 @@ def clean_chunk(
     Raises:
         FrameCorrupt: an input file cannot be read (named).
     """
+    if chunk.path.exists():
+        # the plan saw no such file: a try of this run wrote it, then its
+        # worker was lost before the result came back (figures first)
+        logger.info("%s: written by an earlier try", chunk.path)
+        figures = json.loads(chunk.summary_path.read_text())
+        return {**figures, "wall_seconds": 0.0}
     began = time.monotonic()
     c = config.cleaning
     fs = c.strain_rate

@@ -29,6 +29,7 @@ from reprocess import engine
 from reprocess.cleaning import clean_block
 from reprocess.config import ReprocessSettings
 from reprocess.engine import job_cluster
+from reprocess.main import prepare
 from reprocess.model import load_version
 from reprocess.plan import MADE_WITH_FILE
 from reprocess.plan import check_made_with
@@ -37,6 +38,7 @@ from reprocess.reading import probe_rates
 from reprocess.sources import FrameIndex
 from reprocess.sources import from_cache
 from reprocess.sources import from_datafind
+from reprocess.task import run_chunk
 from utils.atomic import temporary_path
 from utils.channels import OutputChannels
 from utils.channels import State
@@ -231,6 +233,32 @@ def test_rerun_after_a_kill_computes_only_the_missing_files(
     assert np.array_equal(cleaned_strain(out), cleaned_strain(stitched))
 
 
+def test_a_try_after_its_frame_was_written_returns_its_figures(data, tmp_path):
+    """A worker lost between writing a file and returning it: Dask tries
+    the task again, which finds the frame (the plan did not) and returns
+    the figures written before it instead of failing on the existing
+    file (or cleaning it twice)."""
+    settings = load_settings(
+        data_dir=data.one_second,
+        model_repo=data.repo,
+        version=stored.VERSION,
+        output_dir=tmp_path,
+        gps_start=START,
+        gps_end=START + 16,
+        frame_length=16,
+    )
+    config, plan = prepare(settings)
+    (chunk,) = plan.todo
+    first = run_chunk(chunk, config)
+    written = chunk.path.stat().st_mtime_ns
+    again = run_chunk(chunk, config)
+    assert chunk.path.stat().st_mtime_ns == written
+    assert again.pop("wall_seconds") == 0.0
+    assert first.pop("wall_seconds") > 0
+    assert again == first
+    assert first["seconds_present"] == 16
+
+
 def test_a_corrupt_file_fails_its_chunk_only(data, tmp_path):
     """The middle strain file is garbage: its chunk is retried, then
     reported by the file's name; the chunks beside it are written."""
@@ -396,14 +424,23 @@ def test_runs_sharing_a_scheduler_keep_their_own_tasks(in_process):
 
 def test_a_run_past_its_bound_keeps_what_finished(in_process):
     """One chunk hangs: the run ends at its bound, the hung chunk failed
-    with that reason, the finished one's result kept."""
+    with that reason, the finished one's result kept; the scheduler
+    holds neither task any more (a worker lost later cannot make it
+    compute a collected chunk again)."""
     from distributed import Client
 
     chunks = [SimpleNamespace(name=n) for n in ("quick.gwf", "hung.gwf")]
     with Client(in_process) as client:
-        results, failures = engine.run_chunks(
-            client, tagged, chunks, "v3", engine_config(chunk_timeout=1)
+        futures = [
+            client.submit(tagged, c, "v3", key=f"t-{c.name}", pure=False)
+            for c in chunks
+        ]
+        results, failures = engine.collect(
+            client, futures, chunks, engine_config(chunk_timeout=1)
         )
+        held = in_process.scheduler.tasks
+        keys = {f.key for f in futures}
+        wait_for(lambda: not keys & set(held), "tasks released", 10.0)
     assert [r["name"] for r in results] == ["quick.gwf"]
     assert list(failures) == ["hung.gwf"]
     assert "not finished within the run's bound" in failures["hung.gwf"]
