@@ -491,6 +491,50 @@ def toy_clean(chunk, config, training):
     return {"name": chunk.name, "chain": training}
 
 
+def test_a_worker_lost_mid_chain_costs_its_own_training_only(tmp_path):
+    """Real worker processes: the worker training the third of four
+    chunks dies (its process exits). That training is tried again; the
+    trainings before it are not (no lineage), and every chunk is
+    cleaned by the chain of its own and its predecessors' trainings."""
+    config = replace(
+        engine_config(chunk_timeout=60),
+        workers=2,
+        retries=1,
+        worker_memory="1GiB",
+    )
+    names = ["a.gwf", "b.gwf", "c.gwf", "d.gwf"]
+    chunks = [SimpleNamespace(name=n) for n in names]
+    client, cluster = engine.connect(config)
+    try:
+        results, failures = engine.run_trained_chunks(
+            client,
+            dies_once_at_c,
+            toy_clean,
+            chunks,
+            str(tmp_path),
+            config,
+        )
+    finally:
+        engine.disconnect(client, cluster)
+    assert failures == {}
+    assert {r["name"]: r["chain"] for r in results} == {
+        n: names[: i + 1] for i, n in enumerate(names)
+    }
+    trained = sorted(p.name.split("-")[1] for p in tmp_path.glob("train-*"))
+    assert trained == ["a.gwf", "b.gwf", "c.gwf", "c.gwf", "d.gwf"]
+
+
+def dies_once_at_c(chunk, folder: str, previous: list | None) -> list:
+    """A stand-in training that records each try; the first try of
+    ``c.gwf`` ends its worker process."""
+    Path(folder, f"train-{chunk.name}-{os.getpid()}-{time.time_ns()}").touch()
+    died = Path(folder) / "died"
+    if chunk.name == "c.gwf" and not died.exists():
+        died.touch()
+        os._exit(1)
+    return [*(previous or []), chunk.name]
+
+
 def test_a_hung_try_ends_its_worker_and_the_chunk_is_tried_again(
     tmp_path, caplog
 ):
