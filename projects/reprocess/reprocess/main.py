@@ -11,7 +11,8 @@ ones skipped) -> run them on Dask -> summary page. The Dask workers start
 listed and the plan made.
 
 Exit status: 0 every file of the span that has input is written (a file
-none of whose seconds any strain frame holds is not: a gap, listed); 1
+none of whose seconds the strain frames, or the witness frames, hold is
+not: a gap, listed); 1
 some chunks failed or did not finish within the run's bound (named in
 the log and ``summary/index.html``); 2 cannot start (bad settings, no
 input in the span, an output file overlapping a planned one, a folder
@@ -92,16 +93,15 @@ def prepare(settings: ReprocessSettings) -> tuple[TaskConfig, object]:
         end,
         settings.frame_length,
         pad,
-        list(strain.files) + list(witness.files),
+        [strain, witness],
         settings.output_dir,
-        strain=strain,
     )
-    for chunk in plan.empty:
+    for name, lacking in plan.empty.items():
         logger.warning(
             "%s: no %s frame holds any of its seconds: not written (a "
             "gap in the data; a rerun looks again)",
-            chunk.name,
-            settings.strain_frame_type,
+            name,
+            " or ".join(lacking),
         )
     return settings.task_config(rates), plan
 
@@ -199,7 +199,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         [r["name"] for r in results],
         [c.name for c in plan.done],
         failures,
-        [c.name for c in plan.empty],
+        list(plan.empty),
     )
     logger.info(
         "%d files written, %d skipped, %d failed; summary %s",

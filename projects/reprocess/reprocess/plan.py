@@ -7,9 +7,11 @@ archive frames do), clipped to the span: with 4096 s, ``[1400000000,
 finished (writes are atomic) and is not computed again; an output file
 already in the folder that overlaps a planned one under another name
 (a span cut otherwise before) is refused at start-up, as two files must
-never claim the same seconds. A file none of whose seconds any strain
-frame holds (a gap in the data) is not planned: it is reported, and a
-rerun looks again. A folder's files are all made by one model: the
+never claim the same seconds. A file none of whose seconds the strain
+frames hold, or none of whose seconds the witness frames hold (a gap in
+the data, or an archive not complete yet), is not planned: it would be a
+file of zeros that every rerun skips. It is reported, and a rerun looks
+again. A folder's files are all made by one model: the
 first run records which (:func:`check_made_with`, ``summary/made_with
 .json``) and a run with another one is refused, rather than skipping the
 files the other model made as if they were its own.
@@ -20,13 +22,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from reprocess.sources import FrameIndex
 from reprocess.task import Chunk
 from utils.atomic import write_json
 from utils.errors import ConfigError
-from utils.names import FrameFile
 from utils.names import FrameName
 from utils.names import list_frames
 from utils.names import site_of
@@ -37,11 +38,12 @@ MADE_WITH_FILE = "made_with.json"  # under summary/: the folder's model
 
 @dataclass(frozen=True)
 class Plan:
-    """The chunks of a span: to compute, and finished already."""
+    """The chunks of a span: to compute, finished already, and empty
+    (their name -> the frame types that hold none of their seconds)."""
 
     todo: list[Chunk]
     done: list[Chunk]
-    empty: list[Chunk]  # no strain frame holds any of their seconds
+    empty: dict[str, list[str]]
 
 
 def output_name(ifo: str, gps: int, duration: int) -> str:
@@ -68,25 +70,23 @@ def make_plan(
     gps_end: int,
     frame_length: int,
     pad_length: int,
-    inputs: list[FrameFile],
+    inputs: Sequence[FrameIndex],
     output_dir: Path,
-    strain: FrameIndex,
 ) -> Plan:
     """The chunks of ``[gps_start, gps_end)``, each with the input files
     it reads (its span and ``pad_length`` seconds each side).
 
     Args:
-        strain: the strain frames (a chunk none of them overlaps is
-            empty).
+        inputs: the frames of each type read (strain's, witnesses'): a
+            chunk that the frames of one type hold none of is empty.
 
     Raises:
         ConfigError: an output file in ``output_dir`` overlaps a chunk
             under another name.
     """
-    index = FrameIndex(inputs, frame_type=None)
     description = OUTPUT_DESCRIPTION.format(ifo=ifo)
     existing = FrameIndex(list_frames(output_dir, description), description)
-    todo, done, empty = [], [], []
+    todo, done, empty = [], [], {}
     for gps, duration in spans(gps_start, gps_end, frame_length):
         path = Path(output_dir) / output_name(ifo, gps, duration)
         there = existing.overlapping(gps, gps + duration)
@@ -97,16 +97,20 @@ def make_plan(
                     f"{gps + duration}), planned as {path.name}: move it "
                     "away or reprocess the span it was cut for"
                 )
-        needed = index.overlapping(
-            gps - pad_length, gps + duration + pad_length
-        )
+        padded = (gps - pad_length, gps + duration + pad_length)
+        needed = sorted(f for i in inputs for f in i.overlapping(*padded))
         chunk = Chunk(gps, duration, path, tuple(needed))
+        lacking = [
+            i.frame_type
+            for i in inputs
+            if not i.overlapping(gps, gps + duration)
+        ]
         if there:  # the file itself: finished
             done.append(chunk)
-        elif strain.overlapping(gps, gps + duration):
-            todo.append(chunk)
+        elif lacking:
+            empty[chunk.name] = lacking
         else:
-            empty.append(chunk)
+            todo.append(chunk)
     return Plan(todo, done, empty)
 
 

@@ -210,8 +210,8 @@ def write_summary(
         computed: files written by this run.
         skipped: files finished before it.
         failures: file -> why it failed.
-        without_input: files of the span no strain frame holds any of
-            (not written).
+        without_input: files of the span none of whose seconds the
+            strain, or the witness, frames hold (not written).
     """
     write_json(
         summary_dir / RUN_FILE,

@@ -358,6 +358,29 @@ def test_missing_input_fails_its_chunk_and_a_gap_is_not_written(
     assert np.all(state & CLEANED == CLEANED)
 
 
+def test_a_file_without_witness_frames_is_not_written(data, tmp_path):
+    """The witness frames of one 16-s file are not there yet (their
+    archive lags the strain's): that file is not written (a file of
+    zeros every rerun would skip) but listed, the frame type named; the
+    others are cleaned."""
+    folder = tmp_path / "data"
+    shutil.copytree(data.one_second, folder)
+    lacking = range(START + 16, START + 32)
+    for gps in lacking:
+        (folder / f"lldetchar/L1/L-L1_lldetchar-{gps}-1.gwf").unlink()
+    out = tmp_path / "out"
+    done = reprocess(
+        data, out, "--data-dir", str(folder), "--frame-length", "16"
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    name = f"L-L1_HOFT_DEEPCLEAN-{lacking[0]}-16.gwf"
+    assert run_record(out)["without_input"] == [name]
+    assert name not in {p.name for p in outputs(out)}
+    assert len(outputs(out)) == 3
+    log = (out / "logs" / "reprocess.log").read_text()
+    assert f"{name}: no L1_lldetchar frame holds any of its seconds" in log
+
+
 def test_a_span_without_input_or_overlapping_outputs_cannot_start(
     data, stitched, tmp_path
 ):
