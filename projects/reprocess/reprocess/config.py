@@ -16,6 +16,8 @@ from reprocess.cleaning import CleaningConfig
 from reprocess.engine import EngineConfig
 from reprocess.engine import JobConfig
 from reprocess.sources import SourceConfig
+from reprocess.task import MODELS_DIR
+from reprocess.task import SUMMARY_DIR
 from reprocess.task import TaskConfig
 from utils.fields import BandFields
 from utils.fields import ChannelFields
@@ -245,7 +247,11 @@ class ReprocessSettings(TrainingFields, BandFields, ChannelFields):
 
     @property
     def summary_dir(self) -> Path:
-        return self.output_dir / "summary"
+        return self.output_dir / SUMMARY_DIR
+
+    @property
+    def models_dir(self) -> Path:
+        return self.output_dir / MODELS_DIR
 
     def source_config(self) -> SourceConfig:
         return sub_config(

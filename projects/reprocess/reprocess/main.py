@@ -39,7 +39,6 @@ from reprocess.reading import probe_rates
 from reprocess.sources import FrameIndex
 from reprocess.sources import find_frames
 from reprocess.summary import write_summary
-from reprocess.task import MODELS_DIR
 from reprocess.task import TaskConfig
 from reprocess.task import clean_trained_chunk
 from reprocess.task import run_chunk
@@ -83,8 +82,11 @@ def prepare(settings: ReprocessSettings) -> tuple[TaskConfig, object]:
         check_model(settings)
     settings.summary_dir.mkdir(parents=True, exist_ok=True)
     check_made_with(settings.summary_dir, made_with(settings))
-    models_dir = settings.output_dir / MODELS_DIR
-    for folder in (settings.output_dir, settings.summary_dir, models_dir):
+    for folder in (
+        settings.output_dir,
+        settings.summary_dir,
+        settings.models_dir,
+    ):
         # what a killed worker's write left (a frame: ~0.5 GB each)
         remove_stale_temporaries(folder, settings.chunk_timeout)
     plan = make_plan(
