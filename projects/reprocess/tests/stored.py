@@ -39,6 +39,7 @@ IFO = "L1"
 GPS = 1_400_000_000  # first simulated second (a multiple of FILE_LENGTH)
 FILE_LENGTH = 32  # s per stored input file
 NUM_FILES = 3  # of each frame type: 96 s of data
+END = GPS + NUM_FILES * FILE_LENGTH  # the stored data's end
 RATE = 4096  # Hz, the model's
 BAND = (58.0, 62.0)
 FIT_GPS = GPS - 1000  # the regression's training data, outside the span

@@ -269,7 +269,6 @@ def test_a_corrupt_file_fails_its_chunk_only(data, tmp_path):
     corrupt.write_bytes(os.urandom(corrupt.stat().st_size))
     cache = stored.write_cache(sorted(archive.glob("*.gwf")), tmp_path / "c")
     out = tmp_path / "out"
-    end = stored.GPS + stored.NUM_FILES * stored.FILE_LENGTH
     done = reprocess(
         data,
         out,
@@ -281,7 +280,7 @@ def test_a_corrupt_file_fails_its_chunk_only(data, tmp_path):
         "2",
         "--retries",
         "1",
-        span=(stored.GPS, end),
+        span=(stored.GPS, stored.END),
     )
     assert done.returncode == 1
     failed = f"L-L1_HOFT_DEEPCLEAN-{middle}-{stored.FILE_LENGTH}.gwf"
@@ -309,7 +308,6 @@ def test_missing_input_fails_its_chunk_and_a_gap_is_not_written(
     gone = archive / f"L-L1_llhoft-{middle}-{stored.FILE_LENGTH}.gwf"
     aside = gone.rename(tmp_path / gone.name)
     out = tmp_path / "out"
-    data_end = stored.GPS + stored.NUM_FILES * stored.FILE_LENGTH
     length = str(stored.FILE_LENGTH)
 
     def run():
@@ -324,14 +322,14 @@ def test_missing_input_fails_its_chunk_and_a_gap_is_not_written(
             "2",
             "--retries",
             "0",
-            span=(stored.GPS, data_end + 64),
+            span=(stored.GPS, stored.END + 64),
         )
 
     done = run()
     assert done.returncode == 1, done.stderr[-3000:]
     failed = f"L-L1_HOFT_DEEPCLEAN-{middle}-{length}.gwf"
     past = [
-        f"L-L1_HOFT_DEEPCLEAN-{data_end + i}-{length}.gwf" for i in (0, 32)
+        f"L-L1_HOFT_DEEPCLEAN-{stored.END + i}-{length}.gwf" for i in (0, 32)
     ]
     record = run_record(out)
     assert list(record["failed"]) == [failed], record
@@ -835,7 +833,6 @@ def test_a_mislabelled_file_fails_its_chunk_and_strays_are_ignored(
     # inside the last chunk's span: read as a frame, it would fail it
     (archive / f"L-L1_llhoft-{middle + 40}-1.gwf").mkdir()
     out = tmp_path / "out"
-    end = stored.GPS + stored.NUM_FILES * stored.FILE_LENGTH
     done = reprocess(
         data,
         out,
@@ -850,7 +847,7 @@ def test_a_mislabelled_file_fails_its_chunk_and_strays_are_ignored(
         "1",
         "--retries",
         "0",
-        span=(stored.GPS, end),
+        span=(stored.GPS, stored.END),
     )
     log = done.stdout + done.stderr
     assert done.returncode == 1, log[-3000:]
