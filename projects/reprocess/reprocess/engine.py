@@ -368,14 +368,15 @@ def bounded_try(timeout: float, task: Callable, *args: object) -> object:
     network file system), and a thread cannot be stopped from outside:
     past ``timeout`` the try's worker process ends (its error logged
     first), its nanny starts a fresh worker and the scheduler tries the
-    task again, as often as ``retries`` allows. Armed only in a worker
-    process under a nanny (one thread a worker: no other try shares the
-    process); elsewhere (a threaded test cluster) the run's bound alone
-    holds (:func:`collect`).
+    task again, as often as ``retries`` allows. Armed only where the try
+    has its process to itself (:func:`own_process`: the command's own
+    workers, local or batch jobs); elsewhere (a threaded test cluster, an
+    external scheduler's workers of several threads) the run's bound
+    alone holds (:func:`collect`).
     """
     name = getattr(args[0], "name", task.__name__) if args else task.__name__
     watchdog = None
-    if under_nanny():
+    if own_process():
         watchdog = threading.Timer(timeout, end_hung_try, (name, timeout))
         watchdog.daemon = True
         watchdog.start()
@@ -386,12 +387,15 @@ def bounded_try(timeout: float, task: Callable, *args: object) -> object:
             watchdog.cancel()
 
 
-def under_nanny() -> bool:
-    """Whether this runs in a Dask worker process that a nanny restarts."""
+def own_process() -> bool:
+    """Whether this runs in a single-threaded Dask worker process that a
+    nanny restarts (the worker of an external scheduler may have more
+    threads, whose tries would end with it)."""
     try:
-        return get_worker().nanny is not None
+        worker = get_worker()
     except ValueError:  # not in a worker
         return False
+    return worker.nanny is not None and worker.state.nthreads == 1
 
 
 def end_hung_try(name: str, timeout: float) -> None:

@@ -591,6 +591,29 @@ def test_a_hung_try_ends_its_worker_and_the_chunk_is_tried_again(
     assert "still running after chunk_timeout=8 s" in caplog.text
 
 
+@pytest.mark.parametrize(
+    "threads, processes, armed",
+    [(1, True, True), (2, True, False), (1, False, False)],
+)
+def test_a_try_is_ended_only_where_it_has_its_process_alone(
+    threads, processes, armed
+):
+    """The watchdog ends a worker process only where that ends no other
+    try: one thread under a nanny; not a worker of an external scheduler
+    with two threads, nor a worker thread of this process."""
+    from distributed import Client
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=threads,
+        processes=processes,
+        dashboard_address=":0",
+    ) as cluster:
+        with Client(cluster) as client:
+            assert client.submit(engine.own_process).result(60) is armed
+
+
 def hangs_once(chunk, folder: str) -> dict:
     """A stand-in task whose first try hangs: it records its process in
     ``folder/hung`` and sleeps; a later try returns its process."""
