@@ -107,16 +107,14 @@ class ReprocessSettings(TrainingFields, BandFields, ChannelFields):
             Seconds per output file (files start at multiples of it);
             under model_source train, each file is one training chunk.
         retries:
-            Tries after a chunk's first failure (an error, a try past
-            chunk_timeout, its worker lost).
+            Tries after a chunk's first failure.
         start_timeout:
             Seconds for the first worker to come up.
         chunk_timeout:
-            Seconds allowed for one try of one output file: past it the
-            try's worker process ends and the file is tried again. The
-            run ends after this times the tries of the files each worker
-            takes (trainings one after another); files unfinished then
-            fail.
+            Seconds one try of one output file should take at most: a
+            try still running then is named in the log. The run ends
+            after this times the tries of the files each worker takes
+            (trainings one after another); files unfinished then fail.
         worker_memory:
             Memory limit of a local worker, e.g. 4GiB.
         dashboard_address:

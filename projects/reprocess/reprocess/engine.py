@@ -8,10 +8,10 @@
   (:func:`job_cluster`; :meth:`job_script` shows what is submitted).
 
 :func:`run_chunks` submits one task per chunk (Dask retries a failed one
-``retries`` times, a lost worker's too; a try past ``chunk_timeout`` ends
-its worker process and counts as one: :func:`bounded_try`), shows a
-progress bar, and returns the results and, by chunk name, the reason of
-every chunk that still failed; the others complete regardless.
+``retries`` times, a lost worker's too; a try past ``chunk_timeout`` is
+named in the log: :func:`watched_try`), shows a progress bar, and
+returns the results and, by chunk name, the reason of every chunk that
+still failed; the others complete regardless.
 :func:`run_trained_chunks` does the same for train-as-you-go: a chain of
 training tasks, each given the previous one's result by the command, and
 one cleaning task per chunk behind its training. Every wait is bounded:
@@ -36,11 +36,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable, Literal
 
-import dask
 from distributed import Client
 from distributed import LocalCluster
 from distributed import as_completed
-from distributed import get_worker
 
 from utils.errors import DeepCleanError
 
@@ -55,10 +53,6 @@ WORKER_PRELOAD = ["reprocess.task", "scipy.signal", "onnxruntime"]
 # trainings), WARNING and above, goes to the command's log, not only to
 # each worker's stderr (a batch job's own file)
 FORWARDED_LOGGERS = ("reprocess", "utils")
-# s a worker whose try hung waits, its error logged, before its process
-# ends: time for the forwarded record to leave it
-HUNG_LOG_GRACE = 1.0
-HUNG_EXIT_STATUS = 3
 
 
 @dataclass(frozen=True)
@@ -103,8 +97,8 @@ class EngineConfig:
             free port).
         retries: tries after the first failure of a chunk.
         start_timeout: seconds for the first worker to come up.
-        chunk_timeout: seconds allowed for one try of one chunk
-            (:func:`bounded_try`), and in the run's bound (module
+        chunk_timeout: seconds expected at most for one try of one chunk
+            (:func:`watched_try`), and in the run's bound (module
             docstring).
         job: the batch jobs' resources.
     """
@@ -177,14 +171,7 @@ def connect(config: EngineConfig) -> tuple[Client, object | None]:
         if config.scheduler:
             client = Client(config.scheduler, timeout=config.start_timeout)
         else:
-            # the scheduler starts here: a task whose worker is lost (a
-            # try past chunk_timeout ends it) is tried again as often as
-            # one that fails
-            failures = {
-                "distributed.scheduler.allowed-failures": config.retries
-            }
-            with dask.config.set(failures):
-                cluster = start_cluster(config)
+            cluster = start_cluster(config)
         if client is None:
             client = Client(cluster, timeout=config.start_timeout)
         client.wait_for_workers(1, timeout=config.start_timeout)
@@ -279,7 +266,7 @@ def run_chunks(
     token = run_token()
     futures = [
         client.submit(
-            bounded_try,
+            watched_try,
             config.chunk_timeout,
             task,
             chunk,
@@ -319,7 +306,7 @@ def run_trained_chunks(
     previous, futures, cut = None, [], {}
     for i, chunk in enumerate(chunks):
         training = client.submit(
-            bounded_try,
+            watched_try,
             config.chunk_timeout,
             train,
             chunk,
@@ -344,7 +331,7 @@ def run_trained_chunks(
         logger.info("trained %d of %d: %s", i + 1, len(chunks), chunk.name)
         futures.append(
             client.submit(
-                bounded_try,
+                watched_try,
                 config.chunk_timeout,
                 clean,
                 chunk,
@@ -361,53 +348,36 @@ def run_trained_chunks(
     return results, {**failures, **cut}
 
 
-def bounded_try(timeout: float, task: Callable, *args: object) -> object:
-    """``task(*args)``, this try of it bounded by ``timeout`` seconds.
+def watched_try(timeout: float, task: Callable, *args: object) -> object:
+    """``task(*args)``, a warning logged if this try is still running
+    after ``timeout`` seconds (forwarded to the command's log): a hung
+    try (a read stuck on a network file system) is named when it
+    happens, not only when the run's bound ends it (:func:`collect`).
 
-    A try can hang where no code of its own runs (a read stuck on a
-    network file system), and a thread cannot be stopped from outside:
-    past ``timeout`` the try's worker process ends (its error logged
-    first), its nanny starts a fresh worker and the scheduler tries the
-    task again, as often as ``retries`` allows. Armed only where the try
-    has its process to itself (:func:`own_process`: the command's own
-    workers, local or batch jobs); elsewhere (a threaded test cluster, an
-    external scheduler's workers of several threads) the run's bound
-    alone holds (:func:`collect`).
+    It is not ended: a thread cannot be stopped from outside, and ending
+    its worker process would charge every task queued on that worker
+    with a failure (Dask counts them all as lost with it).
     """
     name = getattr(args[0], "name", task.__name__) if args else task.__name__
-    watchdog = None
-    if own_process():
-        watchdog = threading.Timer(timeout, end_hung_try, (name, timeout))
-        watchdog.daemon = True
-        watchdog.start()
+    finished = threading.Event()
+
+    def warn() -> None:
+        if not finished.is_set():
+            logger.warning(
+                "%s: this try is still running after chunk_timeout=%g s "
+                "(a hung read?); the run's bound ends it",
+                name,
+                timeout,
+            )
+
+    watchdog = threading.Timer(timeout, warn)
+    watchdog.daemon = True
+    watchdog.start()
     try:
         return task(*args)
     finally:
-        if watchdog is not None:
-            watchdog.cancel()
-
-
-def own_process() -> bool:
-    """Whether this runs in a single-threaded Dask worker process that a
-    nanny restarts (the worker of an external scheduler may have more
-    threads, whose tries would end with it)."""
-    try:
-        worker = get_worker()
-    except ValueError:  # not in a worker
-        return False
-    return worker.nanny is not None and worker.state.nthreads == 1
-
-
-def end_hung_try(name: str, timeout: float) -> None:
-    """End this worker process: its try of ``name`` passed ``timeout``."""
-    logger.error(
-        "%s: this try is still running after chunk_timeout=%g s; its "
-        "worker process ends and the chunk is tried again",
-        name,
-        timeout,
-    )
-    time.sleep(HUNG_LOG_GRACE)
-    os._exit(HUNG_EXIT_STATUS)
+        finished.set()
+        watchdog.cancel()
 
 
 def run_token() -> str:

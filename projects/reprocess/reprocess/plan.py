@@ -98,7 +98,8 @@ def make_plan(
                     "away or reprocess the span it was cut for"
                 )
         padded = (gps - pad_length, gps + duration + pad_length)
-        needed = sorted(f for i in inputs for f in i.overlapping(*padded))
+        # a set: strain and witnesses may be one frame type, one index
+        needed = sorted({f for i in inputs for f in i.overlapping(*padded)})
         chunk = Chunk(gps, duration, path, tuple(needed))
         lacking = [
             i.frame_type

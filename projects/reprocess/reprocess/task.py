@@ -230,11 +230,7 @@ def clean_chunk(
         FrameCorrupt: an input file cannot be read (named).
     """
     if chunk.path.exists():
-        # the plan saw no such file: a try of this run wrote it, then its
-        # worker was lost before the result came back (figures first)
-        logger.info("%s: written by an earlier try", chunk.path)
-        figures = json.loads(chunk.summary_path.read_text())
-        return {**figures, "wall_seconds": 0.0}
+        return written_before(chunk)
     began = time.monotonic()
     c = config.cleaning
     fs = c.strain_rate
@@ -266,6 +262,26 @@ def clean_chunk(
     result["wall_seconds"] = time.monotonic() - began
     logger.info("%s written (%.1f s)", chunk.path, result["wall_seconds"])
     return result
+
+
+def written_before(chunk: Chunk) -> dict:
+    """The figures of ``chunk``, whose frame is there although the plan
+    saw none: a try of this run wrote it (figures first), then its
+    worker was lost before the result came back.
+
+    Raises:
+        FileExistsError: its figures are not there (the frame is not this
+            run's: it is not overwritten, nor vouched for).
+    """
+    try:
+        figures = json.loads(chunk.summary_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise FileExistsError(
+            f"{chunk.path} is there but not its figures ({exc}): not "
+            "written by this run; move it away to compute it again"
+        ) from exc
+    logger.info("%s: written by an earlier try", chunk.path)
+    return {**figures, "wall_seconds": 0.0}
 
 
 def write_output(

@@ -33,6 +33,7 @@ from reprocess.main import prepare
 from reprocess.model import load_version
 from reprocess.plan import MADE_WITH_FILE
 from reprocess.plan import check_made_with
+from reprocess.plan import make_plan
 from reprocess.reading import FrameReader
 from reprocess.reading import probe_rates
 from reprocess.sources import FrameIndex
@@ -45,6 +46,7 @@ from utils.channels import State
 from utils.errors import ConfigError
 from utils.gwf import read_frame
 from utils.gwf import write_frame
+from utils.names import FrameFile
 from utils.names import list_frames
 from utils.settings_checks import PYPROJECT
 from utils.settings_checks import settings_loader
@@ -237,7 +239,8 @@ def test_a_try_after_its_frame_was_written_returns_its_figures(data, tmp_path):
     """A worker lost between writing a file and returning it: Dask tries
     the task again, which finds the frame (the plan did not) and returns
     the figures written before it instead of failing on the existing
-    file (or cleaning it twice)."""
+    file (or cleaning it twice). A frame without its figures is not this
+    run's: refused, named, not overwritten."""
     settings = load_settings(
         data_dir=data.one_second,
         model_repo=data.repo,
@@ -257,6 +260,10 @@ def test_a_try_after_its_frame_was_written_returns_its_figures(data, tmp_path):
     assert first.pop("wall_seconds") > 0
     assert again == first
     assert first["seconds_present"] == 16
+    chunk.summary_path.unlink()
+    with pytest.raises(FileExistsError, match="but not its figures"):
+        run_chunk(chunk, config)
+    assert chunk.path.stat().st_mtime_ns == written
 
 
 def test_a_corrupt_file_fails_its_chunk_only(data, tmp_path):
@@ -556,77 +563,36 @@ def dies_once_at_c(chunk, folder: str, previous: list | None) -> list:
     return [*(previous or []), chunk.name]
 
 
-def test_a_hung_try_ends_its_worker_and_the_chunk_is_tried_again(
-    tmp_path, caplog
-):
-    """Real worker processes under nannies: the first try of a chunk
-    hangs (sleeps past chunk_timeout, as a read stuck on a network file
-    system does); its worker process ends, the chunk's second try runs in
-    another process and finishes, long before the run's bound."""
-    config = replace(
-        engine_config(chunk_timeout=8),
-        workers=2,
-        retries=1,
-        worker_memory="1GiB",
-    )
-    chunks = [SimpleNamespace(name="L-L1_HOFT_DEEPCLEAN-0-16.gwf")]
-    client, cluster = engine.connect(config)
-    try:
-        client.wait_for_workers(2, timeout=config.start_timeout)
-        began = time.monotonic()
-        with caplog.at_level(logging.WARNING):
-            results, failures = engine.run_chunks(
-                client, hangs_once, chunks, str(tmp_path), config
-            )
-        took = time.monotonic() - began
-    finally:
-        engine.disconnect(client, cluster)
-    assert failures == {}
-    (result,) = results
-    hung_pid = int((tmp_path / "hung").read_text())
-    assert result["pid"] != hung_pid
-    # the hung try's bound, then the second try at once: not the run's
-    # bound of 2 tries x 8 s
-    assert took < 2 * config.chunk_timeout
-    assert "still running after chunk_timeout=8 s" in caplog.text
-
-
-@pytest.mark.parametrize(
-    "threads, processes, armed",
-    [(1, True, True), (2, True, False), (1, False, False)],
-)
-def test_a_try_is_ended_only_where_it_has_its_process_alone(
-    threads, processes, armed
-):
-    """The watchdog ends a worker process only where that ends no other
-    try: one thread under a nanny; not a worker of an external scheduler
-    with two threads, nor a worker thread of this process."""
+def test_a_try_past_chunk_timeout_is_named_when_it_happens(in_process, caplog):
+    """A try still running after chunk_timeout is named in the log then
+    (a hung read shows which file), and left to finish within the run's
+    bound (2 tries of 2 s here); a quick one is not named."""
     from distributed import Client
-    from distributed import LocalCluster
 
-    with LocalCluster(
-        n_workers=1,
-        threads_per_worker=threads,
-        processes=processes,
-        dashboard_address=":0",
-    ) as cluster:
-        with Client(cluster) as client:
-            assert client.submit(engine.own_process).result(60) is armed
-
-
-def hangs_once(chunk, folder: str) -> dict:
-    """A stand-in task whose first try hangs: it records its process in
-    ``folder/hung`` and sleeps; a later try returns its process."""
-    marker = Path(folder) / "hung"
-    if not marker.exists():
-        marker.write_text(str(os.getpid()))
-        time.sleep(600)
-    return {"name": chunk.name, "pid": os.getpid()}
+    chunks = [SimpleNamespace(name=n) for n in ("slow.gwf", "quick.gwf")]
+    config = replace(engine_config(chunk_timeout=2), retries=1)
+    with caplog.at_level(logging.WARNING, logger="reprocess"):
+        with Client(in_process) as client:
+            results, failures = engine.run_chunks(
+                client, tagged, chunks, "v3", config
+            )
+    assert failures == {}
+    assert sorted(r["name"] for r in results) == ["quick.gwf", "slow.gwf"]
+    named = [
+        r.getMessage()
+        for r in caplog.records
+        if "still running" in r.getMessage()
+    ]
+    assert named == [
+        "slow.gwf: this try is still running after chunk_timeout=2 s "
+        "(a hung read?); the run's bound ends it"
+    ]
 
 
 def tagged(chunk, tag: str) -> dict:
-    """A stand-in task: a second for ``hung.gwf`` ... ``quick.gwf``."""
-    time.sleep({"hung.gwf": 4.0, "quick.gwf": 0.0}.get(chunk.name, 1.0))
+    """A stand-in task: 1 s, or as long as its name says (4, 3 or 0 s)."""
+    sleep = {"hung.gwf": 4.0, "slow.gwf": 3.0, "quick.gwf": 0.0}
+    time.sleep(sleep.get(chunk.name, 1.0))
     return {"name": chunk.name, "tag": tag}
 
 
@@ -645,6 +611,30 @@ def test_the_reader_decodes_its_channels_and_gaps_a_missing_one(tmp_path):
     assert span.present.tolist() == [True] * 4 + [False] * 4
     assert span.data["L1:A"].tolist() == [1.0] * 64 + [2.0] * 64
     assert span.data["L1:B"].tolist() == [1.0] * 64 + [0.0] * 64
+
+
+def test_a_plan_lists_each_input_once_and_names_what_a_file_lacks(tmp_path):
+    """Strain and witnesses in one frame type (one index given twice):
+    each chunk lists its files once. A chunk that one of two types holds
+    none of is empty, that type named."""
+    g = stored.GPS
+
+    def files(description, starts):
+        return [
+            FrameFile(
+                t, 16, "L", description, f"/a/L-{description}-{t}-16.gwf"
+            )
+            for t in starts
+        ]
+
+    one = FrameIndex(files("L1_R", (g, g + 16, g + 32)), "L1_R")
+    plan = make_plan("L1", g, g + 32, 16, 4, [one, one], tmp_path)
+    assert [len(c.inputs) for c in plan.todo] == [2, 3]
+    assert all(len(set(c.inputs)) == len(c.inputs) for c in plan.todo)
+    witness = FrameIndex(files("L1_W", (g,)), "L1_W")
+    plan = make_plan("L1", g, g + 32, 16, 4, [one, witness], tmp_path)
+    assert [c.name for c in plan.todo] == [f"L-L1_HOFT_DEEPCLEAN-{g}-16.gwf"]
+    assert plan.empty == {f"L-L1_HOFT_DEEPCLEAN-{g + 16}-16.gwf": ["L1_W"]}
 
 
 def test_a_folder_keeps_the_model_that_made_its_files(tmp_path):
