@@ -170,7 +170,7 @@ service() {  # name -> command line of a python service
 triton_command() {  # TRITON_CMD: the Triton server of this profile
     local script=serve.sh
     [[ $TRITON_KIND == container ]] && script=container.sh
-    TRITON_CMD=("$ROOT/triton-server/$script" "$PROJECT_DIR/model_repo"
+    TRITON_CMD=("$ROOT/triton-server/$script" "$(cfg "exporter$SUFFIX.model_repo")"
         --http-port "${TRITON_HTTP##*:}" --grpc-port "${TRITON_GRPC##*:}"
         --metrics-port "$TRITON_METRICS_PORT" --load '*')
 }

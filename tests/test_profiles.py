@@ -178,6 +178,9 @@ def test_render_shows_every_command_and_setting(tmp_path, profile, frames):
         assert f"\n{svc} settings: ok: " in out, svc
     kind = "container" if profile == "production" else "embedded"
     assert f"triton ({kind}):" in out
+    # Triton serves the exporter's model_repo (its one home: pyproject)
+    repo = f"{env['PROJECT_DIR']}/model_repo --http-port"
+    assert repo in out.split(f"triton ({kind}):")[1].splitlines()[0]
     if profile == "production":
         assert "backend=tensorrt" in out
         assert "GPU node: missing:" in out or "GPU node: ok" in out

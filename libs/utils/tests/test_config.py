@@ -4,6 +4,7 @@ The settings class here is a small stand-in for a service's (a real one
 is parsed by each service's own tests); the TOML is written to tmp_path.
 """
 
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List
@@ -12,7 +13,9 @@ import pytest
 
 from utils.config import audit
 from utils.config import parse_settings
+from utils.config import read_tables
 from utils.config import section_values
+from utils.config import value_of
 from utils.errors import ConfigError
 
 CONFIG = """
@@ -249,3 +252,46 @@ def test_a_bad_section_reference_is_refused_naming_it(
     path.write_text(CROSS.replace('"${svc.lr}"', value))
     with pytest.raises(ConfigError, match=message):
         section_values(path, "other", {})
+
+
+ROOT = Path(__file__).resolve().parents[3]
+CONFIG_GET = ROOT / "scripts" / "config_get.py"
+RUN_ENV = {
+    "IFO": "L1",
+    "PROJECT_DIR": "/p",
+    "DATA_DIR": "/d",
+    "ARCHIVE_DIR": "/a",
+}
+
+
+def test_one_value_is_read_as_the_services_read_it(config) -> None:
+    assert value_of(config, "base.channels", ENV) == ["H1:A", "H1:B"]
+    assert value_of(config, "svc-production.threshold", ENV) == 2.5
+    assert value_of(config, "svc-production.rate", ENV) == 4096
+    assert value_of(config, "svc-high.folder", ENV) == "/data/H1/x"
+    with pytest.raises(ConfigError, match="no key 'nope' in \\[svc\\]"):
+        value_of(config, "svc.nope", ENV)
+
+
+def test_run_sh_reads_every_section_as_the_services_do() -> None:
+    """scripts/config_get.py (run.sh's reader, the standard library only:
+    ``python3 -S``) prints every key of every section of the project's
+    file as its service reads it, profiles and references included."""
+    path = ROOT / "pyproject.toml"
+    _, scripts = read_tables(path)
+    for section in scripts:
+        values = section_values(path, section, RUN_ENV)
+        keys = [f"{section}.{key}" for key in values]
+        done = subprocess.run(
+            ["python3", "-S", str(CONFIG_GET), str(path), *keys],
+            env=RUN_ENV,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+        printed = done.stdout.splitlines()
+        for (key, value), line in zip(values.items(), printed, strict=True):
+            if isinstance(value, list):
+                value = " ".join(map(str, value))
+            assert line == str(value), f"{section}.{key}"

@@ -36,8 +36,6 @@ import tomllib
 from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
-from hermes.typeo import typeo
-
 from utils.errors import ConfigError
 
 T = TypeVar("T")
@@ -97,6 +95,30 @@ def section_values(
         value = _inline_sections(value, scripts, where)
         values[key] = _resolve(value, base, environ, where)
     return values
+
+
+def value_of(
+    path: Path, key: str, environ: Mapping[str, str] | None = None
+) -> Any:
+    """One value as the services read it: ``key`` is ``base.<name>`` or
+    ``<section>.<name>`` (a profile section laid over its base section),
+    every reference resolved.
+
+    Raises:
+        ConfigError: no such section or key, or a reference to a missing
+            key or environment variable.
+    """
+    environ = os.environ if environ is None else environ
+    where, _, name = key.partition(".")
+    if where == "base":
+        base, _ = read_tables(Path(path))
+        return _resolve(
+            _base(base, name, key, environ, {}), base, environ, key
+        )
+    values = section_values(path, where, environ)
+    if name not in values:
+        raise ConfigError(f"no key {name!r} in [{where}] of {path}")
+    return values[name]
 
 
 def _inline_sections(
@@ -289,6 +311,11 @@ def parse_settings(
         at = argv.index("--typeo")
         del argv[at : at + 2]
         args = to_argv(section_values(*spec, environ), cls)
+    # imported here: the rest of this module is the standard library's
+    # only, so that run.sh reads the file as the services do
+    # (scripts/config_get.py) before any environment is built
+    from hermes.typeo import typeo
+
     saved = sys.argv
     sys.argv = [prog, *args, *argv]
     try:
