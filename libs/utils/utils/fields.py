@@ -25,6 +25,7 @@ from utils.settings import Rule
 from utils.settings import sub_config
 from utils.stream import PreprocessConfig
 
+DEVICE = re.compile(r"cpu|cuda(:\d+)?")  # the torch devices that train
 _ARGS = "Args:\n"
 _NAME = re.compile(r" {8}(\w+):")  # typeo: 8 spaces, then "name:"
 _TEXT = " " * 12  # typeo: a description line
@@ -296,6 +297,29 @@ class TrainingFields:
     lr_factor: float
     valid_fraction: float
     device: str
+
+    def training_rules(self) -> List[Rule]:
+        """Each training setting is usable on its own (how they fit the
+        sample rate: :class:`utils.nn.config.TrainConfig`)."""
+        return [
+            ("kernel_length", self.kernel_length > 0, "> 0 s"),
+            ("kernel_stride", self.kernel_stride > 0, "> 0 s"),
+            ("batch_size", self.batch_size >= 1, ">= 1"),
+            ("lr", self.lr > 0, "> 0"),
+            ("fine_tune_decay", 0 < self.fine_tune_decay <= 1, "in (0, 1]"),
+            ("weight_decay", self.weight_decay >= 0, ">= 0"),
+            ("max_epochs", self.max_epochs >= 1, ">= 1"),
+            ("patience", self.patience >= 1, ">= 1"),
+            ("min_improvement", 0 <= self.min_improvement < 1, "in [0, 1)"),
+            ("lr_patience", self.lr_patience >= 0, ">= 0"),
+            ("lr_factor", 0 < self.lr_factor < 1, "in (0, 1)"),
+            ("valid_fraction", 0 < self.valid_fraction < 1, "in (0, 1)"),
+            (
+                "device",
+                DEVICE.fullmatch(self.device) is not None,
+                "cpu, cuda or cuda:N",
+            ),
+        ]
 
 
 def _descriptions(doc: str | None) -> tuple[str, dict[str, list[str]]]:

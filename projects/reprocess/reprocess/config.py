@@ -200,6 +200,7 @@ class ReprocessSettings(TrainingFields, BandFields, ChannelFields):
         return [
             *self.channel_rules(),
             *self.band_rules(),
+            *self.training_rules(),
             ("gps_start", self.gps_start > 0, "> 0 (a GPS second)"),
             (
                 "gps_end",

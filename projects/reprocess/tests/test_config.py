@@ -87,6 +87,10 @@ def test_the_section_builds_every_component():
         ({"min_train_length": 8}, "min_train_length"),
         ({"filter_order": 7}, "filter_order"),
         ({"strain_rate": 6000}, "strain_rate"),
+        # the training's own rules, as the trainer's
+        ({"lr": -1.0}, "lr"),
+        ({"weight_decay": -0.5}, "weight_decay"),
+        ({"device": "tpu"}, "device"),
     ],
 )
 def test_bad_values_fail_naming_the_setting(values, named):

@@ -9,7 +9,6 @@ each component's frozen sub-config by keyword. No ``from __future__ import
 annotations`` here: typeo reads the real annotation objects.
 """
 
-import re
 from dataclasses import dataclass
 from dataclasses import fields
 from dataclasses import replace
@@ -37,8 +36,6 @@ from utils.settings import check_sub_configs
 from utils.settings import convert_fields
 from utils.settings import port_rule
 from utils.settings import sub_config
-
-DEVICE = re.compile(r"cpu|cuda(:\d+)?")  # torch devices the trainer uses
 
 
 @documented
@@ -131,7 +128,7 @@ class TrainerSettings(
             ("train_duration", self.train_duration >= 1, ">= 1 s"),
             ("retrain_cadence", self.retrain_cadence >= 1, ">= 1 s"),
             ("ready_settle_length", self.ready_settle_length >= 0, ">= 0 s"),
-            ("valid_fraction", 0 < self.valid_fraction < 1, "in (0, 1)"),
+            *self.training_rules(),
             (
                 "valid_fraction",
                 valid_length >= self.kernel_length,
@@ -139,15 +136,7 @@ class TrainerSettings(
                 f"train_duration={self.train_duration!r}) must hold a kernel "
                 f"(kernel_length={self.kernel_length!r})",
             ),
-            ("lr", self.lr > 0, "> 0"),
-            ("weight_decay", self.weight_decay >= 0, ">= 0"),
-            ("lr_patience", self.lr_patience >= 0, ">= 0"),
             ("min_coherence", 0 <= self.min_coherence <= 1, "in [0, 1]"),
-            (
-                "device",
-                DEVICE.fullmatch(self.device) is not None,
-                "cpu, cuda or cuda:N",
-            ),
             ("num_threads", self.num_threads >= 1, ">= 1"),
             ("niceness", 0 <= self.niceness <= 19, "in 0..19"),
             port_rule("metrics_port", self.metrics_port),

@@ -8,6 +8,7 @@ from utils.fields import BandFields
 from utils.fields import TrainingFields
 from utils.nn.architecture import DOWN_CHANNELS
 from utils.nn.architecture import DOWNSAMPLE_FACTOR
+from utils.settings import check_rules
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class TrainConfig(TrainingFields, BandFields):
     seed: int | None = None
 
     def __post_init__(self) -> None:
+        check_rules(self, self.training_rules())
         kernel = self.kernel_length * self.sample_rate
         if kernel != int(kernel) or int(kernel) % DOWNSAMPLE_FACTOR:
             raise ValueError(
@@ -47,12 +49,6 @@ class TrainConfig(TrainingFields, BandFields):
             )
         if self.kernel_length < self.fftlength:
             raise ValueError("kernel_length must hold one loss FFT segment")
-        if min(self.batch_size, self.max_epochs, self.patience) < 1:
-            raise ValueError("batch_size, max_epochs, patience must be >= 1")
-        if not (0 < self.fine_tune_decay <= 1 and 0 < self.lr_factor < 1):
-            raise ValueError("fine_tune_decay in (0, 1], lr_factor in (0, 1)")
-        if not (0 < self.valid_fraction < 1 and 0 <= self.min_improvement < 1):
-            raise ValueError("valid_fraction, min_improvement in (0, 1)")
 
     @property
     def kernel_size(self) -> int:
