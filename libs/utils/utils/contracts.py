@@ -17,11 +17,15 @@ the first second instead of at the first write or in the cleaned data.
   the exporter serves (``inference_batch_size``, the plan's profile).
 - :func:`check_output_band`: the band the monitor validates canaries on
   lies below the Nyquist frequency of the output frames' strain channels.
+- :func:`api_token`, :func:`check_api_token`: the exporter's API token
+  (``DEEPCLEAN_API_TOKEN``), which the trainer and the monitor send as
+  ``Authorization: Bearer <token>`` (:func:`bearer`).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import os
+from typing import Callable, Mapping
 
 from utils.channels import STRAIN_RATE
 from utils.errors import ConfigError
@@ -150,3 +154,39 @@ def check_output_band(freq_low: float, freq_high: float) -> None:
             "Nyquist frequency of the output frames' strain channels "
             "(utils.channels.STRAIN_RATE)"
         )
+
+
+API_TOKEN_VARIABLE = "DEEPCLEAN_API_TOKEN"
+MIN_TOKEN_LENGTH = 8  # characters (run.sh makes one of 43)
+
+
+def check_api_token(token: object) -> None:
+    """``token`` can be the exporter's API token.
+
+    Raises:
+        ConfigError: it is not text of :data:`MIN_TOKEN_LENGTH` characters
+            or more (its value is never shown).
+    """
+    if not isinstance(token, str) or len(token) < MIN_TOKEN_LENGTH:
+        length = len(token) if isinstance(token, str) else "no"
+        raise ConfigError(
+            f"the exporter's API token ({API_TOKEN_VARIABLE}): at least "
+            f"{MIN_TOKEN_LENGTH} characters, not {length}"
+        )
+
+
+def api_token(environ: Mapping[str, str] | None = None) -> str:
+    """The exporter's API token, from :data:`API_TOKEN_VARIABLE`.
+
+    Raises:
+        ConfigError: unset or too short (:func:`check_api_token`).
+    """
+    environ = os.environ if environ is None else environ
+    token = environ.get(API_TOKEN_VARIABLE, "")
+    check_api_token(token)
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The header that carries ``token`` to the exporter."""
+    return {"Authorization": f"Bearer {token}"}

@@ -11,7 +11,6 @@ start (bad settings, no token, a broken contract).
 """
 
 import logging
-import os
 import sys
 import threading
 from typing import List, Optional
@@ -22,6 +21,7 @@ from exporter.config import ExporterSettings
 from exporter.config import cleaner_window
 from exporter.server import create_server
 from exporter.server import serve_until
+from utils.contracts import api_token
 from utils.errors import ConfigError
 from utils.metrics import MetricsServer
 from utils.signals import stop_on_signals
@@ -29,7 +29,6 @@ from utils.startup import CANNOT_START
 from utils.startup import configure_service
 
 logger = logging.getLogger("exporter")
-TOKEN_VARIABLE = "DEEPCLEAN_API_TOKEN"
 POLL_INTERVAL = 1.0  # s between checks that the HTTP server lives
 
 
@@ -42,9 +41,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if settings is None:
         return CANNOT_START
     try:
-        config = settings.app_config(os.environ.get(TOKEN_VARIABLE, ""))
+        config = settings.app_config(api_token())
     except ConfigError as exc:
-        logger.error("cannot start: set %s: %s", TOKEN_VARIABLE, exc)
+        logger.error("cannot start: %s", exc)
         return CANNOT_START
     try:
         check_contracts(settings, argv)

@@ -28,6 +28,7 @@ from exporter.repository import RepositoryConfig
 from exporter.repository import RepositoryState
 from exporter.triton import TritonConfig
 from exporter.triton import TritonControl
+from utils.contracts import check_api_token
 from utils.errors import DeepCleanError
 from utils.retry import Backoff
 from utils.runs import train_dir
@@ -66,12 +67,7 @@ class AppConfig:
     openapi_path: Path = OPENAPI_PATH
 
     def __post_init__(self) -> None:
-        require(
-            isinstance(self.api_token, str) and len(self.api_token) >= 8,
-            "api_token",
-            "<hidden>",
-            "at least 8 characters",
-        )
+        check_api_token(self.api_token)
         require(
             self.max_content_length > 0,
             "max_content_length",

@@ -12,20 +12,19 @@ unwritable project folder); 2 bad settings or no API token.
 """
 
 import logging
-import os
 import sys
 import threading
 from typing import List, Optional
 
 from monitor.config import MonitorSettings
 from monitor.monitor import Monitor
+from utils.contracts import api_token
 from utils.errors import ConfigError
 from utils.signals import stop_on_signals
 from utils.startup import CANNOT_START
 from utils.startup import configure_service
 
 logger = logging.getLogger("monitor")
-TOKEN_VARIABLE = "DEEPCLEAN_API_TOKEN"
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -36,7 +35,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if settings is None:
         return CANNOT_START
     try:
-        config = settings.monitor_config(os.environ.get(TOKEN_VARIABLE, ""))
+        config = settings.monitor_config(api_token())
     except ConfigError:
         logger.exception("bad configuration")
         return CANNOT_START

@@ -22,7 +22,8 @@ from typing import Iterable
 
 import requests
 
-from utils.errors import ConfigError
+from utils.contracts import bearer
+from utils.contracts import check_api_token
 from utils.errors import ServiceError
 from utils.retry import Backoff
 from utils.retry import RetrySchedule
@@ -52,11 +53,7 @@ class PromotionConfig:
     retry_max_interval: float
 
     def __post_init__(self) -> None:
-        if not self.token:
-            raise ConfigError(
-                "token='': the exporter's API token is empty "
-                "(DEEPCLEAN_API_TOKEN)"
-            )
+        check_api_token(self.token)
 
 
 class PromotionRefused(ServiceError):
@@ -96,7 +93,7 @@ class ExporterClient:
             ServiceError: unreachable, timed out, 401/403 or a 5xx.
         """
         url = f"{self.config.exporter_url}/production"
-        headers = {"Authorization": f"Bearer {self.config.token}"}
+        headers = bearer(self.config.token)
         try:
             response = self.session.post(
                 url,

@@ -22,7 +22,7 @@ from utils.testing import free_port
 from utils.testing import metric_value
 from utils.waiting import wait_for
 
-TOKEN = "s3cret"
+TOKEN = "s3cret-token"
 RUN = "1400000000-1400000016"
 
 

@@ -29,6 +29,7 @@ from trainer.runs import warm_start
 from trainer.service import TrainerService
 from trainer.worker import TrainingWorker
 from utils.config import parse_settings
+from utils.contracts import api_token
 from utils.errors import ConfigError
 from utils.errors import DeepCleanError
 from utils.logging import configure_logging
@@ -38,7 +39,6 @@ from utils.startup import cannot_start
 
 logger = logging.getLogger("trainer")
 
-TOKEN_VARIABLE = "DEEPCLEAN_API_TOKEN"
 SHUTDOWN_TIMEOUT = 30.0  # s given to the threads to finish at exit
 
 
@@ -98,16 +98,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         settings, worker, last_stop = _start("trainer", argv, metrics)
     except ConfigError as exc:
         return cannot_start("trainer", exc)
-    token = os.environ.get(TOKEN_VARIABLE, "")
-    if not token:
-        logger.error(
-            "cannot start: %s (the exporter's API token) is not set",
-            TOKEN_VARIABLE,
-        )
+    try:
+        export = settings.export_config(api_token())
+    except ConfigError as exc:
+        logger.error("cannot start: %s", exc)
         return CANNOT_START
-    notifier = ExportNotifier(
-        settings.export_config(token), settings.train_dir, metrics
-    )
+    notifier = ExportNotifier(export, settings.train_dir, metrics)
     worker.on_done = lambda folder: notifier.notify(folder.name)
     server = metrics.serve(settings.metrics_port)
     service = build_service(settings, worker, metrics, last_stop)

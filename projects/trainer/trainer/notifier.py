@@ -26,6 +26,8 @@ from trainer.metrics import TrainerMetrics
 from trainer.runs import EXPORTED_FILE
 from trainer.runs import mark_exported
 from trainer.runs import unexported_runs
+from utils.contracts import bearer
+from utils.contracts import check_api_token
 from utils.errors import ConfigError
 from utils.retry import Backoff
 from utils.retry import RetrySchedule
@@ -61,8 +63,7 @@ class ExportConfig:
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
             raise ConfigError(f"exporter url {self.url!r} is not http(s)")
-        if not self.token:
-            raise ConfigError("the exporter API token is empty")
+        check_api_token(self.token)
         if min(self.timeout, self.backoff, self.rescan_interval) <= 0:
             raise ConfigError("export timeouts and intervals must be > 0")
         if self.max_backoff < self.backoff:
@@ -175,7 +176,7 @@ class ExportNotifier:
                 url,
                 json={"run": run},
                 timeout=self.config.timeout,
-                headers={"Authorization": f"Bearer {self.config.token}"},
+                headers=bearer(self.config.token),
             )
         except requests.RequestException as exc:
             logger.debug("POST %s for run %s failed: %s", url, run, exc)
