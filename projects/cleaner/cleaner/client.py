@@ -114,7 +114,10 @@ class PipelineClient:
         self._client: grpcclient.InferenceServerClient | None = None
         self._up: bool | None = None  # None: never tried
         self._retry = RetrySchedule(
-            Backoff(config.retry_min_length, 2.0, config.retry_max_length)
+            Backoff(
+                initial=config.retry_min_length,
+                maximum=config.retry_max_length,
+            )
         )
         self._outputs = [grpcclient.InferRequestedOutput(n) for n in OUTPUTS]
 

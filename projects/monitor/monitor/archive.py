@@ -119,7 +119,8 @@ class Archiver:
         self.channels = channels
         self.failures = 0
         self.written_total = 0  # stretches written by this process
-        self._retry = RetrySchedule(Backoff(config.retry_interval, 1.0))
+        fixed = Backoff(initial=config.retry_interval, factor=1.0)
+        self._retry = RetrySchedule(fixed)
 
     def archive(
         self, cursor: int | None, now: float, spooled: Iterable[int]

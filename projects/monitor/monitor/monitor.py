@@ -203,9 +203,7 @@ class Monitor:
         self.promoter.observe_production(second.production_version)
         verdict = self.validator.add(second)
         if verdict is not None and verdict.validated:
-            self.promoter.request(
-                verdict.version, verdict.gps, verdict.describe()
-            )
+            self.promoter.request(verdict.version, verdict.describe())
         self._watch(second)
         record = self.history.add(second)
         self.last_gps = gps

@@ -158,14 +158,15 @@ class Promoter:
         self.history: deque[dict] = deque(history, maxlen=KEPT_PROMOTIONS)
         self.schedule = RetrySchedule(
             Backoff(
-                config.retry_min_interval, maximum=config.retry_max_interval
+                initial=config.retry_min_interval,
+                maximum=config.retry_max_interval,
             )
         )
 
-    def request(self, version: int, gps: int, reason: str = "") -> None:
-        """Queue ``version`` (validated at ``gps``, for ``reason``); a newer
-        validated version replaces an older pending one and is tried at
-        once."""
+    def request(self, version: int, reason: str = "") -> None:
+        """Queue ``version`` for ``reason`` (its verdict: where it was
+        validated and on what figures); a newer validated version replaces
+        an older pending one and is tried at once."""
         if self.pending is not None and self.pending > version:
             logger.info(
                 "canary %d validated but %d is pending: ignored",

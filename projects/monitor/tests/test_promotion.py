@@ -28,7 +28,7 @@ def promoter_for(exporter: FakeExporter) -> Promoter:
 def test_tick_returns_at_once_while_the_exporter_is_down(exporter):
     exporter.stop()  # connections refused
     promoter = promoter_for(exporter)
-    promoter.request(2, GPS0)
+    promoter.request(2)
     now = 1000.0
     waits = []
     for attempt in range(8):
@@ -55,10 +55,10 @@ def test_tick_returns_at_once_while_the_exporter_is_down(exporter):
 def test_a_new_version_is_tried_at_once(exporter):
     exporter.stop()
     promoter = promoter_for(exporter)
-    promoter.request(2, GPS0)
+    promoter.request(2)
     assert promoter.tick(0.0, GPS0) == "retry"
     exporter.start()
-    promoter.request(3, GPS0 + 100)  # supersedes 2: no back-off to wait
+    promoter.request(3)  # supersedes 2: no back-off to wait
     assert promoter.tick(0.0, GPS0 + 100) == "promoted"
     assert exporter.promotions == [3]
 
@@ -75,7 +75,7 @@ def test_promotion_history_is_bounded(saved):
         promoter = Promoter(ExporterClient(config), config, None, history)
         assert len(promoter.to_state()["history"]) <= KEPT_PROMOTIONS
         for version in versions:
-            promoter.request(version, GPS0 + version)
+            promoter.request(version)
             assert promoter.tick(0.0, GPS0 + version) == "promoted"
     finally:
         exporter.stop()

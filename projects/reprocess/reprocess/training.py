@@ -268,12 +268,12 @@ def _train(
     }
     training = Training(name, gps, result.model, name, parent, None, figures)
     meta = ModelMeta(
-        cleaning.strain_channel,
-        cleaning.witness_channels,
-        cleaning.sample_rate,
-        stretch.gps_start,
-        stretch.gps_stop,
-        config.train.channels,
+        strain_channel=cleaning.strain_channel,
+        witness_channels=cleaning.witness_channels,
+        sample_rate=cleaning.sample_rate,
+        gps_start=stretch.gps_start,
+        gps_stop=stretch.gps_stop,
+        channels=config.train.channels,
         extra={**training.record(), "train_config": asdict(config.train)},
     )
     save_model(result.model, meta, models_dir / Path(name).stem)

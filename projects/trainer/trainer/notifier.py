@@ -90,7 +90,9 @@ class ExportNotifier:
         self.config = config
         self.train_dir = Path(train_dir)
         self.metrics = metrics or TrainerMetrics()
-        self._backoff = Backoff(config.backoff, 2.0, config.max_backoff)
+        self._backoff = Backoff(
+            initial=config.backoff, maximum=config.max_backoff
+        )
         self._pending: dict[str, RetrySchedule] = {}
         self._refused: set[str] = set()
         self._lock = threading.Lock()

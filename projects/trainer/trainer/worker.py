@@ -243,12 +243,12 @@ class TrainingWorker:
         )
         ratio = asd_ratio(cleaned, valid.strain, rate, *band)
         meta = ModelMeta(
-            config.strain_channel,
-            config.witness_channels,
-            rate,
-            stretch.gps_start,
-            stretch.gps_stop,
-            config.train.channels,
+            strain_channel=config.strain_channel,
+            witness_channels=config.witness_channels,
+            sample_rate=rate,
+            gps_start=stretch.gps_start,
+            gps_stop=stretch.gps_stop,
+            channels=config.train.channels,
             extra={
                 "lr": result.lr,
                 "epochs": len(result.history),
