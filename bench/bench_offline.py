@@ -1,4 +1,4 @@
-"""Offline reprocessing speed of a stored stretch (issue: >= 200x real time
+"""Offline reprocessing speed of a stored stretch (goal: >= 200x real time
 on 2 cores).
 
 Reads a stretch of stored raw frames (strain + witnesses, GWF), resamples to

@@ -36,7 +36,7 @@ HANG_TIMEOUT = 120.0  # s: longer than any recovery here means "hung"
 # s: CPU time of one second through the cleaner on 2 shared cores, the
 # follower's and the watcher's polls (0.05 s, 0.2 s) and the write
 COMPUTE_MARGIN = 2.0
-RESTART_GOAL = 10.0  # s from a kill to normal output again (the issue's)
+RESTART_GOAL = 10.0  # s from a kill to normal output again (the goal)
 # a restart on a slower machine: the supervisor's first back-off (1 s)
 # plus 1.5 times the service's own start-up with the pipeline (start_up),
 # at most twice the goal (a start-up measured while the prefill was being

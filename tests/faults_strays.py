@@ -23,7 +23,7 @@ from faults import short
 from utils.channels import State
 
 STRAY = "stray"  # an Injection kind the source writes normally
-# the cross-correlation bound: a second's resampled raw strain and
+# the cross-correlation bound: a second's resampled raw strain and
 # another second's are independent noise (|r| ~ 1/sqrt(4096) ~ 0.02); a
 # published copy would correlate ~1 away from the resampling edges
 COPY_CORRELATION = 0.5

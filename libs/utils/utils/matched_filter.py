@@ -14,8 +14,8 @@ report.
 
 :func:`compare_injection` filters the raw strain and a cleaned product
 with the same template; :func:`injection_problems` says whether the
-cleaning harmed the signal (issue 15's goal: SNR never lower than raw by
-more than :data:`MAX_SNR_LOSS`, peak time within :data:`MAX_TIME_OFFSET`
+cleaning harmed the signal (the goal: SNR never lower than raw by more
+than :data:`MAX_SNR_LOSS`, peak time within :data:`MAX_TIME_OFFSET`
 samples).
 """
 
