@@ -39,6 +39,9 @@ MAINS_CHANNEL = "PEM-CS_MAINSMON_EBAY_1_DQ"
 TRUTH_CHANNEL = "DEEPCLEAN-TRUTH_NOISE"
 WELCH_ENBW = 0.75  # Hz, noise bandwidth of a 2 s Hann window
 ASC_BAND = (0.1, 1.8)  # Hz, default frequencies of the ASC sinusoids
+MAINS_FREQUENCY = 60.0  # Hz, the simulated mains line
+# Hz: the line and its sidebands (ASC motion below 2 Hz lands within)
+COUPLED_BAND = (MAINS_FREQUENCY - 2.0, MAINS_FREQUENCY + 2.0)
 BACKGROUND_STREAM = 0  # id of the background noise among the seeded streams
 
 
@@ -170,10 +173,12 @@ class SimulationConfig:
         snr = self.injection_snr
         if len(snr) != 2 or not 0 < snr[0] <= snr[1]:
             raise ConfigError(f"injection_snr={snr!r}: (low, high), 0 < low")
-        if not 10.0 <= self.injection_low_frequency < 58.0:
+        low, high = COUPLED_BAND
+        if not 10.0 <= self.injection_low_frequency < low:
             raise ConfigError(
                 f"injection_low_frequency={self.injection_low_frequency!r}:"
-                " in [10, 58) Hz, so that every chirp crosses 58-62 Hz"
+                f" in [10, {low:g}) Hz, so that every chirp crosses "
+                f"{low:g}-{high:g} Hz"
             )
 
     @property

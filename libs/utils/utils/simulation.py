@@ -46,6 +46,7 @@ from utils.gwf import Series
 from utils.gwf import read_frame
 from utils.injections import Injector
 from utils.simconfig import BACKGROUND_STREAM
+from utils.simconfig import MAINS_FREQUENCY
 from utils.simconfig import TRUTH_CHANNEL
 from utils.simconfig import WELCH_ENBW
 from utils.simconfig import SimulationConfig
@@ -87,7 +88,7 @@ def make_witness(config: SimulationConfig, name: str) -> Witness:
     rate = config.sample_rate(name)
     if "MAINSMON" in name:
         params = MainsParams(
-            frequency=60.0,
+            frequency=MAINS_FREQUENCY,
             amplitude=1.0,
             phase=rng.uniform(0, 2 * np.pi),
             drift=0.01,
@@ -150,7 +151,8 @@ class Simulator:
         self.background = ColoredNoise(
             config.seed, BACKGROUND_STREAM, config.strain_rate
         )
-        self.background_asd = float(np.sqrt(aligo_psd(np.array([60.0]))[0]))
+        line = np.array([MAINS_FREQUENCY])
+        self.background_asd = float(np.sqrt(aligo_psd(line)[0]))
         self._draw_couplings()
         self.injector = None
         if config.injection_interval:

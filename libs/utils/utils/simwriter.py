@@ -46,8 +46,8 @@ from utils.names import witness_name
 
 logger = logging.getLogger(__name__)
 
-NAN_SLICE = slice(4096, 5120)  # fraction 1/4..5/16 of a second made NaN
-JOIN_MARGIN = 10.0  # s, added to delays when waiting for writer threads
+NAN_PART = (1 / 4, 5 / 16)  # the fraction of a second made NaN
+JOIN_MARGIN = 10.0  # s, added to the delays when waiting for writer threads
 
 
 class Fault(str, Enum):
@@ -78,8 +78,8 @@ def truth_path(data_dir: Path, ifo: str, gps: int) -> Path:
 
 def _nan_part(data: np.ndarray) -> np.ndarray:
     out = np.array(data)
-    start = NAN_SLICE.start * out.size // 16384
-    stop = NAN_SLICE.stop * out.size // 16384
+    start = int(NAN_PART[0] * out.size)
+    stop = int(NAN_PART[1] * out.size)
     out[start : max(stop, start + 1)] = np.nan
     return out
 
@@ -272,6 +272,11 @@ def _start(target: Any, name: str) -> threading.Thread:
     return thread
 
 
+def writes_bound(late_delay: float, partial_pause: float) -> float:
+    """Seconds to wait at most for the delayed writes still in flight."""
+    return late_delay + partial_pause + JOIN_MARGIN
+
+
 def write_stretch(
     sim: Any,
     data_dir: Path,
@@ -288,7 +293,7 @@ def write_stretch(
         if thread is not None:
             threads.append(thread)
     config = sim.config
-    bound = config.late_delay + config.partial_pause + JOIN_MARGIN
+    bound = writes_bound(config.late_delay, config.partial_pause)
     for thread in threads:
         thread.join(timeout=bound)
         if thread.is_alive():

@@ -22,10 +22,10 @@ from replay.pacing import current_gps
 from utils.names import data_folder
 from utils.simulation import Fault
 from utils.simulation import Simulator
+from utils.simwriter import writes_bound
 
 logger = logging.getLogger(__name__)
 
-JOIN_MARGIN = 5.0  # s, on top of the longest delayed write, at shutdown
 RANDOM_FAULT_STREAM = 4  # seed stream of the random fault draws
 
 
@@ -149,7 +149,7 @@ class SimulationSource(PacedSource):
     def _finish(self) -> None:
         """Wait (boundedly) for delayed writes still in flight."""
         simulation = self.config.simulation
-        bound = self.config.late_delay + simulation.partial_pause + JOIN_MARGIN
+        bound = writes_bound(self.config.late_delay, simulation.partial_pause)
         for thread in self._pending:
             thread.join(timeout=bound)
             if thread.is_alive():
