@@ -13,7 +13,8 @@ def asd_ratios(
     data: dict[str, np.ndarray],
     raw: str,
     sample_rate: float,
-    fftlength: float = 2.0,
+    fftlength: float,
+    overlap: float,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """ASD of every channel but ``raw`` divided by the ASD of ``raw``.
 
@@ -21,18 +22,19 @@ def asd_ratios(
         data: channel -> samples (same length, contiguous).
         raw: the reference channel.
         sample_rate: Hz.
-        fftlength: s (overlap half of it, median average).
+        fftlength: s per Welch segment (median average).
+        overlap: s of overlap of the segments.
 
     Returns:
         ``(frequencies, {channel: ratio})``; bins where the raw PSD is 0
         are NaN.
     """
-    freqs, p_raw = psd(data[raw], sample_rate, fftlength, fftlength / 2)
+    freqs, p_raw = psd(data[raw], sample_rate, fftlength, overlap)
     out = {}
     for name, x in data.items():
         if name == raw:
             continue
-        _, p = psd(x, sample_rate, fftlength, fftlength / 2)
+        _, p = psd(x, sample_rate, fftlength, overlap)
         with np.errstate(divide="ignore", invalid="ignore"):
             out[name] = np.where(p_raw > 0, np.sqrt(p / p_raw), np.nan)
     return freqs, out

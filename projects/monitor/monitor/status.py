@@ -56,6 +56,8 @@ class StatusConfig:
         history_length: s of per-second history plotted.
         psd_length: s of the newest contiguous data in the ASD plots.
         range_length: s of data per inspiral-range point.
+        fftlength, overlap: s, Welch segments of the ASD ratios plotted
+            (those the canaries are validated with).
         plot_low, plot_high: Hz, frequency axis of the ASD-ratio plot.
         range_fmin: Hz, low cut of the inspiral-range integral.
     """
@@ -66,6 +68,8 @@ class StatusConfig:
     history_length: int
     psd_length: int
     range_length: int
+    fftlength: float
+    overlap: float
     plot_low: float = 50.0
     plot_high: float = 70.0
     range_fmin: float = RANGE_FMIN
@@ -179,7 +183,10 @@ class StatusPage:
         span = (run["gps"], run["gps"] + seconds)
         ratios = None
         if seconds >= 4:
-            ratios = asd_ratios(data, "raw", STRAIN_RATE)
+            c = self.config
+            ratios = asd_ratios(
+                data, "raw", STRAIN_RATE, c.fftlength, c.overlap
+            )
         ranges = {}
         if seconds >= self.config.range_length:
             tail = self.config.range_length * STRAIN_RATE

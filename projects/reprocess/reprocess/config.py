@@ -106,6 +106,9 @@ class ReprocessSettings(TrainingFields, BandFields, ChannelFields):
         frame_length:
             Seconds per output file (files start at multiples of it);
             under model_source train, each file is one training chunk.
+        ratio_fftlength:
+            Seconds per Welch segment of the summary's ASD ratio (the
+            monitor's; segments overlap by half).
         retries:
             Tries after a chunk's first failure.
         start_timeout:
@@ -168,6 +171,7 @@ class ReprocessSettings(TrainingFields, BandFields, ChannelFields):
     pad_length: int
     block_length: int
     frame_length: int
+    ratio_fftlength: float
     retries: int
     start_timeout: float
     chunk_timeout: float

@@ -27,7 +27,6 @@ from utils.astro import RANGE_FFTLENGTH
 from utils.astro import RANGE_FMIN
 from utils.astro import inspiral_range
 
-RATIO_FFTLENGTH = 2.0  # s, Welch segments of the ASD ratio (as asd_ratio)
 SEGMENTS_AT_ONCE = 32  # Welch segments transformed together (memory)
 DFT_BINS = 64  # up to this many bins: a direct DFT (matrix), not an FFT
 
@@ -184,13 +183,14 @@ class ChunkFigures:
     Args:
         sample_rate: Hz of the strain.
         band: ``(freq_low, freq_high)`` Hz of the ASD ratio.
+        fftlength: s per Welch segment of the ASD ratio.
     """
 
-    def __init__(self, sample_rate: int, band: tuple[float, float]) -> None:
+    def __init__(
+        self, sample_rate: int, band: tuple[float, float], fftlength: float
+    ) -> None:
         self.sample_rate = sample_rate
-        self.ratio = MedianWelch(
-            sample_rate, RATIO_FFTLENGTH, band, 2, closed=True
-        )
+        self.ratio = MedianWelch(sample_rate, fftlength, band, 2, closed=True)
         self.range = MedianWelch(
             sample_rate, RANGE_FFTLENGTH, (RANGE_FMIN, F_ISCO), 2
         )

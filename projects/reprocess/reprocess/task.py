@@ -75,6 +75,8 @@ class TaskConfig:
         model_repo: the model repository.
         version: the version used.
         block_length: seconds cleaned at once inside a task.
+        ratio_fftlength: seconds per Welch segment of the figures' ASD
+            ratio.
         strain_frame_type: frame type of the strain and state.
         witness_frame_type: frame type of the witnesses.
         rates: channel -> native rate, Hz.
@@ -89,6 +91,7 @@ class TaskConfig:
     model_repo: Path
     version: int
     block_length: int
+    ratio_fftlength: float
     strain_frame_type: str
     witness_frame_type: str
     rates: dict[str, int]
@@ -237,7 +240,8 @@ def clean_chunk(
     cleaned = np.zeros(chunk.duration * fs)
     state = np.zeros(chunk.duration * STATE_RATE, np.int32)
     versions = np.zeros(chunk.duration * VERSION_RATE, np.int32)
-    figures = ChunkFigures(fs, (c.freq_low, c.freq_high))
+    band = (c.freq_low, c.freq_high)
+    figures = ChunkFigures(fs, band, config.ratio_fftlength)
     for start, end, strain, witness in read_blocks(chunk, config):
         block = clean_block(strain, witness, model, version, c)
         at, to = start - chunk.gps, end - chunk.gps

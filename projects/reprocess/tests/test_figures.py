@@ -15,6 +15,7 @@ from utils.signal import psd
 
 RATE = 1024  # Hz: small, the code does not depend on it
 BAND = (58.0, 62.0)
+FFTLENGTH = 2.0  # s, the ratio's Welch segments (overlap half)
 
 
 @pytest.mark.parametrize("dft", [False, True])
@@ -41,7 +42,7 @@ def test_chunk_figures_equal_those_of_the_whole_chunk():
     cleaned = raw - 0.9 * np.sin(2 * np.pi * 60 * np.arange(raw.size) / RATE)
     present = np.ones(seconds, dtype=bool)
     present[[3, 17, 18]] = False
-    figures = ChunkFigures(RATE, BAND)
+    figures = ChunkFigures(RATE, BAND, FFTLENGTH)
     for first in range(0, seconds, 16):  # blocks of 16 s
         part = slice(first * RATE, (first + 16) * RATE)
         figures.add(
@@ -50,7 +51,9 @@ def test_chunk_figures_equal_those_of_the_whole_chunk():
     result = figures.result()
     keep = np.repeat(present, RATE)
     whole_raw, whole_cleaned = raw[keep], cleaned[keep]
-    ratio = asd_ratio(whole_cleaned, whole_raw, RATE, *BAND)
+    ratio = asd_ratio(
+        whole_cleaned, whole_raw, RATE, *BAND, FFTLENGTH, FFTLENGTH / 2
+    )
     assert result["asd_ratio"] == pytest.approx(ratio, rel=1e-10)
     assert result["asd_ratio"] < 0.9  # the line is removed
     for name, x in (("raw", whole_raw), ("cleaned", whole_cleaned)):
@@ -61,7 +64,7 @@ def test_chunk_figures_equal_those_of_the_whole_chunk():
 
 
 def test_too_little_data_gives_no_ratio_and_no_range():
-    figures = ChunkFigures(RATE, BAND)
+    figures = ChunkFigures(RATE, BAND, FFTLENGTH)
     figures.add(np.ones(3 * RATE), np.ones(3 * RATE), np.ones(3, bool), 0)
     result = figures.result()
     assert np.isnan(result["asd_ratio"])
@@ -75,7 +78,7 @@ def test_each_block_has_the_range_of_its_own_segments():
     raw one's range up to the line's few bins."""
     rng = np.random.default_rng(3)
     length, loudness = 64, [1.0, 2.0, 1.0]
-    figures = ChunkFigures(RATE, BAND)
+    figures = ChunkFigures(RATE, BAND, FFTLENGTH)
     for i, scale in enumerate(loudness):
         raw = scale * rng.normal(size=length * RATE)
         figures.add(raw, raw.copy(), np.ones(length, bool), 1000 + i * length)

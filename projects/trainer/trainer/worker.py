@@ -241,7 +241,9 @@ class TrainingWorker:
             *band,
             config.train.filter_order,
         )
-        ratio = asd_ratio(cleaned, valid.strain, rate, *band)
+        # on the loss's Welch segments: the figure the run was fitted to
+        segments = (config.train.fftlength, config.train.overlap)
+        ratio = asd_ratio(cleaned, valid.strain, rate, *band, *segments)
         meta = ModelMeta(
             strain_channel=config.strain_channel,
             witness_channels=config.witness_channels,
