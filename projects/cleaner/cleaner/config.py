@@ -301,12 +301,20 @@ def exporter_scheme(
         None without ``--typeo`` or an exporter section in the file.
 
     Raises:
-        ConfigError: the exporter section names an impossible scheme.
+        ConfigError: the exporter section lacks a key of the scheme (its
+            code defaults would stand in unnoticed) or names an
+            impossible one.
     """
     found = companion_values(argv, "cleaner", EXPORTER_SECTION, environ)
     if found is None:
         return None
     path, name, values = found
+    missing = sorted(set(SCHEME_KEYS) - set(values))
+    if missing:
+        raise ConfigError(
+            f"[{name}] of {path} has no {', '.join(missing)}: the "
+            "cleaner's window cannot be checked against its scheme"
+        )
     kwargs = {SCHEME_KEYS[k]: v for k, v in values.items() if k in SCHEME_KEYS}
     try:
         return Scheme(**kwargs)

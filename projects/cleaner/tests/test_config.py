@@ -125,6 +125,20 @@ def test_window_must_fit_the_exporters_scheme():
         SETTINGS.check_scheme(kernels)  # [cleaner] vs the seed's scheme
 
 
+def test_an_exporter_section_without_a_key_of_the_scheme_is_refused(
+    tmp_path,
+):
+    """A scheme key renamed in [exporter]: the window is not checked
+    against the scheme's code defaults instead, it is refused, named."""
+    config = tmp_path / "pyproject.toml"
+    text = PYPROJECT.read_text()
+    old = "aggregation_length = 0.5          # s"
+    assert text.count(old) == 1
+    config.write_text(text.replace(old, "aggregation = 0.5 # s"))
+    with pytest.raises(ConfigError, match="has no aggregation_length"):
+        exporter_scheme(["--typeo", f"{config}:cleaner"], ENVIRON)
+
+
 def run_cleaner(tmp_path: Path, text: str, *flags: str):
     """The console script on a config file ``text``, with no raw frames:
     it must give up at once, not wait ``start_timeout``."""
