@@ -1,8 +1,10 @@
 """The Triton pipeline between the exporter and the cleaner
 (docs/architecture.md, "Triton pipeline"): the ensemble the exporter
 builds and serves, the cleaner calls, and the tensors it takes and gives.
-One home for the names both sides must agree on; what the exporter's
-steps pass each other inside the ensemble is the exporter's own.
+One home for the names both sides must agree on, and for those the steps
+pass each other inside the ensemble, which the exporter's layout and the
+model files it copies into the repository (run by Triton, where the
+exporter's package is not) must agree on.
 """
 
 from __future__ import annotations
@@ -21,3 +23,10 @@ def version_output(branch: str) -> str:
 
 
 OUTPUTS = (*BRANCHES, *(version_output(b) for b in BRANCHES))
+
+# inside the ensemble: each step's own tensors
+NOISE = "NOISE"  # FP32 [1, size]: a step's noise prediction of the window
+VERSION = "VERSION"  # INT64 [1]: the version behind it
+KERNELS = "KERNELS"  # FP32 [kernels, ...]: the window's kernels, one batch
+KERNEL_NOISE = "KERNEL_NOISE"  # FP32 [kernels, size]: the plan's output
+WINDOW_SIZE = "WINDOW_SIZE"  # INT64 [1]: samples of the window

@@ -16,6 +16,10 @@ from __future__ import annotations
 import numpy as np
 
 from utils.inference import noise_of_output
+from utils.pipeline import KERNEL_NOISE
+from utils.pipeline import NOISE
+from utils.pipeline import VERSION
+from utils.pipeline import WINDOW_SIZE
 from utils.runners import config_parameters
 from utils.runners import respond
 from utils.runners import scheme_from_parameters
@@ -44,13 +48,13 @@ class TritonPythonModel:
 
     def _aggregate(self, request: object) -> list:
         output = pb_utils.get_input_tensor_by_name(
-            request, "KERNEL_NOISE"
+            request, KERNEL_NOISE
         ).as_numpy()
         size = pb_utils.get_input_tensor_by_name(
-            request, "WINDOW_SIZE"
+            request, WINDOW_SIZE
         ).as_numpy()
         noise = noise_of_output(output, int(size[0]), self.scheme)
         return [
-            pb_utils.Tensor("NOISE", noise[None]),
-            pb_utils.Tensor("VERSION", self.version_array),
+            pb_utils.Tensor(NOISE, noise[None]),
+            pb_utils.Tensor(VERSION, self.version_array),
         ]

@@ -19,6 +19,9 @@ import numpy as np
 
 from utils.inference import Scheme
 from utils.inference import network_input
+from utils.pipeline import KERNELS
+from utils.pipeline import WINDOW_SIZE
+from utils.pipeline import WITNESS
 from utils.runners import check_witness
 from utils.runners import config_parameters
 from utils.runners import respond
@@ -64,11 +67,11 @@ class TritonPythonModel:
         return respond(pb_utils, requests, self._cut, "deepclean-kernels")
 
     def _cut(self, request: object) -> list:
-        tensor = pb_utils.get_input_tensor_by_name(request, "WITNESS")
+        tensor = pb_utils.get_input_tensor_by_name(request, WITNESS)
         witness = tensor.as_numpy()
         batch = cut_window(witness, self.num_witnesses, self.scheme)
         size = np.array([witness.shape[2]], dtype=np.int64)
         return [
-            pb_utils.Tensor("KERNELS", batch),
-            pb_utils.Tensor("WINDOW_SIZE", size),
+            pb_utils.Tensor(KERNELS, batch),
+            pb_utils.Tensor(WINDOW_SIZE, size),
         ]

@@ -34,8 +34,13 @@ from exporter.tensorrt_plan import PlanProfile
 from utils.inference import Scheme
 from utils.pipeline import BRANCHES
 from utils.pipeline import CANARY
+from utils.pipeline import KERNEL_NOISE
+from utils.pipeline import KERNELS
+from utils.pipeline import NOISE
 from utils.pipeline import PIPELINE_NAME
 from utils.pipeline import PRODUCTION
+from utils.pipeline import VERSION
+from utils.pipeline import WINDOW_SIZE
 from utils.pipeline import WITNESS
 from utils.pipeline import version_output
 from utils.runners import INPUT_NAME
@@ -69,11 +74,9 @@ class ServingConfig:
 
 
 def _io(config: mc.ModelConfig, num_witnesses: int) -> None:
-    config.input.add(
-        name="WITNESS", data_type=FP32, dims=[1, num_witnesses, -1]
-    )
-    config.output.add(name="NOISE", data_type=FP32, dims=[1, -1])
-    config.output.add(name="VERSION", data_type=INT64, dims=[1])
+    config.input.add(name=WITNESS, data_type=FP32, dims=[1, num_witnesses, -1])
+    config.output.add(name=NOISE, data_type=FP32, dims=[1, -1])
+    config.output.add(name=VERSION, data_type=INT64, dims=[1])
 
 
 def _text(config: mc.ModelConfig) -> str:
@@ -160,15 +163,13 @@ def kernels_config(num_witnesses: int, serving: ServingConfig) -> str:
     config = mc.ModelConfig(
         name=KERNELS_MODEL_NAME, backend="python", max_batch_size=0
     )
-    config.input.add(
-        name="WITNESS", data_type=FP32, dims=[1, num_witnesses, -1]
-    )
+    config.input.add(name=WITNESS, data_type=FP32, dims=[1, num_witnesses, -1])
     config.output.add(
-        name="KERNELS",
+        name=KERNELS,
         data_type=FP32,
         dims=[-1, *serving.plan.item_dims(num_witnesses)],
     )
-    config.output.add(name="WINDOW_SIZE", data_type=INT64, dims=[1])
+    config.output.add(name=WINDOW_SIZE, data_type=INT64, dims=[1])
     config.instance_group.add(count=1, kind=mc.ModelInstanceGroup.KIND_CPU)
     _scheme_parameters(config, serving)
     return _text(config)
@@ -182,13 +183,13 @@ def aggregate_config(versions: list[int], serving: ServingConfig) -> str:
         name=AGGREGATE_MODEL_NAME, backend="python", max_batch_size=0
     )
     config.input.add(
-        name="KERNEL_NOISE",
+        name=KERNEL_NOISE,
         data_type=FP32,
         dims=[-1, serving.plan.item_size or -1],
     )
-    config.input.add(name="WINDOW_SIZE", data_type=INT64, dims=[1])
-    config.output.add(name="NOISE", data_type=FP32, dims=[1, -1])
-    config.output.add(name="VERSION", data_type=INT64, dims=[1])
+    config.input.add(name=WINDOW_SIZE, data_type=INT64, dims=[1])
+    config.output.add(name=NOISE, data_type=FP32, dims=[1, -1])
+    config.output.add(name=VERSION, data_type=INT64, dims=[1])
     config.version_policy.specific.versions.extend(sorted(set(versions)))
     config.instance_group.add(count=1, kind=mc.ModelInstanceGroup.KIND_CPU)
     _scheme_parameters(config, serving)
@@ -221,16 +222,16 @@ def _step(
 def _branch(
     config: mc.ModelConfig, version: int, prefix: str, backend: str
 ) -> None:
-    tagged = {"NOISE": prefix, "VERSION": version_output(prefix)}
+    tagged = {NOISE: prefix, VERSION: version_output(prefix)}
     if version == 0:
         _step(config, NULL_MODEL_NAME, 1, {WITNESS: WITNESS}, tagged)
     elif backend != "tensorrt":
         _step(config, MODEL_NAME, version, {WITNESS: WITNESS}, tagged)
     else:
         noise = f"{prefix}_KERNEL_NOISE"
-        inputs = {INPUT_NAME: "KERNELS"}
+        inputs = {INPUT_NAME: KERNELS}
         _step(config, MODEL_NAME, version, inputs, {OUTPUT_NAME: noise})
-        inputs = {"KERNEL_NOISE": noise, "WINDOW_SIZE": "WINDOW_SIZE"}
+        inputs = {KERNEL_NOISE: noise, WINDOW_SIZE: WINDOW_SIZE}
         _step(config, AGGREGATE_MODEL_NAME, version, inputs, tagged)
 
 
@@ -259,7 +260,7 @@ def pipeline_config(
         version = version_output(branch)
         config.output.add(name=version, data_type=INT64, dims=[1])
     if backend == "tensorrt":
-        outputs = {"KERNELS": "KERNELS", "WINDOW_SIZE": "WINDOW_SIZE"}
+        outputs = {KERNELS: KERNELS, WINDOW_SIZE: WINDOW_SIZE}
         _step(config, KERNELS_MODEL_NAME, 1, {WITNESS: WITNESS}, outputs)
     _branch(config, production, PRODUCTION, backend)
     _branch(config, canary, CANARY, backend)

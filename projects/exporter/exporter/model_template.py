@@ -27,17 +27,16 @@ from typing import Callable
 import numpy as np
 
 from utils.inference import predict
-from utils.runners import check_witness  # shared with the reprocessing workers
-from utils.runners import (  # shared with the reprocessing workers
-    config_parameters,
-)
-from utils.runners import (  # shared with the reprocessing workers
-    make_onnx_runner,
-)
-from utils.runners import respond  # shared with the reprocessing workers
-from utils.runners import (  # shared with the reprocessing workers
-    scheme_from_parameters,
-)
+from utils.pipeline import NOISE
+from utils.pipeline import VERSION
+from utils.pipeline import WITNESS
+
+# shared with the reprocessing workers
+from utils.runners import check_witness
+from utils.runners import config_parameters
+from utils.runners import make_onnx_runner
+from utils.runners import respond
+from utils.runners import scheme_from_parameters
 
 try:  # only inside Triton; the exporter uses the runners below directly
     import triton_python_backend_utils as pb_utils
@@ -83,12 +82,12 @@ class TritonPythonModel:
         )
 
     def _infer(self, request: object) -> list:
-        tensor = pb_utils.get_input_tensor_by_name(request, "WITNESS")
+        tensor = pb_utils.get_input_tensor_by_name(request, WITNESS)
         window = check_witness(tensor.as_numpy(), self.num_witnesses)
         noise = predict(window, self.run, self.scheme)
         return [
-            pb_utils.Tensor("NOISE", noise[None].astype(np.float32)),
-            pb_utils.Tensor("VERSION", self.version_array),
+            pb_utils.Tensor(NOISE, noise[None].astype(np.float32)),
+            pb_utils.Tensor(VERSION, self.version_array),
         ]
 
     def finalize(self) -> None:

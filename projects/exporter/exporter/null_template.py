@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from utils.pipeline import NOISE
+from utils.pipeline import VERSION
+from utils.pipeline import WITNESS
+
 try:  # only inside Triton
     import triton_python_backend_utils as pb_utils
 except ImportError:
@@ -24,14 +28,14 @@ class TritonPythonModel:
         responses = []
         for request in requests:
             try:
-                tensor = pb_utils.get_input_tensor_by_name(request, "WITNESS")
+                tensor = pb_utils.get_input_tensor_by_name(request, WITNESS)
                 shape = tensor.as_numpy().shape
                 if len(shape) != 3 or shape[0] != 1:
                     raise ValueError(f"WITNESS must be [1, C, size]: {shape}")
                 noise = np.zeros((1, shape[2]), dtype=np.float32)
                 outputs = [
-                    pb_utils.Tensor("NOISE", noise),
-                    pb_utils.Tensor("VERSION", self.version_array),
+                    pb_utils.Tensor(NOISE, noise),
+                    pb_utils.Tensor(VERSION, self.version_array),
                 ]
                 responses.append(pb_utils.InferenceResponse(outputs))
             except Exception as exc:  # error in its response
