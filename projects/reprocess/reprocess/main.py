@@ -12,11 +12,11 @@ listed and the plan made.
 
 Exit status: 0 every file of the span that has input is written (a file
 none of whose seconds the strain frames, or the witness frames, hold is
-not: a gap, listed); 1
-some chunks failed or did not finish within the run's bound (named in
-the log and ``summary/index.html``); 2 cannot start (bad settings, no
-input in the span, an output file overlapping a planned one, a folder
-whose files another model made, no model, no workers).
+not: a gap, listed); 1 some chunks failed or did not finish within the
+run's bound (named in the log and ``summary/index.html``); 2 cannot
+start (bad settings, no input in the span, an output file overlapping a
+planned one, a folder whose files another model made, no model, no
+workers).
 """
 
 import logging

@@ -11,10 +11,10 @@ never claim the same seconds. A file none of whose seconds the strain
 frames hold, or none of whose seconds the witness frames hold (a gap in
 the data, or an archive not complete yet), is not planned: it would be a
 file of zeros that every rerun skips. It is reported, and a rerun looks
-again. A folder's files are all made by one model: the
-first run records which (:func:`check_made_with`, ``summary/made_with
-.json``) and a run with another one is refused, rather than skipping the
-files the other model made as if they were its own.
+again. A folder's files are all made by one model: the first run records
+which (:func:`check_made_with`, ``summary/made_with.json``) and a run
+with another one is refused, rather than skipping the files the other
+model made as if they were its own.
 """
 
 from __future__ import annotations
