@@ -115,11 +115,20 @@ class VersionManager:
 
     def _commit(self, run: str, staging: Path, result: dict) -> int:
         state = self.repository.read_state()
-        num_witnesses = len(result["witness_channels"])
-        if state.num_witnesses not in (None, num_witnesses):
+        witnesses = list(result["witness_channels"])
+        if state.num_witnesses not in (None, len(witnesses)):
             raise ModelError(
-                f"run {run} has {num_witnesses} witnesses; the pipeline "
+                f"run {run} has {len(witnesses)} witnesses; the pipeline "
                 f"takes {state.num_witnesses}"
+            )
+        # the cleaner sends its witnesses in one order: a network trained
+        # on another would be served the wrong channels
+        served = self.repository.version_info(state.canary) or {}
+        if served.get("witness_channels", witnesses) != witnesses:
+            raise ModelError(
+                f"run {run} takes its witnesses in another order or list "
+                f"than version {state.canary}, which the pipeline serves: "
+                f"{witnesses} vs {served['witness_channels']}"
             )
         version = state.next_version
         info = {
@@ -133,7 +142,7 @@ class VersionManager:
             state,
             canary=version,
             next_version=version + 1,
-            num_witnesses=num_witnesses,
+            num_witnesses=len(witnesses),
         )
         try:
             self._switch(state, new)

@@ -106,17 +106,23 @@ class Run:
     witness: np.ndarray
 
 
-def make_run(train_dir: Path, start: int, stop: int, seed: int = 0) -> Run:
+def make_run(
+    train_dir: Path,
+    start: int,
+    stop: int,
+    seed: int = 0,
+    witnesses: tuple[str, ...] = WITNESSES,
+) -> Run:
     """Write ``train_dir/<start>-<stop>/`` (weights, verify.npz, DONE)."""
     witness = simulated_witness(start, VERIFY_LENGTH, seed)
     model = random_deepclean(seed, witness)
     meta = ModelMeta(
-        "L1:GDS-CALIB_STRAIN",
-        WITNESSES,
-        SAMPLE_RATE,
-        start,
-        stop,
-        TINY_CHANNELS,
+        strain_channel="L1:GDS-CALIB_STRAIN",
+        witness_channels=witnesses,
+        sample_rate=SAMPLE_RATE,
+        gps_start=start,
+        gps_stop=stop,
+        channels=TINY_CHANNELS,
     )
     path = Path(train_dir) / run_name(start, stop)
     save_model(model, meta, path)

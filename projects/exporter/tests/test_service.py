@@ -18,6 +18,7 @@ import toml
 
 from conftest import AUTH
 from conftest import TOKEN
+from conftest import WITNESSES
 from conftest import TritonServer
 from conftest import app_config
 from conftest import export_run
@@ -57,6 +58,26 @@ def test_triton_down_fails_clearly_and_changes_no_version(
     client = make_app(app_config(tmp_path, fresh_repo)).test_client()
     health = client.get("/health").get_json()
     assert (health["triton_live"], health["pipeline_ready"]) == (True, False)
+
+
+def test_a_run_with_its_witnesses_in_another_order_is_refused(
+    fresh_repo: TritonServer, tmp_path, make_app
+):
+    """The pipeline serves version 1; a run trained on the same witnesses
+    in another order would be fed the wrong channels: its export fails,
+    named, and the pipeline is unchanged."""
+    client = make_app(app_config(tmp_path, fresh_repo)).test_client()
+    first = make_run(tmp_path / "train", 1_000_000_000, 1_000_000_256)
+    assert export_run(client, first.name)["status"] == "done"
+    swapped = tuple(reversed(WITNESSES))
+    second = make_run(
+        tmp_path / "train", 1_000_000_256, 1_000_000_512, witnesses=swapped
+    )
+    job = export_run(client, second.name)
+    assert (job["status"], job["error"]) == ("failed", "ModelError")
+    assert "another order" in job["detail"]
+    versions = client.get("/versions").get_json()["versions"]
+    assert [v["version"] for v in versions] == [1]
 
 
 def test_a_triton_that_dies_mid_request_is_a_service_error():
