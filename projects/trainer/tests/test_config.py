@@ -57,7 +57,7 @@ class TestSettings(checks.SettingsContract):
         }
         assert rates == {settings.sample_rate}
         assert train.lr == settings.lr and data.min_coherence == 0.2
-        export = settings.export_config("token")
+        export = settings.export_config("a-token-of-some-length")
         assert export.timeout == settings.export_timeout > 0
 
 
@@ -127,9 +127,7 @@ def test_a_bad_training_value_names_its_setting():
     with pytest.raises(ConfigError, match="kernel_length 1.001 s"):
         load_settings("trainer", "--kernel-length", "1.001")
     with pytest.raises(ConfigError, match="max_epochs"):
-        SETTINGS.overridden(["max_epochs=many"])
-    with pytest.raises(ConfigError, match="witness_channels"):
-        SETTINGS.overridden(["witness_channels=L1:X"])
+        load_settings("trainer", "--max-epochs", "0")
 
 
 def test_an_unknown_key_is_refused(tmp_path):

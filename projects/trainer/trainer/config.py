@@ -10,17 +10,13 @@ annotations`` here: typeo reads the real annotation objects.
 """
 
 from dataclasses import dataclass
-from dataclasses import fields
-from dataclasses import replace
 from pathlib import Path
-from typing import List
 
 from trainer.collector import CollectConfig
 from trainer.notifier import ExportConfig
 from trainer.service import ScheduleConfig
 from trainer.service import ServiceConfig
 from trainer.worker import RunConfig
-from utils.errors import ConfigError
 from utils.fields import BandFields
 from utils.fields import ChannelFields
 from utils.fields import PreprocessFields
@@ -141,25 +137,6 @@ class TrainerSettings(
             ("niceness", 0 <= self.niceness <= 19, "in 0..19"),
             port_rule("metrics_port", self.metrics_port),
         ]
-
-    def overridden(self, items: List[str]) -> "TrainerSettings":
-        """A copy with ``KEY=VALUE`` changes (numeric or text fields).
-
-        Raises:
-            ConfigError: an unknown key, a list or path setting, or a value
-                that is not of the setting's type.
-        """
-        kinds = {f.name: f.type for f in fields(self)}
-        changes = {}
-        for item in items:
-            key, _, value = item.partition("=")
-            if kinds.get(key) not in (int, float, str):
-                raise ConfigError(f"{item!r}: not a numeric or text setting")
-            try:
-                changes[key] = kinds[key](value)
-            except ValueError as exc:
-                raise ConfigError(f"{item!r}: {exc}") from exc
-        return replace(self, **changes)
 
     def stream_config(
         self, start_timeout: float | None = None

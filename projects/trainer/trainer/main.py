@@ -5,7 +5,7 @@ logging -> wire -> run::
 
     trainer --typeo pyproject.toml:trainer[-production]
     train-run --gps-start G0 --gps-stop G1 [--from-scratch] \\
-        [--set max_epochs=5 ...] --typeo pyproject.toml:trainer
+        --typeo pyproject.toml:trainer [--max-epochs 5 ...]
 
 ``main`` reads the API token (``DEEPCLEAN_API_TOKEN``) once. Exit status:
 0 stopped by SIGTERM/SIGINT (``train-run``: the run is written); 1 stopped
@@ -16,7 +16,7 @@ no API token).
 import logging
 import os
 import threading
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 import torch
 
@@ -46,13 +46,12 @@ def _start(
     prog: str,
     argv: Optional[List[str]],
     metrics: TrainerMetrics,
-    overrides: Sequence[str] = (),
 ) -> tuple[TrainerSettings, TrainingWorker, Optional[int]]:
-    """Settings (``overrides``: ``KEY=VALUE`` on top), logging, priority,
-    torch threads, and a worker holding the newest finished run for warm
-    starts; also that run's end GPS (None: no run yet)."""
+    """Settings (a flag after ``--typeo`` replaces the file's value),
+    logging, priority, torch threads, and a worker holding the newest
+    finished run for warm starts; also that run's end GPS (None: no run
+    yet)."""
     settings = parse_settings(TrainerSettings, prog, argv)
-    settings = settings.overridden(list(overrides))
     configure_logging(prog, settings.log_dir, settings.verbose)
     os.nice(settings.niceness)
     torch.set_num_threads(settings.num_threads)
@@ -126,9 +125,7 @@ def train_run(argv: Optional[List[str]] = None) -> int:
     """Console script ``train-run``: train once on a GPS span of DATA_DIR."""
     span, rest = parse_span(argv)
     try:
-        settings, worker, _ = _start(
-            "train-run", rest, TrainerMetrics(), span.overrides
-        )
+        settings, worker, _ = _start("train-run", rest, TrainerMetrics())
     except ConfigError as exc:
         return cannot_start("train-run", exc)
     if span.from_scratch:

@@ -38,13 +38,11 @@ class Span:
         gps_start: first GPS second trained on.
         gps_stop: GPS second after the last (exclusive).
         from_scratch: do not warm-start from the newest run.
-        overrides: ``KEY=VALUE`` changes of the trainer's settings.
     """
 
     gps_start: int
     gps_stop: int
     from_scratch: bool
-    overrides: list[str]
 
 
 def parse_span(argv: list[str] | None) -> tuple[Span, list[str]]:
@@ -58,7 +56,8 @@ def parse_span(argv: list[str] | None) -> tuple[Span, list[str]]:
         prog="train-run",
         add_help=False,
         description="Train once on frames in DATA_DIR; the other options "
-        "are the trainer's (train-run --typeo pyproject.toml:trainer).",
+        "are the trainer's (train-run --typeo pyproject.toml:trainer "
+        "--max-epochs 5).",
     )
     parser.add_argument("--gps-start", type=int, required=True)
     parser.add_argument("--gps-stop", type=int, required=True)
@@ -67,17 +66,10 @@ def parse_span(argv: list[str] | None) -> tuple[Span, list[str]]:
         action="store_true",
         help="do not warm-start from the newest run",
     )
-    parser.add_argument(
-        "--set",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override settings, e.g. max_epochs=5",
-    )
     args, rest = parser.parse_known_args(argv)
     if args.gps_stop <= args.gps_start:
         parser.error("--gps-stop must be after --gps-start")
-    span = Span(args.gps_start, args.gps_stop, args.from_scratch, args.set)
+    span = Span(args.gps_start, args.gps_stop, args.from_scratch)
     return span, rest
 
 
