@@ -228,7 +228,7 @@ def _branch(
     elif backend != "tensorrt":
         _step(config, MODEL_NAME, version, {WITNESS: WITNESS}, tagged)
     else:
-        noise = f"{prefix}_KERNEL_NOISE"
+        noise = f"{prefix}_{KERNEL_NOISE}"
         inputs = {INPUT_NAME: KERNELS}
         _step(config, MODEL_NAME, version, inputs, {OUTPUT_NAME: noise})
         inputs = {KERNEL_NOISE: noise, WINDOW_SIZE: WINDOW_SIZE}
