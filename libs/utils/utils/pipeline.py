@@ -10,6 +10,12 @@ exporter's package is not) must agree on.
 from __future__ import annotations
 
 PIPELINE_NAME = "deepclean-pipeline"
+# the model repository's layout, which the exporter writes and the
+# reprocessing reads: <repo>/<MODEL_NAME>/{CONFIG_FILE, <version>/...}
+MODEL_NAME = "deepclean"  # the model of every exported version
+CONFIG_FILE = "config.pbtxt"  # a model's Triton configuration
+VERSION_FILE = "version.json"  # a version's record: its run, channels
+FILE_OF_BACKEND = {"onnx-python": "model.onnx", "tensorrt": "model.plan"}
 WITNESS = "WITNESS"  # input FP32 [1, num_witnesses, size]: raw witnesses
 PRODUCTION = "PRODUCTION"  # output FP32 [1, size]: production's noise
 CANARY = "CANARY"  # output FP32 [1, size]: the canary's noise

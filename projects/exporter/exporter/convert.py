@@ -37,6 +37,7 @@ from utils.errors import VerificationError
 from utils.inference import SIZE_MULTIPLE
 from utils.nn.architecture import DeepClean
 from utils.nn.checkpoint import load_model
+from utils.pipeline import FILE_OF_BACKEND
 from utils.runs import VERIFY_FILE
 
 
@@ -225,7 +226,7 @@ def convert_run(run_dir: Path, out_dir: Path, config: ExportConfig) -> dict:
     witness = load_verify_witness(run_dir, len(meta.witness_channels))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    onnx_path = out_dir / model_template.FILE_OF_BACKEND["onnx-python"]
+    onnx_path = out_dir / FILE_OF_BACKEND["onnx-python"]
     largest = (config.max_batch_size, config.max_batch_item_size)
     if config.backend == "tensorrt":  # fail before exporting anything
         tensorrt_plan.check_version(config.tensorrt_version)
@@ -241,7 +242,7 @@ def convert_run(run_dir: Path, out_dir: Path, config: ExportConfig) -> dict:
         largest,
     )
     if config.backend == "tensorrt":
-        plan_path = out_dir / model_template.FILE_OF_BACKEND["tensorrt"]
+        plan_path = out_dir / FILE_OF_BACKEND["tensorrt"]
         tensorrt_plan.build_plan(
             onnx_path,
             plan_path,

@@ -36,6 +36,7 @@ from utils.pipeline import BRANCHES
 from utils.pipeline import CANARY
 from utils.pipeline import KERNEL_NOISE
 from utils.pipeline import KERNELS
+from utils.pipeline import MODEL_NAME
 from utils.pipeline import NOISE
 from utils.pipeline import PIPELINE_NAME
 from utils.pipeline import PRODUCTION
@@ -46,7 +47,6 @@ from utils.pipeline import version_output
 from utils.runners import INPUT_NAME
 from utils.runners import OUTPUT_NAME
 
-MODEL_NAME = "deepclean"
 NULL_MODEL_NAME = "deepclean-null"
 KERNELS_MODEL_NAME = "deepclean-kernels"  # backend tensorrt only
 AGGREGATE_MODEL_NAME = "deepclean-aggregate"  # backend tensorrt only

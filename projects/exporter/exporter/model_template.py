@@ -27,8 +27,10 @@ from typing import Callable
 import numpy as np
 
 from utils.inference import predict
+from utils.pipeline import FILE_OF_BACKEND
 from utils.pipeline import NOISE
 from utils.pipeline import VERSION
+from utils.pipeline import VERSION_FILE
 from utils.pipeline import WITNESS
 
 # shared with the reprocessing workers
@@ -44,7 +46,6 @@ except ImportError:
     pb_utils = None
 
 Runner = Callable[[np.ndarray], np.ndarray]
-FILE_OF_BACKEND = {"onnx-python": "model.onnx", "tensorrt": "model.plan"}
 
 
 def make_runner(version_dir: Path, backend: str, num_threads: int) -> Runner:
@@ -66,7 +67,7 @@ class TritonPythonModel:
         parameters = config_parameters(args)
         self.version = int(args["model_version"])
         version_dir = Path(args["model_repository"]) / str(self.version)
-        info = json.loads((version_dir / "version.json").read_text())
+        info = json.loads((version_dir / VERSION_FILE).read_text())
         self.num_witnesses = len(info["witness_channels"])
         self.scheme = scheme_from_parameters(parameters)
         threads = int(parameters.get("intra_op_num_threads", "1"))

@@ -49,7 +49,6 @@ from exporter import null_template
 from exporter.errors import require_positive
 from exporter.layout import AGGREGATE_MODEL_NAME
 from exporter.layout import KERNELS_MODEL_NAME
-from exporter.layout import MODEL_NAME
 from exporter.layout import NULL_MODEL_NAME
 from exporter.layout import PIPELINE_NAME
 from exporter.layout import ServingConfig
@@ -57,12 +56,14 @@ from exporter.lock import RepositoryLock
 from utils.atomic import write_json
 from utils.atomic import write_text
 from utils.errors import ModelError
+from utils.pipeline import CONFIG_FILE
+from utils.pipeline import MODEL_NAME
+from utils.pipeline import VERSION_FILE
 from utils.settings import require
 
 logger = logging.getLogger(__name__)
 STATE_FILE = "repository.json"
 JOBS_FILE = "jobs.json"
-VERSION_FILE = "version.json"
 MAX_HISTORY = 1000  # events kept in repository.json
 
 
@@ -231,7 +232,7 @@ class ModelRepository:
         self.staging_dir.mkdir()
         null_dir = self.root / NULL_MODEL_NAME
         (null_dir / "1").mkdir(parents=True, exist_ok=True)
-        _write_if_changed(null_dir / "config.pbtxt", layout.null_config())
+        _write_if_changed(null_dir / CONFIG_FILE, layout.null_config())
         _write_if_changed(
             null_dir / "1" / "model.py", _template(null_template)
         )
@@ -302,13 +303,13 @@ class ModelRepository:
             loaded, num_witnesses, self.serving, self.backend
         )
         self.model_dir.mkdir(exist_ok=True)
-        _write_if_changed(self.model_dir / "config.pbtxt", text)
+        _write_if_changed(self.model_dir / CONFIG_FILE, text)
         if not self.tensorrt:
             return
         kernels_dir = self.root / KERNELS_MODEL_NAME
         (kernels_dir / "1").mkdir(parents=True, exist_ok=True)
         text = layout.kernels_config(num_witnesses, self.serving)
-        _write_if_changed(kernels_dir / "config.pbtxt", text)
+        _write_if_changed(kernels_dir / CONFIG_FILE, text)
         _write_if_changed(
             kernels_dir / "1" / "model.py", _template(kernels_template)
         )
@@ -320,7 +321,7 @@ class ModelRepository:
                 _template(aggregate_template),
             )
         text = layout.aggregate_config(loaded, self.serving)
-        _write_if_changed(aggregate_dir / "config.pbtxt", text)
+        _write_if_changed(aggregate_dir / CONFIG_FILE, text)
 
     def write_pipeline_config(self, state: RepositoryState) -> None:
         """Write the ensemble's config for ``state``'s production/canary."""
@@ -328,7 +329,7 @@ class ModelRepository:
             state.production, state.canary, state.num_witnesses, self.backend
         )
         (self.root / PIPELINE_NAME / "1").mkdir(parents=True, exist_ok=True)
-        _write_if_changed(self.root / PIPELINE_NAME / "config.pbtxt", text)
+        _write_if_changed(self.root / PIPELINE_NAME / CONFIG_FILE, text)
 
     def write_configs(self, state: RepositoryState) -> None:
         """Write both configs for ``state`` (nothing before a canary)."""
@@ -342,7 +343,7 @@ class ModelRepository:
         A model folder without a config would stop a Triton started with
         ``--load-model=*``, so the folders go too (versions must be gone).
         """
-        (self.model_dir / "config.pbtxt").unlink(missing_ok=True)
+        (self.model_dir / CONFIG_FILE).unlink(missing_ok=True)
         if self.model_dir.is_dir() and not any(self.model_dir.iterdir()):
             self.model_dir.rmdir()
         for name in (PIPELINE_NAME, KERNELS_MODEL_NAME, AGGREGATE_MODEL_NAME):

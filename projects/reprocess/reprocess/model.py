@@ -21,14 +21,15 @@ import numpy as np
 from utils.errors import ModelError
 from utils.inference import Scheme
 from utils.inference import predict
+from utils.pipeline import CONFIG_FILE
+from utils.pipeline import FILE_OF_BACKEND
+from utils.pipeline import MODEL_NAME
+from utils.pipeline import VERSION_FILE
 from utils.runners import Runner
 from utils.runners import make_onnx_runner
 from utils.runners import scheme_from_parameters
 
-MODEL_NAME = "deepclean"  # the exporter's model of every version
-CONFIG_FILE = "config.pbtxt"
-VERSION_FILE = "version.json"
-ONNX_FILE = "model.onnx"
+ONNX_FILE = FILE_OF_BACKEND["onnx-python"]
 # a string parameter of config.pbtxt (protobuf text format)
 _PARAMETER = re.compile(
     r'parameters\s*\{\s*key:\s*"(?P<key>[^"]+)"\s*'
