@@ -28,14 +28,12 @@ from trainer.run_once import train_span
 from trainer.runs import warm_start
 from trainer.service import TrainerService
 from trainer.worker import TrainingWorker
-from utils.config import parse_settings
 from utils.contracts import api_token
 from utils.errors import ConfigError
 from utils.errors import DeepCleanError
-from utils.logging import configure_logging
 from utils.signals import stop_on_signals
 from utils.startup import CANNOT_START
-from utils.startup import cannot_start
+from utils.startup import configure_service
 
 logger = logging.getLogger("trainer")
 
@@ -43,16 +41,10 @@ SHUTDOWN_TIMEOUT = 30.0  # s given to the threads to finish at exit
 
 
 def _start(
-    prog: str,
-    argv: Optional[List[str]],
-    metrics: TrainerMetrics,
-) -> tuple[TrainerSettings, TrainingWorker, Optional[int]]:
-    """Settings (a flag after ``--typeo`` replaces the file's value),
-    logging, priority, torch threads, and a worker holding the newest
-    finished run for warm starts; also that run's end GPS (None: no run
-    yet)."""
-    settings = parse_settings(TrainerSettings, prog, argv)
-    configure_logging(prog, settings.log_dir, settings.verbose)
+    settings: TrainerSettings, prog: str, metrics: TrainerMetrics
+) -> tuple[TrainingWorker, Optional[int]]:
+    """Priority, torch threads, and a worker holding the newest finished
+    run for warm starts; also that run's end GPS (None: no run yet)."""
     os.nice(settings.niceness)
     torch.set_num_threads(settings.num_threads)
     witnesses = tuple(settings.witness_channels)
@@ -68,7 +60,7 @@ def _start(
         previous[1] if previous else "nothing",
     )
     worker = TrainingWorker(settings.run_config(), previous, metrics=metrics)
-    return settings, worker, last_stop
+    return worker, last_stop
 
 
 def build_service(
@@ -93,10 +85,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     stop = threading.Event()
     stop_on_signals(stop)
     metrics = TrainerMetrics()
-    try:
-        settings, worker, last_stop = _start("trainer", argv, metrics)
-    except ConfigError as exc:
-        return cannot_start("trainer", exc)
+    settings = configure_service(TrainerSettings, "trainer", argv)
+    if settings is None:
+        return CANNOT_START
+    worker, last_stop = _start(settings, "trainer", metrics)
     try:
         export = settings.export_config(api_token())
     except ConfigError as exc:
@@ -124,10 +116,10 @@ def main(argv: Optional[List[str]] = None) -> int:
 def train_run(argv: Optional[List[str]] = None) -> int:
     """Console script ``train-run``: train once on a GPS span of DATA_DIR."""
     span, rest = parse_span(argv)
-    try:
-        settings, worker, _ = _start("train-run", rest, TrainerMetrics())
-    except ConfigError as exc:
-        return cannot_start("train-run", exc)
+    settings = configure_service(TrainerSettings, "train-run", rest)
+    if settings is None:
+        return CANNOT_START
+    worker, _ = _start(settings, "train-run", TrainerMetrics())
     if span.from_scratch:
         worker.previous = None
     try:
