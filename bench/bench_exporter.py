@@ -42,7 +42,7 @@ from scipy.signal import resample_poly
 from exporter.app import create_app
 from exporter.app import service_of
 from exporter.config import ExporterSettings
-from exporter.config import cleaner_window
+from exporter.config import cleaner_settings
 from exporter.service import AppConfig
 from utils.config import parse_settings
 from utils.nn.architecture import DeepClean
@@ -242,7 +242,7 @@ def load_section(section: str) -> tuple[ExporterSettings, float]:
     length (s)."""
     argv = ["--typeo", f"{ROOT}/pyproject.toml:{section}"]
     settings = parse_settings(ExporterSettings, "exporter", argv, ENVIRON)
-    _, window = cleaner_window(argv, ENVIRON)
+    _, window = cleaner_settings(argv, ENVIRON)
     settings.check_window(window)
     return settings, window["inference_window_length"]
 

@@ -47,7 +47,7 @@ from bench_trainer import ENVIRON
 from bench_trainer import GPS_START
 from bench_trainer import train_config
 from exporter.config import ExporterSettings
-from exporter.config import cleaner_window
+from exporter.config import cleaner_settings
 from exporter.convert import export_onnx
 from exporter.convert import relative_error
 from utils.config import parse_settings
@@ -70,7 +70,7 @@ def production() -> tuple[ExporterSettings, int]:
     exporter's start-up."""
     argv = ["--typeo", f"{CONFIG}:exporter-production"]
     settings = parse_settings(ExporterSettings, "exporter", argv, ENVIRON)
-    _, window = cleaner_window(argv, ENVIRON)
+    _, window = cleaner_settings(argv, ENVIRON)
     settings.check_window(window)
     length = window["inference_window_length"]
     return settings, int(round(length * settings.sample_rate))

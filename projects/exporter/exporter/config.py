@@ -11,14 +11,15 @@ to its component: :class:`~exporter.export_process.ExportConfig`,
 :class:`~exporter.repository.RepositoryConfig`,
 :class:`~exporter.server.ServerConfig` and
 :class:`~exporter.service.AppConfig` (the API, holding the others).
-:func:`cleaner_window` finds the cleaner's window for the contract of
-:func:`utils.contracts.check_window_fits_scheme`. No ``from __future__
+:func:`cleaner_settings` finds the cleaner's window, for the contract of
+:func:`utils.contracts.check_window_fits_scheme`, and the witnesses it
+sends, which every exported run must take. No ``from __future__
 import annotations`` here: typeo reads the real annotation objects.
 """
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Literal, Mapping
+from typing import List, Literal, Mapping, Sequence
 
 from exporter.export_process import BACKENDS
 from exporter.export_process import ExportConfig
@@ -42,13 +43,15 @@ from utils.settings import sub_config
 
 SCHEMES = ("window", "kernels")
 # the cleaner's settings of the same profile (run.sh: one file, one profile
-# for every service) that must fit the scheme served here
+# for every service): its window must fit the scheme served here, and every
+# exported run must take its witnesses, in its order
 CLEANER_SECTION = "cleaner"
 WINDOW_KEYS = (
     "inference_window_length",
     "prediction_edge_length",
     "sample_rate",
 )
+CLEANER_KEYS = (*WINDOW_KEYS, "witness_channels")
 
 
 @documented
@@ -226,7 +229,11 @@ class ExporterSettings(ProjectFields):
             return self.inference_batch_size, scheme.kernel_size
         return 1, 0
 
-    def export_config(self) -> ExportConfig:
+    def export_config(
+        self, witness_channels: Sequence[str] = ()
+    ) -> ExportConfig:
+        """``witness_channels``: what the cleaner sends (empty: not
+        known, not checked)."""
         batch, item_size = self.largest_batch()
         return ExportConfig(
             backend=self.backend,
@@ -236,6 +243,7 @@ class ExporterSettings(ProjectFields):
             max_batch_size=batch,
             max_batch_item_size=item_size,
             tensorrt_version=self.tensorrt_version,
+            witness_channels=tuple(witness_channels),
         )
 
     def serving_config(self) -> ServingConfig:
@@ -255,8 +263,12 @@ class ExporterSettings(ProjectFields):
     def server_config(self) -> ServerConfig:
         return sub_config(ServerConfig, self)
 
-    def app_config(self, api_token: str) -> AppConfig:
-        """The API's config; ``api_token`` comes from the environment.
+    def app_config(
+        self, api_token: str, witness_channels: Sequence[str] = ()
+    ) -> AppConfig:
+        """The API's config; ``api_token`` comes from the environment,
+        ``witness_channels`` from the cleaner's settings (empty: not
+        known, exported runs' witnesses not checked).
 
         Raises:
             ConfigError: the token is shorter than 8 characters.
@@ -265,7 +277,7 @@ class ExporterSettings(ProjectFields):
             project_dir=self.project_dir,
             api_token=api_token,
             repository=self.repository_config(),
-            export=self.export_config(),
+            export=self.export_config(witness_channels),
             serving=self.serving_config(),
             triton=self.triton_config(),
             max_content_length=self.max_content_length,
@@ -306,15 +318,16 @@ class ExporterSettings(ProjectFields):
         )
 
 
-def cleaner_window(
+def cleaner_settings(
     argv: List[str], environ: Mapping[str, str] | None = None
 ) -> tuple[str, dict] | None:
-    """The window settings of the cleaner that goes with ``argv``'s
-    ``--typeo FILE:SECTION``: section ``cleaner-<profile>`` of the same
-    file for ``exporter-<profile>`` if there is one, else ``cleaner``.
+    """The settings of the cleaner that goes with ``argv``'s ``--typeo
+    FILE:SECTION`` that the exporter must agree with (its window and its
+    witnesses): section ``cleaner-<profile>`` of the same file for
+    ``exporter-<profile>`` if there is one, else ``cleaner``.
 
     Returns:
-        ``(section, {key: value})`` of :data:`WINDOW_KEYS`; None without
+        ``(section, {key: value})`` of :data:`CLEANER_KEYS`; None without
         ``--typeo`` or a cleaner section in the file.
 
     Raises:
@@ -324,7 +337,7 @@ def cleaner_window(
     if found is None:
         return None
     path, name, values = found
-    missing = [key for key in WINDOW_KEYS if key not in values]
+    missing = [key for key in CLEANER_KEYS if key not in values]
     if missing:
         raise ConfigError(f"[{name}] of {path} lacks {missing}")
-    return name, {key: values[key] for key in WINDOW_KEYS}
+    return name, {key: values[key] for key in CLEANER_KEYS}

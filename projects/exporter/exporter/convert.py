@@ -210,6 +210,21 @@ def check_profile(config: ExportConfig, batch: int, size: int) -> None:
         )
 
 
+def check_witnesses(trained: tuple[str, ...], sent: tuple[str, ...]) -> None:
+    """A network trained on ``trained`` is fed the cleaner's ``sent``
+    channels in their order (empty: not known, not checked).
+
+    Raises:
+        ModelError: they differ (a network fed the wrong channels).
+    """
+    if sent and trained != sent:
+        raise ModelError(
+            f"the run takes its witnesses in another order or list than "
+            f"the cleaner sends (its witness_channels): {list(trained)} vs "
+            f"{list(sent)}"
+        )
+
+
 def convert_run(run_dir: Path, out_dir: Path, config: ExportConfig) -> dict:
     """Export, verify and describe one run; files go to ``out_dir``.
 
@@ -223,6 +238,7 @@ def convert_run(run_dir: Path, out_dir: Path, config: ExportConfig) -> dict:
     """
     start = time.monotonic()
     model, meta = load_model(run_dir)
+    check_witnesses(tuple(meta.witness_channels), config.witness_channels)
     witness = load_verify_witness(run_dir, len(meta.witness_channels))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -55,6 +55,9 @@ class ExportConfig:
             (``window`` scheme; ``kernels``: a full batch of kernels).
         trt_max_size: largest window (samples) of the TensorRT profile
             (``window`` scheme; ``kernels``: one kernel).
+        witness_channels: the channels the cleaner sends, in its order: a
+            run trained on others is refused before anything is exported;
+            empty: not known (no cleaner settings), not checked.
     """
 
     backend: str
@@ -67,8 +70,13 @@ class ExportConfig:
     opset: int = 17
     trt_opt_size: int = 8192  # 2 s at 4096 Hz: the cleaner's window
     trt_max_size: int = 65536  # 16 s at 4096 Hz
+    witness_channels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        # a tuple, also when read back from the subprocess's JSON
+        object.__setattr__(
+            self, "witness_channels", tuple(self.witness_channels)
+        )
         require(
             self.backend in BACKENDS,
             "backend",

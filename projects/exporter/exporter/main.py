@@ -1,7 +1,8 @@
 """Entry point of the exporter: ``exporter --typeo pyproject.toml:exporter``.
 
 parse (:class:`~exporter.config.ExporterSettings`, ``exporter --help``) ->
-logging -> contract with the cleaner's window -> wire (the API of
+logging -> contract with the cleaner (its window fits the scheme; every
+exported run must take its witnesses) -> wire (the API of
 :func:`exporter.app.create_app`, its metrics, the waitress server) -> serve
 until SIGTERM/SIGINT, which close the server and exit 0. The API token
 comes from ``DEEPCLEAN_API_TOKEN``, read here once and never logged.
@@ -18,7 +19,7 @@ from typing import List, Optional
 from exporter.app import create_app
 from exporter.app import service_of
 from exporter.config import ExporterSettings
-from exporter.config import cleaner_window
+from exporter.config import cleaner_settings
 from exporter.server import create_server
 from exporter.server import serve_until
 from utils.contracts import api_token
@@ -41,14 +42,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     if settings is None:
         return CANNOT_START
     try:
-        config = settings.app_config(api_token())
-    except ConfigError as exc:
-        logger.error("cannot start: %s", exc)
-        return CANNOT_START
-    try:
-        check_contracts(settings, argv)
+        witnesses = check_contracts(settings, argv)
     except ConfigError:
         logger.exception("cannot start")
+        return CANNOT_START
+    try:
+        config = settings.app_config(api_token(), witnesses)
+    except ConfigError as exc:
+        logger.error("cannot start: %s", exc)
         return CANNOT_START
     server_config = settings.server_config()
     logger.info("starting: %s %s", config, server_config)
@@ -68,24 +69,35 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0 if stopped else 1
 
 
-def check_contracts(settings: ExporterSettings, argv: List[str]) -> None:
+def check_contracts(
+    settings: ExporterSettings, argv: List[str]
+) -> tuple[str, ...]:
     """The cleaner's window (same file, same profile) fits the scheme.
+
+    Returns:
+        The witnesses the cleaner sends, in order; empty without cleaner
+        settings (exported runs' witnesses then not checked).
 
     Raises:
         ConfigError: it does not (:mod:`utils.contracts`).
     """
-    found = cleaner_window(argv)
+    found = cleaner_settings(argv)
     if found is None:
         logger.warning(
-            "no cleaner settings next to the exporter's: "
-            "window vs inference scheme not checked"
+            "no cleaner settings next to the exporter's: window vs "
+            "inference scheme and runs' witnesses not checked"
         )
-        return
-    section, window = found
-    settings.check_window(window)
+        return ()
+    section, values = found
+    settings.check_window(values)
     logger.info(
-        "the window of [%s] fits the %s scheme", section, settings.scheme
+        "the window of [%s] fits the %s scheme; exported runs must take "
+        "its %d witnesses in its order",
+        section,
+        settings.scheme,
+        len(values["witness_channels"]),
     )
+    return tuple(values["witness_channels"])
 
 
 if __name__ == "__main__":

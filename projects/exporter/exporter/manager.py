@@ -82,7 +82,27 @@ class VersionManager:
             state.canary,
             len(self.repository.versions()),
         )
+        self._check_served_witnesses(state)
         return state
+
+    def _check_served_witnesses(self, state: RepositoryState) -> None:
+        """Name a served version trained on other witnesses than the
+        cleaner sends (its settings changed since): it is fed the wrong
+        channels until a run on the cleaner's is exported and promoted."""
+        sent = self.export_config.witness_channels
+        for version in sorted({state.production, state.canary} - {0}):
+            info = self.repository.version_info(version) or {}
+            trained = tuple(info.get("witness_channels", sent))
+            if sent and trained != sent:
+                logger.error(
+                    "version %d takes its witnesses in another order or "
+                    "list than the cleaner sends: %s vs %s; it is fed the "
+                    "wrong channels until a run trained on the cleaner's "
+                    "is exported and promoted",
+                    version,
+                    list(trained),
+                    list(sent),
+                )
 
     # -- export --
 
@@ -120,15 +140,6 @@ class VersionManager:
             raise ModelError(
                 f"run {run} has {len(witnesses)} witnesses; the pipeline "
                 f"takes {state.num_witnesses}"
-            )
-        # the cleaner sends its witnesses in one order: a network trained
-        # on another would be served the wrong channels
-        served = self.repository.version_info(state.canary) or {}
-        if served.get("witness_channels", witnesses) != witnesses:
-            raise ModelError(
-                f"run {run} takes its witnesses in another order or list "
-                f"than version {state.canary}, which the pipeline serves: "
-                f"{witnesses} vs {served['witness_channels']}"
             )
         version = state.next_version
         info = {

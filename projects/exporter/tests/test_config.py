@@ -11,7 +11,7 @@ from exporter_settings import SETTINGS
 from exporter_settings import load_settings
 
 from exporter.config import ExporterSettings
-from exporter.config import cleaner_window
+from exporter.config import cleaner_settings
 from exporter.export_process import ExportConfig
 from exporter.layout import ServingConfig
 from exporter.repository import RepositoryConfig
@@ -26,9 +26,14 @@ from utils.testing import service_environ
 # each sub-config -> its values with no key in [exporter], whose one home
 # is the component (fields named otherwise than their setting, timeout <-
 # export_timeout, url <- triton_url, which the audit cannot match, are
-# held here)
+# held here; witness_channels comes from the cleaner's section)
 COMPONENTS = {
-    ExportConfig: {"opset", "trt_opt_size", "trt_max_size"},
+    ExportConfig: {
+        "opset",
+        "trt_opt_size",
+        "trt_max_size",
+        "witness_channels",
+    },
     ServingConfig: set(),
     TritonConfig: {"request_timeout"},
     RepositoryConfig: {"lock_timeout"},
@@ -52,9 +57,13 @@ class TestSettings(checks.SettingsContract):
         assert config.serving.scheme.sample_rate == settings.sample_rate
         assert config.export.timeout == settings.export_timeout
         argv = ["--typeo", f"{PYPROJECT}:{section}"]
-        name, window = cleaner_window(argv, ENVIRON)
+        name, cleaner = cleaner_settings(argv, ENVIRON)
         assert name == section.replace("exporter", "cleaner")
-        settings.check_window(window)
+        settings.check_window(cleaner)
+        # the witnesses every exported run must take, in the cleaner's order
+        witnesses = cleaner["witness_channels"]
+        assert len(witnesses) > 1
+        assert all(w.startswith("L1:") for w in witnesses)
 
 
 def test_production_serves_the_seed_scheme_on_tensorrt():

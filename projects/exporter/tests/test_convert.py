@@ -14,6 +14,7 @@ from exporter_settings import SETTINGS
 from exporter_settings import load_settings
 from onnx import numpy_helper
 
+from conftest import WITNESSES
 from conftest import make_run
 from conftest import simulated_witness
 from conftest import torch_noise
@@ -89,6 +90,24 @@ def test_tensorrt_missing_is_a_clear_model_error(tmp_path, monkeypatch):
             run.path, tmp_path / "out", export_config(backend="tensorrt")
         )
     assert not (tmp_path / "out" / "model.onnx").exists()
+
+
+def test_a_run_on_other_witnesses_than_the_cleaner_sends_exports_nothing(
+    tmp_path,
+):
+    """Refused before anything is exported (a TensorRT build costs up to
+    export_timeout); the same witnesses in the same order pass, through
+    the subprocess's JSON too."""
+    run = make_run(tmp_path / "train", 1000, 2000)
+    other = export_config(witness_channels=tuple(reversed(WITNESSES)))
+    with pytest.raises(ModelError, match="than the cleaner sends"):
+        convert.convert_run(run.path, tmp_path / "out", other)
+    assert not (tmp_path / "out" / "model.onnx").exists()
+    same = export_config(witness_channels=WITNESSES)
+    argument = export_process.config_argument(same)
+    code = convert.main([str(run.path), str(tmp_path / "out"), argument])
+    assert code == 0
+    assert (tmp_path / "out" / "model.onnx").is_file()
 
 
 def _gpu_and_tensorrt() -> bool:

@@ -23,6 +23,9 @@ from conftest import TritonServer
 from conftest import app_config
 from conftest import export_run
 from conftest import make_run
+from exporter.app import create_app
+from exporter.app import service_of
+from exporter.service import AppConfig
 from exporter.triton import TritonConfig
 from exporter.triton import TritonControl
 from utils.errors import ServiceError
@@ -60,24 +63,52 @@ def test_triton_down_fails_clearly_and_changes_no_version(
     assert (health["triton_live"], health["pipeline_ready"]) == (True, False)
 
 
-def test_a_run_with_its_witnesses_in_another_order_is_refused(
-    fresh_repo: TritonServer, tmp_path, make_app
+def sending(config: AppConfig, witnesses: tuple[str, ...]) -> AppConfig:
+    """``config`` of an exporter whose cleaner sends ``witnesses``."""
+    return replace(
+        config, export=replace(config.export, witness_channels=witnesses)
+    )
+
+
+def test_a_run_on_other_witnesses_than_the_cleaner_sends_is_refused(
+    fresh_repo: TritonServer, tmp_path, caplog
 ):
-    """The pipeline serves version 1; a run trained on the same witnesses
-    in another order would be fed the wrong channels: its export fails,
-    named, and the pipeline is unchanged."""
-    client = make_app(app_config(tmp_path, fresh_repo)).test_client()
-    first = make_run(tmp_path / "train", 1_000_000_000, 1_000_000_256)
-    assert export_run(client, first.name)["status"] == "done"
+    """A run trained on the cleaner's witnesses in another order would be
+    fed the wrong channels: its export fails, named, and nothing changes.
+    When the cleaner's list changes, the version served is named at
+    start-up, and a run on the new list is exported (not held to the
+    order of what is served)."""
     swapped = tuple(reversed(WITNESSES))
+    first = make_run(tmp_path / "train", 1_000_000_000, 1_000_000_256)
     second = make_run(
         tmp_path / "train", 1_000_000_256, 1_000_000_512, witnesses=swapped
     )
-    job = export_run(client, second.name)
+    config = app_config(tmp_path, fresh_repo)
+    app = create_app(sending(config, WITNESSES))
+    try:
+        client = app.test_client()
+        assert export_run(client, first.name)["status"] == "done"
+        job = export_run(client, second.name)
+    finally:
+        service_of(app).close()
     assert (job["status"], job["error"]) == ("failed", "ModelError")
-    assert "another order" in job["detail"]
-    versions = client.get("/versions").get_json()["versions"]
-    assert [v["version"] for v in versions] == [1]
+    assert "than the cleaner sends" in job["detail"]
+    assert str(list(swapped)) in job["detail"]
+
+    caplog.clear()
+    app = create_app(sending(config, swapped))  # the cleaner's list changed
+    try:
+        client = app.test_client()
+        assert export_run(client, second.name)["status"] == "done"
+        versions = client.get("/versions").get_json()["versions"]
+    finally:
+        service_of(app).close()
+    named = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any(
+        m.startswith("version 1 takes its witnesses in another order")
+        for m in named
+    ), named
+    assert [v["version"] for v in versions] == [1, 2]
 
 
 def test_a_triton_that_dies_mid_request_is_a_service_error():

@@ -41,7 +41,7 @@ from exporter import export_process
 from exporter import layout
 from exporter.app import create_app
 from exporter.app import service_of
-from exporter.config import cleaner_window
+from exporter.config import cleaner_settings
 from exporter.layout import AGGREGATE_MODEL_NAME
 from exporter.layout import KERNELS_MODEL_NAME
 from exporter.repository import ModelRepository
@@ -70,7 +70,7 @@ SCHEME = dict(
 
 def production_window() -> dict:
     argv = ["--typeo", f"{PYPROJECT}:exporter-production"]
-    return cleaner_window(argv, ENVIRON)[1]
+    return cleaner_settings(argv, ENVIRON)[1]
 
 
 def test_plan_config_covers_every_call_of_the_production_cleaner():
