@@ -108,7 +108,8 @@ class ReprocessSettings(TrainingFields, BandFields, ChannelFields):
             under model_source train, each file is one training chunk.
         ratio_fftlength:
             Seconds per Welch segment of the summary's ASD ratio (the
-            monitor's; segments overlap by half).
+            monitor's length; the summary's segments overlap by half,
+            as the monitor's do with the default asd_overlap).
         retries:
             Tries after a chunk's first failure.
         start_timeout:
@@ -232,6 +233,13 @@ class ReprocessSettings(TrainingFields, BandFields, ChannelFields):
             ("pad_length", self.pad_length >= 1, ">= 1 s"),
             ("block_length", self.block_length >= 1, ">= 1 s"),
             ("frame_length", self.frame_length >= 1, ">= 1 s"),
+            (
+                "ratio_fftlength",
+                self.ratio_fftlength > 0
+                and (self.ratio_fftlength * self.strain_rate) % 2 == 0,
+                f"> 0 s and an even number of samples at strain_rate="
+                f"{self.strain_rate}",
+            ),
             ("retries", self.retries >= 0, ">= 0"),
             ("start_timeout", self.start_timeout > 0, "> 0 s"),
             ("chunk_timeout", self.chunk_timeout > 0, "> 0 s"),

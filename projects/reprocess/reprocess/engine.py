@@ -352,7 +352,8 @@ def watched_try(timeout: float, task: Callable, *args: object) -> object:
     """``task(*args)``, a warning logged if this try is still running
     after ``timeout`` seconds (forwarded to the command's log): a hung
     try (a read stuck on a network file system) is named when it
-    happens, not only when the run's bound ends it (:func:`collect`).
+    happens, not only when the run's bound gives up on it
+    (:func:`collect`; the try's thread runs on until its worker ends).
 
     It is not ended: a thread cannot be stopped from outside, and ending
     its worker process would charge every task queued on that worker
@@ -365,7 +366,7 @@ def watched_try(timeout: float, task: Callable, *args: object) -> object:
         if not finished.is_set():
             logger.warning(
                 "%s: this try is still running after chunk_timeout=%g s "
-                "(a hung read?); the run's bound ends it",
+                "(a hung read?); the run's bound gives up on it",
                 name,
                 timeout,
             )

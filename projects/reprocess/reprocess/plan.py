@@ -101,11 +101,14 @@ def make_plan(
         # a set: strain and witnesses may be one frame type, one index
         needed = sorted({f for i in inputs for f in i.overlapping(*padded)})
         chunk = Chunk(gps, duration, path, tuple(needed))
-        lacking = [
-            i.frame_type
-            for i in inputs
-            if not i.overlapping(gps, gps + duration)
-        ]
+        # each frame type once (strain and witnesses may be one type)
+        lacking = list(
+            dict.fromkeys(
+                i.frame_type
+                for i in inputs
+                if not i.overlapping(gps, gps + duration)
+            )
+        )
         if there:  # the file itself: finished
             done.append(chunk)
         elif lacking:

@@ -87,6 +87,8 @@ def test_the_section_builds_every_component():
         ({"min_train_length": 8}, "min_train_length"),
         ({"filter_order": 7}, "filter_order"),
         ({"strain_rate": 6000}, "strain_rate"),
+        ({"ratio_fftlength": 0.0}, "ratio_fftlength"),
+        ({"ratio_fftlength": 1 / 16384}, "ratio_fftlength"),  # one sample
         # the training's own rules, as the trainer's
         ({"lr": -1.0}, "lr"),
         ({"weight_decay": -0.5}, "weight_decay"),

@@ -585,7 +585,7 @@ def test_a_try_past_chunk_timeout_is_named_when_it_happens(in_process, caplog):
     ]
     assert named == [
         "slow.gwf: this try is still running after chunk_timeout=2 s "
-        "(a hung read?); the run's bound ends it"
+        "(a hung read?); the run's bound gives up on it"
     ]
 
 
@@ -635,6 +635,9 @@ def test_a_plan_lists_each_input_once_and_names_what_a_file_lacks(tmp_path):
     plan = make_plan("L1", g, g + 32, 16, 4, [one, witness], tmp_path)
     assert [c.name for c in plan.todo] == [f"L-L1_HOFT_DEEPCLEAN-{g}-16.gwf"]
     assert plan.empty == {f"L-L1_HOFT_DEEPCLEAN-{g + 16}-16.gwf": ["L1_W"]}
+    short = FrameIndex(files("L1_R", (g,)), "L1_R")  # one type, named once
+    plan = make_plan("L1", g, g + 32, 16, 4, [short, short], tmp_path)
+    assert plan.empty == {f"L-L1_HOFT_DEEPCLEAN-{g + 16}-16.gwf": ["L1_R"]}
 
 
 def test_a_folder_keeps_the_model_that_made_its_files(tmp_path):
@@ -778,7 +781,7 @@ def test_batch_job_script(kind, tmp_path):
     worker = f"{python} -m distributed.cli.dask_worker tcp://"
     assert worker in script
     # 2 single-threaded workers sharing the job's memory, each under a
-    # nanny (which restarts one whose try hung: engine.bounded_try)
+    # nanny (which restarts a worker process that dies)
     assert "--nthreads 1 --memory-limit 3.00GiB --nworkers 2" in script
     assert "--nanny" in script.split()
     assert "export OMP_NUM_THREADS=1" in script
