@@ -4,6 +4,7 @@ The settings class here is a small stand-in for a service's (a real one
 is parsed by each service's own tests); the TOML is written to tmp_path.
 """
 
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -271,27 +272,72 @@ def test_one_value_is_read_as_the_services_read_it(config) -> None:
     assert value_of(config, "svc-high.folder", ENV) == "/data/H1/x"
     with pytest.raises(ConfigError, match="no key 'nope' in \\[svc\\]"):
         value_of(config, "svc.nope", ENV)
+    # only the key's own references: another key's unset variable
+    # (folder's ${IFO}) does not stop it, and is named when asked for
+    assert value_of(config, "svc.threshold", {}) == 1.0
+    with pytest.raises(ConfigError, match="IFO"):
+        value_of(config, "svc.folder", {})
+
+
+def config_get(path: Path, keys: list[str]) -> list[str]:
+    """run.sh's ``cfg``: the interpreter it runs (``$PYTHON`` or the
+    ``python3`` on its PATH), the standard library only."""
+    done = subprocess.run(
+        [os.environ.get("PYTHON", "python3"), "-S", str(CONFIG_GET)]
+        + [str(path), *keys],
+        env={**RUN_ENV, "PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def printed(value: object) -> str:
+    """A value as config_get prints it (a list: its items, spaced)."""
+    if isinstance(value, list):
+        return " ".join(map(str, value))
+    return str(value)
 
 
 def test_run_sh_reads_every_section_as_the_services_do() -> None:
-    """scripts/config_get.py (run.sh's reader, the standard library only:
-    ``python3 -S``) prints every key of every section of the project's
-    file as its service reads it, profiles and references included."""
+    """scripts/config_get.py (run.sh's reader) prints every key of every
+    section of the project's file as its service reads it, profiles and
+    references included, and for a profile a service has no section of
+    (run.sh asks ``exporter-low-latency``) its base section's values."""
     path = ROOT / "pyproject.toml"
     _, scripts = read_tables(path)
-    for section in scripts:
+    profiles = {s.partition("-")[2] for s in scripts} - {""}
+    services = {s for s in scripts if "-" not in s}
+    every = {f"{s}-{p}" for s in services for p in profiles}
+    for section in sorted(set(scripts) | every):
+        base = section.partition("-")[0]
         values = section_values(path, section, RUN_ENV)
+        if section not in scripts:
+            assert values == section_values(path, base, RUN_ENV), section
         keys = [f"{section}.{key}" for key in values]
-        done = subprocess.run(
-            ["python3", "-S", str(CONFIG_GET), str(path), *keys],
-            env=RUN_ENV,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        assert done.returncode == 0, done.stderr
-        printed = done.stdout.splitlines()
-        for (key, value), line in zip(values.items(), printed, strict=True):
-            if isinstance(value, list):
-                value = " ".join(map(str, value))
-            assert line == str(value), f"{section}.{key}"
+        lines = config_get(path, keys)
+        assert lines == [printed(v) for v in values.values()], section
+
+
+def test_run_sh_reads_the_base_values_the_services_reference() -> None:
+    """Each ``base.<name>`` run.sh reads equals the value of a service key
+    that is the reference ``${base.<name>}`` (resolved on the section's
+    path, not the base one), and every other base value is printed."""
+    path = ROOT / "pyproject.toml"
+    base, scripts = read_tables(path)
+    expected = {}
+    for section, raw in scripts.items():
+        for key, value in raw.items():
+            if isinstance(value, str) and value.startswith("${base."):
+                name = value.removeprefix("${base.").removesuffix("}")
+                if name in base:
+                    resolved = section_values(path, section, RUN_ENV)[key]
+                    expected.setdefault(name, printed(resolved))
+    assert {"witness_channels", "exporter_url"} <= set(expected)
+    names = [n for n in base if n not in expected]
+    lines = config_get(path, [f"base.{n}" for n in [*expected, *names]])
+    assert lines[: len(expected)] == list(expected.values())
+    assert len(lines) == len(expected) + len(names)
+    assert all(lines), dict(zip([*expected, *names], lines, strict=True))

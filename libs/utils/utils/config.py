@@ -81,20 +81,11 @@ def section_values(
             key or environment variable.
     """
     environ = os.environ if environ is None else environ
-    base, scripts = read_tables(Path(path))
-    parent = base_of(section, scripts)
-    if section not in scripts and parent is None:
-        raise ConfigError(
-            f"no section [tool.typeo.scripts.{section}] in {path}"
-        )
-    raw = {**scripts.get(parent, {}), **scripts.get(section, {})}
-    raw.pop("commands", None)
-    values = {}
-    for key, value in raw.items():
-        where = f"{section}.{key}"
-        value = _inline_sections(value, scripts, where)
-        values[key] = _resolve(value, base, environ, where)
-    return values
+    base, scripts, raw = _section_raw(Path(path), section)
+    return {
+        key: _resolved(value, f"{section}.{key}", base, scripts, environ)
+        for key, value in raw.items()
+    }
 
 
 def value_of(
@@ -102,7 +93,8 @@ def value_of(
 ) -> Any:
     """One value as the services read it: ``key`` is ``base.<name>`` or
     ``<section>.<name>`` (a profile section laid over its base section),
-    every reference resolved.
+    its references resolved (only its own: another key's missing
+    environment variable does not stop it).
 
     Raises:
         ConfigError: no such section or key, or a reference to a missing
@@ -115,10 +107,36 @@ def value_of(
         return _resolve(
             _base(base, name, key, environ, {}), base, environ, key
         )
-    values = section_values(path, where, environ)
-    if name not in values:
+    base, scripts, raw = _section_raw(Path(path), where)
+    if name not in raw:
         raise ConfigError(f"no key {name!r} in [{where}] of {path}")
-    return values[name]
+    return _resolved(raw[name], key, base, scripts, environ)
+
+
+def _section_raw(path: Path, section: str) -> tuple[dict, dict, dict]:
+    """``(base, scripts, raw)``: the file's tables and ``section``'s
+    unresolved values, its profile laid over its base section."""
+    base, scripts = read_tables(path)
+    parent = base_of(section, scripts)
+    if section not in scripts and parent is None:
+        raise ConfigError(
+            f"no section [tool.typeo.scripts.{section}] in {path}"
+        )
+    raw = {**scripts.get(parent, {}), **scripts.get(section, {})}
+    raw.pop("commands", None)
+    return base, scripts, raw
+
+
+def _resolved(
+    value: Any,
+    where: str,
+    base: dict,
+    scripts: Mapping[str, Any],
+    environ: Mapping[str, str],
+) -> Any:
+    """``value`` of key ``where`` with every reference resolved."""
+    value = _inline_sections(value, scripts, where)
+    return _resolve(value, base, environ, where)
 
 
 def _inline_sections(
