@@ -322,7 +322,7 @@ class MonitorSettings(ProjectFields):
         """Every component's sub-config, for :class:`~monitor.monitor.Monitor`.
 
         Raises:
-            ConfigError: ``token`` is empty.
+            ConfigError: ``token`` is shorter than 8 characters.
         """
         return MonitorConfig(
             loop=self.loop_config(),

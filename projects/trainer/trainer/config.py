@@ -186,7 +186,7 @@ class TrainerSettings(
         """The exporter; ``token`` is the API token (read by ``main``).
 
         Raises:
-            ConfigError: the token is empty.
+            ConfigError: the token is shorter than 8 characters.
         """
         return sub_config(
             ExportConfig,
