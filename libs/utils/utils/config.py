@@ -82,10 +82,12 @@ def section_values(
     """
     environ = os.environ if environ is None else environ
     base, scripts, raw = _section_raw(Path(path), section)
-    return {
-        key: _resolved(value, f"{section}.{key}", base, scripts, environ)
-        for key, value in raw.items()
-    }
+    values = {}
+    for key, value in raw.items():
+        where = f"{section}.{key}"
+        value = _inline_sections(value, scripts, where)
+        values[key] = _resolve(value, base, environ, where)
+    return values
 
 
 def value_of(
@@ -110,7 +112,8 @@ def value_of(
     base, scripts, raw = _section_raw(Path(path), where)
     if name not in raw:
         raise ConfigError(f"no key {name!r} in [{where}] of {path}")
-    return _resolved(raw[name], key, base, scripts, environ)
+    value = _inline_sections(raw[name], scripts, key)
+    return _resolve(value, base, environ, key)
 
 
 def _section_raw(path: Path, section: str) -> tuple[dict, dict, dict]:
@@ -125,18 +128,6 @@ def _section_raw(path: Path, section: str) -> tuple[dict, dict, dict]:
     raw = {**scripts.get(parent, {}), **scripts.get(section, {})}
     raw.pop("commands", None)
     return base, scripts, raw
-
-
-def _resolved(
-    value: Any,
-    where: str,
-    base: dict,
-    scripts: Mapping[str, Any],
-    environ: Mapping[str, str],
-) -> Any:
-    """``value`` of key ``where`` with every reference resolved."""
-    value = _inline_sections(value, scripts, where)
-    return _resolve(value, base, environ, where)
 
 
 def _inline_sections(
