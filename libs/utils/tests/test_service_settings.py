@@ -14,6 +14,7 @@ import pytest
 from utils import settings_checks as checks
 from utils.config import companion_values
 from utils.config import typeo_spec
+from utils.errors import ConfigError
 from utils.startup import CANNOT_START
 from utils.startup import cannot_start
 from utils.startup import configure_service
@@ -83,18 +84,20 @@ def test_typeo_spec_defaults_the_section_and_file():
 
 def test_the_companion_section_follows_the_profile(config: Path):
     argv = ["--typeo", f"{config}:svc-fast"]
-    assert companion_values(argv, "svc", "other") == (
+    assert companion_values(argv, "svc", "other", ["window"]) == (
         config,
         "other-fast",
         {"window": 1.0},
     )
     argv = ["--typeo", f"{config}:svc-slow"]  # no other-slow: [other]
-    assert companion_values(argv, "svc", "other")[1:] == (
+    assert companion_values(argv, "svc", "other", ["window"])[1:] == (
         "other",
         {"window": 2.0},
     )
-    assert companion_values(argv, "svc", "absent") is None
-    assert companion_values([], "svc", "other") is None
+    assert companion_values(argv, "svc", "absent", ["window"]) is None
+    assert companion_values([], "svc", "other", ["window"]) is None
+    with pytest.raises(ConfigError, match=r"\[other\] of .* has no rate"):
+        companion_values(argv, "svc", "other", ["window", "rate"])
 
 
 def test_configure_service_parses_then_logs(config, restore_logging):

@@ -34,7 +34,7 @@ import re
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Any, Mapping, Sequence, TypeVar
 
 from utils.errors import ConfigError
 
@@ -269,16 +269,21 @@ def companion_values(
     argv: list[str],
     prog: str,
     other: str,
+    keys: Sequence[str],
     environ: Mapping[str, str] | None = None,
 ) -> tuple[Path, str, dict[str, Any]] | None:
-    """The settings of service ``other`` that go with ``prog``'s: for
-    ``--typeo FILE:<prog>-<profile>`` in ``argv``, section
+    """The settings ``keys`` of service ``other`` that go with ``prog``'s:
+    for ``--typeo FILE:<prog>-<profile>`` in ``argv``, section
     ``<other>-<profile>`` of FILE if it has one, else ``<other>`` (run.sh
     runs every service with one file and one profile).
 
     Returns:
-        ``(FILE, section, values)`` (:func:`section_values`); None without
-        ``--typeo`` or such a section in FILE.
+        ``(FILE, section, {key: value})`` (:func:`section_values`); None
+        without ``--typeo`` or such a section in FILE.
+
+    Raises:
+        ConfigError: the section lacks one of ``keys`` (a contract checked
+            on code defaults instead would pass unnoticed).
     """
     spec = typeo_spec(argv, prog)
     if spec is None:
@@ -290,7 +295,11 @@ def companion_values(
     name = next((n for n in names if n in scripts), None)
     if name is None:
         return None
-    return path, name, section_values(path, name, environ)
+    values = section_values(path, name, environ)
+    missing = [key for key in keys if key not in values]
+    if missing:
+        raise ConfigError(f"[{name}] of {path} has no {', '.join(missing)}")
+    return path, name, {key: values[key] for key in keys}
 
 
 def parse_settings(

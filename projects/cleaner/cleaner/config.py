@@ -305,17 +305,13 @@ def exporter_scheme(
             code defaults would stand in unnoticed) or names an
             impossible one.
     """
-    found = companion_values(argv, "cleaner", EXPORTER_SECTION, environ)
+    found = companion_values(
+        argv, "cleaner", EXPORTER_SECTION, list(SCHEME_KEYS), environ
+    )
     if found is None:
         return None
     path, name, values = found
-    missing = sorted(set(SCHEME_KEYS) - set(values))
-    if missing:
-        raise ConfigError(
-            f"[{name}] of {path} has no {', '.join(missing)}: the "
-            "cleaner's window cannot be checked against its scheme"
-        )
-    kwargs = {SCHEME_KEYS[k]: v for k, v in values.items() if k in SCHEME_KEYS}
+    kwargs = {SCHEME_KEYS[k]: v for k, v in values.items()}
     try:
         return Scheme(**kwargs)
     except (TypeError, ValueError) as exc:

@@ -31,7 +31,6 @@ from exporter.triton import TritonConfig
 from utils.config import companion_values
 from utils.contracts import check_window_fits_batch
 from utils.contracts import check_window_fits_scheme
-from utils.errors import ConfigError
 from utils.fields import ProjectFields
 from utils.fields import documented
 from utils.inference import Scheme
@@ -333,11 +332,10 @@ def cleaner_settings(
     Raises:
         ConfigError: the cleaner section lacks a key or cannot be read.
     """
-    found = companion_values(argv, "exporter", CLEANER_SECTION, environ)
+    found = companion_values(
+        argv, "exporter", CLEANER_SECTION, CLEANER_KEYS, environ
+    )
     if found is None:
         return None
-    path, name, values = found
-    missing = [key for key in CLEANER_KEYS if key not in values]
-    if missing:
-        raise ConfigError(f"[{name}] of {path} lacks {missing}")
-    return name, {key: values[key] for key in CLEANER_KEYS}
+    _, name, values = found
+    return name, values
