@@ -77,13 +77,16 @@ def make_plan(
     it reads (its span and ``pad_length`` seconds each side).
 
     Args:
-        inputs: the frames of each type read (strain's, witnesses'): a
-            chunk that the frames of one type hold none of is empty.
+        inputs: the frames of each type read (strain's, witnesses'; one
+            type given twice is read once): a chunk that the frames of one
+            type hold none of is empty.
 
     Raises:
         ConfigError: an output file in ``output_dir`` overlaps a chunk
             under another name.
     """
+    # one index a frame type: strain and witnesses may be one type
+    inputs = list({i.frame_type: i for i in inputs}.values())
     description = OUTPUT_DESCRIPTION.format(ifo=ifo)
     existing = FrameIndex(list_frames(output_dir, description), description)
     todo, done, empty = [], [], {}
@@ -98,17 +101,13 @@ def make_plan(
                     "away or reprocess the span it was cut for"
                 )
         padded = (gps - pad_length, gps + duration + pad_length)
-        # a set: strain and witnesses may be one frame type, one index
-        needed = sorted({f for i in inputs for f in i.overlapping(*padded)})
+        needed = sorted(f for i in inputs for f in i.overlapping(*padded))
         chunk = Chunk(gps, duration, path, tuple(needed))
-        # each frame type once (strain and witnesses may be one type)
-        lacking = list(
-            dict.fromkeys(
-                i.frame_type
-                for i in inputs
-                if not i.overlapping(gps, gps + duration)
-            )
-        )
+        lacking = [
+            i.frame_type
+            for i in inputs
+            if not i.overlapping(gps, gps + duration)
+        ]
         if there:  # the file itself: finished
             done.append(chunk)
         elif lacking:
