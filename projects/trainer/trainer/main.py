@@ -88,12 +88,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     settings = configure_service(TrainerSettings, "trainer", argv)
     if settings is None:
         return CANNOT_START
-    worker, last_stop = _start(settings, "trainer", metrics)
-    try:
+    try:  # before the warm start loads a model
         export = settings.export_config(api_token())
     except ConfigError as exc:
         logger.error("cannot start: %s", exc)
         return CANNOT_START
+    worker, last_stop = _start(settings, "trainer", metrics)
     notifier = ExportNotifier(export, settings.train_dir, metrics)
     worker.on_done = lambda folder: notifier.notify(folder.name)
     server = metrics.serve(settings.metrics_port)
