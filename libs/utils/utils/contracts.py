@@ -168,10 +168,10 @@ def check_api_token(token: object) -> None:
             or more (its value is never shown).
     """
     if not isinstance(token, str) or len(token) < MIN_TOKEN_LENGTH:
-        length = len(token) if isinstance(token, str) else "no"
+        given = f"{len(token)}" if isinstance(token, str) else "not text"
         raise ConfigError(
             f"the exporter's API token ({API_TOKEN_VARIABLE}): at least "
-            f"{MIN_TOKEN_LENGTH} characters, not {length}"
+            f"{MIN_TOKEN_LENGTH} characters, given {given}"
         )
 
 
