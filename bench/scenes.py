@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from utils.config import read_tables
 from utils.config import section_values
 from utils.simulation import SimulationConfig
 
@@ -19,8 +20,13 @@ def scene_config(
     scene: str = "", config: Path = ROOT / "pyproject.toml", **more
 ) -> SimulationConfig:
     """``SimulationConfig`` of ``scene`` ("" = the default section), its
-    fields replaced by ``more``."""
+    fields replaced by ``more``; a scene without a section of its own is
+    refused, as ``run.sh`` refuses it."""
     section = f"replay-{scene}" if scene else "replay"
+    scripts = read_tables(config)[1]
+    if section not in scripts:
+        scenes = sorted(s[7:] for s in scripts if s.startswith("replay-"))
+        raise SystemExit(f"no scene {scene!r} in {config} (scenes: {scenes})")
     values = section_values(config, section, SITE)
     fields = {f.name for f in dataclasses.fields(SimulationConfig)}
     chosen = {k: v for k, v in values.items() if k in fields}
