@@ -105,6 +105,14 @@ def prepare(settings: ReprocessSettings) -> tuple[TaskConfig, object]:
             name,
             " or ".join(lacking),
         )
+    for name, (then, now) in plan.grown.items():
+        logger.info(
+            "%s: written when its inputs held %d of its seconds, they hold "
+            "%d now: computed again",
+            name,
+            then,
+            now,
+        )
     return settings.task_config(rates), plan
 
 
@@ -166,11 +174,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             release(connecting)
             return CANNOT_START
         logger.info(
-            "GPS %d-%d: %d files to compute, %d finished before, %d "
-            "without input",
+            "GPS %d-%d: %d files to compute (%d of them again), %d "
+            "finished before, %d without input",
             settings.gps_start,
             settings.gps_end,
             len(plan.todo),
+            len(plan.grown),
             len(plan.done),
             len(plan.empty),
         )

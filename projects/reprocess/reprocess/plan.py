@@ -11,10 +11,13 @@ never claim the same seconds. A file none of whose seconds the strain
 frames hold, or none of whose seconds the witness frames hold (a gap in
 the data, or an archive not complete yet), is not planned: it would be a
 file of zeros that every rerun skips. It is reported, and a rerun looks
-again. A folder's files are all made by one model: the first run records
-which (:func:`check_made_with`, ``summary/made_with.json``) and a run
-with another one is refused, rather than skipping the files the other
-model made as if they were its own.
+again. A file written while its inputs held only some of its seconds is
+computed again, and replaced, by a run whose inputs hold more of them (its
+figures record how many they held: ``seconds_covered``). A folder's files
+are all made by one model: the first run records which
+(:func:`check_made_with`, ``summary/made_with.json``) and a run with
+another one is refused, rather than skipping the files the other model
+made as if they were its own.
 """
 
 from __future__ import annotations
@@ -24,8 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from reprocess.sources import FrameIndex
 from reprocess.task import Chunk
+from reprocess.task import covered_when_written
+from reprocess.task import written_with_less
 from utils.atomic import write_json
 from utils.errors import ConfigError
 from utils.names import FrameName
@@ -39,11 +46,14 @@ MADE_WITH_FILE = "made_with.json"  # under summary/: the folder's model
 @dataclass(frozen=True)
 class Plan:
     """The chunks of a span: to compute, finished already, and empty
-    (their name -> the frame types that hold none of their seconds)."""
+    (their name -> the frame types that hold none of their seconds);
+    ``grown``: those of ``todo`` whose file is there, written when their
+    inputs held fewer seconds (name -> seconds held then, now)."""
 
     todo: list[Chunk]
     done: list[Chunk]
     empty: dict[str, list[str]]
+    grown: dict[str, tuple[int, int]]
 
 
 def output_name(ifo: str, gps: int, duration: int) -> str:
@@ -89,7 +99,7 @@ def make_plan(
     inputs = list({i.frame_type: i for i in inputs}.values())
     description = OUTPUT_DESCRIPTION.format(ifo=ifo)
     existing = FrameIndex(list_frames(output_dir, description), description)
-    todo, done, empty = [], [], {}
+    todo, done, empty, grown = [], [], {}, {}
     for gps, duration in spans(gps_start, gps_end, frame_length):
         path = Path(output_dir) / output_name(ifo, gps, duration)
         there = existing.overlapping(gps, gps + duration)
@@ -102,19 +112,37 @@ def make_plan(
                 )
         padded = (gps - pad_length, gps + duration + pad_length)
         needed = sorted(f for i in inputs for f in i.overlapping(*padded))
-        chunk = Chunk(gps, duration, path, tuple(needed))
+        covered = covered_seconds(inputs, gps, duration)
+        chunk = Chunk(gps, duration, path, tuple(needed), covered)
         lacking = [
             i.frame_type
             for i in inputs
             if not i.overlapping(gps, gps + duration)
         ]
-        if there:  # the file itself: finished
+        if there and written_with_less(chunk):
+            todo.append(chunk)
+            grown[chunk.name] = (covered_when_written(chunk), covered)
+        elif there:  # the file itself: finished
             done.append(chunk)
         elif lacking:
             empty[chunk.name] = lacking
         else:
             todo.append(chunk)
-    return Plan(todo, done, empty)
+    return Plan(todo, done, empty, grown)
+
+
+def covered_seconds(
+    inputs: Sequence[FrameIndex], gps: int, duration: int
+) -> int:
+    """Seconds of ``[gps, gps + duration)`` that files of every one of
+    ``inputs`` hold."""
+    held = np.ones(duration, bool)
+    for index in inputs:
+        mine = np.zeros(duration, bool)
+        for f in index.overlapping(gps, gps + duration):
+            mine[max(f.gps, gps) - gps : min(f.stop, gps + duration) - gps] = 1
+        held &= mine
+    return int(held.sum())
 
 
 def check_made_with(summary_dir: Path, model: dict[str, Any]) -> None:

@@ -14,7 +14,10 @@ its memory is bounded by the file, not by the whole span. It writes the
 figures (``summary/<name>.json``) and then the frame, both atomically: a
 frame that exists is finished, which is what makes a rerun resumable, and
 a task tried again after its worker was lost past the write returns the
-figures written (:func:`clean_chunk`).
+figures written (:func:`clean_chunk`). The figures record how many of the
+file's seconds its input files held (``seconds_covered``): a file written
+while an archive was still filling is computed again, and replaced, once
+its inputs hold more (:func:`written_with_less`).
 
 Channels written (:class:`utils.channels.OutputChannels`): the cleaned
 strain at the native strain rate as ``..._PRODUCTION_OUT_DQ``, the
@@ -109,12 +112,15 @@ class Chunk:
         path: the output frame.
         inputs: the frame files holding ``[gps - pad, gps + duration +
             pad)`` (strain's and witnesses').
+        covered: seconds of ``[gps, gps + duration)`` that files of every
+            input type held when it was planned.
     """
 
     gps: int
     duration: int
     path: Path
     inputs: tuple[FrameFile, ...]
+    covered: int
 
     @property
     def name(self) -> str:
@@ -232,7 +238,8 @@ def clean_chunk(
     Raises:
         FrameCorrupt: an input file cannot be read (named).
     """
-    if chunk.path.exists():
+    again = written_with_less(chunk)  # replaced: its inputs hold more now
+    if chunk.path.exists() and not again:
         return written_before(chunk)
     began = time.monotonic()
     c = config.cleaning
@@ -257,21 +264,56 @@ def clean_chunk(
         "gps": chunk.gps,
         "duration": chunk.duration,
         "seconds_present": int(present.sum()),
+        "seconds_covered": chunk.covered,
         **figures.result(),
         **(extra or {}),
     }
     del figures  # its periodograms (~200 MB for 4096 s) before the write
-    write_json(chunk.summary_path, result, overwrite=True)
-    write_output(chunk, config, cleaned, state, versions)
+    # figures first, so that a frame that exists has its figures; when it
+    # replaces one, the frame first, so that new figures never vouch for
+    # the old frame (lost between the two, the old figures make the next
+    # run compute it again)
+    if again:
+        write_output(chunk, config, cleaned, state, versions, replace=True)
+        write_json(chunk.summary_path, result, overwrite=True)
+    else:
+        write_json(chunk.summary_path, result, overwrite=True)
+        write_output(chunk, config, cleaned, state, versions)
     result["wall_seconds"] = time.monotonic() - began
-    logger.info("%s written (%.1f s)", chunk.path, result["wall_seconds"])
+    logger.info(
+        "%s %s (%.1f s)",
+        chunk.path,
+        "replaced" if again else "written",
+        result["wall_seconds"],
+    )
     return result
+
+
+def covered_when_written(chunk: Chunk) -> int | None:
+    """The ``seconds_covered`` of ``chunk``'s figures (None: no figures,
+    or figures of a version that did not record it)."""
+    try:
+        figures = json.loads(chunk.summary_path.read_text())
+        return int(figures["seconds_covered"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def written_with_less(chunk: Chunk) -> bool:
+    """``chunk``'s file is there, written while its inputs held fewer of
+    its seconds than the plan found (as its figures say: a file whose
+    figures do not is left as it is)."""
+    if not chunk.path.exists():
+        return False
+    then = covered_when_written(chunk)
+    return then is not None and then < chunk.covered
 
 
 def written_before(chunk: Chunk) -> dict:
     """The figures of ``chunk``, whose frame is there although the plan
-    saw none: a try of this run wrote it (figures first), then its
-    worker was lost before the result came back.
+    saw none (or saw it written with less input): a try of this run wrote
+    it (figures first), then its worker was lost before the result came
+    back.
 
     Raises:
         FileExistsError: its figures are not there (the frame is not this
@@ -294,8 +336,10 @@ def write_output(
     cleaned: np.ndarray,
     state: np.ndarray,
     versions: np.ndarray,
+    replace: bool = False,
 ) -> None:
-    """Write the frame of ``chunk`` atomically (never overwriting)."""
+    """Write the frame of ``chunk`` atomically; an existing one only if
+    ``replace`` (by a rename: a reader sees the old file or the new)."""
     names = OutputChannels(config.ifo)
     write_frame(
         chunk.path,
@@ -310,5 +354,6 @@ def write_output(
             names.state: STATE_RATE,
             names.production_version: VERSION_RATE,
         },
+        overwrite=replace,
         compress=config.compress,
     )

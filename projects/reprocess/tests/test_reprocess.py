@@ -266,6 +266,67 @@ def test_a_try_after_its_frame_was_written_returns_its_figures(data, tmp_path):
     assert chunk.path.stat().st_mtime_ns == written
 
 
+def test_a_file_written_with_part_of_its_input_is_replaced_once_there_is_more(
+    data, tmp_path
+):
+    """The witness frames of the second half of a 16-s file are not there
+    yet (their archive is filling): the file is written with what there
+    is, its figures saying 8 of its seconds were covered, and it stands
+    while that is all there is. Once they are there, the next run computes
+    it again and replaces it; a try after the replacement (its worker
+    lost) returns the new figures; then it is finished."""
+    folder = tmp_path / "data"
+    shutil.copytree(data.one_second, folder)
+    later = [
+        folder / f"lldetchar/L1/L-L1_lldetchar-{gps}-1.gwf"
+        for gps in range(START + 8, START + 16)
+    ]
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    for path in later:
+        path.rename(aside / path.name)
+    settings = load_settings(
+        data_dir=folder,
+        model_repo=data.repo,
+        version=stored.VERSION,
+        output_dir=tmp_path / "out",
+        gps_start=START,
+        gps_end=START + 16,
+        frame_length=16,
+    )
+    config, plan = prepare(settings)
+    (chunk,) = plan.todo
+    assert chunk.covered == 8 and plan.grown == {}
+    first = run_chunk(chunk, config)
+    assert first["seconds_covered"] == 8
+    assert 0 < first["seconds_present"] <= 8
+    state = read_frame(chunk.path)[CHANNELS.state].data.astype(int)
+    assert not np.all(state & CLEANED == CLEANED)
+
+    config, plan = prepare(settings)  # nothing more: finished
+    assert plan.todo == [] and [c.name for c in plan.done] == [chunk.name]
+
+    for path in later:
+        (aside / path.name).rename(path)
+    config, plan = prepare(settings)
+    (again,) = plan.todo
+    assert plan.grown == {chunk.name: (8, 16)}
+    second = run_chunk(again, config)
+    assert second["seconds_covered"] == 16
+    assert second["seconds_present"] == 16
+    state = read_frame(chunk.path)[CHANNELS.state].data.astype(int)
+    assert np.all(state & CLEANED == CLEANED)
+    written = chunk.path.stat().st_mtime_ns
+    third = run_chunk(again, config)
+    assert third.pop("wall_seconds") == 0.0
+    assert second.pop("wall_seconds") > 0
+    assert third == second
+    assert chunk.path.stat().st_mtime_ns == written
+
+    config, plan = prepare(settings)
+    assert plan.todo == [] and plan.grown == {}
+
+
 def test_a_corrupt_file_fails_its_chunk_only(data, tmp_path):
     """The middle strain file is garbage: its chunk is retried, then
     reported by the file's name; the chunks beside it are written."""
