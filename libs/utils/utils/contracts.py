@@ -17,6 +17,9 @@ the first second instead of at the first write or in the cleaned data.
   the exporter serves (``inference_batch_size``, the plan's profile).
 - :func:`check_output_band`: the band the monitor validates canaries on
   lies below the Nyquist frequency of the output frames' strain channels.
+- :func:`witness_mismatch`: a network is fed the witnesses the cleaner
+  sends (its ``witness_channels``, in order), so it must be trained on
+  those (checked by the exporter for each run and served version).
 - :func:`api_token`, :func:`check_api_token`: the exporter's API token
   (``DEEPCLEAN_API_TOKEN``), which the trainer and the monitor send as
   ``Authorization: Bearer <token>`` (:func:`bearer`).
@@ -25,7 +28,7 @@ the first second instead of at the first write or in the cleaned data.
 from __future__ import annotations
 
 import os
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 from utils.channels import STRAIN_RATE
 from utils.errors import ConfigError
@@ -154,6 +157,21 @@ def check_output_band(freq_low: float, freq_high: float) -> None:
             "Nyquist frequency of the output frames' strain channels "
             "(utils.channels.STRAIN_RATE)"
         )
+
+
+def witness_mismatch(
+    trained: Sequence[str], sent: Sequence[str]
+) -> str | None:
+    """How a network trained on ``trained`` witnesses differs from what
+    the cleaner sends, ``sent`` (its ``witness_channels``, in order): a
+    phrase naming both lists; None when they agree or ``sent`` is empty
+    (not known: the exporter found no cleaner settings)."""
+    if not sent or list(trained) == list(sent):
+        return None
+    return (
+        "takes its witnesses in another order or list than the cleaner "
+        f"sends (its witness_channels): {list(trained)} vs {list(sent)}"
+    )
 
 
 API_TOKEN_VARIABLE = "DEEPCLEAN_API_TOKEN"

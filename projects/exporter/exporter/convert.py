@@ -31,6 +31,7 @@ from exporter.export_process import EXIT_REFUSED
 from exporter.export_process import RESULT_FILE
 from exporter.export_process import ExportConfig
 from utils.atomic import write_text
+from utils.contracts import witness_mismatch
 from utils.errors import DeepCleanError
 from utils.errors import ModelError
 from utils.errors import VerificationError
@@ -210,21 +211,6 @@ def check_profile(config: ExportConfig, batch: int, size: int) -> None:
         )
 
 
-def check_witnesses(trained: tuple[str, ...], sent: tuple[str, ...]) -> None:
-    """A network trained on ``trained`` is fed the cleaner's ``sent``
-    channels in their order (empty: not known, not checked).
-
-    Raises:
-        ModelError: they differ (a network fed the wrong channels).
-    """
-    if sent and trained != sent:
-        raise ModelError(
-            f"the run takes its witnesses in another order or list than "
-            f"the cleaner sends (its witness_channels): {list(trained)} vs "
-            f"{list(sent)}"
-        )
-
-
 def convert_run(run_dir: Path, out_dir: Path, config: ExportConfig) -> dict:
     """Export, verify and describe one run; files go to ``out_dir``.
 
@@ -238,7 +224,9 @@ def convert_run(run_dir: Path, out_dir: Path, config: ExportConfig) -> dict:
     """
     start = time.monotonic()
     model, meta = load_model(run_dir)
-    check_witnesses(tuple(meta.witness_channels), config.witness_channels)
+    mismatch = witness_mismatch(meta.witness_channels, config.witness_channels)
+    if mismatch is not None:  # it would be fed the wrong channels
+        raise ModelError(f"the run {mismatch}")
     witness = load_verify_witness(run_dir, len(meta.witness_channels))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

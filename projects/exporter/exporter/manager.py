@@ -35,6 +35,7 @@ from exporter.metrics import ExporterMetrics
 from exporter.repository import ModelRepository
 from exporter.repository import RepositoryState
 from exporter.triton import TritonControl
+from utils.contracts import witness_mismatch
 from utils.errors import ModelError
 from utils.errors import ServiceError
 
@@ -92,16 +93,15 @@ class VersionManager:
         sent = self.export_config.witness_channels
         for version in sorted({state.production, state.canary} - {0}):
             info = self.repository.version_info(version) or {}
-            trained = tuple(info.get("witness_channels", sent))
-            if sent and trained != sent:
+            mismatch = witness_mismatch(
+                info.get("witness_channels", sent), sent
+            )
+            if mismatch is not None:
                 logger.error(
-                    "version %d takes its witnesses in another order or "
-                    "list than the cleaner sends: %s vs %s; it is fed the "
-                    "wrong channels until a run trained on the cleaner's "
-                    "is exported and promoted",
+                    "version %d %s; it is fed the wrong channels until a "
+                    "run trained on the cleaner's is exported and promoted",
                     version,
-                    list(trained),
-                    list(sent),
+                    mismatch,
                 )
 
     # -- export --
