@@ -31,7 +31,6 @@ import numpy as np
 
 from reprocess.sources import FrameIndex
 from reprocess.task import Chunk
-from reprocess.task import covered_when_written
 from reprocess.task import written_with_less
 from utils.atomic import write_json
 from utils.errors import ConfigError
@@ -112,16 +111,15 @@ def make_plan(
                 )
         padded = (gps - pad_length, gps + duration + pad_length)
         needed = sorted(f for i in inputs for f in i.overlapping(*padded))
-        covered = covered_seconds(inputs, gps, duration)
+        held = {i.frame_type: i.held(gps, gps + duration) for i in inputs}
+        lacking = [kind for kind, mask in held.items() if not mask.any()]
+        # seconds that files of every type hold
+        covered = int(np.logical_and.reduce(list(held.values())).sum())
         chunk = Chunk(gps, duration, path, tuple(needed), covered)
-        lacking = [
-            i.frame_type
-            for i in inputs
-            if not i.overlapping(gps, gps + duration)
-        ]
-        if there and written_with_less(chunk):
+        then = written_with_less(chunk) if there else None
+        if then is not None:
             todo.append(chunk)
-            grown[chunk.name] = (covered_when_written(chunk), covered)
+            grown[chunk.name] = (then, covered)
         elif there:  # the file itself: finished
             done.append(chunk)
         elif lacking:
@@ -129,20 +127,6 @@ def make_plan(
         else:
             todo.append(chunk)
     return Plan(todo, done, empty, grown)
-
-
-def covered_seconds(
-    inputs: Sequence[FrameIndex], gps: int, duration: int
-) -> int:
-    """Seconds of ``[gps, gps + duration)`` that files of every one of
-    ``inputs`` hold."""
-    held = np.ones(duration, bool)
-    for index in inputs:
-        mine = np.zeros(duration, bool)
-        for f in index.overlapping(gps, gps + duration):
-            mine[max(f.gps, gps) - gps : min(f.stop, gps + duration) - gps] = 1
-        held &= mine
-    return int(held.sum())
 
 
 def check_made_with(summary_dir: Path, model: dict[str, Any]) -> None:

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 from urllib.parse import urlparse
 
+import numpy as np
+
 from utils.errors import ConfigError
 from utils.names import FrameFile
 from utils.names import FrameName
@@ -237,3 +239,11 @@ class FrameIndex:
         first = bisect.bisect_left(self._starts, start - self._longest)
         last = bisect.bisect_left(self._starts, stop)
         return [f for f in self.files[first:last] if f.stop > start]
+
+    def held(self, start: int, stop: int) -> np.ndarray:
+        """Which seconds of ``[start, stop)`` a file holds (by its name:
+        nothing is read)."""
+        held = np.zeros(stop - start, bool)
+        for f in self.overlapping(start, stop):
+            held[max(f.gps, start) - start : min(f.stop, stop) - start] = 1
+        return held

@@ -238,7 +238,8 @@ def clean_chunk(
     Raises:
         FrameCorrupt: an input file cannot be read (named).
     """
-    again = written_with_less(chunk)  # replaced: its inputs hold more now
+    # replaced: its inputs hold more now
+    again = written_with_less(chunk) is not None
     if chunk.path.exists() and not again:
         return written_before(chunk)
     began = time.monotonic()
@@ -289,24 +290,19 @@ def clean_chunk(
     return result
 
 
-def covered_when_written(chunk: Chunk) -> int | None:
-    """The ``seconds_covered`` of ``chunk``'s figures (None: no figures,
-    or figures of a version that did not record it)."""
+def written_with_less(chunk: Chunk) -> int | None:
+    """The seconds its inputs held when ``chunk``'s file was written, if
+    fewer than the plan found now (its figures' ``seconds_covered``);
+    None if the file is not there, was written with as many, or has
+    figures that do not say (left as it is)."""
+    if not chunk.path.exists():
+        return None
     try:
         figures = json.loads(chunk.summary_path.read_text())
-        return int(figures["seconds_covered"])
+        then = int(figures["seconds_covered"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def written_with_less(chunk: Chunk) -> bool:
-    """``chunk``'s file is there, written while its inputs held fewer of
-    its seconds than the plan found (as its figures say: a file whose
-    figures do not is left as it is)."""
-    if not chunk.path.exists():
-        return False
-    then = covered_when_written(chunk)
-    return then is not None and then < chunk.covered
+    return then if then < chunk.covered else None
 
 
 def written_before(chunk: Chunk) -> dict:
