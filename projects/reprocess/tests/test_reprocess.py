@@ -26,6 +26,7 @@ import stored
 
 from conftest import StoredData
 from reprocess import engine
+from reprocess import task
 from reprocess.cleaning import clean_block
 from reprocess.config import ReprocessSettings
 from reprocess.engine import job_cluster
@@ -266,14 +267,19 @@ def test_a_try_after_its_frame_was_written_returns_its_figures(data, tmp_path):
     assert chunk.path.stat().st_mtime_ns == written
 
 
+def killed(*args, **kwargs):
+    raise KeyboardInterrupt  # the process ends here
+
+
 def test_a_file_written_with_part_of_its_input_is_replaced_once_there_is_more(
-    data, tmp_path
+    data, tmp_path, monkeypatch
 ):
     """The witness frames of the second half of a 16-s file are not there
     yet (their archive is filling): the file is written with what there
     is, its figures saying 8 of its seconds were covered, and it stands
     while that is all there is. Once they are there, the next run computes
-    it again and replaces it; a try after the replacement (its worker
+    it again and replaces it (killed between the frame and its figures,
+    the run after does it again); a try after the replacement (its worker
     lost) returns the new figures; then it is finished."""
     folder = tmp_path / "data"
     shutil.copytree(data.one_second, folder)
@@ -311,6 +317,15 @@ def test_a_file_written_with_part_of_its_input_is_replaced_once_there_is_more(
     config, plan = prepare(settings)
     (again,) = plan.todo
     assert plan.grown == {chunk.name: (8, 16)}
+    # killed between the new frame and its figures: the old figures make
+    # the next run compute it again, they never vouch for the new frame
+    with monkeypatch.context() as patch:
+        patch.setattr(task, "write_json", killed)
+        with pytest.raises(KeyboardInterrupt):
+            run_chunk(again, config)
+    state = read_frame(chunk.path)[CHANNELS.state].data.astype(int)
+    assert np.all(state & CLEANED == CLEANED)  # the new frame
+    assert prepare(settings)[1].grown == {chunk.name: (8, 16)}
     second = run_chunk(again, config)
     assert second["seconds_covered"] == 16
     assert second["seconds_present"] == 16
