@@ -39,15 +39,21 @@ highest and lowest ASD(X)/ASD(RAW) in 10-2000 Hz (Welch, 8 s) and where
 they are (above 1: power added), outside 58-62 Hz for a coupled scene,
 everywhere for ``clean``.
 
+Each run's folder keeps its frames and ``run.json`` (the scenario, the
+options it ran with, the slots, the versions); ``--analyse DIR ...``
+analyses finished runs again without running anything.
+
     .venv/tests/bin/python bench/bench_injections.py [--injections 50]
         [--interval 28] [--scenarios coupled clean] [--default-config]
     .venv/tests/bin/python bench/bench_injections.py --default-config \
         --scenarios sideband-heavy drifting
+    .venv/tests/bin/python bench/bench_injections.py --analyse DIR [DIR ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -83,6 +89,19 @@ ASD_BAND = (10.0, 2000.0)  # Hz
 BAND = (58.0, 62.0)  # Hz, where the coupled scene's noise is subtracted
 PRODUCTS = ("production", "out_dq", "canary")
 IDEAL = "ideal"  # RAW minus the simulator's truth: a perfect subtraction
+# the run's record in its folder: what --analyse needs to analyse it again
+RUN_RECORD = "run.json"
+# the options a run's configuration and slots come from
+OPTIONS = (
+    "injections",
+    "interval",
+    "snr",
+    "low_frequency",
+    "default_config",
+    "retrain_cadence",
+    "clean_min_coherence",
+    "clean_ratio_threshold",
+)
 NEEDS = {
     "production": State.PRODUCTION_OK,
     "out_dq": State.PRODUCTION_OK,
@@ -176,9 +195,9 @@ def asd_extremes(
     )
 
 
-def run_scenario(name: str, args) -> tuple[Results, dict, float]:
-    """Run scenario ``name`` (``coupled``, ``clean`` or a scene of the
-    root configuration) and analyse its injections."""
+def scenario_overrides(name: str, args) -> dict[str, dict]:
+    """The configuration's changes for scenario ``name`` (``coupled``,
+    ``clean`` or a scene of the root configuration) run with ``args``."""
     # the suite's scaled-down training, or the root configuration's; the
     # seed is the suite's either way, so that the injections are the same
     base = {} if args.default_config else OVERRIDES
@@ -205,21 +224,37 @@ def run_scenario(name: str, args) -> tuple[Results, dict, float]:
         overrides["monitor"]["ratio_threshold"] = args.clean_ratio_threshold
     if args.retrain_cadence:
         overrides["trainer"]["retrain_cadence"] = args.retrain_cadence
-    scene = "" if name in ("coupled", "clean") else name
-    pipe = Pipeline(
-        Path(tempfile.mkdtemp(prefix=f"bench-injections-{name}-")),
-        overrides,
+    return overrides
+
+
+def scenario_pipeline(folder: Path, name: str, args) -> Pipeline:
+    """The pipeline of scenario ``name`` in ``folder`` (its configuration
+    written there; nothing started)."""
+    return Pipeline(
+        folder,
+        scenario_overrides(name, args),
         name=f"bench-inj-{name}-{os.getpid()}",
-        scene=scene,
+        scene="" if name in ("coupled", "clean") else name,
     )
-    # what the frame source simulates, as it reads the written config
-    injector = Injector(scene_config(scene, pipe.config, ifo=pipe.ifo))
+
+
+def scenario_injector(pipe: Pipeline) -> Injector:
+    """What the frame source injects, as it reads the written config."""
+    injector = Injector(scene_config(pipe.scene, pipe.config, ifo=pipe.ifo))
     if injector.sample_rate != SIM_RATE:
         raise SystemExit(f"the scene simulates {injector.sample_rate} Hz")
-    print(f"[{name}] run in {pipe.project_dir.parent}", flush=True)
+    return injector
+
+
+def run_scenario(name: str, args) -> Path:
+    """Run scenario ``name`` until its injections are written; the run's
+    folder, its record (:data:`RUN_RECORD`) in it."""
+    folder = Path(tempfile.mkdtemp(prefix=f"bench-injections-{name}-"))
+    pipe = scenario_pipeline(folder, name, args)
+    scenario_injector(pipe)  # a scene the injector cannot follow: now
+    print(f"[{name}] run in {folder}", flush=True)
     tic = time.monotonic()
     pipe.start()
-    results = Results()
     try:
         try:
             wait_until(
@@ -251,15 +286,36 @@ def run_scenario(name: str, args) -> tuple[Results, dict, float]:
             1.5 * (end - first) + 300,
             interval=10,
         )
-        for index in range(index0, last + 1):
-            analyse_slot(pipe, injector, index, results)
         versions = pipe.versions()
     finally:
         pipe.stop()
-    return results, versions, time.monotonic() - tic
+    run = dict(
+        scenario=name,
+        options={key: getattr(args, key) for key in OPTIONS},
+        slots=[index0, last],
+        versions=versions,
+        wall=time.monotonic() - tic,
+    )
+    (folder / RUN_RECORD).write_text(json.dumps(run, indent=1))
+    return folder
 
 
-def report(name: str, results: Results, versions: dict, wall: float):
+def analyse_run(folder: Path) -> None:
+    """Analyse the injections of the finished run in ``folder`` from its
+    kept frames and its record, and print the figures."""
+    run = json.loads((folder / RUN_RECORD).read_text())
+    args = argparse.Namespace(**run["options"])
+    pipe = scenario_pipeline(folder, run["scenario"], args)
+    injector = scenario_injector(pipe)
+    results = Results()
+    first, last = run["slots"]
+    for index in range(first, last + 1):
+        analyse_slot(pipe, injector, index, results)
+    report(run, results)
+
+
+def report(run: dict, results: Results) -> None:
+    name, versions, wall = run["scenario"], run["versions"], run["wall"]
     print(
         f"\n== scenario {name}: {results.analysed} injections analysed "
         f"(OUT_DQ gate open throughout for {results.gate_open}); "
@@ -364,13 +420,24 @@ def main() -> None:
         default=300.0,
         help="s after the first export; then the canary alone is analysed",
     )
+    parser.add_argument(
+        "--analyse",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="DIR",
+        help="only analyse the finished runs in DIR (their run.json)",
+    )
     args = parser.parse_args()
+    if args.analyse:
+        for folder in args.analyse:
+            analyse_run(folder)
+        return
     for name in args.scenarios:  # a misspelt scene ends the run now
         if name not in ("coupled", "clean"):
             scene_config(name)
     for name in args.scenarios:
-        results, versions, wall = run_scenario(name, args)
-        report(name, results, versions, wall)
+        analyse_run(run_scenario(name, args))
 
 
 if __name__ == "__main__":
