@@ -125,14 +125,15 @@ def stream(
     sim: Simulator,
     duration: int,
     faults: dict[int, Fault],
+    start: int = GPS,
 ) -> tuple[dict[int, OutputFrame], SecondCleaner]:
-    """Write ``duration`` s of ``sim``'s frames from ``GPS`` (with
+    """Write ``duration`` s of ``sim``'s frames from ``start`` (with
     ``faults``) where ``config`` reads them and clean them second by
     second: the frames by GPS, and the cleaner."""
-    for gps in range(GPS - CONTEXT, GPS + duration):
+    for gps in range(start - CONTEXT, start + duration):
         sim.write(gps, config.stream.data_dir, faults.get(gps))
     preprocessor = make_preprocessor(config)
-    stretch = read_stretch(config.stream, preprocessor, GPS, duration - 2)
+    stretch = read_stretch(config.stream, preprocessor, start, duration - 2)
     cleaner = SecondCleaner(
         config.window,
         predictor(model),
