@@ -113,11 +113,15 @@ class MonitorSettings(ProjectFields):
             Production is stale (no longer matches the coupling; the
             trainer is asked for a run now) when its ASD ratio vs raw over
             the newest window exceeds this times its validated ratio.
+        canary_out_of_band_limit:
+            ... and when the canary adds at most this fraction of RAW's
+            power outside the band over its window (within 2 Hz of the
+            band's edges, and 20-500 Hz beyond): a canary that cleans the
+            band but adds power beside it is refused.
         out_of_band_limit:
             Largest fraction of RAW's power PRODUCTION may add outside
-            the band over that window (within 2 Hz of its edges, and
-            20-500 Hz beyond) before the monitor warns (log, status page,
-            metrics).
+            the band over the newest window (the same regions) before
+            the monitor warns (log, status page, metrics).
         freq_low:
             Low edge of the validation band, Hz.
         freq_high:
@@ -170,6 +174,7 @@ class MonitorSettings(ProjectFields):
     window_length: int
     ratio_threshold: float
     production_margin: float
+    canary_out_of_band_limit: float
     settle_length: int
     stale_factor: float
     out_of_band_limit: float
@@ -242,6 +247,11 @@ class MonitorSettings(ProjectFields):
             ),
             ("ratio_threshold", self.ratio_threshold > 0, "> 0"),
             ("production_margin", self.production_margin >= 0, ">= 0"),
+            (
+                "canary_out_of_band_limit",
+                self.canary_out_of_band_limit > 0,
+                "> 0",
+            ),
             ("settle_length", self.settle_length >= 0, ">= 0 s"),
             ("stale_factor", self.stale_factor > 1, "> 1"),
             ("out_of_band_limit", self.out_of_band_limit > 0, "> 0"),

@@ -314,6 +314,7 @@ class Monitor:
                 **self.validator.to_state(),
                 "ratio": self.validator.ratio,
                 "vs_production": self.validator.vs_production()[0],
+                "added_outside": self.validator.added_outside()[0],
                 "watch": {
                     "version": self.watch.version,
                     "ratio": self.watch.ratio,

@@ -8,6 +8,28 @@ from utils import astro
 from utils.astro import RANGE_FFTLENGTH
 from utils.signal import psd
 
+EDGE_WIDTH = 2.0  # Hz beside each edge of the band
+BROADBAND = (20.0, 500.0)  # Hz, less the band and its edges
+# the regions outside the band (metric label -> what it is)
+OUTSIDE = {
+    "edges": f"within {EDGE_WIDTH:g} Hz of the band",
+    "broadband": f"{BROADBAND[0]:g}-{BROADBAND[1]:g} Hz",
+}
+
+
+def outside_regions(
+    freqs: np.ndarray, freq_low: float, freq_high: float
+) -> dict[str, np.ndarray]:
+    """The bins of each region of :data:`OUTSIDE` for the band
+    ``[freq_low, freq_high]``: within ``EDGE_WIDTH`` of its edges (the
+    band-pass's transition and the tracked margins, where a prediction's
+    error passes), and ``BROADBAND`` beyond them (clicks, anything
+    broadband)."""
+    band = (freqs >= freq_low) & (freqs <= freq_high)
+    near = (freqs >= freq_low - EDGE_WIDTH) & (freqs <= freq_high + EDGE_WIDTH)
+    wide = (freqs >= BROADBAND[0]) & (freqs <= BROADBAND[1])
+    return {"edges": near & ~band, "broadband": wide & ~near}
+
 
 def asd_ratios(
     data: dict[str, np.ndarray],

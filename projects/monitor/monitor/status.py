@@ -16,11 +16,11 @@ from pathlib import Path
 
 from monitor import plots
 from monitor.history import History
+from monitor.spectra import OUTSIDE
 from monitor.spectra import asd_ratios
 from monitor.spectra import band_mean
 from monitor.spectra import inspiral_range
 from monitor.validation import ValidationConfig
-from monitor.watch import OUTSIDE
 from utils.astro import RANGE_FMIN
 from utils.atomic import write_text
 from utils.channels import STRAIN_RATE
@@ -257,6 +257,7 @@ class StatusPage:
             exporter = f"<span class=bad>unreachable: {e(snap.exporter_error)}"
             exporter += "</span>"
         val, cfg = snap.validation, self.validation
+        outside_limit = 100 * cfg.canary_out_of_band_limit
         validation = (
             f"version {val.get('version')} {val.get('status')}: "
             f"{val.get('seconds', 0)}/{cfg.window_length} s, "
@@ -264,7 +265,9 @@ class StatusPage:
             f"(promote below {cfg.ratio_threshold}, "
             f"{cfg.freq_low}-{cfg.freq_high} Hz), "
             f"{val.get('vs_production', float('nan')):.4f} vs production "
-            f"(worst sub-band; at most {1 + cfg.production_margin:g})"
+            f"(worst sub-band; at most {1 + cfg.production_margin:g}), "
+            f"{100 * val.get('added_outside', float('nan')):+.2f} % power "
+            f"outside the band (at most {outside_limit:g} %)"
         )
         rows = [
             ("exporter", exporter),
@@ -352,7 +355,8 @@ def _verdicts(verdicts: dict) -> str:
             f"v{version} {v['status']}: {v['ratio']:.4f} vs raw, "
             f"{v.get('vs_production', float('nan')):.4f} vs production "
             f"v{v.get('production_version', '?')} "
-            f"({v.get('subband', '')})"
+            f"({v.get('subband', '')}), "
+            f"{100 * v.get('added_outside', float('nan')):+.2f} % outside"
         )
         if v.get("reason"):
             line += f", {v['reason']}"

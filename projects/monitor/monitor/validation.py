@@ -24,10 +24,17 @@ accumulated incrementally, so the state is a few numbers per band bin
 stored as the GPS seconds they came from and re-read from the frames after
 a restart.
 
+Over the same segments it measures what the canary does outside the band,
+in each region of :func:`monitor.spectra.outside_regions` (beside the
+band's edges, and broadband): the power of CANARY over RAW, less 1.
+
 When the window is full the verdict is final: ``validated`` when the ratio
 against raw is below ``ratio_threshold`` AND the worst sub-band against
 production is at most ``1 + production_margin`` (a canary that beats raw
-but would make the product worse than the model it replaces is refused),
+but would make the product worse than the model it replaces is refused)
+AND it adds at most ``canary_out_of_band_limit`` of raw's power in each region
+outside the band (a canary that cleans the band but adds power beside it,
+where neither the band's figures nor the OUT_DQ gate look, is refused),
 else ``rejected``, with the reason. A version is never validated on less
 than a full window. The verdicts of the :data:`KEPT_VERDICTS` newest
 versions are kept (and saved), so the state stays small.
@@ -43,6 +50,8 @@ import numpy as np
 from scipy import signal as sp_signal
 
 from monitor.frames import SecondData
+from monitor.spectra import OUTSIDE
+from monitor.spectra import outside_regions
 from utils.channels import OutputChannels
 from utils.channels import State
 from utils.errors import ConfigError
@@ -71,6 +80,8 @@ class ValidationConfig:
             than production by more than this (relative ASD).
         settle_length: qualifying seconds of a new canary skipped before
             its window (the cleaner's gain tracker fits it meanwhile).
+        canary_out_of_band_limit: and when it adds at most this fraction
+            of RAW's power in each region outside the band.
         freq_low, freq_high: band, Hz.
         subband_edges: Hz, where the band is split into the sub-bands
             compared with production.
@@ -82,6 +93,7 @@ class ValidationConfig:
     ratio_threshold: float
     production_margin: float
     settle_length: int
+    canary_out_of_band_limit: float
     freq_low: float
     freq_high: float
     subband_edges: tuple[float, ...]
@@ -100,6 +112,11 @@ class ValidationConfig:
         if self.production_margin < 0:
             raise ConfigError(
                 f"production_margin={self.production_margin!r}: >= 0"
+            )
+        if not self.canary_out_of_band_limit > 0:
+            raise ConfigError(
+                "canary_out_of_band_limit="
+                f"{self.canary_out_of_band_limit!r}: > 0"
             )
         subbands_of(self)  # they split the band at this resolution
 
@@ -128,6 +145,8 @@ class Verdict:
         ratio: ASD ratio CANARY / RAW, band mean.
         vs_production: ASD ratio CANARY / PRODUCTION, worst sub-band.
         subband: that sub-band.
+        added_outside: power CANARY adds outside the band, a fraction of
+            RAW's, in the worst region.
         production_version: production's version tag in the window's
             last second (0: none, PRODUCTION was the raw strain).
         seconds: seconds of the window.
@@ -140,6 +159,7 @@ class Verdict:
     ratio: float
     vs_production: float
     subband: str
+    added_outside: float
     production_version: int
     seconds: int
     gps: int
@@ -157,7 +177,8 @@ class Verdict:
             f"canary v{self.version} {status}"
             f" over {self.seconds} s to GPS {self.gps}: ASD ratio "
             f"{self.ratio:.4f} vs raw (band mean), {self.vs_production:.4f} "
-            f"vs {against} (worst sub-band, {self.subband})"
+            f"vs {against} (worst sub-band, {self.subband}), "
+            f"{100 * self.added_outside:+.2f} % power outside the band"
             + (f"; {self.reason}" if self.reason else "")
         )
 
@@ -185,6 +206,9 @@ class CanaryValidator:
         freqs = np.fft.rfftfreq(config.segment_size, 1 / config.sample_rate)
         self.band = (freqs >= config.freq_low) & (freqs <= config.freq_high)
         self.freqs = freqs[self.band]
+        self.outside = outside_regions(
+            freqs, config.freq_low, config.freq_high
+        )
         self.subbands = config.subbands
         self.verdicts: dict[int, dict] = {}
         self._reset(None)
@@ -201,6 +225,8 @@ class CanaryValidator:
         self.sum_canary = np.zeros(int(self.band.sum()))
         self.sum_raw = np.zeros(int(self.band.sum()))
         self.sum_production = np.zeros(int(self.band.sum()))
+        # CANARY's and RAW's power in each region outside the band
+        self.sum_outside = np.zeros((2, len(self.outside)))
         self.production_version = 0
         self._tail_gps: list[int] = []
         self._tail: tuple[np.ndarray, ...] | None = None
@@ -226,6 +252,15 @@ class CanaryValidator:
         )
         worst = int(np.argmax(ratios))
         return float(ratios[worst]), self.subbands.names[worst]
+
+    def added_outside(self) -> tuple[float, str]:
+        """Power CANARY adds outside the band over the window, a fraction
+        of RAW's, in its worst region, and that region (0 before any
+        segment)."""
+        canary, raw = self.sum_outside
+        added = np.where(raw > 0, canary / np.where(raw > 0, raw, 1) - 1, 0)
+        worst = int(np.argmax(added))
+        return float(added[worst]), list(self.outside)[worst]
 
     def add(self, second: SecondData) -> Verdict | None:
         """Feed one processed second; returns a verdict when one is made."""
@@ -298,6 +333,7 @@ class CanaryValidator:
         c = self.config
         ratio = self.ratio
         vs_production, subband = self.vs_production()
+        added, region = self.added_outside()
         reasons = []
         if not ratio < c.ratio_threshold:
             reasons.append(f"not below {c.ratio_threshold:g} vs raw")
@@ -306,12 +342,18 @@ class CanaryValidator:
                 f"worse than production in {subband} by more than "
                 f"{c.production_margin:g}"
             )
+        if added > c.canary_out_of_band_limit:
+            reasons.append(
+                f"adds {100 * added:.1f} % of raw power {OUTSIDE[region]}"
+                f" (> {100 * c.canary_out_of_band_limit:g} %)"
+            )
         verdict = Verdict(
             version=self.version,
             validated=not reasons,
             ratio=ratio,
             vs_production=vs_production,
             subband=subband,
+            added_outside=added,
             production_version=self.production_version,
             seconds=self.seconds,
             gps=gps,
@@ -323,6 +365,7 @@ class CanaryValidator:
             "ratio": ratio,
             "vs_production": vs_production,
             "subband": subband,
+            "added_outside": added,
             "production_version": self.production_version,
             "reason": verdict.reason,
             "gps": gps,
@@ -368,9 +411,16 @@ class CanaryValidator:
         start = 0
         while start + size <= len(canary):
             part = slice(start, start + size)
-            self.sum_canary += self._psd(canary[part])
-            self.sum_raw += self._psd(raw[part])
-            self.sum_production += self._psd(production[part])
+            p_canary, p_raw, p_production = self._psd(
+                np.stack([canary[part], raw[part], production[part]])
+            )
+            self.sum_canary += p_canary[self.band]
+            self.sum_raw += p_raw[self.band]
+            self.sum_production += p_production[self.band]
+            self.sum_outside += [
+                [p[bins].sum() for bins in self.outside.values()]
+                for p in (p_canary, p_raw)
+            ]
             self.segments += 1
             start += step
         start = min(start, len(canary))
@@ -380,15 +430,16 @@ class CanaryValidator:
         self._tail_gps = self._tail_gps[drop:]
         self._tail_offset = offset - drop * self.config.sample_rate
 
-    def _psd(self, segment: np.ndarray) -> np.ndarray:
-        """Hann-windowed periodogram of one segment, band bins only."""
+    def _psd(self, segments: np.ndarray) -> np.ndarray:
+        """Hann-windowed periodogram of each row (one segment each)."""
         _, p = sp_signal.welch(
-            segment,
+            segments,
             fs=self.config.sample_rate,
             nperseg=self.config.segment_size,
             window="hann",
+            axis=-1,
         )
-        return p[self.band]
+        return p
 
     def to_state(self) -> dict:
         """JSON-able state (see the module docstring)."""
@@ -402,6 +453,7 @@ class CanaryValidator:
             "sum_canary": self.sum_canary.tolist(),
             "sum_raw": self.sum_raw.tolist(),
             "sum_production": self.sum_production.tolist(),
+            "sum_outside": self.sum_outside.tolist(),
             "production_version": self.production_version,
             "last_gps": self._last_gps,
             "tail_gps": list(self._tail_gps),
@@ -461,6 +513,16 @@ class CanaryValidator:
             self._reset(self.version)
             return
         self.sum_canary, self.sum_raw, self.sum_production = sums
+        outside = np.array(state.get("sum_outside", ()))
+        if outside.shape == self.sum_outside.shape:
+            self.sum_outside = outside
+        elif self.status == COLLECTING:  # saved by an older monitor
+            logger.warning(
+                "saved validation has no power outside the band (saved by "
+                "an older monitor): canary %s is judged there on the "
+                "segments after this restart",
+                self.version,
+            )
         self.production_version = int(state.get("production_version", 0))
         self._resume_tail(state, reread)
         logger.info(

@@ -24,13 +24,13 @@ after a monitor restart (one window to refill).
 
 The same window says whether production adds power *outside* the band,
 which neither the OUT_DQ gate nor validation judge (they look in it): the
-power of PRODUCTION over RAW, less 1, within ``EDGE_WIDTH`` Hz of the
-band's edges (the band-pass's transition and the tracked margins, where a
-prediction's error passes) and over ``BROADBAND`` beyond them (clicks,
-anything broadband). Above ``out_of_band_limit`` in either it is logged
-as a WARNING (once, until it is back below half the limit), counted in the
-metrics and flagged on the status page; the cleaner's product is not
-changed by it (an operator's call, with the figure in hand).
+power of PRODUCTION over RAW, less 1, in each region of
+:func:`monitor.spectra.outside_regions` (beside the band's edges, and
+broadband; validation measures a canary alike). Above ``out_of_band_limit``
+in either it is logged as a WARNING (once, until it is back below half the
+limit), counted in the metrics and flagged on the status page; the
+cleaner's product is not changed by it (an operator's call, with the
+figure in hand).
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ import numpy as np
 from scipy import signal as sp_signal
 
 from monitor.frames import SecondData
+from monitor.spectra import OUTSIDE
+from monitor.spectra import outside_regions
 from monitor.validation import ValidationConfig
 from utils.channels import State
 from utils.errors import ConfigError
@@ -50,13 +52,6 @@ from utils.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 WATCHED = State.INPUT_OK | State.PRODUCTION_OK
-EDGE_WIDTH = 2.0  # Hz beside each edge of the band
-BROADBAND = (20.0, 500.0)  # Hz, less the band and its edges
-# the regions outside the band (metric label -> what it is)
-OUTSIDE = {
-    "edges": f"within {EDGE_WIDTH:g} Hz of the band",
-    "broadband": f"{BROADBAND[0]:g}-{BROADBAND[1]:g} Hz",
-}
 
 
 @dataclass(frozen=True)
@@ -101,12 +96,8 @@ class ProductionWatch:
         v = validation
         freqs = np.fft.rfftfreq(v.segment_size, 1 / v.sample_rate)
         self.band = (freqs >= v.freq_low) & (freqs <= v.freq_high)
-        near = (freqs >= v.freq_low - EDGE_WIDTH) & (
-            freqs <= v.freq_high + EDGE_WIDTH
-        )
-        wide = (freqs >= BROADBAND[0]) & (freqs <= BROADBAND[1])
         # region -> its bins: the band's edges, the broadband beyond
-        self.outside = {"edges": near & ~self.band, "broadband": wide & ~near}
+        self.outside = outside_regions(freqs, v.freq_low, v.freq_high)
         # one segment per step: the window's segments
         self.max_segments = max(
             1,

@@ -183,6 +183,9 @@ def test_validation_resumes_after_restart(
     got = second.validator.verdicts[2]
     assert got["seconds"] == want["seconds"]
     np.testing.assert_allclose(got["ratio"], want["ratio"], rtol=1e-12)
+    np.testing.assert_allclose(
+        got["added_outside"], want["added_outside"], rtol=1e-9
+    )
 
 
 def test_failed_promotion_is_retried_across_a_restart(
@@ -354,6 +357,51 @@ def test_canary_worse_than_production_is_refused_a_better_one_promoted(
         r"raw \(band mean\), 0\.\d+ vs production v2 \(worst sub-band",
         exporter.reasons[0],
     )
+
+
+def test_canary_that_adds_power_beside_the_band_is_refused(
+    tmp_path, frames, exporter, open_monitor
+):
+    """Canary v3 cleans the band as a good one does but adds noise at
+    62.2-63.8 Hz, beside its edge, where neither the band's figures nor
+    the OUT_DQ gate look: refused, the region and its figure in the
+    reason. Canary v4, the same cleaning without it, is promoted: cleaning
+    the band removes power beside it, adds none."""
+    staging = tmp_path / "staging"
+    n = WINDOW + 2
+    raw, truth = frames.stretch(GPS0, n)
+    rate = raw.size // n
+    noise = bandpass(
+        np.random.default_rng(5).standard_normal(raw.size), 62.2, 63.8, rate
+    )
+    noise *= 0.5 * np.std(bandpass(raw, 62.2, 63.8, rate)) / np.std(noise)
+    canary = raw - 0.9 * truth + noise
+    staged = []
+    for i in range(n):
+        part = slice(i * rate, (i + 1) * rate)
+        staged.append(
+            frames.write_one(
+                GPS0 + i,
+                raw[part],
+                canary[part],
+                raw[part],
+                int(GOOD_STATE),
+                0,
+                3,
+                staging,
+            )
+        )
+    staged += frames.write(GPS0 + n, n, canary_version=4, folder=staging)
+    monitor = open_monitor()
+    release(monitor, staged, frames.carousel)
+    refused, promoted = (monitor.validator.verdicts[v] for v in (3, 4))
+    assert refused["status"] == "rejected"
+    assert refused["ratio"] < 0.5  # in the band it cleans as v4 does
+    assert refused["added_outside"] > 0.05  # canary_out_of_band_limit
+    assert "within 2 Hz of the band" in refused["reason"]
+    assert promoted["status"] == "validated"
+    assert promoted["added_outside"] < 0.002
+    assert exporter.promotions == [4]
 
 
 def test_first_canary_is_compared_with_raw_in_every_subband(frames):
