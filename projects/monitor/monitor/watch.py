@@ -23,10 +23,12 @@ The window restarts when the production version changes; it starts empty
 after a monitor restart (one window to refill).
 
 The same window says whether production adds power *outside* the band,
-which neither the OUT_DQ gate nor validation judge (they look in it): the
-power of PRODUCTION over RAW, less 1, in each region of
+which the OUT_DQ gate does not judge (it looks in it): the power of
+PRODUCTION over RAW, less 1, in each region of
 :func:`monitor.spectra.outside_regions` (beside the band's edges, and
-broadband; validation measures a canary alike). Above ``out_of_band_limit``
+broadband; validation holds a canary to its own limit there, before
+promotion; a production watched here passed it, over a window of its own,
+or was promoted by hand). Above ``out_of_band_limit``
 in either it is logged as a WARNING (once, until it is back below half the
 limit), counted in the metrics and flagged on the status page; the
 cleaner's product is not changed by it (an operator's call, with the
