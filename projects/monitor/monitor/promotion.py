@@ -2,8 +2,8 @@
 
 ``POST /production {"version": v, "reason": why}`` with ``Authorization:
 Bearer <token>``: 200 promotes, 404 means the exporter does not know ``v``.
-The reason is the canary's verdict with both of its figures (against raw
-and against production), which the exporter keeps and shows as why
+The reason is the canary's verdict with its figures (against raw, against
+production, outside the band), which the exporter keeps and shows as why
 production is live. Every request has
 a timeout; a tick makes at most one, and a failed one is retried after a
 back-off (:class:`utils.retry.RetrySchedule`, never a sleep in the loop).
