@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import signal as sp_signal
 
 from utils import astro
 from utils.astro import RANGE_FFTLENGTH
@@ -29,6 +30,32 @@ def outside_regions(
     near = (freqs >= freq_low - EDGE_WIDTH) & (freqs <= freq_high + EDGE_WIDTH)
     wide = (freqs >= BROADBAND[0]) & (freqs <= BROADBAND[1])
     return {"edges": near & ~band, "broadband": wide & ~near}
+
+
+def periodograms(segments: np.ndarray, sample_rate: float) -> np.ndarray:
+    """Hann-windowed periodogram of each row, one Welch segment each (the
+    window's segments of validation and the production watch)."""
+    _, p = sp_signal.welch(
+        segments,
+        fs=sample_rate,
+        nperseg=segments.shape[-1],
+        window="hann",
+        axis=-1,
+    )
+    return p
+
+
+def region_powers(p: np.ndarray, regions: dict[str, np.ndarray]) -> np.ndarray:
+    """``(rows, regions)``: the power of each row of periodograms ``p`` in
+    each region (:func:`outside_regions`)."""
+    return np.stack([p[..., bins].sum(-1) for bins in regions.values()], -1)
+
+
+def added_fraction(power: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """The power a product adds, a fraction of RAW's (``power / raw - 1``;
+    0 where RAW holds none)."""
+    ok = raw > 0
+    return np.where(ok, power / np.where(ok, raw, 1) - 1, 0.0)
 
 
 def asd_ratios(

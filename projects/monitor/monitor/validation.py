@@ -47,11 +47,13 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy import signal as sp_signal
 
 from monitor.frames import SecondData
 from monitor.spectra import OUTSIDE
+from monitor.spectra import added_fraction
 from monitor.spectra import outside_regions
+from monitor.spectra import periodograms
+from monitor.spectra import region_powers
 from utils.channels import OutputChannels
 from utils.channels import State
 from utils.errors import ConfigError
@@ -257,8 +259,7 @@ class CanaryValidator:
         """Power CANARY adds outside the band over the window, a fraction
         of RAW's, in its worst region, and that region (0 before any
         segment)."""
-        canary, raw = self.sum_outside
-        added = np.where(raw > 0, canary / np.where(raw > 0, raw, 1) - 1, 0)
+        added = added_fraction(*self.sum_outside)
         worst = int(np.argmax(added))
         return float(added[worst]), list(self.outside)[worst]
 
@@ -411,16 +412,14 @@ class CanaryValidator:
         start = 0
         while start + size <= len(canary):
             part = slice(start, start + size)
-            p_canary, p_raw, p_production = self._psd(
-                np.stack([canary[part], raw[part], production[part]])
+            p = periodograms(
+                np.stack([canary[part], raw[part], production[part]]),
+                self.config.sample_rate,
             )
-            self.sum_canary += p_canary[self.band]
-            self.sum_raw += p_raw[self.band]
-            self.sum_production += p_production[self.band]
-            self.sum_outside += [
-                [p[bins].sum() for bins in self.outside.values()]
-                for p in (p_canary, p_raw)
-            ]
+            self.sum_canary += p[0][self.band]
+            self.sum_raw += p[1][self.band]
+            self.sum_production += p[2][self.band]
+            self.sum_outside += region_powers(p[:2], self.outside)
             self.segments += 1
             start += step
         start = min(start, len(canary))
@@ -429,17 +428,6 @@ class CanaryValidator:
         self._tail = tuple(x[start:] for x in self._tail)
         self._tail_gps = self._tail_gps[drop:]
         self._tail_offset = offset - drop * self.config.sample_rate
-
-    def _psd(self, segments: np.ndarray) -> np.ndarray:
-        """Hann-windowed periodogram of each row (one segment each)."""
-        _, p = sp_signal.welch(
-            segments,
-            fs=self.config.sample_rate,
-            nperseg=self.config.segment_size,
-            window="hann",
-            axis=-1,
-        )
-        return p
 
     def to_state(self) -> dict:
         """JSON-able state (see the module docstring)."""

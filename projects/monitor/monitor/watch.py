@@ -42,11 +42,13 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal as sp_signal
 
 from monitor.frames import SecondData
 from monitor.spectra import OUTSIDE
+from monitor.spectra import added_fraction
 from monitor.spectra import outside_regions
+from monitor.spectra import periodograms
+from monitor.spectra import region_powers
 from monitor.validation import ValidationConfig
 from utils.channels import State
 from utils.errors import ConfigError
@@ -154,10 +156,8 @@ class ProductionWatch:
             return {name: float("nan") for name in self.outside}
         production = sum(s[2] for s in self._segments)
         raw = sum(s[3] for s in self._segments)
-        return {
-            name: float(p / r - 1) if r > 0 else 0.0
-            for name, p, r in zip(self.outside, production, raw, strict=True)
-        }
+        added = added_fraction(production, raw).tolist()
+        return dict(zip(self.outside, added, strict=True))
 
     @property
     def reason(self) -> str:
@@ -273,19 +273,8 @@ class ProductionWatch:
             both = np.stack(
                 [production[start : start + size], raw[start : start + size]]
             )
-            _, p = sp_signal.welch(
-                both,
-                fs=self.validation.sample_rate,
-                nperseg=size,
-                window="hann",
-                axis=-1,
-            )
-            outside = [
-                [p[i][bins].sum() for bins in self.outside.values()]
-                for i in (0, 1)
-            ]
-            self._segments.append(
-                (p[0][self.band], p[1][self.band], *np.array(outside))
-            )
+            p = periodograms(both, self.validation.sample_rate)
+            outside = region_powers(p, self.outside)
+            self._segments.append((p[0][self.band], p[1][self.band], *outside))
             start += step
         self._tail = (production[start:], raw[start:])
