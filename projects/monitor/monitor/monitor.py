@@ -81,9 +81,7 @@ class Monitor:
             state.get("cursor"),
             rewind_length=2 * c.carousel.max_frames,
         )
-        self.validator = CanaryValidator(
-            c.validation, self.channels, state.get("validator"), self._reread
-        )
+        self.validator = self._resumed_validator(state.get("validator"))
         self.watch = ProductionWatch(
             c.watch,
             c.validation,
@@ -250,6 +248,22 @@ class Monitor:
         self.validator.gap()
         self.history.add_gap(step.start, step.stop)
         self.metrics.missing.inc(step.stop - step.start)
+
+    def _resumed_validator(self, saved: dict | None) -> CanaryValidator:
+        """The canary validator, resumed from state.json's ``saved``; a
+        saved validation it cannot read (a value missing or of the wrong
+        type: a file edited by hand) is logged and the canary's
+        validation starts afresh from the next frame."""
+        config = self.config.validation
+        try:
+            return CanaryValidator(config, self.channels, saved, self._reread)
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            logger.warning(
+                "saved canary validation unusable (%r): validation starts "
+                "afresh",
+                exc,
+            )
+            return CanaryValidator(config, self.channels, None, self._reread)
 
     def _reread(self, seconds: list[int]) -> list[SecondData] | None:
         """The frames of ``seconds``, or ``None`` if one is unreadable."""

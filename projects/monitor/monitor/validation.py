@@ -490,7 +490,7 @@ class CanaryValidator:
         self.segments = int(state["segments"])
         self.first_gps = state["first_gps"]
         names = ("sum_canary", "sum_raw", "sum_production")
-        sums = [np.array(state.get(name, ())) for name in names]
+        sums = [np.array(state.get(name, ()), float) for name in names]
         if any(x.shape != self.sum_canary.shape for x in sums):
             logger.warning(
                 "saved validation has another band or no production "
@@ -501,7 +501,7 @@ class CanaryValidator:
             self._reset(self.version)
             return
         self.sum_canary, self.sum_raw, self.sum_production = sums
-        outside = np.array(state.get("sum_outside", ()))
+        outside = np.array(state.get("sum_outside", ()), float)
         if outside.shape == self.sum_outside.shape:
             self.sum_outside = outside
         elif self.status == COLLECTING:  # saved by an older monitor

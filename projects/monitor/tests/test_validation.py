@@ -359,6 +359,33 @@ def test_canary_worse_than_production_is_refused_a_better_one_promoted(
     )
 
 
+@pytest.mark.parametrize(
+    "field, value",
+    [("sum_outside", [["a", "b"], ["c", "d"]]), ("seconds", None)],
+)
+def test_a_saved_validation_of_wrong_values_starts_afresh(
+    tmp_path, frames, exporter, open_monitor, caplog, field, value
+):
+    """state.json parses, but its validation holds a value of the wrong
+    type (edited by hand): the monitor starts, says so, and validates the
+    canary afresh from the next frame, promoting it after a full window."""
+    staged = frames.write(
+        GPS0, 2 * WINDOW + 2, canary_version=2, folder=tmp_path / "staging"
+    )
+    first = open_monitor()
+    release(first, staged[:6], frames.carousel)
+    first.close()
+    path = tmp_path / "monitor" / "state.json"
+    state = json.loads(path.read_text())
+    state["validator"][field] = value
+    path.write_text(json.dumps(state))
+    second = open_monitor()
+    assert "saved canary validation unusable" in caplog.text
+    counts = promoted_after(release(second, staged[6:], frames.carousel))
+    assert counts.index(1) == WINDOW - 1  # a whole window from afresh
+    assert exporter.promotions == [2]
+
+
 def test_canary_that_adds_power_beside_the_band_is_refused(
     tmp_path, frames, exporter, open_monitor
 ):
