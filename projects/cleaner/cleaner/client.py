@@ -74,7 +74,10 @@ def parse_response(result: grpcclient.InferResult, size: int) -> Prediction:
     """Check a response against the pipeline contract.
 
     Raises:
-        ServiceError: an output is missing or has the wrong shape.
+        ServiceError: an output is missing or has the wrong shape, a
+            prediction holds a non-finite sample (a network's overflow:
+            never subtracted, the second is cleaned as without a model),
+            or a version output is not one finite number.
     """
     arrays = {}
     for name in OUTPUTS:
@@ -88,11 +91,25 @@ def parse_response(result: grpcclient.InferResult, size: int) -> Prediction:
                 f"pipeline output {name} has shape {arrays[name].shape}, "
                 f"expected (1, {size})"
             )
+        bad = int(np.count_nonzero(~np.isfinite(arrays[name])))
+        if bad:
+            raise ServiceError(
+                f"pipeline output {name} holds {bad} non-finite samples"
+            )
+    versions = {}
+    for branch in BRANCHES:
+        value = arrays[version_output(branch)]
+        if value.size != 1 or not np.isfinite(value).all():
+            raise ServiceError(
+                f"pipeline output {version_output(branch)} is {value!r}, "
+                "not one version number"
+            )
+        versions[branch] = int(value.ravel()[0])
     return Prediction(
         production=arrays[PRODUCTION][0].astype(np.float64),
         canary=arrays[CANARY][0].astype(np.float64),
-        production_version=int(arrays[version_output(PRODUCTION)].ravel()[0]),
-        canary_version=int(arrays[version_output(CANARY)].ravel()[0]),
+        production_version=versions[PRODUCTION],
+        canary_version=versions[CANARY],
     )
 
 

@@ -7,12 +7,19 @@ import time
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from configs import SETTINGS
 from simdata import GPS
 from simdata import LocalModel
 from simdata import resampled
 
 from cleaner.client import PipelineClient
+from cleaner.client import parse_response
+from utils.errors import ServiceError
+from utils.pipeline import BRANCHES
+from utils.pipeline import CANARY
+from utils.pipeline import PRODUCTION
+from utils.pipeline import version_output
 from utils.testing import free_port
 from utils.waiting import wait_for
 
@@ -83,3 +90,45 @@ def test_unloaded_pipeline_then_recovery(triton, sim, caplog):
     assert any("unavailable" in m for m in messages)
     assert any("answers" in m for m in messages)
     client.close()
+
+
+class Answer:
+    """What ``InferResult.as_numpy`` gives, from arrays (the parsing of an
+    answer is tested here; the real Triton's answers above)."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]) -> None:
+        self.arrays = arrays
+
+    def as_numpy(self, name: str) -> np.ndarray | None:
+        return self.arrays.get(name)
+
+
+def answer(size: int) -> dict[str, np.ndarray]:
+    arrays = {b: np.ones((1, size), np.float32) for b in BRANCHES}
+    for number, branch in enumerate(BRANCHES, start=3):
+        arrays[version_output(branch)] = np.array([number], np.int64)
+    return arrays
+
+
+@pytest.mark.parametrize(
+    "output, value, error",
+    [
+        (PRODUCTION, np.nan, "PRODUCTION holds 1 non-finite"),
+        (CANARY, np.inf, "CANARY holds 1 non-finite"),
+        (version_output(PRODUCTION), np.zeros(0, np.int64), "not one"),
+        (version_output(CANARY), np.array([1, 2]), "not one"),
+    ],
+)
+def test_a_non_finite_or_malformed_answer_is_refused(output, value, error):
+    """A network's overflow (one NaN or inf) is never subtracted, and an
+    empty version is refused, not a crash: ServiceError, which the client
+    treats as no answer (found by review: NaN was written into OUT_DQ with
+    the gate open, or the AR extrapolation raised and the cleaner exited)."""
+    arrays = answer(64)
+    assert parse_response(Answer(arrays), 64).production_version == 3
+    if output in BRANCHES:
+        arrays[output][0, 40] = value
+    else:
+        arrays[output] = value
+    with pytest.raises(ServiceError, match=error):
+        parse_response(Answer(arrays), 64)
