@@ -3,8 +3,12 @@
 One GWF file per GPS second, ``{carousel}/L-L1_DEEPCLEAN-{gps}-1.gwf``
 (:func:`utils.names.cleaned_name`), written atomically by
 :func:`utils.gwf.write_frame` (:mod:`utils.atomic`: a hidden temporary
-name, then a rename), never twice: an existing file (e.g. written
-before a restart) is left alone with a WARNING. A frame that cannot be
+name, then a rename), never twice: a second it wrote already is left
+alone with a WARNING. A file already at the name of a second it has not
+written is not its own (a restart resumes after the newest frame in the
+carousel, :mod:`cleaner.restart`): a stray or mislabelled file, which
+would otherwise stand for that second's product; it is replaced, with a
+WARNING. A frame that cannot be
 written (disk full, folder gone) is held back, with every later one, and
 written in GPS order as soon as the carousel takes writes again: a
 transient failure delays frames instead of losing them; only past
@@ -69,6 +73,7 @@ class FrameWriter:
         self.config = config
         self.channels = OutputChannels(config.ifo)
         self._backlog: deque[OutputFrame] = deque()
+        self._newest: int | None = None  # GPS of the newest frame written
         Path(config.directory).mkdir(parents=True, exist_ok=True)
 
     def path(self, gps: int) -> Path:
@@ -85,8 +90,8 @@ class FrameWriter:
 
         Returns:
             Wall time (``time.time()``) just after the rename, or ``None``
-            if the file already existed and was left alone, or could not
-            be written now (held back; retried with the next frame).
+            if this writer wrote that second already, or it could not be
+            written now (held back; retried with the next frame).
         """
         self._backlog.append(frame)
         held = len(self._backlog) - 1
@@ -132,19 +137,27 @@ class FrameWriter:
             )
 
     def _write_one(self, frame: OutputFrame) -> float | None:
-        """Write ``frame`` now; ``None`` if its file exists already.
+        """Write ``frame`` now; ``None`` if this writer wrote its second
+        already.
 
         Raises:
             OSError: it could not be written (nothing was left behind).
         """
         path = self.path(frame.gps)
         if path.exists():
+            if self._newest is not None and frame.gps <= self._newest:
+                logger.warning(
+                    "GPS %d: %s written already, not written again",
+                    frame.gps,
+                    path,
+                )
+                return None
             logger.warning(
-                "GPS %d: %s exists already, not written again",
+                "GPS %d: %s exists already but was not written by this "
+                "cleaner (a stray or mislabelled file): replaced",
                 frame.gps,
                 path,
             )
-            return None
         ch = self.channels
         data = {
             ch.out_dq: frame.out_dq,
@@ -165,11 +178,6 @@ class FrameWriter:
                 raise ValueError(
                     f"GPS {frame.gps}: {name} has shape {data[name].shape}"
                 )
-        try:
-            write_frame(
-                path, data, frame.gps, ch.sample_rates, overwrite=False
-            )
-        except FileExistsError:  # appeared since the check: not ours to redo
-            logger.warning("GPS %d: %s appeared meanwhile", frame.gps, path)
-            return None
+        write_frame(path, data, frame.gps, ch.sample_rates, overwrite=True)
+        self._newest = frame.gps
         return time.time()

@@ -58,14 +58,29 @@ def test_frame_round_trip(tmp_path):
     assert {series.start for series in raw.values()} == {GPS}
 
 
-def test_existing_frame_is_never_rewritten(tmp_path, caplog):
+def test_a_frame_it_wrote_is_never_rewritten(tmp_path, caplog):
     writer = FrameWriter(WriterConfig(tmp_path, "L1", BACKLOG))
     writer.write(make_frame(0))
     before = writer.path(GPS).read_bytes()
     with caplog.at_level(logging.WARNING):
         assert writer.write(make_frame(1)) is None
     assert writer.path(GPS).read_bytes() == before
-    assert "exists already" in caplog.text
+    assert "written already, not written again" in caplog.text
+
+
+def test_a_file_it_did_not_write_is_replaced(tmp_path, caplog):
+    """A stray at a second's name (junk, or a frame of another writer)
+    would stand for that second's product: it is replaced (found by
+    review: the good frame was discarded and the second lost)."""
+    writer = FrameWriter(WriterConfig(tmp_path, "L1", BACKLOG))
+    writer.path(GPS).write_bytes(b"not a frame")
+    frame = make_frame(0)
+    with caplog.at_level(logging.WARNING):
+        assert writer.write(frame) is not None
+    assert "not written by this cleaner" in caplog.text
+    data = read_frame(writer.path(GPS))
+    out_dq = data[OutputChannels("L1").out_dq].data
+    assert out_dq.tobytes() == frame.out_dq.tobytes()
 
 
 def test_unwritable_carousel_delays_frames_instead_of_losing_them(
