@@ -426,6 +426,18 @@ def test_start_newest_skips_a_future_file(tmp_path, small_sim) -> None:
     assert follower.next_second().gps == now - 1
 
 
+def test_start_newest_is_of_the_strain_frames_only(
+    tmp_path, small_sim
+) -> None:
+    """A newer file of another description in the strain folder (a
+    stray) is not the newest strain frame: the follower starts at the
+    real one instead of waiting for a second that never comes."""
+    small_sim.write_stretch(tmp_path, GPS, 3)
+    strain_dir = stream(tmp_path).strain_dir
+    (strain_dir / f"L-{IFO}_R-{GPS + 5}-1.gwf").touch()
+    assert FrameFollower(stream(tmp_path)).next_second().gps == GPS + 2
+
+
 def test_stored_data_is_not_waited_for(tmp_path, small_sim) -> None:
     """wait=False: a missing second of stored data is dropped at once,
     also the last one (no newer frame to shorten a wait)."""

@@ -65,6 +65,7 @@ from utils.gwf import check_span
 from utils.gwf import read_frame
 from utils.names import data_folder
 from utils.names import list_frames
+from utils.names import strain_description
 from utils.names import strain_name
 from utils.names import witness_name
 from utils.waiting import wait_for
@@ -148,9 +149,11 @@ class FrameSecond:
         return self.reason is not None
 
 
-def list_gps(directory: Path) -> list[int]:
-    """Sorted GPS starts of the frame files in ``directory``."""
-    return [frame.gps for frame in list_frames(directory)]
+def list_gps(directory: Path, description: str | None = None) -> list[int]:
+    """Sorted GPS starts of the frame files in ``directory`` (of that
+    ``description`` only, if given: a file of another one is not what is
+    being looked for, whatever its GPS)."""
+    return [frame.gps for frame in list_frames(directory, description)]
 
 
 def _signature(path: Path) -> tuple[int, int, int] | None:
@@ -189,6 +192,7 @@ class FrameFollower:
         self._down = False
         self._listed_at = float("-inf")
         self._newest_seen = -1
+        self._description = strain_description(config.ifo)  # what it follows
         self._reported: set[str] = set()
         self._missed: dict[int, Path] = {}  # dropped as missing: strain
         # the strain path of the last failed read -> (what both files
@@ -204,7 +208,7 @@ class FrameFollower:
             return self._start
 
         def poll() -> int | None:
-            present = list_gps(self.config.strain_dir)
+            present = list_gps(self.config.strain_dir, self._description)
             if not present:
                 return None
             if self._start == "oldest":
@@ -298,7 +302,9 @@ class FrameFollower:
         now = time.time()
         if now - self._listed_at >= 1.0:
             self._listed_at = now
-            for present in reversed(list_gps(self.config.strain_dir)):
+            for present in reversed(
+                list_gps(self.config.strain_dir, self._description)
+            ):
                 if present <= max(gps, self._newest_seen):
                     break
                 if self._allowed(present):

@@ -72,9 +72,14 @@ def site_of(ifo: str) -> str:
     return ifo[0]
 
 
+def strain_description(ifo: str) -> str:
+    """The ``DESCRIPTION`` of low-latency strain frames, ``L1_llhoft``."""
+    return f"{ifo}_llhoft"
+
+
 def strain_name(ifo: str, gps: int) -> str:
     """Name of a low-latency strain frame, e.g. ``L-L1_llhoft-G-1.gwf``."""
-    return FrameName(site_of(ifo), f"{ifo}_llhoft", gps).filename
+    return FrameName(site_of(ifo), strain_description(ifo), gps).filename
 
 
 def witness_name(ifo: str, gps: int) -> str:

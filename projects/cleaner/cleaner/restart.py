@@ -4,10 +4,11 @@ gap if the raw frames still allow it.
 :func:`resume_point`: on a fresh start, at the newest raw frame; on a
 restart the follower starts early enough that the pipeline is warm when it
 reaches the second after the newest frame already in the carousel, and
-only seconds from there on are written. If those raw frames are gone it
-starts at the newest one and logs the gap. :func:`gate_end` reads how the
-OUT_DQ gate ended in that newest frame, so that the gate continues from it
-instead of jumping.
+only seconds from there on are written, and :func:`gate_end` reads how
+the OUT_DQ gate ended in that newest frame, so that the gate continues
+from it instead of jumping. If those raw frames are gone it starts at the
+newest one, logs the gap, and the gate starts closed (as on a fresh
+start). Only DeepClean's own frames (their description) count.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from utils.errors import FrameError
 from utils.follower import list_gps
 from utils.gpstime import gps_now
 from utils.gwf import read_frame
+from utils.names import cleaned_description
 from utils.names import cleaned_name
+from utils.names import strain_description
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +52,8 @@ class Start:
     Attributes:
         follow_from: GPS second, or ``"newest"``.
         write_from: first GPS second written (None: every one).
-        gate: how OUT_DQ ended in the newest written frame (None: no such
-            frame).
+        gate: how OUT_DQ ended in the newest written frame, to continue
+            from (None: no such frame, or a gap after it).
     """
 
     follow_from: int | str
@@ -95,7 +98,10 @@ def resume_point(
         ifo: interferometer.
         warmup: seconds of raw data needed before the first written second.
     """
-    written = list_gps(carousel)
+    # only DeepClean's frames of this IFO: a file of another description
+    # left in the carousel would move the resume point past seconds never
+    # written
+    written = list_gps(carousel, cleaned_description(ifo))
     future = [g for g in written if g > gps_now()]
     if future:  # a stray: no frame of ours can be of a second not begun
         logger.warning(
@@ -113,8 +119,7 @@ def resume_point(
         return Start("newest", None)
     resume = written[-1] + 1
     first = resume - warmup
-    gate = gate_end(Path(carousel) / cleaned_name(ifo, written[-1]), ifo)
-    raw = list_gps(strain_dir)
+    raw = list_gps(strain_dir, strain_description(ifo))
     if raw and raw[0] <= resume:
         start = max(first, raw[0])
         log = logger.info if start == first else logger.warning
@@ -125,13 +130,17 @@ def resume_point(
             start,
             resume - start,
         )
+        gate = gate_end(Path(carousel) / cleaned_name(ifo, written[-1]), ifo)
         return Start(start, resume, gate)
     logger.warning(
         "carousel ends at GPS %d but the raw frames from GPS %d are gone: "
         "starting at the newest raw frame, GPS %d .. (newest + delay) stay "
-        "missing",
+        "missing; the OUT_DQ gate starts closed",
         written[-1],
         first,
         resume,
     )
-    return Start("newest", resume, gate)
+    # after a gap the newest frame's gate says nothing of the seconds to
+    # come: restoring it would continue its noise (or its openness) over a
+    # cold pipeline
+    return Start("newest", resume)

@@ -27,7 +27,10 @@ from utils.errors import FrameError
 from utils.follower import FrameFollower
 from utils.follower import StreamConfig
 from utils.follower import list_gps
+from utils.gpstime import gps_now
+from utils.gwf import check_span
 from utils.gwf import read_frame
+from utils.names import strain_description
 from utils.names import strain_name
 from utils.names import witness_name
 from utils.stream import PreprocessConfig
@@ -54,7 +57,11 @@ class CleanerConfig:
 def read_native_rates(
     config: StreamConfig, channels: list[str]
 ) -> dict[str, float]:
-    """Sample rates of the raw channels, from the newest readable frames.
+    """Sample rates of the raw channels, from the newest readable frames
+    the follower would take: strain frames of the second ones' names, of
+    seconds the GPS clock allows (a stray an hour ahead, at other rates,
+    would otherwise set the rates every real second is then dropped for),
+    whose contents span what their names claim.
 
     Raises:
         TimeoutError: none readable within ``config.start_timeout``.
@@ -62,12 +69,20 @@ def read_native_rates(
     ifo = config.ifo
 
     def poll() -> dict[str, float] | None:
-        for gps in reversed(list_gps(config.strain_dir)[-5:]):
+        present = list_gps(config.strain_dir, strain_description(ifo))
+        allowed = [
+            g for g in present if g + 1 <= gps_now() + config.future_tolerance
+        ]
+        for gps in reversed(allowed[-5:]):
+            raw = {}
             try:
-                raw = read_frame(config.strain_dir / strain_name(ifo, gps))
-                raw.update(
-                    read_frame(config.witness_dir / witness_name(ifo, gps))
-                )
+                for path in (
+                    config.strain_dir / strain_name(ifo, gps),
+                    config.witness_dir / witness_name(ifo, gps),
+                ):
+                    frame = read_frame(path)
+                    check_span(path, gps, frame)
+                    raw.update(frame)
                 return {c: raw[c].sample_rate for c in channels}
             except (FrameError, KeyError) as exc:
                 logger.info("GPS %d gives no sample rates: %s", gps, exc)

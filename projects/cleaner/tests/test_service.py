@@ -20,12 +20,18 @@ from simdata import RATE
 from simdata import removed_fraction
 from simdata import truth_4096
 
+from cleaner.frames import OutputFrame
 from cleaner.restart import Start
 from cleaner.restart import resume_point
+from cleaner.service import read_native_rates
+from cleaner.writer import FrameWriter
+from cleaner.writer import WriterConfig
 from utils.channels import State
 from utils.gpstime import gps_now
+from utils.gwf import write_frame
 from utils.names import cleaned_name
 from utils.names import strain_name
+from utils.names import witness_name
 from utils.signal import psd
 from utils.simulation import Fault
 
@@ -257,3 +263,79 @@ def test_resume_point_ignores_a_stray_from_the_future(tmp_path, caplog):
         start = resume_point(carousel, raw, IFO, 13)
     assert start == Start(GPS + 87, GPS + 100)
     assert f"(from GPS {stray})" in caplog.text
+
+
+def test_a_restart_after_a_gap_starts_with_the_gate_closed(tmp_path):
+    """The newest carousel frame ended with the gate open. While the raw
+    frames reach back to it the gate continues from it; once they are
+    gone (the cleaner was down longer than they are kept) it starts
+    closed, as on a fresh start: what that frame removed says nothing of
+    the seconds to come (found by review: its noise was continued over the
+    first second written, up to 1.85x raw in the band)."""
+    carousel, raw = tmp_path / "carousel", tmp_path / "raw"
+    raw.mkdir()
+    rng = np.random.default_rng(0)
+    strains = [rng.standard_normal(RATE) for _ in range(4)]
+    frame = OutputFrame(
+        GPS + 99,
+        *strains,
+        state=State.INPUT_OK | State.PRODUCTION_OK | State.OUT_DQ_ON,
+        production_version=1,
+        canary_version=1,
+        seen_at=None,
+    )
+    FrameWriter(WriterConfig(carousel, IFO, 4)).write(frame)
+    for gps in range(GPS + 90, GPS + 110):
+        (raw / strain_name(IFO, gps)).touch()
+    warm = resume_point(carousel, raw, IFO, 5)
+    assert (warm.follow_from, warm.write_from) == (GPS + 95, GPS + 100)
+    assert warm.gate is not None and warm.gate.is_open
+    for gps in range(GPS + 90, GPS + 103):
+        (raw / strain_name(IFO, gps)).unlink()
+    assert resume_point(carousel, raw, IFO, 5) == Start("newest", GPS + 100)
+
+
+def test_resume_point_counts_only_the_cleaner_s_own_frames(tmp_path):
+    """Frames of another description in the carousel (a test's, another
+    IFO's) do not move the resume point past seconds never written, nor
+    does a raw frame of another description make gone raw data look
+    present."""
+    carousel, raw = tmp_path / "carousel", tmp_path / "raw"
+    carousel.mkdir()
+    raw.mkdir()
+    (carousel / cleaned_name(IFO, GPS + 99)).touch()
+    (carousel / f"L-{IFO}_DEEPCLEAN_TEST-{GPS + 105}-1.gwf").touch()
+    (carousel / cleaned_name("H1", GPS + 106)).touch()
+    for gps in range(GPS, GPS + 110):
+        (raw / strain_name(IFO, gps)).touch()
+    assert resume_point(carousel, raw, IFO, 13) == Start(GPS + 87, GPS + 100)
+    for gps in range(GPS, GPS + 103):  # pruned past the resume point
+        (raw / strain_name(IFO, gps)).unlink()
+    (raw / f"L-{IFO}_R-{GPS + 50}-1.gwf").touch()
+    assert resume_point(carousel, raw, IFO, 13) == Start("newest", GPS + 100)
+
+
+def test_native_rates_come_from_frames_the_follower_would_take(tmp_path, sim):
+    """A pair of frames an hour ahead, and a newest pair whose contents
+    are of another second than their names claim, both at a quarter of
+    the rates: the rates are read from the real frames behind them (found
+    by review: a stray pair ahead set the rates, and every real second
+    was then dropped as at the wrong rate)."""
+    config = service_config(tmp_path, sim, "127.0.0.1:1").stream
+    sim.write(GPS, config.data_dir)
+    channels = [config.strain_channel, *config.witness_channels]
+    real = read_native_rates(config, channels)
+    assert real[config.strain_channel] > 1024
+
+    def write_pair(named: int, holds: int) -> None:
+        for folder, name, names in (
+            (config.strain_dir, strain_name, [config.strain_channel]),
+            (config.witness_dir, witness_name, config.witness_channels),
+        ):
+            rates = {c: real[c] / 4 for c in names}
+            data = {c: np.zeros(int(r)) for c, r in rates.items()}
+            write_frame(folder / name(IFO, named), data, holds, rates)
+
+    write_pair(int(gps_now()) + 3600, int(gps_now()) + 3600)
+    write_pair(GPS + 1, GPS + 7)
+    assert read_native_rates(config, channels) == real
