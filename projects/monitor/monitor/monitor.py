@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 from monitor.archive import Archiver
 from monitor.archived import ArchivedIndex
@@ -54,6 +54,24 @@ from utils.worker import Worker
 logger = logging.getLogger(__name__)
 
 
+T = TypeVar("T")
+
+
+def resumed(part: str, saved: object, build: Callable[[object], T]) -> T:
+    """``build(saved)``: a component resumed from state.json's ``part``.
+    A part it cannot use (a value missing or of the wrong type: a file
+    edited by hand) is logged and the component starts afresh
+    (``build(None)``), rather than stopping the monitor at every start.
+    """
+    if saved is None:
+        return build(None)
+    try:
+        return build(saved)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        logger.warning("saved %s unusable (%r): starts afresh", part, exc)
+        return build(None)
+
+
 class Monitor:
     """Validates canaries, keeps the carousel, archives, reports.
 
@@ -75,13 +93,23 @@ class Monitor:
         archived = ArchivedIndex(cleaned_description(c.loop.ifo))
         archived.scan(c.archive.archive_dir)
         self.carousel = Carousel(c.carousel, archived)
-        self.sequencer = Sequencer(
-            c.loop.missing_timeout,
-            c.loop.max_frames_per_tick,
+        self.sequencer = resumed(
+            "cursor",
             state.get("cursor"),
-            rewind_length=2 * c.carousel.max_frames,
+            lambda cursor: Sequencer(
+                c.loop.missing_timeout,
+                c.loop.max_frames_per_tick,
+                cursor,
+                rewind_length=2 * c.carousel.max_frames,
+            ),
         )
-        self.validator = self._resumed_validator(state.get("validator"))
+        self.validator = resumed(
+            "canary validation",
+            state.get("validator"),
+            lambda saved: CanaryValidator(
+                c.validation, self.channels, saved, self._reread
+            ),
+        )
         self.watch = ProductionWatch(
             c.watch,
             c.validation,
@@ -89,13 +117,10 @@ class Monitor:
             self.channels.raw,
         )
         self.client = ExporterClient(c.promotion)
-        promo = state.get("promoter", {})
-        self.promoter = Promoter(
-            self.client,
-            c.promotion,
-            promo.get("pending"),
-            promo.get("history", ()),
-            promo.get("reason", ""),
+        self.promoter = resumed(
+            "promotions",
+            state.get("promoter"),
+            lambda saved: Promoter(self.client, c.promotion, saved),
         )
         self.archiver = Archiver(c.archive, self.carousel, self.channels)
         self.history = History(c.status.history_length, c.status.psd_length)
@@ -248,22 +273,6 @@ class Monitor:
         self.validator.gap()
         self.history.add_gap(step.start, step.stop)
         self.metrics.missing.inc(step.stop - step.start)
-
-    def _resumed_validator(self, saved: dict | None) -> CanaryValidator:
-        """The canary validator, resumed from state.json's ``saved``; a
-        saved validation it cannot read (a value missing or of the wrong
-        type: a file edited by hand) is logged and the canary's
-        validation starts afresh from the next frame."""
-        config = self.config.validation
-        try:
-            return CanaryValidator(config, self.channels, saved, self._reread)
-        except (KeyError, ValueError, TypeError, AttributeError) as exc:
-            logger.warning(
-                "saved canary validation unusable (%r): validation starts "
-                "afresh",
-                exc,
-            )
-            return CanaryValidator(config, self.channels, None, self._reread)
 
     def _reread(self, seconds: list[int]) -> list[SecondData] | None:
         """The frames of ``seconds``, or ``None`` if one is unreadable."""

@@ -18,7 +18,6 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Iterable
 
 import requests
 
@@ -138,23 +137,33 @@ class Promoter:
     Args:
         client: the exporter API.
         config: the retry back-off.
-        pending: version validated but not yet promoted (saved state).
-        reason: its verdict, sent with the promotion (saved state).
-        history: past promotions (saved state); the newest
+        saved: what :meth:`to_state` gave (state.json): the version
+            validated but not yet promoted, its verdict (sent with the
+            promotion) and past promotions, of which the newest
             :data:`KEPT_PROMOTIONS` are kept.
+
+    Raises:
+        TypeError, AttributeError: ``saved`` holds a value of the wrong
+            type (a file edited by hand).
     """
 
     def __init__(
         self,
         client: ExporterClient,
         config: PromotionConfig,
-        pending: int | None = None,
-        history: Iterable[dict] = (),
-        reason: str = "",
+        saved: dict | None = None,
     ) -> None:
+        saved = saved or {}
         self.client = client
-        self.pending = pending
-        self.reason = reason
+        self.pending: int | None = saved.get("pending")
+        self.reason: str = saved.get("reason", "")
+        history = list(saved.get("history", ()))
+        if self.pending is not None and type(self.pending) is not int:
+            raise TypeError(f"pending version {self.pending!r}")
+        if not isinstance(self.reason, str):
+            raise TypeError(f"reason {self.reason!r}")
+        if not all(isinstance(p, dict) for p in history):
+            raise TypeError(f"promotions {history!r}")
         self.history: deque[dict] = deque(history, maxlen=KEPT_PROMOTIONS)
         self.schedule = RetrySchedule(
             Backoff(

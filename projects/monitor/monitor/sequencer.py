@@ -50,6 +50,8 @@ class Sequencer:
     ) -> None:
         self.missing_timeout = missing_timeout
         self.max_steps = max_steps
+        if cursor is not None and type(cursor) is not int:
+            raise TypeError(f"cursor {cursor!r} is not a GPS second")
         self.cursor = cursor
         self.rewind_length = rewind_length
         self._hole: tuple[int, float] | None = None  # (gps, first seen)

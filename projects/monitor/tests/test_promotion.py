@@ -72,7 +72,9 @@ def test_promotion_history_is_bounded(saved):
             TOKEN
         )
         history = [{"version": 0, "gps": GPS0, "time": 0.0}] * saved
-        promoter = Promoter(ExporterClient(config), config, None, history)
+        promoter = Promoter(
+            ExporterClient(config), config, {"history": history}
+        )
         assert len(promoter.to_state()["history"]) <= KEPT_PROMOTIONS
         for version in versions:
             promoter.request(version)

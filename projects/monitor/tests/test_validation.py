@@ -386,6 +386,41 @@ def test_a_saved_validation_of_wrong_values_starts_afresh(
     assert exporter.promotions == [2]
 
 
+@pytest.mark.parametrize(
+    "part, key, value, name",
+    [
+        ("cursor", None, "1400000000", "cursor"),
+        ("promoter", None, [2], "promotions"),
+        ("promoter", "pending", "2", "promotions"),
+        ("promoter", "history", 5, "promotions"),
+    ],
+)
+def test_a_saved_cursor_or_promotion_of_wrong_values_starts_afresh(
+    tmp_path, frames, exporter, open_monitor, caplog, part, key, value, name
+):
+    """state.json parses, but its cursor or promotions hold a value of the
+    wrong type (edited by hand): the monitor starts, names the part, and
+    goes on, promoting the canary it validates (found by review: each
+    stopped the monitor at every start, or at its first tick)."""
+    staged = frames.write(
+        GPS0, 2 * WINDOW + 2, canary_version=2, folder=tmp_path / "staging"
+    )
+    first = open_monitor()
+    release(first, staged[:6], frames.carousel)
+    first.close()
+    path = tmp_path / "monitor" / "state.json"
+    state = json.loads(path.read_text())
+    if key is None:
+        state[part] = value
+    else:
+        state[part][key] = value
+    path.write_text(json.dumps(state))
+    second = open_monitor()
+    assert f"saved {name} unusable" in caplog.text
+    release(second, staged[6:], frames.carousel)
+    assert exporter.promotions == [2]
+
+
 def test_canary_that_adds_power_beside_the_band_is_refused(
     tmp_path, frames, exporter, open_monitor
 ):
