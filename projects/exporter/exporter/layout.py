@@ -270,3 +270,25 @@ def pipeline_config(
 def parse_config(text: str) -> mc.ModelConfig:
     """Parse a ``config.pbtxt`` text back into its message."""
     return text_format.Parse(text, mc.ModelConfig())
+
+
+def production_of(text: str) -> int:
+    """The production version a ``deepclean-pipeline`` config routes to
+    (0: ``deepclean-null``): the version of the step that gives
+    ``PRODUCTION_VERSION`` (``deepclean``'s, or with backend ``tensorrt``
+    ``deepclean-aggregate``'s, which is the same).
+
+    Raises:
+        ValueError: ``text`` is not a pipeline config.
+    """
+    try:
+        config = parse_config(text)
+    except text_format.ParseError as exc:
+        raise ValueError(f"not a model config: {exc}") from exc
+    tag = version_output(PRODUCTION)
+    for step in config.ensemble_scheduling.step:
+        if tag in step.output_map.values():
+            if step.model_name == NULL_MODEL_NAME:
+                return 0
+            return step.model_version
+    raise ValueError(f"no step gives {tag}")

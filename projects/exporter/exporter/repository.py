@@ -34,10 +34,12 @@ import json
 import logging
 import os
 import shutil
+import time
 import uuid
 from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import fields
 from dataclasses import replace
 from pathlib import Path
 
@@ -110,6 +112,34 @@ class RepositoryState:
     num_witnesses: int | None = None
     history: tuple[dict, ...] = field(default_factory=tuple)
 
+    def __post_init__(self) -> None:
+        """A hand edit or a torn write must not pass for a state: every
+        field is checked, so a bad file is refused where it is read."""
+        _check_count("production", self.production, 0)
+        _check_count("canary", self.canary, 0)
+        _check_count("next_version", self.next_version, 1)
+        if self.num_witnesses is not None:
+            _check_count("num_witnesses", self.num_witnesses, 1)
+        if not all(isinstance(event, dict) for event in self.history):
+            raise ValueError("history: not a list of objects")
+
+    @classmethod
+    def parse(cls, raw: object) -> "RepositoryState":
+        """The state of ``repository.json``'s parsed JSON.
+
+        Raises:
+            ValueError: not an object, an unknown key or a bad value.
+        """
+        if not isinstance(raw, dict):
+            raise ValueError("not a JSON object")
+        unknown = set(raw) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown keys {sorted(unknown)}")
+        history = raw.get("history", ())
+        if not isinstance(history, list | tuple):
+            raise ValueError("history: not a list")
+        return cls(**{**raw, "history": tuple(history)})
+
     @property
     def loaded(self) -> list[int]:
         """Versions of ``deepclean`` that Triton keeps loaded."""
@@ -120,9 +150,16 @@ class RepositoryState:
         return replace(self, history=history)
 
 
-def _write_if_changed(path: Path, text: str) -> None:
+def _check_count(name: str, value: object, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name}={value!r}: not an integer")
+    if value < least:
+        raise ValueError(f"{name}={value!r}: below {least}")
+
+
+def _write_if_changed(path: Path, text: str, fsync: bool = False) -> None:
     if not path.is_file() or path.read_text() != text:
-        write_text(path, text)
+        write_text(path, text, fsync=fsync)
 
 
 def _template(module: object) -> str:
@@ -150,6 +187,7 @@ class ModelRepository:
         self.state_path = self.root / STATE_FILE
         self.lock = RepositoryLock(self.root / ".lock", config.lock_timeout)
         self.tensorrt = backend == "tensorrt"
+        self._unreadable: set[str] = set()  # version.json problems logged
 
     @property
     def versioned_models(self) -> tuple[str, ...]:
@@ -169,15 +207,24 @@ class ModelRepository:
     # -- reading (no lock needed: every file is replaced atomically) --
 
     def read_state(self) -> RepositoryState:
-        """``repository.json`` (defaults when absent)."""
+        """``repository.json`` (defaults when absent).
+
+        Raises:
+            ModelError: it cannot be read or is not a state (torn, an
+                unknown key, a value of the wrong type).
+        """
         try:
             raw = json.loads(self.state_path.read_text())
         except FileNotFoundError:
             return RepositoryState()
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise ModelError(f"cannot read {self.state_path}: {exc}") from exc
-        raw["history"] = tuple(raw.get("history", ()))
-        return RepositoryState(**raw)
+        try:
+            return RepositoryState.parse(raw)
+        except (TypeError, ValueError) as exc:
+            raise ModelError(
+                f"{self.state_path} is not a repository state: {exc}"
+            ) from exc
 
     def versions(self) -> list[int]:
         """Versions on disk, ascending."""
@@ -192,14 +239,29 @@ class ModelRepository:
         return sorted(found)
 
     def version_info(self, version: int) -> dict | None:
-        """``version.json`` of ``version``, or None if it is not on disk."""
+        """``version.json`` of ``version``; None if it is not on disk or
+        cannot be read. One unreadable file (a torn write, a hand edit)
+        must not stop every listing and every export: its version is left
+        out of them, with a WARNING once per file and error."""
         path = self.model_dir / str(version) / VERSION_FILE
         try:
-            return json.loads(path.read_text())
+            info = json.loads(path.read_text())
+            if not isinstance(info, dict):
+                raise ValueError("not a JSON object")
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot read {path}: {exc}") from exc
+        except (OSError, ValueError, RecursionError) as exc:
+            problem = f"cannot read {path}: {exc}"
+            if problem not in self._unreadable:
+                self._unreadable.add(problem)
+                logger.warning(
+                    "%s; version %d is left out of the listing and of the "
+                    "search for a run's version",
+                    problem,
+                    version,
+                )
+            return None
+        return info
 
     def recorded_versions(self) -> list[int]:
         """Versions on disk that ``repository.json`` records (below its
@@ -222,9 +284,9 @@ class ModelRepository:
     def ensure(self) -> RepositoryState:
         """Create what is missing, clean staging leftovers, return state.
 
-        Rebuilds ``repository.json`` from the version folders if it is
-        lost, falls back from versions that vanished, and rewrites the
-        configs from the state.
+        Rebuilds ``repository.json`` if it is lost or unreadable (see
+        :meth:`_rebuilt_state`), falls back from versions that vanished,
+        and rewrites the configs from the state.
         """
         self.root.mkdir(parents=True, exist_ok=True)
         if self.staging_dir.is_dir():
@@ -236,11 +298,77 @@ class ModelRepository:
         _write_if_changed(
             null_dir / "1" / "model.py", _template(null_template)
         )
-        recorded = self.state_path.exists()
-        state = self._recover(self.read_state(), recorded)
+        state = self._recorded_state()
+        recorded = state is not None
+        if state is None:
+            state = self._rebuilt_state()
+        state = self._recover(state, recorded)
         self.write_state(state)
         self.write_configs(state)
         return state
+
+    def _recorded_state(self) -> RepositoryState | None:
+        """``repository.json``'s state; None if there is none. An
+        unreadable one is moved aside (``repository.json.bad-<time>``,
+        kept for a person to read) with an ERROR: a start that dies on it
+        would die at every start."""
+        if not self.state_path.exists():
+            return None
+        try:
+            return self.read_state()
+        except ModelError as exc:
+            aside = self.state_path.with_name(
+                f"{STATE_FILE}.bad-{time.time():.0f}"
+            )
+            os.replace(self.state_path, aside)
+            logger.error("%s: moved aside to %s", exc, aside.name)
+            return None
+
+    def _rebuilt_state(self) -> RepositoryState:
+        """The state when ``repository.json`` is lost: production from
+        the ensemble's ``deepclean-pipeline/config.pbtxt``.
+
+        That config is the soundest record left: it is what Triton was
+        told to serve, written (with fsync) at every switch before
+        ``repository.json`` and restored when a switch fails, so it names
+        the production of the last switch that succeeded (or, after a
+        kill in the middle of one, the production being switched to).
+        ``version.json`` records an export, not a promotion, and the
+        newest version is the canary, not production: neither says which
+        version is production. Without a readable config naming a
+        version on disk, production is ``deepclean-null`` (0) with an
+        ERROR. The canary, the next version and the witnesses are rebuilt
+        from the version folders (:meth:`_recover`); the history is lost.
+        """
+        on_disk = self.versions()
+        if not on_disk:  # a new repository: nothing was lost
+            return RepositoryState()
+        path = self.root / PIPELINE_NAME / CONFIG_FILE
+        try:
+            production = layout.production_of(path.read_text())
+        except FileNotFoundError:
+            production, why = None, f"there is no {path}"
+        except (OSError, ValueError) as exc:
+            production, why = None, f"cannot read {path}: {exc}"
+        else:
+            why = f"{path} routes production to missing version {production}"
+        if production is None or production not in (0, *on_disk):
+            logger.error(
+                "%s is lost and %s: which version was production is lost "
+                "(and the history); production falls back to %s (version "
+                "0) until a version is promoted",
+                self.state_path,
+                why,
+                NULL_MODEL_NAME,
+            )
+            return RepositoryState()
+        logger.warning(
+            "%s is lost: production %d rebuilt from %s (the history is lost)",
+            self.state_path,
+            production,
+            path,
+        )
+        return RepositoryState(production=production)
 
     def _recover(
         self, state: RepositoryState, recorded: bool
@@ -291,7 +419,10 @@ class ModelRepository:
         return state
 
     def write_state(self, state: RepositoryState) -> None:
-        write_text(self.state_path, json.dumps(asdict(state), indent=2) + "\n")
+        """Write ``repository.json``, flushed to disk: it is the record of
+        which version is production."""
+        text = json.dumps(asdict(state), indent=2) + "\n"
+        write_text(self.state_path, text, fsync=True)
 
     def write_model_config(
         self, loaded: list[int], num_witnesses: int
@@ -324,12 +455,15 @@ class ModelRepository:
         _write_if_changed(aggregate_dir / CONFIG_FILE, text)
 
     def write_pipeline_config(self, state: RepositoryState) -> None:
-        """Write the ensemble's config for ``state``'s production/canary."""
+        """Write the ensemble's config for ``state``'s production/canary,
+        flushed to disk: it is the record production is rebuilt from if
+        ``repository.json`` is lost (:meth:`_rebuilt_state`)."""
         text = layout.pipeline_config(
             state.production, state.canary, state.num_witnesses, self.backend
         )
         (self.root / PIPELINE_NAME / "1").mkdir(parents=True, exist_ok=True)
-        _write_if_changed(self.root / PIPELINE_NAME / CONFIG_FILE, text)
+        path = self.root / PIPELINE_NAME / CONFIG_FILE
+        _write_if_changed(path, text, fsync=True)
 
     def write_configs(self, state: RepositoryState) -> None:
         """Write both configs for ``state`` (nothing before a canary)."""

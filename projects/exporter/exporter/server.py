@@ -7,7 +7,10 @@ descriptor and a few kB each, not a thread. It holds at most
 ``connection_limit`` of them (beyond that, new ones wait in the listen
 backlog) and closes one that stayed idle ``channel_timeout`` s. ``poll()``
 rather than ``select()``, which fails on descriptors >= 1024; the process's
-soft open-file limit is raised to fit the connections.
+soft open-file limit is raised to fit the connections. A body declared
+longer than ``max_content_length`` is refused (413) from its headers,
+before it is read: waitress would otherwise buffer up to 1 GiB of it to
+a file before the API's token and size checks run.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ class ServerConfig:
             (one file descriptor each; an idle one costs no thread).
         channel_timeout: s a connection may stay idle before it is closed.
         cleanup_interval: s between checks for idle connections.
+        max_content_length: largest request body, bytes (the API's
+            limit, :class:`exporter.service.AppConfig`).
     """
 
     address: str
@@ -52,6 +57,7 @@ class ServerConfig:
     connection_limit: int
     channel_timeout: int
     cleanup_interval: int
+    max_content_length: int
 
     def __post_init__(self) -> None:
         require(
@@ -66,6 +72,7 @@ class ServerConfig:
             "connection_limit",
             "channel_timeout",
             "cleanup_interval",
+            "max_content_length",
         )
 
 
@@ -103,6 +110,8 @@ def create_server(app: Flask, config: ServerConfig) -> BaseWSGIServer:
         connection_limit=connection_limit,
         channel_timeout=config.channel_timeout,
         cleanup_interval=config.cleanup_interval,
+        # waitress refuses a body of this size or more
+        max_request_body_size=config.max_content_length + 1,
         asyncore_use_poll=True,
     )
 

@@ -145,8 +145,10 @@ class ExporterService:
             self.repository.root / JOBS_FILE,
             self.metrics,
             # an export Triton refused is tried again at the pace at which
-            # the reconciler finds a restarted Triton
+            # the reconciler finds a restarted Triton; while Triton is not
+            # live (the reconciler's test) it waits without spending a try
             Backoff(initial=config.triton.reconcile_interval),
+            triton_live=self.triton.is_live,
         )
         self.reconciler = Reconciler(
             self.manager.reconcile, config.triton.reconcile_interval

@@ -263,6 +263,20 @@ def app_config(
     )
 
 
+def offline_config(project_dir: Path) -> AppConfig:
+    """The root configuration's exporter over a repository of its own,
+    with no Triton (nothing listens at its address): for what the
+    exporter does without one (files, requests refused)."""
+    settings = replace(
+        SETTINGS,
+        project_dir=project_dir,
+        model_repo=project_dir / "model_repo",
+        triton_url=f"127.0.0.1:{free_port()}",
+        reconcile_interval=0.5,
+    )
+    return settings.app_config(TOKEN)
+
+
 @pytest.fixture
 def make_app() -> Iterator[Callable]:
     """``make_app(config)`` -> Flask app; every service closed at the end."""

@@ -127,15 +127,56 @@ def test_an_unreadable_jobs_file_is_logged_and_left_behind(
         queue.stop()
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"run_dir": None},
+        {"version": "3"},
+        {"status": "paused"},
+        {"created_at": "yesterday"},
+        {"note": "x"},
+        {"run_dir": ""},
+        {"id": None},
+    ],
+)
+def test_a_bad_job_in_the_jobs_file_is_dropped_alone(tmp_path, caplog, bad):
+    """A hand-edited jobs.json: a job with a field of the wrong type is
+    dropped with an ERROR naming it, never stopping the start, and the
+    other jobs of the file are run."""
+    state = tmp_path / "jobs.json"
+    good = {"id": "good", "run": "100-200", "status": "queued"}
+    good["run_dir"] = str(tmp_path / "100-200")
+    edited = {**good, "id": "edited", "run": "200-300", **bad}
+    state.write_text(json.dumps({"jobs": [edited, good]}))
+    work = Work()
+    queue = JobQueue(work, 4, state)
+    with caplog.at_level(logging.ERROR, logger="exporter.jobs"):
+        queue.start()
+    try:
+        assert finished(queue, "good")
+        assert queue.get("good").status == "done"
+        assert queue.get("edited") is None
+        assert work.calls == [("100-200", str(tmp_path / "100-200"))]
+        assert "cannot read a job of" in caplog.text
+        assert "200-300" in caplog.text  # the run that may need a POST
+    finally:
+        queue.stop()
+    assert [j["id"] for j in json.loads(state.read_text())["jobs"]] == ["good"]
+
+
+@pytest.mark.parametrize("live", [None, lambda: True])
 @pytest.mark.parametrize("refusals, status", [(2, "done"), (3, "failed")])
 def test_an_export_triton_refused_is_tried_again(
-    tmp_path, caplog, refusals, status
+    tmp_path, caplog, refusals, status, live
 ):
-    """Triton down or restarting while a job exports: the job is tried
-    again after a back-off (the trainer will not ask again), ``attempts``
-    times in all, and only then fails, naming Triton's error."""
+    """Triton restarting, or refusing the model while live: the job is
+    tried again after a back-off (the trainer will not ask again),
+    ``attempts`` times in all, and only then fails, naming Triton's
+    error."""
     work = Work(refusals=refusals)
-    queue = JobQueue(work, 4, tmp_path / "jobs.json", None, Backoff(0.05), 3)
+    queue = JobQueue(
+        work, 4, tmp_path / "jobs.json", None, Backoff(0.05), 3, live
+    )
     queue.start()
     try:
         with caplog.at_level(logging.WARNING, logger="utils.retry"):
@@ -173,3 +214,65 @@ def test_a_stop_between_tries_leaves_the_job_for_the_next_start(tmp_path):
         assert again.get(job.id).status == "done"
     finally:
         again.stop()
+
+
+class Outage:
+    """A Triton down until its liveness has been checked ``checks``
+    times: every load meanwhile is refused."""
+
+    def __init__(self, checks: int) -> None:
+        self.left = checks
+        self.loads = 0
+        self.waiting = threading.Event()
+
+    def live(self) -> bool:
+        self.left -= 1
+        self.waiting.set()
+        return self.left < 0
+
+    def work(self, run, run_dir) -> int:
+        self.loads += 1
+        if self.left >= 0:
+            raise ServiceError("Triton could not load: Connection refused")
+        return 7
+
+
+def test_an_export_waits_out_a_triton_outage_without_spending_tries(
+    tmp_path, caplog
+):
+    """Triton down for longer than the tries' back-off lasts (the job
+    accepted, the run marked exported by the trainer): the job waits for
+    Triton to be live again, then exports, instead of failing for good."""
+    outage = Outage(checks=4)
+    queue = JobQueue(outage.work, 4, None, None, Backoff(0.01), 1, outage.live)
+    queue.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="exporter.jobs"):
+            job = queue.submit("100-200", tmp_path / "100-200")
+            assert finished(queue, job.id)
+        assert (queue.get(job.id).status, queue.get(job.id).version) == (
+            "done",
+            7,
+        )
+        assert outage.loads == 2  # refused once, then once Triton is back
+        assert "Triton is not live" in caplog.text
+        assert "Triton live again" in caplog.text
+    finally:
+        queue.stop()
+
+
+def test_a_stop_while_waiting_for_triton_leaves_the_job(tmp_path):
+    """The exporter stopped while a job waits for a Triton that is down:
+    the job is not failed but stays in jobs.json for the next start."""
+    state = tmp_path / "jobs.json"
+    outage = Outage(checks=1_000_000)
+    queue = JobQueue(
+        outage.work, 4, state, None, Backoff(60.0), 1, outage.live
+    )
+    queue.start()
+    job = queue.submit("100-200", tmp_path / "100-200")
+    assert outage.waiting.wait(TIMEOUT)
+    assert queue.stop(TIMEOUT)  # ended within the 60-s wait
+    assert queue.get(job.id).status == "running"
+    saved = json.loads(state.read_text())["jobs"]
+    assert [j["status"] for j in saved] == ["running"]

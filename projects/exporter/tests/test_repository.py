@@ -12,6 +12,7 @@ import pytest
 from exporter_settings import SETTINGS
 
 from exporter import layout
+from exporter import repository as repository_module
 from exporter.layout import NULL_MODEL_NAME
 from exporter.layout import PIPELINE_NAME
 from exporter.lock import RepositoryLock
@@ -102,16 +103,123 @@ def test_ensure_creates_null_model_and_never_wipes(tmp_path):
     assert list(config.version_policy.specific.versions) == [1]
 
 
-def test_lost_state_is_rebuilt_from_the_versions(tmp_path):
+def test_lost_state_is_rebuilt_from_the_versions(tmp_path, caplog):
+    """No pipeline config says which version was production: production
+    falls back to deepclean-null, and an ERROR says what was lost."""
     repo = repository(tmp_path)
     repo.ensure()
     for version in (1, 2, 5):
         add_version(repo, version, f"{version}00-{version}99")
     repo.state_path.unlink()
-    state = repo.ensure()
+    with caplog.at_level(logging.WARNING, logger="exporter.repository"):
+        state = repo.ensure()
     assert (state.production, state.canary, state.next_version) == (0, 5, 6)
     assert state.num_witnesses == 2
     assert json.loads(repo.state_path.read_text())["canary"] == 5
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1, errors
+    assert str(repo.state_path) in errors[0]
+    assert "which version was production is lost" in errors[0]
+
+
+def served(repo: ModelRepository, production: int, canary: int) -> None:
+    """Versions 1..canary on disk, ``production`` and ``canary`` recorded
+    and their configs written (as after a switch)."""
+    repo.ensure()
+    for version in range(1, canary + 1):
+        add_version(repo, version, f"{version}00-{version}99")
+    state = RepositoryState(
+        production=production,
+        canary=canary,
+        next_version=canary + 1,
+        num_witnesses=2,
+    )
+    repo.write_state(state)
+    repo.write_configs(state)
+
+
+def test_lost_state_rebuilds_production_from_the_pipeline_config(
+    tmp_path, caplog
+):
+    """repository.json lost (a disk fault, a hand): production is not
+    silently turned off; the ensemble's config, what Triton was told to
+    serve, says which version it was."""
+    repo = repository(tmp_path)
+    served(repo, production=2, canary=3)
+    repo.state_path.unlink()
+    with caplog.at_level(logging.WARNING, logger="exporter.repository"):
+        state = repo.ensure()
+    assert (state.production, state.canary, state.next_version) == (2, 3, 4)
+    assert json.loads(repo.state_path.read_text())["production"] == 2
+    assert "production 2 rebuilt from" in caplog.text
+    assert "ERROR" not in [r.levelname for r in caplog.records]
+
+
+def test_the_state_and_the_pipeline_config_are_flushed_to_disk(
+    tmp_path, monkeypatch
+):
+    """Both are the record of which version is production: written with
+    fsync, so a power cut cannot leave them empty."""
+    repo = repository(tmp_path)
+    flushed = []
+    original = repository_module.write_text
+
+    def write_text(path, text, **options):
+        if options.get("fsync"):
+            flushed.append(str(path.relative_to(repo.root)))
+        return original(path, text, **options)
+
+    monkeypatch.setattr(repository_module, "write_text", write_text)
+    served(repo, production=1, canary=1)
+    assert "repository.json" in flushed
+    assert f"{PIPELINE_NAME}/config.pbtxt" in flushed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",  # a power cut before the data reached the disk
+        '{"production": 2, "ca',
+        "[]",
+        '{"production": 2, "canary": 3, "next_version": 4, "note": "x"}',
+        '{"production": "2", "canary": 3, "next_version": 4}',
+        '{"production": 2, "canary": 3, "next_version": 4, "history": 5}',
+    ],
+)
+def test_an_unreadable_state_is_moved_aside_and_rebuilt(
+    tmp_path, caplog, text
+):
+    """A start must not die on repository.json (it would die at every
+    start): the file is kept aside with an ERROR, and the state rebuilt."""
+    repo = repository(tmp_path)
+    served(repo, production=2, canary=3)
+    repo.state_path.write_text(text)
+    with caplog.at_level(logging.ERROR, logger="exporter.repository"):
+        state = repo.ensure()
+    assert (state.production, state.canary, state.next_version) == (2, 3, 4)
+    aside = list(repo.root.glob("repository.json.bad-*"))
+    assert [p.read_text() for p in aside] == [text]
+    assert f"moved aside to {aside[0].name}" in caplog.text
+    assert repo.read_state() == state
+
+
+def test_an_unreadable_version_file_is_skipped_with_a_warning(
+    tmp_path, caplog
+):
+    """One torn version.json (even of an old version) must not stop every
+    export: the search for a run's version skips it, warning once."""
+    repo = repository(tmp_path)
+    served(repo, production=1, canary=3)
+    (repo.model_dir / "1" / "version.json").write_text('{"version": 1, "ru')
+    with caplog.at_level(logging.WARNING, logger="exporter.repository"):
+        assert repo.find_run("300-399") == 3
+        assert repo.find_run("100-199") is None
+        assert repo.find_run("400-499") is None
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1, warned
+    assert "1/version.json" in warned[0] and "left out" in warned[0]
+    state = repo.ensure()  # nor a start
+    assert (state.production, state.canary) == (1, 3)
 
 
 def test_vanished_production_falls_back_to_null(tmp_path):

@@ -20,7 +20,9 @@ import pytest
 import requests
 from exporter_settings import SETTINGS
 
+from conftest import AUTH
 from conftest import app_config
+from conftest import offline_config
 from exporter.server import FD_RESERVE
 from exporter.server import ServerConfig
 from exporter.server import close_server
@@ -69,6 +71,39 @@ def serving(app, config: ServerConfig) -> Iterator[str]:
 @pytest.fixture
 def app(fresh_repo, tmp_path, make_app):
     return make_app(app_config(tmp_path, fresh_repo))
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(
+    tmp_path, make_app
+):
+    """A POST declaring a body over ``max_content_length`` is answered 413
+    from its headers, without waiting for (nor buffering) the body: before
+    the token or the size is checked, no client may make the exporter
+    store a large body. The limit is the API's: a body of exactly
+    ``max_content_length`` bytes passes to the API."""
+    app = make_app(offline_config(tmp_path))
+    config = served_config()
+    limit = config.max_content_length
+    with serving(app, config) as url:
+        with socket.create_connection(("127.0.0.1", port_of(url)), 5) as sock:
+            sock.sendall(
+                b"POST /versions HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n{" % (300 * 2**20)
+            )
+            sock.settimeout(10.0)  # bounded: never sent, the body
+            answer = sock.recv(4096)
+        assert status_line(answer) == b"HTTP/1.1 413 Request Entity Too Large"
+        for size, refused in ((limit, False), (limit + 1, True)):
+            body = b'{"run": "%s"}' % (b"1" * (size - 11))
+            assert len(body) == size
+            response = requests.post(
+                url + "/versions",
+                data=body,
+                headers={**AUTH, "Content-Type": "application/json"},
+                timeout=10,
+            )
+            assert (response.status_code == 413) == refused, response.text
 
 
 def test_health_answers_while_1000_idle_connections_are_held(app):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -17,27 +18,34 @@ import requests
 import toml
 
 from conftest import AUTH
+from conftest import JOB_TIMEOUT
 from conftest import TOKEN
 from conftest import WITNESSES
 from conftest import TritonServer
 from conftest import app_config
 from conftest import export_run
 from conftest import make_run
+from conftest import offline_config
+from conftest import wait_job
 from exporter.app import create_app
 from exporter.app import service_of
 from exporter.service import AppConfig
 from exporter.triton import TritonConfig
 from exporter.triton import TritonControl
 from utils.errors import ServiceError
+from utils.runs import DONE_FILE
 from utils.testing import free_port
 from utils.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_triton_down_fails_clearly_and_changes_no_version(
-    fresh_repo: TritonServer, tmp_path, make_app
+def test_triton_down_changes_no_version_and_the_export_waits_for_it(
+    fresh_repo: TritonServer, tmp_path, caplog
 ):
+    """Triton down when a run's export is accepted (the trainer will not
+    ask again): nothing changes, the job waits for Triton, not failing,
+    and an exporter that finds Triton live exports the run."""
     run = make_run(tmp_path / "train", 1_000_000_000, 1_000_000_256)
     dead = f"127.0.0.1:{free_port()}"  # nothing listens there
     config = app_config(
@@ -46,21 +54,89 @@ def test_triton_down_fails_clearly_and_changes_no_version(
     config = replace(
         config, triton=replace(config.triton, request_timeout=1.0)
     )
-    client = make_app(config).test_client()
-    health = client.get("/health").get_json()
-    assert (health["triton_live"], health["pipeline_ready"]) == (False, False)
-    job = export_run(client, run.name)
-    assert (job["status"], job["error"]) == ("failed", "ServiceError")
-    assert dead in job["detail"]
-    assert client.get("/versions").get_json()["versions"] == []
+    app = create_app(config)
+    try:
+        client = app.test_client()
+        health = client.get("/health").get_json()
+        assert (health["triton_live"], health["pipeline_ready"]) == (
+            False,
+            False,
+        )
+        with caplog.at_level(logging.WARNING, logger="exporter.jobs"):
+            response = client.post(
+                "/versions", json={"run": run.name}, headers=AUTH
+            )
+            assert response.status_code == 202
+            wait_for(
+                lambda: "Triton is not live" in caplog.text,
+                "the export to wait for Triton",
+                JOB_TIMEOUT,
+                interval=0.2,
+            )
+        job = client.get(response.headers["Location"]).get_json()
+        assert job["status"] == "running"
+        assert client.get("/versions").get_json()["versions"] == []
+    finally:
+        service_of(app).close()
     assert not (fresh_repo.repo / "deepclean" / "1").exists()
     state = json.loads((fresh_repo.repo / "repository.json").read_text())
     assert (state["production"], state["canary"]) == (0, 0)
     assert state["history"][-1]["event"] == "export-failed"
-    # Triton back (the real one): nothing half-exported gets loaded
-    client = make_app(app_config(tmp_path, fresh_repo)).test_client()
-    health = client.get("/health").get_json()
-    assert (health["triton_live"], health["pipeline_ready"]) == (True, False)
+    # Triton live (the real one): the accepted job is run again, and the
+    # run exported
+    app = create_app(app_config(tmp_path, fresh_repo))
+    try:
+        client = app.test_client()
+        job = wait_job(client, job["id"])
+        assert (job["status"], job["version"]) == ("done", 2)
+        assert client.get("/health").get_json()["pipeline_ready"]
+    finally:
+        service_of(app).close()
+
+
+def recorded_versions(repo: Path, runs: dict[int, str]) -> None:
+    """Version folders of ``runs`` (version -> run), the first production
+    and the last canary, as an earlier exporter left them."""
+    for version, run in runs.items():
+        folder = repo / "deepclean" / str(version)
+        folder.mkdir(parents=True)
+        info = {"version": version, "run": run, "witness_channels": WITNESSES}
+        (folder / "version.json").write_text(json.dumps(info))
+        (repo.parent / "train" / run).mkdir(parents=True)
+        (repo.parent / "train" / run / DONE_FILE).write_text("")
+    state = {
+        "production": min(runs),
+        "canary": max(runs),
+        "next_version": max(runs) + 1,
+        "num_witnesses": len(WITNESSES),
+    }
+    (repo / "repository.json").write_text(json.dumps(state))
+
+
+def test_an_unreadable_version_file_blocks_no_request(
+    tmp_path, make_app, caplog
+):
+    """A torn version.json of one version (here production's) is logged
+    and that version left out: the exporter starts, lists the others and
+    still finds a run's version (the trainer retries a 409 for ever)."""
+    config = offline_config(tmp_path)
+    repo = config.repository.path
+    recorded_versions(repo, {1: "1000-2000", 2: "3000-4000"})
+    (repo / "deepclean" / "1" / "version.json").write_text('{"version": 1')
+    with caplog.at_level(logging.WARNING, logger="exporter.repository"):
+        client = make_app(config).test_client()
+        listed = client.get("/versions")
+        exported = client.post(
+            "/versions", json={"run": "3000-4000"}, headers=AUTH
+        )
+    assert listed.status_code == 200
+    body = listed.get_json()
+    assert (body["production"], body["canary"]) == (1, 2)
+    assert [v["version"] for v in body["versions"]] == [2]
+    assert exported.status_code == 202
+    assert exported.get_json()["status"] == "done"
+    assert exported.get_json()["version"] == 2
+    assert caplog.text.count("1/version.json") == 1  # once per file
 
 
 def sending(config: AppConfig, witnesses: tuple[str, ...]) -> AppConfig:
