@@ -4,6 +4,7 @@ restarts, refusals; the run folder contract the exporter relies on."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -264,6 +265,43 @@ def test_first_run_trains_on_the_newest_data_present(sim, settings) -> None:
     sim.write_stretch(short, GPS, duration // 2)
     shorter = replace(config, stream=replace(config.stream, data_dir=short))
     assert start_gps(shorter, None) == GPS
+
+
+def _submitted(service, worker, frames: int) -> list:
+    """The stretches ``frames`` seconds queue for training (recorded, not
+    trained: the worker is not started)."""
+    stretches = []
+    worker.submit = lambda stretch: stretches.append(stretch) or True
+    for _ in range(frames):
+        service.step(service.follower.next_second())
+    return stretches
+
+
+@pytest.mark.parametrize("frames_at_start", [True, False])
+def test_a_run_ahead_of_the_stream_does_not_stop_training(
+    sim, settings, caplog, frames_at_start
+) -> None:
+    """The newest run on disk ends long after the stream (older data
+    replayed after a live run, a run folder stamped ahead): the trainer
+    says so, naming both GPS seconds, and trains on the stream, instead
+    of waiting for a GPS second the stream never reaches. Found at start
+    (frames present) or once the first frames came (none at start)."""
+    ahead = GPS + 100_000
+    present = 40 if frames_at_start else 0
+    sim.write_stretch(settings.data_dir, GPS, present)
+    with caplog.at_level(logging.WARNING, logger="trainer.service"):
+        service, worker = _service(settings, TrainerMetrics(), None, ahead)
+        # the stream goes on
+        sim.write_stretch(settings.data_dir, GPS + present, 60 - present)
+        stretches = _submitted(service, worker, 20)
+    assert stretches, "no run"
+    assert GPS < stretches[0].gps_stop <= GPS + 60  # the stream's data
+    warned = [
+        r.getMessage() for r in caplog.records if r.name == "trainer.service"
+    ]
+    assert len(warned) == 1, warned
+    assert f"ends at GPS {ahead}" in warned[0]
+    assert "after the stream (GPS 14000000" in warned[0]
 
 
 def test_train_now_request_starts_a_run_ahead_of_the_cadence(

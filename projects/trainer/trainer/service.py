@@ -21,7 +21,11 @@ present (a prefilled ``DATA_DIR`` trains at once, on the data nearest to
 those its canary will be validated on; starting from the oldest made a
 canary that the next run's replaced before it was validated), or, when
 runs exist already, from where the next run's data begin (clamped to the
-frames present), so a restart does not retrain old spans.
+frames present), so a restart does not retrain old spans. A newest run
+that ends after the stream (older data replayed after a live run, a run
+folder stamped ahead) says nothing about this stream: it is named in a
+WARNING and the schedule starts from the stream as if there were no run,
+rather than wait for a GPS second the stream may never reach.
 """
 
 from __future__ import annotations
@@ -128,6 +132,9 @@ class TrainerService:
         self.worker = worker
         self.metrics = metrics
         self.stream = stream = config.stream
+        present = list_gps(stream.strain_dir)
+        if present and _ahead_of_stream(last_stop, present[-1] + 1):
+            last_stop = None
         self.follower = FrameFollower(
             stream, start=start_gps(config, last_stop)
         )
@@ -225,6 +232,10 @@ class TrainerService:
         collector, schedule = self.collector, self.schedule
         if collector.length < schedule.train_duration:
             return
+        if self.next_train_gps is not None and _ahead_of_stream(
+            self.next_train_gps - schedule.retrain_cadence, collector.gps_stop
+        ):
+            self.next_train_gps = None  # no frame to see it by at start
         if (
             self.next_train_gps is not None
             and collector.gps_stop < self.next_train_gps
@@ -240,3 +251,20 @@ class TrainerService:
                 stretch.gps_stop,
             )
             self.next_train_gps = stretch.gps_stop + schedule.retrain_cadence
+
+
+def _ahead_of_stream(last_stop: int | None, stream_gps: int) -> bool:
+    """Whether the newest run ends after ``stream_gps``, where the stream
+    is (its newest frame's end, or the collected data's): a WARNING names
+    both, since the schedule must then start from the stream."""
+    if last_stop is None or last_stop <= stream_gps:
+        return False
+    logger.warning(
+        "the newest run ends at GPS %d, %d s after the stream (GPS %d): "
+        "older data replayed, or a run stamped ahead? Training is "
+        "scheduled from the stream's GPS, as with no run",
+        last_stop,
+        last_stop - stream_gps,
+        stream_gps,
+    )
+    return True
