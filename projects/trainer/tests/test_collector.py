@@ -6,15 +6,19 @@ shared follower and Preprocessor, exactly as the service does.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from conftest import GPS
+from trainer.collector import RATE_CHANGE_LENGTH
 from trainer.collector import Collector
 from trainer.collector import Resampler
 from utils.follower import FrameFollower
+from utils.follower import FrameSecond
+from utils.gwf import Series
 from utils.simulation import Fault
 
 RATE = 4096
@@ -113,3 +117,41 @@ def test_snapshot_is_the_newest_and_bounded(sim, settings) -> None:
     assert (stretch.gps_start, stretch.gps_stop) == (GPS + 9, GPS + 12)
     with pytest.raises(ValueError):
         collector.snapshot(6)
+
+
+def _second(gps: int, witness_rate: int, rng) -> FrameSecond:
+    """A second of ready input: strain at 16384 Hz, one witness."""
+    return FrameSecond(
+        gps,
+        Series(rng.normal(size=16384), 16384.0),
+        Series(np.full(16, 3), 16.0),
+        {"L1:W": Series(rng.normal(size=witness_rate), float(witness_rate))},
+    )
+
+
+def test_rates_that_change_for_good_are_resampled_at(settings, caplog):
+    """The first second's witness at 512 Hz, every later one at 256 Hz:
+    after RATE_CHANGE_LENGTH such seconds they are resampled at the new
+    rate, said in the log, and collected again (found by review: every
+    later second was dropped, silently, and the trainer never trained
+    again). One odd second among the usual ones is only dropped."""
+    rng = np.random.default_rng(0)
+    resampler = Resampler(["L1:S", "L1:W"], settings.preprocess_config())
+    collector = Collector(settings.collect_config(max_length=100))
+    rates = [512, 256, *[512] * 8, 256, *[512] * 4]  # odd ones: dropped
+    rates += [256] * (RATE_CHANGE_LENGTH + 20)  # for good
+    dropped = []
+    with caplog.at_level(logging.WARNING, logger="trainer"):
+        for k, rate in enumerate(rates):
+            for second in resampler.push(_second(GPS + k, rate, rng)):
+                collector.add(second)
+                if second.dropped:
+                    dropped.append(second.gps - GPS)
+    changed = len(rates) - RATE_CHANGE_LENGTH - 20
+    assert dropped[:2] == [1, 10]
+    late = dropped[2:]
+    assert all(changed <= k < changed + RATE_CHANGE_LENGTH for k in late)
+    assert "L1:W 512 -> 256 Hz" in caplog.text
+    assert "resampling at them" in caplog.text
+    assert collector.gps_stop == GPS + len(rates) - 2  # as the clean stream
+    assert collector.length >= 18
