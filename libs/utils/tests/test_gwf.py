@@ -170,3 +170,22 @@ def test_compressed_round_trip(tmp_path: Path, sim) -> None:
     assert packed.stat().st_size < plain.stat().st_size
     for name, series in read_frame(packed).items():
         np.testing.assert_array_equal(series.data, data[name])
+
+
+def test_fsync_is_asked_for(tmp_path: Path, monkeypatch) -> None:
+    """``fsync=True`` flushes the whole frame to disk before the rename
+    (what an archive a rerun trusts needs after a power cut); the
+    carousel's default does not pay for it."""
+    import utils.atomic
+
+    synced = []
+
+    def record(fd: int) -> None:
+        synced.append(os.fstat(fd).st_size)
+
+    monkeypatch.setattr(utils.atomic.os, "fsync", record)
+    write_frame(tmp_path / "a.gwf", {"L1:A": np.zeros(16)}, GPS, 16)
+    assert synced == []
+    path = tmp_path / "b.gwf"
+    write_frame(path, {"L1:A": np.zeros(16)}, GPS, 16, fsync=True)
+    assert synced == [path.stat().st_size]

@@ -147,6 +147,7 @@ def write_frame(
     sample_rates: Mapping[str, float] | float,
     overwrite: bool = False,
     compress: bool = False,
+    fsync: bool = False,
 ) -> Path:
     """Write one frame atomically (hidden temporary file, then rename).
 
@@ -162,6 +163,11 @@ def write_frame(
         sample_rates: Hz, one for all channels or one per channel.
         overwrite: replace an existing file; otherwise ``FileExistsError``.
         compress: gzip the data (smaller, slower); off for the carousel.
+        fsync: flush the file to disk before the rename, so that a crash
+            or power cut after it never leaves an empty or partial file
+            under the final name (archives that a rerun trusts, such as
+            the reprocessing's output); off for the carousel (one
+            short-lived frame a second).
 
     Returns:
         ``path``.
@@ -177,4 +183,4 @@ def write_frame(
     data = encode_frame(
         channels, gps, sample_rates, path.name.split("-")[0], compress
     )
-    return write_bytes(path, data, overwrite=overwrite)
+    return write_bytes(path, data, overwrite=overwrite, fsync=fsync)

@@ -22,7 +22,7 @@ T = TypeVar("T")
 CANNOT_START = 2  # exit status: bad settings, a broken contract, ...
 
 
-def cannot_start(prog: str, error: Exception) -> int:
+def cannot_start(prog: str, error: Exception | str) -> int:
     """Say on stderr why ``prog`` cannot start, for when logging is not
     configured (there is nowhere else to say it).
 
@@ -46,13 +46,18 @@ def configure_service(
             :func:`utils.config.parse_settings`).
 
     Returns:
-        The settings; None when they cannot be parsed (said on stderr by
-        :func:`cannot_start`).
+        The settings; None when they cannot be parsed or their log folder
+        cannot be made or written (said on stderr by :func:`cannot_start`:
+        a bad folder is a bad setting, not a crash).
     """
     try:
         settings = parse_settings(cls, prog, argv)
     except ConfigError as exc:
         cannot_start(prog, exc)
         return None
-    configure_logging(prog, settings.log_dir, settings.verbose)
+    try:
+        configure_logging(prog, settings.log_dir, settings.verbose)
+    except OSError as exc:
+        cannot_start(prog, f"cannot log to {settings.log_dir}: {exc}")
+        return None
     return settings

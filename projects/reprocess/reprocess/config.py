@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, List
 
+from dask.utils import parse_bytes
+
 from reprocess.cleaning import CleaningConfig
 from reprocess.engine import EngineConfig
 from reprocess.engine import JobConfig
@@ -36,6 +38,17 @@ if TYPE_CHECKING:
 CLUSTERS = ("local", "htcondor", "slurm")
 MODEL_SOURCES = ("repository", "train")
 MIN_CHECKED_LENGTH = CheckConfig.min_duration  # s the data checks accept
+SIZE_RULE = "a size in bytes > 0, e.g. 4GiB or 8 GB"
+
+
+def is_size(text: str) -> bool:
+    """Whether ``text`` is a positive size Dask reads (``4GiB``): checked
+    at start-up, not when the cluster is made, where a typo ended the
+    command with a traceback."""
+    try:
+        return bool(text.strip()) and parse_bytes(text) > 0
+    except (ValueError, TypeError):
+        return False
 
 
 @documented
@@ -243,7 +256,10 @@ class ReprocessSettings(TrainingFields, BandFields, ChannelFields):
             ("retries", self.retries >= 0, ">= 0"),
             ("start_timeout", self.start_timeout > 0, "> 0 s"),
             ("chunk_timeout", self.chunk_timeout > 0, "> 0 s"),
+            ("worker_memory", is_size(self.worker_memory), SIZE_RULE),
             ("job_cores", self.job_cores >= 1, ">= 1"),
+            ("job_memory", is_size(self.job_memory), SIZE_RULE),
+            ("job_disk", is_size(self.job_disk), SIZE_RULE),
             (
                 "min_train_length",
                 self.min_train_length >= MIN_CHECKED_LENGTH,

@@ -6,17 +6,18 @@ parse (:class:`~reprocess.config.ReprocessSettings`) -> logging -> find
 the input frames and the channel rates -> load the model once (its
 channels and rate must be the settings'; ``--model-source train``: none,
 each file's network is trained on it) -> plan the output files (finished
-ones skipped) -> run them on Dask -> summary page. The Dask workers start
-(seconds: processes importing SciPy and ONNX Runtime) while the input is
-listed and the plan made.
+ones skipped) -> record the model as what makes the folder's files ->
+run them on Dask -> summary page. The Dask workers start (seconds:
+processes importing SciPy and ONNX Runtime) while the input is listed and
+the plan made.
 
 Exit status: 0 every file of the span that has input is written (a file
 none of whose seconds the strain frames, or the witness frames, hold is
 not: a gap, listed); 1 some chunks failed or did not finish within the
 run's bound (named in the log and ``summary/index.html``); 2 cannot
-start (bad settings, no input in the span, an output file overlapping a
-planned one, a folder whose files another model made, no model, no
-workers).
+start (bad settings, an output folder that cannot be made, no input in
+the span, an output file overlapping a planned one, a folder whose files
+another model made, no model, no workers).
 """
 
 import logging
@@ -35,6 +36,7 @@ from reprocess.engine import run_trained_chunks
 from reprocess.model import load_version
 from reprocess.plan import check_made_with
 from reprocess.plan import make_plan
+from reprocess.plan import record_made_with
 from reprocess.reading import probe_rates
 from reprocess.sources import FrameIndex
 from reprocess.sources import find_frames
@@ -169,7 +171,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         connecting = pool.submit(connect, engine)
         try:
             task_config, plan = prepare(settings)
-        except (ConfigError, ModelError):
+        except (ConfigError, ModelError, OSError):  # OSError: a folder
             logger.exception("cannot start")
             release(connecting)
             return CANNOT_START
@@ -188,6 +190,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         except NoWorkers:
             logger.exception("no Dask workers")
             return CANNOT_START
+    try:  # it computes now: the folder is this model's
+        record_made_with(settings.summary_dir, made_with(settings))
+    except (ConfigError, OSError):
+        logger.exception("cannot start")
+        disconnect(client, cluster)
+        return CANNOT_START
     try:
         if settings.model_source == "train":
             results, failures = run_trained_chunks(

@@ -4,7 +4,9 @@ Output files start at whole multiples of ``frame_length`` (as LIGO
 archive frames do), clipped to the span: with 4096 s, ``[1400000000,
 1400010000)`` gives ``[1400000000, 1400000512)``, two files of 4096 s and
 ``[1400008704, 1400010000)``. A file that exists under its final name is
-finished (writes are atomic) and is not computed again; an output file
+finished (writes are atomic and flushed to disk) and is not computed
+again, unless it is empty (what a crash left of a write before they were
+flushed: logged, computed again and replaced); an output file
 already in the folder that overlaps a planned one under another name
 (a span cut otherwise before) is refused at start-up, as two files must
 never claim the same seconds. A file none of whose seconds the strain
@@ -14,15 +16,18 @@ file of zeros that every rerun skips. It is reported, and a rerun looks
 again. A file written while its inputs held only some of its seconds is
 computed again, and replaced, by a run whose inputs hold more of them (its
 figures record how many they held: ``seconds_covered``). A folder's files
-are all made by one model: the first run records which
-(:func:`check_made_with`, ``summary/made_with.json``) and a run with
-another one is refused, rather than skipping the files the other model
-made as if they were its own.
+are all made by one model: the first run that computes records which
+(:func:`record_made_with`, ``summary/made_with.json``) and a run with
+another one is refused at start-up (:func:`check_made_with`), rather
+than skipping the files the other model made as if they were its own. A
+run that stops before it computes (refused later at start-up, no
+workers) records nothing.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -31,12 +36,15 @@ import numpy as np
 
 from reprocess.sources import FrameIndex
 from reprocess.task import Chunk
+from reprocess.task import written_empty
 from reprocess.task import written_with_less
 from utils.atomic import write_json
 from utils.errors import ConfigError
 from utils.names import FrameName
 from utils.names import list_frames
 from utils.names import site_of
+
+logger = logging.getLogger(__name__)
 
 OUTPUT_DESCRIPTION = "{ifo}_HOFT_DEEPCLEAN"  # the output files' name part
 MADE_WITH_FILE = "made_with.json"  # under summary/: the folder's model
@@ -117,7 +125,13 @@ def make_plan(
         covered = int(np.logical_and.reduce(list(held.values())).sum())
         chunk = Chunk(gps, duration, path, tuple(needed), covered)
         then = written_with_less(chunk) if there else None
-        if then is not None:
+        if there and written_empty(chunk):
+            logger.warning(
+                "%s is empty (a write lost in a crash?): computed again",
+                path,
+            )
+            todo.append(chunk)
+        elif then is not None:
             todo.append(chunk)
             grown[chunk.name] = (then, covered)
         elif there:  # the file itself: finished
@@ -130,8 +144,9 @@ def make_plan(
 
 
 def check_made_with(summary_dir: Path, model: dict[str, Any]) -> None:
-    """Record ``model`` as what made the folder's files, or check that it
-    is what the first run recorded.
+    """Check that ``model`` is what made the folder's files, if a run
+    recorded one (at start-up: nothing is written, so that a run that
+    stops before computing leaves no record binding the folder).
 
     Raises:
         ConfigError: another model made them, or the record is unreadable.
@@ -140,7 +155,6 @@ def check_made_with(summary_dir: Path, model: dict[str, Any]) -> None:
     try:
         made = json.loads(path.read_text())
     except FileNotFoundError:
-        write_json(path, model)
         return
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
@@ -150,3 +164,19 @@ def check_made_with(summary_dir: Path, model: dict[str, Any]) -> None:
             f"with {made}, this run would use {model}: another output "
             "folder, or the same model"
         )
+
+
+def record_made_with(summary_dir: Path, model: dict[str, Any]) -> None:
+    """Record ``model`` as what makes the folder's files, once the run
+    computes (its workers there, its plan made), unless a run recorded it
+    before; checked again first, as another run may have started since.
+
+    Raises:
+        ConfigError: another model made them, or the record is unreadable.
+    """
+    check_made_with(summary_dir, model)
+    path = Path(summary_dir) / MADE_WITH_FILE
+    try:
+        write_json(path, model, overwrite=False, fsync=True)
+    except FileExistsError:  # the same model's, or another run's since
+        check_made_with(summary_dir, model)

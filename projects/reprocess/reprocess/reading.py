@@ -2,16 +2,22 @@
 
 :func:`read_span` assembles ``[start, stop)`` of some channels at their
 native rates from the files of a :class:`~reprocess.sources.FrameIndex`.
-It never invents data: a second that no file covers, whose file lacks a
-channel, or that holds NaN/inf is *absent* (zeros, ``present`` False), as
-the live follower drops it. A file that is listed but cannot be read
-(missing, corrupt, mislabelled, at another rate than the first one)
-raises :class:`~utils.errors.FrameMissing` or
-:class:`~utils.errors.FrameCorrupt` naming it when it holds seconds of
-the chunk itself: that chunk fails, is reported with that name and is
-tried again by a rerun (a file that vanished for a while, an outage of
-the file system, must not become a finished file of zeros). In a
-neighbour's pad it is a gap (logged): the neighbours still complete.
+It never invents data: a second that no file covers, whose file lacks
+some of the channels, or that holds NaN/inf is *absent* (zeros,
+``present`` False), as the live follower drops it. A file that is listed
+but cannot be read (missing, corrupt, mislabelled, at another rate than
+the first one, or holding none of the channels read: another detector's
+or another type's frames under this type's name) raises
+:class:`~utils.errors.FrameMissing` or :class:`~utils.errors.FrameCorrupt`
+naming it when it holds seconds of the chunk itself: that chunk fails, is
+reported with that name and is tried again by a rerun (a file that
+vanished for a while, an outage of the file system, a wrong file in its
+place, must not become a finished file of zeros). In a neighbour's pad it
+is a gap (logged): the neighbours still complete.
+
+:func:`probe_rates` learns the channels' rates at start-up from the first
+file of the span that can be read: the unreadable ones before it fail
+their own chunks later, as any other does.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from utils.names import FrameFile
 logger = logging.getLogger(__name__)
 
 FILES_KEPT = 2  # frame files a reader keeps read (a block spans <= 2 often)
+PROBED_FILES = 8  # unreadable files probe_rates passes over before it stops
 
 
 @dataclass
@@ -75,7 +82,8 @@ class FrameReader:
 
         Raises:
             FrameMissing: it is not there.
-            FrameCorrupt: it cannot be read or is not what it claims.
+            FrameCorrupt: it cannot be read or is not what it claims (its
+                span, its rates, or none of the channels read).
         """
         if file.path in self._kept:
             self._kept.move_to_end(file.path)
@@ -84,6 +92,11 @@ class FrameReader:
             frame = read_frame(Path(file.path), list(self.rates))
         except ChannelMissing:  # some are not there: gaps, said below
             frame = read_frame(Path(file.path))
+        if not any(c in frame for c in self.rates):
+            raise FrameCorrupt(
+                f"frame {file.path} holds none of {list(self.rates)}: "
+                "not the frame its name claims"
+            )
         check_span(
             Path(file.path),
             file.gps,
@@ -113,7 +126,7 @@ class FrameReader:
             FrameMissing: a listed file holding seconds of ``core`` is
                 not there, naming it.
             FrameCorrupt: a file holding seconds of ``core`` cannot be
-                read, naming it.
+                read or holds none of the channels, naming it.
         """
         duration = stop - start
         data = {c: np.zeros(duration * r) for c, r in self.rates.items()}
@@ -150,11 +163,20 @@ def probe_rates(
     index: FrameIndex, channels: list[str], start: int, stop: int
 ) -> dict[str, int]:
     """Native rates of ``channels``, from the first file of ``index``
-    that holds some of ``[start, stop)``.
+    holding some of ``[start, stop)`` that can be read.
+
+    An unreadable file (corrupt, empty, not there) is logged and the next
+    one tried, up to :data:`PROBED_FILES` of them: it fails its own chunk
+    later, by name, and must not stop the whole span. The first file
+    read decides the channels: one missing from it stops the command,
+    as a misspelt or another detector's channel name would leave every
+    second of the span absent (a file that lacks a channel the others
+    hold is named, to be moved away).
 
     Raises:
-        ConfigError: no such file, or it lacks a channel or cannot be
-            read (checked at start-up, before any chunk runs).
+        ConfigError: no such file, none of the first :data:`PROBED_FILES`
+            can be read (each reason named), or the first read lacks a
+            channel (checked at start-up, before any chunk runs).
     """
     files = index.overlapping(start, stop)
     if not files:
@@ -162,15 +184,41 @@ def probe_rates(
             f"no frame file of type {index.frame_type} holds any of GPS "
             f"[{start}, {stop}) ({len(index.files)} listed around it)"
         )
-    first = files[0]
-    try:
-        frame = read_frame(Path(first.path), channels)
-    except (FrameCorrupt, FrameMissing, ChannelMissing) as exc:
-        raise ConfigError(f"cannot learn the channel rates: {exc}") from exc
+    reasons = []
+    for file in files[:PROBED_FILES]:
+        try:
+            frame = read_frame(Path(file.path), channels)
+        except (FrameCorrupt, FrameMissing) as exc:
+            logger.warning(
+                "%s (its chunk will fail): the rates from the next file", exc
+            )
+            reasons.append(str(exc))
+            continue
+        except ChannelMissing as exc:
+            raise ConfigError(
+                f"cannot learn the channel rates: {exc} (a misspelt "
+                "channel, or a wrong file)"
+            ) from exc
+        return native_rates(frame, channels, file.path)
+    raise ConfigError(
+        f"cannot learn the channel rates: none of the first {len(reasons)} "
+        f"{index.frame_type} files of the span can be read: "
+        + "; ".join(reasons)
+    )
+
+
+def native_rates(
+    frame: dict[str, Series], channels: list[str], path: str
+) -> dict[str, int]:
+    """Each channel's rate in ``frame`` (read from ``path``), in Hz.
+
+    Raises:
+        ConfigError: a rate is not a whole number of Hz.
+    """
     rates = {}
     for channel in channels:
         rate = frame[channel].sample_rate
         if rate != int(rate):
-            raise ConfigError(f"{channel} in {first.path}: {rate} Hz")
+            raise ConfigError(f"{channel} in {path}: {rate} Hz")
         rates[channel] = int(rate)
     return rates

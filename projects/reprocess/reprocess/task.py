@@ -14,10 +14,14 @@ its memory is bounded by the file, not by the whole span. It writes the
 figures (``summary/<name>.json``) and then the frame, both atomically: a
 frame that exists is finished, which is what makes a rerun resumable, and
 a task tried again after its worker was lost past the write returns the
-figures written (:func:`clean_chunk`). The figures record how many of the
-file's seconds its input files held (``seconds_covered``): a file written
-while an archive was still filling is computed again, and replaced, once
-its inputs hold more (:func:`written_with_less`).
+figures written (:func:`clean_chunk`). Both are flushed to disk before
+their rename (a crash after it must not leave an empty file under the
+final name, which a rerun would take for finished); a file found empty
+all the same is computed again and replaced (:func:`written_empty`). The
+figures record how many of the file's seconds its input files held
+(``seconds_covered``): a file written while an archive was still filling
+is computed again, and replaced, once its inputs hold more
+(:func:`written_with_less`).
 
 Channels written (:class:`utils.channels.OutputChannels`): the cleaned
 strain at the native strain rate as ``..._PRODUCTION_OUT_DQ``, the
@@ -238,8 +242,8 @@ def clean_chunk(
     Raises:
         FrameCorrupt: an input file cannot be read (named).
     """
-    # replaced: its inputs hold more now
-    again = written_with_less(chunk) is not None
+    # replaced: empty (a write lost in a crash), or its inputs hold more
+    again = written_empty(chunk) or written_with_less(chunk) is not None
     if chunk.path.exists() and not again:
         return written_before(chunk)
     began = time.monotonic()
@@ -276,9 +280,9 @@ def clean_chunk(
     # run compute it again)
     if again:
         write_output(chunk, config, cleaned, state, versions, replace=True)
-        write_json(chunk.summary_path, result, overwrite=True)
+        write_json(chunk.summary_path, result, overwrite=True, fsync=True)
     else:
-        write_json(chunk.summary_path, result, overwrite=True)
+        write_json(chunk.summary_path, result, overwrite=True, fsync=True)
         write_output(chunk, config, cleaned, state, versions)
     result["wall_seconds"] = time.monotonic() - began
     logger.info(
@@ -288,6 +292,17 @@ def clean_chunk(
         result["wall_seconds"],
     )
     return result
+
+
+def written_empty(chunk: Chunk) -> bool:
+    """Whether ``chunk``'s file is there but holds no bytes: what a crash
+    or power cut can leave of a write that was renamed before it reached
+    the disk (files written before they were flushed), or a file damaged
+    since. It is not finished: computed again and replaced."""
+    try:
+        return chunk.path.stat().st_size == 0
+    except FileNotFoundError:
+        return False
 
 
 def written_with_less(chunk: Chunk) -> int | None:
@@ -334,7 +349,8 @@ def write_output(
     versions: np.ndarray,
     replace: bool = False,
 ) -> None:
-    """Write the frame of ``chunk`` atomically; an existing one only if
+    """Write the frame of ``chunk`` atomically and flushed to disk (a
+    rerun trusts a file that is there); an existing one only if
     ``replace`` (by a rename: a reader sees the old file or the new)."""
     names = OutputChannels(config.ifo)
     write_frame(
@@ -352,4 +368,5 @@ def write_output(
         },
         overwrite=replace,
         compress=config.compress,
+        fsync=True,
     )

@@ -89,6 +89,10 @@ def test_the_section_builds_every_component():
         ({"strain_rate": 6000}, "strain_rate"),
         ({"ratio_fftlength": 0.0}, "ratio_fftlength"),
         ({"ratio_fftlength": 1 / 16384}, "ratio_fftlength"),  # one sample
+        ({"worker_memory": "4GiBB"}, "worker_memory"),
+        ({"job_memory": "eight GiB"}, "job_memory"),
+        ({"job_disk": "0"}, "job_disk"),
+        ({"job_disk": ""}, "job_disk"),
         # the training's own rules, as the trainer's
         ({"lr": -1.0}, "lr"),
         ({"weight_decay": -0.5}, "weight_decay"),
@@ -110,6 +114,31 @@ def test_the_span_is_required(tmp_path):
     )
     assert done.returncode == 2
     assert "gps_start=0" in done.stderr
+
+
+def test_an_output_folder_that_cannot_be_made_cannot_start(tmp_path):
+    """An output folder that cannot be created (under a file here; on
+    /proc, read-only, ...) is a bad setting: exit 2 naming the folder,
+    not a traceback with the exit status of failed chunks (1)."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    done = run_script(
+        "reprocess",
+        "--typeo",
+        f"{checks.PYPROJECT}:reprocess",
+        "--gps-start",
+        str(SPAN["gps_start"]),
+        "--gps-end",
+        str(SPAN["gps_end"]),
+        "--output-dir",
+        str(blocker / "out"),
+        env=service_environ(tmp_path),
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"cannot start: cannot log to {blocker / 'out' / 'logs'}" in (
+        done.stderr
+    )
+    assert "Traceback" not in done.stderr
 
 
 def test_training_takes_the_trainers_values():

@@ -35,6 +35,7 @@ from reprocess.model import load_version
 from reprocess.plan import MADE_WITH_FILE
 from reprocess.plan import check_made_with
 from reprocess.plan import make_plan
+from reprocess.plan import record_made_with
 from reprocess.reading import FrameReader
 from reprocess.reading import probe_rates
 from reprocess.sources import FrameIndex
@@ -45,6 +46,7 @@ from utils.atomic import temporary_path
 from utils.channels import OutputChannels
 from utils.channels import State
 from utils.errors import ConfigError
+from utils.errors import FrameCorrupt
 from utils.gwf import read_frame
 from utils.gwf import write_frame
 from utils.names import FrameFile
@@ -265,6 +267,46 @@ def test_a_try_after_its_frame_was_written_returns_its_figures(data, tmp_path):
     with pytest.raises(FileExistsError, match="but not its figures"):
         run_chunk(chunk, config)
     assert chunk.path.stat().st_mtime_ns == written
+
+
+def test_files_are_flushed_and_an_empty_one_is_computed_again(
+    data, tmp_path, monkeypatch, caplog
+):
+    """A chunk's frame and figures are flushed to disk before their
+    rename. A frame that is there but empty all the same (what a power
+    cut leaves of a write that never reached the disk) is not finished:
+    the next run says so, computes it again and replaces it."""
+    import utils.atomic
+
+    synced = []
+
+    def record(fd: int) -> None:
+        synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")).name)
+
+    monkeypatch.setattr(utils.atomic.os, "fsync", record)
+    settings = load_settings(
+        data_dir=data.one_second,
+        model_repo=data.repo,
+        version=stored.VERSION,
+        output_dir=tmp_path,
+        gps_start=START,
+        gps_end=START + 16,
+        frame_length=16,
+    )
+    config, plan = prepare(settings)
+    (chunk,) = plan.todo
+    run_chunk(chunk, config)
+    flushed = {".".join(name.split(".")[1:3]) for name in synced}
+    assert {chunk.name, chunk.summary_path.name} <= flushed
+    chunk.path.write_bytes(b"")
+    config, plan = prepare(settings)
+    assert [c.name for c in plan.todo] == [chunk.name] and not plan.done
+    assert f"{chunk.path} is empty" in caplog.text
+    assert run_chunk(plan.todo[0], config)["seconds_present"] == 16
+    state = read_frame(chunk.path)[CHANNELS.state].data.astype(int)
+    assert np.all(state & CLEANED == CLEANED)
+    config, plan = prepare(settings)
+    assert plan.todo == [] and [c.name for c in plan.done] == [chunk.name]
 
 
 def killed(*args, **kwargs):
@@ -689,6 +731,55 @@ def test_the_reader_decodes_its_channels_and_gaps_a_missing_one(tmp_path):
     assert span.data["L1:B"].tolist() == [1.0] * 64 + [0.0] * 64
 
 
+def test_a_file_holding_none_of_its_channels_fails_its_chunk(tmp_path, caplog):
+    """The middle of three 4-s files is named as this type's but holds
+    another detector's channels: read for its own chunk it fails, naming
+    the file and the channels (a rerun tries it again), instead of
+    becoming seconds of zeros; in a neighbour's pad it is a gap."""
+    rates = {"L1:A": 16, "L1:B": 16}
+    gps = stored.GPS
+    for at, ifo in ((gps, "L1"), (gps + 4, "H1"), (gps + 8, "L1")):
+        channels = {f"{ifo}:{c}": np.ones(64) for c in "AB"}
+        write_frame(tmp_path / f"L-L1_x-{at}-4.gwf", channels, at, 16)
+    reader = FrameReader(FrameIndex(list_frames(tmp_path), "L1_x"), rates)
+    wrong = tmp_path / f"L-L1_x-{gps + 4}-4.gwf"
+    with pytest.raises(FrameCorrupt, match=f"{wrong} holds none of.*L1:A"):
+        reader.read(gps + 2, gps + 10, (gps + 4, gps + 8))
+    span = reader.read(gps, gps + 6, (gps, gps + 4))
+    assert span.present.tolist() == [True] * 4 + [False] * 2
+    assert f"{wrong} holds none of" in caplog.text
+
+
+def test_the_rates_come_from_the_first_file_that_can_be_read(tmp_path, caplog):
+    """The span's first file is corrupt and its second empty: they are
+    logged (their chunks fail later) and the rates come from the third.
+    None readable: the command cannot start, each file named. A readable
+    file lacking a channel stops it too (a misspelt name fails every
+    chunk)."""
+    gps = stored.GPS
+    paths = [tmp_path / f"L-L1_x-{gps + 4 * k}-4.gwf" for k in range(3)]
+    for k, path in enumerate(paths):
+        channels = {"L1:A": np.ones(64), "L1:B": np.ones(16)}
+        write_frame(path, channels, gps + 4 * k, {"L1:A": 16, "L1:B": 4})
+    paths[0].write_bytes(paths[0].read_bytes()[:100])
+    paths[1].write_bytes(b"")
+    index = FrameIndex(list_frames(tmp_path), "L1_x")
+    rates = probe_rates(index, ["L1:A", "L1:B"], gps, gps + 12)
+    assert rates == {"L1:A": 16, "L1:B": 4}
+    logged = [r.getMessage() for r in caplog.records]
+    assert [m.split(":")[0] for m in logged] == [
+        f"cannot read frame {p}" for p in paths[:2]
+    ]
+    assert all("(its chunk will fail)" in m for m in logged)
+    with pytest.raises(ConfigError, match="L1:C missing from") as raised:
+        probe_rates(index, ["L1:A", "L1:C"], gps, gps + 12)
+    assert str(paths[2]) in str(raised.value)
+    paths[2].write_bytes(b"")
+    with pytest.raises(ConfigError, match="none of the first 3") as raised:
+        probe_rates(index, ["L1:A", "L1:B"], gps, gps + 12)
+    assert all(str(p) in str(raised.value) for p in paths)
+
+
 def test_a_plan_lists_each_input_once_and_names_what_a_file_lacks(tmp_path):
     """Strain and witnesses in one frame type (one index given twice):
     each chunk lists its files once. A chunk that one of two types holds
@@ -717,17 +808,66 @@ def test_a_plan_lists_each_input_once_and_names_what_a_file_lacks(tmp_path):
 
 
 def test_a_folder_keeps_the_model_that_made_its_files(tmp_path):
-    """The first run records its model; the same model may resume, another
-    (version 4 into version 3's folder) is refused naming both, as is an
-    unreadable record."""
+    """The first run that computes records its model (checking records
+    nothing); the same model may resume, another (version 4 into version
+    3's folder) is refused naming both, as is an unreadable record."""
     v3 = {"model_source": "repository", "model_repo": "/r", "version": 3}
-    check_made_with(tmp_path, v3)
+    v4 = {**v3, "version": 4}
+    check_made_with(tmp_path, v4)
+    assert not (tmp_path / MADE_WITH_FILE).exists()
+    record_made_with(tmp_path, v3)
     check_made_with(tmp_path, dict(v3))
-    with pytest.raises(ConfigError, match="'version': 3.*'version': 4"):
-        check_made_with(tmp_path, {**v3, "version": 4})
+    record_made_with(tmp_path, dict(v3))
+    for refused in (check_made_with, record_made_with):
+        with pytest.raises(ConfigError, match="'version': 3.*'version': 4"):
+            refused(tmp_path, v4)
     (tmp_path / MADE_WITH_FILE).write_text("{half")
     with pytest.raises(ConfigError, match=MADE_WITH_FILE):
         check_made_with(tmp_path, v3)
+
+
+def test_a_run_refused_at_start_up_records_no_model(data, tmp_path):
+    """Version 4 is refused at start-up after its model was checked (an
+    output file cut otherwise is in the folder): it leaves no record, so
+    the corrected run, with version 3, starts. A run that computes
+    records its model."""
+    repo = tmp_path / "repo"
+    shutil.copytree(data.repo, repo)
+    versions = repo / "deepclean"
+    shutil.copytree(versions / str(stored.VERSION), versions / "4")
+    out = tmp_path / "out"
+    out.mkdir()
+    stray = out / f"L-L1_HOFT_DEEPCLEAN-{START + 8}-8.gwf"
+    write_frame(stray, {"L1:X": np.zeros(8)}, START + 8, 1)
+
+    def settings(version: int) -> ReprocessSettings:
+        return load_settings(
+            data_dir=data.one_second,
+            model_repo=repo,
+            version=version,
+            output_dir=out,
+            gps_start=START,
+            gps_end=START + 16,
+            frame_length=16,
+        )
+
+    with pytest.raises(ConfigError, match="already holds some of GPS"):
+        prepare(settings(4))
+    assert not (out / "summary" / MADE_WITH_FILE).exists()
+    stray.unlink()
+    config, plan = prepare(settings(stored.VERSION))
+    assert [c.name for c in plan.todo] == [
+        f"L-L1_HOFT_DEEPCLEAN-{START}-16.gwf"
+    ]
+
+
+def test_a_run_that_computes_records_its_model(data, stitched):
+    made = json.loads((stitched / "summary" / MADE_WITH_FILE).read_text())
+    assert made == {
+        "model_source": "repository",
+        "model_repo": str(data.repo.resolve()),
+        "version": stored.VERSION,
+    }
 
 
 def test_one_file_at_two_paths_is_read_once_and_overlaps_are_refused(
