@@ -16,7 +16,8 @@
 # DEEPCLEAN_CONFIG (default pyproject.toml) and DEEPCLEAN_PROFILE ("" =
 # embedded CPU defaults, "low-latency", "production" = the GPU sections)
 # choose the typeo sections
-# (<service>-<profile>; a service without one runs its base section).
+# (<service>-<profile>; a service without one runs its base section; a
+# profile no service has a section of is refused).
 # DEEPCLEAN_SCENE (e.g. sideband-heavy, drifting) runs the embedded frame
 # source with section replay-<scene> instead: a harder simulated coupling.
 # DEEPCLEAN_PORT_BASE (.env) moves every port of the run to BASE..BASE+9,
@@ -74,6 +75,14 @@ SUFFIX=${DEEPCLEAN_PROFILE:+-$DEEPCLEAN_PROFILE}
 READY_TIMEOUT=${DEEPCLEAN_READY_TIMEOUT:-180}
 [[ ${DEEPCLEAN_PROFILE:-} =~ ^[A-Za-z0-9-]*$ ]] \
     || die "DEEPCLEAN_PROFILE='$DEEPCLEAN_PROFILE': letters, digits and - only"
+# a profile is a suffix of the sections of the services it tunes (replay's
+# suffixes are scenes): a misspelt one must not run the base sections
+if [[ -n ${DEEPCLEAN_PROFILE:-} ]]; then
+    profiles=$(grep -oE '^\[tool\.typeo\.scripts\.(trainer|exporter|cleaner|monitor)-[A-Za-z0-9-]+\]' "$DEEPCLEAN_CONFIG" \
+        | sed -E 's/^[^-]*-//; s/\]$//' | sort -u | paste -sd ' ' || true)
+    [[ " $profiles " == *" $DEEPCLEAN_PROFILE "* ]] \
+        || die "DEEPCLEAN_PROFILE='$DEEPCLEAN_PROFILE': no section [tool.typeo.scripts.<service>-$DEEPCLEAN_PROFILE] in $DEEPCLEAN_CONFIG (profiles: ${profiles:-none}; \"\" for the base sections)"
+fi
 if [[ -n ${DEEPCLEAN_SCENE:-} ]]; then
     grep -qxF "[tool.typeo.scripts.replay-$DEEPCLEAN_SCENE]" "$DEEPCLEAN_CONFIG" \
         || die "DEEPCLEAN_SCENE='$DEEPCLEAN_SCENE': no section [tool.typeo.scripts.replay-$DEEPCLEAN_SCENE] in $DEEPCLEAN_CONFIG (scenes: $(grep -o '^\[tool.typeo.scripts.replay-[A-Za-z0-9-]*' "$DEEPCLEAN_CONFIG" | sed 's/.*replay-//' | tr '\n' ' '))"

@@ -195,6 +195,16 @@ def test_render_refuses_an_unknown_ifo(tmp_path):
     assert "known IFOs: L1 H1" in done.stderr
 
 
+def test_render_refuses_an_unknown_profile(tmp_path):
+    """A misspelt profile is refused with the known ones, instead of
+    running the base (CPU) sections under the profile's name."""
+    done = run_sh("x", "render", environ(tmp_path, "prodution"), 60)
+    assert done.returncode == 1
+    assert "DEEPCLEAN_PROFILE='prodution': no section" in done.stderr
+    assert "profiles: low-latency production;" in done.stderr
+    assert "profile=" not in done.stdout
+
+
 def test_a_scene_runs_its_replay_section(tmp_path):
     """DEEPCLEAN_SCENE picks the frame source's section, nothing else."""
     env = dict(environ(tmp_path, ""), DEEPCLEAN_SCENE="drifting")
