@@ -32,6 +32,7 @@ import numpy as np
 from monitor.carousel import Carousel
 from utils.channels import OutputChannels
 from utils.errors import FrameError
+from utils.gwf import check_span
 from utils.gwf import read_frame
 from utils.gwf import write_frame
 from utils.names import cleaned_name
@@ -138,9 +139,15 @@ class Archiver:
         """
         if cursor is None or not self._retry.due(now):
             return []
+        quarantined = self.carousel.quarantined
+        spooled = [g for g in sorted(spooled) if g not in quarantined]
+        # a kill between an archive's write and its release leaves its
+        # frames spooled: archiving them again would put those seconds in
+        # two files
+        spooled = self.carousel.unspool_archived(spooled)
         done = []
         for stretch in plan_stretches(
-            sorted(spooled), cursor, self.config.archive_length
+            spooled, cursor, self.config.archive_length
         ):
             seconds = self._write(stretch)
             if seconds is None:
@@ -173,6 +180,7 @@ class Archiver:
                 self.channels.sample_rates,
                 overwrite=True,
                 compress=self.config.compress,
+                fsync=True,  # its spooled frames are removed next
             )
         except OSError as exc:  # RuntimeError: frameCPP's write failures
             return self._failed(path, stretch, exc)
@@ -212,6 +220,9 @@ class Archiver:
             path = self.carousel.spool_path(gps)
             try:
                 frame = read_frame(path, names)
+                # a late frame that was never read (its second was a gap
+                # by then) must not put another second's data in the archive
+                check_span(path, gps, frame)
                 for name in names:
                     data = np.asarray(frame[name].data)
                     rate = self.channels.sample_rates[name]

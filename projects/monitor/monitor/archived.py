@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import os
 from pathlib import Path
 
 from utils.names import list_frames
@@ -30,7 +31,9 @@ class ArchivedIndex:
         self._stops: list[int] = []
 
     def scan(self, folder: Path) -> int:
-        """Add every archived stretch found in ``folder``.
+        """Add every archived stretch found in ``folder``. An empty file
+        (a write cut short by a power cut, a stray) is not an archive: its
+        seconds would never be archived, nor counted as lost.
 
         Returns:
             The number of files found (0 when the folder is unreadable).
@@ -40,9 +43,18 @@ class ArchivedIndex:
         except OSError as exc:  # a missing folder is empty: nothing yet
             logger.warning("cannot list archive %s: %s", folder, exc)
             return 0
+        kept = 0
         for frame in found:
+            try:
+                empty = os.stat(frame.path).st_size == 0
+            except OSError:
+                continue  # gone meanwhile
+            if empty:
+                logger.warning("ignoring empty archive file %s", frame.path)
+                continue
             self.add(frame.gps, frame.stop)
-        return len(found)
+            kept += 1
+        return kept
 
     def add(self, start: int, stop: int) -> None:
         """Mark ``[start, stop)`` archived, merging with its neighbours."""

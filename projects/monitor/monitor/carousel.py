@@ -39,6 +39,7 @@ from utils import names
 from utils.atomic import atomic_path
 from utils.atomic import remove_stale_temporaries
 from utils.errors import ConfigError
+from utils.gpstime import gps_now
 from utils.names import cleaned_description
 from utils.names import cleaned_name
 from utils.names import site_of
@@ -150,10 +151,30 @@ class Carousel:
         self.config.spool_dir.mkdir(parents=True, exist_ok=True)
         self.corrupt_dir = config.spool_dir / "corrupt"
         self.quarantined = set(list_frames(self.corrupt_dir, self.description))
+        self._future_reported: set[int] = set()
 
     def frames(self) -> dict[int, str]:
-        """GPS -> path of the frames in the carousel."""
-        return list_frames(self.config.carousel_dir, self.description)
+        """GPS -> path of the frames in the carousel, but those of seconds
+        that have not begun: no frame of the cleaner's can be of one (a
+        stray or mislabelled file would otherwise move the monitor past
+        every real second before it). They are left alone, logged once:
+        the cleaner replaces such a file when it writes that second."""
+        frames = list_frames(self.config.carousel_dir, self.description)
+        now = gps_now()
+        future = sorted(g for g in frames if g > now)
+        if future:
+            new = set(future) - self._future_reported
+            if new:
+                logger.warning(
+                    "ignoring %d carousel frames of seconds that have not "
+                    "begun (from GPS %d): not the cleaner's",
+                    len(future),
+                    future[0],
+                )
+            self._future_reported = set(future)
+            for gps in future:
+                del frames[gps]
+        return frames
 
     def spooled(self) -> dict[int, str]:
         """GPS -> path of the frames in the spool."""
@@ -209,13 +230,30 @@ class Carousel:
         except FileExistsError:
             return str(target)
         except FileNotFoundError:
-            return None  # pruned or renamed meanwhile: nothing to keep
+            if not os.path.exists(path):
+                return None  # pruned or renamed meanwhile: nothing to keep
+            # the spool folder itself is gone (its archive folder removed
+            # or unmounted): made again, then the frame copied into it
+            self._make_spool()
+            if not self._copy(path, target, gps):
+                return None
         except OSError as exc:
             logger.debug("hard link of %s failed (%s); copying", path, exc)
             if not self._copy(path, target, gps):
                 return None
         self._spool_failures.discard(gps)
         return str(target)
+
+    def _make_spool(self) -> None:
+        """Make the spool folder again (a failure shows in the copy that
+        follows, logged there)."""
+        try:
+            self.config.spool_dir.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return
+        logger.warning(
+            "spool folder %s was missing: made again", self.config.spool_dir
+        )
 
     def _copy(self, path: str, target: Path, gps: int) -> bool:
         try:
@@ -265,11 +303,39 @@ class Carousel:
         return self.config.spool_dir / cleaned_name(self.config.ifo, gps)
 
     def release(self, start: int, stop: int) -> None:
-        """After ``[start, stop)`` was archived: record it, unspool it."""
+        """After ``[start, stop)`` was archived: record it, unspool it (a
+        frame that cannot be unspooled now is logged; the archiver
+        unspools it later, as archived already)."""
         with self.lock:
             self.archived.add(start, stop)
             for gps in range(start, stop):
-                self.spool_path(gps).unlink(missing_ok=True)
+                self._unlink(self.spool_path(gps), "unspool")
+
+    def _unlink(self, path: Path, what: str) -> bool:
+        """Remove ``path``; an error (a read-only or failing file system)
+        is logged, not raised: the loop goes on."""
+        try:
+            path.unlink(missing_ok=True)
+            return True
+        except OSError as exc:
+            logger.error("cannot %s %s: %s", what, path, exc)
+            return False
+
+    def unspool_archived(self, seconds: Collection[int]) -> list[int]:
+        """Unspool the frames of ``seconds`` that are archived already (a
+        release cut short by a kill); returns the others, which are still
+        to be archived."""
+        left = []
+        for gps in seconds:
+            if not self.archived.covers(gps):
+                left.append(gps)
+                continue
+            path = self.spool_path(gps)
+            if path.exists():
+                logger.info("%s is archived already: unspooled", path.name)
+                with self.lock:
+                    self._unlink(path, "unspool")
+        return left
 
     def bound_spool(self, cursor: int | None, spooled: Collection[int]) -> int:
         """Keep the spool within ``max_spool_length`` while the archive is
@@ -303,8 +369,8 @@ class Carousel:
             path = self.spool_path(gps)
             if path.exists():
                 logger.error("dropping spooled frame %s: %s", path, reason)
-                path.unlink(missing_ok=True)
-                self.lost_total += 1
+                if self._unlink(path, "drop"):
+                    self.lost_total += 1
 
     def quarantine(self, gps: int, reason: str) -> None:
         """Move an unreadable spooled frame aside (``spool/corrupt/``) so
@@ -315,8 +381,14 @@ class Carousel:
             name = path.name
             if not path.exists():
                 return
-            self.corrupt_dir.mkdir(exist_ok=True)
-            os.replace(path, self.corrupt_dir / name)
+            try:
+                self.corrupt_dir.mkdir(exist_ok=True)
+                os.replace(path, self.corrupt_dir / name)
+            except OSError as exc:  # it stays where it is, never archived
+                logger.error(
+                    "cannot quarantine %s (%s): %s", path, reason, exc
+                )
+                return
             logger.warning(
                 "quarantined %s in %s: %s", name, self.corrupt_dir, reason
             )

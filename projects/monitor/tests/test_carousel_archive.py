@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from monitor_helpers import GPS0
 from monitor_helpers import IFO
 from monitor_helpers import released
@@ -16,6 +17,7 @@ from monitor_helpers import tick_until
 
 from monitor.carousel import list_frames
 from utils.channels import OutputChannels
+from utils.gpstime import gps_now
 from utils.gwf import read_frame
 from utils.names import FrameName
 from utils.names import cleaned_description
@@ -261,3 +263,167 @@ def test_stale_temporary_files_are_swept(frames, open_monitor):
     assert not stale.exists()  # a crashed write, an hour ago
     assert fresh.exists()  # maybe being written right now
     assert monitor.sequencer.cursor == GPS0 + 2
+
+
+def test_a_removed_spool_folder_is_made_again(tmp_path, frames, open_monitor):
+    """The archive folder (and the spool in it) removed while the monitor
+    runs: the spool is made again and no frame is lost to the carousel's
+    bound (found by review: every frame past the bound was lost, and
+    nothing said why)."""
+    monitor = open_monitor(carousel={"max_frames": 5})
+    shutil.rmtree(tmp_path / "archive")
+    frames.write(GPS0, 12)
+    tick_until(monitor, lambda: monitor.sequencer.cursor == GPS0 + 12)
+    tick_until(
+        monitor,
+        lambda: (GPS0, 10) in archived_files(tmp_path / "archive"),
+        "the first stretch archived",
+    )
+    assert monitor.carousel.lost_total == 0
+    spooled = set(list_frames(tmp_path / "archive" / ".spool", DESCRIPTION))
+    kept = spooled | covered(tmp_path / "archive")
+    assert kept >= set(range(GPS0, GPS0 + 12))
+
+
+def test_a_release_cut_short_archives_no_second_twice(
+    tmp_path, frames, open_monitor
+):
+    """Killed after an archive was written, half its frames unspooled: the
+    monitor restarted unspools the rest instead of archiving those seconds
+    into a second file."""
+    frames.write(GPS0, 25)
+    first = open_monitor()
+
+    def killed(start: int, stop: int) -> None:
+        first.carousel.archived.add(start, stop)
+        for gps in range(start, (start + stop) // 2):
+            first.carousel.spool_path(gps).unlink()
+        raise SystemExit("killed")
+
+    first.carousel.release = killed
+    with pytest.raises(SystemExit):
+        tick_until(first, lambda: False)
+    first.close()
+    second = open_monitor()
+    tick_until(
+        second,
+        lambda: (GPS0 + 10, 10) in archived_files(tmp_path / "archive"),
+        "the second stretch archived",
+    )
+    stretches = sorted(archived_files(tmp_path / "archive"))
+    seconds = [g for a, n in stretches for g in range(a, a + n)]
+    assert stretches[0] == (GPS0, 10)
+    assert len(seconds) == len(set(seconds))
+    spooled = list_frames(tmp_path / "archive" / ".spool", DESCRIPTION)
+    assert not set(spooled) & set(range(GPS0, GPS0 + 10))
+
+
+def test_an_empty_archive_file_archives_nothing(
+    tmp_path, frames, open_monitor, caplog
+):
+    """An empty file under an archive's name (a write cut short, a stray)
+    does not make its seconds count as archived: they are spooled and
+    archived, none lost (found by review: they were pruned unarchived,
+    and not even counted as lost)."""
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / cleaned_name(IFO, GPS0, 100)).write_bytes(b"")
+    frames.write(GPS0, 12)
+    with caplog.at_level(logging.WARNING, logger="monitor"):
+        monitor = open_monitor(carousel={"max_frames": 5})
+    assert "ignoring empty archive file" in caplog.text
+    tick_until(
+        monitor,
+        lambda: (GPS0, 10) in archived_files(archive),
+        "the first stretch archived",
+    )
+    assert monitor.carousel.lost_total == 0
+
+
+def test_a_late_mislabelled_frame_is_never_archived(
+    tmp_path, frames, open_monitor
+):
+    """After its second was declared a gap, a frame arrives holding
+    another second's data under its name: it is quarantined, never
+    archived as that second (found by review: it was archived under the
+    name's time, beyond any later check)."""
+    late = GPS0 + 5
+    staged = frames.write(GPS0, 12, folder=tmp_path / "staging")
+    for path in staged:
+        if FrameName.parse(path.name).gps != late:
+            os.replace(path, frames.carousel / path.name)
+    monitor = open_monitor()
+    tick_until(monitor, lambda: monitor.sequencer.cursor == GPS0 + 12)
+    source = tmp_path / "copy.gwf"
+    shutil.copy(frames.carousel / cleaned_name(IFO, GPS0 + 8), source)
+    os.replace(source, frames.carousel / cleaned_name(IFO, late))
+    tick_until(
+        monitor,
+        lambda: late in monitor.carousel.quarantined,
+        "the mislabelled frame quarantined",
+    )
+    tick_until(
+        monitor,
+        lambda: (GPS0 + 6, 4) in archived_files(tmp_path / "archive"),
+        "the stretch after it archived",
+    )
+    assert late not in covered(tmp_path / "archive")
+
+
+def test_a_spool_that_cannot_be_changed_does_not_stop_the_monitor(
+    tmp_path, frames, open_monitor, monkeypatch, caplog
+):
+    """Unspooling fails (a read-only remount; simulated by making
+    ``Path.unlink`` fail in the spool: remounting needs root): the error is
+    logged and the loop goes on, no second archived twice (found by
+    review: tick raised, and the monitor crash-looped on it)."""
+    frames.write(GPS0, 22)
+    unlink = Path.unlink
+
+    def read_only(self, missing_ok=False):
+        if ".spool" in str(self):
+            raise OSError(30, "Read-only file system", str(self))
+        return unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", read_only)
+    monitor = open_monitor()
+    with caplog.at_level(logging.ERROR, logger="monitor"):
+        tick_until(
+            monitor,
+            lambda: (GPS0 + 10, 10) in archived_files(tmp_path / "archive"),
+            "two stretches archived",
+        )
+        for _ in range(5):
+            monitor.tick()
+    assert "cannot unspool" in caplog.text
+    assert sorted(archived_files(tmp_path / "archive")) == [
+        (GPS0, 10),
+        (GPS0 + 10, 10),
+    ]
+
+
+def test_a_frame_of_a_second_not_begun_is_ignored(
+    tmp_path, frames, open_monitor, caplog
+):
+    """A frame named a day ahead in the carousel, then a pause of the
+    cleaner longer than missing_timeout: the monitor does not declare
+    everything before it a gap, and goes on processing the real frames
+    (found by review: its cursor jumped to the stray and validation
+    stopped until real time reached it)."""
+    frames.write(GPS0, 10)
+    monitor = open_monitor()
+    tick_until(monitor, lambda: monitor.sequencer.cursor == GPS0 + 10)
+    stray = int(gps_now()) + 86400
+    shutil.copy(
+        frames.carousel / cleaned_name(IFO, GPS0 + 3),
+        frames.carousel / cleaned_name(IFO, stray),
+    )
+    with caplog.at_level(logging.WARNING, logger="monitor"):
+        for _ in range(3):
+            monitor.tick()
+            time.sleep(0.2)  # the cleaner paused past missing_timeout
+    assert "have not begun" in caplog.text
+    frames.write(GPS0 + 10, 5)
+    tick_until(monitor, lambda: monitor.last_gps == GPS0 + 14)
+    assert monitor.sequencer.cursor == GPS0 + 15
+    assert (frames.carousel / cleaned_name(IFO, stray)).exists()
