@@ -18,6 +18,7 @@ from conftest import GPS
 from conftest import PYPROJECT
 from conftest import FakeExporter
 from conftest import with_
+from trainer.main import STALE_RUN_LENGTH
 from trainer.runs import EXPORTED_FILE
 from trainer.runs import finished_runs
 from utils.config import section_values
@@ -69,8 +70,15 @@ def _train_run(
 
 
 def test_train_run_writes_a_run(sim, tmp_path) -> None:
+    """It writes a run, and removes the run folder a killed trainer left
+    unfinished an hour ago (one being written now is left alone)."""
     sim.write_stretch(tmp_path / "data", GPS, 20)
     config = _toml(tmp_path, free_port(), 0)
+    train = tmp_path / "project" / "train"
+    stale, fresh = (train / f".{GPS}-{GPS + 16}.{n}.tmp" for n in (1, 2))
+    for folder in (stale, fresh):
+        (folder / "model").mkdir(parents=True)
+    os.utime(stale, (0, os.stat(stale).st_mtime - STALE_RUN_LENGTH - 60))
     span = ["--gps-start", str(GPS + 1), "--gps-stop", str(GPS + 17)]
     changes = ["--max-epochs", "1", "--kernel-stride", "1.0"]
     result = _train_run(tmp_path, config, *span, *changes)
@@ -79,6 +87,7 @@ def test_train_run_writes_a_run(sim, tmp_path) -> None:
     assert [r.name for r in runs] == [f"{GPS + 1}-{GPS + 17}"]
     log = (tmp_path / "project" / "logs" / "train-run.log").read_text()
     assert "epoch 1/1" in log  # the flag overrides the config
+    assert not stale.exists() and fresh.exists()
 
 
 def test_train_run_without_frames_fails_clearly(tmp_path) -> None:

@@ -28,6 +28,7 @@ from trainer.run_once import train_span
 from trainer.runs import warm_start
 from trainer.service import TrainerService
 from trainer.worker import TrainingWorker
+from utils.atomic import remove_stale_temporaries
 from utils.contracts import api_token
 from utils.errors import ConfigError
 from utils.errors import DeepCleanError
@@ -38,6 +39,7 @@ from utils.startup import configure_service
 logger = logging.getLogger("trainer")
 
 SHUTDOWN_TIMEOUT = 30.0  # s given to the threads to finish at exit
+STALE_RUN_LENGTH = 3600.0  # s after which an unfinished run folder is stale
 
 
 def _start(
@@ -47,6 +49,9 @@ def _start(
     run for warm starts; also that run's end GPS (None: no run yet)."""
     os.nice(settings.niceness)
     torch.set_num_threads(settings.num_threads)
+    # a run folder a killed trainer was writing (a run is written in
+    # seconds, after its training): never published, removed
+    remove_stale_temporaries(settings.train_dir, STALE_RUN_LENGTH)
     witnesses = tuple(settings.witness_channels)
     previous, last_stop = warm_start(
         settings.train_dir, witnesses, settings.sample_rate
