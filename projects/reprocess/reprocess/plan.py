@@ -118,7 +118,10 @@ def make_plan(
                     "away or reprocess the span it was cut for"
                 )
         padded = (gps - pad_length, gps + duration + pad_length)
-        needed = sorted(f for i in inputs for f in i.overlapping(*padded))
+        needed = []  # each file, then its copies (read if it cannot be)
+        for i in inputs:
+            for f in i.overlapping(*padded):
+                needed += [c for c in i.copies(f) if c not in needed]
         held = {i.frame_type: i.held(gps, gps + duration) for i in inputs}
         lacking = [kind for kind, mask in held.items() if not mask.any()]
         # seconds that files of every type hold

@@ -78,16 +78,38 @@ class FrameReader:
         self._kept: OrderedDict[str, dict[str, Series]] = OrderedDict()
 
     def _load(self, file: FrameFile) -> dict[str, Series]:
-        """The file's channels.
+        """The file's channels, from its first copy that can be read (the
+        same file listed at other paths: other mounts of an archive).
 
         Raises:
-            FrameMissing: it is not there.
+            FrameMissing: it is not there (at any of its paths).
             FrameCorrupt: it cannot be read or is not what it claims (its
-                span, its rates, or none of the channels read).
+                span, its rates, or none of the channels read), at any of
+                its paths; the first path's error.
         """
         if file.path in self._kept:
             self._kept.move_to_end(file.path)
             return self._kept[file.path]
+        errors: list[FrameMissing | FrameCorrupt] = []
+        for copy in self.index.copies(file):
+            try:
+                frame = self._read(copy)
+            except (FrameMissing, FrameCorrupt) as exc:
+                errors.append(exc)
+                continue
+            if errors:
+                logger.warning(
+                    "%s: read from %s instead", errors[0], copy.path
+                )
+            self._kept[file.path] = frame
+            while len(self._kept) > FILES_KEPT:
+                self._kept.popitem(last=False)
+            return frame
+        raise errors[0]
+
+    def _read(self, file: FrameFile) -> dict[str, Series]:
+        """The channels of ``file`` at its path, checked against its name
+        and the rates (:meth:`_load`)."""
         try:  # only the channels read (a raw frame holds thousands)
             frame = read_frame(Path(file.path), list(self.rates))
         except ChannelMissing:  # some are not there: gaps, said below
@@ -109,9 +131,6 @@ class FrameReader:
                     f"frame {file.path}: {channel} at "
                     f"{frame[channel].sample_rate:g} Hz, not {rate} Hz"
                 )
-        self._kept[file.path] = frame
-        while len(self._kept) > FILES_KEPT:
-            self._kept.popitem(last=False)
         return frame
 
     def read(self, start: int, stop: int, core: tuple[int, int]) -> SpanData:

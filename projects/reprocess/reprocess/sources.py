@@ -198,9 +198,10 @@ class FrameIndex:
     """The frame files of one frame type, sorted by GPS start.
 
     The same file listed at two paths (two mounts of one archive) is kept
-    once, at the path listed first; :meth:`check_overlaps` refuses files
-    of one type that claim the same seconds otherwise (which would be
-    read is a guess).
+    once, at the path listed first, its other paths as its copies
+    (:meth:`copies`: read where the first cannot be); :meth:`check_overlaps`
+    refuses files of one type that claim the same seconds otherwise (which
+    would be read is a guess).
 
     Args:
         files: any frame files; those of ``frame_type`` are kept.
@@ -212,9 +213,15 @@ class FrameIndex:
     ) -> None:
         self.frame_type = frame_type
         first: dict[tuple, FrameFile] = {}
+        self._copies: dict[tuple, list[FrameFile]] = {}
         for f in files:
-            if frame_type in (None, f.description):
-                first.setdefault((f.description, f.gps, f.duration), f)
+            if frame_type not in (None, f.description):
+                continue
+            key = (f.description, f.gps, f.duration)
+            if key not in first:
+                first[key] = f
+            elif f.path != first[key].path:
+                self._copies.setdefault(key, []).append(f)
         self.files = sorted(first.values())
         self._starts = [f.gps for f in self.files]
         self._longest = max((f.duration for f in self.files), default=0)
@@ -233,6 +240,12 @@ class FrameIndex:
                     f"[{b.gps}, {min(a.stop, b.stop)}): one input per "
                     "second (list one of them only)"
                 )
+
+    def copies(self, file: FrameFile) -> list[FrameFile]:
+        """``file`` and the same file listed at other paths, in the order
+        listed."""
+        key = (file.description, file.gps, file.duration)
+        return [file, *self._copies.get(key, [])]
 
     def overlapping(self, start: int, stop: int) -> list[FrameFile]:
         """Files holding some of ``[start, stop)``, in GPS order."""

@@ -906,6 +906,40 @@ def test_one_file_at_two_paths_is_read_once_and_overlaps_are_refused(
     assert not outputs(out)
 
 
+def test_a_file_whose_first_path_is_damaged_is_read_at_its_other(
+    data, tmp_path, caplog
+):
+    """The archive listed at two mounts, the first mount's copy of one
+    file truncated: it is read from the second mount (logged), and a
+    plan's chunk lists both paths for its task (found by review: the
+    chunk failed at every rerun, and its neighbours were written with a
+    gap in their pads, which no rerun mends)."""
+    damaged = tmp_path / "mountA"
+    shutil.copytree(data.archive[0].parent, damaged)
+    listed = from_cache(data.cache)
+    twice = [
+        f._replace(path=str(damaged / Path(f.path).name)) for f in listed
+    ] + listed
+    name = f"L-L1_llhoft-{stored.GPS}-{stored.FILE_LENGTH}.gwf"
+    whole = (damaged / name).read_bytes()
+    (damaged / name).write_bytes(whole[: len(whole) // 3])
+    index = FrameIndex(twice, "L1_llhoft")
+    good = FrameIndex(listed, "L1_llhoft")
+    span = (stored.GPS, stored.GPS + 8)
+    channels = list(read_frame(Path(good.files[0].path)))
+    rates = probe_rates(good, channels, *span)
+    with caplog.at_level(logging.WARNING, logger="reprocess"):
+        read = FrameReader(index, rates).read(*span, span)
+    expected = FrameReader(good, rates).read(*span, span)
+    assert read.present.all()
+    for channel in channels:
+        assert read.data[channel].tobytes() == expected.data[channel].tobytes()
+    assert f"read from {data.archive[0].parent / name} instead" in caplog.text
+    plan = make_plan("L1", *span, 8, 4, [index], tmp_path / "out")
+    inputs = [f.path for f in plan.todo[0].inputs]
+    assert inputs == [str(damaged / name), str(data.archive[0].parent / name)]
+
+
 def test_no_scheduler_at_the_address_cannot_start(data, tmp_path):
     done = reprocess(
         data,
