@@ -112,16 +112,24 @@ def test_archive_holds_exactly_the_right_seconds_and_channels(
     assert spooled == set(range(GPS0 + 20, GPS0 + 25))
 
 
-def test_late_frame_after_a_gap_is_archived_on_its_own(
-    tmp_path, frames, open_monitor
-):
-    late = GPS0 + 5
+def past_a_gap(tmp_path, frames, open_monitor, late: int):
+    """12 frames from GPS0 but that of ``late`` in the carousel, and a
+    monitor past them (``late`` decided a gap); returns the frames as
+    staged (``late``'s still there) and the monitor."""
     staged = frames.write(GPS0, 12, folder=tmp_path / "staging")
     for path in staged:
         if FrameName.parse(path.name).gps != late:
             os.replace(path, frames.carousel / path.name)
     monitor = open_monitor()
     tick_until(monitor, lambda: monitor.sequencer.cursor == GPS0 + 12)
+    return staged, monitor
+
+
+def test_late_frame_after_a_gap_is_archived_on_its_own(
+    tmp_path, frames, open_monitor
+):
+    late = GPS0 + 5
+    staged, monitor = past_a_gap(tmp_path, frames, open_monitor, late)
     os.replace(staged[5], frames.carousel / staged[5].name)  # too late
     tick_until(
         monitor, lambda: (late, 1) in archived_files(tmp_path / "archive")
@@ -348,12 +356,7 @@ def test_a_late_mislabelled_frame_is_never_archived(
     archived as that second (found by review: it was archived under the
     name's time, beyond any later check)."""
     late = GPS0 + 5
-    staged = frames.write(GPS0, 12, folder=tmp_path / "staging")
-    for path in staged:
-        if FrameName.parse(path.name).gps != late:
-            os.replace(path, frames.carousel / path.name)
-    monitor = open_monitor()
-    tick_until(monitor, lambda: monitor.sequencer.cursor == GPS0 + 12)
+    _, monitor = past_a_gap(tmp_path, frames, open_monitor, late)
     source = tmp_path / "copy.gwf"
     shutil.copy(frames.carousel / cleaned_name(IFO, GPS0 + 8), source)
     os.replace(source, frames.carousel / cleaned_name(IFO, late))

@@ -359,6 +359,27 @@ def test_canary_worse_than_production_is_refused_a_better_one_promoted(
     )
 
 
+def edited_state(tmp_path, frames, open_monitor, keys, value):
+    """A monitor started on the state.json a first one saved after 6
+    seconds of canary v2 (of two windows' worth), the value at ``keys``
+    replaced by ``value`` (a hand edit); returns it and the frames left."""
+    staged = frames.write(
+        GPS0, 2 * WINDOW + 2, canary_version=2, folder=tmp_path / "staging"
+    )
+    first = open_monitor()
+    release(first, staged[:6], frames.carousel)
+    first.close()
+    path = tmp_path / "monitor" / "state.json"
+    state = json.loads(path.read_text())
+    *parents, last = keys
+    part = state
+    for key in parents:
+        part = part[key]
+    part[last] = value
+    path.write_text(json.dumps(state))
+    return open_monitor(), staged[6:]
+
+
 @pytest.mark.parametrize(
     "field, value",
     [("sum_outside", [["a", "b"], ["c", "d"]]), ("seconds", None)],
@@ -369,55 +390,34 @@ def test_a_saved_validation_of_wrong_values_starts_afresh(
     """state.json parses, but its validation holds a value of the wrong
     type (edited by hand): the monitor starts, says so, and validates the
     canary afresh from the next frame, promoting it after a full window."""
-    staged = frames.write(
-        GPS0, 2 * WINDOW + 2, canary_version=2, folder=tmp_path / "staging"
+    second, left = edited_state(
+        tmp_path, frames, open_monitor, ("validator", field), value
     )
-    first = open_monitor()
-    release(first, staged[:6], frames.carousel)
-    first.close()
-    path = tmp_path / "monitor" / "state.json"
-    state = json.loads(path.read_text())
-    state["validator"][field] = value
-    path.write_text(json.dumps(state))
-    second = open_monitor()
     assert "saved canary validation unusable" in caplog.text
-    counts = promoted_after(release(second, staged[6:], frames.carousel))
+    counts = promoted_after(release(second, left, frames.carousel))
     assert counts.index(1) == WINDOW - 1  # a whole window from afresh
     assert exporter.promotions == [2]
 
 
 @pytest.mark.parametrize(
-    "part, key, value, name",
+    "keys, value, name",
     [
-        ("cursor", None, "1400000000", "cursor"),
-        ("promoter", None, [2], "promotions"),
-        ("promoter", "pending", "2", "promotions"),
-        ("promoter", "history", 5, "promotions"),
+        (("cursor",), "1400000000", "cursor"),
+        (("promoter",), [2], "promotions"),
+        (("promoter", "pending"), "2", "promotions"),
+        (("promoter", "history"), 5, "promotions"),
     ],
 )
 def test_a_saved_cursor_or_promotion_of_wrong_values_starts_afresh(
-    tmp_path, frames, exporter, open_monitor, caplog, part, key, value, name
+    tmp_path, frames, exporter, open_monitor, caplog, keys, value, name
 ):
     """state.json parses, but its cursor or promotions hold a value of the
     wrong type (edited by hand): the monitor starts, names the part, and
     goes on, promoting the canary it validates (found by review: each
     stopped the monitor at every start, or at its first tick)."""
-    staged = frames.write(
-        GPS0, 2 * WINDOW + 2, canary_version=2, folder=tmp_path / "staging"
-    )
-    first = open_monitor()
-    release(first, staged[:6], frames.carousel)
-    first.close()
-    path = tmp_path / "monitor" / "state.json"
-    state = json.loads(path.read_text())
-    if key is None:
-        state[part] = value
-    else:
-        state[part][key] = value
-    path.write_text(json.dumps(state))
-    second = open_monitor()
+    second, left = edited_state(tmp_path, frames, open_monitor, keys, value)
     assert f"saved {name} unusable" in caplog.text
-    release(second, staged[6:], frames.carousel)
+    release(second, left, frames.carousel)
     assert exporter.promotions == [2]
 
 

@@ -238,23 +238,30 @@ def test_rerun_after_a_kill_computes_only_the_missing_files(
     assert np.array_equal(cleaned_strain(out), cleaned_strain(stitched))
 
 
-def test_a_try_after_its_frame_was_written_returns_its_figures(data, tmp_path):
-    """A worker lost between writing a file and returning it: Dask tries
-    the task again, which finds the frame (the plan did not) and returns
-    the figures written before it instead of failing on the existing
-    file (or cleaning it twice). A frame without its figures is not this
-    run's: refused, named, not overwritten."""
+def one_chunk(data, out: Path):
+    """The settings, the task config and the one chunk of 16 s of the
+    stored data from ``START``, cleaned into ``out``."""
     settings = load_settings(
         data_dir=data.one_second,
         model_repo=data.repo,
         version=stored.VERSION,
-        output_dir=tmp_path,
+        output_dir=out,
         gps_start=START,
         gps_end=START + 16,
         frame_length=16,
     )
     config, plan = prepare(settings)
     (chunk,) = plan.todo
+    return settings, config, chunk
+
+
+def test_a_try_after_its_frame_was_written_returns_its_figures(data, tmp_path):
+    """A worker lost between writing a file and returning it: Dask tries
+    the task again, which finds the frame (the plan did not) and returns
+    the figures written before it instead of failing on the existing
+    file (or cleaning it twice). A frame without its figures is not this
+    run's: refused, named, not overwritten."""
+    _, config, chunk = one_chunk(data, tmp_path)
     first = run_chunk(chunk, config)
     written = chunk.path.stat().st_mtime_ns
     again = run_chunk(chunk, config)
@@ -284,17 +291,7 @@ def test_files_are_flushed_and_an_empty_one_is_computed_again(
         synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")).name)
 
     monkeypatch.setattr(utils.atomic.os, "fsync", record)
-    settings = load_settings(
-        data_dir=data.one_second,
-        model_repo=data.repo,
-        version=stored.VERSION,
-        output_dir=tmp_path,
-        gps_start=START,
-        gps_end=START + 16,
-        frame_length=16,
-    )
-    config, plan = prepare(settings)
-    (chunk,) = plan.todo
+    settings, config, chunk = one_chunk(data, tmp_path)
     run_chunk(chunk, config)
     flushed = {".".join(name.split(".")[1:3]) for name in synced}
     assert {chunk.name, chunk.summary_path.name} <= flushed
