@@ -88,17 +88,22 @@ class CleanerSettings(
             AR lags extending the prediction before filtering (0: off).
         subband_edges:
             Hz where the band is split into the sub-bands the OUT_DQ gate
-            judges one by one (it closes on the worst).
+            judges one by one (besides the whole band).
         gate_length:
             Seconds of the OUT_DQ gate's ASD-ratio buffer.
         gate_lookahead_length:
             Seconds after the written one in it.
         gate_threshold:
-            Worst sub-band ASD ratio (PRODUCTION / RAW) above which OUT_DQ
-            is raw strain (1: never worse than raw).
+            The band's ASD ratio (PRODUCTION / RAW) above which OUT_DQ is
+            raw strain (1: never worse than raw).
         gate_hysteresis:
             How far below gate_threshold that ratio must fall for a closed
             gate to reopen (calm near the threshold).
+        gate_margin:
+            How far above gate_threshold a sub-band's ratio, or one
+            second's alone, may measure before OUT_DQ is raw strain (a
+            sub-band with nothing coupled in it measures 1 within the
+            estimate's noise).
         gate_fftlength:
             Welch segment of the gate's ASDs, s (the validation's too).
         gate_overlap:
@@ -146,6 +151,7 @@ class CleanerSettings(
     gate_lookahead_length: int
     gate_threshold: float
     gate_hysteresis: float
+    gate_margin: float
     gate_fftlength: float
     gate_overlap: float
     tracking_length: int
@@ -222,6 +228,7 @@ class CleanerSettings(
             ),
             ("gate_threshold", self.gate_threshold > 0, "> 0"),
             ("gate_hysteresis", self.gate_hysteresis >= 0, ">= 0"),
+            ("gate_margin", self.gate_margin >= 0, ">= 0"),
             ("max_backlog", self.max_backlog >= 1, ">= 1"),
             port_rule("metrics_port", self.metrics_port),
         ]

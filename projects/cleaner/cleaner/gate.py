@@ -3,36 +3,46 @@
 :class:`OutDqGate` keeps the last ``gate_length`` cleaned seconds. The
 second written is ``lookahead_length`` seconds before the newest one (the
 seed: the second-to-last of 8 s). Each second it measures, over the
-buffer, the ASD ratio PRODUCTION / RAW of each sub-band of the band
-(:class:`utils.signal.Subbands`: by default the 60 Hz line with its two
-Hann neighbour bins, and the sidebands below and above it), and judges on
-the worst one::
+buffer, the ASD ratio PRODUCTION / RAW of the band and of each of its
+sub-bands (:class:`utils.signal.Subbands`: by default the 60 Hz line with
+its two Hann neighbour bins, and the sidebands below and above it)::
 
-    ratio = max over sub-bands of ASD(PRODUCTION) / ASD(RAW)
+    ratio = ASD(PRODUCTION) / ASD(RAW) over the band
+    worst = max over sub-bands of ASD(PRODUCTION) / ASD(RAW)
 
-(the seed's band mean let a subtraction with the wrong amplitude or phase
-at the line through, the official product worse than raw at 60 Hz, as long
-as the sidebands were removed). It sets the weight ``w(t)`` of the
-subtraction in the written second::
+The band's ratio says whether the subtraction helps (as canary validation
+judges it); the worst sub-band that it adds nothing anywhere in the band
+(the seed's band mean alone let a subtraction with the wrong amplitude or
+phase at the line through, the official product worse than raw at 60 Hz,
+as long as the sidebands were removed), up to ``margin``: a sub-band with
+nothing coupled in it measures 1 within the estimate's noise, and must not
+keep a gate closed that removes a line with weak sidebands. Each second
+is also judged alone, over the band: the median over the buffer does not
+see one second (a witness's glitch through the network, a sign flip) that
+makes the product many times worse than raw. It sets the weight ``w(t)``
+of the subtraction in the written second::
 
     OUT_DQ = RAW + w(t) * (PRODUCTION - RAW),   w in [0, 1]
 
-- open -> closing: ``ratio > threshold`` (the log and
-  :attr:`GatedSecond.reason` name the sub-band), or a second from the
-  written one to the newest has no production model (version 0 or Triton
-  down), or more than half of the buffer has no input (dropped seconds are
-  zeros: the median ratio would be measured on nothing, and the first
-  seconds after such an outage are cleaned from a prediction history of
-  zeros): ``w`` falls from 1 to 0 along a half Hann window over the
-  written second;
+- open -> closing: ``ratio > threshold`` or ``worst > threshold +
+  margin`` (the log and :attr:`GatedSecond.reason` name the band or
+  sub-band), or a second from the written one to the newest is worse
+  than ``threshold + margin`` alone (:data:`WORSE_ALONE`: with the
+  look-ahead the gate has closed before that second is written) or has
+  no production model (version 0 or Triton down), or more than half of
+  the buffer has no input (dropped seconds are zeros: the median ratio
+  would be measured on nothing, and the first seconds after such an
+  outage are cleaned from a prediction history of zeros): ``w`` falls
+  from 1 to 0 along a half Hann window over the written second;
 - closed -> opening: the buffer is full, at least half of it has input,
   ``ratio < threshold - hysteresis`` (clearly better than raw: a ratio
   that hovers at the threshold within the estimate's noise would open and
-  close the gate every few seconds) and every second of it has a
-  production model (so
-  the ratio measures the model, not the step where its subtraction
-  starts or stops, whose leakage fills the quiet sub-bands): ``w`` rises
-  along a half Hann window;
+  close the gate every few seconds), ``worst <= threshold + margin``, no
+  second from the written one to the newest is worse alone, and every
+  second of the buffer has a production model (so the ratio measures the
+  model, not the step where its subtraction starts or stops, whose
+  leakage fills the quiet sub-bands): ``w`` rises along a half Hann
+  window;
 - closed: ``OUT_DQ`` *is* the raw strain (bitwise); open: it *is*
   PRODUCTION.
 
@@ -45,13 +55,14 @@ what the subtraction removed in the previous written second (RAW -
 OUT_DQ), continued over this one by an autoregressive prediction
 (:func:`utils.signal.extrapolate`); the line is coherent over
 seconds, and the falling taper weighs the prediction's first, best
-samples most.
+samples most. So is a second whose own subtraction is worse than raw (no
+look-ahead): its PRODUCTION is not used.
 
 The gate starts closed, so the first ``gate_length`` seconds of a stream
 are raw. It logs INFO when it opens and when it closes, and every written
 second that is not fully open carries the reason (:data:`FILLING`,
-:data:`NO_MODEL`, :data:`NO_INPUT`, :data:`OPENING` or ``"ratio
-<sub-band>"``), which the service counts per reason.
+:data:`NO_MODEL`, :data:`NO_INPUT`, :data:`WORSE_ALONE`, :data:`OPENING` or
+``"ratio <band or sub-band>"``), which the service counts per reason.
 """
 
 from __future__ import annotations
@@ -77,6 +88,8 @@ FILLING = "filling"  # the buffer is not full yet (stream start, after a gap)
 # a second to the newest (open), or of the buffer (closed), has no model
 NO_MODEL = "no model"
 NO_INPUT = "no input"  # more than half of the buffer has no input
+# a second to the newest is worse than raw on its own (one bad second)
+WORSE_ALONE = "worse alone"
 OPENING = "opening"  # the second the gate opens over (partly raw)
 
 
@@ -104,10 +117,14 @@ class GateConfig:
             judged one by one (:class:`utils.signal.Subbands`).
         gate_length: seconds of the buffer the ratio is measured over.
         lookahead_length: seconds between the written and newest second.
-        threshold: the gate closes when the worst sub-band's ratio
-            exceeds it (1: never worse than raw).
-        hysteresis: how far below ``threshold`` that ratio must fall for
-            a closed gate to reopen.
+        threshold: the gate closes when the band's ratio exceeds it (1:
+            never worse than raw).
+        hysteresis: how far below ``threshold`` the band's ratio must fall
+            for a closed gate to reopen.
+        margin: how far above ``threshold`` a sub-band's ratio, or a
+            second's alone, may measure before the gate closes (a
+            sub-band with nothing coupled in it measures 1 within the
+            estimate's noise).
         fftlength: seconds per Welch segment.
         overlap: seconds of Welch overlap.
         average: Welch average, ``median`` or ``mean``.
@@ -123,6 +140,7 @@ class GateConfig:
     lookahead_length: int
     threshold: float
     hysteresis: float
+    margin: float
     fftlength: float
     overlap: float
     average: str = "median"
@@ -137,6 +155,8 @@ class GateConfig:
             raise ConfigError("0 <= overlap < fftlength")
         if not 0 <= self.hysteresis < self.threshold:
             raise ConfigError("0 <= hysteresis < threshold")
+        if not self.margin >= 0:
+            raise ConfigError(f"margin {self.margin}: >= 0")
         if self.average not in ("median", "mean"):
             raise ConfigError(f"average {self.average!r}: median or mean")
         if not 0 <= 2 * self.bridge_order < self.sample_rate:
@@ -157,8 +177,9 @@ class GatedSecond(Generic[R]):
         out_dq: ``(sample_rate,)`` the OUT_DQ channel.
         on: the gate was fully open over the whole second.
         taper: the gate opened or closed during the second.
-        ratio: the worst sub-band's ASD ratio, which it decided on (None:
+        ratio: the worst sub-band's ASD ratio over the buffer (None:
             buffer not full).
+        band_ratio: the band's (None: buffer not full).
         reason: why the second is not fully open (None: it is); see the
             module docstring.
     """
@@ -168,6 +189,7 @@ class GatedSecond(Generic[R]):
     on: bool
     taper: bool
     ratio: float | None
+    band_ratio: float | None = None
     reason: str | None = None
 
 
@@ -181,10 +203,13 @@ class OutDqGate(Generic[R]):
     def __init__(self, config: GateConfig) -> None:
         self.config = config
         self._buffer: deque[R] = deque(maxlen=config.gate_length)
+        # each buffered second's band ratio on its own, in step with it
+        self._alone: deque[float] = deque(maxlen=config.gate_length)
         self._open = False
         self._reason: str | None = FILLING  # why closed (None: open)
         self._removed: np.ndarray | None = None  # RAW - OUT_DQ, last second
         self._subbands = config.subbands
+        self._band = Subbands(config.freq_low, config.freq_high, ())
         size = config.sample_rate
         self._rising = hann_edge(size, size, rising=True)
         self._falling = self._rising[::-1].copy()
@@ -229,17 +254,24 @@ class OutDqGate(Generic[R]):
                 f"gate got GPS {record.gps} after {self._buffer[-1].gps}"
             )
         self._buffer.append(record)
+        self._alone.append(self._ratio_alone(record))
         ahead = self.config.lookahead_length
         if len(self._buffer) <= ahead:
             return None
         written = self._buffer[-1 - ahead]
         models = all(r.production_ok for r in list(self._buffer)[-1 - ahead :])
         modelled = all(r.production_ok for r in self._buffer)
+        limit = self.config.threshold + self.config.margin
+        alone = list(self._alone)[-1 - ahead :]
+        worse = max((r for r in alone if not r <= limit), default=None)
         empty = sum(1 for r in self._buffer if not np.any(r.raw))
-        worst = self._worst()
+        ratios = self._ratios()
         blind = 2 * empty > len(self._buffer)
-        weight = self._decide(written.gps, models, modelled, worst, blind)
-        out_dq = self._apply(written, weight)
+        weight = self._decide(
+            written.gps, models, modelled, worse, ratios, blind
+        )
+        trusted = written.production_ok and alone[0] <= limit
+        out_dq = self._apply(written, weight, trusted)
         self._removed = written.raw - out_dq
         on = weight is None and self._open
         return GatedSecond(
@@ -247,13 +279,25 @@ class OutDqGate(Generic[R]):
             out_dq,
             on=on,
             taper=weight is not None,
-            ratio=None if worst is None else worst[0],
+            ratio=None if ratios is None else ratios[1],
+            band_ratio=None if ratios is None else ratios[0],
             reason=None if on else self._reason,
         )
 
-    def _worst(self) -> tuple[float, str] | None:
-        """The highest sub-band ASD ratio over the buffer and its sub-band
-        (None: the buffer is not full)."""
+    def _ratio_alone(self, record: R) -> float:
+        """The band's ASD ratio PRODUCTION / RAW over ``record`` alone
+        (1: no model, no input)."""
+        if not record.production_ok or not np.any(record.raw):
+            return 1.0
+        fs = self.config.sample_rate
+        freqs, (p_clean, p_raw) = psd(
+            np.stack([record.production, record.raw]), fs, 1.0, 0.0, "mean"
+        )
+        return float(self._band.ratios(p_clean, p_raw, freqs)[0])
+
+    def _ratios(self) -> tuple[float, float, str] | None:
+        """The band's ASD ratio over the buffer, the highest sub-band's and
+        its name (None: the buffer is not full)."""
         c = self.config
         if len(self._buffer) < c.gate_length:
             return None
@@ -266,63 +310,83 @@ class OutDqGate(Generic[R]):
         freqs, (p_clean, p_raw) = psd(
             both, c.sample_rate, c.fftlength, c.overlap, c.average
         )
+        band = self._band.ratios(p_clean, p_raw, freqs)[0]
         ratios = self._subbands.ratios(p_clean, p_raw, freqs)
         i = int(np.argmax(ratios))
-        return float(ratios[i]), self._subbands.names[i]
+        return float(band), float(ratios[i]), self._subbands.names[i]
 
     def _decide(
         self,
         gps: int,
         models: bool,
         modelled: bool,
-        worst: tuple[float, str] | None,
+        worse: float | None,
+        ratios: tuple[float, float, str] | None,
         blind: bool,
     ) -> np.ndarray | None:
         """Update the state and its reason; return the taper, or None for
         a steady state. ``models``: the seconds from the written one to the
         newest have a production model; ``modelled``: every second of the
-        buffer has; ``blind``: more than half of it has no input."""
+        buffer has; ``worse``: the highest ratio alone of the seconds from
+        the written one to the newest, if one is worse than raw alone
+        (None: none is); ``blind``: more than half of
+        the buffer has no input."""
         c = self.config
+        detail = ""
         if not models or not (self._open or modelled):
             reason = NO_MODEL
         elif blind:
             reason = NO_INPUT
-        elif worst is None:  # an open gate resumed after a restart stays
-            reason = None if self._open else FILLING  # open till it can judge
+        elif ratios is None:  # an open gate resumed after a restart stays
+            # open till it can judge (but not over a second worse alone)
+            reason = None if self._open else FILLING
+            if self._open and worse is not None:
+                reason = WORSE_ALONE
+                detail = f": ASD ratio {worse:.3f} over one second"
         else:
-            limit = c.threshold if self._open else c.threshold - c.hysteresis
-            ratio, band = worst
-            reason = f"ratio {band}" if ratio > limit else None
+            band, worst, subband = ratios
+            reason = None
+            limit = c.threshold + c.margin
+            if not worst <= limit:  # NaN too
+                reason = f"ratio {subband}"
+                detail = f": ASD ratio {worst:.3f} > {limit:g}"
+            elif self._open and not band <= c.threshold:
+                reason = f"ratio {self._band.names[0]}"
+                detail = f": ASD ratio {band:.3f} > {c.threshold:g}"
+            elif not self._open and not band < c.threshold - c.hysteresis:
+                reason = f"ratio {self._band.names[0]}"
+            elif worse is not None:
+                reason = WORSE_ALONE
+                detail = f": ASD ratio {worse:.3f} over one second"
         if self._open:
             if reason is None:
                 return None
             self._open, self._reason = False, reason
-            detail = (
-                f": ASD ratio {worst[0]:.3f} > {limit:g}"
-                if reason.startswith("ratio")
-                else ""
-            )
             logger.info(
                 "OUT_DQ gate closes at GPS %d: %s%s", gps, reason, detail
             )
             return self._falling
-        if reason is not None or worst[0] >= limit:
-            self._reason = reason or f"ratio {worst[1]}"
+        if reason is not None:
+            self._reason = reason
             return None
         self._open, self._reason = True, OPENING
         logger.info(
-            "OUT_DQ gate opens at GPS %d: worst sub-band ASD ratio %.3f (%s)",
+            "OUT_DQ gate opens at GPS %d: band ASD ratio %.3f, worst "
+            "sub-band %.3f (%s)",
             gps,
-            worst[0],
-            worst[1],
+            *ratios,
         )
         return self._rising
 
-    def _apply(self, record: R, weight: np.ndarray | None) -> np.ndarray:
+    def _apply(
+        self, record: R, weight: np.ndarray | None, trusted: bool
+    ) -> np.ndarray:
+        """OUT_DQ of the written second; ``trusted``: its PRODUCTION may
+        be tapered (it has a model, and is not worse than raw alone)."""
         if weight is None:
             source = record.production if self._open else record.raw
             return np.array(source, dtype=np.float64, copy=True)
-        if weight is self._falling and not record.production_ok:
+        if weight is self._falling and not trusted:
             bridge = self._bridge(record)
             if bridge is not None:
                 return record.raw - weight * bridge
@@ -341,8 +405,9 @@ class OutDqGate(Generic[R]):
         if longer.size == last.size:
             return None
         logger.info(
-            "GPS %d: no model to taper out with: tapering out the "
-            "continued noise of the second before",
+            "GPS %d: no model, or a subtraction worse than raw, to taper "
+            "out with: tapering out the continued noise of the second "
+            "before",
             record.gps,
         )
         return longer[last.size :]
