@@ -41,6 +41,10 @@ Rules that keep it harmless:
   drops, at least ``min_length`` of them; a new version starts from no
   correction (no margins), unless it was the canary, whose fits
   production adopts (:func:`follow_promotion`);
+- a second whose target's or prediction's power is more than
+  :data:`OUTLIER_FACTOR` times the median of the fitted seconds' (a glitch
+  in the strain, or in a witness and so in the prediction) is left out of
+  the fit: one such second would steer it for ``length`` seconds;
 - a fit that removes less than ``min_improvement`` of the residual's power
   over its seconds is not used (a chance fit), nor one that makes a part's
   gain larger than ``max_gain``; a model of nothing on clean data, whose
@@ -65,6 +69,9 @@ from utils.errors import ConfigError
 from utils.signal import bandpass
 
 LINE_ORDER = 4  # Butterworth order of the line's band-pass
+# a fitted second this many times the median power of the others is a
+# glitch (or rings with one: the line's narrow band-pass spreads it)
+OUTLIER_FACTOR = 3.0
 
 
 @dataclass(frozen=True)
@@ -326,9 +333,12 @@ class GainTracker:
             return solution
         for i, group in enumerate(self.config.groups):
             rows, base, min_improvement, outside = group
-            normal = sum(f[i][0] for f in self._fits)
-            projected = sum(f[i][1] for f in self._fits)
-            power = sum(f[i][2] for f in self._fits)
+            fits = typical([f[i] for f in self._fits])
+            if len(fits) < self.config.min_length:
+                continue
+            normal = sum(f[0] for f in fits)
+            projected = sum(f[1] for f in fits)
+            power = sum(f[2] for f in fits)
             try:
                 x = np.linalg.solve(normal, projected)
             except np.linalg.LinAlgError:
@@ -361,6 +371,20 @@ class GainTracker:
         return 1 - float(np.sum(np.abs(after) ** 2)) / float(
             np.sum(np.abs(before) ** 2)
         )
+
+
+def typical(fits: list[tuple]) -> list[tuple]:
+    """The seconds' ``(normal, projected, power)`` but those whose target
+    power, or prediction power (the normal matrix's trace), is more than
+    :data:`OUTLIER_FACTOR` times the median of them all."""
+    if not fits:
+        return fits
+    target = np.array([f[2] for f in fits])
+    prediction = np.array([np.trace(f[0]) for f in fits])
+    keep = (target <= OUTLIER_FACTOR * np.median(target)) & (
+        prediction <= OUTLIER_FACTOR * np.median(prediction)
+    )
+    return [f for f, k in zip(fits, keep, strict=True) if k]
 
 
 def follow_promotion(
