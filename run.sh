@@ -2,7 +2,13 @@
 # Run the DeepClean online pipeline in one tmux session.
 #
 #   ./run.sh NAME            start run NAME (builds environments on first use)
-#   ./run.sh NAME status     what is running, health, newest frame, versions
+#   ./run.sh NAME status     what is running, health, newest frame, versions,
+#                            with the run's own ports and folders (those
+#                            start wrote to its run.env), whatever this
+#                            shell's settings; exit status 0: every pane
+#                            alive and Triton and the exporter healthy,
+#                            3: not running, 4: running but a pane is dead
+#                            or a health check failed, 1: an error
 #   ./run.sh NAME stop       stop every service cleanly (reverse order)
 #   ./run.sh NAME attach     attach to the tmux session
 #   ./run.sh NAME render     print what start would run (profile, ports,
@@ -10,9 +16,21 @@
 #                            service's settings as it parses them); starts
 #                            nothing (alias: --dry-run)
 #
+# NAME: a letter or digit, then letters, digits, _ and - (it names the tmux
+# session deepclean-NAME and, by default, the folder ~/deepclean/NAME).
+#
 # Configuration: .env at the repository root (copy .env.example; without one
 # the example's defaults are used), and .env.NAME for run NAME alone (it
 # overrides .env). Variables already set by the caller override both.
+# Each line of these files is blank, a comment (#...) or NAME=VALUE, with an
+# optional leading "export "; anything else is refused, naming the file and
+# line. Whitespace around the line, the = and the value is dropped (so are
+# Windows line ends); an unquoted value ends at " #" (a comment). A value in
+# matching double or single quotes is taken as it is between them (# and
+# spaces included). ${VAR} and $VAR are then replaced in every value, quoted
+# or not (single quotes too): by the caller's variables, ${PROJECT} (= NAME)
+# and what the files set before: .env.example, then .env, then .env.NAME,
+# each line in order (so .env.NAME may use a value of .env).
 # DEEPCLEAN_CONFIG (default pyproject.toml) and DEEPCLEAN_PROFILE ("" =
 # embedded CPU defaults, "low-latency", "production" = the GPU sections)
 # choose the typeo sections
@@ -35,36 +53,68 @@ info() { echo "run.sh: $*"; }
 NAME=$1
 ACTION=${2:-start}
 [[ $ACTION == --dry-run ]] && ACTION=render
-[[ $NAME =~ ^[A-Za-z0-9_.-]+$ ]] || die "run name may hold letters, digits, . _ - only"
+# tmux renames '.' and ':' in session names, and '.' or '..' as PROJECT
+# would make ~/deepclean/${PROJECT} a parent folder: neither is allowed
+[[ $NAME =~ ^[A-Za-z0-9][A-Za-z0-9_-]*$ ]] \
+    || die "run name '$NAME': a letter or digit, then letters, digits, _ and - only (no '.', '/' or spaces)"
 export PROJECT=$NAME
 SESSION=deepclean-$NAME
+# Exact tmux targets only: a bare "-t deepclean-h1" falls back to a prefix
+# match (deepclean-h1-test) when run h1 is not running, so one run's
+# status, stop or start check would act on another run.
+SESSION_T="=$SESSION"           # commands that take a session
+WINDOW_T="=$SESSION:pipeline"   # a window (also: its session's options)
 
-# --- environment: caller > .env > .env.example ------------------------------
-load_env() {
-    local file=$1 line key raw value
-    while IFS= read -r line || [[ -n $line ]]; do
-        [[ $line =~ ^[[:space:]]*([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || continue
-        key=${BASH_REMATCH[1]}
-        raw=${BASH_REMATCH[2]}
-        [[ -n ${!key+x} ]] && continue            # the caller's value wins
-        raw=${raw%%[[:space:]]#*}                  # strip trailing comment
-        raw=${raw#\"}; raw=${raw%\"}; raw=${raw#\'}; raw=${raw%\'}
-        value=$(PROJECT=$PROJECT envsubst <<<"$raw")
-        export "$key=$value"
-    done <"$file"
+# --- environment: caller > .env.NAME > .env > .env.example ------------------
+# The variables the caller set (and PROJECT) are never replaced; the files
+# are read from the weakest to the strongest, each value expanded when its
+# line is read, so that it can use the caller's variables and what the
+# files set before it.
+declare -A CALLER_SET=() FILE_SET=()
+while IFS= read -r _var; do CALLER_SET[$_var]=1; done < <(compgen -e)
+load_env() {  # file
+    local _file=$1 _n=0 _line _key _raw _value _q
+    while IFS= read -r _line || [[ -n $_line ]]; do
+        _n=$(( _n + 1 ))
+        _line=${_line%$'\r'}                             # Windows line end
+        _line=${_line#"${_line%%[![:space:]]*}"}         # leading blanks
+        _line=${_line%"${_line##*[![:space:]]}"}         # trailing blanks
+        [[ -z $_line || $_line == \#* ]] && continue
+        [[ $_line =~ ^export[[:space:]]+(.*)$ ]] && _line=${BASH_REMATCH[1]}
+        [[ $_line =~ ^([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*=[[:space:]]*(.*)$ ]] \
+            || die "$_file:$_n: not NAME=VALUE, a comment (#) or a blank line"
+        _key=${BASH_REMATCH[1]}
+        _raw=${BASH_REMATCH[2]}
+        if [[ $_raw == [\"\']* ]]; then                  # quoted: as it is
+            _q=${_raw:0:1}
+            [[ ${_raw:1} =~ ^([^$_q]*)$_q[[:space:]]*(#.*)?$ ]] \
+                || die "$_file:$_n: $_key: a value opened with $_q must end with $_q (then at most a comment)"
+            _raw=${BASH_REMATCH[1]}
+        else
+            _raw=${_raw%%[[:space:]]#*}                  # trailing comment
+            _raw=${_raw%"${_raw##*[![:space:]]}"}        # and the blanks before it
+        fi
+        [[ -n ${CALLER_SET[$_key]:-} ]] && continue      # the caller's value wins
+        # a variable of run.sh or of bash itself (ROOT, UID...) is no setting
+        [[ -n ${!_key+x} && -z ${FILE_SET[$_key]:-} ]] \
+            && die "$_file:$_n: $_key is a variable of run.sh or of the shell, not a setting"
+        _value=$(envsubst <<<"$_raw")
+        export "$_key=$_value"
+        FILE_SET[$_key]=1
+    done <"$_file"
 }
-# .env.NAME (this run's own settings, e.g. IFO and DEEPCLEAN_PORT_BASE of
-# a second pipeline on the node) before .env
-if [[ -f $ROOT/.env.$NAME ]]; then
-    info "settings of run $NAME from .env.$NAME"
-    load_env "$ROOT/.env.$NAME"
-fi
+load_env "$ROOT/.env.example"
 if [[ -f $ROOT/.env ]]; then
     load_env "$ROOT/.env"
 else
     info "no .env: using the defaults of .env.example"
 fi
-load_env "$ROOT/.env.example"
+# .env.NAME: this run's own settings (e.g. IFO and DEEPCLEAN_PORT_BASE of a
+# second pipeline on the node), over .env's
+if [[ -f $ROOT/.env.$NAME ]]; then
+    info "settings of run $NAME from .env.$NAME"
+    load_env "$ROOT/.env.$NAME"
+fi
 : "${PROJECT_DIR:?PROJECT_DIR must be set in .env}"
 : "${DATA_DIR:?DATA_DIR must be set in .env}"
 : "${IFO:?IFO must be set in .env}"
@@ -118,11 +168,14 @@ if ! cfg base.witness_channels >/dev/null 2>&1; then
         | sed 's/^witness_channels_//' | tr '\n' ' ')
     die "IFO=$IFO is not supported: $DEEPCLEAN_CONFIG has no witness_channels_$IFO in [tool.typeo.base] (known IFOs: ${known:-none})"
 fi
-TRITON_HTTP=http://$(cfg base.triton_http_url)
-TRITON_GRPC=$(cfg base.triton_grpc_url)
-TRITON_METRICS_PORT=$(cfg base.triton_metrics_port)
-EXPORTER_URL=$(cfg base.exporter_url)
-STATUS_URL=$(cfg base.status_url)
+urls() {  # the run's addresses, from DEEPCLEAN_CONFIG and DEEPCLEAN_PORT_*
+    TRITON_HTTP=http://$(cfg base.triton_http_url)
+    TRITON_GRPC=$(cfg base.triton_grpc_url)
+    TRITON_METRICS_PORT=$(cfg base.triton_metrics_port)
+    EXPORTER_URL=$(cfg base.exporter_url)
+    STATUS_URL=$(cfg base.status_url)
+}
+urls
 # production: the exporter builds TensorRT plans -> the container Triton
 # on GPUs; the trainer on its GPUs when its device is cuda
 TRITON_KIND=embedded
@@ -130,13 +183,20 @@ TRITON_KIND=embedded
 TRAINER_DEVICE=$(cfg "trainer$SUFFIX.device")
 
 # --- readiness: bounded, and the pane must still be alive -------------------
-wait_http() {  # what url timeout pane
-    local what=$1 url=$2 timeout=$3 pane=$4 start=$SECONDS
+pane_dead() {  # pane -> 0 when its supervisor has exited (or it is gone)
+    [[ $(tmux display -p -t "$1" '#{pane_dead}' 2>/dev/null || echo 1) == 1 ]]
+}
+
+died_while_starting() {  # what name: the end of its terminal output
+    local console=$PROJECT_DIR/logs/$2.console
+    die "$1 died while starting; the end of $console:"$'\n'"$(tail -n 15 "$console" 2>/dev/null || echo "  (none)")"
+}
+
+wait_http() {  # what url timeout pane name
+    local what=$1 url=$2 timeout=$3 pane=$4 name=$5 start=$SECONDS
     info "waiting for $what at $url (up to ${timeout}s)"
     until curl -fsS -m 2 -o /dev/null "$url" 2>/dev/null; do
-        if [[ $(tmux display -p -t "$pane" '#{pane_dead}' 2>/dev/null || echo 1) == 1 ]]; then
-            die "$what died while starting; see $PROJECT_DIR/logs/"
-        fi
+        pane_dead "$pane" && died_while_starting "$what" "$name"
         (( SECONDS - start < timeout )) || die "$what not ready after ${timeout}s; see $PROJECT_DIR/logs/"
         sleep 1
     done
@@ -152,18 +212,28 @@ start_pane() {  # name command...
     local cmd
     printf -v cmd '%q ' "$@"
     # the environment travels in a private file, not on command lines
-    local full="cd $ROOT && set -a && . $RUN_ENV && set +a && exec scripts/supervise.sh $name $cmd"
+    local full
+    printf -v full 'cd %q && set -a && . %q && set +a && exec scripts/supervise.sh %q %s' \
+        "$ROOT" "$RUN_ENV" "$name" "$cmd"
+    # (called as $(start_pane ...), where set -e does not hold: each tmux
+    # call is checked, or a failed one would hand an empty pane id on, and
+    # tmux takes an empty target for the current pane of any session)
     local pane
-    if tmux has-session -t "$SESSION" 2>/dev/null; then
-        pane=$(tmux split-window -d -P -F '#{pane_id}' -t "$SESSION:pipeline" "$full")
-        tmux select-layout -t "$SESSION:pipeline" tiled >/dev/null
+    if tmux has-session -t "$SESSION_T" 2>/dev/null; then
+        pane=$(tmux split-window -d -P -F '#{pane_id}' -t "$WINDOW_T" "$full") || pane=
+        tmux select-layout -t "$WINDOW_T" tiled >/dev/null || true
     else
-        pane=$(tmux new-session -d -P -F '#{pane_id}' -s "$SESSION" -n pipeline -x 240 -y 60 "$full")
-        tmux set-option -t "$SESSION" pane-border-status top >/dev/null
-        tmux set-option -t "$SESSION" pane-border-format ' #{pane_title} ' >/dev/null
-        tmux set-option -t "$SESSION" remain-on-exit on >/dev/null
+        pane=$(tmux new-session -d -P -F '#{pane_id}' -s "$SESSION" -n pipeline -x 240 -y 60 "$full") || pane=
+        if [[ $pane == %* ]]; then
+            tmux set-option -t "$WINDOW_T" pane-border-status top >/dev/null \
+                && tmux set-option -t "$WINDOW_T" pane-border-format ' #{pane_title} ' >/dev/null \
+                && tmux set-option -t "$WINDOW_T" remain-on-exit on >/dev/null \
+                && tmux set-option -t "$WINDOW_T" @deepclean_run_env "$RUN_ENV" >/dev/null \
+                || die "cannot set the options of tmux session $SESSION"
+        fi
     fi
-    tmux select-pane -t "$pane" -T "$name"
+    [[ $pane == %* ]] || die "tmux started no pane for $name in session $SESSION (pane id '${pane}')"
+    tmux select-pane -t "$pane" -T "$name" || die "cannot title tmux pane $pane ($name)"
     echo "$pane"
 }
 
@@ -201,6 +271,7 @@ source_kind() {  # LIGO frames present, or the embedded frame source
 
 render() {  # what start would run; starts nothing
     echo "run $NAME: profile=${DEEPCLEAN_PROFILE:-cpu} IFO=$IFO config=$DEEPCLEAN_CONFIG"
+    echo "folders: PROJECT_DIR=$PROJECT_DIR DATA_DIR=$DATA_DIR ARCHIVE_DIR=$ARCHIVE_DIR"
     echo "witnesses: $(cfg base.witness_channels | wc -w)"
     echo "ports: triton http ${TRITON_HTTP##*:} grpc ${TRITON_GRPC##*:} metrics $TRITON_METRICS_PORT; exporter $EXPORTER_URL; status page $STATUS_URL"
     echo "frames: $(source_kind)"
@@ -244,7 +315,7 @@ render() {  # what start would run; starts nothing
 
 start() {
     command -v tmux >/dev/null || die "tmux is not installed (apt-get install tmux)"
-    if tmux has-session -t "$SESSION" 2>/dev/null; then
+    if tmux has-session -t "$SESSION_T" 2>/dev/null; then
         die "run $NAME is already running (./run.sh $NAME status | stop)"
     fi
     "$ROOT/build.sh"
@@ -279,11 +350,11 @@ start() {
     local pane
     triton_command
     pane=$(start_pane triton "${TRITON_CMD[@]}")
-    wait_http Triton "$TRITON_HTTP/v2/health/live" "$READY_TIMEOUT" "$pane"
+    wait_http Triton "$TRITON_HTTP/v2/health/live" "$READY_TIMEOUT" "$pane" triton
 
     # shellcheck disable=SC2046
     pane=$(start_pane exporter $(service exporter))
-    wait_http exporter "$EXPORTER_URL/health" "$READY_TIMEOUT" "$pane"
+    wait_http exporter "$EXPORTER_URL/health" "$READY_TIMEOUT" "$pane" exporter
 
     if have_frames; then
         info "frames found in $DATA_DIR/kafka/$IFO: using them"
@@ -293,6 +364,7 @@ start() {
         pane=$(start_pane replay $(service replay))
         local start=$SECONDS
         until have_frames; do
+            pane_dead "$pane" && died_while_starting "the frame source" replay
             (( SECONDS - start < READY_TIMEOUT )) || die "the frame source wrote nothing in ${READY_TIMEOUT}s"
             sleep 1
         done
@@ -301,17 +373,17 @@ start() {
         # shellcheck disable=SC2046
         start_pane "$svc" $(service "$svc") >/dev/null
     done
-    tmux select-layout -t "$SESSION:pipeline" tiled >/dev/null
+    tmux select-layout -t "$WINDOW_T" tiled >/dev/null
     info "started; status page $STATUS_URL, logs in $PROJECT_DIR/logs/"
     info "stop with: ./run.sh $NAME stop"
     if [[ -t 0 && -t 1 && -z ${CI:-} && -z ${TMUX:-} ]]; then
-        exec tmux attach -t "$SESSION"
+        exec tmux attach -t "$SESSION_T"
     fi
     info "detached (no terminal); attach with: ./run.sh $NAME attach"
 }
 
 stop() {
-    tmux has-session -t "$SESSION" 2>/dev/null || { info "run $NAME is not running"; return 0; }
+    tmux has-session -t "$SESSION_T" 2>/dev/null || { info "run $NAME is not running"; return 0; }
     local order=(monitor cleaner trainer replay exporter triton) name pane pid
     for name in "${order[@]}"; do
         while read -r pane pid title; do
@@ -323,26 +395,62 @@ stop() {
                 sleep 0.5
             done
             kill -KILL "$pid" 2>/dev/null || true
-        done < <(tmux list-panes -s -t "$SESSION" -F '#{pane_id} #{pane_pid} #{pane_title}')
+        done < <(tmux list-panes -s -t "$SESSION_T" -F '#{pane_id} #{pane_pid} #{pane_title}')
     done
-    tmux kill-session -t "$SESSION" 2>/dev/null || true
+    tmux kill-session -t "$SESSION_T" 2>/dev/null || true
     info "run $NAME stopped"
 }
 
-status() {
-    if ! tmux has-session -t "$SESSION" 2>/dev/null; then
+run_settings() {  # the settings of the running run: the run.env start wrote
+    # (this shell's may differ: another port base, PROJECT_DIR or config,
+    # e.g. after IFO=H1 DEEPCLEAN_PORT_BASE=18000 ./run.sh h1)
+    local file name
+    file=$(tmux show-options -v -t "$WINDOW_T" @deepclean_run_env 2>/dev/null) || file=
+    [[ -n $file ]] || file=$PROJECT_DIR/run.env  # a session of an older run.sh
+    if [[ ! -r $file ]]; then
+        info "WARNING: cannot read $file, the settings run $NAME started with: the ports and folders below are this shell's"
+        return 0
+    fi
+    # this shell's ports go: a run started without them has none in its file
+    for name in "${PORT_NAMES[@]}"; do unset "DEEPCLEAN_PORT_$name"; done
+    set -a
+    # shellcheck disable=SC1090
+    . "$file"
+    set +a
+    urls
+    echo "settings: $file"
+}
+
+status() {  # exit status: 0 healthy, 3 not running, 4 a pane dead or unhealthy
+    if ! tmux has-session -t "$SESSION_T" 2>/dev/null; then
         info "run $NAME is not running"; return 3
     fi
+    run_settings
+    local healthy=1 dead line
     echo "services (tmux session $SESSION):"
-    tmux list-panes -s -t "$SESSION" \
-        -F '  #{pane_title}: #{?pane_dead,DEAD (status #{pane_dead_status}),running} (pid #{pane_pid})'
-    printf 'Triton:   '; curl -fsS -m 2 -o /dev/null -w '%{http_code}\n' "$TRITON_HTTP/v2/health/ready" 2>/dev/null || echo "not ready"
-    printf 'exporter: '; curl -fsS -m 2 "$EXPORTER_URL/health" 2>/dev/null || echo "down"; echo
+    while read -r dead line; do
+        echo "  $line"
+        [[ $dead == 0 ]] || healthy=0
+    done < <(tmux list-panes -s -t "$SESSION_T" \
+        -F '#{pane_dead} #{pane_title}: #{?pane_dead,DEAD (status #{pane_dead_status}),running} (pid #{pane_pid})')
+    local code  # (curl -w writes 000 when it cannot connect)
+    if code=$(curl -fsS -m 2 -o /dev/null -w '%{http_code}' "$TRITON_HTTP/v2/health/ready" 2>/dev/null); then
+        echo "Triton:   $code"
+    else
+        echo "Triton:   not ready ($TRITON_HTTP)"; healthy=0
+    fi
+    printf 'exporter: '
+    curl -fsS -m 2 "$EXPORTER_URL/health" 2>/dev/null || { printf 'down (%s)' "$EXPORTER_URL"; healthy=0; }
+    echo
     printf 'versions: '; curl -fsS -m 2 "$EXPORTER_URL/versions" 2>/dev/null | head -c 600 || echo "?"; echo
     local newest
     newest=$(ls "$PROJECT_DIR/carousel" 2>/dev/null | grep '\.gwf$' | sort | tail -1 || true)
     echo "carousel: $(ls "$PROJECT_DIR/carousel" 2>/dev/null | grep -c '\.gwf$' || true) frames, newest ${newest:-none}"
     echo "status page: $STATUS_URL"
+    if (( ! healthy )); then
+        info "run $NAME is not healthy (a dead pane, or Triton or the exporter down): see $PROJECT_DIR/logs/"
+        return 4
+    fi
 }
 
 case $ACTION in
@@ -350,6 +458,6 @@ case $ACTION in
     render) render ;;
     stop) stop ;;
     status) status ;;
-    attach) exec tmux attach -t "$SESSION" ;;
+    attach) exec tmux attach -t "$SESSION_T" ;;
     *) die "unknown action $ACTION (start|status|stop|attach|render)" ;;
 esac

@@ -5,19 +5,38 @@
 #   scripts/supervise.sh NAME COMMAND [ARGS...]
 #
 # A clean exit (status 0) or SIGTERM/SIGINT to this script ends supervision.
+# Exit status 2 is the services' "cannot start" (bad settings, a broken
+# contract: libs/utils/utils/startup.py CANNOT_START): it is final, not
+# retried (a restart would read the same settings), and this script exits 2.
 # Env: SUPERVISE_MAX_CRASHES (default 5) crashes within
-# SUPERVISE_WINDOW (s, default 300) -> give up; back-off doubles from 1 s to
-# 30 s, and starts again from 1 s after a run of SUPERVISE_STABLE s (default
-# 60) or more, so a service that crashes once a day restarts at once.
-# Every start/exit is logged to $PROJECT_DIR/logs/supervisor.log.
+# SUPERVISE_WINDOW (s, default 300) -> give up (exit 1); back-off doubles
+# from 1 s to 30 s, and starts again from 1 s after a run of SUPERVISE_STABLE
+# s (default 60) or more, so a service that crashes once a day restarts at
+# once. Every start/exit is logged to $PROJECT_DIR/logs/supervisor.log; what
+# the service writes to its terminal (stdout and stderr: why it cannot
+# start, a traceback) is shown in the pane and appended to
+# $PROJECT_DIR/logs/NAME.console, with a line marking each start (moved to
+# NAME.console.1 at a start once over SUPERVISE_CONSOLE_MAX bytes, default
+# 10 MiB).
 set -uo pipefail
 NAME=$1; shift
 MAX=${SUPERVISE_MAX_CRASHES:-5}
 WINDOW=${SUPERVISE_WINDOW:-300}
 STABLE=${SUPERVISE_STABLE:-60}
-LOG=${PROJECT_DIR:-.}/logs/supervisor.log
-mkdir -p "$(dirname "$LOG")"
+CONSOLE_MAX=${SUPERVISE_CONSOLE_MAX:-10485760}
+LOGS=${PROJECT_DIR:-.}/logs
+LOG=$LOGS/supervisor.log
+CONSOLE=$LOGS/$NAME.console
+mkdir -p "$LOGS"
 say() { echo "$(date -u +%FT%TZ) supervisor $NAME: $*" | tee -a "$LOG"; }
+
+# where to look when it will not run: its terminal output, and its own log
+# when it writes one (Triton's serve.sh does not)
+see() {
+    local where="logs/$NAME.console"
+    [[ -e $LOGS/$NAME.log ]] && where+=" and logs/$NAME.log"
+    echo "$where"
+}
 
 child=
 stop() { say "stopping"; [[ -n $child ]] && kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 0; }
@@ -27,13 +46,24 @@ crashes=()
 backoff=1
 while true; do
     say "starting: $*"
+    if [[ $(stat -c %s "$CONSOLE" 2>/dev/null || echo 0) -gt $CONSOLE_MAX ]]; then
+        mv -f "$CONSOLE" "$CONSOLE.1"
+    fi
+    echo "--- $(date -u +%FT%TZ) supervisor: starting $NAME" >>"$CONSOLE"
     started=$(date +%s)
-    "$@" &
+    # The tee is made in the forked child, before the command runs, so the
+    # supervisor's only child stays the service itself (the tests and the
+    # operator find it there); the service's output still reaches the pane.
+    "$@" > >(tee -a "$CONSOLE") 2>&1 &
     child=$!
     wait "$child"
     rc=$?
     child=
     if [[ $rc -eq 0 ]]; then say "exited cleanly"; exit 0; fi
+    if [[ $rc -eq 2 ]]; then
+        say "ERROR: cannot start (exit status 2: bad settings or a broken contract); not restarting, the same settings would fail again — the reason is in $(see)"
+        exit 2
+    fi
     now=$(date +%s)
     (( now - started >= STABLE )) && backoff=1
     crashes+=("$now")
@@ -41,7 +71,7 @@ while true; do
     for t in "${crashes[@]}"; do (( now - t < WINDOW )) && recent+=("$t"); done
     crashes=("${recent[@]}")
     if (( ${#crashes[@]} >= MAX )); then
-        say "ERROR: crashed ${#crashes[@]} times in ${WINDOW}s (last status $rc); giving up — see logs/$NAME.log"
+        say "ERROR: crashed ${#crashes[@]} times in ${WINDOW}s (last status $rc); giving up — see $(see)"
         exit 1
     fi
     say "WARNING: exited with status $rc; restarting in ${backoff}s"

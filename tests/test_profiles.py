@@ -345,6 +345,6 @@ def test_cpu_profile_runs_for_a_minute(tmp_path, profile, frames):
         finally:
             run_sh(name, "stop", env, 120)
             subprocess.run(
-                ["tmux", "kill-session", "-t", f"deepclean-{name}"],
+                ["tmux", "kill-session", "-t", f"=deepclean-{name}"],
                 capture_output=True,
             )
