@@ -5,9 +5,10 @@ logging -> contracts with the exporter -> wire (:func:`cleaner.service.build`)
 -> run the per-second loop (:mod:`cleaner.stream`) until SIGTERM/SIGINT,
 which finish the current second and exit 0.
 
-Exit status: 0 stopped by a signal; 1 the raw frames stopped for longer
-than the follower waits; 2 cannot start (bad settings, a broken contract,
-no raw frame within ``start_timeout``).
+Exit status: 0 stopped by a signal; 1 no raw frame within
+``start_timeout``, or the raw frames stopped for longer than the follower
+waits (an outage: the supervisor starts it again); 2 cannot start (bad
+settings, a broken contract: final, not restarted).
 """
 
 import logging
@@ -45,9 +46,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         else:
             settings.check_scheme(scheme)
         stream, client = build(settings.cleaner_config())
-    except (ConfigError, TimeoutError):
+    except ConfigError:
         logger.exception("cannot start")
         return CANNOT_START
+    except TimeoutError:  # an outage of the input: to be tried again
+        logger.exception("no raw frames to start on")
+        return 1
     server = MetricsServer(settings.metrics_port, stream.metrics.registry)
     stop = threading.Event()
     stop_on_signals(stop)

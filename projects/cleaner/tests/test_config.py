@@ -168,3 +168,14 @@ def test_start_up_fails_fast_on_a_bad_setting(tmp_path):
     done = run_cleaner(tmp_path, text, "--sample-rate", "2048")
     assert done.returncode == 2
     assert "sample_rate=2048" in done.stderr
+
+
+def test_no_raw_frames_at_start_is_an_outage_not_bad_settings(tmp_path):
+    """No raw frame within start_timeout: exit 1, which the supervisor
+    restarts (exit 2, cannot start, is final: the input's outage must not
+    stop the cleaner for good)."""
+    text = PYPROJECT.read_text()
+    done = run_cleaner(tmp_path, text, "--start-timeout", "1")
+    assert done.returncode == 1, done.stdout + done.stderr
+    log = (tmp_path / "project" / "logs" / "cleaner.log").read_text()
+    assert "no raw frames to start on" in log
