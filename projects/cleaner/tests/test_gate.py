@@ -312,6 +312,20 @@ def test_gate_without_lookahead_bridges_a_missing_model(seconds):
     assert seam_ratio(out, GPS + 19) < 1.02
 
 
+def as_records(raw: np.ndarray, production: np.ndarray) -> list[Record]:
+    """``DURATION`` one-second records of RAW and PRODUCTION from GPS."""
+    return [
+        Record(GPS + i, r, p)
+        for i, (r, p) in enumerate(
+            zip(
+                np.split(raw, DURATION),
+                np.split(production, DURATION),
+                strict=True,
+            )
+        )
+    ]
+
+
 def run_records(gate, records):
     return [g for g in map(gate.push, records) if g is not None]
 
@@ -331,16 +345,7 @@ def test_wrong_phase_at_the_line_closes_the_gate(sim, seconds):
     production = raw - (noise - line) - wrong
     band_mean = asd_ratio(production, raw, RATE, *BAND)
     assert band_mean < 0.9  # the seed's gate would open on this
-    records = [
-        Record(GPS + i, r, p)
-        for i, (r, p) in enumerate(
-            zip(
-                np.split(raw, DURATION),
-                np.split(production, DURATION),
-                strict=True,
-            )
-        )
-    ]
+    records = as_records(raw, production)
     out = run_records(OutDqGate(GATE), records)
     assert not any(g.on or g.taper for g in out)
     check_outputs(out)
@@ -404,16 +409,7 @@ def test_a_line_with_weak_sidebands_opens_the_gate(seconds):
     edge = bandpass(raw, 58.0, 59.0, RATE)
     for extra, opens in ((0.0, True), (0.2, False)):
         production = raw - 0.95 * line + extra * edge
-        records = [
-            Record(GPS + i, r, p)
-            for i, (r, p) in enumerate(
-                zip(
-                    np.split(raw, DURATION),
-                    np.split(production, DURATION),
-                    strict=True,
-                )
-            )
-        ]
+        records = as_records(raw, production)
         out = run_records(OutDqGate(GATE), records)
         judged = [g for g in out if g.ratio is not None]
         assert all(g.band_ratio < 0.5 for g in judged)
