@@ -259,6 +259,8 @@ def test_first_run_trains_on_the_newest_data_present(sim, settings) -> None:
     duration = config.schedule.train_duration
     sim.write_stretch(settings.data_dir, GPS, duration + 40)
     newest = GPS + duration + 40 - 1
+    # a frame of another kind, newer, in the strain folder: not counted
+    (config.stream.strain_dir / f"L-L1_R-{newest + 50}-1.gwf").touch()
     # the preprocessing's delay: 1 s look-ahead + 1 s resampling context
     assert start_gps(config, None) == newest + 1 - duration - 2
     short = settings.data_dir.parent / "short"

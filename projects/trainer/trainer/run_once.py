@@ -22,6 +22,7 @@ from utils.errors import DataCheckError
 from utils.follower import FrameFollower
 from utils.follower import StreamConfig
 from utils.follower import list_gps
+from utils.names import strain_description
 from utils.nn.data import Stretch
 from utils.stream import PreprocessConfig
 
@@ -87,7 +88,9 @@ def collect_span(
             contiguous analysis-ready data.
     """
     present = [
-        g for g in list_gps(stream.strain_dir) if gps_start <= g < gps_stop
+        g
+        for g in list_gps(stream.strain_dir, strain_description(stream.ifo))
+        if gps_start <= g < gps_stop
     ]
     if not present:
         raise DataCheckError(

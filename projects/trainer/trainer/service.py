@@ -45,6 +45,7 @@ from utils.follower import FrameFollower
 from utils.follower import FrameSecond
 from utils.follower import StreamConfig
 from utils.follower import list_gps
+from utils.names import strain_description
 from utils.stream import PreprocessConfig
 from utils.train_request import take_request
 from utils.waiting import wait_for
@@ -94,7 +95,8 @@ def start_gps(config: ServiceConfig, last_stop: int | None) -> int | str:
     """Where to start following (see the module docstring): the raw
     frames are read from the preprocessing's delay before the first second
     to collect."""
-    present = list_gps(config.stream.strain_dir)
+    stream = config.stream
+    present = list_gps(stream.strain_dir, strain_description(stream.ifo))
     if not present:
         return "oldest"
     schedule, lead = config.schedule, config.preprocess.delay
@@ -132,7 +134,7 @@ class TrainerService:
         self.worker = worker
         self.metrics = metrics
         self.stream = stream = config.stream
-        present = list_gps(stream.strain_dir)
+        present = list_gps(stream.strain_dir, strain_description(stream.ifo))
         if present and _ahead_of_stream(last_stop, present[-1] + 1):
             last_stop = None
         self.follower = FrameFollower(
@@ -177,8 +179,11 @@ class TrainerService:
         if self.follower.next_gps is not None:
             return True
         strain_dir = self.stream.strain_dir
+        kind = strain_description(self.stream.ifo)  # no stray of another
         found = wait_for(
-            lambda: "stop" if stop.is_set() else bool(list_gps(strain_dir)),
+            lambda: (
+                "stop" if stop.is_set() else bool(list_gps(strain_dir, kind))
+            ),
             f"a first frame in {strain_dir}",
             timeout=self.stream.start_timeout,
             interval=FIRST_FRAME_POLL,
