@@ -15,13 +15,14 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from utils.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 SUPERVISE = ROOT / "scripts" / "supervise.sh"
@@ -231,11 +232,10 @@ def test_status_fails_when_a_pane_is_dead(repo, tmp_path, tmux_dir):
     assert made.returncode == 0, made.stderr
     tmux(env, "set-option", "-t", "=deepclean-d:", "remain-on-exit", "on")
     tmux(env, "split-window", "-d", "-t", "=deepclean-d:", "exit 2")
-    deadline = time.monotonic() + 10
     panes = ("list-panes", "-s", "-t", "=deepclean-d", "-F", "#{pane_dead}")
-    while "1" not in tmux(env, *panes).stdout.split():
-        assert time.monotonic() < deadline, "the pane did not die"
-        time.sleep(0.1)
+    wait_for(
+        lambda: "1" in tmux(env, *panes).stdout.split(), "a pane to die", 10.0
+    )
     done = run_sh(repo, env, "d", "status")
     assert done.returncode == 4, done.stdout + done.stderr
     assert "DEAD (status 2)" in done.stdout
@@ -315,12 +315,12 @@ def console_holds(tmp_path: Path, text: str, count: int = 1) -> str:
     """The console file once it holds ``text`` ``count`` times (the tee
     writing it may finish just after the service)."""
     console = tmp_path / "logs" / "svc.console"
-    deadline = time.monotonic() + 5
-    while True:
+
+    def held() -> str | None:
         content = console.read_text() if console.exists() else ""
-        if content.count(text) >= count or time.monotonic() > deadline:
-            return content
-        time.sleep(0.05)
+        return content if content.count(text) >= count else None
+
+    return wait_for(held, f"{count} x {text!r} in {console}", 5.0, 0.05)
 
 
 def test_supervisor_does_not_restart_what_cannot_start(tmp_path):
