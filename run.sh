@@ -36,6 +36,12 @@
 # choose the typeo sections
 # (<service>-<profile>; a service without one runs its base section; a
 # profile no service has a section of is refused).
+# DEEPCLEAN_SOURCE says whether run.sh may start the embedded frame source
+# when DATA_DIR holds no frames: "simulate" yes, "live" never (the services
+# wait for the live source's frames), "" or "auto" only when DATA_DIR lies
+# inside PROJECT_DIR (the run's own folder, which nothing else reads: never
+# a site's shared memory, where simulated frames would reach every other
+# reader). Frames present are always used.
 # DEEPCLEAN_SCENE (e.g. sideband-heavy, drifting) runs the embedded frame
 # source with section replay-<scene> instead: a harder simulated coupling.
 # DEEPCLEAN_PORT_BASE (.env) moves every port of the run to BASE..BASE+9,
@@ -133,6 +139,10 @@ if [[ -n ${DEEPCLEAN_PROFILE:-} ]]; then
     [[ " $profiles " == *" $DEEPCLEAN_PROFILE "* ]] \
         || die "DEEPCLEAN_PROFILE='$DEEPCLEAN_PROFILE': no section [tool.typeo.scripts.<service>-$DEEPCLEAN_PROFILE] in $DEEPCLEAN_CONFIG (profiles: ${profiles:-none}; \"\" for the base sections)"
 fi
+case ${DEEPCLEAN_SOURCE:-auto} in
+    auto|simulate|live) ;;
+    *) die "DEEPCLEAN_SOURCE='$DEEPCLEAN_SOURCE': auto, simulate or live" ;;
+esac
 if [[ -n ${DEEPCLEAN_SCENE:-} ]]; then
     grep -qxF "[tool.typeo.scripts.replay-$DEEPCLEAN_SCENE]" "$DEEPCLEAN_CONFIG" \
         || die "DEEPCLEAN_SCENE='$DEEPCLEAN_SCENE': no section [tool.typeo.scripts.replay-$DEEPCLEAN_SCENE] in $DEEPCLEAN_CONFIG (scenes: $(grep -o '^\[tool.typeo.scripts.replay-[A-Za-z0-9-]*' "$DEEPCLEAN_CONFIG" | sed 's/.*replay-//' | tr '\n' ' '))"
@@ -207,6 +217,16 @@ have_frames() {
     compgen -G "$DATA_DIR/kafka/$IFO/*.gwf" >/dev/null
 }
 
+may_simulate() {  # whether the embedded source may write into DATA_DIR
+    case ${DEEPCLEAN_SOURCE:-auto} in
+        simulate) return 0 ;;
+        live) return 1 ;;
+    esac
+    local data project
+    data=$(realpath -m "$DATA_DIR") project=$(realpath -m "$PROJECT_DIR")
+    [[ $data == "$project" || $data == "$project"/* ]]
+}
+
 start_pane() {  # name command...
     local name=$1; shift
     local cmd
@@ -264,9 +284,10 @@ check_gpu_node() {  # production: say every missing piece, then stop
     die "profile ${DEEPCLEAN_PROFILE:-cpu} needs a GPU node (Triton from the NGC container on DEEPCLEAN_TRITON_GPUS, the trainer on DEEPCLEAN_TRAINER_GPUS); this node lacks:"$'\n'"$(sed 's/^/  - /' <<<"$missing")"
 }
 
-source_kind() {  # LIGO frames present, or the embedded frame source
+source_kind() {  # LIGO frames present, the embedded frame source, or none
     if have_frames; then echo "LIGO frames in $DATA_DIR/kafka/$IFO"
-    else echo "embedded frame source ($(section_of replay), falls back to [replay])"; fi
+    elif may_simulate; then echo "embedded frame source ($(section_of replay), falls back to [replay])"
+    else echo "none yet in $DATA_DIR/kafka/$IFO: the services wait for the live source's (DEEPCLEAN_SOURCE=${DEEPCLEAN_SOURCE:-auto}; DATA_DIR outside PROJECT_DIR is never simulated into unless DEEPCLEAN_SOURCE=simulate)"; fi
 }
 
 render() {  # what start would run; starts nothing
@@ -358,6 +379,8 @@ start() {
 
     if have_frames; then
         info "frames found in $DATA_DIR/kafka/$IFO: using them"
+    elif ! may_simulate; then
+        info "no frames in $DATA_DIR/kafka/$IFO yet: not simulating into it (DEEPCLEAN_SOURCE=${DEEPCLEAN_SOURCE:-auto}, DATA_DIR outside PROJECT_DIR); the services wait for the live source's frames"
     else
         info "no frames in $DATA_DIR/kafka/$IFO: starting the embedded frame source"
         # shellcheck disable=SC2046

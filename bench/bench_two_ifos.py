@@ -70,6 +70,7 @@ class Run:
             DEEPCLEAN_PORT_BASE=str(base),
             PROJECT_DIR=str(self.project_dir),
             DATA_DIR=str(work / name / "data"),
+            DEEPCLEAN_SOURCE="simulate",  # its data folder is its own
             ARCHIVE_DIR=str(self.project_dir / "archive"),
             DEEPCLEAN_CONFIG=str(config),
             DEEPCLEAN_PROFILE="",

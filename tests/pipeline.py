@@ -156,6 +156,7 @@ class Pipeline:
             DEEPCLEAN_CONFIG=str(self.config),
             DEEPCLEAN_PROFILE="",
             DEEPCLEAN_SCENE=self.scene,
+            DEEPCLEAN_SOURCE="simulate",  # its data folder is its own
             ARCHIVE_DIR=str(self.project_dir / "archive"),
             CI="true",
         )

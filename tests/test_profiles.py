@@ -76,6 +76,7 @@ def environ(tmp: Path, profile: str, ifo: str = "L1") -> dict[str, str]:
         ARCHIVE_DIR=str(tmp / "project" / "archive"),
         IFO=ifo,
         DEEPCLEAN_PROFILE=profile,
+        DEEPCLEAN_SOURCE="simulate",  # its data folder is its own
         DEEPCLEAN_PORT_BASE=str(free_port_block()),
         DEEPCLEAN_API_TOKEN="test-token-" + os.urandom(8).hex(),
         CI="true",

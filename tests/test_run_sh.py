@@ -297,6 +297,44 @@ def test_a_bad_env_line_is_refused_with_its_place(repo, tmp_path, line, why):
     assert why in done.stderr
 
 
+# -- the frame source ----------------------------------------------------
+@pytest.mark.parametrize(
+    "data, source, simulated",
+    [
+        ("project/data", "", True),  # the default layout: its own folder
+        ("shm", "", False),  # a site's shared memory: never by default
+        ("shm", "auto", False),
+        ("shm", "simulate", True),
+        ("project/data", "live", False),
+    ],
+)
+def test_frames_are_simulated_only_into_the_run_s_own_folder(
+    repo, tmp_path, data, source, simulated
+):
+    """DATA_DIR without frames: run.sh simulates into it only where it is
+    inside PROJECT_DIR, or DEEPCLEAN_SOURCE says so (found by review: a
+    site's /dev/shm, empty for a moment at start, got simulated frames at
+    the real GPS time, which every other reader took for data)."""
+    env = clean_env(
+        tmp_path,
+        PROJECT_DIR=str(tmp_path / "project"),
+        DATA_DIR=str(tmp_path / data),
+        DEEPCLEAN_SOURCE=source,
+    )
+    done, out = render(repo, env)
+    assert done.returncode == 0, out + done.stderr
+    frames = line_of(out, "frames:")
+    assert frames.startswith("frames: embedded frame source") is simulated
+    if not simulated:
+        assert "the services wait for the live source" in frames
+
+
+def test_an_unknown_frame_source_is_refused(repo, tmp_path):
+    done, out = render(repo, clean_env(tmp_path, DEEPCLEAN_SOURCE="sim"))
+    assert done.returncode == 1, out
+    assert "DEEPCLEAN_SOURCE='sim': auto, simulate or live" in done.stderr
+
+
 # -- supervise.sh --------------------------------------------------------
 def supervise(tmp_path: Path, script: str, **env):
     """supervise.sh svc bash -c SCRIPT, bounded; (exit status, its log)."""
