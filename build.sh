@@ -8,6 +8,9 @@
 # Idempotent: an environment is rebuilt only when its inputs (this script and
 # the pyproject.toml files it installs) changed; a second run takes seconds.
 # Code is installed editable, so editing a service needs no rebuild.
+# One build of an environment at a time (two starts of run.sh at once): the
+# second waits on .venv/NAME.lock, at most DEEPCLEAN_BUILD_LOCK_TIMEOUT s
+# (default 1800), then finds it built.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -56,15 +59,19 @@ fingerprint() {
 }
 
 build_env() {
-    local name=$1 env=$VENVS/$1 stamp=$VENVS/$1/.built
+    local name=$1 env=$VENVS/$1 stamp=$VENVS/$1/.built lock
     local want; want=$(fingerprint "$name")
+    mkdir -p "$VENVS"
+    exec {lock}>"$VENVS/$name.lock"
+    local wait=${DEEPCLEAN_BUILD_LOCK_TIMEOUT:-1800}
+    flock -w "$wait" "$lock" \
+        || die "another build of $name holds $VENVS/$name.lock (waited ${wait}s)"
     if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
         echo "  $name: up to date ($env)"
         return
     fi
     echo "  $name: building $env ..."
     local log=$VENVS/$name.build.log
-    mkdir -p "$VENVS"
     {
         [[ -x $env/bin/python ]] || "$PYTHON" -m venv "$env"
         if [[ $name == triton ]]; then

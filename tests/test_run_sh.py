@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -333,6 +334,48 @@ def test_an_unknown_frame_source_is_refused(repo, tmp_path):
     done, out = render(repo, clean_env(tmp_path, DEEPCLEAN_SOURCE="sim"))
     assert done.returncode == 1, out
     assert "DEEPCLEAN_SOURCE='sim': auto, simulate or live" in done.stderr
+
+
+# -- build.sh --------------------------------------------------------------
+@pytest.mark.skipif(shutil.which("flock") is None, reason="needs flock")
+def test_one_build_of_an_environment_at_a_time():
+    """While another build holds an environment's lock (two starts at
+    once: both ran pip on the same environment), build.sh waits for it,
+    bounded, and says which lock it waited for."""
+    lock = ROOT / ".venv" / "cleaner.lock"
+    holder = subprocess.Popen(
+        ["flock", str(lock), "sleep", "30"], start_new_session=True
+    )
+    try:
+        wait_for(
+            lambda: (
+                subprocess.run(
+                    ["flock", "-n", str(lock), "true"], check=False
+                ).returncode
+                != 0
+            ),
+            "the lock held",
+            10.0,
+        )
+        done = subprocess.run(
+            [str(ROOT / "build.sh"), "cleaner"],
+            env={**os.environ, "DEEPCLEAN_BUILD_LOCK_TIMEOUT": "1"},
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)  # flock and the sleep
+        holder.wait(timeout=10)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"another build of cleaner holds {lock} (waited 1s)" in done.stderr
+    again = subprocess.run(
+        [str(ROOT / "build.sh"), "cleaner"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert again.returncode == 0 and "up to date" in again.stdout
 
 
 # -- supervise.sh --------------------------------------------------------
