@@ -233,9 +233,13 @@ def test_status_fails_when_a_pane_is_dead(repo, tmp_path, tmux_dir):
     assert made.returncode == 0, made.stderr
     tmux(env, "set-option", "-t", "=deepclean-d:", "remain-on-exit", "on")
     tmux(env, "split-window", "-d", "-t", "=deepclean-d:", "exit 2")
-    panes = ("list-panes", "-s", "-t", "=deepclean-d", "-F", "#{pane_dead}")
+    # tmux marks a pane dead a moment before it records the exit status
+    dead = "#{pane_dead}:#{pane_dead_status}"
+    panes = ("list-panes", "-s", "-t", "=deepclean-d", "-F", dead)
     wait_for(
-        lambda: "1" in tmux(env, *panes).stdout.split(), "a pane to die", 10.0
+        lambda: "1:2" in tmux(env, *panes).stdout.split(),
+        "a pane to die with status 2",
+        10.0,
     )
     done = run_sh(repo, env, "d", "status")
     assert done.returncode == 4, done.stdout + done.stderr
