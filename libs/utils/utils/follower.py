@@ -422,31 +422,13 @@ class FrameFollower:
     def _read(
         self, gps: int, strain_path: Path, witness_path: Path, waited: bool
     ) -> FrameSecond:
-        config = self.config
-        raw = read_frame(
-            strain_path, [config.strain_channel, config.state_channel]
-        )
-        witnesses = read_frame(witness_path, list(config.witness_channels))
-        check_span(strain_path, gps, raw)
-        check_span(witness_path, gps, witnesses)
-        for name, series in [*raw.items(), *witnesses.items()]:
-            if not np.all(np.isfinite(series.data)):
-                raise BadData(
-                    f"channel {name} in GPS {gps} holds non-finite samples"
-                )
-        seen = time.time()
+        second = read_second(self.config, gps, strain_path, witness_path)
         if self._wait:
             # the newest evidence of the writer's latency; seconds missed
             # before it are no longer evidence (they were late, alone)
-            self._learn_latency(gps, seen, waited)
+            self._learn_latency(gps, second.seen_at, waited)
             self._missed.clear()
-        return FrameSecond(
-            gps,
-            strain=raw[config.strain_channel],
-            state=raw[config.state_channel],
-            witnesses=witnesses,
-            seen_at=seen,
-        )
+        return second
 
     def _drop(self, gps: int, reason: str) -> FrameSecond:
         return FrameSecond(gps, reason=reason)
@@ -498,3 +480,43 @@ def _missing(
     if witness_there:
         return FrameMissing(f"no strain frame {strain_path}")
     return FrameMissing(f"no frame {strain_path} nor {witness_path}")
+
+
+def read_second(
+    config: StreamConfig,
+    gps: int,
+    strain_path: Path | None = None,
+    witness_path: Path | None = None,
+) -> FrameSecond:
+    """The configured channels of second ``gps``, read from its strain
+    and witness frames (by default at their names) and checked: each file
+    spans what its name claims, every sample is finite.
+
+    Raises:
+        FrameError: a file is missing, unreadable, mislabelled, lacks a
+            channel, or holds non-finite samples.
+    """
+    strain_path = strain_path or config.strain_dir / strain_name(
+        config.ifo, gps
+    )
+    witness_path = witness_path or config.witness_dir / witness_name(
+        config.ifo, gps
+    )
+    raw = read_frame(
+        strain_path, [config.strain_channel, config.state_channel]
+    )
+    witnesses = read_frame(witness_path, list(config.witness_channels))
+    check_span(strain_path, gps, raw)
+    check_span(witness_path, gps, witnesses)
+    for name, series in [*raw.items(), *witnesses.items()]:
+        if not np.all(np.isfinite(series.data)):
+            raise BadData(
+                f"channel {name} in GPS {gps} holds non-finite samples"
+            )
+    return FrameSecond(
+        gps,
+        strain=raw[config.strain_channel],
+        state=raw[config.state_channel],
+        witnesses=witnesses,
+        seen_at=time.time(),
+    )

@@ -27,12 +27,9 @@ from utils.errors import FrameError
 from utils.follower import FrameFollower
 from utils.follower import StreamConfig
 from utils.follower import list_gps
+from utils.follower import read_second
 from utils.gpstime import gps_now
-from utils.gwf import check_span
-from utils.gwf import read_frame
 from utils.names import strain_description
-from utils.names import strain_name
-from utils.names import witness_name
 from utils.stream import PreprocessConfig
 from utils.stream import Preprocessor
 from utils.waiting import wait_for
@@ -74,18 +71,13 @@ def read_native_rates(
             g for g in present if g + 1 <= gps_now() + config.future_tolerance
         ]
         for gps in reversed(allowed[-5:]):
-            raw = {}
-            try:
-                for path in (
-                    config.strain_dir / strain_name(ifo, gps),
-                    config.witness_dir / witness_name(ifo, gps),
-                ):
-                    frame = read_frame(path)
-                    check_span(path, gps, frame)
-                    raw.update(frame)
-                return {c: raw[c].sample_rate for c in channels}
-            except (FrameError, KeyError) as exc:
+            try:  # as the follower reads it
+                second = read_second(config, gps)
+            except FrameError as exc:
                 logger.info("GPS %d gives no sample rates: %s", gps, exc)
+                continue
+            series = {config.strain_channel: second.strain, **second.witnesses}
+            return {c: series[c].sample_rate for c in channels}
         return None
 
     return wait_for(
