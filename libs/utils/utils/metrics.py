@@ -4,8 +4,8 @@ Each service defines its own metrics (in its ``metrics.py``) on a
 ``CollectorRegistry`` and serves them with :class:`MetricsServer`, bound to
 127.0.0.1 unless configured otherwise; port 0 disables the endpoint. The
 server is ``prometheus_client``'s WSGI app on a threaded ``wsgiref``
-server whose connections time out (:mod:`utils.httpd`): a client that
-connects and stays silent cannot hold a thread for ever.
+server bounded by :mod:`utils.httpd`: no silent, dripping or flooding
+client can hold its threads for ever.
 """
 
 from __future__ import annotations
