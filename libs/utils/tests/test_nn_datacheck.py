@@ -111,6 +111,23 @@ def test_min_coherence_0_reports_without_refusing(data) -> None:
         CheckConfig(RATE, 58.0, 62.0, min_coherence=-0.1)
 
 
+def test_a_stretch_mostly_dropped_is_refused(data) -> None:
+    """The collector keeps a few dropped seconds in a row, zero-filled: a
+    stream that drops most seconds, a few at a time, must not make a
+    training set of gaps (the coherence of what is left still passes)."""
+    witness, strain, _, channels = data
+    witness, strain = witness.copy(), strain.copy()
+    limit = int(CONFIG.max_dropped_fraction * DURATION)
+    for second in range(1, 1 + limit):  # as many as allowed: passes
+        strain[second * RATE : (second + 1) * RATE] = 0.0
+    assert check_training_data(witness, strain, channels, CONFIG).passed
+    strain[40 * RATE : 41 * RATE] = 0.0  # one more
+    report = check_training_data(witness, strain, channels, CONFIG)
+    assert _failed(report) == {"dropped"}
+    with pytest.raises(DataCheckError, match=f"{limit + 1} of 64 s zero"):
+        report.raise_for_failure(f"GPS {GPS}")
+
+
 def test_too_short_is_refused(data) -> None:
     witness, strain, _, channels = data
     size = 8 * RATE

@@ -27,7 +27,12 @@ from utils.stream import PreprocessConfig
 # are held here)
 COMPONENTS = {
     TrainConfig: {"fftlength", "overlap", "channels", "seed"},
-    CheckConfig: {"fftlength", "min_duration", "false_alarm"},
+    CheckConfig: {
+        "fftlength",
+        "min_duration",
+        "false_alarm",
+        "max_dropped_fraction",
+    },
     CollectConfig: set(),
     ScheduleConfig: set(),
     PreprocessConfig: set(),

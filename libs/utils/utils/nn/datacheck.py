@@ -13,7 +13,12 @@ Each check can fail, and the data are refused when one does:
                 nothing the network can learn to subtract); with
                 ``min_coherence`` 0 it is reported, never enforced (for
                 studies of what a model of nothing does);
-``duration``    there are enough seconds to train and validate.
+``duration``    there are enough seconds to train and validate;
+``dropped``     at most ``max_dropped_fraction`` of the whole seconds are
+                zero-filled (strain exactly 0 throughout: input the stream
+                dropped, which the collector keeps up to
+                ``max_consecutive_drops`` in a row): a stretch that is
+                mostly gaps teaches the network nothing about the noise.
 
 :func:`check_training_data` returns a :class:`CheckReport` (written as
 ``checks.json`` with every run); :meth:`CheckReport.raise_for_failure`
@@ -54,6 +59,7 @@ class CheckConfig:
         min_duration: fewest seconds of data accepted.
         false_alarm: probability that incoherent data pass the coherence
             check (sets the chance threshold for short data).
+        max_dropped_fraction: largest fraction of zero-filled seconds.
     """
 
     sample_rate: int
@@ -63,10 +69,13 @@ class CheckConfig:
     fftlength: float = 2.0
     min_duration: float = 16.0
     false_alarm: float = 1e-3
+    max_dropped_fraction: float = 0.1
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_coherence <= 1:
             raise ValueError("min_coherence must be in [0, 1]")
+        if not 0 <= self.max_dropped_fraction < 1:
+            raise ValueError("max_dropped_fraction must be in [0, 1)")
         if self.min_duration < 2 * self.fftlength:
             raise ValueError("min_duration must hold two FFT segments")
 
@@ -127,6 +136,14 @@ def is_flat(x: np.ndarray) -> bool:
     blocks = blocks.reshape(-1, FLAT_BLOCK_SIZE).mean(axis=-1)
     std = float(np.std(blocks))
     return std == 0.0 or std <= FLAT_RTOL * abs(float(np.mean(blocks)))
+
+
+def zero_seconds(strain: np.ndarray, sample_rate: int) -> int:
+    """Whole seconds of ``strain`` that are exactly 0 throughout (a
+    dropped second, zero-filled)."""
+    seconds = strain.shape[-1] // sample_rate
+    blocks = strain[: seconds * sample_rate].reshape(seconds, sample_rate)
+    return int(np.count_nonzero(~blocks.any(axis=-1)))
 
 
 def chance_coherence(size: int, num_tests: int, config: CheckConfig) -> float:
@@ -203,6 +220,16 @@ def check_training_data(
             f"{duration:g} s of data, need {config.min_duration:g} s",
         )
     ]
+    seconds = strain.shape[-1] // config.sample_rate
+    zeros = zero_seconds(strain, config.sample_rate)
+    checks.append(
+        Check(
+            "dropped",
+            zeros <= config.max_dropped_fraction * seconds,
+            f"{zeros} of {seconds} s zero-filled (dropped input), at most "
+            f"{config.max_dropped_fraction:.0%} allowed",
+        )
+    )
     bad = [
         c
         for c, x in zip(witness_channels, witness, strict=True)
