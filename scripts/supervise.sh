@@ -16,8 +16,9 @@
 # the service writes to its terminal (stdout and stderr: why it cannot
 # start, a traceback) is shown in the pane and appended to
 # $PROJECT_DIR/logs/NAME.console, with a line marking each start (moved to
-# NAME.console.1 at a start once over SUPERVISE_CONSOLE_MAX bytes, default
-# 10 MiB).
+# NAME.console.1, the one kept before it, whenever it passes
+# SUPERVISE_CONSOLE_MAX bytes, default 10 MiB: a service running for weeks
+# cannot fill the disk with it).
 set -uo pipefail
 NAME=$1; shift
 MAX=${SUPERVISE_MAX_CRASHES:-5}
@@ -38,6 +39,23 @@ see() {
     echo "$where"
 }
 
+# The service's output, line by line, to the pane and to the console,
+# moved to NAME.console.1 once it passes CONSOLE_MAX bytes (characters, in a
+# multibyte locale).
+console_tee() {
+    local line size
+    size=$(stat -c %s "$CONSOLE" 2>/dev/null || echo 0)
+    while IFS= read -r line || [[ -n $line ]]; do
+        printf '%s\n' "$line"
+        printf '%s\n' "$line" >>"$CONSOLE"
+        size=$(( size + ${#line} + 1 ))
+        if (( size > CONSOLE_MAX )); then
+            mv -f "$CONSOLE" "$CONSOLE.1"
+            size=0
+        fi
+    done
+}
+
 child=
 stop() { say "stopping"; [[ -n $child ]] && kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 0; }
 trap stop TERM INT HUP
@@ -46,15 +64,12 @@ crashes=()
 backoff=1
 while true; do
     say "starting: $*"
-    if [[ $(stat -c %s "$CONSOLE" 2>/dev/null || echo 0) -gt $CONSOLE_MAX ]]; then
-        mv -f "$CONSOLE" "$CONSOLE.1"
-    fi
     echo "--- $(date -u +%FT%TZ) supervisor: starting $NAME" >>"$CONSOLE"
     started=$(date +%s)
     # The tee is made in the forked child, before the command runs, so the
     # supervisor's only child stays the service itself (the tests and the
     # operator find it there); the service's output still reaches the pane.
-    "$@" > >(tee -a "$CONSOLE") 2>&1 &
+    "$@" > >(console_tee) 2>&1 &
     child=$!
     wait "$child"
     rc=$?

@@ -424,6 +424,33 @@ def test_supervisor_does_not_restart_what_cannot_start(tmp_path):
     assert "svc: cannot start: port=x is not a port" in console
 
 
+def test_the_console_is_moved_aside_as_it_grows(tmp_path):
+    """A service that runs for weeks must not fill the disk with its
+    terminal output: the console is moved to ``.console.1`` whenever it
+    passes SUPERVISE_CONSOLE_MAX bytes, within one run of the service, and
+    nothing is lost across the move."""
+    limit, lines, pad = 1000, 120, "x" * 40
+    script = (
+        f"for i in $(seq {lines}); do printf 'line %04d {pad}\\n' $i; done"
+    )
+    rc, log = supervise(tmp_path, script, SUPERVISE_CONSOLE_MAX=str(limit))
+    assert rc == 0, log
+    console = tmp_path / "logs" / "svc.console"
+    held = console_holds(tmp_path, f"line {lines:04d}")
+    older = (tmp_path / "logs" / "svc.console.1").read_text()
+    longest = len(f"line 0001 {pad}\n")
+    assert console.stat().st_size <= limit + longest
+    assert len(older) <= limit + longest
+    # the two files hold the newest lines, in order, none lost between them
+    numbers = [
+        int(line.split()[1])
+        for line in (older + held).splitlines()
+        if line.startswith("line ")
+    ]
+    assert numbers == list(range(numbers[0], lines + 1)), numbers
+    assert numbers[0] > 1  # older lines went with earlier moves
+
+
 def test_supervisor_gives_up_naming_the_files_that_exist(tmp_path):
     """Other crashes are restarted (bounded); the give-up message names the
     console file, and the service's log only where it wrote one (Triton's

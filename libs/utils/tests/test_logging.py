@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import utils.logging
 from utils.logging import escape_controls
+from utils.testing import logging_to
 
 FORGED = "2024-01-01T00:00:00Z exporter INFO exporter: FORGED"
 
@@ -56,3 +58,27 @@ def test_traceback_stays_multi_line(service_log: Path):
     assert lines[1] == "Traceback (most recent call last):"
     assert lines[-1] == "ValueError: bad run\\x00name"
     assert len(lines) >= 4
+
+
+def test_the_log_is_moved_aside_and_bounded(tmp_path: Path, monkeypatch):
+    """A service running for months keeps at most LOG_BACKUPS + 1 files
+    of about LOG_MAX_BYTES each, the newest lines in ``<service>.log``
+    and the older ones in order behind it."""
+    monkeypatch.setattr(utils.logging, "LOG_MAX_BYTES", 2000)
+    with logging_to("svc", tmp_path / "logs") as path:
+        logger = logging.getLogger("svc.main")
+        for number in range(200):
+            logger.info("line %04d", number)
+    files = sorted(path.parent.iterdir())
+    names = [path.name] + [
+        f"{path.name}.{n}" for n in range(1, utils.logging.LOG_BACKUPS + 1)
+    ]
+    assert [f.name for f in files] == sorted(names)
+    assert all(f.stat().st_size <= 2000 for f in files)
+    numbers = [
+        int(line.rsplit(" ", 1)[1])
+        for name in reversed(names)
+        for line in (path.parent / name).read_text().splitlines()
+    ]
+    assert numbers == list(range(numbers[0], 200)), numbers
+    assert numbers[0] > 0  # the oldest lines are gone

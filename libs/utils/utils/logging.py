@@ -2,7 +2,11 @@
 
 Libraries only call ``logging.getLogger(__name__)``; each service calls
 :func:`configure_logging` once in its ``main``. Output goes to stdout and is
-appended (never truncated) to ``<log_dir>/<service>.log``.
+appended (never truncated) to ``<log_dir>/<service>.log``, which is moved
+to ``<service>.log.1`` (and the older ones one number up, the last of
+:data:`LOG_BACKUPS` dropped) whenever it would pass :data:`LOG_MAX_BYTES`:
+a service running for months keeps at most ~256 MiB of log. (Only the
+service's own process writes its file, as the rotation needs.)
 
 The message of a record is one line: its control characters (CR, LF, NUL,
 the other C0/C1 controls, DEL, U+2028/U+2029) are written escaped, as
@@ -15,10 +19,13 @@ characters are escaped).
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import sys
 import time
 from pathlib import Path
 
+LOG_MAX_BYTES = 64 << 20  # a log file is moved aside past this size
+LOG_BACKUPS = 3  # moved-aside files kept: <service>.log.1 .. .3
 _FORMAT = "%(asctime)sZ %(service)s %(levelname)s %(name)s: %(message)s"
 # C0 controls, DEL, C1 controls (NEL U+0085 among them), line and paragraph
 # separators: code point -> its escape
@@ -95,7 +102,15 @@ def configure_logging(
         log_dir = Path(log_dir)
         log_dir.mkdir(parents=True, exist_ok=True)
         log_file = log_dir / f"{service}.log"
-        handlers.append(logging.FileHandler(log_file, mode="a"))
+        handlers.append(
+            logging.handlers.RotatingFileHandler(
+                log_file,
+                mode="a",
+                maxBytes=LOG_MAX_BYTES,
+                backupCount=LOG_BACKUPS,
+                encoding="utf-8",
+            )
+        )
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
