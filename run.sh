@@ -444,6 +444,14 @@ run_settings() {  # the settings of the running run: the run.env start wrote
     echo "settings: $file"
 }
 
+newest_frame() {  # DIR: its newest frame by GPS, and how long ago it was written
+    local newest written
+    newest=$(ls "$1" 2>/dev/null | grep '\.gwf$' | sort -t- -k3,3n | tail -1 || true)
+    [[ -n $newest ]] || { echo "none"; return 0; }
+    written=$(stat -c %Y "$1/$newest" 2>/dev/null) || { echo "$newest"; return 0; }
+    echo "$newest, written $(( $(date +%s) - written )) s ago"
+}
+
 status() {  # exit status: 0 healthy, 3 not running, 4 a pane dead or unhealthy
     if ! tmux has-session -t "$SESSION_T" 2>/dev/null; then
         info "run $NAME is not running"; return 3
@@ -466,9 +474,12 @@ status() {  # exit status: 0 healthy, 3 not running, 4 a pane dead or unhealthy
     curl -fsS -m 2 "$EXPORTER_URL/health" 2>/dev/null || { printf 'down (%s)' "$EXPORTER_URL"; healthy=0; }
     echo
     printf 'versions: '; curl -fsS -m 2 "$EXPORTER_URL/versions" 2>/dev/null | head -c 600 || echo "?"; echo
-    local newest
-    newest=$(ls "$PROJECT_DIR/carousel" 2>/dev/null | grep '\.gwf$' | sort | tail -1 || true)
-    echo "carousel: $(ls "$PROJECT_DIR/carousel" 2>/dev/null | grep -c '\.gwf$' || true) frames, newest ${newest:-none}"
+    local raw=$DATA_DIR/kafka/$IFO source="live frames"
+    if tmux list-panes -s -t "$SESSION_T" -F '#{pane_title}' | grep -qx replay; then
+        source="the embedded frame source (pane replay)"
+    fi
+    echo "input:    $source in $raw, newest $(newest_frame "$raw")"
+    echo "carousel: $(ls "$PROJECT_DIR/carousel" 2>/dev/null | grep -c '\.gwf$' || true) frames, newest $(newest_frame "$PROJECT_DIR/carousel")"
     echo "status page: $STATUS_URL"
     if (( ! healthy )); then
         info "run $NAME is not healthy (a dead pane, or Triton or the exporter down): see $PROJECT_DIR/logs/"

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
@@ -205,6 +206,23 @@ def test_status_reads_the_ports_the_run_started_with(repo, tmp_path, tmux_dir):
             assert f"status page: http://127.0.0.1:{status_port}" in out
             assert line_of(out, "Triton:") == "Triton:   200"
             assert '{"ok": true}' in line_of(out, "exporter:")
+        # the input and the carousel: the newest frame by GPS, its age
+        assert line_of(out, "input:") == (
+            f"input:    live frames in {tmp_path}/data/kafka/H1, newest none"
+        )
+        raw = tmp_path / "data" / "kafka" / "H1"
+        raw.mkdir(parents=True)
+        for gps in (999999999, 1400000001, 1400000000):
+            (raw / f"H-H1_llhoft-{gps}-1.gwf").write_bytes(b"")
+        old = time.time() - 120
+        os.utime(raw / "H-H1_llhoft-1400000001-1.gwf", (old, old))
+        tmux(env, "split-window", "-d", "-t", session, "sleep 300")
+        tmux(env, "select-pane", "-t", f"{session}.1", "-T", "replay")
+        done = run_sh(repo, env, "h1", "status")
+        newest = line_of(done.stdout, "input:")
+        assert newest.startswith("input:    the embedded frame source")
+        assert ", newest H-H1_llhoft-1400000001-1.gwf, written 12" in newest
+        assert line_of(done.stdout, "carousel:").endswith("newest none")
         # a caller with another PROJECT_DIR finds the file through the
         # session (start records it in the tmux option @deepclean_run_env)
         option = ("@deepclean_run_env", str(run_env))
