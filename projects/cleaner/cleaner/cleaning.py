@@ -179,10 +179,12 @@ class SecondCleaner:
         """The OUT_DQ gate is open (or opening) now."""
         return self.gate.is_open
 
-    def resume_gate(self, is_open: bool, removed: np.ndarray | None) -> None:
+    def resume_gate(
+        self, is_open: bool, weight: float, removed: np.ndarray | None
+    ) -> None:
         """Continue the OUT_DQ gate from the newest written frame of the
         previous run (:meth:`cleaner.gate.OutDqGate.resume`)."""
-        self.gate.resume(is_open, removed)
+        self.gate.resume(is_open, weight, removed)
 
     def push(self, second: Second) -> OutputFrame | None:
         """Add the next resampled second; return a finished frame, if any."""

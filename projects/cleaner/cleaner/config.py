@@ -108,6 +108,11 @@ class CleanerSettings(
             Welch segment of the gate's ASDs, s (the validation's too).
         gate_overlap:
             Welch overlap of the gate's ASDs, s.
+        gate_transition_length:
+            Seconds OUT_DQ takes to open, or to close for a sub-band's
+            ratio, along a raised cosine (a subtraction of the line
+            stopped or started within one second leaks it over +-1 Hz);
+            a close that cannot wait takes one second.
         tracking_length:
             Seconds of the past on which the size and phase of each
             model's line and sidebands are fitted between trainings (a
@@ -154,6 +159,7 @@ class CleanerSettings(
     gate_margin: float
     gate_fftlength: float
     gate_overlap: float
+    gate_transition_length: int
     tracking_length: int
     tracking_min_length: int
     tracking_min_improvement: float
@@ -229,6 +235,11 @@ class CleanerSettings(
             ("gate_threshold", self.gate_threshold > 0, "> 0"),
             ("gate_hysteresis", self.gate_hysteresis >= 0, ">= 0"),
             ("gate_margin", self.gate_margin >= 0, ">= 0"),
+            (
+                "gate_transition_length",
+                self.gate_transition_length >= 1,
+                ">= 1 s",
+            ),
             ("max_backlog", self.max_backlog >= 1, ">= 1"),
             port_rule("metrics_port", self.metrics_port),
         ]

@@ -10,39 +10,56 @@ its two Hann neighbour bins, and the sidebands below and above it)::
     ratio = ASD(PRODUCTION) / ASD(RAW) over the band
     worst = max over sub-bands of ASD(PRODUCTION) / ASD(RAW)
 
-The band's ratio says whether the subtraction helps (as canary validation
-judges it); the worst sub-band that it adds nothing anywhere in the band
-(the seed's band mean alone let a subtraction with the wrong amplitude or
-phase at the line through, the official product worse than raw at 60 Hz,
-as long as the sidebands were removed), up to ``margin``: a sub-band with
-nothing coupled in it measures 1 within the estimate's noise, and must not
-keep a gate closed that removes a line with weak sidebands. Each second
-is also judged alone, over the band: the median over the buffer does not
-see one second (a witness's glitch through the network, a sign flip) that
-makes the product many times worse than raw. It sets the weight ``w(t)``
-of the subtraction in the written second::
+The band's ratio (Welch ``average``, the median: a glitch in one second
+does not move it) says whether the subtraction helps (as canary
+validation judges it); the worst sub-band that it adds nothing anywhere in
+the band (the seed's band mean alone let a subtraction with the wrong
+amplitude or phase at the line through, the official product worse than
+raw at 60 Hz, as long as the sidebands were removed), up to ``margin``: a
+sub-band with nothing coupled in it measures 1 within the estimate's
+noise, and must not keep a gate closed that removes a line with weak
+sidebands. The sub-bands, a few bins each, are measured with the mean
+average, whose noise is lower than the median's. Each second is also
+judged alone, over the band: the median over the buffer does not see one
+second (a witness's glitch through the network, a sign flip) that makes
+the product many times worse than raw. It sets the weight ``w(t)`` of the
+subtraction in the written second::
 
     OUT_DQ = RAW + w(t) * (PRODUCTION - RAW),   w in [0, 1]
 
-- open -> closing: ``ratio > threshold`` or ``worst > threshold +
-  margin`` (the log and :attr:`GatedSecond.reason` name the band or
-  sub-band), or a second from the written one to the newest is worse
+``w`` moves along a raised cosine, ``w = (1 - cos(pi x)) / 2`` with ``x``
+moving linearly, so that it starts and ends flat. A subtraction of the
+60 Hz line (tens of times the noise in its bins) started or stopped within
+one second leaks the line over +-1 Hz, into the sidebands' sub-bands: with
+a line whose weak sidebands made the gate close and open every few
+seconds, OUT_DQ measured 2x RAW there over 80 s (found by review; a
+perfect model's sub-band measures above ``1 + margin`` in some 8-s
+windows, since removing weak coupled noise from one realisation of the
+noise can add to it). So only a close that cannot wait takes one second;
+an opening, and a close for a sub-band, take ``transition_length``
+seconds, and turn back where the verdict does:
+
+- open -> closing at once (``x`` to 0 over the written second, a half Hann
+  window): ``ratio > threshold`` (the log and :attr:`GatedSecond.reason`
+  name the band), or a second from the written one to the newest is worse
   than ``threshold + margin`` alone (:data:`WORSE_ALONE`: with the
   look-ahead the gate has closed before that second is written) or has
   no production model (version 0 or Triton down), or more than half of
   the buffer has no input (dropped seconds are zeros: the median ratio
   would be measured on nothing, and the first seconds after such an
-  outage are cleaned from a prediction history of zeros): ``w`` falls
-  from 1 to 0 along a half Hann window over the written second;
-- closed -> opening: the buffer is full, at least half of it has input,
-  ``ratio < threshold - hysteresis`` (clearly better than raw: a ratio
-  that hovers at the threshold within the estimate's noise would open and
-  close the gate every few seconds), ``worst <= threshold + margin``, no
-  second from the written one to the newest is worse alone, and every
-  second of the buffer has a production model (so the ratio measures the
-  model, not the step where its subtraction starts or stops, whose
-  leakage fills the quiet sub-bands): ``w`` rises along a half Hann
-  window;
+  outage are cleaned from a prediction history of zeros);
+- open -> closing slowly (``x`` down by ``1 / transition_length`` a
+  second): ``worst > threshold + margin`` (the reason names the sub-band);
+  the band going worse than raw meanwhile closes it at once;
+- closed -> opening (``x`` up by ``1 / transition_length`` a second): the
+  buffer is full, at least half of it has input, ``ratio < threshold -
+  hysteresis`` (clearly better than raw: a ratio that hovers at the
+  threshold within the estimate's noise would open and close the gate
+  every few seconds), ``worst <= threshold + margin``, no second from the
+  written one to the newest is worse alone, and every second of the
+  buffer has a production model (so the ratio measures the model, not the
+  step where its subtraction starts or stops, whose leakage fills the
+  quiet sub-bands);
 - closed: ``OUT_DQ`` *is* the raw strain (bitwise); open: it *is*
   PRODUCTION.
 
@@ -59,10 +76,12 @@ samples most. So is a second whose own subtraction is worse than raw (no
 look-ahead): its PRODUCTION is not used.
 
 The gate starts closed, so the first ``gate_length`` seconds of a stream
-are raw. It logs INFO when it opens and when it closes, and every written
-second that is not fully open carries the reason (:data:`FILLING`,
-:data:`NO_MODEL`, :data:`NO_INPUT`, :data:`WORSE_ALONE`, :data:`OPENING` or
-``"ratio <band or sub-band>"``), which the service counts per reason.
+are raw. A restart continues from the newest written frame's weight
+(:meth:`OutDqGate.resume`). It logs INFO when it opens and when it
+closes, and every written second that is not fully open carries the
+reason (:data:`FILLING`, :data:`NO_MODEL`, :data:`NO_INPUT`,
+:data:`WORSE_ALONE`, :data:`OPENING` or ``"ratio <band or sub-band>"``),
+which the service counts per reason.
 """
 
 from __future__ import annotations
@@ -128,6 +147,9 @@ class GateConfig:
         fftlength: seconds per Welch segment.
         overlap: seconds of Welch overlap.
         average: Welch average, ``median`` or ``mean``.
+        transition_length: seconds the gate takes to open, or to close
+            for a sub-band's ratio; the other closes are urgent and take
+            one second (see the module docstring).
         bridge_order: AR lags of the bridge over a second without a
             model (0: no bridge, such a second is raw at once).
     """
@@ -143,6 +165,7 @@ class GateConfig:
     margin: float
     fftlength: float
     overlap: float
+    transition_length: int
     average: str = "median"
     bridge_order: int = 32
 
@@ -157,6 +180,8 @@ class GateConfig:
             raise ConfigError("0 <= hysteresis < threshold")
         if not self.margin >= 0:
             raise ConfigError(f"margin {self.margin}: >= 0")
+        if not self.transition_length >= 1:
+            raise ConfigError(f"transition_length {self.transition_length}")
         if self.average not in ("median", "mean"):
             raise ConfigError(f"average {self.average!r}: median or mean")
         if not 0 <= 2 * self.bridge_order < self.sample_rate:
@@ -176,7 +201,7 @@ class GatedSecond(Generic[R]):
         record: the cleaned second itself.
         out_dq: ``(sample_rate,)`` the OUT_DQ channel.
         on: the gate was fully open over the whole second.
-        taper: the gate opened or closed during the second.
+        taper: the weight moved during the second (a transition).
         ratio: the worst sub-band's ASD ratio over the buffer (None:
             buffer not full).
         band_ratio: the band's (None: buffer not full).
@@ -205,19 +230,28 @@ class OutDqGate(Generic[R]):
         self._buffer: deque[R] = deque(maxlen=config.gate_length)
         # each buffered second's band ratio on its own, in step with it
         self._alone: deque[float] = deque(maxlen=config.gate_length)
-        self._open = False
+        self._open = False  # open or opening (else closed or closing)
+        # where the weight's transition stands at the end of the last
+        # written second, 0 (closed) .. 1 (open): w = (1 - cos(pi x)) / 2
+        self._level = 0.0
         self._reason: str | None = FILLING  # why closed (None: open)
         self._removed: np.ndarray | None = None  # RAW - OUT_DQ, last second
         self._subbands = config.subbands
         self._band = Subbands(config.freq_low, config.freq_high, ())
         size = config.sample_rate
-        self._rising = hann_edge(size, size, rising=True)
-        self._falling = self._rising[::-1].copy()
+        self._time = np.arange(size) / size  # of a second, at each sample
+        self._falling = hann_edge(size, size, rising=True)[::-1].copy()
 
     @property
     def is_open(self) -> bool:
         """Open, or opening in the newest written second."""
         return self._open
+
+    @property
+    def weight(self) -> float:
+        """The subtraction's weight at the end of the last written second
+        (0: OUT_DQ is RAW, 1: it is PRODUCTION)."""
+        return _weight(self._level)
 
     @property
     def lookahead_length(self) -> int:
@@ -229,22 +263,28 @@ class OutDqGate(Generic[R]):
         """Seconds pushed before the ratio is measured (a full buffer)."""
         return self.config.gate_length
 
-    def resume(self, is_open: bool, removed: np.ndarray | None) -> None:
+    def resume(
+        self, is_open: bool, weight: float, removed: np.ndarray | None
+    ) -> None:
         """Continue from the state the previous run of the service ended
         in (its newest written frame), so that the next written second
-        tapers from it if the state changes, instead of jumping.
+        continues its weight instead of jumping.
 
         Args:
-            is_open: OUT_DQ ended open in that frame.
+            is_open: OUT_DQ was open or opening in that frame.
+            weight: the subtraction's weight at its end, 0 .. 1.
             removed: its RAW - OUT_DQ, the bridge's start (see above).
         """
         if is_open != self._open:
             logger.info(
-                "OUT_DQ gate resumes %s, as the newest written frame ended",
+                "OUT_DQ gate resumes %s, as the newest written frame ended "
+                "(weight %.2f)",
                 "open" if is_open else "closed",
+                weight,
             )
         self._open = is_open
-        self._reason = None if is_open else FILLING
+        self._level = _level(weight)
+        self._reason = None if is_open and self._level == 1.0 else FILLING
         self._removed = removed
 
     def push(self, record: R) -> GatedSecond[R] | None:
@@ -267,13 +307,12 @@ class OutDqGate(Generic[R]):
         empty = sum(1 for r in self._buffer if not np.any(r.raw))
         ratios = self._ratios()
         blind = 2 * empty > len(self._buffer)
-        weight = self._decide(
-            written.gps, models, modelled, worse, ratios, blind
-        )
+        verdict = self._verdict(models, modelled, worse, ratios, blind)
+        weight = self._move(written.gps, verdict, ratios)
         trusted = written.production_ok and alone[0] <= limit
         out_dq = self._apply(written, weight, trusted)
         self._removed = written.raw - out_dq
-        on = weight is None and self._open
+        on = weight is None and self._level == 1.0
         return GatedSecond(
             written,
             out_dq,
@@ -307,76 +346,99 @@ class OutDqGate(Generic[R]):
                 np.concatenate([r.raw for r in self._buffer]),
             ]
         )
-        freqs, (p_clean, p_raw) = psd(
-            both, c.sample_rate, c.fftlength, c.overlap, c.average
-        )
+        welch = (c.sample_rate, c.fftlength, c.overlap)
+        freqs, (p_clean, p_raw) = psd(both, *welch, c.average)
         band = self._band.ratios(p_clean, p_raw, freqs)[0]
+        # the sub-bands, a few bins each, with the mean: the median of
+        # their few values, noisier, measured a sub-band of a line's weak
+        # sidebands above 1 + margin in many 8-s windows where the
+        # subtraction removed 12 % of it
+        freqs, (p_clean, p_raw) = psd(both, *welch, "mean")
         ratios = self._subbands.ratios(p_clean, p_raw, freqs)
         i = int(np.argmax(ratios))
         return float(band), float(ratios[i]), self._subbands.names[i]
 
-    def _decide(
+    def _verdict(
         self,
-        gps: int,
         models: bool,
         modelled: bool,
         worse: float | None,
         ratios: tuple[float, float, str] | None,
         blind: bool,
-    ) -> np.ndarray | None:
-        """Update the state and its reason; return the taper, or None for
-        a steady state. ``models``: the seconds from the written one to the
-        newest have a production model; ``modelled``: every second of the
-        buffer has; ``worse``: the highest ratio alone of the seconds from
-        the written one to the newest, if one is worse than raw alone
-        (None: none is); ``blind``: more than half of
-        the buffer has no input."""
+    ) -> tuple[str | None, str, bool]:
+        """Whether the gate should be open: ``(reason, detail, urgent)``,
+        reason None when it should. ``models``: the seconds from the
+        written one to the newest have a production model; ``modelled``:
+        every second of the buffer has; ``worse``: the highest ratio alone
+        of the seconds from the written one to the newest, if one is worse
+        than raw alone (None: none is); ``blind``: more than half of the
+        buffer has no input. Urgent: a close that cannot wait (no model,
+        no input, a second worse alone, the band worse than raw)."""
         c = self.config
-        detail = ""
+        urgent = not models or blind or worse is not None
+        alone = f": ASD ratio {worse:.3f} over one second" if worse else ""
         if not models or not (self._open or modelled):
-            reason = NO_MODEL
-        elif blind:
-            reason = NO_INPUT
-        elif ratios is None:  # an open gate resumed after a restart stays
+            return NO_MODEL, "", urgent
+        if blind:
+            return NO_INPUT, "", urgent
+        if ratios is None:  # an open gate resumed after a restart stays
             # open till it can judge (but not over a second worse alone)
-            reason = None if self._open else FILLING
             if self._open and worse is not None:
-                reason = WORSE_ALONE
-                detail = f": ASD ratio {worse:.3f} over one second"
-        else:
-            band, worst, subband = ratios
-            reason = None
-            limit = c.threshold + c.margin
-            if not worst <= limit:  # NaN too
-                reason = f"ratio {subband}"
-                detail = f": ASD ratio {worst:.3f} > {limit:g}"
-            elif self._open and not band <= c.threshold:
-                reason = f"ratio {self._band.names[0]}"
-                detail = f": ASD ratio {band:.3f} > {c.threshold:g}"
-            elif not self._open and not band < c.threshold - c.hysteresis:
-                reason = f"ratio {self._band.names[0]}"
-            elif worse is not None:
-                reason = WORSE_ALONE
-                detail = f": ASD ratio {worse:.3f} over one second"
-        if self._open:
-            if reason is None:
+                return WORSE_ALONE, alone, urgent
+            return (None if self._open else FILLING), "", urgent
+        band, worst, subband = ratios
+        limit = c.threshold + c.margin
+        # open, or closing slowly (a sub-band) when the band goes bad too
+        if (self._open or self._level) and not band <= c.threshold:
+            detail = f": ASD ratio {band:.3f} > {c.threshold:g}"  # NaN too
+            return f"ratio {self._band.names[0]}", detail, True
+        if not worst <= limit:
+            detail = f": ASD ratio {worst:.3f} > {limit:g}"
+            return f"ratio {subband}", detail, urgent
+        if not self._open and not band < c.threshold - c.hysteresis:
+            return f"ratio {self._band.names[0]}", "", urgent
+        if worse is not None:
+            return WORSE_ALONE, alone, urgent
+        return None, "", urgent
+
+    def _move(
+        self,
+        gps: int,
+        verdict: tuple[str | None, str, bool],
+        ratios: tuple[float, float, str] | None,
+    ) -> np.ndarray | None:
+        """Move the state towards ``verdict`` over the written second;
+        return its weight over the second, or None for a steady one (the
+        weight 0 or 1 throughout)."""
+        reason, detail, urgent = verdict
+        before = self._level
+        if reason is None:
+            if not self._open:
+                self._open = True
+                logger.info(
+                    "OUT_DQ gate opens at GPS %d: band ASD ratio %.3f, "
+                    "worst sub-band %.3f (%s)",
+                    gps,
+                    *(ratios or (float("nan"), float("nan"), "-")),
+                )
+            if before == 1.0:
+                self._reason = None
                 return None
-            self._open, self._reason = False, reason
+            self._reason = OPENING
+            self._level = min(1.0, before + 1 / self.config.transition_length)
+            return _weight(before + self._time * (self._level - before))
+        if self._open:
             logger.info(
                 "OUT_DQ gate closes at GPS %d: %s%s", gps, reason, detail
             )
-            return self._falling
-        if reason is not None:
-            self._reason = reason
+        self._open, self._reason = False, reason
+        if before == 0.0:
             return None
-        self._open, self._reason = True, OPENING
-        logger.info(
-            "OUT_DQ gate opens at GPS %d: band ASD ratio %.3f, worst "
-            "sub-band %.3f (%s)",
-            gps,
-            *ratios,
-        )
-        return self._rising
+        if urgent:
+            self._level = 0.0
+            return _weight(before) * self._falling
+        self._level = max(0.0, before - 1 / self.config.transition_length)
+        return _weight(before + self._time * (self._level - before))
 
     def _apply(
         self, record: R, weight: np.ndarray | None, trusted: bool
@@ -384,9 +446,9 @@ class OutDqGate(Generic[R]):
         """OUT_DQ of the written second; ``trusted``: its PRODUCTION may
         be tapered (it has a model, and is not worse than raw alone)."""
         if weight is None:
-            source = record.production if self._open else record.raw
+            source = record.production if self._level else record.raw
             return np.array(source, dtype=np.float64, copy=True)
-        if weight is self._falling and not trusted:
+        if not trusted:  # closing: urgent, at once
             bridge = self._bridge(record)
             if bridge is not None:
                 return record.raw - weight * bridge
@@ -411,3 +473,14 @@ class OutDqGate(Generic[R]):
             record.gps,
         )
         return longer[last.size :]
+
+
+def _weight(level: float | np.ndarray) -> float | np.ndarray:
+    """The subtraction's weight at ``level`` of a transition (0 .. 1): a
+    raised cosine, whose start and end are flat."""
+    return (1.0 - np.cos(np.pi * level)) / 2.0
+
+
+def _level(weight: float) -> float:
+    """The level of a transition at which :func:`_weight` is ``weight``."""
+    return float(np.arccos(1.0 - 2.0 * min(max(weight, 0.0), 1.0)) / np.pi)

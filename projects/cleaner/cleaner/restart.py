@@ -30,6 +30,9 @@ from utils.names import cleaned_name
 from utils.names import strain_description
 
 logger = logging.getLogger(__name__)
+# samples at a frame's start and end its OUT_DQ weight is measured over
+# (a transition moves the weight by at most 1e-3 between two of them)
+WEIGHT_SAMPLES = 64
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,13 @@ class GateEnd:
 
     Attributes:
         is_open: open, or tapering towards PRODUCTION.
+        weight: the subtraction's weight at the frame's end (0: OUT_DQ is
+            RAW, 1: PRODUCTION).
         removed: RAW - OUT_DQ over the frame, what the subtraction removed.
     """
 
     is_open: bool
+    weight: float
     removed: np.ndarray
 
 
@@ -73,12 +79,25 @@ def gate_end(path: Path, ifo: str) -> GateEnd | None:
     removed = np.asarray(raw - out_dq, dtype=np.float64)
     state = State(int(frame[ch.state].data[-1]))
     if not state & State.OUT_DQ_TAPER:
-        return GateEnd(bool(state & State.OUT_DQ_ON), removed)
-    production = frame[ch.production].data
-    return GateEnd(
-        bool(abs(out_dq[-1] - production[-1]) < abs(out_dq[-1] - raw[-1])),
-        removed,
+        is_open = bool(state & State.OUT_DQ_ON)
+        return GateEnd(is_open, float(is_open), removed)
+    subtracted = np.asarray(raw - frame[ch.production].data, np.float64)
+    start, end = (
+        _weight_of(removed[part], subtracted[part])
+        for part in (slice(None, WEIGHT_SAMPLES), slice(-WEIGHT_SAMPLES, None))
     )
+    # a transition: rising (opening) or falling; none measurable (no
+    # model's subtraction to weigh: a bridge) is a close
+    return GateEnd(end > start, end, removed)
+
+
+def _weight_of(removed: np.ndarray, subtracted: np.ndarray) -> float:
+    """The least-squares weight w of ``removed = w * subtracted`` (0 .. 1;
+    0 where nothing was subtracted)."""
+    power = float(np.dot(subtracted, subtracted))
+    if not power > 0:
+        return 0.0
+    return min(max(float(np.dot(removed, subtracted)) / power, 0.0), 1.0)
 
 
 def resume_point(

@@ -80,7 +80,8 @@ class CleanerStream:
             and raw.gps - self.delay >= self.write_from
         ):
             # decides write_from
-            self.cleaner.resume_gate(self._gate.is_open, self._gate.removed)
+            end = self._gate
+            self.cleaner.resume_gate(end.is_open, end.weight, end.removed)
             self._gate = None
         frames = []
         for second in self.preprocessor.push(raw):

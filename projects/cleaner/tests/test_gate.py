@@ -1,6 +1,8 @@
-"""The OUT_DQ gate on simulated strain: opens on good cleaning, closes
-(with a Hann taper over the written second) on bad cleaning or a missing
-production model, and is the raw strain, bitwise, while closed."""
+"""The OUT_DQ gate on simulated strain: opens on good cleaning (along a
+raised cosine over ``transition_length`` seconds), closes on bad cleaning
+or a missing production model (over the written second; over
+``transition_length`` seconds for a sub-band), and is the raw strain,
+bitwise, while closed."""
 
 from dataclasses import dataclass
 from dataclasses import replace
@@ -22,9 +24,11 @@ from cleaner.gate import OutDqGate
 from utils.errors import ConfigError
 from utils.signal import asd_ratio
 from utils.signal import bandpass
+from utils.signal import psd
 
 DURATION = 40  # s
 GATE = SETTINGS.gate_config()  # the repository's [cleaner] gate
+T = GATE.transition_length  # s an opening takes
 
 
 @dataclass(frozen=True)
@@ -82,12 +86,31 @@ def test_gate_opens_after_full_buffer(seconds):
     out = run(OutDqGate(GATE), seconds)
     assert out[0].record.gps == GPS  # written second-to-last: 1 s behind
     state = states(out)
-    # closed until the 8 s buffer is full (newest = GPS + 7, written + 6)
+    # closed until the 8 s buffer is full (newest = GPS + 7, written + 6),
+    # then opening over T s
     assert all(state[GPS + i] is False for i in range(6))
-    assert state[GPS + 6] == "taper"
-    assert all(state[GPS + i] is True for i in range(7, DURATION - 1))
+    assert all(state[GPS + i] == "taper" for i in range(6, 6 + T))
+    assert all(state[GPS + i] is True for i in range(6 + T, DURATION - 1))
+    assert {out[i].reason for i in range(6, 6 + T)} == {OPENING}
     assert out[6].ratio < 0.5  # the coupled noise dominates the band
     check_outputs(out)
+    # the weight of the subtraction rises smoothly across the seconds
+    weights = np.concatenate([weight(g) for g in out[5 : 7 + T]])
+    assert np.all(np.diff(weights) >= -1e-9)
+    assert np.abs(np.diff(weights)).max() < 2 / (T * RATE)
+    for i in range(6, 6 + T):
+        assert_smooth(out, GPS + i)
+
+
+def weight(g):
+    """OUT_DQ's weight of the subtraction over a gated second (0: RAW, 1:
+    PRODUCTION), where the subtraction is not negligible."""
+    subtracted = g.record.raw - g.record.production
+    removed = g.record.raw - g.out_dq
+    big = np.abs(subtracted) > 0.1 * np.abs(subtracted).max()
+    out = np.full(subtracted.shape, np.nan)
+    out[big] = removed[big] / subtracted[big]
+    return np.interp(np.arange(out.size), np.flatnonzero(big), out[big])
 
 
 def test_gate_closes_on_bad_cleaning_and_reopens(seconds):
@@ -99,13 +122,15 @@ def test_gate_closes_on_bad_cleaning_and_reopens(seconds):
     bad = set(range(GPS + 16, GPS + 26))
     out = run(OutDqGate(GATE), seconds, bad=bad)
     state = states(out)
-    closing = min(g for g in state if g > GPS + 6 and state[g] == "taper")
-    assert closing == GPS + 15
+    closing = min(g for g in state if g >= GPS + 6 + T and state[g] == "taper")
+    assert closing == GPS + 15  # at once: the band, alone
     assert all(state[g] is False for g in bad)
     reopen = min(g for g in state if g > closing and state[g] == "taper")
     assert all(state[g] is False for g in range(closing + 1, reopen))
-    assert GPS + 26 <= reopen <= GPS + 31
-    assert all(state[g] is True for g in range(reopen + 1, GPS + DURATION - 1))
+    # the sub-bands' mean sees a bad second until it has left the buffer
+    left = 25 + GATE.gate_length - GATE.lookahead_length
+    assert GPS + 26 <= reopen <= GPS + left
+    assert all(state[g] is True for g in range(reopen + T, GPS + DURATION - 1))
     check_outputs(out)
     assert_smooth(out, closing)
     assert_smooth(out, reopen)
@@ -143,8 +168,9 @@ def test_gate_closes_ahead_of_missing_model(seconds):
     # starts again is not the model's to be judged on
     assert all(state[GPS + i] is False for i in range(15, 22))
     assert {out[i].reason for i in range(15, 22)} == {NO_MODEL}
-    assert state[GPS + 22] == "taper" and out[22].reason == OPENING
-    assert state[GPS + 23] is True and out[23].reason is None
+    assert all(state[GPS + i] == "taper" for i in range(22, 22 + T))
+    assert {out[i].reason for i in range(22, 22 + T)} == {OPENING}
+    assert state[GPS + 22 + T] is True and out[22 + T].reason is None
     check_outputs(out)
 
 
@@ -152,7 +178,7 @@ def test_gate_without_lookahead(seconds):
     out = run(OutDqGate(replace(GATE, lookahead_length=0)), seconds)
     assert out[0].record.gps == GPS
     state = states(out)
-    assert state[GPS + 7] == "taper" and state[GPS + 8] is True
+    assert state[GPS + 7] == "taper" and state[GPS + 7 + T] is True
     check_outputs(out)
 
 
@@ -203,16 +229,18 @@ def test_gate_closes_over_an_outage_it_cannot_measure(seconds):
 
     short = set(range(GPS + 20, GPS + 24))  # 4 of 8 s: still measured
     state = states(run(OutDqGate(GATE), with_outage(short)))
-    assert all(state[g] is True for g in range(GPS + 7, GPS + DURATION - 1))
+    assert all(
+        state[g] is True for g in range(GPS + 6 + T, GPS + DURATION - 1)
+    )
     long = set(range(GPS + 20, GPS + 32))
     out = run(OutDqGate(GATE), with_outage(long))
     state = states(out)
-    closing = min(g for g in state if g > GPS + 6 and state[g] == "taper")
+    closing = min(g for g in state if g >= GPS + 6 + T and state[g] == "taper")
     assert GPS + 20 <= closing <= GPS + 24  # within the outage (zeros)
     reopen = min(g for g in state if g > closing and state[g] == "taper")
     assert GPS + 32 + 2 <= reopen  # not over the first seconds back
     assert all(state[g] is False for g in range(closing + 1, reopen))
-    assert all(state[g] is True for g in range(reopen + 1, GPS + DURATION - 1))
+    assert all(state[g] is True for g in range(reopen + T, GPS + DURATION - 1))
     check_outputs(out)
 
 
@@ -262,7 +290,7 @@ def test_gate_resumes_from_the_newest_frame_and_bridges(seconds):
         gate = OutDqGate(replace(GATE, bridge_order=order))
         warm = [gate.push(r) for r in restart[8:20]]
         assert not any(g.on or g.taper for g in warm if g is not None)
-        gate.resume(True, last.record.raw - last.out_dq)
+        gate.resume(True, 1.0, last.record.raw - last.out_dq)
         outs[order] = before + [gate.push(r) for r in restart[20:30]]
     bridged, stepped = outs[32], outs[0]
     first = bridged[len(before)]
@@ -381,11 +409,12 @@ def test_gate_closes_when_the_line_goes_wrong_while_open(sim, seconds):
     ]
     out = run_records(OutDqGate(GATE), records)
     state = states(out)
-    closing = min(g for g in state if g > GPS + 6 and state[g] == "taper")
+    closing = min(g for g in state if g >= GPS + 6 + T and state[g] == "taper")
     assert closing == GPS + 15  # the first bad second, alone, ahead
     reasons = {g.reason for g in out if g.record.gps >= closing and not g.on}
     assert "ratio 59.25-60.75 Hz" in reasons
-    assert reasons <= {"ratio 59.25-60.75 Hz", WORSE_ALONE, OPENING}
+    subbands = {f"ratio {name}" for name in GATE.subbands.names}
+    assert reasons <= subbands | {WORSE_ALONE, OPENING}
     assert all(g.on == (g.reason is None) for g in out)
     check_outputs(out)
 
@@ -440,3 +469,97 @@ def test_a_glitch_through_the_network_is_never_written(seconds):
     assert by_gps[glitch].out_dq.tobytes() == records[20].raw.tobytes()
     assert any(state[g] is True for g in range(glitch + 1, GPS + DURATION))
     check_outputs(out)
+
+
+def weak_sidebands(seconds: int, seed: int = 3):
+    """Records of a 60 Hz line 50x the noise in its bins whose sidebands
+    (+-0.7, +-1.3 Hz) are weak (2 %: 0.3 of the noise's power in their
+    sub-bands), cleaned by a perfect model, and the raw strain."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(seconds * RATE) / RATE
+    motion = np.sin(2 * np.pi * 0.7 * t) + 0.6 * np.sin(2 * np.pi * 1.3 * t)
+    coupled = 1e-21 * np.cos(2 * np.pi * 60 * t) * (1 + 0.02 * motion)
+    noise = 1e-23 * np.sqrt(RATE / 2) * rng.standard_normal(t.size)
+    raw = noise + coupled
+    records = [
+        Record(GPS + i, r, p)
+        for i, (r, p) in enumerate(
+            zip(
+                np.split(raw, seconds),
+                np.split(noise, seconds),
+                strict=True,
+            )
+        )
+    ]
+    return records
+
+
+def test_weak_sidebands_do_not_make_the_product_worse_than_raw():
+    """A line with weak sidebands, perfectly cleaned: over 8 s the
+    sidebands' sub-bands of PRODUCTION measure above 1 + margin now and
+    then (their power is 0.3 of the noise's, and removing them from one
+    realisation of the noise can add to it), so the gate closes and
+    opens again. A transition within one second leaked the line (50x the
+    noise) over +-1 Hz: OUT_DQ measured 2.0x RAW in the sidebands over
+    80 s, 5x over the worst 8 s (found by review). With the sub-bands
+    judged on the mean and the transitions over ``transition_length`` s,
+    OUT_DQ is no worse than raw anywhere in the band, within the gate's
+    margin (1.0001 here; a perfect subtraction always open: 0.90)."""
+    records = weak_sidebands(100)
+    out = run_records(OutDqGate(GATE), records)[20:]
+    assert any(not g.on for g in out)  # the gate does move
+    check_outputs(out)
+    out_dq = np.concatenate([g.out_dq for g in out])
+    raw = np.concatenate([g.record.raw for g in out])
+    freqs, (p_out, p_raw) = psd(
+        np.stack([out_dq, raw]), RATE, 2.0, 1.0, "mean"
+    )
+    lower, line, upper = GATE.subbands.ratios(p_out, p_raw, freqs)
+    print("OUT_DQ / RAW by sub-band", lower, line, upper)
+    assert line < 0.5  # the line is cleaned most of the time
+    assert max(lower, upper) <= GATE.threshold + GATE.margin
+
+
+def test_a_subband_closes_the_gate_slowly(seconds):
+    """A sub-band made worse than raw (noise added beside the line) closes
+    the gate along the raised cosine, over ``transition_length`` s: the
+    line's subtraction stopped within one second would leak more than
+    the sub-band holds. (A second worse in the band closes it within one:
+    ``test_gate_closes_on_bad_cleaning_and_reopens``.)"""
+    raw = np.concatenate([s[0] for s in seconds])
+    line = bandpass(raw, 59.75, 60.25, RATE)
+    edge = bandpass(raw, 58.0, 59.0, RATE)
+    # 20 % of the sub-band's noise removed, then 30 % added from GPS + 24
+    worse = np.where(np.arange(raw.size) >= 24 * RATE, 0.3, -0.2)
+    records = as_records(raw, raw - 0.95 * line + worse * edge)
+    out = run_records(OutDqGate(GATE), records)
+    state = states(out)
+    by_gps = {g.record.gps: g for g in out}
+    sub = "ratio 58-59.25 Hz"
+    closing = min(g for g in by_gps if by_gps[g].reason == sub)
+    assert state[closing - 1] is True and GPS + 23 <= closing <= GPS + 27
+    assert all(state[closing + k] == "taper" for k in range(T))
+    assert state[closing + T] is False
+    assert {by_gps[closing + k].reason for k in range(T)} == {sub}
+    weights = np.concatenate([weight(by_gps[closing + k]) for k in range(T)])
+    assert np.all(np.diff(weights) <= 1e-9) and weights[0] > 0.99
+    for k in range(T):
+        assert_smooth(out, closing + k)
+    check_outputs(out)
+
+
+def test_a_gate_resumed_mid_transition_continues_its_weight(seconds):
+    """A cleaner restarted while the gate was opening (over several
+    seconds) continues from the weight its newest frame ended with."""
+    first = run(OutDqGate(GATE), seconds[:9])  # written: GPS .. GPS + 7
+    assert first[-1].taper and first[-1].reason == OPENING
+    gate = OutDqGate(GATE)
+    ended = weight(first[-1])[-1]
+    records = realistic(seconds, set())
+    for record in records[:9]:  # its warm-up, up to the frame written
+        gate.push(record)
+    gate.resume(True, ended, first[-1].record.raw - first[-1].out_dq)
+    nxt = gate.push(records[9])
+    assert nxt.record.gps == first[-1].record.gps + 1
+    assert nxt.taper and nxt.reason == OPENING
+    assert abs(weight(nxt)[0] - ended) < 2 / (T * RATE) + 1e-3

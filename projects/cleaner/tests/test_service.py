@@ -7,6 +7,7 @@ import logging
 import threading
 
 import numpy as np
+from configs import SETTINGS
 from service_run import CHANNELS
 from service_run import SPEED
 from service_run import read_carousel
@@ -34,6 +35,8 @@ from utils.names import strain_name
 from utils.names import witness_name
 from utils.signal import psd
 from utils.simulation import Fault
+
+TRANSITION = SETTINGS.gate_transition_length  # s the gate takes to open
 
 DELAY = 4  # s of data latency of the default configuration
 
@@ -77,9 +80,10 @@ def test_cleaning_one_frame_per_second(tmp_path, sim, triton):
         tapered = any(abs(gps - d) == 1 for d in dropped)
         assert bool(bits & State.INPUT_TAPERED) == tapered
         check_gate(frame, bits)
-    # the gate opened once its 8 s buffer was full, and stayed open
+    # the gate opened once its 8 s buffer was full, over its transition,
+    # and stayed open
     opened = [g for g in frames if state(frames[g]) & State.OUT_DQ_TAPER]
-    assert opened == [GPS + 7]
+    assert opened == list(range(GPS + 7, GPS + 7 + TRANSITION))
     check_physics(tmp_path, frames, range(GPS + 4, drop - 1))
     # latency: (delay / SPEED) s of data at this speed, plus compute
     count, total = (

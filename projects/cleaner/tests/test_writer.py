@@ -140,27 +140,31 @@ def test_only_frames_past_the_backlog_bound_are_lost(tmp_path, caplog):
 
 def test_gate_state_is_read_back_from_the_newest_frame(tmp_path):
     """A restarted cleaner continues the OUT_DQ gate from the frame it
-    wrote last: open, closed, or tapering (towards PRODUCTION: open)."""
+    wrote last: open, closed, or in a transition (rising: opening), at the
+    weight the frame ended with (a transition takes several seconds: a
+    restart mid-way must not jump to 0 or 1)."""
     writer = FrameWriter(WriterConfig(tmp_path, "L1", BACKLOG))
     base = make_frame()
-    ramp = np.linspace(0, 1, 4096)
-    cases = {
-        State.INPUT_OK | State.OUT_DQ_ON: (base.production, True),
-        State.INPUT_OK: (base.raw, False),
-        State.INPUT_OK | State.OUT_DQ_TAPER: (
-            base.raw + ramp * (base.production - base.raw),
-            True,
-        ),
-        State.OUT_DQ_TAPER: (
-            base.production + ramp * (base.raw - base.production),
-            False,
-        ),
-    }
-    for k, (state, (out_dq, expected)) in enumerate(cases.items()):
+    taper = State.INPUT_OK | State.OUT_DQ_TAPER
+
+    def mix(start: float, stop: float) -> np.ndarray:
+        ramp = np.linspace(start, stop, 4096, endpoint=False)
+        return base.raw + ramp * (base.production - base.raw)
+
+    cases = [
+        (State.INPUT_OK | State.OUT_DQ_ON, base.production, True, 1.0),
+        (State.INPUT_OK, base.raw, False, 0.0),
+        (taper, mix(0.0, 1.0), True, 1.0),
+        (State.OUT_DQ_TAPER, mix(1.0, 0.0), False, 0.0),
+        (taper, mix(0.25, 0.5), True, 0.5),  # opening, mid-way
+        (taper, mix(0.75, 0.5), False, 0.5),  # closing, mid-way
+    ]
+    for k, (state, out_dq, is_open, weight) in enumerate(cases):
         frame = replace(base, gps=GPS + k, state=state, out_dq=out_dq)
         writer.write(frame)
         end = gate_end(writer.path(GPS + k), "L1")
-        assert end.is_open is expected
+        assert end.is_open is is_open, k
+        assert abs(end.weight - weight) < 0.01, (k, end.weight)
         assert np.array_equal(end.removed, frame.raw - out_dq)
     writer.path(GPS + 9).write_bytes(b"not a frame")
     assert gate_end(writer.path(GPS + 9), "L1") is None
