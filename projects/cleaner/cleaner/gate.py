@@ -451,7 +451,8 @@ class OutDqGate(Generic[R]):
         if not trusted:  # closing: urgent, at once
             bridge = self._bridge(record)
             if bridge is not None:
-                return record.raw - weight * bridge
+                # it continues what was removed, at the weight it had
+                return record.raw - self._falling * bridge
         return record.raw + weight * (record.production - record.raw)
 
     def _bridge(self, record: R) -> np.ndarray | None:

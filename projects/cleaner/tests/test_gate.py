@@ -563,3 +563,26 @@ def test_a_gate_resumed_mid_transition_continues_its_weight(seconds):
     assert nxt.record.gps == first[-1].record.gps + 1
     assert nxt.taper and nxt.reason == OPENING
     assert abs(weight(nxt)[0] - ended) < 2 / (T * RATE) + 1e-3
+
+
+def test_a_model_lost_while_opening_is_bridged_from_where_it_was(seconds):
+    """Triton lost while the gate opens (the weight part way up), with no
+    look-ahead: the first second without a model is tapered out with the
+    bridge, which continues what OUT_DQ removed at the weight it had, and
+    falls from there: no step at the second's start."""
+    records = realistic(seconds, set(range(GPS + 9, GPS + DURATION)))
+    gate = OutDqGate(replace(GATE, lookahead_length=0))
+    out = run_records(gate, records)
+    state = states(out)
+    assert state[GPS + 7] == "taper" and state[GPS + 8] == "taper"
+    by_gps = {g.record.gps: g for g in out}
+    last, first = by_gps[GPS + 8], by_gps[GPS + 9]
+    assert 0 < weight(last)[-1] < 0.5  # opening, part way up
+    assert first.taper and first.reason == NO_MODEL
+    assert state[GPS + 10] is False
+    step = np.abs(np.diff(first.record.raw)).max()
+    removed = last.record.raw - last.out_dq
+    bridged = first.record.raw - first.out_dq
+    removed_step = np.abs(np.diff(removed)).max()
+    assert abs(bridged[0] - removed[-1]) < 2 * removed_step
+    assert abs(first.out_dq[0] - last.out_dq[-1]) < step
