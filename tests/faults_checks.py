@@ -57,10 +57,11 @@ def asd_problems(chaos: Chaos, start: int, stop: int) -> list:
     8 s before the drop were at 0.67-0.68.
 
     Stretches holding a gate transition (OUT_DQ_TAPER) are bounded by
-    their in-band *power* ratio instead: the 1 s Hann ramp of the
-    subtraction spreads the removed 60 Hz line over +-1 Hz, so the
-    bin-averaged ASD ratio of the 8 s ending with an opening ramp is ~1
-    (measured 0.99-1.02) although the power is lower. A *seam* is a
+    their in-band *power* ratio instead: a ramp of the subtraction
+    spreads the removed 60 Hz line around it (over +-1 Hz for a 1 s
+    ramp), so the bin-averaged ASD ratio of the 8 s ending with an
+    opening ramp is ~1 (measured 0.99-1.02 with 1 s openings) although
+    the power is lower. A *seam* is a
     transition without a model to taper with (no PRODUCTION_OK: the
     cleaner restarted while Triton was down, so the frame after the old
     run's last cleaned one can only be raw), a step. Both are recorded in

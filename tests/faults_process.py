@@ -103,14 +103,20 @@ def _triton(chaos: Chaos, t_kill: float, out: Outcome, mark: LogMark) -> float:
         0.1,
     )
     span = range(first.gps - 1, gate.gps)
-    closed = [g for g in span if not w.seen[g].has(State.OUT_DQ_ON)]
+    ramps = [g for g in span if w.seen[g].has(State.OUT_DQ_TAPER)]
+    closed = [
+        g
+        for g in span
+        if not w.seen[g].has(State.OUT_DQ_ON) and g not in ramps
+    ]
     without = [g for g in span if not w.seen[g].has(PRODUCTION)]
     out.detection = (
         "cleaner.log WARNING 'Triton pipeline … unavailable'; "
         "PRODUCTION_OK off, version tags 0"
     )
     out.affected = (
-        f"{len(without)} s without model, {len(closed)} s OUT_DQ = raw strain"
+        f"{len(without)} s without model, {len(closed)} s OUT_DQ = raw "
+        f"strain, {len(ramps)} s of the gate's transitions"
     )
     out.outcome = (
         f"Triton ready after {t_ready:.1f} s, model back after "
