@@ -44,7 +44,11 @@ Rules that keep it harmless:
 - a second whose target's or prediction's power is more than
   :data:`OUTLIER_FACTOR` times the median of the fitted seconds' (a glitch
   in the strain, or in a witness and so in the prediction) is left out of
-  the fit: one such second would steer it for ``length`` seconds;
+  the fit: one such second would steer it for ``length`` seconds; but
+  when the newest :data:`STEP_LENGTH` seconds all are, the coupling has
+  changed (a short glitch and the seconds the line's band-pass rings it
+  into span 4), and none is left out: the fit follows the step from
+  then on, instead of once half its seconds are past it;
 - a fit that removes less than ``min_improvement`` of the residual's power
   over its seconds is not used (a chance fit), nor one that makes a part's
   gain larger than ``max_gain``; a model of nothing on clean data, whose
@@ -72,6 +76,8 @@ LINE_ORDER = 4  # Butterworth order of the line's band-pass
 # a fitted second this many times the median power of the others is a
 # glitch (or rings with one: the line's narrow band-pass spreads it)
 OUTLIER_FACTOR = 3.0
+# the newest seconds in a row above it that are a step of the coupling
+STEP_LENGTH = 8
 
 
 @dataclass(frozen=True)
@@ -376,7 +382,8 @@ class GainTracker:
 def typical(fits: list[tuple]) -> list[tuple]:
     """The seconds' ``(normal, projected, power)`` but those whose target
     power, or prediction power (the normal matrix's trace), is more than
-    :data:`OUTLIER_FACTOR` times the median of them all."""
+    :data:`OUTLIER_FACTOR` times the median of them all; all of them when
+    the newest :data:`STEP_LENGTH` are (a step of the coupling)."""
     if not fits:
         return fits
     target = np.array([f[2] for f in fits])
@@ -384,6 +391,8 @@ def typical(fits: list[tuple]) -> list[tuple]:
     keep = (target <= OUTLIER_FACTOR * np.median(target)) & (
         prediction <= OUTLIER_FACTOR * np.median(prediction)
     )
+    if len(keep) >= STEP_LENGTH and not keep[-STEP_LENGTH:].any():
+        return fits
     return [f for f, k in zip(fits, keep, strict=True) if k]
 
 

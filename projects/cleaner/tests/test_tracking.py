@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from configs import SETTINGS
 
+from cleaner.tracking import STEP_LENGTH
 from cleaner.tracking import GainTracker
 from cleaner.tracking import follow_promotion
 from utils.errors import ConfigError
@@ -396,3 +397,30 @@ def test_one_loud_second_does_not_steer_the_fit(where):
 
     assert left(quiet) < 0.05
     assert left(loud) < 2 * left(quiet)
+
+
+def test_a_step_of_the_coupling_is_followed_once_it_lasts():
+    """The coupling doubles for good: its seconds are more than
+    OUTLIER_FACTOR times the median (as a glitch's are), but once the
+    newest STEP_LENGTH all are, they are fitted, and the correction
+    follows the step from then on, instead of leaving a quarter of the
+    coupled power for as long as half the fitted seconds predate it
+    (found by review: ~15 s)."""
+    t = np.arange(DURATION * RATE) / RATE
+    step = np.where(t >= 100, 2.0, 1.0)
+    line = band(np.cos(2 * np.pi * 60 * t))
+    truth = band(step * np.cos(2 * np.pi * 60 * t))
+    noise = scene(drift=0.0)["background"]
+    out = run(GainTracker(CONFIG), line, truth + noise)
+
+    def left(first, last):
+        part = slice(first * RATE, last * RATE)
+        residual = truth[part] - out[part]
+        return np.sum(residual**2) / np.sum(truth[part] ** 2)
+
+    assert left(90, 100) < 0.01  # followed before the step
+    assert left(100, 100 + STEP_LENGTH) > 0.2  # the stale quarter
+    # fitted from then on: what is left falls each second
+    after = [left(s, s + 1) for s in range(100 + STEP_LENGTH, 116)]
+    assert np.all(np.diff(after) < 0), after
+    assert left(100 + STEP_LENGTH, 116) < 0.2
