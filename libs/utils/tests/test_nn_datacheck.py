@@ -35,6 +35,14 @@ def _failed(report) -> set[str]:
     return {c.name for c in report.checks if not c.passed}
 
 
+def assert_refused(report, failed: set[str], match: str) -> None:
+    """``report`` fails exactly the checks ``failed``, and the error it
+    raises matches ``match``."""
+    assert _failed(report) == failed
+    with pytest.raises(DataCheckError, match=match):
+        report.raise_for_failure(f"GPS {GPS}")
+
+
 def test_simulated_data_pass(data) -> None:
     witness, strain, _, channels = data
     report = check_training_data(witness, strain, channels, CONFIG)
@@ -57,9 +65,7 @@ def test_nan_is_refused(data, row) -> None:
         witness[row, 7] = np.inf
         name = channels[row]
     report = check_training_data(witness, strain, channels, CONFIG)
-    assert _failed(report) == {"finite"}
-    with pytest.raises(DataCheckError, match=f"finite.*{name}"):
-        report.raise_for_failure(f"GPS {GPS}")
+    assert_refused(report, {"finite"}, f"finite.*{name}")
 
 
 def test_flat_strain_is_refused(data) -> None:
@@ -91,10 +97,8 @@ def test_incoherent_data_are_refused(data) -> None:
     explains anything in band, so there is nothing to train on."""
     witness, strain, truth, channels = data
     report = check_training_data(witness, strain - truth, channels, CONFIG)
-    assert _failed(report) == {"coherence"}
     assert max(report.coherence.values()) < CONFIG.min_coherence
-    with pytest.raises(DataCheckError, match="coherence"):
-        report.raise_for_failure(f"GPS {GPS}")
+    assert_refused(report, {"coherence"}, "coherence")
 
 
 def test_min_coherence_0_reports_without_refusing(data) -> None:
@@ -123,9 +127,7 @@ def test_a_stretch_mostly_dropped_is_refused(data) -> None:
     assert check_training_data(witness, strain, channels, CONFIG).passed
     strain[40 * RATE : 41 * RATE] = 0.0  # one more
     report = check_training_data(witness, strain, channels, CONFIG)
-    assert _failed(report) == {"dropped"}
-    with pytest.raises(DataCheckError, match=f"{limit + 1} of 64 s zero"):
-        report.raise_for_failure(f"GPS {GPS}")
+    assert_refused(report, {"dropped"}, f"{limit + 1} of 64 s zero")
 
 
 def test_too_short_is_refused(data) -> None:

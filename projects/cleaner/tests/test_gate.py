@@ -341,13 +341,14 @@ def test_gate_without_lookahead_bridges_a_missing_model(seconds):
 
 
 def as_records(raw: np.ndarray, production: np.ndarray) -> list[Record]:
-    """``DURATION`` one-second records of RAW and PRODUCTION from GPS."""
+    """One-second records of RAW and PRODUCTION from GPS."""
+    seconds = raw.size // RATE
     return [
         Record(GPS + i, r, p)
         for i, (r, p) in enumerate(
             zip(
-                np.split(raw, DURATION),
-                np.split(production, DURATION),
+                np.split(raw, seconds),
+                np.split(production, seconds),
                 strict=True,
             )
         )
@@ -480,18 +481,7 @@ def weak_sidebands(seconds: int, seed: int = 3):
     motion = np.sin(2 * np.pi * 0.7 * t) + 0.6 * np.sin(2 * np.pi * 1.3 * t)
     coupled = 1e-21 * np.cos(2 * np.pi * 60 * t) * (1 + 0.02 * motion)
     noise = 1e-23 * np.sqrt(RATE / 2) * rng.standard_normal(t.size)
-    raw = noise + coupled
-    records = [
-        Record(GPS + i, r, p)
-        for i, (r, p) in enumerate(
-            zip(
-                np.split(raw, seconds),
-                np.split(noise, seconds),
-                strict=True,
-            )
-        )
-    ]
-    return records
+    return as_records(noise + coupled, noise)
 
 
 def test_weak_sidebands_do_not_make_the_product_worse_than_raw():
