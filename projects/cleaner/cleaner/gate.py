@@ -20,9 +20,10 @@ sub-band with nothing coupled in it measures 1 within the estimate's
 noise, and must not keep a gate closed that removes a line with weak
 sidebands. The sub-bands, a few bins each, are measured with the mean
 average, whose noise is lower than the median's. Each second is also
-judged alone, over the band: the median over the buffer does not see one
-second (a witness's glitch through the network, a sign flip) that makes
-the product many times worse than raw. It sets the weight ``w(t)`` of the
+judged alone, over the band (with the second before it, one 2-s segment:
+:meth:`OutDqGate._ratio_alone`): the median over the buffer does not see
+one second (a witness's glitch through the network, a sign flip) that
+makes the product many times worse than raw. It sets the weight ``w(t)`` of the
 subtraction in the written second::
 
     OUT_DQ = RAW + w(t) * (PRODUCTION - RAW),   w in [0, 1]
@@ -325,13 +326,25 @@ class OutDqGate(Generic[R]):
 
     def _ratio_alone(self, record: R) -> float:
         """The band's ASD ratio PRODUCTION / RAW over ``record`` alone
-        (1: no model, no input)."""
+        (1: no model, no input), with the second before it (one 2-s
+        segment, 0.5 Hz bins, where that second is in the buffer). A
+        single second's 1-Hz bins do not resolve the line from the noise
+        beside it, whose leakage the line can cancel in RAW's bin (and so
+        not in PRODUCTION's): on the drifting scene 11 seconds in 995
+        measured above 1.01 (up to 1.78) where the band-passed PRODUCTION
+        held 0.26-0.7 of RAW's power, a close each; with the second
+        before, 1 (1.03). A bad second still shows: 2x raw alone, 1.4x
+        with a good second before it."""
         if not record.production_ok or not np.any(record.raw):
             return 1.0
+        both = np.stack([record.production, record.raw])
+        if len(self._buffer) >= 2:  # the newest is ``record``
+            before = self._buffer[-2]
+            previous = np.stack([before.production, before.raw])
+            both = np.concatenate([previous, both], axis=1)
         fs = self.config.sample_rate
-        freqs, (p_clean, p_raw) = psd(
-            np.stack([record.production, record.raw]), fs, 1.0, 0.0, "mean"
-        )
+        length = both.shape[1] / fs
+        freqs, (p_clean, p_raw) = psd(both, fs, length, 0.0, "mean")
         return float(self._band.ratios(p_clean, p_raw, freqs)[0])
 
     def _ratios(self) -> tuple[float, float, str] | None:
