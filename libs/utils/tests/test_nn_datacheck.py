@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from utils.stream import Preprocessor
 
 RATE = 4096
 DURATION = 64  # s: 63 Welch segments, chance coherence well below 0.2
-CONFIG = CheckConfig(RATE, 58.0, 62.0, min_coherence=0.2)
+CONFIG = CheckConfig(RATE, 58.0, 62.0, 0.2, max_dropped_fraction=0.1)
 
 
 @pytest.fixture(scope="module")
@@ -105,14 +106,14 @@ def test_min_coherence_0_reports_without_refusing(data) -> None:
     """The clean-data study's switch: incoherent data pass, and the report
     still says how little coherence there was."""
     witness, strain, truth, channels = data
-    config = CheckConfig(RATE, 58.0, 62.0, min_coherence=0.0)
+    config = replace(CONFIG, min_coherence=0.0)
     report = check_training_data(witness, strain - truth, channels, config)
     assert report.passed
     (check,) = [c for c in report.checks if c.name == "coherence"]
     assert "not enforced" in check.detail
     assert max(report.coherence.values()) < CONFIG.min_coherence
     with pytest.raises(ValueError, match="min_coherence"):
-        CheckConfig(RATE, 58.0, 62.0, min_coherence=-0.1)
+        replace(CONFIG, min_coherence=-0.1)
 
 
 def test_a_stretch_mostly_dropped_is_refused(data) -> None:
@@ -168,7 +169,7 @@ def test_chance_level_holds_for_noise() -> None:
     """Pure noise passes the coherence check at about the configured
     false-alarm rate (0.2 here, so it can be counted): 100 trials of 8 s,
     binomial standard deviation 0.04, tolerance 3 of them."""
-    config = CheckConfig(RATE, 58.0, 62.0, min_coherence=1e-6, false_alarm=0.2)
+    config = replace(CONFIG, min_coherence=1e-6, false_alarm=0.2)
     rng = np.random.default_rng(0)
     size, trials, passed = 8 * RATE, 100, 0
     threshold = chance_coherence(size, 3 * 9, config)  # 9 bins in band

@@ -58,7 +58,8 @@ class ReprocessSettings(TrainingFields, BandFields, ChannelFields):
 
     The witness channels must be the model's, in its order; the training
     settings (:class:`utils.fields.TrainingFields`, min_train_length,
-    min_coherence) are used under model_source train only.
+    min_coherence, max_dropped_fraction) are used under model_source
+    train only.
 
     Args:
         data_dir:
@@ -156,6 +157,9 @@ class ReprocessSettings(TrainingFields, BandFields, ChannelFields):
         min_coherence:
             Train: in-band coherence one witness must reach, else the
             file's training is refused; 0: not enforced.
+        max_dropped_fraction:
+            Train: largest fraction of the stretch trained on that may be
+            zero-filled (missing seconds).
         num_threads:
             Torch threads per task (workers are single-threaded).
         compress:
@@ -200,6 +204,7 @@ class ReprocessSettings(TrainingFields, BandFields, ChannelFields):
     job_prologue: List[str]
     min_train_length: int
     min_coherence: float
+    max_dropped_fraction: float
     num_threads: int
     compress: bool = False
     verbose: bool = False

@@ -33,12 +33,7 @@ COMPONENTS = {
     TrainingConfig: set(),
     # the trainer's components: what they keep in code (no key of ours)
     TrainConfig: {"fftlength", "overlap", "channels", "seed"},
-    CheckConfig: {
-        "fftlength",
-        "min_duration",
-        "false_alarm",
-        "max_dropped_fraction",
-    },
+    CheckConfig: {"fftlength", "min_duration", "false_alarm"},
 }
 # train-as-you-go's hyper-parameters: their home is [trainer]
 TRAINER_KEYS = (

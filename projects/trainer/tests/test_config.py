@@ -27,12 +27,7 @@ from utils.stream import PreprocessConfig
 # are held here)
 COMPONENTS = {
     TrainConfig: {"fftlength", "overlap", "channels", "seed"},
-    CheckConfig: {
-        "fftlength",
-        "min_duration",
-        "false_alarm",
-        "max_dropped_fraction",
-    },
+    CheckConfig: {"fftlength", "min_duration", "false_alarm"},
     CollectConfig: set(),
     ScheduleConfig: set(),
     PreprocessConfig: set(),

@@ -69,6 +69,10 @@ class TrainerSettings(
             In-band coherence with strain at least one witness must reach
             (and above chance); 0: not enforced, a model is trained even
             where nothing is coupled (studies only).
+        max_dropped_fraction:
+            Largest fraction of a training stretch's seconds that may be
+            zero-filled (dropped input, kept up to max_consecutive_drops
+            in a row); more: the stretch is refused.
         num_threads:
             Torch threads (niceness keeps them behind the cleaner: they
             take the cores it leaves).
@@ -88,6 +92,7 @@ class TrainerSettings(
     retrain_cadence: int
     ready_settle_length: int
     min_coherence: float
+    max_dropped_fraction: float
     num_threads: int
     niceness: int
     metrics_port: int
@@ -133,6 +138,11 @@ class TrainerSettings(
                 f"(kernel_length={self.kernel_length!r})",
             ),
             ("min_coherence", 0 <= self.min_coherence <= 1, "in [0, 1]"),
+            (
+                "max_dropped_fraction",
+                0 <= self.max_dropped_fraction < 1,
+                "in [0, 1)",
+            ),
             ("num_threads", self.num_threads >= 1, ">= 1"),
             ("niceness", 0 <= self.niceness <= 19, "in 0..19"),
             port_rule("metrics_port", self.metrics_port),

@@ -55,21 +55,21 @@ class CheckConfig:
         freq_high: upper edge of the band, Hz.
         min_coherence: in-band coherence at least one witness must reach
             (0: the coherence check does not refuse).
+        max_dropped_fraction: largest fraction of zero-filled seconds.
         fftlength: seconds per segment of the coherence estimate.
         min_duration: fewest seconds of data accepted.
         false_alarm: probability that incoherent data pass the coherence
             check (sets the chance threshold for short data).
-        max_dropped_fraction: largest fraction of zero-filled seconds.
     """
 
     sample_rate: int
     freq_low: float
     freq_high: float
     min_coherence: float
+    max_dropped_fraction: float
     fftlength: float = 2.0
     min_duration: float = 16.0
     false_alarm: float = 1e-3
-    max_dropped_fraction: float = 0.1
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_coherence <= 1:
