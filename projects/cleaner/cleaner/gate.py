@@ -330,11 +330,12 @@ class OutDqGate(Generic[R]):
         segment, 0.5 Hz bins, where that second is in the buffer). A
         single second's 1-Hz bins do not resolve the line from the noise
         beside it, whose leakage the line can cancel in RAW's bin (and so
-        not in PRODUCTION's): on the drifting scene 11 seconds in 995
-        measured above 1.01 (up to 1.78) where the band-passed PRODUCTION
-        held 0.26-0.7 of RAW's power, a close each; with the second
-        before, 1 (1.03). A bad second still shows: 2x raw alone, 1.4x
-        with a good second before it."""
+        not in PRODUCTION's): on the drifting scene 9 of 884 seconds with
+        a model measured above 1.01 (up to 1.78) where the band-passed
+        PRODUCTION held 0.26-0.7 of RAW's power, a close each; with the
+        second before, none (0.72 at most; ``bench/bench_gate_alone.py``).
+        A bad second still shows: 2x raw alone, 1.4x with a good second
+        before it."""
         if not record.production_ok or not np.any(record.raw):
             return 1.0
         both = np.stack([record.production, record.raw])
