@@ -10,7 +10,9 @@
 # Code is installed editable, so editing a service needs no rebuild.
 # One build of an environment at a time (two starts of run.sh at once): the
 # second waits on .venv/NAME.lock, at most DEEPCLEAN_BUILD_LOCK_TIMEOUT s
-# (default 1800), then finds it built.
+# (default 1800), then finds it built. An environment a running run's
+# services use (scripts/supervise.sh holds .venv/NAME.inuse) is not rebuilt:
+# build.sh stops with an error naming it.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -70,6 +72,10 @@ build_env() {
         echo "  $name: up to date ($env)"
         return
     fi
+    # a running service's supervise.sh holds this shared (SUPERVISE_ENV)
+    exec {inuse}>"$VENVS/$name.inuse"
+    flock -n "$inuse" \
+        || die "the $name environment is in use by a running run and its inputs changed; not rebuilding it under that run's services: stop the run first (./run.sh NAME stop; tmux ls lists the runs), or build another checkout"
     echo "  $name: building $env ..."
     local log=$VENVS/$name.build.log
     {

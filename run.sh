@@ -233,8 +233,9 @@ start_pane() {  # name command...
     printf -v cmd '%q ' "$@"
     # the environment travels in a private file, not on command lines
     local full
-    printf -v full 'cd %q && set -a && . %q && set +a && exec scripts/supervise.sh %q %s' \
-        "$ROOT" "$RUN_ENV" "$name" "$cmd"
+    # (each pane's environment is .venv/NAME: supervise.sh holds it in use)
+    printf -v full 'cd %q && set -a && . %q && set +a && SUPERVISE_ENV=%q exec scripts/supervise.sh %q %s' \
+        "$ROOT" "$RUN_ENV" "$ROOT/.venv/$name" "$name" "$cmd"
     # (called as $(start_pane ...), where set -e does not hold: each tmux
     # call is checked, or a failed one would hand an empty pane id on, and
     # tmux takes an empty target for the current pane of any session)

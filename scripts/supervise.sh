@@ -18,7 +18,14 @@
 # $PROJECT_DIR/logs/NAME.console, with a line marking each start (moved to
 # NAME.console.1, the one kept before it, whenever it passes
 # SUPERVISE_CONSOLE_MAX bytes, default 10 MiB: a service running for weeks
-# cannot fill the disk with it).
+# cannot fill the disk with it). supervisor.log is moved to supervisor.log.1
+# the same way.
+# SUPERVISE_ENV (run.sh sets it): the service's environment, .venv/NAME.
+# While this script runs it holds a shared lock on SUPERVISE_ENV.inuse, which
+# build.sh takes alone before it changes that environment: a start of
+# another run, or ./test.sh, after an edit of a pyproject.toml refuses to
+# rebuild an environment under a running service (pip replacing the
+# packages it imports from) instead of doing it.
 set -uo pipefail
 NAME=$1; shift
 MAX=${SUPERVISE_MAX_CRASHES:-5}
@@ -29,7 +36,12 @@ LOGS=${PROJECT_DIR:-.}/logs
 LOG=$LOGS/supervisor.log
 CONSOLE=$LOGS/$NAME.console
 mkdir -p "$LOGS"
-say() { echo "$(date -u +%FT%TZ) supervisor $NAME: $*" | tee -a "$LOG"; }
+say() {
+    echo "$(date -u +%FT%TZ) supervisor $NAME: $*" | tee -a "$LOG"
+    if (( $(stat -c %s "$LOG" 2>/dev/null || echo 0) > CONSOLE_MAX )); then
+        mv -f "$LOG" "$LOG.1"
+    fi
+}
 
 # where to look when it will not run: its terminal output, and its own log
 # when it writes one (Triton's serve.sh does not)
@@ -55,6 +67,15 @@ console_tee() {
         fi
     done
 }
+
+if [[ -n ${SUPERVISE_ENV:-} ]]; then
+    # held by this script and, inherited, by the service: until both are gone
+    exec {inuse}>"$SUPERVISE_ENV.inuse"
+    flock -s -w 60 "$inuse" || {
+        say "ERROR: $SUPERVISE_ENV is being rebuilt (build.sh holds $SUPERVISE_ENV.inuse; waited 60s)"
+        exit 1
+    }
+fi
 
 child=
 stop() { say "stopping"; [[ -n $child ]] && kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 0; }

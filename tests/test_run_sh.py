@@ -400,6 +400,54 @@ def test_one_build_of_an_environment_at_a_time():
     assert again.returncode == 0 and "up to date" in again.stdout
 
 
+@pytest.mark.skipif(shutil.which("flock") is None, reason="needs flock")
+def test_an_environment_in_use_is_not_rebuilt(tmp_path):
+    """A start of another run (or ./test.sh) after an edit of a
+    pyproject.toml ran pip over the environment of a running run's
+    services. While a run's supervise.sh holds .venv/NAME.inuse, build.sh
+    stops with an error naming the environment instead of rebuilding it.
+    (A copy of build.sh in a bare folder whose cleaner environment is
+    stale: it would run pip past the check; the lock holder stands in for
+    supervise.sh, whose holding the next test shows.)"""
+    shutil.copy(ROOT / "build.sh", tmp_path / "build.sh")
+    for part in ("libs/utils", "projects/cleaner"):
+        (tmp_path / part).mkdir(parents=True)
+        (tmp_path / part / "pyproject.toml").write_text("[project]\n")
+    venv = tmp_path / ".venv"
+    (venv / "cleaner").mkdir(parents=True)
+    (venv / "cleaner" / ".built").write_text("an older fingerprint\n")
+    inuse = venv / "cleaner.inuse"
+    holder = subprocess.Popen(
+        ["flock", "-s", str(inuse), "sleep", "30"], start_new_session=True
+    )
+    try:
+        wait_for(
+            lambda: (
+                subprocess.run(
+                    ["flock", "-n", str(inuse), "true"], check=False
+                ).returncode
+                != 0
+            ),
+            "the environment held",
+            10.0,
+        )
+        done = subprocess.run(
+            [str(tmp_path / "build.sh"), "cleaner"],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=10)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "the cleaner environment is in use by a running run" in (
+        done.stderr
+    )
+    assert "building" not in done.stdout
+    assert not (venv / "cleaner" / "bin").exists()  # pip never ran
+
+
 # -- supervise.sh --------------------------------------------------------
 def supervise(tmp_path: Path, script: str, **env):
     """supervise.sh svc bash -c SCRIPT, bounded; (exit status, its log)."""
@@ -467,6 +515,38 @@ def test_the_console_is_moved_aside_as_it_grows(tmp_path):
     ]
     assert numbers == list(range(numbers[0], lines + 1)), numbers
     assert numbers[0] > 1  # older lines went with earlier moves
+
+
+@pytest.mark.skipif(shutil.which("flock") is None, reason="needs flock")
+def test_the_supervisor_holds_its_environment_in_use(tmp_path):
+    """With SUPERVISE_ENV (run.sh sets it to the service's .venv/NAME),
+    the service runs while supervise.sh holds NAME.inuse shared: build.sh's
+    exclusive try fails until the supervisor and the service are gone."""
+    inuse = tmp_path / "cleaner.inuse"
+    script = f"if flock -n {inuse} true; then echo free; else echo held; fi"
+    rc, log = supervise(
+        tmp_path, script, SUPERVISE_ENV=str(tmp_path / "cleaner")
+    )
+    assert rc == 0, log
+    assert "held" in console_holds(tmp_path, "held")
+    free = subprocess.run(["flock", "-n", str(inuse), "true"], check=False)
+    assert free.returncode == 0  # released with them
+
+
+def test_the_supervisor_log_is_moved_aside_as_it_grows(tmp_path):
+    """supervisor.log gains a line at each start and exit, for weeks: it is
+    moved to supervisor.log.1 once it passes SUPERVISE_CONSOLE_MAX."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    old = "an old line\n" * 100
+    (logs / "supervisor.log").write_text(old)
+    rc, log = supervise(
+        tmp_path, "exit 0", SUPERVISE_CONSOLE_MAX=str(len(old) // 2)
+    )
+    assert rc == 0, log
+    older = (logs / "supervisor.log.1").read_text()
+    assert older.startswith(old) and "svc: starting: bash" in older
+    assert "svc: exited cleanly" in log and "an old line" not in log
 
 
 def test_supervisor_gives_up_naming_the_files_that_exist(tmp_path):
