@@ -13,6 +13,7 @@ from utils.signal import band_power
 from utils.signal import bandpass
 from utils.signal import butter_bandpass
 from utils.signal import psd
+from utils.signal import psds
 
 RATE = 4096
 
@@ -82,6 +83,25 @@ def test_band_power_of_a_sinusoid() -> None:
     # A^2 / 2 = 4.5, all of it within 58-62 Hz
     assert band_power(x, RATE, 58, 62) == pytest.approx(4.5, rel=1e-3)
     assert band_power(x, RATE, 100, 200) < 1e-6
+
+
+@pytest.mark.parametrize("seconds", [2, 3, 8, 9, 16])
+def test_both_averages_come_from_one_set_of_segments(strain, seconds) -> None:
+    """:func:`psds` gives what ``scipy.signal.welch`` gives with each
+    average (the median's bias included, for odd and even numbers of
+    segments: 2-s segments by 1 s), from one pass over the data."""
+    x = np.stack([strain[: seconds * RATE], strain[-seconds * RATE :]])
+    freqs, (mean, median) = psds(x, RATE, 2.0, 1.0, ("mean", "median"))
+    for average, ours in (("mean", mean), ("median", median)):
+        f, theirs = welch(
+            x, RATE, nperseg=2 * RATE, noverlap=RATE, average=average
+        )
+        np.testing.assert_array_equal(freqs, f)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=0)
+    # one or two segments: the median is the mean; more: it is not
+    assert np.allclose(mean, median, rtol=1e-3, atol=0) == (seconds <= 3)
+    with pytest.raises(ValueError, match="mean or median"):
+        psds(x, RATE, 2.0, 1.0, ("mode",))
 
 
 def test_psd_needs_enough_data() -> None:

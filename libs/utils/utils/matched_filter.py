@@ -24,8 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import welch
 from scipy.signal.windows import tukey
+
+from utils.signal import psd
 
 PSD_LENGTH = 4.0  # s, Welch segments (0.25 Hz: resolves the sidebands)
 TAPER_LENGTH = 1.0  # s, Tukey ramps at the data's ends
@@ -82,13 +83,7 @@ def estimate_psd(
     data: np.ndarray, sample_rate: float, psd_length: float = PSD_LENGTH
 ) -> tuple[np.ndarray, np.ndarray]:
     """Welch PSD (Hann, half overlap, median average): ``(freqs, psd)``."""
-    size = int(round(psd_length * sample_rate))
-    if size > data.size:
-        raise ValueError(
-            f"{data.size / sample_rate:g} s of data: shorter than one "
-            f"{psd_length:g} s PSD segment"
-        )
-    return welch(data, sample_rate, nperseg=size, average="median")
+    return psd(data, sample_rate, psd_length, psd_length / 2, "median")
 
 
 def matched_filter(

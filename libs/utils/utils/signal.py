@@ -74,6 +74,21 @@ def psd(
     average: str = "median",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Welch PSD along the last axis. Returns ``(frequencies, psd)``."""
+    freqs, (power,) = psds(x, sample_rate, fftlength, overlap, (average,))
+    return freqs, power
+
+
+def psds(
+    x: np.ndarray,
+    sample_rate: float,
+    fftlength: float,
+    overlap: float,
+    averages: tuple[str, ...],
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Welch PSDs along the last axis, one per average (``"mean"`` or
+    ``"median"``), all from one set of periodograms (Hann window, the
+    segments' means removed, one-sided density: as ``scipy.signal.welch``
+    with the same arguments). Returns ``(frequencies, [psd, ...])``."""
     nperseg = int(round(fftlength * sample_rate))
     noverlap = int(round(overlap * sample_rate))
     if x.shape[-1] < nperseg:
@@ -83,15 +98,36 @@ def psd(
         )
     from scipy import signal as sp_signal
 
-    return sp_signal.welch(
+    freqs, _, segments = sp_signal.spectrogram(
         x,
         fs=sample_rate,
+        window="hann",
         nperseg=nperseg,
         noverlap=noverlap,
-        window="hann",
-        average=average,
+        detrend="constant",
+        scaling="density",
+        mode="psd",
         axis=-1,
     )
+    powers = []
+    for average in averages:
+        if average == "mean":
+            powers.append(segments.mean(axis=-1))
+        elif average == "median":
+            bias = _median_bias(segments.shape[-1])
+            powers.append(np.median(segments, axis=-1) / bias)
+        else:
+            raise ValueError(f"average {average!r}: mean or median")
+    return freqs, powers
+
+
+def _median_bias(segments: int) -> float:
+    """How far below their mean the median of ``segments`` periodograms of
+    Gaussian noise lies: ``1 - 1/2 + 1/3 - ...`` up to the largest odd
+    number not above ``segments`` (Allen et al., FINDCHIRP, appendix B;
+    Welch's median average divides by it)."""
+    odd = np.arange(1, segments + 1 if segments % 2 else segments)
+    return float(np.sum((-1.0) ** (odd + 1) / odd))
 
 
 def asd_ratio(

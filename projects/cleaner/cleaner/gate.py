@@ -98,6 +98,7 @@ from utils.errors import ConfigError
 from utils.signal import Subbands
 from utils.signal import extrapolate
 from utils.signal import psd
+from utils.signal import psds
 from utils.signal import subbands_of
 from utils.taper import hann_edge
 
@@ -360,15 +361,15 @@ class OutDqGate(Generic[R]):
                 np.concatenate([r.raw for r in self._buffer]),
             ]
         )
-        welch = (c.sample_rate, c.fftlength, c.overlap)
-        freqs, (p_clean, p_raw) = psd(both, *welch, c.average)
-        band = self._band.ratios(p_clean, p_raw, freqs)[0]
         # the sub-bands, a few bins each, with the mean: the median of
         # their few values, noisier, measured a sub-band of a line's weak
         # sidebands above 1 + margin in many 8-s windows where the
         # subtraction removed 12 % of it
-        freqs, (p_clean, p_raw) = psd(both, *welch, "mean")
-        ratios = self._subbands.ratios(p_clean, p_raw, freqs)
+        freqs, (band_psd, mean_psd) = psds(
+            both, c.sample_rate, c.fftlength, c.overlap, (c.average, "mean")
+        )
+        band = self._band.ratios(*band_psd, freqs)[0]
+        ratios = self._subbands.ratios(*mean_psd, freqs)
         i = int(np.argmax(ratios))
         return float(band), float(ratios[i]), self._subbands.names[i]
 
