@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -359,26 +360,34 @@ def test_an_unknown_frame_source_is_refused(repo, tmp_path):
 
 
 # -- build.sh --------------------------------------------------------------
+def is_free(lock: Path) -> bool:
+    """Whether ``lock`` could be taken alone now (what build.sh tries)."""
+    done = subprocess.run(["flock", "-n", str(lock), "true"], check=False)
+    return done.returncode == 0
+
+
+@contextmanager
+def holding(lock: Path, *flags: str) -> Iterator[None]:
+    """``lock`` held by a ``flock`` process (another build, ``-s``: a
+    running run's supervise.sh) for the duration of the block."""
+    holder = subprocess.Popen(
+        ["flock", *flags, str(lock), "sleep", "30"], start_new_session=True
+    )
+    try:
+        wait_for(lambda: not is_free(lock), f"{lock} held", 10.0)
+        yield
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)  # flock and the sleep
+        holder.wait(timeout=10)
+
+
 @pytest.mark.skipif(shutil.which("flock") is None, reason="needs flock")
 def test_one_build_of_an_environment_at_a_time():
     """While another build holds an environment's lock (two starts at
     once: both ran pip on the same environment), build.sh waits for it,
     bounded, and says which lock it waited for."""
     lock = ROOT / ".venv" / "cleaner.lock"
-    holder = subprocess.Popen(
-        ["flock", str(lock), "sleep", "30"], start_new_session=True
-    )
-    try:
-        wait_for(
-            lambda: (
-                subprocess.run(
-                    ["flock", "-n", str(lock), "true"], check=False
-                ).returncode
-                != 0
-            ),
-            "the lock held",
-            10.0,
-        )
+    with holding(lock):
         done = subprocess.run(
             [str(ROOT / "build.sh"), "cleaner"],
             env={**os.environ, "DEEPCLEAN_BUILD_LOCK_TIMEOUT": "1"},
@@ -386,9 +395,6 @@ def test_one_build_of_an_environment_at_a_time():
             text=True,
             timeout=TIMEOUT,
         )
-    finally:
-        os.killpg(holder.pid, signal.SIGKILL)  # flock and the sleep
-        holder.wait(timeout=10)
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"another build of cleaner holds {lock} (waited 1s)" in done.stderr
     again = subprocess.run(
@@ -416,30 +422,13 @@ def test_an_environment_in_use_is_not_rebuilt(tmp_path):
     venv = tmp_path / ".venv"
     (venv / "cleaner").mkdir(parents=True)
     (venv / "cleaner" / ".built").write_text("an older fingerprint\n")
-    inuse = venv / "cleaner.inuse"
-    holder = subprocess.Popen(
-        ["flock", "-s", str(inuse), "sleep", "30"], start_new_session=True
-    )
-    try:
-        wait_for(
-            lambda: (
-                subprocess.run(
-                    ["flock", "-n", str(inuse), "true"], check=False
-                ).returncode
-                != 0
-            ),
-            "the environment held",
-            10.0,
-        )
+    with holding(venv / "cleaner.inuse", "-s"):
         done = subprocess.run(
             [str(tmp_path / "build.sh"), "cleaner"],
             capture_output=True,
             text=True,
             timeout=TIMEOUT,
         )
-    finally:
-        os.killpg(holder.pid, signal.SIGKILL)
-        holder.wait(timeout=10)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "the cleaner environment is in use by a running run" in (
         done.stderr
@@ -529,8 +518,7 @@ def test_the_supervisor_holds_its_environment_in_use(tmp_path):
     )
     assert rc == 0, log
     assert "held" in console_holds(tmp_path, "held")
-    free = subprocess.run(["flock", "-n", str(inuse), "true"], check=False)
-    assert free.returncode == 0  # released with them
+    assert is_free(inuse)  # released with them
 
 
 def test_the_supervisor_log_is_moved_aside_as_it_grows(tmp_path):
