@@ -116,6 +116,10 @@ class Results:
     )
     raw_over_optimal: list[float] = field(default_factory=list)
     versions: set[int] = field(default_factory=set)
+    # product -> the slot of each comparison, in order
+    slots: dict[str, list[int]] = field(
+        default_factory=lambda: {p: [] for p in (*PRODUCTS, IDEAL)}
+    )
     # product -> (RAW, product) over each analysed slot
     seconds: dict[str, list[tuple]] = field(
         default_factory=lambda: {p: [] for p in PRODUCTS}
@@ -164,11 +168,13 @@ def analyse_slot(pipe, injector, index, results) -> None:
         data = np.concatenate([f[getattr(ch, product)] for f in frames])
         comparison = compare_injection(raw, data, template, STRAIN_RATE)
         results.comparisons[product].append(comparison)
+        results.slots[product].append(index)
         inner = slice(PAD_LENGTH * STRAIN_RATE, -PAD_LENGTH * STRAIN_RATE)
         results.seconds[product].append((raw[inner], data[inner]))
     ideal = raw - truth_4096(pipe.data_dir, "L1", start, stop)
     comparison = compare_injection(raw, ideal, template, STRAIN_RATE)
     results.comparisons[IDEAL].append(comparison)
+    results.slots[IDEAL].append(index)
     results.raw_over_optimal.append(comparison.raw_snr / made.params.snr)
     tags = np.concatenate([f[ch.production_version] for f in frames])
     results.versions.update(int(v) for v in tags if v > 0)
@@ -358,6 +364,7 @@ def report(run: dict, results: Results) -> None:
         "  (worst data: the SNR change with RAW's PSD weighting both, the "
         "change of the data at the signal alone)"
     )
+    lowest_data_changes(results)
     # with nothing coupled every frequency must stay; else all but the band
     exclude = None if name == "clean" else BAND
     where = "" if exclude is None else f" but {BAND[0]:g}-{BAND[1]:g} Hz"
@@ -373,6 +380,28 @@ def report(run: dict, results: Results) -> None:
             f"{high:.4f} at {f_high:g} Hz, lowest {low:.4f} at {f_low:g} Hz "
             f"over {seconds} s (Welch {ASD_LENGTH:g} s)"
         )
+
+
+def lowest_data_changes(results: Results, count: int = 3) -> None:
+    """PRODUCTION's lowest data changes, each with IDEAL's at the same
+    injection: whether the cleaning or the measure lost the SNR."""
+    found = zip(
+        results.slots["production"],
+        results.comparisons["production"],
+        strict=True,
+    )
+    ideal = dict(
+        zip(results.slots[IDEAL], results.comparisons[IDEAL], strict=True)
+    )
+    lowest = sorted(found, key=lambda pair: pair[1].data_change)[:count]
+    if lowest:
+        print("  PRODUCTION's lowest data changes:")
+        for slot, c in lowest:
+            print(
+                f"    slot {slot}: data {100 * c.data_change:+.3f}% "
+                f"(IDEAL {100 * ideal[slot].data_change:+.3f}%), "
+                f"dSNR with its own PSD {100 * c.snr_change:+.3f}%"
+            )
 
 
 def main() -> None:
