@@ -394,14 +394,14 @@ def lowest_data_changes(results: Results, count: int = 3) -> None:
         zip(results.slots[IDEAL], results.comparisons[IDEAL], strict=True)
     )
     lowest = sorted(found, key=lambda pair: pair[1].data_change)[:count]
-    if lowest:
-        print("  PRODUCTION's lowest data changes:")
-        for slot, c in lowest:
-            print(
-                f"    slot {slot}: data {100 * c.data_change:+.3f}% "
-                f"(IDEAL {100 * ideal[slot].data_change:+.3f}%), "
-                f"dSNR with its own PSD {100 * c.snr_change:+.3f}%"
-            )
+    lines = [
+        f"    slot {slot}: data {100 * c.data_change:+.3f}% (IDEAL "
+        f"{100 * ideal[slot].data_change:+.3f}%), dSNR with its own PSD "
+        f"{100 * c.snr_change:+.3f}%"
+        for slot, c in lowest
+    ]
+    if lines:
+        print("\n".join(["  PRODUCTION's lowest data changes:", *lines]))
 
 
 def main() -> None:
