@@ -45,8 +45,9 @@ def archive_of(run: Path) -> Path:
 
 
 def seconds(archive: Path, ifo: str):
-    """(raw, production, modelled) per second, in GPS order, of every
-    archive file (contiguous files only are judged together)."""
+    """``(sample_rate, raw, production, modelled)`` of each archive file,
+    in GPS order (``modelled``: per second; seconds are judged within
+    their file, never across two)."""
     ch = OutputChannels(ifo)
     for path in sorted(archive.glob(f"*-{ifo}_DEEPCLEAN-*.gwf")):
         name = FrameName.parse(path)
