@@ -10,9 +10,9 @@
 # Code is installed editable, so editing a service needs no rebuild.
 # One build of an environment at a time (two starts of run.sh at once): the
 # second waits on .venv/NAME.lock, at most DEEPCLEAN_BUILD_LOCK_TIMEOUT s
-# (default 1800), then finds it built. An environment a running run's
-# services use (scripts/supervise.sh holds .venv/NAME.inuse) is not rebuilt:
-# build.sh stops with an error naming it.
+# (default 1800), then finds it built. An environment processes run from
+# (scripts/supervise.sh and every service hold .venv/NAME.inuse) is not
+# rebuilt: build.sh stops with an error naming it.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -72,10 +72,11 @@ build_env() {
         echo "  $name: up to date ($env)"
         return
     fi
-    # a running service's supervise.sh holds this shared (SUPERVISE_ENV)
+    # held shared by supervise.sh (SUPERVISE_ENV) and by every service
+    # (utils.startup.hold_environment)
     exec {inuse}>"$VENVS/$name.inuse"
     flock -n "$inuse" \
-        || die "the $name environment is in use by a running run and its inputs changed; not rebuilding it under that run's services: stop the run first (./run.sh NAME stop; tmux ls lists the runs), or build another checkout"
+        || die "the $name environment is in use and its inputs changed; not rebuilding it under the processes running from it (a run's services, a reprocess command): stop them first (./run.sh NAME stop; tmux ls lists the runs), or build another checkout"
     echo "  $name: building $env ..."
     local log=$VENVS/$name.build.log
     {

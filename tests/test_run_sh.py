@@ -430,7 +430,7 @@ def test_an_environment_in_use_is_not_rebuilt(tmp_path):
             timeout=TIMEOUT,
         )
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "the cleaner environment is in use by a running run" in (
+    assert "the cleaner environment is in use and its inputs changed" in (
         done.stderr
     )
     assert "building" not in done.stdout

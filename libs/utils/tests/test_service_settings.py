@@ -6,6 +6,10 @@ typeo reads the real annotations."""
 
 import dataclasses
 import logging
+import os
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +22,9 @@ from utils.errors import ConfigError
 from utils.startup import CANNOT_START
 from utils.startup import cannot_start
 from utils.startup import configure_service
+from utils.startup import hold_environment
 from utils.testing import restored_logging
+from utils.waiting import wait_for
 
 CONFIG = """
 [tool.typeo.scripts.svc]
@@ -114,6 +120,59 @@ def test_bad_settings_are_said_on_stderr(config, capsys, restore_logging):
     assert err.startswith("svc: cannot start: no section")
     assert cannot_start("svc", ValueError("why")) == CANNOT_START == 2
     assert capsys.readouterr().err == "svc: cannot start: why\n"
+
+
+def rebuild_refused(inuse: Path) -> bool:
+    """build.sh's test: the in-use file cannot be held alone."""
+    return subprocess.run(["flock", "-n", str(inuse), "true"]).returncode != 0
+
+
+def test_a_running_service_holds_its_environment(tmp_path: Path):
+    """A process started by hand (as ``reprocess`` is) keeps build.sh from
+    rebuilding its environment until it ends; the file beside the
+    environment is build.sh's (``.venv/NAME.inuse``)."""
+    inuse = tmp_path / "env.inuse"
+    inuse.touch()
+    code = (
+        "import sys, time; from utils.startup import hold_environment; "
+        f"print(hold_environment({str(tmp_path / 'env')!r}), flush=True); "
+        "time.sleep(60)"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            assert proc.stdout.readline().strip() == str(inuse)
+            assert rebuild_refused(inuse)
+        finally:
+            proc.kill()
+    assert not rebuild_refused(inuse)
+
+
+def test_a_rebuild_under_way_is_waited_for_then_refused(
+    tmp_path: Path, config: Path, capsys, monkeypatch, restore_logging
+):
+    env, inuse = tmp_path / "env", tmp_path / "env.inuse"
+    assert hold_environment(env) is None  # not build.sh's: nothing to hold
+    inuse.touch()
+    # flock's child (sleep) holds the lock too: its session is ended
+    building = subprocess.Popen(
+        ["flock", str(inuse), "sleep", "60"], start_new_session=True
+    )
+    try:
+        wait_for(lambda: rebuild_refused(inuse), "flock to hold it", 10)
+        with pytest.raises(TimeoutError, match="finish rebuilding"):
+            hold_environment(env, wait=0.3)
+        monkeypatch.setattr(sys, "prefix", str(env))
+        monkeypatch.setattr("utils.startup.REBUILD_WAIT", 0.3)
+        argv = ["--typeo", f"{config}:svc"]
+        assert configure_service(Settings, "svc", argv) is None
+        assert "svc: cannot start: waited" in capsys.readouterr().err
+    finally:
+        os.killpg(building.pid, signal.SIGKILL)
+        building.wait(10)
+    assert hold_environment(env, wait=5) == inuse  # the rebuild is over
+    assert rebuild_refused(inuse)
 
 
 def test_loader_profiles_and_changes(config: Path, tmp_path: Path):

@@ -1,4 +1,5 @@
-"""The first steps of every service's ``main``: settings, then logging.
+"""The first steps of every service's ``main``: settings, then logging,
+then a hold on the service's environment.
 
 A setting that cannot be parsed is reported before logging exists, so on
 stderr, as ``<prog>: cannot start: <why>``, and the service exits with
@@ -11,15 +12,26 @@ stderr, as ``<prog>: cannot start: <why>``, and the service exits with
 
 from __future__ import annotations
 
+import fcntl
+import logging
+import os
 import sys
+from pathlib import Path
 from typing import TypeVar
 
 from utils.config import parse_settings
 from utils.errors import ConfigError
 from utils.logging import configure_logging
+from utils.waiting import wait_for
 
 T = TypeVar("T")
 CANNOT_START = 2  # exit status: bad settings, a broken contract, ...
+# s to wait for build.sh to finish rebuilding the environment (as
+# scripts/supervise.sh waits)
+REBUILD_WAIT = 60.0
+logger = logging.getLogger(__name__)
+# in-use files this process holds, and their descriptors: one each
+_held: dict[Path, int] = {}
 
 
 def cannot_start(prog: str, error: Exception | str) -> int:
@@ -60,4 +72,61 @@ def configure_service(
     except OSError as exc:
         cannot_start(prog, f"cannot log to {settings.log_dir}: {exc}")
         return None
+    try:
+        hold_environment(sys.prefix, REBUILD_WAIT)
+    except (OSError, TimeoutError) as exc:
+        logger.error("cannot start: %s", exc)
+        cannot_start(prog, exc)
+        return None
     return settings
+
+
+def hold_environment(
+    prefix: str | Path | None = None, wait: float = REBUILD_WAIT
+) -> Path | None:
+    """Hold, until this process ends, a shared lock on the in-use file
+    ``build.sh`` keeps beside the environment (``.venv/NAME.inuse`` for
+    ``.venv/NAME``), as ``scripts/supervise.sh`` does for run.sh's panes:
+    build.sh does not rebuild an environment a process runs from. A
+    command started by hand (``reprocess``, a service outside run.sh) is
+    held so too. Idempotent: one descriptor a file and process.
+
+    Args:
+        prefix: the environment (None: this interpreter's, ``sys.prefix``).
+        wait: seconds to wait while build.sh holds the file (rebuilding).
+
+    Returns:
+        The file held; None for an environment build.sh did not make (no
+        in-use file beside it: nothing to hold).
+
+    Raises:
+        TimeoutError: build.sh held it for ``wait`` s.
+        OSError: it cannot be opened.
+    """
+    prefix = sys.prefix if prefix is None else prefix
+    path = Path(f"{prefix}.inuse")
+    if path in _held:
+        return path
+    if not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+
+    def locked() -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    try:
+        wait_for(
+            locked,
+            f"build.sh to finish rebuilding {prefix} ({path} held)",
+            wait,
+            interval=0.5,
+        )
+    except BaseException:
+        os.close(fd)
+        raise
+    _held[path] = fd
+    return path
