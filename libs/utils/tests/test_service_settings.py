@@ -5,6 +5,7 @@ another service that goes with its own) and in its tests
 typeo reads the real annotations."""
 
 import dataclasses
+import fcntl
 import logging
 import os
 import signal
@@ -127,6 +128,10 @@ def rebuild_refused(inuse: Path) -> bool:
     return subprocess.run(["flock", "-n", str(inuse), "true"]).returncode != 0
 
 
+def refuse(path, *args):
+    raise PermissionError(13, "Permission denied", str(path))
+
+
 def test_a_running_service_holds_its_environment(tmp_path: Path):
     """A process started by hand (as ``reprocess`` is) keeps build.sh from
     rebuilding its environment until it ends; the file beside the
@@ -150,11 +155,19 @@ def test_a_running_service_holds_its_environment(tmp_path: Path):
 
 
 def test_a_rebuild_under_way_is_waited_for_then_refused(
-    tmp_path: Path, config: Path, capsys, monkeypatch, restore_logging
+    tmp_path: Path, config: Path, capsys, caplog, monkeypatch, restore_logging
 ):
     env, inuse = tmp_path / "env", tmp_path / "env.inuse"
     assert hold_environment(env) is None  # not build.sh's: nothing to hold
     inuse.touch()
+    # another user's file this one may not open (a stand-in: the tests may
+    # run as root, whom permissions do not stop): said, and the service runs
+    for name in ("open", "flock"):  # flock: a filesystem without locks
+        with monkeypatch.context() as patch, caplog.at_level(logging.WARNING):
+            patch.setattr(os if name == "open" else fcntl, name, refuse)
+            assert hold_environment(env) is None
+        assert f"cannot hold {inuse}" in caplog.text
+        caplog.clear()
     # flock's child (sleep) holds the lock too: its session is ended
     building = subprocess.Popen(
         ["flock", str(inuse), "sleep", "60"], start_new_session=True

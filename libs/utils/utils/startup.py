@@ -74,7 +74,7 @@ def configure_service(
         return None
     try:
         hold_environment(sys.prefix, REBUILD_WAIT)
-    except (OSError, TimeoutError) as exc:
+    except TimeoutError as exc:
         logger.error("cannot start: %s", exc)
         cannot_start(prog, exc)
         return None
@@ -97,11 +97,12 @@ def hold_environment(
 
     Returns:
         The file held; None for an environment build.sh did not make (no
-        in-use file beside it: nothing to hold).
+        in-use file beside it: nothing to hold), or one this user cannot
+        open or lock (logged: the service runs unprotected rather than not
+        at all).
 
     Raises:
         TimeoutError: build.sh held it for ``wait`` s.
-        OSError: it cannot be opened.
     """
     prefix = sys.prefix if prefix is None else prefix
     path = Path(f"{prefix}.inuse")
@@ -109,7 +110,7 @@ def hold_environment(
         return path
     if not path.exists():
         return None
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    fd = -1
 
     def locked() -> bool:
         try:
@@ -119,14 +120,25 @@ def hold_environment(
         return True
 
     try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         wait_for(
             locked,
             f"build.sh to finish rebuilding {prefix} ({path} held)",
             wait,
             interval=0.5,
         )
-    except BaseException:
+    except TimeoutError:
         os.close(fd)
         raise
+    except OSError as exc:  # not this user's; no locks on this filesystem
+        if fd >= 0:
+            os.close(fd)
+        logger.warning(
+            "cannot hold %s (%s): build.sh may rebuild the environment "
+            "under this process",
+            path,
+            exc,
+        )
+        return None
     _held[path] = fd
     return path
