@@ -34,7 +34,9 @@ Prints per scenario and product: mean and worst SNR change vs RAW, max
 more than 0.5 % below raw; the worst SNR change with RAW's PSD weighting
 both (``data_change``: what the cleaning did to the data at the signal,
 apart from the product's own PSD weighting 58-62 Hz more once the noise
-there is gone) and its count below -0.5 %; the live model versions; the
+there is gone) and its count below -0.5 %; PRODUCTION's three lowest
+injections by each of the two, with IDEAL's at the same injections; the
+live model versions; the
 highest and lowest ASD(X)/ASD(RAW) in 10-2000 Hz (Welch, 8 s) and where
 they are (above 1: power added), outside 58-62 Hz for a coupled scene,
 everywhere for ``clean``.
@@ -364,7 +366,7 @@ def report(run: dict, results: Results) -> None:
         "  (worst data: the SNR change with RAW's PSD weighting both, the "
         "change of the data at the signal alone)"
     )
-    lowest_data_changes(results)
+    lowest_changes(results)
     # with nothing coupled every frequency must stay; else all but the band
     exclude = None if name == "clean" else BAND
     where = "" if exclude is None else f" but {BAND[0]:g}-{BAND[1]:g} Hz"
@@ -382,26 +384,39 @@ def report(run: dict, results: Results) -> None:
         )
 
 
-def lowest_data_changes(results: Results, count: int = 3) -> None:
-    """PRODUCTION's lowest data changes, each with IDEAL's at the same
-    injection: whether the cleaning or the measure lost the SNR."""
-    found = zip(
-        results.slots["production"],
-        results.comparisons["production"],
-        strict=True,
+# the two measures of an injection: (attribute, how it is printed)
+DATA = ("data_change", "data change")
+OWN_PSD = ("snr_change", "dSNR with its own PSD")
+
+
+def lowest_changes(results: Results, count: int = 3) -> None:
+    """PRODUCTION's lowest changes by each measure, each with IDEAL's at
+    the same injection (whether the cleaning or the measure lost the SNR)
+    and the other measure's."""
+    found = list(
+        zip(
+            results.slots["production"],
+            results.comparisons["production"],
+            strict=True,
+        )
     )
     ideal = dict(
         zip(results.slots[IDEAL], results.comparisons[IDEAL], strict=True)
     )
-    lowest = sorted(found, key=lambda pair: pair[1].data_change)[:count]
-    lines = [
-        f"    slot {slot}: data {100 * c.data_change:+.3f}% (IDEAL "
-        f"{100 * ideal[slot].data_change:+.3f}%), dSNR with its own PSD "
-        f"{100 * c.snr_change:+.3f}%"
-        for slot, c in lowest
-    ]
-    if lines:
-        print("\n".join(["  PRODUCTION's lowest data changes:", *lines]))
+    if not found:
+        return
+    for (key, label), (other, other_label) in (
+        (DATA, OWN_PSD),
+        (OWN_PSD, DATA),
+    ):
+        lowest = sorted(found, key=lambda pair: getattr(pair[1], key))
+        print(f"  PRODUCTION's lowest by {label}:")
+        for slot, c in lowest[:count]:
+            print(
+                f"    slot {slot}: {100 * getattr(c, key):+.3f}% (IDEAL "
+                f"{100 * getattr(ideal[slot], key):+.3f}%), {other_label} "
+                f"{100 * getattr(c, other):+.3f}%"
+            )
 
 
 def main() -> None:
