@@ -110,35 +110,44 @@ def hold_environment(
         return path
     if not path.exists():
         return None
-    fd = -1
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:  # another user's file
+        return _unprotected(path, exc)
 
-    def locked() -> bool:
+    def locked() -> bool | OSError:
+        """True once held, False while build.sh holds it, the error where
+        it cannot be locked at all (a filesystem without locks)."""
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             return False
+        except OSError as exc:
+            return exc
         return True
 
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        wait_for(
+        result = wait_for(
             locked,
             f"build.sh to finish rebuilding {prefix} ({path} held)",
             wait,
             interval=0.5,
         )
-    except TimeoutError:
+    except BaseException:
         os.close(fd)
         raise
-    except OSError as exc:  # not this user's; no locks on this filesystem
-        if fd >= 0:
-            os.close(fd)
-        logger.warning(
-            "cannot hold %s (%s): build.sh may rebuild the environment "
-            "under this process",
-            path,
-            exc,
-        )
-        return None
+    if isinstance(result, OSError):
+        os.close(fd)
+        return _unprotected(path, result)
     _held[path] = fd
     return path
+
+
+def _unprotected(path: Path, error: OSError) -> None:
+    """Say that ``path`` cannot be held: the service runs unprotected."""
+    logger.warning(
+        "cannot hold %s (%s): build.sh may rebuild the environment under "
+        "this process",
+        path,
+        error,
+    )
