@@ -403,20 +403,21 @@ def lowest_changes(results: Results, count: int = 3) -> None:
     ideal = dict(
         zip(results.slots[IDEAL], results.comparisons[IDEAL], strict=True)
     )
-    if not found:
-        return
+    lines = []
     for (key, label), (other, other_label) in (
         (DATA, OWN_PSD),
         (OWN_PSD, DATA),
     ):
         lowest = sorted(found, key=lambda pair: getattr(pair[1], key))
-        print(f"  PRODUCTION's lowest by {label}:")
-        for slot, c in lowest[:count]:
-            print(
-                f"    slot {slot}: {100 * getattr(c, key):+.3f}% (IDEAL "
-                f"{100 * getattr(ideal[slot], key):+.3f}%), {other_label} "
-                f"{100 * getattr(c, other):+.3f}%"
-            )
+        lines.append(f"  PRODUCTION's lowest by {label}:")
+        lines += [
+            f"    slot {slot}: {100 * getattr(c, key):+.3f}% (IDEAL "
+            f"{100 * getattr(ideal[slot], key):+.3f}%), {other_label} "
+            f"{100 * getattr(c, other):+.3f}%"
+            for slot, c in lowest[:count]
+        ]
+    if found:
+        print("\n".join(lines))
 
 
 def main() -> None:
