@@ -140,7 +140,7 @@ def test_a_running_service_holds_its_environment(tmp_path: Path):
     inuse.touch()
     code = (
         "import sys, time; from utils.startup import hold_environment; "
-        f"print(hold_environment({str(tmp_path / 'env')!r}), flush=True); "
+        f"print(hold_environment({str(tmp_path / 'env')!r}, 5), flush=True); "
         "time.sleep(60)"
     )
     with subprocess.Popen(
@@ -158,14 +158,14 @@ def test_a_rebuild_under_way_is_waited_for_then_refused(
     tmp_path: Path, config: Path, capsys, caplog, monkeypatch, restore_logging
 ):
     env, inuse = tmp_path / "env", tmp_path / "env.inuse"
-    assert hold_environment(env) is None  # not build.sh's: nothing to hold
+    assert hold_environment(env, 5) is None  # not build.sh's: nothing to hold
     inuse.touch()
     # another user's file this one may not open (a stand-in: the tests may
     # run as root, whom permissions do not stop): said, and the service runs
     for name in ("open", "flock"):  # flock: a filesystem without locks
         with monkeypatch.context() as patch, caplog.at_level(logging.WARNING):
             patch.setattr(os if name == "open" else fcntl, name, refuse)
-            assert hold_environment(env) is None
+            assert hold_environment(env, 5) is None
         assert f"cannot hold {inuse}" in caplog.text
         caplog.clear()
     # flock's child (sleep) holds the lock too: its session is ended

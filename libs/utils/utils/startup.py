@@ -21,8 +21,8 @@ from typing import TypeVar
 
 from utils.config import parse_settings
 from utils.errors import ConfigError
+from utils.locks import flock_within
 from utils.logging import configure_logging
-from utils.waiting import wait_for
 
 T = TypeVar("T")
 CANNOT_START = 2  # exit status: bad settings, a broken contract, ...
@@ -81,9 +81,7 @@ def configure_service(
     return settings
 
 
-def hold_environment(
-    prefix: str | Path | None = None, wait: float = REBUILD_WAIT
-) -> Path | None:
+def hold_environment(prefix: str | Path, wait: float) -> Path | None:
     """Hold, until this process ends, a shared lock on the in-use file
     ``build.sh`` keeps beside the environment (``.venv/NAME.inuse`` for
     ``.venv/NAME``), as ``scripts/supervise.sh`` does for run.sh's panes:
@@ -92,7 +90,7 @@ def hold_environment(
     held so too. Idempotent: one descriptor a file and process.
 
     Args:
-        prefix: the environment (None: this interpreter's, ``sys.prefix``).
+        prefix: the environment (a service's: ``sys.prefix``).
         wait: seconds to wait while build.sh holds the file (rebuilding).
 
     Returns:
@@ -104,41 +102,24 @@ def hold_environment(
     Raises:
         TimeoutError: build.sh held it for ``wait`` s.
     """
-    prefix = sys.prefix if prefix is None else prefix
     path = Path(f"{prefix}.inuse")
     if path in _held:
         return path
-    if not path.exists():
-        return None
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
     except OSError as exc:  # another user's file
         return _unprotected(path, exc)
-
-    def locked() -> bool | OSError:
-        """True once held, False while build.sh holds it, the error where
-        it cannot be locked at all (a filesystem without locks)."""
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        except OSError as exc:
-            return exc
-        return True
-
+    what = f"build.sh to finish rebuilding {prefix} ({path} held)"
     try:
-        result = wait_for(
-            locked,
-            f"build.sh to finish rebuilding {prefix} ({path} held)",
-            wait,
-            interval=0.5,
-        )
-    except BaseException:
+        flock_within(fd, fcntl.LOCK_SH, what, wait, interval=0.5)
+    except TimeoutError:
         os.close(fd)
         raise
-    if isinstance(result, OSError):
+    except OSError as exc:  # a filesystem without locks
         os.close(fd)
-        return _unprotected(path, result)
+        return _unprotected(path, exc)
     _held[path] = fd
     return path
 

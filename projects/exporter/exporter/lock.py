@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 from utils.errors import ServiceError
-from utils.waiting import wait_for
+from utils.locks import flock_within
 
 
 class RepositoryLock:
@@ -50,8 +50,9 @@ class RepositoryLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                wait_for(
-                    lambda: self._try_flock(fd),
+                flock_within(
+                    fd,
+                    fcntl.LOCK_EX,
                     f"file lock {self.path}",
                     max(0.01, deadline - time.monotonic()),
                     interval=0.05,
@@ -78,14 +79,6 @@ class RepositoryLock:
     def __enter__(self) -> "RepositoryLock":
         self.acquire()
         return self
-
-    @staticmethod
-    def _try_flock(fd: int) -> bool:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
 
     def __exit__(
         self,
