@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from utils.testing import holding
+from utils.testing import is_free
 from utils.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -360,25 +360,6 @@ def test_an_unknown_frame_source_is_refused(repo, tmp_path):
 
 
 # -- build.sh --------------------------------------------------------------
-def is_free(lock: Path) -> bool:
-    """Whether ``lock`` could be taken alone now (what build.sh tries)."""
-    done = subprocess.run(["flock", "-n", str(lock), "true"], check=False)
-    return done.returncode == 0
-
-
-@contextmanager
-def holding(lock: Path, *flags: str) -> Iterator[None]:
-    """``lock`` held by a ``flock`` process (another build, ``-s``: a
-    running run's supervise.sh) for the duration of the block."""
-    holder = subprocess.Popen(
-        ["flock", *flags, str(lock), "sleep", "30"], start_new_session=True
-    )
-    try:
-        wait_for(lambda: not is_free(lock), f"{lock} held", 10.0)
-        yield
-    finally:
-        os.killpg(holder.pid, signal.SIGKILL)  # flock and the sleep
-        holder.wait(timeout=10)
 
 
 @pytest.mark.skipif(shutil.which("flock") is None, reason="needs flock")

@@ -8,7 +8,6 @@ import dataclasses
 import fcntl
 import logging
 import os
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -24,8 +23,9 @@ from utils.startup import CANNOT_START
 from utils.startup import cannot_start
 from utils.startup import configure_service
 from utils.startup import hold_environment
+from utils.testing import holding
+from utils.testing import is_free
 from utils.testing import restored_logging
-from utils.waiting import wait_for
 
 CONFIG = """
 [tool.typeo.scripts.svc]
@@ -123,11 +123,6 @@ def test_bad_settings_are_said_on_stderr(config, capsys, restore_logging):
     assert capsys.readouterr().err == "svc: cannot start: why\n"
 
 
-def rebuild_refused(inuse: Path) -> bool:
-    """build.sh's test: the in-use file cannot be held alone."""
-    return subprocess.run(["flock", "-n", str(inuse), "true"]).returncode != 0
-
-
 def refuse(path, *args):
     raise PermissionError(13, "Permission denied", str(path))
 
@@ -148,10 +143,10 @@ def test_a_running_service_holds_its_environment(tmp_path: Path):
     ) as proc:
         try:
             assert proc.stdout.readline().strip() == str(inuse)
-            assert rebuild_refused(inuse)
+            assert not is_free(inuse)
         finally:
             proc.kill()
-    assert not rebuild_refused(inuse)
+    assert is_free(inuse)
 
 
 def test_a_rebuild_under_way_is_waited_for_then_refused(
@@ -168,12 +163,7 @@ def test_a_rebuild_under_way_is_waited_for_then_refused(
             assert hold_environment(env, 5) is None
         assert f"cannot hold {inuse}" in caplog.text
         caplog.clear()
-    # flock's child (sleep) holds the lock too: its session is ended
-    building = subprocess.Popen(
-        ["flock", str(inuse), "sleep", "60"], start_new_session=True
-    )
-    try:
-        wait_for(lambda: rebuild_refused(inuse), "flock to hold it", 10)
+    with holding(inuse):  # as build.sh holds it
         with pytest.raises(TimeoutError, match="finish rebuilding"):
             hold_environment(env, wait=0.3)
         monkeypatch.setattr(sys, "prefix", str(env))
@@ -181,11 +171,8 @@ def test_a_rebuild_under_way_is_waited_for_then_refused(
         argv = ["--typeo", f"{config}:svc"]
         assert configure_service(Settings, "svc", argv) is None
         assert "svc: cannot start: waited" in capsys.readouterr().err
-    finally:
-        os.killpg(building.pid, signal.SIGKILL)
-        building.wait(10)
     assert hold_environment(env, wait=5) == inuse  # the rebuild is over
-    assert rebuild_refused(inuse)
+    assert not is_free(inuse)
 
 
 def test_loader_profiles_and_changes(config: Path, tmp_path: Path):

@@ -1,7 +1,8 @@
 """Helpers of the test suites (every environment installs ``utils``, so
 each suite imports them from here rather than writing its own): free ports,
 raw HTTP for hostile clients, idle connections, a service's log file, the
-console scripts of the environment, and the CPU ``tritonserver`` of
+console scripts of the environment, lock files held as ``build.sh`` and
+``scripts/supervise.sh`` hold them, and the CPU ``tritonserver`` of
 ``triton-server/serve.sh``."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import contextlib
 import logging
 import os
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +22,7 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from utils.logging import configure_logging
+from utils.waiting import wait_for
 
 # the repository (build.sh installs utils editable from libs/utils)
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -180,6 +183,28 @@ def running_script(
         if process.poll() is None:
             process.kill()
             process.communicate(timeout=KILL_TIMEOUT)
+
+
+def is_free(lock: Path) -> bool:
+    """Whether ``lock`` could be taken alone now (what build.sh tries),
+    asked of the ``flock`` command in another process."""
+    done = subprocess.run(["flock", "-n", str(lock), "true"], check=False)
+    return done.returncode == 0
+
+
+@contextlib.contextmanager
+def holding(lock: Path, *flags: str) -> Iterator[None]:
+    """``lock`` held by a ``flock`` process (a build, ``-s``: a running
+    run's supervise.sh) for the duration of the block."""
+    holder = subprocess.Popen(
+        ["flock", *flags, str(lock), "sleep", "30"], start_new_session=True
+    )
+    try:
+        wait_for(lambda: not is_free(lock), f"{lock} held", 10.0)
+        yield
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)  # flock and the sleep
+        holder.wait(timeout=KILL_TIMEOUT)
 
 
 def service_environ(tmp_path: Path, **more: str) -> dict[str, str]:
