@@ -113,15 +113,12 @@ NEEDS = {
 
 @dataclass
 class Results:
-    comparisons: dict[str, list] = field(
-        default_factory=lambda: {p: [] for p in (*PRODUCTS, IDEAL)}
+    # product -> slot -> its comparison, in slot order
+    comparisons: dict[str, dict] = field(
+        default_factory=lambda: {p: {} for p in (*PRODUCTS, IDEAL)}
     )
     raw_over_optimal: list[float] = field(default_factory=list)
     versions: set[int] = field(default_factory=set)
-    # product -> the slot of each comparison, in order
-    slots: dict[str, list[int]] = field(
-        default_factory=lambda: {p: [] for p in (*PRODUCTS, IDEAL)}
-    )
     # product -> (RAW, product) over each analysed slot
     seconds: dict[str, list[tuple]] = field(
         default_factory=lambda: {p: [] for p in PRODUCTS}
@@ -169,14 +166,12 @@ def analyse_slot(pipe, injector, index, results) -> None:
             continue
         data = np.concatenate([f[getattr(ch, product)] for f in frames])
         comparison = compare_injection(raw, data, template, STRAIN_RATE)
-        results.comparisons[product].append(comparison)
-        results.slots[product].append(index)
+        results.comparisons[product][index] = comparison
         inner = slice(PAD_LENGTH * STRAIN_RATE, -PAD_LENGTH * STRAIN_RATE)
         results.seconds[product].append((raw[inner], data[inner]))
     ideal = raw - truth_4096(pipe.data_dir, "L1", start, stop)
     comparison = compare_injection(raw, ideal, template, STRAIN_RATE)
-    results.comparisons[IDEAL].append(comparison)
-    results.slots[IDEAL].append(index)
+    results.comparisons[IDEAL][index] = comparison
     results.raw_over_optimal.append(comparison.raw_snr / made.params.snr)
     tags = np.concatenate([f[ch.production_version] for f in frames])
     results.versions.update(int(v) for v in tags if v > 0)
@@ -346,7 +341,7 @@ def report(run: dict, results: Results) -> None:
         f" {'worst data':>11s} {'< -0.5%':>8s}"
     )
     for product in (*PRODUCTS, IDEAL):
-        found = results.comparisons[product]
+        found = list(results.comparisons[product].values())
         if not found:
             print(f"  {product.upper():10s}   0 (never live)")
             continue
@@ -393,16 +388,8 @@ def lowest_changes(results: Results, count: int = 3) -> None:
     """PRODUCTION's lowest changes by each measure, each with IDEAL's at
     the same injection (whether the cleaning or the measure lost the SNR)
     and the other measure's."""
-    found = list(
-        zip(
-            results.slots["production"],
-            results.comparisons["production"],
-            strict=True,
-        )
-    )
-    ideal = dict(
-        zip(results.slots[IDEAL], results.comparisons[IDEAL], strict=True)
-    )
+    found = results.comparisons["production"].items()
+    ideal = results.comparisons[IDEAL]
     lines = []
     for (key, label), (other, other_label) in (
         (DATA, OWN_PSD),
