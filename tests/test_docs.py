@@ -11,7 +11,9 @@ something checkable is checked here:
 - every ``--flag`` cited is one a script reads (argparse, run.sh) or a
   setting some settings class holds (typeo's ``--name`` of ``name``);
 - every setting cited with its value ("`gate_margin` (1 %)") holds that
-  value in some section of the root ``pyproject.toml``;
+  value in some section of the root ``pyproject.toml``, and each port of
+  the architecture's table is the default the services are configured
+  with;
 - nothing cites a document that users do not have (``DESIGN.md``).
 
 Each check also counts what it found, so a pattern that stopped matching
@@ -30,9 +32,11 @@ import pytest
 
 from utils.config import read_tables
 from utils.config import section_values
+from utils.config import value_of
 from utils.settings_checks import ENVIRON as RUN_ENVIRON
 
 ROOT = Path(__file__).resolve().parents[1]
+HERE = "tests/test_docs.py"  # names what it looks for: not a reader
 PYPROJECT = ROOT / "pyproject.toml"
 GIT_TIMEOUT = 30.0  # s for `git ls-files`
 # flags the documents cite that are not this tree's to read: a placeholder
@@ -63,11 +67,11 @@ def documents() -> list[str]:
 
 @cache
 def source_text() -> str:
-    """Every tracked Python and shell file, one text."""
+    """Every tracked Python and shell file but this one, one text."""
     return "\n".join(
         (ROOT / name).read_text(errors="replace")
         for name in tracked()
-        if name.endswith((".py", ".sh"))
+        if name.endswith((".py", ".sh")) and name != HERE
     )
 
 
@@ -254,6 +258,46 @@ def test_the_value_check_sees_a_wrong_value():
     assert not holds(name, repr(value + 1.5), "")
 
 
+# -- the ports of docs/architecture.md -------------------------------------
+
+# (process, what the table calls a port) -> its key in pyproject.toml;
+# any other "metrics N" is "<process>.metrics_port"
+PORT_KEYS = {
+    ("triton", "HTTP"): "base.triton_http_port",
+    ("triton", "gRPC"): "base.triton_grpc_port",
+    ("triton", "metrics"): "base.triton_metrics_port",
+    ("exporter", "HTTP"): "exporter.port",
+    ("monitor", "status page"): "monitor.status_port",
+}
+
+
+def port_table() -> list[tuple[str, str, int]]:
+    """``(process, port's name, number)`` of each port in the table of
+    "Processes and ports" in docs/architecture.md."""
+    text = text_of("docs/architecture.md").split("## Processes and ports")[1]
+    rows = []
+    for line in text.split("\n## ")[0].splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) < 3 or not re.search(r"[0-9]{4}", cells[2]):
+            continue  # not a row of ports (header, separator, prose)
+        process = cells[0].split()[0].lower()
+        for port in cells[2].split(","):
+            name, number = port.strip().rsplit(" ", 1)
+            rows.append((process, name, int(number)))
+    return rows
+
+
+def test_the_architecture_ports_are_the_configured_defaults():
+    rows = port_table()
+    assert len(rows) >= 10  # every process's ports
+    for process, name, number in rows:
+        key = PORT_KEYS.get((process, name))
+        if key is None:
+            assert name == "metrics", f"{process}'s {name}: no key known"
+            key = f"{process}.metrics_port"
+        assert int(value_of(PYPROJECT, key, ENVIRON)) == number, key
+
+
 # -- documents users do not have -----------------------------------------
 
 
@@ -265,6 +309,6 @@ def test_nothing_cites_a_document_users_do_not_have(missing):
         for name in tracked()
         if (ROOT / name).is_file()
         and missing in (ROOT / name).read_text(errors="replace")
-        and name != "tests/test_docs.py"
+        and name != HERE
     ]
     assert citing == []
