@@ -453,6 +453,16 @@ newest_frame() {  # DIR: its newest frame by GPS, and how long ago it was writte
     echo "$newest, written $(( $(date +%s) - written )) s ago"
 }
 
+verdict() {  # FILE: the monitor's health verdict (its nagios.json) and its age
+    [[ -e $1 ]] || { echo "none yet ($1)"; return 0; }
+    local text written
+    text=$(python3 -c 'import json, sys
+print(json.load(open(sys.argv[1]))["status_intervals"][0]["txt_status"])' "$1" 2>/dev/null) \
+        || { echo "unreadable ($1)"; return 0; }
+    written=$(stat -c %Y "$1" 2>/dev/null) || { echo "$text"; return 0; }
+    echo "$text (judged $(( $(date +%s) - written )) s ago)"
+}
+
 status() {  # exit status: 0 healthy, 3 not running, 4 a pane dead or unhealthy
     if ! tmux has-session -t "$SESSION_T" 2>/dev/null; then
         info "run $NAME is not running"; return 3
@@ -481,6 +491,7 @@ status() {  # exit status: 0 healthy, 3 not running, 4 a pane dead or unhealthy
     fi
     echo "input:    $source in $raw, newest $(newest_frame "$raw")"
     echo "carousel: $(ls "$PROJECT_DIR/carousel" 2>/dev/null | grep -c '\.gwf$' || true) frames, newest $(newest_frame "$PROJECT_DIR/carousel")"
+    echo "health:   $(verdict "$PROJECT_DIR/monitor/status/nagios.json")"
     echo "status page: $STATUS_URL"
     if (( ! healthy )); then
         info "run $NAME is not healthy (a dead pane, or Triton or the exporter down): see $PROJECT_DIR/logs/"

@@ -19,6 +19,7 @@ from quality import out_of_band_change
 from quality import removed_fraction
 from quality import truth_4096
 from utils.channels import State
+from utils.gpstime import gps_now
 from utils.gwf import read_frame
 from utils.names import FrameName
 
@@ -153,3 +154,12 @@ def test_status_page(pipeline):
         r = requests.get(f"{pipeline.status_url}/{src.lstrip('/')}", timeout=5)
         assert r.status_code == 200
         assert r.content[:4] == b"\x89PNG"
+    # the health verdict beside it, as LIGO's dashboard reads it: fresh,
+    # and not CRITICAL (frames are written every second)
+    packet = requests.get(pipeline.status_url + "/nagios.json", timeout=5)
+    assert packet.status_code == 200
+    now, later = packet.json()["status_intervals"]
+    assert abs(gps_now() - packet.json()["created_gps"]) < 60
+    assert now["num_status"] in (0, 1), now["txt_status"]
+    assert now["txt_status"].startswith("L1 DeepClean ")
+    assert (later["num_status"], later["start_sec"]) == (3, 120)

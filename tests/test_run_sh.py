@@ -10,6 +10,7 @@ nor the caller's variables reach it, and no service environment is there:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -224,6 +225,32 @@ def test_status_reads_the_ports_the_run_started_with(repo, tmp_path, tmux_dir):
         assert newest.startswith("input:    the embedded frame source")
         assert ", newest H-H1_llhoft-1400000001-1.gwf, written 12" in newest
         assert line_of(done.stdout, "carousel:").endswith("newest none")
+        # the monitor's health verdict, as LIGO's dashboard reads it
+        verdict = project / "monitor" / "status" / "nagios.json"
+        assert (
+            line_of(done.stdout, "health:")
+            == f"health:   none yet ({verdict})"
+        )
+        verdict.parent.mkdir(parents=True)
+        verdict.write_text("{not json")
+        done = run_sh(repo, env, "h1", "status")
+        assert line_of(done.stdout, "health:").startswith(
+            "health:   unreadable"
+        )
+        packet = {
+            "created_gps": 1400000000,
+            "status_intervals": [
+                {"start_sec": 0, "num_status": 1, "txt_status": "H1 WARN"},
+                {"start_sec": 120, "num_status": 3, "txt_status": "late"},
+            ],
+        }
+        verdict.write_text(json.dumps(packet))
+        old = time.time() - 60
+        os.utime(verdict, (old, old))
+        done = run_sh(repo, env, "h1", "status")
+        assert line_of(done.stdout, "health:").startswith(
+            "health:   H1 WARN (judged 6"
+        )
         # a caller with another PROJECT_DIR finds the file through the
         # session (start records it in the tmux option @deepclean_run_env)
         option = ("@deepclean_run_env", str(run_env))

@@ -16,6 +16,7 @@ from typing import List
 
 from monitor.archive import ArchiveConfig
 from monitor.carousel import CarouselConfig
+from monitor.health import HealthConfig
 from monitor.promotion import PromotionConfig
 from monitor.status import StatusConfig
 from monitor.validation import ValidationConfig
@@ -80,6 +81,7 @@ class MonitorConfig:
     carousel: CarouselConfig
     archive: ArchiveConfig
     status: StatusConfig
+    health: HealthConfig
 
 
 @documented
@@ -160,6 +162,16 @@ class MonitorSettings(ProjectFields):
             Seconds of history on the status page.
         psd_length:
             Seconds of newest data in the status page spectra.
+        health_frame_age:
+            Seconds after its end the newest cleaned frame may be before
+            the health verdict (nagios.json beside the status page, for
+            LIGO's dashboard) is CRITICAL: the product is not written.
+        health_gate_open_min:
+            Fraction of the newest window_length seconds the OUT_DQ gate
+            must be open while a model is live, else the verdict warns.
+        health_timeout:
+            Seconds after it is written that the verdict reads UNKNOWN
+            (the monitor stopped updating it); more than status_interval.
         metrics_port:
             Prometheus port on 127.0.0.1; 0 disables.
         archive_compress:
@@ -196,6 +208,9 @@ class MonitorSettings(ProjectFields):
     status_port: int
     history_length: int
     psd_length: int
+    health_frame_age: float
+    health_gate_open_min: float
+    health_timeout: float
     metrics_port: int
     archive_compress: bool = False
     verbose: bool = False
@@ -205,7 +220,10 @@ class MonitorSettings(ProjectFields):
         check_rules(self, self._rules())
         check_output_band(self.freq_low, self.freq_high)
         check_sub_configs(
-            "monitor settings", self.carousel_config, errors=(ConfigError,)
+            "monitor settings",
+            self.carousel_config,
+            self.health_config,
+            errors=(ConfigError,),
         )
 
     def _rules(self) -> list[tuple[str, bool, str]]:
@@ -289,6 +307,17 @@ class MonitorSettings(ProjectFields):
                 self.history_length >= self.psd_length,
                 f">= psd_length={self.psd_length!r}",
             ),
+            ("health_frame_age", self.health_frame_age > 0, "> 0 s"),
+            (
+                "health_gate_open_min",
+                0 <= self.health_gate_open_min <= 1,
+                "a fraction in [0, 1]",
+            ),
+            (
+                "health_timeout",
+                self.health_timeout > self.status_interval,
+                f"> status_interval={self.status_interval!r} s",
+            ),
             port_rule("metrics_port", self.metrics_port),
         ]
 
@@ -328,6 +357,9 @@ class MonitorSettings(ProjectFields):
             range_length=min(RANGE_LENGTH, self.psd_length),
         )
 
+    def health_config(self) -> HealthConfig:
+        return sub_config(HealthConfig, self, prefix="health_")
+
     def monitor_config(self, token: str) -> MonitorConfig:
         """Every component's sub-config, for :class:`~monitor.monitor.Monitor`.
 
@@ -342,4 +374,5 @@ class MonitorSettings(ProjectFields):
             carousel=self.carousel_config(),
             archive=self.archive_config(),
             status=self.status_config(),
+            health=self.health_config(),
         )

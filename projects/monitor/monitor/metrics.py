@@ -67,6 +67,11 @@ class MonitorMetrics:
             "a fraction of RAW's (below 0: it removes), by region",
             "region",
         )
+        self.health = gauge(
+            "health",
+            "the health verdict of nagios.json: 0 OK, 1 WARNING, "
+            "2 CRITICAL (Nagios's codes)",
+        )
         self.train_requests = counter(
             "train_requests_total",
             "train-now requests written for the trainer",

@@ -12,11 +12,14 @@ A tick, top to bottom:
    asks the trainer for a run now);
 3. promote a validated canary, or retry a failed promotion when due;
 4. archive complete stretches from the spool;
-5. save the state; render the status page when due.
+5. save the state; when due, judge the pipeline's health
+   (:mod:`monitor.health`: ``nagios.json`` for LIGO's dashboard) and
+   render the status page.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -30,6 +33,10 @@ from monitor.carousel import Listing
 from monitor.config import MonitorConfig
 from monitor.frames import SecondData
 from monitor.frames import read_second
+from monitor.health import FILE as HEALTH_FILE
+from monitor.health import Status
+from monitor.health import Watched
+from monitor.health import judge
 from monitor.history import History
 from monitor.metrics import MonitorMetrics
 from monitor.promotion import ExporterClient
@@ -43,9 +50,11 @@ from monitor.status import StatusPage
 from monitor.validation import COLLECTING
 from monitor.validation import CanaryValidator
 from monitor.watch import ProductionWatch
+from utils.atomic import write_text
 from utils.channels import OutputChannels
 from utils.errors import FrameError
 from utils.errors import ServiceError
+from utils.gpstime import gps_now
 from utils.names import cleaned_description
 from utils.names import cleaned_name
 from utils.train_request import write_request
@@ -78,15 +87,19 @@ class Monitor:
     Args:
         config: every component's sub-config.
         clock: monotonic clock (s) used for timeouts and intervals.
+        gps_clock: the GPS time now (the health verdict's frame age).
     """
 
     def __init__(
         self,
         config: MonitorConfig,
         clock: Callable[[], float] = time.monotonic,
+        gps_clock: Callable[[], float] = gps_now,
     ) -> None:
         self.config = c = config
         self.clock = clock
+        self.gps_clock = gps_clock
+        self.health: Status | None = None  # the last verdict's status
         self.channels = OutputChannels(c.loop.ifo)
         self.store = StateStore(c.loop.state_path)
         state = self.store.load()
@@ -330,6 +343,39 @@ class Monitor:
             }
         )
 
+    def _judge_health(self, snap: Snapshot, listing: Listing) -> str:
+        """Judge the pipeline's health, write ``nagios.json`` (atomically)
+        beside the page and set its metric; log when the verdict's status
+        changes. Returns its text (errors are logged, never raised)."""
+        reachable = snap.exporter is not None
+        watched = Watched(
+            newest_frame=max(listing.frames, default=None),
+            gaps=tuple(self.history.gaps),
+            exporter_error=None if reachable else snap.exporter_error,
+            stale=self.watch.stale,
+            harmful=self.watch.harmful,
+        )
+        config = self.config.health
+        try:
+            now = self.gps_clock()
+            health = judge(config, now, self.history.records, watched)
+            path = self.config.status.status_dir / HEALTH_FILE
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_text(path, json.dumps(health.packet(now, config)))
+        except Exception:  # the verdict must never stop the monitor
+            logger.exception("health verdict failed")
+            return "unknown (the verdict failed; see the log)"
+        self.metrics.health.set(int(health.status))
+        if health.status != self.health:
+            ok = health.status == Status.OK
+            logger.log(
+                logging.INFO if ok else logging.WARNING,
+                "health: %s",
+                health.text,
+            )
+            self.health = health.status
+        return health.text
+
     def render_status(self) -> None:
         """Render the status page now (errors are logged, never raised)."""
         snap = Snapshot(
@@ -357,6 +403,7 @@ class Monitor:
             snap.exporter_error = str(exc)
         listing = self.carousel.maintain().listing
         snap.facts = {
+            "health (nagios.json)": self._judge_health(snap, listing),
             "carousel frames": len(listing.frames),
             "spooled frames": len(listing.spooled),
             "archived stretches (this run)": self.archiver.written_total,

@@ -274,6 +274,7 @@ SMALL = {
     "promotion_retry_max_interval": 0.2,
     "archive_retry_interval": 0.2,
     "status_interval": 1e6,
+    "health_timeout": 2e6,  # > status_interval
     "status_port": 0,
     "history_length": 600,
     "psd_length": 40,

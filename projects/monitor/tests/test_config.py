@@ -14,6 +14,7 @@ from monitor.archive import ArchiveConfig
 from monitor.carousel import CarouselConfig
 from monitor.config import LoopConfig
 from monitor.config import MonitorSettings
+from monitor.health import HealthConfig
 from monitor.promotion import PromotionConfig
 from monitor.status import StatusConfig
 from monitor.validation import ValidationConfig
@@ -32,6 +33,7 @@ COMPONENTS = {
     CarouselConfig: {"headroom", "stale_temp_length"},
     ArchiveConfig: set(),
     StatusConfig: {"plot_low", "plot_high", "range_fmin"},
+    HealthConfig: set(),
 }
 
 
@@ -94,6 +96,9 @@ def test_later_flags_override_the_file():
         ("--status-port", "70000", "status_port"),
         ("--psd-length", "2", "psd_length"),
         ("--history-length", "10", "history_length"),
+        ("--health-frame-age", "0", "health_frame_age"),
+        ("--health-gate-open-min", "1.5", "health_gate_open_min"),
+        ("--health-timeout", "30", "health_timeout"),  # = status_interval
         ("--metrics-port", "-1", "metrics_port"),
     ],
 )
