@@ -145,6 +145,16 @@ def _missing(gaps: Iterable[tuple[int, int]], start: int, stop: int) -> int:
     )
 
 
+def _gate(fraction: float, live: int, window: int) -> str:
+    """How long the gate was open, of the seconds with a model."""
+    where = (
+        f"the last {window} s"
+        if live == window
+        else f"the {live} s with a model of the last {window} s"
+    )
+    return f"OUT_DQ gate open {100 * fraction:.0f} % of {where}"
+
+
 def judge(
     config: HealthConfig,
     now_gps: float,
@@ -206,13 +216,8 @@ def judge(
             )
         )
     elif open_fraction is not None and open_fraction < config.gate_open_min:
-        problems.append(
-            (
-                Status.WARNING,
-                f"OUT_DQ gate open {100 * open_fraction:.0f} % of {span} "
-                "with a model (raw strain otherwise)",
-            )
-        )
+        gate = _gate(open_fraction, len(live), len(window))
+        problems.append((Status.WARNING, f"{gate} (raw strain otherwise)"))
     version = window[-1].production_version if window else None
     if watched.stale:
         problems.append(
@@ -232,7 +237,7 @@ def judge(
         gate = (
             ""
             if open_fraction is None
-            else f", OUT_DQ gate open {100 * open_fraction:.0f} % of {span}"
+            else ", " + _gate(open_fraction, len(live), len(window))
         )
         return Health(
             Status.OK,

@@ -113,6 +113,27 @@ def test_a_gate_closed_too_often_warns(open_fraction, warns):
     assert f"OUT_DQ gate open {percent} of the last 60 s" in health.text
 
 
+def test_the_gate_is_judged_over_the_seconds_with_a_model():
+    """The first model promoted 40 s ago, its gate open half of it: that
+    is what is judged and said, not 20 s of a gate that had no model."""
+    records = seconds(20, production_version=0, out_dq_on=0.0) + seconds(
+        40, out_dq_on=0.5
+    )
+    records = [replace(r, gps=NEWEST - 59 + i) for i, r in enumerate(records)]
+    health = verdict(records)
+    assert health.status == Status.OK
+    assert "gate open 50 % of the 40 s with a model of the last 60 s" in (
+        health.text
+    )
+    records[-30:] = [replace(r, out_dq_on=0.0) for r in records[-30:]]
+    health = verdict(records)
+    assert health.status == Status.WARNING
+    assert health.text.endswith(
+        "gate open 12 % of the 40 s with a model of the last 60 s "
+        "(raw strain otherwise)"
+    )
+
+
 def test_only_gaps_within_the_window_warn():
     inside = verdict(gaps=[(NEWEST - 70, NEWEST - 48)])  # 11 s of it inside
     assert inside.status == Status.WARNING
