@@ -453,14 +453,19 @@ newest_frame() {  # DIR: its newest frame by GPS, and how long ago it was writte
     echo "$newest, written $(( $(date +%s) - written )) s ago"
 }
 
-verdict() {  # FILE: the monitor's health verdict (its nagios.json) and its age
+# FILE: the monitor's health verdict (its nagios.json) as LIGO's dashboard
+# reads it: the interval in force by the file's age (UNKNOWN once it is too
+# old), on one printable line, and that age
+verdict() {
     [[ -e $1 ]] || { echo "none yet ($1)"; return 0; }
-    local text written
-    text=$(python3 -c 'import json, sys
-print(json.load(open(sys.argv[1]))["status_intervals"][0]["txt_status"])' "$1" 2>/dev/null) \
-        || { echo "unreadable ($1)"; return 0; }
-    written=$(stat -c %Y "$1" 2>/dev/null) || { echo "$text"; return 0; }
-    echo "$text (judged $(( $(date +%s) - written )) s ago)"
+    "${PYTHON:-python3}" - "$1" 2>/dev/null <<'PY' || echo "unreadable ($1)"
+import json, os, sys, time
+age = time.time() - os.stat(sys.argv[1]).st_mtime
+intervals = json.load(open(sys.argv[1]))["status_intervals"]
+now = [i for i in intervals if i["start_sec"] <= age][-1]
+text = "".join(c for c in " ".join(str(now["txt_status"]).split()) if c.isprintable())
+print(f"{text[:300]} (judged {age:.0f} s ago)")
+PY
 }
 
 status() {  # exit status: 0 healthy, 3 not running, 4 a pane dead or unhealthy

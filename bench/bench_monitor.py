@@ -117,6 +117,8 @@ def settings(root: Path, archive_length: int, compress: bool) -> MonitorConfig:
         f"http://127.0.0.1:{free_port()}",  # closed
         "--status-interval",
         "1e9",
+        "--health-timeout",
+        "2e9",
         "--status-port",
         "0",
         "--metrics-port",

@@ -240,17 +240,18 @@ def test_status_reads_the_ports_the_run_started_with(repo, tmp_path, tmux_dir):
         packet = {
             "created_gps": 1400000000,
             "status_intervals": [
-                {"start_sec": 0, "num_status": 1, "txt_status": "H1 WARN"},
+                {"start_sec": 0, "num_status": 1, "txt_status": "H1\nW\x1b"},
                 {"start_sec": 120, "num_status": 3, "txt_status": "late"},
             ],
         }
         verdict.write_text(json.dumps(packet))
-        old = time.time() - 60
-        os.utime(verdict, (old, old))
-        done = run_sh(repo, env, "h1", "status")
-        assert line_of(done.stdout, "health:").startswith(
-            "health:   H1 WARN (judged 6"
-        )
+        # the interval in force by the file's age, on one printable line
+        for age, text in ((60, "H1 W"), (130, "late")):
+            old = time.time() - age
+            os.utime(verdict, (old, old))
+            done = run_sh(repo, env, "h1", "status")
+            health = line_of(done.stdout, "health:")
+            assert health.startswith(f"health:   {text} (judged {age // 10}")
         # a caller with another PROJECT_DIR finds the file through the
         # session (start records it in the tmux option @deepclean_run_env)
         option = ("@deepclean_run_env", str(run_env))

@@ -163,15 +163,16 @@ class MonitorSettings(ProjectFields):
         psd_length:
             Seconds of newest data in the status page spectra.
         health_frame_age:
-            Seconds after its end the newest cleaned frame may be before
-            the health verdict (nagios.json beside the status page, for
+            Seconds since the newest cleaned frame was written before the
+            health verdict (nagios.json beside the status page, for
             LIGO's dashboard) is CRITICAL: the product is not written.
         health_gate_open_min:
-            Fraction of the newest window_length seconds the OUT_DQ gate
-            must be open while a model is live, else the verdict warns.
+            Fraction of the newest window_length seconds with a model that
+            the OUT_DQ gate must be open, else the verdict warns.
         health_timeout:
             Seconds after it is written that the verdict reads UNKNOWN
-            (the monitor stopped updating it); more than status_interval.
+            (the monitor stopped updating it); at least twice
+            status_interval.
         metrics_port:
             Prometheus port on 127.0.0.1; 0 disables.
         archive_compress:
@@ -315,8 +316,9 @@ class MonitorSettings(ProjectFields):
             ),
             (
                 "health_timeout",
-                self.health_timeout > self.status_interval,
-                f"> status_interval={self.status_interval!r} s",
+                self.health_timeout >= 2 * self.status_interval,
+                f">= 2 x status_interval={self.status_interval!r} s (a "
+                "render can be late)",
             ),
             port_rule("metrics_port", self.metrics_port),
         ]

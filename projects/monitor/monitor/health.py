@@ -17,29 +17,37 @@ monitor writes it as ``nagios.json`` beside the status page (served with
 it) at every render: the verdict now, then UNKNOWN after ``timeout`` s, so
 that a monitor that stopped writing it is reported too.
 
+The file is what to publish: LIGO's dashboard reads such packets over
+HTTPS from a site's web server, so copy or serve the status folder there.
+Read from the file, a monitor that died turns UNKNOWN after ``timeout``;
+the monitor's own page server (loopback) dies with it.
+
 The verdict (:func:`judge`) is the worst of what it finds, each named in
 the text, worst first:
 
-- CRITICAL: the newest cleaned frame in the carousel ended more than
-  ``frame_age`` s ago, or there is none: the product is not being
-  written (the cleaner stopped, or its raw input did: seconds without
-  input before it are named too).
-- WARNING: no second processed yet; or, over the newest
-  ``window_length`` processed seconds, seconds missing from the
-  carousel; seconds without raw input (INPUT_OK off);
-  no production model (OUT_DQ is the raw strain); the OUT_DQ gate open
-  less than ``gate_open_min`` of the time while a model is live;
-  production stale, or adding power outside the band (the production
-  watch); the exporter unreachable (cleaning goes on; promotions wait).
-- OK otherwise, with the live version, how long the gate was open and the
-  newest frame's age.
+- CRITICAL: the newest cleaned frame in the carousel was written more
+  than ``frame_age`` s ago (its mtime), or there is none: the product is
+  not being written; or no second of the window had raw input (a dropped
+  second is written as zeros).
+- WARNING: no second processed yet; the monitor more than ``frame_age``
+  s of frames behind the carousel; over the newest ``window_length``
+  processed seconds (back to the first the history holds), seconds
+  missing from the carousel or unreadable, seconds without raw input;
+  the newest second with input has no production model (OUT_DQ is the
+  raw strain), or not the exporter's production (Triton down?); the
+  OUT_DQ gate open less than ``gate_open_min`` of the seconds with a
+  model, once they are half the window; production stale, or adding
+  power outside the band (the production watch); the exporter not
+  answering (cleaning goes on; promotions wait).
+- OK otherwise, with the live version, how long the gate was open and
+  when the newest frame was written.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from monitor.history import SecondRecord
 from utils.errors import ConfigError
@@ -90,20 +98,27 @@ class HealthConfig:
 
 @dataclass(frozen=True)
 class Watched:
-    """What the monitor knows besides the per-second history.
+    """What the monitor knows besides the per-second records.
 
     Attributes:
         newest_frame: GPS of the newest frame in the carousel (None: none).
-        gaps: ``[start, stop)`` of seconds missing from the carousel.
-        exporter_error: why the exporter could not be asked (None: it
-            answered).
+        newest_written: when that frame was written (its mtime, Unix s).
+        cursor: the next second the monitor processes: every second before
+            it is a record, or was missing or unreadable (None: none yet).
+        since: the first second the history holds (a record or a gap).
+        production: the exporter's production version (None: it did not
+            answer).
+        exporter_error: why it did not.
         stale: the production watch finds production stale.
         harmful: ... or adding power outside the band.
     """
 
     newest_frame: int | None
-    gaps: Sequence[tuple[int, int]] = ()
-    exporter_error: str | None = None
+    newest_written: float | None
+    cursor: int | None
+    since: int | None
+    production: int | None = None
+    exporter_error: str = ""
     stale: bool = False
     harmful: bool = False
 
@@ -138,13 +153,6 @@ class Health:
         }
 
 
-def _missing(gaps: Iterable[tuple[int, int]], start: int, stop: int) -> int:
-    """Seconds of ``gaps`` within ``[start, stop)``."""
-    return sum(
-        max(0, min(b, stop) - max(a, start)) for a, b in gaps if b > start
-    )
-
-
 def _gate(fraction: float, live: int, window: int) -> str:
     """How long the gate was open, of the seconds with a model."""
     where = (
@@ -155,70 +163,111 @@ def _gate(fraction: float, live: int, window: int) -> str:
     return f"OUT_DQ gate open {100 * fraction:.0f} % of {where}"
 
 
+def _quoted(text: str) -> str:
+    """An error's text, its end kept (where "Connection refused" is)."""
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_TEXT else "..." + text[-MAX_TEXT:]
+
+
+def _frames(
+    config: HealthConfig, now: float, watched: Watched
+) -> tuple[list[tuple[Status, str]], float | None]:
+    """Is the product written, and is the monitor keeping up with it?"""
+    if watched.newest_frame is None or watched.newest_written is None:
+        return [(Status.CRITICAL, "no cleaned frame in the carousel")], None
+    problems = []
+    age = max(0.0, now - watched.newest_written)
+    if age > config.frame_age:
+        problems.append(
+            (
+                Status.CRITICAL,
+                f"no cleaned frame written for {age:.0f} s (newest: GPS "
+                f"{watched.newest_frame})",
+            )
+        )
+    if watched.cursor is not None:
+        behind = watched.newest_frame + 1 - watched.cursor
+        if behind > config.frame_age:
+            problems.append(
+                (
+                    Status.WARNING,
+                    f"the monitor is {behind} s behind the carousel (what "
+                    "follows is of older seconds)",
+                )
+            )
+    return problems, age
+
+
+def _window(
+    config: HealthConfig, records: Sequence[SecondRecord], watched: Watched
+) -> tuple[list[SecondRecord], int]:
+    """The records of the newest ``window_length`` processed seconds (no
+    earlier than the history reaches), and how many seconds of that span
+    have none (missing from the carousel, or unreadable)."""
+    if not records or watched.since is None:
+        return [], 0
+    stop = records[-1].gps + 1 if watched.cursor is None else watched.cursor
+    start = max(stop - config.window_length, watched.since)
+    window = [r for r in records if start <= r.gps < stop]
+    return window, max(0, stop - start - len(window))
+
+
 def judge(
     config: HealthConfig,
-    now_gps: float,
+    now: float,
     records: Sequence[SecondRecord],
     watched: Watched,
 ) -> Health:
     """The verdict now (see the module docstring).
 
     Args:
-        now_gps: the GPS time now.
+        now: the time now (Unix s, as the frames' mtimes).
         records: the processed seconds, oldest first (the history).
         watched: what the monitor knows besides them.
     """
-    problems: list[tuple[Status, str]] = []
-    age = None
-    if watched.newest_frame is None:
-        problems.append((Status.CRITICAL, "no cleaned frame in the carousel"))
-    else:
-        age = now_gps - (watched.newest_frame + 1)
-        if age > config.frame_age:
-            problems.append(
-                (
-                    Status.CRITICAL,
-                    f"no cleaned frame for {age:.0f} s (newest GPS "
-                    f"{watched.newest_frame})",
-                )
-            )
-    window = []
-    if not records:
+    problems, age = _frames(config, now, watched)
+    window, missing = _window(config, records, watched)
+    span = f"the last {len(window) + missing} s"
+    if not window:
         problems.append((Status.WARNING, "no second processed yet"))
-    else:
-        stop = records[-1].gps + 1
-        start = stop - config.window_length
-        window = [r for r in records if r.gps >= start]
-        missing = _missing(watched.gaps, start, stop)
-        if missing:
-            problems.append(
-                (
-                    Status.WARNING,
-                    f"{missing} s missing from the carousel in the last "
-                    f"{config.window_length} s",
-                )
-            )
-    span = f"the last {len(window)} s"
+    if missing:
+        problems.append(
+            (Status.WARNING, f"{missing} of {span} missing from the carousel")
+        )
     dropped = sum(not r.input_ok for r in window)
-    if dropped:
+    if window and dropped == len(window):
+        problems.append(
+            (Status.CRITICAL, f"no raw input for {span}: OUT_DQ is zeros")
+        )
+    elif dropped:
         problems.append(
             (Status.WARNING, f"{dropped} of {span} without raw input")
         )
+    with_input = [r for r in window if r.input_ok]
+    version = with_input[-1].production_version if with_input else None
     live = [r for r in window if r.production_version]
     open_fraction = (
         sum(r.out_dq_on for r in live) / len(live) if live else None
     )
-    if window and not window[-1].production_version:
+    if version == 0 and watched.production:
         problems.append(
             (
                 Status.WARNING,
-                "no production model: OUT_DQ is the raw strain",
+                f"production v{watched.production} not applied: OUT_DQ is "
+                "the raw strain (Triton down?)",
             )
         )
-    elif open_fraction is not None and open_fraction < config.gate_open_min:
+    elif version == 0:
+        problems.append(
+            (Status.WARNING, "no production model: OUT_DQ is the raw strain")
+        )
+    elif (
+        open_fraction is not None
+        and 2 * len(live) >= len(window)  # not just promoted
+        and open_fraction < config.gate_open_min
+    ):
         gate = _gate(open_fraction, len(live), len(window))
         problems.append((Status.WARNING, f"{gate} (raw strain otherwise)"))
-    version = window[-1].production_version if window else None
     if watched.stale:
         problems.append(
             (Status.WARNING, f"production v{version} stale; retraining asked")
@@ -230,9 +279,11 @@ def judge(
                 f"production v{version} adds power outside the band",
             )
         )
-    if watched.exporter_error is not None:
-        reason = watched.exporter_error[:MAX_TEXT] or "no answer"
-        problems.append((Status.WARNING, f"exporter unreachable: {reason}"))
+    if watched.production is None:
+        reason = _quoted(watched.exporter_error) or "no answer"
+        problems.append(
+            (Status.WARNING, f"the exporter did not answer: {reason}")
+        )
     if not problems:
         gate = (
             ""
@@ -242,7 +293,7 @@ def judge(
         return Health(
             Status.OK,
             f"{config.ifo} DeepClean OK: production v{version}{gate}, "
-            f"newest frame {age:.0f} s old",
+            f"newest frame written {age:.0f} s ago",
         )
     problems.sort(key=lambda p: -p[0])
     status = problems[0][0]

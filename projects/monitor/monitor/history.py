@@ -58,6 +58,7 @@ class History:
         )
         self.dropped_total = 0
         self.missing_total = 0
+        self._first: int | None = None  # the first second seen (or older)
 
     def add(self, second: SecondData) -> SecondRecord:
         """Record a processed second."""
@@ -71,6 +72,7 @@ class History:
             latency=second.latency,
         )
         self.records.append(record)
+        self._seen(second.gps)
         self.recent.append(second)
         if not record.input_ok:
             self.dropped_total += 1
@@ -80,8 +82,24 @@ class History:
     def add_gap(self, start: int, stop: int) -> None:
         """Record seconds ``[start, stop)`` missing from the carousel."""
         self.gaps.append((start, stop))
+        self._seen(start)
         self.missing_total += stop - start
         self._trim(stop)
+
+    def _seen(self, gps: int) -> None:
+        if self._first is None or gps < self._first:
+            self._first = gps
+
+    @property
+    def since(self) -> int | None:
+        """The first second the history holds (a record or a gap): the
+        first this run saw, or, once the records are trimmed, the oldest
+        kept (None: nothing yet)."""
+        if self._first is None:
+            return None
+        if len(self.records) == self.records.maxlen:
+            return max(self._first, self.records[0].gps)
+        return self._first
 
     def add_ranges(self, gps: int, ranges: dict[str, float]) -> None:
         """Record one inspiral-range point (Mpc per series)."""

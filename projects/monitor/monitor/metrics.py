@@ -70,8 +70,9 @@ class MonitorMetrics:
         self.health = gauge(
             "health",
             "the health verdict of nagios.json: 0 OK, 1 WARNING, "
-            "2 CRITICAL (Nagios's codes)",
+            "2 CRITICAL, 3 UNKNOWN (none yet, or it failed)",
         )
+        self.health.set(3)
         self.train_requests = counter(
             "train_requests_total",
             "train-now requests written for the trainer",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -54,13 +55,19 @@ from utils.atomic import write_text
 from utils.channels import OutputChannels
 from utils.errors import FrameError
 from utils.errors import ServiceError
-from utils.gpstime import gps_now
+from utils.gpstime import unix_to_gps
 from utils.names import cleaned_description
 from utils.names import cleaned_name
 from utils.train_request import write_request
 from utils.worker import Worker
 
 logger = logging.getLogger(__name__)
+# how a change of the health verdict is logged
+LOG_LEVELS = {
+    Status.OK: logging.INFO,
+    Status.WARNING: logging.WARNING,
+    Status.CRITICAL: logging.ERROR,
+}
 
 
 T = TypeVar("T")
@@ -87,18 +94,18 @@ class Monitor:
     Args:
         config: every component's sub-config.
         clock: monotonic clock (s) used for timeouts and intervals.
-        gps_clock: the GPS time now (the health verdict's frame age).
+        wall_clock: Unix time now (the health verdict: frames' mtimes).
     """
 
     def __init__(
         self,
         config: MonitorConfig,
         clock: Callable[[], float] = time.monotonic,
-        gps_clock: Callable[[], float] = gps_now,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = c = config
         self.clock = clock
-        self.gps_clock = gps_clock
+        self.wall_clock = wall_clock
         self.health: Status | None = None  # the last verdict's status
         self.channels = OutputChannels(c.loop.ifo)
         self.store = StateStore(c.loop.state_path)
@@ -347,32 +354,42 @@ class Monitor:
         """Judge the pipeline's health, write ``nagios.json`` (atomically)
         beside the page and set its metric; log when the verdict's status
         changes. Returns its text (errors are logged, never raised)."""
-        reachable = snap.exporter is not None
-        watched = Watched(
-            newest_frame=max(listing.frames, default=None),
-            gaps=tuple(self.history.gaps),
-            exporter_error=None if reachable else snap.exporter_error,
-            stale=self.watch.stale,
-            harmful=self.watch.harmful,
-        )
         config = self.config.health
         try:
-            now = self.gps_clock()
+            newest = max(listing.frames, default=None)
+            written = None
+            if newest is not None:
+                try:
+                    written = os.stat(listing.frames[newest]).st_mtime
+                except OSError:  # pruned meanwhile: newer frames exist
+                    written = self.wall_clock()
+            exporter = snap.exporter
+            watched = Watched(
+                newest_frame=newest,
+                newest_written=written,
+                cursor=self.sequencer.cursor,
+                since=self.history.since,
+                production=None
+                if exporter is None
+                else int(exporter.get("production") or 0),
+                exporter_error=snap.exporter_error,
+                stale=self.watch.stale,
+                harmful=self.watch.harmful,
+            )
+            now = self.wall_clock()
             health = judge(config, now, self.history.records, watched)
             path = self.config.status.status_dir / HEALTH_FILE
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_text(path, json.dumps(health.packet(now, config)))
+            packet = health.packet(unix_to_gps(now), config)
+            write_text(path, json.dumps(packet))
         except Exception:  # the verdict must never stop the monitor
             logger.exception("health verdict failed")
+            self.metrics.health.set(int(Status.UNKNOWN))
+            self.health = None
             return "unknown (the verdict failed; see the log)"
         self.metrics.health.set(int(health.status))
         if health.status != self.health:
-            ok = health.status == Status.OK
-            logger.log(
-                logging.INFO if ok else logging.WARNING,
-                "health: %s",
-                health.text,
-            )
+            logger.log(LOG_LEVELS[health.status], "health: %s", health.text)
             self.health = health.status
         return health.text
 

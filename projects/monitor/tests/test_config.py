@@ -98,7 +98,7 @@ def test_later_flags_override_the_file():
         ("--history-length", "10", "history_length"),
         ("--health-frame-age", "0", "health_frame_age"),
         ("--health-gate-open-min", "1.5", "health_gate_open_min"),
-        ("--health-timeout", "30", "health_timeout"),  # = status_interval
+        ("--health-timeout", "59", "health_timeout"),  # < 2 x 30 s
         ("--metrics-port", "-1", "metrics_port"),
     ],
 )

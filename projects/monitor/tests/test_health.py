@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import replace
 
 import pytest
@@ -27,13 +28,16 @@ from monitor.history import SecondRecord
 from monitor.monitor import Monitor
 from utils.channels import State
 from utils.errors import ConfigError
+from utils.gpstime import unix_to_gps
+from utils.names import cleaned_name
 from utils.testing import free_port
 
 CONFIG = HealthConfig(
     ifo=IFO, window_length=60, frame_age=30.0, gate_open_min=0.5, timeout=120
 )
 NEWEST = GPS0 + 99  # the newest processed and written second
-NOW = NEWEST + 1 + 4.0  # its end, then the cleaner's latency
+NOW = 1_700_000_000.0  # Unix time of the verdict
+WRITTEN = NOW - 4.0  # the newest frame's mtime
 
 
 def seconds(n: int = 100, **fields) -> list[SecondRecord]:
@@ -52,9 +56,25 @@ def seconds(n: int = 100, **fields) -> list[SecondRecord]:
     return [SecondRecord(gps=start + i, **values) for i in range(n)]
 
 
-def verdict(records=None, now: float = NOW, **watched):
+def restamped(records: list[SecondRecord]) -> list[SecondRecord]:
+    """``records`` renumbered to end at :data:`NEWEST`."""
+    start = NEWEST + 1 - len(records)
+    return [replace(r, gps=start + i) for i, r in enumerate(records)]
+
+
+def verdict(records=None, now: float = NOW, **fields):
+    """The verdict on ``records`` (default: :func:`seconds`), processed
+    up to the newest frame, written at :data:`WRITTEN`, production v3."""
     records = seconds() if records is None else records
-    return judge(CONFIG, now, records, Watched(NEWEST, **watched))
+    values = dict(
+        newest_frame=NEWEST,
+        newest_written=WRITTEN,
+        cursor=NEWEST + 1,
+        since=records[0].gps if records else None,
+        production=3,
+    )
+    values.update(fields)
+    return judge(CONFIG, now, records, Watched(**values))
 
 
 def test_a_cleaning_pipeline_is_ok_and_says_what_is_live():
@@ -62,51 +82,72 @@ def test_a_cleaning_pipeline_is_ok_and_says_what_is_live():
     assert health.status == Status.OK
     assert health.text == (
         "L1 DeepClean OK: production v3, OUT_DQ gate open 100 % of the "
-        "last 60 s, newest frame 4 s old"
+        "last 60 s, newest frame written 4 s ago"
     )
 
 
 def test_the_packet_is_what_the_dashboard_reads():
-    packet = verdict(exporter_error="refused").packet(NOW, CONFIG)
+    packet = verdict(production=None).packet(1400000000.7, CONFIG)
     assert json.loads(json.dumps(packet)) == packet
-    assert packet["created_gps"] == int(NOW)
+    assert packet["created_gps"] == 1400000000
     now, later = packet["status_intervals"]
     assert (now["start_sec"], now["num_status"]) == (0, 1)
-    assert now["txt_status"].startswith("L1 DeepClean WARNING: exporter")
+    assert now["txt_status"].startswith(
+        "L1 DeepClean WARNING: the exporter did not answer"
+    )
     assert (later["start_sec"], later["num_status"]) == (120, 3)
     assert "not updated this status for 120 s" in later["txt_status"]
 
 
-def test_frames_that_stopped_are_critical_and_named_first():
+def test_frames_no_longer_written_are_critical_and_named_first():
     records = seconds()
     records[-5:] = [replace(r, input_ok=False) for r in records[-5:]]
     health = verdict(records, now=NOW + 40)
     assert health.status == Status.CRITICAL
     assert health.text == (
-        "L1 DeepClean CRITICAL: no cleaned frame for 44 s (newest GPS "
-        f"{NEWEST}); 5 of the last 60 s without raw input"
+        "L1 DeepClean CRITICAL: no cleaned frame written for 44 s (newest: "
+        f"GPS {NEWEST}); 5 of the last 60 s without raw input"
     )
-    # within frame_age the same frames are fine
+    # within frame_age the same frames are fine, whatever their GPS
     assert verdict(now=NOW + 25).status == Status.OK
-    empty = judge(CONFIG, NOW, [], Watched(None))
+    assert verdict(now=NOW + 25, newest_frame=GPS0).status == Status.OK
+    empty = verdict([], newest_frame=None, newest_written=None, cursor=None)
     assert empty.status == Status.CRITICAL
     assert "no cleaned frame in the carousel" in empty.text
     assert "no second processed yet" in empty.text
 
 
+def test_no_input_at_all_is_critical():
+    health = verdict(seconds(input_ok=False, production_version=0))
+    assert health.status == Status.CRITICAL
+    assert "no raw input for the last 60 s: OUT_DQ is zeros" in health.text
+    # nor is it read as a missing model: the newest second with input is
+    assert "model" not in health.text
+
+
 def test_no_production_model_warns_that_out_dq_is_raw():
     records = seconds(production_version=0, out_dq_on=0.0)
-    health = verdict(records)
+    health = verdict(records, production=0)
     assert health.status == Status.WARNING
-    assert "no production model: OUT_DQ is the raw strain" in health.text
-    assert "gate" not in health.text  # the reason is the model, not it
+    assert health.text == (
+        "L1 DeepClean WARNING: no production model: OUT_DQ is the raw strain"
+    )
+    # the exporter has one, the frames do not carry it
+    health = verdict(records, production=3)
+    assert health.text.endswith(
+        "production v3 not applied: OUT_DQ is the raw strain (Triton down?)"
+    )
+    # a dropped newest second (tags 0) is not read as a missing model
+    records = seconds()
+    records[-1] = replace(records[-1], input_ok=False, production_version=0)
+    health = verdict(records)
+    assert health.text.endswith("1 of the last 60 s without raw input")
 
 
 @pytest.mark.parametrize("open_fraction, warns", [(0.3, True), (0.6, False)])
 def test_a_gate_closed_too_often_warns(open_fraction, warns):
     closed = round(60 * (1 - open_fraction))
-    records = seconds(60 - closed) + seconds(closed, out_dq_on=0.0)
-    records = [replace(r, gps=NEWEST - 59 + i) for i, r in enumerate(records)]
+    records = restamped(seconds(60 - closed) + seconds(closed, out_dq_on=0))
     health = verdict(records)
     percent = f"{100 * open_fraction:.0f} %"
     assert (health.status == Status.WARNING) is warns
@@ -115,11 +156,11 @@ def test_a_gate_closed_too_often_warns(open_fraction, warns):
 
 def test_the_gate_is_judged_over_the_seconds_with_a_model():
     """The first model promoted 40 s ago, its gate open half of it: that
-    is what is judged and said, not 20 s of a gate that had no model."""
-    records = seconds(20, production_version=0, out_dq_on=0.0) + seconds(
-        40, out_dq_on=0.5
-    )
-    records = [replace(r, gps=NEWEST - 59 + i) for i, r in enumerate(records)]
+    is what is judged and said, not 20 s of a gate that had no model; and
+    not before the model's seconds are half the window (the gate takes
+    ~12 s to open after a first promotion)."""
+    without = seconds(20, production_version=0, out_dq_on=0.0)
+    records = restamped(without + seconds(40, out_dq_on=0.5))
     health = verdict(records)
     assert health.status == Status.OK
     assert "gate open 50 % of the 40 s with a model of the last 60 s" in (
@@ -132,27 +173,65 @@ def test_the_gate_is_judged_over_the_seconds_with_a_model():
         "gate open 12 % of the 40 s with a model of the last 60 s "
         "(raw strain otherwise)"
     )
+    just_promoted = restamped(seconds(45, production_version=0) + seconds(15))
+    just_promoted[-15:-5] = [
+        replace(r, out_dq_on=0.0) for r in just_promoted[-15:-5]
+    ]
+    assert verdict(just_promoted).status == Status.OK
 
 
-def test_only_gaps_within_the_window_warn():
-    inside = verdict(gaps=[(NEWEST - 70, NEWEST - 48)])  # 11 s of it inside
-    assert inside.status == Status.WARNING
-    assert "11 s missing from the carousel in the last 60 s" in inside.text
-    assert verdict(gaps=[(NEWEST - 90, NEWEST - 59)]).status == Status.OK
+def test_seconds_without_a_record_are_missing_up_to_the_cursor():
+    """Declared gaps, unreadable (quarantined) frames and seconds missing
+    before a restart all leave no record: each second of the window
+    without one is counted, up to the cursor (not to the newest record),
+    and no earlier than the history reaches."""
+    records = seconds()
+    del records[50:61]  # 11 s inside the window
+    health = verdict(records)
+    assert health.status == Status.WARNING
+    assert "11 of the last 60 s missing from the carousel" in health.text
+    # the newest 20 s unreadable: the cursor passed them, no record
+    health = verdict(seconds()[:-20], cursor=NEWEST + 1)
+    assert "20 of the last 60 s missing" in health.text
+    # a history that starts 10 s ago judges those 10 s only
+    health = verdict(seconds(10), since=NEWEST - 9)
+    assert health.status == Status.OK
+    assert "gate open 100 % of the last 10 s" in health.text
+    # records past the cursor (left from before a rewind) are not judged
+    health = verdict(seconds(), cursor=NEWEST - 49, newest_frame=NEWEST - 50)
+    assert health.status == Status.OK
+    assert "gate open 100 % of the last 50 s" in health.text
+
+
+def test_a_monitor_behind_the_carousel_says_so():
+    health = verdict(seconds()[:-40], cursor=NEWEST - 39)
+    assert health.status == Status.WARNING
+    assert "the monitor is 40 s behind the carousel" in health.text
+    assert verdict(seconds()[:-10], cursor=NEWEST - 9).status == Status.OK
 
 
 def test_the_production_watch_and_the_exporter_warn():
-    health = verdict(stale=True, harmful=True, exporter_error="x" * 1000)
+    error = "Connection pool boilerplate " * 20 + "[Errno 111] refused"
+    health = verdict(
+        stale=True, harmful=True, production=None, exporter_error=error
+    )
     assert health.status == Status.WARNING
     assert "production v3 stale; retraining asked" in health.text
     assert "production v3 adds power outside the band" in health.text
-    assert health.text.endswith("exporter unreachable: " + "x" * MAX_TEXT)
-    assert "no answer" in verdict(exporter_error="").text
+    # the error's end is kept, where the reason is
+    assert health.text.endswith("[Errno 111] refused")
+    assert len(health.text) < 200 + MAX_TEXT
+    assert verdict(production=None).text.endswith("did not answer: no answer")
 
 
 @pytest.mark.parametrize(
     "field, value",
-    [("window_length", 0), ("frame_age", 0.0), ("gate_open_min", 1.5)],
+    [
+        ("window_length", 0),
+        ("frame_age", 0.0),
+        ("gate_open_min", 1.5),
+        ("timeout", 0.0),
+    ],
 )
 def test_a_bad_health_config_is_refused(field, value):
     with pytest.raises(ConfigError, match=field):
@@ -163,12 +242,13 @@ def test_a_bad_health_config_is_refused(field, value):
 
 
 def test_a_monitor_writes_serves_and_logs_its_verdict(tmp_path, caplog):
-    """No frame yet: CRITICAL, logged once however often it is judged;
-    frames cleaned with a live model: OK, logged as the change. The file
-    is served beside the page and its status is a metric."""
+    """No frame yet: CRITICAL, logged once (as an error) however often it
+    is judged; frames cleaned with a live model: OK, logged as the change.
+    The file is served beside the page and its status is a metric (3,
+    UNKNOWN, before any verdict and when the verdict fails)."""
     frames = FrameSource(tmp_path / "carousel")
     exporter = FakeExporter().start()
-    clock = {"gps": GPS0 + 4.0}
+    clock = {"now": NOW}
     config = make_config(
         tmp_path,
         exporter.url,
@@ -177,16 +257,28 @@ def test_a_monitor_writes_serves_and_logs_its_verdict(tmp_path, caplog):
         health={"window_length": 20},
     )
     on = int(State.INPUT_OK | State.PRODUCTION_OK | State.OUT_DQ_ON)
+
+    def health_metric() -> str:
+        port = config.loop.metrics_port
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+        return next(
+            line
+            for line in text.text.splitlines()
+            if line.startswith("deepclean_monitor_health ")
+        )
+
     try:
-        with Monitor(config, gps_clock=lambda: clock["gps"]) as monitor:
+        with Monitor(config, wall_clock=lambda: clock["now"]) as monitor:
+            metrics = [health_metric()]
             with caplog.at_level(logging.INFO, logger="monitor.monitor"):
                 monitor.render_status()
                 monitor.render_status()
                 frames.write(GPS0, 30, state=on, production_version=1)
+                newest = frames.carousel / cleaned_name(IFO, GPS0 + 29)
+                os.utime(newest, (NOW - 4.5, NOW - 4.5))
                 tick_until(
                     monitor, lambda: monitor.sequencer.cursor == GPS0 + 30
                 )
-                clock["gps"] = GPS0 + 30 + 4.5
                 monitor.render_status()
             said = [
                 (r.levelname, r.getMessage())
@@ -195,23 +287,30 @@ def test_a_monitor_writes_serves_and_logs_its_verdict(tmp_path, caplog):
             ]
             url = f"http://127.0.0.1:{monitor.server.port}/{FILE}"
             served = requests.get(url, timeout=5)
-            port = config.loop.metrics_port
-            metrics = requests.get(
-                f"http://127.0.0.1:{port}/metrics", timeout=5
-            ).text
+            metrics.append(health_metric())
+            page = (config.status.status_dir / "index.html").read_text()
+            # a verdict that fails is logged and reads UNKNOWN
+            with caplog.at_level(logging.ERROR, logger="monitor.monitor"):
+                clock["now"] = "not a time"
+                monitor.render_status()
+                assert "health verdict failed" in caplog.text
+            metrics.append(health_metric())
     finally:
         exporter.stop()
-    assert [level for level, _ in said] == ["WARNING", "INFO"]
+    assert [level for level, _ in said] == ["ERROR", "INFO"]
     assert said[0][1].startswith("health: L1 DeepClean CRITICAL: no cleaned")
     assert said[1][1] == (
         "health: L1 DeepClean OK: production v1, OUT_DQ gate open 100 % "
-        "of the last 20 s, newest frame 4 s old"
+        "of the last 20 s, newest frame written 4 s ago"
     )
     assert served.status_code == 200
     assert served.headers["Content-Type"] == "application/json"
     packet = served.json()
-    assert packet["created_gps"] == GPS0 + 34
+    assert packet["created_gps"] == int(unix_to_gps(NOW))
     assert packet["status_intervals"][0]["num_status"] == 0
-    assert "\ndeepclean_monitor_health 0.0" in metrics
-    page = (config.status.status_dir / "index.html").read_text()
+    assert metrics == [
+        "deepclean_monitor_health 3.0",
+        "deepclean_monitor_health 0.0",
+        "deepclean_monitor_health 3.0",
+    ]
     assert "health (nagios.json)" in page and "DeepClean OK" in page
