@@ -478,8 +478,9 @@ status() {  # exit status: 0 healthy, 3 not running, 4 a pane dead or unhealthy
     while read -r dead line; do
         echo "  $line"
         [[ $dead == 0 ]] || healthy=0
+    # (tmux 3.3a at times marks a pane dead and never records its status)
     done < <(tmux list-panes -s -t "$SESSION_T" \
-        -F '#{pane_dead} #{pane_title}: #{?pane_dead,DEAD (status #{pane_dead_status}),running} (pid #{pane_pid})')
+        -F '#{pane_dead} #{pane_title}: #{?pane_dead,DEAD (status #{?#{!=:#{pane_dead_status},},#{pane_dead_status},not recorded}),running} (pid #{pane_pid})')
     local code  # (curl -w writes 000 when it cannot connect)
     if code=$(curl -fsS -m 2 -o /dev/null -w '%{http_code}' "$TRITON_HTTP/v2/health/ready" 2>/dev/null); then
         echo "Triton:   $code"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -280,17 +281,22 @@ def test_status_fails_when_a_pane_is_dead(repo, tmp_path, tmux_dir):
     assert made.returncode == 0, made.stderr
     tmux(env, "set-option", "-t", "=deepclean-d:", "remain-on-exit", "on")
     tmux(env, "split-window", "-d", "-t", "=deepclean-d:", "exit 2")
-    # tmux marks a pane dead a moment before it records the exit status
+    # tmux marks a pane dead a moment before it records the exit status,
+    # and tmux 3.3a at times never records it (1 run in 2 here, when the
+    # server was started from Python): both are said
     dead = "#{pane_dead}:#{pane_dead_status}"
     panes = ("list-panes", "-s", "-t", "=deepclean-d", "-F", dead)
     wait_for(
-        lambda: "1:2" in tmux(env, *panes).stdout.split(),
-        "a pane to die with status 2",
+        lambda: "1:" in tmux(env, *panes).stdout,
+        "a pane to die",
         10.0,
     )
+    time.sleep(0.5)  # its status, where tmux records it
     done = run_sh(repo, env, "d", "status")
     assert done.returncode == 4, done.stdout + done.stderr
-    assert "DEAD (status 2)" in done.stdout
+    shown = re.search(r"DEAD \(status ([^)]*)\)", done.stdout)
+    assert shown is not None, done.stdout
+    assert shown[1] in ("2", "not recorded")
 
 
 # -- the .env files -------------------------------------------------------
