@@ -34,7 +34,8 @@ the text, worst first:
   processed seconds (back to the first the history holds), seconds
   missing from the carousel or unreadable, seconds without raw input;
   the newest second with input has no production model (OUT_DQ is the
-  raw strain), or not the exporter's production (Triton down?); the
+  raw strain), or not the exporter's production for more than
+  ``PROMOTION_LAG`` s (Triton down?); the
   OUT_DQ gate open less than ``gate_open_min`` of the seconds with a
   model, once they are half the window; production stale, or adding
   power outside the band (the production watch); the exporter not
@@ -54,6 +55,9 @@ from utils.errors import ConfigError
 
 FILE = "nagios.json"  # in the status page's folder
 MAX_TEXT = 200  # characters of a reason quoted from elsewhere (an error)
+# s the frames may lag a promotion before "not applied" (the cleaner's
+# latency, a model's load in Triton)
+PROMOTION_LAG = 10
 
 
 class Status(IntEnum):
@@ -72,10 +76,10 @@ class HealthConfig:
     Attributes:
         ifo: interferometer (named in every text).
         window_length: s of the newest processed seconds judged.
-        frame_age: s after its end that the newest cleaned frame may be
-            before the verdict is CRITICAL.
-        gate_open_min: fraction of the window the OUT_DQ gate must be fully
-            open while a production model is live, else WARNING.
+        frame_age: s since the newest cleaned frame was written (its
+            mtime) before the verdict is CRITICAL.
+        gate_open_min: fraction of the window's seconds with a production
+            model that the OUT_DQ gate must be fully open, else WARNING.
         timeout: s after the packet's creation that it reads UNKNOWN.
     """
 
@@ -212,22 +216,12 @@ def _window(
     return window, max(0, stop - start - len(window))
 
 
-def judge(
-    config: HealthConfig,
-    now: float,
-    records: Sequence[SecondRecord],
-    watched: Watched,
-) -> Health:
-    """The verdict now (see the module docstring).
-
-    Args:
-        now: the time now (Unix s, as the frames' mtimes).
-        records: the processed seconds, oldest first (the history).
-        watched: what the monitor knows besides them.
-    """
-    problems, age = _frames(config, now, watched)
-    window, missing = _window(config, records, watched)
+def _seconds(
+    window: list[SecondRecord], missing: int
+) -> list[tuple[Status, str]]:
+    """Were the window's seconds there, with their raw input?"""
     span = f"the last {len(window) + missing} s"
+    problems = []
     if not window:
         problems.append((Status.WARNING, "no second processed yet"))
     if missing:
@@ -243,31 +237,52 @@ def judge(
         problems.append(
             (Status.WARNING, f"{dropped} of {span} without raw input")
         )
+    return problems
+
+
+def _unapplied(with_input: list[SecondRecord]) -> int:
+    """The newest seconds with input and no model, in a row."""
+    count = 0
+    for record in reversed(with_input):
+        if record.production_version:
+            break
+        count += 1
+    return count
+
+
+def _model(
+    config: HealthConfig, window: list[SecondRecord], watched: Watched
+) -> tuple[list[tuple[Status, str]], int | None, str]:
+    """Is a production model cleaning OUT_DQ? Its problems, its version
+    (that of the newest second with input) and how long the gate was
+    open (for the OK text)."""
     with_input = [r for r in window if r.input_ok]
     version = with_input[-1].production_version if with_input else None
     live = [r for r in window if r.production_version]
-    open_fraction = (
-        sum(r.out_dq_on for r in live) / len(live) if live else None
-    )
-    if version == 0 and watched.production:
+    gate = ""
+    problems = []
+    if live:
+        fraction = sum(r.out_dq_on for r in live) / len(live)
+        gate = _gate(fraction, len(live), len(window))
+        if (
+            version
+            and 2 * len(live) >= len(window)  # not just promoted
+            and fraction < config.gate_open_min
+        ):
+            problems.append((Status.WARNING, f"{gate} (raw strain otherwise)"))
+    unapplied = _unapplied(with_input)
+    if version == 0 and watched.production and unapplied > PROMOTION_LAG:
         problems.append(
             (
                 Status.WARNING,
-                f"production v{watched.production} not applied: OUT_DQ is "
-                "the raw strain (Triton down?)",
+                f"production v{watched.production} not applied for "
+                f"{unapplied} s: OUT_DQ is the raw strain (Triton down?)",
             )
         )
-    elif version == 0:
+    elif version == 0 and not watched.production:
         problems.append(
             (Status.WARNING, "no production model: OUT_DQ is the raw strain")
         )
-    elif (
-        open_fraction is not None
-        and 2 * len(live) >= len(window)  # not just promoted
-        and open_fraction < config.gate_open_min
-    ):
-        gate = _gate(open_fraction, len(live), len(window))
-        problems.append((Status.WARNING, f"{gate} (raw strain otherwise)"))
     if watched.stale:
         problems.append(
             (Status.WARNING, f"production v{version} stale; retraining asked")
@@ -279,21 +294,38 @@ def judge(
                 f"production v{version} adds power outside the band",
             )
         )
+    return problems, version, gate
+
+
+def judge(
+    config: HealthConfig,
+    now: float,
+    records: Sequence[SecondRecord],
+    watched: Watched,
+) -> Health:
+    """The verdict now (see the module docstring).
+
+    Args:
+        now: the time now (Unix s, as the frames' mtimes).
+        records: the processed seconds, oldest first (the history).
+        watched: what the monitor knows besides them.
+    """
+    problems, age = _frames(config, now, watched)
+    window, missing = _window(config, records, watched)
+    problems += _seconds(window, missing)
+    found, version, gate = _model(config, window, watched)
+    problems += found
     if watched.production is None:
         reason = _quoted(watched.exporter_error) or "no answer"
         problems.append(
             (Status.WARNING, f"the exporter did not answer: {reason}")
         )
     if not problems:
-        gate = (
-            ""
-            if open_fraction is None
-            else ", " + _gate(open_fraction, len(live), len(window))
-        )
         return Health(
             Status.OK,
-            f"{config.ifo} DeepClean OK: production v{version}{gate}, "
-            f"newest frame written {age:.0f} s ago",
+            f"{config.ifo} DeepClean OK: production v{version}"
+            f"{', ' + gate if gate else ''}, newest frame written "
+            f"{age:.0f} s ago",
         )
     problems.sort(key=lambda p: -p[0])
     status = problems[0][0]

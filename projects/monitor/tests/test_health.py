@@ -20,6 +20,7 @@ from monitor_helpers import tick_until
 
 from monitor.health import FILE
 from monitor.health import MAX_TEXT
+from monitor.health import PROMOTION_LAG
 from monitor.health import HealthConfig
 from monitor.health import Status
 from monitor.health import Watched
@@ -132,11 +133,17 @@ def test_no_production_model_warns_that_out_dq_is_raw():
     assert health.text == (
         "L1 DeepClean WARNING: no production model: OUT_DQ is the raw strain"
     )
-    # the exporter has one, the frames do not carry it
+    # the exporter has one, the frames have not carried it for 60 s; a
+    # promotion the frames have not caught up with yet is no warning
     health = verdict(records, production=3)
     assert health.text.endswith(
-        "production v3 not applied: OUT_DQ is the raw strain (Triton down?)"
+        "production v3 not applied for 60 s: OUT_DQ is the raw strain "
+        "(Triton down?)"
     )
+    just = restamped(
+        seconds(90) + seconds(PROMOTION_LAG, production_version=0)
+    )
+    assert verdict(just, production=3).status == Status.OK
     # a dropped newest second (tags 0) is not read as a missing model
     records = seconds()
     records[-1] = replace(records[-1], input_ok=False, production_version=0)
