@@ -460,7 +460,7 @@ verdict() {
     [[ -e $1 ]] || { echo "none yet ($1)"; return 0; }
     "${PYTHON:-python3}" - "$1" 2>/dev/null <<'PY' || echo "unreadable ($1)"
 import json, os, sys, time
-age = time.time() - os.stat(sys.argv[1]).st_mtime
+age = max(0.0, time.time() - os.stat(sys.argv[1]).st_mtime)
 intervals = json.load(open(sys.argv[1]))["status_intervals"]
 now = [i for i in intervals if i["start_sec"] <= age][-1]
 text = "".join(c for c in " ".join(str(now["txt_status"]).split()) if c.isprintable())
@@ -475,10 +475,10 @@ status() {  # exit status: 0 healthy, 3 not running, 4 a pane dead or unhealthy
     run_settings
     local healthy=1 dead line
     echo "services (tmux session $SESSION):"
+    # (tmux 3.3a at times marks a pane dead and never records its status)
     while read -r dead line; do
         echo "  $line"
         [[ $dead == 0 ]] || healthy=0
-    # (tmux 3.3a at times marks a pane dead and never records its status)
     done < <(tmux list-panes -s -t "$SESSION_T" \
         -F '#{pane_dead} #{pane_title}: #{?pane_dead,DEAD (status #{?#{!=:#{pane_dead_status},},#{pane_dead_status},not recorded}),running} (pid #{pane_pid})')
     local code  # (curl -w writes 000 when it cannot connect)
