@@ -458,10 +458,12 @@ newest_frame() {  # DIR: its newest frame by GPS, and how long ago it was writte
 # old), on one printable line, and that age
 verdict() {
     [[ -e $1 ]] || { echo "none yet ($1)"; return 0; }
-    "${PYTHON:-python3}" - "$1" 2>/dev/null <<'PY' || echo "unreadable ($1)"
+    [[ -f $1 ]] || { echo "unreadable ($1: not a file)"; return 0; }
+    timeout 5 "${PYTHON:-python3}" - "$1" 2>/dev/null <<'PY' || echo "unreadable ($1)"
 import json, os, sys, time
 age = max(0.0, time.time() - os.stat(sys.argv[1]).st_mtime)
-intervals = json.load(open(sys.argv[1]))["status_intervals"]
+with open(sys.argv[1]) as file:
+    intervals = json.loads(file.read(1 << 20))["status_intervals"]
 now = [i for i in intervals if i["start_sec"] <= age][-1]
 text = "".join(c for c in " ".join(str(now["txt_status"]).split()) if c.isprintable())
 print(f"{text[:300]} (judged {age:.0f} s ago)")

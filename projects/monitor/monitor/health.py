@@ -26,26 +26,30 @@ The verdict (:func:`judge`) is the worst of what it finds, each named in
 the text, worst first:
 
 - CRITICAL: the newest cleaned frame in the carousel was written more
-  than ``frame_age`` s ago (its mtime), or there is none: the product is
-  not being written; or no second of the window had raw input (a dropped
+  than ``frame_age`` s ago (its mtime), or there is none once the monitor
+  has run that long: the product is not being written; every second of
+  the window missing or unreadable; or none with raw input (a dropped
   second is written as zeros).
-- WARNING: no second processed yet; the monitor more than ``frame_age``
-  s of frames behind the carousel; over the newest ``window_length``
-  processed seconds (back to the first the history holds), seconds
-  missing from the carousel or unreadable, seconds without raw input;
-  the newest second with input has no production model (OUT_DQ is the
-  raw strain), or not the exporter's production for more than
-  ``PROMOTION_LAG`` s (Triton down?); the
-  OUT_DQ gate open less than ``gate_open_min`` of the seconds with a
-  model, once they are half the window; production stale, or adding
-  power outside the band (the production watch); the exporter not
-  answering (cleaning goes on; promotions wait).
+- WARNING: no frame or no second processed yet; the monitor more than
+  ``frame_age`` s of frames behind the carousel; over the newest
+  ``window_length`` processed seconds (up to the cursor, back to the
+  first the history holds), seconds missing or unreadable, seconds
+  without raw input; the newest second with input carrying no model:
+  none is in production (OUT_DQ is the raw strain), or the exporter's
+  production has not reached the frames ``PROMOTION_LAG`` s after the
+  monitor first saw it, or the exporter is silent and earlier seconds had
+  one (Triton down?); the OUT_DQ gate open less than ``gate_open_min`` of
+  the seconds with a model, once they are half of ``window_length`` (the
+  gate takes ~12 s to open after a start or a first promotion);
+  production stale, or adding power outside the band (the production
+  watch); the exporter not answering (cleaning goes on; promotions wait).
 - OK otherwise, with the live version, how long the gate was open and
   when the newest frame was written.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Sequence
@@ -96,8 +100,8 @@ class HealthConfig:
             raise ConfigError(f"frame_age {self.frame_age}: > 0 s")
         if not 0 <= self.gate_open_min <= 1:
             raise ConfigError(f"gate_open_min {self.gate_open_min}: [0, 1]")
-        if not self.timeout > 0:
-            raise ConfigError(f"timeout {self.timeout}: > 0 s")
+        if not self.timeout >= 1:
+            raise ConfigError(f"timeout {self.timeout}: >= 1 s")
 
 
 @dataclass(frozen=True)
@@ -110,9 +114,13 @@ class Watched:
         cursor: the next second the monitor processes: every second before
             it is a record, or was missing or unreadable (None: none yet).
         since: the first second the history holds (a record or a gap).
+        uptime: s the monitor has run (no frame yet is CRITICAL only
+            after ``frame_age`` of it).
         production: the exporter's production version (None: it did not
             answer).
-        exporter_error: why it did not.
+        production_from: the cursor when the monitor first saw that
+            production: the seconds from it on should carry it.
+        exporter_error: why the exporter did not answer.
         stale: the production watch finds production stale.
         harmful: ... or adding power outside the band.
     """
@@ -121,7 +129,9 @@ class Watched:
     newest_written: float | None
     cursor: int | None
     since: int | None
+    uptime: float = 0.0
     production: int | None = None
+    production_from: int | None = None
     exporter_error: str = ""
     stale: bool = False
     harmful: bool = False
@@ -149,7 +159,7 @@ class Health:
                     "txt_status": self.text,
                 },
                 {
-                    "start_sec": int(round(config.timeout)),
+                    "start_sec": math.ceil(config.timeout),
                     "num_status": int(Status.UNKNOWN),
                     "txt_status": unknown,
                 },
@@ -157,12 +167,12 @@ class Health:
         }
 
 
-def _gate(fraction: float, live: int, window: int) -> str:
+def _gate(fraction: float, live: int, span: int) -> str:
     """How long the gate was open, of the seconds with a model."""
     where = (
-        f"the last {window} s"
-        if live == window
-        else f"the {live} s with a model of the last {window} s"
+        f"the last {span} s"
+        if live == span
+        else f"the {live} s with a model of the last {span} s"
     )
     return f"OUT_DQ gate open {100 * fraction:.0f} % of {where}"
 
@@ -178,7 +188,9 @@ def _frames(
 ) -> tuple[list[tuple[Status, str]], float | None]:
     """Is the product written, and is the monitor keeping up with it?"""
     if watched.newest_frame is None or watched.newest_written is None:
-        return [(Status.CRITICAL, "no cleaned frame in the carousel")], None
+        late = watched.uptime > config.frame_age
+        status = Status.CRITICAL if late else Status.WARNING
+        return [(status, "no cleaned frame in the carousel")], None
     problems = []
     age = max(0.0, now - watched.newest_written)
     if age > config.frame_age:
@@ -206,83 +218,121 @@ def _window(
     config: HealthConfig, records: Sequence[SecondRecord], watched: Watched
 ) -> tuple[list[SecondRecord], int]:
     """The records of the newest ``window_length`` processed seconds (no
-    earlier than the history reaches), and how many seconds of that span
-    have none (missing from the carousel, or unreadable)."""
-    if not records or watched.since is None:
+    earlier than the history reaches), and how many seconds that span
+    holds (those without a record were missing or unreadable)."""
+    if watched.since is None:
         return [], 0
-    stop = records[-1].gps + 1 if watched.cursor is None else watched.cursor
+    if watched.cursor is not None:
+        stop = watched.cursor
+    elif records:
+        stop = records[-1].gps + 1
+    else:
+        return [], 0
     start = max(stop - config.window_length, watched.since)
     window = [r for r in records if start <= r.gps < stop]
-    return window, max(0, stop - start - len(window))
+    return window, max(0, stop - start)
 
 
 def _seconds(
-    window: list[SecondRecord], missing: int
+    window: list[SecondRecord], span: int
 ) -> list[tuple[Status, str]]:
-    """Were the window's seconds there, with their raw input?"""
-    span = f"the last {len(window) + missing} s"
-    problems = []
+    """Were the window's seconds there, readable, with their raw input?"""
+    last = f"the last {span} s"
+    missing = span - len(window)
+    if not span:
+        return [(Status.WARNING, "no second processed yet")]
     if not window:
-        problems.append((Status.WARNING, "no second processed yet"))
+        return [
+            (
+                Status.CRITICAL,
+                f"every second of {last} missing from the carousel or "
+                "unreadable",
+            )
+        ]
+    problems = []
     if missing:
         problems.append(
-            (Status.WARNING, f"{missing} of {span} missing from the carousel")
+            (
+                Status.WARNING,
+                f"{missing} of {last} missing from the carousel or unreadable",
+            )
         )
     dropped = sum(not r.input_ok for r in window)
-    if window and dropped == len(window):
+    if dropped == len(window):
         problems.append(
-            (Status.CRITICAL, f"no raw input for {span}: OUT_DQ is zeros")
+            (Status.CRITICAL, f"no raw input for {last}: OUT_DQ is zeros")
         )
     elif dropped:
         problems.append(
-            (Status.WARNING, f"{dropped} of {span} without raw input")
+            (Status.WARNING, f"{dropped} of {last} without raw input")
         )
     return problems
 
 
-def _unapplied(with_input: list[SecondRecord]) -> int:
-    """The newest seconds with input and no model, in a row."""
+def _unapplied(with_input: list[SecondRecord], since: int | None) -> int:
+    """The newest seconds with input and no model, in a row, from
+    ``since`` on (None: none counted)."""
+    if since is None:
+        return 0
     count = 0
     for record in reversed(with_input):
-        if record.production_version:
+        if record.production_version or record.gps < since:
             break
         count += 1
     return count
 
 
 def _model(
-    config: HealthConfig, window: list[SecondRecord], watched: Watched
+    config: HealthConfig,
+    window: list[SecondRecord],
+    span: int,
+    watched: Watched,
 ) -> tuple[list[tuple[Status, str]], int | None, str]:
-    """Is a production model cleaning OUT_DQ? Its problems, its version
-    (that of the newest second with input) and how long the gate was
-    open (for the OK text)."""
+    """Is a production model cleaning OUT_DQ? Its problems, the version
+    to name (the frames' newest, else the exporter's) and how long the
+    gate was open (for the OK text)."""
     with_input = [r for r in window if r.input_ok]
-    version = with_input[-1].production_version if with_input else None
     live = [r for r in window if r.production_version]
+    newest = with_input[-1].production_version if with_input else None
+    version = newest or (live[-1].production_version if live else None)
+    version = version or watched.production
     gate = ""
     problems = []
     if live:
         fraction = sum(r.out_dq_on for r in live) / len(live)
-        gate = _gate(fraction, len(live), len(window))
+        gate = _gate(fraction, len(live), span)
         if (
-            version
-            and 2 * len(live) >= len(window)  # not just promoted
+            newest
+            and 2 * len(live) >= config.window_length  # not just started
             and fraction < config.gate_open_min
         ):
             problems.append((Status.WARNING, f"{gate} (raw strain otherwise)"))
-    unapplied = _unapplied(with_input)
-    if version == 0 and watched.production and unapplied > PROMOTION_LAG:
-        problems.append(
-            (
-                Status.WARNING,
-                f"production v{watched.production} not applied for "
-                f"{unapplied} s: OUT_DQ is the raw strain (Triton down?)",
+    if newest == 0:
+        unapplied = _unapplied(with_input, watched.production_from)
+        if watched.production and unapplied > PROMOTION_LAG:
+            problems.append(
+                (
+                    Status.WARNING,
+                    f"production v{watched.production} not applied for "
+                    f"{unapplied} s: OUT_DQ is the raw strain (Triton "
+                    "down?)",
+                )
             )
-        )
-    elif version == 0 and not watched.production:
-        problems.append(
-            (Status.WARNING, "no production model: OUT_DQ is the raw strain")
-        )
+        elif live and not watched.production:
+            problems.append(
+                (
+                    Status.WARNING,
+                    "the newest seconds carry no model: OUT_DQ is the raw "
+                    "strain (Triton down?)",
+                )
+            )
+        elif not watched.production:
+            problems.append(
+                (
+                    Status.WARNING,
+                    "no production model: OUT_DQ is the raw strain",
+                )
+            )
     if watched.stale:
         problems.append(
             (Status.WARNING, f"production v{version} stale; retraining asked")
@@ -311,9 +361,9 @@ def judge(
         watched: what the monitor knows besides them.
     """
     problems, age = _frames(config, now, watched)
-    window, missing = _window(config, records, watched)
-    problems += _seconds(window, missing)
-    found, version, gate = _model(config, window, watched)
+    window, span = _window(config, records, watched)
+    problems += _seconds(window, span)
+    found, version, gate = _model(config, window, span, watched)
     problems += found
     if watched.production is None:
         reason = _quoted(watched.exporter_error) or "no answer"

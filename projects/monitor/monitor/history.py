@@ -58,7 +58,11 @@ class History:
         )
         self.dropped_total = 0
         self.missing_total = 0
-        self._first: int | None = None  # the first second seen (or older)
+        # the stream's first second held, the newest seen, and how many
+        # records were added since that first one (a rewind starts over)
+        self._first: int | None = None
+        self._last: int | None = None
+        self._added = 0
 
     def add(self, second: SecondData) -> SecondRecord:
         """Record a processed second."""
@@ -72,7 +76,8 @@ class History:
             latency=second.latency,
         )
         self.records.append(record)
-        self._seen(second.gps)
+        self._seen(second.gps, second.gps)
+        self._added += 1
         self.recent.append(second)
         if not record.input_ok:
             self.dropped_total += 1
@@ -82,22 +87,27 @@ class History:
     def add_gap(self, start: int, stop: int) -> None:
         """Record seconds ``[start, stop)`` missing from the carousel."""
         self.gaps.append((start, stop))
-        self._seen(start)
+        self._seen(start, stop - 1)
         self.missing_total += stop - start
         self._trim(stop)
 
-    def _seen(self, gps: int) -> None:
-        if self._first is None or gps < self._first:
-            self._first = gps
+    def _seen(self, first: int, last: int) -> None:
+        """Seconds ``first..last`` were processed (a record or a gap)."""
+        if self._last is not None and first <= self._last:  # GPS went back
+            self._first, self._added = None, 0
+        if self._first is None:
+            self._first = first
+        self._last = last
 
     @property
     def since(self) -> int | None:
-        """The first second the history holds (a record or a gap): the
-        first this run saw, or, once the records are trimmed, the oldest
-        kept (None: nothing yet)."""
+        """The first second the history holds of the current stream (a
+        record or a gap): the first this run saw, or since GPS last went
+        back, or, once that many records filled it, the oldest kept
+        (None: nothing yet)."""
         if self._first is None:
             return None
-        if len(self.records) == self.records.maxlen:
+        if self._added >= (self.records.maxlen or 0):
             return max(self._first, self.records[0].gps)
         return self._first
 

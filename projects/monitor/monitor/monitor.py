@@ -107,6 +107,10 @@ class Monitor:
         self.clock = clock
         self.wall_clock = wall_clock
         self.health: Status | None = None  # the last verdict's status
+        self._started = clock()
+        # the exporter's production and the cursor when it was first seen
+        self._production: tuple[int, int | None] | None = None
+        self._health_write_failed = False
         self.channels = OutputChannels(c.loop.ifo)
         self.store = StateStore(c.loop.state_path)
         state = self.store.load()
@@ -350,38 +354,48 @@ class Monitor:
             }
         )
 
+    def _newest_written(self, listing: Listing) -> tuple[int, float] | None:
+        """The newest carousel frame that still exists, and its mtime."""
+        for gps in sorted(listing.frames, reverse=True):
+            try:
+                return gps, os.stat(listing.frames[gps]).st_mtime
+            except OSError:  # pruned or replaced meanwhile
+                continue
+        return None
+
+    def _watched(self, snap: Snapshot, listing: Listing) -> Watched:
+        """What the health verdict needs besides the history."""
+        newest = self._newest_written(listing)
+        production = None
+        if snap.exporter is not None:
+            production = int(snap.exporter.get("production") or 0)
+            if self._production is None or self._production[0] != production:
+                self._production = (production, self.sequencer.cursor)
+        return Watched(
+            newest_frame=None if newest is None else newest[0],
+            newest_written=None if newest is None else newest[1],
+            cursor=self.sequencer.cursor,
+            since=self.history.since,
+            uptime=self.clock() - self._started,
+            production=production,
+            production_from=None
+            if self._production is None
+            else self._production[1],
+            exporter_error=snap.exporter_error,
+            stale=self.watch.stale,
+            harmful=self.watch.harmful,
+        )
+
     def _judge_health(self, snap: Snapshot, listing: Listing) -> str:
-        """Judge the pipeline's health, write ``nagios.json`` (atomically)
-        beside the page and set its metric; log when the verdict's status
-        changes. Returns its text (errors are logged, never raised)."""
+        """Judge the pipeline's health, set its metric, log when its
+        status changes and write ``nagios.json`` (atomically) beside the
+        page. Returns its text (errors are logged, never raised)."""
         config = self.config.health
         try:
-            newest = max(listing.frames, default=None)
-            written = None
-            if newest is not None:
-                try:
-                    written = os.stat(listing.frames[newest]).st_mtime
-                except OSError:  # pruned meanwhile: newer frames exist
-                    written = self.wall_clock()
-            exporter = snap.exporter
-            watched = Watched(
-                newest_frame=newest,
-                newest_written=written,
-                cursor=self.sequencer.cursor,
-                since=self.history.since,
-                production=None
-                if exporter is None
-                else int(exporter.get("production") or 0),
-                exporter_error=snap.exporter_error,
-                stale=self.watch.stale,
-                harmful=self.watch.harmful,
-            )
+            watched = self._watched(snap, listing)
             now = self.wall_clock()
             health = judge(config, now, self.history.records, watched)
-            path = self.config.status.status_dir / HEALTH_FILE
-            path.parent.mkdir(parents=True, exist_ok=True)
-            packet = health.packet(unix_to_gps(now), config)
-            write_text(path, json.dumps(packet))
+            packet = json.dumps(health.packet(unix_to_gps(now), config))
         except Exception:  # the verdict must never stop the monitor
             logger.exception("health verdict failed")
             self.metrics.health.set(int(Status.UNKNOWN))
@@ -391,6 +405,16 @@ class Monitor:
         if health.status != self.health:
             logger.log(LOG_LEVELS[health.status], "health: %s", health.text)
             self.health = health.status
+        path = self.config.status.status_dir / HEALTH_FILE
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_text(path, packet)
+        except OSError as exc:
+            if not self._health_write_failed:  # once, until it works again
+                logger.error("cannot write %s: %s", path, exc)
+            self._health_write_failed = True
+        else:
+            self._health_write_failed = False
         return health.text
 
     def render_status(self) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import dataclass
 from dataclasses import replace
 
 import pytest
@@ -25,6 +26,7 @@ from monitor.health import HealthConfig
 from monitor.health import Status
 from monitor.health import Watched
 from monitor.health import judge
+from monitor.history import History
 from monitor.history import SecondRecord
 from monitor.monitor import Monitor
 from utils.channels import State
@@ -72,7 +74,9 @@ def verdict(records=None, now: float = NOW, **fields):
         newest_written=WRITTEN,
         cursor=NEWEST + 1,
         since=records[0].gps if records else None,
+        uptime=3600.0,
         production=3,
+        production_from=NEWEST - 1000,  # live for a while
     )
     values.update(fields)
     return judge(CONFIG, now, records, Watched(**values))
@@ -98,6 +102,9 @@ def test_the_packet_is_what_the_dashboard_reads():
     )
     assert (later["start_sec"], later["num_status"]) == (120, 3)
     assert "not updated this status for 120 s" in later["txt_status"]
+    # never sooner than the timeout
+    late = verdict().packet(0, replace(CONFIG, timeout=1.2))
+    assert late["status_intervals"][1]["start_sec"] == 2
 
 
 def test_frames_no_longer_written_are_critical_and_named_first():
@@ -116,6 +123,12 @@ def test_frames_no_longer_written_are_critical_and_named_first():
     assert empty.status == Status.CRITICAL
     assert "no cleaned frame in the carousel" in empty.text
     assert "no second processed yet" in empty.text
+    # a monitor just started has not given the cleaner its first frame's
+    # time yet
+    starting = verdict(
+        [], newest_frame=None, newest_written=None, cursor=None, uptime=10.0
+    )
+    assert starting.status == Status.WARNING
 
 
 def test_no_input_at_all_is_critical():
@@ -134,7 +147,7 @@ def test_no_production_model_warns_that_out_dq_is_raw():
         "L1 DeepClean WARNING: no production model: OUT_DQ is the raw strain"
     )
     # the exporter has one, the frames have not carried it for 60 s; a
-    # promotion the frames have not caught up with yet is no warning
+    # model lost for up to PROMOTION_LAG s is no warning
     health = verdict(records, production=3)
     assert health.text.endswith(
         "production v3 not applied for 60 s: OUT_DQ is the raw strain "
@@ -144,6 +157,22 @@ def test_no_production_model_warns_that_out_dq_is_raw():
         seconds(90) + seconds(PROMOTION_LAG, production_version=0)
     )
     assert verdict(just, production=3).status == Status.OK
+    # a first promotion the frames have not caught up with yet: not "not
+    # applied" (they never had a model), nor "no production model"
+    first = verdict(records, production=1, production_from=NEWEST - 4)
+    assert first.status == Status.OK
+    assert first.text.startswith("L1 DeepClean OK: production v1, newest")
+    assert verdict(
+        records, production=1, production_from=NEWEST - 20
+    ).text.endswith(
+        "production v1 not applied for 21 s: OUT_DQ is the raw "
+        "strain (Triton down?)"
+    )
+    # the exporter silent too, the frames had a model a moment ago
+    lost = restamped(seconds(40) + seconds(20, production_version=0))
+    health = verdict(lost, production=None)
+    assert "the newest seconds carry no model" in health.text
+    assert "did not answer" in health.text
     # a dropped newest second (tags 0) is not read as a missing model
     records = seconds()
     records[-1] = replace(records[-1], input_ok=False, production_version=0)
@@ -185,6 +214,10 @@ def test_the_gate_is_judged_over_the_seconds_with_a_model():
         replace(r, out_dq_on=0.0) for r in just_promoted[-15:-5]
     ]
     assert verdict(just_promoted).status == Status.OK
+    # a pipeline just started: 20 s, the gate closed while it filled
+    started = seconds(20)
+    started[:12] = [replace(r, out_dq_on=0.0) for r in started[:12]]
+    assert verdict(started).status == Status.OK
 
 
 def test_seconds_without_a_record_are_missing_up_to_the_cursor():
@@ -196,10 +229,16 @@ def test_seconds_without_a_record_are_missing_up_to_the_cursor():
     del records[50:61]  # 11 s inside the window
     health = verdict(records)
     assert health.status == Status.WARNING
-    assert "11 of the last 60 s missing from the carousel" in health.text
+    assert "11 of the last 60 s missing from the carousel or unreadable" in (
+        health.text
+    )
     # the newest 20 s unreadable: the cursor passed them, no record
     health = verdict(seconds()[:-20], cursor=NEWEST + 1)
     assert "20 of the last 60 s missing" in health.text
+    # every second since the history began unreadable: CRITICAL
+    health = verdict([], since=NEWEST - 29)
+    assert health.status == Status.CRITICAL
+    assert "every second of the last 30 s missing" in health.text
     # a history that starts 10 s ago judges those 10 s only
     health = verdict(seconds(10), since=NEWEST - 9)
     assert health.status == Status.OK
@@ -208,6 +247,51 @@ def test_seconds_without_a_record_are_missing_up_to_the_cursor():
     health = verdict(seconds(), cursor=NEWEST - 49, newest_frame=NEWEST - 50)
     assert health.status == Status.OK
     assert "gate open 100 % of the last 50 s" in health.text
+
+
+@dataclass
+class Second:
+    """What :meth:`History.add` reads of a processed second (a
+    :class:`monitor.frames.SecondData` without its strain)."""
+
+    gps: int
+    production_version: int = 3
+    canary_version: int = 4
+    latency: float = 4.0
+
+    def all_set(self, bits: State) -> bool:
+        return True
+
+    def fraction_set(self, bits: State) -> float:
+        return 1.0 if bits == State.OUT_DQ_ON else 0.0
+
+
+def test_the_history_starts_over_when_gps_goes_back():
+    """An hour of an old stream fills the history; GPS goes back (a new
+    stream): the window is the new stream's, not "no second processed"
+    until the new one fills the history."""
+    history = History(history_length=300, psd_length=4)
+    for gps in range(5000, 5400):
+        history.add(Second(gps))
+    assert history.since == 5100  # full: the oldest kept
+    for gps in range(1000, 1050):
+        history.add(Second(gps))
+    assert history.since == 1000
+    watched = Watched(
+        newest_frame=1049,
+        newest_written=WRITTEN,
+        cursor=1050,
+        since=history.since,
+        uptime=3600.0,
+        production=3,
+        production_from=0,
+    )
+    health = judge(CONFIG, NOW, history.records, watched)
+    assert health.status == Status.OK
+    assert "gate open 100 % of the last 50 s" in health.text
+    history.add_gap(1050, 1052)
+    history.add(Second(1052))
+    assert history.since == 1000
 
 
 def test_a_monitor_behind_the_carousel_says_so():
@@ -237,7 +321,7 @@ def test_the_production_watch_and_the_exporter_warn():
         ("window_length", 0),
         ("frame_age", 0.0),
         ("gate_open_min", 1.5),
-        ("timeout", 0.0),
+        ("timeout", 0.5),
     ],
 )
 def test_a_bad_health_config_is_refused(field, value):
@@ -249,7 +333,7 @@ def test_a_bad_health_config_is_refused(field, value):
 
 
 def test_a_monitor_writes_serves_and_logs_its_verdict(tmp_path, caplog):
-    """No frame yet: CRITICAL, logged once (as an error) however often it
+    """No frame yet, just started: WARNING, logged once however often it
     is judged; frames cleaned with a live model: OK, logged as the change.
     The file is served beside the page and its status is a metric (3,
     UNKNOWN, before any verdict and when the verdict fails)."""
@@ -304,8 +388,8 @@ def test_a_monitor_writes_serves_and_logs_its_verdict(tmp_path, caplog):
             metrics.append(health_metric())
     finally:
         exporter.stop()
-    assert [level for level, _ in said] == ["ERROR", "INFO"]
-    assert said[0][1].startswith("health: L1 DeepClean CRITICAL: no cleaned")
+    assert [level for level, _ in said] == ["WARNING", "INFO"]
+    assert said[0][1].startswith("health: L1 DeepClean WARNING: no cleaned")
     assert said[1][1] == (
         "health: L1 DeepClean OK: production v1, OUT_DQ gate open 100 % "
         "of the last 20 s, newest frame written 4 s ago"
