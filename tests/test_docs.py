@@ -30,6 +30,7 @@ import subprocess
 from fnmatch import fnmatch
 from functools import cache
 from pathlib import Path
+from typing import Iterable
 
 import pytest
 
@@ -72,25 +73,28 @@ def is_test(name: str) -> bool:
     return "tests/" in name or Path(name).name.startswith("test_")
 
 
+def joined(names: Iterable[str]) -> str:
+    """The texts of the tracked files ``names``, one text."""
+    return "\n".join((ROOT / n).read_text(errors="replace") for n in names)
+
+
 @cache
 def source_text() -> str:
     """Every tracked Python and shell file that is not a test, one text
     (tests pass flags; they do not read them)."""
-    return "\n".join(
-        (ROOT / name).read_text(errors="replace")
-        for name in tracked()
-        if name.endswith((".py", ".sh")) and not is_test(name)
+    return joined(
+        n for n in tracked() if n.endswith((".py", ".sh")) and not is_test(n)
     )
 
 
 @cache
 def settings_text() -> str:
     """The settings classes' modules (typeo's flags are their fields)."""
-    return "\n".join(
-        (ROOT / name).read_text(errors="replace")
-        for name in tracked()
-        if fnmatch(name, "projects/*/*/config.py")
-        or name == "libs/utils/utils/fields.py"
+    return joined(
+        n
+        for n in tracked()
+        if fnmatch(n, "projects/*/*/config.py")
+        or n == "libs/utils/utils/fields.py"
     )
 
 

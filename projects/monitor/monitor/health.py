@@ -56,6 +56,7 @@ from typing import Sequence
 
 from monitor.history import SecondRecord
 from utils.errors import ConfigError
+from utils.logging import escape_controls
 
 FILE = "nagios.json"  # in the status page's folder
 MAX_TEXT = 200  # characters of a reason quoted from elsewhere (an error)
@@ -178,8 +179,9 @@ def _gate(fraction: float, live: int, span: int) -> str:
 
 
 def _quoted(text: str) -> str:
-    """An error's text, its end kept (where "Connection refused" is)."""
-    text = " ".join(text.split())
+    """An error's text on one line, controls escaped, its end kept (where
+    "Connection refused" is)."""
+    text = escape_controls(" ".join(text.split()))
     return text if len(text) <= MAX_TEXT else "..." + text[-MAX_TEXT:]
 
 
@@ -294,8 +296,9 @@ def _model(
     with_input = [r for r in window if r.input_ok]
     live = [r for r in window if r.production_version]
     newest = with_input[-1].production_version if with_input else None
-    version = newest or (live[-1].production_version if live else None)
-    version = version or watched.production
+    version = newest or (
+        live[-1].production_version if live else watched.production
+    )
     gate = ""
     problems = []
     if live:

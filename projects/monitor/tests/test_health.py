@@ -313,6 +313,8 @@ def test_the_production_watch_and_the_exporter_warn():
     assert health.text.endswith("[Errno 111] refused")
     assert len(health.text) < 200 + MAX_TEXT
     assert verdict(production=None).text.endswith("did not answer: no answer")
+    forged = verdict(production=None, exporter_error="refused\x1b[2J\x00")
+    assert forged.text.endswith("did not answer: refused\\x1b[2J\\x00")
 
 
 @pytest.mark.parametrize(
