@@ -309,13 +309,15 @@ class Monitor:
 
     def _warm_history(self) -> None:
         """After a restart, fill the plots' history from the frames that
-        are already processed (read only; the validation has its state)."""
-        cursor = self.sequencer.cursor
-        if cursor is None:
+        are already processed (read only; the validation has its state).
+        The sequencer is aligned first: after GPS went back, or on a first
+        start, no frame present is done, and none is read twice."""
+        if self.sequencer.cursor is None:
             return
         length = self.config.status.history_length
         available = self.carousel.maintain().listing.available()
-        done = [g for g in sorted(available) if g < cursor]
+        present = self.sequencer.align(available)
+        done = [g for g in present if g < self.sequencer.cursor]
         for gps in done[-length:]:
             try:
                 self.history.add(

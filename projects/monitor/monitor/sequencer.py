@@ -56,16 +56,17 @@ class Sequencer:
         self.rewind_length = rewind_length
         self._hole: tuple[int, float] | None = None  # (gps, first seen)
 
-    def plan(self, available: Iterable[int], now: float) -> list[Step]:
-        """Steps for this tick; advances the cursor past them.
+    def align(self, available: Iterable[int]) -> list[int]:
+        """Place the cursor on the stream that ``available`` holds: at its
+        oldest frame on the first look, and again when GPS time went back.
+        The seconds below the cursor afterwards are the ones done.
 
-        Args:
-            available: GPS seconds whose frames exist.
-            now: monotonic clock, s.
+        Returns:
+            ``available``, sorted, without repeats.
         """
         present = sorted(set(available))
         if not present:
-            return []
+            return present
         if self.cursor is None:
             self.cursor = present[0]
             logger.info("starting at GPS %d (oldest frame)", self.cursor)
@@ -78,6 +79,18 @@ class Sequencer:
                 present[0],
             )
             self.cursor = present[0]
+        return present
+
+    def plan(self, available: Iterable[int], now: float) -> list[Step]:
+        """Steps for this tick; advances the cursor past them.
+
+        Args:
+            available: GPS seconds whose frames exist.
+            now: monotonic clock, s.
+        """
+        present = self.align(available)
+        if not present:
+            return []
         steps: list[Step] = []
         while len(steps) < self.max_steps:
             i = bisect.bisect_left(present, self.cursor)

@@ -6,6 +6,7 @@ import os
 import time
 
 from monitor_helpers import GPS0
+from monitor_helpers import tick_until
 
 from monitor.sequencer import Sequencer
 from monitor.sequencer import Step
@@ -51,6 +52,33 @@ def test_late_frame_within_the_timeout_is_processed_in_order(
     assert monitor.sequencer.cursor == GPS0 + 8
     assert not monitor.history.gaps
     assert [r.gps for r in monitor.history.records] == list(
+        range(GPS0, GPS0 + 8)
+    )
+
+
+def test_a_restart_reads_each_second_once(tmp_path, frames, open_monitor):
+    """A restart warms the history from the seconds already done; a
+    restart after GPS went back (a new stream far below the saved cursor,
+    in a carousel and spool left empty) has none done, and reads each new
+    second once, not once warming and again processing."""
+    old = GPS0 + 100_000  # far past the rewind bound
+    first = open_monitor()
+    frames.write(old, 6)
+    tick_until(first, lambda: first.sequencer.cursor == old + 6)
+    first.close()
+    restarted = open_monitor()
+    assert [r.gps for r in restarted.history.records] == list(
+        range(old, old + 6)
+    )
+    restarted.close()
+    spool = restarted.config.carousel.spool_dir
+    for path in [*frames.carousel.iterdir(), *spool.glob("*.gwf")]:
+        path.unlink()
+    frames.write(GPS0, 8)
+    rewound = open_monitor()
+    assert not rewound.history.records
+    tick_until(rewound, lambda: rewound.sequencer.cursor == GPS0 + 8)
+    assert [r.gps for r in rewound.history.records] == list(
         range(GPS0, GPS0 + 8)
     )
 
