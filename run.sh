@@ -6,9 +6,11 @@
 #                            with the run's own ports and folders (those
 #                            start wrote to its run.env), whatever this
 #                            shell's settings; exit status 0: every pane
-#                            alive and Triton and the exporter healthy,
-#                            3: not running, 4: running but a pane is dead
-#                            or a health check failed, 1: an error
+#                            alive, Triton and the exporter healthy and
+#                            the monitor's verdict not CRITICAL or
+#                            UNKNOWN, 3: not running, 4: running but a
+#                            pane is dead or a health check failed, 1: an
+#                            error
 #   ./run.sh NAME stop       stop every service cleanly (reverse order)
 #   ./run.sh NAME attach     attach to the tmux session
 #   ./run.sh NAME render     print what start would run (profile, ports,
@@ -70,6 +72,7 @@ SESSION=deepclean-$NAME
 # status, stop or start check would act on another run.
 SESSION_T="=$SESSION"           # commands that take a session
 WINDOW_T="=$SESSION:pipeline"   # a window (also: its session's options)
+HEALTH_FILE=monitor/status/nagios.json  # the monitor's verdict, in PROJECT_DIR
 
 # --- environment: caller > .env.NAME > .env > .env.example ------------------
 # The variables the caller set (and PROJECT) are never replaced; the files
@@ -343,6 +346,9 @@ start() {
     "$ROOT/build.sh"
     check_gpu_node
     mkdir -p "$PROJECT_DIR/logs" "$DATA_DIR" "$ARCHIVE_DIR"
+    # an earlier run's verdict says nothing of this one (status would read
+    # it as UNKNOWN until the monitor's first)
+    rm -f "$PROJECT_DIR/$HEALTH_FILE"
     if [[ -z ${DEEPCLEAN_API_TOKEN:-} ]]; then
         local token_file=$PROJECT_DIR/api-token
         if [[ ! -s $token_file ]]; then
@@ -454,19 +460,21 @@ newest_frame() {  # DIR: its newest frame by GPS, and how long ago it was writte
 }
 
 # FILE: the monitor's health verdict (its nagios.json) as LIGO's dashboard
-# reads it: the interval in force by the file's age (UNKNOWN once it is too
-# old), on one printable line, and that age
+# reads it: the status code of the interval in force by the file's age
+# (UNKNOWN, 3, once it is too old; - when there is no file yet), then that
+# interval's text on one printable line and the age
 verdict() {
-    [[ -e $1 ]] || { echo "none yet ($1)"; return 0; }
-    [[ -f $1 ]] || { echo "unreadable ($1: not a file)"; return 0; }
-    timeout 5 "${PYTHON:-python3}" - "$1" 2>/dev/null <<'PY' || echo "unreadable ($1)"
+    [[ -e $1 ]] || { echo "- none yet ($1)"; return 0; }
+    [[ -f $1 ]] || { echo "3 unreadable ($1: not a file)"; return 0; }
+    timeout 5 "${PYTHON:-python3}" - "$1" 2>/dev/null <<'PY' || echo "3 unreadable ($1)"
 import json, os, sys, time
 age = max(0.0, time.time() - os.stat(sys.argv[1]).st_mtime)
 with open(sys.argv[1]) as file:
     intervals = json.loads(file.read(1 << 20))["status_intervals"]
 now = [i for i in intervals if i["start_sec"] <= age][-1]
+code = int(now["num_status"])
 text = "".join(c for c in " ".join(str(now["txt_status"]).split()) if c.isprintable())
-print(f"{text[:300]} (judged {age:.0f} s ago)")
+print(f"{code if 0 <= code <= 3 else 3} {text[:300]} (judged {age:.0f} s ago)")
 PY
 }
 
@@ -475,7 +483,7 @@ status() {  # exit status: 0 healthy, 3 not running, 4 a pane dead or unhealthy
         info "run $NAME is not running"; return 3
     fi
     run_settings
-    local healthy=1 dead line
+    local healthy=1 dead line health
     echo "services (tmux session $SESSION):"
     # (tmux 3.3a at times marks a pane dead and never records its status)
     while read -r dead line; do
@@ -499,10 +507,12 @@ status() {  # exit status: 0 healthy, 3 not running, 4 a pane dead or unhealthy
     fi
     echo "input:    $source in $raw, newest $(newest_frame "$raw")"
     echo "carousel: $(ls "$PROJECT_DIR/carousel" 2>/dev/null | grep -c '\.gwf$' || true) frames, newest $(newest_frame "$PROJECT_DIR/carousel")"
-    echo "health:   $(verdict "$PROJECT_DIR/monitor/status/nagios.json")"
+    health=$(verdict "$PROJECT_DIR/$HEALTH_FILE")
+    echo "health:   ${health#* }"
+    case ${health%% *} in 2|3) healthy=0 ;; esac  # CRITICAL or UNKNOWN
     echo "status page: $STATUS_URL"
     if (( ! healthy )); then
-        info "run $NAME is not healthy (a dead pane, or Triton or the exporter down): see $PROJECT_DIR/logs/"
+        info "run $NAME is not healthy (a dead pane, Triton or the exporter down, or the health verdict CRITICAL or UNKNOWN): see $PROJECT_DIR/logs/"
         return 4
     fi
 }

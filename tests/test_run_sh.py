@@ -136,7 +136,8 @@ def test_start_stops_when_tmux_gives_no_pane(repo, tmp_path):
     """A tmux that starts no pane (a stand-in here) stops the start with a
     message, instead of handing an empty pane id on (tmux takes an empty
     target for the current pane of any session). Nothing real starts: the
-    build is a stand-in too."""
+    build is a stand-in too. An earlier run's health verdict is gone: it
+    says nothing of this run."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "tmux"
@@ -150,9 +151,14 @@ def test_start_stops_when_tmux_gives_no_pane(repo, tmp_path):
         DEEPCLEAN_READY_TIMEOUT="5",
         DEEPCLEAN_API_TOKEN="x",
     )
+    earlier = tmp_path / "deepclean" / "nopane" / "monitor" / "status"
+    earlier.mkdir(parents=True)
+    (earlier / "nagios.json").write_text("{}")
+    (earlier / "index.html").write_text("")
     done = run_sh(repo, env, "nopane", "start")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "tmux started no pane for triton" in done.stderr
+    assert sorted(p.name for p in earlier.iterdir()) == ["index.html"]
 
 
 # -- status: the run's own settings ----------------------------------------
@@ -181,7 +187,8 @@ def test_status_reads_the_ports_the_run_started_with(repo, tmp_path, tmux_dir):
     """``IFO=H1 DEEPCLEAN_PORT_BASE=.. ./run.sh h1`` then a plain
     ``./run.sh h1 status``: the ports, folders and health are the run's
     (its run.env), not those of the shell asking; the exit status says
-    whether every pane is alive and Triton and the exporter answer."""
+    whether every pane is alive, Triton and the exporter answer and the
+    monitor's verdict is neither CRITICAL nor UNKNOWN."""
     triton, exporter = serve(), serve()
     status_port = 47999  # only shown
     project = tmp_path / "deepclean" / "h1"  # .env.example's, HOME=tmp_path
@@ -232,37 +239,49 @@ def test_status_reads_the_ports_the_run_started_with(repo, tmp_path, tmux_dir):
             line_of(done.stdout, "health:")
             == f"health:   none yet ({verdict})"
         )
+        assert done.returncode == 0, done.stdout + done.stderr
         verdict.parent.mkdir(parents=True)
         verdict.write_text("{not json")
         done = run_sh(repo, env, "h1", "status")
         assert line_of(done.stdout, "health:").startswith(
             "health:   unreadable"
         )
-        packet = {
-            "created_gps": 1400000000,
-            "status_intervals": [
-                {"start_sec": 0, "num_status": 1, "txt_status": "H1\nW\x1b"},
-                {"start_sec": 120, "num_status": 3, "txt_status": "late"},
-            ],
-        }
-        verdict.write_text(json.dumps(packet))
-        # the interval in force by the file's age, on one printable line
-        for age, text in ((60, "H1 W"), (130, "late")):
-            old = time.time() - age
-            os.utime(verdict, (old, old))
-            done = run_sh(repo, env, "h1", "status")
-            health = line_of(done.stdout, "health:")
-            shown = re.fullmatch(
-                r"health:   (.*) \(judged (\d+) s ago\)", health
-            )
-            assert shown is not None, health
-            assert shown[1] == text and age <= int(shown[2]) < age + 60
+        assert done.returncode == 4, done.stdout + done.stderr
+        # the interval in force by the file's age, on one printable line;
+        # a WARNING is healthy, a CRITICAL or a verdict too old is not
+        for code, unhealthy in ((1, False), (2, True)):
+            packet = {
+                "created_gps": 1400000000,
+                "status_intervals": [
+                    {
+                        "start_sec": 0,
+                        "num_status": code,
+                        "txt_status": "H1\nW\x1b",
+                    },
+                    {"start_sec": 120, "num_status": 3, "txt_status": "late"},
+                ],
+            }
+            verdict.write_text(json.dumps(packet))
+            for age, text in ((60, "H1 W"), (130, "late")):
+                old = time.time() - age
+                os.utime(verdict, (old, old))
+                done = run_sh(repo, env, "h1", "status")
+                health = line_of(done.stdout, "health:")
+                shown = re.fullmatch(
+                    r"health:   (.*) \(judged (\d+) s ago\)", health
+                )
+                assert shown is not None, health
+                assert shown[1] == text and age <= int(shown[2]) < age + 60
+                failed = unhealthy or text == "late"
+                assert done.returncode == (4 if failed else 0), health
         # a FIFO (or a device) is not read: status does not hang on it
         verdict.unlink()
         os.mkfifo(verdict)
         done = run_sh(repo, env, "h1", "status")
         health = line_of(done.stdout, "health:")
         assert health == f"health:   unreadable ({verdict}: not a file)"
+        assert done.returncode == 4
+        verdict.unlink()
         # a caller with another PROJECT_DIR finds the file through the
         # session (start records it in the tmux option @deepclean_run_env)
         option = ("@deepclean_run_env", str(run_env))
