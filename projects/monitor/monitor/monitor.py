@@ -274,20 +274,29 @@ class Monitor:
         canary = self.validator.version or 0
         judged = self.validator.status != COLLECTING
         if self.watch.should_ask(canary, judged):
-            write_request(
-                self.config.loop.project_dir,
-                second.gps,
-                self.watch.version,
-                self.watch.ratio,
-                self.watch.baseline,
-                self.watch.reason,
-            )
-            self.metrics.train_requests.inc()
-            logger.warning(
-                "GPS %d: asked the trainer for a run now: %s",
-                second.gps,
-                self.watch.reason,
-            )
+            try:
+                write_request(
+                    self.config.loop.project_dir,
+                    second.gps,
+                    self.watch.version,
+                    self.watch.ratio,
+                    self.watch.baseline,
+                    self.watch.reason,
+                )
+            except OSError as exc:  # a full or read-only disk
+                logger.error(
+                    "GPS %d: cannot ask the trainer for a run now (%s): %s",
+                    second.gps,
+                    self.watch.reason,
+                    exc,
+                )
+            else:
+                self.metrics.train_requests.inc()
+                logger.warning(
+                    "GPS %d: asked the trainer for a run now: %s",
+                    second.gps,
+                    self.watch.reason,
+                )
         self.metrics.production_ratio.set(self.watch.ratio)
         self.metrics.production_stale.set(1 if self.watch.stale else 0)
         for region, added in self.watch.added.items():

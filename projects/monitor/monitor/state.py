@@ -32,13 +32,22 @@ class StateStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._last = ""
+        self._failing = False  # a save failed: logged once, until one works
 
     def load(self) -> dict:
         """The saved state, or ``{}`` (none, unreadable or another schema:
-        an unreadable file is moved aside and logged)."""
+        a file that does not parse is moved aside, one that cannot be read
+        is left, and either is logged)."""
         try:
             text = self.path.read_text()
         except FileNotFoundError:
+            return {}
+        except (OSError, UnicodeDecodeError) as exc:
+            logger.error(
+                "cannot read the state %s: %s; rebuilding from the carousel",
+                self.path,
+                exc,
+            )
             return {}
         try:
             state = json.loads(text)
@@ -61,6 +70,9 @@ class StateStore:
 
     def save(self, state: dict) -> bool:
         """Write ``state`` if it changed (temporary file, fsync, rename).
+        A failed write (a full or read-only disk) is logged, once until a
+        write works again, and never raised: the monitor goes on, and a
+        restart meanwhile resumes from the last state saved.
 
         Returns:
             Whether it was written.
@@ -68,6 +80,20 @@ class StateStore:
         text = json.dumps({**state, "schema": SCHEMA}, sort_keys=True)
         if text == self._last:
             return False
-        write_text(self.path, text, fsync=True)
+        try:
+            write_text(self.path, text, fsync=True)
+        except OSError as exc:
+            if not self._failing:
+                logger.error(
+                    "cannot save the state %s: %s; going on (a restart "
+                    "would resume from the last state saved)",
+                    self.path,
+                    exc,
+                )
+            self._failing = True
+            return False
+        if self._failing:
+            logger.info("state %s saved again", self.path)
+        self._failing = False
         self._last = text
         return True

@@ -4,6 +4,7 @@ with the exporter's API served for real by a stand-in (FakeExporter)."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import replace
 
@@ -281,6 +282,36 @@ def test_lost_state_is_rebuilt_from_the_carousel(
     assert counts.index(1) == WINDOW - 6 - 1
     assert second.validator.verdicts[2]["first_gps"] == GPS0
     assert exporter.promotions == [2]
+
+
+def test_a_state_that_cannot_be_saved_does_not_stop_the_monitor(
+    tmp_path, frames, open_monitor, caplog
+):
+    """state.json can be neither read nor written (here a folder stands
+    in its place, as a failing or full disk would refuse it): the monitor
+    starts from the carousel, goes on processing, says so once, and saves
+    again once it can."""
+    state = tmp_path / "monitor" / "state.json"
+    (state / "in-the-way").mkdir(parents=True)
+    with caplog.at_level(logging.INFO, logger="monitor.state"):
+        monitor = open_monitor()
+        frames.write(GPS0, 4)
+        tick_until(monitor, lambda: monitor.sequencer.cursor == GPS0 + 4)
+        frames.write(GPS0 + 4, 2)
+        tick_until(monitor, lambda: monitor.sequencer.cursor == GPS0 + 6)
+        errors = [
+            r.getMessage() for r in caplog.records if r.name == "monitor.state"
+        ]
+        assert len(errors) == 2, errors
+        assert errors[0].startswith("cannot read the state")
+        assert errors[1].startswith("cannot save the state")
+        assert not list(state.parent.glob(".state.json.*"))  # no leftovers
+        (state / "in-the-way").rmdir()
+        state.rmdir()
+        frames.write(GPS0 + 6, 1)
+        tick_until(monitor, lambda: monitor.sequencer.cursor == GPS0 + 7)
+    assert "saved again" in caplog.records[-1].getMessage()
+    assert json.loads(state.read_text())["cursor"] == GPS0 + 7
 
 
 def test_verdicts_are_bounded_after_many_windows(frames):
