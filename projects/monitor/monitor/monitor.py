@@ -171,8 +171,11 @@ class Monitor:
         outcome = self.promoter.tick(now, self.last_gps)
         if outcome:
             self.metrics.promotions.labels(outcome).inc()
-        self._archive(now, listing.spooled)
+        # saved before archiving: archived seconds leave the spool, and a
+        # kill between the two must not resume from a cursor below them
+        # (those seconds would be gone: a false gap)
         self._save()
+        self._archive(now, listing.spooled)
         if now >= self._next_status:
             self.render_status()
             self._next_status = now + self.config.status.interval

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -324,6 +325,33 @@ def test_a_release_cut_short_archives_no_second_twice(
     assert len(seconds) == len(set(seconds))
     spooled = list_frames(tmp_path / "archive" / ".spool", DESCRIPTION)
     assert not set(spooled) & set(range(GPS0, GPS0 + 10))
+
+
+def test_the_cursor_is_saved_before_seconds_leave_the_spool(
+    tmp_path, frames, open_monitor
+):
+    """Archived seconds leave the spool (and then the carousel): killed
+    between that and saving its cursor, a monitor would resume below
+    seconds that are gone, and call them a gap. Each archive pass finds
+    the cursor it archives below saved already."""
+    frames.write(GPS0, 25)
+    monitor = open_monitor()
+    state = tmp_path / "monitor" / "state.json"
+    archive = monitor.archiver.archive
+    seen = []
+
+    def checked(cursor, now, spooled):
+        saved = json.loads(state.read_text()) if state.exists() else {}
+        seen.append((cursor, saved.get("cursor")))
+        return archive(cursor, now, spooled)
+
+    monitor.archiver.archive = checked
+    tick_until(
+        monitor,
+        lambda: (GPS0 + 10, 10) in archived_files(tmp_path / "archive"),
+        "the second stretch archived",
+    )
+    assert seen and all(cursor == saved for cursor, saved in seen), seen
 
 
 def test_an_empty_archive_file_archives_nothing(
