@@ -153,7 +153,9 @@ class MonitorSettings(ProjectFields):
         archive_retry_interval:
             Seconds before retrying a failed archive write.
         max_spool_length:
-            Seconds of frames kept in the spool while the archive fails.
+            Seconds of frames kept in the spool while the archive fails
+            (at least ``archive_length + max_frames``, what a working
+            archive leaves spooled).
         status_interval:
             Seconds between status page renders.
         status_port:
@@ -295,10 +297,12 @@ class MonitorSettings(ProjectFields):
                 self.archive_retry_interval > 0,
                 "> 0 s",
             ),
-            (
+            (  # a working archive leaves a stretch being filled and the
+                # carousel's unprocessed frames spooled: never dropped
                 "max_spool_length",
-                self.max_spool_length >= self.max_frames,
-                f">= max_frames={self.max_frames!r}",
+                self.max_spool_length >= self.archive_length + self.max_frames,
+                f">= archive_length + max_frames = "
+                f"{self.archive_length + self.max_frames!r}",
             ),
             ("status_interval", self.status_interval > 0, "> 0 s"),
             port_rule("status_port", self.status_port),

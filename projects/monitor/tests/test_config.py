@@ -91,7 +91,7 @@ def test_later_flags_override_the_file():
             "promotion_retry_min_interval",
         ),
         ("--archive-retry-interval", "0", "archive_retry_interval"),
-        ("--max-spool-length", "299", "max_spool_length"),
+        ("--max-spool-length", "1299", "max_spool_length"),  # < 1000 + 300
         ("--status-interval", "0", "status_interval"),
         ("--status-port", "70000", "status_port"),
         ("--psd-length", "2", "psd_length"),
