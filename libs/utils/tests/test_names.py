@@ -76,7 +76,7 @@ def test_bad_ifo(ifo: str) -> None:
         strain_name(ifo, 1400000000)
 
 
-def test_list_frames_sorted_filtered_and_hidden_skipped(
+def test_list_frames_sorted_filtered_hidden_and_folders_skipped(
     tmp_path: Path,
 ) -> None:
     names = [
@@ -90,6 +90,11 @@ def test_list_frames_sorted_filtered_and_hidden_skipped(
     ]
     for name in names:
         (tmp_path / name).write_bytes(b"")
+    # a folder named like a frame, and a link to one: no data
+    (tmp_path / cleaned_name("L1", 1400000005)).mkdir()
+    (tmp_path / cleaned_name("L1", 1400000006)).symlink_to(
+        tmp_path / cleaned_name("L1", 1400000005)
+    )
     found = list_frames(tmp_path)
     assert [f.gps for f in found] == [
         999999999,

@@ -129,7 +129,10 @@ def list_frames(
     """The frame files of ``directory``, sorted by GPS start (then by
     duration, site, description).
 
-    Hidden files and names that are not frame names are skipped.
+    Hidden files, names that are not frame names and folders (a folder
+    named like a frame holds no data: counted, it would pass for the
+    seconds it names) are skipped. A link to a file, or a dangling link, is
+    listed: reading it says what it is.
 
     Args:
         directory: the folder (not searched recursively).
@@ -155,6 +158,11 @@ def list_frames(
                 description is not None and match["description"] != description
             ):
                 continue
+            try:
+                if entry.is_dir():
+                    continue
+            except OSError:  # cannot tell: reading it will
+                pass
             out.append(
                 FrameFile(
                     int(match["gps"]),
