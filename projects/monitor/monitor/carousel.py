@@ -186,6 +186,8 @@ class Carousel:
             frames = self.frames()
             spooled = self.spooled()
             for gps in sorted(frames):
+                if gps in self.quarantined:
+                    self._requalify(gps, frames[gps])
                 if self._safe(gps, spooled):
                     continue
                 target = self._spool(gps, frames[gps])
@@ -219,6 +221,27 @@ class Carousel:
             gps in spooled
             or gps in self.quarantined
             or self.archived.covers(gps)
+        )
+
+    def _requalify(self, gps: int, path: str) -> None:
+        """The carousel holds another file for a quarantined second than
+        the one quarantined (the cleaner replaced a stray that claimed its
+        second): that second is to be spooled and archived again."""
+        kept = self.corrupt_dir / os.path.basename(path)
+        try:
+            now, then = os.stat(path), os.stat(kept)
+        except OSError:  # not kept aside, or gone meanwhile: stays out
+            return
+        if os.path.samestat(now, then) or (
+            (now.st_size, now.st_mtime_ns) == (then.st_size, then.st_mtime_ns)
+        ):  # the same file (a link, or a copy keeping its time)
+            return
+        self.quarantined.discard(gps)
+        logger.warning(
+            "%s was replaced after the file of that name was quarantined "
+            "in %s: the new one is spooled and archived",
+            path,
+            self.corrupt_dir,
         )
 
     def _spool(self, gps: int, path: str) -> str | None:

@@ -401,6 +401,46 @@ def test_a_late_mislabelled_frame_is_never_archived(
     assert late not in covered(tmp_path / "archive")
 
 
+def test_a_stray_replaced_by_the_cleaner_costs_no_archived_second(
+    tmp_path, frames, open_monitor, caplog
+):
+    """A stray claims a second the cleaner has not written yet (holding
+    another second's data): it is quarantined and the second is a gap.
+    The cleaner's frame then replaces it in the carousel: that one is
+    spooled and archived (found by review: the second stayed quarantined
+    by its GPS, and the cleaner's frame was pruned unarchived)."""
+    stray = GPS0 + 5
+    staged = frames.write(GPS0, 10, folder=tmp_path / "staging")
+    real = read_frame(staged[5], [CHANNELS.production])[CHANNELS.production]
+    monitor = open_monitor()
+    list(released(monitor, staged[:5], frames.carousel))
+    copy = tmp_path / "copy.gwf"
+    shutil.copy(staged[8], copy)
+    os.replace(copy, frames.carousel / staged[5].name)
+    tick_until(
+        monitor,
+        lambda: stray in monitor.carousel.quarantined,
+        "the stray quarantined",
+    )
+    with caplog.at_level(logging.WARNING, logger="monitor.carousel"):
+        list(released(monitor, staged[5:], frames.carousel))
+        tick_until(
+            monitor,
+            lambda: GPS0 + 9 in covered(tmp_path / "archive"),
+            "the stretch archived",
+        )
+    assert "was replaced after" in caplog.text
+    stretches = sorted(archived_files(tmp_path / "archive"))
+    seconds = [g for a, n in stretches for g in range(a, a + n)]
+    assert seconds == list(range(GPS0, GPS0 + 10))  # each second once
+    start, length = next(s for s in stretches if s[0] <= stray < sum(s))
+    path = archived_files(tmp_path / "archive")[(start, length)]
+    archived = read_frame(path, [CHANNELS.production])[CHANNELS.production]
+    rate = int(archived.sample_rate)
+    second = archived.data[(stray - start) * rate : (stray - start + 1) * rate]
+    np.testing.assert_array_equal(second, real.data)  # the cleaner's
+
+
 def test_a_spool_that_cannot_be_changed_does_not_stop_the_monitor(
     tmp_path, frames, open_monitor, monkeypatch, caplog
 ):
