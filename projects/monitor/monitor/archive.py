@@ -30,6 +30,7 @@ from typing import Iterable
 import numpy as np
 
 from monitor.carousel import Carousel
+from utils.atomic import remove_stale_temporaries
 from utils.channels import OutputChannels
 from utils.errors import FrameError
 from utils.gwf import check_span
@@ -189,6 +190,10 @@ class Archiver:
         seconds = time.perf_counter() - t0
         self.carousel.release(stretch.start, stretch.stop)
         self.written_total += 1
+        # what a killed write left (a stretch's worth each), once a stretch
+        remove_stale_temporaries(
+            self.config.archive_dir, self.carousel.config.stale_temp_length
+        )
         logger.info(
             "archived GPS %d-%d (%d s) to %s in %.2f s",
             stretch.start,

@@ -13,7 +13,8 @@ Policy, in order of priority:
    a failing archive never holds up pruning: the spool keeps the data
    until the archiver has written it.
 3. Hidden temporary files of crashed writes (``.*.tmp``) older than
-   ``stale_temp_length`` are removed, so they do not pile up either.
+   ``stale_temp_length`` are removed from the carousel and the spool (and
+   by the archiver from the archive), so they do not pile up either.
 4. Only when a frame cannot even be spooled (spool folder broken, disk
    full) does the bound win over the archive: the frame is deleted, an
    ERROR names it and ``deepclean_monitor_frames_lost_total`` counts it.
@@ -205,14 +206,14 @@ class Carousel:
 
     def _sweep_temporaries(self) -> None:
         """Remove writers' hidden temporary files older than
-        ``stale_temp_length`` (crashed writes); at most once a minute."""
+        ``stale_temp_length`` (crashed writes: the cleaner's in the
+        carousel, a copy's in the spool); at most once a minute."""
         now = time.monotonic()
         if now < self._next_sweep:
             return
         self._next_sweep = now + SWEEP_INTERVAL
-        remove_stale_temporaries(
-            self.config.carousel_dir, self.config.stale_temp_length
-        )
+        for folder in (self.config.carousel_dir, self.config.spool_dir):
+            remove_stale_temporaries(folder, self.config.stale_temp_length)
 
     def _safe(self, gps: int, spooled: dict[int, str]) -> bool:
         """Whether the carousel may drop ``gps``: spooled, archived, or

@@ -259,19 +259,30 @@ def test_spool_is_bounded_while_the_archive_fails(
     assert sum("dropping spooled" in r.message for r in caplog.records) == 4
 
 
-def test_stale_temporary_files_are_swept(frames, open_monitor):
-    frames.write(GPS0, 2)
-    stale = frames.carousel / ".L-L1_DEEPCLEAN-1400000002-1.gwf.99.tmp"
-    fresh = frames.carousel / ".L-L1_DEEPCLEAN-1400000003-1.gwf.99.tmp"
-    for path in (stale, fresh):
+def test_stale_temporary_files_are_swept(tmp_path, frames, open_monitor):
+    """Crashed writes' temporaries: the cleaner's in the carousel, a
+    spool copy's, an archive write's (a stretch's worth each)."""
+    frames.write(GPS0, 12)
+    archive = tmp_path / "archive"
+    spool = archive / ".spool"
+    spool.mkdir(parents=True)
+    name = ".L-L1_DEEPCLEAN-{}.gwf.99.abcd.tmp"
+    stale = [
+        frames.carousel / name.format("1400000100-1"),
+        spool / name.format("1400000101-1"),
+        archive / name.format("1400000000-10"),
+    ]
+    fresh = frames.carousel / name.format("1400000103-1")
+    for path in (*stale, fresh):
         path.write_bytes(b"half a frame")
     old = time.time() - 3600
-    os.utime(stale, (old, old))
+    for path in stale:
+        os.utime(path, (old, old))
     monitor = open_monitor()
     monitor.tick()
-    assert not stale.exists()  # a crashed write, an hour ago
+    assert not [path for path in stale if path.exists()]  # an hour ago
     assert fresh.exists()  # maybe being written right now
-    assert monitor.sequencer.cursor == GPS0 + 2
+    assert monitor.sequencer.cursor == GPS0 + 12
 
 
 def test_a_removed_spool_folder_is_made_again(tmp_path, frames, open_monitor):
