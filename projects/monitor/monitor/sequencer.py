@@ -35,7 +35,8 @@ class Sequencer:
         missing_timeout: s a skipped second may stay missing.
         max_steps: steps planned per tick at most.
         cursor: next GPS second to process (from the saved state), or
-            ``None`` to start at the oldest frame present.
+            ``None`` to start at the oldest frame present (of those within
+            ``rewind_length`` of the newest).
         rewind_length: when every frame present is older than
             ``cursor - rewind_length``, GPS time went back (a new stream):
             restart at the oldest frame.
@@ -68,8 +69,23 @@ class Sequencer:
         if not present:
             return present
         if self.cursor is None:
-            self.cursor = present[0]
-            logger.info("starting at GPS %d (oldest frame)", self.cursor)
+            # from the oldest frame of the stream: one far older (a stray,
+            # an old run's) would make everything between them a gap
+            first = bisect.bisect_left(
+                present, present[-1] - self.rewind_length
+            )
+            self.cursor = present[first]
+            if first:
+                logger.warning(
+                    "starting at GPS %d: %d older frames (from GPS %d) lie "
+                    "over %d s before the newest; not processed",
+                    self.cursor,
+                    first,
+                    present[0],
+                    self.rewind_length,
+                )
+            else:
+                logger.info("starting at GPS %d (oldest frame)", self.cursor)
         elif present[-1] < self.cursor - self.rewind_length:
             logger.warning(
                 "newest frame %d is far before the cursor %d: "

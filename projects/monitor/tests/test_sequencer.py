@@ -111,3 +111,14 @@ def test_sequencer_bounds_work_per_tick_and_follows_gps_back():
     assert seq.cursor == 1003
     # a new stream far in the past (GPS went back): restart there
     assert seq.plan([500, 501], 1.0)[0] == Step("frame", 500, 501)
+
+
+def test_a_first_start_begins_with_the_stream_not_a_stray_before_it():
+    """A frame a month older than the rest (a stray, an old run's) is not
+    where a first start begins: everything between would be a gap."""
+    seq = Sequencer(missing_timeout=1.0, max_steps=10, rewind_length=100)
+    old = 1000 - 30 * 86400
+    assert seq.plan([old, 1000, 1001, 1100], 0.0) == [
+        Step("frame", 1000, 1001),
+        Step("frame", 1001, 1002),
+    ]
