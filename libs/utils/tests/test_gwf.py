@@ -73,6 +73,33 @@ def test_subset_and_missing_channel(tmp_path: Path, sim) -> None:
         read_frame(path, ["L1:STATE", "L1:NOPE"])
 
 
+def test_a_file_of_several_frames_is_read_whole(tmp_path: Path) -> None:
+    """A stored archive's file holds many frames (here four of 4 s, as
+    LIGO's writers make them): read by its span, every frame is joined;
+    without one, the first only. ``partial`` leaves out what it lacks."""
+    path = tmp_path / "L-L1_x-1400000000-16.gwf"
+    with gwframe.FrameWriter(str(path)) as writer:
+        for k in range(4):
+            writer.write(
+                {"L1:A": np.arange(64 * k, 64 * (k + 1), dtype=float)},
+                start=GPS + 4 * k,
+                sample_rate=16.0,
+                name="L",
+            )
+    whole = read_frame(path, ["L1:A"], span=(GPS, GPS + 16))["L1:A"]
+    assert whole.data.tolist() == list(range(256))
+    assert (whole.start, whole.sample_rate) == (GPS, 16.0)
+    assert read_frame(path, ["L1:A"])["L1:A"].data.size == 64
+    some = read_frame(
+        path, ["L1:A", "L1:B"], span=(GPS, GPS + 16), partial=True
+    )
+    assert list(some) == ["L1:A"]
+    with pytest.raises(ChannelMissing, match="L1:B"):
+        read_frame(path, ["L1:A", "L1:B"], span=(GPS, GPS + 16))
+    with pytest.raises(FrameCorrupt, match="does not overlap"):
+        read_frame(path, ["L1:A"], span=(GPS + 100, GPS + 116))
+
+
 def test_one_rate_for_all(tmp_path: Path, sim) -> None:
     second = sim.second(GPS)
     data = {STRAIN: second.strain, "L1:TRUTH": second.truth}

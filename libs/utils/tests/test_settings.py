@@ -61,6 +61,14 @@ def test_convert_fields_follows_the_annotations():
     assert settings == Frozen(Path("/tmp/p"), ["L1:X"], (1.0, 2.0), "x")
     assert type(settings.witness_channels) is list
     assert type(settings.band) is tuple  # not a List: left as it came
+    # a relative path is taken from where the service starts: a worker
+    # in another folder (a batch job's scratch) uses the same file
+    relative = Frozen("runs/p", (), (1.0, 2.0), "x")
+    helpers.convert_fields(relative)
+    assert relative.project_dir == Path.cwd() / "runs" / "p"
+    unset = Frozen("", (), (1.0, 2.0), "x")  # an empty variable: not cwd
+    helpers.convert_fields(unset)
+    assert unset.project_dir == Path(".")
 
 
 def test_sub_config_takes_settings_by_name_and_keeps_code_defaults():

@@ -43,26 +43,44 @@ class Series:
 
 
 def read_frame(
-    path: Path, channels: Sequence[str] | None = None
+    path: Path,
+    channels: Sequence[str] | None = None,
+    *,
+    span: tuple[int, int] | None = None,
+    partial: bool = False,
 ) -> dict[str, Series]:
-    """Read ``channels`` (all when ``None``) of the frame at ``path``;
+    """Read ``channels`` (all when ``None``) of the frame file at ``path``;
     only those are decoded (a raw frame holds thousands).
+
+    Args:
+        path: the file.
+        channels: the channels to read; ``None``: all.
+        span: GPS ``(start, end)`` to read from a file that may hold
+            several frames (a stored archive's files, e.g. 4096 s of 4-s
+            frames), joined; ``None``: the file's first frame only (LIGO's
+            1-s files hold one).
+        partial: leave out requested channels the file lacks, instead of
+            raising :class:`ChannelMissing`.
 
     Raises:
         FrameMissing: the file does not exist.
-        FrameCorrupt: the file cannot be parsed (corrupt or still written).
+        FrameCorrupt: the file cannot be parsed (corrupt or still written),
+            or holds nothing of ``span``.
         ChannelMissing: a requested channel is not in the frame.
     """
     path = Path(path)
     if not path.exists():
         raise FrameMissing(f"no frame file {path}")
+    times = {} if span is None else {"start": span[0], "end": span[1]}
     try:
         wanted = None if channels is None else list(channels)
-        raw = gwframe.read(str(path), channels=wanted)
+        raw = gwframe.read(str(path), channels=wanted, **times)
     except Exception as exc:  # frameCPP raises RuntimeError for everything
         raise FrameCorrupt(f"cannot read frame {path}: {exc}") from exc
     if channels is None:
         channels = list(raw)
+    elif partial:
+        channels = [c for c in channels if c in raw]
     out = {}
     for channel in channels:
         try:

@@ -105,19 +105,26 @@ def check_sub_configs(
 
 def convert_fields(settings: object) -> None:
     """Set each field of the frozen dataclass ``settings`` annotated
-    ``Path`` to a ``Path`` and each annotated ``List[...]`` to a list (the
-    annotation is the one place that says what a setting is)."""
+    ``Path`` to an absolute ``Path`` (from the folder the service starts
+    in: a worker elsewhere, such as a batch job in its scratch folder,
+    reads and writes the same files) and each annotated ``List[...]`` to a
+    list (the annotation is the one place that says what a setting is)."""
     hints = typing.get_type_hints(type(settings))
     for field in dataclasses.fields(settings):
         hint = hints[field.name]
         if hint is Path:
-            convert = Path
+            convert = _absolute
         elif typing.get_origin(hint) is list:
             convert = list
         else:
             continue
         value = getattr(settings, field.name)
         object.__setattr__(settings, field.name, convert(value))
+
+
+def _absolute(value: str | Path) -> Path:
+    path = Path(value)  # "" is "." too: not set (the services' rules say)
+    return path if path == Path(".") else path.absolute()
 
 
 def sub_config(

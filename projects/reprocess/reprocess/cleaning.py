@@ -33,6 +33,7 @@ from reprocess.reading import SpanData
 from utils.channels import STATE_RATE
 from utils.channels import State
 from utils.errors import ConfigError
+from utils.errors import ModelError
 from utils.ready import ready_samples
 from utils.signal import bandpass
 from utils.subtraction import subtract
@@ -159,13 +160,27 @@ def predict_noise(
     config: CleaningConfig,
     flags: tuple,
 ) -> np.ndarray:
-    """Band-passed noise of the whole padded span at the strain's rate."""
+    """Band-passed noise of the whole padded span at the strain's rate.
+
+    Raises:
+        ModelError: the model predicted NaN or inf (the band-pass would
+            spread it over the span): nothing is cleaned with it.
+    """
     from scipy.signal import resample_poly
 
     fs = config.sample_rate
-    noise = model(model_input(witness, config, flags))
+    noise = np.asarray(
+        model(model_input(witness, config, flags)), dtype=np.float64
+    )
+    bad = np.flatnonzero(~np.isfinite(noise))
+    if bad.size:
+        raise ModelError(
+            f"the model predicted non-finite noise in GPS "
+            f"{witness.start}-{witness.start + witness.duration} (first at "
+            f"GPS {witness.start + bad[0] // fs}): nothing written from it"
+        )
     noise = bandpass(
-        np.asarray(noise, dtype=np.float64),
+        noise,
         config.freq_low,
         config.freq_high,
         fs,

@@ -290,7 +290,9 @@ class ReprocessSettings(TrainingFields, BandFields, ChannelFields):
             SourceConfig,
             self,
             frame_patterns=tuple(self.frame_patterns),
-            frame_cache=Path(self.frame_cache) if self.frame_cache else None,
+            frame_cache=(
+                Path(self.frame_cache).absolute() if self.frame_cache else None
+            ),
             site=site_of(self.ifo),
             frame_types=tuple(
                 dict.fromkeys(

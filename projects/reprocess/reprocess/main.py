@@ -24,6 +24,7 @@ import logging
 import sys
 from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 from typing import List, Optional
 
@@ -34,6 +35,7 @@ from reprocess.engine import disconnect
 from reprocess.engine import run_chunks
 from reprocess.engine import run_trained_chunks
 from reprocess.model import load_version
+from reprocess.model import model_digest
 from reprocess.plan import check_made_with
 from reprocess.plan import make_plan
 from reprocess.plan import record_made_with
@@ -119,14 +121,26 @@ def prepare(settings: ReprocessSettings) -> tuple[TaskConfig, object]:
 
 
 def made_with(settings: ReprocessSettings) -> dict:
-    """What makes the output files: a repository's version, or networks
-    trained on the data."""
+    """What makes the output files: a repository's version (and the digest
+    of its network's file), or networks trained on the data (and how),
+    and how a block is cleaned with it.
+
+    Raises:
+        ModelError: the version's network file cannot be read.
+    """
+    cleaning = {"cleaning": asdict(settings.cleaning_config())}
     if settings.model_source == "train":
-        return {"model_source": "train"}
+        training = asdict(settings.training_config())
+        # where and on how many threads it trains: not what it learns
+        training.pop("num_threads")
+        training["train"].pop("device")
+        return {"model_source": "train", "training": training, **cleaning}
     return {
         "model_source": "repository",
         "model_repo": str(Path(settings.model_repo).resolve()),
         "version": settings.version,
+        "model_sha256": model_digest(settings.model_repo, settings.version),
+        **cleaning,
     }
 
 

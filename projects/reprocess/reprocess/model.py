@@ -11,6 +11,7 @@ scheme of ``<repo>/deepclean/config.pbtxt`` (:mod:`utils.runners`,
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -66,6 +67,24 @@ class ModelVersion:
 def config_parameters(text: str) -> dict[str, str]:
     """The string parameters of a ``config.pbtxt``."""
     return {m["key"]: m["value"] for m in _PARAMETER.finditer(text)}
+
+
+def model_digest(repository: Path, version: int) -> str:
+    """SHA-256 of version ``version``'s network file: what its outputs
+    came from, whatever its number says.
+
+    Raises:
+        ModelError: the file cannot be read.
+    """
+    path = Path(repository) / MODEL_NAME / str(version) / ONNX_FILE
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise ModelError(f"cannot read {path}: {exc}") from exc
+    return digest.hexdigest()
 
 
 @functools.cache

@@ -16,10 +16,12 @@ file of zeros that every rerun skips. It is reported, and a rerun looks
 again. A file written while its inputs held only some of its seconds is
 computed again, and replaced, by a run whose inputs hold more of them (its
 figures record how many they held: ``seconds_covered``). A folder's files
-are all made by one model: the first run that computes records which
+are all made by one model (its network file's digest included) cleaning
+one way (the cleaning settings): the first run that computes records them
 (:func:`record_made_with`, ``summary/made_with.json``) and a run with
-another one is refused at start-up (:func:`check_made_with`), rather
-than skipping the files the other model made as if they were its own. A
+others is refused at start-up (:func:`check_made_with`), naming what
+differs, rather than skipping the files made otherwise as if they were
+its own. A
 run that stops before it computes (refused later at start-up, no
 workers) records nothing.
 """
@@ -130,7 +132,8 @@ def make_plan(
         then = written_with_less(chunk) if there else None
         if there and written_empty(chunk):
             logger.warning(
-                "%s is empty (a write lost in a crash?): computed again",
+                "%s is empty (a write lost in a crash?) or a link to "
+                "nothing: computed again",
                 path,
             )
             todo.append(chunk)
@@ -161,12 +164,34 @@ def check_made_with(summary_dir: Path, model: dict[str, Any]) -> None:
         return
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
-    if made != model:
+    if not isinstance(made, dict):
+        raise ConfigError(f"cannot read {path}: not a JSON object")
+    model = json.loads(json.dumps(model))  # as it would be recorded
+    # what the record holds (one from before it held the cleaning settings
+    # and the network's digest binds the model only)
+    differ = _differences(made, {key: model.get(key) for key in made})
+    if differ:
         raise ConfigError(
             f"output_dir={str(path.parent.parent)!r}: its files were made "
-            f"with {made}, this run would use {model}: another output "
-            "folder, or the same model"
+            f"with {'; '.join(differ)}: another output folder, or the "
+            "same model and settings"
         )
+
+
+def _differences(made: Any, now: Any, name: str = "") -> list[str]:
+    """``"name: made, now"`` for each value of ``made`` that ``now`` holds
+    otherwise (dicts compared key by key)."""
+    if isinstance(made, dict) and isinstance(now, dict):
+        return [
+            line
+            for key in made
+            for line in _differences(
+                made[key], now.get(key), f"{name}.{key}" if name else key
+            )
+        ]
+    if made == now:
+        return []
+    return [f"{name}={made!r}, this run would use {now!r}"]
 
 
 def record_made_with(summary_dir: Path, model: dict[str, Any]) -> None:

@@ -42,6 +42,7 @@ from utils.names import FrameFile
 logger = logging.getLogger(__name__)
 
 FILES_KEPT = 2  # frame files a reader keeps read (a block spans <= 2 often)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 PROBED_FILES = 8  # unreadable files probe_rates passes over before it stops
 
 
@@ -110,10 +111,14 @@ class FrameReader:
     def _read(self, file: FrameFile) -> dict[str, Series]:
         """The channels of ``file`` at its path, checked against its name
         and the rates (:meth:`_load`)."""
-        try:  # only the channels read (a raw frame holds thousands)
-            frame = read_frame(Path(file.path), list(self.rates))
-        except ChannelMissing:  # some are not there: gaps, said below
-            frame = read_frame(Path(file.path))
+        # only the channels read (a raw frame holds thousands), every frame
+        # of the file; those it lacks are gaps, said below
+        frame = read_frame(
+            Path(file.path),
+            list(self.rates),
+            span=(file.gps, file.stop),
+            partial=True,
+        )
         if not any(c in frame for c in self.rates):
             raise FrameCorrupt(
                 f"frame {file.path} holds none of {list(self.rates)}: "
@@ -172,9 +177,10 @@ class FrameReader:
                 covered[row, first - start : last - start] = True
         for row, (channel, rate) in enumerate(self.rates.items()):
             seconds = data[channel].reshape(duration, rate)
-            finite = np.isfinite(seconds).all(axis=1)
-            seconds[~finite] = 0.0
-            covered[row] &= finite
+            # NaN, inf, and what the model's float32 input cannot hold
+            usable = (np.abs(seconds) <= FLOAT32_MAX).all(axis=1)
+            seconds[~usable] = 0.0
+            covered[row] &= usable
         return SpanData(start, duration, data, self.rates, covered.all(axis=0))
 
 
@@ -206,7 +212,9 @@ def probe_rates(
     reasons = []
     for file in files[:PROBED_FILES]:
         try:
-            frame = read_frame(Path(file.path), channels)
+            frame = read_frame(
+                Path(file.path), channels, span=(file.gps, file.stop)
+            )
         except (FrameCorrupt, FrameMissing) as exc:
             logger.warning(
                 "%s (its chunk will fail): the rates from the next file", exc

@@ -83,35 +83,43 @@ def from_patterns(data_dir: Path, patterns: Iterable[str]) -> list[FrameFile]:
 
 
 def from_cache(path: Path) -> list[FrameFile]:
-    """The entries of a LAL frame cache file.
+    """The entries of a LAL frame cache file: local files (a path or a
+    ``file:`` URL; a relative path is taken from the current folder) of
+    whole seconds.
 
     Raises:
-        ConfigError: the file is missing or a line is not a cache entry.
+        ConfigError: the file is missing, or a line is not such an entry
+            (named by its line number).
     """
     from lal.utils import CacheEntry
 
     try:
         lines = Path(path).read_text().splitlines()
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read frame cache {path}: {exc}") from exc
     out = []
     for number, line in enumerate(lines, 1):
-        if not line.strip() or line.startswith("#"):
+        if not line.strip() or line.lstrip().startswith("#"):
             continue
         try:
             entry = CacheEntry(line)
-        except ValueError as exc:
+            start, stop = entry.segment  # None: "-" for the segment
+            if entry.scheme not in ("", "file"):
+                raise ValueError(f"{entry.scheme}: is not a local file")
+            if start != int(start) or stop != int(stop) or stop <= start:
+                raise ValueError("not a span of whole seconds")
+        except Exception as exc:  # lal raises ValueError, RuntimeError, ...
             raise ConfigError(
-                f"{path}:{number}: not a LAL cache entry: {line!r}"
+                f"{path}:{number}: not a LAL cache entry of a local frame "
+                f"file: {line!r} ({exc})"
             ) from exc
-        start, stop = entry.segment
         out.append(
             FrameFile(
                 int(start),
                 int(stop) - int(start),
                 entry.observatory,
                 entry.description,
-                entry.path,
+                str(Path(entry.path).absolute()),
             )
         )
     return out

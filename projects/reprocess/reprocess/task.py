@@ -298,11 +298,12 @@ def written_empty(chunk: Chunk) -> bool:
     """Whether ``chunk``'s file is there but holds no bytes: what a crash
     or power cut can leave of a write that was renamed before it reached
     the disk (files written before they were flushed), or a file damaged
-    since. It is not finished: computed again and replaced."""
+    since, or a link to nothing in its place. It is not finished:
+    computed again and replaced."""
     try:
         return chunk.path.stat().st_size == 0
     except FileNotFoundError:
-        return False
+        return chunk.path.is_symlink()
 
 
 def written_with_less(chunk: Chunk) -> int | None:

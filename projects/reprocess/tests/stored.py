@@ -2,8 +2,10 @@
 listed by a LAL cache, and a model repository holding one ONNX version.
 
 Frames: the project's simulator writes 1-s llhoft/lldetchar frames, which
-are joined into ``FILE_LENGTH``-s archive-style files (``utils.gwf``), as
-LIGO stores them; a cache file (``lal.utils.CacheEntry`` lines) lists them.
+are joined into ``FILE_LENGTH``-s archive-style files, as LIGO stores them:
+the strain's of ``FRAME_LENGTH``-s frames each (as LIGO's writers make
+them, e.g. 4096-s files of 4-s frames), the witnesses' of one frame
+(``utils.gwf``); a cache file (``lal.utils.CacheEntry`` lines) lists them.
 
 Model: a least-squares regression of in-band strain on the bilinear
 features (mains, mains x ASC) of the witnesses, fitted on simulated data
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import gwframe
 import numpy as np
 import onnx
 from lal.utils import CacheEntry
@@ -38,6 +41,7 @@ from utils.testing import simulated_stretch
 IFO = "L1"
 GPS = 1_400_000_000  # first simulated second (a multiple of FILE_LENGTH)
 FILE_LENGTH = 32  # s per stored input file
+FRAME_LENGTH = 4  # s per frame in a stored strain file
 NUM_FILES = 3  # of each frame type: 96 s of data
 END = GPS + NUM_FILES * FILE_LENGTH  # the stored data's end
 RATE = 4096  # Hz, the model's
@@ -77,9 +81,42 @@ def write_archive(
             rates = {name: seconds[0][name].sample_rate for name in channels}
             name = FrameName("L", f"{IFO}_{kind}", start, FILE_LENGTH)
             path = out_dir / name.filename
-            write_frame(path, channels, start, rates)
+            if kind == "llhoft":
+                write_frames(path, channels, start, rates, FRAME_LENGTH)
+            else:
+                write_frame(path, channels, start, rates)
             paths.append(path)
     return paths
+
+
+def write_frames(
+    path: Path,
+    channels: dict[str, np.ndarray],
+    gps: int,
+    rates: dict[str, float],
+    length: int,
+) -> None:
+    """One file of consecutive ``length``-s frames holding ``channels``
+    from ``gps`` (gwframe's own writer: the project writes one frame a
+    file)."""
+    duration = next(iter(channels.values())).size // int(
+        next(iter(rates.values()))
+    )
+    with gwframe.FrameWriter(str(path)) as writer:
+        for at in range(0, duration, length):
+            writer.write(
+                {
+                    name: data[
+                        int(at * rates[name]) : int(
+                            (at + length) * rates[name]
+                        )
+                    ]
+                    for name, data in channels.items()
+                },
+                start=gps + at,
+                sample_rate=dict(rates),
+                name="L",
+            )
 
 
 def write_cache(paths: list[Path], cache: Path) -> Path:

@@ -8,6 +8,7 @@ worker processes); the serial reference is computed here, in one block.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ import signal
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -47,6 +49,7 @@ from utils.channels import OutputChannels
 from utils.channels import State
 from utils.errors import ConfigError
 from utils.errors import FrameCorrupt
+from utils.errors import ModelError
 from utils.gwf import read_frame
 from utils.gwf import write_frame
 from utils.names import FrameFile
@@ -140,6 +143,14 @@ def stitched(data: StoredData, tmp_path_factory) -> Path:
 
 def serial(data: StoredData):
     """The whole span cleaned in one block, in this process."""
+    config, strain, witness = whole_span(data)
+    model = load_version(data.repo, stored.VERSION)
+    return clean_block(strain, witness, model, stored.VERSION, config)
+
+
+def whole_span(data: StoredData):
+    """The cleaning's settings, and the strain and witnesses of the whole
+    span as one block reads them."""
     settings = load_settings(gps_start=START, gps_end=END)
     config = settings.cleaning_config()
     files = from_cache(data.cache)
@@ -154,9 +165,77 @@ def serial(data: StoredData):
         )
     pad = config.pad_length
     span = (START - pad, END + pad, (START, END))
-    model = load_version(data.repo, stored.VERSION)
     strain, witness = (reader.read(*span) for reader in readers)
-    return clean_block(strain, witness, model, stored.VERSION, config)
+    return config, strain, witness
+
+
+def test_a_model_predicting_nan_or_inf_writes_nothing(data):
+    """NaN or inf from the network (band-passed, it would spread over the
+    span) is refused, naming where, instead of written as cleaned data
+    (found by review: a block of NaN was written, flagged good)."""
+    config, strain, witness = whole_span(data)
+    model = load_version(data.repo, stored.VERSION)
+    at = 40  # s into the padded span
+
+    def broken(x: np.ndarray) -> np.ndarray:
+        noise = model(x)
+        noise[at * model.sample_rate] = np.inf
+        return noise
+
+    first = strain.start + at
+    with pytest.raises(ModelError, match=f"non-finite .*first at GPS {first}"):
+        clean_block(strain, witness, broken, stored.VERSION, config)
+
+
+def test_a_cache_lists_local_files_of_whole_seconds(tmp_path, monkeypatch):
+    """Comments (indented too), blank lines and CRLF are passed over; a
+    relative path is taken from the current folder, a ``file:`` URL read
+    as its path. A line that is not such an entry (another scheme, no
+    segment, a time that is not a number or not whole) stops the command
+    with its line number, instead of a traceback or a file never read."""
+    monkeypatch.chdir(tmp_path)
+    name = "L-L1_X-1400000000-32.gwf"
+    cache = tmp_path / "frames.lcf"
+    cache.write_bytes(
+        b"# frames\r\n"
+        b"   # indented\r\n"
+        b"\r\n"
+        b"L L1_X 1400000000 32 rel/" + name.encode() + b"\r\n"
+        b"L L1_X 1400000032 32 file://localhost/data/" + name.encode() + b"\n"
+    )
+    files = from_cache(cache)
+    assert [f.path for f in files] == [
+        str(tmp_path / "rel" / name),
+        "/data/" + name,
+    ]
+    assert [(f.gps, f.duration) for f in files] == [
+        (1400000000, 32),
+        (1400000032, 32),
+    ]
+    for line in (
+        f"L L1_X 1400000000 32 gsiftp://host/data/{name}",
+        "L L1_X - - /data/" + name,
+        "L L1_X nan 32 /data/" + name,
+        "L L1_X 1400000000.5 32 /data/" + name,
+        "abc",
+    ):
+        cache.write_text(f"# one bad line\n{line}\n")
+        with pytest.raises(ConfigError, match=f"^{cache}:2: not a LAL"):
+            from_cache(cache)
+
+
+def test_a_witness_beyond_the_model_s_float32_is_absent(tmp_path):
+    """1e39 is finite in float64 but inf in the model's float32 input:
+    its second is absent, as NaN's is."""
+    rates = {"L1:A": 16}
+    gps = stored.GPS
+    data = np.ones(64)
+    data[2 * 16 + 3] = 1e39
+    write_frame(tmp_path / f"L-L1_x-{gps}-4.gwf", {"L1:A": data}, gps, 16)
+    index = FrameIndex(list_frames(tmp_path), "L1_x")
+    span = FrameReader(index, rates).read(gps, gps + 4, (gps, gps + 4))
+    assert span.present.tolist() == [True, True, False, True]
+    assert not span.data["L1:A"][32:48].any()
 
 
 def test_stitched_output_equals_the_serial_run(data, stitched):
@@ -304,6 +383,13 @@ def test_files_are_flushed_and_an_empty_one_is_computed_again(
     assert np.all(state & CLEANED == CLEANED)
     config, plan = prepare(settings)
     assert plan.todo == [] and [c.name for c in plan.done] == [chunk.name]
+    # a link to nothing in its place is not finished either
+    chunk.path.unlink()
+    chunk.path.symlink_to(tmp_path / "nowhere.gwf")
+    config, plan = prepare(settings)
+    assert [c.name for c in plan.todo] == [chunk.name] and not plan.done
+    assert run_chunk(plan.todo[0], config)["seconds_present"] == 16
+    assert chunk.path.is_file() and not chunk.path.is_symlink()
 
 
 def killed(*args, **kwargs):
@@ -816,11 +902,26 @@ def test_a_folder_keeps_the_model_that_made_its_files(tmp_path):
     check_made_with(tmp_path, dict(v3))
     record_made_with(tmp_path, dict(v3))
     for refused in (check_made_with, record_made_with):
-        with pytest.raises(ConfigError, match="'version': 3.*'version': 4"):
+        with pytest.raises(
+            ConfigError, match="version=3, this run would use 4"
+        ):
             refused(tmp_path, v4)
     (tmp_path / MADE_WITH_FILE).write_text("{half")
     with pytest.raises(ConfigError, match=MADE_WITH_FILE):
         check_made_with(tmp_path, v3)
+    # other settings of the cleaning (here the band) are refused too,
+    # naming the setting; a record from before the cleaning was recorded
+    # binds the model only
+    band = {**v3, "cleaning": {"freq_low": 58.0, "freq_high": 62.0}}
+    (tmp_path / MADE_WITH_FILE).unlink()
+    record_made_with(tmp_path, band)
+    wider = {**band, "cleaning": {"freq_low": 57.0, "freq_high": 62.0}}
+    with pytest.raises(
+        ConfigError, match=r"cleaning.freq_low=58.0, this run would use 57.0"
+    ):
+        check_made_with(tmp_path, wider)
+    (tmp_path / MADE_WITH_FILE).write_text(json.dumps(v3))
+    check_made_with(tmp_path, wider)
 
 
 def test_a_run_refused_at_start_up_records_no_model(data, tmp_path):
@@ -860,10 +961,21 @@ def test_a_run_refused_at_start_up_records_no_model(data, tmp_path):
 
 def test_a_run_that_computes_records_its_model(data, stitched):
     made = json.loads((stitched / "summary" / MADE_WITH_FILE).read_text())
+    onnx_file = data.repo / "deepclean" / str(stored.VERSION) / "model.onnx"
     assert made == {
         "model_source": "repository",
         "model_repo": str(data.repo.resolve()),
         "version": stored.VERSION,
+        "model_sha256": hashlib.sha256(onnx_file.read_bytes()).hexdigest(),
+        "cleaning": json.loads(
+            json.dumps(
+                asdict(
+                    load_settings(
+                        gps_start=START, gps_end=END
+                    ).cleaning_config()
+                )
+            )
+        ),
     }
 
 
