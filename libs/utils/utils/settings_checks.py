@@ -190,6 +190,9 @@ class SettingsContract:
         environ: what run.sh exports (:data:`ENVIRON` by default).
         values: settings each section is loaded with (those no section
             can give, such as a span to reprocess).
+        override: ``(setting, text, value)``: ``--setting text`` after the
+            file (in its production profile, where there is one) changes
+            that setting alone, to ``value``.
     """
 
     settings: type
@@ -199,6 +202,7 @@ class SettingsContract:
     sections: set[str]
     environ: Mapping[str, str] = ENVIRON
     values: Mapping[str, Any] = {}
+    override: tuple[str, str, Any]
 
     def pytest_generate_tests(self, metafunc: Any) -> None:
         """``section``: each of the service's sections, one test each."""
@@ -219,6 +223,16 @@ class SettingsContract:
     def test_every_value_has_one_home(self) -> None:
         args = (self.settings, self.prog, self.components, self.probe)
         assert home_problems(*args) == []
+
+    def test_later_flags_override_the_file(self) -> None:
+        name, text, value = self.override
+        production = f"{self.prog}-production"
+        section = production if production in self.sections else self.prog
+        load = settings_loader(self.settings, self.prog, self.environ)
+        before = load(section, **self.values)
+        flag = "--" + name.replace("_", "-")
+        after = load(section, flag, text, **self.values)
+        assert changed_settings(before, after) == {name: value}
 
     def test_there_are_profiles(self) -> None:
         assert self.sections <= set(profiles(self.prog))

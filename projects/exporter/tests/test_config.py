@@ -48,6 +48,7 @@ class TestSettings(checks.SettingsContract):
     components = COMPONENTS
     probe = ("max_versions", 10)  # a default the audit must see
     sections = {"exporter", "exporter-production"}
+    override = ("max_versions", "4", 4)
 
     def check_profile(self, section, settings):
         """Each profile serves its own scheme and fits its cleaner."""

@@ -43,6 +43,7 @@ class TestSettings(checks.SettingsContract):
     components = COMPONENTS
     probe = ("window_length", 100)  # a default the audit must see
     sections = {"monitor", "monitor-production"}
+    override = ("window_length", "50", 50)
     environ = ENVIRON
 
     def check_profile(self, section, settings):
@@ -59,14 +60,6 @@ def test_a_profile_changes_only_what_it_lists():
     changed = checks.changed_settings(default, production)
     assert set(changed) == {"status_interval"}
     assert (default.status_interval, production.status_interval) == (30, 15)
-
-
-def test_later_flags_override_the_file():
-    production = load_settings("monitor-production")
-    settings = load_settings("monitor-production", "--window-length", "50")
-    changed = checks.changed_settings(production, settings)
-    assert changed == {"window_length": 50}
-    assert settings.validation_config().window_length == 50
 
 
 @pytest.mark.parametrize(

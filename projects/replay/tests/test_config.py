@@ -124,6 +124,7 @@ class TestSettings(checks.SettingsContract):
     probe = ("speed", 1.0)  # a default the audit must see
     # the scenes of bench_couplings.py besides the default
     sections = {"replay", "replay-sideband-heavy", "replay-drifting"}
+    override = ("speed", "2.5", 2.5)
 
     def check_profile(self, section, settings):
         """Each scene simulates into run.sh's DATA_DIR."""

@@ -60,6 +60,7 @@ class TestSettings(checks.SettingsContract):
     components = COMPONENTS
     probe = ("pad_length", 8)  # a default the audit must see
     sections = {"reprocess"}
+    override = ("workers", "3", 3)
     values = SPAN  # no section can say what to reprocess
 
 

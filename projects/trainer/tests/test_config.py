@@ -43,6 +43,7 @@ class TestSettings(checks.SettingsContract):
     components = COMPONENTS
     probe = ("train_duration", 4096)  # a default the audit must see
     sections = {"trainer", "trainer-production"}
+    override = ("max_epochs", "7", 7)
 
     def check_profile(self, section, settings):
         assert settings.ifo == "L1" and settings.metrics_port == 9101
@@ -91,13 +92,6 @@ def test_production_changes_only_what_it_lists():
         0.1,
         1e-5,
     )
-
-
-def test_later_flags_override_the_file():
-    production = load_settings("trainer-production")
-    settings = load_settings("trainer-production", "--max-epochs", "7")
-    assert checks.changed_settings(production, settings) == {"max_epochs": 7}
-    assert settings.train_config().max_epochs == 7
 
 
 @pytest.mark.parametrize(
