@@ -107,7 +107,9 @@ def convert_fields(settings: object) -> None:
     """Set each field of the frozen dataclass ``settings`` annotated
     ``Path`` to an absolute ``Path`` (from the folder the service starts
     in: a worker elsewhere, such as a batch job in its scratch folder,
-    reads and writes the same files) and each annotated ``List[...]`` to a
+    reads and writes the same files; ``""`` and ``"."``, which the command
+    line cannot tell apart, stay ``"."``: not set, as each service's rules
+    say) and each annotated ``List[...]`` to a
     list (the annotation is the one place that says what a setting is)."""
     hints = typing.get_type_hints(type(settings))
     for field in dataclasses.fields(settings):
@@ -123,8 +125,8 @@ def convert_fields(settings: object) -> None:
 
 
 def _absolute(value: str | Path) -> Path:
-    path = Path(value)  # "" is "." too: not set (the services' rules say)
-    return path if path == Path(".") else path.absolute()
+    path = Path(value)  # "" arrives as "." too: not set (the rules say)
+    return path if path == Path() else path.absolute()
 
 
 def sub_config(

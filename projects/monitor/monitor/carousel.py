@@ -152,6 +152,8 @@ class Carousel:
         self.config.spool_dir.mkdir(parents=True, exist_ok=True)
         self.corrupt_dir = config.spool_dir / "corrupt"
         self.quarantined = set(list_frames(self.corrupt_dir, self.description))
+        # quarantined second -> (device, inode) of the carousel's file then
+        self._quarantined_from: dict[int, tuple[int, int]] = {}
         self._future_reported: set[int] = set()
 
     def frames(self) -> dict[int, str]:
@@ -198,6 +200,8 @@ class Carousel:
             lost = sum(1 for g in pruned if not self._safe(g, spooled))
             self.lost_total += lost
             self._spool_failures -= pruned  # logged once; gone for good
+            for gps in pruned:  # no file of the carousel to tell by
+                self._quarantined_from.pop(gps, None)
             self._sweep_temporaries()
         left = {g: p for g, p in frames.items() if g not in pruned}
         return CarouselReport(
@@ -226,18 +230,26 @@ class Carousel:
 
     def _requalify(self, gps: int, path: str) -> None:
         """The carousel holds another file for a quarantined second than
-        the one quarantined (the cleaner replaced a stray that claimed its
-        second): that second is to be spooled and archived again."""
-        kept = self.corrupt_dir / os.path.basename(path)
+        it held when that second was quarantined (the cleaner's rename
+        replaced a stray that claimed its second): that second is to be
+        spooled and archived again. (Quarantined before a restart: the
+        file kept aside, linked from the carousel's, tells; a copy of it,
+        on another filesystem, is taken for another file once.)"""
         try:
-            now, then = os.stat(path), os.stat(kept)
-        except OSError:  # not kept aside, or gone meanwhile: stays out
+            now = os.stat(path)
+        except OSError:  # gone meanwhile
             return
-        if os.path.samestat(now, then) or (
-            (now.st_size, now.st_mtime_ns) == (then.st_size, then.st_mtime_ns)
-        ):  # the same file (a link, or a copy keeping its time)
+        then = self._quarantined_from.get(gps)
+        if then is None:
+            try:
+                kept = os.stat(self.corrupt_dir / os.path.basename(path))
+            except OSError:  # not kept aside: stays out
+                return
+            then = (kept.st_dev, kept.st_ino)
+        if (now.st_dev, now.st_ino) == then:
             return
         self.quarantined.discard(gps)
+        self._quarantined_from.pop(gps, None)
         logger.warning(
             "%s was replaced after the file of that name was quarantined "
             "in %s: the new one is spooled and archived",
@@ -362,8 +374,11 @@ class Carousel:
         return left
 
     def bound_spool(self, cursor: int | None, spooled: Collection[int]) -> int:
-        """Keep the spool within ``max_spool_length`` while the archive is
-        failing: drop the oldest decided frames (ERROR each).
+        """Keep the decided frames of the spool (those the archive is to
+        take: below the cursor) within ``max_spool_length`` while the
+        archive is failing: drop the oldest (ERROR each). Frames not
+        processed yet do not count (a monitor behind, after a restart,
+        must not drop the stretch it is filling).
 
         Args:
             cursor: the sequencer's; seconds below it are decided.
@@ -376,11 +391,11 @@ class Carousel:
         limit = self.config.max_spool_length
         if cursor is None or len(spooled) <= limit:
             return 0
-        spooled = sorted(self.spooled())  # after archiving
-        excess = len(spooled) - limit
+        decided = sorted(g for g in self.spooled() if g < cursor)  # after
+        excess = len(decided) - limit  # archiving
         if excess <= 0:
             return 0
-        victims = [g for g in spooled if g < cursor][:excess]
+        victims = decided[:excess]
         for gps in victims:
             self.drop_spooled(
                 gps, f"spool over {limit} frames while the archive fails"
@@ -401,6 +416,12 @@ class Carousel:
         that it is kept for inspection but never archived."""
         with self.lock:
             self.quarantined.add(gps)
+            carousel = self.config.carousel_dir / self.spool_path(gps).name
+            try:
+                found = os.stat(carousel)
+                self._quarantined_from[gps] = (found.st_dev, found.st_ino)
+            except OSError:  # not in the carousel (any more)
+                pass
             path = self.spool_path(gps)
             name = path.name
             if not path.exists():

@@ -153,8 +153,8 @@ class MonitorSettings(ProjectFields):
         archive_retry_interval:
             Seconds before retrying a failed archive write.
         max_spool_length:
-            Seconds of frames kept in the spool while the archive fails
-            (at least ``archive_length + max_frames``, what a working
+            Seconds of processed frames kept in the spool while the
+            archive fails (at least ``archive_length``, what a working
             archive leaves spooled).
         status_interval:
             Seconds between status page renders.
@@ -297,12 +297,10 @@ class MonitorSettings(ProjectFields):
                 self.archive_retry_interval > 0,
                 "> 0 s",
             ),
-            (  # a working archive leaves a stretch being filled and the
-                # carousel's unprocessed frames spooled: never dropped
+            (  # a working archive leaves the stretch being filled
                 "max_spool_length",
-                self.max_spool_length >= self.archive_length + self.max_frames,
-                f">= archive_length + max_frames = "
-                f"{self.archive_length + self.max_frames!r}",
+                self.max_spool_length >= self.archive_length,
+                f">= archive_length={self.archive_length!r}",
             ),
             ("status_interval", self.status_interval > 0, "> 0 s"),
             port_rule("status_port", self.status_port),

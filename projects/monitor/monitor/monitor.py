@@ -111,6 +111,7 @@ class Monitor:
         # the exporter's production and the cursor when it was first seen
         self._production: tuple[int, int | None] | None = None
         self._health_write_failed = False
+        self._request_failing = False  # a train-now request not written
         self.channels = OutputChannels(c.loop.ifo)
         self.store = StateStore(c.loop.state_path)
         state = self.store.load()
@@ -286,14 +287,19 @@ class Monitor:
                     self.watch.baseline,
                     self.watch.reason,
                 )
-            except OSError as exc:  # a full or read-only disk
-                logger.error(
-                    "GPS %d: cannot ask the trainer for a run now (%s): %s",
-                    second.gps,
-                    self.watch.reason,
-                    exc,
-                )
+            except OSError as exc:  # a full or read-only disk: next second
+                self.watch.ask_again()
+                if not self._request_failing:  # once, until one is made
+                    logger.error(
+                        "GPS %d: cannot ask the trainer for a run now "
+                        "(%s): %s; trying again each second",
+                        second.gps,
+                        self.watch.reason,
+                        exc,
+                    )
+                self._request_failing = True
             else:
+                self._request_failing = False
                 self.metrics.train_requests.inc()
                 logger.warning(
                     "GPS %d: asked the trainer for a run now: %s",

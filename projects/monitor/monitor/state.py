@@ -56,7 +56,17 @@ class StateStore:
         except (ValueError, AttributeError) as exc:
             name = f"{self.path.name}.bad-{time.time():.0f}"
             aside = self.path.with_name(name)
-            os.replace(self.path, aside)
+            try:
+                os.replace(self.path, aside)
+            except OSError as moving:  # a read-only disk: left where it is
+                logger.error(
+                    "state %s unusable (%s) and cannot be moved aside (%s); "
+                    "rebuilding from the carousel",
+                    self.path,
+                    exc,
+                    moving,
+                )
+                return {}
             logger.warning(
                 "state %s unusable (%s): moved to %s; rebuilding "
                 "from the carousel",

@@ -256,6 +256,11 @@ class ProductionWatch:
         self._asked = (self.version, canary)
         return True
 
+    def ask_again(self) -> None:
+        """The request :meth:`should_ask` allowed was not made (it could
+        not be written): allow it again."""
+        self._asked = None
+
     def _append(self, second: SecondData) -> None:
         production, raw = (second.strains[name] for name in self.names)
         if self._tail is None or self._last_gps != second.gps - 1:

@@ -84,7 +84,7 @@ def test_a_profile_changes_only_what_it_lists():
             "promotion_retry_min_interval",
         ),
         ("--archive-retry-interval", "0", "archive_retry_interval"),
-        ("--max-spool-length", "1299", "max_spool_length"),  # < 1000 + 300
+        ("--max-spool-length", "999", "max_spool_length"),  # < archive_length
         ("--status-interval", "0", "status_interval"),
         ("--status-port", "70000", "status_port"),
         ("--psd-length", "2", "psd_length"),

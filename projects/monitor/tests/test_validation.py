@@ -314,6 +314,30 @@ def test_a_state_that_cannot_be_saved_does_not_stop_the_monitor(
     assert json.loads(state.read_text())["cursor"] == GPS0 + 7
 
 
+def test_a_bad_state_on_a_read_only_disk_does_not_stop_the_monitor(
+    tmp_path, frames, open_monitor, monkeypatch, caplog
+):
+    """A state.json that does not parse, on a disk remounted read-only
+    (simulated: moving it aside fails; a remount needs root): the
+    monitor starts from the carousel, saying why."""
+    import monitor.state
+
+    state = tmp_path / "monitor" / "state.json"
+    state.parent.mkdir(parents=True)
+    state.write_bytes(b"\0" * 64)  # what a failing disk leaves
+
+    def read_only(*args):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(monitor.state.os, "replace", read_only)
+    with caplog.at_level(logging.ERROR, logger="monitor.state"):
+        started = open_monitor()
+    assert "cannot be moved aside" in caplog.text
+    monkeypatch.undo()
+    frames.write(GPS0, 3)
+    tick_until(started, lambda: started.sequencer.cursor == GPS0 + 3)
+
+
 def test_verdicts_are_bounded_after_many_windows(frames):
     """state.json is written every tick: it must not grow with every
     canary version ever judged (only the newest KEPT_VERDICTS stay)."""

@@ -5,6 +5,7 @@ that adds power outside the band is noticed, logged and shown."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,38 @@ def test_stale_production_asks_for_a_run_once(tmp_path, frames, open_monitor):
     assert request["production_version"] == 2
     assert request["ratio"] > 1.5 * request["baseline"]
     assert "production v2" in request["reason"]
+
+
+def test_a_request_that_cannot_be_written_is_made_once_it_can(
+    tmp_path, frames, open_monitor, caplog
+):
+    """The same drift while the requests folder cannot be made (a file
+    stands in its way, as a full disk would refuse it): one ERROR, and
+    the request is made as soon as it can be (found by review: it was
+    given up for that production and canary)."""
+    staging = tmp_path / "staging"
+    common = {
+        "production_version": 2,
+        "canary_version": 1,
+        "state": LIVE,
+        "folder": staging,
+    }
+    staged = frames.write(GPS0, 12, production=0.95, **common)
+    staged += frames.write(GPS0 + 12, 2 * WINDOW, production=0.2, **common)
+    blocker = request_path(tmp_path).parent
+    blocker.write_text("in the way")
+    monitor = open_monitor()
+    stale = 0
+    with caplog.at_level(logging.ERROR, logger="monitor.monitor"):
+        for _ in released(monitor, staged, frames.carousel):
+            stale += monitor.watch.stale
+            if stale == 3:  # three seconds refused
+                blocker.unlink()
+    assert stale > 3
+    errors = [r.getMessage() for r in caplog.records]
+    assert len(errors) == 1 and "cannot ask the trainer" in errors[0]
+    assert metric_value(monitor.metrics.train_requests) == 1
+    assert take_request(tmp_path)["production_version"] == 2
 
 
 def test_no_request_while_a_newer_canary_is_validated(

@@ -242,6 +242,14 @@ class ReprocessSettings(TrainingFields, BandFields, ChannelFields):
             ),
             ("workers", self.workers >= 0, ">= 0 (0: one per core)"),
             ("cluster", self.cluster in CLUSTERS, f"one of {CLUSTERS}"),
+            # "." (or empty) is not set: a worker's folder is not ours
+            ("output_dir", self.output_dir != Path(), "a folder, not '.'"),
+            (
+                "data_dir",
+                self.data_dir != Path()
+                or bool(self.frame_cache or self.datafind_server),
+                "a folder, not '.' (or a frame cache, or datafind)",
+            ),
             ("ready_mask", self.ready_mask >= 0, ">= 0"),
             (
                 "drop_taper_length",

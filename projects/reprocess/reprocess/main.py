@@ -121,12 +121,12 @@ def prepare(settings: ReprocessSettings) -> tuple[TaskConfig, object]:
 
 
 def made_with(settings: ReprocessSettings) -> dict:
-    """What makes the output files: a repository's version (and the digest
-    of its network's file), or networks trained on the data (and how),
-    and how a block is cleaned with it.
+    """What makes the output files: a repository's version (the digest of
+    its network's file, and the inference scheme it is run under), or
+    networks trained on the data (and how), and how a block is cleaned.
 
     Raises:
-        ModelError: the version's network file cannot be read.
+        ModelError: the version cannot be loaded or its file read.
     """
     cleaning = {"cleaning": asdict(settings.cleaning_config())}
     if settings.model_source == "train":
@@ -140,6 +140,9 @@ def made_with(settings: ReprocessSettings) -> dict:
         "model_repo": str(Path(settings.model_repo).resolve()),
         "version": settings.version,
         "model_sha256": model_digest(settings.model_repo, settings.version),
+        "scheme": asdict(
+            load_version(settings.model_repo, settings.version).scheme
+        ),
         **cleaning,
     }
 
@@ -206,7 +209,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             return CANNOT_START
     try:  # it computes now: the folder is this model's
         record_made_with(settings.summary_dir, made_with(settings))
-    except (ConfigError, OSError):
+    except (ConfigError, ModelError, OSError):  # the version gone meanwhile
         logger.exception("cannot start")
         disconnect(client, cluster)
         return CANNOT_START

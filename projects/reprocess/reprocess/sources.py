@@ -104,8 +104,11 @@ def from_cache(path: Path) -> list[FrameFile]:
         try:
             entry = CacheEntry(line)
             start, stop = entry.segment  # None: "-" for the segment
-            if entry.scheme not in ("", "file"):
-                raise ValueError(f"{entry.scheme}: is not a local file")
+            if entry.scheme not in ("", "file") or entry.host not in (
+                "",
+                "localhost",
+            ):
+                raise ValueError(f"{entry.url} is not a local file")
             if start != int(start) or stop != int(stop) or stop <= start:
                 raise ValueError("not a span of whole seconds")
         except Exception as exc:  # lal raises ValueError, RuntimeError, ...

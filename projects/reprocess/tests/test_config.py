@@ -94,6 +94,9 @@ def test_the_section_builds_every_component():
         ({"job_memory": "eight GiB"}, "job_memory"),
         ({"job_disk": "0"}, "job_disk"),
         ({"job_disk": ""}, "job_disk"),
+        # not set: a batch worker's folder is not the command's
+        ({"output_dir": ""}, "output_dir"),
+        ({"data_dir": "."}, "data_dir"),
         # the training's own rules, as the trainer's
         ({"lr": -1.0}, "lr"),
         ({"weight_decay": -0.5}, "weight_decay"),

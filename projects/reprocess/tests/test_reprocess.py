@@ -214,6 +214,7 @@ def test_a_cache_lists_local_files_of_whole_seconds(tmp_path, monkeypatch):
     ]
     for line in (
         f"L L1_X 1400000000 32 gsiftp://host/data/{name}",
+        f"L L1_X 1400000000 32 file://otherhost/data/{name}",
         "L L1_X - - /data/" + name,
         "L L1_X nan 32 /data/" + name,
         "L L1_X 1400000000.5 32 /data/" + name,
@@ -967,6 +968,9 @@ def test_a_run_that_computes_records_its_model(data, stitched):
         "model_repo": str(data.repo.resolve()),
         "version": stored.VERSION,
         "model_sha256": hashlib.sha256(onnx_file.read_bytes()).hexdigest(),
+        "scheme": json.loads(
+            json.dumps(asdict(load_version(data.repo, stored.VERSION).scheme))
+        ),
         "cleaning": json.loads(
             json.dumps(
                 asdict(
