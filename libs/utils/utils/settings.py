@@ -105,12 +105,13 @@ def check_sub_configs(
 
 def convert_fields(settings: object) -> None:
     """Set each field of the frozen dataclass ``settings`` annotated
-    ``Path`` to an absolute ``Path`` (from the folder the service starts
-    in: a worker elsewhere, such as a batch job in its scratch folder,
-    reads and writes the same files; ``""`` and ``"."``, which the command
-    line cannot tell apart, stay ``"."``: not set, as each service's rules
-    say) and each annotated ``List[...]`` to a
-    list (the annotation is the one place that says what a setting is)."""
+    ``Path`` to an absolute ``Path`` and each annotated ``List[...]`` to a
+    list (the annotation is the one place that says what a setting is).
+
+    A path is made absolute from the folder the service starts in, so that
+    a worker elsewhere (a batch job in its scratch folder) reads and writes
+    the same files. ``""`` and ``"."``, which the command line cannot tell
+    apart, stay ``"."``: not set, as each service's rules say."""
     hints = typing.get_type_hints(type(settings))
     for field in dataclasses.fields(settings):
         hint = hints[field.name]

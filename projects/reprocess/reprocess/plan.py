@@ -21,9 +21,8 @@ one way (the cleaning settings): the first run that computes records them
 (:func:`record_made_with`, ``summary/made_with.json``) and a run with
 others is refused at start-up (:func:`check_made_with`), naming what
 differs, rather than skipping the files made otherwise as if they were
-its own. A
-run that stops before it computes (refused later at start-up, no
-workers) records nothing.
+its own. A run that stops before it computes (refused later at start-up,
+no workers) records nothing.
 """
 
 from __future__ import annotations
@@ -179,8 +178,9 @@ def check_made_with(summary_dir: Path, model: dict[str, Any]) -> None:
 
 
 def _differences(made: Any, now: Any, name: str = "") -> list[str]:
-    """``"name: made, now"`` for each value of ``made`` that ``now`` holds
-    otherwise (dicts compared key by key)."""
+    """``"name=<made>, this run would use <now>"`` for each value of
+    ``made`` that ``now`` holds otherwise (dicts compared key by key,
+    nested names joined by dots)."""
     if isinstance(made, dict) and isinstance(now, dict):
         return [
             line
