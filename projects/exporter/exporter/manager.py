@@ -141,7 +141,7 @@ class VersionManager:
                 f"run {run} has {len(witnesses)} witnesses; the pipeline "
                 f"takes {state.num_witnesses}"
             )
-        version = state.next_version
+        version = self.repository.free_number(state.next_version)
         info = {
             **result,
             "version": version,

@@ -226,17 +226,44 @@ class ModelRepository:
                 f"{self.state_path} is not a repository state: {exc}"
             ) from exc
 
-    def versions(self) -> list[int]:
-        """Versions on disk, ascending."""
+    def numbered(self) -> dict[int, Path]:
+        """Entries of the model folder named as versions (an ASCII number
+        without leading zero), whether or not they are versions."""
         if not self.model_dir.is_dir():
-            return []
-        found = []
-        for entry in self.model_dir.iterdir():
-            name = entry.name
-            if name.isdigit() and not name.startswith("0"):
-                if (entry / VERSION_FILE).is_file():
-                    found.append(int(name))
-        return sorted(found)
+            return {}
+        return {
+            int(entry.name): entry
+            for entry in self.model_dir.iterdir()
+            if entry.name.isascii()
+            and entry.name.isdigit()
+            and not entry.name.startswith("0")
+        }
+
+    def versions(self) -> list[int]:
+        """Versions on disk (with their ``version.json``), ascending."""
+        return sorted(
+            number
+            for number, entry in self.numbered().items()
+            if (entry / VERSION_FILE).is_file()
+        )
+
+    def free_number(self, start: int) -> int:
+        """The first version number from ``start`` that no entry of the
+        model folder holds. An entry that is not a version (no
+        ``version.json``: a hand copy, a half-done rsync) is left alone
+        and its number skipped, WARNING: it must not block every export."""
+        numbered = self.numbered()
+        number = start
+        while number in numbered:
+            logger.warning(
+                "%s is in the way of version %d (not a version: no %s); "
+                "left alone, the number skipped",
+                numbered[number],
+                number,
+                VERSION_FILE,
+            )
+            number += 1
+        return number
 
     def version_info(self, version: int) -> dict | None:
         """``version.json`` of ``version``; None if it is not on disk or
@@ -374,7 +401,7 @@ class ModelRepository:
         self, state: RepositoryState, recorded: bool
     ) -> RepositoryState:
         on_disk = self.versions()
-        newest = max(on_disk, default=0)
+        newest = max(self.numbered(), default=0)
         if recorded:
             # committed but never recorded: an export stopped between the
             # two (its job, still in jobs.json, exports the run again)

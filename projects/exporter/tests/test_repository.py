@@ -283,6 +283,29 @@ def test_version_folders_starting_with_zero_are_not_versions(tmp_path):
     assert repo.versions() == [1]
 
 
+def test_an_entry_that_is_not_a_version_blocks_no_export(tmp_path, caplog):
+    """A folder named as the next version without its version.json (a
+    hand copy, a half-done rsync) is left alone and its number skipped
+    (found by review: every later export failed on it, 'already
+    exists'); a name of non-ASCII digits is not a number at all (it
+    stopped the exporter's start)."""
+    repo = repository(tmp_path)
+    repo.ensure()
+    add_version(repo, 1, "100-200")
+    repo.write_state(RepositoryState(production=1, next_version=2))
+    (repo.model_dir / "2").mkdir()
+    (repo.model_dir / "2" / "model.onnx").write_bytes(b"half")
+    (repo.model_dir / "\u00b2").mkdir()  # a superscript two
+    (repo.model_dir / "\u00b2" / "version.json").write_text("{}")
+    state = repo.ensure()
+    assert repo.versions() == [1] and state.next_version == 3
+    with caplog.at_level(logging.WARNING, logger="exporter.repository"):
+        assert repo.free_number(2) == 3
+    assert "in the way of version 2" in caplog.text
+    add_version(repo, repo.free_number(3), "200-300")
+    assert repo.versions() == [1, 3]
+
+
 def test_lock_serialises_and_times_out(tmp_path):
     path = tmp_path / ".lock"
     first, second = RepositoryLock(path, 5.0), RepositoryLock(path, 0.2)
