@@ -99,7 +99,11 @@ class FrameWriter:
         while self._backlog:
             head = self._backlog[0]
             try:
-                result = self._write_one(head)
+                try:
+                    result = self._write_one(head)
+                except FileNotFoundError:  # the folder itself is gone
+                    self._make_folder()
+                    result = self._write_one(head)
             except OSError as exc:  # e.g. disk full: retried next second
                 self._hold(head, exc)
                 return None
@@ -114,6 +118,18 @@ class FrameWriter:
                 frame.gps,
             )
         return written_at
+
+    def _make_folder(self) -> None:
+        """Make the carousel folder again (removed by hand, or its mount
+        lost): without it every later frame would be lost.
+
+        Raises:
+            OSError: it cannot be made (the frame is then held back).
+        """
+        Path(self.config.directory).mkdir(parents=True, exist_ok=True)
+        logger.warning(
+            "carousel folder %s was missing: made again", self.config.directory
+        )
 
     def _hold(self, frame: OutputFrame, exc: OSError) -> None:
         """Keep the frames that could not be written (bounded)."""

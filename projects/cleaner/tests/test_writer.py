@@ -116,6 +116,24 @@ def test_unwritable_carousel_delays_frames_instead_of_losing_them(
         assert data[channel].data.tobytes() == frame.raw.tobytes()
 
 
+def test_a_removed_carousel_folder_is_made_again(tmp_path, caplog):
+    """The carousel folder removed (by hand, or its mount lost): it is
+    made again and the frame written (found by review: every later frame
+    was lost until a restart)."""
+    carousel = tmp_path / "carousel"
+    writer = FrameWriter(WriterConfig(carousel, "L1", BACKLOG))
+    frames = [replace(make_frame(k), gps=GPS + k) for k in range(2)]
+    assert writer.write(frames[0]) is not None
+    for path in carousel.iterdir():
+        path.unlink()
+    carousel.rmdir()
+    with caplog.at_level(logging.WARNING):
+        assert writer.write(frames[1]) is not None
+    assert "was missing: made again" in caplog.text
+    assert writer.backlog == 0
+    assert [p.name for p in carousel.iterdir()] == [writer.path(GPS + 1).name]
+
+
 def test_only_frames_past_the_backlog_bound_are_lost(tmp_path, caplog):
     """Held back longer than ``max_backlog`` frames, the oldest go (one
     ERROR each, naming them); the newest are written once writes work."""
