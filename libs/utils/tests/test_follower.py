@@ -26,6 +26,7 @@ from utils.follower import FrameFollower
 from utils.follower import StreamConfig
 from utils.gpstime import gps_now
 from utils.gpstime import gps_to_unix
+from utils.gwf import read_frame
 from utils.gwf import write_frame
 from utils.simulation import Fault
 
@@ -172,6 +173,26 @@ def test_bad_content_is_dropped_at_once(tmp_path, small_sim, fault, words):
     follower = FrameFollower(stream(tmp_path), start=GPS)
     second, elapsed = timed(follower)
     assert second.dropped and words in second.reason
+    assert elapsed < SLACK
+    assert not follower.next_second().dropped
+
+
+def test_absurd_samples_are_dropped_at_once(tmp_path, small_sim) -> None:
+    """A finite sample no real channel holds (1e154: garbage, swapped
+    bytes) is bad data, dropped like NaN (found by review: the strain's
+    squares overflowed in the AR extension and the cleaner crash-looped
+    on the file)."""
+    small_sim.write_stretch(tmp_path, GPS, 2)
+    path = simwriter.strain_path(tmp_path, IFO, GPS)
+    frame = read_frame(path)
+    data = {name: series.data.copy() for name, series in frame.items()}
+    data[STRAIN][100] = 1e154
+    rates = {name: series.sample_rate for name, series in frame.items()}
+    write_frame(path, data, GPS, rates, overwrite=True)
+    follower = FrameFollower(stream(tmp_path), start=GPS)
+    second, elapsed = timed(follower)
+    assert second.dropped
+    assert f"{STRAIN} in GPS {GPS} holds samples beyond" in second.reason
     assert elapsed < SLACK
     assert not follower.next_second().dropped
 

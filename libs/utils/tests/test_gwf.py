@@ -117,6 +117,10 @@ def test_missing_and_unreadable(tmp_path: Path, sim) -> None:
         read_frame(half)
     with pytest.raises(FrameCorrupt, match="half.gwf"):  # a subset too
         read_frame(half, ["L1:STATE"])
+    fifo = tmp_path / "fifo.gwf"  # a read would block for ever
+    os.mkfifo(fifo)
+    with pytest.raises(FrameCorrupt, match="fifo.gwf: not a regular file"):
+        read_frame(fifo)
     garbage = tmp_path / "garbage.gwf"
     garbage.write_bytes(np.random.bytes(len(whole)))
     with pytest.raises(FrameCorrupt):

@@ -72,6 +72,8 @@ from utils.waiting import wait_for
 
 logger = logging.getLogger(__name__)
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # largest usable sample
+
 
 @dataclass(frozen=True)
 class StreamConfig:
@@ -512,6 +514,13 @@ def read_second(
         if not np.all(np.isfinite(series.data)):
             raise BadData(
                 f"channel {name} in GPS {gps} holds non-finite samples"
+            )
+        # finite but absurd (garbage, swapped bytes): the network's float32
+        # input cannot hold it, and the strain's squares would overflow
+        if not np.all(np.abs(series.data) <= FLOAT32_MAX):
+            raise BadData(
+                f"channel {name} in GPS {gps} holds samples beyond "
+                f"{FLOAT32_MAX:.3g}"
             )
     return FrameSecond(
         gps,

@@ -11,6 +11,7 @@ folder, then a rename), so a reader never sees a partial file.
 from __future__ import annotations
 
 import logging
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -65,12 +66,19 @@ def read_frame(
     Raises:
         FrameMissing: the file does not exist.
         FrameCorrupt: the file cannot be parsed (corrupt or still written),
+            is not a regular file (a FIFO would block the read for ever),
             or holds nothing of ``span``.
         ChannelMissing: a requested channel is not in the frame.
     """
     path = Path(path)
-    if not path.exists():
-        raise FrameMissing(f"no frame file {path}")
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise FrameMissing(f"no frame file {path}") from None
+    except OSError as exc:
+        raise FrameCorrupt(f"cannot read frame {path}: {exc}") from exc
+    if not stat.S_ISREG(mode):
+        raise FrameCorrupt(f"cannot read frame {path}: not a regular file")
     times = {} if span is None else {"start": span[0], "end": span[1]}
     try:
         wanted = None if channels is None else list(channels)
