@@ -77,6 +77,9 @@ def gate_end(path: Path, ifo: str) -> GateEnd | None:
         return None
     out_dq, raw = frame[ch.out_dq].data, frame[ch.raw].data
     removed = np.asarray(raw - out_dq, dtype=np.float64)
+    if not np.all(np.isfinite(removed)):  # not a frame of ours
+        logger.warning("cannot read the gate state of %s: not finite", path)
+        return None
     state = State(int(frame[ch.state].data[-1]))
     if not state & State.OUT_DQ_TAPER:
         is_open = bool(state & State.OUT_DQ_ON)
@@ -131,6 +134,19 @@ def resume_point(
             future[0],
         )
         written = written[: len(written) - len(future)]
+    # the newest frame that reads: one that does not (a stray, a write torn
+    # by a power cut) is not where this service stopped, and is written over
+    gate = None
+    while written:
+        gate = gate_end(Path(carousel) / cleaned_name(ifo, written[-1]), ifo)
+        if gate is not None:
+            break
+        logger.warning(
+            "carousel frame of GPS %d unreadable: not the resume point "
+            "(written over when its second comes)",
+            written[-1],
+        )
+        written.pop()
     if not written:
         logger.info(
             "empty carousel %s: starting at the newest frame", carousel
@@ -149,7 +165,6 @@ def resume_point(
             start,
             resume - start,
         )
-        gate = gate_end(Path(carousel) / cleaned_name(ifo, written[-1]), ifo)
         return Start(start, resume, gate)
     logger.warning(
         "carousel ends at GPS %d but the raw frames from GPS %d are gone: "

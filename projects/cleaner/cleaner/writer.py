@@ -160,6 +160,19 @@ class FrameWriter:
             OSError: it could not be written (nothing was left behind).
         """
         path = self.path(frame.gps)
+        if path.is_dir() and not path.is_symlink():
+            # not ours, and a rename cannot replace it: moved aside, or
+            # every frame after it would be held back behind it
+            aside = path.with_name(
+                f".{path.name}.in-the-way-{time.time():.0f}"
+            )
+            path.rename(aside)
+            logger.error(
+                "GPS %d: a folder stood at %s: moved to %s",
+                frame.gps,
+                path,
+                aside,
+            )
         if path.exists():
             if self._newest is not None and frame.gps <= self._newest:
                 logger.warning(

@@ -27,8 +27,10 @@ from cleaner.restart import resume_point
 from cleaner.service import read_native_rates
 from cleaner.writer import FrameWriter
 from cleaner.writer import WriterConfig
+from utils.channels import OutputChannels
 from utils.channels import State
 from utils.gpstime import gps_now
+from utils.gwf import read_frame
 from utils.gwf import write_frame
 from utils.names import cleaned_name
 from utils.names import strain_name
@@ -225,27 +227,48 @@ def test_restart_resumes_after_newest_frame(tmp_path, sim, triton, caplog):
     check_physics(tmp_path, frames, resumed)
 
 
+def cleaned(carousel, gps: int, state: State = State.INPUT_OK) -> None:
+    """A frame of second ``gps`` as the cleaner writes it."""
+    rng = np.random.default_rng(gps)
+    strains = [rng.standard_normal(RATE) for _ in range(4)]
+    frame = OutputFrame(
+        gps,
+        *strains,
+        state=state,
+        production_version=0,
+        canary_version=0,
+        seen_at=None,
+    )
+    FrameWriter(WriterConfig(carousel, IFO, 4)).write(frame)
+
+
+def where(start: Start) -> tuple:
+    """Where a start follows from and writes from."""
+    return start.follow_from, start.write_from
+
+
 def test_resume_point_reaches_back_over_dropped_seconds(tmp_path):
     """A restart resumes right after the newest carousel frame when the raw
     stream still reaches back a warm-up before it, even if the raw second
     exactly one warm-up back was dropped (found by tests/test_chaos.py: the
     cleaner killed after a stretch of drops skipped ahead, leaving a gap)."""
     carousel, raw = tmp_path / "carousel", tmp_path / "raw"
-    carousel.mkdir()
     raw.mkdir()
-    (carousel / cleaned_name(IFO, GPS + 99)).touch()
+    cleaned(carousel, GPS + 99)
     warmup, resume = 13, GPS + 100
     dropped = set(range(resume - warmup - 2, resume - 2))  # incl. the first
     for gps in range(GPS, GPS + 110):
         if gps not in dropped:
             (raw / strain_name(IFO, gps)).touch()
-    assert resume_point(carousel, raw, IFO, warmup) == Start(
-        resume - warmup, resume
+    assert where(resume_point(carousel, raw, IFO, warmup)) == (
+        resume - warmup,
+        resume,
     )
     for gps in range(GPS, resume - 5):  # pruned: part of the warm-up left
         (raw / strain_name(IFO, gps)).unlink(missing_ok=True)
-    assert resume_point(carousel, raw, IFO, warmup) == Start(
-        resume - 2, resume
+    assert where(resume_point(carousel, raw, IFO, warmup)) == (
+        resume - 2,
+        resume,
     )
     for gps in range(GPS, GPS + 103):  # pruned past the resume point
         (raw / strain_name(IFO, gps)).unlink(missing_ok=True)
@@ -256,17 +279,42 @@ def test_resume_point_ignores_a_stray_from_the_future(tmp_path, caplog):
     """A file in the carousel named for a second that has not begun was
     not written by the cleaner: a restart must not resume from it."""
     carousel, raw = tmp_path / "carousel", tmp_path / "raw"
-    carousel.mkdir()
     raw.mkdir()
-    (carousel / cleaned_name(IFO, GPS + 99)).touch()
+    cleaned(carousel, GPS + 99)
     stray = int(gps_now()) + 86400
     (carousel / cleaned_name(IFO, stray)).touch()
     for gps in range(GPS, GPS + 110):
         (raw / strain_name(IFO, gps)).touch()
     with caplog.at_level(logging.WARNING, logger="cleaner"):
         start = resume_point(carousel, raw, IFO, 13)
-    assert start == Start(GPS + 87, GPS + 100)
+    assert where(start) == (GPS + 87, GPS + 100)
     assert f"(from GPS {stray})" in caplog.text
+
+
+def test_resume_point_skips_newer_frames_that_do_not_read(tmp_path, caplog):
+    """A restart resumes after the newest frame that reads: an empty
+    stray named for a second already begun, or a frame of NaN, is not
+    where the cleaner stopped (found by review: a stray a few seconds old
+    became the resume point, and the seconds before it were never
+    written); they are written over when their seconds come."""
+    carousel, raw = tmp_path / "carousel", tmp_path / "raw"
+    raw.mkdir()
+    cleaned(carousel, GPS + 99)
+    (carousel / cleaned_name(IFO, GPS + 103)).touch()
+    cleaned(carousel, GPS + 101)
+    path = carousel / cleaned_name(IFO, GPS + 101)
+    frame = read_frame(path)
+    data = {name: series.data.copy() for name, series in frame.items()}
+    data[OutputChannels(IFO).out_dq][:] = np.nan
+    rates = {name: series.sample_rate for name, series in frame.items()}
+    write_frame(path, data, GPS + 101, rates, overwrite=True)
+    for gps in range(GPS, GPS + 110):
+        (raw / strain_name(IFO, gps)).touch()
+    with caplog.at_level(logging.WARNING, logger="cleaner"):
+        start = resume_point(carousel, raw, IFO, 13)
+    assert where(start) == (GPS + 87, GPS + 100)
+    assert "GPS 1400000103 unreadable" in caplog.text
+    assert "GPS 1400000101 unreadable" in caplog.text
 
 
 def test_a_restart_after_a_gap_starts_with_the_gate_closed(tmp_path):
@@ -305,14 +353,13 @@ def test_resume_point_counts_only_the_cleaner_s_own_frames(tmp_path):
     does a raw frame of another description make gone raw data look
     present."""
     carousel, raw = tmp_path / "carousel", tmp_path / "raw"
-    carousel.mkdir()
     raw.mkdir()
-    (carousel / cleaned_name(IFO, GPS + 99)).touch()
+    cleaned(carousel, GPS + 99)
     (carousel / f"L-{IFO}_DEEPCLEAN_TEST-{GPS + 105}-1.gwf").touch()
     (carousel / cleaned_name("H1", GPS + 106)).touch()
     for gps in range(GPS, GPS + 110):
         (raw / strain_name(IFO, gps)).touch()
-    assert resume_point(carousel, raw, IFO, 13) == Start(GPS + 87, GPS + 100)
+    assert where(resume_point(carousel, raw, IFO, 13)) == (GPS + 87, GPS + 100)
     for gps in range(GPS, GPS + 103):  # pruned past the resume point
         (raw / strain_name(IFO, gps)).unlink()
     (raw / f"L-{IFO}_R-{GPS + 50}-1.gwf").touch()

@@ -134,6 +134,21 @@ def test_a_removed_carousel_folder_is_made_again(tmp_path, caplog):
     assert [p.name for p in carousel.iterdir()] == [writer.path(GPS + 1).name]
 
 
+def test_a_folder_at_a_frame_s_name_is_moved_aside(tmp_path, caplog):
+    """A folder named like the next frame (a rename cannot replace it) is
+    moved aside and the frame written (found by review: every frame after
+    it was held back for max_backlog seconds, then it was lost)."""
+    carousel = tmp_path / "carousel"
+    writer = FrameWriter(WriterConfig(carousel, "L1", BACKLOG))
+    (carousel / writer.path(GPS).name / "inside").mkdir(parents=True)
+    with caplog.at_level(logging.ERROR):
+        assert writer.write(make_frame()) is not None
+    assert "a folder stood at" in caplog.text
+    assert writer.path(GPS).is_file() and writer.backlog == 0
+    aside = [p for p in carousel.iterdir() if p.is_dir()]
+    assert len(aside) == 1 and (aside[0] / "inside").is_dir()
+
+
 def test_only_frames_past_the_backlog_bound_are_lost(tmp_path, caplog):
     """Held back longer than ``max_backlog`` frames, the oldest go (one
     ERROR each, naming them); the newest are written once writes work."""
