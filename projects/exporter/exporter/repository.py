@@ -248,19 +248,20 @@ class ModelRepository:
         )
 
     def free_number(self, start: int) -> int:
-        """The first version number from ``start`` that no entry of the
-        model folder holds. An entry that is not a version (no
-        ``version.json``: a hand copy, a half-done rsync) is left alone
-        and its number skipped, WARNING: it must not block every export."""
+        """The first version number from ``start`` (the next one the state
+        records) that no entry of the model folder holds. Such an entry
+        (without ``version.json``: a hand copy, a half-done rsync) is left
+        alone and its number skipped, WARNING: it must not block every
+        export."""
         numbered = self.numbered()
         number = start
         while number in numbered:
             logger.warning(
-                "%s is in the way of version %d (not a version: no %s); "
+                "%s is in the way of version %d (not a version this "
+                "repository recorded: a hand copy, a half-done rsync?); "
                 "left alone, the number skipped",
                 numbered[number],
                 number,
-                VERSION_FILE,
             )
             number += 1
         return number
