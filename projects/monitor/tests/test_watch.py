@@ -27,20 +27,28 @@ WINDOW = 10  # s (monitor_helpers.SMALL)
 LIVE = int(GOOD_STATE | State.PRODUCTION_OK)  # cleaned by production too
 
 
+def drifting(tmp_path, frames) -> list:
+    """Frames staged (not in the carousel yet) of production v2 removing
+    95 % of the coupled noise for 12 s, then 20 % for two windows (the
+    coupling moved); canary v1."""
+    common = {
+        "production_version": 2,
+        "canary_version": 1,
+        "state": LIVE,
+        "folder": tmp_path / "staging",
+    }
+    staged = frames.write(GPS0, 12, production=0.95, **common)
+    return staged + frames.write(
+        GPS0 + 12, 2 * WINDOW, production=0.2, **common
+    )
+
+
 def test_stale_production_asks_for_a_run_once(tmp_path, frames, open_monitor):
     """Production v2 removes 95 % of the coupled noise for 12 s (its
     baseline: no verdict of v2 is known), then 20 % (the coupling moved):
     stale within one window; one request, carrying the ratios; none again
     for the same production and canary."""
-    staging = tmp_path / "staging"
-    common = {
-        "production_version": 2,
-        "canary_version": 1,
-        "state": LIVE,
-        "folder": staging,
-    }
-    staged = frames.write(GPS0, 12, production=0.95, **common)
-    staged += frames.write(GPS0 + 12, 2 * WINDOW, production=0.2, **common)
+    staged = drifting(tmp_path, frames)
     monitor = open_monitor()
     stale_at = None
     for i, _ in enumerate(released(monitor, staged, frames.carousel)):
@@ -64,15 +72,7 @@ def test_a_request_that_cannot_be_written_is_made_once_it_can(
     stands in its way, as a full disk would refuse it): one ERROR, and
     the request is made as soon as it can be (found by review: it was
     given up for that production and canary)."""
-    staging = tmp_path / "staging"
-    common = {
-        "production_version": 2,
-        "canary_version": 1,
-        "state": LIVE,
-        "folder": staging,
-    }
-    staged = frames.write(GPS0, 12, production=0.95, **common)
-    staged += frames.write(GPS0 + 12, 2 * WINDOW, production=0.2, **common)
+    staged = drifting(tmp_path, frames)
     blocker = request_path(tmp_path).parent
     blocker.write_text("in the way")
     monitor = open_monitor()
