@@ -6,10 +6,25 @@ import logging
 from pathlib import Path
 
 import utils.logging
+from utils.logging import Outage
 from utils.logging import escape_controls
 from utils.testing import logging_to
 
 FORGED = "2024-01-01T00:00:00Z exporter INFO exporter: FORGED"
+
+
+def test_an_outage_is_said_once_until_it_ends(caplog):
+    outage = Outage(logging.getLogger("outage-test"))
+    assert not outage.ended()  # nothing to end
+    with caplog.at_level(logging.ERROR, logger="outage-test"):
+        for second in range(3):
+            outage.failed("cannot write %s", second)
+        assert outage.ended() and not outage.ended()
+        outage.failed("cannot write %s", 9)
+    assert [r.getMessage() for r in caplog.records] == [
+        "cannot write 0",
+        "cannot write 9",
+    ]
 
 
 def test_escape_controls_covers_c0_c1_del_and_separators():

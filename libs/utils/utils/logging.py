@@ -37,6 +37,31 @@ _ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
 _MULTILINE_ESCAPES = {k: v for k, v in _ESCAPES.items() if k != ord("\n")}
 
 
+class Outage:
+    """A failure that repeats (a write to a full disk, each second) said
+    once: :meth:`failed` logs its ERROR the first time only, until
+    :meth:`ended`, which says whether there was one to end.
+
+    Args:
+        logger: where the ERROR goes.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+        self.on = False
+
+    def failed(self, message: str, *args: object) -> None:
+        """It failed (again): ``message % args`` at ERROR if it is new."""
+        if not self.on:
+            self.logger.error(message, *args)
+        self.on = True
+
+    def ended(self) -> bool:
+        """It worked: whether it had been failing."""
+        was, self.on = self.on, False
+        return was
+
+
 def escape_controls(text: str, keep_newlines: bool = False) -> str:
     """``text`` with its control characters written as escapes.
 

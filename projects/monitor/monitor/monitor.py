@@ -56,6 +56,7 @@ from utils.channels import OutputChannels
 from utils.errors import FrameError
 from utils.errors import ServiceError
 from utils.gpstime import unix_to_gps
+from utils.logging import Outage
 from utils.names import cleaned_description
 from utils.names import cleaned_name
 from utils.train_request import write_request
@@ -110,8 +111,9 @@ class Monitor:
         self._started = clock()
         # the exporter's production and the cursor when it was first seen
         self._production: tuple[int, int | None] | None = None
-        self._health_write_failed = False
-        self._request_failing = False  # a train-now request not written
+        # failing writes of the verdict and of train-now requests: said once
+        self._health_writes = Outage(logger)
+        self._requests = Outage(logger)
         self.channels = OutputChannels(c.loop.ifo)
         self.store = StateStore(c.loop.state_path)
         state = self.store.load()
@@ -289,17 +291,15 @@ class Monitor:
                 )
             except OSError as exc:  # a full or read-only disk: next second
                 self.watch.ask_again()
-                if not self._request_failing:  # once, until one is made
-                    logger.error(
-                        "GPS %d: cannot ask the trainer for a run now "
-                        "(%s): %s; trying again each second",
-                        second.gps,
-                        self.watch.reason,
-                        exc,
-                    )
-                self._request_failing = True
+                self._requests.failed(
+                    "GPS %d: cannot ask the trainer for a run now (%s): %s; "
+                    "trying again each second",
+                    second.gps,
+                    self.watch.reason,
+                    exc,
+                )
             else:
-                self._request_failing = False
+                self._requests.ended()
                 self.metrics.train_requests.inc()
                 logger.warning(
                     "GPS %d: asked the trainer for a run now: %s",
@@ -430,11 +430,9 @@ class Monitor:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_text(path, packet)
         except OSError as exc:
-            if not self._health_write_failed:  # once, until it works again
-                logger.error("cannot write %s: %s", path, exc)
-            self._health_write_failed = True
+            self._health_writes.failed("cannot write %s: %s", path, exc)
         else:
-            self._health_write_failed = False
+            self._health_writes.ended()
         return health.text
 
     def render_status(self) -> None:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from utils.atomic import write_text
+from utils.logging import Outage
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ class StateStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._last = ""
-        self._failing = False  # a save failed: logged once, until one works
+        self._failing = Outage(logger)  # saves failing: said once
 
     def load(self) -> dict:
         """The saved state, or ``{}`` (none, unreadable or another schema:
@@ -93,17 +94,14 @@ class StateStore:
         try:
             write_text(self.path, text, fsync=True)
         except OSError as exc:
-            if not self._failing:
-                logger.error(
-                    "cannot save the state %s: %s; going on (a restart "
-                    "would resume from the last state saved)",
-                    self.path,
-                    exc,
-                )
-            self._failing = True
+            self._failing.failed(
+                "cannot save the state %s: %s; going on (a restart would "
+                "resume from the last state saved)",
+                self.path,
+                exc,
+            )
             return False
-        if self._failing:
+        if self._failing.ended():
             logger.info("state %s saved again", self.path)
-        self._failing = False
         self._last = text
         return True
