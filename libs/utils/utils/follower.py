@@ -63,6 +63,7 @@ from utils.gpstime import gps_to_unix
 from utils.gwf import Series
 from utils.gwf import check_span
 from utils.gwf import read_frame
+from utils.inference import FLOAT32_MAX
 from utils.names import data_folder
 from utils.names import list_frames
 from utils.names import strain_description
@@ -71,8 +72,6 @@ from utils.names import witness_name
 from utils.waiting import wait_for
 
 logger = logging.getLogger(__name__)
-
-FLOAT32_MAX = float(np.finfo(np.float32).max)  # largest usable sample
 
 
 @dataclass(frozen=True)
@@ -511,17 +510,16 @@ def read_second(
     check_span(strain_path, gps, raw)
     check_span(witness_path, gps, witnesses)
     for name, series in [*raw.items(), *witnesses.items()]:
-        if not np.all(np.isfinite(series.data)):
-            raise BadData(
-                f"channel {name} in GPS {gps} holds non-finite samples"
-            )
-        # finite but absurd (garbage, swapped bytes): the network's float32
-        # input cannot hold it, and the strain's squares would overflow
+        # one pass: NaN and inf fail it too; beyond float32 (garbage,
+        # swapped bytes) the network's input cannot hold a sample, and the
+        # strain's squares would overflow
         if not np.all(np.abs(series.data) <= FLOAT32_MAX):
-            raise BadData(
-                f"channel {name} in GPS {gps} holds samples beyond "
-                f"{FLOAT32_MAX:.3g}"
+            what = (
+                f"samples beyond {FLOAT32_MAX:.3g}"
+                if np.all(np.isfinite(series.data))
+                else "non-finite samples"
             )
+            raise BadData(f"channel {name} in GPS {gps} holds {what}")
     return FrameSecond(
         gps,
         strain=raw[config.strain_channel],

@@ -37,12 +37,12 @@ from utils.errors import FrameMissing
 from utils.gwf import Series
 from utils.gwf import check_span
 from utils.gwf import read_frame
+from utils.inference import FLOAT32_MAX
 from utils.names import FrameFile
 
 logger = logging.getLogger(__name__)
 
 FILES_KEPT = 2  # frame files a reader keeps read (a block spans <= 2 often)
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 PROBED_FILES = 8  # unreadable files probe_rates passes over before it stops
 
 
