@@ -69,9 +69,12 @@ def config_parameters(text: str) -> dict[str, str]:
     return {m["key"]: m["value"] for m in _PARAMETER.finditer(text)}
 
 
+@functools.cache
 def model_digest(repository: Path, version: int) -> str:
     """SHA-256 of version ``version``'s network file: what its outputs
-    came from, whatever its number says.
+    came from, whatever its number says (read once per process, as the
+    version is loaded once: the check at start-up and the record made
+    when the run computes take the same).
 
     Raises:
         ModelError: the file cannot be read.
