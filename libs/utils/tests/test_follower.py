@@ -7,6 +7,7 @@ outcome and that it came within its time bound.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from dataclasses import replace
@@ -232,7 +233,9 @@ class LiveWriter:
     """Writes second ``G`` at the end of ``G`` on the GPS clock plus
     :data:`LATENCY` (as LIGO's writer does), from ``first`` on, in a
     thread; ``skip`` seconds are never written, ``slow_from`` on they come
-    ``extra`` seconds later."""
+    ``extra`` seconds later. With ``witness_lag`` the witness frames are a
+    stream of their own, that many seconds behind the strain frames (as
+    two writers on two hosts)."""
 
     def __init__(
         self,
@@ -243,11 +246,13 @@ class LiveWriter:
         skip=(),
         slow_from: int | None = None,
         extra: float = 0.0,
+        witness_lag: float = 0.0,
     ):
         self.sim, self.data_dir = sim, data_dir
         self.seconds = range(first, first + count)
         self.skip, self.slow_from, self.extra = set(skip), slow_from, extra
-        self.arrived: dict[int, float] = {}
+        self.witness_lag = witness_lag
+        self.arrived: dict[int, float] = {}  # both files there
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -256,11 +261,26 @@ class LiveWriter:
         return gps_to_unix(gps + 1) + LATENCY + (self.extra if slow else 0)
 
     def _run(self) -> None:
-        for gps in self.seconds:
-            time.sleep(max(0.0, self.due(gps) - time.time()))
+        if not self.witness_lag:
+            for gps in self.seconds:
+                time.sleep(max(0.0, self.due(gps) - time.time()))
+                if gps not in self.skip:
+                    self.sim.write(gps, self.data_dir, overwrite=True)
+                    self.arrived[gps] = time.time()
+            return
+        writes = sorted(
+            [(self.due(g), g, "strain") for g in self.seconds]
+            + [
+                (self.due(g) + self.witness_lag, g, "witness")
+                for g in self.seconds
+            ]
+        )
+        for due, gps, kind in writes:
+            time.sleep(max(0.0, due - time.time()))
             if gps not in self.skip:
-                self.sim.write(gps, self.data_dir, overwrite=True)
-                self.arrived[gps] = time.time()
+                write_file(self.sim, self.data_dir, gps, kind)
+                if kind == "witness":
+                    self.arrived[gps] = time.time()
 
     def join(self) -> None:
         self.thread.join(timeout=len(self.seconds) + 10)
@@ -279,6 +299,20 @@ def copy_second(sim, data_dir: Path, source: int, target: int) -> None:
     ):
         path.parent.mkdir(parents=True, exist_ok=True)
         write_frame(path, channels, source, rates, overwrite=True)
+
+
+def write_file(sim, data_dir: Path, gps: int, kind: str) -> None:
+    """Second ``gps``'s ``kind`` frame (``strain`` or ``witness``) alone,
+    atomically."""
+    second = sim.second(gps)
+    witness, strain = simwriter.frame_jobs(
+        sim, second, *simwriter_paths(data_dir, gps)
+    )
+    path, channels, rates = strain if kind == "strain" else witness
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.tmp")
+    write_frame(temp, channels, gps, rates, overwrite=True)
+    temp.replace(path)
 
 
 def simwriter_paths(data_dir: Path, gps: int) -> tuple[Path, Path]:
@@ -344,8 +378,8 @@ def test_future_stray_drops_nothing(
     tmp_path, small_sim, caplog, ahead, content
 ) -> None:
     """A strain file named for a second ``ahead`` of the newest (a copy of
-    a real frame, or junk) drops no second before it, is reported once by
-    name and counted."""
+    a real frame with its witness file, or junk) drops no second before
+    it; each stray file is reported once by name and counted."""
     first = live_gps() + 1
     writer = LiveWriter(small_sim, tmp_path, first, 6, skip={first + 3})
     follower = FrameFollower(live_stream(tmp_path), start=first)
@@ -369,7 +403,8 @@ def test_future_stray_drops_nothing(
     assert time.time() - tic > 2.0
     reports = [r for r in caplog.records if str(stray) in r.getMessage()]
     assert len(reports) == 1 and "cannot have ended yet" in reports[0].msg
-    assert follower.events["future_file"] == 1
+    # each stray file once: a copy is a strain and a witness file
+    assert follower.events["future_file"] == (2 if content == "copy" else 1)
 
 
 def test_mislabelled_frame_is_never_data(tmp_path, small_sim, caplog):
@@ -437,6 +472,41 @@ def test_falls_back_in_step_with_a_slower_writer(
     assert_all_real(seconds[-5:], small_sim, writer)
     assert follower.events["late_after_drop"] >= 1
     assert "arrived after it was dropped" in caplog.text
+
+
+def test_a_lagging_witness_stream_costs_nothing(
+    tmp_path, small_sim, caplog
+) -> None:
+    """The witness frames come 2.5 s after the strain frames (more than
+    ``late_grace``, a second and ``frame_timeout``): a newer strain frame
+    is no sign that a witness frame is gone. Once the follower has learnt
+    the witness writer's latency (from the first seconds, which came too
+    late for a follower that knew nothing of it, as with any slow writer)
+    every second is read as soon as its witness frame is there; a second
+    the writers never wrote is still dropped as soon as the strain stream
+    has moved on, and no real strain frame is taken for a stray from the
+    future."""
+    first = live_gps() + 1
+    writer = LiveWriter(
+        small_sim, tmp_path, first, 9, skip={first + 6}, witness_lag=2.5
+    )
+    follower = FrameFollower(live_stream(tmp_path), start=first)
+    with caplog.at_level(logging.WARNING, logger="utils.follower"):
+        seconds = follow(follower, 9)
+    writer.join()
+    dropped = [s.gps for s in seconds if s.dropped]
+    assert set(dropped) - {first, first + 1} == {first + 6}, dropped
+    assert "arrived after it was dropped" in caplog.text
+    learnt = re.search(
+        r"witness writer's latency is now ([0-9.]+)", caplog.text
+    )
+    assert 2.7 <= float(learnt[1]) < LATENCY + 2.5 + SLACK
+    # dropped once the strain writer has written the next second, not a
+    # frame_timeout after the witness clock said it was due
+    assert seconds[6].reason.endswith("a newer frame exists")
+    real = [s for s in seconds[2:] if s.gps != first + 6]
+    assert_all_real(real, small_sim, writer)
+    assert follower.events["future_file"] == 0, caplog.text
 
 
 def test_start_newest_skips_a_future_file(tmp_path, small_sim) -> None:

@@ -5,15 +5,18 @@ order, never skipping one: either the data, or a *dropped* second with the
 reason. Every wait is bounded, and every deadline comes from the GPS clock,
 never from when some earlier file happened to arrive:
 
-- the *data clock* is the GPS clock less the writer's latency, learnt from
-  what arrives: a frame that appeared while the follower waited for it
-  (or a second dropped as missing whose file turned up after all, so a
-  follower that finds itself ahead of a slower writer falls back in step)
-  measures the latency (the wall time it was seen minus the end of its
-  GPS second); a frame already there when the follower came to it (a
-  backlog) only bounds it from above. A second is *due* when the data
-  clock says it has ended; before the first frame, when the GPS clock says
-  so or when the wait starts, whichever is later;
+- the strain and the witness frames are two streams, each written in
+  order by a writer of its own (the witness writer may lag the strain's by
+  seconds). Each stream has its own *data clock*, the GPS clock less its
+  writer's latency, learnt from what arrives: a file that appeared while
+  the follower waited for it (or a file of a second dropped as missing
+  that turned up after all, so a follower that finds itself ahead of a
+  slower writer falls back in step) measures the latency (the wall time
+  it was first seen minus the end of its GPS second); a file already
+  there when the follower came to it (a backlog) only bounds it from
+  above. A second is *due* when both clocks say it has ended; before the
+  first frame, when the GPS clock says so or when the wait starts,
+  whichever is later;
 - a second whose files have not appeared ``frame_timeout`` seconds after
   it was due is dropped, and the drop names the file that is missing;
 - a file that exists but cannot be read yet (still being written by a
@@ -21,12 +24,15 @@ never from when some earlier file happened to arrive:
   with its name, is retried until that deadline (the real file may
   replace it), then dropped as corrupt; it is read again only once it
   changed;
-- when a newer frame already exists the missing second is only given
-  ``late_grace`` seconds (LIGO writes frames in order), and none when it is
-  two or more seconds behind the newest frame. Only a file the data clock
-  allows counts: one that claims a second more than ``future_tolerance``
-  seconds ahead of the data clock proves nothing about earlier seconds;
-  it is reported once, by name, and ignored;
+- when the stream of a missing file has moved on (a newer file of that
+  stream exists: LIGO writes each stream in order) the missing second is
+  only given ``late_grace`` seconds, and none when that stream is two or
+  more seconds ahead. A newer file of the *other* stream proves nothing:
+  a strain frame that came before its lagging witness frame is not late.
+  Only a file its stream's data clock allows counts: one that claims a
+  second more than ``future_tolerance`` seconds ahead of that clock
+  proves nothing about earlier seconds; it is reported once, by name,
+  and ignored;
 - a readable frame that lacks a channel or holds NaN/inf is dropped at once;
 - after ``max_consecutive_drops`` drops in a row the stream is reported down
   (once, ERROR) and reported back up when data returns.
@@ -48,7 +54,7 @@ import time
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Callable, Iterator, Literal
 
 import numpy as np
 
@@ -68,6 +74,7 @@ from utils.names import data_folder
 from utils.names import list_frames
 from utils.names import strain_description
 from utils.names import strain_name
+from utils.names import witness_description
 from utils.names import witness_name
 from utils.waiting import wait_for
 
@@ -157,6 +164,35 @@ def list_gps(directory: Path, description: str | None = None) -> list[int]:
     return [frame.gps for frame in list_frames(directory, description)]
 
 
+@dataclass(eq=False)
+class _Stream:
+    """One of the two streams a second is read from (strain or witness),
+    with what the follower has learnt of its writer."""
+
+    kind: str  # "strain" or "witness"
+    directory: Path
+    description: str
+    name_of: Callable[[str, int], str]
+    ifo: str
+    latency: float | None = None  # s, GPS clock - this data clock
+    measured: bool = False  # latency measured, not only bounded
+    newest_seen: int = -1  # newest allowed GPS second seen of it
+    listed_at: float = float("-inf")
+
+    def path(self, gps: int) -> Path:
+        return self.directory / self.name_of(self.ifo, gps)
+
+    def learn(self, gps: int, seen_at: float, waited: bool) -> None:
+        """Account its file of second ``gps`` first seen at ``seen_at``:
+        a measurement when it appeared while ``waited`` for, else an
+        upper bound."""
+        latency = seen_at - gps_to_unix(gps + 1)
+        if waited:
+            self.latency, self.measured = latency, True
+        elif self.latency is None or latency < self.latency:
+            self.latency, self.measured = latency, False
+
+
 def _signature(path: Path) -> tuple[int, int, int] | None:
     """What changes when a file is replaced or grows; None: absent."""
     try:
@@ -187,15 +223,27 @@ class FrameFollower:
         self._start = start
         self._wait = wait
         self._gps: int | None = None
-        self._latency: float | None = None  # s, GPS clock - data clock
-        self._measured = False  # latency measured, not only bounded
         self._consecutive_drops = 0
         self._down = False
-        self._listed_at = float("-inf")
-        self._newest_seen = -1
-        self._description = strain_description(config.ifo)  # what it follows
-        self._reported: set[str] = set()
-        self._missed: dict[int, Path] = {}  # dropped as missing: strain
+        ifo = config.ifo
+        self._strain = _Stream(
+            "strain",
+            config.strain_dir,
+            strain_description(ifo),
+            strain_name,
+            ifo,
+        )
+        self._witness = _Stream(
+            "witness",
+            config.witness_dir,
+            witness_description(ifo),
+            witness_name,
+            ifo,
+        )
+        self._streams = (self._strain, self._witness)
+        self._reported: set[Path] = set()
+        # seconds dropped as missing -> their files that were missing
+        self._missed: dict[int, list[tuple[_Stream, Path]]] = {}
         # the strain path of the last failed read -> (what both files
         # looked like, the error): an unchanged file is not read again
         self._tried: dict[Path, tuple[tuple, FrameError]] = {}
@@ -208,13 +256,15 @@ class FrameFollower:
         if isinstance(self._start, int):
             return self._start
 
+        strain = self._strain
+
         def poll() -> int | None:
-            present = list_gps(self.config.strain_dir, self._description)
+            present = list_gps(strain.directory, strain.description)
             if not present:
                 return None
             if self._start == "oldest":
                 return present[0]
-            allowed = [g for g in present if self._allowed(g)]
+            allowed = [g for g in present if self._allowed(g, strain)]
             return allowed[-1] if allowed else None
 
         return wait_for(
@@ -242,126 +292,119 @@ class FrameFollower:
         self._account(second)
         return second
 
-    # -- the data clock ---------------------------------------------------
+    # -- the data clocks --------------------------------------------------
     def _due(self, gps: int, waiting_since: float) -> float:
-        """Wall time at which second ``gps`` has ended on the data clock."""
+        """Wall time at which second ``gps`` has ended on both data
+        clocks."""
         end = gps_to_unix(gps + 1)
-        if self._latency is None:
+        known = [s.latency for s in self._streams if s.latency is not None]
+        if not known:
             return max(waiting_since, end)
-        return end + self._latency
+        return end + max(known)
 
-    def _allowed(self, gps: int) -> bool:
-        """Whether a file of second ``gps`` can exist by now."""
+    def _allowed(self, gps: int, stream: _Stream) -> bool:
+        """Whether ``stream``'s file of second ``gps`` can exist by now."""
         tolerance = self.config.future_tolerance
         if gps + 1 > gps_now() + tolerance:
             return False
-        if not self._measured:  # reading a backlog: the GPS clock decides
+        if not stream.measured:  # reading a backlog: the GPS clock decides
             return True
-        due = gps_to_unix(gps + 1) + self._latency
+        due = gps_to_unix(gps + 1) + stream.latency
         return time.time() >= due - tolerance
 
-    def _learn_latency(self, gps: int, seen_at: float, waited: bool) -> None:
-        """Account second ``gps`` seen at ``seen_at``: a measurement when
-        it appeared while ``waited`` for, else an upper bound."""
-        latency = seen_at - gps_to_unix(gps + 1)
-        if waited:
-            self._latency, self._measured = latency, True
-        elif self._latency is None or latency < self._latency:
-            self._latency, self._measured = latency, False
-
     def _watch_late(self, gps: int) -> None:
-        """Move the data clock if a recently missed second turned up (the
-        writer has become slower: fall back in step with it)."""
-        for missed, path in list(self._missed.items()):
+        """Move a data clock if a file of a recently missed second turned
+        up (its writer has become slower: fall back in step with it)."""
+        for missed, files in list(self._missed.items()):
             if missed < gps - self.config.late_memory:
                 del self._missed[missed]
-            elif path.exists():
-                del self._missed[missed]
-                before = self._latency
-                self._learn_latency(missed, time.time(), waited=True)
+                continue
+            for stream, path in [f for f in files if f[1].exists()]:
+                files.remove((stream, path))
+                before = stream.latency
+                stream.learn(missed, time.time(), waited=True)
                 self.events["late_after_drop"] += 1
                 logger.warning(
-                    "GPS %d arrived after it was dropped (%s): the writer's "
-                    "latency is now %.1f s (was %.1f s); following it",
+                    "GPS %d arrived after it was dropped (%s): the %s "
+                    "writer's latency is now %.1f s (was %.1f s); "
+                    "following it",
                     missed,
                     path,
-                    self._latency,
+                    stream.kind,
+                    stream.latency,
                     before or 0.0,
                 )
+            if not files:
+                del self._missed[missed]
 
     # -- newer frames -----------------------------------------------------
-    def _newer_exists(self, gps: int) -> bool:
+    def _moved_on(self, stream: _Stream, gps: int) -> bool:
+        """Whether ``stream`` holds a file newer than second ``gps`` (that
+        its data clock allows)."""
         # the next second's file is one stat; a directory listing (to see
         # further ahead) at most once per second, as it grows with the
-        # directory. Only files the data clock allows count.
-        if self._newest_seen > gps:
+        # directory
+        if stream.newest_seen > gps:
             return True
-        following = self._paths(gps + 1)[0]
-        if following.exists() and self._allowed(gps + 1):
-            self._newest_seen = gps + 1
+        if stream.path(gps + 1).exists() and self._allowed(gps + 1, stream):
+            stream.newest_seen = gps + 1
             return True
         now = time.time()
-        if now - self._listed_at >= 1.0:
-            self._listed_at = now
+        if now - stream.listed_at >= 1.0:
+            stream.listed_at = now
+            newest = stream.newest_seen
             for present in reversed(
-                list_gps(self.config.strain_dir, self._description)
+                list_gps(stream.directory, stream.description)
             ):
-                if present <= max(gps, self._newest_seen):
+                if present <= max(gps, newest):
                     break
-                if self._allowed(present):
-                    self._newest_seen = present
+                if self._allowed(present, stream):
+                    stream.newest_seen = present
                     break
-                self._report_future(present)
-        return self._newest_seen > gps
+                self._report_future(stream, present)
+        return stream.newest_seen > gps
 
-    def _report_future(self, gps: int) -> None:
-        name = strain_name(self.config.ifo, gps)
-        if name in self._reported:
+    def _report_future(self, stream: _Stream, gps: int) -> None:
+        path = stream.path(gps)
+        if path in self._reported:
             return
         if len(self._reported) > 1000:  # bounded: old names are forgotten
             self._reported.clear()
-        self._reported.add(name)
+        self._reported.add(path)
         self.events["future_file"] += 1
         logger.warning(
             "ignoring %s: it claims GPS %d, which cannot have ended yet "
-            "(%.1f s ahead of the data clock; a stray or mislabelled "
+            "(%.1f s ahead of the %s data clock; a stray or mislabelled "
             "file?); it drops no earlier second",
-            self.config.strain_dir / name,
+            path,
             gps,
-            gps - (gps_now() - 1 - (self._latency or 0.0)),
-        )
-
-    # -- one second -------------------------------------------------------
-    def _paths(self, gps: int) -> tuple[Path, Path]:
-        ifo = self.config.ifo
-        return (
-            self.config.strain_dir / strain_name(ifo, gps),
-            self.config.witness_dir / witness_name(ifo, gps),
+            gps - (gps_now() - 1 - (stream.latency or 0.0)),
+            stream.kind,
         )
 
     def _wait_for_second(self, gps: int) -> FrameSecond:
         config = self.config
-        strain_path, witness_path = self._paths(gps)
+        strain_path, witness_path = (s.path(gps) for s in self._streams)
         start = time.time()
         newer_since = None
         last_error: FrameError | None = None
+        # each stream's file: when first seen, and whether it was waited
+        # for (absent at an earlier look)
+        arrivals: dict[str, tuple[float, bool]] = {}
         waited = False
         while True:
-            strain_there = strain_path.exists()
-            witness_there = witness_path.exists()
-            if strain_there and witness_there:
+            missing = self._look(gps, arrivals, waited)
+            if not missing:
                 try:
                     return self._try_read(
-                        gps, strain_path, witness_path, waited
+                        gps, strain_path, witness_path, arrivals
                     )
                 except (ChannelMissing, BadData) as exc:
                     return self._drop(gps, str(exc))
                 except FrameError as exc:  # not written yet, or mislabelled
                     last_error = exc
             elif last_error is None or isinstance(last_error, FrameMissing):
-                last_error = _missing(
-                    strain_path, witness_path, strain_there, witness_there
-                )
+                last_error = _missing(gps, missing)
             self._watch_late(gps)
             now = time.time()
             deadline = max(
@@ -370,21 +413,20 @@ class FrameFollower:
             )
             if not self._wait or now >= deadline:
                 if isinstance(last_error, FrameMissing):
-                    self._remember_missed(gps, strain_path, strain_there)
+                    self._remember_missed(gps, missing)
                 return self._drop(
                     gps, f"{last_error} (after {now - start:.1f} s)"
                 )
-            if newer_since is None and not (strain_there and witness_there):
-                if self._newer_exists(gps):
-                    newer_since = now
+            if newer_since is None and any(
+                self._moved_on(s, gps) for s in missing
+            ):
+                newer_since = now
             if newer_since is not None:
-                # a frame two or more seconds behind the newest is not late
-                # but gone: no grace (catching up after an outage)
-                grace = (
-                    0.0
-                    if self._newest_seen >= gps + 2
-                    else (config.late_grace)
-                )
+                # a file two or more seconds behind the newest of its
+                # stream is not late but gone: no grace (catching up after
+                # an outage)
+                gone = any(s.newest_seen >= gps + 2 for s in missing)
+                grace = 0.0 if gone else config.late_grace
                 if now - newer_since >= grace:
                     return self._drop(
                         gps, f"{last_error}; a newer frame exists"
@@ -392,14 +434,30 @@ class FrameFollower:
             time.sleep(config.poll_interval)
             waited = True
 
-    def _remember_missed(
-        self, gps: int, strain_path: Path, strain_there: bool
-    ) -> None:
-        if self._wait and self.config.late_memory and not strain_there:
-            self._missed[gps] = strain_path
+    def _look(
+        self, gps: int, arrivals: dict[str, tuple[float, bool]], waited: bool
+    ) -> list[_Stream]:
+        """The streams whose file of second ``gps`` is not there; notes in
+        ``arrivals`` when each other one was first seen."""
+        now = time.time()
+        missing = []
+        for stream in self._streams:
+            if not stream.path(gps).exists():
+                missing.append(stream)
+            elif stream.kind not in arrivals:
+                arrivals[stream.kind] = (now, waited)
+        return missing
+
+    def _remember_missed(self, gps: int, missing: list[_Stream]) -> None:
+        if self._wait and self.config.late_memory and missing:
+            self._missed[gps] = [(s, s.path(gps)) for s in missing]
 
     def _try_read(
-        self, gps: int, strain_path: Path, witness_path: Path, waited: bool
+        self,
+        gps: int,
+        strain_path: Path,
+        witness_path: Path,
+        arrivals: dict[str, tuple[float, bool]],
     ) -> FrameSecond:
         """Read the second, unless both files are as they were when they
         last failed (then raise that failure again without reading)."""
@@ -408,7 +466,7 @@ class FrameFollower:
         if failed is not None and failed[0] == signature:
             raise failed[1]
         try:
-            second = self._read(gps, strain_path, witness_path, waited)
+            second = self._read(gps, strain_path, witness_path, arrivals)
         except FrameMislabelled as exc:
             self._tried = {strain_path: (signature, exc)}
             self.events["mislabelled"] += 1
@@ -421,13 +479,18 @@ class FrameFollower:
         return second
 
     def _read(
-        self, gps: int, strain_path: Path, witness_path: Path, waited: bool
+        self,
+        gps: int,
+        strain_path: Path,
+        witness_path: Path,
+        arrivals: dict[str, tuple[float, bool]],
     ) -> FrameSecond:
         second = read_second(self.config, gps, strain_path, witness_path)
         if self._wait:
-            # the newest evidence of the writer's latency; seconds missed
+            # the newest evidence of the writers' latencies; seconds missed
             # before it are no longer evidence (they were late, alone)
-            self._learn_latency(gps, second.seen_at, waited)
+            for stream in self._streams:
+                stream.learn(gps, *arrivals[stream.kind])
             self._missed.clear()
         return second
 
@@ -469,18 +532,13 @@ class FrameFollower:
         return self._down
 
 
-def _missing(
-    strain_path: Path,
-    witness_path: Path,
-    strain_there: bool,
-    witness_there: bool,
-) -> FrameMissing:
-    """The error naming whichever of the two files is missing."""
-    if strain_there:
-        return FrameMissing(f"no witness frame {witness_path}")
-    if witness_there:
-        return FrameMissing(f"no strain frame {strain_path}")
-    return FrameMissing(f"no frame {strain_path} nor {witness_path}")
+def _missing(gps: int, missing: list[_Stream]) -> FrameMissing:
+    """The error naming the missing files of second ``gps``."""
+    if len(missing) == 1:
+        stream = missing[0]
+        return FrameMissing(f"no {stream.kind} frame {stream.path(gps)}")
+    paths = " nor ".join(str(stream.path(gps)) for stream in missing)
+    return FrameMissing(f"no frame {paths}")
 
 
 def read_second(

@@ -82,9 +82,14 @@ def strain_name(ifo: str, gps: int) -> str:
     return FrameName(site_of(ifo), strain_description(ifo), gps).filename
 
 
+def witness_description(ifo: str) -> str:
+    """The ``DESCRIPTION`` of witness frames, ``L1_lldetchar``."""
+    return f"{ifo}_lldetchar"
+
+
 def witness_name(ifo: str, gps: int) -> str:
     """Name of a witness frame, e.g. ``L-L1_lldetchar-G-1.gwf``."""
-    return FrameName(site_of(ifo), f"{ifo}_lldetchar", gps).filename
+    return FrameName(site_of(ifo), witness_description(ifo), gps).filename
 
 
 def cleaned_description(ifo: str) -> str:
