@@ -23,12 +23,14 @@ from conftest import MAINS
 from conftest import STATE
 from conftest import STRAIN
 from utils import simwriter
+from utils.follower import MAX_REPORTED
 from utils.follower import FrameFollower
 from utils.follower import StreamConfig
 from utils.gpstime import gps_now
 from utils.gpstime import gps_to_unix
 from utils.gwf import read_frame
 from utils.gwf import write_frame
+from utils.names import strain_name
 from utils.simulation import Fault
 
 TIMEOUT = 0.3  # s, frame_timeout of these tests
@@ -405,6 +407,46 @@ def test_future_stray_drops_nothing(
     assert len(reports) == 1 and "cannot have ended yet" in reports[0].msg
     # each stray file once: a copy is a strain and a witness file
     assert follower.events["future_file"] == (2 if content == "copy" else 1)
+
+
+def test_a_flood_of_future_strays_is_reported_once(
+    tmp_path, small_sim, caplog
+):
+    """More strays from the future than the follower names one by one
+    (a runaway writer, a wrong clock): each is named once at most, the
+    rest said once at ERROR, across repeated listings (found by review:
+    past 1000 the names were forgotten and every listing named them
+    all again)."""
+    now = live_gps()
+    small_sim.write(now - 1, tmp_path)
+    strain_dir = stream(tmp_path).strain_dir
+    for gps in range(now + 100, now + 100 + MAX_REPORTED + 50):
+        (strain_dir / strain_name(IFO, gps)).touch()
+    follower = FrameFollower(
+        stream(tmp_path, frame_timeout=2.5), start=now - 1
+    )
+    follower.next_second()
+    with caplog.at_level(logging.WARNING, logger="utils.follower"):
+        second, elapsed = timed(follower)  # never written: lists each second
+    assert second.dropped and elapsed > 2.0
+    assert follower.events["future_file"] == MAX_REPORTED
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "runaway writer" in errors[0].message
+
+
+def test_a_folder_named_as_the_next_second_is_no_newer_frame(
+    tmp_path, small_sim
+):
+    """A folder at the next second's strain name (a hand-made mistake)
+    does not cut the wait for a late second to ``late_grace``."""
+    small_sim.write(GPS, tmp_path)
+    (stream(tmp_path).strain_dir / strain_name(IFO, GPS + 2)).mkdir()
+    thread = small_sim.write(GPS + 1, tmp_path, Fault.LATE, delay=0.25)
+    follower = FrameFollower(stream(tmp_path), start=GPS)
+    follow(follower, 1)
+    second = follower.next_second()
+    thread.join(timeout=5)
+    assert not second.dropped, second.reason
 
 
 def test_mislabelled_frame_is_never_data(tmp_path, small_sim, caplog):

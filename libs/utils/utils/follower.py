@@ -80,6 +80,10 @@ from utils.waiting import wait_for
 
 logger = logging.getLogger(__name__)
 
+# stray files from the future named one by one (then one ERROR for the
+# rest: a runaway writer or a wrong clock must not flood the log)
+MAX_REPORTED = 1000
+
 
 @dataclass(frozen=True)
 class StreamConfig:
@@ -346,7 +350,9 @@ class FrameFollower:
         # directory
         if stream.newest_seen > gps:
             return True
-        if stream.path(gps + 1).exists() and self._allowed(gps + 1, stream):
+        following = stream.path(gps + 1)
+        # a folder at its name holds no data (list_frames skips it too)
+        if following.is_file() and self._allowed(gps + 1, stream):
             stream.newest_seen = gps + 1
             return True
         now = time.time()
@@ -368,8 +374,16 @@ class FrameFollower:
         path = stream.path(gps)
         if path in self._reported:
             return
-        if len(self._reported) > 1000:  # bounded: old names are forgotten
-            self._reported.clear()
+        if len(self._reported) >= MAX_REPORTED:
+            if len(self._reported) == MAX_REPORTED:
+                self._reported.add(Path())  # said once
+                logger.error(
+                    "more than %d files claim seconds that cannot have "
+                    "ended yet (a runaway writer, or a wrong clock?): the "
+                    "later ones are ignored without a word",
+                    MAX_REPORTED,
+                )
+            return
         self._reported.add(path)
         self.events["future_file"] += 1
         logger.warning(
