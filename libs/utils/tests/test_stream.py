@@ -1,4 +1,5 @@
-"""Preprocessor: streaming drop tapering and resampling.
+"""Preprocessor: streaming drop tapering and resampling; Resampler: the
+same at the rates the input comes at.
 
 The input seconds are the simulator's, wrapped as the follower would hand
 them over (the follower itself is tested on files in test_follower.py).
@@ -6,6 +7,7 @@ them over (the follower itself is tested on files in test_follower.py).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 import numpy as np
@@ -19,7 +21,9 @@ from conftest import STRAIN
 from utils.follower import FrameSecond
 from utils.gwf import Series
 from utils.simulation import Fault
+from utils.stream import RATE_CHANGE_LENGTH
 from utils.stream import Preprocessor
+from utils.stream import Resampler
 from utils.taper import hann_edge
 
 CHANNELS = [STRAIN, *FEW_WITNESSES]
@@ -194,3 +198,70 @@ def test_wrong_rate_is_a_drop(small_sim) -> None:
     pre = Preprocessor(CHANNELS, rates, CONFIG)
     out = run(pre, small_sim, 4)
     assert all(s.dropped and "expected 256" in s.reason for s in out)
+
+
+# -- the input's rates change --------------------------------------------
+ASC = FEW_WITNESSES[1]  # 512 Hz in the simulator
+
+
+def at_rate(second: FrameSecond, rate: int) -> FrameSecond:
+    """``second`` with :data:`ASC` at ``rate`` Hz (its first samples)."""
+    witnesses = dict(second.witnesses)
+    witnesses[ASC] = Series(witnesses[ASC].data[:rate], float(rate))
+    return replace(second, witnesses=witnesses)
+
+
+def gps_of(seconds) -> list[int]:
+    return [s.gps for s in seconds]
+
+
+def test_a_rate_changed_for_good_costs_only_its_first_seconds(small_sim):
+    """ASC goes from 512 to 256 Hz at GPS+10 for good: every GPS second
+    still comes out once, in order (the cleaner writes one frame a
+    second); the first RATE_CHANGE_LENGTH - 1 at the new rate are dropped,
+    then the seconds are resampled at it as by a preprocessor made for it
+    (found by review: the cleaner dropped every later second, and a
+    restart at an unsupported rate exited for good)."""
+    change, count = GPS + 10, 40
+    frames = [frame_second(small_sim, g) for g in range(GPS, GPS + count)]
+    frames = [f if f.gps < change else at_rate(f, 256) for f in frames]
+    resampler = Resampler(CHANNELS, CONFIG, native_rates(small_sim))
+    out = [s for f in frames for s in resampler.push(f)]
+    plain = Preprocessor(CHANNELS, native_rates(small_sim), CONFIG)
+    before = [s for f in frames for s in plain.push(f)]
+    assert gps_of(out) == gps_of(before) == list(range(GPS + 1, GPS + 38))
+    rebuilt = change + RATE_CHANGE_LENGTH - 1
+    dropped = [s.gps for s in out if s.dropped]
+    assert dropped == list(range(change, rebuilt))
+    for ours, theirs in zip(out, before, strict=True):  # the old rates
+        if ours.gps < rebuilt:
+            np.testing.assert_array_equal(ours.data, theirs.data)
+    new_rates = {**native_rates(small_sim), ASC: 256}
+    fresh = Preprocessor(CHANNELS, new_rates, CONFIG)
+    after = {s.gps: s for f in frames[10:] for s in fresh.push(f)}
+    assert out[rebuilt - GPS - 1].tapered  # in, after the dropped ones
+    for second in out[rebuilt - GPS + 1 :]:
+        assert not second.dropped and not second.tapered
+        np.testing.assert_array_equal(second.data, after[second.gps].data)
+
+
+def test_rates_that_cannot_be_resampled_cost_their_seconds_only(
+    small_sim, caplog
+):
+    """The newest raw frame at start holds ASC at 1000 Hz (not a ratio of
+    4096 the resampler takes): nothing raises; those seconds come out
+    dropped, said once at ERROR; when ASC comes back at 512 Hz for good,
+    its seconds are cleaned again."""
+    count, back = 30, GPS + 8
+    frames = [frame_second(small_sim, g) for g in range(GPS, GPS + count)]
+    frames = [at_rate(f, 1000) if f.gps < back else f for f in frames]
+    odd = {**native_rates(small_sim), ASC: 1000}
+    with caplog.at_level(logging.WARNING, logger="utils.stream"):
+        resampler = Resampler(CHANNELS, CONFIG, odd)
+        out = [s for f in frames for s in resampler.push(f)]
+    assert gps_of(out) == list(range(GPS + 1, GPS + count - 2))
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "cannot resample 1000" in errors[0].message
+    rebuilt = back + RATE_CHANGE_LENGTH - 1
+    assert [s.gps for s in out if s.dropped] == list(range(GPS + 1, rebuilt))
+    assert all(np.any(s.data[1:] != 0) for s in out if s.gps > rebuilt)

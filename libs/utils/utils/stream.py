@@ -12,6 +12,10 @@ resample_context_length`` seconds:
    ``2 * context + 1`` seconds around it and the middle kept, so frame edges
    leave no discontinuity.
 
+:class:`Resampler` follows the input's channel rates: a Preprocessor is
+made at the rates the frames come at, and made again when they change for
+good, every GPS second still coming out once, in order.
+
 Shapes: ``Second.data`` is ``(num_channels, sample_rate)``, strain first,
 then witnesses in configured order.
 """
@@ -251,3 +255,135 @@ class Preprocessor:
             )
         start = self.context * self.sample_rate
         return x[start : start + self.sample_rate]
+
+
+# real seconds in a row at other rates before resampling at them
+RATE_CHANGE_LENGTH = 10
+
+
+class Resampler:
+    """A :class:`Preprocessor` at the rates the input comes at.
+
+    It is made at ``rates`` (the cleaner reads them from the newest raw
+    frame at start), or else at the first real second's. When
+    :data:`RATE_CHANGE_LENGTH` real seconds in a row come at other rates
+    (a channel was reconfigured at the detector, or the first second was
+    an odd one), it is made again at them; a single odd second is only
+    dropped. Across that change every GPS second still comes out once, in
+    order: the old preprocessor gives out the seconds it holds, and the
+    new one starts as after a dropped second (tapered in).
+
+    Rates that cannot be resampled to ``config.sample_rate`` stop
+    nothing: their seconds are dropped (one ERROR per set of rates) until
+    the rates change. Until there are rates it can resample (``rates``
+    that cannot be), dropped seconds still come out, as zeros.
+
+    Args:
+        channels: strain channel first, then the witnesses.
+        config: the preprocessing (one for the cleaner and the trainer).
+        rates: Hz of each channel expected; None: the first real
+            second's (dropped seconds before it do not come out).
+    """
+
+    def __init__(
+        self,
+        channels: list[str],
+        config: PreprocessConfig,
+        rates: dict[str, float] | None = None,
+    ) -> None:
+        self.channels = list(channels)
+        self.config = config
+        self.preprocessor: Preprocessor | None = None
+        self._rates: dict[str, float] = {}
+        self._others = 0  # real seconds in a row at other rates
+        self._refused: set[tuple] = set()  # rates said to be impossible
+        if rates is not None:
+            self.preprocessor = self._make(rates, None) or Preprocessor(
+                self.channels,
+                {c: config.sample_rate for c in self.channels},
+                config,
+            )
+            self._rates = dict(rates)
+
+    @property
+    def delay(self) -> int:
+        """Seconds between a raw second arriving and its output."""
+        return self.config.delay
+
+    @property
+    def context(self) -> int:
+        """Whole seconds of resampling context on each side."""
+        return self.config.resample_context_length
+
+    def push(self, frame: FrameSecond) -> list[Second]:
+        """The preprocessed seconds that ``frame`` completes."""
+        if frame.dropped:
+            if self.preprocessor is None:
+                return []
+            return self.preprocessor.push(frame)
+        rates = {self.channels[0]: frame.strain.sample_rate}
+        rates.update({c: s.sample_rate for c, s in frame.witnesses.items()})
+        if self.preprocessor is None:
+            self.preprocessor = self._make(rates, frame.gps)
+            if self.preprocessor is None:
+                return []
+            self._rates = rates
+        elif rates != self._rates:
+            return self._changed(frame, rates)
+        self._others = 0
+        return self.preprocessor.push(frame)
+
+    def _changed(self, frame: FrameSecond, rates: dict) -> list[Second]:
+        """``frame`` is at other rates than the preprocessor's."""
+        self._others += 1
+        if self._others == 1:
+            logger.warning(
+                "GPS %d: channels at other rates than resampled (%s)",
+                frame.gps,
+                changed(self._rates, rates),
+            )
+        new = None
+        if self._others >= RATE_CHANGE_LENGTH:
+            new = self._make(rates, frame.gps)
+        if new is None:
+            return self.preprocessor.push(frame)  # dropped there
+        logger.warning(
+            "GPS %d: %d s in a row at the new rates: resampling at them",
+            frame.gps,
+            self._others,
+        )
+        # the old preprocessor gives out what it holds (pushing the
+        # placeholders of its delay), the new one starts after a context
+        # of dropped seconds: every second comes out once, in order
+        out = []
+        for gps in range(frame.gps, frame.gps + self.delay):
+            out += self.preprocessor.push(FrameSecond(gps, reason="flush"))
+        for gps in range(frame.gps - self.context, frame.gps):
+            new.push(FrameSecond(gps, reason="rates changed"))
+        self.preprocessor, self._rates, self._others = new, rates, 0
+        return out + new.push(frame)
+
+    def _make(self, rates: dict, gps: int | None) -> Preprocessor | None:
+        """A preprocessor at ``rates``; None (said once) if impossible."""
+        try:
+            return Preprocessor(self.channels, rates, self.config)
+        except ConfigError as exc:
+            key = tuple(sorted(rates.items()))
+            if key not in self._refused:
+                self._refused.add(key)
+                logger.error(
+                    "%s%s: every second at these rates is dropped until "
+                    "they change",
+                    "" if gps is None else f"GPS {gps}: ",
+                    exc,
+                )
+            return None
+
+
+def changed(old: dict[str, float], new: dict[str, float]) -> str:
+    """``"W1 512 -> 256 Hz, ..."`` for the channels whose rate differs."""
+    return ", ".join(
+        f"{c} {old.get(c, 0):g} -> {new.get(c, 0):g} Hz"
+        for c in new
+        if old.get(c) != new.get(c)
+    )

@@ -44,7 +44,7 @@ from cleaner.tracking import follow_promotion
 from cleaner.tracking import near_drop
 from utils.follower import FrameFollower
 from utils.follower import StreamConfig
-from utils.stream import Preprocessor
+from utils.stream import Resampler
 from utils.stream import Second
 
 
@@ -69,7 +69,7 @@ class Stretch:
 
 def read_stretch(
     stream: StreamConfig,
-    preprocessor: Preprocessor,
+    preprocessor: Resampler,
     gps_start: int,
     duration: int,
 ) -> Stretch:

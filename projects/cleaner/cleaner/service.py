@@ -31,7 +31,7 @@ from utils.follower import read_second
 from utils.gpstime import gps_now
 from utils.names import strain_description
 from utils.stream import PreprocessConfig
-from utils.stream import Preprocessor
+from utils.stream import Resampler
 from utils.waiting import wait_for
 
 logger = logging.getLogger(__name__)
@@ -89,8 +89,11 @@ def read_native_rates(
     )
 
 
-def make_preprocessor(config: CleanerConfig) -> Preprocessor:
-    """A preprocessor for the configured channels, at their native rates.
+def make_preprocessor(config: CleanerConfig) -> Resampler:
+    """A preprocessor for the configured channels, at their native rates
+    (read from the newest raw frame, then followed: a channel whose rate
+    changes, or one that cannot be resampled, costs its seconds, not the
+    service).
 
     Raises:
         TimeoutError: no raw frame to read the rates from in time.
@@ -98,7 +101,7 @@ def make_preprocessor(config: CleanerConfig) -> Preprocessor:
     stream = config.stream
     channels = [stream.strain_channel, *stream.witness_channels]
     rates = read_native_rates(stream, channels)
-    return Preprocessor(channels, rates, config.preprocess)
+    return Resampler(channels, config.preprocess, rates)
 
 
 def build(config: CleanerConfig) -> tuple[CleanerStream, PipelineClient]:

@@ -2,7 +2,7 @@
 
 ::
 
-    FrameFollower -> Preprocessor -> SecondCleaner -> FrameWriter
+    FrameFollower -> Resampler  -> SecondCleaner -> FrameWriter
     (raw second)     (resampled,     (Triton, filter,  (carousel)
                       delay 2 s)      gate, 2 s)
 
@@ -26,7 +26,7 @@ from cleaner.restart import GateEnd
 from cleaner.writer import FrameWriter
 from utils.channels import State
 from utils.follower import FrameFollower
-from utils.stream import Preprocessor
+from utils.stream import Resampler
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class CleanerStream:
     def __init__(
         self,
         follower: FrameFollower,
-        preprocessor: Preprocessor,
+        preprocessor: Resampler,
         cleaner: SecondCleaner,
         writer: FrameWriter,
         write_from: int | None = None,

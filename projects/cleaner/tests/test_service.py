@@ -227,6 +227,36 @@ def test_restart_resumes_after_newest_frame(tmp_path, sim, triton, caplog):
     check_physics(tmp_path, frames, resumed)
 
 
+def test_a_start_at_a_rate_it_cannot_resample_still_writes(
+    tmp_path, sim, triton, caplog
+):
+    """The newest raw frame at start holds a witness at 1000 Hz (no ratio
+    of 4096 the resampler takes; a channel reconfigured at the detector,
+    or an odd frame): the cleaner starts, writes a frame every second
+    (input dropped while the rate lasts), says why once, and cleans again
+    once the witness is back at its rate for good (found by review:
+    the cleaner exited with status 2, which the supervisor does not
+    restart: no frames at all)."""
+    config = service_config(tmp_path, sim, triton.url)
+    sim.write(GPS, config.stream.data_dir)
+    path = config.stream.witness_dir / witness_name(IFO, GPS)
+    witnesses = read_frame(path)
+    odd = next(c for c in witnesses if "ASC" in c)
+    data = {c: s.data for c, s in witnesses.items()}
+    rates = {c: s.sample_rate for c, s in witnesses.items()}
+    data[odd], rates[odd] = np.zeros(1000, np.float32), 1000
+    write_frame(path, data, GPS, rates, overwrite=True)
+    with caplog.at_level(logging.WARNING, logger="utils.stream"):
+        run_service(config, sim, 30)
+    frames = read_carousel(tmp_path / "carousel")
+    assert sorted(frames) == list(range(GPS + 1, GPS + 30 - DELAY))
+    assert "cannot resample 1000" in caplog.text
+    assert "resampling at them" in caplog.text
+    cleaning = [g for g in frames if state(frames[g]) & State.INPUT_OK]
+    assert cleaning == list(range(cleaning[0], GPS + 30 - DELAY))
+    assert cleaning[0] <= GPS + 12
+
+
 def cleaned(carousel, gps: int, state: State = State.INPUT_OK) -> None:
     """A frame of second ``gps`` as the cleaner writes it."""
     rng = np.random.default_rng(gps)

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from conftest import GPS
-from trainer.collector import RATE_CHANGE_LENGTH
 from trainer.collector import Collector
-from trainer.collector import Resampler
 from utils.follower import FrameFollower
 from utils.follower import FrameSecond
 from utils.gwf import Series
 from utils.simulation import Fault
+from utils.stream import RATE_CHANGE_LENGTH
+from utils.stream import Resampler
 
 RATE = 4096
 
@@ -141,7 +141,7 @@ def test_rates_that_change_for_good_are_resampled_at(settings, caplog):
     rates = [512, 256, *[512] * 8, 256, *[512] * 4]  # odd ones: dropped
     rates += [256] * (RATE_CHANGE_LENGTH + 20)  # for good
     dropped = []
-    with caplog.at_level(logging.WARNING, logger="trainer"):
+    with caplog.at_level(logging.WARNING, logger="utils.stream"):
         for k, rate in enumerate(rates):
             for second in resampler.push(_second(GPS + k, rate, rng)):
                 collector.add(second)

@@ -25,16 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from utils.errors import ConfigError
-from utils.follower import FrameSecond
 from utils.nn.data import Stretch
-from utils.stream import PreprocessConfig
-from utils.stream import Preprocessor
 from utils.stream import Second
 
 logger = logging.getLogger(__name__)
-
-# real seconds in a row at other rates before resampling at them
-RATE_CHANGE_LENGTH = 10
 
 
 @dataclass(frozen=True)
@@ -161,62 +155,3 @@ class Collector:
             np.concatenate(witness, axis=-1),
             np.concatenate(strain),
         )
-
-
-class Resampler:
-    """The shared :class:`~utils.stream.Preprocessor`, created at the first
-    real second (the native channel rates are read from it), and made
-    again at the new rates when :data:`RATE_CHANGE_LENGTH` real seconds in
-    a row come at other rates (the input's rates changed, or the first
-    second was an odd one); a single odd second is only dropped.
-
-    Args:
-        channels: strain channel first, then the witnesses.
-        config: the preprocessing, the cleaner's.
-    """
-
-    def __init__(self, channels: list[str], config: PreprocessConfig) -> None:
-        self.channels = list(channels)
-        self.config = config
-        self.preprocessor: Preprocessor | None = None
-        self._rates: dict[str, float] = {}
-        self._others = 0  # real seconds in a row at other rates
-
-    def push(self, frame: FrameSecond) -> list[Second]:
-        """The preprocessed seconds that ``frame`` completes."""
-        if frame.dropped:
-            if self.preprocessor is None:
-                return []
-            return self.preprocessor.push(frame)
-        rates = {self.channels[0]: frame.strain.sample_rate}
-        rates.update({c: s.sample_rate for c, s in frame.witnesses.items()})
-        if self.preprocessor is not None and rates != self._rates:
-            self._others += 1
-            if self._others == 1:
-                logger.warning(
-                    "GPS %d: channels at other rates than resampled (%s)",
-                    frame.gps,
-                    changed(self._rates, rates),
-                )
-            if self._others < RATE_CHANGE_LENGTH:
-                return self.preprocessor.push(frame)  # dropped there
-            logger.warning(
-                "GPS %d: %d s in a row at the new rates: resampling at them",
-                frame.gps,
-                self._others,
-            )
-        elif self.preprocessor is not None:
-            self._others = 0
-            return self.preprocessor.push(frame)
-        self.preprocessor = Preprocessor(self.channels, rates, self.config)
-        self._rates, self._others = rates, 0
-        return self.preprocessor.push(frame)
-
-
-def changed(old: dict[str, float], new: dict[str, float]) -> str:
-    """``"W1 512 -> 256 Hz, ..."`` for the channels whose rate differs."""
-    return ", ".join(
-        f"{c} {old.get(c, 0):g} -> {new.get(c, 0):g} Hz"
-        for c in new
-        if old.get(c) != new.get(c)
-    )

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from trainer.collector import CollectConfig
 from trainer.collector import Collector
-from trainer.collector import Resampler
 from trainer.worker import TrainingWorker
 from utils.errors import DataCheckError
 from utils.follower import FrameFollower
@@ -25,6 +24,7 @@ from utils.follower import list_gps
 from utils.names import strain_description
 from utils.nn.data import Stretch
 from utils.stream import PreprocessConfig
+from utils.stream import Resampler
 
 logger = logging.getLogger(__name__)
 

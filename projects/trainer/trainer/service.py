@@ -37,7 +37,6 @@ from pathlib import Path
 
 from trainer.collector import CollectConfig
 from trainer.collector import Collector
-from trainer.collector import Resampler
 from trainer.metrics import TrainerMetrics
 from trainer.worker import TrainingWorker
 from utils.errors import ConfigError
@@ -47,6 +46,7 @@ from utils.follower import StreamConfig
 from utils.follower import list_gps
 from utils.names import strain_description
 from utils.stream import PreprocessConfig
+from utils.stream import Resampler
 from utils.train_request import take_request
 from utils.waiting import wait_for
 
