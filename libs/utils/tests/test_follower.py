@@ -415,23 +415,82 @@ def test_a_flood_of_future_strays_is_reported_once(
     """More strays from the future than the follower names one by one
     (a runaway writer, a wrong clock): each is named once at most, the
     rest said once at ERROR, across repeated listings (found by review:
-    past 1000 the names were forgotten and every listing named them
-    all again)."""
+    past 1000 the names were forgotten and every listing named them all
+    again). Strays that are gone are forgotten: a later one is named
+    (a second review: the cap was for the life of the process)."""
     now = live_gps()
     small_sim.write(now - 1, tmp_path)
     strain_dir = stream(tmp_path).strain_dir
-    for gps in range(now + 100, now + 100 + MAX_REPORTED + 50):
-        (strain_dir / strain_name(IFO, gps)).touch()
-    follower = FrameFollower(
-        stream(tmp_path, frame_timeout=2.5), start=now - 1
-    )
+    strays = [
+        strain_dir / strain_name(IFO, gps)
+        for gps in range(now + 100, now + 100 + MAX_REPORTED + 50)
+    ]
+    for path in strays:
+        path.touch()
+    later = strain_dir / strain_name(IFO, now + 5000)
+
+    def clean_up() -> None:
+        time.sleep(1.3)  # after the first listing, before the third
+        for path in strays:
+            path.unlink()
+        later.touch()
+
+    config = stream(tmp_path, frame_timeout=3.5)
+    follower = FrameFollower(config, start=now - 1)
     follower.next_second()
+    thread = threading.Thread(target=clean_up)
     with caplog.at_level(logging.WARNING, logger="utils.follower"):
+        thread.start()
         second, elapsed = timed(follower)  # never written: lists each second
-    assert second.dropped and elapsed > 2.0
-    assert follower.events["future_file"] == MAX_REPORTED
+    thread.join()
+    assert second.dropped and elapsed > 3.0
+    assert follower.events["future_file"] == MAX_REPORTED + 1
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and "runaway writer" in errors[0].message
+    assert str(later) in caplog.text
+
+
+def test_a_newer_strain_frame_cuts_no_witness_wait(tmp_path, small_sim):
+    """Strain G+1 lands a moment before strain G (the reordering
+    ``late_grace`` is for), and G's witness frame comes 1.5 s later
+    (a lagging witness stream): once strain G is there, only the
+    witness is missing, and its stream has not moved on: G is read
+    (found by review: the early strain frame's evidence was kept, and G
+    dropped after late_grace)."""
+    first = live_gps() - 3
+    write_file(small_sim, tmp_path, first, "strain")
+    write_file(small_sim, tmp_path, first, "witness")
+    config = stream(tmp_path, frame_timeout=3.0, late_grace=0.5)
+    follower = FrameFollower(config, start=first)
+    assert not follower.next_second().dropped
+    write_file(small_sim, tmp_path, first + 2, "strain")
+
+    def later() -> None:
+        time.sleep(0.1)
+        write_file(small_sim, tmp_path, first + 1, "strain")
+        time.sleep(1.4)
+        write_file(small_sim, tmp_path, first + 1, "witness")
+
+    thread = threading.Thread(target=later)
+    thread.start()
+    second = follower.next_second()
+    thread.join()
+    assert not second.dropped, second.reason
+
+
+def test_start_newest_is_a_second_both_streams_hold(tmp_path, small_sim):
+    """The witness stream lags 4 s: a fresh start at the newest strain
+    frame would wait for witness frames still to come, and drop them on a
+    follower that knows nothing of the lag yet (found by review: a
+    'stream down' at every fresh start)."""
+    now = live_gps()
+    for gps in range(now - 8, now):
+        write_file(small_sim, tmp_path, gps, "strain")
+        if gps < now - 4:
+            write_file(small_sim, tmp_path, gps, "witness")
+    follower = FrameFollower(stream(tmp_path))
+    second = follower.next_second()
+    assert second.gps == now - 5 and not second.dropped
 
 
 def test_a_folder_named_as_the_next_second_is_no_newer_frame(

@@ -265,3 +265,60 @@ def test_rates_that_cannot_be_resampled_cost_their_seconds_only(
     rebuilt = back + RATE_CHANGE_LENGTH - 1
     assert [s.gps for s in out if s.dropped] == list(range(GPS + 1, rebuilt))
     assert all(np.any(s.data[1:] != 0) for s in out if s.gps > rebuilt)
+
+
+@pytest.mark.parametrize(
+    "context, lookahead", [(0, 0), (0, 1), (1, 0), (2, 1)]
+)
+def test_a_rate_change_is_tapered_in_whatever_the_context(
+    small_sim, context, lookahead
+):
+    """With any context and look-ahead, every second comes out once, in
+    order, across a change, and the first second at the new rate is
+    tapered in after the dropped ones (found by review: with no context
+    it started abruptly after zeros, a step into the network)."""
+    config = replace(
+        CONFIG,
+        resample_context_length=context,
+        drop_lookahead_length=lookahead,
+    )
+    change, count = GPS + 5, 30
+    frames = [frame_second(small_sim, g) for g in range(GPS, GPS + count)]
+    frames = [f if f.gps < change else at_rate(f, 256) for f in frames]
+    resampler = Resampler(CHANNELS, config, native_rates(small_sim))
+    out = {}
+    for frame in frames:
+        for second in resampler.push(frame):
+            assert second.gps not in out
+            out[second.gps] = second
+    delay = context + lookahead
+    assert list(out) == list(range(GPS + context, GPS + count - delay))
+    first_new = change + RATE_CHANGE_LENGTH - 1
+    assert out[first_new - 1].dropped and not out[first_new].dropped
+    assert out[first_new].tapered
+    assert not out[first_new + 1].tapered
+
+
+@pytest.mark.parametrize(
+    "rates, dropped",
+    [
+        # an odd second among the new ones is only dropped: the new rates
+        # are taken at their tenth second, not ten after the odd one
+        ([512] * 8 + [256] * 9 + [128] + [256] * 20, range(8, 18)),
+        # after a stretch at rates it cannot resample, one odd second is
+        # not taken at once; the usual rates come back untouched
+        ([512] * 8 + [1000] * 15 + [128] + [512] * 12, range(8, 24)),
+    ],
+)
+def test_rates_are_taken_after_ten_seconds_at_them(small_sim, rates, dropped):
+    """Found by review: the count was of seconds at any other rates, so
+    a single odd second after nine at other rates was taken as the new
+    rates, and the real ones then cost nine more seconds."""
+    frames = [
+        at_rate(frame_second(small_sim, GPS + k), rate)
+        for k, rate in enumerate(rates)
+    ]
+    resampler = Resampler(CHANNELS, CONFIG, native_rates(small_sim))
+    out = [s for f in frames for s in resampler.push(f)]
+    assert gps_of(out) == list(range(GPS + 1, GPS + len(rates) - 2))
+    assert [s.gps - GPS for s in out if s.dropped] == list(dropped)

@@ -182,6 +182,10 @@ class _Stream:
     measured: bool = False  # latency measured, not only bounded
     newest_seen: int = -1  # newest allowed GPS second seen of it
     listed_at: float = float("-inf")
+    # strays from the future named (as long as they stay), and whether
+    # more than MAX_REPORTED of them were present at the last listing
+    reported: set[int] = field(default_factory=set)
+    flooded: bool = False
 
     def path(self, gps: int) -> Path:
         return self.directory / self.name_of(self.ifo, gps)
@@ -195,6 +199,19 @@ class _Stream:
             self.latency, self.measured = latency, True
         elif self.latency is None or latency < self.latency:
             self.latency, self.measured = latency, False
+
+
+def newest_pairs(config: StreamConfig, count: int) -> list[int]:
+    """The newest ``count`` GPS seconds (ascending) of which both the
+    strain and the witness files are there, of seconds the GPS clock
+    allows: where a follower starts (a lagging witness stream's files come
+    later than the strain's, and a stray ahead proves nothing)."""
+    ifo = config.ifo
+    strain = list_gps(config.strain_dir, strain_description(ifo))
+    witness = set(list_gps(config.witness_dir, witness_description(ifo)))
+    now = gps_now() + config.future_tolerance
+    both = [g for g in strain if g in witness and g + 1 <= now]
+    return both[-count:]
 
 
 def _signature(path: Path) -> tuple[int, int, int] | None:
@@ -211,8 +228,9 @@ class FrameFollower:
 
     Args:
         config: where and how long.
-        start: ``"newest"`` frame present (among those the GPS clock
-            allows), ``"oldest"`` one present, or an explicit GPS second.
+        start: ``"newest"`` second of which both files are there (among
+            those the GPS clock allows), ``"oldest"`` strain frame
+            present, or an explicit GPS second.
         wait: ``False`` for stored data: never wait for a file.
     """
 
@@ -245,7 +263,6 @@ class FrameFollower:
             ifo,
         )
         self._streams = (self._strain, self._witness)
-        self._reported: set[Path] = set()
         # seconds dropped as missing -> their files that were missing
         self._missed: dict[int, list[tuple[_Stream, Path]]] = {}
         # the strain path of the last failed read -> (what both files
@@ -268,8 +285,8 @@ class FrameFollower:
                 return None
             if self._start == "oldest":
                 return present[0]
-            allowed = [g for g in present if self._allowed(g, strain)]
-            return allowed[-1] if allowed else None
+            both = newest_pairs(self.config, 1)
+            return both[-1] if both else None
 
         return wait_for(
             poll,
@@ -359,6 +376,7 @@ class FrameFollower:
         if now - stream.listed_at >= 1.0:
             stream.listed_at = now
             newest = stream.newest_seen
+            future = []
             for present in reversed(
                 list_gps(stream.directory, stream.description)
             ):
@@ -367,34 +385,39 @@ class FrameFollower:
                 if self._allowed(present, stream):
                     stream.newest_seen = present
                     break
-                self._report_future(stream, present)
+                future.append(present)
+            self._report_future(stream, future)
         return stream.newest_seen > gps
 
-    def _report_future(self, stream: _Stream, gps: int) -> None:
-        path = stream.path(gps)
-        if path in self._reported:
-            return
-        if len(self._reported) >= MAX_REPORTED:
-            if len(self._reported) == MAX_REPORTED:
-                self._reported.add(Path())  # said once
-                logger.error(
-                    "more than %d files claim seconds that cannot have "
-                    "ended yet (a runaway writer, or a wrong clock?): the "
-                    "later ones are ignored without a word",
-                    MAX_REPORTED,
-                )
-            return
-        self._reported.add(path)
-        self.events["future_file"] += 1
-        logger.warning(
-            "ignoring %s: it claims GPS %d, which cannot have ended yet "
-            "(%.1f s ahead of the %s data clock; a stray or mislabelled "
-            "file?); it drops no earlier second",
-            path,
-            gps,
-            gps - (gps_now() - 1 - (stream.latency or 0.0)),
-            stream.kind,
-        )
+    def _report_future(self, stream: _Stream, future: list[int]) -> None:
+        """Name, once each, the files of ``stream`` in a listing that
+        claim seconds its clock does not allow yet (``future``); those
+        no longer there (or allowed by now) are forgotten."""
+        stream.reported &= set(future)
+        new = [gps for gps in future if gps not in stream.reported]
+        room = max(MAX_REPORTED - len(stream.reported), 0)
+        for gps in new[:room]:
+            stream.reported.add(gps)
+            self.events["future_file"] += 1
+            logger.warning(
+                "ignoring %s: it claims GPS %d, which cannot have ended "
+                "yet (%.1f s ahead of the %s data clock; a stray or "
+                "mislabelled file?); it drops no earlier second",
+                stream.path(gps),
+                gps,
+                gps - (gps_now() - 1 - (stream.latency or 0.0)),
+                stream.kind,
+            )
+        flooded = len(new) > room
+        if flooded and not stream.flooded:
+            logger.error(
+                "more than %d %s files claim seconds that cannot have "
+                "ended yet (a runaway writer, or a wrong clock?): the "
+                "others are ignored without a word",
+                MAX_REPORTED,
+                stream.kind,
+            )
+        stream.flooded = flooded
 
     def _wait_for_second(self, gps: int) -> FrameSecond:
         config = self.config
@@ -431,22 +454,39 @@ class FrameFollower:
                 return self._drop(
                     gps, f"{last_error} (after {now - start:.1f} s)"
                 )
-            if newer_since is None and any(
-                self._moved_on(s, gps) for s in missing
-            ):
-                newer_since = now
+            newer_since = self._newer_since(gps, missing, newer_since, now)
             if newer_since is not None:
-                # a file two or more seconds behind the newest of its
-                # stream is not late but gone: no grace (catching up after
-                # an outage)
-                gone = any(s.newest_seen >= gps + 2 for s in missing)
-                grace = 0.0 if gone else config.late_grace
-                if now - newer_since >= grace:
+                if now - newer_since >= self._grace(gps, missing):
                     return self._drop(
                         gps, f"{last_error}; a newer frame exists"
                     )
             time.sleep(config.poll_interval)
             waited = True
+
+    def _newer_since(
+        self,
+        gps: int,
+        missing: list[_Stream],
+        since: float | None,
+        now: float,
+    ) -> float | None:
+        """Since when the stream of a missing file of second ``gps`` has
+        held a newer file (None: none has). Judged again at each look: the
+        file of a stream that moved on may have come since, and a newer
+        file of the other stream proves nothing."""
+        if not missing:  # both there, not readable yet: as it was
+            return since
+        if not any(self._moved_on(stream, gps) for stream in missing):
+            return None
+        return now if since is None else since
+
+    def _grace(self, gps: int, missing: list[_Stream]) -> float:
+        """How long a missing file is waited for once its stream moved
+        on: none when it is two or more seconds behind the newest of its
+        stream (not late but gone: catching up after an outage)."""
+        if any(stream.newest_seen >= gps + 2 for stream in missing):
+            return 0.0
+        return self.config.late_grace
 
     def _look(
         self, gps: int, arrivals: dict[str, tuple[float, bool]], waited: bool

@@ -22,6 +22,7 @@ then witnesses in configured order.
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -177,6 +178,15 @@ class Preprocessor:
         self._held = raw
         return out
 
+    def after_drop(self, gps: int) -> None:
+        """Start afresh as after a dropped second: the next second pushed
+        is ``gps``, its context before it dropped seconds (so it is
+        tapered in), and it is the first to come out."""
+        self._held = None
+        self._window.clear()
+        for earlier in range(gps - max(self.context, 1), gps):
+            self._window.append(_Raw(earlier, None, False, None, "no data"))
+
     def _to_raw(self, second: FrameSecond) -> _Raw:
         if second.dropped:
             return _Raw(second.gps, None, False, None, second.reason)
@@ -266,12 +276,13 @@ class Resampler:
 
     It is made at ``rates`` (the cleaner reads them from the newest raw
     frame at start), or else at the first real second's. When
-    :data:`RATE_CHANGE_LENGTH` real seconds in a row come at other rates
-    (a channel was reconfigured at the detector, or the first second was
-    an odd one), it is made again at them; a single odd second is only
-    dropped. Across that change every GPS second still comes out once, in
-    order: the old preprocessor gives out the seconds it holds, and the
-    new one starts as after a dropped second (tapered in).
+    :data:`RATE_CHANGE_LENGTH` real seconds have come at the same other
+    rates since the last one at the current rates (a channel was
+    reconfigured at the detector, or the first second was an odd one), it
+    is made again at them; an odd second, among the usual ones or the new
+    ones, is only dropped. Across that change every GPS second still comes
+    out once, in order: the old preprocessor gives out the seconds it
+    holds, and the new one starts as after a dropped second (tapered in).
 
     Rates that cannot be resampled to ``config.sample_rate`` stop
     nothing: their seconds are dropped (one ERROR per set of rates) until
@@ -295,7 +306,9 @@ class Resampler:
         self.config = config
         self.preprocessor: Preprocessor | None = None
         self._rates: dict[str, float] = {}
-        self._others = 0  # real seconds in a row at other rates
+        # real seconds at each set of other rates since the last one at
+        # the current rates
+        self._others: collections.Counter[tuple] = collections.Counter()
         self._refused: set[tuple] = set()  # rates said to be impossible
         if rates is not None:
             self.preprocessor = self._make(rates, None) or Preprocessor(
@@ -330,37 +343,40 @@ class Resampler:
             self._rates = rates
         elif rates != self._rates:
             return self._changed(frame, rates)
-        self._others = 0
+        self._others.clear()
         return self.preprocessor.push(frame)
 
     def _changed(self, frame: FrameSecond, rates: dict) -> list[Second]:
         """``frame`` is at other rates than the preprocessor's."""
-        self._others += 1
-        if self._others == 1:
+        key = tuple(sorted(rates.items()))
+        if not self._others:
             logger.warning(
                 "GPS %d: channels at other rates than resampled (%s)",
                 frame.gps,
                 changed(self._rates, rates),
             )
+        if key not in self._others and len(self._others) >= 100:
+            self._others.clear()  # bounded: rates that never settle
+        self._others[key] += 1
         new = None
-        if self._others >= RATE_CHANGE_LENGTH:
+        if self._others[key] >= RATE_CHANGE_LENGTH:
             new = self._make(rates, frame.gps)
         if new is None:
             return self.preprocessor.push(frame)  # dropped there
         logger.warning(
-            "GPS %d: %d s in a row at the new rates: resampling at them",
+            "GPS %d: %d s at the new rates: resampling at them",
             frame.gps,
-            self._others,
+            self._others[key],
         )
         # the old preprocessor gives out what it holds (pushing the
-        # placeholders of its delay), the new one starts after a context
-        # of dropped seconds: every second comes out once, in order
+        # placeholders of its delay); the new one starts as after a drop:
+        # every second comes out once, in order
         out = []
         for gps in range(frame.gps, frame.gps + self.delay):
             out += self.preprocessor.push(FrameSecond(gps, reason="flush"))
-        for gps in range(frame.gps - self.context, frame.gps):
-            new.push(FrameSecond(gps, reason="rates changed"))
-        self.preprocessor, self._rates, self._others = new, rates, 0
+        new.after_drop(frame.gps)
+        self.preprocessor, self._rates = new, rates
+        self._others.clear()
         return out + new.push(frame)
 
     def _make(self, rates: dict, gps: int | None) -> Preprocessor | None:
