@@ -6,9 +6,12 @@ restart the follower starts early enough that the pipeline is warm when it
 reaches the second after the newest frame already in the carousel, and
 only seconds from there on are written, and :func:`gate_end` reads how
 the OUT_DQ gate ended in that newest frame, so that the gate continues
-from it instead of jumping. If those raw frames are gone it starts at the
-newest one, logs the gap, and the gate starts closed (as on a fresh
-start). Only DeepClean's own frames (their description) count.
+from it instead of jumping. If those raw frames are gone, or the carousel
+ends further behind the newest raw frame than the carousel holds (a late
+frame older than that is of no use to a low-latency reader, and writing
+it would hold back the live ones: reprocess such a stretch offline), it
+starts at the newest one, logs the gap, and the gate starts closed (as on
+a fresh start). Only DeepClean's own frames (their description) count.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cleaner.writer import WriterConfig
 from utils.channels import OutputChannels
 from utils.channels import State
 from utils.errors import FrameError
@@ -103,9 +107,7 @@ def _weight_of(removed: np.ndarray, subtracted: np.ndarray) -> float:
     return min(max(float(np.dot(removed, subtracted)) / power, 0.0), 1.0)
 
 
-def resume_point(
-    carousel: Path, strain_dir: Path, ifo: str, warmup: int
-) -> Start:
+def resume_point(writer: WriterConfig, strain_dir: Path, warmup: int) -> Start:
     """Where to start so the carousel continues without a gap if it can.
 
     The raw seconds from ``resume - warmup`` on are followed again, as
@@ -113,13 +115,17 @@ def resume_point(
     between were dropped (the follower yields them as dropped, as it did
     the first time), not pruned. If only part of the warm-up is still
     there, it starts at the oldest raw frame (a shorter warm-up, no gap).
+    It does so only while the catch-up is at most ``writer.max_backlog``
+    seconds (the carousel's bound): an old raw file (a stray, a leftover)
+    must not make it write a long outage's seconds, late, before the live
+    ones.
 
     Args:
-        carousel: folder of the output frames.
+        writer: the carousel (folder, IFO, bound).
         strain_dir: folder of the raw strain frames.
-        ifo: interferometer.
         warmup: seconds of raw data needed before the first written second.
     """
+    carousel, ifo = writer.directory, writer.ifo
     # only DeepClean's frames of this IFO: a file of another description
     # left in the carousel would move the resume point past seconds never
     # written
@@ -155,6 +161,20 @@ def resume_point(
     resume = written[-1] + 1
     first = resume - warmup
     raw = list_gps(strain_dir, strain_description(ifo))
+    begun = [g for g in raw if g < gps_now()]  # not a stray from the future
+    behind = begun[-1] - resume if begun else 0
+    if behind > writer.max_backlog:
+        logger.warning(
+            "carousel ends at GPS %d, %d s behind the newest raw frame "
+            "(more than the carousel's %d): starting at the newest raw "
+            "frame, GPS %d .. (newest + delay) stay missing (reprocess "
+            "them offline); the OUT_DQ gate starts closed",
+            written[-1],
+            behind,
+            writer.max_backlog,
+            resume,
+        )
+        return Start("newest", resume)
     if raw and raw[0] <= resume:
         start = max(first, raw[0])
         log = logger.info if start == first else logger.warning

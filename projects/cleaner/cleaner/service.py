@@ -26,10 +26,8 @@ from cleaner.writer import WriterConfig
 from utils.errors import FrameError
 from utils.follower import FrameFollower
 from utils.follower import StreamConfig
-from utils.follower import list_gps
+from utils.follower import newest_pairs
 from utils.follower import read_second
-from utils.gpstime import gps_now
-from utils.names import strain_description
 from utils.stream import PreprocessConfig
 from utils.stream import Resampler
 from utils.waiting import wait_for
@@ -55,22 +53,18 @@ def read_native_rates(
     config: StreamConfig, channels: list[str]
 ) -> dict[str, float]:
     """Sample rates of the raw channels, from the newest readable frames
-    the follower would take: strain frames of the second ones' names, of
-    seconds the GPS clock allows (a stray an hour ahead, at other rates,
-    would otherwise set the rates every real second is then dropped for),
-    whose contents span what their names claim.
+    the follower would take: seconds of which both the strain and the
+    witness files are there (a lagging witness stream's come later) that
+    the GPS clock allows (a stray an hour ahead, at other rates, would
+    otherwise set the rates every real second is then dropped for), whose
+    contents span what their names claim.
 
     Raises:
         TimeoutError: none readable within ``config.start_timeout``.
     """
-    ifo = config.ifo
 
     def poll() -> dict[str, float] | None:
-        present = list_gps(config.strain_dir, strain_description(ifo))
-        allowed = [
-            g for g in present if g + 1 <= gps_now() + config.future_tolerance
-        ]
-        for gps in reversed(allowed[-5:]):
+        for gps in reversed(newest_pairs(config, 5)):
             try:  # as the follower reads it
                 second = read_second(config, gps)
             except FrameError as exc:
@@ -123,9 +117,8 @@ def build(config: CleanerConfig) -> tuple[CleanerStream, PipelineClient]:
         config.tracking,
     )
     start = resume_point(
-        config.writer.directory,
+        config.writer,
         config.stream.strain_dir,
-        config.stream.ifo,
         preprocessor.context + cleaner.warmup_length,
     )
     stream = CleanerStream(

@@ -3,6 +3,7 @@ fed faster than real time: one frame per input second, the physics of the
 cleaning, the gate, the tags, and recovery from a missing model, a
 promotion, a killed Triton and a restart of the cleaner."""
 
+import dataclasses
 import logging
 import threading
 
@@ -272,6 +273,11 @@ def cleaned(carousel, gps: int, state: State = State.INPUT_OK) -> None:
     FrameWriter(WriterConfig(carousel, IFO, 4)).write(frame)
 
 
+def bounded(directory) -> WriterConfig:
+    """The carousel at ``directory``, with the repository's bound."""
+    return WriterConfig(directory, IFO, SETTINGS.max_backlog)
+
+
 def where(start: Start) -> tuple:
     """Where a start follows from and writes from."""
     return start.follow_from, start.write_from
@@ -290,19 +296,50 @@ def test_resume_point_reaches_back_over_dropped_seconds(tmp_path):
     for gps in range(GPS, GPS + 110):
         if gps not in dropped:
             (raw / strain_name(IFO, gps)).touch()
-    assert where(resume_point(carousel, raw, IFO, warmup)) == (
+    assert where(resume_point(bounded(carousel), raw, warmup)) == (
         resume - warmup,
         resume,
     )
     for gps in range(GPS, resume - 5):  # pruned: part of the warm-up left
         (raw / strain_name(IFO, gps)).unlink(missing_ok=True)
-    assert where(resume_point(carousel, raw, IFO, warmup)) == (
+    assert where(resume_point(bounded(carousel), raw, warmup)) == (
         resume - 2,
         resume,
     )
     for gps in range(GPS, GPS + 103):  # pruned past the resume point
         (raw / strain_name(IFO, gps)).unlink(missing_ok=True)
-    assert resume_point(carousel, raw, IFO, warmup) == Start("newest", resume)
+    assert resume_point(bounded(carousel), raw, warmup) == Start(
+        "newest", resume
+    )
+
+
+def test_resume_point_catches_up_no_more_than_the_carousel(tmp_path, caplog):
+    """A stale raw file a day old (a stray, a leftover) and the live raw
+    frames from an hour after the carousel's end: the cleaner starts at
+    the newest raw frame (found by review: the old file made it follow
+    from the carousel's end and write the hour's seconds as dropped, late,
+    before any live one). After a short outage it still resumes without a
+    gap, old file or not."""
+    carousel, raw = tmp_path / "carousel", tmp_path / "raw"
+    raw.mkdir()
+    cleaned(carousel, GPS + 99)
+    resume = GPS + 100
+    (raw / strain_name(IFO, GPS - 86400)).touch()
+    live = range(resume + 3600, resume + 3610)
+    for gps in live:
+        (raw / strain_name(IFO, gps)).touch()
+    with caplog.at_level(logging.WARNING, logger="cleaner"):
+        start = resume_point(bounded(carousel), raw, 13)
+    assert start == Start("newest", resume)
+    assert "3609 s behind the newest raw frame" in caplog.text
+    for gps in live:
+        (raw / strain_name(IFO, gps)).unlink()
+    for gps in range(resume + 30, resume + 40):  # back after 30 s
+        (raw / strain_name(IFO, gps)).touch()
+    assert where(resume_point(bounded(carousel), raw, 13)) == (
+        resume - 13,
+        resume,
+    )
 
 
 def test_resume_point_ignores_a_stray_from_the_future(tmp_path, caplog):
@@ -316,7 +353,7 @@ def test_resume_point_ignores_a_stray_from_the_future(tmp_path, caplog):
     for gps in range(GPS, GPS + 110):
         (raw / strain_name(IFO, gps)).touch()
     with caplog.at_level(logging.WARNING, logger="cleaner"):
-        start = resume_point(carousel, raw, IFO, 13)
+        start = resume_point(bounded(carousel), raw, 13)
     assert where(start) == (GPS + 87, GPS + 100)
     assert f"(from GPS {stray})" in caplog.text
 
@@ -341,7 +378,7 @@ def test_resume_point_skips_newer_frames_that_do_not_read(tmp_path, caplog):
     for gps in range(GPS, GPS + 110):
         (raw / strain_name(IFO, gps)).touch()
     with caplog.at_level(logging.WARNING, logger="cleaner"):
-        start = resume_point(carousel, raw, IFO, 13)
+        start = resume_point(bounded(carousel), raw, 13)
     assert where(start) == (GPS + 87, GPS + 100)
     assert "GPS 1400000103 unreadable" in caplog.text
     assert "GPS 1400000101 unreadable" in caplog.text
@@ -369,12 +406,14 @@ def test_a_restart_after_a_gap_starts_with_the_gate_closed(tmp_path):
     FrameWriter(WriterConfig(carousel, IFO, 4)).write(frame)
     for gps in range(GPS + 90, GPS + 110):
         (raw / strain_name(IFO, gps)).touch()
-    warm = resume_point(carousel, raw, IFO, 5)
+    warm = resume_point(bounded(carousel), raw, 5)
     assert (warm.follow_from, warm.write_from) == (GPS + 95, GPS + 100)
     assert warm.gate is not None and warm.gate.is_open
     for gps in range(GPS + 90, GPS + 103):
         (raw / strain_name(IFO, gps)).unlink()
-    assert resume_point(carousel, raw, IFO, 5) == Start("newest", GPS + 100)
+    assert resume_point(bounded(carousel), raw, 5) == Start(
+        "newest", GPS + 100
+    )
 
 
 def test_resume_point_counts_only_the_cleaner_s_own_frames(tmp_path):
@@ -389,11 +428,35 @@ def test_resume_point_counts_only_the_cleaner_s_own_frames(tmp_path):
     (carousel / cleaned_name("H1", GPS + 106)).touch()
     for gps in range(GPS, GPS + 110):
         (raw / strain_name(IFO, gps)).touch()
-    assert where(resume_point(carousel, raw, IFO, 13)) == (GPS + 87, GPS + 100)
+    assert where(resume_point(bounded(carousel), raw, 13)) == (
+        GPS + 87,
+        GPS + 100,
+    )
     for gps in range(GPS, GPS + 103):  # pruned past the resume point
         (raw / strain_name(IFO, gps)).unlink()
     (raw / f"L-{IFO}_R-{GPS + 50}-1.gwf").touch()
-    assert resume_point(carousel, raw, IFO, 13) == Start("newest", GPS + 100)
+    assert resume_point(bounded(carousel), raw, 13) == Start(
+        "newest", GPS + 100
+    )
+
+
+def test_native_rates_wait_for_no_lagging_witness_frame(tmp_path, sim):
+    """The witness stream lags the strain by 6 s: the rates come from the
+    newest second both streams hold (found by review: only the newest 5
+    strain seconds were tried, none had its witness frame yet, and the
+    cleaner could never start)."""
+    config = dataclasses.replace(
+        service_config(tmp_path, sim, "127.0.0.1:1").stream,
+        start_timeout=2.0,
+    )
+    now = int(gps_now())
+    for gps in range(now - 12, now):
+        sim.write(gps, config.data_dir)
+        if gps >= now - 6:
+            (config.witness_dir / witness_name(IFO, gps)).unlink()
+    channels = [config.strain_channel, *config.witness_channels]
+    rates = read_native_rates(config, channels)
+    assert rates[config.strain_channel] == sim.config.strain_rate
 
 
 def test_native_rates_come_from_frames_the_follower_would_take(tmp_path, sim):
