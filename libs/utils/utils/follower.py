@@ -80,8 +80,9 @@ from utils.waiting import wait_for
 
 logger = logging.getLogger(__name__)
 
-# stray files from the future named one by one (then one ERROR for the
-# rest: a runaway writer or a wrong clock must not flood the log)
+# stray files from the future named one by one in an hour, per stream
+# (then one ERROR, and the rest only counted: a runaway writer or a wrong
+# clock must not flood the log)
 MAX_REPORTED = 1000
 
 
@@ -182,9 +183,12 @@ class _Stream:
     measured: bool = False  # latency measured, not only bounded
     newest_seen: int = -1  # newest allowed GPS second seen of it
     listed_at: float = float("-inf")
-    # strays from the future named (as long as they stay), and whether
-    # more than MAX_REPORTED of them were present at the last listing
+    # strays from the future seen (as long as they stay); when the last
+    # MAX_REPORTED were named; whether naming is held back
     reported: set[int] = field(default_factory=set)
+    named: collections.deque[float] = field(
+        default_factory=lambda: collections.deque(maxlen=MAX_REPORTED)
+    )
     flooded: bool = False
 
     def path(self, gps: int) -> Path:
@@ -214,6 +218,19 @@ def newest_pairs(config: StreamConfig, count: int) -> list[int]:
     return both[-count:]
 
 
+def live_edge(path: Path, gps: int) -> int:
+    """The GPS second a writer is at now, from its newest file ``path``
+    (of second ``gps``): that second plus the whole seconds since the
+    file was written, never past the GPS clock. A live writer's newest
+    file is its edge; a stopped one's is as old as the stop, and a
+    follower started there would run through the whole stop, late."""
+    try:
+        age = time.time() - path.stat().st_mtime
+    except OSError:
+        return gps
+    return min(gps + max(int(age), 0), max(int(gps_now()), gps))
+
+
 def _signature(path: Path) -> tuple[int, int, int] | None:
     """What changes when a file is replaced or grows; None: absent."""
     try:
@@ -228,9 +245,10 @@ class FrameFollower:
 
     Args:
         config: where and how long.
-        start: ``"newest"`` second of which both files are there (among
-            those the GPS clock allows), ``"oldest"`` strain frame
-            present, or an explicit GPS second.
+        start: ``"newest"``: the strain writer's edge (:func:`live_edge`
+            of the newest strain frame the GPS clock allows: the live
+            stream, even while the witness stream is down), ``"oldest"``
+            strain frame present, or an explicit GPS second.
         wait: ``False`` for stored data: never wait for a file.
     """
 
@@ -245,6 +263,7 @@ class FrameFollower:
         self._start = start
         self._wait = wait
         self._gps: int | None = None
+        self._followed = False  # a second was followed already
         self._consecutive_drops = 0
         self._down = False
         ifo = config.ifo
@@ -285,8 +304,10 @@ class FrameFollower:
                 return None
             if self._start == "oldest":
                 return present[0]
-            both = newest_pairs(self.config, 1)
-            return both[-1] if both else None
+            allowed = [g for g in present if self._allowed(g, strain)]
+            if not allowed:
+                return None
+            return live_edge(strain.path(allowed[-1]), allowed[-1])
 
         return wait_for(
             poll,
@@ -309,6 +330,7 @@ class FrameFollower:
             )
         gps = self._gps
         second = self._wait_for_second(gps)
+        self._followed = True
         self._gps = gps + 1
         self._account(second)
         return second
@@ -316,12 +338,16 @@ class FrameFollower:
     # -- the data clocks --------------------------------------------------
     def _due(self, gps: int, waiting_since: float) -> float:
         """Wall time at which second ``gps`` has ended on both data
-        clocks."""
+        clocks. With no latency known, when the GPS clock says so; for
+        the first second followed, not before its wait began (a start in
+        the past gives it ``frame_timeout``; every later second past its
+        end is dropped at once, so that a follower behind the clock with
+        nothing to read catches up instead of falling further behind)."""
         end = gps_to_unix(gps + 1)
         known = [s.latency for s in self._streams if s.latency is not None]
-        if not known:
-            return max(waiting_since, end)
-        return end + max(known)
+        if known:
+            return end + max(known)
+        return end if self._followed else max(waiting_since, end)
 
     def _allowed(self, gps: int, stream: _Stream) -> bool:
         """Whether ``stream``'s file of second ``gps`` can exist by now."""
@@ -390,15 +416,22 @@ class FrameFollower:
         return stream.newest_seen > gps
 
     def _report_future(self, stream: _Stream, future: list[int]) -> None:
-        """Name, once each, the files of ``stream`` in a listing that
-        claim seconds its clock does not allow yet (``future``); those
-        no longer there (or allowed by now) are forgotten."""
+        """Count, and name once each, the files of ``stream`` in a listing
+        that claim seconds its clock does not allow yet (``future``); those
+        no longer there (or allowed by now) are forgotten. At most
+        :data:`MAX_REPORTED` are named in an hour."""
         stream.reported &= set(future)
         new = [gps for gps in future if gps not in stream.reported]
-        room = max(MAX_REPORTED - len(stream.reported), 0)
-        for gps in new[:room]:
-            stream.reported.add(gps)
-            self.events["future_file"] += 1
+        stream.reported.update(new)
+        self.events["future_file"] += len(new)
+        now = time.time()
+        held_back = 0
+        for gps in new:
+            named = stream.named
+            if len(named) == named.maxlen and now - named[0] < 3600:
+                held_back += 1
+                continue
+            named.append(now)
             logger.warning(
                 "ignoring %s: it claims GPS %d, which cannot have ended "
                 "yet (%.1f s ahead of the %s data clock; a stray or "
@@ -408,16 +441,16 @@ class FrameFollower:
                 gps - (gps_now() - 1 - (stream.latency or 0.0)),
                 stream.kind,
             )
-        flooded = len(new) > room
-        if flooded and not stream.flooded:
+        if held_back and not stream.flooded:
             logger.error(
-                "more than %d %s files claim seconds that cannot have "
-                "ended yet (a runaway writer, or a wrong clock?): the "
-                "others are ignored without a word",
+                "more than %d %s files in an hour claim seconds that cannot "
+                "have ended yet (a runaway writer, or a wrong clock?): the "
+                "others are counted, not named",
                 MAX_REPORTED,
                 stream.kind,
             )
-        stream.flooded = flooded
+        named = stream.named
+        stream.flooded = len(named) == named.maxlen and now - named[0] < 3600
 
     def _wait_for_second(self, gps: int) -> FrameSecond:
         config = self.config
@@ -503,6 +536,16 @@ class FrameFollower:
         return missing
 
     def _remember_missed(self, gps: int, missing: list[_Stream]) -> None:
+        """Second ``gps`` was dropped with the files of ``missing`` not
+        there: watch for them (a late file moves its stream's clock).
+        A latency only bounded from a backlog (the age of the files read,
+        however stale: a writer may have stopped before the follower
+        started) has only delayed the drop: it is forgotten, and the next
+        seconds are due on the GPS clock (plus what was measured), not
+        that long after it."""
+        for stream in self._streams:
+            if not stream.measured:
+                stream.latency = None
         if self._wait and self.config.late_memory and missing:
             self._missed[gps] = [(s, s.path(gps)) for s in missing]
 

@@ -7,11 +7,12 @@ reaches the second after the newest frame already in the carousel, and
 only seconds from there on are written, and :func:`gate_end` reads how
 the OUT_DQ gate ended in that newest frame, so that the gate continues
 from it instead of jumping. If those raw frames are gone, or the carousel
-ends further behind the newest raw frame than the carousel holds (a late
+ends further behind the raw stream's edge than the carousel holds (a late
 frame older than that is of no use to a low-latency reader, and writing
 it would hold back the live ones: reprocess such a stretch offline), it
-starts at the newest one, logs the gap, and the gate starts closed (as on
-a fresh start). Only DeepClean's own frames (their description) count.
+starts at the newest one (at the raw stream's edge), logs the gap, and
+the gate starts closed (as on a fresh start). Only DeepClean's own frames
+(their description) count.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ from utils.channels import OutputChannels
 from utils.channels import State
 from utils.errors import FrameError
 from utils.follower import list_gps
+from utils.follower import live_edge
 from utils.gpstime import gps_now
 from utils.gwf import read_frame
 from utils.names import cleaned_description
 from utils.names import cleaned_name
 from utils.names import strain_description
+from utils.names import strain_name
 
 logger = logging.getLogger(__name__)
 # samples at a frame's start and end its OUT_DQ weight is measured over
@@ -162,19 +165,22 @@ def resume_point(writer: WriterConfig, strain_dir: Path, warmup: int) -> Start:
     first = resume - warmup
     raw = list_gps(strain_dir, strain_description(ifo))
     begun = [g for g in raw if g < gps_now()]  # not a stray from the future
-    behind = begun[-1] - resume if begun else 0
-    if behind > writer.max_backlog:
+    edge = resume
+    if begun:
+        edge = live_edge(strain_dir / strain_name(ifo, begun[-1]), begun[-1])
+    if edge - resume > writer.max_backlog:
         logger.warning(
-            "carousel ends at GPS %d, %d s behind the newest raw frame "
-            "(more than the carousel's %d): starting at the newest raw "
-            "frame, GPS %d .. (newest + delay) stay missing (reprocess "
-            "them offline); the OUT_DQ gate starts closed",
+            "carousel ends at GPS %d, %d s behind the raw stream (more than "
+            "the carousel's %d): starting at its edge, GPS %d; GPS %d .. "
+            "(edge + delay) stay missing (reprocess them offline); the "
+            "OUT_DQ gate starts closed",
             written[-1],
-            behind,
+            edge - resume,
             writer.max_backlog,
+            edge,
             resume,
         )
-        return Start("newest", resume)
+        return Start(edge, resume)
     if raw and raw[0] <= resume:
         start = max(first, raw[0])
         log = logger.info if start == first else logger.warning

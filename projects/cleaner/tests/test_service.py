@@ -5,7 +5,9 @@ promotion, a killed Triton and a restart of the cleaner."""
 
 import dataclasses
 import logging
+import os
 import threading
+import time
 
 import numpy as np
 from configs import SETTINGS
@@ -330,8 +332,8 @@ def test_resume_point_catches_up_no_more_than_the_carousel(tmp_path, caplog):
         (raw / strain_name(IFO, gps)).touch()
     with caplog.at_level(logging.WARNING, logger="cleaner"):
         start = resume_point(bounded(carousel), raw, 13)
-    assert start == Start("newest", resume)
-    assert "3609 s behind the newest raw frame" in caplog.text
+    assert start == Start(resume + 3609, resume)
+    assert "3609 s behind the raw stream" in caplog.text
     for gps in live:
         (raw / strain_name(IFO, gps)).unlink()
     for gps in range(resume + 30, resume + 40):  # back after 30 s
@@ -340,6 +342,28 @@ def test_resume_point_catches_up_no_more_than_the_carousel(tmp_path, caplog):
         resume - 13,
         resume,
     )
+
+
+def test_a_restart_while_the_raw_writer_is_down_starts_at_its_edge(
+    tmp_path,
+):
+    """The carousel and the raw frames both end an hour ago (a power cut:
+    the raw writer is not back yet): the cleaner starts where the raw
+    writer would be now, not at its last frame (found by review: it
+    followed from the carousel's end, and wrote the hour's seconds as
+    dropped, late, before the live ones)."""
+    carousel, raw = tmp_path / "carousel", tmp_path / "raw"
+    raw.mkdir()
+    now = int(gps_now())
+    cleaned(carousel, now - 3601)
+    hour_ago = time.time() - 3600
+    for gps in range(now - 3620, now - 3599):
+        path = raw / strain_name(IFO, gps)
+        path.touch()
+        os.utime(path, (hour_ago, hour_ago))
+    start = resume_point(bounded(carousel), raw, 13)
+    assert now - 2 <= start.follow_from <= now
+    assert start.write_from == now - 3600 and start.gate is None
 
 
 def test_resume_point_ignores_a_stray_from_the_future(tmp_path, caplog):
