@@ -10,9 +10,9 @@ from it instead of jumping. If those raw frames are gone, or the carousel
 ends further behind the raw stream's edge than the carousel holds (a late
 frame older than that is of no use to a low-latency reader, and writing
 it would hold back the live ones: reprocess such a stretch offline), it
-starts at the newest one (at the raw stream's edge), logs the gap, and
-the gate starts closed (as on a fresh start). Only DeepClean's own frames
-(their description) count.
+starts as far back as the carousel holds (or at the newest raw frame),
+logs the gap, and the gate starts closed (as on a fresh start). Only
+DeepClean's own frames (their description) count.
 """
 
 from __future__ import annotations
@@ -118,10 +118,10 @@ def resume_point(writer: WriterConfig, strain_dir: Path, warmup: int) -> Start:
     between were dropped (the follower yields them as dropped, as it did
     the first time), not pruned. If only part of the warm-up is still
     there, it starts at the oldest raw frame (a shorter warm-up, no gap).
-    It does so only while the catch-up is at most ``writer.max_backlog``
-    seconds (the carousel's bound): an old raw file (a stray, a leftover)
-    must not make it write a long outage's seconds, late, before the live
-    ones.
+    The catch-up is at most ``writer.max_backlog`` seconds (the
+    carousel's bound) behind the raw stream's edge (:func:`live_edge`):
+    further back, it starts there, leaving a gap, rather than write a long
+    outage's seconds, late, before the live ones.
 
     Args:
         writer: the carousel (folder, IFO, bound).
@@ -169,18 +169,20 @@ def resume_point(writer: WriterConfig, strain_dir: Path, warmup: int) -> Start:
     if begun:
         edge = live_edge(strain_dir / strain_name(ifo, begun[-1]), begun[-1])
     if edge - resume > writer.max_backlog:
+        start = edge - writer.max_backlog
         logger.warning(
             "carousel ends at GPS %d, %d s behind the raw stream (more than "
-            "the carousel's %d): starting at its edge, GPS %d; GPS %d .. "
-            "(edge + delay) stay missing (reprocess them offline); the "
+            "the carousel's %d): catching up from GPS %d only; GPS %d .. "
+            "(%d + warm-up) stay missing (reprocess them offline); the "
             "OUT_DQ gate starts closed",
             written[-1],
             edge - resume,
             writer.max_backlog,
-            edge,
+            start,
             resume,
+            start,
         )
-        return Start(edge, resume)
+        return Start(start, resume)
     if raw and raw[0] <= resume:
         start = max(first, raw[0])
         log = logger.info if start == first else logger.warning

@@ -332,7 +332,8 @@ def test_resume_point_catches_up_no_more_than_the_carousel(tmp_path, caplog):
         (raw / strain_name(IFO, gps)).touch()
     with caplog.at_level(logging.WARNING, logger="cleaner"):
         start = resume_point(bounded(carousel), raw, 13)
-    assert start == Start(resume + 3609, resume)
+    bound = SETTINGS.max_backlog  # the raw data within it are cleaned
+    assert start == Start(resume + 3609 - bound, resume)
     assert "3609 s behind the raw stream" in caplog.text
     for gps in live:
         (raw / strain_name(IFO, gps)).unlink()
@@ -348,10 +349,11 @@ def test_a_restart_while_the_raw_writer_is_down_starts_at_its_edge(
     tmp_path,
 ):
     """The carousel and the raw frames both end an hour ago (a power cut:
-    the raw writer is not back yet): the cleaner starts where the raw
-    writer would be now, not at its last frame (found by review: it
-    followed from the carousel's end, and wrote the hour's seconds as
-    dropped, late, before the live ones)."""
+    the raw writer is not back yet): the cleaner catches up no more than
+    the carousel holds behind where the raw writer would be now, not
+    from its last frame (found by review: it followed from the carousel's
+    end, and wrote the hour's seconds as dropped, late, before the live
+    ones)."""
     carousel, raw = tmp_path / "carousel", tmp_path / "raw"
     raw.mkdir()
     now = int(gps_now())
@@ -362,7 +364,8 @@ def test_a_restart_while_the_raw_writer_is_down_starts_at_its_edge(
         path.touch()
         os.utime(path, (hour_ago, hour_ago))
     start = resume_point(bounded(carousel), raw, 13)
-    assert now - 2 <= start.follow_from <= now
+    edge = start.follow_from + SETTINGS.max_backlog
+    assert now - 2 <= edge <= now
     assert start.write_from == now - 3600 and start.gate is None
 
 

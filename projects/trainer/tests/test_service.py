@@ -25,6 +25,8 @@ from trainer.runs import load_latest
 from trainer.service import start_gps
 from trainer.worker import TrainingWorker
 from utils.errors import DataCheckError
+from utils.gpstime import gps_now
+from utils.names import strain_name
 from utils.nn.checkpoint import load_model
 from utils.signal import bandpass
 from utils.simulation import SimulationConfig
@@ -259,8 +261,12 @@ def test_first_run_trains_on_the_newest_data_present(sim, settings) -> None:
     duration = config.schedule.train_duration
     sim.write_stretch(settings.data_dir, GPS, duration + 40)
     newest = GPS + duration + 40 - 1
-    # a frame of another kind, newer, in the strain folder: not counted
+    # a frame of another kind, newer, in the strain folder: not counted;
+    # nor a stray of a second not begun (found by review: the first wait
+    # lasted until its second)
     (config.stream.strain_dir / f"L-L1_R-{newest + 50}-1.gwf").touch()
+    stray = int(gps_now()) + 86400
+    (config.stream.strain_dir / strain_name("L1", stray)).touch()
     # the preprocessing's delay: 1 s look-ahead + 1 s resampling context
     assert start_gps(config, None) == newest + 1 - duration - 2
     short = settings.data_dir.parent / "short"

@@ -44,6 +44,7 @@ from utils.follower import FrameFollower
 from utils.follower import FrameSecond
 from utils.follower import StreamConfig
 from utils.follower import list_gps
+from utils.gpstime import gps_now
 from utils.names import strain_description
 from utils.stream import PreprocessConfig
 from utils.stream import Resampler
@@ -94,9 +95,10 @@ class ServiceConfig:
 def start_gps(config: ServiceConfig, last_stop: int | None) -> int | str:
     """Where to start following (see the module docstring): the raw
     frames are read from the preprocessing's delay before the first second
-    to collect."""
+    to collect. A file of a second that has not begun is a stray: it
+    sets nothing (the first wait would last until its second)."""
     stream = config.stream
-    present = list_gps(stream.strain_dir, strain_description(stream.ifo))
+    present = _begun(stream)
     if not present:
         return "oldest"
     schedule, lead = config.schedule, config.preprocess.delay
@@ -105,6 +107,12 @@ def start_gps(config: ServiceConfig, last_stop: int | None) -> int | str:
         return max(newest, present[0])
     resume = last_stop + schedule.retrain_cadence - schedule.train_duration
     return min(max(resume - lead, present[0]), present[-1])
+
+
+def _begun(stream: StreamConfig) -> list[int]:
+    """The GPS seconds of the strain frames present, of seconds begun."""
+    present = list_gps(stream.strain_dir, strain_description(stream.ifo))
+    return [g for g in present if g < gps_now()]
 
 
 class TrainerService:
@@ -134,7 +142,7 @@ class TrainerService:
         self.worker = worker
         self.metrics = metrics
         self.stream = stream = config.stream
-        present = list_gps(stream.strain_dir, strain_description(stream.ifo))
+        present = _begun(stream)
         if present and _ahead_of_stream(last_stop, present[-1] + 1):
             last_stop = None
         self.follower = FrameFollower(
