@@ -14,16 +14,9 @@ never from when some earlier file happened to arrive:
   slower writer falls back in step) measures the latency (the wall time
   it was first seen minus the end of its GPS second); a file already
   there when the follower came to it (a backlog) only bounds it from
-  above, by the delay with which it was written (its modification time
-  minus the end of its second: a stopped writer's backlog says what its
-  delay was, not how long ago it stopped). When a second is dropped as
-  missing, each missing stream's newest file gives an estimate that can
-  only raise the latency (a witness stream lagging more than
-  ``frame_timeout`` from the start, a writer that got slower: its late
-  files may come too late to be watched for). A second is *due* when both
-  clocks say it has ended; with no latency known, when the GPS clock says
-  so (the first second followed: not before its wait began), so that a
-  follower behind the clock with nothing to read catches up at once;
+  above. A second is *due* when both clocks say it has ended; before the
+  first frame, when the GPS clock says so or when the wait starts,
+  whichever is later;
 - a second whose files have not appeared ``frame_timeout`` seconds after
   it was due is dropped, and the drop names the file that is missing;
 - a file that exists but cannot be read yet (still being written by a
@@ -111,7 +104,9 @@ class StreamConfig:
         future_tolerance: seconds a file may claim a second ahead of the
             data clock and still count as a newer frame.
         late_memory: dropped seconds watched for a late arrival that
-            moves the data clock.
+            moves the data clock: a writer up to about this many seconds
+            slower than the follower thought (a witness stream lagging
+            from the start, a writer that got slower) is found again.
     """
 
     data_dir: Path
@@ -125,7 +120,7 @@ class StreamConfig:
     late_grace: float = 0.5  # s; LIGO writes frames in order
     poll_interval: float = 0.05  # s; 20 stats a second
     future_tolerance: float = 1.0  # s of clock jitter allowed
-    late_memory: int = 8  # dropped seconds watched
+    late_memory: int = 60  # dropped seconds watched
 
     def __post_init__(self) -> None:
         for name in ("frame_timeout", "poll_interval", "start_timeout"):
@@ -201,40 +196,15 @@ class _Stream:
     def path(self, gps: int) -> Path:
         return self.directory / self.name_of(self.ifo, gps)
 
-    def learn(
-        self, gps: int, seen_at: float, waited: bool, mtime: float
-    ) -> None:
-        """Account its file of second ``gps``, first seen at ``seen_at``
-        and written at ``mtime``: a measurement when it appeared while
-        ``waited`` for, else an upper bound (the delay it was written
-        with; never below 0: a copy's old time says nothing)."""
-        end = gps_to_unix(gps + 1)
+    def learn(self, gps: int, seen_at: float, waited: bool) -> None:
+        """Account its file of second ``gps`` first seen at ``seen_at``:
+        a measurement when it appeared while ``waited`` for, else an
+        upper bound."""
+        latency = seen_at - gps_to_unix(gps + 1)
         if waited:
-            self.latency, self.measured = seen_at - end, True
-            return
-        bound = max(min(seen_at, mtime) - end, 0.0)
-        if self.latency is None or bound < self.latency:
-            # measured or not, as it was: a lower latency only makes the
-            # data clock let more files count as newer, never fewer
-            self.latency = bound
-
-    def estimate(self, now_gps: float, tolerance: float) -> None:
-        """Raise the latency to the delay its newest file (of a second the
-        GPS clock allows) was written with, if that is larger: a first
-        estimate, or a writer that got slower (a stopped one's newest file
-        says what its delay was: nothing changes). No such file, or one
-        that cannot be stat'ed: as it was."""
-        present = list_gps(self.directory, self.description)
-        allowed = [g for g in present if g + 1 <= now_gps + tolerance]
-        if not allowed:
-            return
-        try:
-            mtime = self.path(allowed[-1]).stat().st_mtime
-        except OSError:
-            return
-        delay = mtime - gps_to_unix(allowed[-1] + 1)
-        if self.latency is None or delay > self.latency:
-            self.latency = delay  # measured or not, as it was
+            self.latency, self.measured = latency, True
+        elif self.latency is None or latency < self.latency:
+            self.latency, self.measured = latency, False
 
 
 def newest_pairs(config: StreamConfig, count: int) -> list[int]:
@@ -401,7 +371,7 @@ class FrameFollower:
             for stream, path in [f for f in files if f[1].exists()]:
                 files.remove((stream, path))
                 before = stream.latency
-                stream.learn(missed, time.time(), True, time.time())
+                stream.learn(missed, time.time(), waited=True)
                 self.events["late_after_drop"] += 1
                 logger.warning(
                     "GPS %d arrived after it was dropped (%s): the %s "
@@ -569,15 +539,16 @@ class FrameFollower:
 
     def _remember_missed(self, gps: int, missing: list[_Stream]) -> None:
         """Second ``gps`` was dropped with the files of ``missing`` not
-        there: watch for them (a late file moves its stream's clock), and
-        estimate each such stream's latency again from its newest file (a
-        writer that got slower than ``frame_timeout + late_memory`` is
-        otherwise never waited for again)."""
-        if not self._wait:
-            return
-        for stream in missing:
-            stream.estimate(gps_now(), self.config.future_tolerance)
-        if self.config.late_memory and missing:
+        there: watch for them (a late file moves its stream's clock).
+        A latency only bounded from a backlog (the age of the files read,
+        however stale: a writer may have stopped before the follower
+        started) has only delayed the drop: it is forgotten, and the next
+        seconds are due on the GPS clock (plus what was measured), not
+        that long after it."""
+        for stream in self._streams:
+            if not stream.measured:
+                stream.latency = None
+        if self._wait and self.config.late_memory and missing:
             self._missed[gps] = [(s, s.path(gps)) for s in missing]
 
     def _try_read(
@@ -594,9 +565,7 @@ class FrameFollower:
         if failed is not None and failed[0] == signature:
             raise failed[1]
         try:
-            second = self._read(
-                gps, strain_path, witness_path, arrivals, signature
-            )
+            second = self._read(gps, strain_path, witness_path, arrivals)
         except FrameMislabelled as exc:
             self._tried = {strain_path: (signature, exc)}
             self.events["mislabelled"] += 1
@@ -614,15 +583,13 @@ class FrameFollower:
         strain_path: Path,
         witness_path: Path,
         arrivals: dict[str, tuple[float, bool]],
-        signature: tuple,
     ) -> FrameSecond:
         second = read_second(self.config, gps, strain_path, witness_path)
         if self._wait:
             # the newest evidence of the writers' latencies; seconds missed
             # before it are no longer evidence (they were late, alone)
-            for stream, stat in zip(self._streams, signature, strict=True):
-                mtime = stat[1] / 1e9 if stat else time.time()
-                stream.learn(gps, *arrivals[stream.kind], mtime)
+            for stream in self._streams:
+                stream.learn(gps, *arrivals[stream.kind])
             self._missed.clear()
         return second
 

@@ -169,7 +169,8 @@ def resume_point(writer: WriterConfig, strain_dir: Path, warmup: int) -> Start:
     if begun:
         edge = live_edge(strain_dir / strain_name(ifo, begun[-1]), begun[-1])
     if edge - resume > writer.max_backlog:
-        start = edge - writer.max_backlog
+        # as far back as a resume at the bound would follow
+        start = edge - writer.max_backlog - warmup
         logger.warning(
             "carousel ends at GPS %d, %d s behind the raw stream (more than "
             "the carousel's %d): catching up from GPS %d only; GPS %d .. "

@@ -333,7 +333,7 @@ def test_resume_point_catches_up_no_more_than_the_carousel(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="cleaner"):
         start = resume_point(bounded(carousel), raw, 13)
     bound = SETTINGS.max_backlog  # the raw data within it are cleaned
-    assert start == Start(resume + 3609 - bound, resume)
+    assert start == Start(resume + 3609 - bound - 13, resume)
     assert "3609 s behind the raw stream" in caplog.text
     for gps in live:
         (raw / strain_name(IFO, gps)).unlink()
@@ -364,7 +364,7 @@ def test_a_restart_while_the_raw_writer_is_down_starts_at_its_edge(
         path.touch()
         os.utime(path, (hour_ago, hour_ago))
     start = resume_point(bounded(carousel), raw, 13)
-    edge = start.follow_from + SETTINGS.max_backlog
+    edge = start.follow_from + SETTINGS.max_backlog + 13
     assert now - 2 <= edge <= now
     assert start.write_from == now - 3600 and start.gate is None
 
