@@ -14,9 +14,12 @@ never from when some earlier file happened to arrive:
   slower writer falls back in step) measures the latency (the wall time
   it was first seen minus the end of its GPS second); a file already
   there when the follower came to it (a backlog) only bounds it from
-  above. A second is *due* when both clocks say it has ended; before the
-  first frame, when the GPS clock says so or when the wait starts,
-  whichever is later;
+  above, and such a bound is forgotten when a second is dropped as
+  missing (a stopped writer's backlog is as old as the stop: it would
+  set that pace). A second is *due* when both clocks say it has ended;
+  with no latency known, when the GPS clock says so (the first second
+  followed: not before its wait began), so that a follower behind the
+  clock with nothing to read catches up at once;
 - a second whose files have not appeared ``frame_timeout`` seconds after
   it was due is dropped, and the drop names the file that is missing;
 - a file that exists but cannot be read yet (still being written by a
@@ -210,8 +213,9 @@ class _Stream:
 def newest_pairs(config: StreamConfig, count: int) -> list[int]:
     """The newest ``count`` GPS seconds (ascending) of which both the
     strain and the witness files are there, of seconds the GPS clock
-    allows: where a follower starts (a lagging witness stream's files come
-    later than the strain's, and a stray ahead proves nothing)."""
+    allows: where the channels' rates can be read (a lagging witness
+    stream's files come later than the strain's, and a stray ahead
+    proves nothing)."""
     ifo = config.ifo
     strain = list_gps(config.strain_dir, strain_description(ifo))
     witness = set(list_gps(config.witness_dir, witness_description(ifo)))
