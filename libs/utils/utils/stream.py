@@ -267,7 +267,8 @@ class Preprocessor:
         return x[start : start + self.sample_rate]
 
 
-# real seconds in a row at other rates before resampling at them
+# real seconds at the same other rates (since the last one at the current
+# rates) before resampling at them
 RATE_CHANGE_LENGTH = 10
 
 

@@ -119,9 +119,10 @@ def resume_point(writer: WriterConfig, strain_dir: Path, warmup: int) -> Start:
     the first time), not pruned. If only part of the warm-up is still
     there, it starts at the oldest raw frame (a shorter warm-up, no gap).
     The catch-up is at most ``writer.max_backlog`` seconds (the
-    carousel's bound) behind the raw stream's edge (:func:`live_edge`):
-    further back, it starts there, leaving a gap, rather than write a long
-    outage's seconds, late, before the live ones.
+    carousel's bound, plus the warm-up) behind the raw stream's edge
+    (:func:`live_edge`): when the carousel ends further back, it follows
+    only that far back, leaving a gap, rather than write a long outage's
+    seconds, late, before the live ones.
 
     Args:
         writer: the carousel (folder, IFO, bound).
