@@ -174,6 +174,14 @@ def list_gps(directory: Path, description: str | None = None) -> list[int]:
     return [frame.gps for frame in list_frames(directory, description)]
 
 
+def list_begun(directory: Path, description: str) -> list[int]:
+    """:func:`list_gps` of the seconds that have begun: a file named for a
+    later one is a stray (no writer can have written it), and sets no
+    start or resume point."""
+    now = gps_now()
+    return [g for g in list_gps(directory, description) if g < now]
+
+
 @dataclass(eq=False)
 class _Stream:
     """One of the two streams a second is read from (strain or witness),

@@ -35,10 +35,10 @@ import numpy as np
 Runner = Callable[[np.ndarray], np.ndarray]
 # samples: every size the network takes is a multiple of this (its four
 # stride-2 stages, utils.nn.architecture.DOWNSAMPLE_FACTOR)
+SIZE_MULTIPLE = 16
 # the largest sample the network's float32 input holds: beyond it a
 # finite value is inf there (and garbage: no channel holds such values)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-SIZE_MULTIPLE = 16
 
 
 @dataclass(frozen=True)

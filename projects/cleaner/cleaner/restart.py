@@ -27,6 +27,7 @@ from cleaner.writer import WriterConfig
 from utils.channels import OutputChannels
 from utils.channels import State
 from utils.errors import FrameError
+from utils.follower import list_begun
 from utils.follower import list_gps
 from utils.follower import live_edge
 from utils.gpstime import gps_now
@@ -164,11 +165,10 @@ def resume_point(writer: WriterConfig, strain_dir: Path, warmup: int) -> Start:
         return Start("newest", None)
     resume = written[-1] + 1
     first = resume - warmup
-    raw = list_gps(strain_dir, strain_description(ifo))
-    begun = [g for g in raw if g < gps_now()]  # not a stray from the future
+    raw = list_begun(strain_dir, strain_description(ifo))
     edge = resume
-    if begun:
-        edge = live_edge(strain_dir / strain_name(ifo, begun[-1]), begun[-1])
+    if raw:
+        edge = live_edge(strain_dir / strain_name(ifo, raw[-1]), raw[-1])
     if edge - resume > writer.max_backlog:
         # as far back as a resume at the bound would follow
         start = edge - writer.max_backlog - warmup

@@ -43,8 +43,8 @@ from utils.errors import ConfigError
 from utils.follower import FrameFollower
 from utils.follower import FrameSecond
 from utils.follower import StreamConfig
+from utils.follower import list_begun
 from utils.follower import list_gps
-from utils.gpstime import gps_now
 from utils.names import strain_description
 from utils.stream import PreprocessConfig
 from utils.stream import Resampler
@@ -98,7 +98,7 @@ def start_gps(config: ServiceConfig, last_stop: int | None) -> int | str:
     to collect. A file of a second that has not begun is a stray: it
     sets nothing (the first wait would last until its second)."""
     stream = config.stream
-    present = _begun(stream)
+    present = list_begun(stream.strain_dir, strain_description(stream.ifo))
     if not present:
         return "oldest"
     schedule, lead = config.schedule, config.preprocess.delay
@@ -107,12 +107,6 @@ def start_gps(config: ServiceConfig, last_stop: int | None) -> int | str:
         return max(newest, present[0])
     resume = last_stop + schedule.retrain_cadence - schedule.train_duration
     return min(max(resume - lead, present[0]), present[-1])
-
-
-def _begun(stream: StreamConfig) -> list[int]:
-    """The GPS seconds of the strain frames present, of seconds begun."""
-    present = list_gps(stream.strain_dir, strain_description(stream.ifo))
-    return [g for g in present if g < gps_now()]
 
 
 class TrainerService:
@@ -142,7 +136,7 @@ class TrainerService:
         self.worker = worker
         self.metrics = metrics
         self.stream = stream = config.stream
-        present = _begun(stream)
+        present = list_begun(stream.strain_dir, strain_description(stream.ifo))
         if present and _ahead_of_stream(last_stop, present[-1] + 1):
             last_stop = None
         self.follower = FrameFollower(
