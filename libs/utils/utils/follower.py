@@ -468,7 +468,9 @@ class FrameFollower:
 
     def _wait_for_second(self, gps: int) -> FrameSecond:
         config = self.config
-        strain_path, witness_path = (s.path(gps) for s in self._streams)
+        # named once a second, not at each look
+        paths = tuple(stream.path(gps) for stream in self._streams)
+        strain_path, witness_path = paths
         start = time.time()
         newer_since = None
         last_error: FrameError | None = None
@@ -477,7 +479,7 @@ class FrameFollower:
         arrivals: dict[str, tuple[float, bool]] = {}
         waited = False
         while True:
-            missing = self._look(gps, arrivals, waited)
+            missing = self._look(paths, arrivals, waited)
             if not missing:
                 try:
                     return self._try_read(
@@ -536,14 +538,17 @@ class FrameFollower:
         return self.config.late_grace
 
     def _look(
-        self, gps: int, arrivals: dict[str, tuple[float, bool]], waited: bool
+        self,
+        paths: tuple[Path, ...],
+        arrivals: dict[str, tuple[float, bool]],
+        waited: bool,
     ) -> list[_Stream]:
-        """The streams whose file of second ``gps`` is not there; notes in
-        ``arrivals`` when each other one was first seen."""
+        """The streams whose file (of ``paths``, one per stream) is not
+        there; notes in ``arrivals`` when each other one was first seen."""
         now = time.time()
         missing = []
-        for stream in self._streams:
-            if not stream.path(gps).exists():
+        for stream, path in zip(self._streams, paths, strict=True):
+            if not path.exists():
                 missing.append(stream)
             elif stream.kind not in arrivals:
                 arrivals[stream.kind] = (now, waited)
