@@ -237,7 +237,9 @@ class LiveWriter:
     thread; ``skip`` seconds are never written, ``slow_from`` on they come
     ``extra`` seconds later. With ``witness_lag`` the witness frames are a
     stream of their own, that many seconds behind the strain frames (as
-    two writers on two hosts)."""
+    two writers on two hosts). With ``batch`` the seconds come that many
+    at once, when the last of them is due (a writer that delivers in
+    bulk)."""
 
     def __init__(
         self,
@@ -249,16 +251,20 @@ class LiveWriter:
         slow_from: int | None = None,
         extra: float = 0.0,
         witness_lag: float = 0.0,
+        batch: int = 1,
     ):
         self.sim, self.data_dir = sim, data_dir
         self.seconds = range(first, first + count)
         self.skip, self.slow_from, self.extra = set(skip), slow_from, extra
         self.witness_lag = witness_lag
+        self.batch = batch
         self.arrived: dict[int, float] = {}  # both files there
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def due(self, gps: int) -> float:
+        first = self.seconds.start
+        gps = first + ((gps - first) // self.batch + 1) * self.batch - 1
         slow = self.slow_from is not None and gps >= self.slow_from
         return gps_to_unix(gps + 1) + LATENCY + (self.extra if slow else 0)
 
@@ -609,6 +615,27 @@ def test_falls_back_in_step_with_a_slower_writer(
     assert_all_real(seconds[-5:], small_sim, writer)
     assert follower.events["late_after_drop"] >= 1
     assert "arrived after it was dropped" in caplog.text
+
+
+def test_a_writer_that_delivers_in_bulk_costs_nothing(
+    tmp_path, small_sim
+) -> None:
+    """The writer delivers 4 seconds at once (the first of each batch 3 s
+    after its end, more than ``frame_timeout``). Once the follower has
+    learnt that from the first batch, it waits that long for the first
+    second of each later batch: the last of a batch, there sooner after
+    its end, is no sign of a faster writer (found by review: half of
+    every batch was dropped)."""
+    first = live_gps() + 1
+    writer = LiveWriter(small_sim, tmp_path, first, 12, batch=4)
+    follower = FrameFollower(live_stream(tmp_path), start=first)
+    seconds = follow(follower, 12)
+    writer.join()
+    dropped = [s.gps for s in seconds if s.dropped]
+    # the first batch came too late for a follower that knew nothing of
+    # the writer (as with any slow writer)
+    assert set(dropped) < set(range(first, first + 4)), dropped
+    assert_all_real(seconds[4:], small_sim, writer)
 
 
 def test_a_lagging_witness_stream_costs_nothing(

@@ -12,11 +12,14 @@ never from when some earlier file happened to arrive:
   the follower waited for it (or a file of a second dropped as missing
   that turned up after all, so a follower that finds itself ahead of a
   slower writer falls back in step) measures the latency (the wall time
-  it was first seen minus the end of its GPS second); a file already
-  there when the follower came to it (a backlog) only bounds it from
-  above, and such a bound is forgotten when a second is dropped as
-  missing (a stopped writer's backlog is as old as the stop: it would
-  set that pace). A second is *due* when both clocks say it has ended;
+  it was first seen minus the end of its GPS second), and the longest
+  measured in the last ``late_memory`` seconds is the stream's latency (a
+  writer that delivers seconds in bulk is as late as the first of a
+  batch); a file already there when the follower came to it (a backlog)
+  only bounds it from above until one is measured, and such a bound is
+  forgotten when a second is dropped as missing (a stopped writer's
+  backlog is as old as the stop: it would set that pace). A second is
+  *due* when both clocks say it has ended;
   with no latency known, when the GPS clock says so (the first second
   followed: not before its wait began), so that a follower behind the
   clock with nothing to read catches up at once;
@@ -106,10 +109,12 @@ class StreamConfig:
         poll_interval: seconds between looks at the directory.
         future_tolerance: seconds a file may claim a second ahead of the
             data clock and still count as a newer frame.
-        late_memory: dropped seconds watched for a late arrival that
-            moves the data clock: a writer up to about this many seconds
-            slower than the follower thought (a witness stream lagging
-            from the start, a writer that got slower) is found again.
+        late_memory: seconds of a writer's past the follower keeps:
+            dropped seconds watched for a late arrival that moves the
+            data clock (a writer up to about this many seconds slower
+            than the follower thought, a witness stream lagging from the
+            start, is found again), and the measured latencies of which
+            the longest sets the wait.
     """
 
     data_dir: Path
@@ -192,8 +197,18 @@ class _Stream:
     description: str
     name_of: Callable[[str, int], str]
     ifo: str
-    latency: float | None = None  # s, GPS clock - this data clock
+    memory: int  # s of GPS over which arrivals are kept
+    # s, GPS clock - this data clock: how long a file may still come (the
+    # longest recent latency) and how early one can be there (the shortest)
+    latency: float | None = None
+    earliest: float | None = None
     measured: bool = False  # latency measured, not only bounded
+    # a file already there came sooner after its second than any before
+    # (the writer outran its clock: a backlog, a replay faster than real
+    # time); until one is waited for, the GPS clock judges what can exist
+    outran: bool = False
+    # (second, latency, waited for) of the last ``memory`` seconds of GPS
+    arrivals: list[tuple[int, float, bool]] = field(default_factory=list)
     newest_seen: int = -1  # newest allowed GPS second seen of it
     listed_at: float = float("-inf")
     # strays from the future seen (as long as they stay); when the last
@@ -209,13 +224,37 @@ class _Stream:
 
     def learn(self, gps: int, seen_at: float, waited: bool) -> None:
         """Account its file of second ``gps`` first seen at ``seen_at``:
-        a measurement when it appeared while ``waited`` for, else an
-        upper bound."""
+        a measurement of the latency when it appeared while ``waited``
+        for, else (a backlog) an upper bound.
+
+        Arrivals are kept for ``memory`` seconds of GPS. The latency is
+        the longest measured (with none, the lowest bound): a writer that
+        delivers seconds in bulk has a latency per place in its batch,
+        and the first of a batch must be waited for as long as it came
+        last time; the files found with it are no sign of a faster
+        writer. (A stall's late file counts too: for ``memory`` seconds
+        after it, a file missing while its stream has not moved on is
+        waited for as long as the stall.) ``earliest`` is the shortest of
+        all: every file there proves how early its writer can be."""
         latency = seen_at - gps_to_unix(gps + 1)
         if waited:
-            self.latency, self.measured = latency, True
-        elif self.latency is None or latency < self.latency:
-            self.latency, self.measured = latency, False
+            self.outran = False
+        elif self.earliest is not None and latency < self.earliest:
+            self.outran = True
+        kept = [*self.arrivals, (gps, latency, waited)]
+        newest = max(g for g, _, _ in kept)
+        self.arrivals = [a for a in kept if a[0] >= newest - self.memory]
+        measured = [value for _, value, w in self.arrivals if w]
+        everything = [value for _, value, _ in self.arrivals]
+        self.measured = bool(measured)
+        self.latency = max(measured) if measured else min(everything)
+        self.earliest = min(everything)
+
+    def forget_bound(self) -> None:
+        """Forget a latency only bounded from a backlog."""
+        if not self.measured:
+            self.arrivals = []
+            self.latency = self.earliest = None
 
 
 def newest_pairs(config: StreamConfig, count: int) -> list[int]:
@@ -287,6 +326,7 @@ class FrameFollower:
             strain_description(ifo),
             strain_name,
             ifo,
+            config.late_memory,
         )
         self._witness = _Stream(
             "witness",
@@ -294,6 +334,7 @@ class FrameFollower:
             witness_description(ifo),
             witness_name,
             ifo,
+            config.late_memory,
         )
         self._streams = (self._strain, self._witness)
         # seconds dropped as missing -> their files that were missing
@@ -368,9 +409,9 @@ class FrameFollower:
         tolerance = self.config.future_tolerance
         if gps + 1 > gps_now() + tolerance:
             return False
-        if not stream.measured:  # reading a backlog: the GPS clock decides
-            return True
-        due = gps_to_unix(gps + 1) + stream.latency
+        if not stream.measured or stream.outran:
+            return True  # reading a backlog: the GPS clock decides
+        due = gps_to_unix(gps + 1) + stream.earliest
         return time.time() >= due - tolerance
 
     def _watch_late(self, gps: int) -> None:
@@ -452,7 +493,7 @@ class FrameFollower:
                 "mislabelled file?); it drops no earlier second",
                 stream.path(gps),
                 gps,
-                gps - (gps_now() - 1 - (stream.latency or 0.0)),
+                gps - (gps_now() - 1 - (stream.earliest or 0.0)),
                 stream.kind,
             )
         if held_back and not stream.flooded:
@@ -563,8 +604,7 @@ class FrameFollower:
         seconds are due on the GPS clock (plus what was measured), not
         that long after it."""
         for stream in self._streams:
-            if not stream.measured:
-                stream.latency = None
+            stream.forget_bound()
         if self._wait and self.config.late_memory and missing:
             self._missed[gps] = [(s, s.path(gps)) for s in missing]
 
@@ -582,7 +622,7 @@ class FrameFollower:
         if failed is not None and failed[0] == signature:
             raise failed[1]
         try:
-            second = self._read(gps, strain_path, witness_path, arrivals)
+            second = read_second(self.config, gps, strain_path, witness_path)
         except FrameMislabelled as exc:
             self._tried = {strain_path: (signature, exc)}
             self.events["mislabelled"] += 1
@@ -592,16 +632,6 @@ class FrameFollower:
             self._tried = {strain_path: (signature, exc)}
             raise
         self._tried = {}
-        return second
-
-    def _read(
-        self,
-        gps: int,
-        strain_path: Path,
-        witness_path: Path,
-        arrivals: dict[str, tuple[float, bool]],
-    ) -> FrameSecond:
-        second = read_second(self.config, gps, strain_path, witness_path)
         if self._wait:
             # the newest evidence of the writers' latencies; seconds missed
             # before it are no longer evidence (they were late, alone)
