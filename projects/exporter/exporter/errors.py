@@ -7,7 +7,8 @@
           ├── BadRequest          400 malformed or invalid input
           ├── Unauthorized        401 missing or wrong bearer token
           ├── NotFound            404 unknown run, version or job
-          ├── Conflict            409 valid, but not now (run not DONE)
+          ├── Conflict            409 valid, but not now (run not DONE,
+          │                       version on other witnesses)
           ├── PayloadTooLarge     413 body over the size limit
           ├── UnsupportedMedia    415 not JSON
           └── TooManyJobs         429 the export queue is full

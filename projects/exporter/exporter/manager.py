@@ -28,6 +28,7 @@ from datetime import timezone
 from pathlib import Path
 
 from exporter import export_process
+from exporter.errors import Conflict
 from exporter.errors import NotFound
 from exporter.export_process import ExportConfig
 from exporter.layout import PIPELINE_NAME
@@ -74,28 +75,33 @@ class VersionManager:
         """Create missing pieces of the repository (start-up)."""
         with self.repository.lock:
             state = self.repository.ensure()
-        self.metrics.observe_state(state, len(self.repository.versions()))
+        on_disk = len(self.repository.versions())
+        self.metrics.observe_state(state, on_disk)
         logger.info(
             "model repository %s: production %d, canary %d, %d "
             "versions on disk",
             self.repository.root,
             state.production,
             state.canary,
-            len(self.repository.versions()),
+            on_disk,
         )
         self._check_served_witnesses(state)
         return state
+
+    def _witness_mismatch(self, version: int) -> str | None:
+        """How ``version``'s witnesses differ from what the cleaner sends
+        (:func:`utils.contracts.witness_mismatch`); None: they agree, or
+        either is not known."""
+        sent = self.export_config.witness_channels
+        info = self.repository.version_info(version) or {}
+        return witness_mismatch(info.get("witness_channels", sent), sent)
 
     def _check_served_witnesses(self, state: RepositoryState) -> None:
         """Name a served version trained on other witnesses than the
         cleaner sends (its settings changed since): it is fed the wrong
         channels until a run on the cleaner's is exported and promoted."""
-        sent = self.export_config.witness_channels
         for version in sorted({state.production, state.canary} - {0}):
-            info = self.repository.version_info(version) or {}
-            mismatch = witness_mismatch(
-                info.get("witness_channels", sent), sent
-            )
+            mismatch = self._witness_mismatch(version)
             if mismatch is not None:
                 logger.error(
                     "version %d %s; it is fed the wrong channels until a "
@@ -196,6 +202,9 @@ class VersionManager:
 
         Raises:
             NotFound: no such version on disk.
+            Conflict: it was trained on other witnesses than the cleaner
+                sends (a version from before its list changed: it would
+                be fed the wrong channels).
             ServiceError: Triton could not switch (nothing changed).
         """
         with self.repository.lock:
@@ -206,6 +215,11 @@ class VersionManager:
                 )
             if version == state.production:
                 return state
+            mismatch = self._witness_mismatch(version)
+            if mismatch is not None:
+                raise Conflict(
+                    f"version {version} not promoted: it {mismatch}"
+                )
             new = replace(state, production=version).with_event(
                 event="promote",
                 version=version,

@@ -153,7 +153,8 @@ def test_a_run_on_other_witnesses_than_the_cleaner_sends_is_refused(
     fed the wrong channels: its export fails, named, and nothing changes.
     When the cleaner's list changes, the version served is named at
     start-up, and a run on the new list is exported (not held to the
-    order of what is served)."""
+    order of what is served); a version on the old list is not promoted
+    (a roll-back to it would feed it the wrong channels)."""
     swapped = tuple(reversed(WITNESSES))
     first = make_run(tmp_path / "train", 1_000_000_000, 1_000_000_256)
     second = make_run(
@@ -177,8 +178,18 @@ def test_a_run_on_other_witnesses_than_the_cleaner_sends_is_refused(
         client = app.test_client()
         assert export_run(client, second.name)["status"] == "done"
         versions = client.get("/versions").get_json()["versions"]
+        promote = [
+            client.post("/production", json={"version": v}, headers=AUTH)
+            for v in (2, 1)
+        ]
+        production = client.get("/versions").get_json()["production"]
     finally:
         service_of(app).close()
+    assert [r.status_code for r in promote] == [200, 409]
+    refusal = promote[1].get_json()["detail"]
+    assert "version 1 not promoted" in refusal, refusal
+    assert str(list(swapped)) in refusal
+    assert production == 2
     named = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert any(
         m.startswith("version 1 takes its witnesses in another order")
