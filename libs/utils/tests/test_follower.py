@@ -638,6 +638,94 @@ def test_a_writer_that_delivers_in_bulk_costs_nothing(
     assert_all_real(seconds[4:], small_sim, writer)
 
 
+def scheduled(sim, data_dir: Path, schedule) -> threading.Thread:
+    """Write each ``(wall time, gps)`` of ``schedule`` in order (both
+    files of the real second), in a thread."""
+
+    def run() -> None:
+        for when, gps in schedule:
+            time.sleep(max(0.0, when - time.time()))
+            sim.write(gps, data_dir, overwrite=True)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_stall_does_not_slow_the_next_outage(tmp_path, small_sim):
+    """The writer stalls once (second first+3 comes 3.2 s after its end,
+    after it was dropped; the next three with it), runs on time for three
+    seconds, then stops. The stall's late file set the latency only
+    until the next file waited for: the seconds of the outage are dropped
+    ``frame_timeout`` after the writer's pace of then, not the stall's
+    (found by review)."""
+    first = live_gps() + 1
+    end = gps_to_unix
+    schedule = [(end(g + 1) + LATENCY, g) for g in range(first, first + 3)]
+    schedule.append((end(first + 4) + 3.2, first + 3))
+    schedule += [
+        (end(first + 4) + 3.4, g) for g in range(first + 4, first + 7)
+    ]
+    schedule += [
+        (end(g + 1) + LATENCY, g) for g in range(first + 7, first + 10)
+    ]
+    thread = scheduled(small_sim, tmp_path, schedule)
+    follower = FrameFollower(live_stream(tmp_path), start=first)
+    lags = []
+    for _ in range(13):
+        second = follower.next_second()
+        lags.append(
+            (second.gps, second.dropped, time.time() - end(second.gps + 1))
+        )
+    thread.join(timeout=30)
+    assert not any(d for g, d, _ in lags if first + 7 <= g < first + 10), lags
+    outage = [(d, lag) for g, d, lag in lags if g >= first + 10]
+    assert all(d for d, _ in outage), lags
+    assert max(lag for _, lag in outage) < LATENCY + 1.0 + SLACK, lags
+
+
+def test_a_replay_faster_than_real_time_that_stops_is_given_up_in_time(
+    tmp_path, small_sim
+) -> None:
+    """Stored seconds (long past) written at 4x real time, each waited
+    for, then the writer stops: the next second is dropped
+    ``frame_timeout`` after it would have come, not after the pace of
+    the first seconds read (found by review: 12 s late)."""
+    start = time.time() + 0.5
+    count = 16
+    schedule = [(start + (k + 1) / 4.0, GPS + k) for k in range(count)]
+    thread = scheduled(small_sim, tmp_path, schedule)
+    follower = FrameFollower(live_stream(tmp_path), start=GPS)
+    seconds = follow(follower, count)
+    thread.join(timeout=30)
+    assert not any(s.dropped for s in seconds), [s.reason for s in seconds]
+    gone = follower.next_second()
+    assert gone.dropped and gone.gps == GPS + count
+    assert time.time() - seconds[-1].seen_at < 1.0 + 1.0 + SLACK
+
+
+def test_a_stray_ahead_of_a_slowed_writer_drops_no_good_second(
+    tmp_path, small_sim
+) -> None:
+    """The writer becomes 2.5 s slower; once the follower is in step
+    again, a copy named for a second 3 ahead of the one waited for (3.5 s
+    ahead of the writer's clock, more than ``future_tolerance``) is no
+    newer frame: the real seconds before it are read (found by review:
+    the writer's pace from before it slowed let the stray drop three)."""
+    first = live_gps() + 1
+    writer = LiveWriter(
+        small_sim, tmp_path, first, 12, slow_from=first + 3, extra=2.5
+    )
+    follower = FrameFollower(live_stream(tmp_path), start=first)
+    seconds = follow(follower, 7)
+    assert not any(s.dropped for s in seconds[-2:]), seconds  # in step
+    copy_second(small_sim, tmp_path, first, first + 10)
+    seconds = follow(follower, 3)
+    writer.join()
+    assert [s.gps for s in seconds] == [first + 7, first + 8, first + 9]
+    assert not any(s.dropped for s in seconds), [s.reason for s in seconds]
+
+
 def test_a_lagging_witness_stream_costs_nothing(
     tmp_path, small_sim, caplog
 ) -> None:

@@ -11,15 +11,15 @@ never from when some earlier file happened to arrive:
   writer's latency, learnt from what arrives: a file that appeared while
   the follower waited for it (or a file of a second dropped as missing
   that turned up after all, so a follower that finds itself ahead of a
-  slower writer falls back in step) measures the latency (the wall time
-  it was first seen minus the end of its GPS second), and the longest
-  measured in the last ``late_memory`` seconds is the stream's latency (a
-  writer that delivers seconds in bulk is as late as the first of a
-  batch); a file already there when the follower came to it (a backlog)
-  only bounds it from above until one is measured, and such a bound is
-  forgotten when a second is dropped as missing (a stopped writer's
-  backlog is as old as the stop: it would set that pace). A second is
-  *due* when both clocks say it has ended;
+  slower writer falls back in step: it only ever raises it) measures the
+  latency (the wall time it was first seen minus the end of its GPS
+  second); a file already there when the follower came to it (a backlog,
+  the rest of a batch of a writer that delivers seconds in bulk) only
+  bounds it from above until one is measured, and never lowers a
+  measured one (the first of the next batch will be as late), and such a
+  bound is forgotten when a second is dropped as missing (a stopped
+  writer's backlog is as old as the stop: it would set that pace). A
+  second is *due* when both clocks say it has ended;
   with no latency known, when the GPS clock says so (the first second
   followed: not before its wait began), so that a follower behind the
   clock with nothing to read catches up at once;
@@ -109,12 +109,10 @@ class StreamConfig:
         poll_interval: seconds between looks at the directory.
         future_tolerance: seconds a file may claim a second ahead of the
             data clock and still count as a newer frame.
-        late_memory: seconds of a writer's past the follower keeps:
-            dropped seconds watched for a late arrival that moves the
-            data clock (a writer up to about this many seconds slower
-            than the follower thought, a witness stream lagging from the
-            start, is found again), and the measured latencies of which
-            the longest sets the wait.
+        late_memory: dropped seconds watched for a late arrival that
+            moves the data clock: a writer up to about this many seconds
+            slower than the follower thought (a witness stream lagging
+            from the start, a writer that got slower) is found again.
     """
 
     data_dir: Path
@@ -197,18 +195,12 @@ class _Stream:
     description: str
     name_of: Callable[[str, int], str]
     ifo: str
-    memory: int  # s of GPS over which arrivals are kept
-    # s, GPS clock - this data clock: how long a file may still come (the
-    # longest recent latency) and how early one can be there (the shortest)
-    latency: float | None = None
-    earliest: float | None = None
+    latency: float | None = None  # s, GPS clock - this data clock
     measured: bool = False  # latency measured, not only bounded
-    # a file already there came sooner after its second than any before
-    # (the writer outran its clock: a backlog, a replay faster than real
-    # time); until one is waited for, the GPS clock judges what can exist
+    # a file already there came sooner after its second than the latency
+    # says (a backlog, the rest of a batch, a replay faster than real
+    # time): until one is waited for, the GPS clock judges what can exist
     outran: bool = False
-    # (second, latency, waited for) of the last ``memory`` seconds of GPS
-    arrivals: list[tuple[int, float, bool]] = field(default_factory=list)
     newest_seen: int = -1  # newest allowed GPS second seen of it
     listed_at: float = float("-inf")
     # strays from the future seen (as long as they stay); when the last
@@ -224,37 +216,35 @@ class _Stream:
 
     def learn(self, gps: int, seen_at: float, waited: bool) -> None:
         """Account its file of second ``gps`` first seen at ``seen_at``:
-        a measurement of the latency when it appeared while ``waited``
-        for, else (a backlog) an upper bound.
-
-        Arrivals are kept for ``memory`` seconds of GPS. The latency is
-        the longest measured (with none, the lowest bound): a writer that
-        delivers seconds in bulk has a latency per place in its batch,
-        and the first of a batch must be waited for as long as it came
-        last time; the files found with it are no sign of a faster
-        writer. (A stall's late file counts too: for ``memory`` seconds
-        after it, a file missing while its stream has not moved on is
-        waited for as long as the stall.) ``earliest`` is the shortest of
-        all: every file there proves how early its writer can be."""
+        a measurement when it appeared while ``waited`` for; else (it was
+        there already) an upper bound, which only lowers a latency not
+        measured yet. A measured latency is not lowered by the files that
+        came with the one waited for (a writer that delivers seconds in
+        bulk: the first of its next batch will be as late); the next file
+        waited for measures it again."""
         latency = seen_at - gps_to_unix(gps + 1)
         if waited:
-            self.outran = False
-        elif self.earliest is not None and latency < self.earliest:
+            self.latency, self.measured, self.outran = latency, True, False
+        elif not self.measured:
+            if self.latency is None or latency < self.latency:
+                self.latency = latency
+        elif latency < self.latency:
             self.outran = True
-        kept = [*self.arrivals, (gps, latency, waited)]
-        newest = max(g for g, _, _ in kept)
-        self.arrivals = [a for a in kept if a[0] >= newest - self.memory]
-        measured = [value for _, value, w in self.arrivals if w]
-        everything = [value for _, value, _ in self.arrivals]
-        self.measured = bool(measured)
-        self.latency = max(measured) if measured else min(everything)
-        self.earliest = min(everything)
+
+    def learn_late(self, gps: int, seen_at: float) -> None:
+        """Its file of second ``gps``, dropped as missing, was first seen
+        at ``seen_at``: the writer is at least that slow (a slower
+        writer, or a bulk one's first batch; of several late files the
+        oldest second's says most). It never lowers the latency."""
+        latency = seen_at - gps_to_unix(gps + 1)
+        if self.measured and self.latency is not None:
+            latency = max(latency, self.latency)
+        self.latency, self.measured = latency, True
 
     def forget_bound(self) -> None:
         """Forget a latency only bounded from a backlog."""
         if not self.measured:
-            self.arrivals = []
-            self.latency = self.earliest = None
+            self.latency = None
 
 
 def newest_pairs(config: StreamConfig, count: int) -> list[int]:
@@ -326,7 +316,6 @@ class FrameFollower:
             strain_description(ifo),
             strain_name,
             ifo,
-            config.late_memory,
         )
         self._witness = _Stream(
             "witness",
@@ -334,7 +323,6 @@ class FrameFollower:
             witness_description(ifo),
             witness_name,
             ifo,
-            config.late_memory,
         )
         self._streams = (self._strain, self._witness)
         # seconds dropped as missing -> their files that were missing
@@ -411,12 +399,14 @@ class FrameFollower:
             return False
         if not stream.measured or stream.outran:
             return True  # reading a backlog: the GPS clock decides
-        due = gps_to_unix(gps + 1) + stream.earliest
+        due = gps_to_unix(gps + 1) + stream.latency
         return time.time() >= due - tolerance
 
-    def _watch_late(self, gps: int) -> None:
+    def _watch_late(self, gps: int) -> set[str]:
         """Move a data clock if a file of a recently missed second turned
-        up (its writer has become slower: fall back in step with it)."""
+        up (its writer has become slower: fall back in step with it);
+        return the kinds of the streams of which one did."""
+        late = set()
         for missed, files in list(self._missed.items()):
             if missed < gps - self.config.late_memory:
                 del self._missed[missed]
@@ -424,7 +414,8 @@ class FrameFollower:
             for stream, path in [f for f in files if f[1].exists()]:
                 files.remove((stream, path))
                 before = stream.latency
-                stream.learn(missed, time.time(), waited=True)
+                stream.learn_late(missed, time.time())
+                late.add(stream.kind)
                 self.events["late_after_drop"] += 1
                 logger.warning(
                     "GPS %d arrived after it was dropped (%s): the %s "
@@ -438,6 +429,7 @@ class FrameFollower:
                 )
             if not files:
                 del self._missed[missed]
+        return late
 
     # -- newer frames -----------------------------------------------------
     def _moved_on(self, stream: _Stream, gps: int) -> bool:
@@ -493,7 +485,7 @@ class FrameFollower:
                 "mislabelled file?); it drops no earlier second",
                 stream.path(gps),
                 gps,
-                gps - (gps_now() - 1 - (stream.earliest or 0.0)),
+                gps - (gps_now() - 1 - (stream.latency or 0.0)),
                 stream.kind,
             )
         if held_back and not stream.flooded:
@@ -519,12 +511,17 @@ class FrameFollower:
         # for (absent at an earlier look)
         arrivals: dict[str, tuple[float, bool]] = {}
         waited = False
+        # the streams of which a missed second's file came during the wait
+        late: set[str] = set()
         while True:
             missing = self._look(paths, arrivals, waited)
+            # before a read ends the watch: the files of missed seconds
+            # that came with this one count
+            late |= self._watch_late(gps)
             if not missing:
                 try:
                     return self._try_read(
-                        gps, strain_path, witness_path, arrivals
+                        gps, strain_path, witness_path, arrivals, late
                     )
                 except (ChannelMissing, BadData) as exc:
                     return self._drop(gps, str(exc))
@@ -532,7 +529,6 @@ class FrameFollower:
                     last_error = exc
             elif last_error is None or isinstance(last_error, FrameMissing):
                 last_error = _missing(gps, missing)
-            self._watch_late(gps)
             now = time.time()
             deadline = max(
                 self._due(gps, start) + config.frame_timeout,
@@ -614,9 +610,13 @@ class FrameFollower:
         strain_path: Path,
         witness_path: Path,
         arrivals: dict[str, tuple[float, bool]],
+        late: set[str],
     ) -> FrameSecond:
         """Read the second, unless both files are as they were when they
-        last failed (then raise that failure again without reading)."""
+        last failed (then raise that failure again without reading).
+        ``late``: the streams of which a missed second's file came while
+        this one was waited for: this one came with it (a batch), and
+        its arrival only raises the latency."""
         signature = (_signature(strain_path), _signature(witness_path))
         failed = self._tried.get(strain_path)
         if failed is not None and failed[0] == signature:
@@ -636,7 +636,11 @@ class FrameFollower:
             # the newest evidence of the writers' latencies; seconds missed
             # before it are no longer evidence (they were late, alone)
             for stream in self._streams:
-                stream.learn(gps, *arrivals[stream.kind])
+                seen_at, waited = arrivals[stream.kind]
+                if waited and stream.kind in late:
+                    stream.learn_late(gps, seen_at)
+                else:
+                    stream.learn(gps, seen_at, waited)
             self._missed.clear()
         return second
 
