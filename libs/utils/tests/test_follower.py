@@ -684,6 +684,81 @@ def test_a_stall_does_not_slow_the_next_outage(tmp_path, small_sim):
     assert max(lag for _, lag in outage) < LATENCY + 1.0 + SLACK, lags
 
 
+def test_a_stall_flushed_just_before_an_outage_delays_one_drop(
+    tmp_path, small_sim
+) -> None:
+    """On time for 3 s; then seconds are held back and flushed at once 6 s
+    after the end of the first of them; then the writer stops. The flush
+    looks like a bulk writer's first batch, so the first second of the
+    outage waits as long; that drop forgets the latency only late files
+    raised, and the follower is back at the writer's pace of before
+    (found by review: every second of the outage 7 s late)."""
+    first = live_gps() + 1
+    end = gps_to_unix
+    flush = end(first + 4) + 6.0
+    schedule = [(end(g + 1) + LATENCY, g) for g in range(first, first + 3)]
+    schedule += [
+        (flush, g)
+        for g in range(first + 3, first + 20)
+        if end(g + 1) + LATENCY < flush
+    ]
+    last = schedule[-1][1]
+    thread = scheduled(small_sim, tmp_path, schedule)
+    follower = FrameFollower(live_stream(tmp_path), start=first)
+    lags = []
+    while not lags or lags[-1][0] < last + 10:
+        second = follower.next_second()
+        lag = time.time() - end(second.gps + 1)
+        lags.append((second.gps, second.dropped, lag))
+    thread.join(timeout=30)
+    outage = [(d, lag) for g, d, lag in lags if g > last]
+    assert all(d for d, _ in outage), lags
+    assert outage[0][1] < 6.0 + 1.0 + SLACK, lags
+    assert max(lag for _, lag in outage[-4:]) < LATENCY + 1.0 + SLACK, lags
+
+
+def test_a_strain_stall_under_a_lagging_witness_does_not_slow_outages(
+    tmp_path, small_sim
+) -> None:
+    """The witness writer lags the strain's by 2.5 s, so the strain file
+    is there before the follower comes to it. The strain writer stalls
+    once (7 seconds flushed 6.5 s late), then both run on time, then both
+    stop: the seconds of the outage are dropped ``frame_timeout`` after
+    the witness stream's pace, not the stall's (found by review: a
+    stream never waited for kept the stall's latency for good)."""
+    lag = 2.5
+    first = live_gps() + 1
+    end = gps_to_unix
+    last = first + 12  # the writers stop after it
+    flush = end(first + 4) + 6.5
+    writes = []
+    for g in range(first, last + 1):
+        strain_at = end(g + 1) + LATENCY
+        if g >= first + 3:
+            strain_at = max(strain_at, flush)
+        writes.append((strain_at, g, "strain"))
+        writes.append((end(g + 1) + LATENCY + lag, g, "witness"))
+
+    def run() -> None:
+        for when, gps, kind in sorted(writes):
+            time.sleep(max(0.0, when - time.time()))
+            write_file(small_sim, tmp_path, gps, kind)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    follower = FrameFollower(live_stream(tmp_path), start=first)
+    lags = []
+    for _ in range(last - first + 4):
+        second = follower.next_second()
+        lag_now = time.time() - end(second.gps + 1)
+        lags.append((second.gps - first, second.dropped, lag_now))
+    thread.join(timeout=30)
+    assert not any(d for g, d, _ in lags if 10 <= g <= 12), lags
+    outage = [(d, t) for g, d, t in lags if g > 12]
+    assert all(d for d, _ in outage), lags
+    assert max(t for _, t in outage) < LATENCY + lag + 1.0 + SLACK, lags
+
+
 def test_a_replay_faster_than_real_time_that_stops_is_given_up_in_time(
     tmp_path, small_sim
 ) -> None:

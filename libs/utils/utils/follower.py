@@ -11,15 +11,17 @@ never from when some earlier file happened to arrive:
   writer's latency, learnt from what arrives: a file that appeared while
   the follower waited for it (or a file of a second dropped as missing
   that turned up after all, so a follower that finds itself ahead of a
-  slower writer falls back in step: it only ever raises it) measures the
+  slower writer falls back in step: it only ever raises it, until a file
+  waited for confirms it or a second is dropped as missing) measures the
   latency (the wall time it was first seen minus the end of its GPS
   second); a file already there when the follower came to it (a backlog,
   the rest of a batch of a writer that delivers seconds in bulk) only
   bounds it from above until one is measured, and never lowers a
-  measured one (the first of the next batch will be as late), and such a
-  bound is forgotten when a second is dropped as missing (a stopped
-  writer's backlog is as old as the stop: it would set that pace). A
-  second is *due* when both clocks say it has ended;
+  measured one (the first of the next batch will be as late) unless the
+  other stream's file of its second was waited for (that stream lags),
+  and such a bound is forgotten when a second is dropped as missing (a
+  stopped writer's backlog is as old as the stop: it would set that
+  pace). A second is *due* when both clocks say it has ended;
   with no latency known, when the GPS clock says so (the first second
   followed: not before its wait began), so that a follower behind the
   clock with nothing to read catches up at once;
@@ -90,6 +92,10 @@ logger = logging.getLogger(__name__)
 # (then one ERROR, and the rest only counted: a runaway writer or a wrong
 # clock must not flood the log)
 MAX_REPORTED = 1000
+# s: a stream's file there this long before the other stream's file of the
+# same second, waited for, did not hold the follower back (one writer
+# writing both files of a batch, one after the other, is quicker than this)
+LEAD = 0.5
 
 
 @dataclass(frozen=True)
@@ -197,6 +203,9 @@ class _Stream:
     ifo: str
     latency: float | None = None  # s, GPS clock - this data clock
     measured: bool = False  # latency measured, not only bounded
+    # the latency last measured by a file waited for (a latency above it
+    # was raised by late files only)
+    confirmed: float | None = None
     # a file already there came sooner after its second than the latency
     # says (a backlog, the rest of a batch, a replay faster than real
     # time): until one is waited for, the GPS clock judges what can exist
@@ -221,10 +230,12 @@ class _Stream:
         measured yet. A measured latency is not lowered by the files that
         came with the one waited for (a writer that delivers seconds in
         bulk: the first of its next batch will be as late); the next file
-        waited for measures it again."""
+        waited for measures it again (and for a stream ahead of a lagging
+        other, never waited for, :meth:`learn_ahead` lowers it)."""
         latency = seen_at - gps_to_unix(gps + 1)
         if waited:
-            self.latency, self.measured, self.outran = latency, True, False
+            self.latency = self.confirmed = latency
+            self.measured, self.outran = True, False
         elif not self.measured:
             if self.latency is None or latency < self.latency:
                 self.latency = latency
@@ -235,16 +246,32 @@ class _Stream:
         """Its file of second ``gps``, dropped as missing, was first seen
         at ``seen_at``: the writer is at least that slow (a slower
         writer, or a bulk one's first batch; of several late files the
-        oldest second's says most). It never lowers the latency."""
+        oldest second's says most). It never lowers the latency; until a
+        file waited for confirms it, it lasts to the next second dropped
+        as missing (:meth:`forget_unconfirmed`)."""
         latency = seen_at - gps_to_unix(gps + 1)
         if self.measured and self.latency is not None:
             latency = max(latency, self.latency)
-        self.latency, self.measured = latency, True
+        self.latency, self.measured, self.outran = latency, True, False
 
-    def forget_bound(self) -> None:
-        """Forget a latency only bounded from a backlog."""
-        if not self.measured:
-            self.latency = None
+    def learn_ahead(self, gps: int, seen_at: float) -> None:
+        """Its file of second ``gps``, first seen at ``seen_at``, was there
+        :data:`LEAD` or more before the other stream's, waited for: this
+        stream did not hold the follower back (the other one lags), and
+        the file's age bounds its latency as a backlog's does: a latency
+        above it (a stall's, raised by late files) is lowered to it."""
+        latency = seen_at - gps_to_unix(gps + 1)
+        if self.latency is None or latency < self.latency:
+            self.latency, self.measured, self.outran = latency, False, False
+
+    def forget_unconfirmed(self) -> None:
+        """A second was dropped as missing: forget a latency only bounded
+        from a backlog (a stopped writer's backlog is as old as the stop),
+        and one only raised by late files (a stall flushed just before
+        the writer stopped would set the pace of the whole outage): back
+        to the last one measured by a file waited for, if any."""
+        self.latency = self.confirmed
+        self.measured = self.confirmed is not None
 
 
 def newest_pairs(config: StreamConfig, count: int) -> list[int]:
@@ -596,11 +623,12 @@ class FrameFollower:
         there: watch for them (a late file moves its stream's clock).
         A latency only bounded from a backlog (the age of the files read,
         however stale: a writer may have stopped before the follower
-        started) has only delayed the drop: it is forgotten, and the next
-        seconds are due on the GPS clock (plus what was measured), not
-        that long after it."""
+        started), or only raised by late files, has only delayed the
+        drop: it is forgotten (:meth:`_Stream.forget_unconfirmed`), and
+        the next seconds are due on the GPS clock plus what files waited
+        for measured, not that long after it."""
         for stream in self._streams:
-            stream.forget_bound()
+            stream.forget_unconfirmed()
         if self._wait and self.config.late_memory and missing:
             self._missed[gps] = [(s, s.path(gps)) for s in missing]
 
@@ -635,10 +663,15 @@ class FrameFollower:
         if self._wait:
             # the newest evidence of the writers' latencies; seconds missed
             # before it are no longer evidence (they were late, alone)
+            last = max((t for t, w in arrivals.values() if w), default=None)
             for stream in self._streams:
                 seen_at, waited = arrivals[stream.kind]
                 if waited and stream.kind in late:
                     stream.learn_late(gps, seen_at)
+                elif (
+                    not waited and last is not None and last - seen_at >= LEAD
+                ):
+                    stream.learn_ahead(gps, seen_at)
                 else:
                     stream.learn(gps, seen_at, waited)
             self._missed.clear()
