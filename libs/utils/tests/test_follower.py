@@ -759,6 +759,56 @@ def test_a_strain_stall_under_a_lagging_witness_does_not_slow_outages(
     assert max(t for _, t in outage) < LATENCY + lag + 1.0 + SLACK, lags
 
 
+def test_a_gap_right_after_a_slowdown_costs_only_the_gap(
+    tmp_path, small_sim
+) -> None:
+    """The writer becomes 2.5 s slower, then skips two seconds: the
+    latency its late files raised, confirmed by the next file waited for
+    (as late), outlasts the gap's drops (found by review: two real
+    seconds after the gap were dropped on the old pace)."""
+    first = live_gps() + 1
+    writer = LiveWriter(
+        small_sim,
+        tmp_path,
+        first,
+        12,
+        skip={first + 6, first + 7},
+        slow_from=first + 3,
+        extra=2.5,
+    )
+    follower = FrameFollower(live_stream(tmp_path), start=first)
+    seconds = follow(follower, 12)
+    writer.join()
+    dropped = [s.gps - first for s in seconds if s.dropped]
+    assert set(dropped) <= {3, 4, 6, 7}, dropped
+
+
+def test_a_fresh_start_under_two_slow_writers(tmp_path, small_sim) -> None:
+    """The witness writer 2.5 s late, the strain's 6.5 s: a drop for the
+    missing strain file does not forget what the witness stream's late
+    files taught (found by review: twice the seconds were lost)."""
+    first = live_gps() + 1
+    end = gps_to_unix
+    count = 10
+    writes = []
+    for g in range(first, first + count):
+        writes.append((end(g + 1) + LATENCY + 6.5, g, "strain"))
+        writes.append((end(g + 1) + LATENCY + 2.5, g, "witness"))
+
+    def run() -> None:
+        for when, gps, kind in sorted(writes):
+            time.sleep(max(0.0, when - time.time()))
+            write_file(small_sim, tmp_path, gps, kind)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    follower = FrameFollower(live_stream(tmp_path), start=first)
+    seconds = follow(follower, count)
+    thread.join(timeout=30)
+    dropped = [s.gps - first for s in seconds if s.dropped]
+    assert set(dropped) <= {0, 1, 2}, dropped
+
+
 def test_a_replay_faster_than_real_time_that_stops_is_given_up_in_time(
     tmp_path, small_sim
 ) -> None:

@@ -263,15 +263,20 @@ class _Stream:
         latency = seen_at - gps_to_unix(gps + 1)
         if self.latency is None or latency < self.latency:
             self.latency, self.measured, self.outran = latency, False, False
+            self.confirmed = None
 
     def forget_unconfirmed(self) -> None:
-        """A second was dropped as missing: forget a latency only bounded
-        from a backlog (a stopped writer's backlog is as old as the stop),
-        and one only raised by late files (a stall flushed just before
-        the writer stopped would set the pace of the whole outage): back
-        to the last one measured by a file waited for, if any."""
-        self.latency = self.confirmed
-        self.measured = self.confirmed is not None
+        """Its file of a second dropped as missing was not there: forget a
+        latency only bounded from a backlog (a stopped writer's backlog is
+        as old as the stop), and one only raised by late files (a stall
+        flushed just before the writer stopped would set the pace of the
+        whole outage): back to the last one measured by a file waited
+        for, if any."""
+        if not self.measured:
+            self.latency = None
+        else:
+            self.latency = self.confirmed
+            self.measured = self.confirmed is not None
 
 
 def newest_pairs(config: StreamConfig, count: int) -> list[int]:
@@ -621,13 +626,14 @@ class FrameFollower:
     def _remember_missed(self, gps: int, missing: list[_Stream]) -> None:
         """Second ``gps`` was dropped with the files of ``missing`` not
         there: watch for them (a late file moves its stream's clock).
-        A latency only bounded from a backlog (the age of the files read,
-        however stale: a writer may have stopped before the follower
-        started), or only raised by late files, has only delayed the
-        drop: it is forgotten (:meth:`_Stream.forget_unconfirmed`), and
-        the next seconds are due on the GPS clock plus what files waited
-        for measured, not that long after it."""
-        for stream in self._streams:
+        A latency of their streams only bounded from a backlog (the age
+        of the files read, however stale: a writer may have stopped before
+        the follower started), or only raised by late files, has only
+        delayed the drop: it is forgotten
+        (:meth:`_Stream.forget_unconfirmed`), and the next seconds are
+        due on the GPS clock plus what files waited for measured, not
+        that long after it."""
+        for stream in missing:  # the other one's writer did not stop
             stream.forget_unconfirmed()
         if self._wait and self.config.late_memory and missing:
             self._missed[gps] = [(s, s.path(gps)) for s in missing]
@@ -668,6 +674,10 @@ class FrameFollower:
                 seen_at, waited = arrivals[stream.kind]
                 if waited and stream.kind in late:
                     stream.learn_late(gps, seen_at)
+                    # as late as the late ones: not the tail of a batch,
+                    # but the writer's pace
+                    if seen_at - gps_to_unix(gps + 1) >= stream.latency - LEAD:
+                        stream.confirmed = stream.latency
                 elif (
                     not waited and last is not None and last - seen_at >= LEAD
                 ):
