@@ -639,13 +639,17 @@ def test_a_writer_that_delivers_in_bulk_costs_nothing(
 
 
 def scheduled(sim, data_dir: Path, schedule) -> threading.Thread:
-    """Write each ``(wall time, gps)`` of ``schedule`` in order (both
-    files of the real second), in a thread."""
+    """Write each ``(wall time, gps)`` of ``schedule`` (both files of the
+    real second), or ``(wall time, gps, kind)`` (that stream's file
+    alone), in order of time, in a thread."""
 
     def run() -> None:
-        for when, gps in schedule:
+        for when, gps, *kind in sorted(schedule):
             time.sleep(max(0.0, when - time.time()))
-            sim.write(gps, data_dir, overwrite=True)
+            if kind:
+                write_file(sim, data_dir, gps, kind[0])
+            else:
+                sim.write(gps, data_dir, overwrite=True)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
@@ -738,14 +742,7 @@ def test_a_strain_stall_under_a_lagging_witness_does_not_slow_outages(
             strain_at = max(strain_at, flush)
         writes.append((strain_at, g, "strain"))
         writes.append((end(g + 1) + LATENCY + lag, g, "witness"))
-
-    def run() -> None:
-        for when, gps, kind in sorted(writes):
-            time.sleep(max(0.0, when - time.time()))
-            write_file(small_sim, tmp_path, gps, kind)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
+    thread = scheduled(small_sim, tmp_path, writes)
     follower = FrameFollower(live_stream(tmp_path), start=first)
     lags = []
     for _ in range(last - first + 4):
@@ -794,14 +791,7 @@ def test_a_fresh_start_under_two_slow_writers(tmp_path, small_sim) -> None:
     for g in range(first, first + count):
         writes.append((end(g + 1) + LATENCY + 6.5, g, "strain"))
         writes.append((end(g + 1) + LATENCY + 2.5, g, "witness"))
-
-    def run() -> None:
-        for when, gps, kind in sorted(writes):
-            time.sleep(max(0.0, when - time.time()))
-            write_file(small_sim, tmp_path, gps, kind)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
+    thread = scheduled(small_sim, tmp_path, writes)
     follower = FrameFollower(live_stream(tmp_path), start=first)
     seconds = follow(follower, count)
     thread.join(timeout=30)
