@@ -633,8 +633,11 @@ class FrameFollower:
         (:meth:`_Stream.forget_unconfirmed`), and the next seconds are
         due on the GPS clock plus what files waited for measured, not
         that long after it."""
-        for stream in missing:  # the other one's writer did not stop
-            stream.forget_unconfirmed()
+        for stream in self._streams:
+            if stream in missing:
+                stream.forget_unconfirmed()
+            elif not stream.measured:  # the other writer did not stop, but
+                stream.latency = None  # a backlog's age is not its pace
         if self._wait and self.config.late_memory and missing:
             self._missed[gps] = [(s, s.path(gps)) for s in missing]
 
