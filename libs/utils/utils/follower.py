@@ -626,10 +626,10 @@ class FrameFollower:
     def _remember_missed(self, gps: int, missing: list[_Stream]) -> None:
         """Second ``gps`` was dropped with the files of ``missing`` not
         there: watch for them (a late file moves its stream's clock).
-        A latency of their streams only bounded from a backlog (the age
-        of the files read, however stale: a writer may have stopped before
-        the follower started), or only raised by late files, has only
-        delayed the drop: it is forgotten
+        A latency only bounded from a backlog (the age of the files read,
+        however stale: a writer may have stopped before the follower
+        started), or, for the streams of ``missing``, only raised by late
+        files, has only delayed the drop: it is forgotten
         (:meth:`_Stream.forget_unconfirmed`), and the next seconds are
         due on the GPS clock plus what files waited for measured, not
         that long after it."""
@@ -653,7 +653,8 @@ class FrameFollower:
         last failed (then raise that failure again without reading).
         ``late``: the streams of which a missed second's file came while
         this one was waited for: this one came with it (a batch), and
-        its arrival only raises the latency."""
+        its arrival only raises the latency, and confirms it when it is
+        as late as they were (within :data:`LEAD`)."""
         signature = (_signature(strain_path), _signature(witness_path))
         failed = self._tried.get(strain_path)
         if failed is not None and failed[0] == signature:
