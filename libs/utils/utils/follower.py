@@ -242,17 +242,23 @@ class _Stream:
         elif latency < self.latency:
             self.outran = True
 
-    def learn_late(self, gps: int, seen_at: float) -> None:
-        """Its file of second ``gps``, dropped as missing, was first seen
-        at ``seen_at``: the writer is at least that slow (a slower
-        writer, or a bulk one's first batch; of several late files the
-        oldest second's says most). It never lowers the latency; until a
-        file waited for confirms it, it lasts to the next second dropped
-        as missing (:meth:`forget_unconfirmed`)."""
+    def learn_late(self, gps: int, seen_at: float, waited: bool) -> None:
+        """Its file of second ``gps`` was first seen at ``seen_at``, late:
+        the second had been dropped as missing, or (``waited``) it was
+        waited for and came with such a file. The writer is at least that
+        slow (a slower writer, or a bulk one's first batch; of several
+        late files the oldest second's says most): it never lowers the
+        latency. Until a file waited for confirms it (one as late as the
+        late ones, within :data:`LEAD`, is the writer's pace, not the
+        tail of a batch), it lasts to the next second dropped as missing
+        (:meth:`forget`)."""
         latency = seen_at - gps_to_unix(gps + 1)
+        raised = latency
         if self.measured and self.latency is not None:
-            latency = max(latency, self.latency)
-        self.latency, self.measured, self.outran = latency, True, False
+            raised = max(latency, self.latency)
+        self.latency, self.measured, self.outran = raised, True, False
+        if waited and latency >= raised - LEAD:
+            self.confirmed = raised
 
     def learn_ahead(self, gps: int, seen_at: float) -> None:
         """Its file of second ``gps``, first seen at ``seen_at``, was there
@@ -265,16 +271,17 @@ class _Stream:
             self.latency, self.measured, self.outran = latency, False, False
             self.confirmed = None
 
-    def forget_unconfirmed(self) -> None:
-        """Its file of a second dropped as missing was not there: forget a
-        latency only bounded from a backlog (a stopped writer's backlog is
-        as old as the stop), and one only raised by late files (a stall
-        flushed just before the writer stopped would set the pace of the
-        whole outage): back to the last one measured by a file waited
-        for, if any."""
+    def forget(self, missing: bool) -> None:
+        """A second was dropped as missing: forget a latency only bounded
+        from a backlog (a stopped writer's backlog is as old as the stop;
+        a live one's is not its pace), and, if this stream's file was
+        ``missing``, one only raised by late files (a stall flushed just
+        before the writer stopped would set the pace of the whole
+        outage): back to the last one measured by a file waited for, if
+        any."""
         if not self.measured:
             self.latency = None
-        else:
+        elif missing:
             self.latency = self.confirmed
             self.measured = self.confirmed is not None
 
@@ -446,7 +453,7 @@ class FrameFollower:
             for stream, path in [f for f in files if f[1].exists()]:
                 files.remove((stream, path))
                 before = stream.latency
-                stream.learn_late(missed, time.time())
+                stream.learn_late(missed, time.time(), waited=False)
                 late.add(stream.kind)
                 self.events["late_after_drop"] += 1
                 logger.warning(
@@ -630,14 +637,11 @@ class FrameFollower:
         however stale: a writer may have stopped before the follower
         started), or, for the streams of ``missing``, only raised by late
         files, has only delayed the drop: it is forgotten
-        (:meth:`_Stream.forget_unconfirmed`), and the next seconds are
+        (:meth:`_Stream.forget`), and the next seconds are
         due on the GPS clock plus what files waited for measured, not
         that long after it."""
         for stream in self._streams:
-            if stream in missing:
-                stream.forget_unconfirmed()
-            elif not stream.measured:  # the other writer did not stop, but
-                stream.latency = None  # a backlog's age is not its pace
+            stream.forget(stream in missing)
         if self._wait and self.config.late_memory and missing:
             self._missed[gps] = [(s, s.path(gps)) for s in missing]
 
@@ -677,11 +681,7 @@ class FrameFollower:
             for stream in self._streams:
                 seen_at, waited = arrivals[stream.kind]
                 if waited and stream.kind in late:
-                    stream.learn_late(gps, seen_at)
-                    # as late as the late ones: not the tail of a batch,
-                    # but the writer's pace
-                    if seen_at - gps_to_unix(gps + 1) >= stream.latency - LEAD:
-                        stream.confirmed = stream.latency
+                    stream.learn_late(gps, seen_at, waited=True)
                 elif (
                     not waited and last is not None and last - seen_at >= LEAD
                 ):
