@@ -239,7 +239,7 @@ class LiveWriter:
     stream of their own, that many seconds behind the strain frames (as
     two writers on two hosts). With ``batch`` the seconds come that many
     at once, when the last of them is due (a writer that delivers in
-    bulk)."""
+    bulk: written aside, then moved in at once)."""
 
     def __init__(
         self,
@@ -269,6 +269,9 @@ class LiveWriter:
         return gps_to_unix(gps + 1) + LATENCY + (self.extra if slow else 0)
 
     def _run(self) -> None:
+        if self.batch > 1:
+            self._run_batches()
+            return
         if not self.witness_lag:
             for gps in self.seconds:
                 time.sleep(max(0.0, self.due(gps) - time.time()))
@@ -289,6 +292,28 @@ class LiveWriter:
                 write_file(self.sim, self.data_dir, gps, kind)
                 if kind == "witness":
                     self.arrived[gps] = time.time()
+
+    def _run_batches(self) -> None:
+        """Each batch written aside beforehand, then moved in at once
+        when due (as a copy that renames its files at the end)."""
+        stage = self.data_dir / ".stage"
+        first, stop = self.seconds.start, self.seconds.stop
+        for start in range(first, stop, self.batch):
+            group = range(start, min(start + self.batch, stop))
+            group = [g for g in group if g not in self.skip]
+            for gps in group:
+                self.sim.write(gps, stage, overwrite=True)
+            time.sleep(max(0.0, self.due(start) - time.time()))
+            for gps in group:
+                moves = zip(
+                    simwriter_paths(stage, gps),
+                    simwriter_paths(self.data_dir, gps),
+                    strict=True,
+                )
+                for staged, path in moves:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    staged.replace(path)
+                self.arrived[gps] = time.time()
 
     def join(self) -> None:
         self.thread.join(timeout=len(self.seconds) + 10)
