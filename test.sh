@@ -42,6 +42,8 @@ ORDER=(lint utils nn interop replay trainer exporter cleaner monitor reprocess e
 suites=("$@")
 [[ ${#suites[@]} -gt 0 ]] || suites=("${ORDER[@]}")
 
+free_space() { df -h --output=avail "${TMPDIR:-/tmp}" "$ROOT" | tail -n +2 | sort -h | head -1 | tr -d ' '; }
+
 RESULTS=$ROOT/.venv/test-results
 rm -rf "$RESULTS"; mkdir -p "$RESULTS"
 status=0
@@ -71,7 +73,9 @@ for suite in "${suites[@]}"; do
     fi
     args=${ARGS[$suite]}
     if [[ -z ${args// /} ]]; then echo "== $suite: no tests"; continue; fi
-    echo "== $suite (env .venv/${ENV[$suite]})"
+    # the free space is in the log because a suite that fills the disk
+    # fails everything after it, far from the cause
+    echo "== $suite (env .venv/${ENV[$suite]}; $(free_space) free)"
     # shellcheck disable=SC2086
     "$ROOT/.venv/${ENV[$suite]}/bin/python" -m pytest -q -p no:cacheprovider \
         --junitxml="$RESULTS/$suite.xml" $args
@@ -79,6 +83,7 @@ for suite in "${suites[@]}"; do
     # 5 = no tests collected in that suite: not a failure of the suite
     if [[ $rc -ne 0 && $rc -ne 5 ]]; then status=1; echo "== $suite FAILED (exit $rc)"; fi
 done
+echo "== all suites run ($(free_space) free)"
 python3 - "$RESULTS" <<'PY'
 import sys, pathlib, xml.etree.ElementTree as ET
 tot = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
