@@ -474,16 +474,18 @@ class FrameFollower:
     def _moved_on(self, stream: _Stream, gps: int) -> bool:
         """Whether ``stream`` holds a file newer than second ``gps`` (that
         its data clock allows)."""
-        # the next second's file is one stat; a directory listing (to see
-        # further ahead) at most once per second, as it grows with the
-        # directory
-        if stream.newest_seen > gps:
+        # the next two seconds' files are a stat each (the second one
+        # says the missing file is gone, not late: no grace); a directory
+        # listing (to see further ahead) at most once per second, as it
+        # grows with the directory
+        if stream.newest_seen > gps + 1:
             return True
-        following = stream.path(gps + 1)
-        # a folder at its name holds no data (list_frames skips it too)
-        if following.is_file() and self._allowed(gps + 1, stream):
-            stream.newest_seen = gps + 1
-            return True
+        for ahead in (gps + 2, gps + 1):
+            following = stream.path(ahead)
+            # a folder at its name holds no data (list_frames skips it too)
+            if following.is_file() and self._allowed(ahead, stream):
+                stream.newest_seen = max(stream.newest_seen, ahead)
+                return True
         now = time.time()
         if now - stream.listed_at >= 1.0:
             stream.listed_at = now
@@ -575,13 +577,16 @@ class FrameFollower:
             )
             if not self._wait or now >= deadline:
                 if isinstance(last_error, FrameMissing):
-                    self._remember_missed(gps, missing)
+                    self._missed_second(gps, missing, watch=True)
                 return self._drop(
                     gps, f"{last_error} (after {now - start:.1f} s)"
                 )
             newer_since = self._newer_since(gps, missing, newer_since, now)
             if newer_since is not None:
                 if now - newer_since >= self._grace(gps, missing):
+                    # its stream moved on: a file of it later is not a
+                    # slower writer's (not watched for)
+                    self._missed_second(gps, missing, watch=False)
                     return self._drop(
                         gps, f"{last_error}; a newer frame exists"
                     )
@@ -630,19 +635,21 @@ class FrameFollower:
                 arrivals[stream.kind] = (now, waited)
         return missing
 
-    def _remember_missed(self, gps: int, missing: list[_Stream]) -> None:
+    def _missed_second(
+        self, gps: int, missing: list[_Stream], watch: bool
+    ) -> None:
         """Second ``gps`` was dropped with the files of ``missing`` not
-        there: watch for them (a late file moves its stream's clock).
-        A latency only bounded from a backlog (the age of the files read,
-        however stale: a writer may have stopped before the follower
-        started), or, for the streams of ``missing``, only raised by late
-        files, has only delayed the drop: it is forgotten
-        (:meth:`_Stream.forget`), and the next seconds are
+        there. A latency only bounded from a backlog (the age of the files
+        read, however stale: a writer may have stopped before the follower
+        started, or a stream moved on past a gap), or, for the streams of
+        ``missing``, only raised by late files, has only delayed the drop:
+        it is forgotten (:meth:`_Stream.forget`), and the next seconds are
         due on the GPS clock plus what files waited for measured, not
-        that long after it."""
+        that long after it. With ``watch``, the missing files are watched
+        for (a late one moves its stream's clock)."""
         for stream in self._streams:
             stream.forget(stream in missing)
-        if self._wait and self.config.late_memory and missing:
+        if watch and self._wait and self.config.late_memory and missing:
             self._missed[gps] = [(s, s.path(gps)) for s in missing]
 
     def _try_read(
