@@ -3,7 +3,8 @@
 ``test_follower.py`` checks each rule on real frames in real time, one
 scenario at a time. Here Hypothesis draws whole writer schedules (each
 stream's latency changing from stretch to stretch, jitter, outages of
-either stream or both, a start on a backlog) and the follower runs through
+either stream or both, batches, a start on a backlog, stray files named
+for seconds ahead) and the follower runs through
 them in simulated time: its clock (``time.time``, ``time.sleep``, the GPS
 clock) is a :class:`VirtualClock`, and each file appears, as a real (empty)
 file in a real folder, when that clock passes the time the schedule gives
@@ -60,17 +61,24 @@ from utils.names import witness_name
 POLL = 0.05  # s, the follower's poll_interval (its production value)
 GRACE = 0.5  # s, late_grace (production)
 KINDS = ("strain", "witness")
+# s before the end of the second it claims that a stray file is gone: it
+# claimed, all along, a second further ahead than the follower's
+# future_tolerance (1 s of clock jitter) allows, and is not the real file,
+# which comes after
+STRAY_GONE = 1.5
 # what a stretch's writers do (both writing, most of the time)
 MODES = ("both", "both", "both", "strain down", "witness down", "both down")
 
 
 class VirtualClock:
     """The follower's wall and GPS clocks; sleeping moves time on, and the
-    files whose time has come appear."""
+    files whose time has come appear (or, for ``None``, go)."""
 
-    def __init__(self, now: float, files: list[tuple[float, Path]]) -> None:
+    def __init__(
+        self, now: float, events: list[tuple[float, Path, bool]]
+    ) -> None:
         self.now = now
-        self._files = sorted(files)
+        self._events = sorted(events)
         self._next = 0
         self.appear()
 
@@ -86,10 +94,14 @@ class VirtualClock:
 
     def appear(self) -> None:
         while (
-            self._next < len(self._files)
-            and self._files[self._next][0] <= self.now
+            self._next < len(self._events)
+            and self._events[self._next][0] <= self.now
         ):
-            self._files[self._next][1].touch()
+            _, path, there = self._events[self._next]
+            if there:
+                path.touch()
+            else:
+                path.unlink(missing_ok=True)
             self._next += 1
 
 
@@ -123,6 +135,10 @@ class Schedule:
     frame_timeout: float
     backlog: int  # seconds already written when the follower starts
     seed: int
+    # files named for seconds that cannot have ended yet: (stream, second,
+    # how long before that second's end it appears); each is gone
+    # :data:`STRAY_GONE` s before that end, before the real one comes
+    strays: tuple[tuple[str, int, float], ...] = ()
 
     def appearances(self) -> dict[str, list[float | None]]:
         """Per stream, the wall time at which each second's file appears,
@@ -281,17 +297,23 @@ def run(schedule: Schedule) -> list[tuple[int, bool, float]]:
             poll_interval=POLL,
         )
         appearances = schedule.appearances()
-        files = []
+        events = []
+        paths = {}
         for kind, directory, name in (
             ("strain", config.strain_dir, strain_name),
             ("witness", config.witness_dir, witness_name),
         ):
             directory.mkdir(parents=True)
+            paths[kind] = lambda k, d=directory, n=name: d / n(IFO, GPS + k)
             for k, at in enumerate(appearances[kind]):
                 if at is not None:
-                    files.append((at, directory / name(IFO, GPS + k)))
+                    events.append((at, paths[kind](k), True))
+        for kind, k, lead in schedule.strays:
+            end = gps_to_unix(GPS + k + 1)
+            events.append((end - lead, paths[kind](k), True))
+            events.append((end - STRAY_GONE, paths[kind](k), False))
         # the follower starts at GPS: live, or that many seconds behind
-        clock = VirtualClock(gps_to_unix(GPS + 1 + schedule.backlog), files)
+        clock = VirtualClock(gps_to_unix(GPS + 1 + schedule.backlog), events)
 
         def read_second(config, gps, strain_path, witness_path):
             for path in (strain_path, witness_path):
@@ -403,12 +425,25 @@ def schedules(draw) -> Schedule:
             mode=st.just("both"),
         )
     )
+    duration = sum(s.length for s in (*stretches, last))
     return Schedule(
         stretches=(*stretches, last),
         jitter=jitter,
         frame_timeout=frame_timeout,
         backlog=draw(st.sampled_from([0, 3, 20, 40])),
         seed=draw(st.integers(0, 2**16)),
+        strays=tuple(
+            draw(
+                st.lists(
+                    st.tuples(
+                        st.sampled_from(KINDS),
+                        st.integers(0, duration + 10),
+                        st.floats(STRAY_GONE + 1.0, 30.0),
+                    ),
+                    max_size=4,
+                )
+            )
+        ),
     )
 
 
