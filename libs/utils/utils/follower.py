@@ -474,18 +474,16 @@ class FrameFollower:
     def _moved_on(self, stream: _Stream, gps: int) -> bool:
         """Whether ``stream`` holds a file newer than second ``gps`` (that
         its data clock allows)."""
-        # the next two seconds' files are a stat each (the second one
-        # says the missing file is gone, not late: no grace); a directory
-        # listing (to see further ahead) at most once per second, as it
-        # grows with the directory
-        if stream.newest_seen > gps + 1:
+        # the next second's file is one stat; a directory listing (to see
+        # further ahead) at most once per second, as it grows with the
+        # directory
+        if stream.newest_seen > gps:
             return True
-        for ahead in (gps + 2, gps + 1):
-            following = stream.path(ahead)
-            # a folder at its name holds no data (list_frames skips it too)
-            if following.is_file() and self._allowed(ahead, stream):
-                stream.newest_seen = max(stream.newest_seen, ahead)
-                return True
+        following = stream.path(gps + 1)
+        # a folder at its name holds no data (list_frames skips it too)
+        if following.is_file() and self._allowed(gps + 1, stream):
+            stream.newest_seen = gps + 1
+            return True
         now = time.time()
         if now - stream.listed_at >= 1.0:
             stream.listed_at = now
@@ -554,8 +552,12 @@ class FrameFollower:
         waited = False
         # the streams of which a missed second's file came during the wait
         late: set[str] = set()
+        # the streams that had written two newer seconds at the first look
+        behind: set[str] | None = None
         while True:
             missing = self._look(paths, arrivals, waited)
+            if behind is None:
+                behind = self._behind(gps) if missing else set()
             # before a read ends the watch: the files of missed seconds
             # that came with this one count
             late |= self._watch_late(gps)
@@ -577,16 +579,13 @@ class FrameFollower:
             )
             if not self._wait or now >= deadline:
                 if isinstance(last_error, FrameMissing):
-                    self._missed_second(gps, missing, watch=True)
+                    self._remember_missed(gps, missing)
                 return self._drop(
                     gps, f"{last_error} (after {now - start:.1f} s)"
                 )
             newer_since = self._newer_since(gps, missing, newer_since, now)
             if newer_since is not None:
-                if now - newer_since >= self._grace(gps, missing):
-                    # its stream moved on: a file of it later is not a
-                    # slower writer's (not watched for)
-                    self._missed_second(gps, missing, watch=False)
+                if now - newer_since >= self._grace(gps, missing, behind):
                     return self._drop(
                         gps, f"{last_error}; a newer frame exists"
                     )
@@ -610,11 +609,31 @@ class FrameFollower:
             return None
         return now if since is None else since
 
-    def _grace(self, gps: int, missing: list[_Stream]) -> float:
+    def _behind(self, gps: int) -> set[str]:
+        """The kinds of the streams that have written second ``gps + 2``
+        already (that their data clocks allow): asked at the first look at
+        ``gps``, a file of it missing then is not late but gone (a gap in
+        a backlog). Asked later, it proves less: the files of a batch can
+        appear out of order."""
+        return {
+            stream.kind
+            for stream in self._streams
+            if stream.path(gps + 2).is_file()
+            and self._allowed(gps + 2, stream)
+        }
+
+    def _grace(
+        self, gps: int, missing: list[_Stream], behind: set[str]
+    ) -> float:
         """How long a missing file is waited for once its stream moved
-        on: none when it is two or more seconds behind the newest of its
-        stream (not late but gone: catching up after an outage)."""
-        if any(stream.newest_seen >= gps + 2 for stream in missing):
+        on: none when the follower came to it two or more seconds behind
+        its stream (``behind``), or it is two or more behind the newest of
+        its stream a listing found (not late but gone: catching up after
+        an outage)."""
+        if any(
+            stream.kind in behind or stream.newest_seen >= gps + 2
+            for stream in missing
+        ):
             return 0.0
         return self.config.late_grace
 
@@ -635,21 +654,19 @@ class FrameFollower:
                 arrivals[stream.kind] = (now, waited)
         return missing
 
-    def _missed_second(
-        self, gps: int, missing: list[_Stream], watch: bool
-    ) -> None:
+    def _remember_missed(self, gps: int, missing: list[_Stream]) -> None:
         """Second ``gps`` was dropped with the files of ``missing`` not
-        there. A latency only bounded from a backlog (the age of the files
-        read, however stale: a writer may have stopped before the follower
-        started, or a stream moved on past a gap), or, for the streams of
-        ``missing``, only raised by late files, has only delayed the drop:
-        it is forgotten (:meth:`_Stream.forget`), and the next seconds are
+        there: watch for them (a late file moves its stream's clock).
+        A latency only bounded from a backlog (the age of the files read,
+        however stale: a writer may have stopped before the follower
+        started), or, for the streams of ``missing``, only raised by late
+        files, has only delayed the drop: it is forgotten
+        (:meth:`_Stream.forget`), and the next seconds are
         due on the GPS clock plus what files waited for measured, not
-        that long after it. With ``watch``, the missing files are watched
-        for (a late one moves its stream's clock)."""
+        that long after it."""
         for stream in self._streams:
             stream.forget(stream in missing)
-        if watch and self._wait and self.config.late_memory and missing:
+        if self._wait and self.config.late_memory and missing:
             self._missed[gps] = [(s, s.path(gps)) for s in missing]
 
     def _try_read(
