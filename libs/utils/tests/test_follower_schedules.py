@@ -110,7 +110,8 @@ class VirtualClock:
 class Stretch:
     """``length`` seconds in which each writer, unless ``mode`` says it is
     down, writes each second's file ``latency`` s after its end (plus
-    jitter)."""
+    jitter), or, delivering ``batch`` seconds at once, after the end of
+    its batch's last second."""
 
     length: int
     latency: dict[str, float]
