@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 import waitress
 from flask import Flask
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 # socket, Triton clients, repository files, export subprocess pipes
 FD_RESERVE = 256
 CLOSE_TIMEOUT = 5.0  # s for the serving thread to end after close()
+LOOP_TIMEOUT = 1.0  # s for the serving loop to run a step pulled into it
 
 
 @dataclass(frozen=True)
@@ -154,11 +156,37 @@ def close_server(server: BaseWSGIServer) -> None:
     :data:`CLOSE_TIMEOUT` s), then every connection is closed, which ends
     the serving loop. In that order: waitress's own ``close()`` shuts the
     loop's trigger first, and a request still answering then fails with
-    EBADF, a traceback in the log (seen in a test)."""
-    wasyncore.dispatcher.close(server)  # the listening socket only
+    EBADF, a traceback in the log (seen in a test). The sockets are
+    closed in the serving loop's own thread (:func:`_in_loop`)."""
+    # the listening socket only
+    _in_loop(server, lambda: wasyncore.dispatcher.close(server))
     server.task_dispatcher.shutdown(timeout=CLOSE_TIMEOUT)
-    server.trigger.close()
-    wasyncore.close_all(server._map, ignore_all=True)  # ends the loop
+    # every connection and the trigger: the loop ends
+    _in_loop(server, lambda: wasyncore.close_all(server._map, ignore_all=True))
+
+
+def _in_loop(server: BaseWSGIServer, step: Callable[[], None]) -> None:
+    """Run ``step`` in the serving loop's thread, pulled through its
+    trigger: a socket closed from another thread while the loop is about
+    to select() on it fails the select with EBADF, and the loop dies with
+    a traceback (seen in CI). When the loop does not run it within
+    :data:`LOOP_TIMEOUT` s (it has ended, or never started), it runs
+    here (closing twice is harmless)."""
+    done = threading.Event()
+
+    def thunk() -> None:
+        try:
+            step()
+        finally:
+            done.set()
+
+    try:
+        server.trigger.pull_trigger(thunk)
+    except OSError:  # the trigger is closed: no loop to run it
+        step()
+        return
+    if not done.wait(LOOP_TIMEOUT):
+        step()
 
 
 def _run(server: BaseWSGIServer) -> None:
