@@ -515,10 +515,6 @@ def test_the_follower_keeps_to_any_schedule(schedule: Schedule) -> None:
     check(schedule)
 
 
-def steady(latency: dict[str, float], length: int, mode="both") -> Stretch:
-    return Stretch(length, latency, mode)
-
-
 def lags(strain: float, witness: float) -> dict[str, float]:
     return {"strain": strain, "witness": witness}
 
@@ -604,7 +600,7 @@ def test_the_oracle_fails_a_follower_that_gives_up_early() -> None:
     """The oracle can fail: a follower whose timeout is shorter than the
     writers' jitter drops settled seconds, and :func:`check` says so."""
     schedule = Schedule(
-        stretches=(steady({"strain": 0.5, "witness": 0.5}, 20),),
+        stretches=(Stretch(20, lags(0.5, 0.5), "both"),),
         jitter=0.0,
         frame_timeout=1.0,
         backlog=0,

@@ -561,8 +561,10 @@ class FrameFollower:
                 # its grace: the next second, past its end, is dropped if
                 # not there at once, and the grace lets a lagging stream's
                 # file of it come
-                known = any(s.latency is not None for s in self._streams)
-                behind = self._behind(gps) if missing and known else set()
+                known = missing and any(
+                    s.latency is not None for s in self._streams
+                )
+                behind = self._behind(gps) if known else set()
             # before a read ends the watch: the files of missed seconds
             # that came with this one count
             late |= self._watch_late(gps)
