@@ -23,6 +23,7 @@ from conftest import MAINS
 from conftest import STATE
 from conftest import STRAIN
 from utils import simwriter
+from utils.errors import ConfigError
 from utils.follower import MAX_REPORTED
 from utils.follower import FrameFollower
 from utils.follower import StreamConfig
@@ -58,6 +59,16 @@ def timed(follower: FrameFollower):
     tic = time.monotonic()
     second = follower.next_second()
     return second, time.monotonic() - tic
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("frame_timeout", 0.0), ("poll_interval", -1.0), ("start_timeout", None)],
+)
+def test_a_wait_that_is_not_positive_is_refused(tmp_path, setting, value):
+    rule = rf"^{setting}={value!r}: a positive"
+    with pytest.raises(ConfigError, match=rule):
+        stream(tmp_path, **{setting: value})
 
 
 def test_reads_seconds_in_order(tmp_path, small_sim) -> None:

@@ -4,6 +4,7 @@ attributes, here a ``SimpleNamespace``."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -41,6 +42,22 @@ def test_check_rules_reports_the_first_broken_rule_in_order():
         check(0.0, -1)  # and the port is wrong too: second
     with pytest.raises(ConfigError, match=r"^port=-1: 0 \(off\) .. 65535$"):
         check(1.0, -1)
+
+
+@pytest.mark.parametrize("bad", [0, -0.5, math.inf, math.nan, "1", None])
+def test_require_positive_names_the_first_setting_that_is_not(bad):
+    settings = SimpleNamespace(timeout=2.5, interval=bad, backoff=bad)
+    helpers.require_positive(settings, "timeout")
+    with pytest.raises(ConfigError, match=rf"^interval={bad!r}: a positive"):
+        helpers.require_positive(settings, "timeout", "interval", "backoff")
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.0, "2", None])
+def test_require_counts_takes_whole_positive_numbers_only(bad):
+    settings = SimpleNamespace(threads=4, limit=bad)
+    helpers.require_counts(settings, "threads")
+    with pytest.raises(ConfigError, match=r"^limit=.*: a positive integer$"):
+        helpers.require_counts(settings, "threads", "limit")
 
 
 def test_port_rule():

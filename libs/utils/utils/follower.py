@@ -84,6 +84,7 @@ from utils.names import strain_description
 from utils.names import strain_name
 from utils.names import witness_description
 from utils.names import witness_name
+from utils.settings import require_positive
 from utils.waiting import wait_for
 
 logger = logging.getLogger(__name__)
@@ -135,9 +136,9 @@ class StreamConfig:
     late_memory: int = 60  # dropped seconds watched
 
     def __post_init__(self) -> None:
-        for name in ("frame_timeout", "poll_interval", "start_timeout"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be positive")
+        require_positive(
+            self, "frame_timeout", "poll_interval", "start_timeout"
+        )
         if self.late_grace < 0 or self.max_consecutive_drops < 1:
             raise ConfigError("late_grace >= 0, max_consecutive_drops >= 1")
         if self.future_tolerance < 0 or self.late_memory < 0:

@@ -19,6 +19,7 @@ converts a few fields, validates them all, builds its sub-configs.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import MISSING
 from pathlib import Path
@@ -55,6 +56,39 @@ def check_rules(settings: object, rules: Iterable[Rule]) -> None:
     """
     for name, holds, rule in rules:
         require(holds, name, getattr(settings, name), rule)
+
+
+def require_positive(settings: object, *names: str) -> None:
+    """Each attribute ``names`` of ``settings`` is a positive finite
+    number; ConfigError (:func:`require`) names the first that is not."""
+    _require_each(settings, names, _is_positive, "a positive finite number")
+
+
+def require_counts(settings: object, *names: str) -> None:
+    """Each attribute ``names`` of ``settings`` is a positive integer;
+    ConfigError (:func:`require`) names the first that is not."""
+    _require_each(settings, names, _is_count, "a positive integer")
+
+
+def _require_each(
+    settings: object,
+    names: Iterable[str],
+    holds: Callable[[object], bool],
+    rule: str,
+) -> None:
+    for name in names:
+        value = getattr(settings, name)
+        require(holds(value), name, value, rule)
+
+
+def _is_positive(value: object) -> bool:
+    return (
+        isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+    )
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and value > 0
 
 
 def port_rule(name: str, port: int) -> Rule:

@@ -19,14 +19,11 @@ statuses by :data:`STATUS_OF` (``exporter.app``'s one error handler).
 
 from __future__ import annotations
 
-import math
-
 from utils.errors import ConfigError
 from utils.errors import DeepCleanError
 from utils.errors import ModelError
 from utils.errors import ServiceError
 from utils.errors import VerificationError
-from utils.settings import require
 
 
 class RequestError(DeepCleanError):
@@ -84,32 +81,6 @@ STATUS_OF: dict[type[DeepCleanError], int] = {
     ConfigError: 400,
     ServiceError: 503,
 }
-
-
-def require_positive(config: object, *names: str) -> None:
-    """Each field ``names`` of ``config`` is a positive finite number."""
-    for name in names:
-        value = getattr(config, name)
-        require(
-            isinstance(value, (int, float))
-            and math.isfinite(value)
-            and value > 0,
-            name,
-            value,
-            "a positive finite number",
-        )
-
-
-def require_counts(config: object, *names: str) -> None:
-    """Each field ``names`` of ``config`` is a positive integer."""
-    for name in names:
-        value = getattr(config, name)
-        require(
-            isinstance(value, int) and value > 0,
-            name,
-            value,
-            "a positive integer",
-        )
 
 
 def status_of(error: DeepCleanError) -> int:

@@ -17,12 +17,12 @@ from dataclasses import asdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from exporter.errors import require_counts
-from exporter.errors import require_positive
 from exporter.tensorrt_plan import PlanProfile
 from utils.errors import ModelError
 from utils.errors import VerificationError
 from utils.settings import require
+from utils.settings import require_counts
+from utils.settings import require_positive
 
 RESULT_FILE = "conversion.json"
 EXIT_REFUSED = 3  # the conversion was refused with a domain error

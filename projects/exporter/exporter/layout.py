@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from exporter.errors import require_counts
 from exporter.tensorrt_plan import PlanProfile
 from utils.inference import Scheme
 from utils.pipeline import BRANCHES
@@ -46,6 +45,7 @@ from utils.pipeline import WITNESS
 from utils.pipeline import version_output
 from utils.runners import INPUT_NAME
 from utils.runners import OUTPUT_NAME
+from utils.settings import require_counts
 
 NULL_MODEL_NAME = "deepclean-null"
 KERNELS_MODEL_NAME = "deepclean-kernels"  # backend tensorrt only

@@ -48,7 +48,6 @@ from exporter import kernels_template
 from exporter import layout
 from exporter import model_template
 from exporter import null_template
-from exporter.errors import require_positive
 from exporter.layout import AGGREGATE_MODEL_NAME
 from exporter.layout import KERNELS_MODEL_NAME
 from exporter.layout import NULL_MODEL_NAME
@@ -62,6 +61,7 @@ from utils.pipeline import CONFIG_FILE
 from utils.pipeline import MODEL_NAME
 from utils.pipeline import VERSION_FILE
 from utils.settings import require
+from utils.settings import require_positive
 
 logger = logging.getLogger(__name__)
 STATE_FILE = "repository.json"

@@ -25,9 +25,9 @@ from flask import Flask
 from waitress import wasyncore
 from waitress.server import BaseWSGIServer
 
-from exporter.errors import require_counts
 from utils.limits import raise_open_file_limit
 from utils.settings import require
+from utils.settings import require_counts
 
 logger = logging.getLogger(__name__)
 # descriptors besides the clients' connections: log files, the listening

@@ -32,7 +32,7 @@ from utils.contracts import check_api_token
 from utils.errors import DeepCleanError
 from utils.retry import Backoff
 from utils.runs import train_dir
-from utils.settings import require
+from utils.settings import require_counts
 from utils.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -68,18 +68,7 @@ class AppConfig:
 
     def __post_init__(self) -> None:
         check_api_token(self.api_token)
-        require(
-            self.max_content_length > 0,
-            "max_content_length",
-            self.max_content_length,
-            "positive",
-        )
-        require(
-            self.max_queued_jobs > 0,
-            "max_queued_jobs",
-            self.max_queued_jobs,
-            "positive",
-        )
+        require_counts(self, "max_content_length", "max_queued_jobs")
 
     @property
     def train_dir(self) -> Path:

@@ -18,9 +18,9 @@ from typing import Iterator
 import tritonclient.http as triton_http
 from tritonclient.utils import InferenceServerException
 
-from exporter.errors import require_positive
 from utils.errors import ServiceError
 from utils.settings import require
+from utils.settings import require_positive
 from utils.waiting import wait_for
 
 logger = logging.getLogger(__name__)

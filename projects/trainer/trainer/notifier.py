@@ -31,6 +31,7 @@ from utils.contracts import check_api_token
 from utils.errors import ConfigError
 from utils.retry import Backoff
 from utils.retry import RetrySchedule
+from utils.settings import require_positive
 from utils.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -64,8 +65,7 @@ class ExportConfig:
         if not self.url.startswith(("http://", "https://")):
             raise ConfigError(f"exporter url {self.url!r} is not http(s)")
         check_api_token(self.token)
-        if min(self.timeout, self.backoff, self.rescan_interval) <= 0:
-            raise ConfigError("export timeouts and intervals must be > 0")
+        require_positive(self, "timeout", "backoff", "rescan_interval")
         if self.max_backoff < self.backoff:
             raise ConfigError(
                 f"max_backoff {self.max_backoff} < backoff {self.backoff}"
