@@ -193,6 +193,10 @@ class SettingsContract:
         override: ``(setting, text, value)``: ``--setting text`` after the
             file (in its production profile, where there is one) changes
             that setting alone, to ``value``.
+        libraries: configs of ``libs/utils`` the service builds from its
+            settings by :meth:`library_configs`, ``sub_config(...,
+            defaults=False)``: their code defaults serve tests and
+            benchmarks, and must be what ``[prog]`` sets.
     """
 
     settings: type
@@ -203,6 +207,7 @@ class SettingsContract:
     environ: Mapping[str, str] = ENVIRON
     values: Mapping[str, Any] = {}
     override: tuple[str, str, Any]
+    libraries: tuple[type, ...] = ()
 
     def pytest_generate_tests(self, metafunc: Any) -> None:
         """``section``: each of the service's sections, one test each."""
@@ -211,6 +216,11 @@ class SettingsContract:
 
     def check_profile(self, section: str, settings: Any) -> None:
         """What the service asserts of ``section``'s settings (override)."""
+
+    def library_configs(self, settings: Any) -> list[Any]:
+        """The configs of :attr:`libraries` built from ``settings`` as the
+        service builds them (override where there are any)."""
+        return []
 
     def test_every_profile_parses(self, section: str) -> None:
         load = settings_loader(self.settings, self.prog, self.environ)
@@ -233,6 +243,17 @@ class SettingsContract:
         flag = "--" + name.replace("_", "-")
         after = load(section, flag, text, **self.values)
         assert changed_settings(before, after) == {name: value}
+
+    def test_library_defaults_are_the_base_section(self) -> None:
+        """A test or benchmark built on a library config's code defaults
+        sees what the service does; a value edited in only one of the two
+        places fails here."""
+        load = settings_loader(self.settings, self.prog, self.environ)
+        built = self.library_configs(load(self.prog, **self.values))
+        assert [type(config) for config in built] == list(self.libraries)
+        for config in built:
+            differ = changed_settings(type(config)(), config)
+            assert differ == {}, f"{type(config).__name__}: code defaults"
 
     def test_there_are_profiles(self) -> None:
         assert self.sections <= set(profiles(self.prog))

@@ -23,6 +23,7 @@ from utils import settings_checks as checks
 from utils.config import parse_settings
 from utils.errors import ConfigError
 from utils.simulation import Fault
+from utils.simulation import SimulationConfig
 from utils.simulation import Simulator
 from utils.simulation import default_witness_channels
 
@@ -125,6 +126,10 @@ class TestSettings(checks.SettingsContract):
     # the scenes of bench_couplings.py besides the default
     sections = {"replay", "replay-sideband-heavy", "replay-drifting"}
     override = ("speed", "2.5", 2.5)
+    libraries = (SimulationConfig,)
+
+    def library_configs(self, settings):
+        return [settings.simulation_config()]
 
     def check_profile(self, section, settings):
         """Each scene simulates into run.sh's DATA_DIR."""
