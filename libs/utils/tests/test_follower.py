@@ -27,10 +27,13 @@ from utils.errors import ConfigError
 from utils.follower import MAX_REPORTED
 from utils.follower import FrameFollower
 from utils.follower import StreamConfig
+from utils.follower import list_begun
+from utils.follower import split_begun
 from utils.gpstime import gps_now
 from utils.gpstime import gps_to_unix
 from utils.gwf import read_frame
 from utils.gwf import write_frame
+from utils.names import strain_description
 from utils.names import strain_name
 from utils.simulation import Fault
 
@@ -69,6 +72,20 @@ def test_a_wait_that_is_not_positive_is_refused(tmp_path, setting, value):
     rule = rf"^{setting}={value!r}: a positive"
     with pytest.raises(ConfigError, match=rule):
         stream(tmp_path, **{setting: value})
+
+
+def test_seconds_not_begun_are_told_apart(tmp_path, small_sim) -> None:
+    """A frame named for a second that has not begun is a stray: apart
+    from the others, in GPS order, whatever the order given."""
+    now = int(gps_now())
+    seconds = [now + 3600, now - 2, now + 5, now - 1]
+    assert split_begun(seconds) == ([now - 2, now - 1], [now + 5, now + 3600])
+    assert split_begun({now - 7: "a dict's keys"}) == ([now - 7], [])
+    small_sim.write_stretch(tmp_path, now - 3, 2)
+    copy_second(small_sim, tmp_path, now - 3, now + 60)
+    strain_dir = stream(tmp_path).strain_dir
+    description = strain_description(IFO)
+    assert list_begun(strain_dir, description) == [now - 3, now - 2]
 
 
 def test_reads_seconds_in_order(tmp_path, small_sim) -> None:

@@ -62,7 +62,7 @@ import time
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import Callable, Iterable, Iterator, Literal
 
 import numpy as np
 
@@ -188,8 +188,17 @@ def list_begun(directory: Path, description: str) -> list[int]:
     """:func:`list_gps` of the seconds that have begun: a file named for a
     later one is a stray (no writer can have written it), and sets no
     start or resume point."""
+    return split_begun(list_gps(directory, description))[0]
+
+
+def split_begun(seconds: Iterable[int]) -> tuple[list[int], list[int]]:
+    """``seconds``, sorted, as ``(begun, not begun)`` by the GPS clock: a
+    frame named for a second that has not begun is a stray, whoever's
+    folder it is in."""
     now = gps_now()
-    return [g for g in list_gps(directory, description) if g < now]
+    ordered = sorted(seconds)
+    begun = [gps for gps in ordered if gps < now]
+    return begun, ordered[len(begun) :]
 
 
 @dataclass(eq=False)

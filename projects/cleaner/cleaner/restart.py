@@ -30,7 +30,7 @@ from utils.errors import FrameError
 from utils.follower import list_begun
 from utils.follower import list_gps
 from utils.follower import live_edge
-from utils.gpstime import gps_now
+from utils.follower import split_begun
 from utils.gwf import read_frame
 from utils.names import cleaned_description
 from utils.names import cleaned_name
@@ -134,8 +134,7 @@ def resume_point(writer: WriterConfig, strain_dir: Path, warmup: int) -> Start:
     # only DeepClean's frames of this IFO: a file of another description
     # left in the carousel would move the resume point past seconds never
     # written
-    written = list_gps(carousel, cleaned_description(ifo))
-    future = [g for g in written if g > gps_now()]
+    written, future = split_begun(list_gps(carousel, cleaned_description(ifo)))
     if future:  # a stray: no frame of ours can be of a second not begun
         logger.warning(
             "ignoring %d carousel frames of seconds that have "
@@ -144,7 +143,6 @@ def resume_point(writer: WriterConfig, strain_dir: Path, warmup: int) -> Start:
             len(future),
             future[0],
         )
-        written = written[: len(written) - len(future)]
     # the newest frame that reads: one that does not (a stray, a write torn
     # by a power cut) is not where this service stopped, and is written over
     gate = None

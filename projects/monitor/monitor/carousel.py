@@ -40,7 +40,7 @@ from utils import names
 from utils.atomic import atomic_path
 from utils.atomic import remove_stale_temporaries
 from utils.errors import ConfigError
-from utils.gpstime import gps_now
+from utils.follower import split_begun
 from utils.names import cleaned_description
 from utils.names import cleaned_name
 from utils.names import site_of
@@ -163,8 +163,7 @@ class Carousel:
         every real second before it). They are left alone, logged once:
         the cleaner replaces such a file when it writes that second."""
         frames = list_frames(self.config.carousel_dir, self.description)
-        now = gps_now()
-        future = sorted(g for g in frames if g > now)
+        future = split_begun(frames)[1]
         if future:
             new = set(future) - self._future_reported
             if new:
