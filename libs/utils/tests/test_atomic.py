@@ -12,6 +12,7 @@ import pytest
 
 from utils.atomic import atomic_directory
 from utils.atomic import atomic_path
+from utils.atomic import move_aside
 from utils.atomic import remove_stale_temporaries
 from utils.atomic import temporary_path
 from utils.atomic import write_bytes
@@ -167,3 +168,21 @@ def test_stale_temporaries_are_removed_live_ones_kept(tmp_path: Path) -> None:
         [live.name, *(p.name for p in kept)]
     )
     assert remove_stale_temporaries(tmp_path / "nothing", 600) == 0
+
+
+def test_an_unusable_file_is_moved_aside_or_left(tmp_path, monkeypatch):
+    """Renamed ``<name>.bad-<time>`` beside itself, its bytes kept; where
+    the rename fails (a read-only disk), left in place, and None."""
+    path = tmp_path / "state.json"
+    path.write_bytes(b"\0" * 8)
+    aside = move_aside(path)
+    assert not path.exists() and aside.parent == tmp_path
+    assert aside.name.startswith("state.json.bad-")
+    assert aside.read_bytes() == b"\0" * 8
+
+    def read_only(*args):
+        raise OSError(30, "Read-only file system")
+
+    path.write_text("{")
+    monkeypatch.setattr(os, "replace", read_only)
+    assert move_aside(path) is None and path.read_text() == "{"

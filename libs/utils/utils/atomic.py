@@ -202,3 +202,21 @@ def write_json(path: str | Path, obj: object, **options: bool) -> Path:
     """
     text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
     return write_text(path, text, **options)
+
+
+def move_aside(path: Path) -> Path | None:
+    """Keep an unusable file for a person to read, out of the way of the
+    next start: rename it ``<name>.bad-<Unix time>`` in its folder.
+
+    Returns:
+        The new path; None where it cannot be moved (a read-only disk),
+        logged: the caller goes on without it, and finds it again next
+        time.
+    """
+    aside = path.with_name(f"{path.name}.bad-{time.time():.0f}")
+    try:
+        os.replace(path, aside)
+    except OSError as exc:
+        logger.error("%s cannot be moved aside: %s", path, exc)
+        return None
+    return aside

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 
+from utils.atomic import move_aside
 from utils.atomic import write_json
 
 logger = logging.getLogger(__name__)
@@ -77,16 +77,15 @@ def take_request(project_dir: Path) -> dict | None:
         return None
     request = _parse(raw)
     if request is None:
-        bad = path.with_name(f"{path.name}.bad-{int(time.time())}")
+        aside = move_aside(path)
         logger.error(
             "ignoring %s: not a train-now request (a JSON object with %s, "
-            "at most %d bytes); moved to %s",
+            "at most %d bytes); %s",
             path,
             ", ".join(FIELDS),
             MAX_REQUEST_BYTES,
-            bad.name,
+            f"moved aside to {aside.name}" if aside else "left in place",
         )
-        _move(path, bad)
         return None
     try:
         path.unlink()
@@ -113,10 +112,3 @@ def _parse(raw: bytes) -> dict | None:
             return None
         out[name] = kind(value)
     return out
-
-
-def _move(path: Path, target: Path) -> None:
-    try:
-        path.rename(target)
-    except OSError as exc:
-        logger.error("cannot move %s aside: %s", path, exc)

@@ -34,7 +34,6 @@ import json
 import logging
 import os
 import shutil
-import time
 import uuid
 from dataclasses import asdict
 from dataclasses import dataclass
@@ -54,6 +53,7 @@ from exporter.layout import NULL_MODEL_NAME
 from exporter.layout import PIPELINE_NAME
 from exporter.layout import ServingConfig
 from exporter.lock import RepositoryLock
+from utils.atomic import move_aside
 from utils.atomic import write_json
 from utils.atomic import write_text
 from utils.errors import ModelError
@@ -345,11 +345,9 @@ class ModelRepository:
         try:
             return self.read_state()
         except ModelError as exc:
-            aside = self.state_path.with_name(
-                f"{STATE_FILE}.bad-{time.time():.0f}"
-            )
-            os.replace(self.state_path, aside)
-            logger.error("%s: moved aside to %s", exc, aside.name)
+            aside = move_aside(self.state_path)
+            kept = f"moved aside to {aside.name}" if aside else "left in place"
+            logger.error("%s: %s", exc, kept)
             return None
 
     def _rebuilt_state(self) -> RepositoryState:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import time
 from pathlib import Path
 
+from utils.atomic import move_aside
 from utils.atomic import write_text
 from utils.logging import Outage
 
@@ -55,25 +54,13 @@ class StateStore:
             if state.get("schema") != SCHEMA:
                 raise ValueError(f"schema {state.get('schema')} != {SCHEMA}")
         except (ValueError, AttributeError) as exc:
-            name = f"{self.path.name}.bad-{time.time():.0f}"
-            aside = self.path.with_name(name)
-            try:
-                os.replace(self.path, aside)
-            except OSError as moving:  # a read-only disk: left where it is
-                logger.error(
-                    "state %s unusable (%s) and cannot be moved aside (%s); "
-                    "rebuilding from the carousel",
-                    self.path,
-                    exc,
-                    moving,
-                )
-                return {}
+            # kept aside; on a read-only disk left where it is
+            aside = move_aside(self.path)
             logger.warning(
-                "state %s unusable (%s): moved to %s; rebuilding "
-                "from the carousel",
+                "state %s unusable (%s): %s; rebuilding from the carousel",
                 self.path,
                 exc,
-                aside,
+                f"moved aside to {aside}" if aside else "left in place",
             )
             return {}
         self._last = text

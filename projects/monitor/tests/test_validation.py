@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from dataclasses import replace
 
@@ -320,8 +321,6 @@ def test_a_bad_state_on_a_read_only_disk_does_not_stop_the_monitor(
     """A state.json that does not parse, on a disk remounted read-only
     (simulated: moving it aside fails; a remount needs root): the
     monitor starts from the carousel, saying why."""
-    import monitor.state
-
     state = tmp_path / "monitor" / "state.json"
     state.parent.mkdir(parents=True)
     state.write_bytes(b"\0" * 64)  # what a failing disk leaves
@@ -329,7 +328,7 @@ def test_a_bad_state_on_a_read_only_disk_does_not_stop_the_monitor(
     def read_only(*args):
         raise OSError(30, "Read-only file system")
 
-    monkeypatch.setattr(monitor.state.os, "replace", read_only)
+    monkeypatch.setattr(os, "replace", read_only)
     with caplog.at_level(logging.ERROR, logger="monitor.state"):
         started = open_monitor()
     assert "cannot be moved aside" in caplog.text
