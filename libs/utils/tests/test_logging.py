@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import utils.logging
+from utils.logging import Once
 from utils.logging import Outage
 from utils.logging import escape_controls
 from utils.testing import logging_to
@@ -97,3 +98,21 @@ def test_the_log_is_moved_aside_and_bounded(tmp_path: Path, monkeypatch):
     ]
     assert numbers == list(range(numbers[0], 200)), numbers
     assert numbers[0] > 0  # the oldest lines are gone
+
+
+def test_once_says_each_problem_once_within_a_bound():
+    """A recurring key is new once; ever new keys keep the newest
+    ``kept`` (a key used again is kept as new), so the oldest may be
+    said again and memory stays bounded."""
+    once = Once(kept=3)
+    assert [once.first(k) for k in ("a", "b", "a", "c")] == [
+        True,
+        True,
+        False,
+        True,
+    ]
+    assert once.first("d") and len(once) == 3  # "b" forgotten, not "a"
+    assert not once.first("a") and once.first("b")
+    for key in range(10_000):
+        once.first(("rates", key))
+    assert len(once) == 3

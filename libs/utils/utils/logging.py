@@ -18,14 +18,17 @@ characters are escaped).
 
 from __future__ import annotations
 
+import collections
 import logging
 import logging.handlers
 import sys
 import time
 from pathlib import Path
+from typing import Hashable
 
 LOG_MAX_BYTES = 64 << 20  # a log file is moved aside past this size
 LOG_BACKUPS = 3  # moved-aside files kept: <service>.log.1 .. .3
+ONCE_KEPT = 1000  # keys a Once remembers
 _FORMAT = "%(asctime)sZ %(service)s %(levelname)s %(name)s: %(message)s"
 # C0 controls, DEL, C1 controls (NEL U+0085 among them), line and paragraph
 # separators: code point -> its escape
@@ -60,6 +63,32 @@ class Outage:
         """It worked: whether it had been failing."""
         was, self.on = self.on, False
         return was
+
+
+class Once:
+    """Problems already said, each by a key: one that recurs is logged
+    once, and a stream of ever new ones (hostile input: a new sample rate
+    each second) costs bounded memory: the :data:`ONCE_KEPT` newest keys
+    are kept, and one older than those may be said again."""
+
+    def __init__(self, kept: int = ONCE_KEPT) -> None:
+        self.kept = kept
+        self._keys: collections.OrderedDict[Hashable, None] = (
+            collections.OrderedDict()
+        )
+
+    def first(self, key: Hashable) -> bool:
+        """Whether ``key`` is new: to be said now (it is remembered)."""
+        if key in self._keys:
+            self._keys.move_to_end(key)
+            return False
+        self._keys[key] = None
+        if len(self._keys) > self.kept:
+            self._keys.popitem(last=False)
+        return True
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 def escape_controls(text: str, keep_newlines: bool = False) -> str:

@@ -34,6 +34,7 @@ from scipy.signal import resample_poly
 
 from utils.errors import ConfigError
 from utils.follower import FrameSecond
+from utils.logging import Once
 from utils.ready import ready_samples
 from utils.taper import taper_second
 
@@ -310,7 +311,7 @@ class Resampler:
         # real seconds at each set of other rates since the last one at
         # the current rates
         self._others: collections.Counter[tuple] = collections.Counter()
-        self._refused: set[tuple] = set()  # rates said to be impossible
+        self._refused = Once()  # rates said to be impossible
         if rates is not None:
             self.preprocessor = self._make(rates, None) or Preprocessor(
                 self.channels,
@@ -385,9 +386,7 @@ class Resampler:
         try:
             return Preprocessor(self.channels, rates, self.config)
         except ConfigError as exc:
-            key = tuple(sorted(rates.items()))
-            if key not in self._refused:
-                self._refused.add(key)
+            if self._refused.first(tuple(sorted(rates.items()))):
                 logger.error(
                     "%s%s: every second at these rates is dropped until "
                     "they change",

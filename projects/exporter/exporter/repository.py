@@ -57,6 +57,7 @@ from utils.atomic import move_aside
 from utils.atomic import write_json
 from utils.atomic import write_text
 from utils.errors import ModelError
+from utils.logging import Once
 from utils.pipeline import CONFIG_FILE
 from utils.pipeline import MODEL_NAME
 from utils.pipeline import VERSION_FILE
@@ -187,7 +188,7 @@ class ModelRepository:
         self.state_path = self.root / STATE_FILE
         self.lock = RepositoryLock(self.root / ".lock", config.lock_timeout)
         self.tensorrt = backend == "tensorrt"
-        self._unreadable: set[str] = set()  # version.json problems logged
+        self._unreadable = Once()  # version.json problems logged
 
     @property
     def versioned_models(self) -> tuple[str, ...]:
@@ -280,8 +281,7 @@ class ModelRepository:
             return None
         except (OSError, ValueError, RecursionError) as exc:
             problem = f"cannot read {path}: {exc}"
-            if problem not in self._unreadable:
-                self._unreadable.add(problem)
+            if self._unreadable.first(problem):
                 logger.warning(
                     "%s; version %d is left out of the listing and of the "
                     "search for a run's version",

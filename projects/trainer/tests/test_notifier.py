@@ -128,6 +128,35 @@ def test_refusal_is_not_retried(train_dir: Path) -> None:
     assert not (train_dir / RUN / EXPORTED_FILE).exists()
 
 
+def test_a_refused_run_is_forgotten_once_it_is_gone(
+    train_dir: Path, tmp_path: Path
+) -> None:
+    """The refused runs are those still on disk (they stay as many as
+    the runs kept): a run refused, moved away over a rescan and put back
+    (a run of that name made again) is sent again."""
+    port = free_port()
+    exporter = FakeExporter(port, [401, 202])
+    metrics = TrainerMetrics()
+    notifier = _notifier(train_dir, port, metrics)
+    notifier.start()
+    try:
+        wait_for(
+            lambda: _count(metrics, "refused") == 1,
+            "the refusal",
+            timeout=10,
+            interval=0.02,
+        )
+        away = tmp_path / "away"
+        (train_dir / RUN).rename(away)
+        threading.Event().wait(0.6)  # three rescan intervals
+        away.rename(train_dir / RUN)
+        _wait_until_exported(train_dir / RUN)
+    finally:
+        notifier.stop()
+        exporter.close()
+    assert len(exporter.requests) == 2
+
+
 def test_new_run_is_sent_at_once(train_dir: Path) -> None:
     (train_dir / RUN / EXPORTED_FILE).write_text("{}")  # done before
     port = free_port()

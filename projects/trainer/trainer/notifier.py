@@ -121,8 +121,13 @@ class ExportNotifier:
             return sorted(self._pending)
 
     def rescan(self) -> None:
-        """Queue every finished run without ``exported.json``."""
-        for path in unexported_runs(self.train_dir):
+        """Queue every finished run without ``exported.json``, but those
+        refused (a refused run stays unexported; one deleted since is
+        forgotten, so that the refused stay as many as the runs kept)."""
+        runs = unexported_runs(self.train_dir)
+        with self._lock:
+            self._refused &= {path.name for path in runs}
+        for path in runs:
             with self._lock:
                 if path.name in self._pending or path.name in self._refused:
                     continue
