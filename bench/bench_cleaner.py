@@ -59,10 +59,8 @@ from simdata import IFO  # noqa: E402
 from simdata import RATE  # noqa: E402
 from simdata import Feeder  # noqa: E402
 from simdata import fit_coefficients  # noqa: E402
-from simdata import removed_fraction  # noqa: E402
 from simdata import resampled  # noqa: E402
 from simdata import simulation_config  # noqa: E402
-from simdata import truth_4096  # noqa: E402
 
 from cleaner.gate import OutDqGate  # noqa: E402
 from cleaner.offline import clean_stretch  # noqa: E402
@@ -72,6 +70,8 @@ from cleaner.postprocess import StreamingFilter  # noqa: E402
 from cleaner.prediction import Prediction  # noqa: E402
 from utils.inference import Scheme  # noqa: E402
 from utils.inference import predict  # noqa: E402
+from utils.quality import removed_fraction  # noqa: E402
+from utils.quality import truth_4096  # noqa: E402
 from utils.signal import bandpass  # noqa: E402
 from utils.simulation import Simulator  # noqa: E402
 from utils.stream import Preprocessor  # noqa: E402
@@ -135,7 +135,7 @@ def compare_schemes(data_dir: Path, sim, run, length: int) -> None:
     rates[config.strain_channel] = float(config.strain_rate)
     start = GPS + WARMUP
     lead = 4  # s read before the compared stretch (one-shot filter edge)
-    truth = truth_4096(data_dir, start, length)
+    truth = truth_4096(data_dir, IFO, start, start + length)
     print(f"schemes, offline over {length} s (GPS {start}..):")
     production = load_settings("cleaner-production")  # W 2.5 s, E 0.5 s
     for name, scheme, window in (
@@ -290,7 +290,7 @@ def print_quality(carousel: Path, data_dir: Path) -> None:
     frames = read_carousel(carousel)
     seconds = sorted(frames)[WARMUP:]
     seconds = list(range(seconds[0], seconds[-1] + 1))
-    truth = truth_4096(data_dir, seconds[0], len(seconds))
+    truth = truth_4096(data_dir, IFO, seconds[0], seconds[0] + len(seconds))
     raw = np.concatenate([frames[g][CHANNELS.raw] for g in seconds])
     for name in ("production", "out_dq"):
         channel = getattr(CHANNELS, name)

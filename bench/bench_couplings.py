@@ -66,10 +66,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 from conftest import OVERRIDES  # noqa: E402
 from pipeline import Pipeline  # noqa: E402
 from pipeline import wait_until  # noqa: E402
-from quality import out_of_band_change  # noqa: E402
-from quality import truth_4096  # noqa: E402
 from scenes import scene_config  # noqa: E402
 from utils.channels import State  # noqa: E402
+from utils.quality import out_of_band_change  # noqa: E402
+from utils.quality import truth_4096  # noqa: E402
 from utils.signal import band_power  # noqa: E402
 from utils.signal import bandpass  # noqa: E402
 from utils.signal import psd  # noqa: E402

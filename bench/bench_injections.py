@@ -75,7 +75,6 @@ from conftest import OVERRIDES
 from conftest import TRAIN_TIMEOUT
 from pipeline import Pipeline
 from pipeline import wait_until
-from quality import truth_4096
 from scenes import scene_config
 from utils.channels import STRAIN_RATE
 from utils.channels import State
@@ -83,6 +82,7 @@ from utils.injections import Injector
 from utils.injections import injection_path
 from utils.matched_filter import MAX_SNR_LOSS
 from utils.matched_filter import compare_injection
+from utils.quality import truth_4096
 
 SIM_RATE = 16384  # Hz, the simulated strain
 PAD_LENGTH = 2  # s of data on each side of a slot

@@ -30,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import OVERRIDES
 from pipeline import Pipeline
 from pipeline import wait_until
-from quality import out_of_band_change
-from quality import removed_fraction
-from quality import truth_4096
 from utils.channels import State
+from utils.quality import out_of_band_change
+from utils.quality import removed_fraction
+from utils.quality import truth_4096
 
 SERVICES = ("triton", "exporter", "replay", "trainer", "cleaner", "monitor")
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -192,14 +192,14 @@ def peak_rss(tmp: Path, hours: float) -> tuple[list[float], int]:
         return sorted(client.run(rss).values()), files
 
 
-def removed_fraction(
+def removed_of(
     out: Path, raw: np.ndarray, truth: np.ndarray, rate: int
 ) -> float:
-    """Of the removable in-band power, over the output files of ``out``
-    (``raw``, ``truth``: the span's, at ``rate``)."""
+    """:func:`utils.quality.removed_fraction` over the output files of
+    ``out`` (``raw``, ``truth``: the span's, at ``rate``)."""
     from utils.channels import OutputChannels
     from utils.gwf import read_frame
-    from utils.signal import band_power
+    from utils.quality import removed_fraction
 
     channel = OutputChannels(stored.IFO).out_dq
     cleaned = np.concatenate(
@@ -210,11 +210,7 @@ def removed_fraction(
     )
     if cleaned.size != raw.size:
         sys.exit(f"{out}: {cleaned.size} samples, not {raw.size}")
-
-    def band(x: np.ndarray) -> float:
-        return band_power(x, rate, *stored.BAND)
-
-    return 1 - (band(cleaned) - band(raw - truth)) / band(truth)
+    return removed_fraction(cleaned, raw, truth, stored.BAND, rate)
 
 
 def write_network(repository: Path, num_witnesses: int) -> None:
@@ -282,8 +278,8 @@ def bench_train(files: int, length: int, max_epochs: int) -> None:
         run(command(tmp, fixed, hours, *more), tmp)
         print(
             "removed fraction of removable 58-62 Hz power: train-as-you-go "
-            f"{removed_fraction(out, raw, truth, rate):.4f}, fixed model "
-            f"{removed_fraction(fixed, raw, truth, rate):.4f}"
+            f"{removed_of(out, raw, truth, rate):.4f}, fixed model "
+            f"{removed_of(fixed, raw, truth, rate):.4f}"
         )
 
 

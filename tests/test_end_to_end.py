@@ -15,13 +15,13 @@ import pytest
 import requests
 
 from pipeline import wait_until
-from quality import out_of_band_change
-from quality import removed_fraction
-from quality import truth_4096
 from utils.channels import State
 from utils.gpstime import gps_now
 from utils.gwf import read_frame
 from utils.names import FrameName
+from utils.quality import out_of_band_change
+from utils.quality import removed_fraction
+from utils.quality import truth_4096
 
 pytestmark = pytest.mark.timeout(1800)
 

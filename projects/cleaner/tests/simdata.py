@@ -10,15 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from cleaner.prediction import Prediction
-from utils.signal import band_power
 from utils.signal import bandpass
 from utils.simulation import Fault
 from utils.simulation import SimulationConfig
 from utils.simulation import Simulator
-from utils.simulation import read_truth
 from utils.testing import simulated_stretch
 
 sys.path.insert(0, str(Path(__file__).parent / "regression_model"))
@@ -118,24 +115,3 @@ class Feeder:
     def close(self) -> None:
         self.stop.set()
         self.thread.join(timeout=10)
-
-
-def removed_fraction(
-    cleaned: np.ndarray, strain: np.ndarray, truth: np.ndarray
-) -> float:
-    """1 - (P(cleaned) - P(background)) / P(truth) in the band, all at
-    4096 Hz; background = strain - truth."""
-    p_clean = band_power(cleaned, RATE, *BAND)
-    p_background = band_power(strain - truth, RATE, *BAND)
-    return 1 - (p_clean - p_background) / band_power(truth, RATE, *BAND)
-
-
-def truth_4096(data_dir: Path, gps: int, duration: int) -> np.ndarray:
-    """The simulated coupled noise of a stretch, resampled to 4096 Hz with
-    the same 1 s of context the cleaner uses for strain."""
-    pieces = [
-        read_truth(data_dir, IFO, g)
-        for g in range(gps - 1, gps + duration + 1)
-    ]
-    full = resample_poly(np.concatenate(pieces), 1, 4)
-    return full[RATE : RATE * (duration + 1)]

@@ -21,8 +21,6 @@ from simdata import BAND
 from simdata import GPS
 from simdata import IFO
 from simdata import RATE
-from simdata import removed_fraction
-from simdata import truth_4096
 
 from cleaner.frames import OutputFrame
 from cleaner.restart import Start
@@ -38,6 +36,8 @@ from utils.gwf import write_frame
 from utils.names import cleaned_name
 from utils.names import strain_name
 from utils.names import witness_name
+from utils.quality import removed_fraction
+from utils.quality import truth_4096
 from utils.signal import psd
 from utils.simulation import Fault
 
@@ -119,7 +119,9 @@ def check_physics(root, frames, seconds):
     CANARY (half the prediction) removes 1 - 0.5^2 of it."""
     seconds = list(seconds)
     raw = series(frames, CHANNELS.raw, seconds)
-    truth = truth_4096(root / "data", seconds[0], len(seconds))
+    truth = truth_4096(
+        root / "data", IFO, seconds[0], seconds[0] + len(seconds)
+    )
     production = series(frames, CHANNELS.production, seconds)
     canary = series(frames, CHANNELS.canary, seconds)
     # residual: 2% coupling drift and 1% witness noise the fixed
