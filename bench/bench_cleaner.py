@@ -75,6 +75,7 @@ from utils.quality import truth_4096  # noqa: E402
 from utils.signal import bandpass  # noqa: E402
 from utils.simulation import Simulator  # noqa: E402
 from utils.stream import Preprocessor  # noqa: E402
+from utils.waiting import wait_for  # noqa: E402
 
 WARMUP = 12  # s of output left out of quality figures (gate buffer etc.)
 
@@ -253,9 +254,17 @@ def run_profile(profile, work, sim, triton, duration) -> Path:
     )
     feeder.start()
     carousel = root / "project" / "carousel"
-    deadline = time.monotonic() + 30
-    while not any(carousel.glob("*.gwf")) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    try:
+        wait_for(
+            lambda: any(carousel.glob("*.gwf")),
+            f"the {profile} cleaner's first frame",
+            timeout=30,
+            alive=lambda: process.poll() is None,
+        )
+    except (TimeoutError, RuntimeError):
+        process.kill()
+        feeder.close()
+        raise
     cpu0, t0 = proc_cpu(process.pid), time.monotonic()
     time.sleep(duration)
     cpu = (proc_cpu(process.pid) - cpu0) / (time.monotonic() - t0)

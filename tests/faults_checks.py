@@ -27,6 +27,8 @@ from faults_process import version_numbers
 from pipeline import wait_until
 from utils.atomic import atomic_directory
 from utils.channels import State
+from utils.names import cleaned_description
+from utils.names import list_frames
 from utils.runs import DONE_FILE
 from utils.runs import parse_run_name
 from utils.runs import run_name
@@ -171,9 +173,9 @@ def invariants(chaos: Chaos) -> list[str]:
 def kept_seconds(pipe) -> set[int]:
     """GPS seconds in the carousel, the monitor's spool or the archive."""
     kept = archived_seconds(pipe.project_dir / "archive", pipe.ifo)
+    description = cleaned_description(pipe.ifo)
     for folder in (pipe.carousel, pipe.project_dir / "archive" / ".spool"):
-        for path in folder.glob(f"*-{pipe.ifo}_DEEPCLEAN-*-1.gwf"):
-            kept.add(int(path.name.split("-")[-2]))
+        kept.update(frame.gps for frame in list_frames(folder, description))
     return kept
 
 

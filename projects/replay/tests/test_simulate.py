@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 import urllib.request
@@ -22,7 +21,7 @@ from replay.simulate import SimulationSource
 from utils.gpstime import gps_now
 from utils.gpstime import gps_to_unix
 from utils.gwf import read_frame
-from utils.names import gps_of
+from utils.names import list_frames
 from utils.simulation import Fault
 from utils.simulation import Simulator
 from utils.testing import free_port
@@ -34,9 +33,7 @@ def folders(data_dir: Path) -> dict[str, Path]:
 
 
 def gps_in(folder: Path) -> list[int]:
-    if not folder.is_dir():
-        return []
-    return sorted(gps_of(p) for p in os.listdir(folder) if p.endswith(".gwf"))
+    return [frame.gps for frame in list_frames(folder)]
 
 
 def make(tmp_path, simulation, **kwargs) -> SimulateConfig:

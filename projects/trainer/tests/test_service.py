@@ -28,6 +28,7 @@ from utils.errors import DataCheckError
 from utils.gpstime import gps_now
 from utils.names import strain_name
 from utils.nn.checkpoint import load_model
+from utils.runs import parse_run_name
 from utils.signal import bandpass
 from utils.simulation import SimulationConfig
 from utils.simulation import Simulator
@@ -341,6 +342,6 @@ def test_train_now_request_starts_a_run_ahead_of_the_cadence(
     assert not path.exists()
     assert metric_value(metrics.requests) == 1
     assert len(runs) == 2
-    start, stop = (int(x) for x in runs[1].name.split("-"))
+    start, stop = parse_run_name(runs[1].name)
     # on the newest data when the request was taken (within the poll)
     assert stop - start == 16 and GPS + 23 <= stop <= GPS + 31
