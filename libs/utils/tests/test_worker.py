@@ -11,6 +11,7 @@ import pytest
 from utils.waiting import wait_for
 from utils.worker import JobWorker
 from utils.worker import Worker
+from utils.worker import join_all
 
 
 def test_steps_until_stopped() -> None:
@@ -123,3 +124,21 @@ def test_job_errors_end_the_worker_loudly(caplog) -> None:
 def test_interval_must_be_positive() -> None:
     with pytest.raises(ValueError):
         Worker("x", lambda: None, 0.0)
+
+
+def test_join_all_bounds_the_whole_wait_and_names_the_stuck() -> None:
+    """The timeout is for all the threads together, not each: three stuck
+    threads cost one timeout (not three), and are the ones returned."""
+    release = threading.Event()
+    quick = threading.Thread(target=lambda: None)
+    stuck = [threading.Thread(target=release.wait) for _ in range(3)]
+    threads = [quick, *stuck]
+    for thread in threads:
+        thread.start()
+    try:
+        tic = time.monotonic()
+        assert join_all(threads, 0.5) == stuck
+        assert time.monotonic() - tic < 1.2  # not 0.5 s per stuck thread
+    finally:
+        release.set()
+    assert join_all(threads, 5.0) == []

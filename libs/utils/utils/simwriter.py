@@ -43,6 +43,7 @@ from utils.names import data_folder
 from utils.names import site_of
 from utils.names import strain_name
 from utils.names import witness_name
+from utils.worker import join_all
 
 logger = logging.getLogger(__name__)
 
@@ -294,9 +295,8 @@ def write_stretch(
             threads.append(thread)
     config = sim.config
     bound = writes_bound(config.late_delay, config.partial_pause)
-    for thread in threads:
-        thread.join(timeout=bound)
-        if thread.is_alive():
-            raise TimeoutError(
-                f"writer thread {thread.name} still running after {bound} s"
-            )
+    stuck = join_all(threads, bound)
+    if stuck:
+        raise TimeoutError(
+            f"writer thread {stuck[0].name} still running after {bound} s"
+        )

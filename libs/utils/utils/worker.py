@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from typing import Callable, Generic, TypeVar
+import time
+from typing import Callable, Generic, Sequence, TypeVar
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -168,3 +169,14 @@ class JobWorker(Worker, Generic[T]):
             except queue.Empty:
                 return
             self.handle(job)
+
+
+def join_all(
+    threads: Sequence[threading.Thread], timeout: float
+) -> list[threading.Thread]:
+    """Join ``threads`` within ``timeout`` seconds in all (not each);
+    returns those still running."""
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [thread for thread in threads if thread.is_alive()]

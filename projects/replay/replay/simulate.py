@@ -23,6 +23,7 @@ from utils.names import data_folder
 from utils.simulation import Fault
 from utils.simulation import Simulator
 from utils.simwriter import writes_bound
+from utils.worker import join_all
 
 logger = logging.getLogger(__name__)
 
@@ -150,8 +151,6 @@ class SimulationSource(PacedSource):
         """Wait (boundedly) for delayed writes still in flight."""
         simulation = self.config.simulation
         bound = writes_bound(self.config.late_delay, simulation.partial_pause)
-        for thread in self._pending:
-            thread.join(timeout=bound)
-            if thread.is_alive():
-                logger.error("delayed write %s still running", thread.name)
+        for thread in join_all(self._pending, bound):
+            logger.error("delayed write %s still running", thread.name)
         self._pending = []
