@@ -23,7 +23,13 @@ from utils.stream import Preprocessor
 
 RATE = 4096
 DURATION = 64  # s: 63 Welch segments, chance coherence well below 0.2
-CONFIG = CheckConfig(RATE, 58.0, 62.0, 0.2, max_dropped_fraction=0.1)
+CONFIG = CheckConfig(
+    sample_rate=RATE,
+    freq_low=58.0,
+    freq_high=62.0,
+    min_coherence=0.2,
+    max_dropped_fraction=0.1,
+)
 
 
 @pytest.fixture(scope="module")

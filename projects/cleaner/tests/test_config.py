@@ -105,15 +105,25 @@ def test_sample_rate_is_the_output_frames_rate():
 
 
 def test_window_must_fit_the_exporters_scheme():
-    kernels = Scheme("kernels", 4096, 1.0, 512.0, 0.5)
+    kernels = Scheme(
+        name="kernels",
+        sample_rate=4096,
+        kernel_length=1.0,
+        inference_sampling_rate=512.0,
+        aggregation_length=0.5,
+    )
     check_window_fits_scheme(2.5, 0.5, 4096, kernels)  # cleaner-production
-    check_window_fits_scheme(2.0, 0.25, 4096, Scheme("window", 4096))
+    check_window_fits_scheme(
+        2.0, 0.25, 4096, Scheme(name="window", sample_rate=4096)
+    )
     with pytest.raises(ConfigError, match="prediction_edge_length >= agg"):
         check_window_fits_scheme(2.5, 0.25, 4096, kernels)
     with pytest.raises(ConfigError, match="- 1 - prediction_edge_length >="):
         check_window_fits_scheme(2.0, 0.5, 4096, kernels)
     with pytest.raises(ConfigError, match="differs from the exporter's"):
-        check_window_fits_scheme(2.0, 0.25, 4096, Scheme("window", 2048))
+        check_window_fits_scheme(
+            2.0, 0.25, 4096, Scheme(name="window", sample_rate=2048)
+        )
     with pytest.raises(ConfigError, match="inference_window_length=2.0"):
         SETTINGS.check_scheme(kernels)  # [cleaner] vs the seed's scheme
 

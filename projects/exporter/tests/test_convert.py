@@ -156,7 +156,13 @@ def test_kernels_scheme_through_onnx_equals_torch(tmp_path):
             "aggregation_length": "0.25",
         }
     )
-    assert scheme == Scheme("kernels", 4096, 0.5, 128.0, 0.25)
+    assert scheme == Scheme(
+        name="kernels",
+        sample_rate=4096,
+        kernel_length=0.5,
+        inference_sampling_rate=128.0,
+        aggregation_length=0.25,
+    )
     window = run.witness[:, :4096]
     got = predict(window, runner, scheme)
 
