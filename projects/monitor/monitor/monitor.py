@@ -124,10 +124,11 @@ class Monitor:
             "cursor",
             state.get("cursor"),
             lambda cursor: Sequencer(
-                c.loop.missing_timeout,
-                c.loop.max_frames_per_tick,
-                cursor,
+                missing_timeout=c.loop.missing_timeout,
+                max_steps=c.loop.max_frames_per_tick,
+                # twice what the carousel holds: older is another stream
                 rewind_length=2 * c.carousel.max_frames,
+                cursor=cursor,
             ),
         )
         self.validator = resumed(

@@ -34,20 +34,20 @@ class Sequencer:
     Args:
         missing_timeout: s a skipped second may stay missing.
         max_steps: steps planned per tick at most.
-        cursor: next GPS second to process (from the saved state), or
-            ``None`` to start at the oldest frame present (of those within
-            ``rewind_length`` of the newest).
         rewind_length: when every frame present is older than
             ``cursor - rewind_length``, GPS time went back (a new stream):
             restart at the oldest frame.
+        cursor: next GPS second to process (from the saved state), or
+            ``None`` to start at the oldest frame present (of those within
+            ``rewind_length`` of the newest).
     """
 
     def __init__(
         self,
         missing_timeout: float,
         max_steps: int,
+        rewind_length: int,
         cursor: int | None = None,
-        rewind_length: int = 600,
     ) -> None:
         self.missing_timeout = missing_timeout
         self.max_steps = max_steps

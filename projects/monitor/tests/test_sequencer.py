@@ -86,7 +86,7 @@ def test_a_restart_reads_each_second_once(tmp_path, frames, open_monitor):
 
 
 def test_sequencer_plans_in_gps_order_with_bounded_gaps():
-    seq = Sequencer(missing_timeout=2.0, max_steps=100)
+    seq = Sequencer(missing_timeout=2.0, max_steps=100, rewind_length=600)
     assert seq.plan([], 0.0) == []
     assert seq.plan([12, 10, 11], 0.0) == [
         Step("frame", 10, 11),
