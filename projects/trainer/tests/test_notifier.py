@@ -52,6 +52,15 @@ def _count(metrics: TrainerMetrics, outcome: str) -> float:
     return metric_value(metrics.exports, outcome)
 
 
+def _wait_for_refusal(metrics: TrainerMetrics) -> None:
+    wait_for(
+        lambda: _count(metrics, "refused") == 1,
+        "the refusal",
+        timeout=10,
+        interval=0.02,
+    )
+
+
 def _wait_until_exported(run: Path, timeout: float = 10.0) -> None:
     """The notifier wrote ``run``'s exported.json (bounded wait)."""
     wait_for(
@@ -114,12 +123,7 @@ def test_refusal_is_not_retried(train_dir: Path) -> None:
     notifier = _notifier(train_dir, port, metrics)
     notifier.start()
     try:
-        wait_for(
-            lambda: _count(metrics, "refused") == 1,
-            "the refusal",
-            timeout=10,
-            interval=0.02,
-        )
+        _wait_for_refusal(metrics)
         threading.Event().wait(0.6)  # three rescan intervals
     finally:
         notifier.stop()
@@ -140,12 +144,7 @@ def test_a_refused_run_is_forgotten_once_it_is_gone(
     notifier = _notifier(train_dir, port, metrics)
     notifier.start()
     try:
-        wait_for(
-            lambda: _count(metrics, "refused") == 1,
-            "the refusal",
-            timeout=10,
-            interval=0.02,
-        )
+        _wait_for_refusal(metrics)
         away = tmp_path / "away"
         (train_dir / RUN).rename(away)
         threading.Event().wait(0.6)  # three rescan intervals
