@@ -193,10 +193,6 @@ class SettingsContract:
         override: ``(setting, text, value)``: ``--setting text`` after the
             file (in its production profile, where there is one) changes
             that setting alone, to ``value``.
-        libraries: configs of ``libs/utils`` the service builds from its
-            settings by :meth:`library_configs`, ``sub_config(...,
-            defaults=False)``: their code defaults serve tests and
-            benchmarks, and must be what ``[prog]`` sets.
     """
 
     settings: type
@@ -207,7 +203,6 @@ class SettingsContract:
     environ: Mapping[str, str] = ENVIRON
     values: Mapping[str, Any] = {}
     override: tuple[str, str, Any]
-    libraries: tuple[type, ...] = ()
 
     def pytest_generate_tests(self, metafunc: Any) -> None:
         """``section``: each of the service's sections, one test each."""
@@ -218,8 +213,10 @@ class SettingsContract:
         """What the service asserts of ``section``'s settings (override)."""
 
     def library_configs(self, settings: Any) -> list[Any]:
-        """The configs of :attr:`libraries` built from ``settings`` as the
-        service builds them (override where there are any)."""
+        """The configs of ``libs/utils`` the service builds from
+        ``settings`` with ``sub_config(..., defaults=False)``, as it builds
+        them (override where there are any): their code defaults serve
+        tests and benchmarks, and must be what ``[prog]`` sets."""
         return []
 
     def test_every_profile_parses(self, section: str) -> None:
@@ -249,9 +246,7 @@ class SettingsContract:
         sees what the service does; a value edited in only one of the two
         places fails here."""
         load = settings_loader(self.settings, self.prog, self.environ)
-        built = self.library_configs(load(self.prog, **self.values))
-        assert [type(config) for config in built] == list(self.libraries)
-        for config in built:
+        for config in self.library_configs(load(self.prog, **self.values)):
             differ = changed_settings(type(config)(), config)
             assert differ == {}, f"{type(config).__name__}: code defaults"
 

@@ -20,7 +20,6 @@ from exporter.service import AppConfig
 from exporter.triton import TritonConfig
 from utils import settings_checks as checks
 from utils.errors import ConfigError
-from utils.inference import Scheme
 from utils.testing import run_script
 from utils.testing import service_environ
 
@@ -50,7 +49,6 @@ class TestSettings(checks.SettingsContract):
     probe = ("max_versions", 10)  # a default the audit must see
     sections = {"exporter", "exporter-production"}
     override = ("max_versions", "4", 4)
-    libraries = (Scheme,)
 
     def library_configs(self, settings):
         return [settings.inference_scheme()]

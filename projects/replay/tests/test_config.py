@@ -23,7 +23,6 @@ from utils import settings_checks as checks
 from utils.config import parse_settings
 from utils.errors import ConfigError
 from utils.simulation import Fault
-from utils.simulation import SimulationConfig
 from utils.simulation import Simulator
 from utils.simulation import default_witness_channels
 
@@ -126,7 +125,6 @@ class TestSettings(checks.SettingsContract):
     # the scenes of bench_couplings.py besides the default
     sections = {"replay", "replay-sideband-heavy", "replay-drifting"}
     override = ("speed", "2.5", 2.5)
-    libraries = (SimulationConfig,)
 
     def library_configs(self, settings):
         return [settings.simulation_config()]

@@ -124,15 +124,14 @@ class ExportNotifier:
         """Queue every finished run without ``exported.json``, but those
         refused (a refused run stays unexported; one deleted since is
         forgotten, so that the refused stay as many as the runs kept)."""
-        runs = unexported_runs(self.train_dir)
+        names = [path.name for path in unexported_runs(self.train_dir)]
         with self._lock:
-            self._refused &= {path.name for path in runs}
-        for path in runs:
-            with self._lock:
-                if path.name in self._pending or path.name in self._refused:
+            self._refused &= set(names)
+            for name in names:
+                if name in self._pending or name in self._refused:
                     continue
-                logger.info("run %s not exported yet: queued", path.name)
-                self._pending[path.name] = RetrySchedule(self._backoff)
+                logger.info("run %s not exported yet: queued", name)
+                self._pending[name] = RetrySchedule(self._backoff)
 
     def _step(self) -> float:
         """One pass of the thread: rescan when due, try every run that is
