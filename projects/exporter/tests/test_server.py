@@ -242,8 +242,8 @@ def test_closing_while_connections_come_never_fails_the_serving_loop():
     from another, one the loop was about to select() on failed it with
     EBADF, an unhandled exception in the serving thread (seen in CI; a
     loop of starts and closes with requests arriving hit it about once in
-    65 here). The test fails on such an exception: pytest turns it into
-    an error."""
+    65 here). The serving threads' unhandled exceptions are collected,
+    and the test fails on any."""
     errors = []
     hook, threading.excepthook = threading.excepthook, errors.append
 
