@@ -452,11 +452,11 @@ run_settings() {  # the settings of the running run: the run.env start wrote
 }
 
 newest_frame() {  # DIR: its newest frame by GPS, and how long ago it was written
-    local newest written
-    newest=$(ls "$1" 2>/dev/null | grep '\.gwf$' | sort -t- -k3,3n | tail -1 || true)
-    [[ -n $newest ]] || { echo "none"; return 0; }
-    written=$(stat -c %Y "$1/$newest" 2>/dev/null) || { echo "$newest"; return 0; }
-    echo "$newest, written $(( $(date +%s) - written )) s ago"
+    # judged as the services judge names: a frame of a second not begun
+    # (a stray) is not the newest
+    local python=$ROOT/.venv/monitor/bin/python
+    [[ -x $python ]] || { echo "? (no .venv/monitor: ./build.sh monitor)"; return 0; }
+    timeout 10 "$python" "$ROOT/scripts/newest_frame.py" "$1" 2>/dev/null || echo "? (cannot list $1)"
 }
 
 # FILE: the monitor's health verdict (its nagios.json) as LIGO's dashboard

@@ -40,12 +40,19 @@ needs_tmux = pytest.mark.skipif(
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    """A copy of run.sh with the checkout's scripts, libs and config."""
+    """A copy of run.sh with the checkout's scripts, libs, config and
+    environments (built, as run.sh start leaves them)."""
     copy = tmp_path / "repo"
     copy.mkdir()
     for name in ("run.sh", ".env.example"):
         shutil.copy2(ROOT / name, copy / name)
-    for name in ("scripts", "libs", "pyproject.toml", "triton-server"):
+    for name in (
+        "scripts",
+        "libs",
+        "pyproject.toml",
+        "triton-server",
+        ".venv",
+    ):
         (copy / name).symlink_to(ROOT / name)
     return copy
 
@@ -222,7 +229,8 @@ def test_status_reads_the_ports_the_run_started_with(repo, tmp_path, tmux_dir):
         )
         raw = tmp_path / "data" / "kafka" / "H1"
         raw.mkdir(parents=True)
-        for gps in (999999999, 1400000001, 1400000000):
+        # a stray named for a second not begun is not the newest
+        for gps in (999999999, 1400000001, 1400000000, 9999999999):
             (raw / f"H-H1_llhoft-{gps}-1.gwf").write_bytes(b"")
         old = time.time() - 120
         os.utime(raw / "H-H1_llhoft-1400000001-1.gwf", (old, old))
@@ -232,6 +240,7 @@ def test_status_reads_the_ports_the_run_started_with(repo, tmp_path, tmux_dir):
         newest = line_of(done.stdout, "input:")
         assert newest.startswith("input:    the embedded frame source")
         assert ", newest H-H1_llhoft-1400000001-1.gwf, written 12" in newest
+        assert newest.endswith("(1 frame of seconds not begun left out)")
         assert line_of(done.stdout, "carousel:").endswith("newest none")
         # the monitor's health verdict, as LIGO's dashboard reads it
         verdict = project / "monitor" / "status" / "nagios.json"
